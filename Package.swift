@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Engine modules are always compiled with optimisation, even in debug builds:
+/// the reference tests run real forward passes, which are unusably slow at -Onone.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-O", "-enforce-exclusivity=unchecked"])]
+
+let package = Package(
+    name: "Kiln",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kiln", targets: ["kiln"]),
+        .library(name: "KilnHTTP", targets: ["KilnHTTP"]),
+        .library(name: "KilnText", targets: ["KilnText"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    ],
+    targets: [
+        // System libraries: each is a module map plus a shim for the macros Swift cannot call.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        // Narrow SIMD loops with runtime dispatch and a scalar fallback.
+        .target(name: "CKilnKernels",
+                cSettings: [.unsafeFlags(["-O3"])]),
+
+        .target(name: "KilnHTTP",
+                dependencies: ["COpenSSL", "CZlib",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "KilnFormats",
+                swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
+        .target(name: "KilnTensor",
+                dependencies: ["CKilnKernels", "KilnFormats"],
+                swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
+        .target(name: "KilnText",
+                dependencies: ["KilnTensor", "KilnFormats"],
+                swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
+        .target(name: "KilnServe",
+                dependencies: ["KilnText"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "KilnAPI",
+                dependencies: ["KilnHTTP", "KilnServe",
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus")],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "kiln",
+                          dependencies: ["KilnAPI", "KilnHTTP", "KilnServe", "KilnText",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+
+        .testTarget(name: "KilnHTTPTests", dependencies: ["KilnHTTP"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "KilnFormatsTests", dependencies: ["KilnFormats"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "KilnTensorTests", dependencies: ["KilnTensor"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "KilnTextTests", dependencies: ["KilnText"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "KilnServeTests", dependencies: ["KilnServe"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "KilnAPITests", dependencies: ["KilnAPI"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+    ]
+)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and testing Kiln needs on a fresh Debian/Ubuntu machine that already has the
+# Swift toolchain and python3: the system libraries Kiln links, the command-line clients the
+# integration tests drive, and the Python packages the reference tests use. Idempotent and quick
+# when everything is there already.
+set -euo pipefail
+need_apt=()
+for pkg in libssl-dev zlib1g-dev pkg-config curl openssl; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    echo "setup: installing ${need_apt[*]}" >&2
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+python3 - <<'PY' || python3 -m pip install --quiet prometheus_client >&2
+import prometheus_client
+PY

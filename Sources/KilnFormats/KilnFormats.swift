@@ -1,0 +1,1 @@
+// KilnFormats: see Docs/architecture.md for what this module owns and what it may import.

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `kiln` command line: one binary that serves, generates and benchmarks.
+@main
+struct Kiln: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiln",
+        abstract: "An inference server for language and image models.",
+        subcommands: [])
+}
