@@ -1,5 +1,5 @@
 # Kiln: build on the official Swift image, run on a slim image with only the runtime libraries.
-FROM swift:6.0-bookworm AS build
+FROM swift:6.3-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libssl-dev zlib1g-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
