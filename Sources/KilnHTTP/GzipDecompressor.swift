@@ -11,7 +11,8 @@ import CZlib
 /// The limit is on the *decompressed* size across all calls. The decompressor never inflates more
 /// than `maxOutputBytes + 1` bytes: each inflate call is given at most one byte more room than the
 /// limit leaves, so a decompression bomb fails with `GzipError.outputTooLarge` after producing only
-/// the limit's worth, and the memory held is at most the limit plus one internal chunk.
+/// the limit's worth, and the memory held is at most the limit plus one internal chunk (the
+/// returned array's capacity is also capped by what the limit still allows).
 ///
 /// Like `gzip -d` and Python's `gzip`, it accepts several concatenated gzip members (their outputs
 /// are joined) and zero bytes of padding between or after members; anything else after a member
@@ -130,6 +131,12 @@ public final class GzipDecompressor {
             next = UnsafePointer(stream.pointee.next_in!)
             available = Int(stream.pointee.avail_in)
             if produced > room { throw GzipError.outputTooLarge(limit: maxOutputBytes) }
+            // Grow geometrically but never past what the limit still allows, so that the array's
+            // capacity (not just its count) stays within the limit.
+            let needed = output.count + produced
+            if needed > output.capacity {
+                output.reserveCapacity(min(max(output.capacity * 2, needed), output.count + room))
+            }
             output.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<produced]))
             totalOutputBytes += produced
 

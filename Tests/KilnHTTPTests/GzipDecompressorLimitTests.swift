@@ -88,6 +88,15 @@ import Testing
         #expect(throws: GzipError.outputTooLarge(limit: 10_000)) { try decompressor.finish() }
     }
 
+    @Test func outputCapacityStaysWithinTheLimit() throws {
+        // Doubling growth would reach 4 MiB of capacity for 3 MiB of output; the limit caps it.
+        let limit = 3 << 20
+        let compressed = GzipCompressor.compress([UInt8](repeating: 7, count: limit))
+        let output = try GzipDecompressor.decompress(compressed, maxOutputBytes: limit)
+        #expect(output.count == limit)
+        #expect(output.capacity <= limit + 64 * 1024, "capacity \(output.capacity)")
+    }
+
     @Test func malformedInputIsRejected() throws {
         let valid = GzipCompressor.compress(CodecTestData.text(count: 50_000))
         func corrupted(_ index: Int, _ value: UInt8) -> [UInt8] {
