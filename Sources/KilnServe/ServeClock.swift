@@ -46,6 +46,6 @@ extension Duration {
     /// The duration in seconds as a `Double`, for metrics.
     var seconds: Double {
         let parts = components
-        return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
     }
 }
