@@ -8,7 +8,7 @@ public enum JobState: Sendable, Equatable {
     /// Admitted by the scheduler. A running sequence that was preempted for lack of KV blocks
     /// stays `.running` while it waits to be recomputed.
     case running
-    /// Ended normally with `.stop` or `.length`.
+    /// Ended normally with `.stop` or `.length` (never `.cancelled`: that is the state below).
     case finished(FinishReason)
     /// Ended with an error (deadline, executor failure, shutdown).
     case failed(ServeError)
@@ -82,9 +82,11 @@ public final class Job: @unchecked Sendable {
         handler?(self, wasQueued)
     }
 
-    /// Ends a running job with finish reason `.stop` at the scheduler's next look at it: right
-    /// after the current event handler returns when called from inside it, else at the next
-    /// iteration. This is the hook for stop strings, which only the API layer can detect.
+    /// Ends the job with finish reason `.stop`: the hook for stop strings, which only the API
+    /// layer can detect. Called from inside the job's own `.token` handler it takes effect before
+    /// anything else is generated, so that token is the last; called from another thread, at the
+    /// scheduler's next iteration (a token in flight may still arrive). A queued job ends this way
+    /// once admitted. A no-op after the job ended.
     public func requestStop() {
         lock.lock()
         stopRequested = true

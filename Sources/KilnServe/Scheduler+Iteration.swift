@@ -15,7 +15,11 @@ extension Scheduler {
 
     func step() -> IterationOutcome {
         iterationLock.lock()
-        defer { iterationLock.unlock() }
+        enterIteration()
+        defer {
+            if leaveIteration() { tearDownLocked() }
+            iterationLock.unlock()
+        }
         let now = clock.now()
         var progressed = endFinishedSequences(now: now)
         progressed = admitWaitingWork(now: now) || progressed

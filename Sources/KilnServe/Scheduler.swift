@@ -48,7 +48,10 @@ public final class Scheduler: @unchecked Sendable {
     private var wakePending = false
     private var stopRequested = false
     private var thread: Thread?
-    private let threadExited = DispatchSemaphore(value: 0)
+    /// The thread inside `step()` right now, if any (to detect `stop()` from an event handler).
+    private var iteratingThread: Thread?
+    /// Entered when the loop thread starts, left when it has torn down.
+    private let loopRunning = DispatchGroup()
 
     private enum Lifecycle { case accepting, draining, stopped }
 
@@ -119,6 +122,9 @@ public final class Scheduler: @unchecked Sendable {
 
     private func validate(_ request: GenerationRequest) throws(ServeError) {
         guard !request.promptTokens.isEmpty else { throw .invalidRequest("the prompt is empty") }
+        if let timeout = request.timeout, timeout <= .zero {
+            throw .invalidRequest("the timeout must be positive (got \(timeout))")
+        }
         guard request.maxNewTokens >= 1 else {
             throw .invalidRequest("maxNewTokens must be at least 1 (got \(request.maxNewTokens))")
         }
@@ -157,6 +163,7 @@ public final class Scheduler: @unchecked Sendable {
         loop.name = "kiln-scheduler"
         loop.qualityOfService = .userInitiated
         thread = loop
+        loopRunning.enter()
         loop.start()
     }
 
@@ -168,9 +175,9 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     /// Stops the scheduler: refuses new work, ends the thread, and fails every job still queued,
-    /// preempted or running with `.shuttingDown` (their blocks return to the pool). Waits for the
-    /// thread to exit, unless called from it (an event handler), in which case the thread winds
-    /// down after the current iteration.
+    /// preempted or running with `.shuttingDown` (their blocks return to the pool). Waits until
+    /// that is done, except when called from an event handler (inside an iteration): then the
+    /// teardown happens as soon as the current iteration ends. Idempotent.
     public func stop() {
         stateLock.lock()
         lifecycle = .stopped
@@ -178,12 +185,16 @@ public final class Scheduler: @unchecked Sendable {
         wakeCondition.lock()
         stopRequested = true
         let loop = thread
+        let calledFromIteration = iteratingThread === Thread.current
         wakeCondition.signal()
         wakeCondition.unlock()
-        if let loop {
-            if loop !== Thread.current { threadExited.wait() }
+        if calledFromIteration { return }
+        if loop != nil {
+            loopRunning.wait()
         } else {
-            tearDown()
+            iterationLock.lock()
+            tearDownLocked()
+            iterationLock.unlock()
         }
     }
 
@@ -205,8 +216,10 @@ public final class Scheduler: @unchecked Sendable {
             wakePending = false
             wakeCondition.unlock()
         }
-        tearDown()
-        threadExited.signal()
+        iterationLock.lock()
+        tearDownLocked()
+        iterationLock.unlock()
+        loopRunning.leave()
     }
 
     func wake() {
@@ -216,8 +229,23 @@ public final class Scheduler: @unchecked Sendable {
         wakeCondition.unlock()
     }
 
-    private func tearDown() {
-        iterationLock.lock()
+    /// Marks the calling thread as the one inside `step()`.
+    func enterIteration() {
+        wakeCondition.lock()
+        iteratingThread = Thread.current
+        wakeCondition.unlock()
+    }
+
+    /// Ends an iteration; returns true when a `stop()` without loop thread awaits teardown.
+    func leaveIteration() -> Bool {
+        wakeCondition.lock()
+        defer { wakeCondition.unlock() }
+        iteratingThread = nil
+        return stopRequested && thread == nil
+    }
+
+    /// Fails everything left with `.shuttingDown`; `iterationLock` must be held.
+    func tearDownLocked() {
         for sequence in running + preempted {
             endSequence(sequence, outcome: .failed(.shuttingDown))
         }
@@ -229,7 +257,6 @@ public final class Scheduler: @unchecked Sendable {
             deliverEnd(of: job, outcome: .failed(.shuttingDown), usage: usage)
         }
         publishGauges()
-        iterationLock.unlock()
     }
 
     // MARK: - Driving and inspecting

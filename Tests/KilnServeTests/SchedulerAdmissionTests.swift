@@ -57,6 +57,9 @@ struct SchedulerAdmissionTests {
         #expect(throws: ServeError.invalidRequest("maxNewTokens must be at least 1 (got 0)")) {
             try harness.submit(prompt: [1], maxNewTokens: 0)
         }
+        #expect(throws: ServeError.invalidRequest("the timeout must be positive (got 0.0 seconds)")) {
+            try harness.submit(prompt: [1], maxNewTokens: 1, timeout: .zero)
+        }
         #expect(throws: ServeError.exceedsKVCapacity(requiredTokens: 17, capacityTokens: 16)) {
             try harness.submit(prompt: tokens(0, count: 10), maxNewTokens: 7)
         }

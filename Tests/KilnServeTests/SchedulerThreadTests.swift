@@ -74,6 +74,34 @@ struct SchedulerThreadTests {
         })
     }
 
+    @Test func stopFromAnEventHandlerNeitherDeadlocksNorLeaks() throws {
+        // Driven by hand: the teardown happens when the iteration ends.
+        let harness = try Harness()
+        let log = EventLog()
+        let (job, _) = try harness.submit(prompt: [1, 2, 3], maxNewTokens: 50, log: log)
+        let (other, otherLog) = try harness.submit(prompt: [4, 5, 6], maxNewTokens: 50)
+        log.onToken = { [scheduler = harness.scheduler] token in if token.index == 1 { scheduler.stop() } }
+        harness.runUntilIdle()
+        #expect(job.state == .failed(.shuttingDown) && log.tokens.count == 2 && log.terminals.count == 1)
+        #expect(other.state == .failed(.shuttingDown) && otherLog.terminals.count == 1)
+        #expect(harness.scheduler.metrics().kvBlocksUsed == 0)
+        harness.scheduler.stop() // idempotent
+
+        // On the scheduler thread: the thread winds down by itself; stop() from outside then
+        // returns at once.
+        let executor = FakeModelExecutor(blockSize: 4, blockCount: 256)
+        let scheduler = try makeScheduler(executor)
+        scheduler.start()
+        let threadLog = EventLog()
+        threadLog.onToken = { token in if token.index == 1 { scheduler.stop() } }
+        _ = try scheduler.submit(GenerationRequest(promptTokens: [1, 2], maxNewTokens: 100), onEvent: threadLog.handler)
+        #expect(threadLog.waitForEnd(seconds: 5))
+        #expect(threadLog.error == .shuttingDown && threadLog.tokens.count == 2)
+        scheduler.stop()
+        scheduler.stop()
+        #expect(scheduler.metrics().kvBlocksUsed == 0)
+    }
+
     @Test func randomConcurrentSubmitAndCancelLeaksNothing() throws {
         let executor = FakeModelExecutor(blockSize: 4, blockCount: 40)
         let scheduler = try makeScheduler(executor, blocks: 40)
