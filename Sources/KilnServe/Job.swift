@@ -38,9 +38,11 @@ public final class Job: @unchecked Sendable {
     private let lock = NSLock()
     private var currentState: JobState = .queued
     private var stopRequested = false
-    private let eventHandler: JobEventHandler
-    /// Set by the scheduler at submission; runs after the state became `.cancelled`.
-    /// `wasQueued` tells whether the job was still in the queue at that moment.
+    /// Dropped after the terminal event, which breaks the usual cycle
+    /// connection → job → handler → connection.
+    private var eventHandler: JobEventHandler?
+    /// Set by the scheduler at submission, before the job is shared; runs after the state became
+    /// `.cancelled`. `wasQueued` tells whether the job was still in the queue at that moment.
     var cancellationHandler: ((Job, _ wasQueued: Bool) -> Void)?
 
     init(id: SequenceID, request: GenerationRequest, submittedAt: Duration,
@@ -122,7 +124,16 @@ public final class Job: @unchecked Sendable {
         return true
     }
 
+    /// Delivers an event; after a terminal one the handlers are released and nothing more is
+    /// delivered.
     func emit(_ event: JobEvent) {
-        eventHandler(event)
+        lock.lock()
+        let handler = eventHandler
+        if case .token = event {} else {
+            eventHandler = nil
+            cancellationHandler = nil
+        }
+        lock.unlock()
+        handler?(event)
     }
 }

@@ -29,7 +29,7 @@ public struct SchedulerSettings: Sendable, Equatable {
         func require(_ condition: Bool, _ message: String) throws(ServeError) {
             if !condition { throw .invalidSettings(message) }
         }
-        try require(maxQueuedJobs >= 0, "maxQueuedJobs must be >= 0 (got \(maxQueuedJobs))")
+        try require(maxQueuedJobs >= 1, "maxQueuedJobs must be >= 1 (got \(maxQueuedJobs))")
         try require(queueFullRetryAfterSeconds >= 1,
                     "queueFullRetryAfterSeconds must be >= 1 (got \(queueFullRetryAfterSeconds))")
         try require(maxBatchSequences >= 1, "maxBatchSequences must be >= 1 (got \(maxBatchSequences))")

@@ -213,6 +213,22 @@ struct SchedulerAdmissionTests {
         #expect(secondLog.tokens == FakeModel.reference(prompt: [1, 2, 3], seed: 1, maxNewTokens: 4))
     }
 
+    @Test func theEventHandlerIsReleasedAfterTheTerminalEvent() throws {
+        // A connection keeps its job (to cancel it) and the job's handler keeps the connection.
+        final class Connection: @unchecked Sendable { var job: Job? }
+        weak var weakConnection: Connection?
+        let harness = try Harness()
+        do {
+            let connection = Connection()
+            weakConnection = connection
+            connection.job = try harness.scheduler.submit(
+                GenerationRequest(promptTokens: [1, 2], maxNewTokens: 2)) { _ in _ = connection.job }
+        }
+        #expect(weakConnection != nil) // the cycle keeps it alive while the job runs
+        harness.runUntilIdle()
+        #expect(weakConnection == nil)
+    }
+
     @Test func drainingRefusesNewWorkAndStopFailsWhatIsLeft() throws {
         let harness = try Harness { $0.maxBatchSequences = 1 }
         let (running, runningLog) = try harness.submit(prompt: [1, 2], maxNewTokens: 50)
