@@ -74,24 +74,17 @@ extension Scheduler {
     /// Moves a job to its terminal state and emits the terminal event, exactly once. A job that
     /// was cancelled meanwhile (or `outcome == nil`) gets `.done(.cancelled)` instead.
     func deliverEnd(of job: Job, outcome: Outcome?, usage: TokenUsage) {
-        var event = JobEvent.done(JobCompletion(reason: .cancelled, usage: usage))
-        var kind = 0 // 0 cancelled, 1 finished, 2 failed
+        let event: JobEvent
         switch outcome {
         case let .finished(reason, stopToken)? where job.markEnded(.finished(reason)):
             event = .done(JobCompletion(reason: reason, usage: usage, stopTokenID: stopToken))
-            kind = 1
+            recorder.update { $0.jobsFinished += 1 }
         case let .failed(error)? where job.markEnded(.failed(error)):
             event = .error(error)
-            kind = 2
+            recorder.update { $0.jobsFailed += 1 }
         default:
-            break
-        }
-        recorder.update { metrics in
-            switch kind {
-            case 1: metrics.jobsFinished += 1
-            case 2: metrics.jobsFailed += 1
-            default: metrics.jobsCancelled += 1
-            }
+            event = .done(JobCompletion(reason: .cancelled, usage: usage))
+            recorder.update { $0.jobsCancelled += 1 }
         }
         recorder.observe(.endToEndLatency(seconds: (clock.now() - job.submittedAt).seconds))
         job.emit(event)

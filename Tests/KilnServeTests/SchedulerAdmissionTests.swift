@@ -229,6 +229,41 @@ struct SchedulerAdmissionTests {
         #expect(weakConnection == nil)
     }
 
+    @Test func outputsInAnyOrderAreMatchedAndAMissingOneFailsOnlyItsSequence() throws {
+        /// Returns the fake's outputs reversed, dropping the one of `dropped`.
+        final class Shuffling: BatchExecutor {
+            let inner: FakeModelExecutor
+            var dropped: SequenceID?
+            init(_ inner: FakeModelExecutor) { self.inner = inner }
+            func execute(_ batch: ExecutorBatch) throws -> [ExecutorOutput] {
+                try inner.execute(batch).reversed().filter { $0.sequenceID != dropped }
+            }
+        }
+        var settings = SchedulerSettings()
+        settings.kvBlockCount = 64
+        settings.kvBlockSize = 4
+        let executor = Shuffling(FakeModelExecutor(blockSize: 4, blockCount: 64))
+        let scheduler = try Scheduler(settings: settings, executor: executor, clock: ManualClock())
+        let prompts: [[TokenID]] = [[1, 2, 3], [4, 5, 6, 7, 8], [9]]
+        let logs = prompts.map { _ in EventLog() }
+        let jobs = try prompts.enumerated().map { index, prompt in
+            try scheduler.submit(GenerationRequest(promptTokens: prompt, maxNewTokens: 6,
+                                                   sampling: FakeSampling(seed: 5)), onEvent: logs[index].handler)
+        }
+        scheduler.runIteration()
+        scheduler.runIteration()
+        executor.dropped = jobs[1].id
+        while scheduler.runIteration() {}
+        #expect(jobs[1].state == .failed(.executorFailed("the executor returned no token for sequence \(jobs[1].id)")))
+        #expect(logs[1].tokens.count == 2 && logs[1].terminals.count == 1)
+        for index in [0, 2] {
+            #expect(jobs[index].state == .finished(.length))
+            #expect(logs[index].tokens == FakeModel.reference(prompt: prompts[index], seed: 5, maxNewTokens: 6))
+        }
+        #expect(scheduler.metrics().kvBlocksUsed == 0)
+        #expect(scheduler.invariantViolations().isEmpty)
+    }
+
     @Test func drainingRefusesNewWorkAndStopFailsWhatIsLeft() throws {
         let harness = try Harness { $0.maxBatchSequences = 1 }
         let (running, runningLog) = try harness.submit(prompt: [1, 2], maxNewTokens: 50)
