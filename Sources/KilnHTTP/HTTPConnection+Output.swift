@@ -14,8 +14,9 @@ extension HTTPConnection {
 
     // MARK: Complete responses
 
-    func sendResponse(_ response: HTTPResponse, for target: Exchange, extraHeaders: HTTPHeaders) {
+    func sendResponse(_ original: HTTPResponse, for target: Exchange, extraHeaders: HTTPHeaders) {
         guard !isClosed, let exchange, exchange === target, case .awaitingResponse = exchange.phase else { return }
+        let response = encodeForClient(original, request: exchange.head)
         let keepAlive = mayKeepAlive(exchange)
         let forbidsBody = HTTPResponse.statusForbidsBody(response.status)
         let head = HTTPResponseHeadEncoder.encode(

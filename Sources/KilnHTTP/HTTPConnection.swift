@@ -59,6 +59,7 @@ final class HTTPConnection {
     var parser: HTTPRequestParser
     var pendingHead: HTTPRequestHead?
     var pendingBody: [UInt8] = []
+    var bodyDecoder: GzipDecompressor?
     var exchange: Exchange?
     var exchangeCounter = 0
     var requestsServed = 0
@@ -143,7 +144,15 @@ final class HTTPConnection {
                 } catch {
                     context.logger.debug("TLS failure", metadata: ["remote": .string(remoteAddress),
                                                                    "error": .string("\(error)")])
-                    close(reason: nil)
+                    // The session may hold an alert telling the client why; send it if the socket takes it.
+                    output.append(contentsOf: security.takeOutput())
+                    flushOutputOnce()
+                    close(reason: .clientDisconnected)
+                    return
+                }
+                if security.peerClosed {
+                    if !parser.isIdle || exchange != nil { processInput() }
+                    handleEndOfInput()
                     return
                 }
             } else {
@@ -200,14 +209,16 @@ final class HTTPConnection {
                     failRequest(status: 417, message: "Only the 100-continue expectation is supported.")
                     return
                 }
+                guard prepareBodyDecoding(for: head) else { return }
                 if head.expectsContinue && head.version.minor >= 1 && parser.isReadingBody
                     && parser.bufferedByteCount == 0 {
                     appendOutput(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
                     flushOutput()
                 }
             case .body(let bytes):
-                pendingBody.append(contentsOf: bytes)
+                guard appendBody(bytes) else { return }
             case .end:
+                guard finishBody() else { return }
                 dispatchRequest()
             }
         }
@@ -249,6 +260,14 @@ final class HTTPConnection {
         guard readSuspended, let readSource else { return }
         readSource.resume()
         readSuspended = false
+    }
+
+    /// One best-effort write of pending output, for bytes sent just before closing.
+    func flushOutputOnce() {
+        guard outputOffset < output.count else { return }
+        _ = output.withUnsafeBytes { raw in
+            send(fileDescriptor, raw.baseAddress! + outputOffset, raw.count - outputOffset, Int32(MSG_NOSIGNAL))
+        }
     }
 
     // MARK: Closing

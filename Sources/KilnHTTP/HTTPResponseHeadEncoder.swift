@@ -13,8 +13,11 @@ enum HTTPResponseHeadEncoder {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
         bytes.append(contentsOf: "HTTP/1.1 \(status) \(HTTPStatus.reasonPhrase(status))\r\n".utf8)
-        for field in headers { appendField(field.name, field.value, to: &bytes) }
-        for field in extraHeaders { appendField(field.name, field.value, to: &bytes) }
+        // Vary may come from the handler, CORS and compression: sent once, as one list.
+        var vary: [String] = []
+        for field in headers where !collectVary(field, into: &vary) { appendField(field.name, field.value, to: &bytes) }
+        for field in extraHeaders where !collectVary(field, into: &vary) { appendField(field.name, field.value, to: &bytes) }
+        if !vary.isEmpty { appendField("Vary", vary.joined(separator: ", "), to: &bytes) }
         if let serverName { bytes.append(contentsOf: "Server: \(serverName)\r\n".utf8) }
         bytes.append(contentsOf: dateLine)
         if let contentLength {
@@ -30,6 +33,15 @@ enum HTTPResponseHeadEncoder {
         bytes.append(HTTPSyntax.cr)
         bytes.append(HTTPSyntax.lf)
         return bytes
+    }
+
+    private static func collectVary(_ field: HTTPHeaders.Element, into vary: inout [String]) -> Bool {
+        guard HTTPHeaders.namesEqual(field.name, "Vary") else { return false }
+        for part in field.value.split(separator: ",") {
+            let token = HTTPHeaders.trimmed(part)
+            if !token.isEmpty && !vary.contains(where: { $0.lowercased() == token.lowercased() }) { vary.append(token) }
+        }
+        return true
     }
 
     private static func appendField(_ name: String, _ value: String, to bytes: inout [UInt8]) {

@@ -40,27 +40,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// Makes the per-connection security layer (TLS); nil serves plain HTTP.
     public var securityLayerFactory: (@Sendable () throws -> ConnectionSecurityLayer)?
 
+    /// gzip for responses (JSON and text above a size) and for request bodies.
+    public var compression = CompressionSettings()
+
     /// Value of the `Server` header; nil sends none.
     public var serverName: String? = "kiln"
 
     public init() {}
-}
-
-/// A layer between the socket and the HTTP parser that transforms bytes both ways: TLS.
-///
-/// The connection drives it on its own queue only: ciphertext read from the socket goes into
-/// ``receive(_:)``, which returns the plaintext it yields; plaintext to send goes into
-/// ``send(_:)``; whatever ciphertext is ready (handshake records included) is taken with
-/// ``takeOutput()`` and written to the socket.
-public protocol ConnectionSecurityLayer: AnyObject {
-    /// Consumes received ciphertext and returns the plaintext now available (possibly empty).
-    func receive(_ ciphertext: UnsafeRawBufferPointer) throws -> [UInt8]
-    /// Encrypts plaintext; the records become available through ``takeOutput()``.
-    func send(_ plaintext: [UInt8]) throws
-    /// Ciphertext that should be written to the socket now.
-    func takeOutput() -> [UInt8]
-    /// Whether the handshake has finished.
-    var isHandshakeComplete: Bool { get }
-    /// Queues a close_notify alert.
-    func close()
 }

@@ -49,7 +49,7 @@ struct RouterSecurityTests {
         let server = try TestServer(router: router)
         let allowed = try exchange(server, "GET /health HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example\r\n\r\n")
         #expect(allowed.header("Access-Control-Allow-Origin") == "https://app.example")
-        #expect(allowed.header("Vary") == "Origin")
+        #expect(allowed.header("Vary") == "Accept-Encoding, Origin")
         let other = try exchange(server, "GET /health HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n\r\n")
         #expect(other.header("Access-Control-Allow-Origin") == nil)
         // The preflight needs no key, even on a route that does.
