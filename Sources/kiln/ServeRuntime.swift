@@ -62,20 +62,7 @@ struct ServeRuntime {
         let server = HTTPServer(configuration: configuration, logger: Logger(label: "kiln.http"),
                                 accessLog: AccessLog(logger: Logger(label: "kiln.access"), isEnabled: settings.accessLog),
                                 observer: metrics, handler: router.handler)
-        do {
-            try server.start()
-        } catch {
-            logger.critical("cannot listen", metadata: ["host": .string(settings.host), "port": .stringConvertible(settings.port),
-                                                        "error": .string("\(error)")])
-            throw ExitCode(1)
-        }
-        // Nothing to load yet: ready as soon as the socket is bound.
-        readiness.state = .ready
-        let scheme = tls == nil ? "http" : "https"
-        // A fixed line on stdout that scripts and tests wait for, whatever the log settings.
-        print("kiln listening on \(server.addresses.map { "\(scheme)://\($0)" }.joined(separator: " "))")
-        fflush(stdout)
-
+        // Signals are handled before the listening line appears, so none can be lost in between.
         ServeSignals.install(
             onTerminate: { forced in
                 if forced {
@@ -97,6 +84,20 @@ struct ServeRuntime {
                     logger.error("TLS reload failed; keeping the previous certificate", metadata: ["error": .string("\(error)")])
                 }
             })
+        do {
+            try server.start()
+        } catch {
+            logger.critical("cannot listen", metadata: ["host": .string(settings.host), "port": .stringConvertible(settings.port),
+                                                        "error": .string("\(error)")])
+            throw ExitCode(1)
+        }
+        // Nothing to load yet: ready as soon as the socket is bound.
+        readiness.state = .ready
+        let scheme = tls == nil ? "http" : "https"
+        // A fixed line on stdout that scripts and tests wait for, whatever the log settings.
+        print("kiln listening on \(server.addresses.map { "\(scheme)://\($0)" }.joined(separator: " "))")
+        fflush(stdout)
+
         dispatchMain()
     }
 }
