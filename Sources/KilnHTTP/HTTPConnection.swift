@@ -12,9 +12,11 @@ import Darwin
 /// Everything here runs on the connection's ``IOLoop`` queue. Requests on one connection are
 /// handled one at a time in arrival order: pipelined requests wait, already parsed or still as
 /// bytes, until the response before them is complete, so responses are always in order.
-final class HTTPConnection {
+///
+/// `@unchecked Sendable` because it crosses threads only to be used on its loop's queue.
+final class HTTPConnection: @unchecked Sendable {
     /// A request whose response is not complete yet.
-    final class Exchange {
+    final class Exchange: @unchecked Sendable {
         enum Phase { case awaitingResponse, streaming(chunked: Bool), done }
         let id: Int
         let head: HTTPRequestHead

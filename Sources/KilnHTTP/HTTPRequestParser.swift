@@ -277,12 +277,13 @@ public struct HTTPRequestParser: Sendable {
                 if buffer[index] == HTTPSyntax.lf { lineFeed = index; break }
                 index += 1
             }
-            guard let lf = lineFeed else {
-                if trailerBytes + bufferedByteCount > limits.maxHeaderBytes {
-                    throw .headerFieldsTooLarge("trailer section too large")
-                }
-                return false
+            // The size check comes first and counts only the bytes before LF, so the verdict is
+            // the same however the input was split into reads.
+            let lineBytes = (lineFeed ?? buffer.count) - readIndex
+            if trailerBytes + lineBytes > limits.maxHeaderBytes {
+                throw .headerFieldsTooLarge("trailer section too large")
             }
+            guard let lf = lineFeed else { return false }
             guard lf > readIndex, buffer[lf - 1] == HTTPSyntax.cr else {
                 throw .badRequest("bare LF in trailer section")
             }
@@ -290,9 +291,6 @@ public struct HTTPRequestParser: Sendable {
             trailerBytes += lf + 1 - readIndex
             readIndex = lf + 1
             if line.isEmpty { return true }
-            if trailerBytes > limits.maxHeaderBytes {
-                throw .headerFieldsTooLarge("trailer section too large")
-            }
             trailerLines += 1
             if trailerLines > limits.maxHeaderCount {
                 throw .headerFieldsTooLarge("too many trailer fields")

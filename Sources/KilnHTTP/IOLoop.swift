@@ -11,7 +11,7 @@ import Darwin
 /// other threads reach a connection by enqueueing onto this queue. A single repeating timer per
 /// loop checks every connection's deadlines, which costs nothing per request (a timestamp store)
 /// where per-connection timers would cost a reschedule on every read.
-final class IOLoop {
+final class IOLoop: @unchecked Sendable {
     private static let identityKey = DispatchSpecificKey<Int>()
     private static let identityLock = Lock()
     nonisolated(unsafe) private static var nextIdentity = 1
@@ -47,7 +47,7 @@ final class IOLoop {
     var isCurrent: Bool { DispatchQueue.getSpecific(key: Self.identityKey) == identity }
 
     /// Runs `work` on this loop: at once when already on it, otherwise enqueued.
-    func execute(_ work: @escaping () -> Void) {
+    func execute(_ work: @escaping @Sendable () -> Void) {
         if isCurrent { work() } else { queue.async(execute: work) }
     }
 

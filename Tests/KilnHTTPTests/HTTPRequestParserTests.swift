@@ -204,6 +204,35 @@ struct HTTPRequestParserTests {
         #expect(status(of: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", limits: limits) == nil)
     }
 
+    /// Found by the fuzzer: an over-long trailer line ending in a bare LF gave 400 when read whole
+    /// and 431 when read in pieces. The verdict must not depend on how reads split the input.
+    @Test(arguments: [1, 7, 13, 64, 10_000])
+    func verdictDoesNotDependOnReadSizes(pieceSize: Int) {
+        let limits = HTTPParserLimits(maxHeaderBytes: 512)
+        let inputs = [
+            "POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + String(repeating: "x", count: 600) + "\n",
+            "POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: y\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "x", count: 600) + "\n\r\n",
+        ]
+        for input in inputs {
+            var whole = HTTPRequestParser(limits: limits)
+            whole.append(Array(input.utf8))
+            var wholeError: HTTPParseError?
+            do { while try whole.next() != nil {} } catch { wholeError = error }
+            var pieces = HTTPRequestParser(limits: limits)
+            var piecesError: HTTPParseError?
+            let bytes = Array(input.utf8)
+            var offset = 0
+            while offset < bytes.count && piecesError == nil {
+                pieces.append(Array(bytes[offset..<min(offset + pieceSize, bytes.count)]))
+                offset += pieceSize
+                do { while try pieces.next() != nil {} } catch { piecesError = error }
+            }
+            #expect(wholeError != nil)
+            #expect(wholeError == piecesError)
+        }
+    }
+
     @Test func statesReportedToTheConnection() throws {
         var parser = HTTPRequestParser()
         #expect(parser.isIdle)
