@@ -18,6 +18,15 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
     private let maxFileDescriptors: Gauge
     private let lock = Lock()
     private var reportedCPUSeconds = 0.0
+    /// Series already made, so a request costs a dictionary lookup instead of the registry's
+    /// name validation and locking.
+    private var requestSeries: [RequestKey: (requests: Counter, durations: DurationHistogram)] = [:]
+
+    private struct RequestKey: Hashable {
+        let method: String
+        let route: String
+        let status: Int
+    }
 
     static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
     /// Request-duration buckets, in seconds: from a cached health check to a long generation.
@@ -69,18 +78,25 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
 
     public func requestCompleted(_ record: HTTPRequestRecord) {
         let method = Self.knownMethods.contains(record.method) ? record.method : "other"
-        registry.makeCounter(
-            descriptor: MetricNameDescriptor(namespace: "kiln", subsystem: "http", metricName: "requests",
-                                             unitName: "total", helpText: "HTTP requests completed."),
-            labels: [("method", method), ("route", record.route), ("status", String(record.status))]
-        ).increment()
-        registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(namespace: "kiln", subsystem: "http", metricName: "request_duration",
-                                             unitName: "seconds",
-                                             helpText: "Time from request head to the response's last byte."),
-            labels: [("method", method), ("route", record.route)],
-            buckets: Self.durationBuckets
-        ).record(Duration.nanoseconds(Int64(record.duration * 1e9)))
+        let key = RequestKey(method: method, route: record.route, status: record.status)
+        let series = lock.withLock { () -> (requests: Counter, durations: DurationHistogram) in
+            if let existing = requestSeries[key] { return existing }
+            let made = (
+                requests: registry.makeCounter(
+                    descriptor: MetricNameDescriptor(namespace: "kiln", subsystem: "http", metricName: "requests",
+                                                     unitName: "total", helpText: "HTTP requests completed."),
+                    labels: [("method", method), ("route", record.route), ("status", String(record.status))]),
+                durations: registry.makeDurationHistogram(
+                    descriptor: MetricNameDescriptor(namespace: "kiln", subsystem: "http", metricName: "request_duration",
+                                                     unitName: "seconds",
+                                                     helpText: "Time from request head to the response's last byte."),
+                    labels: [("method", method), ("route", record.route)],
+                    buckets: Self.durationBuckets))
+            requestSeries[key] = made
+            return made
+        }
+        series.requests.increment()
+        series.durations.record(Duration.nanoseconds(Int64(record.duration * 1e9)))
     }
 
     /// The Prometheus text exposition, with process figures read now.

@@ -29,10 +29,11 @@ struct JSONLineLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
+    func log(event: LogEvent) {
+        let level = event.level, message = event.message
         var fields = metadata
-        if let explicit { fields.merge(explicit) { $1 } }
+        if let explicit = event.metadata { fields.merge(explicit) { $1 } }
+        if let error = event.error { fields["error"] = .string("\(error)") }
         var text = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(level.rawValue)\",\"label\":\"\(JSONText.escape(label))\","
             + "\"message\":\"\(JSONText.escape(message.description))\""
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {

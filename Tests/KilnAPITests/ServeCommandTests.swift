@@ -24,7 +24,7 @@ struct ServeCommandTests {
 
         init(_ arguments: [String], environment: [String: String] = [:]) throws {
             errors = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-serve-\(UUID().uuidString).log")
-            FileManager.default.createFile(atPath: errors.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
             process.executableURL = URL(fileURLWithPath: ServeCommandTests.binary)
             process.arguments = ["serve"] + arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -77,8 +77,8 @@ struct ServeCommandTests {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-out-\(UUID().uuidString)")
         let err = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         defer {
             try? FileManager.default.removeItem(at: out)
             try? FileManager.default.removeItem(at: err)
