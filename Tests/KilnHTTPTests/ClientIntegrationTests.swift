@@ -67,6 +67,14 @@ struct ClientIntegrationTests {
         #expect(result.stdout == "{\"status\":\"ok\"}")
     }
 
+    @Test func unspecifiedIPv6AddressAlsoServesIPv4() throws {
+        let server = try TestServer { $0.host = "::" }
+        let v4 = try ProcessRunner.run("curl", ["-s", "http://127.0.0.1:\(server.port)/health"])
+        let v6 = try ProcessRunner.run("curl", ["-s", "-g", "http://[::1]:\(server.port)/health"])
+        #expect(v4.stdout == "{\"status\":\"ok\"}")
+        #expect(v6.stdout == "{\"status\":\"ok\"}")
+    }
+
     static let pythonScript = """
     import http.client, json, sys
     port = int(sys.argv[1])

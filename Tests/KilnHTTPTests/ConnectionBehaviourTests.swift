@@ -33,6 +33,18 @@ struct ConnectionBehaviourTests {
         #expect(third.bodyText == "{\"status\":\"ok\"}")
     }
 
+    @Test func http10KeepAliveIsHonouredWhenAsked() throws {
+        let server = try TestServer()
+        let client = try RawClient(port: server.port)
+        client.send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        let first = try #require(client.readResponse())
+        #expect(first.header("Connection") == "keep-alive")
+        client.send("GET /health HTTP/1.0\r\n\r\n")
+        let second = try #require(client.readResponse())
+        #expect(second.header("Connection") == "close")
+        #expect(client.isClosedByPeer())
+    }
+
     @Test func headResponseHasNoBody() throws {
         let server = try TestServer()
         let client = try RawClient(port: server.port)
