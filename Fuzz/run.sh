@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address \
     -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table
-work="$(mktemp -d)"
+# The working corpus grows across runs; it lives under .build, which git ignores.
+work=Fuzz/.build/corpus
+mkdir -p "$work"
 cp Fuzz/corpus/* "$work/"
 SWIFT_BACKTRACE=enable=no Fuzz/.build/release/HTTPParserFuzzer \
     -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix=Fuzz/ "$work"

@@ -292,7 +292,9 @@ final class HTTPConnection: @unchecked Sendable {
         guard !isLingering, !isClosed else { return }
         if let security {
             security.close()
+            // Flushing may complete the close re-entrantly (flushOutput ends here again).
             flushSecurityOutput()
+            guard !isLingering, !isClosed else { return }
             if outputOffset < output.count { closeAfterFlush = true; return }
         }
         isLingering = true
