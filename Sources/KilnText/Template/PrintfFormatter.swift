@@ -4,7 +4,8 @@ import Foundation
 /// `format` filter: `%s %r %d %i %f %e %g %x %o %c %%` with flags, width, precision and
 /// `%(name)s` keys.
 enum PrintfFormatter {
-    static func format(_ format: String, _ values: Value) throws -> String {
+    /// `escapingText` is MarkupSafe's `Markup % values`: `%s` and `%r` results are HTML-escaped.
+    static func format(_ format: String, _ values: Value, escapingText: Bool = false) throws -> String {
         var positional: [Value]
         var mapping: DictStorage?
         switch values {
@@ -77,6 +78,9 @@ enum PrintfFormatter {
             }
             let value = try argument ?? nextArgument()
             var text = try convert(value, conversion, flags: flags, precision: precision)
+            if escapingText, "sra".unicodeScalars.contains(conversion), !(conversion == "s" && value.isMarkup) {
+                text = HTMLEscaping.escape(text)
+            }
             let length = PythonText.length(text)
             if width > length {
                 let padding = width - length

@@ -35,8 +35,9 @@ enum PythonOperators {
         }
     }
 
-    /// Python's `a < b`; lists and tuples compare element by element.
-    static func less(_ a: Value, _ b: Value, symbol: String = "<") throws -> Bool {
+    /// Python's `a < b`; lists and tuples compare element by element. `symbol` and `swapped`
+    /// only shape the error message (`a > b` is evaluated as `b < a`).
+    static func less(_ a: Value, _ b: Value, symbol: String = "<", swapped: Bool = false) throws -> Bool {
         if case .undefined(let undefined) = a { throw undefined.error }
         if case .undefined(let undefined) = b { throw undefined.error }
         if let x = a.intValue, let y = b.intValue { return x < y }
@@ -48,8 +49,9 @@ enum PythonOperators {
             }
             return x.items.count < y.items.count
         }
+        let (left, right) = swapped ? (b, a) : (a, b)
         throw TemplateError.type(
-            "'\(symbol)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
+            "'\(symbol)' not supported between instances of '\(left.typeName)' and '\(right.typeName)'")
     }
 
     static func compare(_ op: ComparisonOperator, _ a: Value, _ b: Value) throws -> Bool {
@@ -57,12 +59,12 @@ enum PythonOperators {
         case .equal: return try equal(a, b)
         case .notEqual: return !(try equal(a, b))
         case .less: return try less(a, b, symbol: "<")
-        case .greater: return try less(b, a, symbol: ">")
+        case .greater: return try less(b, a, symbol: ">", swapped: true)
         case .lessOrEqual:
             if case .list = a { return try less(a, b, symbol: "<=") || equal(a, b) }
-            return try !less(b, a, symbol: "<=") && !isNaNComparison(a, b)
+            return try !less(b, a, symbol: "<=", swapped: true) && !isNaNComparison(a, b)
         case .greaterOrEqual:
-            if case .list = a { return try less(b, a, symbol: ">=") || equal(a, b) }
+            if case .list = a { return try less(b, a, symbol: ">=", swapped: true) || equal(a, b) }
             return try !less(a, b, symbol: ">=") && !isNaNComparison(a, b)
         case .contains: return try contains(b, a)
         case .notContains: return !(try contains(b, a))
@@ -186,7 +188,7 @@ enum PythonOperators {
             }
         }
         if let result = try repeated(a, b) { return result }
-        if b.intValue != nil, let result = try repeated(b, a) { return result }
+        if a.intValue != nil, let result = try repeated(b, a) { return result }
         throw unsupported("*", a, b)
     }
 
@@ -215,13 +217,12 @@ enum PythonOperators {
     static func modulo(_ a: Value, _ b: Value) throws -> Value {
         if let format = a.stringValue {
             if case .undefined(let undefined) = b { throw undefined.error }
-            let text = try PrintfFormatter.format(format, b)
-            if case .markup = a { return .markup(text) }
-            return .string(text)
+            if case .markup = a { return .markup(try PrintfFormatter.format(format, b, escapingText: true)) }
+            return .string(try PrintfFormatter.format(format, b))
         }
         try rejectUndefined(a, b)
         if let x = a.intValue, let y = b.intValue {
-            if y == 0 { throw TemplateError(.zeroDivision, "integer division or modulo by zero") }
+            if y == 0 { throw TemplateError(.zeroDivision, "integer modulo by zero") }
             if y == -1 { return .int(0) }
             let remainder = x % y
             return .int(remainder != 0 && (remainder < 0) != (y < 0) ? remainder + y : remainder)

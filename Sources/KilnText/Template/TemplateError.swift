@@ -8,6 +8,9 @@ public struct TemplateError: Error, CustomStringConvertible, Equatable, Sendable
     public enum Kind: String, Sendable {
         /// The source is not valid template syntax (jinja2's `TemplateSyntaxError`).
         case syntax = "TemplateSyntaxError"
+        /// A filter or test that does not exist, found while parsing (jinja2's
+        /// `TemplateAssertionError`, a kind of syntax error).
+        case assertion = "TemplateAssertionError"
         /// The template called `raise_exception(message)` (jinja2's `TemplateError`).
         case raised = "TemplateError"
         /// A value that does not exist was used in a way that needs a value.
@@ -44,7 +47,7 @@ public struct TemplateError: Error, CustomStringConvertible, Equatable, Sendable
 
     /// `Kind: message` (plus the line for syntax errors), in the style of jinja2's tracebacks.
     public var description: String {
-        if let line, kind == .syntax {
+        if let line, kind == .syntax || kind == .assertion {
             return "\(kind.rawValue): \(message) (line \(line))"
         }
         return "\(kind.rawValue): \(message)"

@@ -216,7 +216,8 @@ extension TemplateLexer {
         var balance: [Unicode.Scalar] = []
         while true {
             guard position < source.count else {
-                throw TemplateError.syntax("unexpected end of template", line: line)
+                let expected = isBlock ? "end of statement block" : "end of print statement"
+                throw TemplateError.syntax("unexpected end of template, expected '\(expected)'.", line: line)
             }
             if balance.isEmpty, let end = matchTagEnd(isBlock: isBlock) {
                 tokens.append(TemplateToken(kind: isBlock ? .blockEnd : .variableEnd, line: line))

@@ -336,7 +336,7 @@ extension TemplateParser {
             if inConditional {
                 return .test(node, name: name, test: nil, arguments, negated: negated)
             }
-            throw TemplateError.syntax("No test named '\(name)'.", line: line)
+            throw TemplateError(.assertion, "No test named '\(name)'.", line: line)
         }
         return .test(node, name: name, test: test, arguments, negated: negated)
     }
@@ -354,6 +354,6 @@ extension TemplateParser {
     func resolveFilter(_ name: String) throws -> BuiltinFilter? {
         if let filter = BuiltinFilter(name: name) { return filter }
         if inConditional { return nil }
-        throw TemplateError.syntax("No filter named '\(name)'.", line: current.line)
+        throw TemplateError(.assertion, "No filter named '\(name)'.", line: current.line)
     }
 }

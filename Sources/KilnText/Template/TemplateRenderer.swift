@@ -203,7 +203,8 @@ final class TemplateRenderer {
             items = kept
         }
         if items.isEmpty {
-            _ = try execute(loop.elseBody, scope: scope, into: &output)
+            // jinja2 runs `else` in the loop's frame: what it sets stays there.
+            _ = try execute(loop.elseBody, scope: makeScope(parent: scope), into: &output)
             return
         }
         let context = LoopContext(items: items, depth0: depth0,
@@ -223,6 +224,11 @@ final class TemplateRenderer {
         case .name(let name):
             scope.set(name, value)
         case .tuple(let targets):
+            switch value {
+            case .none, .bool, .int, .double, .namespace, .callable:
+                throw TemplateError.type("cannot unpack non-iterable \(value.typeName) object")
+            default: break
+            }
             let items = try iterate(value)
             if items.count < targets.count {
                 throw TemplateError(.value, "not enough values to unpack (expected \(targets.count), got \(items.count))")

@@ -70,6 +70,11 @@ enum Value {
         }
     }
 
+    var isMarkup: Bool {
+        if case .markup = self { return true }
+        return false
+    }
+
     var isUndefined: Bool {
         if case .undefined = self { return true }
         return false
