@@ -38,13 +38,14 @@ extension TemplateRenderer {
     }
 
     func runFilter(_ filter: BuiltinFilter, _ input: Value, _ arguments: CallArguments) throws -> Value {
+        try chargeWork(for: input)
         let name = "do_\(filter.rawValue)"
         switch filter {
         case .tojson:
             let bound = try arguments.bind(["ensure_ascii", "indent", "separators", "sort_keys"], function: "tojson")
-            var encoder = try PythonJSONEncoder(indent: bound[1] ?? .none, separators: bound[2] ?? .none,
-                                                sortKeys: bound[3] ?? .bool(false), ensureASCII: bound[0] ?? .bool(false))
-            encoder.maxBytes = limits.maxOutputBytes
+            let encoder = try PythonJSONEncoder(indent: bound[1] ?? .none, separators: bound[2] ?? .none,
+                                                sortKeys: bound[3] ?? .bool(false), ensureASCII: bound[0] ?? .bool(false),
+                                                maxBytes: limits.maxOutputBytes)
             let text = try encoder.encode(input)
             try checkSize(text)
             return .string(text)
@@ -57,15 +58,13 @@ extension TemplateRenderer {
         case .string:
             _ = try arguments.bind([], function: name)
             if input.stringValue != nil { return input }
-            let text = input.pythonString
+            let text = try self.text(input)
             try checkSize(text)
             return .string(text)
         case .trim:
             let bound = try arguments.bind(["chars"], function: name)
-            let chars = bound[0].flatMap { $0.isUndefined ? nil : $0 }.flatMap { value -> String? in
-                if case .none = value { return nil }
-                return value.pythonString
-            }
+            var chars: String?
+            if let value = bound[0], !value.isUndefined, !isNone(value) { chars = try self.text(value) }
             return .string(PythonText.strip(try softString(input), chars: chars))
         case .upper:
             return .string(PythonText.upper(try softString(input)))
@@ -89,15 +88,16 @@ extension TemplateRenderer {
                 }
                 count = number
             }
-            let text = PythonText.replace(input.pythonString, old.pythonString, new.pythonString, count: count)
+            let text = try PythonText.replace(try self.text(input), try self.text(old), try self.text(new), count: count,
+                                              maxBytes: limits.maxOutputBytes)
             try checkSize(text)
             return .string(text)
         case .safe:
             if case .markup = input { return input }
-            return .markup(input.pythonString)
+            return .markup(try text(input))
         case .escape, .forceescape:
             if filter == .escape, case .markup = input { return input }
-            let text = HTMLEscaping.escape(input.pythonString)
+            let text = HTMLEscaping.escape(try self.text(input))
             try checkSize(text)
             return .markup(text)
         case .indent:
@@ -113,7 +113,7 @@ extension TemplateRenderer {
             var count = 0
             var inWord = false
             for scalar in try softString(input).unicodeScalars {
-                let isWord = scalar == "_" || scalar.properties.isAlphabetic || scalar.properties.numericType != nil
+                let isWord = PythonText.isWordCharacter(scalar)
                 if isWord, !inWord { count += 1 }
                 inWord = isWord
             }
@@ -121,7 +121,7 @@ extension TemplateRenderer {
         case .wordwrap:
             return try wordWrap(input, arguments)
         case .striptags:
-            return .string(stripTags(input.pythonString))
+            return .string(stripTags(try text(input)))
         case .format:
             let format = try softString(input)
             if !arguments.positional.isEmpty, !arguments.keywords.isEmpty {
@@ -151,11 +151,13 @@ extension TemplateRenderer {
         case .filesizeformat:
             return try fileSize(input, arguments)
         case .urlencode:
-            return .string(try urlEncode(input))
+            let text = try urlEncode(input)
+            try checkSize(text)
+            return .string(text)
         case .xmlattr:
             return try xmlAttributes(input, arguments)
         case .pprint:
-            return .string(input.pythonRepr)
+            return .string(try input.pythonRepr(limit: limits.maxOutputBytes))
         case .attr:
             let bound = try arguments.bind(["name"], function: name)
             if case .undefined(let undefined) = input { throw undefined.error }
@@ -174,13 +176,29 @@ extension TemplateRenderer {
     /// jinja2's `soft_str`: strings stay as they are, anything else goes through `str()`.
     func softString(_ value: Value) throws -> String {
         if let text = value.stringValue { return text }
-        let text = value.pythonString
+        let text = try self.text(value)
         try checkSize(text)
         return text
     }
 
     /// The `title` filter: capitalizes each word, words being split at `-`, whitespace and brackets.
     private func titleWords(_ text: String) -> String {
+        if let ascii = PythonText.mapASCII(text, { bytes in
+            var atWordStart = true
+            for index in bytes.indices {
+                let byte = bytes[index]
+                if byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) || (byte >= 0x1C && byte <= 0x1F) || "-({[<".utf8.contains(byte) {
+                    atWordStart = true
+                } else if atWordStart {
+                    if byte >= 0x61 && byte <= 0x7A { bytes[index] = byte - 0x20 }
+                    atWordStart = false
+                } else if byte >= 0x41 && byte <= 0x5A {
+                    bytes[index] = byte + 0x20
+                }
+            }
+        }) {
+            return ascii
+        }
         var result = ""
         var atWordStart = true
         for scalar in text.unicodeScalars {
@@ -217,7 +235,10 @@ extension TemplateRenderer {
         guard let text = input.stringValue else {
             throw TemplateError.type("unsupported operand type(s) for +=: '\(input.typeName)' and 'str'")
         }
-        let lines = PythonText.splitLines(text + "\n")
+        let lines = try PythonText.splitLines(text + "\n", maxParts: limits.maxCollectionItems)
+        if unit.utf8.count > 0, lines.count > (limits.maxOutputBytes - text.utf8.count) / unit.utf8.count {
+            throw TemplateError(.limitExceeded, "indent result would exceed \(limits.maxOutputBytes) bytes")
+        }
         var result: String
         if bound[2]?.isTruthy ?? false {
             result = lines.joined(separator: "\n" + unit)
@@ -237,13 +258,13 @@ extension TemplateRenderer {
         let bound = try arguments.bind(["length", "killwords", "end", "leeway"], function: "do_truncate")
         let text = try softString(input)
         let length = bound[0]?.intValue ?? 255
-        let end = bound[2]?.pythonString ?? "..."
+        let end = try bound[2].map { try self.text($0) } ?? "..."
         let leeway = bound[3]?.intValue ?? 5
         let scalars = Array(text.unicodeScalars)
         if scalars.count <= length + leeway { return input.stringValue != nil ? input : .string(text) }
         let keep = PythonText.string(scalars.prefix(Swift.max(0, length - PythonText.length(end))))
         if bound[1]?.isTruthy ?? false { return .string(keep + end) }
-        return .string(PythonText.rsplit(keep, separator: " ", maxSplit: 1)[0] + end)
+        return .string(try PythonText.rsplit(keep, separator: " ", maxSplit: 1)[0] + end)
     }
 
     private func wordWrap(_ input: Value, _ arguments: CallArguments) throws -> Value {
@@ -252,10 +273,12 @@ extension TemplateRenderer {
         let breakLong = bound[1]?.isTruthy ?? true
         let wrap = bound[2].flatMap { $0.stringValue } ?? "\n"
         var paragraphs: [String] = []
-        for line in PythonText.splitLines(try softString(input)) {
+        var size = 0
+        let maxParts = limits.maxCollectionItems
+        for line in try PythonText.splitLines(try softString(input), maxParts: maxParts) {
             var wrapped: [String] = []
             var current = ""
-            for word in PythonText.split(line, separator: " ") where !word.isEmpty {
+            for word in try PythonText.split(line, separator: " ", maxParts: maxParts) where !word.isEmpty {
                 var piece = word
                 while breakLong, PythonText.length(piece) > width {
                     if !current.isEmpty { wrapped.append(current); current = "" }
@@ -274,6 +297,10 @@ extension TemplateRenderer {
             }
             if !current.isEmpty { wrapped.append(current) }
             paragraphs.append(wrapped.joined(separator: wrap))
+            size += paragraphs.last!.utf8.count + wrap.utf8.count
+            if size > limits.maxOutputBytes {
+                throw TemplateError(.limitExceeded, "wordwrap result would exceed \(limits.maxOutputBytes) bytes")
+            }
         }
         let text = paragraphs.joined(separator: wrap)
         try checkSize(text)
@@ -288,7 +315,17 @@ extension TemplateRenderer {
             if scalar == ">", inTag { inTag = false; continue }
             if !inTag { withoutTags.unicodeScalars.append(scalar) }
         }
-        let collapsed = PythonText.split(withoutTags, separator: nil).joined(separator: " ")
+        var collapsed = ""
+        var pendingSpace = false
+        for scalar in withoutTags.unicodeScalars {
+            if PythonText.isWhitespace(scalar) {
+                pendingSpace = !collapsed.isEmpty
+                continue
+            }
+            if pendingSpace { collapsed += " " }
+            pendingSpace = false
+            collapsed.unicodeScalars.append(scalar)
+        }
         return collapsed
             .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
             .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&#39;", with: "'")

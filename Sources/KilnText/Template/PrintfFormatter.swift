@@ -5,7 +5,11 @@ import Foundation
 /// `%(name)s` keys.
 enum PrintfFormatter {
     /// `escapingText` is MarkupSafe's `Markup % values`: `%s` and `%r` results are HTML-escaped.
-    static func format(_ format: String, _ values: Value, escapingText: Bool = false) throws -> String {
+    /// Widths, precisions and the result are bounded by `maxBytes`.
+    static func format(_ format: String, _ values: Value, escapingText: Bool = false, maxBytes: Int = .max) throws -> String {
+        func tooLarge() -> TemplateError {
+            TemplateError(.limitExceeded, "formatted string would exceed \(maxBytes) bytes")
+        }
         var positional: [Value]
         var mapping: DictStorage?
         switch values {
@@ -55,7 +59,7 @@ enum PrintfFormatter {
                 index += 1
             }
             while index < scalars.count, ("0"..."9").contains(scalars[index]) {
-                width = width * 10 + Int(scalars[index].value - 48)
+                width = min(width * 10 + Int(scalars[index].value - 48), Int(Int32.max))
                 index += 1
             }
             var precision: Int?
@@ -63,11 +67,12 @@ enum PrintfFormatter {
                 index += 1
                 var digits = 0
                 while index < scalars.count, ("0"..."9").contains(scalars[index]) {
-                    digits = digits * 10 + Int(scalars[index].value - 48)
+                    digits = min(digits * 10 + Int(scalars[index].value - 48), Int(Int32.max))
                     index += 1
                 }
                 precision = digits
             }
+            if width > maxBytes || (precision ?? 0) > maxBytes { throw tooLarge() }
             while index < scalars.count, "hlL".unicodeScalars.contains(scalars[index]) { index += 1 }
             guard index < scalars.count else { throw TemplateError(.value, "incomplete format") }
             let conversion = scalars[index]
@@ -77,7 +82,7 @@ enum PrintfFormatter {
                 continue
             }
             let value = try argument ?? nextArgument()
-            var text = try convert(value, conversion, flags: flags, precision: precision)
+            var text = try convert(value, conversion, flags: flags, precision: precision, maxBytes: maxBytes)
             if escapingText, "sra".unicodeScalars.contains(conversion), !(conversion == "s" && value.isMarkup) {
                 text = HTMLEscaping.escape(text)
             }
@@ -95,6 +100,7 @@ enum PrintfFormatter {
                 }
             }
             output += text
+            if output.utf8.count > maxBytes { throw tooLarge() }
         }
         if !usedMapping, mapping == nil, next < positional.count {
             throw TemplateError.type("not all arguments converted during string formatting")
@@ -103,17 +109,17 @@ enum PrintfFormatter {
     }
 
     private static func convert(_ value: Value, _ conversion: Unicode.Scalar, flags: Set<Unicode.Scalar>,
-                                precision: Int?) throws -> String
+                                precision: Int?, maxBytes: Int) throws -> String
     {
         func sign(_ negative: Bool) -> String {
             negative ? "-" : flags.contains("+") ? "+" : flags.contains(" ") ? " " : ""
         }
         switch conversion {
         case "s":
-            let text = value.pythonString
+            let text = try value.pythonString(limit: maxBytes)
             return precision.map { PythonText.string(text.unicodeScalars.prefix($0)) } ?? text
         case "r", "a":
-            let text = value.pythonRepr
+            let text = try value.pythonRepr(limit: maxBytes)
             return precision.map { PythonText.string(text.unicodeScalars.prefix($0)) } ?? text
         case "d", "i", "u":
             guard let number = value.intValue ?? value.doubleValue.flatMap({ $0.isFinite ? Int(exactly: $0.rounded(.towardZero)) : nil }) else {

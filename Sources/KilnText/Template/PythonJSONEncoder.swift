@@ -11,13 +11,17 @@ struct PythonJSONEncoder {
     var maxBytes = Int.max
 
     /// Reads the filter's arguments as `json.dumps` reads its keyword arguments.
-    init(indent: Value, separators: Value, sortKeys: Value, ensureASCII: Value) throws {
+    init(indent: Value, separators: Value, sortKeys: Value, ensureASCII: Value, maxBytes: Int) throws {
+        self.maxBytes = maxBytes
         switch indent {
         case .none, .undefined: self.indent = nil
         case .string(let text), .markup(let text): self.indent = text
         default:
             guard let width = indent.intValue else {
                 throw TemplateError.type("can't multiply sequence by non-int of type '\(indent.typeName)'")
+            }
+            if width > maxBytes {
+                throw TemplateError(.limitExceeded, "tojson indent of \(width) is too large")
             }
             self.indent = String(repeating: " ", count: max(0, width))
         }
@@ -58,10 +62,10 @@ struct PythonJSONEncoder {
             output += "["
             for (position, item) in list.items.enumerated() {
                 output += position == 0 ? "" : itemSeparator
-                appendNewline(to: &output, level: level + 1)
+                try appendNewline(to: &output, level: level + 1)
                 try append(item, to: &output, level: level + 1)
             }
-            appendNewline(to: &output, level: level)
+            try appendNewline(to: &output, level: level)
             output += "]"
         case .dict(let dict):
             guard dict.count > 0 else { output += "{}"; return }
@@ -79,20 +83,23 @@ struct PythonJSONEncoder {
             output += "{"
             for (position, (key, item)) in pairs.enumerated() {
                 output += position == 0 ? "" : itemSeparator
-                appendNewline(to: &output, level: level + 1)
+                try appendNewline(to: &output, level: level + 1)
                 appendString(try keyText(key), to: &output)
                 output += keySeparator
                 try append(item, to: &output, level: level + 1)
             }
-            appendNewline(to: &output, level: level)
+            try appendNewline(to: &output, level: level)
             output += "}"
         default:
             throw TemplateError.type("Object of type \(value.typeName) is not JSON serializable")
         }
     }
 
-    private func appendNewline(to output: inout String, level: Int) {
+    private func appendNewline(to output: inout String, level: Int) throws {
         guard let indent else { return }
+        if output.utf8.count + level * indent.utf8.count > maxBytes {
+            throw TemplateError(.limitExceeded, "tojson output exceeds \(maxBytes) bytes")
+        }
         output += "\n"
         for _ in 0..<level { output += indent }
     }
@@ -117,29 +124,25 @@ struct PythonJSONEncoder {
 
     private func appendString(_ text: String, to output: inout String) {
         output += "\""
-        for scalar in text.unicodeScalars {
+        let ensureASCII = self.ensureASCII
+        PythonText.appendEscaped(text, to: &output) { scalar in
             switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case "\u{08}": output += "\\b"
-            case "\u{0C}": output += "\\f"
+            case "\"": return "\\\""
+            case "\\": return "\\\\"
+            case "\n": return "\\n"
+            case "\r": return "\\r"
+            case "\t": return "\\t"
+            case "\u{08}": return "\\b"
+            case "\u{0C}": return "\\f"
             default:
-                if scalar.value < 0x20 {
-                    output += "\\u" + PythonFloat.hex(scalar.value, width: 4)
-                } else if ensureASCII, scalar.value > 0x7E {
-                    if scalar.value > 0xFFFF {
-                        let offset = scalar.value - 0x10000
-                        output += "\\u" + PythonFloat.hex(0xD800 + (offset >> 10), width: 4)
-                        output += "\\u" + PythonFloat.hex(0xDC00 + (offset & 0x3FF), width: 4)
-                    } else {
-                        output += "\\u" + PythonFloat.hex(scalar.value, width: 4)
-                    }
-                } else {
-                    output.unicodeScalars.append(scalar)
+                if scalar.value < 0x20 { return "\\u" + PythonFloat.hex(scalar.value, width: 4) }
+                guard ensureASCII, scalar.value > 0x7E else { return nil }
+                if scalar.value > 0xFFFF {
+                    let offset = scalar.value - 0x10000
+                    return "\\u" + PythonFloat.hex(0xD800 + (offset >> 10), width: 4)
+                        + "\\u" + PythonFloat.hex(0xDC00 + (offset & 0x3FF), width: 4)
                 }
+                return "\\u" + PythonFloat.hex(scalar.value, width: 4)
             }
         }
         output += "\""

@@ -148,9 +148,9 @@ enum PythonOperators {
         throw unsupported("-", a, b)
     }
 
-    /// `a * b`; a repeated string or list larger than `maxSize` bytes or elements is refused
-    /// before it is built.
-    static func multiply(_ a: Value, _ b: Value, maxSize: Int) throws -> Value {
+    /// `a * b`; a repeated string larger than `maxBytes` or list longer than `maxItems` is
+    /// refused before it is built.
+    static func multiply(_ a: Value, _ b: Value, maxBytes: Int, maxItems: Int) throws -> Value {
         try rejectUndefined(a, b)
         if let x = a.intValue, let y = b.intValue {
             let (product, didOverflow) = x.multipliedReportingOverflow(by: y)
@@ -167,11 +167,11 @@ enum PythonOperators {
                 }
             }
             let n = max(0, times)
-            let unit: Int
+            let unit: Int, maxSize: Int
             switch sequence {
-            case .string(let text), .markup(let text): unit = text.utf8.count
-            case .list(let list): unit = list.items.count
-            default: unit = 0
+            case .string(let text), .markup(let text): (unit, maxSize) = (text.utf8.count, maxBytes)
+            case .list(let list): (unit, maxSize) = (list.items.count, maxItems)
+            default: (unit, maxSize) = (0, 0)
             }
             if n > 0, unit > 0, unit > maxSize / n {
                 throw TemplateError(.limitExceeded, "a repeated sequence would exceed \(maxSize) bytes or items")
@@ -214,11 +214,15 @@ enum PythonOperators {
         return .double((x / y).rounded(.down))
     }
 
-    static func modulo(_ a: Value, _ b: Value) throws -> Value {
+    /// `a % b`: Python's modulo, or printf-style formatting when `a` is a string (whose result
+    /// may not exceed `maxBytes`).
+    static func modulo(_ a: Value, _ b: Value, maxBytes: Int = .max) throws -> Value {
         if let format = a.stringValue {
             if case .undefined(let undefined) = b { throw undefined.error }
-            if case .markup = a { return .markup(try PrintfFormatter.format(format, b, escapingText: true)) }
-            return .string(try PrintfFormatter.format(format, b))
+            if case .markup = a {
+                return .markup(try PrintfFormatter.format(format, b, escapingText: true, maxBytes: maxBytes))
+            }
+            return .string(try PrintfFormatter.format(format, b, maxBytes: maxBytes))
         }
         try rejectUndefined(a, b)
         if let x = a.intValue, let y = b.intValue {
@@ -290,14 +294,14 @@ enum HTMLEscaping {
     static func escape(_ text: String) -> String {
         var result = ""
         result.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
+        PythonText.appendEscaped(text, to: &result) { scalar in
             switch scalar {
-            case "&": result += "&amp;"
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "\"": result += "&#34;"
-            case "'": result += "&#39;"
-            default: result.unicodeScalars.append(scalar)
+            case "&": return "&amp;"
+            case "<": return "&lt;"
+            case ">": return "&gt;"
+            case "\"": return "&#34;"
+            case "'": return "&#39;"
+            default: return nil
             }
         }
         return result

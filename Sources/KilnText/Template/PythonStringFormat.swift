@@ -3,7 +3,8 @@ import Foundation
 /// Python's `str.format`: `{}`, `{0}`, `{name}`, `{0[key]}`, `{name.attr}`, conversions `!r !s`
 /// and format specs `[[fill]align][sign][0][width][,][.precision][type]`.
 enum PythonStringFormat {
-    static func format(_ template: String, _ arguments: CallArguments) throws -> String {
+    /// Widths, precisions and the result are bounded by `maxBytes`.
+    static func format(_ template: String, _ arguments: CallArguments, maxBytes: Int = .max) throws -> String {
         let scalars = Array(template.unicodeScalars)
         var output = String.UnicodeScalarView()
         var index = 0
@@ -37,13 +38,18 @@ enum PythonStringFormat {
             }
             guard end < scalars.count else { throw TemplateError(.value, "expected '}' before end of string") }
             let field = PythonText.string(scalars[(index + 1)..<end])
-            output.append(contentsOf: try replacement(field, arguments, &automatic).unicodeScalars)
+            output.append(contentsOf: try replacement(field, arguments, &automatic, maxBytes).unicodeScalars)
+            if output.count > maxBytes {
+                throw TemplateError(.limitExceeded, "format() result would exceed \(maxBytes) bytes")
+            }
             index = end + 1
         }
         return String(output)
     }
 
-    private static func replacement(_ field: String, _ arguments: CallArguments, _ automatic: inout Int) throws -> String {
+    private static func replacement(_ field: String, _ arguments: CallArguments, _ automatic: inout Int,
+                                    _ maxBytes: Int) throws -> String
+    {
         var reference = field
         var spec = ""
         var conversion: Character?
@@ -105,16 +111,16 @@ enum PythonStringFormat {
             }
         }
         switch conversion {
-        case "r", "a": value = .string(value.pythonRepr)
-        case "s": value = .string(value.pythonString)
+        case "r", "a": value = .string(try value.pythonRepr(limit: maxBytes))
+        case "s": value = .string(try value.pythonString(limit: maxBytes))
         default: break
         }
-        return try formatValue(value, spec: spec)
+        return try formatValue(value, spec: spec, maxBytes: maxBytes)
     }
 
     /// `format(value, spec)` for strings, integers and floats.
-    static func formatValue(_ value: Value, spec: String) throws -> String {
-        if spec.isEmpty { return value.pythonString }
+    static func formatValue(_ value: Value, spec: String, maxBytes: Int = .max) throws -> String {
+        if spec.isEmpty { return try value.pythonString(limit: maxBytes) }
         var scalars = Array(spec.unicodeScalars)
         var fill: String = " "
         var alignment: StringPadding.Alignment?
@@ -146,7 +152,7 @@ enum PythonStringFormat {
         }
         var width = 0
         while let first = scalars.first, ("0"..."9").contains(first) {
-            width = width * 10 + Int(first.value - 48)
+            width = min(width * 10 + Int(first.value - 48), Int(Int32.max))
             scalars.removeFirst()
         }
         var grouping = false
@@ -156,10 +162,13 @@ enum PythonStringFormat {
             scalars.removeFirst()
             var digits = 0
             while let first = scalars.first, ("0"..."9").contains(first) {
-                digits = digits * 10 + Int(first.value - 48)
+                digits = min(digits * 10 + Int(first.value - 48), Int(Int32.max))
                 scalars.removeFirst()
             }
             precision = digits
+        }
+        if width > maxBytes || (precision ?? 0) > maxBytes {
+            throw TemplateError(.limitExceeded, "format width or precision exceeds \(maxBytes)")
         }
         let type = scalars.first.map { Character($0) }
         var body: String
@@ -202,7 +211,7 @@ enum PythonStringFormat {
             }
             if grouping { body = StringPadding.groupThousands(body) }
         default:
-            return StringPadding.pad(value.pythonString, width: width, fill: fill, alignment: alignment ?? .left)
+            return StringPadding.pad(try value.pythonString(limit: maxBytes), width: width, fill: fill, alignment: alignment ?? .left)
         }
         let signText = negative ? "-" : sign == "+" ? "+" : sign == " " ? " " : ""
         if alignment == .afterSign {

@@ -21,6 +21,26 @@ enum PythonText {
 
     static func equal(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
 
+    /// Appends `text` to `output`, replacing each code point for which `replacement` returns a
+    /// string; runs of unchanged text are copied in bulk.
+    @inline(__always)
+    static func appendEscaped(_ text: String, to output: inout String, _ replacement: (Unicode.Scalar) -> String?) {
+        let scalars = text.unicodeScalars
+        var runStart = scalars.startIndex
+        var index = runStart
+        while index != scalars.endIndex {
+            if let replaced = replacement(scalars[index]) {
+                if runStart != index { output += Substring(scalars[runStart..<index]) }
+                output += replaced
+                scalars.formIndex(after: &index)
+                runStart = index
+            } else {
+                scalars.formIndex(after: &index)
+            }
+        }
+        if runStart != scalars.endIndex { output += Substring(scalars[runStart...]) }
+    }
+
     /// Code-point order, which is also UTF-8 byte order.
     static func less(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 
@@ -124,9 +144,15 @@ enum PythonText {
 
     // MARK: Transforming
 
-    static func replace(_ s: String, _ old: String, _ new: String, count: Int = -1) -> String {
+    /// `str.replace`; a result over `maxBytes` is refused before it is built.
+    static func replace(_ s: String, _ old: String, _ new: String, count: Int = -1, maxBytes: Int = .max) throws -> String {
         let limit = count < 0 ? Int.max : count
+        func tooLarge() -> TemplateError {
+            TemplateError(.limitExceeded, "replace() result would exceed \(maxBytes) bytes")
+        }
         if old.isEmpty {
+            let insertions = min(limit, length(s) + 1)
+            if new.utf8.count > 0, insertions > (maxBytes - s.utf8.count) / new.utf8.count { throw tooLarge() }
             // Python inserts `new` before every code point and at the end.
             var result = String.UnicodeScalarView()
             var inserted = 0
@@ -140,6 +166,8 @@ enum PythonText {
         let bytes = Array(s.utf8), pattern = Array(old.utf8)
         let positions = byteOccurrences(of: pattern, in: bytes, limit: limit)
         guard !positions.isEmpty else { return s }
+        let growth = new.utf8.count - pattern.count
+        if growth > 0, positions.count > (maxBytes - bytes.count) / growth { throw tooLarge() }
         var result: [UInt8] = []
         result.reserveCapacity(bytes.count + positions.count * max(0, new.utf8.count - pattern.count))
         var cursor = 0
@@ -165,8 +193,11 @@ enum PythonText {
     }
 
     /// `str.split(sep, maxsplit)`; `sep == nil` splits on runs of whitespace and drops empty parts.
-    static func split(_ s: String, separator: String?, maxSplit: Int = -1) -> [String] {
-        let limit = maxSplit < 0 ? Int.max : maxSplit
+    /// Without `maxsplit`, splitting stops with an error past `maxParts` parts.
+    static func split(_ s: String, separator: String?, maxSplit: Int = -1, maxParts: Int = .max) throws -> [String] {
+        var limit = maxSplit < 0 ? Int.max : maxSplit
+        let partsCapped = limit >= maxParts
+        if partsCapped { limit = maxParts }
         guard let separator else {
             var parts: [String] = []
             let scalars = Array(s.unicodeScalars)
@@ -175,6 +206,7 @@ enum PythonText {
                 while index < scalars.count, isWhitespace(scalars[index]) { index += 1 }
                 guard index < scalars.count else { break }
                 if parts.count == limit {
+                    if partsCapped { throw tooManyParts(maxParts) }
                     var end = scalars.count
                     while end > index, isWhitespace(scalars[end - 1]) { end -= 1 }
                     parts.append(string(scalars[index..<end]))
@@ -189,7 +221,9 @@ enum PythonText {
         let bytes = Array(s.utf8), pattern = Array(separator.utf8)
         var parts: [String] = []
         var cursor = 0
-        for position in byteOccurrences(of: pattern, in: bytes, limit: limit) {
+        let positions = byteOccurrences(of: pattern, in: bytes, limit: limit)
+        if partsCapped, positions.count == limit { throw tooManyParts(maxParts) }
+        for position in positions {
             parts.append(String(decoding: bytes[cursor..<position], as: UTF8.self))
             cursor = position + pattern.count
         }
@@ -197,17 +231,21 @@ enum PythonText {
         return parts
     }
 
+    private static func tooManyParts(_ maxParts: Int) -> TemplateError {
+        TemplateError(.limitExceeded, "split() would produce more than \(maxParts) parts")
+    }
+
     /// `str.rsplit(sep, maxsplit)`.
-    static func rsplit(_ s: String, separator: String?, maxSplit: Int = -1) -> [String] {
-        if maxSplit < 0 { return split(s, separator: separator) }
-        let reversedParts = split(string(s.unicodeScalars.reversed()),
+    static func rsplit(_ s: String, separator: String?, maxSplit: Int = -1, maxParts: Int = .max) throws -> [String] {
+        if maxSplit < 0 { return try split(s, separator: separator, maxParts: maxParts) }
+        let reversedParts = try split(string(s.unicodeScalars.reversed()),
                                   separator: separator.map { string($0.unicodeScalars.reversed()) },
                                   maxSplit: maxSplit)
         return reversedParts.reversed().map { string($0.unicodeScalars.reversed()) }
     }
 
-    /// `str.splitlines(keepends)`.
-    static func splitLines(_ s: String, keepEnds: Bool = false) -> [String] {
+    /// `str.splitlines(keepends)`, refusing more than `maxParts` lines.
+    static func splitLines(_ s: String, keepEnds: Bool = false, maxParts: Int = .max) throws -> [String] {
         let scalars = Array(s.unicodeScalars)
         var lines: [String] = []
         var start = 0, index = 0
@@ -216,6 +254,7 @@ enum PythonText {
             var end = index + 1
             if scalars[index] == "\r", end < scalars.count, scalars[end] == "\n" { end += 1 }
             lines.append(string(scalars[start..<(keepEnds ? end : index)]))
+            if lines.count > maxParts { throw tooManyParts(maxParts) }
             start = end
             index = end
         }
@@ -224,6 +263,25 @@ enum PythonText {
     }
 
     static func upper(_ s: String) -> String { s.uppercased() }
+
+    /// Transforms an ASCII-only string through its bytes (the common, fast case); nil when the
+    /// string has other code points.
+    static func mapASCII(_ s: String, _ transform: (inout [UInt8]) -> Void) -> String? {
+        var bytes = Array(s.utf8)
+        guard !bytes.contains(where: { $0 >= 0x80 }) else { return nil }
+        transform(&bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether `scalar` belongs to a word in the sense of Python's regular expression `\w`.
+    @inline(__always)
+    static func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.isASCII {
+            let byte = UInt8(scalar.value)
+            return (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A || (byte >= 0x30 && byte <= 0x39) || byte == 0x5F
+        }
+        return scalar.properties.isAlphabetic || scalar.properties.numericType != nil
+    }
     static func lower(_ s: String) -> String { s.lowercased() }
 
     /// `str.capitalize()`: first code point title-cased, the rest lower-cased.
@@ -234,6 +292,17 @@ enum PythonText {
 
     /// `str.title()`: a letter following a cased letter is lower-cased, any other letter title-cased.
     static func title(_ s: String) -> String {
+        if let ascii = mapASCII(s, { bytes in
+            var previousCased = false
+            for index in bytes.indices {
+                let byte = bytes[index]
+                let isLetter = (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A
+                if isLetter { bytes[index] = previousCased ? byte | 0x20 : byte & ~0x20 }
+                previousCased = isLetter
+            }
+        }) {
+            return ascii
+        }
         var result = ""
         var previousCased = false
         for scalar in s.unicodeScalars {

@@ -7,7 +7,8 @@ enum Strftime {
     private static let months = ["January", "February", "March", "April", "May", "June", "July", "August",
                                  "September", "October", "November", "December"]
 
-    static func format(_ format: String, date: Date, timeZone: TimeZone) -> String {
+    /// Refuses to produce more than `maxBytes` bytes.
+    static func format(_ format: String, date: Date, timeZone: TimeZone, maxBytes: Int = .max) throws -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday, .nanosecond], from: date)
@@ -17,17 +18,20 @@ enum Strftime {
             dayOfYear: calendar.ordinality(of: .day, in: .year, for: date) ?? 1,
             microsecond: (parts.nanosecond ?? 0) / 1000,
             epochSeconds: Int(date.timeIntervalSince1970.rounded(.down)))
-        return render(Array(format.unicodeScalars), fields)
+        return try render(Array(format.unicodeScalars), fields, maxBytes: maxBytes)
     }
 
     struct Fields {
         let year, month, day, hour, minute, second, weekday, dayOfYear, microsecond, epochSeconds: Int
     }
 
-    static func render(_ scalars: [Unicode.Scalar], _ fields: Fields) -> String {
+    static func render(_ scalars: [Unicode.Scalar], _ fields: Fields, maxBytes: Int) throws -> String {
         var output = ""
         var index = 0
         while index < scalars.count {
+            if output.utf8.count > maxBytes {
+                throw TemplateError(.limitExceeded, "strftime result exceeds \(maxBytes) bytes")
+            }
             let scalar = scalars[index]
             guard scalar == "%", index + 1 < scalars.count else {
                 output.unicodeScalars.append(scalar)

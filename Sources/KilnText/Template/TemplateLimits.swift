@@ -10,7 +10,9 @@ public struct TemplateLimits: Sendable, Equatable {
     /// Largest template source accepted, in UTF-8 bytes.
     public var maxSourceBytes: Int
     /// Evaluation steps per rendering: one per statement, expression node and loop iteration,
-    /// plus one per 32 bytes or elements that a string or list operation produces.
+    /// plus one per 4 bytes of string and one per element of list that an operation reads or
+    /// produces.
+    /// 10 million steps take about a second.
     public var maxSteps: Int
     /// Largest rendered output, and largest string any operation may produce, in UTF-8 bytes.
     public var maxOutputBytes: Int
@@ -19,6 +21,8 @@ public struct TemplateLimits: Sendable, Equatable {
     /// Deepest nesting of template syntax (blocks and expressions) and of values (lists, dicts,
     /// chained filters); also bounds the depth of JSON context input.
     public var maxNestingDepth: Int
+    /// Most elements any list, dict or split a template builds may have.
+    public var maxCollectionItems: Int
     /// Largest `range(...)`, as in jinja2's sandbox (`MAX_RANGE`).
     public var maxRange: Int
 
@@ -28,6 +32,7 @@ public struct TemplateLimits: Sendable, Equatable {
         maxOutputBytes: Int = 8 << 20,
         maxCallDepth: Int = 100,
         maxNestingDepth: Int = 128,
+        maxCollectionItems: Int = 1 << 20,
         maxRange: Int = 100_000
     ) {
         self.maxSourceBytes = maxSourceBytes
@@ -35,6 +40,7 @@ public struct TemplateLimits: Sendable, Equatable {
         self.maxOutputBytes = maxOutputBytes
         self.maxCallDepth = maxCallDepth
         self.maxNestingDepth = maxNestingDepth
+        self.maxCollectionItems = maxCollectionItems
         self.maxRange = maxRange
     }
 }

@@ -58,13 +58,23 @@ extension TemplateParser {
 
     private mutating func parseOr() throws -> TemplateExpression {
         var left = try parseAnd()
-        while skipName("or") { left = .or(left, try parseAnd()) }
+        var levels = 0
+        defer { depth -= levels }
+        while skipName("or") {
+            try deepen(&levels)
+            left = .or(left, try parseAnd())
+        }
         return left
     }
 
     private mutating func parseAnd() throws -> TemplateExpression {
         var left = try parseNot()
-        while skipName("and") { left = .and(left, try parseNot()) }
+        var levels = 0
+        defer { depth -= levels }
+        while skipName("and") {
+            try deepen(&levels)
+            left = .and(left, try parseNot())
+        }
         return left
     }
 
@@ -81,6 +91,9 @@ extension TemplateParser {
         let left = try parseMath1()
         var operations: [(ComparisonOperator, TemplateExpression)] = []
         while true {
+            if operations.count > maxDepth {
+                throw TemplateError(.limitExceeded, "comparison chain longer than \(maxDepth)", line: current.line)
+            }
             if case .symbol(let symbol) = current.kind, let op = ComparisonOperator(rawValue: symbol),
                 op != .contains, op != .notContains
             {
@@ -100,7 +113,10 @@ extension TemplateParser {
 
     private mutating func parseMath1() throws -> TemplateExpression {
         var left = try parseConcat()
+        var levels = 0
+        defer { depth -= levels }
         while current.isSymbol("+") || current.isSymbol("-") {
+            try deepen(&levels)
             let op: BinaryOperator = advance().isSymbol("+") ? .add : .subtract
             left = .binary(op, left, try parseConcat())
         }
@@ -109,13 +125,21 @@ extension TemplateParser {
 
     private mutating func parseConcat() throws -> TemplateExpression {
         var parts = [try parseMath2()]
-        while skipSymbol("~") { parts.append(try parseMath2()) }
+        while skipSymbol("~") {
+            if parts.count > maxDepth * 8 {
+                throw TemplateError(.limitExceeded, "too many '~' operands", line: current.line)
+            }
+            parts.append(try parseMath2())
+        }
         return parts.count == 1 ? parts[0] : .concat(parts)
     }
 
     private mutating func parseMath2() throws -> TemplateExpression {
         var left = try parsePower()
+        var levels = 0
+        defer { depth -= levels }
         while case .symbol(let symbol) = current.kind, ["*", "/", "//", "%"].contains(symbol) {
+            try deepen(&levels)
             index += 1
             left = .binary(BinaryOperator(rawValue: symbol)!, left, try parsePower())
         }
@@ -124,7 +148,12 @@ extension TemplateParser {
 
     private mutating func parsePower() throws -> TemplateExpression {
         var left = try parseUnary()
-        while skipSymbol("**") { left = .binary(.power, left, try parseUnary()) }
+        var levels = 0
+        defer { depth -= levels }
+        while skipSymbol("**") {
+            try deepen(&levels)
+            left = .binary(.power, left, try parseUnary())
+        }
         return left
     }
 
@@ -204,30 +233,34 @@ extension TemplateParser {
 
     private mutating func parsePostfix(_ start: TemplateExpression) throws -> TemplateExpression {
         var node = start
-        while true {
-            if current.isSymbol(".") || current.isSymbol("[") {
-                node = try parseSubscript(node)
-            } else if current.isSymbol("(") {
+        var levels = 0
+        defer { depth -= levels }
+        while current.isSymbol(".") || current.isSymbol("[") || current.isSymbol("(") {
+            try deepen(&levels)
+            if current.isSymbol("(") {
                 node = .call(node, try parseCallArguments())
             } else {
-                return node
+                node = try parseSubscript(node)
             }
         }
+        return node
     }
 
     private mutating func parseFilterExpression(_ start: TemplateExpression) throws -> TemplateExpression {
         var node = start
-        while true {
+        var levels = 0
+        defer { depth -= levels }
+        while current.isSymbol("|") || current.isName("is") || current.isSymbol("(") {
+            try deepen(&levels)
             if current.isSymbol("|") {
                 node = try parseFilter(node)
             } else if current.isName("is") {
                 node = try parseTest(node)
-            } else if current.isSymbol("(") {
-                node = .call(node, try parseCallArguments())
             } else {
-                return node
+                node = .call(node, try parseCallArguments())
             }
         }
+        return node
     }
 
     private mutating func parseSubscript(_ node: TemplateExpression) throws -> TemplateExpression {
@@ -308,7 +341,10 @@ extension TemplateParser {
 
     private mutating func parseFilter(_ start: TemplateExpression) throws -> TemplateExpression {
         var node = start
+        var levels = 0
+        defer { depth -= levels }
         while skipSymbol("|") {
+            try deepen(&levels)
             var name = try expectName()
             while skipSymbol(".") { name += "." + (try expectName()) }
             let arguments = current.isSymbol("(") ? try parseCallArguments() : .empty
@@ -349,6 +385,12 @@ extension TemplateParser {
         case .symbol(let symbol): return symbol == "(" || symbol == "[" || symbol == "{"
         default: return false
         }
+    }
+
+    /// Counts one more level of the expression tree built by an operator or postfix loop.
+    private mutating func deepen(_ levels: inout Int) throws {
+        try enter()
+        levels += 1
     }
 
     func resolveFilter(_ name: String) throws -> BuiltinFilter? {

@@ -124,7 +124,7 @@ extension TemplateRenderer {
             throw undefined.error
         case .list(let list):
             let picked = indices(list.items.count).map { list.items[$0] }
-            try tick(picked.count >> 5)
+            try checkCount(picked.count)
             return .list(ValueList(picked, isTuple: list.isTuple))
         case .string(let text), .markup(let text):
             let scalars = Array(text.unicodeScalars)
@@ -133,7 +133,7 @@ extension TemplateRenderer {
             if case .markup = object { return .markup(picked) }
             return .string(picked)
         default:
-            return .undefined(hint: "\(object.objectTypeDescription) has no element slice(\(start.pythonRepr), \(stop.pythonRepr), \(step.pythonRepr))")
+            return .undefined(hint: "\(object.objectTypeDescription) has no element slice(\(start.shortRepr), \(stop.shortRepr), \(step.shortRepr))")
         }
     }
 
@@ -146,7 +146,7 @@ extension TemplateRenderer {
         case .dict(let dict):
             return dict.keys
         case .string(let text), .markup(let text):
-            try tick(text.utf8.count >> 5)
+            try checkCount(text.utf8.count > limits.maxCollectionItems ? text.unicodeScalars.count : text.utf8.count)
             let isMarkup: Bool
             if case .markup = value { isMarkup = true } else { isMarkup = false }
             return text.unicodeScalars.map { isMarkup ? .markup(String($0)) : .string(String($0)) }
@@ -157,6 +157,7 @@ extension TemplateRenderer {
             while let item = try iterator.next() {
                 try tick()
                 items.append(item)
+                if items.count > limits.maxCollectionItems { try checkCount(items.count) }
             }
             return items
         case .loop(let loop):

@@ -182,7 +182,7 @@ extension TemplateRenderer {
             if count > limits.maxRange {
                 throw TemplateError(.overflow, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (\(limits.maxRange)).")
             }
-            try tick(count >> 5)
+            try checkCount(count)
             return .list((0..<count).map { .int(start + $0 * step) })
         case .dict:
             var pairs: [(Value, Value)] = []
@@ -202,12 +202,13 @@ extension TemplateRenderer {
             for (name, value) in arguments.keywords { namespace.setAttribute(name, value) }
             return .namespace(namespace)
         case .raiseException:
-            throw TemplateError(.raised, arguments.positional.first?.pythonString ?? "")
+            throw TemplateError(.raised, try arguments.positional.first.map(text) ?? "")
         case .strftimeNow:
             guard let format = arguments.positional.first?.stringValue else {
                 throw TemplateError.type("strftime() argument 1 must be str")
             }
-            let text = Strftime.format(format, date: environment.now(), timeZone: environment.timeZone)
+            let text = try Strftime.format(format, date: environment.now(), timeZone: environment.timeZone,
+                                           maxBytes: limits.maxOutputBytes)
             try checkSize(text)
             return .string(text)
         }
@@ -215,6 +216,7 @@ extension TemplateRenderer {
 
     /// The pairs of `dict(x)`: a dict's items or an iterable of two-element sequences.
     func mappingPairs(_ value: Value) throws -> [(Value, Value)] {
+        try chargeWork(for: value)
         if case .dict(let dict) = value { return Array(dict.pairs) }
         return try iterate(value).map { element in
             let pair = try iterate(element)

@@ -25,11 +25,11 @@ extension TemplateRenderer {
                 let getter = try attributeGetter(attribute, default: nil)
                 items = try items.map(getter)
             }
-            let separator = bound[0]?.pythonString ?? ""
+            let separator = try bound[0].map(self.text) ?? ""
             var text = ""
             for (position, item) in items.enumerated() {
                 if position > 0 { text += separator }
-                text += item.pythonString
+                text += try self.text(item)
                 if text.utf8.count > limits.maxOutputBytes { try checkSize(text) }
             }
             try checkSize(text)
@@ -50,7 +50,9 @@ extension TemplateRenderer {
             _ = try arguments.bind([], function: name)
             switch input {
             case .undefined: return makeIterator(typeName: "generator", values: [])
-            case .dict(let dict): return makeIterator(typeName: "generator", values: dict.pairs.map { .tuple([$0.0, $0.1]) })
+            case .dict(let dict):
+                try checkCount(dict.count)
+                return makeIterator(typeName: "generator", values: dict.pairs.map { .tuple([$0.0, $0.1]) })
             default: throw TemplateError.type("Can only get item pairs from a mapping.")
             }
         case .dictsort:
@@ -90,6 +92,7 @@ extension TemplateRenderer {
             guard var best = items.first else { return .undefined(hint: "No aggregated item, sequence was empty.") }
             var bestKey = caseSensitive ? try getter(best) : ignoringCase(try getter(best))
             for item in items.dropFirst() {
+                try tick()
                 let key = caseSensitive ? try getter(item) : ignoringCase(try getter(item))
                 let better = filter == .min ? try PythonOperators.less(key, bestKey) : try PythonOperators.less(bestKey, key)
                 if better { best = item; bestKey = key }
@@ -99,13 +102,17 @@ extension TemplateRenderer {
             let bound = try arguments.bind(["attribute", "start"], function: name)
             let getter = try attributeGetter(bound[0] ?? .none, default: nil)
             var total = bound[1] ?? .int(0)
-            for item in try iterate(input) { total = try binary(.add, total, try getter(item)) }
+            for item in try iterate(input) {
+                try tick()
+                total = try binary(.add, total, try getter(item))
+            }
             return total
         case .reverse:
             switch input {
             case .string(let text): return .string(PythonText.string(text.unicodeScalars.reversed()))
             case .markup(let text): return .markup(PythonText.string(text.unicodeScalars.reversed()))
             case .list(let list):
+                try checkCount(list.items.count)
                 return makeIterator(typeName: list.isTuple ? "reversed" : "list_reverseiterator", values: list.items.reversed())
             case .dict(let dict): return makeIterator(typeName: "dict_reversekeyiterator", values: dict.keys.reversed())
             case .undefined: return makeIterator(typeName: "reversed", values: [])
@@ -158,7 +165,7 @@ extension TemplateRenderer {
         switch attribute {
         case .none: return { $0 }
         case .string(let path), .markup(let path):
-            parts = PythonText.split(path, separator: ".").map { part in
+            parts = try PythonText.split(path, separator: ".", maxParts: limits.maxCollectionItems).map { part in
                 if !part.isEmpty, part.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }), let number = Int(part) {
                     return .int(number)
                 }
@@ -181,7 +188,7 @@ extension TemplateRenderer {
     private func multiAttributeGetter(_ attribute: Value?) throws -> [(Value) throws -> Value] {
         guard let attribute, !isNone(attribute) else { return [{ $0 }] }
         if let text = attribute.stringValue {
-            return try PythonText.split(text, separator: ",").map { try attributeGetter(.string($0), default: nil) }
+            return try PythonText.split(text, separator: ",", maxParts: limits.maxCollectionItems).map { try attributeGetter(.string($0), default: nil) }
         }
         return [try attributeGetter(attribute, default: nil)]
     }
@@ -322,6 +329,7 @@ extension TemplateRenderer {
                 index += size
             }
         }
+        try checkCount(items.count + groups.count)
         return makeIterator(typeName: "generator", values: groups)
     }
 

@@ -58,6 +58,8 @@ extension TemplateRenderer {
             var left = try evaluate(first, scope)
             for (op, operand) in operations {
                 let right = try evaluate(operand, scope)
+                try chargeWork(for: right)
+                if op == .equal || op == .notEqual { try chargeWork(for: left) }
                 if !(try PythonOperators.compare(op, left, right)) { return .bool(false) }
                 left = right
             }
@@ -65,7 +67,7 @@ extension TemplateRenderer {
         case .concat(let parts):
             var text = ""
             for part in parts {
-                text += try evaluate(part, scope).pythonString
+                text += try self.text(try evaluate(part, scope))
                 try checkSize(text)
             }
             return .string(text)
@@ -76,15 +78,22 @@ extension TemplateRenderer {
         }
     }
 
+    /// `str(value)` as output and concatenation produce it, bounded by the output limit.
+    func text(_ value: Value) throws -> String {
+        try value.pythonString(limit: limits.maxOutputBytes)
+    }
+
     func binary(_ op: BinaryOperator, _ left: Value, _ right: Value) throws -> Value {
         let result: Value
         switch op {
         case .add: result = try PythonOperators.add(left, right)
         case .subtract: return try PythonOperators.subtract(left, right)
-        case .multiply: result = try PythonOperators.multiply(left, right, maxSize: limits.maxOutputBytes)
+        case .multiply:
+            result = try PythonOperators.multiply(left, right, maxBytes: limits.maxOutputBytes,
+                                                  maxItems: limits.maxCollectionItems)
         case .divide: return try PythonOperators.divide(left, right)
         case .floorDivide: return try PythonOperators.floorDivide(left, right)
-        case .modulo: result = try PythonOperators.modulo(left, right)
+        case .modulo: result = try PythonOperators.modulo(left, right, maxBytes: limits.maxOutputBytes)
         case .power: return try PythonOperators.power(left, right)
         }
         switch result {

@@ -37,6 +37,7 @@ enum PythonMethods {
 extension TemplateRenderer {
     func callMethod(_ name: String, on receiver: Value, _ arguments: CallArguments) throws -> Value {
         try tick()
+        try chargeWork(for: receiver)
         switch receiver {
         case .string(let text), .markup(let text):
             let result = try callStringMethod(name, text, arguments)
@@ -59,7 +60,7 @@ extension TemplateRenderer {
                 for (position, item) in list.items.enumerated() where try PythonOperators.equal(item, value) {
                     return .int(position)
                 }
-                throw TemplateError(.value, "\(value.pythonRepr) is not in list")
+                throw TemplateError(.value, "\(value.shortRepr) is not in list")
             case "copy":
                 return receiver
             default:
@@ -92,11 +93,13 @@ extension TemplateRenderer {
             }
             return try dict.value(for: arguments.positional[0]) ?? (arguments.positional.count > 1 ? arguments.positional[1] : .none)
         case "items":
-            try tick(dict.count >> 5)
+            try checkCount(dict.count)
             return .list(dict.pairs.map { .tuple([$0.0, $0.1]) })
         case "keys":
+            try checkCount(dict.count)
             return .list(dict.keys)
         case "values":
+            try checkCount(dict.count)
             return .list(dict.values)
         case "copy":
             return .dict(dict)
@@ -118,7 +121,6 @@ extension TemplateRenderer {
             try checkSize(produced)
             return .string(produced)
         }
-        try tick(text.utf8.count >> 6)
         switch name {
         case "strip", "lstrip", "rstrip":
             let bound = try arguments.bind(["chars"], function: name)
@@ -130,12 +132,13 @@ extension TemplateRenderer {
             if separator == "" { throw TemplateError(.value, "empty separator") }
             let limit = bound[1]?.intValue ?? -1
             let parts = name == "split"
-                ? PythonText.split(text, separator: separator, maxSplit: limit)
-                : PythonText.rsplit(text, separator: separator, maxSplit: limit)
+                ? try PythonText.split(text, separator: separator, maxSplit: limit, maxParts: limits.maxCollectionItems)
+                : try PythonText.rsplit(text, separator: separator, maxSplit: limit, maxParts: limits.maxCollectionItems)
             return try checkContainer(.list(parts.map { .string($0) }), count: parts.count)
         case "splitlines":
             let bound = try arguments.bind(["keepends"], function: name)
-            let lines = PythonText.splitLines(text, keepEnds: bound[0]?.isTruthy ?? false)
+            let lines = try PythonText.splitLines(text, keepEnds: bound[0]?.isTruthy ?? false,
+                                                  maxParts: limits.maxCollectionItems)
             return try checkContainer(.list(lines.map { .string($0) }), count: lines.count)
         case "startswith", "endswith":
             let bound = try arguments.bind(["prefix", "start", "end"], function: name)
@@ -163,7 +166,8 @@ extension TemplateRenderer {
             guard let old = try stringArgument(bound[0], "1"), let new = try stringArgument(bound[1], "2") else {
                 throw TemplateError.type("replace expected at least 2 arguments")
             }
-            return try result(PythonText.replace(text, old, new, count: bound[2]?.intValue ?? -1))
+            return try result(try PythonText.replace(text, old, new, count: bound[2]?.intValue ?? -1,
+                                                     maxBytes: limits.maxOutputBytes))
         case "upper": return .string(PythonText.upper(text))
         case "lower", "casefold": return .string(PythonText.lower(text))
         case "title": return .string(PythonText.title(text))
@@ -196,11 +200,16 @@ extension TemplateRenderer {
         case "join":
             let bound = try arguments.bind(["iterable"], function: name)
             var parts: [String] = []
+            var size = 0
             for item in try iterate(bound[0] ?? .undefined(hint: "join() takes exactly one argument")) {
                 guard let part = item.stringValue else {
                     throw TemplateError.type("sequence item \(parts.count): expected str instance, \(item.typeName) found")
                 }
                 parts.append(part)
+                size += part.utf8.count + text.utf8.count
+                if size > limits.maxOutputBytes {
+                    throw TemplateError(.limitExceeded, "join() result would exceed \(limits.maxOutputBytes) bytes")
+                }
             }
             return try result(parts.joined(separator: text))
         case "partition", "rpartition":
@@ -209,8 +218,8 @@ extension TemplateRenderer {
                 throw TemplateError(.value, "empty separator")
             }
             let parts = name == "partition"
-                ? PythonText.split(text, separator: separator, maxSplit: 1)
-                : PythonText.rsplit(text, separator: separator, maxSplit: 1)
+                ? try PythonText.split(text, separator: separator, maxSplit: 1)
+                : try PythonText.rsplit(text, separator: separator, maxSplit: 1)
             if parts.count == 2 { return .tuple([.string(parts[0]), .string(separator), .string(parts[1])]) }
             return name == "partition" ? .tuple([.string(text), .emptyString, .emptyString])
                 : .tuple([.emptyString, .emptyString, .string(text)])
@@ -246,7 +255,7 @@ extension TemplateRenderer {
         case "isupper": return .bool(PythonText.isUpper(text))
         case "isprintable": return .bool(text.unicodeScalars.allSatisfy(PythonFloat.isPrintable))
         case "format":
-            return try result(try PythonStringFormat.format(text, arguments))
+            return try result(try PythonStringFormat.format(text, arguments, maxBytes: limits.maxOutputBytes))
         default:
             throw TemplateError.runtime("the method str.\(name)() is not supported by this template engine")
         }

@@ -173,7 +173,7 @@ extension TemplateRenderer {
             if value.isUndefined { continue }
             let name = key.pythonString
             if name.unicodeScalars.contains(where: { PythonText.isWhitespace($0) && $0.isASCII || "/>=".unicodeScalars.contains($0) }) {
-                throw TemplateError(.value, "Invalid character in attribute name: \(key.pythonRepr)")
+                throw TemplateError(.value, "Invalid character in attribute name: \(key.shortRepr)")
             }
             items.append("\(HTMLEscaping.escape(name))=\"\(HTMLEscaping.escape(value.pythonString))\"")
         }

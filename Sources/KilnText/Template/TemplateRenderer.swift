@@ -61,7 +61,19 @@ final class TemplateRenderer {
         if bytes > limits.maxOutputBytes {
             throw TemplateError(.limitExceeded, "a string grew past the output limit of \(limits.maxOutputBytes) bytes")
         }
-        try tick(bytes >> 5)
+        try tick(bytes >> 2)
+    }
+
+    /// Charges for an operation that reads all of `value` (a filter, a method, `in`, `==`), so
+    /// that repeating it on a large value exhausts the step budget instead of running for ever.
+    @inline(__always)
+    func chargeWork(for value: Value) throws {
+        switch value {
+        case .string(let text), .markup(let text): try tick(text.utf8.count >> 2)
+        case .list(let list): try tick(list.items.count)
+        case .dict(let dict): try tick(dict.count)
+        default: break
+        }
     }
 
     /// Charges for producing a container and refuses one nested deeper than allowed.
@@ -69,11 +81,16 @@ final class TemplateRenderer {
         if value.nestingDepth > limits.maxNestingDepth {
             throw TemplateError(.limitExceeded, "a value nests deeper than \(limits.maxNestingDepth) levels")
         }
-        if count > limits.maxOutputBytes {
-            throw TemplateError(.limitExceeded, "a list grew past \(limits.maxOutputBytes) items")
-        }
-        try tick(count >> 5)
+        try checkCount(count)
         return value
+    }
+
+    /// Refuses a collection of more than `maxCollectionItems` elements and charges one step each.
+    func checkCount(_ count: Int) throws {
+        if count > limits.maxCollectionItems {
+            throw TemplateError(.limitExceeded, "a collection grew past \(limits.maxCollectionItems) items")
+        }
+        try tick(count)
     }
 
     func write(_ text: String, into output: inout String) throws {
@@ -94,7 +111,10 @@ final class TemplateRenderer {
     /// that lives until the end, which bounds the registry.
     func capture(_ scope: Scope) throws -> Scope {
         try tick(Self.retainedObjectCost)
-        scopes.append(scope)
+        if !scope.isCaptured {
+            scope.isCaptured = true
+            scopes.append(scope)
+        }
         return scope
     }
 
@@ -129,7 +149,7 @@ final class TemplateRenderer {
             case .text(let text):
                 try write(text, into: &output)
             case .output(let expression, _):
-                try write(try evaluate(expression, scope).pythonString, into: &output)
+                try write(try text(try evaluate(expression, scope)), into: &output)
             case .ifChain(let branches, let elseBody, _):
                 var chosen = elseBody
                 for branch in branches where try evaluate(branch.condition, scope).isTruthy {
@@ -157,14 +177,14 @@ final class TemplateRenderer {
                 guard case .call(let callee, let arguments) = call else { break }
                 let callerValue = Value.callable(CallableValue(.caller(caller, try capture(scope))))
                 let result = try evaluateCall(callee, arguments, scope: scope, extraKeyword: ("caller", callerValue))
-                try write(result.pythonString, into: &output)
+                try write(try text(result), into: &output)
             case .filterBlock(let filters, let body, _):
                 var value = Value.string(try renderIsolated(body, parent: scope))
                 for application in filters {
                     value = try applyFilter(application.filter, name: application.name, to: value,
                                             arguments: application.arguments, scope: scope)
                 }
-                try write(value.pythonString, into: &output)
+                try write(try text(value), into: &output)
             case .with(let assignments, let body, _):
                 let values = try assignments.map { try evaluate($0.1, scope) }
                 let inner = makeScope(parent: scope)
@@ -209,10 +229,13 @@ final class TemplateRenderer {
         }
         let context = LoopContext(items: items, depth0: depth0,
                                   recursion: loop.isRecursive ? (loop, try capture(scope)) : nil)
+        var iteration = makeScope(parent: scope)
         for (position, item) in items.enumerated() {
             try tick()
             context.advance(to: position)
-            let iteration = makeScope(parent: scope)
+            // Each iteration starts with fresh variables; the scope object is reused unless a
+            // macro defined in the previous iteration still refers to it.
+            if iteration.isCaptured { iteration = makeScope(parent: scope) } else { iteration.reset() }
             try assign(loop.target, item, in: iteration)
             iteration.set("loop", .loop(context))
             if try execute(loop.body, scope: iteration, into: &output) == .breakLoop { break }

@@ -145,7 +145,7 @@ final class UndefinedValue {
 
     /// A variable `name` that does not exist.
     init(name: String) {
-        message = "\(Value.string(name).pythonRepr) is undefined"
+        message = "\(Value.string(name).shortRepr) is undefined"
         isSecurityViolation = false
     }
 
@@ -157,9 +157,9 @@ final class UndefinedValue {
     /// A missing attribute or item `name` of `object`, worded as jinja2 words it.
     init(missing name: Value, of object: Value) {
         if name.stringValue != nil {
-            message = "\(Value.string(object.objectTypeDescription).pythonRepr) has no attribute \(name.pythonRepr)"
+            message = "\(Value.string(object.objectTypeDescription).pythonRepr) has no attribute \(name.shortRepr)"
         } else {
-            message = "\(object.objectTypeDescription) has no element \(name.pythonRepr)"
+            message = "\(object.objectTypeDescription) has no element \(name.shortRepr)"
         }
         isSecurityViolation = false
     }

@@ -1,26 +1,50 @@
 /// Python's `str()` and `repr()` of template values, which is what `{{ value }}`, `~` and
 /// `|string` print: `None`, `True`, `1.0`, `['a', {'k': (1,)}]`.
 extension Value {
-    /// Python's `str(value)`; undefined prints as nothing.
+    /// Python's `str(value)`; undefined prints as nothing. For values of bounded size only;
+    /// the renderer uses ``pythonString(limit:)``.
     var pythonString: String {
+        (try? pythonString(limit: .max)) ?? ""
+    }
+
+    /// Python's `repr(value)`, for values of bounded size.
+    var pythonRepr: String {
+        (try? pythonRepr(limit: .max)) ?? ""
+    }
+
+    /// Python's `str(value)`, refusing to build more than `limit` bytes.
+    func pythonString(limit: Int) throws -> String {
         switch self {
         case .undefined: return ""
         case .string(let text), .markup(let text): return text
         case .int(let number): return String(number)
         case .double(let number): return PythonFloat.repr(number)
-        default: return pythonRepr
+        default: return try pythonRepr(limit: limit)
         }
     }
 
-    /// Python's `repr(value)`.
-    var pythonRepr: String {
+    /// Python's `repr(value)`, refusing to build more than `limit` bytes.
+    func pythonRepr(limit: Int) throws -> String {
         var output = ""
         var visiting: [ObjectIdentifier] = []
-        appendRepr(to: &output, visiting: &visiting)
+        try appendRepr(to: &output, visiting: &visiting, limit: limit)
         return output
     }
 
-    private func appendRepr(to output: inout String, visiting: inout [ObjectIdentifier]) {
+    /// `repr` cut to about 200 bytes, for error messages.
+    var shortRepr: String {
+        var output = ""
+        var visiting: [ObjectIdentifier] = []
+        if (try? appendRepr(to: &output, visiting: &visiting, limit: 200)) == nil {
+            return String(output.prefix(200)) + "..."
+        }
+        return output
+    }
+
+    private func appendRepr(to output: inout String, visiting: inout [ObjectIdentifier], limit: Int) throws {
+        if output.utf8.count > limit {
+            throw TemplateError(.limitExceeded, "a value's text exceeds \(limit) bytes")
+        }
         switch self {
         case .undefined: output += "Undefined"
         case .none: output += "None"
@@ -36,7 +60,7 @@ extension Value {
             output += list.isTuple ? "(" : "["
             for (position, item) in list.items.enumerated() {
                 if position > 0 { output += ", " }
-                item.appendRepr(to: &output, visiting: &visiting)
+                try item.appendRepr(to: &output, visiting: &visiting, limit: limit)
             }
             if list.isTuple, list.items.count == 1 { output += "," }
             output += list.isTuple ? ")" : "]"
@@ -44,9 +68,9 @@ extension Value {
             output += "{"
             for (position, (key, value)) in dict.pairs.enumerated() {
                 if position > 0 { output += ", " }
-                key.appendRepr(to: &output, visiting: &visiting)
+                try key.appendRepr(to: &output, visiting: &visiting, limit: limit)
                 output += ": "
-                value.appendRepr(to: &output, visiting: &visiting)
+                try value.appendRepr(to: &output, visiting: &visiting, limit: limit)
             }
             output += "}"
         case .namespace(let namespace):
@@ -62,7 +86,7 @@ extension Value {
                 if position > 0 { output += ", " }
                 PythonFloat.appendStringRepr(name, to: &output)
                 output += ": "
-                value.appendRepr(to: &output, visiting: &visiting)
+                try value.appendRepr(to: &output, visiting: &visiting, limit: limit)
             }
             output += "}>"
             visiting.removeLast()
@@ -136,26 +160,18 @@ enum PythonFloat {
     static func appendStringRepr(_ text: String, to output: inout String) {
         let quote: Unicode.Scalar = text.unicodeScalars.contains("'") && !text.unicodeScalars.contains("\"") ? "\"" : "'"
         output.unicodeScalars.append(quote)
-        for scalar in text.unicodeScalars {
+        PythonText.appendEscaped(text, to: &output) { scalar in
             switch scalar {
-            case quote, "\\":
-                output += "\\"
-                output.unicodeScalars.append(scalar)
-            case "\t": output += "\\t"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
+            case quote, "\\": return "\\" + String(scalar)
+            case "\t": return "\\t"
+            case "\n": return "\\n"
+            case "\r": return "\\r"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    output += "\\x" + hex(scalar.value, width: 2)
-                } else if scalar.value < 0x7F || isPrintable(scalar) {
-                    output.unicodeScalars.append(scalar)
-                } else if scalar.value <= 0xFF {
-                    output += "\\x" + hex(scalar.value, width: 2)
-                } else if scalar.value <= 0xFFFF {
-                    output += "\\u" + hex(scalar.value, width: 4)
-                } else {
-                    output += "\\U" + hex(scalar.value, width: 8)
-                }
+                if scalar.value < 0x20 || scalar.value == 0x7F { return "\\x" + hex(scalar.value, width: 2) }
+                if scalar.value < 0x7F || isPrintable(scalar) { return nil }
+                if scalar.value <= 0xFF { return "\\x" + hex(scalar.value, width: 2) }
+                if scalar.value <= 0xFFFF { return "\\u" + hex(scalar.value, width: 4) }
+                return "\\U" + hex(scalar.value, width: 8)
             }
         }
         output.unicodeScalars.append(quote)
