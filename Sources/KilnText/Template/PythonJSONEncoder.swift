@@ -119,7 +119,7 @@ struct PythonJSONEncoder {
     static func floatText(_ number: Double) -> String {
         if number.isNaN { return "NaN" }
         if number.isInfinite { return number < 0 ? "-Infinity" : "Infinity" }
-        return PythonFloat.repr(number)
+        return PythonRepr.float(number)
     }
 
     private func appendString(_ text: String, to output: inout String) {
@@ -135,14 +135,14 @@ struct PythonJSONEncoder {
             case "\u{08}": return "\\b"
             case "\u{0C}": return "\\f"
             default:
-                if scalar.value < 0x20 { return "\\u" + PythonFloat.hex(scalar.value, width: 4) }
+                if scalar.value < 0x20 { return "\\u" + PythonRepr.hex(scalar.value, width: 4) }
                 guard ensureASCII, scalar.value > 0x7E else { return nil }
                 if scalar.value > 0xFFFF {
                     let offset = scalar.value - 0x10000
-                    return "\\u" + PythonFloat.hex(0xD800 + (offset >> 10), width: 4)
-                        + "\\u" + PythonFloat.hex(0xDC00 + (offset & 0x3FF), width: 4)
+                    return "\\u" + PythonRepr.hex(0xD800 + (offset >> 10), width: 4)
+                        + "\\u" + PythonRepr.hex(0xDC00 + (offset & 0x3FF), width: 4)
                 }
-                return "\\u" + PythonFloat.hex(scalar.value, width: 4)
+                return "\\u" + PythonRepr.hex(scalar.value, width: 4)
             }
         }
         output += "\""

@@ -253,7 +253,7 @@ extension TemplateRenderer {
             return .bool(text.unicodeScalars.allSatisfy { $0.isASCII })
         case "islower": return .bool(PythonText.isLower(text))
         case "isupper": return .bool(PythonText.isUpper(text))
-        case "isprintable": return .bool(text.unicodeScalars.allSatisfy(PythonFloat.isPrintable))
+        case "isprintable": return .bool(text.unicodeScalars.allSatisfy(PythonRepr.isPrintable))
         case "format":
             return try result(try PythonStringFormat.format(text, arguments, maxBytes: limits.maxOutputBytes))
         default:

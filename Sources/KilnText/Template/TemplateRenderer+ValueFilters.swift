@@ -142,7 +142,7 @@ extension TemplateRenderer {
                 } else if forQuery, byte == 0x20 {
                     result += "+"
                 } else {
-                    result += "%" + PythonFloat.hex(UInt32(byte), width: 2).uppercased()
+                    result += "%" + PythonRepr.hex(UInt32(byte), width: 2).uppercased()
                 }
             }
             return result
