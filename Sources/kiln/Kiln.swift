@@ -6,5 +6,8 @@ struct Kiln: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "An inference server for language and image models.",
-        subcommands: [ServeCommand.self])
+        subcommands: [
+            ServeCommand.self,
+            RenderTemplateCommand.self,
+        ])
 }
