@@ -13,7 +13,7 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
     private let symbols: ByteStringTable
     private let byteSymbols: [Int32]
     private let merges: MergeRankTable
-    private let cache: WordCache?
+    private let cacheSlots: Int
 
     /// Scratch buffers for one `encode` call; reused across the words of a text.
     struct Scratch {
@@ -27,6 +27,8 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         var previous: [Int32] = []
         var next: [Int32] = []
         var queue = MergeQueue()
+        /// Created on the first word of a call, sized to the text; nil when caching is off.
+        var cache: WordCache?
     }
 
     init(tokens: [String], merges mergeList: [String], preTokenizer: PreTokenizer, ignoresMerges: Bool,
@@ -62,12 +64,8 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         symbols = table
         merges = rankTable
         byteSymbols = (0..<256).map { byte in table.value(for: [UInt8(byte)]).map { Int32($0) } ?? -1 }
-        cache = limits.wordCacheEntries > 0
-            ? WordCache(capacity: limits.wordCacheEntries, maxWordBytes: limits.maxCachedWordBytes) : nil
+        cacheSlots = limits.wordCacheEntries
     }
-
-    /// Empties the word cache.
-    func clearCache() { cache?.removeAll() }
 
     /// Encodes one fragment of text (valid UTF-8 without special tokens) into `output`.
     func encode(_ text: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
@@ -76,6 +74,10 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
             scratch.classes.withUnsafeBufferPointer { classes in
                 preTokenizer.split(scalars, classes, into: &scratch.wordEnds, scratch: &scratch.stageEnds)
             }
+        }
+        if scratch.cache == nil && cacheSlots > 0 && scratch.wordEnds.count > 64 {
+            // About one slot per four words of this text, within the configured maximum.
+            scratch.cache = WordCache(slotCount: min(cacheSlots, scratch.wordEnds.count / 4))
         }
         var start = 0
         for index in scratch.wordEnds.indices {
@@ -88,20 +90,19 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
     }
 
     private func encodeWord(_ word: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
-        let raw = UnsafeRawBufferPointer(word)
-        if ignoresMerges, let id = symbols.value(for: raw), id < vocabularySize {
-            output.append(Int32(id))
-            return
-        }
         if word.count == 1 {
             appendSymbol(byteSymbols[Int(word[0])], bytes: word, into: &output)
             return
         }
-        let cacheable = cache != nil && word.count <= cache!.maxWordBytes
-        if cacheable, cache!.append(raw, to: &output) { return }
+        let raw = UnsafeRawBufferPointer(word)
+        if let cache = scratch.cache, cache.append(raw, to: &output) { return }
         let outputStart = output.count
-        merge(word, into: &output, scratch: &scratch)
-        if cacheable { cache!.insert(raw, encoded: output[outputStart...]) }
+        if ignoresMerges, let id = symbols.value(for: raw), id < vocabularySize {
+            output.append(Int32(id))
+        } else {
+            merge(word, into: &output, scratch: &scratch)
+        }
+        scratch.cache?.insert(raw, encoded: output[outputStart...])
     }
 
     /// The merge loop over one word of two or more bytes.

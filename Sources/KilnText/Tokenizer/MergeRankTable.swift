@@ -1,8 +1,9 @@
 /// The BPE merge list as a hash table keyed by the pair of symbol ids it joins.
 ///
 /// `merges[i] = "A B"` gives the pair (id(A), id(B)) rank `i` (lower merges first) and the id of
-/// the joined string `AB`. Keys pack both ids into one `UInt64`; the table is open-addressed
-/// with linear probing and is read-only once built, so any number of threads may share it.
+/// the joined string `AB`. A slot holds the packed pair and its merge side by side (16 bytes),
+/// so a probe costs one cache miss; open addressing with linear probing, at most 3/4 full.
+/// Read-only once built, so any number of threads may share it.
 struct MergeRankTable: Sendable {
     /// What a merge of two adjacent symbols produces.
     struct Merge: Sendable {
@@ -12,18 +13,21 @@ struct MergeRankTable: Sendable {
         var merged: Int32
     }
 
-    private var keys: [UInt64]
-    private var merges: [Merge]
+    private struct Slot {
+        var key: UInt64
+        var merge: Merge
+    }
+
+    private var slots: [Slot]
     private var mask: Int
     private(set) var count = 0
 
-    private static let emptyKey = UInt64.max
+    private static var emptyKey: UInt64 { UInt64.max }
 
     init(capacity: Int) {
         var slotCount = 16
-        while slotCount < capacity * 2 { slotCount <<= 1 }
-        keys = [UInt64](repeating: Self.emptyKey, count: slotCount)
-        merges = [Merge](repeating: Merge(rank: 0, merged: 0), count: slotCount)
+        while slotCount * 3 < capacity * 4 { slotCount <<= 1 }
+        slots = [Slot](repeating: Slot(key: Self.emptyKey, merge: Merge(rank: 0, merged: 0)), count: slotCount)
         mask = slotCount - 1
     }
 
@@ -42,15 +46,14 @@ struct MergeRankTable: Sendable {
     /// Records a merge unless the same pair was listed earlier (the earlier, lower rank wins,
     /// as in llama.cpp, whose `emplace` keeps the first).
     mutating func insert(left: Int32, right: Int32, merge: Merge) {
-        if count * 2 >= keys.count { grow() }
+        if (count + 1) * 4 > slots.count * 3 { grow() }
         let key = Self.key(left, right)
         var slot = Self.slot(for: key, mask: mask)
-        while keys[slot] != Self.emptyKey {
-            if keys[slot] == key { return }
+        while slots[slot].key != Self.emptyKey {
+            if slots[slot].key == key { return }
             slot = (slot + 1) & mask
         }
-        keys[slot] = key
-        merges[slot] = merge
+        slots[slot] = Slot(key: key, merge: merge)
         count += 1
     }
 
@@ -58,28 +61,25 @@ struct MergeRankTable: Sendable {
     @inline(__always)
     func merge(left: Int32, right: Int32) -> Merge? {
         let key = Self.key(left, right)
-        var slot = Self.slot(for: key, mask: mask)
-        return keys.withUnsafeBufferPointer { keys in
+        var index = Self.slot(for: key, mask: mask)
+        return slots.withUnsafeBufferPointer { slots in
             while true {
-                let found = keys[slot]
-                if found == key { return merges[slot] }
-                if found == Self.emptyKey { return nil }
-                slot = (slot + 1) & mask
+                let slot = slots[index]
+                if slot.key == key { return slot.merge }
+                if slot.key == Self.emptyKey { return nil }
+                index = (index + 1) & mask
             }
         }
     }
 
     private mutating func grow() {
-        let oldKeys = keys
-        let oldMerges = merges
-        keys = [UInt64](repeating: Self.emptyKey, count: oldKeys.count * 2)
-        merges = [Merge](repeating: Merge(rank: 0, merged: 0), count: oldKeys.count * 2)
-        mask = keys.count - 1
-        for index in oldKeys.indices where oldKeys[index] != Self.emptyKey {
-            var slot = Self.slot(for: oldKeys[index], mask: mask)
-            while keys[slot] != Self.emptyKey { slot = (slot + 1) & mask }
-            keys[slot] = oldKeys[index]
-            merges[slot] = oldMerges[index]
+        let old = slots
+        slots = [Slot](repeating: Slot(key: Self.emptyKey, merge: Merge(rank: 0, merged: 0)), count: old.count * 2)
+        mask = slots.count - 1
+        for slot in old where slot.key != Self.emptyKey {
+            var index = Self.slot(for: slot.key, mask: mask)
+            while slots[index].key != Self.emptyKey { index = (index + 1) & mask }
+            slots[index] = slot
         }
     }
 }

@@ -8,15 +8,17 @@ enum PreTokenizerScanner {
     typealias Scalars = UnsafeBufferPointer<UInt32>
     typealias Classes = UnsafeBufferPointer<UInt8>
 
-    private static let letter = CodepointClass.letter.rawValue
-    private static let number = CodepointClass.number.rawValue
-    private static let whitespace = CodepointClass.whitespace.rawValue
-    private static let letterNumberOrSpace = CodepointClass.letterNumberOrSpace.rawValue
+    // Constants as computed properties: stored statics would be lazily initialised globals,
+    // checked on every use in these loops.
+    private static var letter: UInt8 { CodepointClass.letter.rawValue }
+    private static var number: UInt8 { CodepointClass.number.rawValue }
+    private static var whitespace: UInt8 { CodepointClass.whitespace.rawValue }
+    private static var letterNumberOrSpace: UInt8 { CodepointClass.letterNumberOrSpace.rawValue }
 
-    private static let apostrophe = UInt32(UInt8(ascii: "'"))
-    private static let space = UInt32(UInt8(ascii: " "))
-    private static let carriageReturn: UInt32 = 0x0D
-    private static let lineFeed: UInt32 = 0x0A
+    private static var apostrophe: UInt32 { 0x27 }
+    private static var space: UInt32 { 0x20 }
+    private static var carriageReturn: UInt32 { 0x0D }
+    private static var lineFeed: UInt32 { 0x0A }
 
     /// The length of an English contraction (`'s`, `'t`, `'re`, `'ve`, `'m`, `'ll`, `'d`) at
     /// `position`, or 0. `foldCase` also accepts upper-case letters (Llama 3's `(?i:…)`).

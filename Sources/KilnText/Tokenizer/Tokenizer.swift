@@ -11,8 +11,8 @@ import KilnFormats
 ///
 /// Encoding reproduces llama.cpp's `llama_tokenize` id for id, including its handling of special
 /// tokens in text, BOS/EOS and the SentencePiece space prefix. Only metadata is read, so a
-/// vocabulary-only GGUF file is enough. A `Tokenizer` is immutable apart from an internal,
-/// locked word cache: one instance can serve any number of threads.
+/// vocabulary-only GGUF file is enough. A `Tokenizer` is immutable (each `encode` call keeps its
+/// own scratch buffers and word cache), so one instance can serve any number of threads.
 ///
 /// ```swift
 /// let tokenizer = try Tokenizer(gguf: GGUFFile(path: path))
@@ -200,7 +200,4 @@ public final class Tokenizer: @unchecked Sendable {
         if addSpecial && addsEOS, let eosToken { output.append(eosToken) }
         return output
     }
-
-    /// Empties the byte-level BPE word cache (for benchmarks of the merge loop itself).
-    public func clearCache() { byteLevel?.clearCache() }
 }

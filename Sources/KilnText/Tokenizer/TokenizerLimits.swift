@@ -6,10 +6,9 @@ public struct TokenizerLimits: Sendable {
     public var maxMergeCount = 1 << 22
     /// Longest single token text, in bytes.
     public var maxTokenBytes = 1 << 16
-    /// Words remembered by the byte-level BPE word cache before it is cleared; 0 disables it.
-    public var wordCacheEntries = 1 << 16
-    /// Words longer than this (in bytes) are never cached.
-    public var maxCachedWordBytes = 128
+    /// Most slots (64 bytes each) of the per-call byte-level BPE word cache, which is sized to
+    /// the text; 0 disables caching (benchmarks use this to time the merge loop itself).
+    public var wordCacheEntries = 1 << 15
 
     public init() {}
 }

@@ -7,15 +7,17 @@
 struct CodepointClass: OptionSet, Sendable {
     let rawValue: UInt8
 
-    static let letter = CodepointClass(rawValue: 1 << 0)
-    static let number = CodepointClass(rawValue: 1 << 1)
-    static let whitespace = CodepointClass(rawValue: 1 << 2)
-    static let punctuation = CodepointClass(rawValue: 1 << 3)
-    static let symbol = CodepointClass(rawValue: 1 << 4)
+    // Computed rather than stored: a stored static would cost a lazy-initialisation check on
+    // every use in the scanners' inner loops.
+    static var letter: CodepointClass { CodepointClass(rawValue: 1 << 0) }
+    static var number: CodepointClass { CodepointClass(rawValue: 1 << 1) }
+    static var whitespace: CodepointClass { CodepointClass(rawValue: 1 << 2) }
+    static var punctuation: CodepointClass { CodepointClass(rawValue: 1 << 3) }
+    static var symbol: CodepointClass { CodepointClass(rawValue: 1 << 4) }
     /// Set for every scalar inside the text being scanned; empty means "outside the piece".
-    static let assigned = CodepointClass(rawValue: 1 << 7)
+    static var assigned: CodepointClass { CodepointClass(rawValue: 1 << 7) }
 
-    static let letterNumberOrSpace: CodepointClass = [.letter, .number, .whitespace]
+    static var letterNumberOrSpace: CodepointClass { CodepointClass(rawValue: 0b111) }
 }
 
 /// Looks up `CodepointClass` for Unicode scalars.
