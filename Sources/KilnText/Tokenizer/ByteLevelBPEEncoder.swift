@@ -26,6 +26,8 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         var symbolLengths: [Int32] = []
         var previous: [Int32] = []
         var next: [Int32] = []
+        var pairRanks: [Int32] = []
+        var pairResults: [Int32] = []
         var queue = MergeQueue()
         /// Created on the first word of a call, sized to the text; nil when caching is off.
         var cache: WordCache?
@@ -105,40 +107,37 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         scratch.cache?.insert(raw, encoded: output[outputStart...])
     }
 
+    /// Words up to this many bytes merge by scanning their pairs; longer ones use the heap.
+    private static var scanningLimit: Int { 32 }
+
     /// The merge loop over one word of two or more bytes.
+    ///
+    /// Both strategies apply the same merges in the same order (lowest rank first, leftmost on
+    /// ties): a short word rescans its few pairs after each merge, which beats heap upkeep; a
+    /// long word keeps candidates in a heap, so it costs O(n log n), never O(n²).
     private func merge(_ word: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
         let count = word.count
         scratch.symbolIDs.removeAll(keepingCapacity: true)
         scratch.symbolLengths.removeAll(keepingCapacity: true)
         scratch.previous.removeAll(keepingCapacity: true)
         scratch.next.removeAll(keepingCapacity: true)
+        scratch.pairRanks.removeAll(keepingCapacity: true)
+        scratch.pairResults.removeAll(keepingCapacity: true)
         for index in 0..<count {
             scratch.symbolIDs.append(byteSymbols[Int(word[index])])
             scratch.symbolLengths.append(1)
             scratch.previous.append(Int32(index - 1))
             scratch.next.append(index + 1 < count ? Int32(index + 1) : -1)
+            scratch.pairRanks.append(Int32.max)
+            scratch.pairResults.append(-1)
         }
-        scratch.queue.removeAll()
         let merges = self.merges
-        withScratch(&scratch) { ids, lengths, previous, next, queue in
-            func consider(_ left: Int32, _ right: Int32) {
-                let leftID = ids[Int(left)], rightID = ids[Int(right)]
-                guard leftID >= 0, rightID >= 0, let merge = merges.merge(left: leftID, right: rightID) else { return }
-                queue.push(.init(priority: MergeQueue.priority(rank: merge.rank, left: left), left: left, right: right,
-                                 leftStamp: leftID, rightStamp: rightID, result: merge.merged))
-            }
-            for index in 0..<Int32(count - 1) { consider(index, index + 1) }
-            while let candidate = queue.pop() {
-                let left = Int(candidate.left), right = Int(candidate.right)
-                guard lengths[left] > 0, lengths[right] > 0, next[left] == candidate.right,
-                      ids[left] == candidate.leftStamp, ids[right] == candidate.rightStamp else { continue }
-                ids[left] = candidate.result
-                lengths[left] += lengths[right]
-                lengths[right] = 0
-                next[left] = next[right]
-                if next[right] >= 0 { previous[Int(next[right])] = Int32(left) }
-                if previous[left] >= 0 { consider(previous[left], Int32(left)) }
-                if next[left] >= 0 { consider(Int32(left), next[left]) }
+        let scanning = count <= Self.scanningLimit
+        withScratch(&scratch) { ids, lengths, previous, next, ranks, results, queue in
+            if scanning {
+                Self.mergeByScanning(count, merges, ids, lengths, previous, next, ranks, results)
+            } else {
+                Self.mergeWithQueue(count, merges, ids, lengths, previous, next, &queue)
             }
             var index = 0
             while index >= 0 {
@@ -149,15 +148,80 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         }
     }
 
+    typealias Buffer = UnsafeMutableBufferPointer<Int32>
+
+    private static func mergeByScanning(_ count: Int, _ merges: MergeRankTable, _ ids: Buffer, _ lengths: Buffer,
+                                        _ previous: Buffer, _ next: Buffer, _ ranks: Buffer, _ results: Buffer) {
+        // ranks[i]: rank of merging symbol i with the one after it (Int32.max when none).
+        func update(_ left: Int) {
+            let right = Int(next[left])
+            ranks[left] = Int32.max
+            guard right >= 0, ids[left] >= 0, ids[right] >= 0,
+                  let merge = merges.merge(left: ids[left], right: ids[right]) else { return }
+            ranks[left] = merge.rank
+            results[left] = merge.merged
+        }
+        for index in 0..<count - 1 { update(index) }
+        while true {
+            var best = Int32.max
+            var bestIndex = -1
+            var index = 0
+            while index >= 0 {
+                if ranks[index] < best {
+                    best = ranks[index]
+                    bestIndex = index
+                }
+                index = Int(next[index])
+            }
+            guard bestIndex >= 0 else { return }
+            let right = Int(next[bestIndex])
+            ids[bestIndex] = results[bestIndex]
+            lengths[bestIndex] += lengths[right]
+            lengths[right] = 0
+            next[bestIndex] = next[right]
+            if next[right] >= 0 { previous[Int(next[right])] = Int32(bestIndex) }
+            update(bestIndex)
+            if previous[bestIndex] >= 0 { update(Int(previous[bestIndex])) }
+        }
+    }
+
+    private static func mergeWithQueue(_ count: Int, _ merges: MergeRankTable, _ ids: Buffer, _ lengths: Buffer,
+                                       _ previous: Buffer, _ next: Buffer, _ queue: inout MergeQueue) {
+        queue.removeAll()
+        func consider(_ left: Int32, _ right: Int32) {
+            let leftID = ids[Int(left)], rightID = ids[Int(right)]
+            guard leftID >= 0, rightID >= 0, let merge = merges.merge(left: leftID, right: rightID) else { return }
+            queue.push(.init(priority: MergeQueue.priority(rank: merge.rank, left: left), left: left, right: right,
+                             leftStamp: leftID, rightStamp: rightID, result: merge.merged))
+        }
+        for index in 0..<Int32(count - 1) { consider(index, index + 1) }
+        while let candidate = queue.pop() {
+            let left = Int(candidate.left), right = Int(candidate.right)
+            // Skip candidates whose symbols have changed since they were pushed.
+            guard lengths[left] > 0, lengths[right] > 0, next[left] == candidate.right,
+                  ids[left] == candidate.leftStamp, ids[right] == candidate.rightStamp else { continue }
+            ids[left] = candidate.result
+            lengths[left] += lengths[right]
+            lengths[right] = 0
+            next[left] = next[right]
+            if next[right] >= 0 { previous[Int(next[right])] = Int32(left) }
+            if previous[left] >= 0 { consider(previous[left], Int32(left)) }
+            if next[left] >= 0 { consider(Int32(left), next[left]) }
+        }
+    }
+
     /// Runs `body` over the scratch arrays as raw buffers, avoiding bounds checks and copies.
-    private func withScratch(_ scratch: inout Scratch, _ body: (UnsafeMutableBufferPointer<Int32>,
-        UnsafeMutableBufferPointer<Int32>, UnsafeMutableBufferPointer<Int32>, UnsafeMutableBufferPointer<Int32>,
-        inout MergeQueue) -> Void) {
+    private func withScratch(_ scratch: inout Scratch,
+                             _ body: (Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, inout MergeQueue) -> Void) {
         scratch.symbolIDs.withUnsafeMutableBufferPointer { ids in
             scratch.symbolLengths.withUnsafeMutableBufferPointer { lengths in
                 scratch.previous.withUnsafeMutableBufferPointer { previous in
                     scratch.next.withUnsafeMutableBufferPointer { next in
-                        body(ids, lengths, previous, next, &scratch.queue)
+                        scratch.pairRanks.withUnsafeMutableBufferPointer { ranks in
+                            scratch.pairResults.withUnsafeMutableBufferPointer { results in
+                                body(ids, lengths, previous, next, ranks, results, &scratch.queue)
+                            }
+                        }
                     }
                 }
             }
