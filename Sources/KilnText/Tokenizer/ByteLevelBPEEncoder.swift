@@ -39,11 +39,13 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         self.preTokenizer = preTokenizer
         self.ignoresMerges = ignoresMerges
         let table = ByteStringTable(minimumCapacity: tokens.count + mergeList.count / 4)
+        var buffer: [UInt8] = []
         for (id, text) in tokens.enumerated() {
-            if let bytes = ByteLevelAlphabet.decode(text) { table.set(Int64(id), for: bytes) }
+            buffer.removeAll(keepingCapacity: true)
+            if ByteLevelAlphabet.decode(text, appendingTo: &buffer) { table.set(Int64(id), for: buffer) }
         }
         var nextSymbol = Int64(tokens.count)
-        func symbol(_ bytes: [UInt8]) -> Int32 {
+        func symbol(_ bytes: UnsafeRawBufferPointer) -> Int32 {
             if let id = table.value(for: bytes) { return Int32(id) }
             table.set(nextSymbol, for: bytes)
             nextSymbol += 1
@@ -51,17 +53,25 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         }
         var rankTable = MergeRankTable(capacity: mergeList.count)
         for (rank, line) in mergeList.enumerated() {
-            // Split at the first space after the first byte, as llama.cpp does.
-            let utf8 = Array(line.utf8)
-            guard utf8.count >= 3, let space = utf8[1...].firstIndex(of: 0x20) else { continue }
-            guard let left = ByteLevelAlphabet.decode(String(decoding: utf8[..<space], as: UTF8.self)),
-                  let right = ByteLevelAlphabet.decode(String(decoding: utf8[(space + 1)...], as: UTF8.self)),
-                  !left.isEmpty, !right.isEmpty else { continue }  // can never match byte-level words
-            let leftID = symbol(left)
-            let rightID = symbol(right)
-            let mergedID = symbol(left + right)
-            rankTable.insert(left: leftID, right: rightID,
-                             merge: .init(rank: Int32(rank), merged: mergedID))
+            var line = line
+            line.withUTF8 { utf8 in
+                // "A B": split at the first space after the first byte, as llama.cpp does. A part
+                // outside the byte-level alphabet can never match a word: skip the merge.
+                guard utf8.count >= 3, let space = utf8[1...].firstIndex(of: 0x20) else { return }
+                buffer.removeAll(keepingCapacity: true)
+                guard ByteLevelAlphabet.decode(utf8: UnsafeBufferPointer(rebasing: utf8[..<space]), appendingTo: &buffer)
+                else { return }
+                let leftCount = buffer.count
+                guard ByteLevelAlphabet.decode(utf8: UnsafeBufferPointer(rebasing: utf8[(space + 1)...]),
+                                               appendingTo: &buffer),
+                      leftCount > 0, buffer.count > leftCount else { return }
+                buffer.withUnsafeBytes { joined in
+                    let leftID = symbol(UnsafeRawBufferPointer(rebasing: joined[..<leftCount]))
+                    let rightID = symbol(UnsafeRawBufferPointer(rebasing: joined[leftCount...]))
+                    let mergedID = symbol(joined)
+                    rankTable.insert(left: leftID, right: rightID, merge: .init(rank: Int32(rank), merged: mergedID))
+                }
+            }
         }
         symbols = table
         merges = rankTable
