@@ -9,5 +9,7 @@ struct Kiln: ParsableCommand {
         subcommands: [
             ServeCommand.self,
             RenderTemplateCommand.self,
+            TokenizeCommand.self,
+            DetokenizeCommand.self,
         ])
 }
