@@ -50,6 +50,20 @@ public struct WeightMatrix: @unchecked Sendable {
         self.rowByteCount = rowBytes
     }
 
+    /// A view of a 2-D tensor of a GGUF file (`dimensions` = `[columns, rows]`, extra trailing
+    /// dimensions of 1 allowed), pointing into the file's map.
+    ///
+    /// - Throws: `TensorError.invalidShape` for a tensor that is not 2-D, and the errors of
+    ///   `init(type:rows:columns:bytes:)`.
+    public init(_ tensor: GGUFTensorInfo, in file: GGUFFile) throws {
+        let dimensions = tensor.dimensions
+        guard dimensions.count >= 1, dimensions.dropFirst(2).allSatisfy({ $0 == 1 }) else {
+            throw TensorError.invalidShape("tensor \(tensor.name) has dimensions \(dimensions), not a matrix")
+        }
+        let rows = dimensions.count >= 2 ? dimensions[1] : 1
+        try self.init(type: tensor.type, rows: rows, columns: dimensions[0], bytes: file.data(of: tensor))
+    }
+
     /// Total bytes the matrix spans: `rows * rowByteCount`.
     public var byteCount: Int { rows * rowByteCount }
 
