@@ -11,5 +11,6 @@ struct Kiln: ParsableCommand {
             RenderTemplateCommand.self,
             TokenizeCommand.self,
             DetokenizeCommand.self,
+            BenchKernelsCommand.self,
         ])
 }
