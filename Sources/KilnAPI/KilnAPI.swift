@@ -1,1 +1,0 @@
-// KilnAPI: see Docs/architecture.md for what this module owns and what it may import.

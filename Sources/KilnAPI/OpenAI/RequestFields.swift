@@ -1,0 +1,67 @@
+/// Typed, validated access to the members of a JSON request object. Every failure is an
+/// `APIError` naming the parameter, so a client learns exactly which field to fix.
+struct RequestFields {
+    let object: JSONValue
+    let members: [(String, JSONValue)]
+
+    init(_ body: JSONValue) throws {
+        guard case .object(let members) = body else {
+            throw APIError.invalid("The request body must be a JSON object, not \(body.typeName)")
+        }
+        self.object = body
+        self.members = members
+    }
+
+    /// The value of `name`, treating an explicit `null` as absent (OpenAI's clients send nulls).
+    func value(_ name: String) -> JSONValue? {
+        guard let value = object[name], !value.isNull else { return nil }
+        return value
+    }
+
+    func string(_ name: String) throws -> String? {
+        guard let value = value(name) else { return nil }
+        guard case .string(let s) = value else { throw typeError(name, "a string", value) }
+        return s
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let value = value(name) else { return nil }
+        guard case .bool(let b) = value else { throw typeError(name, "a boolean", value) }
+        return b
+    }
+
+    func int(_ name: String, in range: ClosedRange<Int>? = nil) throws -> Int? {
+        guard let value = value(name) else { return nil }
+        let integer: Int
+        switch value {
+        case .int(let i): integer = i
+        case .double(let d) where d == d.rounded() && abs(d) < 1e15: integer = Int(d)
+        default: throw typeError(name, "an integer", value)
+        }
+        if let range, !range.contains(integer) {
+            throw APIError.invalid("'\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(integer)",
+                                   param: name)
+        }
+        return integer
+    }
+
+    func double(_ name: String, in range: ClosedRange<Double>? = nil) throws -> Double? {
+        guard let value = value(name) else { return nil }
+        let number: Double
+        switch value {
+        case .int(let i): number = Double(i)
+        case .double(let d): number = d
+        default: throw typeError(name, "a number", value)
+        }
+        guard number.isFinite else { throw APIError.invalid("'\(name)' must be a finite number", param: name) }
+        if let range, !range.contains(number) {
+            throw APIError.invalid("'\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(number)",
+                                   param: name)
+        }
+        return number
+    }
+
+    func typeError(_ name: String, _ expected: String, _ value: JSONValue) -> APIError {
+        APIError.invalid("'\(name)' must be \(expected), not \(value.typeName)", param: name)
+    }
+}
