@@ -222,30 +222,3 @@ public final class SamplingWorkspace {
         }
     }
 }
-
-/// A single-precision exponential for sampling weights, x ≤ 0, built from IEEE-754 single
-/// operations only and free of branches, so that the compiler can vectorize loops over it while
-/// every machine still gets the same bits. Relative error below 2·10⁻⁷; inputs below −87
-/// (results under the smallest normal float) give 0.
-@inline(__always)
-public func portableUnitExponential(_ x: Float) -> Float {
-    let clamped = min(max(x, -87), 0)
-    // Adding and removing 1.5·2²³ rounds to the nearest integer (ties to even) without a call
-    // to `rint`, which baseline x86-64 lacks as an instruction; it also leaves the integer k in
-    // the low mantissa bits, from which 2ᵏ is built without a trapping conversion.
-    let shifted = clamped * 1.442_695_04 + 12_582_912
-    let k = shifted - 12_582_912
-    let r = (clamped - k * 0.693_145_751_953_125) - k * 1.428_606_820_286_226_8e-06
-    // Taylor series of eʳ to degree 7 (|r| ≤ 0.347: truncation below 6·10⁻⁹).
-    var p: Float = 1.0 / 5040
-    p = p * r + 1.0 / 720
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
-    let kBits = shifted.bitPattern &- 0x4B40_0000
-    let scale = Float(bitPattern: (kBits &+ 127) << 23)
-    return x < -87 || x.isNaN ? 0 : p * scale
-}
