@@ -1,3 +1,5 @@
+import KilnJSON
+
 /// An error at the API edge: its HTTP status and the OpenAI-style body
 /// `{"error":{"message","type","param","code"}}` that clients' libraries parse.
 public struct APIError: Error, CustomStringConvertible, Sendable {

@@ -1,3 +1,5 @@
+import KilnJSON
+
 /// Why a choice ended, in OpenAI's words.
 public enum FinishReason: String, Sendable {
     case stop, length

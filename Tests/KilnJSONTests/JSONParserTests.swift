@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KilnAPI
+import KilnJSON
 
 @Suite struct JSONParserTests {
     let parser = JSONParser()

@@ -1,0 +1,1 @@
+// KilnImage: see Docs/architecture.md for what this module owns and what it may import.
