@@ -1,3 +1,4 @@
+import CKilnKernels
 import KilnFormats
 
 /// Matrix products of GGML weight matrices by batches of `Float` activation rows.
@@ -15,13 +16,14 @@ public enum Matmul {
     ///   - inputStride: floats between input rows; defaults to `weight.columns`.
     ///   - output: `[batch × weight.rows]` floats (row stride `weight.rows`), written.
     ///   - workspace: scratch reused across calls (quantized activations); grows if too small.
+    ///   - path: the kernel family; leave `.automatic` outside benchmarks and tests.
     public static func multiply(_ weight: WeightMatrix, input: UnsafePointer<Float>, batch: Int,
                                 inputStride: Int? = nil, output: UnsafeMutablePointer<Float>,
-                                pool: WorkerPool, workspace: MatmulWorkspace) {
+                                pool: WorkerPool, workspace: MatmulWorkspace, path: KernelPath = .automatic) {
         var target = MatmulTarget(weight: weight, output: output)
         withUnsafeMutablePointer(to: &target) { pointer in
             multiply(UnsafeBufferPointer(start: pointer, count: 1), input: input, batch: batch,
-                     inputStride: inputStride, pool: pool, workspace: workspace)
+                     inputStride: inputStride, pool: pool, workspace: workspace, path: path)
         }
     }
 
@@ -44,22 +46,95 @@ public enum Matmul {
     public static func multiply(_ targets: UnsafeBufferPointer<MatmulTarget>, input: UnsafePointer<Float>,
                                 batch: Int, inputStride: Int? = nil, pool: WorkerPool,
                                 workspace: MatmulWorkspace) {
+        multiply(targets, input: input, batch: batch, inputStride: inputStride, pool: pool,
+                 workspace: workspace, path: .automatic)
+    }
+
+    /// Which kernel family a matmul uses; `.automatic` everywhere except in the kernel benchmark
+    /// and tests, which compare the two.
+    public enum KernelPath: Sendable {
+        /// Integer kernels for quantized weights (activations quantized to 8 bits), float kernels
+        /// for F32/F16/BF16.
+        case automatic
+        /// Weights dequantized in registers against f32 activations. Kept for F32/F16/BF16, and
+        /// for Q4_1/Q8_0 only so that the benchmark can compare it; other types fall back to
+        /// `.automatic`.
+        case floatActivations
+        /// The same kernel choice as `.automatic`, but always their portable scalar C bodies (what a
+        /// CPU without AVX2 runs); lets tests check those bodies on an AVX2 machine.
+        case portable
+        /// The plain-Swift reference, spread over the pool.
+        case reference
+    }
+
+    /// As `multiply(_:input:batch:inputStride:pool:workspace:)`, choosing the kernel family.
+    public static func multiply(_ targets: UnsafeBufferPointer<MatmulTarget>, input: UnsafePointer<Float>,
+                                batch: Int, inputStride: Int? = nil, pool: WorkerPool,
+                                workspace: MatmulWorkspace, path: KernelPath) {
         guard let first = targets.first, batch > 0 else { return }
         let columns = first.weight.columns
         let stride = inputStride ?? columns
+        var needsQuantized = false
         for target in targets {
             precondition(target.weight.columns == columns, "Matmul: targets disagree on columns")
             precondition(target.outputStride >= target.weight.rows, "Matmul: output stride too small")
+            if path != .reference && usesIntegerKernel(target.weight.type, path: path) { needsQuantized = true }
         }
         precondition(stride >= columns, "Matmul: input stride \(stride) < columns \(columns)")
+        if needsQuantized {
+            quantizeActivations(input, batch: batch, columns: columns, stride: stride, pool: pool,
+                                workspace: workspace, portable: path == .portable)
+        }
+        let quantized = UnsafeRawPointer(workspace.quantized).assumingMemoryBound(to: kiln_q8_block.self)
+        let quantizedStride = MatmulWorkspace.rowBytes(columns: columns) / MatmulWorkspace.blockBytes
         let plan = MatmulPlan(targets: targets, batch: batch)
         pool.parallelFor(plan.taskCount) { tasks in
             for task in tasks {
-                let (targetIndex, rows) = plan.rows(ofTask: task)
-                let target = targets[targetIndex]
-                referenceRows(target.weight, rows: rows, input: input, batch: batch, inputStride: stride,
-                              output: target.output, outputStride: target.outputStride)
+                let (index, rows, batchRange) = plan.task(task, batch: batch)
+                let target = targets[index]
+                let weight = target.weight
+                let output = target.output + batchRange.lowerBound * target.outputStride + rows.lowerBound
+                let type = Int32(weight.type.rawValue)
+                if path == .reference {
+                    referenceRows(weight, rows: rows, input: input + batchRange.lowerBound * stride,
+                                  batch: batchRange.count, inputStride: stride,
+                                  output: target.output + batchRange.lowerBound * target.outputStride,
+                                  outputStride: target.outputStride)
+                } else if usesIntegerKernel(weight.type, path: path) {
+                    (path == .portable ? kiln_matmul_q8_scalar : kiln_matmul_q8)(type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count),
+                                   Int32(columns), quantized + batchRange.lowerBound * quantizedStride,
+                                   quantizedStride, Int32(batchRange.count), output, target.outputStride)
+                } else {
+                    (path == .portable ? kiln_matmul_f32_scalar : kiln_matmul_f32)(type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count),
+                                    Int32(columns), input + batchRange.lowerBound * stride, stride,
+                                    Int32(batchRange.count), output, target.outputStride)
+                }
             }
+        }
+    }
+
+    /// Integer kernels serve every quantized type, except Q4_1/Q8_0 when float activations are
+    /// asked for.
+    private static func usesIntegerKernel(_ type: GGMLType, path: KernelPath) -> Bool {
+        guard kiln_matmul_q8_supports(Int32(type.rawValue)) != 0 else { return false }
+        return !(path == .floatActivations && kiln_matmul_f32_supports(Int32(type.rawValue)) != 0)
+    }
+
+    /// Quantizes `[batch × columns]` activations into the workspace: on the caller for a few rows,
+    /// across the pool for a prefill batch.
+    private static func quantizeActivations(_ input: UnsafePointer<Float>, batch: Int, columns: Int, stride: Int,
+                                            pool: WorkerPool, workspace: MatmulWorkspace, portable: Bool) {
+        workspace.reserve(batch: batch, columns: columns)
+        let quantize = portable ? kiln_quantize_q8_scalar : kiln_quantize_q8
+        let blocks = workspace.quantized.assumingMemoryBound(to: kiln_q8_block.self)
+        let blockStride = MatmulWorkspace.rowBytes(columns: columns) / MatmulWorkspace.blockBytes
+        if batch < 16 {
+            quantize(input, stride, Int32(batch), Int32(columns), blocks, blockStride)
+            return
+        }
+        pool.parallelFor(batch, grain: 16) { rows in
+            quantize(input + rows.lowerBound * stride, stride, Int32(rows.count), Int32(columns),
+                             blocks + rows.lowerBound * blockStride, blockStride)
         }
     }
 
