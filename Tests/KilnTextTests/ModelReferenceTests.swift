@@ -69,7 +69,8 @@ enum ModelFixtures {
 /// The forward pass against llama.cpp on the default model (SmolLM2-135M-Instruct Q4_1).
 @Suite(.serialized) struct ModelReferenceTests {
     /// Free-running greedy decoding: tokens equal llama.cpp's up to the first step where
-    /// llama.cpp's own top two are within 0.05 (after that the texts may legitimately part).
+    /// llama.cpp's own top two are within 0.05 (after that the texts may legitimately part), and
+    /// each of those steps' top-1 log-probability is within 0.05 of llama.cpp's.
     @Test(arguments: 0..<6)
     func greedyTokensMatchLlamaCpp(caseIndex: Int) throws {
         let reference = ModelFixtures.reference.greedy[caseIndex]
@@ -77,10 +78,10 @@ enum ModelFixtures {
         let runner = try SequenceRunner(model: model, capacity: reference.prompt_ids.count + reference.ids.count + 1)
         var logits = try runner.feed(reference.prompt_ids)
         var matched = 0
-        var comparable = reference.steps.count
+        let comparable = reference.steps.firstIndex(where: \.isNearTie) ?? reference.steps.count
         for (index, step) in reference.steps.enumerated() {
             let (token, logProbability) = ModelFixtures.top(logits)
-            if step.isNearTie { comparable = index; break }
+            if index >= comparable { break }
             #expect(token == step.id, "case \(caseIndex) step \(index): Kiln chose \(token), llama.cpp \(step.id)")
             #expect(abs(logProbability - step.topLogProbability) < 0.05,
                     "case \(caseIndex) step \(index): log p \(logProbability) vs llama.cpp \(step.topLogProbability)")
@@ -88,7 +89,32 @@ enum ModelFixtures {
             matched += 1
             logits = try runner.feed([token])
         }
-        print("greedy case \(caseIndex): \(matched) of \(reference.steps.count) steps match (\(comparable) before llama.cpp's first near-tie)")
+        print("greedy case \(caseIndex): \(matched) steps match llama.cpp; its first near-tie is at step \(comparable) of \(reference.steps.count)")
         #expect(matched == comparable)
+    }
+
+    /// Teacher forcing: with llama.cpp's own tokens as the context, every step's top-1
+    /// log-probability agrees within 0.05, and where llama.cpp's top two are not nearly tied
+    /// Kiln's top token is llama.cpp's.
+    @Test(arguments: 0..<6)
+    func everyStepAgreesGivenLlamaCppTokens(caseIndex: Int) throws {
+        let reference = ModelFixtures.reference.greedy[caseIndex]
+        let model = try ModelFixtures.loadModel()
+        let runner = try SequenceRunner(model: model, capacity: reference.prompt_ids.count + reference.ids.count)
+        var tops = [ModelFixtures.top(try runner.feed(reference.prompt_ids))]
+        let forced = try runner.feedReturningAllLogits(reference.ids.dropLast())
+        for row in 0..<forced.rowCount { tops.append(ModelFixtures.top(forced.row(row))) }
+        var worst = 0.0
+        for (index, step) in reference.steps.enumerated() {
+            let (token, logProbability) = tops[index]
+            let difference = abs(logProbability - step.topLogProbability)
+            worst = max(worst, difference)
+            #expect(difference < 0.05,
+                    "case \(caseIndex) step \(index): log p \(logProbability) vs llama.cpp \(step.topLogProbability)")
+            if !step.isNearTie {
+                #expect(token == step.id, "case \(caseIndex) step \(index): Kiln's top \(token), llama.cpp's \(step.id)")
+            }
+        }
+        print("teacher-forced case \(caseIndex): \(reference.steps.count) steps, largest top-1 log-probability difference \(worst)")
     }
 }
