@@ -88,12 +88,12 @@ public final class Router: @unchecked Sendable {
                                      code: "not_found"))
             return
         }
-        responder.route = matches[0].0.pattern
-        let methods = Self.allowedMethods(matches.map(\.0.method))
         let method = request.method
         var chosen = matches.first { $0.0.method == method }
         if chosen == nil && method == "HEAD" { chosen = matches.first { $0.0.method == "GET" } }
         guard let (route, parameters) = chosen else {
+            responder.route = matches[0].0.pattern
+            let methods = Self.allowedMethods(matches.map(\.0.method))
             if method == "OPTIONS" {
                 respondToOptions(request, responder, methods: methods, corsAllowed: corsAllowed)
             } else {
