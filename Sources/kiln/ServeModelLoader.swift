@@ -21,7 +21,7 @@ struct ServeModelLoader {
     }
 
     /// Loads everything; throws with a message fit for the log.
-    func load(logger: Logger) throws -> (service: TextGenerationService, scheduler: Scheduler) {
+    func load(logger: Logger, observer: SchedulerObserver? = nil) throws -> (service: TextGenerationService, scheduler: Scheduler) {
         let started = Date()
         let path = try DefaultModel.resolve(settings.model)
         let file = try GGUFFile(path: path)
@@ -34,7 +34,7 @@ struct ServeModelLoader {
         let template = try file.string("tokenizer.chat_template").map { try ChatTemplate(source: $0) }
         let schedulerSettings = self.schedulerSettings
         let executor = try TransformerExecutor(model: model, settings: schedulerSettings)
-        let scheduler = try Scheduler(settings: schedulerSettings, executor: executor)
+        let scheduler = try Scheduler(settings: schedulerSettings, executor: executor, observer: observer)
 
         var apiSettings = TextGenerationService.Settings()
         apiSettings.generation.maxN = settings.maxN

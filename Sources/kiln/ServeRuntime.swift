@@ -106,7 +106,9 @@ struct ServeRuntime {
         // The model loads after the socket is bound: /health answers at once, /ready once loaded.
         DispatchQueue.global().async {
             do {
-                let loaded = try ServeModelLoader(settings: settings).load(logger: logger)
+                let exporter = SchedulerMetricsExporter(registry: metrics.registry)
+                let loaded = try ServeModelLoader(settings: settings).load(logger: logger, observer: exporter.observer)
+                metrics.addRefresh { exporter.refresh(from: loaded.scheduler.metrics()) }
                 loaded.scheduler.start()
                 text.value = loaded
                 if readiness.state == .loading { readiness.state = .ready }
