@@ -153,3 +153,19 @@ def test_apply_template_and_detokenize(kiln):
     assert prompt.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     ids = post("/tokenize", {"content": "Hello world"})["tokens"]
     assert post("/detokenize", {"tokens": ids})["content"] == "Hello world"
+
+
+def test_every_stream_event_is_a_json_object(kiln):
+    """Tokens that complete no character (held back by the detokenizer) must not produce events."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", kiln.port, timeout=60)
+    connection.request("POST", "/v1/completions", json.dumps({
+        "model": kiln.model, "prompt": "Emoji: 🎉🚀🌍 and more", "max_tokens": 24, "stream": True,
+        "temperature": 0.9, "seed": 3, "ignore_eos": True}), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.getheader("Content-Type").startswith("text/event-stream")
+    lines = [line for line in response.read().decode().split("\n") if line]
+    assert lines[-1] == "data: [DONE]"
+    for line in lines[:-1]:
+        assert line.startswith("data: ")
+        assert isinstance(json.loads(line[6:]), dict), line

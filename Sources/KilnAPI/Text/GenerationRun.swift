@@ -98,8 +98,10 @@ final class GenerationRun: @unchecked Sendable {
                     logprob = convert(payload)
                     choice.logprobs.append(logprob!)
                 }
-                let chunk = events == nil || (piece.isEmpty && logprob == nil) ? nil : streamChunk(&choice, index: index,
-                    text: piece, logprobs: logprob.map { [$0] }, finish: nil)
+                var chunk: JSONValue?
+                if events != nil, !piece.isEmpty || logprob != nil {
+                    chunk = streamChunk(&choice, index: index, text: piece, logprobs: logprob.map { [$0] }, finish: nil)
+                }
                 choices[index] = choice
                 return (chunk, choice.stops.stopped)
             }
