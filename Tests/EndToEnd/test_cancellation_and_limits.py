@@ -111,7 +111,14 @@ def test_metrics_count_tokens_and_cache(kiln):
         headers={"Content-Type": "application/json"})
     for _ in range(2):
         urllib.request.urlopen(request).read()
-    after = scrape(kiln.base)
+    # The scheduler records an iteration's figures just after it sends the iteration's events.
+    deadline = time.time() + 1
+    while True:
+        after = scrape(kiln.base)
+        if after["kiln_generation_tokens_total"] >= before.get("kiln_generation_tokens_total", 0) + 6 \
+                or time.time() > deadline:
+            break
+        time.sleep(0.02)
     assert after["kiln_generation_tokens_total"] >= before.get("kiln_generation_tokens_total", 0) + 6
     assert after["kiln_prefix_cache_hits_total"] > before.get("kiln_prefix_cache_hits_total", 0)
     assert after["kiln_time_to_first_token_seconds_count"] >= before.get("kiln_time_to_first_token_seconds_count", 0) + 2
