@@ -48,11 +48,11 @@ import KilnImage
 
     @Test(arguments: [false, true])
     func attentionMatchesReference(causal: Bool) {
-        let (queries, keys, heads, headDim) = (causal ? 11 : 13, 11, 3, 5)
+        let (queries, keys, heads, headDim) = (causal ? 19 : 13, causal ? 19 : 37, 3, 5)
         var random = TestRandom(causal ? 1 : 2)
         let q = random.values(queries * heads * headDim), k = random.values(keys * heads * headDim), v = random.values(keys * heads * headDim)
         var fast = [Float](repeating: 0, count: queries * heads * headDim), slow = fast
-        var scratch = [Float](repeating: 0, count: ImageAttention.scratchCount(queryCount: queries, keyCount: keys, headDim: headDim))
+        var scratch = [Float](repeating: 0, count: ImageAttention.scratchCount(queryCount: queries, keyCount: keys, heads: heads, headDim: headDim))
         ImageAttention.attend(query: q, key: k, value: v, output: &fast, queryCount: queries, keyCount: keys, heads: heads,
                               headDim: headDim, scale: 0.7, causal: causal, scratch: &scratch)
         ImageAttention.referenceAttend(query: q, key: k, value: v, output: &slow, queryCount: queries, keyCount: keys,
@@ -103,6 +103,17 @@ import KilnImage
         var output = [Float](repeating: 0, count: 24)
         ImageResample.upsampleNearest2x(input, into: &output, channels: 1, height: 2, width: 3)
         #expect(output == [1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6])
+    }
+
+    @Test func vectorExpMatchesLibm() {
+        var worst: Float = 0
+        for step in -1000...100 {
+            let x = Float(step) * 0.0871
+            let lanes = ImageMath.exp(SIMD8<Float>(repeating: x))
+            worst = max(worst, abs(lanes[3] - expf(x)) / expf(x))
+        }
+        #expect(worst < 5e-7)
+        #expect(ImageMath.exp(SIMD8<Float>(repeating: -200))[0] < 1e-37)
     }
 
     @Test func activationsMatchKnownValues() {
