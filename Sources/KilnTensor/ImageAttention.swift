@@ -63,23 +63,22 @@ public enum ImageAttention {
         // Keys visible to the block's last row; earlier rows mask the rest after the product.
         let visible = causal ? min(keyCount, firstRow + rows) : keyCount
         let vectorEnd = visible & ~7
-        // scores[r, j] = Σ_d q[r, d] · kᵀ[d, j], eight keys at a time.
+        // scores[r, j] = Σ_d q[r, d] · kᵀ[d, j], eight keys at a time, accumulated in registers.
         for r in 0..<rows {
             let row = scores + r * keyCount
-            for j in 0..<visible { row[j] = 0 }
-        }
-        for d in 0..<headDim {
-            let keyRow = keysT + d * keyCount
-            for r in 0..<rows {
-                let q = query[(firstRow + r) * width + headOffset + d] * scale
-                let row = scores + r * keyCount
-                let qv = SIMD8<Float>(repeating: q)
-                var j = 0
-                while j < vectorEnd {
-                    store8(row + j, load8(row + j) + qv * load8(keyRow + j))
-                    j += 8
-                }
-                while j < visible { row[j] += q * keyRow[j]; j += 1 }
+            let q = query + (firstRow + r) * width + headOffset
+            var j = 0
+            while j < vectorEnd {
+                var acc = SIMD8<Float>()
+                for d in 0..<headDim { acc += SIMD8<Float>(repeating: q[d]) * load8(keysT + d * keyCount + j) }
+                store8(row + j, acc * scale)
+                j += 8
+            }
+            while j < visible {
+                var acc: Float = 0
+                for d in 0..<headDim { acc += q[d] * keysT[d * keyCount + j] }
+                row[j] = acc * scale
+                j += 1
             }
         }
         for r in 0..<rows {
