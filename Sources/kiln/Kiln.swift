@@ -6,5 +6,5 @@ struct Kiln: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "An inference server for language and image models.",
-        subcommands: [ImageCommand.self])
+        subcommands: [BenchKernelsCommand.self, ImageCommand.self])
 }
