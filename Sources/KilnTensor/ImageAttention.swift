@@ -1,3 +1,4 @@
+import CKilnKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -47,7 +48,7 @@ public enum ImageAttention {
             for task in (worker * perWorker)..<min(tasks, (worker + 1) * perWorker) {
                 let head = task / blocks, firstRow = (task % blocks) * rowBlock
                 let rows = min(rowBlock, queryCount - firstRow)
-                attendBlock(query: query, keysT: keysT + head * headDim * keyCount, valuesT: valuesT + head * headDim * keyCount,
+                attendBlock(query: query, keys: key, keysT: keysT + head * headDim * keyCount, valuesT: valuesT + head * headDim * keyCount,
                             output: output, firstRow: firstRow, rows: rows, headOffset: head * headDim, width: width,
                             keyCount: keyCount, headDim: headDim, scale: scale, causal: causal, scores: scores)
             }
@@ -56,36 +57,58 @@ public enum ImageAttention {
 
     @inline(__always)
     private static func attendBlock(
-        query: UnsafePointer<Float>, keysT: UnsafePointer<Float>, valuesT: UnsafePointer<Float>,
+        query: UnsafePointer<Float>, keys: UnsafePointer<Float>, keysT: UnsafePointer<Float>, valuesT: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, firstRow: Int, rows: Int, headOffset: Int, width: Int,
         keyCount: Int, headDim: Int, scale: Float, causal: Bool, scores: UnsafeMutablePointer<Float>
     ) {
         // Keys visible to the block's last row; earlier rows mask the rest after the product.
         let visible = causal ? min(keyCount, firstRow + rows) : keyCount
         let vectorEnd = visible & ~7
-        // scores[r, j] = Σ_d q[r, d] · kᵀ[d, j], eight keys at a time, accumulated in registers.
-        for r in 0..<rows {
-            let row = scores + r * keyCount
-            let q = query + (firstRow + r) * width + headOffset
-            var j = 0
-            while j < vectorEnd {
-                var acc = SIMD8<Float>()
-                for d in 0..<headDim { acc += SIMD8<Float>(repeating: q[d]) * load8(keysT + d * keyCount + j) }
-                store8(row + j, acc * scale)
-                j += 8
+        let vector = ImageGEMM.useVectorKernel
+        if vector && headDim >= 16 {
+            // Wide heads: the AVX2 product straight from the token-major keys.
+            kiln_matmul_f32(Int32(KILN_TYPE_F32), keys + headOffset, width * 4, Int32(visible), Int32(headDim),
+                            query + firstRow * width + headOffset, width, Int32(rows), scores, keyCount)
+            for r in 0..<rows {
+                let row = scores + r * keyCount
+                for j in 0..<visible { row[j] *= scale }
             }
-            while j < visible {
-                var acc: Float = 0
-                for d in 0..<headDim { acc += q[d] * keysT[d * keyCount + j] }
-                row[j] = acc * scale
-                j += 1
+        } else {
+            // scores[r, j] = Σ_d q[r, d] · kᵀ[d, j], eight keys at a time, accumulated in registers.
+            for r in 0..<rows {
+                let row = scores + r * keyCount
+                let q = query + (firstRow + r) * width + headOffset
+                var j = 0
+                while j < vectorEnd {
+                    var acc = SIMD8<Float>()
+                    for d in 0..<headDim { acc += SIMD8<Float>(repeating: q[d]) * load8(keysT + d * keyCount + j) }
+                    store8(row + j, acc * scale)
+                    j += 8
+                }
+                while j < visible {
+                    var acc: Float = 0
+                    for d in 0..<headDim { acc += q[d] * keysT[d * keyCount + j] }
+                    row[j] = acc * scale
+                    j += 1
+                }
             }
         }
         for r in 0..<rows {
             let rowVisible = causal ? firstRow + r + 1 : keyCount
-            softmax(scores + r * keyCount, visible: rowVisible, extent: visible)
+            if vector {
+                let row = scores + r * keyCount
+                kiln_softmax(row, rowVisible)
+                for j in rowVisible..<visible { row[j] = 0 }
+            } else {
+                softmax(scores + r * keyCount, visible: rowVisible, extent: visible)
+            }
         }
         // output[r, d] = Σ_j p[r, j] · vᵀ[d, j].
+        if vector {
+            kiln_matmul_f32(Int32(KILN_TYPE_F32), valuesT, keyCount * 4, Int32(headDim), Int32(visible),
+                            scores, keyCount, Int32(rows), output + firstRow * width + headOffset, width)
+            return
+        }
         for d in 0..<headDim {
             let valueRow = valuesT + d * keyCount
             for r in 0..<rows {
