@@ -132,3 +132,13 @@ import KilnImage
         #expect(abs(output[0] - 1 * ImageActivation.gelu(3)) < 1e-7 && abs(output[1] - 2 * ImageActivation.gelu(-1)) < 1e-7)
     }
 }
+
+extension ImageKernelTests {
+    /// PyTorch's nearest resize: 3 → 5 picks source ⌊i·3/5⌋ = 0, 0, 1, 1, 2.
+    @Test func nearestResizeFollowsPyTorch() {
+        let input: [Float] = [1, 2, 3]
+        var output = [Float](repeating: 0, count: 5)
+        ImageResample.resizeNearest(input, into: &output, channels: 1, height: 1, width: 3, outHeight: 1, outWidth: 5)
+        #expect(output == [1, 1, 2, 2, 3])
+    }
+}
