@@ -12,5 +12,6 @@ struct Kiln: ParsableCommand {
             TokenizeCommand.self,
             DetokenizeCommand.self,
             BenchKernelsCommand.self,
+            ImageCommand.self,
         ])
 }
