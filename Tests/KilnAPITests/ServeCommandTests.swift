@@ -95,7 +95,14 @@ struct ServeCommandTests {
         #expect(server.startupSeconds < 1.0)
         let (_, health, _) = try Self.run("curl", ["-s", "http://127.0.0.1:\(server.port)/health"])
         #expect(health == "{\"status\":\"ok\"}")
-        let (_, ready, _) = try Self.run("curl", ["-s", "-w", " %{http_code}", "http://127.0.0.1:\(server.port)/ready"])
+        // /ready answers 503 "loading" until the model has loaded, then 200 "ready".
+        var ready = ""
+        let deadline = Date().addingTimeInterval(60)
+        repeat {
+            (_, ready, _) = try Self.run("curl", ["-s", "-w", " %{http_code}", "http://127.0.0.1:\(server.port)/ready"])
+            if ready != "{\"status\":\"loading\"} 503" { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        } while Date() < deadline
         #expect(ready == "{\"status\":\"ready\"} 200")
         #expect(server.stop(signal: SIGTERM) == 0)
     }
