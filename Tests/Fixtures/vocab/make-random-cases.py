@@ -63,14 +63,17 @@ def piece(llm, token):
 
 def main():
     model = sys.argv[1]
-    rng = random.Random(20261129)
+    # Defaults make the committed fixture; other values serve longer fuzzing runs by hand.
+    count = int(os.environ.get("RANDOM_CASES_COUNT", "400"))
+    rng = random.Random(int(os.environ.get("RANDOM_CASES_SEED", "20261129")))
+    output = os.environ.get("RANDOM_CASES_OUTPUT", os.path.join(HERE, "random-cases.json"))
     out = {"generator": "llama-cpp-python 0.3.36 (llama.cpp llama_tokenize / llama_token_to_piece)",
            "vocabularies": {}}
     for name in VOCABS + ["smollm2"]:
         path = model if name == "smollm2" else os.path.join(HERE, f"ggml-vocab-{name}.gguf")
         llm = Llama(model_path=path, vocab_only=True, verbose=False)
         cases = []
-        for index in range(400):
+        for index in range(count):
             text = random_text(rng)
             add_special = index % 4 in (1, 3)
             parse_special = index % 4 in (2, 3)
@@ -82,7 +85,7 @@ def main():
         pieces = {str(i): piece(llm, i).hex() for i in sample}
         out["vocabularies"][name] = {"cases": cases, "pieces": pieces}
         print(name, len(cases), "cases,", len(pieces), "pieces", file=sys.stderr)
-    with open(os.path.join(HERE, "random-cases.json"), "w", encoding="utf-8") as f:
+    with open(output, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, separators=(",", ":"))
         f.write("\n")
 
