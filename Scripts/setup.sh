@@ -14,6 +14,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >&2
 fi
-python3 - <<'PY' || python3 -m pip install --quiet prometheus_client >&2
-import prometheus_client
+# prometheus_client parses /metrics in a test; openai is the official client the end-to-end tests drive.
+python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai pytest >&2
+import prometheus_client, openai, pytest
 PY

@@ -32,4 +32,18 @@ static inline unsigned long kiln_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_N
 static inline unsigned long kiln_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
 static inline unsigned long kiln_SSL_OP_CIPHER_SERVER_PREFERENCE(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
 static inline unsigned long kiln_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
+// Ephemeral Diffie-Hellman parameters sized to the certificate's key, for the DHE-RSA suites
+// of Mozilla's intermediate list.
+static inline long kiln_SSL_CTX_set_dh_auto(SSL_CTX *ctx, int onoff) {
+    return SSL_CTX_set_dh_auto(ctx, onoff);
+}
+static inline int kiln_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *groups) {
+    return (int)SSL_CTX_set1_groups_list(ctx, groups);
+}
+// The reason part of a packed OpenSSL error code (a macro on some OpenSSL versions).
+static inline int kiln_ERR_GET_REASON(unsigned long code) { return ERR_GET_REASON(code); }
+// Client side, used by tests: the SNI name sent in the ClientHello.
+static inline long kiln_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return SSL_set_tlsext_host_name(ssl, name);
+}
 #endif

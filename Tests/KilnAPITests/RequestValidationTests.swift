@@ -1,5 +1,6 @@
 import Testing
 import KilnAPI
+import KilnJSON
 
 @Suite struct RequestValidationTests {
     func chat(_ json: String) throws -> ChatCompletionRequest {

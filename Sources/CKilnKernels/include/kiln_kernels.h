@@ -1,12 +1,117 @@
 #ifndef KILN_KERNELS_H
 #define KILN_KERNELS_H
 // Narrow SIMD loops over raw pointers. No allocation, no I/O.
-// Each entry point dispatches at run time to an AVX2/FMA body where the CPU has it,
-// and to a portable scalar body elsewhere.
+// Each entry point dispatches at run time to an AVX2/FMA/F16C body where the CPU has it, and to a
+// portable scalar body elsewhere (or when kiln_set_simd_enabled(0) was called, for tests).
 #include <stddef.h>
 #include <stdint.h>
 
 /// 1 when the running CPU has AVX2, FMA and F16C, else 0.
 int kiln_cpu_has_avx2(void);
+
+/// 1 when kernels take their AVX2 bodies (the CPU has AVX2, FMA and F16C).
+int kiln_simd_active(void);
+// Each kernel `kiln_X` also has `kiln_X_scalar`: its portable body, called directly by tests so that
+// both bodies are checked on an AVX2 machine.
+
+/// GGML type numbers the kernels accept (as in GGUF).
+enum {
+    KILN_TYPE_F32 = 0, KILN_TYPE_F16 = 1, KILN_TYPE_Q4_0 = 2, KILN_TYPE_Q4_1 = 3,
+    KILN_TYPE_Q5_0 = 6, KILN_TYPE_Q5_1 = 7, KILN_TYPE_Q8_0 = 8,
+    KILN_TYPE_Q4_K = 12, KILN_TYPE_Q5_K = 13, KILN_TYPE_Q6_K = 14, KILN_TYPE_BF16 = 30,
+};
+
+/// 32 activations quantized to 8 bits: x[i] ≈ d · qs[i]; s = d · Σ qs[i] (used by weight types
+/// with an offset term). 40 bytes.
+typedef struct {
+    float d;
+    float s;
+    int8_t qs[32];
+} kiln_q8_block;
+
+/// Quantizes `rows` rows of `columns` floats (a multiple of 32) to Q8 blocks:
+/// x: [rows × x_stride] floats; out: [rows × out_stride_blocks] blocks, columns/32 per row written.
+/// d = max|x| / 127 per block; q = round-to-nearest-even(x / d).
+void kiln_quantize_q8(const float *x, size_t x_stride, int rows, int columns,
+                      kiln_q8_block *out, size_t out_stride_blocks);
+void kiln_quantize_q8_scalar(const float *x, size_t x_stride, int rows, int columns,
+                             kiln_q8_block *out, size_t out_stride_blocks);
+
+/// Whether kiln_matmul_q8 accepts weight type `type`.
+int kiln_matmul_q8_supports(int type);
+
+/// Quantized weights × Q8 activations:
+/// y[b * y_stride + r] = Σ_c W[r][c] · X[b][c] for r < rows, b < batch.
+/// w: first weight row (row r at w + r * row_bytes); columns: a multiple of the type's block size;
+/// x: [batch × x_stride_blocks] blocks from kiln_quantize_q8. Integer dot products per 32-element
+/// unit, scaled in float. Rows are processed in tiles that reuse each decoded weight block across
+/// up to 4 activation rows.
+void kiln_matmul_q8(int type, const void *w, size_t row_bytes, int rows, int columns,
+                    const kiln_q8_block *x, size_t x_stride_blocks, int batch,
+                    float *y, size_t y_stride);
+void kiln_matmul_q8_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
+                           const kiln_q8_block *x, size_t x_stride_blocks, int batch,
+                           float *y, size_t y_stride);
+
+/// Whether kiln_matmul_f32 accepts weight type `type`.
+int kiln_matmul_f32_supports(int type);
+
+/// Weights × f32 activations, weights dequantized in registers (F32, F16, BF16; also Q4_1 and Q8_0
+/// for the comparison the kernel benchmark prints):
+/// y[b * y_stride + r] = Σ_c W[r][c] · x[b * x_stride + c].
+void kiln_matmul_f32(int type, const void *w, size_t row_bytes, int rows, int columns,
+                     const float *x, size_t x_stride, int batch, float *y, size_t y_stride);
+void kiln_matmul_f32_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
+                            const float *x, size_t x_stride, int batch, float *y, size_t y_stride);
+
+// ---------------------------------------------------------------- vector operations
+// All pointers address `n` floats unless stated; outputs may alias inputs.
+
+/// RMSNorm of `rows` rows of `n`: out = x / sqrt(mean(x²) + eps) · w (w may be NULL); sums in double.
+void kiln_rms_norm(const float *x, const float *w, int n, int rows, float eps, float *out);
+void kiln_rms_norm_scalar(const float *x, const float *w, int n, int rows, float eps, float *out);
+
+/// out = a + b.
+void kiln_add(const float *a, const float *b, size_t n, float *out);
+void kiln_add_scalar(const float *a, const float *b, size_t n, float *out);
+
+/// out = silu(gate) · up, silu(g) = g / (1 + exp(−g)).
+void kiln_swiglu(const float *gate, const float *up, size_t n, float *out);
+void kiln_swiglu_scalar(const float *gate, const float *up, size_t n, float *out);
+
+/// x = silu(x).
+void kiln_silu(float *x, size_t n);
+void kiln_silu_scalar(float *x, size_t n);
+
+/// Softmax in place over n ≥ 1 floats (max subtracted; −inf gives 0).
+void kiln_softmax(float *x, size_t n);
+void kiln_softmax_scalar(float *x, size_t n);
+
+/// exp of each element (the vector exponential the kernels use; exported for tests).
+void kiln_exp(const float *x, size_t n, float *out);
+void kiln_exp_scalar(const float *x, size_t n, float *out);
+
+/// RoPE: rotates `heads` heads of `head_dim` floats in place; pair i < dims/2 is (2i, 2i+1)
+/// (neox = 0) or (i, i + dims/2) (neox = 1), by the angle with cosine cos[i] and sine sin[i].
+void kiln_rope(float *x, int heads, int head_dim, int dims, const float *cos, const float *sin, int neox);
+void kiln_rope_scalar(float *x, int heads, int head_dim, int dims, const float *cos, const float *sin, int neox);
+
+/// Float ↔ IEEE half (round to nearest even).
+void kiln_float_to_half(const float *x, size_t n, uint16_t *out);
+void kiln_half_to_float(const uint16_t *x, size_t n, float *out);
+
+// ---------------------------------------------------------------- attention
+
+/// Online-softmax attention of one query head over `count` consecutive cache positions.
+/// state holds [running max, running sum, accumulator[dim]]; start it with kiln_attention_begin,
+/// feed any number of spans in position order, end with kiln_attention_finish.
+/// keys/values: position t's vector at keys + t * stride elements, of f32 (f16 = 0) or half (f16 = 1).
+void kiln_attention_begin(float *state, int dim);
+void kiln_attention_span(const float *q, const void *keys, const void *values, size_t stride, int count,
+                         int dim, float scale, int f16, float *state);
+void kiln_attention_span_scalar(const float *q, const void *keys, const void *values, size_t stride, int count,
+                                int dim, float scale, int f16, float *state);
+/// out[dim] = accumulator / running sum.
+void kiln_attention_finish(const float *state, int dim, float *out);
 
 #endif

@@ -1,3 +1,5 @@
+import KilnJSON
+
 /// `POST /v1/chat/completions`, validated.
 public struct ChatCompletionRequest: Sendable {
     public var model: String

@@ -1,3 +1,5 @@
+import KilnJSON
+
 /// Typed, validated access to the members of a JSON request object. Every failure is an
 /// `APIError` naming the parameter, so a client learns exactly which field to fix.
 struct RequestFields {

@@ -1,0 +1,29 @@
+#ifndef KILN_SYNC_H
+#define KILN_SYNC_H
+// Atomics and a park/wake primitive for KilnTensor's WorkerPool. Swift calls these on plain integers
+// it owns (allocated, never moved); every access from more than one thread goes through them.
+#include <stdint.h>
+
+static inline long kiln_atomic_load(const long *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void kiln_atomic_store(long *p, long v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+/// Adds `v` and returns the value before the addition.
+static inline long kiln_atomic_fetch_add(long *p, long v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+
+static inline uint32_t kiln_atomic_load32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline uint32_t kiln_atomic_fetch_add32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+
+/// A CPU hint for spin-wait loops (x86 `pause`).
+static inline void kiln_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/// Blocks while `*word == expected` (Linux futex; elsewhere a short sleep). May return spuriously.
+void kiln_park(uint32_t *word, uint32_t expected);
+/// Wakes every thread parked on `word`.
+void kiln_wake_all(uint32_t *word);
+
+#endif

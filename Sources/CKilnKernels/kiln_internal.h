@@ -1,0 +1,43 @@
+#ifndef KILN_INTERNAL_H
+#define KILN_INTERNAL_H
+// Shared helpers of the kernel bodies (not part of the Swift-visible API).
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define KILN_X86 1
+#include <immintrin.h>
+#define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define KILN_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+#endif
+
+#define KILN_INLINE static inline __attribute__((always_inline))
+
+int kiln_simd_active(void);
+
+/// Exact IEEE half → float, portable.
+KILN_INLINE float kiln_half_to_float_value(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000 | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {
+        // Subnormal half: normalize.
+        int shift = 0;
+        while ((mantissa & 0x400) == 0) { mantissa <<= 1; shift++; }
+        bits = sign | ((uint32_t)(113 - shift) << 23) | ((mantissa & 0x3FF) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+KILN_INLINE uint16_t kiln_load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+KILN_INLINE uint32_t kiln_load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+KILN_INLINE float kiln_load_half(const uint8_t *p) { return kiln_half_to_float_value(kiln_load_u16(p)); }
+
+#endif

@@ -1,0 +1,118 @@
+import CKilnKernels
+import Foundation
+
+/// Scaled dot-product attention of one query position over a KV cache, with grouped-query heads
+/// and a causal length: the query sees cache positions `0 ..< length` (its own included).
+///
+/// `output[h] = Σ_t softmax_t(scale · q[h]·k[t][g(h)]) · v[t][g(h)]` with `g(h) = h / (headCount / kvHeadCount)`.
+/// The softmax is computed online in chunks of keys (running maximum and sum), so no score buffer
+/// the size of the context is needed.
+public enum Attention {
+    /// Attends one query position.
+    ///
+    /// - Parameters:
+    ///   - query: `[headCount × headDimension]` floats (RoPE already applied).
+    ///   - cache: the sequence's keys and values for this layer.
+    ///   - length: visible positions, `1 ... cache capacity`.
+    ///   - output: `[headCount × headDimension]` floats, written.
+    public static func attend(query: UnsafePointer<Float>, cache: KVCacheView, length: Int,
+                              shape: AttentionShape, output: UnsafeMutablePointer<Float>) {
+        for head in 0..<shape.headCount {
+            attendHead(head, query: query, cache: cache, length: length, shape: shape, output: output)
+        }
+    }
+
+    /// Attends `queryCount` query positions in one pool dispatch, parallel over (query, head) pairs:
+    /// prefill (one cache, growing lengths) or batched decode (one cache per sequence).
+    ///
+    /// - Parameters:
+    ///   - queries: `[queryCount × queryStride]` floats; each row holds `headCount × headDimension`.
+    ///   - outputs: `[queryCount × outputStride]` floats, written likewise.
+    ///   - source: for query `i`, its cache view and causal length. Called from worker threads.
+    public static func attend(queries: UnsafePointer<Float>, queryCount: Int, queryStride: Int,
+                              outputs: UnsafeMutablePointer<Float>, outputStride: Int,
+                              shape: AttentionShape, pool: WorkerPool,
+                              source: (_ query: Int) -> (cache: KVCacheView, length: Int)) {
+        let heads = shape.headCount
+        pool.parallelFor(queryCount * heads, grain: max(1, heads / 3)) { items in
+            for item in items {
+                let q = item / heads, head = item % heads
+                let (cache, length) = source(q)
+                attendHead(head, query: queries + q * queryStride, cache: cache, length: length,
+                           shape: shape, output: outputs + q * outputStride)
+            }
+        }
+    }
+
+    static func attendHead(_ head: Int, query: UnsafePointer<Float>, cache: KVCacheView, length: Int,
+                           shape: AttentionShape, output: UnsafeMutablePointer<Float>) {
+        precondition(length > 0, "Attention: causal length must be at least 1")
+        let dimension = shape.headDimension
+        let kvHead = head / (shape.headCount / shape.kvHeadCount)
+        let offset = kvHead * cache.headStride * cache.elementType.byteCount
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: stateSize(headDimension: dimension)) { buffer in
+            let state = buffer.baseAddress!
+            begin(state: state, headDimension: dimension)
+            accumulate(query: query + head * dimension, keys: cache.keys + offset, values: cache.values + offset,
+                       elementType: cache.elementType, positionStride: cache.positionStride, count: length,
+                       headDimension: dimension, scale: shape.scale, state: state)
+            finish(state: state, headDimension: dimension, output: output + head * dimension)
+        }
+    }
+
+    // MARK: - Building blocks for other cache layouts (e.g. a paged cache, span by span)
+
+    /// Floats of running state one query head needs: `2 + headDimension` (maximum, sum, accumulator).
+    public static func stateSize(headDimension: Int) -> Int { 2 + headDimension }
+
+    /// Starts a head's online softmax: `state` is `[stateSize(headDimension:)]` floats.
+    public static func begin(state: UnsafeMutablePointer<Float>, headDimension: Int) {
+        kiln_attention_begin(state, Int32(headDimension))
+    }
+
+    /// Folds `count` consecutive cache positions into a head's running state. Call it for each span
+    /// (e.g. each block of a paged cache) in position order. The same positions split into the same
+    /// spans give the same bits whatever else runs; another split differs only by rounding.
+    ///
+    /// - Parameters:
+    ///   - query: `[headDimension]` floats of this head.
+    ///   - keys, values: the first position's vector of this KV head; position `t` is
+    ///     `positionStride · t` elements further.
+    ///   - scale: multiplier of `q·k`, usually `1 / sqrt(headDimension)`.
+    public static func accumulate(query: UnsafePointer<Float>, keys: UnsafeRawPointer, values: UnsafeRawPointer,
+                                  elementType: KVElementType, positionStride: Int, count: Int, headDimension: Int,
+                                  scale: Float, state: UnsafeMutablePointer<Float>) {
+        kiln_attention_span(query, keys, values, positionStride, Int32(count), Int32(headDimension), scale,
+                            elementType == .f16 ? 1 : 0, state)
+    }
+
+    /// Writes the head's output, `[headDimension]` floats: the accumulator over the sum.
+    public static func finish(state: UnsafePointer<Float>, headDimension: Int, output: UnsafeMutablePointer<Float>) {
+        kiln_attention_finish(state, Int32(headDimension), output)
+    }
+
+    /// The plain two-pass reference (full score vector, `Double` sums): the oracle for tests.
+    /// Allocates; not for the hot path.
+    public static func reference(query: UnsafePointer<Float>, cache: KVCacheView, length: Int,
+                                 shape: AttentionShape, output: UnsafeMutablePointer<Float>) {
+        let dimension = shape.headDimension
+        let group = shape.headCount / shape.kvHeadCount
+        for head in 0..<shape.headCount {
+            let kvHead = head / group
+            var scores = [Double](repeating: 0, count: length)
+            for t in 0..<length {
+                var dot: Double = 0
+                for i in 0..<dimension { dot += Double(query[head * dimension + i]) * Double(cache.key(t, kvHead, i)) }
+                scores[t] = dot * Double(shape.scale)
+            }
+            let maximum = scores.max()!
+            let weights = scores.map { exp($0 - maximum) }
+            let total = weights.reduce(0, +)
+            for i in 0..<dimension {
+                var sum: Double = 0
+                for t in 0..<length { sum += weights[t] * Double(cache.value(t, kvHead, i)) }
+                output[head * dimension + i] = Float(sum / total)
+            }
+        }
+    }
+}

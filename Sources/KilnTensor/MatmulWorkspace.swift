@@ -1,0 +1,50 @@
+/// Scratch memory for `Matmul`, allocated once and reused: the activation rows quantized to 8-bit
+/// blocks (one 40-byte block per 32 inputs: `Float` scale, `Float` scaled sum, 32 `Int8`).
+///
+/// Make one per engine loop with the largest batch and width the model will use, and pass it to
+/// every call. A call that needs more than the capacity grows the buffer once (an allocation outside
+/// the steady state), so sizing it up front keeps the hot loop allocation-free.
+/// Not thread-safe: one workspace per concurrent caller.
+public final class MatmulWorkspace: @unchecked Sendable {
+    /// Bytes of one quantized block of 32 activations.
+    static let blockBytes = 40
+
+    /// Rows the buffer holds without growing.
+    public private(set) var batchCapacity: Int
+    /// Row width (columns) the buffer holds without growing.
+    public private(set) var columnCapacity: Int
+    /// `[batchCapacity × columnCapacity / 32]` blocks, 64-byte aligned.
+    private(set) var quantized: UnsafeMutableRawPointer
+
+    /// - Parameters:
+    ///   - maxBatch: activation rows per call (prefill chunk or decode batch), at least 1.
+    ///   - maxColumns: widest weight matrix input (e.g. the feed-forward width), at least 32.
+    public init(maxBatch: Int = 1, maxColumns: Int = 4096) {
+        batchCapacity = max(maxBatch, 1)
+        columnCapacity = Self.roundUp(max(maxColumns, 32))
+        quantized = Self.allocate(batch: batchCapacity, columns: columnCapacity)
+    }
+
+    deinit { quantized.deallocate() }
+
+    /// Ensures room for `[batch × columns]` activations, growing (once) if needed.
+    public func reserve(batch: Int, columns: Int) {
+        guard batch > batchCapacity || columns > columnCapacity else { return }
+        quantized.deallocate()
+        batchCapacity = max(batch, batchCapacity)
+        columnCapacity = max(Self.roundUp(columns), columnCapacity)
+        quantized = Self.allocate(batch: batchCapacity, columns: columnCapacity)
+    }
+
+    /// Bytes between quantized rows of `columns` inputs.
+    static func rowBytes(columns: Int) -> Int { (columns + 31) / 32 * blockBytes }
+
+    private static func roundUp(_ columns: Int) -> Int { (columns + 31) / 32 * 32 }
+
+    private static func allocate(batch: Int, columns: Int) -> UnsafeMutableRawPointer {
+        let bytes = batch * rowBytes(columns: columns)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        return memory
+    }
+}

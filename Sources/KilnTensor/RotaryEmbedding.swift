@@ -1,0 +1,78 @@
+import CKilnKernels
+import Foundation
+
+/// Rotary position embedding (RoPE), as llama.cpp applies it.
+///
+/// Pair `i` (`0 ≤ i < dimensions / 2`) of each head is rotated by the angle
+/// `θ_i = position · frequencyScale · base^(−2i / dimensions) / frequencyFactor_i`.
+/// `.normal` pairs elements `(2i, 2i+1)` (llama.cpp `LLAMA_ROPE_TYPE_NORM`: Llama, Mistral);
+/// `.neox` pairs `(i, i + dimensions/2)` (`NEOX`: Qwen2, Phi-3). Head elements at
+/// `dimensions ..< headDimension` pass through unchanged. YaRN extrapolation is not supported.
+///
+/// Angles are computed in `Double` and rounded once, so they are slightly more accurate than
+/// llama.cpp's iterated `Float` powers; the difference is far below the attention's tolerance.
+public struct RotaryEmbedding: Sendable {
+    /// How the rotated elements of a head are paired.
+    public enum Layout: Sendable { case normal, neox }
+
+    public let layout: Layout
+    /// Rotated elements per head (`rope.dimension_count`), even.
+    public let dimensions: Int
+    /// `rope.freq_base`, e.g. 10000 or 100000.
+    public let base: Float
+    /// Linear position scaling (`1 / rope.scaling.factor` for linear scaling, else 1).
+    public let frequencyScale: Float
+    /// Per-pair divisors of the frequency (Llama 3.1's `rope_freqs`), `[dimensions / 2]`, or empty.
+    public let frequencyFactors: [Float]
+    /// `[dimensions / 2]` inverse frequencies `frequencyScale · base^(−2i/dimensions) / factor_i`.
+    private let inverseFrequencies: [Double]
+
+    public init(layout: Layout, dimensions: Int, base: Float, frequencyScale: Float = 1,
+                frequencyFactors: [Float] = []) {
+        precondition(dimensions > 0 && dimensions % 2 == 0, "RoPE dimensions must be positive and even")
+        precondition(frequencyFactors.isEmpty || frequencyFactors.count == dimensions / 2,
+                     "RoPE frequency factors must have dimensions / 2 entries")
+        self.layout = layout
+        self.dimensions = dimensions
+        self.base = base
+        self.frequencyScale = frequencyScale
+        self.frequencyFactors = frequencyFactors
+        inverseFrequencies = (0..<dimensions / 2).map { i in
+            let factor = frequencyFactors.isEmpty ? 1 : Double(frequencyFactors[i])
+            return Double(frequencyScale) * pow(Double(base), -2 * Double(i) / Double(dimensions)) / factor
+        }
+    }
+
+    /// Fills the cosines and sines of `position`'s angles: `cos` and `sin` are `[dimensions / 2]`.
+    /// Compute them once per position and step, then `rotate` every layer's queries and keys.
+    public func angles(position: Int, cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
+        for i in 0..<dimensions / 2 {
+            let theta = Double(position) * inverseFrequencies[i]
+            cos[i] = Float(Foundation.cos(theta))
+            sin[i] = Float(Foundation.sin(theta))
+        }
+    }
+
+    /// Rotates `heads` heads in place with precomputed `angles`.
+    ///
+    /// - Parameters:
+    ///   - x: `[heads × headDimension]` floats (one position's queries or keys).
+    ///   - cos, sin: `[dimensions / 2]` from `angles(position:cos:sin:)`.
+    public func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, headDimension: Int,
+                       cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        precondition(dimensions <= headDimension, "RoPE dimensions exceed the head dimension")
+        kiln_rope(x, Int32(heads), Int32(headDimension), Int32(dimensions), cos, sin, layout == .neox ? 1 : 0)
+    }
+
+    /// Rotates `heads` heads at `position` in place (computes the angles, then `rotate`).
+    ///
+    /// - Parameter x: `[heads × headDimension]` floats.
+    public func apply(to x: UnsafeMutablePointer<Float>, heads: Int, headDimension: Int, position: Int) {
+        let half = dimensions / 2
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { buffer in
+            let cos = buffer.baseAddress!, sin = cos + half
+            angles(position: position, cos: cos, sin: sin)
+            rotate(x, heads: heads, headDimension: headDimension, cos: cos, sin: sin)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import CKilnKernels
+import Foundation
+
+/// A persistent pool of worker threads that kernels fan out to.
+///
+/// The calling thread takes part as thread 0, so a pool of `threadCount` threads starts
+/// `threadCount - 1` workers. A dispatch publishes the job by bumping a generation counter; workers
+/// that finished the previous job spin on that counter for `spinMicroseconds` (so back-to-back
+/// kernels of one token step are picked up in well under a microsecond), then park on a futex until
+/// woken. The caller runs its share and spins until every worker has checked in.
+///
+/// Calls are blocking and must come from one thread at a time (the engine loop). A call made while
+/// another dispatch is in flight — from inside a job, or from a second thread — does not deadlock:
+/// it runs its whole job on the calling thread.
+///
+/// Measured per-dispatch cost: see `kiln bench-kernels` ("pool dispatch").
+public final class WorkerPool: @unchecked Sendable {
+    /// Threads that run each job, the caller included.
+    public let threadCount: Int
+    private let state: PoolState
+    private var threads: [pthread_t] = []
+
+    /// Starts `threadCount - 1` worker threads.
+    ///
+    /// - Parameters:
+    ///   - threadCount: threads per job including the caller; clamped to `1 ... 256`. Defaults to
+    ///     the number of active processors.
+    ///   - spinMicroseconds: how long an idle worker polls for the next job before parking.
+    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
+                spinMicroseconds: Int = 2_000) {
+        self.threadCount = min(max(threadCount, 1), 256)
+        state = PoolState(spinNanoseconds: UInt64(max(spinMicroseconds, 0)) * 1_000)
+        for index in 1..<self.threadCount {
+            let context = Unmanaged.passRetained(WorkerContext(state: state, index: index)).toOpaque()
+            var thread = pthread_t()
+            let status = pthread_create(&thread, nil, { raw in
+                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                context.state.workerLoop(index: context.index)
+                return nil
+            }, context)
+            precondition(status == 0, "WorkerPool: pthread_create failed with \(status)")
+            threads.append(thread)
+        }
+    }
+
+    deinit {
+        state.shutDown()
+        for thread in threads { pthread_join(thread, nil) }
+    }
+
+    /// Runs `body(threadIndex)` once on each of the `threadCount` threads (`threadIndex` in
+    /// `0 ..< threadCount`, 0 being the caller) and returns when all have finished.
+    public func runOnEveryThread(_ body: (_ threadIndex: Int) -> Void) {
+        guard threadCount > 1, state.beginDispatch() else {
+            for index in 0..<threadCount { body(index) }
+            return
+        }
+        dispatchClaimed(body)
+    }
+
+    /// Runs `body` on every thread; the caller has claimed the pool with `beginDispatch`.
+    private func dispatchClaimed(_ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { job in
+            state.publish(job, workerCount: threadCount - 1)
+            job(0)
+            state.waitForWorkers()
+        }
+        state.endDispatch()
+    }
+
+    /// Splits `0 ..< count` into chunks of `grain` indices that threads claim one at a time (so a
+    /// slow or descheduled thread does not hold the others up) and returns when all are done.
+    /// `body` receives each chunk as a range and may run on any thread.
+    public func parallelFor(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let grain = max(grain, 1)
+        let chunkCount = (count + grain - 1) / grain
+        // Nested or concurrent calls run inline: the chunk counter belongs to the dispatch in flight.
+        guard chunkCount > 1, threadCount > 1, state.beginDispatch() else {
+            body(0..<count)
+            return
+        }
+        let counter = state.chunkCounter
+        kiln_atomic_store(counter, 0)
+        dispatchClaimed { _ in
+            while true {
+                let chunk = kiln_atomic_fetch_add(counter, 1)
+                if chunk >= chunkCount { break }
+                let start = chunk * grain
+                body(start..<min(start + grain, count))
+            }
+        }
+    }
+}
+
+/// A worker's start-up arguments.
+private final class WorkerContext {
+    let state: PoolState
+    let index: Int
+    init(state: PoolState, index: Int) {
+        self.state = state
+        self.index = index
+    }
+}

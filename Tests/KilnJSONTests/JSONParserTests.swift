@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import KilnJSON
+
+@Suite struct JSONParserTests {
+    let parser = JSONParser()
+
+    @Test func parsesEveryKind() throws {
+        let value = try parser.parse(#" {"a": [1, -2.5, 3e2, true, false, null, "x\u00e9\n\ud83d\ude00"], "b": {}} "#)
+        #expect(value == ["a": [1, -2.5, 300.0, true, false, .null, "xé\n😀"], "b": .object([])])
+    }
+
+    @Test func integersStayIntegers() throws {
+        #expect(try parser.parse("42") == .int(42))
+        #expect(try parser.parse("42.0") == .double(42))
+        #expect(try parser.parse("-0") == .int(0))
+        // Beyond Int: kept as a double rather than refused.
+        #expect(try parser.parse("123456789012345678901234567890") == .double(1.2345678901234568e29))
+    }
+
+    @Test(arguments: [
+        "", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "+1", "1e", "NaN", "Infinity", "-",
+        "\"unterminated", "\"bad \\x escape\"", "\"\\ud800\"", "\"\\udc00\"", "{'a':1}", "[1 2]",
+        "tru", "nul", "{\"a\" 1}", "1e999", "\"tab\there\"", "[] []", "/* comment */ 1",
+    ])
+    func rejectsInvalidJSON(_ text: String) {
+        #expect(throws: JSONParseError.self) { try parser.parse(text) }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        #expect(throws: JSONParseError.self) { try parser.parse([0x22, 0xFF, 0xFE, 0x22]) }
+    }
+
+    @Test func limitsNesting() throws {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: JSONParseError.self) { try parser.parse(deep) }
+        let ok = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        _ = try parser.parse(ok)
+    }
+
+    /// What we write, Foundation's independent parser reads back to the same values.
+    @Test func serializationRoundTripsThroughFoundation() throws {
+        let value: JSONValue = ["s": "quote \" backslash \\ newline \n control \u{01} emoji 😀 \u{2028}",
+                                "n": 1.5, "i": -7, "t": true, "z": .null, "a": [1, "two"], "d": 1e-7]
+        let data = Data(value.serialized.utf8)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["s"] as? String == "quote \" backslash \\ newline \n control \u{01} emoji 😀 \u{2028}")
+        #expect(object["n"] as? Double == 1.5)
+        #expect(object["i"] as? Int == -7)
+        #expect(object["d"] as? Double == 1e-7)
+        #expect(try parser.parse(value.serialized) == value)
+    }
+}
