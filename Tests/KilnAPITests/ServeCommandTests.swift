@@ -47,8 +47,8 @@ struct ServeCommandTests {
 
         var log: String { (try? String(contentsOf: errors, encoding: .utf8)) ?? "" }
 
-        /// Sends `signal` and waits for the exit status.
-        func stop(signal: Int32 = SIGTERM, timeout: Double = 5) -> Int32? {
+        /// Sends `signal` and waits for the exit status (20 s: CI machines can be heavily loaded).
+        func stop(signal: Int32 = SIGTERM, timeout: Double = 20) -> Int32? {
             kill(process.processIdentifier, signal)
             let deadline = Date().addingTimeInterval(timeout)
             while process.isRunning && Date() < deadline { usleep(10_000) }
