@@ -85,8 +85,8 @@ public enum Matmul {
             quantizeActivations(input, batch: batch, columns: columns, stride: stride, pool: pool,
                                 workspace: workspace, portable: path == .portable)
         }
-        let quantized = UnsafeRawPointer(workspace.quantized).assumingMemoryBound(to: kiln_q8_block.self)
-        let quantizedStride = MatmulWorkspace.rowBytes(columns: columns) / MatmulWorkspace.blockBytes
+        let quantized = UnsafeRawPointer(workspace.quantized).assumingMemoryBound(to: kiln_q8x4_block.self)
+        let groupStride = MatmulWorkspace.groupBytes(columns: columns) / MatmulWorkspace.groupBlockBytes
         let plan = MatmulPlan(targets: targets, batch: batch)
         pool.parallelFor(plan.taskCount) { tasks in
             for task in tasks {
@@ -101,9 +101,11 @@ public enum Matmul {
                                   output: target.output + batchRange.lowerBound * target.outputStride,
                                   outputStride: target.outputStride)
                 } else if usesIntegerKernel(weight.type, path: path) {
-                    (path == .portable ? kiln_matmul_q8_scalar : kiln_matmul_q8)(type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count),
-                                   Int32(columns), quantized + batchRange.lowerBound * quantizedStride,
-                                   quantizedStride, Int32(batchRange.count), output, target.outputStride)
+                    // Batch chunks start at multiples of 4 (MatmulPlan.batchChunk), so at a group boundary.
+                    (path == .portable ? kiln_matmul_q8_scalar : kiln_matmul_q8)(
+                        type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count), Int32(columns),
+                        quantized + batchRange.lowerBound / 4 * groupStride, Int32(batchRange.count),
+                        output, target.outputStride)
                 } else {
                     (path == .portable ? kiln_matmul_f32_scalar : kiln_matmul_f32)(type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count),
                                     Int32(columns), input + batchRange.lowerBound * stride, stride,
@@ -126,15 +128,16 @@ public enum Matmul {
                                             pool: WorkerPool, workspace: MatmulWorkspace, portable: Bool) {
         workspace.reserve(batch: batch, columns: columns)
         let quantize = portable ? kiln_quantize_q8_scalar : kiln_quantize_q8
-        let blocks = workspace.quantized.assumingMemoryBound(to: kiln_q8_block.self)
-        let blockStride = MatmulWorkspace.rowBytes(columns: columns) / MatmulWorkspace.blockBytes
+        let groups = workspace.quantized.assumingMemoryBound(to: kiln_q8x4_block.self)
+        let groupStride = MatmulWorkspace.groupBytes(columns: columns) / MatmulWorkspace.groupBlockBytes
         if batch < 16 {
-            quantize(input, stride, Int32(batch), Int32(columns), blocks, blockStride)
+            quantize(input, stride, Int32(batch), Int32(columns), groups)
             return
         }
+        // Chunks of 16 rows are whole groups of 4; each chunk pads only if it holds the batch's end.
         pool.parallelFor(batch, grain: 16) { rows in
             quantize(input + rows.lowerBound * stride, stride, Int32(rows.count), Int32(columns),
-                             blocks + rows.lowerBound * blockStride, blockStride)
+                     groups + rows.lowerBound / 4 * groupStride)
         }
     }
 
