@@ -55,15 +55,17 @@ public final class WorkerPool: @unchecked Sendable {
             for index in 0..<threadCount { body(index) }
             return
         }
-        dispatchClaimed(body)
+        dispatchClaimed(body, closable: false)
     }
 
-    /// Runs `body` on every thread; the caller has claimed the pool with `beginDispatch`.
-    private func dispatchClaimed(_ body: (Int) -> Void) {
+    /// Publishes `body` to the workers and runs it as thread 0; the caller has claimed the pool
+    /// with `beginDispatch`. A closable job may be skipped by workers that arrive after the caller
+    /// finished its share (see `PoolState`).
+    private func dispatchClaimed(_ body: (Int) -> Void, closable: Bool) {
         withoutActuallyEscaping(body) { job in
-            state.publish(job, workerCount: threadCount - 1)
+            state.publish(job)
             job(0)
-            state.waitForWorkers()
+            state.finish(workerCount: threadCount - 1, closable: closable)
         }
         state.endDispatch()
     }
@@ -82,14 +84,15 @@ public final class WorkerPool: @unchecked Sendable {
         }
         let counter = state.chunkCounter
         kiln_atomic_store(counter, 0)
-        dispatchClaimed { _ in
+        // Every chunk is claimed by someone, so a worker that is late may skip the job entirely.
+        dispatchClaimed({ _ in
             while true {
                 let chunk = kiln_atomic_fetch_add(counter, 1)
                 if chunk >= chunkCount { break }
                 let start = chunk * grain
                 body(start..<min(start + grain, count))
             }
-        }
+        }, closable: true)
     }
 }
 
