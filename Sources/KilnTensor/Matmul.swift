@@ -102,7 +102,7 @@ public enum Matmul {
         }
         let quantized = UnsafeRawPointer(workspace.quantized).assumingMemoryBound(to: kiln_q8x4_block.self)
         let groupStride = MatmulWorkspace.groupBytes(columns: columns) / MatmulWorkspace.groupBlockBytes
-        let plan = MatmulPlan(targets: targets, batch: batch)
+        let plan = MatmulPlan(targets: targets, batch: batch, threadCount: pool.threadCount)
         pool.parallelFor(plan.taskCount) { tasks in
             for task in tasks {
                 let (index, rows, batchRange) = plan.task(task, batch: batch)
