@@ -6,5 +6,12 @@ struct Kiln: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "An inference server for language and image models.",
-        subcommands: [BenchKernelsCommand.self])
+        subcommands: [
+            ServeCommand.self,
+            RenderTemplateCommand.self,
+            TokenizeCommand.self,
+            DetokenizeCommand.self,
+            BenchKernelsCommand.self,
+            ImageCommand.self,
+        ])
 }

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Settings that size a loaded model's threads and per-step buffers.
+public struct ModelOptions: Sendable, Equatable {
+    /// Threads the kernels fan out to, the calling thread included.
+    public var threadCount: Int
+    /// The most tokens one forward step may carry (a prefill chunk plus the decoding sequences).
+    public var maximumBatchTokens: Int
+    /// The most rows of logits one step may produce (sequences asking for `.last` count one,
+    /// `.all` counts every new token).
+    public var maximumLogitRows: Int
+    /// Caps the context below the model's trained length (nil: use the model's).
+    public var contextLength: Int?
+
+    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
+                maximumBatchTokens: Int = 512, maximumLogitRows: Int = 64, contextLength: Int? = nil) {
+        self.threadCount = threadCount
+        self.maximumBatchTokens = maximumBatchTokens
+        self.maximumLogitRows = maximumLogitRows
+        self.contextLength = contextLength
+    }
+
+    /// Checks every setting; the error names the first one out of range.
+    public func validate() throws {
+        guard threadCount >= 1, threadCount <= 256 else {
+            throw ModelError.invalidSetting(name: "threads", reason: "\(threadCount) is not in 1…256")
+        }
+        guard maximumBatchTokens >= 1, maximumBatchTokens <= 65_536 else {
+            throw ModelError.invalidSetting(name: "max_batch_tokens", reason: "\(maximumBatchTokens) is not in 1…65536")
+        }
+        guard maximumLogitRows >= 1, maximumLogitRows <= 65_536 else {
+            throw ModelError.invalidSetting(name: "max_logit_rows", reason: "\(maximumLogitRows) is not in 1…65536")
+        }
+        if let contextLength, contextLength < 1 {
+            throw ModelError.invalidSetting(name: "context_length", reason: "\(contextLength) must be positive")
+        }
+    }
+}
+
+/// What was loaded, for the load report and `/v1/models`.
+public struct ModelSummary: Sendable, Equatable {
+    /// `general.name`, or the file name when absent.
+    public var name: String
+    public var architecture: ModelArchitecture
+    public var fileByteCount: Int
+    /// Elements of all tensors.
+    public var parameterCount: Int
+    /// Tensor element types and how many tensors use each, most used first (e.g. Q4_1 × 210).
+    public var tensorTypes: [(type: String, count: Int)]
+    public var outputIsTiedToEmbedding: Bool
+
+    public static func == (a: ModelSummary, b: ModelSummary) -> Bool {
+        a.name == b.name && a.architecture == b.architecture && a.fileByteCount == b.fileByteCount
+            && a.parameterCount == b.parameterCount && a.outputIsTiedToEmbedding == b.outputIsTiedToEmbedding
+            && a.tensorTypes.map(\.type) == b.tensorTypes.map(\.type) && a.tensorTypes.map(\.count) == b.tensorTypes.map(\.count)
+    }
+
+    /// One line, e.g. "llama · 134.5M parameters · 98.4 MB · Q4_1 ×210, F32 ×61, Q8_0 ×1".
+    public var description: String {
+        let parameters = String(format: "%.1fM", Double(parameterCount) / 1e6)
+        let size = String(format: "%.1f MB", Double(fileByteCount) / 1e6)
+        let types = tensorTypes.map { "\($0.type) ×\($0.count)" }.joined(separator: ", ")
+        return "\(name): \(architecture.rawValue) · \(parameters) parameters · \(size) · \(types)"
+            + (outputIsTiedToEmbedding ? " · tied output" : "")
+    }
+}

@@ -1,0 +1,95 @@
+/// The keys and values of every layer for every sequence, in fixed-size blocks taken from one
+/// pool allocated once. A sequence addresses its tokens through a block table: position p lives
+/// in block `table[p / blockSize]`, slot `p % blockSize`. Which blocks belong to whom (free
+/// lists, reference counts, prefix hashes) is the scheduler's business; the cache only stores.
+///
+/// Layout, per layer, per block: `[kvHead][slot][headDimension]` floats for keys and the same
+/// for values, so one head's keys within a block are contiguous for the attention scan.
+/// Memory is reserved at creation but pages are only touched as blocks are first written.
+public final class PagedKVCache: @unchecked Sendable {
+    /// Tokens per block.
+    public let blockSize: Int
+    /// Blocks in the pool; valid block ids are `0 ..< blockCount`.
+    public let blockCount: Int
+    /// Transformer layers (each has its own keys and values).
+    public let layerCount: Int
+    public let kvHeadCount: Int
+    public let headDimension: Int
+    /// Floats of keys (or of values) in one block of one layer.
+    let blockStride: Int
+    /// Floats of keys (or of values) in one layer.
+    let layerStride: Int
+    let keys: UnsafeMutablePointer<Float>
+    let values: UnsafeMutablePointer<Float>
+
+    /// The largest pool accepted, so that a bad setting fails clearly instead of exhausting memory.
+    public static let maximumByteCount = 1 << 40
+
+    /// Reserves `blockCount` blocks of `blockSize` tokens for a model with `configuration`.
+    public init(configuration: TransformerConfiguration, blockCount: Int, blockSize: Int = 16) throws {
+        guard blockSize > 0, blockSize <= 1024 else {
+            throw ModelError.invalidSetting(name: "kv_block_size", reason: "\(blockSize) is not in 1…1024")
+        }
+        guard blockCount > 0, blockCount <= Int(Int32.max) else {
+            throw ModelError.invalidSetting(name: "kv_blocks", reason: "\(blockCount) must be positive")
+        }
+        let perBlock = Self.bytesPerBlock(configuration: configuration, blockSize: blockSize)
+        let (total, overflow) = perBlock.multipliedReportingOverflow(by: blockCount)
+        guard !overflow, total <= Self.maximumByteCount else {
+            throw ModelError.invalidSetting(name: "kv_blocks",
+                                            reason: "\(blockCount) blocks of \(perBlock) bytes exceed \(Self.maximumByteCount) bytes")
+        }
+        self.blockSize = blockSize
+        self.blockCount = blockCount
+        layerCount = configuration.blockCount
+        kvHeadCount = configuration.kvHeadCount
+        headDimension = configuration.headDimension
+        blockStride = kvHeadCount * blockSize * headDimension
+        layerStride = blockStride * blockCount
+        keys = .allocate(capacity: layerStride * layerCount)
+        values = .allocate(capacity: layerStride * layerCount)
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+    }
+
+    /// Bytes that one block takes over all layers (keys and values, 32-bit floats).
+    public static func bytesPerBlock(configuration: TransformerConfiguration, blockSize: Int) -> Int {
+        2 * configuration.blockCount * configuration.keyValueWidth * blockSize * MemoryLayout<Float>.stride
+    }
+
+    /// Bytes the whole pool reserves.
+    public var byteCount: Int { 2 * layerStride * layerCount * MemoryLayout<Float>.stride }
+
+    /// Tokens the whole pool can hold.
+    public var tokenCapacity: Int { blockCount * blockSize }
+
+    /// Copies every layer's keys and values of block `source` into block `destination`, for
+    /// copy-on-write when a shared (prefix-cached) block must diverge.
+    public func copyBlock(_ source: Int32, to destination: Int32) throws {
+        for block in [source, destination] where block < 0 || Int(block) >= blockCount {
+            throw ModelError.invalidBatch("block id \(block) is outside the pool (0..<\(blockCount))")
+        }
+        guard source != destination else { return }
+        for layer in 0..<layerCount {
+            let from = layer * layerStride + Int(source) * blockStride
+            let to = layer * layerStride + Int(destination) * blockStride
+            (keys + to).update(from: keys + from, count: blockStride)
+            (values + to).update(from: values + from, count: blockStride)
+        }
+    }
+
+    /// The first key float of `kvHead` in `block` of `layer`: `[blockSize × headDimension]`.
+    @inline(__always)
+    func keys(layer: Int, block: Int, kvHead: Int) -> UnsafeMutablePointer<Float> {
+        keys + layer * layerStride + block * blockStride + kvHead * blockSize * headDimension
+    }
+
+    /// As `keys(layer:block:kvHead:)` for the values.
+    @inline(__always)
+    func values(layer: Int, block: Int, kvHead: Int) -> UnsafeMutablePointer<Float> {
+        values + layer * layerStride + block * blockStride + kvHead * blockSize * headDimension
+    }
+}

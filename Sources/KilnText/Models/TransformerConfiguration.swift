@@ -1,0 +1,146 @@
+import KilnFormats
+
+/// The architectures Kiln runs, with what distinguishes them in the shared decoder.
+public enum ModelArchitecture: String, Sendable, CaseIterable {
+    /// `llama`: SmolLM, Llama 2/3, Mistral and relatives. RoPE pairs adjacent elements.
+    case llama
+    /// `qwen2`: biases on the Q, K and V projections; RoPE pairs element i with i + d/2 (NeoX).
+    case qwen2
+
+    static var supportedNames: [String] { allCases.map(\.rawValue) }
+}
+
+/// How rotary position embeddings pair the elements of a head.
+public enum RotaryLayout: Sendable, Equatable {
+    /// Pairs (2i, 2i+1): llama.cpp's LLAMA_ROPE_TYPE_NORM.
+    case adjacent
+    /// Pairs (i, i + d/2): llama.cpp's LLAMA_ROPE_TYPE_NEOX.
+    case halves
+}
+
+/// Hyperparameters of a decoder-only transformer, read from GGUF metadata (`<arch>.*` keys).
+public struct TransformerConfiguration: Sendable, Equatable {
+    public var architecture: ModelArchitecture
+    /// Tokens in the vocabulary (rows of the embedding table).
+    public var vocabularySize: Int
+    /// The longest sequence the model was trained for (`context_length`).
+    public var contextLength: Int
+    /// Width of the residual stream (`embedding_length`).
+    public var embeddingLength: Int
+    /// Number of transformer blocks (`block_count`).
+    public var blockCount: Int
+    /// Inner width of the feed-forward network (`feed_forward_length`).
+    public var feedForwardLength: Int
+    /// Query heads (`attention.head_count`).
+    public var headCount: Int
+    /// Key/value heads (`attention.head_count_kv`, defaults to `headCount`).
+    public var kvHeadCount: Int
+    /// Elements per head (`attention.key_length`, defaults to width / heads).
+    public var headDimension: Int
+    /// Rotated elements per head (`rope.dimension_count`, defaults to `headDimension`).
+    public var ropeDimensionCount: Int
+    /// RoPE base frequency (`rope.freq_base`, default 10000).
+    public var ropeFrequencyBase: Float
+    /// Linear RoPE position scaling: positions are multiplied by this (1 / `rope.scaling.factor`).
+    public var ropeFrequencyScale: Float
+    public var ropeLayout: RotaryLayout
+    /// RMSNorm epsilon (`attention.layer_norm_rms_epsilon`).
+    public var rmsNormEpsilon: Float
+
+    /// Query width: `headCount × headDimension`.
+    public var queryWidth: Int { headCount * headDimension }
+    /// Key (and value) width per token: `kvHeadCount × headDimension`.
+    public var keyValueWidth: Int { kvHeadCount * headDimension }
+
+    /// Reads and checks the hyperparameters of `file`.
+    public init(file: GGUFFile) throws {
+        guard let name = file.string("general.architecture") else {
+            throw ModelError.missingMetadata(key: "general.architecture")
+        }
+        guard let architecture = ModelArchitecture(rawValue: name) else {
+            throw ModelError.unsupportedArchitecture(name)
+        }
+        self.architecture = architecture
+        let prefix = name + "."
+        func required(_ key: String) throws -> Int {
+            guard let value = file.int(prefix + key) else { throw ModelError.missingMetadata(key: prefix + key) }
+            guard value > 0, value <= 1 << 24 else {
+                throw ModelError.invalidMetadata(key: prefix + key, reason: "\(value) is not in 1…\(1 << 24)")
+            }
+            return value
+        }
+        contextLength = try required("context_length")
+        embeddingLength = try required("embedding_length")
+        blockCount = try required("block_count")
+        feedForwardLength = try required("feed_forward_length")
+        headCount = try required("attention.head_count")
+        kvHeadCount = file.int(prefix + "attention.head_count_kv") ?? headCount
+        guard kvHeadCount > 0, headCount % kvHeadCount == 0 else {
+            throw ModelError.invalidMetadata(key: prefix + "attention.head_count_kv",
+                                             reason: "\(kvHeadCount) does not divide \(headCount) query heads")
+        }
+        if let keyLength = file.int(prefix + "attention.key_length") {
+            headDimension = keyLength
+        } else {
+            guard embeddingLength % headCount == 0 else {
+                throw ModelError.invalidMetadata(key: prefix + "attention.head_count",
+                                                 reason: "\(headCount) heads do not divide width \(embeddingLength)")
+            }
+            headDimension = embeddingLength / headCount
+        }
+        if let valueLength = file.int(prefix + "attention.value_length"), valueLength != headDimension {
+            throw ModelError.invalidMetadata(key: prefix + "attention.value_length",
+                                             reason: "\(valueLength) differs from the key length \(headDimension)")
+        }
+        guard headDimension > 0, headDimension <= 1024, headDimension % 2 == 0 else {
+            throw ModelError.invalidMetadata(key: prefix + "attention.key_length",
+                                             reason: "head dimension \(headDimension) must be even and in 2…1024")
+        }
+        ropeDimensionCount = file.int(prefix + "rope.dimension_count") ?? headDimension
+        guard ropeDimensionCount > 0, ropeDimensionCount <= headDimension, ropeDimensionCount % 2 == 0 else {
+            throw ModelError.invalidMetadata(key: prefix + "rope.dimension_count",
+                                             reason: "\(ropeDimensionCount) must be even and at most \(headDimension)")
+        }
+        ropeFrequencyBase = file.float(prefix + "rope.freq_base") ?? 10_000
+        guard ropeFrequencyBase.isFinite, ropeFrequencyBase > 1 else {
+            throw ModelError.invalidMetadata(key: prefix + "rope.freq_base", reason: "\(ropeFrequencyBase) must be > 1")
+        }
+        ropeFrequencyScale = try Self.ropeScale(file: file, prefix: prefix)
+        ropeLayout = architecture == .qwen2 ? .halves : .adjacent
+        rmsNormEpsilon = file.float(prefix + "attention.layer_norm_rms_epsilon") ?? 1e-5
+        guard rmsNormEpsilon.isFinite, rmsNormEpsilon > 0, rmsNormEpsilon < 1 else {
+            throw ModelError.invalidMetadata(key: prefix + "attention.layer_norm_rms_epsilon",
+                                             reason: "\(rmsNormEpsilon) must be in (0, 1)")
+        }
+        if let declared = file.int(prefix + "vocab_size") {
+            vocabularySize = declared
+        } else if let embedding = file.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2 {
+            vocabularySize = embedding.dimensions[1]
+        } else {
+            throw ModelError.missingMetadata(key: prefix + "vocab_size")
+        }
+        guard vocabularySize > 0, vocabularySize < Int(Int32.max) else {
+            throw ModelError.invalidMetadata(key: prefix + "vocab_size", reason: "\(vocabularySize) is out of range")
+        }
+    }
+
+    /// Linear scaling is supported; YaRN and other schemes would silently give wrong results,
+    /// so they are refused.
+    private static func ropeScale(file: GGUFFile, prefix: String) throws -> Float {
+        let type = file.string(prefix + "rope.scaling.type") ?? "none"
+        let factor = file.float(prefix + "rope.scaling.factor") ?? file.float(prefix + "rope.scale_linear") ?? 1
+        switch type {
+        case "none":
+            if file.float(prefix + "rope.scale_linear") == nil { return 1 }
+            fallthrough
+        case "linear":
+            guard factor.isFinite, factor > 0 else {
+                throw ModelError.invalidMetadata(key: prefix + "rope.scaling.factor", reason: "\(factor) must be > 0")
+            }
+            return 1 / factor
+        default:
+            throw ModelError.invalidMetadata(key: prefix + "rope.scaling.type",
+                                             reason: "RoPE scaling '\(type)' is not supported (only linear)")
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import KilnFormats
+import KilnTensor
+
+/// Logits of one forward step: `rowCount` rows of `vocabularySize` floats, in the order the
+/// batch's sequences asked for them (see `ForwardBatch.logitRows(ofSequence:)`). The memory
+/// belongs to the model and is overwritten by its next step.
+public struct ForwardLogits {
+    public let base: UnsafePointer<Float>
+    public let rowCount: Int
+    public let vocabularySize: Int
+
+    /// Row `index` of the logits.
+    public func row(_ index: Int) -> UnsafeBufferPointer<Float> {
+        precondition(index >= 0 && index < rowCount, "logit row \(index) is outside 0..<\(rowCount)")
+        return UnsafeBufferPointer(start: base + index * vocabularySize, count: vocabularySize)
+    }
+}
+
+/// A loaded decoder-only transformer (`llama`, `qwen2`) and its batched forward pass.
+///
+/// One call to `forward` runs every token of a `ForwardBatch` — prefill chunks and single
+/// decoding tokens of many sequences together — through one pass over the weights: each matrix
+/// multiplies all the batch's rows at once. Every row is computed with the same arithmetic
+/// whatever else is in the batch (matrix rows, norms and RoPE are per token; attention is per
+/// token and head), so a sequence's logits are bit-identical alone or batched, and a prompt's
+/// cache is the same however it was split into chunks.
+///
+/// Not thread-safe: one engine thread calls `forward` at a time.
+public final class TransformerModel: @unchecked Sendable {
+    public let configuration: TransformerConfiguration
+    public let options: ModelOptions
+    /// The context limit in force: the model's, or `options.contextLength` when smaller.
+    public let contextLength: Int
+    public let summary: ModelSummary
+    /// The kernels' worker threads.
+    public let pool: WorkerPool
+    let file: GGUFFile
+    let weights: TransformerWeights
+    let rope: RotaryEmbedding
+    let scratch: ForwardScratch
+    /// Per layer: the Q, K, V products of the normalized input (one dispatch).
+    private let attentionInputTargets: [[MatmulTarget]]
+    /// Per layer: the gate and up products (one dispatch).
+    private let feedForwardInputTargets: [[MatmulTarget]]
+
+    /// Maps the GGUF file at `path` and loads the model in it.
+    public convenience init(path: String, options: ModelOptions = ModelOptions()) throws {
+        try self.init(file: GGUFFile(path: path), options: options)
+    }
+
+    /// Loads the model in an opened GGUF file. The weights stay in the file's memory map.
+    public init(file: GGUFFile, options: ModelOptions = ModelOptions()) throws {
+        try options.validate()
+        let configuration = try TransformerConfiguration(file: file)
+        switch configuration.architecture {
+        case .llama: weights = try Llama.loadWeights(from: file, configuration: configuration)
+        case .qwen2: weights = try Qwen2.loadWeights(from: file, configuration: configuration)
+        }
+        self.file = file
+        self.configuration = configuration
+        self.options = options
+        contextLength = min(configuration.contextLength, options.contextLength ?? .max)
+        rope = RotaryEmbedding(layout: configuration.ropeLayout == .adjacent ? .normal : .neox,
+                               dimensions: configuration.ropeDimensionCount, base: configuration.ropeFrequencyBase,
+                               frequencyScale: configuration.ropeFrequencyScale,
+                               frequencyFactors: weights.ropeFrequencyFactors)
+        scratch = ForwardScratch(configuration: configuration, maximumTokenCount: options.maximumBatchTokens,
+                                 maximumLogitRows: options.maximumLogitRows)
+        pool = WorkerPool(threadCount: options.threadCount)
+        attentionInputTargets = weights.layers.map { [scratch] layer in
+            [MatmulTarget(weight: layer.query, output: scratch.query),
+             MatmulTarget(weight: layer.key, output: scratch.key),
+             MatmulTarget(weight: layer.value, output: scratch.value)]
+        }
+        feedForwardInputTargets = weights.layers.map { [scratch] layer in
+            [MatmulTarget(weight: layer.gate, output: scratch.gate),
+             MatmulTarget(weight: layer.up, output: scratch.up)]
+        }
+        summary = Self.summarize(file: file, configuration: configuration, tied: weights.outputIsTied)
+    }
+
+    /// A KV cache pool of `blockCount` blocks of `blockSize` tokens for this model.
+    public func makeKVCache(blockCount: Int, blockSize: Int = 16) throws -> PagedKVCache {
+        try PagedKVCache(configuration: configuration, blockCount: blockCount, blockSize: blockSize)
+    }
+
+    /// An empty batch sized for this model's step buffers and `cache`'s block size.
+    public func makeBatch(cache: PagedKVCache, maximumSequenceCount: Int = 64) throws -> ForwardBatch {
+        try ForwardBatch(maximumTokenCount: options.maximumBatchTokens, maximumSequenceCount: maximumSequenceCount,
+                         contextLength: contextLength, blockSize: cache.blockSize)
+    }
+
+    /// Runs one step: writes the keys and values of every token of `batch` into `cache` and
+    /// returns the logits the batch asked for.
+    ///
+    /// - Throws: `ModelError` when the batch does not fit this model or cache (too many tokens
+    ///   or logit rows, a token outside the vocabulary, a block outside the pool, a position past
+    ///   the context). Nothing is written when it throws.
+    public func forward(_ batch: ForwardBatch, cache: PagedKVCache) throws -> ForwardLogits {
+        try validate(batch, cache: cache)
+        let tokenCount = batch.tokenCount
+        let width = configuration.embeddingLength
+        let s = scratch
+        embed(batch)
+        computeRotaryAngles(batch)
+        for (index, layer) in weights.layers.enumerated() {
+            normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.attentionNorm)
+            Matmul.multiply(attentionInputTargets[index], input: s.normalized, batch: tokenCount,
+                            pool: pool, workspace: s.matmul)
+            prepareKeysAndQueries(layer: index, weights: layer, batch: batch, cache: cache)
+            PagedAttention.attend(layer: index, batch: batch, cache: cache, headCount: configuration.headCount,
+                                  queries: s.query, output: s.attention, pool: pool)
+            Matmul.multiply(layer.attentionOutput, input: s.attention, batch: tokenCount, output: s.projected,
+                            pool: pool, workspace: s.matmul)
+            addRows(s.projected, into: s.hidden, count: tokenCount * width)
+            normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.feedForwardNorm)
+            Matmul.multiply(feedForwardInputTargets[index], input: s.normalized, batch: tokenCount,
+                            pool: pool, workspace: s.matmul)
+            gateRows(count: tokenCount)
+            Matmul.multiply(layer.down, input: s.gate, batch: tokenCount, output: s.projected,
+                            pool: pool, workspace: s.matmul)
+            addRows(s.projected, into: s.hidden, count: tokenCount * width)
+        }
+        let rows = gatherLogitInputs(batch)
+        if rows > 0 {
+            Matmul.multiply(weights.output, input: s.logitInput, batch: rows, output: s.logits,
+                            pool: pool, workspace: s.matmul)
+        }
+        return ForwardLogits(base: s.logits, rowCount: rows, vocabularySize: configuration.vocabularySize)
+    }
+
+    // MARK: - Validation
+
+    private func validate(_ batch: ForwardBatch, cache: PagedKVCache) throws {
+        guard batch.tokenCount > 0 else { throw ModelError.invalidBatch("the batch is empty") }
+        guard batch.tokenCount <= scratch.maximumTokenCount else {
+            throw ModelError.invalidBatch("\(batch.tokenCount) tokens exceed max_batch_tokens \(scratch.maximumTokenCount)")
+        }
+        guard batch.logitRowCount <= scratch.maximumLogitRows else {
+            throw ModelError.invalidBatch("\(batch.logitRowCount) logit rows exceed max_logit_rows \(scratch.maximumLogitRows)")
+        }
+        guard batch.blockSize == cache.blockSize else {
+            throw ModelError.invalidBatch("batch built for block size \(batch.blockSize), cache uses \(cache.blockSize)")
+        }
+        guard cache.layerCount == configuration.blockCount, cache.kvHeadCount == configuration.kvHeadCount,
+              cache.headDimension == configuration.headDimension else {
+            throw ModelError.invalidBatch("the KV cache was made for another model shape")
+        }
+        let vocabulary = configuration.vocabularySize
+        for index in 0..<batch.tokenCount {
+            let token = batch.tokens[index]
+            guard token >= 0, Int(token) < vocabulary else {
+                throw ModelError.tokenOutOfRange(token: token, vocabularySize: vocabulary)
+            }
+            let position = Int(batch.tokenPositions[index])
+            guard position < contextLength else {
+                throw ModelError.contextLengthExceeded(position: position, limit: contextLength)
+            }
+        }
+        for sequence in 0..<batch.sequenceCount {
+            let table = batch.blockTables + sequence * batch.maximumBlocksPerSequence
+            for entry in 0..<Int(batch.sequenceBlockCounts[sequence]) {
+                let block = table[entry]
+                guard block >= 0, Int(block) < cache.blockCount else {
+                    throw ModelError.invalidBatch("block id \(block) is outside the pool (0..<\(cache.blockCount))")
+                }
+            }
+        }
+    }
+
+    // MARK: - Summary
+
+    private static func summarize(file: GGUFFile, configuration: TransformerConfiguration, tied: Bool) -> ModelSummary {
+        var counts: [String: Int] = [:]
+        var parameters = 0
+        for tensor in file.tensors {
+            counts[tensor.type.description, default: 0] += 1
+            parameters += tensor.elementCount
+        }
+        let types = counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+            .map { (type: $0.key, count: $0.value) }
+        return ModelSummary(name: file.string("general.name") ?? configuration.architecture.rawValue,
+                            architecture: configuration.architecture, fileByteCount: file.fileSize,
+                            parameterCount: parameters, tensorTypes: types, outputIsTiedToEmbedding: tied)
+    }
+}

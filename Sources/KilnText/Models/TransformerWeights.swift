@@ -1,0 +1,113 @@
+import KilnFormats
+import KilnTensor
+
+/// The weights of one transformer block. Matrices are views into the mapped file; the small
+/// vectors (norm gains, biases) are dequantized copies.
+struct LayerWeights {
+    var attentionNorm: [Float]      // [width]
+    var query: WeightMatrix         // [queryWidth × width]
+    var key: WeightMatrix           // [keyValueWidth × width]
+    var value: WeightMatrix         // [keyValueWidth × width]
+    var queryBias: [Float]?         // [queryWidth] (Qwen2)
+    var keyBias: [Float]?           // [keyValueWidth] (Qwen2)
+    var valueBias: [Float]?         // [keyValueWidth] (Qwen2)
+    var attentionOutput: WeightMatrix  // [width × queryWidth]
+    var feedForwardNorm: [Float]    // [width]
+    var gate: WeightMatrix          // [feedForward × width]
+    var up: WeightMatrix            // [feedForward × width]
+    var down: WeightMatrix          // [width × feedForward]
+}
+
+/// All weights of a decoder-only transformer, found by their GGUF tensor names and checked
+/// against the hyperparameters.
+struct TransformerWeights {
+    var tokenEmbedding: WeightMatrix   // [vocabulary × width]
+    var layers: [LayerWeights]
+    var outputNorm: [Float]            // [width]
+    /// The output projection: `output.weight`, or the embedding table when tied.
+    var output: WeightMatrix           // [vocabulary × width]
+    var outputIsTied: Bool
+    /// Per-pair RoPE frequency divisors (`rope_freqs.weight`, Llama 3.1), or empty.
+    var ropeFrequencyFactors: [Float]
+}
+
+/// Reads named tensors from a GGUF file with shape and type checks.
+struct TensorLoader {
+    let file: GGUFFile
+
+    /// A 2-D matrix mapping `columns` inputs to `rows` outputs (GGML shape [columns, rows]).
+    func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+        guard let info = file.tensor(named: name) else { throw ModelError.missingTensor(name: name) }
+        guard info.dimensions == [columns, rows] else {
+            throw ModelError.tensorShapeMismatch(name: name, expected: [columns, rows], actual: info.dimensions)
+        }
+        guard Dequantization.isSupported(info.type) else {
+            throw ModelError.unsupportedTensorType(name: name, type: info.type.description)
+        }
+        do {
+            return try WeightMatrix(type: info.type, rows: rows, columns: columns, bytes: file.data(of: info))
+        } catch let error as TensorError {
+            throw ModelError.invalidMetadata(key: name, reason: error.description)
+        }
+    }
+
+    /// A 1-D vector of `count` elements, dequantized to floats.
+    func vector(_ name: String, count: Int) throws -> [Float] {
+        guard let info = file.tensor(named: name) else { throw ModelError.missingTensor(name: name) }
+        guard info.dimensions == [count] else {
+            throw ModelError.tensorShapeMismatch(name: name, expected: [count], actual: info.dimensions)
+        }
+        guard Dequantization.isSupported(info.type), count % info.type.blockSize == 0 else {
+            throw ModelError.unsupportedTensorType(name: name, type: info.type.description)
+        }
+        let bytes = file.data(of: info)
+        guard let base = bytes.baseAddress, bytes.count >= count / info.type.blockSize * info.type.typeSize else {
+            throw ModelError.invalidMetadata(key: name, reason: "tensor data is shorter than its shape")
+        }
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            Dequantization.dequantize(info.type, from: base, count: count, into: buffer.baseAddress!)
+            initialized = count
+        }
+    }
+
+    /// `vector` when the tensor exists, nil when it does not (a present but malformed tensor
+    /// is still an error).
+    func optionalVector(_ name: String, count: Int) throws -> [Float]? {
+        file.tensor(named: name) == nil ? nil : try vector(name, count: count)
+    }
+
+    /// Loads the tensors every supported architecture shares; `biases` says whether the Q, K and
+    /// V projections carry biases (required when true, refused-if-absent is the caller's call).
+    func loadDecoder(_ configuration: TransformerConfiguration, biases: Bool) throws -> TransformerWeights {
+        let width = configuration.embeddingLength
+        let queryWidth = configuration.queryWidth
+        let keyValueWidth = configuration.keyValueWidth
+        let feedForward = configuration.feedForwardLength
+        let vocabulary = configuration.vocabularySize
+        var layers: [LayerWeights] = []
+        layers.reserveCapacity(configuration.blockCount)
+        for index in 0..<configuration.blockCount {
+            let name = { (suffix: String) in "blk.\(index).\(suffix)" }
+            layers.append(LayerWeights(
+                attentionNorm: try vector(name("attn_norm.weight"), count: width),
+                query: try matrix(name("attn_q.weight"), rows: queryWidth, columns: width),
+                key: try matrix(name("attn_k.weight"), rows: keyValueWidth, columns: width),
+                value: try matrix(name("attn_v.weight"), rows: keyValueWidth, columns: width),
+                queryBias: biases ? try vector(name("attn_q.bias"), count: queryWidth) : nil,
+                keyBias: biases ? try vector(name("attn_k.bias"), count: keyValueWidth) : nil,
+                valueBias: biases ? try vector(name("attn_v.bias"), count: keyValueWidth) : nil,
+                attentionOutput: try matrix(name("attn_output.weight"), rows: width, columns: queryWidth),
+                feedForwardNorm: try vector(name("ffn_norm.weight"), count: width),
+                gate: try matrix(name("ffn_gate.weight"), rows: feedForward, columns: width),
+                up: try matrix(name("ffn_up.weight"), rows: feedForward, columns: width),
+                down: try matrix(name("ffn_down.weight"), rows: width, columns: feedForward)))
+        }
+        let embedding = try matrix("token_embd.weight", rows: vocabulary, columns: width)
+        let tied = file.tensor(named: "output.weight") == nil
+        let output = tied ? embedding : try matrix("output.weight", rows: vocabulary, columns: width)
+        let factors = try optionalVector("rope_freqs.weight", count: configuration.ropeDimensionCount / 2) ?? []
+        return TransformerWeights(tokenEmbedding: embedding, layers: layers,
+                                  outputNorm: try vector("output_norm.weight", count: width),
+                                  output: output, outputIsTied: tied, ropeFrequencyFactors: factors)
+    }
+}

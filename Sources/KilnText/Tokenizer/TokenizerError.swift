@@ -1,0 +1,29 @@
+/// Why a tokenizer could not be built from a file's metadata, or why ids were rejected.
+public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A required metadata key is absent or has the wrong type.
+    case missingMetadata(key: String)
+    /// `tokenizer.ggml.model` names a tokenizer Kiln does not implement.
+    case unsupportedModel(String)
+    /// `tokenizer.ggml.pre` names a pre-tokenizer Kiln does not implement.
+    case unsupportedPreTokenizer(String)
+    /// Metadata is present but inconsistent or beyond a limit.
+    case invalidMetadata(String)
+    /// A token id outside the vocabulary.
+    case tokenOutOfRange(id: Int32, vocabularySize: Int)
+
+    public var description: String {
+        switch self {
+        case .missingMetadata(let key):
+            return "tokenizer metadata '\(key)' is missing or has the wrong type"
+        case .unsupportedModel(let model):
+            return "unsupported tokenizer model '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece)"
+        case .unsupportedPreTokenizer(let name):
+            return "unsupported pre-tokenizer '\(name)' (supported: " +
+                PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ") + " and their llama.cpp aliases)"
+        case .invalidMetadata(let message):
+            return "invalid tokenizer metadata: \(message)"
+        case .tokenOutOfRange(let id, let size):
+            return "token id \(id) is outside the vocabulary (0..<\(size))"
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import KilnFormats
+
+/// The tokenizer-related metadata of a GGUF file, as plain values.
+///
+/// `Tokenizer` is built from this rather than from `GGUFFile` directly, so that tests can build
+/// small vocabularies by hand and so that all reading of untrusted metadata happens in one place.
+public struct TokenizerVocabulary: Sendable {
+    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE) or "llama" (SentencePiece).
+    public var model: String
+    /// `tokenizer.ggml.pre`: the pre-tokenizer's name, for byte-level BPE.
+    public var preTokenizer: String?
+    /// `tokenizer.ggml.tokens`: each token's text, indexed by id.
+    public var tokens: [String]
+    /// `tokenizer.ggml.token_type`, one per token; nil means every token is normal.
+    public var tokenTypes: [Int]?
+    /// `tokenizer.ggml.scores`, SentencePiece merge priorities; missing entries count as 0.
+    public var scores: [Float]?
+    /// `tokenizer.ggml.merges`: "A B" pairs, highest priority first (byte-level BPE).
+    public var merges: [String]?
+    public var bosTokenID: Int?
+    public var eosTokenID: Int?
+    public var eotTokenID: Int?
+    public var eomTokenID: Int?
+    public var unknownTokenID: Int?
+    public var paddingTokenID: Int?
+    public var separatorTokenID: Int?
+    public var fimPadTokenID: Int?
+    public var fimRepoTokenID: Int?
+    public var fimSeparatorTokenID: Int?
+    /// `tokenizer.ggml.add_bos_token` etc.; nil leaves the model's default.
+    public var addBOS: Bool?
+    public var addEOS: Bool?
+    public var addSpacePrefix: Bool?
+    /// `general.name`, which llama.cpp consults for per-model token attributes (Phi-3).
+    public var modelName: String?
+
+    public init(model: String, preTokenizer: String? = nil, tokens: [String], tokenTypes: [Int]? = nil,
+                scores: [Float]? = nil, merges: [String]? = nil) {
+        self.model = model
+        self.preTokenizer = preTokenizer
+        self.tokens = tokens
+        self.tokenTypes = tokenTypes
+        self.scores = scores
+        self.merges = merges
+    }
+
+    /// Reads the tokenizer metadata of `gguf`. Only metadata is read, so a vocabulary-only file works.
+    public init(gguf: GGUFFile) throws(TokenizerError) {
+        guard let model = gguf.string("tokenizer.ggml.model") else {
+            throw .missingMetadata(key: "tokenizer.ggml.model")
+        }
+        guard let tokens = gguf.strings("tokenizer.ggml.tokens") else {
+            throw .missingMetadata(key: "tokenizer.ggml.tokens")
+        }
+        self.init(model: model, preTokenizer: gguf.string("tokenizer.ggml.pre"), tokens: tokens)
+        tokenTypes = try Self.optional(gguf, "tokenizer.ggml.token_type") { $0.ints($1) }
+        scores = try Self.optional(gguf, "tokenizer.ggml.scores") { $0.floats($1) }
+        merges = try Self.optional(gguf, "tokenizer.ggml.merges") { $0.strings($1) }
+        bosTokenID = gguf.int("tokenizer.ggml.bos_token_id")
+        eosTokenID = gguf.int("tokenizer.ggml.eos_token_id")
+        eotTokenID = gguf.int("tokenizer.ggml.eot_token_id")
+        eomTokenID = gguf.int("tokenizer.ggml.eom_token_id")
+        unknownTokenID = gguf.int("tokenizer.ggml.unknown_token_id")
+        paddingTokenID = gguf.int("tokenizer.ggml.padding_token_id")
+        separatorTokenID = gguf.int("tokenizer.ggml.seperator_token_id") ?? gguf.int("tokenizer.ggml.separator_token_id")
+        fimPadTokenID = gguf.int("tokenizer.ggml.fim_pad_token_id")
+        fimRepoTokenID = gguf.int("tokenizer.ggml.fim_rep_token_id")
+        fimSeparatorTokenID = gguf.int("tokenizer.ggml.fim_sep_token_id")
+        addBOS = gguf.bool("tokenizer.ggml.add_bos_token")
+        addEOS = gguf.bool("tokenizer.ggml.add_eos_token")
+        addSpacePrefix = gguf.bool("tokenizer.ggml.add_space_prefix")
+        modelName = gguf.string("general.name")
+    }
+
+    /// A value that may be absent, but must have the right type when present.
+    private static func optional<T>(_ gguf: GGUFFile, _ key: String,
+                                    _ read: (GGUFFile, String) -> T?) throws(TokenizerError) -> T? {
+        guard gguf.metadata[key] != nil else { return nil }
+        guard let value = read(gguf, key) else { throw .missingMetadata(key: key) }
+        return value
+    }
+
+    /// Checks counts and lengths against `limits` before anything is built from them.
+    func validate(limits: TokenizerLimits) throws(TokenizerError) {
+        guard !tokens.isEmpty else { throw .invalidMetadata("the vocabulary is empty") }
+        guard tokens.count <= limits.maxVocabularySize else {
+            throw .invalidMetadata("\(tokens.count) tokens exceed the limit of \(limits.maxVocabularySize)")
+        }
+        if let longest = tokens.lazy.map(\.utf8.count).max(), longest > limits.maxTokenBytes {
+            throw .invalidMetadata("a token of \(longest) bytes exceeds the limit of \(limits.maxTokenBytes)")
+        }
+        if let tokenTypes, tokenTypes.count != tokens.count {
+            throw .invalidMetadata("token_type has \(tokenTypes.count) entries for \(tokens.count) tokens")
+        }
+        if let merges, merges.count > limits.maxMergeCount {
+            throw .invalidMetadata("\(merges.count) merges exceed the limit of \(limits.maxMergeCount)")
+        }
+    }
+}
