@@ -6,5 +6,6 @@ struct Kiln: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "An inference server for language and image models.",
-        subcommands: [TokenizeCommand.self, DetokenizeCommand.self, BenchKernelsCommand.self])
+        subcommands: [TokenizeCommand.self, DetokenizeCommand.self, BenchKernelsCommand.self,
+                      GenerateCommand.self, BenchCommand.self])
 }
