@@ -3,13 +3,22 @@ import KilnTensor
 /// Causal grouped-query attention of a batch's queries over a `PagedKVCache`.
 ///
 /// KilnTensor's `Attention` reads a sequence's cache through one position stride, which cannot
-/// follow a block table; this is the paged variant (a candidate to move into KilnTensor with a
-/// SIMD kernel). For query head h of a token at position p, with g = h / (heads / kvHeads):
-/// `out = Σ_{t ≤ p} softmax_t(scale · q·k[t][g]) · v[t][g]`, computed block by block with an
-/// online softmax (running maximum and sum). Each (token, head) is computed alone, in position
-/// order, with the same arithmetic whatever else is in the batch, so results are independent of
-/// batch composition and of how a prompt was split into chunks.
+/// follow a block table; this is the paged variant (a candidate to move into KilnTensor with an
+/// AVX2 body). For query head h of a token at position p, with g = h / (heads / kvHeads):
+/// `out = Σ_{t ≤ p} softmax_t(scale · q·k[t][g]) · v[t][g]`.
+///
+/// One work item is a token and a KV head: the query heads that share that KV head are done
+/// together, so each key and value is loaded once for all of them. Keys are stored transposed,
+/// so the scores of a block's slots come from vertical SIMD arithmetic (a broadcast query element
+/// times a row of 16 slots), and the softmax runs online, block by block. Every (token, head) is
+/// computed alone, in position order, with the same arithmetic whatever else is in the batch,
+/// so results do not depend on batch composition or on how a prompt was split into chunks.
 enum PagedAttention {
+    typealias Slots = SIMD16<Float>
+
+    /// The most query heads per KV head the grouped path handles; wider groups are split.
+    static let maximumGroup = 8
+
     /// Attends every token of `batch` for one layer.
     ///
     /// - Parameters:
@@ -17,106 +26,142 @@ enum PagedAttention {
     ///   - output: `[tokenCount × headCount·headDimension]`, written.
     static func attend(layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
                        queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
-        let headDimension = cache.headDimension
+        let dimension = cache.headDimension
         let group = headCount / cache.kvHeadCount
-        let scale = 1 / Float(headDimension).squareRoot()
-        let rowWidth = headCount * headDimension
-        let items = batch.tokenCount * headCount
-        let grain = max(1, items / (pool.threadCount * 4))
-        pool.parallelFor(items, grain: grain) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: cache.blockSize) { scores in
+        let groupChunk = min(group, maximumGroup)
+        let chunksPerKVHead = (group + groupChunk - 1) / groupChunk
+        let itemsPerToken = cache.kvHeadCount * chunksPerKVHead
+        let rowWidth = headCount * dimension
+        let scale = 1 / Float(dimension).squareRoot()
+        // Work in position-heads, to keep short decodes off the pool.
+        var work = 0
+        for token in 0..<batch.tokenCount { work += Int(batch.tokenPositions[token]) + 1 }
+        work *= headCount
+        let items = batch.tokenCount * itemsPerToken
+        let body = { (range: Range<Int>) in
+            // Per item: scores [group × 16] and probabilities, on the stack.
+            withUnsafeTemporaryAllocation(of: Slots.self, capacity: 2 * groupChunk) { scratch in
                 for item in range {
-                    let token = item / headCount, head = item % headCount
+                    let token = item / itemsPerToken
+                    let within = item % itemsPerToken
+                    let kvHead = within / chunksPerKVHead
+                    let firstHead = kvHead * group + (within % chunksPerKVHead) * groupChunk
+                    let heads = min(groupChunk, (kvHead + 1) * group - firstHead)
                     let sequence = Int(batch.tokenSequences[token])
-                    attendHead(query: queries + token * rowWidth + head * headDimension,
-                               output: output + token * rowWidth + head * headDimension,
-                               blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
-                               length: Int(batch.tokenPositions[token]) + 1,
-                               layer: layer, kvHead: head / group, cache: cache, scale: scale,
-                               scores: scores.baseAddress!)
+                    attendGroup(queries: queries + token * rowWidth + firstHead * dimension,
+                                output: output + token * rowWidth + firstHead * dimension, heads: heads,
+                                blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
+                                length: Int(batch.tokenPositions[token]) + 1, layer: layer, kvHead: kvHead,
+                                cache: cache, scale: scale, scratch: scratch.baseAddress!)
                 }
             }
         }
+        if work < 8192 || items < 2 {
+            body(0..<items)
+        } else {
+            pool.parallelFor(items, grain: max(1, items / (pool.threadCount * 8)), body)
+        }
     }
 
-    /// One query head over positions `0 ..< length` of one sequence.
+    /// `heads` consecutive query heads sharing `kvHead`, over positions `0 ..< length`.
     ///
     /// - Parameters:
-    ///   - query, output: `[headDimension]`.
-    ///   - scores: scratch of `[cache.blockSize]` floats.
+    ///   - queries, output: `[heads × headDimension]`.
+    ///   - scratch: `[2 × heads]` vectors of 16 floats.
     @inline(__always)
-    static func attendHead(query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                           blockTable: UnsafePointer<Int32>, length: Int, layer: Int, kvHead: Int,
-                           cache: PagedKVCache, scale: Float, scores: UnsafeMutablePointer<Float>) {
+    static func attendGroup(queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, heads: Int,
+                            blockTable: UnsafePointer<Int32>, length: Int, layer: Int, kvHead: Int,
+                            cache: PagedKVCache, scale: Float, scratch: UnsafeMutablePointer<Slots>) {
         let dimension = cache.headDimension
         let blockSize = cache.blockSize
-        output.initialize(repeating: 0, count: dimension)
-        var runningMaximum = -Float.infinity
-        var runningSum: Float = 0
-        var start = 0
-        var blockIndex = 0
-        while start < length {
-            let count = min(blockSize, length - start)
-            let block = Int(blockTable[blockIndex])
-            let keys = cache.keys(layer: layer, block: block, kvHead: kvHead)
-            let values = cache.values(layer: layer, block: block, kvHead: kvHead)
-            var blockMaximum = -Float.infinity
-            for slot in 0..<count {
-                let score = dot(query, keys + slot * dimension, count: dimension) * scale
-                scores[slot] = score
-                blockMaximum = max(blockMaximum, score)
+        let scores = scratch, weights = scratch + heads
+        output.initialize(repeating: 0, count: heads * dimension)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * maximumGroup) { running in
+            let maxima = running.baseAddress!, sums = maxima + maximumGroup
+            for head in 0..<heads {
+                maxima[head] = -.infinity
+                sums[head] = 0
             }
-            let newMaximum = max(runningMaximum, blockMaximum)
-            let correction = portableUnitExponential(runningMaximum - newMaximum)
-            runningSum *= correction
-            if correction != 1 { multiply(output, count: dimension, by: correction) }
-            for slot in 0..<count {
-                let weight = portableUnitExponential(scores[slot] - newMaximum)
-                runningSum += weight
-                accumulate(output, values + slot * dimension, weight: weight, count: dimension)
+            var start = 0
+            var blockIndex = 0
+            while start < length {
+                let block = Int(blockTable[blockIndex])
+                let keys = cache.keys(layer: layer, block: block, kvHead: kvHead)
+                let values = cache.values(layer: layer, block: block, kvHead: kvHead)
+                var groupStart = 0
+                while groupStart < blockSize && start + groupStart < length {
+                    let count = min(16, length - start - groupStart)
+                    computeScores(queries: queries, heads: heads, keys: keys + groupStart, stride: blockSize,
+                                  dimension: dimension, scale: scale, valid: count, scores: scores)
+                    for head in 0..<heads {
+                        let newMaximum = max(maxima[head], scores[head].max())
+                        let correction = portableUnitExponential(maxima[head] - newMaximum)
+                        if correction != 1 {
+                            multiply(output + head * dimension, count: dimension, by: correction)
+                        }
+                        var probabilities = Slots()
+                        for lane in 0..<16 {
+                            probabilities[lane] = portableUnitExponential(scores[head][lane] - newMaximum)
+                        }
+                        weights[head] = probabilities
+                        sums[head] = sums[head] * correction + probabilities.sum()
+                        maxima[head] = newMaximum
+                    }
+                    accumulate(values: values + groupStart * dimension, count: count, dimension: dimension,
+                               weights: weights, heads: heads, output: output)
+                    groupStart += 16
+                }
+                start += blockSize
+                blockIndex += 1
             }
-            runningMaximum = newMaximum
-            start += count
-            blockIndex += 1
+            for head in 0..<heads {
+                multiply(output + head * dimension, count: dimension, by: 1 / sums[head])
+            }
         }
-        multiply(output, count: dimension, by: 1 / runningSum)
     }
 
-    /// Σ a[i]·b[i] in eight interleaved lanes, summed in a fixed order.
+    /// scores[h][s] = scale · Σ_d q[h][d] · K[d][s] for 16 slots, −∞ for slots ≥ `valid`
+    /// (unwritten slots may hold any bits, including NaN).
     @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
-        var lanes = SIMD8<Float>()
-        var index = 0
-        while index + 8 <= count {
-            let x = UnsafeRawPointer(a + index).loadUnaligned(as: SIMD8<Float>.self)
-            let y = UnsafeRawPointer(b + index).loadUnaligned(as: SIMD8<Float>.self)
-            lanes += x * y
-            index += 8
+    static func computeScores(queries: UnsafePointer<Float>, heads: Int, keys: UnsafePointer<Float>, stride: Int,
+                              dimension: Int, scale: Float, valid: Int, scores: UnsafeMutablePointer<Slots>) {
+        for head in 0..<heads {
+            let query = queries + head * dimension
+            var sum = Slots()
+            for index in 0..<dimension {
+                let row = UnsafeRawPointer(keys + index * stride).loadUnaligned(as: Slots.self)
+                sum += Slots(repeating: query[index]) * row
+            }
+            sum *= scale
+            if valid < 16 {
+                for lane in valid..<16 { sum[lane] = -.infinity }
+            }
+            scores[head] = sum
         }
-        var total = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
-        while index < count {
-            total += a[index] * b[index]
-            index += 1
-        }
-        return total
     }
 
-    /// accumulator[i] += weight · values[i].
+    /// output[h] += Σ_{s < count} weights[h][s] · V[s] for every head of the group.
     @inline(__always)
-    static func accumulate(_ accumulator: UnsafeMutablePointer<Float>, _ values: UnsafePointer<Float>,
-                           weight: Float, count: Int) {
-        let broadcast = SIMD8<Float>(repeating: weight)
-        var index = 0
-        while index + 8 <= count {
-            let raw = UnsafeMutableRawPointer(accumulator + index)
-            let sum = raw.loadUnaligned(as: SIMD8<Float>.self)
-                + broadcast * UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
-            raw.storeBytes(of: sum, as: SIMD8<Float>.self)
-            index += 8
-        }
-        while index < count {
-            accumulator[index] += weight * values[index]
-            index += 1
+    static func accumulate(values: UnsafePointer<Float>, count: Int, dimension: Int,
+                           weights: UnsafePointer<Slots>, heads: Int, output: UnsafeMutablePointer<Float>) {
+        for slot in 0..<count {
+            let row = values + slot * dimension
+            for head in 0..<heads {
+                let weight = SIMD8<Float>(repeating: weights[head][slot])
+                let target = output + head * dimension
+                var index = 0
+                while index + 8 <= dimension {
+                    let destination = UnsafeMutableRawPointer(target + index)
+                    let sum = destination.loadUnaligned(as: SIMD8<Float>.self)
+                        + weight * UnsafeRawPointer(row + index).loadUnaligned(as: SIMD8<Float>.self)
+                    destination.storeBytes(of: sum, as: SIMD8<Float>.self)
+                    index += 8
+                }
+                while index < dimension {
+                    target[index] += weights[head][slot] * row[index]
+                    index += 1
+                }
+            }
         }
     }
 
