@@ -94,15 +94,12 @@ enum PagedAttention {
                     computeScores(queries: queries, heads: heads, keys: keys + groupStart, stride: blockSize,
                                   dimension: dimension, scale: scale, valid: count, scores: scores)
                     for head in 0..<heads {
-                        let newMaximum = max(maxima[head], scores[head].max())
+                        let newMaximum = max(maxima[head], largestLane(scores[head]))
                         let correction = portableUnitExponential(maxima[head] - newMaximum)
                         if correction != 1 {
                             multiply(output + head * dimension, count: dimension, by: correction)
                         }
-                        var probabilities = Slots()
-                        for lane in 0..<16 {
-                            probabilities[lane] = portableUnitExponential(scores[head][lane] - newMaximum)
-                        }
+                        let probabilities = exponential(scores[head] - Slots(repeating: newMaximum))
                         weights[head] = probabilities
                         sums[head] = sums[head] * correction + probabilities.sum()
                         maxima[head] = newMaximum
@@ -134,7 +131,7 @@ enum PagedAttention {
             }
             sum *= scale
             if valid < 16 {
-                for lane in valid..<16 { sum[lane] = -.infinity }
+                sum.replace(with: -.infinity, where: laneNumbers .>= SIMD16<Int32>(repeating: Int32(valid)))
             }
             scores[head] = sum
         }
@@ -144,25 +141,89 @@ enum PagedAttention {
     @inline(__always)
     static func accumulate(values: UnsafePointer<Float>, count: Int, dimension: Int,
                            weights: UnsafePointer<Slots>, heads: Int, output: UnsafeMutablePointer<Float>) {
-        for slot in 0..<count {
-            let row = values + slot * dimension
-            for head in 0..<heads {
-                let weight = SIMD8<Float>(repeating: weights[head][slot])
-                let target = output + head * dimension
-                var index = 0
-                while index + 8 <= dimension {
-                    let destination = UnsafeMutableRawPointer(target + index)
-                    let sum = destination.loadUnaligned(as: SIMD8<Float>.self)
-                        + weight * UnsafeRawPointer(row + index).loadUnaligned(as: SIMD8<Float>.self)
-                    destination.storeBytes(of: sum, as: SIMD8<Float>.self)
-                    index += 8
+        typealias Lanes = SIMD8<Float>
+        for head in 0..<heads {
+            let target = output + head * dimension
+            let headWeights = weights[head]
+            var index = 0
+            // Eight registers of eight lanes: a 64-wide slice of the output stays in registers
+            // while the slots stream past.
+            while index + 64 <= dimension {
+                let base = UnsafeMutableRawPointer(target + index)
+                var a0 = base.loadUnaligned(fromByteOffset: 0, as: Lanes.self)
+                var a1 = base.loadUnaligned(fromByteOffset: 32, as: Lanes.self)
+                var a2 = base.loadUnaligned(fromByteOffset: 64, as: Lanes.self)
+                var a3 = base.loadUnaligned(fromByteOffset: 96, as: Lanes.self)
+                var a4 = base.loadUnaligned(fromByteOffset: 128, as: Lanes.self)
+                var a5 = base.loadUnaligned(fromByteOffset: 160, as: Lanes.self)
+                var a6 = base.loadUnaligned(fromByteOffset: 192, as: Lanes.self)
+                var a7 = base.loadUnaligned(fromByteOffset: 224, as: Lanes.self)
+                for slot in 0..<count {
+                    let weight = Lanes(repeating: headWeights[slot])
+                    let row = UnsafeRawPointer(values + slot * dimension + index)
+                    a0 += weight * row.loadUnaligned(fromByteOffset: 0, as: Lanes.self)
+                    a1 += weight * row.loadUnaligned(fromByteOffset: 32, as: Lanes.self)
+                    a2 += weight * row.loadUnaligned(fromByteOffset: 64, as: Lanes.self)
+                    a3 += weight * row.loadUnaligned(fromByteOffset: 96, as: Lanes.self)
+                    a4 += weight * row.loadUnaligned(fromByteOffset: 128, as: Lanes.self)
+                    a5 += weight * row.loadUnaligned(fromByteOffset: 160, as: Lanes.self)
+                    a6 += weight * row.loadUnaligned(fromByteOffset: 192, as: Lanes.self)
+                    a7 += weight * row.loadUnaligned(fromByteOffset: 224, as: Lanes.self)
                 }
-                while index < dimension {
-                    target[index] += weights[head][slot] * row[index]
-                    index += 1
-                }
+                base.storeBytes(of: a0, toByteOffset: 0, as: Lanes.self)
+                base.storeBytes(of: a1, toByteOffset: 32, as: Lanes.self)
+                base.storeBytes(of: a2, toByteOffset: 64, as: Lanes.self)
+                base.storeBytes(of: a3, toByteOffset: 96, as: Lanes.self)
+                base.storeBytes(of: a4, toByteOffset: 128, as: Lanes.self)
+                base.storeBytes(of: a5, toByteOffset: 160, as: Lanes.self)
+                base.storeBytes(of: a6, toByteOffset: 192, as: Lanes.self)
+                base.storeBytes(of: a7, toByteOffset: 224, as: Lanes.self)
+                index += 64
+            }
+            while index < dimension {
+                var sum = target[index]
+                for slot in 0..<count { sum += headWeights[slot] * values[slot * dimension + index] }
+                target[index] = sum
+                index += 1
             }
         }
+    }
+
+    static let laneNumbers = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+    /// The largest of 16 lanes, by halving (no lane-by-lane loop).
+    @inline(__always)
+    static func largestLane(_ x: Slots) -> Float {
+        // Mask selects vectorize; the standard pointwiseMax goes lane by lane.
+        let eight = x.lowHalf.replacing(with: x.highHalf, where: x.highHalf .> x.lowHalf)
+        let four = eight.lowHalf.replacing(with: eight.highHalf, where: eight.highHalf .> eight.lowHalf)
+        let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
+        return max(two[0], two[1])
+    }
+
+    /// `portableUnitExponential` on 16 lanes at once (the same operations, lane by lane).
+    @inline(__always)
+    static func exponential(_ x: Slots) -> Slots {
+        let floor = Slots(repeating: -87)
+        let zero = Slots()
+        var clamped = x.replacing(with: floor, where: x .< floor)
+        clamped.replace(with: zero, where: clamped .> zero)
+        let shifted = clamped * 1.442_695_04 + Slots(repeating: 12_582_912)
+        let k = shifted - Slots(repeating: 12_582_912)
+        let r = (clamped - k * 0.693_145_751_953_125) - k * 1.428_606_820_286_226_8e-06
+        var p = Slots(repeating: 1.0 / 5040)
+        p = p * r + Slots(repeating: 1.0 / 720)
+        p = p * r + Slots(repeating: 1.0 / 120)
+        p = p * r + Slots(repeating: 1.0 / 24)
+        p = p * r + Slots(repeating: 1.0 / 6)
+        p = p * r + Slots(repeating: 0.5)
+        p = p * r + Slots(repeating: 1)
+        p = p * r + Slots(repeating: 1)
+        let kBits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000
+        let scale = unsafeBitCast((kBits &+ 127) &<< 23, to: Slots.self)
+        let result = p * scale
+        // Below −87 (and −∞, NaN) the result is 0, as in the scalar function.
+        return result.replacing(with: 0, where: .!(x .>= Slots(repeating: -87)))
     }
 
     @inline(__always)
