@@ -19,7 +19,8 @@ enum ModelLoader {
         let showProgress = !quiet && isatty(STDERR_FILENO) == 1
         if !quiet { log("loading \(path)") }
         let model = try TransformerModel(path: path, options: options)
-        let tokenizer = try Tokenizer(modelAt: path)
+        // The tokenizer reads the same mapped file: its metadata is parsed once.
+        let tokenizer = try Tokenizer(gguf: model.file)
         for warning in tokenizer.warnings { log("warning: \(warning)") }
         model.prefetchWeights { fraction in
             guard showProgress else { return }
@@ -32,8 +33,9 @@ enum ModelLoader {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         if !quiet {
             log(model.summary.description)
+            let resident = residentBytes().map { String(format: " · resident %.1f MB", Double($0) / 1e6) } ?? ""
             log(String(format: "loaded in %.2f s · %d threads · context %d", seconds, model.pool.threadCount,
-                       model.contextLength))
+                       model.contextLength) + resident)
         }
         return Loaded(model: model, tokenizer: tokenizer, path: path, loadSeconds: seconds)
     }

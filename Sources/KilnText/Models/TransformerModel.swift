@@ -34,7 +34,8 @@ public final class TransformerModel: @unchecked Sendable {
     public let summary: ModelSummary
     /// The kernels' worker threads.
     public let pool: WorkerPool
-    let file: GGUFFile
+    /// The mapped GGUF file the weights point into (also the source of the tokenizer).
+    public let file: GGUFFile
     let weights: TransformerWeights
     let rope: RotaryEmbedding
     let scratch: ForwardScratch
