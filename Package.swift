@@ -57,7 +57,7 @@ let package = Package(
                                .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "kiln",
-                          dependencies: ["KilnAPI", "KilnHTTP", "KilnServe", "KilnText",
+                          dependencies: ["KilnAPI", "KilnHTTP", "KilnServe", "KilnText", "KilnImage",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -16,7 +16,7 @@
 int kiln_simd_active(void);
 
 /// Exact IEEE half → float, portable.
-KILN_INLINE float kiln_half_to_float(uint16_t h) {
+KILN_INLINE float kiln_half_to_float_value(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
     if (exponent == 0x1F) {
@@ -38,6 +38,6 @@ KILN_INLINE float kiln_half_to_float(uint16_t h) {
 
 KILN_INLINE uint16_t kiln_load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 KILN_INLINE uint32_t kiln_load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-KILN_INLINE float kiln_load_half(const uint8_t *p) { return kiln_half_to_float(kiln_load_u16(p)); }
+KILN_INLINE float kiln_load_half(const uint8_t *p) { return kiln_half_to_float_value(kiln_load_u16(p)); }
 
 #endif

@@ -51,33 +51,81 @@ KILN_AVX2_INLINE float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/// The float factors [dw, mw, 0, 0] of a block of a 32-element type (one unit per block).
+KILN_AVX2_INLINE __m128 simple_factors(const int type, const uint8_t *b) {
+    switch (type) {
+    case KILN_TYPE_Q4_1: case KILN_TYPE_Q5_1:  // d and m are adjacent halves
+        return _mm_cvtph_ps(_mm_cvtsi32_si128((int)kiln_load_u32(b)));
+    case KILN_TYPE_Q4_0:
+        return _mm_mul_ps(_mm_set1_ps(_cvtsh_ss(kiln_load_u16(b))), _mm_setr_ps(1, -8, 0, 0));
+    case KILN_TYPE_Q5_0:
+        return _mm_mul_ps(_mm_set1_ps(_cvtsh_ss(kiln_load_u16(b))), _mm_setr_ps(1, -16, 0, 0));
+    default:  // Q8_0: no offset term
+        return _mm_set_ss(_cvtsh_ss(kiln_load_u16(b)));
+    }
+}
+
+/// One unit of one weight row against `nb` activation rows. `factors` = [dw, mw, 0, 0]; one multiply
+/// by the activation block's adjacent [d, s] gives both the unit's scale dw·d and its offset term
+/// mw·s, which accumulates in lane 1 of `offsets[b]`.
+KILN_AVX2_INLINE void unit_step(const int type, const int nb, const uint8_t *wb, int u, __m128 factors,
+                                const kiln_q8_block *x, size_t xs, __m256 *acc, __m128 *offsets) {
+    const int kind = unit_kind(type);
+    const __m256i q = unit_quants_avx2(type, wb, u);
+    const __m256i magnitude = kind == UNIT_UNSIGNED ? q : _mm256_sign_epi8(q, q);
+    const __m256i multipliers = kind == UNIT_SIGNED_SCALED16 ? q6k_unit_scales(wb, u) : _mm256_set1_epi16(1);
+    for (int b = 0; b < nb; b++) {
+        const kiln_q8_block *a = x + (size_t)b * xs;
+        __m256i xq = _mm256_loadu_si256((const __m256i *)a->qs);
+        if (kind != UNIT_UNSIGNED) xq = _mm256_sign_epi8(xq, q);
+        const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xq), multipliers);
+        const __m128 products = _mm_mul_ps(factors, _mm_castpd_ps(_mm_load_sd((const double *)&a->d)));
+        acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_broadcastss_ps(products), acc[b]);
+        if (has_offset(type)) offsets[b] = _mm_add_ps(offsets[b], products);
+    }
+}
+
 /// One weight row against `nb` (1...4) activation rows; writes y[b * ys] for b < nb.
+/// Even and odd units feed separate accumulators (two independent dependency chains per
+/// activation, which matters most for a single row: decode), summed at the end. The arithmetic per
+/// (row, activation) is the same for every nb, so a sequence's result does not depend on the batch.
 KILN_AVX2_INLINE void row_tile(const int type, const int nb, const uint8_t *row, int blocks,
                                const kiln_q8_block *x, size_t xs, float *y, size_t ys) {
-    const int units = units_per_block(type), bb = block_bytes(type), kind = unit_kind(type);
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float offsets[4] = {0, 0, 0, 0};
-    float dw[8], mw[8];
-    for (int blk = 0; blk < blocks; blk++) {
-        const uint8_t *wb = row + (size_t)blk * bb;
-        block_factors_avx2(type, wb, dw, mw);
-        for (int u = 0; u < units; u++) {
-            const __m256i q = unit_quants_avx2(type, wb, u);
-            const __m256i magnitude = kind == UNIT_UNSIGNED ? q : _mm256_sign_epi8(q, q);
-            const __m256i multipliers = kind == UNIT_SIGNED_SCALED16 ? q6k_unit_scales(wb, u) : ones;
-            const __m256 scale = _mm256_set1_ps(dw[u]);
-            for (int b = 0; b < nb; b++) {
-                const kiln_q8_block *a = x + (size_t)b * xs + blk * units + u;
-                __m256i xq = _mm256_loadu_si256((const __m256i *)a->qs);
-                if (kind != UNIT_UNSIGNED) xq = _mm256_sign_epi8(xq, q);
-                const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xq), multipliers);
-                acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale, _mm256_broadcast_ss(&a->d)), acc[b]);
-                if (has_offset(type)) offsets[b] += mw[u] * a->s;
+    const int units = units_per_block(type), bb = block_bytes(type);
+    __m256 even[4], odd[4];
+    __m128 evenOffsets[4], oddOffsets[4];
+    for (int b = 0; b < 4; b++) {
+        even[b] = odd[b] = _mm256_setzero_ps();
+        evenOffsets[b] = oddOffsets[b] = _mm_setzero_ps();
+    }
+    if (units == 1) {
+        int blk = 0;
+        for (; blk + 2 <= blocks; blk += 2) {
+            const uint8_t *w0 = row + (size_t)blk * bb, *w1 = w0 + bb;
+            unit_step(type, nb, w0, 0, simple_factors(type, w0), x + blk, xs, even, evenOffsets);
+            unit_step(type, nb, w1, 0, simple_factors(type, w1), x + blk + 1, xs, odd, oddOffsets);
+        }
+        if (blk < blocks) {
+            const uint8_t *w0 = row + (size_t)blk * bb;
+            unit_step(type, nb, w0, 0, simple_factors(type, w0), x + blk, xs, even, evenOffsets);
+        }
+    } else {
+        float dw[8], mw[8];
+        for (int blk = 0; blk < blocks; blk++) {
+            const uint8_t *wb = row + (size_t)blk * bb;
+            block_factors_avx2(type, wb, dw, mw);
+            for (int u = 0; u < 8; u += 2) {
+                unit_step(type, nb, wb, u, _mm_setr_ps(dw[u], mw[u], 0, 0), x + blk * 8 + u, xs, even, evenOffsets);
+                unit_step(type, nb, wb, u + 1, _mm_setr_ps(dw[u + 1], mw[u + 1], 0, 0), x + blk * 8 + u + 1, xs,
+                          odd, oddOffsets);
             }
         }
     }
-    for (int b = 0; b < nb; b++) y[(size_t)b * ys] = hsum(acc[b]) + offsets[b];
+    for (int b = 0; b < nb; b++) {
+        __m128 offsets = _mm_add_ps(evenOffsets[b], oddOffsets[b]);
+        float offset = _mm_cvtss_f32(_mm_movehdup_ps(offsets));
+        y[(size_t)b * ys] = hsum(_mm256_add_ps(even[b], odd[b])) + offset;
+    }
 }
 
 KILN_AVX2_INLINE void matmul_type(const int type, const uint8_t *w, size_t row_bytes, int rows, int columns,

@@ -1,3 +1,4 @@
+import CKilnKernels
 import Foundation
 
 /// Scaled dot-product attention of one query position over a KV cache, with grouped-query heads
@@ -48,37 +49,46 @@ public enum Attention {
         precondition(length > 0, "Attention: causal length must be at least 1")
         let dimension = shape.headDimension
         let kvHead = head / (shape.headCount / shape.kvHeadCount)
-        let q = query + head * dimension, out = output + head * dimension
-        let chunk = 64
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { buffer in
-            let scores = buffer.baseAddress!
-            for i in 0..<dimension { out[i] = 0 }
-            var runningMax = -Float.infinity, runningSum: Float = 0
-            var start = 0
-            while start < length {
-                let count = min(chunk, length - start)
-                var chunkMax = -Float.infinity
-                for t in 0..<count {
-                    var dot: Float = 0
-                    for i in 0..<dimension { dot += q[i] * cache.key(start + t, kvHead, i) }
-                    scores[t] = dot * shape.scale
-                    chunkMax = max(chunkMax, scores[t])
-                }
-                let newMax = max(runningMax, chunkMax)
-                let correction = expf(runningMax - newMax)
-                runningSum *= correction
-                for i in 0..<dimension { out[i] *= correction }
-                for t in 0..<count {
-                    let p = expf(scores[t] - newMax)
-                    runningSum += p
-                    for i in 0..<dimension { out[i] += p * cache.value(start + t, kvHead, i) }
-                }
-                runningMax = newMax
-                start += count
-            }
-            let inverse = 1 / runningSum
-            for i in 0..<dimension { out[i] *= inverse }
+        let offset = kvHead * cache.headStride * cache.elementType.byteCount
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: stateSize(headDimension: dimension)) { buffer in
+            let state = buffer.baseAddress!
+            begin(state: state, headDimension: dimension)
+            accumulate(query: query + head * dimension, keys: cache.keys + offset, values: cache.values + offset,
+                       elementType: cache.elementType, positionStride: cache.positionStride, count: length,
+                       headDimension: dimension, scale: shape.scale, state: state)
+            finish(state: state, headDimension: dimension, output: output + head * dimension)
         }
+    }
+
+    // MARK: - Building blocks for other cache layouts (e.g. a paged cache, span by span)
+
+    /// Floats of running state one query head needs: `2 + headDimension` (maximum, sum, accumulator).
+    public static func stateSize(headDimension: Int) -> Int { 2 + headDimension }
+
+    /// Starts a head's online softmax: `state` is `[stateSize(headDimension:)]` floats.
+    public static func begin(state: UnsafeMutablePointer<Float>, headDimension: Int) {
+        kiln_attention_begin(state, Int32(headDimension))
+    }
+
+    /// Folds `count` consecutive cache positions into a head's running state. Call it for each span
+    /// (e.g. each block of a paged cache) in position order. The same positions split into the same
+    /// spans give the same bits whatever else runs; another split differs only by rounding.
+    ///
+    /// - Parameters:
+    ///   - query: `[headDimension]` floats of this head.
+    ///   - keys, values: the first position's vector of this KV head; position `t` is
+    ///     `positionStride · t` elements further.
+    ///   - scale: multiplier of `q·k`, usually `1 / sqrt(headDimension)`.
+    public static func accumulate(query: UnsafePointer<Float>, keys: UnsafeRawPointer, values: UnsafeRawPointer,
+                                  elementType: KVElementType, positionStride: Int, count: Int, headDimension: Int,
+                                  scale: Float, state: UnsafeMutablePointer<Float>) {
+        kiln_attention_span(query, keys, values, positionStride, Int32(count), Int32(headDimension), scale,
+                            elementType == .f16 ? 1 : 0, state)
+    }
+
+    /// Writes the head's output, `[headDimension]` floats: the accumulator over the sum.
+    public static func finish(state: UnsafePointer<Float>, headDimension: Int, output: UnsafeMutablePointer<Float>) {
+        kiln_attention_finish(state, Int32(headDimension), output)
     }
 
     /// The plain two-pass reference (full score vector, `Double` sums): the oracle for tests.

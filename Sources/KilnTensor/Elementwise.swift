@@ -1,26 +1,26 @@
-import Foundation
+import CKilnKernels
 
-/// Element-by-element vector operations. All pointers address `[count]` floats; an output may be
-/// the same memory as an input.
+/// Element-by-element vector operations (AVX2 bodies in CKilnKernels, scalar elsewhere). All
+/// pointers address `[count]` floats; an output may be the same memory as an input.
+///
+/// The exponential is CKilnKernels' `kiln_exp` (range reduction plus a degree-7 polynomial,
+/// relative error below 2e-7; below −87.3, including −infinity, it gives 0).
 public enum Elementwise {
     /// Residual connection: `output[i] = a[i] + b[i]`.
     public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int,
                            into output: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { output[i] = a[i] + b[i] }
+        kiln_add(a, b, count, output)
     }
 
     /// SiLU in place: `x[i] = x[i] / (1 + exp(-x[i]))`.
     public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { x[i] = x[i] / (1 + expf(-x[i])) }
+        kiln_silu(x, count)
     }
 
     /// SwiGLU feed-forward gate: `output[i] = silu(gate[i]) · up[i]`.
     public static func swiglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int,
                               into output: UnsafeMutablePointer<Float>) {
-        for i in 0..<count {
-            let g = gate[i]
-            output[i] = g / (1 + expf(-g)) * up[i]
-        }
+        kiln_swiglu(gate, up, count, output)
     }
 
     /// `x[i] *= factor`.
@@ -28,32 +28,28 @@ public enum Elementwise {
         for i in 0..<count { x[i] *= factor }
     }
 
+    /// `output[i] = exp(x[i])`.
+    public static func exp(_ x: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>) {
+        kiln_exp(x, count, output)
+    }
+
     /// Softmax in place over `[count]` floats: subtracts the maximum before exponentiating, so any
     /// finite input is safe; `-infinity` entries (masked) become 0. `count` must be at least 1.
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count > 0, "softmax of an empty vector")
-        var maximum = -Float.infinity
-        for i in 0..<count { maximum = max(maximum, x[i]) }
-        var sum: Float = 0
-        for i in 0..<count {
-            let e = expf(x[i] - maximum)
-            x[i] = e
-            sum += e
-        }
-        let inverse = 1 / sum
-        for i in 0..<count { x[i] *= inverse }
+        kiln_softmax(x, count)
     }
 
     /// Converts floats to IEEE half floats (round to nearest even), e.g. to store keys and values
     /// in an f16 KV cache. `destination` is `[count]` `UInt16` bit patterns.
     public static func convertToHalf(_ source: UnsafePointer<Float>, count: Int,
                                      into destination: UnsafeMutablePointer<UInt16>) {
-        for i in 0..<count { destination[i] = Float16(source[i]).bitPattern }
+        kiln_float_to_half(source, count, destination)
     }
 
     /// Converts IEEE half floats (bit patterns) to floats, exactly.
     public static func convertFromHalf(_ source: UnsafePointer<UInt16>, count: Int,
                                        into destination: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { destination[i] = Float(Float16(bitPattern: source[i])) }
+        kiln_half_to_float(source, count, destination)
     }
 }

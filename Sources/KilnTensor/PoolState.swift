@@ -54,15 +54,22 @@ final class PoolState: @unchecked Sendable {
     }
 
     func waitForWorkers() {
-        var spins = 0
+        var polls = 0
+        var yieldAfter: UInt64 = 0
         while kiln_atomic_load(pending) > 0 {
             kiln_spin_pause()
-            spins += 1
-            // A worker was descheduled (more runnable threads than cores): give it the core.
-            if spins > 20_000 { sched_yield() }
+            polls += 1
+            guard polls & 63 == 0 else { continue }
+            // A worker that has not checked in after ~100 µs was probably descheduled (more runnable
+            // threads than cores): give it the core instead of burning it.
+            let now = DispatchTime.now().uptimeNanoseconds
+            if yieldAfter == 0 { yieldAfter = now &+ Self.pureSpinNanoseconds } else if now >= yieldAfter { sched_yield() }
         }
         job = nil
     }
+
+    /// How long a waiting thread polls without yielding the core.
+    private static let pureSpinNanoseconds: UInt64 = 100_000
 
     func shutDown() {
         kiln_atomic_store(stopping, 1)
@@ -89,14 +96,20 @@ final class PoolState: @unchecked Sendable {
 
     /// Spins, then parks, until `generation` differs from `seen`; returns the new value.
     private func waitForGeneration(after seen: UInt32) -> UInt32 {
-        let deadline = DispatchTime.now().uptimeNanoseconds &+ spinNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds
+        let deadline = start &+ spinNanoseconds, yieldAfter = start &+ Self.pureSpinNanoseconds
         var polls = 0
         while true {
             let current = kiln_atomic_load32(generation)
             if current != seen { return current }
             kiln_spin_pause()
             polls += 1
-            if polls & 63 == 0, DispatchTime.now().uptimeNanoseconds >= deadline { break }
+            guard polls & 63 == 0 else { continue }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now >= deadline { break }
+            // Past the pure-spin window, keep polling but let other runnable threads (the pool's
+            // own, when it has more threads than cores) have the core between polls.
+            if now >= yieldAfter { sched_yield() }
         }
         while true {
             _ = kiln_atomic_fetch_add(sleepers, 1)

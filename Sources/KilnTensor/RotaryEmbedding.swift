@@ -1,3 +1,4 @@
+import CKilnKernels
 import Foundation
 
 /// Rotary position embedding (RoPE), as llama.cpp applies it.
@@ -60,16 +61,7 @@ public struct RotaryEmbedding: Sendable {
     public func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, headDimension: Int,
                        cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
         precondition(dimensions <= headDimension, "RoPE dimensions exceed the head dimension")
-        let half = dimensions / 2
-        for head in 0..<heads {
-            let h = x + head * headDimension
-            for i in 0..<half {
-                let (first, second) = layout == .normal ? (2 * i, 2 * i + 1) : (i, i + half)
-                let a = h[first], b = h[second]
-                h[first] = a * cos[i] - b * sin[i]
-                h[second] = a * sin[i] + b * cos[i]
-            }
-        }
+        kiln_rope(x, Int32(heads), Int32(headDimension), Int32(dimensions), cos, sin, layout == .neox ? 1 : 0)
     }
 
     /// Rotates `heads` heads at `position` in place (computes the angles, then `rotate`).

@@ -6,6 +6,14 @@ struct Kiln: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "An inference server for language and image models.",
-        subcommands: [TokenizeCommand.self, DetokenizeCommand.self, BenchKernelsCommand.self,
-                      GenerateCommand.self, BenchCommand.self])
+        subcommands: [
+            ServeCommand.self,
+            RenderTemplateCommand.self,
+            TokenizeCommand.self,
+            DetokenizeCommand.self,
+            BenchKernelsCommand.self,
+            ImageCommand.self,
+            GenerateCommand.self,
+            BenchCommand.self,
+        ])
 }

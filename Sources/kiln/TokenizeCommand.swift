@@ -67,8 +67,7 @@ struct TokenizeCommand: ParsableCommand {
         let sample = TokenizerBenchmark.sampleText(tokenizer, byteCount: benchMegabytes * 1_000_000, seedText: seedText)
         let source = benchFile ?? "text sampled from the vocabulary"
         print("model: \(path)")
-        print("tokenizer: \(tokenizer.kind.rawValue), pre-tokenizer \(tokenizer.preTokenizer?.rawValue ?? "none"), " +
-              "\(tokenizer.vocabularySize) tokens, loaded in \(String(format: "%.0f", loadSeconds * 1000)) ms")
+        print("tokenizer: \(tokenizer.summary); loaded in \(String(format: "%.0f", loadSeconds * 1000)) ms")
         print("text: \(source)")
         print("encode: \(TokenizerBenchmark.measure(tokenizer, text: sample))")
         var uncached = TokenizerLimits()

@@ -22,7 +22,7 @@ import KilnTensor
         let pool = WorkerPool(threadCount: 4)
         let seen = UnsafeMutablePointer<Int>.allocate(capacity: 4)
         defer { seen.deallocate() }
-        for _ in 0..<200 {
+        for _ in 0..<50 {
             seen.initialize(repeating: 0, count: 4)
             pool.runOnEveryThread { index in seen[index] += 1 }
             #expect(Array(UnsafeBufferPointer(start: seen, count: 4)) == [1, 1, 1, 1])

@@ -74,6 +74,24 @@ struct TokenizerRoundTripTests {
         #expect(tokenizer.decode([-3, 49152]) == "")
     }
 
+    /// One tokenizer serves many threads at once with the same results as one thread.
+    @Test func concurrentEncodingAgrees() async throws {
+        let tokenizer = try TokenizerFixtures.smolLM2()
+        let texts = (0..<16).map { index in
+            String(repeating: Self.samples[index % Self.samples.count] + " \(index) ", count: 50)
+        }
+        let expected = texts.map { tokenizer.encode($0, addSpecial: false) }
+        let results = await withTaskGroup(of: (Int, [Int32]).self) { group in
+            for (index, text) in texts.enumerated() {
+                group.addTask { (index, tokenizer.encode(text, addSpecial: false)) }
+            }
+            var results = [[Int32]](repeating: [], count: texts.count)
+            for await (index, ids) in group { results[index] = ids }
+            return results
+        }
+        #expect(results == expected)
+    }
+
     static let alphabet: [ClosedRange<UInt32>] = [
         0x20...0x7E, 0x20...0x7E, 0x20...0x7E, 0x09...0x0D, 0xA0...0x17F, 0x370...0x3FF, 0x400...0x4FF,
         0x590...0x6FF, 0x900...0x97F, 0xE00...0xE7F, 0x1780...0x17FF, 0x2000...0x206F, 0x3000...0x30FF,

@@ -64,4 +64,54 @@ void kiln_matmul_f32(int type, const void *w, size_t row_bytes, int rows, int co
 void kiln_matmul_f32_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
                             const float *x, size_t x_stride, int batch, float *y, size_t y_stride);
 
+// ---------------------------------------------------------------- vector operations
+// All pointers address `n` floats unless stated; outputs may alias inputs.
+
+/// RMSNorm of `rows` rows of `n`: out = x / sqrt(mean(x²) + eps) · w (w may be NULL); sums in double.
+void kiln_rms_norm(const float *x, const float *w, int n, int rows, float eps, float *out);
+void kiln_rms_norm_scalar(const float *x, const float *w, int n, int rows, float eps, float *out);
+
+/// out = a + b.
+void kiln_add(const float *a, const float *b, size_t n, float *out);
+void kiln_add_scalar(const float *a, const float *b, size_t n, float *out);
+
+/// out = silu(gate) · up, silu(g) = g / (1 + exp(−g)).
+void kiln_swiglu(const float *gate, const float *up, size_t n, float *out);
+void kiln_swiglu_scalar(const float *gate, const float *up, size_t n, float *out);
+
+/// x = silu(x).
+void kiln_silu(float *x, size_t n);
+void kiln_silu_scalar(float *x, size_t n);
+
+/// Softmax in place over n ≥ 1 floats (max subtracted; −inf gives 0).
+void kiln_softmax(float *x, size_t n);
+void kiln_softmax_scalar(float *x, size_t n);
+
+/// exp of each element (the vector exponential the kernels use; exported for tests).
+void kiln_exp(const float *x, size_t n, float *out);
+void kiln_exp_scalar(const float *x, size_t n, float *out);
+
+/// RoPE: rotates `heads` heads of `head_dim` floats in place; pair i < dims/2 is (2i, 2i+1)
+/// (neox = 0) or (i, i + dims/2) (neox = 1), by the angle with cosine cos[i] and sine sin[i].
+void kiln_rope(float *x, int heads, int head_dim, int dims, const float *cos, const float *sin, int neox);
+void kiln_rope_scalar(float *x, int heads, int head_dim, int dims, const float *cos, const float *sin, int neox);
+
+/// Float ↔ IEEE half (round to nearest even).
+void kiln_float_to_half(const float *x, size_t n, uint16_t *out);
+void kiln_half_to_float(const uint16_t *x, size_t n, float *out);
+
+// ---------------------------------------------------------------- attention
+
+/// Online-softmax attention of one query head over `count` consecutive cache positions.
+/// state holds [running max, running sum, accumulator[dim]]; start it with kiln_attention_begin,
+/// feed any number of spans in position order, end with kiln_attention_finish.
+/// keys/values: position t's vector at keys + t * stride elements, of f32 (f16 = 0) or half (f16 = 1).
+void kiln_attention_begin(float *state, int dim);
+void kiln_attention_span(const float *q, const void *keys, const void *values, size_t stride, int count,
+                         int dim, float scale, int f16, float *state);
+void kiln_attention_span_scalar(const float *q, const void *keys, const void *values, size_t stride, int count,
+                                int dim, float scale, int f16, float *state);
+/// out[dim] = accumulator / running sum.
+void kiln_attention_finish(const float *state, int dim, float *out);
+
 #endif

@@ -33,18 +33,38 @@ enum ByteLevelAlphabet {
         (0x21...0x7E).contains(byte) || (0xA1...0xAC).contains(byte) || (0xAE...0xFF).contains(byte)
     }
 
-    /// Decodes a vocabulary string to the raw bytes it stands for, or nil when some scalar is not
-    /// in the alphabet (such tokens, e.g. added tokens holding a plain space, can never be the
-    /// result of byte-level merges).
-    static func decode(_ text: String) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            let value = Int(scalar.value)
-            guard value < byteForScalar.count, byteForScalar[value] >= 0 else { return nil }
-            bytes.append(UInt8(byteForScalar[value]))
+    /// Decodes vocabulary text straight from its UTF-8, appending the bytes it stands for; false
+    /// (with `bytes` partly filled) when a scalar is outside the alphabet. Every scalar of the
+    /// alphabet is below U+0144, so one or two UTF-8 bytes each.
+    static func decode(utf8 text: UnsafeBufferPointer<UInt8>, appendingTo bytes: inout [UInt8]) -> Bool {
+        let table = byteForScalar
+        var pendingLead: UInt32 = 0
+        for unit in text {
+            var scalar: UInt32
+            if pendingLead != 0 {
+                guard unit & 0xC0 == 0x80 else { return false }
+                scalar = (pendingLead & 0x1F) << 6 | UInt32(unit & 0x3F)
+                pendingLead = 0
+            } else if unit < 0x80 {
+                scalar = UInt32(unit)
+            } else if unit & 0xE0 == 0xC0 {
+                pendingLead = UInt32(unit)
+                continue
+            } else {
+                return false  // three- and four-byte scalars are all outside the alphabet
+            }
+            guard scalar < 324, table[Int(scalar)] >= 0 else { return false }
+            bytes.append(UInt8(table[Int(scalar)]))
         }
-        return bytes
+        return pendingLead == 0
+    }
+
+    /// `decode(utf8:appendingTo:)` for a string.
+    static func decode(_ text: String, appendingTo bytes: inout [UInt8]) -> Bool {
+        if let result = text.utf8.withContiguousStorageIfAvailable({ decode(utf8: $0, appendingTo: &bytes) }) {
+            return result
+        }
+        return Array(text.utf8).withUnsafeBufferPointer { decode(utf8: $0, appendingTo: &bytes) }
     }
 
     /// Decodes a vocabulary string for display the way llama.cpp does: scalars outside the

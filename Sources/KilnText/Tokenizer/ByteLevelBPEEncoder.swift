@@ -26,6 +26,8 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         var symbolLengths: [Int32] = []
         var previous: [Int32] = []
         var next: [Int32] = []
+        var pairRanks: [Int32] = []
+        var pairResults: [Int32] = []
         var queue = MergeQueue()
         /// Created on the first word of a call, sized to the text; nil when caching is off.
         var cache: WordCache?
@@ -37,11 +39,13 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         self.preTokenizer = preTokenizer
         self.ignoresMerges = ignoresMerges
         let table = ByteStringTable(minimumCapacity: tokens.count + mergeList.count / 4)
+        var buffer: [UInt8] = []
         for (id, text) in tokens.enumerated() {
-            if let bytes = ByteLevelAlphabet.decode(text) { table.set(Int64(id), for: bytes) }
+            buffer.removeAll(keepingCapacity: true)
+            if ByteLevelAlphabet.decode(text, appendingTo: &buffer) { table.set(Int64(id), for: buffer) }
         }
         var nextSymbol = Int64(tokens.count)
-        func symbol(_ bytes: [UInt8]) -> Int32 {
+        func symbol(_ bytes: UnsafeRawBufferPointer) -> Int32 {
             if let id = table.value(for: bytes) { return Int32(id) }
             table.set(nextSymbol, for: bytes)
             nextSymbol += 1
@@ -49,17 +53,25 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         }
         var rankTable = MergeRankTable(capacity: mergeList.count)
         for (rank, line) in mergeList.enumerated() {
-            // Split at the first space after the first byte, as llama.cpp does.
-            let utf8 = Array(line.utf8)
-            guard utf8.count >= 3, let space = utf8[1...].firstIndex(of: 0x20) else { continue }
-            guard let left = ByteLevelAlphabet.decode(String(decoding: utf8[..<space], as: UTF8.self)),
-                  let right = ByteLevelAlphabet.decode(String(decoding: utf8[(space + 1)...], as: UTF8.self)),
-                  !left.isEmpty, !right.isEmpty else { continue }  // can never match byte-level words
-            let leftID = symbol(left)
-            let rightID = symbol(right)
-            let mergedID = symbol(left + right)
-            rankTable.insert(left: leftID, right: rightID,
-                             merge: .init(rank: Int32(rank), merged: mergedID))
+            var line = line
+            line.withUTF8 { utf8 in
+                // "A B": split at the first space after the first byte, as llama.cpp does. A part
+                // outside the byte-level alphabet can never match a word: skip the merge.
+                guard utf8.count >= 3, let space = utf8[1...].firstIndex(of: 0x20) else { return }
+                buffer.removeAll(keepingCapacity: true)
+                guard ByteLevelAlphabet.decode(utf8: UnsafeBufferPointer(rebasing: utf8[..<space]), appendingTo: &buffer)
+                else { return }
+                let leftCount = buffer.count
+                guard ByteLevelAlphabet.decode(utf8: UnsafeBufferPointer(rebasing: utf8[(space + 1)...]),
+                                               appendingTo: &buffer),
+                      leftCount > 0, buffer.count > leftCount else { return }
+                buffer.withUnsafeBytes { joined in
+                    let leftID = symbol(UnsafeRawBufferPointer(rebasing: joined[..<leftCount]))
+                    let rightID = symbol(UnsafeRawBufferPointer(rebasing: joined[leftCount...]))
+                    let mergedID = symbol(joined)
+                    rankTable.insert(left: leftID, right: rightID, merge: .init(rank: Int32(rank), merged: mergedID))
+                }
+            }
         }
         symbols = table
         merges = rankTable
@@ -105,40 +117,37 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         scratch.cache?.insert(raw, encoded: output[outputStart...])
     }
 
+    /// Words up to this many bytes merge by scanning their pairs; longer ones use the heap.
+    private static var scanningLimit: Int { 32 }
+
     /// The merge loop over one word of two or more bytes.
+    ///
+    /// Both strategies apply the same merges in the same order (lowest rank first, leftmost on
+    /// ties): a short word rescans its few pairs after each merge, which beats heap upkeep; a
+    /// long word keeps candidates in a heap, so it costs O(n log n), never O(n²).
     private func merge(_ word: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
         let count = word.count
         scratch.symbolIDs.removeAll(keepingCapacity: true)
         scratch.symbolLengths.removeAll(keepingCapacity: true)
         scratch.previous.removeAll(keepingCapacity: true)
         scratch.next.removeAll(keepingCapacity: true)
+        scratch.pairRanks.removeAll(keepingCapacity: true)
+        scratch.pairResults.removeAll(keepingCapacity: true)
         for index in 0..<count {
             scratch.symbolIDs.append(byteSymbols[Int(word[index])])
             scratch.symbolLengths.append(1)
             scratch.previous.append(Int32(index - 1))
             scratch.next.append(index + 1 < count ? Int32(index + 1) : -1)
+            scratch.pairRanks.append(Int32.max)
+            scratch.pairResults.append(-1)
         }
-        scratch.queue.removeAll()
         let merges = self.merges
-        withScratch(&scratch) { ids, lengths, previous, next, queue in
-            func consider(_ left: Int32, _ right: Int32) {
-                let leftID = ids[Int(left)], rightID = ids[Int(right)]
-                guard leftID >= 0, rightID >= 0, let merge = merges.merge(left: leftID, right: rightID) else { return }
-                queue.push(.init(priority: MergeQueue.priority(rank: merge.rank, left: left), left: left, right: right,
-                                 leftStamp: leftID, rightStamp: rightID, result: merge.merged))
-            }
-            for index in 0..<Int32(count - 1) { consider(index, index + 1) }
-            while let candidate = queue.pop() {
-                let left = Int(candidate.left), right = Int(candidate.right)
-                guard lengths[left] > 0, lengths[right] > 0, next[left] == candidate.right,
-                      ids[left] == candidate.leftStamp, ids[right] == candidate.rightStamp else { continue }
-                ids[left] = candidate.result
-                lengths[left] += lengths[right]
-                lengths[right] = 0
-                next[left] = next[right]
-                if next[right] >= 0 { previous[Int(next[right])] = Int32(left) }
-                if previous[left] >= 0 { consider(previous[left], Int32(left)) }
-                if next[left] >= 0 { consider(Int32(left), next[left]) }
+        let scanning = count <= Self.scanningLimit
+        withScratch(&scratch) { ids, lengths, previous, next, ranks, results, queue in
+            if scanning {
+                Self.mergeByScanning(count, merges, ids, lengths, previous, next, ranks, results)
+            } else {
+                Self.mergeWithQueue(count, merges, ids, lengths, previous, next, &queue)
             }
             var index = 0
             while index >= 0 {
@@ -149,15 +158,80 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         }
     }
 
+    typealias Buffer = UnsafeMutableBufferPointer<Int32>
+
+    private static func mergeByScanning(_ count: Int, _ merges: MergeRankTable, _ ids: Buffer, _ lengths: Buffer,
+                                        _ previous: Buffer, _ next: Buffer, _ ranks: Buffer, _ results: Buffer) {
+        // ranks[i]: rank of merging symbol i with the one after it (Int32.max when none).
+        func update(_ left: Int) {
+            let right = Int(next[left])
+            ranks[left] = Int32.max
+            guard right >= 0, ids[left] >= 0, ids[right] >= 0,
+                  let merge = merges.merge(left: ids[left], right: ids[right]) else { return }
+            ranks[left] = merge.rank
+            results[left] = merge.merged
+        }
+        for index in 0..<count - 1 { update(index) }
+        while true {
+            var best = Int32.max
+            var bestIndex = -1
+            var index = 0
+            while index >= 0 {
+                if ranks[index] < best {
+                    best = ranks[index]
+                    bestIndex = index
+                }
+                index = Int(next[index])
+            }
+            guard bestIndex >= 0 else { return }
+            let right = Int(next[bestIndex])
+            ids[bestIndex] = results[bestIndex]
+            lengths[bestIndex] += lengths[right]
+            lengths[right] = 0
+            next[bestIndex] = next[right]
+            if next[right] >= 0 { previous[Int(next[right])] = Int32(bestIndex) }
+            update(bestIndex)
+            if previous[bestIndex] >= 0 { update(Int(previous[bestIndex])) }
+        }
+    }
+
+    private static func mergeWithQueue(_ count: Int, _ merges: MergeRankTable, _ ids: Buffer, _ lengths: Buffer,
+                                       _ previous: Buffer, _ next: Buffer, _ queue: inout MergeQueue) {
+        queue.removeAll()
+        func consider(_ left: Int32, _ right: Int32) {
+            let leftID = ids[Int(left)], rightID = ids[Int(right)]
+            guard leftID >= 0, rightID >= 0, let merge = merges.merge(left: leftID, right: rightID) else { return }
+            queue.push(.init(priority: MergeQueue.priority(rank: merge.rank, left: left), left: left, right: right,
+                             leftStamp: leftID, rightStamp: rightID, result: merge.merged))
+        }
+        for index in 0..<Int32(count - 1) { consider(index, index + 1) }
+        while let candidate = queue.pop() {
+            let left = Int(candidate.left), right = Int(candidate.right)
+            // Skip candidates whose symbols have changed since they were pushed.
+            guard lengths[left] > 0, lengths[right] > 0, next[left] == candidate.right,
+                  ids[left] == candidate.leftStamp, ids[right] == candidate.rightStamp else { continue }
+            ids[left] = candidate.result
+            lengths[left] += lengths[right]
+            lengths[right] = 0
+            next[left] = next[right]
+            if next[right] >= 0 { previous[Int(next[right])] = Int32(left) }
+            if previous[left] >= 0 { consider(previous[left], Int32(left)) }
+            if next[left] >= 0 { consider(Int32(left), next[left]) }
+        }
+    }
+
     /// Runs `body` over the scratch arrays as raw buffers, avoiding bounds checks and copies.
-    private func withScratch(_ scratch: inout Scratch, _ body: (UnsafeMutableBufferPointer<Int32>,
-        UnsafeMutableBufferPointer<Int32>, UnsafeMutableBufferPointer<Int32>, UnsafeMutableBufferPointer<Int32>,
-        inout MergeQueue) -> Void) {
+    private func withScratch(_ scratch: inout Scratch,
+                             _ body: (Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, inout MergeQueue) -> Void) {
         scratch.symbolIDs.withUnsafeMutableBufferPointer { ids in
             scratch.symbolLengths.withUnsafeMutableBufferPointer { lengths in
                 scratch.previous.withUnsafeMutableBufferPointer { previous in
                     scratch.next.withUnsafeMutableBufferPointer { next in
-                        body(ids, lengths, previous, next, &scratch.queue)
+                        scratch.pairRanks.withUnsafeMutableBufferPointer { ranks in
+                            scratch.pairResults.withUnsafeMutableBufferPointer { results in
+                                body(ids, lengths, previous, next, ranks, results, &scratch.queue)
+                            }
+                        }
                     }
                 }
             }

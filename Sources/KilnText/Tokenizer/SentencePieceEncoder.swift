@@ -5,12 +5,19 @@
 /// the vocabulary token with the highest score merges first (ties: leftmost), until no join is a
 /// token. A symbol left that is not a token is spelled with the `<0xXX>` byte tokens. This is
 /// llama.cpp's `llm_tokenizer_spm`; there is no pre-splitting, so merges may cross spaces.
+///
+/// One shortcut keeps long texts fast without changing a single id: an ASCII character that
+/// occurs in no multi-character token (in Llama's vocabulary: newline, tab, most control
+/// characters) can never be merged, so the text is cut there and each piece merges on its own
+/// with a small heap. The merges inside each piece are exactly those the whole text would get.
 final class SentencePieceEncoder: @unchecked Sendable {
     /// Token text (UTF-8, with `▁`) to id; immutable after init.
     private let pieces: ByteStringTable
     private let scores: [Float]
     /// The `<0xXX>` token of each byte (or the byte's own one-character token), else unknown.
     private let byteTokens: [Int32]
+    /// ASCII bytes that no token of two or more characters contains.
+    private let isBarrier: [Bool]
 
     struct Scratch {
         var text: [UInt8] = []
@@ -25,6 +32,12 @@ final class SentencePieceEncoder: @unchecked Sendable {
         let table = ByteStringTable(minimumCapacity: tokens.count)
         for (id, text) in tokens.enumerated() { table.set(Int64(id), for: Array(text.utf8)) }
         pieces = table
+        var barriers = [Bool](repeating: true, count: 256)
+        for byte in 0x80..<256 { barriers[byte] = false }
+        for text in tokens where text.unicodeScalars.count > 1 {
+            for byte in text.utf8 where byte < 0x80 { barriers[Int(byte)] = false }
+        }
+        isBarrier = barriers
         self.scores = (0..<tokens.count).map { id in
             guard let scores, id < scores.count else { return 0 }
             return scores[id]
@@ -47,8 +60,20 @@ final class SentencePieceEncoder: @unchecked Sendable {
         for byte in fragment {
             if byte == 0x20 { scratch.text.append(contentsOf: escapedSpace) } else { scratch.text.append(byte) }
         }
-        guard !scratch.text.isEmpty else { return }
-        splitCharacters(&scratch)
+        let count = scratch.text.count
+        var start = 0
+        while start < count {
+            var end = start
+            while end < count && !isBarrier[Int(scratch.text[end])] { end += 1 }
+            if end > start { encodePiece(start..<end, into: &output, scratch: &scratch) }
+            if end < count { encodePiece(end..<end + 1, into: &output, scratch: &scratch) }
+            start = end + 1
+        }
+    }
+
+    /// The merge loop over `scratch.text[range]`.
+    private func encodePiece(_ range: Range<Int>, into output: inout [Int32], scratch: inout Scratch) {
+        splitCharacters(range, &scratch)
         let pieces = self.pieces
         let scores = self.scores
         scratch.text.withUnsafeBytes { text in
@@ -101,13 +126,13 @@ final class SentencePieceEncoder: @unchecked Sendable {
     }
 
     /// One symbol per UTF-8 character; a stray byte is a character of its own, as in llama.cpp.
-    private func splitCharacters(_ scratch: inout Scratch) {
+    private func splitCharacters(_ range: Range<Int>, _ scratch: inout Scratch) {
         scratch.starts.removeAll(keepingCapacity: true)
         scratch.lengths.removeAll(keepingCapacity: true)
         scratch.previous.removeAll(keepingCapacity: true)
         scratch.next.removeAll(keepingCapacity: true)
-        let count = scratch.text.count
-        var offset = 0
+        let count = range.upperBound
+        var offset = range.lowerBound
         while offset < count {
             let lead = scratch.text[offset]
             let length = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4

@@ -41,7 +41,9 @@ public final class Tokenizer: @unchecked Sendable {
     public let eosToken: Int32?
     /// End-of-turn token (`<|im_end|>`, `<|eot_id|>`, …), from metadata or found by its text.
     public let eotToken: Int32?
+    /// The unknown token (SentencePiece byte fallback uses it when a byte has no token).
     public let unknownToken: Int32?
+    /// The padding token, if the vocabulary names one.
     public let paddingToken: Int32?
     /// Every token that ends generation: EOS, EOT, EOM and the other end markers llama.cpp knows.
     public let endOfGenerationTokens: Set<Int32>
@@ -92,8 +94,9 @@ public final class Tokenizer: @unchecked Sendable {
 
         var attributes = vocabulary.tokenTypes?.map(TokenAttributes.init(tokenType:))
             ?? [TokenAttributes](repeating: .normal, count: tokens.count)
+        let hasNoDefaultBOS = !isSentencePiece && PreTokenizer.select(name: vocabulary.preTokenizer)?.hasNoDefaultBOS == true
         let roles = SpecialTokenRoles(vocabulary: vocabulary, isSentencePiece: isSentencePiece,
-                                      idForText: idForText, attributes: &attributes)
+                                      hasNoDefaultBOS: hasNoDefaultBOS, idForText: idForText, attributes: &attributes)
         SpecialTokenRoles.applyModelRules(modelName: vocabulary.modelName, idForText: idForText,
                                           attributes: &attributes)
 
@@ -107,9 +110,11 @@ public final class Tokenizer: @unchecked Sendable {
             sentencePiece = SentencePieceEncoder(tokens: tokens, scores: vocabulary.scores, unknown: roles.unknown)
         } else {
             guard let merges = vocabulary.merges else { throw .missingMetadata(key: "tokenizer.ggml.merges") }
-            let selection = PreTokenizer.select(name: vocabulary.preTokenizer)
-            if !selection.recognised {
-                warnings.append("unknown pre-tokenizer '\(vocabulary.preTokenizer ?? "(none)")': using llama.cpp's default splitting")
+            guard let selection = PreTokenizer.select(name: vocabulary.preTokenizer) else {
+                throw .unsupportedPreTokenizer(vocabulary.preTokenizer ?? "")
+            }
+            if (vocabulary.preTokenizer ?? "").isEmpty {
+                warnings.append("the file names no pre-tokenizer (tokenizer.ggml.pre): using llama.cpp's default splitting")
             }
             kind = .byteLevelBPE
             preTokenizer = selection.preTokenizer
@@ -143,6 +148,14 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// The number of tokens in the vocabulary; valid ids are `0..<vocabularySize`.
     public var vocabularySize: Int { tokenTexts.count }
+
+    /// One line describing the tokenizer, for load reports: kind, pre-tokenizer, size, BOS/EOS.
+    public var summary: String {
+        let algorithm = kind == .byteLevelBPE ? "byte-level BPE (\(preTokenizer?.rawValue ?? "?"))" : "SentencePiece BPE"
+        func name(_ id: Int32?) -> String { id.flatMap { tokenText($0) } ?? "none" }
+        return "\(algorithm), \(vocabularySize) tokens, BOS \(name(bosToken))\(addsBOS ? " (added)" : ""), " +
+            "EOS \(name(eosToken)), end of turn \(name(eotToken))"
+    }
 
     /// Whether `id` ends generation (EOS, end of turn, …).
     public func isEndOfGeneration(_ id: Int32) -> Bool { endOfGenerationTokens.contains(id) }

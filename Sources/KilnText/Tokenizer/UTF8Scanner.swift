@@ -12,7 +12,7 @@ enum UTF8Scanner {
         resize(&scalars, to: count)
         resize(&classes, to: count)
         resize(&byteOffsets, to: count + 1)
-        let table = UnicodeClassifier.basicPlane
+        let table = UnicodeClassifier.table
         var produced = 0
         scalars.withUnsafeMutableBufferPointer { scalars in
             classes.withUnsafeMutableBufferPointer { classes in
@@ -43,7 +43,7 @@ enum UTF8Scanner {
                             }
                         }
                         scalars[produced] = value
-                        classes[produced] = value < 0x10000 ? table[Int(value)]
+                        classes[produced] = value < 0x40000 /* UnicodeClassifier.tableSize */ ? table[Int(value)]
                             : UnicodeClassifier.classify(value).rawValue
                         offsets[produced] = Int32(offset)
                         produced += 1

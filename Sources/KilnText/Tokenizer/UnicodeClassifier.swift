@@ -22,23 +22,30 @@ struct CodepointClass: OptionSet, Sendable {
 
 /// Looks up `CodepointClass` for Unicode scalars.
 ///
-/// The basic multilingual plane is a 64 KiB table built once from the standard library's
-/// `Unicode.Scalar.Properties.generalCategory` (a few milliseconds); scalars above it, which are
-/// rare in text, ask the standard library directly.
+/// llama.cpp's tables were generated from Unicode 15.1, while the standard library may know a
+/// newer version; scalars assigned after 15.1 are classified as unassigned, as llama.cpp sees them,
+/// so that text using them splits the same way.
+///
+/// The first four planes (every assigned letter, number and emoji of Unicode 15.1 but the tag
+/// and private-use planes) are a 256 KiB table built once from the standard library's
+/// `Unicode.Scalar.Properties` (about 20 ms); scalars above it ask the standard library directly.
 enum UnicodeClassifier {
-    /// One byte per scalar below U+10000. Allocated once and never freed: it lives as long as the process.
-    static let basicPlane: UnsafePointer<UInt8> = {
-        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 0x10000)
-        for value in 0..<UInt32(0x10000) {
+    /// Scalars below this are looked up in `table`.
+    static var tableSize: UInt32 { 0x40000 }
+
+    /// One byte per scalar below `tableSize`. Allocated once and never freed: it lives as long as the process.
+    static let table: UnsafePointer<UInt8> = {
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(tableSize))
+        for value in 0..<tableSize {
             table[Int(value)] = classify(value).rawValue
         }
         return UnsafePointer(table)
     }()
 
-    /// The class of `value`, using the table for the basic plane.
+    /// The class of `value`, using `table` (which callers fetch once, outside their loops).
     @inline(__always)
     static func classOf(_ value: UInt32, table: UnsafePointer<UInt8>) -> CodepointClass {
-        if value < 0x10000 { return CodepointClass(rawValue: table[Int(value)]) }
+        if value < tableSize { return CodepointClass(rawValue: table[Int(value)]) }
         return classify(value)
     }
 
@@ -47,6 +54,7 @@ enum UnicodeClassifier {
         guard let scalar = Unicode.Scalar(value) else { return .assigned }  // surrogates never occur in a String
         var result: CodepointClass = .assigned
         if isWhitespace(value) { result.insert(.whitespace) }
+        guard let age = scalar.properties.age, age <= unicodeVersion else { return result }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
             result.insert(.letter)
@@ -62,6 +70,9 @@ enum UnicodeClassifier {
         }
         return result
     }
+
+    /// The Unicode version of llama.cpp's character tables.
+    static let unicodeVersion: Unicode.Version = (major: 15, minor: 1)
 
     /// The `White_Space` set as llama.cpp lists it.
     static func isWhitespace(_ value: UInt32) -> Bool {

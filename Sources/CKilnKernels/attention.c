@@ -1,0 +1,143 @@
+// Online-softmax attention of one query head over a span of cache positions.
+//
+// Scores are computed for up to 64 positions at a time into a stack buffer, then the running
+// maximum, sum and value accumulator are rescaled once per chunk (not once per position).
+#include "kiln_kernels.h"
+#include "kiln_exp.h"
+#include <math.h>
+
+#define CHUNK 64
+
+void kiln_attention_begin(float *state, int dim) {
+    state[0] = -INFINITY;
+    state[1] = 0;
+    for (int i = 0; i < dim; i++) state[2 + i] = 0;
+}
+
+void kiln_attention_finish(const float *state, int dim, float *out) {
+    float inv = state[1] > 0 ? 1.0f / state[1] : 0.0f;
+    for (int i = 0; i < dim; i++) out[i] = state[2 + i] * inv;
+}
+
+KILN_INLINE float element(const void *base, size_t index, int f16) {
+    return f16 ? kiln_half_to_float_value(((const uint16_t *)base)[index]) : ((const float *)base)[index];
+}
+
+void kiln_attention_span_scalar(const float *q, const void *keys, const void *values, size_t stride, int count,
+                                int dim, float scale, int f16, float *state) {
+    float scores[CHUNK];
+    float *acc = state + 2;
+    for (int start = 0; start < count; start += CHUNK) {
+        int n = count - start < CHUNK ? count - start : CHUNK;
+        float chunk_max = -INFINITY;
+        for (int t = 0; t < n; t++) {
+            float dot = 0;
+            for (int i = 0; i < dim; i++) dot += q[i] * element(keys, (size_t)(start + t) * stride + i, f16);
+            scores[t] = dot * scale;
+            chunk_max = fmaxf(chunk_max, scores[t]);
+        }
+        float new_max = fmaxf(state[0], chunk_max);
+        float correction = kiln_expf(state[0] - new_max);
+        state[1] *= correction;
+        for (int i = 0; i < dim; i++) acc[i] *= correction;
+        for (int t = 0; t < n; t++) {
+            float p = kiln_expf(scores[t] - new_max);
+            state[1] += p;
+            for (int i = 0; i < dim; i++) acc[i] += p * element(values, (size_t)(start + t) * stride + i, f16);
+        }
+        state[0] = new_max;
+    }
+}
+
+#ifdef KILN_X86
+KILN_AVX2_INLINE __m256 load8(const void *base, size_t index, const int f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + index)));
+    return _mm256_loadu_ps((const float *)base + index);
+}
+
+KILN_AVX2_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/// dim a multiple of 8, at most 256 (checked by the caller).
+KILN_AVX2_INLINE void span_avx2(const float *q, const void *keys, const void *values, size_t stride, int count,
+                                int dim, float scale, const int f16, float *state) {
+    float scores[CHUNK];
+    float *acc = state + 2;
+    const int lanes = dim / 8;
+    for (int start = 0; start < count; start += CHUNK) {
+        int n = count - start < CHUNK ? count - start : CHUNK;
+        float chunk_max = -INFINITY;
+        for (int t = 0; t < n; t++) {
+            size_t base = (size_t)(start + t) * stride;
+            __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
+            int l = 0;
+            for (; l + 2 <= lanes; l += 2) {
+                d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l), load8(keys, base + 8 * l, f16), d0);
+                d1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l + 8), load8(keys, base + 8 * l + 8, f16), d1);
+            }
+            if (l < lanes) d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l), load8(keys, base + 8 * l, f16), d0);
+            scores[t] = hsum8(_mm256_add_ps(d0, d1)) * scale;
+            chunk_max = fmaxf(chunk_max, scores[t]);
+        }
+        float new_max = fmaxf(state[0], chunk_max);
+        float correction = kiln_expf(state[0] - new_max);
+        state[1] *= correction;
+        // Exponentials of the chunk's scores, 8 at a time.
+        int t = 0;
+        __m256 sum = _mm256_setzero_ps();
+        const __m256 mb = _mm256_set1_ps(new_max);
+        for (; t + 8 <= n; t += 8) {
+            __m256 e = kiln_exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + t), mb));
+            _mm256_storeu_ps(scores + t, e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        float total = hsum8(sum);
+        for (; t < n; t++) { scores[t] = kiln_expf(scores[t] - new_max); total += scores[t]; }
+        state[1] += total;
+        // acc = acc · correction + Σ p_t · v_t, the accumulator held in registers (dim ≤ 256).
+        __m256 a[32];
+        const __m256 cv = _mm256_set1_ps(correction);
+        for (int l = 0; l < lanes; l++) a[l] = _mm256_mul_ps(_mm256_loadu_ps(acc + 8 * l), cv);
+        for (t = 0; t < n; t++) {
+            const __m256 p = _mm256_set1_ps(scores[t]);
+            size_t base = (size_t)(start + t) * stride;
+            for (int l = 0; l < lanes; l++) a[l] = _mm256_fmadd_ps(p, load8(values, base + 8 * l, f16), a[l]);
+        }
+        for (int l = 0; l < lanes; l++) _mm256_storeu_ps(acc + 8 * l, a[l]);
+        state[0] = new_max;
+    }
+}
+
+// Common head sizes get bodies with the dimension fixed, so the accumulator lives in registers.
+#define KILN_SPAN_BODY(F16)                                                                          \
+    switch (dim) {                                                                                   \
+    case 64: span_avx2(q, k, v, stride, count, 64, scale, F16, state); break;                        \
+    case 128: span_avx2(q, k, v, stride, count, 128, scale, F16, state); break;                      \
+    default: span_avx2(q, k, v, stride, count, dim, scale, F16, state); break;                       \
+    }
+KILN_AVX2 static void span_f32_avx2(const float *q, const void *k, const void *v, size_t stride, int count, int dim,
+                                    float scale, float *state) {
+    KILN_SPAN_BODY(0)
+}
+KILN_AVX2 static void span_f16_avx2(const float *q, const void *k, const void *v, size_t stride, int count, int dim,
+                                    float scale, float *state) {
+    KILN_SPAN_BODY(1)
+}
+#endif
+
+void kiln_attention_span(const float *q, const void *keys, const void *values, size_t stride, int count,
+                         int dim, float scale, int f16, float *state) {
+    if (count <= 0) return;
+#ifdef KILN_X86
+    if (kiln_simd_active() && dim % 8 == 0 && dim <= 256) {
+        if (f16) span_f16_avx2(q, keys, values, stride, count, dim, scale, state);
+        else span_f32_avx2(q, keys, values, stride, count, dim, scale, state);
+        return;
+    }
+#endif
+    kiln_attention_span_scalar(q, keys, values, stride, count, dim, scale, f16, state);
+}

@@ -1,0 +1,25 @@
+import KilnHTTP
+
+/// Whether the server can take work: what `/ready` answers.
+///
+/// Starts `loading`; the command line sets `ready` once models are loaded (later issues) and
+/// `draining` when shutdown begins. Load balancers stop sending work on 503.
+public final class OpsReadiness: @unchecked Sendable {
+    public enum State: String, Sendable {
+        case loading
+        case ready
+        case draining
+    }
+
+    private let lock = Lock()
+    private var current: State
+
+    public init(_ state: State = .loading) {
+        current = state
+    }
+
+    public var state: State {
+        get { lock.withLock { current } }
+        set { lock.withLock { current = newValue } }
+    }
+}

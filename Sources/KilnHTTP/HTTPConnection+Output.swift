@@ -1,0 +1,199 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Responses, streams and the output buffer of a connection.
+extension HTTPConnection {
+    /// Whether the connection may stay open after the exchange being answered now.
+    func mayKeepAlive(_ exchange: Exchange) -> Bool {
+        exchange.wantsKeepAlive && !readEOF && !loop.isDraining && !isRefusal
+    }
+
+    // MARK: Complete responses
+
+    func sendResponse(_ original: HTTPResponse, for target: Exchange, extraHeaders: HTTPHeaders) {
+        guard !isClosed, let exchange, exchange === target, case .awaitingResponse = exchange.phase else { return }
+        let response = encodeForClient(original, request: exchange.head)
+        let keepAlive = mayKeepAlive(exchange)
+        let forbidsBody = HTTPResponse.statusForbidsBody(response.status)
+        let head = HTTPResponseHeadEncoder.encode(
+            status: response.status, headers: response.headers, extraHeaders: extraHeaders,
+            contentLength: forbidsBody ? nil : response.body.count, chunked: false,
+            keepAlive: keepAlive, requestVersion: exchange.head.version,
+            serverName: context.configuration.serverName, dateLine: loop.dateHeaderLine())
+        appendOutput(head)
+        let sendsBody = !forbidsBody && !exchange.isHead && !response.body.isEmpty
+        if sendsBody { appendOutput(response.body) }
+        exchange.status = response.status
+        exchange.responseBodyBytes = sendsBody ? response.body.count : 0
+        completeExchange(exchange, keepAlive: keepAlive)
+    }
+
+    // MARK: Streams
+
+    func startStream(status: Int, headers: HTTPHeaders, for target: Exchange, extraHeaders: HTTPHeaders) {
+        guard !isClosed, let exchange, exchange === target, case .awaitingResponse = exchange.phase else { return }
+        // HTTP/1.0 has no chunked coding: the stream is delimited by closing the connection.
+        let chunked = exchange.head.version.minor >= 1
+        let keepAlive = chunked && mayKeepAlive(exchange)
+        let head = HTTPResponseHeadEncoder.encode(
+            status: status, headers: headers, extraHeaders: extraHeaders, contentLength: nil,
+            chunked: chunked, keepAlive: keepAlive, requestVersion: exchange.head.version,
+            serverName: context.configuration.serverName, dateLine: loop.dateHeaderLine())
+        exchange.status = status
+        exchange.phase = .streaming(chunked: chunked)
+        exchange.wasStreamed = true
+        exchange.keepsAliveAfterStream = keepAlive
+        appendOutput(head)
+        flushOutput()
+    }
+
+    /// Sends one piece of a stream as its own chunk, written to the socket at once (one flush
+    /// per call: an SSE event reaches the client as soon as it is produced).
+    func writeStream(_ bytes: [UInt8], for target: Exchange) {
+        guard !isClosed, let exchange, exchange === target, case .streaming(let chunked) = exchange.phase,
+              !bytes.isEmpty, !exchange.isHead else { return }
+        exchange.responseBodyBytes += bytes.count
+        if chunked {
+            var frame: [UInt8] = Array(String(bytes.count, radix: 16).utf8)
+            frame.reserveCapacity(frame.count + bytes.count + 4)
+            frame.append(HTTPSyntax.cr)
+            frame.append(HTTPSyntax.lf)
+            frame.append(contentsOf: bytes)
+            frame.append(HTTPSyntax.cr)
+            frame.append(HTTPSyntax.lf)
+            appendOutput(frame)
+        } else {
+            appendOutput(bytes)
+        }
+        flushOutput()
+    }
+
+    func finishStream(for target: Exchange) {
+        guard !isClosed, let exchange, exchange === target, case .streaming(let chunked) = exchange.phase else { return }
+        if chunked && !exchange.isHead { appendOutput(Array("0\r\n\r\n".utf8)) }
+        completeExchange(exchange, keepAlive: exchange.keepsAliveAfterStream)
+    }
+
+    // MARK: Completion
+
+    private func completeExchange(_ exchange: Exchange, keepAlive: Bool) {
+        exchange.phase = .done
+        exchange.cancellation.complete()
+        recordCompletion(exchange, status: exchange.status)
+        self.exchange = nil
+        requestsServed += 1
+        idleSince = DispatchTime.now().uptimeNanoseconds
+        if !keepAlive { closeAfterFlush = true }
+        flushOutput()
+        if !isClosed && !closeAfterFlush { processInput() }
+    }
+
+    func recordCompletion(_ exchange: Exchange, status: Int) {
+        let duration = Double(DispatchTime.now().uptimeNanoseconds - exchange.startTime) / 1e9
+        let streamed = exchange.wasStreamed
+        context.requestCompleted(HTTPRequestRecord(
+            method: exchange.head.method, path: exchange.head.path, route: exchange.route, status: status,
+            responseBodyBytes: exchange.responseBodyBytes, requestBodyBytes: exchange.requestBodyBytes,
+            duration: duration, remoteAddress: remoteAddress, streamed: streamed,
+            cancellation: exchange.cancellation.reason))
+    }
+
+    /// A response that belongs to no handled request (parse errors, timeouts, refusals): sent with
+    /// `Connection: close`, after which the connection lingers and closes.
+    func writeStandaloneResponse(_ response: HTTPResponse, method: String, path: String) {
+        guard !isClosed, exchange == nil else { return }
+        let head = HTTPResponseHeadEncoder.encode(
+            status: response.status, headers: response.headers, extraHeaders: HTTPHeaders(),
+            contentLength: response.body.count, chunked: false, keepAlive: false,
+            requestVersion: .http1_1, serverName: context.configuration.serverName,
+            dateLine: loop.dateHeaderLine())
+        appendOutput(head)
+        appendOutput(response.body)
+        let start = headStartTime ?? lastReadTime
+        context.requestCompleted(HTTPRequestRecord(
+            method: method, path: path, route: "unmatched", status: response.status,
+            responseBodyBytes: response.body.count, requestBodyBytes: 0,
+            duration: Double(DispatchTime.now().uptimeNanoseconds - min(start, DispatchTime.now().uptimeNanoseconds)) / 1e9,
+            remoteAddress: remoteAddress, streamed: false, cancellation: nil))
+        closeAfterFlush = true
+        suspendReading()
+        flushOutput()
+    }
+
+    // MARK: Output buffer
+
+    /// Queues bytes for the socket (through TLS when present) without writing yet.
+    func appendOutput(_ bytes: [UInt8]) {
+        guard !isClosed else { return }
+        if let security {
+            do {
+                try security.send(bytes)
+            } catch {
+                close(reason: .clientDisconnected)
+                return
+            }
+            output.append(contentsOf: security.takeOutput())
+        } else {
+            output.append(contentsOf: bytes)
+        }
+        if output.count - outputOffset > context.configuration.maxBufferedOutputBytes {
+            context.logger.debug("dropping a connection that does not read its output",
+                                 metadata: ["remote": .string(remoteAddress)])
+            close(reason: .sendTimedOut)
+        }
+    }
+
+    /// Moves ciphertext the TLS layer produced on its own (handshake, alerts) to the socket.
+    func flushSecurityOutput() {
+        guard let security else { return }
+        let bytes = security.takeOutput()
+        if !bytes.isEmpty {
+            output.append(contentsOf: bytes)
+            flushOutput()
+        }
+    }
+
+    /// Writes as much buffered output as the socket takes; waits for writability for the rest.
+    func flushOutput() {
+        guard !isClosed else { return }
+        while outputOffset < output.count {
+            let written = output.withUnsafeBytes { raw in
+                send(fileDescriptor, raw.baseAddress! + outputOffset, raw.count - outputOffset, Int32(MSG_NOSIGNAL))
+            }
+            if written > 0 {
+                outputOffset += written
+                lastWriteProgress = DispatchTime.now().uptimeNanoseconds
+                context.observer?.bytesSent(written)
+                continue
+            }
+            let code = errno
+            if written < 0 && code == EINTR { continue }
+            if written < 0 && (code == EAGAIN || code == EWOULDBLOCK) {
+                if !writeSourceResumed {
+                    writeSource?.resume()
+                    writeSourceResumed = true
+                }
+                return
+            }
+            close(reason: .clientDisconnected)
+            return
+        }
+        if output.capacity > 1 << 20 { output = [] } else { output.removeAll(keepingCapacity: true) }
+        outputOffset = 0
+        if writeSourceResumed {
+            writeSource?.suspend()
+            writeSourceResumed = false
+        }
+        if exchange == nil {
+            if closeAfterFlush {
+                beginLingeringClose()
+            } else if !isProcessingInput && parser.bufferedByteCount > 0 {
+                processInput()
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+import Dispatch
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One client connection: socket events, the optional TLS layer, the parser, the request in
+/// flight, output buffering, timeouts and closing.
+///
+/// Everything here runs on the connection's ``IOLoop`` queue. Requests on one connection are
+/// handled one at a time in arrival order: pipelined requests wait, already parsed or still as
+/// bytes, until the response before them is complete, so responses are always in order.
+///
+/// `@unchecked Sendable` because it crosses threads only to be used on its loop's queue.
+final class HTTPConnection: @unchecked Sendable {
+    /// A request whose response is not complete yet.
+    final class Exchange: @unchecked Sendable {
+        enum Phase { case awaitingResponse, streaming(chunked: Bool), done }
+        let id: Int
+        let head: HTTPRequestHead
+        let requestBodyBytes: Int
+        let startTime: UInt64
+        let cancellation = RequestCancellation()
+        let wantsKeepAlive: Bool
+        var phase: Phase = .awaitingResponse
+        var status = 0
+        var responseBodyBytes = 0
+        weak var responder: HTTPResponder?
+        var route = "unmatched"
+        var keepsAliveAfterStream = false
+        var wasStreamed = false
+
+        init(id: Int, head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
+            self.id = id
+            self.head = head
+            self.requestBodyBytes = requestBodyBytes
+            self.startTime = startTime
+            self.wantsKeepAlive = wantsKeepAlive
+        }
+
+        var isHead: Bool { head.method == "HEAD" }
+    }
+
+    let id: Int
+    let fileDescriptor: Int32
+    let remoteAddress: String
+    let loop: IOLoop
+    let context: HTTPServerContext
+    let security: ConnectionSecurityLayer?
+    /// A connection over the limit, only told 503 and closed.
+    let isRefusal: Bool
+
+    var readSource: DispatchSourceRead?
+    var writeSource: DispatchSourceWrite?
+    var readSuspended = false
+    var writeSourceResumed = false
+    var sourcesAwaitingCancel = 0
+
+    var parser: HTTPRequestParser
+    var pendingHead: HTTPRequestHead?
+    var pendingBody: [UInt8] = []
+    var bodyDecoder: GzipDecompressor?
+    var exchange: Exchange?
+    var exchangeCounter = 0
+    var requestsServed = 0
+    var isProcessingInput = false
+    var readEOF = false
+
+    var output: [UInt8] = []
+    var outputOffset = 0
+    var closeAfterFlush = false
+    var isLingering = false
+    var isClosed = false
+
+    let acceptTime: UInt64
+    var lastReadTime: UInt64
+    var lastWriteProgress: UInt64
+    var idleSince: UInt64
+    var headStartTime: UInt64?
+    var lingerStart: UInt64 = 0
+    var lingerDiscarded = 0
+
+    init(id: Int, fileDescriptor: Int32, remoteAddress: String, loop: IOLoop, context: HTTPServerContext,
+         security: ConnectionSecurityLayer?, isRefusal: Bool) {
+        self.id = id
+        self.fileDescriptor = fileDescriptor
+        self.remoteAddress = remoteAddress
+        self.loop = loop
+        self.context = context
+        self.security = security
+        self.isRefusal = isRefusal
+        parser = HTTPRequestParser(limits: context.configuration.parserLimits)
+        let now = DispatchTime.now().uptimeNanoseconds
+        acceptTime = now
+        lastReadTime = now
+        lastWriteProgress = now
+        idleSince = now
+    }
+
+    /// Starts watching the socket; called on the loop's queue.
+    func start() {
+        loop.connections[id] = self
+        let read = DispatchSource.makeReadSource(fileDescriptor: fileDescriptor, queue: loop.queue)
+        // Strong captures: the sources keep the connection alive until both are cancelled and the
+        // descriptor is closed; Dispatch drops the handlers after cancellation, ending the cycle.
+        read.setEventHandler { self.handleReadable() }
+        read.setCancelHandler { self.sourceCancelled() }
+        let write = DispatchSource.makeWriteSource(fileDescriptor: fileDescriptor, queue: loop.queue)
+        write.setEventHandler { self.flushOutput() }
+        write.setCancelHandler { self.sourceCancelled() }
+        readSource = read
+        writeSource = write
+        sourcesAwaitingCancel = 2
+        read.resume()
+        if isRefusal {
+            let response = HTTPResponse.error(status: 503, message: "The server is at its connection limit; retry later.",
+                                              type: "server_error", code: "too_many_connections",
+                                              headers: ["Retry-After": "1"])
+            writeStandaloneResponse(response, method: "-", path: "-")
+        }
+    }
+
+    // MARK: Reading
+
+    func handleReadable() {
+        guard !isClosed else { return }
+        let buffer = loop.readBuffer
+        let count = recv(fileDescriptor, buffer.baseAddress, buffer.count, 0)
+        if count > 0 {
+            let now = DispatchTime.now().uptimeNanoseconds
+            lastReadTime = now
+            context.observer?.bytesReceived(count)
+            let received = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            if isLingering {
+                lingerDiscarded += count
+                if lingerDiscarded > 1 << 20 { close(reason: nil) }
+                return
+            }
+            if let security {
+                do {
+                    let plaintext = try security.receive(received)
+                    flushSecurityOutput()
+                    if !plaintext.isEmpty { parser.append(plaintext) }
+                } catch {
+                    context.logger.debug("TLS failure", metadata: ["remote": .string(remoteAddress),
+                                                                   "error": .string("\(error)")])
+                    // The session may hold an alert telling the client why; send it if the socket takes it.
+                    output.append(contentsOf: security.takeOutput())
+                    flushOutputOnce()
+                    close(reason: .clientDisconnected)
+                    return
+                }
+                if security.peerClosed {
+                    if !parser.isIdle || exchange != nil { processInput() }
+                    handleEndOfInput()
+                    return
+                }
+            } else {
+                parser.append(received)
+            }
+            if headStartTime == nil && exchange == nil && !parser.isIdle { headStartTime = now }
+            processInput()
+        } else if count == 0 {
+            handleEndOfInput()
+        } else {
+            let code = errno
+            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
+            close(reason: .clientDisconnected)
+        }
+    }
+
+    /// The client sent FIN. With a request in flight that means it gave up on it (as Go's server
+    /// treats it too): the request is cancelled; whatever response still comes is sent if the
+    /// socket takes it, and the connection closes after it.
+    func handleEndOfInput() {
+        readEOF = true
+        suspendReading()
+        if isLingering || exchange == nil {
+            close(reason: nil)
+            return
+        }
+        exchange?.cancellation.cancel(.clientDisconnected)
+        closeAfterFlush = true
+    }
+
+    /// Parses what is buffered and dispatches complete requests while none is in flight.
+    func processInput() {
+        guard !isProcessingInput else { return }
+        isProcessingInput = true
+        defer { isProcessingInput = false }
+        while exchange == nil && !isClosed && !closeAfterFlush && !isLingering {
+            // A client that pipelines without reading must not make us produce unbounded output.
+            if output.count - outputOffset > 256 * 1024 { break }
+            let event: HTTPRequestParser.Event?
+            do {
+                event = try parser.next()
+            } catch {
+                failRequest(status: error.status, message: error.description)
+                return
+            }
+            guard let event else { break }
+            switch event {
+            case .head(let head):
+                pendingHead = head
+                pendingBody = []
+                if headStartTime == nil { headStartTime = DispatchTime.now().uptimeNanoseconds }
+                let expectations = head.headers.listElements(for: "Expect")
+                if !expectations.isEmpty && expectations != ["100-continue"] {
+                    failRequest(status: 417, message: "Only the 100-continue expectation is supported.")
+                    return
+                }
+                guard prepareBodyDecoding(for: head) else { return }
+                if head.expectsContinue && head.version.minor >= 1 && parser.isReadingBody
+                    && parser.bufferedByteCount == 0 {
+                    appendOutput(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                    flushOutput()
+                }
+            case .body(let bytes):
+                guard appendBody(bytes) else { return }
+            case .end:
+                guard finishBody() else { return }
+                dispatchRequest()
+            }
+        }
+        updateReadInterest()
+    }
+
+    private func dispatchRequest() {
+        guard let head = pendingHead else { return }
+        let body = pendingBody
+        pendingHead = nil
+        pendingBody = []
+        exchangeCounter += 1
+        let start = headStartTime ?? DispatchTime.now().uptimeNanoseconds
+        headStartTime = nil
+        let exchange = Exchange(id: exchangeCounter, head: head, requestBodyBytes: body.count, startTime: start,
+                                wantsKeepAlive: head.wantsKeepAlive && !readEOF)
+        self.exchange = exchange
+        let responder = HTTPResponder(connection: self, exchange: exchange)
+        exchange.responder = responder
+        let request = HTTPRequest(head: head, body: body, remoteAddress: remoteAddress)
+        context.handler(request, responder)
+    }
+
+    /// Reads only while input can be used: not while a request is in flight with plenty of
+    /// pipelined bytes already buffered (a bounded buffer), nor after end of input.
+    func updateReadInterest() {
+        let wantsInput = !readEOF && !isClosed
+            && (isLingering || exchange == nil || parser.bufferedByteCount < context.configuration.parserLimits.maxHeaderBytes)
+        if wantsInput { resumeReading() } else { suspendReading() }
+    }
+
+    func suspendReading() {
+        guard !readSuspended, let readSource else { return }
+        readSource.suspend()
+        readSuspended = true
+    }
+
+    func resumeReading() {
+        guard readSuspended, let readSource else { return }
+        readSource.resume()
+        readSuspended = false
+    }
+
+    /// One best-effort write of pending output, for bytes sent just before closing.
+    func flushOutputOnce() {
+        guard outputOffset < output.count else { return }
+        _ = output.withUnsafeBytes { raw in
+            send(fileDescriptor, raw.baseAddress! + outputOffset, raw.count - outputOffset, Int32(MSG_NOSIGNAL))
+        }
+    }
+
+    // MARK: Closing
+
+    /// Answers an error the connection itself detected (parse errors, timeouts) and closes.
+    func failRequest(status: Int, message: String) {
+        let method = pendingHead?.method ?? "-"
+        let path = pendingHead?.path ?? "-"
+        pendingHead = nil
+        pendingBody = []
+        context.logger.debug("rejecting request", metadata: ["remote": .string(remoteAddress),
+                                                             "status": .stringConvertible(status),
+                                                             "reason": .string(message)])
+        writeStandaloneResponse(.standardError(status: status, message: message), method: method, path: path)
+    }
+
+    /// Shuts the write side and reads on briefly so the client receives what was sent instead of
+    /// a reset (RFC 9112 §9.6).
+    func beginLingeringClose() {
+        guard !isLingering, !isClosed else { return }
+        if let security {
+            security.close()
+            // Flushing may complete the close re-entrantly (flushOutput ends here again).
+            flushSecurityOutput()
+            guard !isLingering, !isClosed else { return }
+            if outputOffset < output.count { closeAfterFlush = true; return }
+        }
+        isLingering = true
+        lingerStart = DispatchTime.now().uptimeNanoseconds
+        shutdown(fileDescriptor, Int32(SHUT_WR))
+        if readEOF { close(reason: nil) } else { resumeReading() }
+    }
+
+    /// Closes the socket now. A request still in flight is cancelled with `reason`.
+    func close(reason: CancellationReason?) {
+        guard !isClosed else { return }
+        isClosed = true
+        if let exchange {
+            exchange.cancellation.cancel(reason ?? .clientDisconnected)
+            if case .done = exchange.phase {} else {
+                exchange.phase = .done
+                recordCompletion(exchange, status: exchange.status == 0 ? 499 : exchange.status)
+            }
+            self.exchange = nil
+        }
+        if readSuspended { readSource?.resume(); readSuspended = false }
+        if !writeSourceResumed { writeSource?.resume(); writeSourceResumed = true }
+        readSource?.cancel()
+        writeSource?.cancel()
+        output = []
+        loop.connections[id] = nil
+        context.connectionClosed(isRefusal: isRefusal)
+    }
+
+    private func sourceCancelled() {
+        sourcesAwaitingCancel -= 1
+        if sourcesAwaitingCancel == 0 {
+            Glibc.close(fileDescriptor)
+            readSource = nil
+            writeSource = nil
+        }
+    }
+}

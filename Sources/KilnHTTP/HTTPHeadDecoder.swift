@@ -1,0 +1,118 @@
+/// Turns a complete header section (request line, field lines, final empty line) into an
+/// ``HTTPRequestHead``, refusing anything outside RFC 9112's grammar.
+enum HTTPHeadDecoder {
+    /// Decodes `bytes`, which end with the CRLF CRLF that closes the section.
+    static func decode(_ bytes: ArraySlice<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
+        var lines: [ArraySlice<UInt8>] = []
+        var lineStart = bytes.startIndex
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if bytes[index] == HTTPSyntax.lf {
+                // The scanner already guaranteed a CR before every LF.
+                lines.append(bytes[lineStart..<(index - 1)])
+                lineStart = index + 1
+            }
+            index += 1
+        }
+        // The last line is the empty one that ends the section.
+        guard let requestLine = lines.first, lines.count >= 2 else {
+            throw .badRequest("incomplete header section")
+        }
+        var head = try decodeRequestLine(requestLine, limits: limits)
+        var headers = HTTPHeaders()
+        for line in lines[1..<(lines.count - 1)] {
+            let field = try decodeFieldLine(line)
+            headers.add(name: field.name, value: field.value)
+        }
+        head.headers = headers
+        return head
+    }
+
+    static func decodeRequestLine(_ line: ArraySlice<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
+        guard let firstSpace = line.firstIndex(of: HTTPSyntax.space) else {
+            throw .badRequest("malformed request line")
+        }
+        let methodBytes = line[line.startIndex..<firstSpace]
+        let rest = line[(firstSpace + 1)...]
+        guard let secondSpace = rest.firstIndex(of: HTTPSyntax.space) else {
+            throw .badRequest("malformed request line")
+        }
+        let targetBytes = rest[rest.startIndex..<secondSpace]
+        let versionBytes = rest[(secondSpace + 1)...]
+        guard !methodBytes.isEmpty, methodBytes.allSatisfy(HTTPSyntax.isToken) else {
+            throw .badRequest("invalid method")
+        }
+        guard targetBytes.count <= limits.maxTargetBytes else { throw .uriTooLong }
+        guard !targetBytes.isEmpty, targetBytes.allSatisfy(HTTPSyntax.isTargetByte) else {
+            throw .badRequest("invalid request target")
+        }
+        let version = try decodeVersion(versionBytes)
+        let method = String(decoding: methodBytes, as: UTF8.self)
+        let target = String(decoding: targetBytes, as: UTF8.self)
+        try validateTargetForm(target, method: method)
+        return HTTPRequestHead(method: method, target: target, version: version, headers: HTTPHeaders())
+    }
+
+    /// `HTTP/1.0` and `HTTP/1.1` are spoken; a later 1.x minor is answered as 1.1 (RFC 9110 §6.2);
+    /// any other major version gets 505.
+    static func decodeVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPVersion {
+        let text = Array(bytes)
+        guard text.count == 8, text[0..<5].elementsEqual("HTTP/".utf8),
+              text[6] == UInt8(ascii: "."),
+              let major = digit(text[5]), let minor = digit(text[7]) else {
+            throw .badRequest("malformed HTTP version")
+        }
+        guard major == 1 else { throw .versionNotSupported }
+        return HTTPVersion(major: 1, minor: min(minor, 1))
+    }
+
+    private static func digit(_ byte: UInt8) -> Int? {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
+    }
+
+    /// origin-form for everything, absolute-form (which servers must accept), asterisk-form for
+    /// OPTIONS and authority-form for CONNECT only.
+    static func validateTargetForm(_ target: String, method: String) throws(HTTPParseError) {
+        if target.hasPrefix("/") { return }
+        if target == "*" {
+            guard method == "OPTIONS" else { throw .badRequest("asterisk-form target outside OPTIONS") }
+            return
+        }
+        let lower = target.lowercased()
+        if lower.hasPrefix("http://") || lower.hasPrefix("https://") { return }
+        if method == "CONNECT" { return }
+        throw .badRequest("request target is not in origin or absolute form")
+    }
+
+    /// Decodes `name: value`, rejecting obs-fold, whitespace before the colon and control bytes.
+    static func decodeFieldLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> (name: String, value: String) {
+        guard let first = line.first else { throw .badRequest("empty field line") }
+        if first == HTTPSyntax.space || first == HTTPSyntax.tab {
+            throw .badRequest("obsolete line folding")
+        }
+        guard let colon = line.firstIndex(of: HTTPSyntax.colon) else {
+            throw .badRequest("field line without a colon")
+        }
+        let nameBytes = line[line.startIndex..<colon]
+        guard !nameBytes.isEmpty else { throw .badRequest("empty field name") }
+        for byte in nameBytes where !HTTPSyntax.isToken(byte) {
+            if byte == HTTPSyntax.space || byte == HTTPSyntax.tab {
+                throw .badRequest("whitespace between field name and colon")
+            }
+            throw .badRequest("invalid byte in field name")
+        }
+        var valueStart = colon + 1
+        var valueEnd = line.endIndex
+        while valueStart < valueEnd, line[valueStart] == HTTPSyntax.space || line[valueStart] == HTTPSyntax.tab {
+            valueStart += 1
+        }
+        while valueEnd > valueStart, line[valueEnd - 1] == HTTPSyntax.space || line[valueEnd - 1] == HTTPSyntax.tab {
+            valueEnd -= 1
+        }
+        let valueBytes = line[valueStart..<valueEnd]
+        for byte in valueBytes where !HTTPSyntax.isFieldValue(byte) {
+            throw .badRequest("control character in field value")
+        }
+        return (String(decoding: nameBytes, as: UTF8.self), String(decoding: valueBytes, as: UTF8.self))
+    }
+}

@@ -1,0 +1,74 @@
+/// The request line and header section of a request, as parsed and validated.
+public struct HTTPRequestHead: Sendable, Equatable {
+    /// The method token, case-sensitive as RFC 9110 requires (`GET`, `POST`, ...).
+    public var method: String
+    /// The request target exactly as sent (origin-form `/path?query`, absolute-form, `*`, or authority).
+    public var target: String
+    public var version: HTTPVersion
+    public var headers: HTTPHeaders
+
+    public init(method: String, target: String, version: HTTPVersion, headers: HTTPHeaders) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+    }
+
+    /// The path part of the target, without the query; for absolute-form targets the path after
+    /// the authority (`/` when empty).
+    public var path: String {
+        var rest = Substring(target)
+        if !rest.hasPrefix("/"), let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
+            rest = rest[rest.index(colon, offsetBy: 3)...]
+            guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }), rest[slash] == "/" else {
+                return "/"
+            }
+            rest = rest[slash...]
+        }
+        if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
+        return String(rest)
+    }
+
+    /// The query string after `?`, without the `?`; nil when the target has none.
+    public var query: String? {
+        guard let mark = target.firstIndex(of: "?") else { return nil }
+        return String(target[target.index(after: mark)...])
+    }
+
+    /// Whether the client asked to keep the connection open after this exchange: HTTP/1.1 unless
+    /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+    public var wantsKeepAlive: Bool {
+        let tokens = headers.listElements(for: "Connection")
+        if version.minor >= 1 { return !tokens.contains("close") }
+        return tokens.contains("keep-alive") && !tokens.contains("close")
+    }
+
+    /// Whether the client sent `Expect: 100-continue`.
+    public var expectsContinue: Bool {
+        headers.listElements(for: "Expect").contains("100-continue")
+    }
+}
+
+/// A complete request: head, body (de-chunked) and where it came from.
+public struct HTTPRequest: Sendable {
+    public var head: HTTPRequestHead
+    /// The body as received, after chunked decoding; empty when there was none.
+    public var body: [UInt8]
+    /// The peer's address as text (`127.0.0.1:53122`, `[::1]:53122`).
+    public var remoteAddress: String
+    /// Values of `{name}` segments of the route pattern that matched, filled in by ``Router``.
+    public var pathParameters: [String: String]
+
+    public init(head: HTTPRequestHead, body: [UInt8] = [], remoteAddress: String = "",
+                pathParameters: [String: String] = [:]) {
+        self.head = head
+        self.body = body
+        self.remoteAddress = remoteAddress
+        self.pathParameters = pathParameters
+    }
+
+    public var method: String { head.method }
+    public var path: String { head.path }
+    public var headers: HTTPHeaders { head.headers }
+    public var version: HTTPVersion { head.version }
+}

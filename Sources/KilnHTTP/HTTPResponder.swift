@@ -1,0 +1,101 @@
+/// How a handler answers a request: once, from any thread, now or later.
+///
+/// ```swift
+/// router.get("/hello") { request, responder in
+///     responder.respond(.json("{\"hello\":\"world\"}"))
+/// }
+/// router.post("/v1/stream") { request, responder in
+///     let events = responder.startEventStream()
+///     events.cancellation.onCancel { _ in job.cancel() }       // the client went away
+///     engine.run(job) { token in events.send(data: token) }    // any thread
+///                    onDone: { events.finish() }
+/// }
+/// ```
+///
+/// Exactly one of ``respond(_:)``, ``startStream(status:headers:)`` or
+/// ``startEventStream(status:headers:)`` takes effect; later calls are ignored. Every call hops
+/// onto the connection's queue (or runs in place when already there), so handlers never block the
+/// server and engines may answer from their own threads. A responder dropped without an answer
+/// sends 500 so that a buggy handler cannot hang a connection.
+public final class HTTPResponder: @unchecked Sendable {
+    private let connection: HTTPConnection
+    private let exchange: HTTPConnection.Exchange
+    private let lock = Lock()
+    private var answered = false
+    private var extraHeaders = HTTPHeaders()
+    private var routeLabel = "unmatched"
+
+    /// Signalled when the client goes away before the response is complete.
+    public let cancellation: RequestCancellation
+
+    init(connection: HTTPConnection, exchange: HTTPConnection.Exchange) {
+        self.connection = connection
+        self.exchange = exchange
+        self.cancellation = exchange.cancellation
+    }
+
+    deinit {
+        guard !answered else { return }
+        let connection = self.connection, exchange = self.exchange
+        connection.loop.execute {
+            connection.sendResponse(.standardError(status: 500, message: "The handler produced no response."),
+                                    for: exchange, extraHeaders: HTTPHeaders())
+        }
+    }
+
+    /// Whether a response or stream was already started.
+    public var hasResponded: Bool { lock.withLock { answered } }
+
+    /// The route pattern used as the metrics label; set by ``Router``.
+    public var route: String {
+        get { lock.withLock { routeLabel } }
+        set {
+            lock.withLock { routeLabel = newValue }
+            let exchange = self.exchange
+            connection.loop.execute { exchange.route = newValue }
+        }
+    }
+
+    /// Adds a header to whatever response is eventually sent (CORS headers, for instance).
+    public func addHeader(name: String, value: String) {
+        lock.withLock { extraHeaders.add(name: name, value: value) }
+    }
+
+    /// Sends a complete response with `Content-Length`.
+    public func respond(_ response: HTTPResponse) {
+        guard let headers = claim() else { return }
+        let connection = self.connection, exchange = self.exchange
+        connection.loop.execute { connection.sendResponse(response, for: exchange, extraHeaders: headers) }
+    }
+
+    /// Starts a streamed response (chunked; close-delimited for HTTP/1.0 clients).
+    public func startStream(status: Int = 200, headers: HTTPHeaders = HTTPHeaders()) -> HTTPResponseStream {
+        let stream = HTTPResponseStream(connection: connection, exchange: exchange)
+        guard let extra = claim() else {
+            stream.markFinished()
+            return stream
+        }
+        let connection = self.connection, exchange = self.exchange
+        connection.loop.execute {
+            connection.startStream(status: status, headers: headers, for: exchange, extraHeaders: extra)
+        }
+        return stream
+    }
+
+    /// Starts a Server-Sent Events stream (`text/event-stream`, no caching, no proxy buffering).
+    public func startEventStream(status: Int = 200, headers: HTTPHeaders = HTTPHeaders()) -> EventStreamWriter {
+        var allHeaders = headers
+        allHeaders.replaceOrAdd(name: "Content-Type", value: "text/event-stream; charset=utf-8")
+        if !allHeaders.contains(name: "Cache-Control") { allHeaders.add(name: "Cache-Control", value: "no-cache") }
+        allHeaders.replaceOrAdd(name: "X-Accel-Buffering", value: "no")
+        return EventStreamWriter(stream: startStream(status: status, headers: allHeaders))
+    }
+
+    private func claim() -> HTTPHeaders? {
+        lock.withLock {
+            guard !answered else { return nil }
+            answered = true
+            return extraHeaders
+        }
+    }
+}

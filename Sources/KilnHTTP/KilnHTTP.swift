@@ -1,1 +1,0 @@
-// KilnHTTP: see Docs/architecture.md for what this module owns and what it may import.

@@ -1,0 +1,24 @@
+/// What can go wrong loading or running an image pipeline. Every case carries a sentence a person
+/// can act on; none of them is a crash.
+public enum ImageError: Error, Equatable, CustomStringConvertible {
+    /// A file of the diffusers folder is missing or unreadable.
+    case missingFile(String)
+    /// A config.json (or tokenizer file) is malformed or names something unsupported.
+    case invalidConfig(String)
+    /// A weight is missing, or has a shape or dtype other than the architecture needs.
+    case invalidWeights(String)
+    /// A request asks for something out of range (size, steps, guidance, sampler…).
+    case invalidRequest(String)
+    /// The caller's progress callback asked to stop.
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .missingFile(let text): return "missing file: \(text)"
+        case .invalidConfig(let text): return "invalid config: \(text)"
+        case .invalidWeights(let text): return "invalid weights: \(text)"
+        case .invalidRequest(let text): return "invalid request: \(text)"
+        case .cancelled: return "cancelled"
+        }
+    }
+}

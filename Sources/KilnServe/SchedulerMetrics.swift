@@ -1,0 +1,153 @@
+import Foundation
+
+/// Count and sum of a latency, in seconds; render as a Prometheus summary or compute a mean.
+public struct LatencySummary: Sendable, Equatable {
+    public var count: Int = 0
+    public var sumSeconds: Double = 0
+    /// The most recent observation.
+    public var lastSeconds: Double = 0
+
+    public init() {}
+
+    public var meanSeconds: Double { count == 0 ? 0 : sumSeconds / Double(count) }
+
+    mutating func record(_ seconds: Double) {
+        count += 1
+        sumSeconds += seconds
+        lastSeconds = seconds
+    }
+}
+
+/// A consistent picture of the scheduler, for `/metrics` and `/ready`. Gauges are as of the end
+/// of the last iteration (queue counts: as of the call); counters only grow.
+public struct SchedulerMetrics: Sendable, Equatable {
+    // Gauges
+    /// Jobs in the queue.
+    public var queuedJobs = 0
+    /// Preempted sequences waiting to be recomputed.
+    public var preemptedSequences = 0
+    /// Sequences admitted and holding KV blocks.
+    public var runningSequences = 0
+    public var kvBlocksTotal = 0
+    /// Referenced by running sequences.
+    public var kvBlocksUsed = 0
+    /// Unreferenced but kept for prefix reuse (evictable).
+    public var kvBlocksCached = 0
+    public var kvBlocksFree = 0
+    /// Generated tokens per second over the last `throughputWindow`.
+    public var tokensPerSecond = 0.0
+    /// Tokens and sequences of the last executor call.
+    public var lastBatchTokens = 0
+    public var lastBatchSequences = 0
+
+    // Counters
+    public var iterations: UInt64 = 0
+    public var jobsSubmitted = 0
+    /// Submissions refused (queue full, invalid, shutting down).
+    public var jobsRejected = 0
+    public var jobsFinished = 0
+    public var jobsCancelled = 0
+    public var jobsFailed = 0
+    public var promptTokens = 0
+    /// Prompt tokens looked up in the prefix cache (first admissions only).
+    public var prefixCacheQueryTokens = 0
+    /// Prompt tokens served from the prefix cache.
+    public var prefixCacheHitTokens = 0
+    public var generatedTokens = 0
+    public var preemptions = 0
+
+    // Latencies
+    /// Submission to admission.
+    public var queueTime = LatencySummary()
+    /// Submission to first generated token.
+    public var timeToFirstToken = LatencySummary()
+    /// Between consecutive tokens of one sequence.
+    public var interTokenLatency = LatencySummary()
+    /// Submission to the terminal event.
+    public var endToEndLatency = LatencySummary()
+
+    public init() {}
+
+    /// Jobs waiting for admission: queued plus preempted.
+    public var waitingJobs: Int { queuedJobs + preemptedSequences }
+    /// Fraction of KV blocks referenced by running sequences.
+    public var kvUsageRatio: Double { kvBlocksTotal == 0 ? 0 : Double(kvBlocksUsed) / Double(kvBlocksTotal) }
+}
+
+/// Single observations, for histograms (Prometheus) that a snapshot cannot rebuild.
+/// Delivered on the scheduler thread (or a cancelling thread); the observer must not block.
+public enum SchedulerObservation: Sendable, Equatable {
+    case queueTime(seconds: Double)
+    case timeToFirstToken(seconds: Double)
+    case interTokenLatency(seconds: Double)
+    case endToEndLatency(seconds: Double)
+    /// One executor call: tokens run and sequences in the batch.
+    case iteration(tokens: Int, sequences: Int)
+}
+
+public typealias SchedulerObserver = @Sendable (SchedulerObservation) -> Void
+
+/// Thread-safe accumulation of `SchedulerMetrics`.
+final class SchedulerMetricsRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var metrics = SchedulerMetrics()
+    private let observer: SchedulerObserver?
+    private let window: Duration
+    /// (time, generated tokens) per iteration inside the throughput window, oldest first.
+    private var recentIterations: [(time: Duration, tokens: Int)] = []
+    private var recentStart = 0
+    /// Tokens of `recentIterations[recentStart...]`.
+    private var windowTokens = 0
+
+    init(observer: SchedulerObserver?, window: Duration) {
+        self.observer = observer
+        self.window = window
+    }
+
+    func snapshot() -> SchedulerMetrics {
+        lock.lock()
+        defer { lock.unlock() }
+        return metrics
+    }
+
+    func update(_ change: (inout SchedulerMetrics) -> Void) {
+        lock.lock()
+        change(&metrics)
+        lock.unlock()
+    }
+
+    func observe(_ observation: SchedulerObservation) {
+        lock.lock()
+        switch observation {
+        case let .queueTime(seconds): metrics.queueTime.record(seconds)
+        case let .timeToFirstToken(seconds): metrics.timeToFirstToken.record(seconds)
+        case let .interTokenLatency(seconds): metrics.interTokenLatency.record(seconds)
+        case let .endToEndLatency(seconds): metrics.endToEndLatency.record(seconds)
+        case let .iteration(tokens, sequences):
+            metrics.lastBatchTokens = tokens
+            metrics.lastBatchSequences = sequences
+        }
+        lock.unlock()
+        observer?(observation)
+    }
+
+    /// Records an iteration's generated tokens at `time` and refreshes `tokensPerSecond`.
+    func recordThroughput(generated: Int, at time: Duration) {
+        lock.lock()
+        defer { lock.unlock() }
+        recentIterations.append((time, generated))
+        windowTokens += generated
+        while time - recentIterations[recentStart].time > window {
+            windowTokens -= recentIterations[recentStart].tokens
+            recentStart += 1
+        }
+        if recentStart > 1024 {
+            recentIterations.removeFirst(recentStart)
+            recentStart = 0
+        }
+        // The oldest entry marks the window's start; its tokens were produced before it.
+        let first = recentIterations[recentStart]
+        let span = (time - first.time).seconds
+        metrics.tokensPerSecond = span > 0 ? Double(windowTokens - first.tokens) / span : 0
+    }
+}

@@ -1,0 +1,46 @@
+/// The scheduler's limits. Every one has a default; `validate()` rejects nonsense before use.
+public struct SchedulerSettings: Sendable, Equatable {
+    /// Jobs that may wait in the queue; one more gets `ServeError.queueFull` (HTTP 429).
+    public var maxQueuedJobs: Int = 256
+    /// Seconds suggested in `Retry-After` when the queue is full.
+    public var queueFullRetryAfterSeconds: Int = 1
+    /// Sequences run together in one batch (decode and prefill).
+    public var maxBatchSequences: Int = 16
+    /// Tokens one iteration may run, summed over the batch: every decoding sequence takes one,
+    /// prefill chunks share the rest. Bounds an iteration's latency, so a long prompt is spread
+    /// over several iterations instead of stalling everyone's stream. At least `maxBatchSequences`.
+    public var tokenBudgetPerIteration: Int = 256
+    /// Blocks in the KV pool; the engine preallocates `kvBlockCount * kvBlockSize` token slots.
+    public var kvBlockCount: Int = 1024
+    /// Token slots per KV block; also the granularity of prefix caching.
+    public var kvBlockSize: Int = 16
+    /// Blocks left unallocated when admitting a job while others run, so that running sequences
+    /// can grow a little before anyone must be preempted. Ignored when nothing runs.
+    public var admissionReserveBlocks: Int = 8
+    /// Window over which `SchedulerMetrics.tokensPerSecond` is measured.
+    public var throughputWindow: Duration = .seconds(10)
+
+    public init() {}
+
+    /// Tokens the whole KV pool can hold.
+    public var kvCapacityTokens: Int { kvBlockCount * kvBlockSize }
+
+    public func validate() throws(ServeError) {
+        func require(_ condition: Bool, _ message: String) throws(ServeError) {
+            if !condition { throw .invalidSettings(message) }
+        }
+        try require(maxQueuedJobs >= 1, "maxQueuedJobs must be >= 1 (got \(maxQueuedJobs))")
+        try require(queueFullRetryAfterSeconds >= 1,
+                    "queueFullRetryAfterSeconds must be >= 1 (got \(queueFullRetryAfterSeconds))")
+        try require(maxBatchSequences >= 1, "maxBatchSequences must be >= 1 (got \(maxBatchSequences))")
+        try require(tokenBudgetPerIteration >= maxBatchSequences,
+                    "tokenBudgetPerIteration (\(tokenBudgetPerIteration)) must be >= maxBatchSequences (\(maxBatchSequences))")
+        try require(kvBlockSize >= 1 && kvBlockSize <= 4096,
+                    "kvBlockSize must be in 1...4096 (got \(kvBlockSize))")
+        try require(kvBlockCount >= 1 && kvBlockCount <= 1 << 24,
+                    "kvBlockCount must be in 1...\(1 << 24) (got \(kvBlockCount))")
+        try require(admissionReserveBlocks >= 0 && admissionReserveBlocks < kvBlockCount,
+                    "admissionReserveBlocks must be in 0..<kvBlockCount (got \(admissionReserveBlocks))")
+        try require(throughputWindow > .zero, "throughputWindow must be positive")
+    }
+}

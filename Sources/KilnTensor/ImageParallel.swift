@@ -1,0 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the image kernels fan work out to threads: the engine's persistent `WorkerPool`, one shared
+/// pool for every image model. The image kernels are few and large (a convolution over a whole
+/// feature map), so each dispatch's cost is small next to its work. Overlapping calls (two
+/// pipelines, or parallel tests) are safe: the pool runs a call that finds it busy on the calling
+/// thread.
+public enum ImageParallel {
+    /// Threads the image kernels use; `KILN_IMAGE_THREADS` overrides the number of online cores.
+    public static let width: Int = {
+        if let text = getenv("KILN_IMAGE_THREADS").map({ String(cString: $0) }), let value = Int(text), value > 0 {
+            return min(value, 256)
+        }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }()
+
+    /// The pool behind `run`, started on first use.
+    public static let pool = WorkerPool(threadCount: width)
+
+    /// Runs `body(index)` for every index in 0..<count, spread over the pool; returns when all ran.
+    public static func run(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 1 || width == 1 {
+            for index in 0..<count { body(index) }
+            return
+        }
+        pool.parallelFor(count) { range in
+            for index in range { body(index) }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// A JSON-like value passed to a chat template: the variables of the rendering context.
+///
+/// Objects keep the order of their keys, as Python dictionaries do, because templates print
+/// them (`tools | tojson`) and the order shows in the prompt. Integers and floating-point numbers
+/// stay distinct (`1` and `1.0` print differently in Python).
+///
+/// Build one from Swift literals:
+/// ```swift
+/// let context: [String: TemplateValue] = [
+///     "messages": [["role": "user", "content": "Hi"]],
+///     "add_generation_prompt": true,
+/// ]
+/// ```
+/// or from JSON text with ``TemplateValue/init(jsonData:limits:)``.
+public enum TemplateValue: Equatable, Sendable {
+    /// JSON `null`, Python's `None`.
+    case null
+    case bool(Bool)
+    /// A 64-bit integer; prints without a decimal point (`1`).
+    case int(Int)
+    /// A floating-point number; prints as Python does (`1.0`, `1e-05`).
+    case double(Double)
+    case string(String)
+    case array([TemplateValue])
+    /// Key-value pairs in their original order; a key appears at most once.
+    case object([(key: String, value: TemplateValue)])
+
+    /// Structural equality; objects compare key by key in order, strings by code points.
+    public static func == (lhs: TemplateValue, rhs: TemplateValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case let (.bool(a), .bool(b)): return a == b
+        case let (.int(a), .int(b)): return a == b
+        case let (.double(a), .double(b)): return a == b
+        case let (.string(a), .string(b)): return a.utf8.elementsEqual(b.utf8)
+        case let (.array(a), .array(b)): return a == b
+        case let (.object(a), .object(b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        default: return false
+        }
+    }
+
+    /// The value stored under `key` when this is an object.
+    public subscript(key: String) -> TemplateValue? {
+        guard case .object(let pairs) = self else { return nil }
+        return pairs.first(where: { $0.key == key })?.value
+    }
+
+    /// Parses JSON text (UTF-8). Numbers without a fraction or exponent become `.int`
+    /// (or `.double` when they do not fit in 64 bits), as Python's `json.loads` keeps them.
+    public init(jsonData: Data, limits: TemplateLimits = TemplateLimits()) throws {
+        var reader = TemplateJSONReader(bytes: Array(jsonData), maxDepth: limits.maxNestingDepth)
+        self = try reader.readDocument()
+    }
+
+    /// Parses JSON text; see ``init(jsonData:limits:)``.
+    public init(jsonString: String, limits: TemplateLimits = TemplateLimits()) throws {
+        try self.init(jsonData: Data(jsonString.utf8), limits: limits)
+    }
+
+    /// Parses a JSON object into a rendering context (variable name → value).
+    public static func context(fromJSON data: Data, limits: TemplateLimits = TemplateLimits())
+        throws -> [String: TemplateValue]
+    {
+        let value = try TemplateValue(jsonData: data, limits: limits)
+        guard case .object(let pairs) = value else {
+            throw TemplateError(.value, "the rendering context must be a JSON object")
+        }
+        var context: [String: TemplateValue] = [:]
+        for (key, value) in pairs { context[key] = value }
+        return context
+    }
+}
+
+extension TemplateValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByStringLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    public init(nilLiteral: ()) { self = .null }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int) { self = .int(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(arrayLiteral elements: TemplateValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, TemplateValue)...) {
+        var pairs: [(key: String, value: TemplateValue)] = []
+        for (key, value) in elements {
+            if let index = pairs.firstIndex(where: { $0.key == key }) {
+                pairs[index].value = value
+            } else {
+                pairs.append((key, value))
+            }
+        }
+        self = .object(pairs)
+    }
+}

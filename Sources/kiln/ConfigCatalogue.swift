@@ -1,0 +1,177 @@
+import Foundation
+
+/// The list of every `kiln serve` setting, in the order of `Config/kiln.toml`, and the merging of
+/// the file, the environment and the flags over the defaults.
+enum ConfigCatalogue {
+    static let settings: [ConfigSetting] = [
+        ConfigSetting(key: "server.host", binding: .string(\.host),
+                      help: "Address or host name to listen on (:: for every IPv4 and IPv6 address)."),
+        ConfigSetting(key: "server.port", binding: .integer(\.port), help: "TCP port (0 picks a free one)."),
+        ConfigSetting(key: "server.io_queues", binding: .integer(\.ioQueues),
+                      help: "Serial queues running connections (0 = one per core)."),
+        ConfigSetting(key: "server.listen_backlog", binding: .integer(\.listenBacklog),
+                      help: "Kernel queue of connections not yet accepted."),
+
+        ConfigSetting(key: "limits.max_connections", binding: .integer(\.maxConnections),
+                      help: "Most open connections; more are answered 503 and closed."),
+        ConfigSetting(key: "limits.max_body_bytes", binding: .integer(\.maxBodyBytes),
+                      help: "Largest request body, after chunked and gzip decoding (413 beyond)."),
+        ConfigSetting(key: "limits.max_header_bytes", binding: .integer(\.maxHeaderBytes),
+                      help: "Largest request head, request line included (431 beyond)."),
+        ConfigSetting(key: "limits.max_header_count", binding: .integer(\.maxHeaderCount),
+                      help: "Most header fields in a request (431 beyond)."),
+        ConfigSetting(key: "limits.max_target_bytes", binding: .integer(\.maxTargetBytes),
+                      help: "Longest request target (414 beyond)."),
+        ConfigSetting(key: "limits.max_chunk_line_bytes", binding: .integer(\.maxChunkLineBytes),
+                      help: "Longest chunk-size line with its extensions (400 beyond)."),
+        ConfigSetting(key: "limits.max_buffered_output_bytes", binding: .integer(\.maxBufferedOutputBytes),
+                      help: "Unsent output one connection may hold before it is dropped."),
+
+        ConfigSetting(key: "timeouts.header_read_timeout", binding: .double(\.headerReadTimeout),
+                      help: "Seconds to receive a request head (408 after)."),
+        ConfigSetting(key: "timeouts.body_idle_timeout", binding: .double(\.bodyIdleTimeout),
+                      help: "Seconds without progress while a body arrives (408 after)."),
+        ConfigSetting(key: "timeouts.keep_alive_timeout", binding: .double(\.keepAliveTimeout),
+                      help: "Seconds an idle keep-alive connection stays open."),
+        ConfigSetting(key: "timeouts.send_timeout", binding: .double(\.sendTimeout),
+                      help: "Seconds without progress sending before the connection is dropped."),
+        ConfigSetting(key: "timeouts.handshake_timeout", binding: .double(\.handshakeTimeout),
+                      help: "Seconds to complete a TLS handshake."),
+        ConfigSetting(key: "timeouts.linger_timeout", binding: .double(\.lingerTimeout),
+                      help: "Seconds to drain input after an error response before closing."),
+        ConfigSetting(key: "timeouts.shutdown_grace_period", binding: .double(\.shutdownGracePeriod),
+                      help: "Seconds in-flight requests get to finish on SIGTERM/SIGINT."),
+
+        ConfigSetting(key: "security.api_keys", binding: .strings(\.apiKeys),
+                      help: "API keys accepted as 'Authorization: Bearer <key>' (none = no authentication)."),
+        ConfigSetting(key: "security.cors_allowed_origins", binding: .strings(\.corsAllowedOrigins),
+                      help: "Browser origins allowed by CORS (none = CORS off; \"*\" = any)."),
+
+        ConfigSetting(key: "tls.tls_cert", binding: .string(\.tlsCert),
+                      help: "PEM certificate chain; with tls_key, serves HTTPS (SIGHUP reloads both)."),
+        ConfigSetting(key: "tls.tls_key", binding: .string(\.tlsKey), help: "PEM private key for tls_cert."),
+
+        ConfigSetting(key: "gzip.gzip", binding: .bool(\.gzip),
+                      help: "Compress JSON and text responses for clients that accept gzip."),
+        ConfigSetting(key: "gzip.gzip_min_bytes", binding: .integer(\.gzipMinBytes),
+                      help: "Smallest response body worth compressing."),
+        ConfigSetting(key: "gzip.gzip_level", binding: .integer(\.gzipLevel), help: "zlib level, 1 (fast) to 9 (small)."),
+        ConfigSetting(key: "gzip.gzip_requests", binding: .bool(\.gzipRequests),
+                      help: "Accept request bodies sent with Content-Encoding: gzip."),
+
+        ConfigSetting(key: "model.model", binding: .string(\.model),
+                      help: "GGUF language model to serve (empty = the default model, fetched on first run)."),
+        ConfigSetting(key: "model.model_name", binding: .string(\.modelName),
+                      help: "Model id in the API (empty = the file name without .gguf)."),
+
+        ConfigSetting(key: "engine.threads", binding: .integer(\.threads),
+                      help: "Kernel worker threads (0 = one per core)."),
+        ConfigSetting(key: "engine.context_length", binding: .integer(\.contextLength),
+                      help: "Longest sequence, prompt and answer (0 = the model's own)."),
+        ConfigSetting(key: "engine.kv_blocks", binding: .integer(\.kvBlocks),
+                      help: "Blocks in the KV cache pool, shared by all sequences and the prefix cache."),
+        ConfigSetting(key: "engine.kv_block_size", binding: .integer(\.kvBlockSize),
+                      help: "Tokens per KV block (the prefix cache's unit of reuse)."),
+        ConfigSetting(key: "engine.max_batch_sequences", binding: .integer(\.maxBatchSequences),
+                      help: "Most sequences decoded together in one step."),
+        ConfigSetting(key: "engine.max_batch_tokens", binding: .integer(\.maxBatchTokens),
+                      help: "Most tokens in one step; long prompts are prefilled in chunks under it."),
+        ConfigSetting(key: "engine.queue_capacity", binding: .integer(\.queueCapacity),
+                      help: "Jobs waiting for the engine; more get 429 with Retry-After."),
+
+        ConfigSetting(key: "api.max_n", binding: .integer(\.maxN),
+                      help: "Most choices (n, times the prompts of a completion) in one request."),
+        ConfigSetting(key: "api.default_max_tokens", binding: .integer(\.defaultMaxTokens),
+                      help: "max_tokens when a request gives none (capped by the context left)."),
+        ConfigSetting(key: "api.request_timeout", binding: .double(\.requestTimeout),
+                      help: "Seconds a generation may take, queued and running (0 = no limit)."),
+
+        ConfigSetting(key: "log.log_format", binding: .string(\.logFormat), help: "Log line format: text or json."),
+        ConfigSetting(key: "log.log_level", binding: .string(\.logLevel),
+                      help: "Least severe level logged: trace, debug, info, notice, warning, error, critical."),
+        ConfigSetting(key: "log.access_log", binding: .bool(\.accessLog), help: "Log one line per request."),
+    ]
+
+    static func setting(_ key: String) -> ConfigSetting {
+        guard let setting = settings.first(where: { $0.key == key }) else { fatalError("unknown setting \(key)") }
+        return setting
+    }
+
+    /// Resolves the settings: defaults, then the file, then `KILN_…` variables, then flags.
+    static func resolve(configFile: String?, environment: [String: String],
+                        flags: [(key: String, value: ConfigValue)]) throws -> ServeSettings {
+        var resolved = ServeSettings()
+        if let configFile {
+            let text: String
+            do {
+                text = try String(contentsOfFile: configFile, encoding: .utf8)
+            } catch {
+                throw ConfigError("cannot read config file \(configFile): \(error.localizedDescription)")
+            }
+            for (key, value) in try ConfigTOML.parse(text, file: configFile).sorted(by: { $0.key < $1.key }) {
+                guard let setting = settings(matching: key) else {
+                    throw ConfigError("\(configFile): unknown setting \(key)")
+                }
+                try setting.apply(value, to: &resolved, source: configFile)
+            }
+        }
+        for setting in Self.settings {
+            if let text = environment[setting.environmentVariable] {
+                try setting.apply(try setting.parseEnvironment(text), to: &resolved, source: setting.environmentVariable)
+            }
+        }
+        for (key, value) in flags {
+            let setting = setting(key)
+            try setting.apply(value, to: &resolved, source: setting.flag)
+        }
+        try validate(resolved)
+        return resolved
+    }
+
+    private static func settings(matching key: String) -> ConfigSetting? {
+        settings.first { $0.key == key }
+    }
+
+    static func validate(_ settings: ServeSettings) throws {
+        func require(_ condition: Bool, _ message: String) throws {
+            if !condition { throw ConfigError(message) }
+        }
+        try require((0...65535).contains(settings.port), "port must be between 0 and 65535")
+        try require(settings.ioQueues >= 0 && settings.ioQueues <= 256, "io_queues must be between 0 and 256")
+        try require(settings.listenBacklog > 0, "listen_backlog must be positive")
+        for (name, value) in [("max_connections", settings.maxConnections), ("max_body_bytes", settings.maxBodyBytes),
+                              ("max_header_bytes", settings.maxHeaderBytes), ("max_header_count", settings.maxHeaderCount),
+                              ("max_target_bytes", settings.maxTargetBytes), ("max_chunk_line_bytes", settings.maxChunkLineBytes),
+                              ("max_buffered_output_bytes", settings.maxBufferedOutputBytes)] {
+            try require(value > 0, "\(name) must be positive")
+        }
+        for (name, value) in [("header_read_timeout", settings.headerReadTimeout), ("body_idle_timeout", settings.bodyIdleTimeout),
+                              ("keep_alive_timeout", settings.keepAliveTimeout), ("send_timeout", settings.sendTimeout),
+                              ("handshake_timeout", settings.handshakeTimeout)] {
+            try require(value > 0, "\(name) must be positive")
+        }
+        try require(settings.lingerTimeout >= 0 && settings.shutdownGracePeriod >= 0, "linger and grace periods must not be negative")
+        try require(settings.tlsCert.isEmpty == settings.tlsKey.isEmpty, "tls_cert and tls_key go together")
+        try require((1...9).contains(settings.gzipLevel), "gzip_level must be between 1 and 9")
+        try require(settings.gzipMinBytes >= 0, "gzip_min_bytes must not be negative")
+        try require(["text", "json"].contains(settings.logFormat), "log_format must be text or json")
+        try require(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(settings.logLevel),
+                    "log_level must be one of trace, debug, info, notice, warning, error, critical")
+    }
+
+    /// The settings as a TOML document, in the file's layout (`kiln serve --print-config`).
+    static func render(_ resolved: ServeSettings) -> String {
+        var lines: [String] = []
+        var section = ""
+        for setting in settings {
+            let parts = setting.key.split(separator: ".")
+            if parts[0] != section {
+                if !lines.isEmpty { lines.append("") }
+                section = String(parts[0])
+                lines.append("[\(section)]")
+            }
+            lines.append("\(parts[1]) = \(setting.value(in: resolved))")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import KilnFormats
+
+/// The committed diffusers reference data (Tests/Fixtures/diffusion, made by
+/// Scripts/fixtures/make-diffusion-fixtures.py; see its PROVENANCE.md).
+enum DiffusionFixtures {
+    static let directory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/diffusion")
+    static var pipelineDirectory: String { directory.appendingPathComponent("tiny-sd").path }
+
+    static let reference: SafetensorsFile = try! SafetensorsFile(path: directory.appendingPathComponent("reference.safetensors").path)
+    static let samplers: SafetensorsFile = try! SafetensorsFile(path: directory.appendingPathComponent("samplers.safetensors").path)
+
+    static func json(_ name: String) -> Any {
+        let data = try! Data(contentsOf: directory.appendingPathComponent(name))
+        return try! JSONSerialization.jsonObject(with: data)
+    }
+
+    static var meta: [String: Any] { json("reference.json") as! [String: Any] }
+
+    /// A stored F32 tensor's values and shape.
+    static func tensor(_ name: String, in file: SafetensorsFile = reference) -> (values: [Float], shape: [Int]) {
+        guard let info = file.tensor(named: name) else { fatalError("fixture tensor \(name) is missing") }
+        precondition(info.dtype == .f32)
+        let bytes = file.data(of: info)
+        let values = (0..<info.elementCount).map { bytes.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
+        return (values, info.shape)
+    }
+
+    static func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "compared arrays differ in size: \(a.count) vs \(b.count)")
+        return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+
+    static func maxAbs(_ a: [Float]) -> Float { a.reduce(0) { max($0, abs($1)) } }
+}
+
+/// A small deterministic generator for test inputs (not the documented `SeededNoise`).
+struct TestRandom {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> Float {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
+    }
+    mutating func values(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
+}
