@@ -13,5 +13,7 @@ struct Kiln: ParsableCommand {
             DetokenizeCommand.self,
             BenchKernelsCommand.self,
             ImageCommand.self,
+            GenerateCommand.self,
+            BenchCommand.self,
         ])
 }

@@ -3,9 +3,11 @@
 /// in block `table[p / blockSize]`, slot `p % blockSize`. Which blocks belong to whom (free
 /// lists, reference counts, prefix hashes) is the scheduler's business; the cache only stores.
 ///
-/// Layout, per layer, per block: `[kvHead][slot][headDimension]` floats for keys and the same
-/// for values, so one head's keys within a block are contiguous for the attention scan.
-/// Memory is reserved at creation but pages are only touched as blocks are first written.
+/// Layout, per layer, per block and KV head: keys transposed, `[headDimension][slot]`, so that
+/// the attention computes the scores of a block's 16 slots with vertical SIMD arithmetic; values
+/// `[slot][headDimension]`, so that it adds whole weighted rows. Memory is reserved at creation
+/// but pages are only touched as blocks are first written; slots not yet written may hold any
+/// bits, and the attention never reads them.
 public final class PagedKVCache: @unchecked Sendable {
     /// Tokens per block.
     public let blockSize: Int
@@ -22,13 +24,17 @@ public final class PagedKVCache: @unchecked Sendable {
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
 
+    /// Block sizes are multiples of this many slots, the width of the attention's score vectors.
+    public static let slotGroup = 16
+
     /// The largest pool accepted, so that a bad setting fails clearly instead of exhausting memory.
     public static let maximumByteCount = 1 << 40
 
     /// Reserves `blockCount` blocks of `blockSize` tokens for a model with `configuration`.
     public init(configuration: TransformerConfiguration, blockCount: Int, blockSize: Int = 16) throws {
-        guard blockSize > 0, blockSize <= 1024 else {
-            throw ModelError.invalidSetting(name: "kv_block_size", reason: "\(blockSize) is not in 1…1024")
+        guard blockSize > 0, blockSize <= 1024, blockSize % Self.slotGroup == 0 else {
+            throw ModelError.invalidSetting(name: "kv_block_size",
+                                            reason: "\(blockSize) must be a multiple of \(Self.slotGroup) in 16…1024")
         }
         guard blockCount > 0, blockCount <= Int(Int32.max) else {
             throw ModelError.invalidSetting(name: "kv_blocks", reason: "\(blockCount) must be positive")
@@ -81,13 +87,13 @@ public final class PagedKVCache: @unchecked Sendable {
         }
     }
 
-    /// The first key float of `kvHead` in `block` of `layer`: `[blockSize × headDimension]`.
+    /// The keys of `kvHead` in `block` of `layer`, transposed: `[headDimension × blockSize]`.
     @inline(__always)
     func keys(layer: Int, block: Int, kvHead: Int) -> UnsafeMutablePointer<Float> {
         keys + layer * layerStride + block * blockStride + kvHead * blockSize * headDimension
     }
 
-    /// As `keys(layer:block:kvHead:)` for the values.
+    /// The values of `kvHead` in `block` of `layer`: `[blockSize × headDimension]`.
     @inline(__always)
     func values(layer: Int, block: Int, kvHead: Int) -> UnsafeMutablePointer<Float> {
         values + layer * layerStride + block * blockStride + kvHead * blockSize * headDimension

@@ -75,8 +75,9 @@ extension TransformerModel {
                 let block = Int(batch.blockTables[sequence * batch.maximumBlocksPerSequence + position / blockSize])
                 let slot = position % blockSize
                 for kvHead in 0..<c.kvHeadCount {
-                    (cache.keys(layer: layer, block: block, kvHead: kvHead) + slot * headDimension)
-                        .update(from: key + kvHead * headDimension, count: headDimension)
+                    let keys = cache.keys(layer: layer, block: block, kvHead: kvHead) + slot
+                    let source = key + kvHead * headDimension
+                    for index in 0..<headDimension { keys[index * blockSize] = source[index] }
                     (cache.values(layer: layer, block: block, kvHead: kvHead) + slot * headDimension)
                         .update(from: value + kvHead * headDimension, count: headDimension)
                 }
