@@ -86,14 +86,14 @@ extension HTTPConnection {
         recordCompletion(exchange, status: exchange.status)
         self.exchange = nil
         requestsServed += 1
-        idleSince = DispatchTime.now().uptimeNanoseconds
+        idleSince = MonotonicClock.nanoseconds()
         if !keepAlive { closeAfterFlush = true }
         flushOutput()
         if !isClosed && !closeAfterFlush { processInput() }
     }
 
     func recordCompletion(_ exchange: Exchange, status: Int) {
-        let duration = Double(DispatchTime.now().uptimeNanoseconds - exchange.startTime) / 1e9
+        let duration = Double(MonotonicClock.nanoseconds() - exchange.startTime) / 1e9
         let streamed = exchange.wasStreamed
         context.requestCompleted(HTTPRequestRecord(
             method: exchange.head.method, path: exchange.head.path, route: exchange.route, status: status,
@@ -117,7 +117,7 @@ extension HTTPConnection {
         context.requestCompleted(HTTPRequestRecord(
             method: method, path: path, route: "unmatched", status: response.status,
             responseBodyBytes: response.body.count, requestBodyBytes: 0,
-            duration: Double(DispatchTime.now().uptimeNanoseconds - min(start, DispatchTime.now().uptimeNanoseconds)) / 1e9,
+            duration: Double(MonotonicClock.nanoseconds() - min(start, MonotonicClock.nanoseconds())) / 1e9,
             remoteAddress: remoteAddress, streamed: false, cancellation: nil))
         closeAfterFlush = true
         suspendReading()
@@ -166,17 +166,14 @@ extension HTTPConnection {
             }
             if written > 0 {
                 outputOffset += written
-                lastWriteProgress = DispatchTime.now().uptimeNanoseconds
+                lastWriteProgress = MonotonicClock.nanoseconds()
                 context.observer?.bytesSent(written)
                 continue
             }
             let code = errno
             if written < 0 && code == EINTR { continue }
             if written < 0 && (code == EAGAIN || code == EWOULDBLOCK) {
-                if !writeSourceResumed {
-                    writeSource?.resume()
-                    writeSourceResumed = true
-                }
+                watch?.setWriting(true)
                 return
             }
             close(reason: .clientDisconnected)
@@ -184,10 +181,7 @@ extension HTTPConnection {
         }
         if output.capacity > 1 << 20 { output = [] } else { output.removeAll(keepingCapacity: true) }
         outputOffset = 0
-        if writeSourceResumed {
-            writeSource?.suspend()
-            writeSourceResumed = false
-        }
+        if let watch, watch.isWriting { watch.setWriting(false) }
         if exchange == nil {
             if closeAfterFlush {
                 beginLingeringClose()
