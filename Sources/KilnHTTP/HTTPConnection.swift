@@ -22,12 +22,13 @@ final class HTTPConnection: @unchecked Sendable {
         let head: HTTPRequestHead
         let requestBodyBytes: Int
         let startTime: UInt64
-        let cancellation = RequestCancellation()
+        /// Guards the responder's state and the cancellation: one lock per request, not two.
+        let lock = Lock()
+        let cancellation: RequestCancellation
         let wantsKeepAlive: Bool
         var phase: Phase = .awaitingResponse
         var status = 0
         var responseBodyBytes = 0
-        weak var responder: HTTPResponder?
         var route = "unmatched"
         var keepsAliveAfterStream = false
         var wasStreamed = false
@@ -38,6 +39,7 @@ final class HTTPConnection: @unchecked Sendable {
             self.requestBodyBytes = requestBodyBytes
             self.startTime = startTime
             self.wantsKeepAlive = wantsKeepAlive
+            cancellation = RequestCancellation(lock: lock)
         }
 
         var isHead: Bool { head.method == "HEAD" }
@@ -67,6 +69,8 @@ final class HTTPConnection: @unchecked Sendable {
 
     var output: [UInt8] = []
     var outputOffset = 0
+    /// Where response heads are encoded, kept for its capacity.
+    var headScratch: [UInt8] = []
     var closeAfterFlush = false
     var isLingering = false
     var isClosed = false
@@ -178,8 +182,13 @@ final class HTTPConnection: @unchecked Sendable {
         isProcessingInput = true
         defer { isProcessingInput = false }
         while exchange == nil && !isClosed && !closeAfterFlush && !isLingering {
-            // A client that pipelines without reading must not make us produce unbounded output.
-            if output.count - outputOffset > 256 * 1024 { break }
+            // A client that pipelines without reading must not make us produce unbounded output:
+            // past 256 KiB, parsing waits until the socket has taken it.
+            if output.count - outputOffset > 256 * 1024 {
+                flushOutput()
+                if isClosed || output.count - outputOffset > 256 * 1024 { break }
+                continue
+            }
             let event: HTTPRequestParser.Event?
             do {
                 event = try parser.next()
@@ -193,8 +202,8 @@ final class HTTPConnection: @unchecked Sendable {
                 pendingHead = head
                 pendingBody = []
                 if headStartTime == nil { headStartTime = MonotonicClock.nanoseconds() }
-                let expectations = head.headers.listElements(for: "Expect")
-                if !expectations.isEmpty && expectations != ["100-continue"] {
+                if head.headers.contains(name: "Expect"),
+                   head.headers.listElements(for: "Expect") != ["100-continue"] {
                     failRequest(status: 417, message: "Only the 100-continue expectation is supported.")
                     return
                 }
@@ -211,6 +220,7 @@ final class HTTPConnection: @unchecked Sendable {
                 dispatchRequest()
             }
         }
+        if outputOffset < output.count { flushOutput() }
         updateReadInterest()
     }
 
@@ -226,7 +236,6 @@ final class HTTPConnection: @unchecked Sendable {
                                 wantsKeepAlive: head.wantsKeepAlive && !readEOF)
         self.exchange = exchange
         let responder = HTTPResponder(connection: self, exchange: exchange)
-        exchange.responder = responder
         let request = HTTPRequest(head: head, body: body, remoteAddress: remoteAddress)
         context.handler(request, responder)
     }
