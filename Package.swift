@@ -25,12 +25,14 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // epoll, eventfd and accept4, which Swift's Glibc module does not import.
+        .systemLibrary(name: "CKilnLinux"),
         // Narrow SIMD loops with runtime dispatch and a scalar fallback.
         .target(name: "CKilnKernels",
                 cSettings: [.unsafeFlags(["-O3"])]),
 
         .target(name: "KilnHTTP",
-                dependencies: ["COpenSSL", "CZlib",
+                dependencies: ["COpenSSL", "CZlib", "CKilnLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "KilnJSON",

@@ -26,9 +26,25 @@ public struct CompressionSettings: Sendable, Equatable {
     /// JSON and text are worth compressing; event streams are excluded on purpose.
     public static func isCompressible(contentType: String?) -> Bool {
         guard let contentType else { return false }
-        let type = contentType.split(separator: ";").first.map { HTTPHeaders.trimmed($0).lowercased() } ?? ""
-        if type == "text/event-stream" { return false }
-        return type.hasPrefix("text/") || type == "application/json" || type.hasSuffix("+json")
-            || type == "application/javascript" || type == "application/xml" || type == "application/x-ndjson"
+        // The media type before any parameter, trimmed, compared without regard to ASCII case;
+        // this runs for every response, so it works on the bytes without making strings.
+        let bytes = contentType.utf8
+        var start = bytes.startIndex
+        var end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.endIndex
+        while start < end, bytes[start] == HTTPSyntax.space || bytes[start] == HTTPSyntax.tab { start = bytes.index(after: start) }
+        while end > start {
+            let before = bytes.index(before: end)
+            guard bytes[before] == HTTPSyntax.space || bytes[before] == HTTPSyntax.tab else { break }
+            end = before
+        }
+        let type = bytes[start..<end]
+        func equals(_ literal: String) -> Bool {
+            type.count == literal.utf8.count && zip(type, literal.utf8).allSatisfy { HTTPSyntax.lowercased($0) == $1 }
+        }
+        if equals("text/event-stream") { return false }
+        if type.count >= 5 && zip(type, "text/".utf8).allSatisfy({ HTTPSyntax.lowercased($0) == $1 }) { return true }
+        if type.count >= 5 && zip(type.suffix(5), "+json".utf8).allSatisfy({ HTTPSyntax.lowercased($0) == $1 }) { return true }
+        return equals("application/json") || equals("application/javascript") || equals("application/xml")
+            || equals("application/x-ndjson")
     }
 }

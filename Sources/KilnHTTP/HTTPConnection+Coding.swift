@@ -1,30 +1,30 @@
 /// gzip on a connection: compressing eligible responses, inflating gzip request bodies.
 extension HTTPConnection {
-    /// Compresses `response` when the request accepts gzip and the body is eligible; adds
-    /// `Vary: Accept-Encoding` to every response whose coding depended on the request.
-    func encodeForClient(_ response: HTTPResponse, request head: HTTPRequestHead) -> HTTPResponse {
+    /// Compresses `response` when the request accepts gzip and the body is eligible. The flag
+    /// says whether the coding depended on the request (every compressible response, compressed
+    /// or not), so that `Vary: Accept-Encoding` is sent.
+    func encodeForClient(_ response: HTTPResponse, request head: HTTPRequestHead) -> (HTTPResponse, varyOnAcceptEncoding: Bool) {
         let settings = context.configuration.compression
         guard settings.compressesResponses, !HTTPResponse.statusForbidsBody(response.status),
-              !response.headers.contains(name: "Content-Encoding"),
-              CompressionSettings.isCompressible(contentType: response.headers["Content-Type"]) else {
-            return response
+              CompressionSettings.isCompressible(contentType: response.headers["Content-Type"]),
+              !response.headers.contains(name: "Content-Encoding") else {
+            return (response, false)
         }
-        var encoded = response
-        encoded.headers.add(name: "Vary", value: "Accept-Encoding")
-        guard response.body.count >= settings.minimumResponseBytes else { return encoded }
+        guard response.body.count >= settings.minimumResponseBytes else { return (response, true) }
         let acceptEncoding = head.headers.values(for: "Accept-Encoding")
         let coding = ContentCoding.negotiate(acceptEncoding: acceptEncoding.isEmpty ? nil : acceptEncoding.joined(separator: ", "))
-        guard coding == .gzip else { return encoded }
+        guard coding == .gzip else { return (response, true) }
+        var encoded = response
         encoded.body = GzipCompressor.compress(response.body, level: settings.level)
         encoded.headers.add(name: "Content-Encoding", value: "gzip")
-        return encoded
+        return (encoded, true)
     }
 
     /// Prepares to decode the body of `head`; false when the connection already answered (415).
     func prepareBodyDecoding(for head: HTTPRequestHead) -> Bool {
         bodyDecoder = nil
+        guard head.headers.contains(name: "Content-Encoding") else { return true }
         let values = head.headers.values(for: "Content-Encoding")
-        guard !values.isEmpty else { return true }
         guard let coding = ContentCoding(contentEncoding: values.joined(separator: ", ")) else {
             failRequest(status: 415, message: "Unsupported Content-Encoding; only gzip is accepted.")
             return false

@@ -16,20 +16,31 @@ extension HTTPConnection {
 
     func sendResponse(_ original: HTTPResponse, for target: Exchange, extraHeaders: HTTPHeaders) {
         guard !isClosed, let exchange, exchange === target, case .awaitingResponse = exchange.phase else { return }
-        let response = encodeForClient(original, request: exchange.head)
+        let (response, varyOnAcceptEncoding) = encodeForClient(original, request: exchange.head)
         let keepAlive = mayKeepAlive(exchange)
         let forbidsBody = HTTPResponse.statusForbidsBody(response.status)
-        let head = HTTPResponseHeadEncoder.encode(
-            status: response.status, headers: response.headers, extraHeaders: extraHeaders,
-            contentLength: forbidsBody ? nil : response.body.count, chunked: false,
-            keepAlive: keepAlive, requestVersion: exchange.head.version,
-            serverName: context.configuration.serverName, dateLine: loop.dateHeaderLine())
-        appendOutput(head)
+        let framing = HTTPResponseHeadEncoder.Framing(
+            contentLength: forbidsBody ? nil : response.body.count, chunked: false, keepAlive: keepAlive,
+            requestVersion: exchange.head.version, varyOnAcceptEncoding: varyOnAcceptEncoding)
+        appendHead(status: response.status, headers: response.headers, extraHeaders: extraHeaders, framing: framing)
         let sendsBody = !forbidsBody && !exchange.isHead && !response.body.isEmpty
         if sendsBody { appendOutput(response.body) }
         exchange.status = response.status
         exchange.responseBodyBytes = sendsBody ? response.body.count : 0
         completeExchange(exchange, keepAlive: keepAlive)
+    }
+
+    /// Encodes a response head into the reused scratch buffer and queues it.
+    private func appendHead(status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
+                            framing: HTTPResponseHeadEncoder.Framing) {
+        var head = headScratch
+        headScratch = []
+        head.removeAll(keepingCapacity: true)
+        HTTPResponseHeadEncoder.encode(into: &head, status: status, headers: headers, extraHeaders: extraHeaders,
+                                       framing: framing, serverLine: context.serverLine,
+                                       dateLine: loop.dateHeaderLine())
+        appendOutput(head)
+        headScratch = head
     }
 
     // MARK: Streams
@@ -39,15 +50,13 @@ extension HTTPConnection {
         // HTTP/1.0 has no chunked coding: the stream is delimited by closing the connection.
         let chunked = exchange.head.version.minor >= 1
         let keepAlive = chunked && mayKeepAlive(exchange)
-        let head = HTTPResponseHeadEncoder.encode(
-            status: status, headers: headers, extraHeaders: extraHeaders, contentLength: nil,
-            chunked: chunked, keepAlive: keepAlive, requestVersion: exchange.head.version,
-            serverName: context.configuration.serverName, dateLine: loop.dateHeaderLine())
         exchange.status = status
         exchange.phase = .streaming(chunked: chunked)
         exchange.wasStreamed = true
         exchange.keepsAliveAfterStream = keepAlive
-        appendOutput(head)
+        appendHead(status: status, headers: headers, extraHeaders: extraHeaders,
+                   framing: HTTPResponseHeadEncoder.Framing(contentLength: nil, chunked: chunked, keepAlive: keepAlive,
+                                                            requestVersion: exchange.head.version))
         flushOutput()
     }
 
@@ -86,14 +95,17 @@ extension HTTPConnection {
         recordCompletion(exchange, status: exchange.status)
         self.exchange = nil
         requestsServed += 1
-        idleSince = DispatchTime.now().uptimeNanoseconds
+        idleSince = MonotonicClock.nanoseconds()
         if !keepAlive { closeAfterFlush = true }
+        // Answered from inside the input loop (a handler that responds at once): the loop goes on
+        // with pipelined requests and writes all their responses with one send when it ends.
+        if isProcessingInput && !closeAfterFlush { return }
         flushOutput()
         if !isClosed && !closeAfterFlush { processInput() }
     }
 
     func recordCompletion(_ exchange: Exchange, status: Int) {
-        let duration = Double(DispatchTime.now().uptimeNanoseconds - exchange.startTime) / 1e9
+        let duration = Double(MonotonicClock.nanoseconds() - exchange.startTime) / 1e9
         let streamed = exchange.wasStreamed
         context.requestCompleted(HTTPRequestRecord(
             method: exchange.head.method, path: exchange.head.path, route: exchange.route, status: status,
@@ -106,18 +118,15 @@ extension HTTPConnection {
     /// `Connection: close`, after which the connection lingers and closes.
     func writeStandaloneResponse(_ response: HTTPResponse, method: String, path: String) {
         guard !isClosed, exchange == nil else { return }
-        let head = HTTPResponseHeadEncoder.encode(
-            status: response.status, headers: response.headers, extraHeaders: HTTPHeaders(),
-            contentLength: response.body.count, chunked: false, keepAlive: false,
-            requestVersion: .http1_1, serverName: context.configuration.serverName,
-            dateLine: loop.dateHeaderLine())
-        appendOutput(head)
+        appendHead(status: response.status, headers: response.headers, extraHeaders: HTTPHeaders(),
+                   framing: HTTPResponseHeadEncoder.Framing(contentLength: response.body.count, chunked: false,
+                                                            keepAlive: false, requestVersion: .http1_1))
         appendOutput(response.body)
         let start = headStartTime ?? lastReadTime
         context.requestCompleted(HTTPRequestRecord(
             method: method, path: path, route: "unmatched", status: response.status,
             responseBodyBytes: response.body.count, requestBodyBytes: 0,
-            duration: Double(DispatchTime.now().uptimeNanoseconds - min(start, DispatchTime.now().uptimeNanoseconds)) / 1e9,
+            duration: Double(MonotonicClock.nanoseconds() - min(start, MonotonicClock.nanoseconds())) / 1e9,
             remoteAddress: remoteAddress, streamed: false, cancellation: nil))
         closeAfterFlush = true
         suspendReading()
@@ -166,17 +175,14 @@ extension HTTPConnection {
             }
             if written > 0 {
                 outputOffset += written
-                lastWriteProgress = DispatchTime.now().uptimeNanoseconds
+                lastWriteProgress = MonotonicClock.nanoseconds()
                 context.observer?.bytesSent(written)
                 continue
             }
             let code = errno
             if written < 0 && code == EINTR { continue }
             if written < 0 && (code == EAGAIN || code == EWOULDBLOCK) {
-                if !writeSourceResumed {
-                    writeSource?.resume()
-                    writeSourceResumed = true
-                }
+                watch?.setWriting(true)
                 return
             }
             close(reason: .clientDisconnected)
@@ -184,10 +190,7 @@ extension HTTPConnection {
         }
         if output.capacity > 1 << 20 { output = [] } else { output.removeAll(keepingCapacity: true) }
         outputOffset = 0
-        if writeSourceResumed {
-            writeSource?.suspend()
-            writeSourceResumed = false
-        }
+        if let watch, watch.isWriting { watch.setWriting(false) }
         if exchange == nil {
             if closeAfterFlush {
                 beginLingeringClose()

@@ -22,12 +22,13 @@ final class HTTPConnection: @unchecked Sendable {
         let head: HTTPRequestHead
         let requestBodyBytes: Int
         let startTime: UInt64
-        let cancellation = RequestCancellation()
+        /// Guards the responder's state and the cancellation: one lock per request, not two.
+        let lock = Lock()
+        let cancellation: RequestCancellation
         let wantsKeepAlive: Bool
         var phase: Phase = .awaitingResponse
         var status = 0
         var responseBodyBytes = 0
-        weak var responder: HTTPResponder?
         var route = "unmatched"
         var keepsAliveAfterStream = false
         var wasStreamed = false
@@ -38,6 +39,7 @@ final class HTTPConnection: @unchecked Sendable {
             self.requestBodyBytes = requestBodyBytes
             self.startTime = startTime
             self.wantsKeepAlive = wantsKeepAlive
+            cancellation = RequestCancellation(lock: lock)
         }
 
         var isHead: Bool { head.method == "HEAD" }
@@ -52,11 +54,8 @@ final class HTTPConnection: @unchecked Sendable {
     /// A connection over the limit, only told 503 and closed.
     let isRefusal: Bool
 
-    var readSource: DispatchSourceRead?
-    var writeSource: DispatchSourceWrite?
-    var readSuspended = false
-    var writeSourceResumed = false
-    var sourcesAwaitingCancel = 0
+    /// The socket's event registration; nil before start and after close.
+    var watch: SocketWatch?
 
     var parser: HTTPRequestParser
     var pendingHead: HTTPRequestHead?
@@ -70,6 +69,8 @@ final class HTTPConnection: @unchecked Sendable {
 
     var output: [UInt8] = []
     var outputOffset = 0
+    /// Where response heads are encoded, kept for its capacity.
+    var headScratch: [UInt8] = []
     var closeAfterFlush = false
     var isLingering = false
     var isClosed = false
@@ -92,28 +93,18 @@ final class HTTPConnection: @unchecked Sendable {
         self.security = security
         self.isRefusal = isRefusal
         parser = HTTPRequestParser(limits: context.configuration.parserLimits)
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = MonotonicClock.nanoseconds()
         acceptTime = now
         lastReadTime = now
         lastWriteProgress = now
         idleSince = now
     }
 
-    /// Starts watching the socket; called on the loop's queue.
+    /// Starts watching the socket; called on the loop.
     func start() {
         loop.connections[id] = self
-        let read = DispatchSource.makeReadSource(fileDescriptor: fileDescriptor, queue: loop.queue)
-        // Strong captures: the sources keep the connection alive until both are cancelled and the
-        // descriptor is closed; Dispatch drops the handlers after cancellation, ending the cycle.
-        read.setEventHandler { self.handleReadable() }
-        read.setCancelHandler { self.sourceCancelled() }
-        let write = DispatchSource.makeWriteSource(fileDescriptor: fileDescriptor, queue: loop.queue)
-        write.setEventHandler { self.flushOutput() }
-        write.setCancelHandler { self.sourceCancelled() }
-        readSource = read
-        writeSource = write
-        sourcesAwaitingCancel = 2
-        read.resume()
+        // The watch keeps the connection alive until it is cancelled (on close).
+        watch = loop.watch(fileDescriptor, for: self)
         if isRefusal {
             let response = HTTPResponse.error(status: 503, message: "The server is at its connection limit; retry later.",
                                               type: "server_error", code: "too_many_connections",
@@ -129,7 +120,7 @@ final class HTTPConnection: @unchecked Sendable {
         let buffer = loop.readBuffer
         let count = recv(fileDescriptor, buffer.baseAddress, buffer.count, 0)
         if count > 0 {
-            let now = DispatchTime.now().uptimeNanoseconds
+            let now = MonotonicClock.nanoseconds()
             lastReadTime = now
             context.observer?.bytesReceived(count)
             let received = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
@@ -191,8 +182,13 @@ final class HTTPConnection: @unchecked Sendable {
         isProcessingInput = true
         defer { isProcessingInput = false }
         while exchange == nil && !isClosed && !closeAfterFlush && !isLingering {
-            // A client that pipelines without reading must not make us produce unbounded output.
-            if output.count - outputOffset > 256 * 1024 { break }
+            // A client that pipelines without reading must not make us produce unbounded output:
+            // past 256 KiB, parsing waits until the socket has taken it.
+            if output.count - outputOffset > 256 * 1024 {
+                flushOutput()
+                if isClosed || output.count - outputOffset > 256 * 1024 { break }
+                continue
+            }
             let event: HTTPRequestParser.Event?
             do {
                 event = try parser.next()
@@ -205,9 +201,9 @@ final class HTTPConnection: @unchecked Sendable {
             case .head(let head):
                 pendingHead = head
                 pendingBody = []
-                if headStartTime == nil { headStartTime = DispatchTime.now().uptimeNanoseconds }
-                let expectations = head.headers.listElements(for: "Expect")
-                if !expectations.isEmpty && expectations != ["100-continue"] {
+                if headStartTime == nil { headStartTime = MonotonicClock.nanoseconds() }
+                if head.headers.contains(name: "Expect"),
+                   head.headers.listElements(for: "Expect") != ["100-continue"] {
                     failRequest(status: 417, message: "Only the 100-continue expectation is supported.")
                     return
                 }
@@ -224,6 +220,7 @@ final class HTTPConnection: @unchecked Sendable {
                 dispatchRequest()
             }
         }
+        if outputOffset < output.count { flushOutput() }
         updateReadInterest()
     }
 
@@ -233,13 +230,12 @@ final class HTTPConnection: @unchecked Sendable {
         pendingHead = nil
         pendingBody = []
         exchangeCounter += 1
-        let start = headStartTime ?? DispatchTime.now().uptimeNanoseconds
+        let start = headStartTime ?? MonotonicClock.nanoseconds()
         headStartTime = nil
         let exchange = Exchange(id: exchangeCounter, head: head, requestBodyBytes: body.count, startTime: start,
                                 wantsKeepAlive: head.wantsKeepAlive && !readEOF)
         self.exchange = exchange
         let responder = HTTPResponder(connection: self, exchange: exchange)
-        exchange.responder = responder
         let request = HTTPRequest(head: head, body: body, remoteAddress: remoteAddress)
         context.handler(request, responder)
     }
@@ -253,15 +249,21 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     func suspendReading() {
-        guard !readSuspended, let readSource else { return }
-        readSource.suspend()
-        readSuspended = true
+        watch?.setReading(false)
     }
 
     func resumeReading() {
-        guard readSuspended, let readSource else { return }
-        readSource.resume()
-        readSuspended = false
+        watch?.setReading(true)
+    }
+
+    /// The socket has room for output again.
+    func handleWritable() {
+        flushOutput()
+    }
+
+    /// The socket failed or was hung up while nothing waited on it: the peer is gone.
+    func handleHangUp() {
+        close(reason: .clientDisconnected)
     }
 
     /// One best-effort write of pending output, for bytes sent just before closing.
@@ -298,7 +300,7 @@ final class HTTPConnection: @unchecked Sendable {
             if outputOffset < output.count { closeAfterFlush = true; return }
         }
         isLingering = true
-        lingerStart = DispatchTime.now().uptimeNanoseconds
+        lingerStart = MonotonicClock.nanoseconds()
         shutdown(fileDescriptor, Int32(SHUT_WR))
         if readEOF { close(reason: nil) } else { resumeReading() }
     }
@@ -315,21 +317,10 @@ final class HTTPConnection: @unchecked Sendable {
             }
             self.exchange = nil
         }
-        if readSuspended { readSource?.resume(); readSuspended = false }
-        if !writeSourceResumed { writeSource?.resume(); writeSourceResumed = true }
-        readSource?.cancel()
-        writeSource?.cancel()
+        watch?.cancel()
+        watch = nil
         output = []
         loop.connections[id] = nil
         context.connectionClosed(isRefusal: isRefusal)
-    }
-
-    private func sourceCancelled() {
-        sourcesAwaitingCancel -= 1
-        if sourcesAwaitingCancel == 0 {
-            Glibc.close(fileDescriptor)
-            readSource = nil
-            writeSource = nil
-        }
     }
 }

@@ -3,29 +3,31 @@
 enum HTTPHeadDecoder {
     /// Decodes `bytes`, which end with the CRLF CRLF that closes the section.
     static func decode(_ bytes: ArraySlice<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
-        var lines: [ArraySlice<UInt8>] = []
+        // Lines are visited in place; the scanner already guaranteed a CR before every LF.
+        var head: HTTPRequestHead? = nil
+        var headers = HTTPHeaders()
         var lineStart = bytes.startIndex
         var index = bytes.startIndex
         while index < bytes.endIndex {
             if bytes[index] == HTTPSyntax.lf {
-                // The scanner already guaranteed a CR before every LF.
-                lines.append(bytes[lineStart..<(index - 1)])
+                let line = bytes[lineStart..<(index - 1)]
                 lineStart = index + 1
+                if head == nil {
+                    head = try decodeRequestLine(line, limits: limits)
+                } else if !line.isEmpty {
+                    let field = try decodeFieldLine(line)
+                    headers.add(name: field.name, value: field.value)
+                } else {
+                    break  // the empty line that ends the section
+                }
             }
             index += 1
         }
-        // The last line is the empty one that ends the section.
-        guard let requestLine = lines.first, lines.count >= 2 else {
+        guard var decoded = head, index < bytes.endIndex else {
             throw .badRequest("incomplete header section")
         }
-        var head = try decodeRequestLine(requestLine, limits: limits)
-        var headers = HTTPHeaders()
-        for line in lines[1..<(lines.count - 1)] {
-            let field = try decodeFieldLine(line)
-            headers.add(name: field.name, value: field.value)
-        }
-        head.headers = headers
-        return head
+        decoded.headers = headers
+        return decoded
     }
 
     static func decodeRequestLine(_ line: ArraySlice<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
@@ -49,17 +51,18 @@ enum HTTPHeadDecoder {
         let version = try decodeVersion(versionBytes)
         let method = String(decoding: methodBytes, as: UTF8.self)
         let target = String(decoding: targetBytes, as: UTF8.self)
-        try validateTargetForm(target, method: method)
+        if targetBytes.first != UInt8(ascii: "/") { try validateTargetForm(target, method: method) }
         return HTTPRequestHead(method: method, target: target, version: version, headers: HTTPHeaders())
     }
 
     /// `HTTP/1.0` and `HTTP/1.1` are spoken; a later 1.x minor is answered as 1.1 (RFC 9110 §6.2);
     /// any other major version gets 505.
     static func decodeVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPVersion {
-        let text = Array(bytes)
-        guard text.count == 8, text[0..<5].elementsEqual("HTTP/".utf8),
-              text[6] == UInt8(ascii: "."),
-              let major = digit(text[5]), let minor = digit(text[7]) else {
+        let start = bytes.startIndex
+        guard bytes.count == 8, bytes[start] == UInt8(ascii: "H"), bytes[start + 1] == UInt8(ascii: "T"),
+              bytes[start + 2] == UInt8(ascii: "T"), bytes[start + 3] == UInt8(ascii: "P"),
+              bytes[start + 4] == UInt8(ascii: "/"), bytes[start + 6] == UInt8(ascii: "."),
+              let major = digit(bytes[start + 5]), let minor = digit(bytes[start + 7]) else {
             throw .badRequest("malformed HTTP version")
         }
         guard major == 1 else { throw .versionNotSupported }

@@ -73,14 +73,63 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         return elements
     }
 
+    /// Whether some field named `name` holds `token` (lowercase) as one of its comma-separated
+    /// elements, compared without regard to ASCII case; allocates nothing.
+    public func containsListElement(_ token: String, for name: String) -> Bool {
+        for field in fields where Self.namesEqual(field.name, name) {
+            if Self.list(field.value, contains: token) { return true }
+        }
+        return false
+    }
+
     /// Compares two field names without regard to ASCII case.
     public static func namesEqual(_ a: String, _ b: String) -> Bool {
         let au = a.utf8, bu = b.utf8
         guard au.count == bu.count else { return false }
-        for (x, y) in zip(au, bu) where x != y {
-            if (x | 0x20) != (y | 0x20) || !((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) { return false }
+        var left = au.makeIterator(), right = bu.makeIterator()
+        while let x = left.next(), let y = right.next() {
+            if x != y && ((x | 0x20) != (y | 0x20) || !((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)) { return false }
         }
         return true
+    }
+
+    /// Whether the comma-separated `list` has an element equal to `token` (lowercase) once
+    /// trimmed of spaces and tabs, ignoring ASCII case.
+    static func list(_ list: String, contains token: String) -> Bool {
+        let bytes = list.utf8, wanted = token.utf8
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            // One element: skip leading whitespace, compare, then require only whitespace to the comma.
+            while index < bytes.endIndex, bytes[index] == HTTPSyntax.space || bytes[index] == HTTPSyntax.tab {
+                index = bytes.index(after: index)
+            }
+            var matches = true
+            var wantedIndex = wanted.startIndex
+            while index < bytes.endIndex, bytes[index] != UInt8(ascii: ",") {
+                let byte = bytes[index]
+                if byte == HTTPSyntax.space || byte == HTTPSyntax.tab {
+                    // Trailing whitespace ends the element's text.
+                    var rest = index
+                    while rest < bytes.endIndex, bytes[rest] == HTTPSyntax.space || bytes[rest] == HTTPSyntax.tab {
+                        rest = bytes.index(after: rest)
+                    }
+                    if rest < bytes.endIndex && bytes[rest] != UInt8(ascii: ",") { matches = false }
+                    index = rest
+                    continue
+                }
+                if matches {
+                    if wantedIndex < wanted.endIndex && HTTPSyntax.lowercased(byte) == wanted[wantedIndex] {
+                        wantedIndex = wanted.index(after: wantedIndex)
+                    } else {
+                        matches = false
+                    }
+                }
+                index = bytes.index(after: index)
+            }
+            if matches && wantedIndex == wanted.endIndex { return true }
+            if index < bytes.endIndex { index = bytes.index(after: index) }
+        }
+        return false
     }
 
     static func trimmed(_ text: Substring) -> String {

@@ -17,6 +17,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// The path part of the target, without the query; for absolute-form targets the path after
     /// the authority (`/` when empty).
     public var path: String {
+        // The common case, origin-form without a query, is the target itself.
+        if target.utf8.first == UInt8(ascii: "/") && !target.utf8.contains(UInt8(ascii: "?")) { return target }
         var rest = Substring(target)
         if !rest.hasPrefix("/"), let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
             rest = rest[rest.index(colon, offsetBy: 3)...]
@@ -38,14 +40,13 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Whether the client asked to keep the connection open after this exchange: HTTP/1.1 unless
     /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
     public var wantsKeepAlive: Bool {
-        let tokens = headers.listElements(for: "Connection")
-        if version.minor >= 1 { return !tokens.contains("close") }
-        return tokens.contains("keep-alive") && !tokens.contains("close")
+        if headers.containsListElement("close", for: "Connection") { return false }
+        return version.minor >= 1 || headers.containsListElement("keep-alive", for: "Connection")
     }
 
     /// Whether the client sent `Expect: 100-continue`.
     public var expectsContinue: Bool {
-        headers.listElements(for: "Expect").contains("100-continue")
+        headers.containsListElement("100-continue", for: "Expect")
     }
 }
 

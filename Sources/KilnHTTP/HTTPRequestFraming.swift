@@ -9,12 +9,30 @@ enum HTTPRequestFraming: Equatable {
     static let knownCodings: Set<String> = ["chunked", "gzip", "x-gzip", "deflate", "compress",
                                             "x-compress", "trailers"]
 
-    /// uri-host and port characters: unreserved, sub-delims, `%`, `:` and IPv6 brackets.
-    static let hostBytes: Set<UInt8> = Set(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]".utf8)
+    /// uri-host and port characters (unreserved, sub-delims, `%`, `:` and IPv6 brackets) as
+    /// ASCII bit masks, low and high 64 codes.
+    static let hostMaskLow: UInt64 = 0x2FFF_7FF2_0000_0000
+    static let hostMaskHigh: UInt64 = 0x47FF_FFFE_AFFF_FFFE
 
     static func framing(of head: HTTPRequestHead, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestFraming {
-        try validateHost(head)
+        // One pass finds what framing depends on; the lists are built only when such fields exist.
+        var hostCount = 0
+        var host: String? = nil
+        var hasTransferEncoding = false
+        var hasContentLength = false
+        for field in head.headers {
+            let name = field.name
+            if HTTPHeaders.namesEqual(name, "Host") {
+                hostCount += 1
+                if host == nil { host = field.value }
+            } else if HTTPHeaders.namesEqual(name, "Transfer-Encoding") {
+                hasTransferEncoding = true
+            } else if HTTPHeaders.namesEqual(name, "Content-Length") {
+                hasContentLength = true
+            }
+        }
+        try validateHost(count: hostCount, first: host, version: head.version)
+        guard hasTransferEncoding || hasContentLength else { return .none }
         let transferEncodings = head.headers.values(for: "Transfer-Encoding")
         let contentLengths = head.headers.values(for: "Content-Length")
         if !transferEncodings.isEmpty {
@@ -35,12 +53,11 @@ enum HTTPRequestFraming: Equatable {
     }
 
     /// HTTP/1.1 requests carry exactly one Host (RFC 9112 §3.2) with an authority's characters.
-    static func validateHost(_ head: HTTPRequestHead) throws(HTTPParseError) {
-        let hosts = head.headers.values(for: "Host")
-        if hosts.count > 1 { throw .badRequest("more than one Host header") }
-        if head.version.minor >= 1 && hosts.isEmpty { throw .badRequest("missing Host header") }
-        guard let host = hosts.first else { return }
-        for byte in host.utf8 where !hostBytes.contains(byte) {
+    static func validateHost(count: Int, first host: String?, version: HTTPVersion) throws(HTTPParseError) {
+        if count > 1 { throw .badRequest("more than one Host header") }
+        if version.minor >= 1 && count == 0 { throw .badRequest("missing Host header") }
+        guard let host else { return }
+        for byte in host.utf8 where !HTTPSyntax.inMask(byte, low: hostMaskLow, high: hostMaskHigh) {
             throw .badRequest("invalid Host header")
         }
     }

@@ -20,7 +20,7 @@
 public final class HTTPResponder: @unchecked Sendable {
     private let connection: HTTPConnection
     private let exchange: HTTPConnection.Exchange
-    private let lock = Lock()
+    private let lock: Lock
     private var answered = false
     private var extraHeaders = HTTPHeaders()
     private var routeLabel = "unmatched"
@@ -31,6 +31,7 @@ public final class HTTPResponder: @unchecked Sendable {
     init(connection: HTTPConnection, exchange: HTTPConnection.Exchange) {
         self.connection = connection
         self.exchange = exchange
+        self.lock = exchange.lock
         self.cancellation = exchange.cancellation
     }
 
@@ -52,7 +53,12 @@ public final class HTTPResponder: @unchecked Sendable {
         set {
             lock.withLock { routeLabel = newValue }
             let exchange = self.exchange
-            connection.loop.execute { exchange.route = newValue }
+            // Set in place when already on the loop (the router's case): no closure to allocate.
+            if connection.loop.isCurrent {
+                exchange.route = newValue
+            } else {
+                connection.loop.execute { exchange.route = newValue }
+            }
         }
     }
 
@@ -65,7 +71,11 @@ public final class HTTPResponder: @unchecked Sendable {
     public func respond(_ response: HTTPResponse) {
         guard let headers = claim() else { return }
         let connection = self.connection, exchange = self.exchange
-        connection.loop.execute { connection.sendResponse(response, for: exchange, extraHeaders: headers) }
+        if connection.loop.isCurrent {
+            connection.sendResponse(response, for: exchange, extraHeaders: headers)
+        } else {
+            connection.loop.execute { connection.sendResponse(response, for: exchange, extraHeaders: headers) }
+        }
     }
 
     /// Starts a streamed response (chunked; close-delimited for HTTP/1.0 clients).

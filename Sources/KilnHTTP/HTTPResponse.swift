@@ -16,7 +16,11 @@ public struct HTTPResponse: Sendable {
     /// A response whose body is `text` in UTF-8 with the given content type.
     public init(status: Int = 200, contentType: String, text: String, headers: HTTPHeaders = HTTPHeaders()) {
         var allHeaders = headers
-        allHeaders.replaceOrAdd(name: "Content-Type", value: contentType)
+        if allHeaders.contains(name: "Content-Type") {
+            allHeaders.replaceOrAdd(name: "Content-Type", value: contentType)
+        } else {
+            allHeaders.add(name: "Content-Type", value: contentType)
+        }
         self.init(status: status, headers: allHeaders, body: Array(text.utf8))
     }
 

@@ -3,56 +3,124 @@
 /// Framing headers (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`) belong to the
 /// connection: a handler's values for them are ignored, and a header whose name or value could
 /// split the response (CR, LF, NUL) is dropped.
+///
+/// It appends to a buffer the connection reuses, byte by byte, without building strings: this
+/// runs once per response.
 enum HTTPResponseHeadEncoder {
-    static let framingHeaders: Set<String> = ["content-length", "transfer-encoding", "connection", "date",
-                                              "keep-alive", "server"]
-
-    static func encode(status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders, contentLength: Int?,
-                       chunked: Bool, keepAlive: Bool, requestVersion: HTTPVersion,
-                       serverName: String?, dateLine: [UInt8]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
-        bytes.append(contentsOf: "HTTP/1.1 \(status) \(HTTPStatus.reasonPhrase(status))\r\n".utf8)
-        // Vary may come from the handler, CORS and compression: sent once, as one list.
-        var vary: [String] = []
-        for field in headers where !collectVary(field, into: &vary) { appendField(field.name, field.value, to: &bytes) }
-        for field in extraHeaders where !collectVary(field, into: &vary) { appendField(field.name, field.value, to: &bytes) }
-        if !vary.isEmpty { appendField("Vary", vary.joined(separator: ", "), to: &bytes) }
-        if let serverName { bytes.append(contentsOf: "Server: \(serverName)\r\n".utf8) }
-        bytes.append(contentsOf: dateLine)
-        if let contentLength {
-            bytes.append(contentsOf: "Content-Length: \(contentLength)\r\n".utf8)
-        } else if chunked {
-            bytes.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
-        }
-        if !keepAlive {
-            bytes.append(contentsOf: "Connection: close\r\n".utf8)
-        } else if requestVersion.minor == 0 {
-            bytes.append(contentsOf: "Connection: keep-alive\r\n".utf8)
-        }
-        bytes.append(HTTPSyntax.cr)
-        bytes.append(HTTPSyntax.lf)
-        return bytes
+    /// What the connection adds to the handler's headers.
+    struct Framing {
+        var contentLength: Int?
+        var chunked = false
+        var keepAlive = true
+        var requestVersion = HTTPVersion.http1_1
+        /// Whether the coding depended on `Accept-Encoding` (compressible types): adds it to `Vary`.
+        var varyOnAcceptEncoding = false
     }
 
-    private static func collectVary(_ field: HTTPHeaders.Element, into vary: inout [String]) -> Bool {
-        guard HTTPHeaders.namesEqual(field.name, "Vary") else { return false }
-        for part in field.value.split(separator: ",") {
-            let token = HTTPHeaders.trimmed(part)
-            if !token.isEmpty && !vary.contains(where: { $0.lowercased() == token.lowercased() }) { vary.append(token) }
+    static func encode(into bytes: inout [UInt8], status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
+                       framing: Framing, serverLine: [UInt8]?, dateLine: [UInt8]) {
+        appendASCII("HTTP/1.1 ", to: &bytes)
+        appendDecimal(status, to: &bytes)
+        bytes.append(HTTPSyntax.space)
+        appendASCII(HTTPStatus.reasonPhrase(status), to: &bytes)
+        appendLineEnd(to: &bytes)
+        // Vary may come from the handler, CORS and compression: sent once, as one list.
+        let hasVaryField = headers.contains(name: "Vary") || extraHeaders.contains(name: "Vary")
+        for field in headers where !(hasVaryField && HTTPHeaders.namesEqual(field.name, "Vary")) {
+            appendField(field.name, field.value, to: &bytes)
         }
-        return true
+        for field in extraHeaders where !(hasVaryField && HTTPHeaders.namesEqual(field.name, "Vary")) {
+            appendField(field.name, field.value, to: &bytes)
+        }
+        if hasVaryField {
+            var vary: [String] = []
+            collectVary(headers, into: &vary)
+            if framing.varyOnAcceptEncoding { addVaryToken("Accept-Encoding", to: &vary) }
+            collectVary(extraHeaders, into: &vary)
+            if !vary.isEmpty { appendField("Vary", vary.joined(separator: ", "), to: &bytes) }
+        } else if framing.varyOnAcceptEncoding {
+            appendASCII("Vary: Accept-Encoding\r\n", to: &bytes)
+        }
+        if let serverLine { bytes.append(contentsOf: serverLine) }
+        bytes.append(contentsOf: dateLine)
+        if let contentLength = framing.contentLength {
+            appendASCII("Content-Length: ", to: &bytes)
+            appendDecimal(contentLength, to: &bytes)
+            appendLineEnd(to: &bytes)
+        } else if framing.chunked {
+            appendASCII("Transfer-Encoding: chunked\r\n", to: &bytes)
+        }
+        if !framing.keepAlive {
+            appendASCII("Connection: close\r\n", to: &bytes)
+        } else if framing.requestVersion.minor == 0 {
+            appendASCII("Connection: keep-alive\r\n", to: &bytes)
+        }
+        appendLineEnd(to: &bytes)
+    }
+
+    /// `Server: name\r\n`, made once per server.
+    static func serverLine(for name: String?) -> [UInt8]? {
+        guard let name, !name.isEmpty, name.utf8.allSatisfy(HTTPSyntax.isFieldValue) else { return nil }
+        return Array("Server: \(name)\r\n".utf8)
+    }
+
+    /// The header names the connection owns, whatever the handler says.
+    static func isFramingHeader(_ name: String) -> Bool {
+        HTTPHeaders.namesEqual(name, "Content-Length") || HTTPHeaders.namesEqual(name, "Transfer-Encoding")
+            || HTTPHeaders.namesEqual(name, "Connection") || HTTPHeaders.namesEqual(name, "Date")
+            || HTTPHeaders.namesEqual(name, "Keep-Alive") || HTTPHeaders.namesEqual(name, "Server")
+    }
+
+    private static func collectVary(_ headers: HTTPHeaders, into vary: inout [String]) {
+        for field in headers where HTTPHeaders.namesEqual(field.name, "Vary") {
+            for part in field.value.split(separator: ",") { addVaryToken(HTTPHeaders.trimmed(part), to: &vary) }
+        }
+    }
+
+    private static func addVaryToken(_ token: String, to vary: inout [String]) {
+        if !token.isEmpty && !vary.contains(where: { HTTPHeaders.namesEqual($0, token) }) { vary.append(token) }
     }
 
     private static func appendField(_ name: String, _ value: String, to bytes: inout [UInt8]) {
         guard !name.isEmpty, name.utf8.allSatisfy(HTTPSyntax.isToken),
               value.utf8.allSatisfy(HTTPSyntax.isFieldValue),
-              !framingHeaders.contains(name.lowercased()) else { return }
+              !isFramingHeader(name) else { return }
         bytes.append(contentsOf: name.utf8)
         bytes.append(HTTPSyntax.colon)
         bytes.append(HTTPSyntax.space)
         bytes.append(contentsOf: value.utf8)
+        appendLineEnd(to: &bytes)
+    }
+
+    @inline(__always)
+    private static func appendASCII(_ text: String, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    @inline(__always)
+    private static func appendLineEnd(to bytes: inout [UInt8]) {
         bytes.append(HTTPSyntax.cr)
         bytes.append(HTTPSyntax.lf)
+    }
+
+    /// Appends `value` in decimal.
+    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        if value < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            appendDecimal(UInt(value.magnitude), to: &bytes)
+        } else {
+            appendDecimal(UInt(value), to: &bytes)
+        }
+    }
+
+    private static func appendDecimal(_ value: UInt, to bytes: inout [UInt8]) {
+        var divisor: UInt = 1
+        while value / divisor >= 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 }

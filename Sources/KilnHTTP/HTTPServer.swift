@@ -48,7 +48,12 @@ public final class HTTPServer: @unchecked Sendable {
                                     accessLog: accessLog ?? AccessLog(logger: logger), observer: observer)
         var queueCount = configuration.ioQueueCount
         if queueCount <= 0 { queueCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
-        loops = (0..<queueCount).map { IOLoop(label: "kiln.http.io.\($0)") }
+        loops = (0..<queueCount).map { index -> IOLoop in
+            #if os(Linux)
+            if configuration.eventMechanism == .epoll { return EpollIOLoop(name: "kiln.http.io.\(index)") }
+            #endif
+            return DispatchIOLoop(label: "kiln.http.io.\(index)")
+        }
     }
 
     /// The TCP port listened on (the chosen one when the configuration asked for 0).
@@ -69,12 +74,18 @@ public final class HTTPServer: @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)
         let listeners = try SocketListener.listen(host: configuration.host, port: configuration.port,
                                                   backlog: configuration.listenBacklog)
+        do {
+            for loop in loops { try loop.start(sweepInterval: configuration.timerResolution) }
+        } catch {
+            for listener in listeners { close(listener.fileDescriptor) }
+            for loop in loops { loop.stop() }
+            throw error
+        }
         lock.withLock {
             state = .running
             boundPort = listeners.first?.port ?? 0
             boundAddresses = listeners.map(\.address)
         }
-        for loop in loops { loop.startSweeping(every: configuration.timerResolution) }
         for listener in listeners {
             let source = DispatchSource.makeReadSource(fileDescriptor: listener.fileDescriptor, queue: acceptQueue)
             let descriptor = listener.fileDescriptor
@@ -144,7 +155,7 @@ public final class HTTPServer: @unchecked Sendable {
                                         loop: loop, context: context, security: security,
                                         isRefusal: admission == .refuse)
         context.connectionOpened(isRefusal: admission == .refuse)
-        loop.queue.async { connection.start() }
+        loop.execute { connection.start() }
     }
 
     /// Stops accepting, lets in-flight requests and streams finish for up to `gracePeriod`
@@ -173,14 +184,14 @@ public final class HTTPServer: @unchecked Sendable {
             for source in acceptSources { source.cancel() }
             acceptSources = []
             for loop in loops {
-                loop.queue.async {
+                loop.execute {
                     loop.isDraining = true
                     for connection in Array(loop.connections.values) { connection.beginDraining() }
                 }
             }
             acceptQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(grace, 0) * 1e9))) { [self] in
                 for loop in loops {
-                    loop.queue.async {
+                    loop.execute {
                         for connection in Array(loop.connections.values) { connection.close(reason: .serverShutdown) }
                     }
                 }
@@ -197,7 +208,7 @@ public final class HTTPServer: @unchecked Sendable {
             defer { shutdownCallbacks = [] }
             return shutdownCallbacks
         }
-        for loop in loops { loop.queue.async { loop.stopSweeping() } }
+        for loop in loops { loop.stop() }
         context.logger.info("stopped")
         for callback in callbacks { callback() }
     }

@@ -10,8 +10,11 @@ public struct HTTPServerConfiguration: Sendable {
     public var port: Int = 8080
     /// Length of the kernel's queue of connections not yet accepted.
     public var listenBacklog: Int32 = 511
-    /// Serial queues that run the connections; 0 means one per core.
+    /// Event loops that run the connections (threads with ``EventMechanism/epoll``, serial
+    /// queues with ``EventMechanism/dispatch``); 0 means one per core.
     public var ioQueueCount: Int = 0
+    /// How socket events are watched; epoll on Linux, Dispatch elsewhere.
+    public var eventMechanism: EventMechanism = .platformDefault
 
     /// Parser limits: target length, header bytes and count, body size, chunk line.
     public var parserLimits = HTTPParserLimits()
@@ -47,4 +50,32 @@ public struct HTTPServerConfiguration: Sendable {
     public var serverName: String? = "kiln"
 
     public init() {}
+
+    /// How the server learns that sockets are ready.
+    public enum EventMechanism: String, Sendable, CaseIterable {
+        /// One thread per event loop blocked in `epoll_wait` (Linux only): a request costs one
+        /// `recv` and one `send`.
+        case epoll
+        /// Dispatch read and write sources on serial queues: portable, but on Linux every event
+        /// crosses from Dispatch's epoll thread to a worker and re-arms its descriptor.
+        case dispatch
+
+        /// ``epoll`` on Linux, ``dispatch`` elsewhere.
+        public static var platformDefault: EventMechanism {
+            #if os(Linux)
+            return .epoll
+            #else
+            return .dispatch
+            #endif
+        }
+
+        /// Whether this platform offers the mechanism.
+        public var isAvailable: Bool {
+            #if os(Linux)
+            return true
+            #else
+            return self == .dispatch
+            #endif
+        }
+    }
 }

@@ -8,6 +8,8 @@ final class HTTPServerContext: @unchecked Sendable {
     let logger: Logger
     let accessLog: AccessLog
     let observer: HTTPServerObserver?
+    /// `Server: …\r\n`, or nil when no Server header is sent.
+    let serverLine: [UInt8]?
     private let lock = Lock()
     private var openConnections = 0
     private var openRefusals = 0
@@ -20,6 +22,7 @@ final class HTTPServerContext: @unchecked Sendable {
         self.logger = logger
         self.accessLog = accessLog
         self.observer = observer
+        serverLine = HTTPResponseHeadEncoder.serverLine(for: configuration.serverName)
     }
 
     /// Connections being refused (503) are bounded too, so a flood cannot exhaust descriptors.

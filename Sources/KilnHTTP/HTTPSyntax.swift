@@ -7,30 +7,36 @@ enum HTTPSyntax {
     static let tab: UInt8 = 0x09
     static let colon: UInt8 = 0x3A
 
-    /// `tchar`: the characters of a token (method, field name, coding name).
-    static let tokenTable: [Bool] = {
-        var table = [Bool](repeating: false, count: 256)
-        for byte in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(byte)] = true }
-        for byte in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(byte)] = true }
-        for byte in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(byte)] = true }
-        for byte in "!#$%&'*+-.^_`|~".utf8 { table[Int(byte)] = true }
-        return table
-    }()
+    /// `tchar` (the characters of a token: method, field name, coding name) as a bit set over
+    /// ASCII, low and high 64 codes. Constants rather than a table: no lazy global to check.
+    static let tokenMaskLow: UInt64 = 0x03FF_6CFA_0000_0000
+    static let tokenMaskHigh: UInt64 = 0x57FF_FFFF_C7FF_FFFE
+
+    @inline(__always) static func isToken(_ byte: UInt8) -> Bool {
+        inMask(byte, low: tokenMaskLow, high: tokenMaskHigh)
+    }
 
     /// Bytes allowed inside a field value: HTAB, visible ASCII, space and obs-text; never CR, LF,
     /// NUL or another control character.
-    static let fieldValueTable: [Bool] = {
-        var table = [Bool](repeating: false, count: 256)
-        table[Int(tab)] = true
-        for byte in 0x20...0x7E { table[byte] = true }
-        for byte in 0x80...0xFF { table[byte] = true }
-        return table
-    }()
+    @inline(__always) static func isFieldValue(_ byte: UInt8) -> Bool {
+        byte == tab || (byte >= 0x20 && byte != 0x7F)
+    }
 
-    @inline(__always) static func isToken(_ byte: UInt8) -> Bool { tokenTable[Int(byte)] }
-    @inline(__always) static func isFieldValue(_ byte: UInt8) -> Bool { fieldValueTable[Int(byte)] }
     /// Visible ASCII, which is what a request target may hold.
     @inline(__always) static func isTargetByte(_ byte: UInt8) -> Bool { byte >= 0x21 && byte <= 0x7E }
+
+    /// Whether ASCII `byte` is in the set given as two 64-bit masks; false for non-ASCII.
+    @inline(__always) static func inMask(_ byte: UInt8, low: UInt64, high: UInt64) -> Bool {
+        if byte < 64 { return low & (1 << UInt64(byte)) != 0 }
+        if byte < 128 { return high & (1 << UInt64(byte - 64)) != 0 }
+        return false
+    }
+
+    /// ASCII lowercase of `byte` (other bytes unchanged).
+    @inline(__always) static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+
     @inline(__always) static func isHexDigit(_ byte: UInt8) -> Bool { hexValue(byte) != nil }
 
     @inline(__always) static func hexValue(_ byte: UInt8) -> Int? {
@@ -49,7 +55,6 @@ struct RequestLineScanner {
     enum Phase { case method, target, version }
     /// Longest method accepted; real methods are short, a long token is garbage.
     static let maxMethodBytes = 32
-    static let versionBytes = Set("HTTP/0123456789.".utf8)
 
     private(set) var phase: Phase = .method
     private var partLength = 0
@@ -81,7 +86,11 @@ struct RequestLineScanner {
             }
         case .version:
             partLength += 1
-            guard partLength <= 8, Self.versionBytes.contains(byte) else {
+            // The characters of `HTTP/1.1`: H T P / digits and the dot.
+            let isVersionByte = byte == UInt8(ascii: "H") || byte == UInt8(ascii: "T") || byte == UInt8(ascii: "P")
+                || byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+            guard partLength <= 8, isVersionByte else {
                 throw .badRequest("malformed HTTP version")
             }
         }

@@ -4,23 +4,17 @@ import Glibc
 import Darwin
 #endif
 
-/// A small mutual-exclusion lock over `pthread_mutex_t`, for the few values that several Dispatch
-/// queues share (connection counts, cancellation handlers, responder state).
+/// A small mutual-exclusion lock over `pthread_mutex_t`, for the few values that several threads
+/// share (connection counts, cancellation handlers, responder state).
 ///
-/// The mutex lives in its own allocation so that its address never moves, as pthreads requires.
-public final class Lock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+/// A value with reference semantics: copies share one mutex. The mutex lives in the tail of a
+/// single heap object (a `ManagedBuffer`), so its address never moves, as pthreads requires, and
+/// making a lock costs one allocation; the server makes one per request.
+public struct Lock: @unchecked Sendable {
+    @usableFromInline let storage: MutexStorage
 
     public init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
+        storage = MutexStorage.make()
     }
 
     /// Runs `body` while holding the lock.
@@ -31,6 +25,27 @@ public final class Lock: @unchecked Sendable {
         return try body()
     }
 
-    @usableFromInline func lock() { pthread_mutex_lock(mutex) }
-    @usableFromInline func unlock() { pthread_mutex_unlock(mutex) }
+    @usableFromInline func lock() { storage.withUnsafeMutablePointerToElements { _ = pthread_mutex_lock($0) } }
+    @usableFromInline func unlock() { storage.withUnsafeMutablePointerToElements { _ = pthread_mutex_unlock($0) } }
+}
+
+/// One `pthread_mutex_t` in the tail of a heap object.
+@usableFromInline
+final class MutexStorage: ManagedBuffer<Void, pthread_mutex_t> {
+    static func make() -> MutexStorage {
+        let buffer = create(minimumCapacity: 1) { _ in () }
+        buffer.withUnsafeMutablePointerToElements { mutex in
+            mutex.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(mutex, nil)
+        }
+        // `create` returns the dynamic type it was called on.
+        return unsafeDowncast(buffer, to: MutexStorage.self)
+    }
+
+    deinit {
+        withUnsafeMutablePointerToElements { mutex in
+            pthread_mutex_destroy(mutex)
+            mutex.deinitialize(count: 1)
+        }
+    }
 }

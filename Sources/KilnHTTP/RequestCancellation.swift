@@ -24,12 +24,19 @@ public enum CancellationReason: Sendable, Equatable, CustomStringConvertible {
 /// registered with ``onCancel(_:)`` run exactly once, on the connection's queue (or at once on the
 /// registering thread when already cancelled); they must not block.
 public final class RequestCancellation: @unchecked Sendable {
-    private let lock = Lock()
+    private let lock: Lock
     private var cancelledReason: CancellationReason?
     private var handlers: [@Sendable (CancellationReason) -> Void] = []
     private var completed = false
 
-    public init() {}
+    public init() {
+        lock = Lock()
+    }
+
+    /// A cancellation guarded by a lock it shares with other state of the same request.
+    init(lock: Lock) {
+        self.lock = lock
+    }
 
     /// Whether the request was cancelled.
     public var isCancelled: Bool { lock.withLock { cancelledReason != nil } }

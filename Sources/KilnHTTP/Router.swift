@@ -28,6 +28,10 @@ public final class Router: @unchecked Sendable {
         let segments: [Segment]
         let access: Access
         let handler: HTTPHandler
+        /// Whether some segment is a `{name}` parameter.
+        var hasParameters: Bool {
+            segments.contains { if case .parameter = $0 { return true } else { return false } }
+        }
     }
 
     enum Segment: Equatable {
@@ -38,6 +42,11 @@ public final class Router: @unchecked Sendable {
     public let cors: CORSPolicy
     public let authenticator: APIKeyAuthenticator?
     private var routes: [Route] = []
+    /// Indices of routes without parameters, by their exact path: most requests are found with
+    /// one hash lookup and no allocation.
+    private var literalRoutes: [String: [Int]] = [:]
+    /// Indices of routes with `{name}` segments, matched segment by segment.
+    private var parameterRoutes: [Int] = []
 
     public init(cors: CORSPolicy = .disabled, authenticator: APIKeyAuthenticator? = nil) {
         self.cors = cors
@@ -48,8 +57,15 @@ public final class Router: @unchecked Sendable {
     /// passed in ``HTTPRequest/pathParameters``.
     public func add(_ method: String, _ pattern: String, access: Access = .authenticated,
                     _ handler: @escaping HTTPHandler) {
-        routes.append(Route(method: method, pattern: pattern, segments: Self.segments(of: pattern),
-                            access: access, handler: handler))
+        let route = Route(method: method, pattern: pattern, segments: Self.segments(of: pattern),
+                          access: access, handler: handler)
+        let index = routes.count
+        routes.append(route)
+        if route.hasParameters || !pattern.hasPrefix("/") {
+            parameterRoutes.append(index)
+        } else {
+            literalRoutes[pattern, default: []].append(index)
+        }
     }
 
     public func get(_ pattern: String, access: Access = .authenticated, _ handler: @escaping HTTPHandler) {
@@ -72,37 +88,29 @@ public final class Router: @unchecked Sendable {
     /// Routes one request.
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let path = request.path
-        let pathSegments = Self.split(path)
-        var matches: [(Route, [String: String])] = []
-        for route in routes {
-            if let parameters = Self.match(route.segments, pathSegments) { matches.append((route, parameters)) }
-        }
         let origin = request.headers["Origin"]
         let corsAllowed = origin.map { cors.allows(origin: $0) } ?? false
         if let origin, corsAllowed {
             responder.addHeader(name: "Access-Control-Allow-Origin", value: cors.allowOriginValue(for: origin))
             if cors.allowOriginValue(for: origin) != "*" { responder.addHeader(name: "Vary", value: "Origin") }
         }
-        guard !matches.isEmpty else {
-            responder.respond(.error(status: 404, message: "Invalid URL (\(request.method) \(path))",
-                                     code: "not_found"))
-            return
-        }
         let method = request.method
-        var chosen = matches.first { $0.0.method == method }
-        if chosen == nil && method == "HEAD" { chosen = matches.first { $0.0.method == "GET" } }
-        guard let (route, parameters) = chosen else {
-            responder.route = matches[0].0.pattern
-            let methods = Self.allowedMethods(matches.map(\.0.method))
-            if method == "OPTIONS" {
-                respondToOptions(request, responder, methods: methods, corsAllowed: corsAllowed)
-            } else {
-                responder.respond(.error(status: 405, message: "Method \(method) is not allowed for \(path).",
-                                         code: "method_not_allowed",
-                                         headers: ["Allow": methods.joined(separator: ", ")]))
+        // The first route, in the order added, that matches the path and the method (or GET for HEAD).
+        var chosen: Int? = nil
+        var chosenForHead: Int? = nil
+        forEachMatch(path) { index in
+            let routeMethod = routes[index].method
+            if routeMethod == method {
+                if chosen == nil || index < chosen! { chosen = index }
+            } else if method == "HEAD" && routeMethod == "GET" {
+                if chosenForHead == nil || index < chosenForHead! { chosenForHead = index }
             }
+        }
+        guard let index = chosen ?? chosenForHead else {
+            answerUnrouted(request, responder, path: path, corsAllowed: corsAllowed)
             return
         }
+        let route = routes[index]
         responder.route = route.pattern
         if route.access == .authenticated, let authenticator, !authenticator.authorizes(request.headers["Authorization"]) {
             responder.respond(.error(status: 401,
@@ -110,9 +118,44 @@ public final class Router: @unchecked Sendable {
                                      code: "invalid_api_key", headers: ["WWW-Authenticate": "Bearer"]))
             return
         }
+        guard route.hasParameters, let parameters = Self.match(route.segments, Self.split(path)) else {
+            route.handler(request, responder)
+            return
+        }
         var routed = request
         routed.pathParameters = parameters
         route.handler(routed, responder)
+    }
+
+    /// Calls `body` with the index of every route whose pattern matches `path`.
+    private func forEachMatch(_ path: String, _ body: (Int) -> Void) {
+        if let indices = literalRoutes[path] {
+            for index in indices { body(index) }
+        }
+        guard !parameterRoutes.isEmpty else { return }
+        for index in parameterRoutes where Self.matches(routes[index].segments, path) { body(index) }
+    }
+
+    /// No route takes this method: 404 when no pattern matches the path, otherwise 405 with
+    /// `Allow`, or the answer to `OPTIONS`.
+    private func answerUnrouted(_ request: HTTPRequest, _ responder: HTTPResponder, path: String, corsAllowed: Bool) {
+        var matched: [Int] = []
+        forEachMatch(path) { matched.append($0) }
+        matched.sort()
+        guard let first = matched.first else {
+            responder.respond(.error(status: 404, message: "Invalid URL (\(request.method) \(path))",
+                                     code: "not_found"))
+            return
+        }
+        responder.route = routes[first].pattern
+        let methods = Self.allowedMethods(matched.map { routes[$0].method })
+        if request.method == "OPTIONS" {
+            respondToOptions(request, responder, methods: methods, corsAllowed: corsAllowed)
+        } else {
+            responder.respond(.error(status: 405, message: "Method \(request.method) is not allowed for \(path).",
+                                     code: "method_not_allowed",
+                                     headers: ["Allow": methods.joined(separator: ", ")]))
+        }
     }
 
     /// `OPTIONS` needs no key: a browser's preflight never carries one.
@@ -146,6 +189,29 @@ public final class Router: @unchecked Sendable {
 
     static func split(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+    }
+
+    /// Whether `path` matches `segments`, walking its bytes without splitting it.
+    static func matches(_ segments: [Segment], _ path: String) -> Bool {
+        let bytes = path.utf8
+        // Like `split`: the part before the first "/" is not a segment.
+        guard var cursor = bytes.firstIndex(of: UInt8(ascii: "/")) else { return segments.isEmpty }
+        for (position, segment) in segments.enumerated() {
+            if position > 0 {
+                guard cursor < bytes.endIndex, bytes[cursor] == UInt8(ascii: "/") else { return false }
+            }
+            let start = bytes.index(after: cursor)
+            var end = start
+            while end < bytes.endIndex, bytes[end] != UInt8(ascii: "/") { end = bytes.index(after: end) }
+            switch segment {
+            case .literal(let literal):
+                if !bytes[start..<end].elementsEqual(literal.utf8) { return false }
+            case .parameter:
+                if start == end { return false }
+            }
+            cursor = end
+        }
+        return cursor == bytes.endIndex
     }
 
     static func match(_ segments: [Segment], _ path: [String]) -> [String: String]? {

@@ -1,0 +1,208 @@
+#if os(Linux)
+import CKilnLinux
+import Glibc
+
+/// An event loop on its own thread, blocked in `epoll_wait` on its connections' sockets.
+///
+/// Why not Dispatch on Linux: libdispatch watches sockets from its own epoll thread and hands
+/// every event to a worker thread, disarming and re-arming the descriptor around each handler
+/// (`epoll_ctl` twice, a `FIONREAD` ioctl and often a futex wake per request). Here a request
+/// costs one `recv` and one `send`: sockets stay registered level-triggered for reading, and
+/// writability is watched only while a send would block. `epoll_wait` returns many ready
+/// sockets at once, so under load its cost is shared by many requests.
+///
+/// Work from other threads (responses from the engine, stream events, shutdown) goes through a
+/// mailbox and an `eventfd` that wakes the loop; a wake is written only when the mailbox was
+/// empty, so a burst of events costs one.
+final class EpollIOLoop: IOLoop, @unchecked Sendable {
+    /// Identifies the loop running on the current thread.
+    private static let currentLoopKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+    private static let eventCapacity = 256
+    /// `epoll_data` of the wake descriptor; sockets use tokens from 1.
+    private static let wakeToken: UInt64 = 0
+
+    let name: String
+    private var epollDescriptor: Int32 = -1
+    private var wakeDescriptor: Int32 = -1
+    private let events: UnsafeMutablePointer<epoll_event>
+    /// Sockets watched, by token; loop-confined.
+    private var watches: [UInt64: EpollSocketWatch] = [:]
+    private var nextToken: UInt64 = 1
+    private var isRunning = false
+    private var sweepNanoseconds: UInt64 = 250_000_000
+    private var nextSweep: UInt64 = 0
+
+    private let mailboxLock = Lock()
+    /// Work queued by other threads; guarded by `mailboxLock`.
+    private var mailbox: [@Sendable () -> Void] = []
+    /// Whether a wake was written and not consumed yet; guarded by `mailboxLock`.
+    private var wakePending = false
+    /// False once the loop stopped; guarded by `mailboxLock`.
+    private var acceptsWork = true
+    /// The emptied array of the previous drain, kept for its capacity; loop-confined.
+    private var spareBatch: [@Sendable () -> Void] = []
+
+    init(name: String) {
+        self.name = name
+        events = .allocate(capacity: Self.eventCapacity)
+        super.init()
+    }
+
+    deinit {
+        // Closed only here: a thread that is enqueueing holds a reference, so no write to the
+        // wake descriptor can race with its closing.
+        if epollDescriptor >= 0 { close(epollDescriptor) }
+        if wakeDescriptor >= 0 { close(wakeDescriptor) }
+        events.deallocate()
+    }
+
+    override var isCurrent: Bool {
+        pthread_getspecific(Self.currentLoopKey) == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    override func execute(_ work: @escaping @Sendable () -> Void) {
+        if isCurrent {
+            work()
+            return
+        }
+        let needsWake: Bool = mailboxLock.withLock {
+            guard acceptsWork else { return false }
+            mailbox.append(work)
+            if wakePending { return false }
+            wakePending = true
+            return true
+        }
+        // Work refused after the loop stopped is released here, outside the lock: releasing a
+        // responder may enqueue again.
+        if needsWake {
+            var one: UInt64 = 1
+            _ = write(wakeDescriptor, &one, MemoryLayout<UInt64>.size)
+        }
+    }
+
+    override func watch(_ fileDescriptor: Int32, for connection: HTTPConnection) -> SocketWatch {
+        let token = nextToken
+        nextToken += 1
+        let watch = EpollSocketWatch(fileDescriptor: fileDescriptor, token: token, loop: self,
+                                     connection: connection)
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = token
+        if epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, fileDescriptor, &event) == 0 {
+            watches[token] = watch
+        } else {
+            // Cannot happen for a fresh socket short of memory exhaustion; the connection then
+            // never hears from its socket, and its header timeout closes it.
+            watch.markUnregistered()
+        }
+        return watch
+    }
+
+    /// Changes the events of a watched socket.
+    func modify(_ fileDescriptor: Int32, token: UInt64, events mask: UInt32) {
+        var event = epoll_event()
+        event.events = mask
+        event.data.u64 = token
+        _ = epoll_ctl(epollDescriptor, EPOLL_CTL_MOD, fileDescriptor, &event)
+    }
+
+    /// Stops watching a socket; its pending events in the current batch are skipped.
+    func unwatch(_ fileDescriptor: Int32, token: UInt64) {
+        _ = epoll_ctl(epollDescriptor, EPOLL_CTL_DEL, fileDescriptor, nil)
+        watches[token] = nil
+    }
+
+    /// Creates the epoll and wake descriptors and starts the thread.
+    override func start(sweepInterval interval: Double) throws(SocketError) {
+        epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollDescriptor >= 0 else { throw .systemCall(name: "epoll_create1", errno: errno) }
+        wakeDescriptor = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard wakeDescriptor >= 0 else { throw .systemCall(name: "eventfd", errno: errno) }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = Self.wakeToken
+        guard epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, wakeDescriptor, &event) == 0 else {
+            throw .systemCall(name: "epoll_ctl", errno: errno)
+        }
+        sweepNanoseconds = UInt64(max(interval, 0.01) * 1e9)
+        isRunning = true
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let status = pthread_create(&thread, nil, { context in
+            let loop = Unmanaged<EpollIOLoop>.fromOpaque(context!).takeRetainedValue()
+            loop.run()
+            return nil
+        }, context)
+        guard status == 0 else {
+            Unmanaged<EpollIOLoop>.fromOpaque(context).release()
+            isRunning = false
+            throw .systemCall(name: "pthread_create", errno: status)
+        }
+        pthread_detach(thread)
+    }
+
+    override func stop() {
+        execute { [self] in isRunning = false }
+    }
+
+    private func run() {
+        pthread_setspecific(Self.currentLoopKey, Unmanaged.passUnretained(self).toOpaque())
+        nextSweep = MonotonicClock.nanoseconds() &+ sweepNanoseconds
+        while isRunning {
+            let count = epoll_wait(epollDescriptor, events, Int32(Self.eventCapacity), pollTimeout())
+            if count < 0 {
+                let code = errno
+                precondition(code == EINTR, "epoll_wait failed: errno \(code)")
+                continue
+            }
+            for index in 0..<Int(count) {
+                let token = events[index].data.u64
+                if token == Self.wakeToken {
+                    drainMailbox()
+                } else if let watch = watches[token] {
+                    watch.deliver(events[index].events)
+                }
+            }
+            let now = MonotonicClock.nanoseconds()
+            if now >= nextSweep {
+                nextSweep = now &+ sweepNanoseconds
+                sweep()
+            }
+        }
+        let leftovers: [@Sendable () -> Void] = mailboxLock.withLock {
+            acceptsWork = false
+            defer { mailbox = [] }
+            return mailbox
+        }
+        _ = leftovers
+        for watch in Array(watches.values) { watch.cancel() }
+        pthread_setspecific(Self.currentLoopKey, nil)
+    }
+
+    /// Milliseconds until the next sweep, or forever while no connection needs one.
+    private func pollTimeout() -> Int32 {
+        guard !connections.isEmpty else { return -1 }
+        let now = MonotonicClock.nanoseconds()
+        guard nextSweep > now else { return 0 }
+        return Int32(clamping: (nextSweep - now + 999_999) / 1_000_000)
+    }
+
+    private func drainMailbox() {
+        var counter: UInt64 = 0
+        _ = read(wakeDescriptor, &counter, MemoryLayout<UInt64>.size)
+        var batch = spareBatch
+        spareBatch = []
+        mailboxLock.withLock {
+            swap(&batch, &mailbox)
+            wakePending = false
+        }
+        for work in batch { work() }
+        batch.removeAll(keepingCapacity: true)
+        spareBatch = batch
+    }
+}
+#endif
