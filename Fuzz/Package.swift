@@ -1,18 +1,21 @@
 // swift-tools-version:6.0
 // libFuzzer targets for Kiln's parsers of untrusted input. Build and run one with
 //   Fuzz/run.sh <target> [seconds]    target: http, gguf, safetensors, json, template
-// which builds with --sanitize=fuzzer --sanitize=address and explicit coverage flags.
+// which builds with --sanitize=fuzzer --sanitize=address, explicit coverage flags and -D LIBFUZZER.
+// A plain `swift build --package-path Fuzz` builds the same targets as replay tools instead:
+//   swift run --package-path Fuzz JSONFuzzer Fuzz/corpus/json   (runs each input once, no sanitizers)
 import Foundation
 import PackageDescription
 
 // A package found by path is known by its directory's name, which differs between checkouts.
 let mainPackage = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathComponent().lastPathComponent.lowercased()
 
-/// One fuzz target: an executable whose only entry point is `LLVMFuzzerTestOneInput`.
+/// One fuzz target: an executable whose entry point is `LLVMFuzzerTestOneInput`, with a `main` that
+/// replays files when libFuzzer is not linked.
 func fuzzer(_ name: String, _ products: [String]) -> Target {
     .executableTarget(
         name: name,
-        dependencies: products.map { .product(name: $0, package: mainPackage) },
+        dependencies: ["FuzzReplay"] + products.map { .product(name: $0, package: mainPackage) },
         swiftSettings: [.unsafeFlags(["-parse-as-library"]), .swiftLanguageMode(.v5)])
 }
 
@@ -21,6 +24,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     dependencies: [.package(path: "..")],
     targets: [
+        .target(name: "FuzzReplay", swiftSettings: [.swiftLanguageMode(.v5)]),
         fuzzer("HTTPParserFuzzer", ["KilnHTTP"]),
         fuzzer("GGUFFuzzer", ["KilnFormats"]),
         fuzzer("SafetensorsFuzzer", ["KilnFormats", "KilnJSON"]),

@@ -8,7 +8,8 @@
 #
 # -sanitize-coverage is spelled out because, with this toolchain, -sanitize=fuzzer combined
 # with -sanitize=address compiles Swift code without coverage counters, and libFuzzer then
-# explores blindly ("no interesting inputs were found").
+# explores blindly ("no interesting inputs were found"). -DLIBFUZZER leaves out each target's
+# replay `main` (used by plain builds), so that libFuzzer's main runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,9 +34,10 @@ case "$target" in
     *) echo "unknown target '$target' (http, gguf, safetensors, json, template)" >&2; exit 2 ;;
 esac
 
+# Every target builds with the same flags, so switching targets rebuilds only the target itself.
 swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --product "$product" \
-    -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table
-binary="$(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --show-bin-path)/$product"
+    -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table -Xswiftc -DLIBFUZZER
+binary="Fuzz/.build/release/$product"
 
 if [[ "$seconds" == 0 ]]; then
     # Replay mode: run the given inputs once each.
@@ -47,7 +49,7 @@ fi
 work="Fuzz/.build/corpus/$target"
 artifacts="Fuzz/.build/artifacts/$target"
 mkdir -p "$work" "$artifacts"
-cp Fuzz/corpus/"$target"/* "$work/"
+if [[ -d "Fuzz/corpus/$target" ]]; then cp Fuzz/corpus/"$target"/* "$work/"; fi
 if ((${#seeds[@]})); then cp "${seeds[@]}" "$work/"; fi
 SWIFT_BACKTRACE=enable=no "$binary" "${options[@]}" "$@" \
     -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/" "$work"
