@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "kiln", targets: ["kiln"]),
         .library(name: "KilnHTTP", targets: ["KilnHTTP"]),
         .library(name: "KilnText", targets: ["KilnText"]),
+        .library(name: "KilnFormats", targets: ["KilnFormats"]),
+        .library(name: "KilnJSON", targets: ["KilnJSON"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
