@@ -148,7 +148,7 @@ KILN_AVX2_INLINE __m256i fifth_bits(uint32_t bits) {
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-#define KILN_HALF_F16C(p) _cvtsh_ss(kiln_load_u16(p))
+#define KILN_HALF_F16C(p) _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(kiln_load_u16(p))))
 
 KILN_AVX2_INLINE void block_factors_avx2(int type, const uint8_t *b, float *dw, float *mw) {
     KILN_BLOCK_FACTORS_BODY(KILN_HALF_F16C)
