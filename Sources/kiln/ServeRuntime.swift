@@ -70,13 +70,13 @@ struct ServeRuntime {
             onTerminate: { forced in
                 if forced {
                     logger.warning("second signal: stopping now")
-                    exit(0)
+                    ServeSignals.exitNow(0)
                 }
                 readiness.state = .draining
                 text.value?.scheduler.beginDraining()
                 server.shutdown(gracePeriod: settings.shutdownGracePeriod) {
                     text.value?.scheduler.stop()
-                    exit(0)
+                    ServeSignals.exitNow(0)
                 }
             },
             onReload: {
@@ -114,7 +114,7 @@ struct ServeRuntime {
                 if readiness.state == .loading { readiness.state = .ready }
             } catch {
                 logger.critical("cannot load the model", metadata: ["error": .string("\(error)")])
-                exit(1)
+                ServeSignals.exitNow(1)
             }
         }
         dispatchMain()
@@ -125,6 +125,15 @@ struct ServeRuntime {
 /// a Dispatch queue instead of inside a signal handler.
 enum ServeSignals {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    /// Ends the process once the server has drained. `_exit` rather than `exit`: the model may
+    /// still be loading on another thread, and running atexit handlers and static destructors
+    /// under it can deadlock; the logs are flushed first and nothing else needs tearing down.
+    static func exitNow(_ code: Int32) -> Never {
+        fflush(stdout)
+        fflush(stderr)
+        _exit(code)
+    }
 
     static func install(onTerminate: @escaping (_ forced: Bool) -> Void, onReload: @escaping () -> Void) {
         let queue = DispatchQueue(label: "kiln.signals")
