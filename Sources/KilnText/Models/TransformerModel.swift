@@ -83,9 +83,11 @@ public final class TransformerModel: @unchecked Sendable {
         summary = Self.summarize(file: file, configuration: configuration, tied: weights.outputIsTied)
     }
 
-    /// A KV cache pool of `blockCount` blocks of `blockSize` tokens for this model.
+    /// A KV cache pool of `blockCount` blocks of `blockSize` tokens for this model, storing
+    /// `options.kvCacheType` elements.
     public func makeKVCache(blockCount: Int, blockSize: Int = 16) throws -> PagedKVCache {
-        try PagedKVCache(configuration: configuration, blockCount: blockCount, blockSize: blockSize)
+        try PagedKVCache(configuration: configuration, blockCount: blockCount, blockSize: blockSize,
+                         elementType: options.kvCacheType)
     }
 
     /// An empty batch sized for this model's step buffers and `cache`'s block size.
