@@ -1,5 +1,9 @@
 import KilnTensor
 
+/// How a KV cache stores each key and value element (`.f16` halves or `.f32` floats); the
+/// kernels' type, named here so that users of KilnText need not import KilnTensor.
+public typealias KVCacheElementType = KVElementType
+
 /// The keys and values of every layer for every sequence, in fixed-size blocks taken from one
 /// pool allocated once. A sequence addresses its tokens through a block table: position p lives
 /// in block `table[p / blockSize]`, slot `p % blockSize`. Which blocks belong to whom (free
