@@ -54,6 +54,9 @@ public final class TransformerModel: @unchecked Sendable {
     /// Loads the model in an opened GGUF file. The weights stay in the file's memory map.
     public init(file: GGUFFile, options: ModelOptions = ModelOptions()) throws {
         try options.validate()
+        guard !file.tensors.isEmpty else {
+            throw ModelError.invalidMetadata(key: "tensors", reason: "the file holds no tensors (a vocabulary-only GGUF?)")
+        }
         let configuration = try TransformerConfiguration(file: file)
         switch configuration.architecture {
         case .llama: weights = try Llama.loadWeights(from: file, configuration: configuration)
