@@ -101,7 +101,8 @@ enum ModelFixtures {
     @Test func floatActivationsMatchTheFloat64Reference() throws {
         let url = ModelFixtures.fixtures.appendingPathComponent("smollm2/float64-reference.json")
         let reference = try JSONDecoder().decode(Float64Reference.self, from: Data(contentsOf: url))
-        let model = try ModelFixtures.loadModel(ModelOptions(threadCount: 2, activationPrecision: .float32))
+        let model = try ModelFixtures.loadModel(ModelOptions(threadCount: 2, activationPrecision: .float32,
+                                                             kvCacheType: .f32))
         let runner = try SequenceRunner(model: model, capacity: 16)
         let logits = try runner.feedReturningAllLogits(reference.tokens)
         var worst = 0.0

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTensor
 
 /// How activations meet quantized weights in the matrix products.
 public enum ActivationPrecision: Sendable, Equatable {
@@ -24,15 +25,19 @@ public struct ModelOptions: Sendable, Equatable {
     public var contextLength: Int?
     /// How the matrix products treat activations.
     public var activationPrecision: ActivationPrecision
+    /// How KV caches made by `TransformerModel.makeKVCache` store keys and values: halves (the
+    /// default, as llama.cpp) or 32-bit floats.
+    public var kvCacheType: KVElementType
 
     public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
                 maximumBatchTokens: Int = 512, maximumLogitRows: Int = 64, contextLength: Int? = nil,
-                activationPrecision: ActivationPrecision = .int8) {
+                activationPrecision: ActivationPrecision = .int8, kvCacheType: KVElementType = .f16) {
         self.threadCount = threadCount
         self.maximumBatchTokens = maximumBatchTokens
         self.maximumLogitRows = maximumLogitRows
         self.contextLength = contextLength
         self.activationPrecision = activationPrecision
+        self.kvCacheType = kvCacheType
     }
 
     /// Checks every setting; the error names the first one out of range.

@@ -75,11 +75,10 @@ extension TransformerModel {
                 let block = Int(batch.blockTables[sequence * batch.maximumBlocksPerSequence + position / blockSize])
                 let slot = position % blockSize
                 for kvHead in 0..<c.kvHeadCount {
-                    let keys = cache.keys(layer: layer, block: block, kvHead: kvHead) + slot
-                    let source = key + kvHead * headDimension
-                    for index in 0..<headDimension { keys[index * blockSize] = source[index] }
-                    (cache.values(layer: layer, block: block, kvHead: kvHead) + slot * headDimension)
-                        .update(from: value + kvHead * headDimension, count: headDimension)
+                    cache.store(key + kvHead * headDimension, at: cache.keys(layer: layer, block: block, kvHead: kvHead),
+                                slot: slot)
+                    cache.store(value + kvHead * headDimension,
+                                at: cache.values(layer: layer, block: block, kvHead: kvHead), slot: slot)
                 }
             }
         }

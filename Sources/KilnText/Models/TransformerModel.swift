@@ -54,6 +54,9 @@ public final class TransformerModel: @unchecked Sendable {
     /// Loads the model in an opened GGUF file. The weights stay in the file's memory map.
     public init(file: GGUFFile, options: ModelOptions = ModelOptions()) throws {
         try options.validate()
+        guard !file.tensors.isEmpty else {
+            throw ModelError.invalidMetadata(key: "tensors", reason: "the file holds no tensors (a vocabulary-only GGUF?)")
+        }
         let configuration = try TransformerConfiguration(file: file)
         switch configuration.architecture {
         case .llama: weights = try Llama.loadWeights(from: file, configuration: configuration)
@@ -83,9 +86,11 @@ public final class TransformerModel: @unchecked Sendable {
         summary = Self.summarize(file: file, configuration: configuration, tied: weights.outputIsTied)
     }
 
-    /// A KV cache pool of `blockCount` blocks of `blockSize` tokens for this model.
+    /// A KV cache pool of `blockCount` blocks of `blockSize` tokens for this model, storing
+    /// `options.kvCacheType` elements.
     public func makeKVCache(blockCount: Int, blockSize: Int = 16) throws -> PagedKVCache {
-        try PagedKVCache(configuration: configuration, blockCount: blockCount, blockSize: blockSize)
+        try PagedKVCache(configuration: configuration, blockCount: blockCount, blockSize: blockSize,
+                         elementType: options.kvCacheType)
     }
 
     /// An empty batch sized for this model's step buffers and `cache`'s block size.
