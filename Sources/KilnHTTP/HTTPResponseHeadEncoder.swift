@@ -87,14 +87,23 @@ enum HTTPResponseHeadEncoder {
     }
 
     private static func appendField(_ name: String, _ value: String, to bytes: inout [UInt8]) {
-        guard !name.isEmpty, name.utf8.allSatisfy(HTTPSyntax.isToken),
-              value.utf8.allSatisfy(HTTPSyntax.isFieldValue),
+        guard !name.isEmpty, allBytes(of: name, satisfy: HTTPSyntax.isToken),
+              allBytes(of: value, satisfy: HTTPSyntax.isFieldValue),
               !isFramingHeader(name) else { return }
         appendString(name, to: &bytes)
         bytes.append(HTTPSyntax.colon)
         bytes.append(HTTPSyntax.space)
         appendString(value, to: &bytes)
         appendLineEnd(to: &bytes)
+    }
+
+    @inline(__always)
+    private static func allBytes(of text: String, satisfy predicate: (UInt8) -> Bool) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            for byte in bytes where !predicate(byte) { return false }
+            return true
+        }
     }
 
     /// Appends a constant: a copy of its bytes, without going through a string's view.
