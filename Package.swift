@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "kiln", targets: ["kiln"]),
         .library(name: "KilnHTTP", targets: ["KilnHTTP"]),
         .library(name: "KilnText", targets: ["KilnText"]),
+        .library(name: "KilnFormats", targets: ["KilnFormats"]),
+        .library(name: "KilnJSON", targets: ["KilnJSON"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -59,7 +61,7 @@ let package = Package(
                                .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "kiln",
-                          dependencies: ["KilnAPI", "KilnHTTP", "KilnServe", "KilnText",
+                          dependencies: ["KilnAPI", "KilnHTTP", "KilnServe", "KilnText", "KilnImage",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),

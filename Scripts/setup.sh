@@ -15,6 +15,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 # prometheus_client parses /metrics in a test; openai is the official client the end-to-end tests drive.
-python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai >&2
-import prometheus_client, openai
+python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai pytest >&2
+import prometheus_client, openai, pytest
 PY

@@ -6,3 +6,5 @@ Scripts/setup.sh
 export KILN_DEFAULT_MODEL="$(Scripts/fetch-model.sh)"
 swift build
 swift test "$@"
+# End to end: the real binary on loopback, driven by the official openai client.
+python3 -m pytest -q Tests/EndToEnd

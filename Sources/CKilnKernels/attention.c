@@ -62,6 +62,13 @@ KILN_AVX2_INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+KILN_AVX2_INLINE float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
 /// dim a multiple of 8, at most 256 (checked by the caller).
 KILN_AVX2_INLINE void span_avx2(const float *q, const void *keys, const void *values, size_t stride, int count,
                                 int dim, float scale, const int f16, float *state) {
@@ -70,24 +77,38 @@ KILN_AVX2_INLINE void span_avx2(const float *q, const void *keys, const void *va
     const int lanes = dim / 8;
     for (int start = 0; start < count; start += CHUNK) {
         int n = count - start < CHUNK ? count - start : CHUNK;
-        float chunk_max = -INFINITY;
-        for (int t = 0; t < n; t++) {
-            size_t base = (size_t)(start + t) * stride;
-            __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
-            int l = 0;
-            for (; l + 2 <= lanes; l += 2) {
-                d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l), load8(keys, base + 8 * l, f16), d0);
-                d1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l + 8), load8(keys, base + 8 * l + 8, f16), d1);
+        // Scores eight keys at a time: eight dot-product vectors reduced together by a tree of
+        // horizontal adds (9 operations instead of a horizontal sum per key).
+        const __m256 sv = _mm256_set1_ps(scale);
+        __m256 maxima = _mm256_set1_ps(-INFINITY);
+        int t = 0;
+        for (; t + 8 <= n; t += 8) {
+            __m256 d[8];
+            for (int k = 0; k < 8; k++) {
+                size_t base = (size_t)(start + t + k) * stride;
+                d[k] = _mm256_mul_ps(_mm256_loadu_ps(q), load8(keys, base, f16));
+                for (int l = 1; l < lanes; l++) d[k] = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l), load8(keys, base + 8 * l, f16), d[k]);
             }
-            if (l < lanes) d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l), load8(keys, base + 8 * l, f16), d0);
-            scores[t] = hsum8(_mm256_add_ps(d0, d1)) * scale;
+            __m256 s0123 = _mm256_hadd_ps(_mm256_hadd_ps(d[0], d[1]), _mm256_hadd_ps(d[2], d[3]));
+            __m256 s4567 = _mm256_hadd_ps(_mm256_hadd_ps(d[4], d[5]), _mm256_hadd_ps(d[6], d[7]));
+            __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+            sums = _mm256_mul_ps(sums, sv);
+            _mm256_storeu_ps(scores + t, sums);
+            maxima = _mm256_max_ps(maxima, sums);
+        }
+        float chunk_max = hmax8(maxima);
+        for (; t < n; t++) {
+            size_t base = (size_t)(start + t) * stride;
+            __m256 d0 = _mm256_mul_ps(_mm256_loadu_ps(q), load8(keys, base, f16));
+            for (int l = 1; l < lanes; l++) d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l), load8(keys, base + 8 * l, f16), d0);
+            scores[t] = hsum8(d0) * scale;
             chunk_max = fmaxf(chunk_max, scores[t]);
         }
         float new_max = fmaxf(state[0], chunk_max);
         float correction = kiln_expf(state[0] - new_max);
         state[1] *= correction;
         // Exponentials of the chunk's scores, 8 at a time.
-        int t = 0;
+        t = 0;
         __m256 sum = _mm256_setzero_ps();
         const __m256 mb = _mm256_set1_ps(new_max);
         for (; t + 8 <= n; t += 8) {

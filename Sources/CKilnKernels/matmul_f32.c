@@ -64,7 +64,7 @@ KILN_AVX2_INLINE void row_tile_f32(const int type, const int nb, const uint8_t *
     if (type == KILN_TYPE_Q4_1 || type == KILN_TYPE_Q8_0) {
         for (; c < columns; c += 32) {
             const uint8_t *blk = row + (size_t)(c / 32) * block_bytes(type);
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(kiln_load_u16(blk)));
+            const __m256 d = _mm256_set1_ps(KILN_HALF_F16C(blk));
             __m256i q = unit_quants_avx2(type, blk, 0);
             const __m128i low = _mm256_castsi256_si128(q), high = _mm256_extracti128_si256(q, 1);
             const __m128i parts[4] = {low, _mm_srli_si128(low, 8), high, _mm_srli_si128(high, 8)};
@@ -73,7 +73,7 @@ KILN_AVX2_INLINE void row_tile_f32(const int type, const int nb, const uint8_t *
                 __m256i ints = type == KILN_TYPE_Q8_0 ? _mm256_cvtepi8_epi32(parts[k]) : _mm256_cvtepu8_epi32(parts[k]);
                 __m256 qf = _mm256_cvtepi32_ps(ints);
                 wv[k] = type == KILN_TYPE_Q8_0 ? _mm256_mul_ps(qf, d)
-                                               : _mm256_fmadd_ps(qf, d, _mm256_set1_ps(_cvtsh_ss(kiln_load_u16(blk + 2))));
+                                               : _mm256_fmadd_ps(qf, d, _mm256_set1_ps(KILN_HALF_F16C(blk + 2)));
             }
             for (int b = 0; b < nb; b++)
                 for (int k = 0; k < 4; k++)

@@ -20,6 +20,7 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
     private var reportedCPUSeconds = 0.0
     /// Series already made, so a request costs a dictionary lookup instead of the registry's
     /// name validation and locking.
+    private var beforeRender: [@Sendable () -> Void] = []
     private var requestSeries: [RequestKey: (requests: Counter, durations: DurationHistogram)] = [:]
 
     private struct RequestKey: Hashable {
@@ -99,8 +100,14 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
         series.durations.record(Duration.nanoseconds(Int64(record.duration * 1e9)))
     }
 
+    /// Adds work to run before each rendering, such as copying another component's figures in.
+    public func addRefresh(_ refresh: @escaping @Sendable () -> Void) {
+        lock.withLock { beforeRender.append(refresh) }
+    }
+
     /// The Prometheus text exposition, with process figures read now.
     public func render() -> [UInt8] {
+        for refresh in lock.withLock({ beforeRender }) { refresh() }
         let stats = OpsProcessStats.current()
         residentMemory.set(stats.residentMemoryBytes)
         if let fds = stats.openFileDescriptors { openFileDescriptors.set(fds) }

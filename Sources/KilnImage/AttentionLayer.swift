@@ -55,7 +55,7 @@ struct AttentionLayer: Sendable {
         let k = key(source, rows: sourceTokens)
         let v = value(source, rows: sourceTokens)
         var attended = [Float](repeating: 0, count: tokens * heads * headDim)
-        let buffer = scratch.buffer(ImageAttention.scratchCount(queryCount: tokens, keyCount: sourceTokens, headDim: headDim))
+        let buffer = scratch.buffer(ImageAttention.scratchCount(queryCount: tokens, keyCount: sourceTokens, heads: heads, headDim: headDim))
         q.withUnsafeBufferPointer { qp in
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in

@@ -159,8 +159,8 @@ public final class CLIPTokenizer: @unchecked Sendable {
         outer: while index < scalars.count {
             let scalar = scalars[index]
             if scalar == "'" {
-                for contraction in contractions where index + contraction.count < scalars.count + 0
-                    && Array(scalars[(index + 1)..<min(scalars.count, index + 1 + contraction.count)]) == contraction {
+                for contraction in contractions where index + contraction.count < scalars.count
+                    && scalars[(index + 1)...(index + contraction.count)].elementsEqual(contraction) {
                     take(contraction.count + 1)
                     continue outer
                 }

@@ -18,8 +18,9 @@ public final class ImagePipeline: @unchecked Sendable {
 
     /// Pixels per latent along each side.
     public var vaeScale: Int { 1 << vae.upsamplings }
-    /// Widths and heights must be multiples of this (the VAE's scale times the UNet's downsampling).
-    public var sizeMultiple: Int { vaeScale << unet.downsamplings }
+    /// Widths and heights must be multiples of this: the VAE's scale (8 for SD). The UNet takes any
+    /// latent size, matching odd sizes on its way up as diffusers does.
+    public var sizeMultiple: Int { vaeScale }
     public var nativeSize: Int { nativeLatentSize * vaeScale }
 
     public init(directory: String, limits: ImagePipelineLimits = ImagePipelineLimits()) throws {

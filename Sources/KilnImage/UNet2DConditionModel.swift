@@ -15,7 +15,7 @@ public final class UNet2DConditionModel: @unchecked Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let contextWidth: Int
-    /// Down blocks that halve the size: latents must be divisible by 2^this.
+    /// Down blocks that halve the size (rounding up).
     public let downsamplings: Int
     let timeProjectionWidth: Int
     let flipSinToCos: Bool
@@ -126,9 +126,8 @@ public final class UNet2DConditionModel: @unchecked Sendable {
     /// The model's output (ε or v) for one latent [inChannels, h, w] at `timestep`, conditioned on
     /// `context` [contextTokens, contextWidth].
     public func predict(_ sample: FeatureMap, timestep: Double, context: [Float], contextTokens: Int) throws -> FeatureMap {
-        let factor = 1 << downsamplings
-        guard sample.channels == inChannels, sample.height % factor == 0, sample.width % factor == 0 else {
-            throw ImageError.invalidRequest("UNet input must be \(inChannels)×H×W with H, W multiples of \(factor); got \(sample.channels)×\(sample.height)×\(sample.width)")
+        guard sample.channels == inChannels, sample.height >= 1, sample.width >= 1 else {
+            throw ImageError.invalidRequest("UNet input must be \(inChannels)×H×W; got \(sample.channels)×\(sample.height)×\(sample.width)")
         }
         guard context.count == contextTokens * contextWidth else {
             throw ImageError.invalidRequest("UNet context must be \(contextTokens)×\(contextWidth)")
@@ -167,7 +166,10 @@ public final class UNet2DConditionModel: @unchecked Sendable {
                 }
             }
             if let upsampler = stage.resampler {
-                h = try upsampler(Self.upsampled(h), scratch: scratch)
+                // To the size of the skip this level will meet (diffusers' upsample_size): ×2
+                // unless a stride-2 convolution rounded an odd size up on the way down.
+                let target = skips.last ?? h
+                h = try upsampler(Self.resized(h, height: target.height, width: target.width), scratch: scratch)
             }
         }
         return try convOut(normOut(h, silu: true), scratch: scratch)
@@ -178,6 +180,18 @@ public final class UNet2DConditionModel: @unchecked Sendable {
     public func predict(batch: [FeatureMap], timestep: Double, contexts: [[Float]], contextTokens: Int) throws -> [FeatureMap] {
         guard batch.count == contexts.count else { throw ImageError.invalidRequest("batch and contexts differ in count") }
         return try zip(batch, contexts).map { try predict($0, timestep: timestep, context: $1, contextTokens: contextTokens) }
+    }
+
+    static func resized(_ x: FeatureMap, height: Int, width: Int) -> FeatureMap {
+        if height == 2 * x.height && width == 2 * x.width { return upsampled(x) }
+        var output = FeatureMap(zeros: x.channels, height: height, width: width)
+        x.values.withUnsafeBufferPointer { input in
+            output.values.withUnsafeMutableBufferPointer { out in
+                ImageResample.resizeNearest(input.baseAddress!, into: out.baseAddress!, channels: x.channels,
+                                            height: x.height, width: x.width, outHeight: height, outWidth: width)
+            }
+        }
+        return output
     }
 
     static func upsampled(_ x: FeatureMap) -> FeatureMap {

@@ -26,7 +26,7 @@ public struct ImageConv2D: Sendable {
     /// Floats of scratch `apply` needs for an input of this size.
     public func scratchCount(height: Int, width: Int) -> Int {
         let out = outputSize(height: height, width: width)
-        return out.height * out.width * inChannels * kernel * kernel
+        return out.height * out.width * (inChannels * kernel * kernel + outChannels)
     }
 
     /// output [outChannels, outH, outW] = conv(input [inChannels, height, width]) + bias.
@@ -66,8 +66,16 @@ public struct ImageConv2D: Sendable {
                 }
             }
         }
-        ImageGEMM.multiplyTransposed(weight, UnsafePointer(scratch), into: output,
-                                     m: outChannels, n: pixels, k: patch, rowBias: bias)
+        // Pixel-major product [pixels, outChannels] (the weights, the smaller operand, stay in cache
+        // while the patches stream), then transposed into channel-major output with the bias.
+        let pixelMajor = scratch + pixels * patch
+        ImageGEMM.multiplyTransposed(UnsafePointer(scratch), weight, into: pixelMajor, m: pixels, n: outChannels, k: patch)
+        let outChannels = self.outChannels
+        for channel in 0..<outChannels {
+            let shift = bias?[channel] ?? 0
+            let plane = output + channel * pixels
+            for pixel in 0..<pixels { plane[pixel] = pixelMajor[pixel * outChannels + channel] + shift }
+        }
     }
 
     /// The direct six-deep loop, in Double, that `apply` is tested against.

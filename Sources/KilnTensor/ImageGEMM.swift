@@ -1,3 +1,4 @@
+import CKilnKernels
 import Dispatch
 
 /// Single-precision matrix products for the image models (convolutions through im2col, linear
@@ -8,6 +9,10 @@ public enum ImageGEMM {
     /// Products smaller than this many multiply-adds run on the calling thread: below it, handing
     /// work to other threads costs more than it saves.
     public static let parallelThreshold = 1 << 20
+
+    /// Whether products go to CKilnKernels' AVX2/FMA kernel (on CPUs that have it, unless the
+    /// engine's SIMD switch is off); else the portable Swift tiles below run.
+    public static let useVectorKernel = kiln_simd_active() != 0
 
     /// C[m×n] = A[m×k] · B[n×k]ᵀ, then `+ columnBias[j]` and `+ rowBias[i]` where given; with
     /// `accumulate` the product is added to what C already holds. Rows of A, B and C are
@@ -21,6 +26,26 @@ public enum ImageGEMM {
         let lda = lda ?? k, ldb = ldb ?? k, ldc = ldc ?? n
         guard m > 0, n > 0 else { return }
         let work = m * n * max(k, 1)
+        if useVectorKernel && !accumulate && k >= 8 {
+            // The AVX2/FMA kernel of CKilnKernels: B's rows play the weights, A's rows the batch.
+            // B should be the smaller operand (it is re-read for every 4 rows of A).
+            let panels = work < parallelThreshold ? 1 : ImageParallel.width
+            let chunk = ((m + panels - 1) / panels + 3) & ~3
+            let count = (m + chunk - 1) / chunk
+            ImageParallel.run(count) { index in
+                let rows = (index * chunk)..<min(m, (index + 1) * chunk)
+                kiln_matmul_f32(Int32(KILN_TYPE_F32), b, ldb * 4, Int32(n), Int32(k),
+                                a + rows.lowerBound * lda, lda, Int32(rows.count), c + rows.lowerBound * ldc, ldc)
+                if columnBias != nil || rowBias != nil {
+                    for i in rows {
+                        let row = c + i * ldc
+                        if let columnBias { for j in 0..<n { row[j] += columnBias[j] } }
+                        if let rowBias { for j in 0..<n { row[j] += rowBias[i] } }
+                    }
+                }
+            }
+            return
+        }
         // Split the larger of the two output axes into panels of whole 4-blocks.
         let panels = work < parallelThreshold ? 1 : ImageParallel.width
         if panels == 1 {

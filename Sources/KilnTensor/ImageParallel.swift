@@ -1,11 +1,12 @@
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// How the image kernels fan work out to threads. A stand-in until the engine's persistent worker
-/// pool lands: the image kernels are few and large (a convolution over a whole feature map), so the
-/// cost of `concurrentPerform` per call is small next to the work of each call.
+/// How the image kernels fan work out to threads: the engine's persistent `WorkerPool`, one shared
+/// pool for every image model. The image kernels are few and large (a convolution over a whole
+/// feature map), so each dispatch's cost is small next to its work. Overlapping calls (two
+/// pipelines, or parallel tests) are safe: the pool runs a call that finds it busy on the calling
+/// thread.
 public enum ImageParallel {
     /// Threads the image kernels use; `KILN_IMAGE_THREADS` overrides the number of online cores.
     public static let width: Int = {
@@ -15,12 +16,17 @@ public enum ImageParallel {
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }()
 
-    /// Runs `body(0..<count)`, spread over the pool; returns when every index has run.
+    /// The pool behind `run`, started on first use.
+    public static let pool = WorkerPool(threadCount: width)
+
+    /// Runs `body(index)` for every index in 0..<count, spread over the pool; returns when all ran.
     public static func run(_ count: Int, _ body: (Int) -> Void) {
         if count <= 1 || width == 1 {
             for index in 0..<count { body(index) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        pool.parallelFor(count) { range in
+            for index in range { body(index) }
+        }
     }
 }

@@ -20,4 +20,23 @@ public enum ImageResample {
             }
         }
     }
+
+    /// Nearest-neighbour resize to an arbitrary size, PyTorch's `interpolate(mode="nearest")`:
+    /// output pixel (y, x) takes input pixel (⌊y·height/outHeight⌋, ⌊x·width/outWidth⌋).
+    public static func resizeNearest(
+        _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
+        channels: Int, height: Int, width: Int, outHeight: Int, outWidth: Int
+    ) {
+        let scaleY = Float(height) / Float(outHeight), scaleX = Float(width) / Float(outWidth)
+        for channel in 0..<channels {
+            let plane = input + channel * height * width
+            let target = output + channel * outHeight * outWidth
+            for y in 0..<outHeight {
+                let sourceY = min(Int(Float(y) * scaleY), height - 1)
+                for x in 0..<outWidth {
+                    target[y * outWidth + x] = plane[sourceY * width + min(Int(Float(x) * scaleX), width - 1)]
+                }
+            }
+        }
+    }
 }

@@ -1,19 +1,20 @@
 /// Scratch memory for `Matmul`, allocated once and reused: the activation rows quantized to 8-bit
-/// blocks (one 40-byte block per 32 inputs: `Float` scale, `Float` scaled sum, 32 `Int8`).
+/// blocks, four rows side by side (`kiln_q8x4_block`: per 32 inputs of 4 rows, 4 `Float` scales,
+/// 4 `Float` scaled sums and 4 × 32 `Int8`; 40 bytes per row and block).
 ///
 /// Make one per engine loop with the largest batch and width the model will use, and pass it to
 /// every call. A call that needs more than the capacity grows the buffer once (an allocation outside
 /// the steady state), so sizing it up front keeps the hot loop allocation-free.
 /// Not thread-safe: one workspace per concurrent caller.
 public final class MatmulWorkspace: @unchecked Sendable {
-    /// Bytes of one quantized block of 32 activations.
-    static let blockBytes = 40
+    /// Bytes of one block of 32 activations of 4 rows.
+    static let groupBlockBytes = 160
 
     /// Rows the buffer holds without growing.
     public private(set) var batchCapacity: Int
     /// Row width (columns) the buffer holds without growing.
     public private(set) var columnCapacity: Int
-    /// `[batchCapacity × columnCapacity / 32]` blocks, 64-byte aligned.
+    /// `[⌈batchCapacity / 4⌉ × columnCapacity / 32]` four-row blocks, 64-byte aligned.
     private(set) var quantized: UnsafeMutableRawPointer
 
     /// - Parameters:
@@ -36,13 +37,13 @@ public final class MatmulWorkspace: @unchecked Sendable {
         quantized = Self.allocate(batch: batchCapacity, columns: columnCapacity)
     }
 
-    /// Bytes between quantized rows of `columns` inputs.
-    static func rowBytes(columns: Int) -> Int { (columns + 31) / 32 * blockBytes }
+    /// Bytes between groups of four quantized rows of `columns` inputs.
+    static func groupBytes(columns: Int) -> Int { (columns + 31) / 32 * groupBlockBytes }
 
     private static func roundUp(_ columns: Int) -> Int { (columns + 31) / 32 * 32 }
 
     private static func allocate(batch: Int, columns: Int) -> UnsafeMutableRawPointer {
-        let bytes = batch * rowBytes(columns: columns)
+        let bytes = (batch + 3) / 4 * groupBytes(columns: columns)
         let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         return memory

@@ -1,13 +1,26 @@
 import CKilnKernels
 import Foundation
 
-/// The shared words of a `WorkerPool`: each on its own cache line, so that workers polling the
+/// The shared words of a `WorkerPool`, each on its own cache line so that workers polling the
 /// generation do not slow the caller's counter updates.
+///
+/// Protocol of one dispatch: the caller stores the job, resets `done` and the `gate` (tagged with
+/// the new generation), then bumps `generation` (waking parked workers). A worker that sees the new
+/// generation enters through the gate — a compare-and-swap that succeeds only while the gate carries
+/// that generation and is open — runs the job and counts itself in `done`. The caller runs its own
+/// share, then:
+/// - strict dispatch (`runOnEveryThread`): waits until every worker is done;
+/// - closable dispatch (`parallelFor`): closes the gate and waits only for the workers that had
+///   entered. Chunks are claimed dynamically, so a worker that was descheduled when the job was
+///   published (more runnable threads than cores) costs nothing: the caller does its chunks, and
+///   the worker, arriving late, finds the gate closed (or tagged with a later generation) and skips.
 final class PoolState: @unchecked Sendable {
     /// Futex word: bumped once per dispatch (and once at shutdown).
     let generation: UnsafeMutablePointer<UInt32>
-    /// Workers still running the current job.
-    private let pending: UnsafeMutablePointer<Int>
+    /// Bits 32…63: the generation the gate belongs to; bit 31: closed; bits 0…30: workers entered.
+    private let gate: UnsafeMutablePointer<Int>
+    /// Workers that finished the current job.
+    private let done: UnsafeMutablePointer<Int>
     /// Workers parked (or about to park) on `generation`.
     private let sleepers: UnsafeMutablePointer<Int>
     /// Set while a dispatch is in flight, so re-entrant calls run inline.
@@ -17,59 +30,71 @@ final class PoolState: @unchecked Sendable {
     private let stopping: UnsafeMutablePointer<Int>
     private let memory: UnsafeMutableRawPointer
     private let spinNanoseconds: UInt64
-    /// The current job; written by the caller before `generation` is bumped, read by workers after.
+    /// The current job; written by the caller before the gate opens, read by workers that entered.
     private var job: ((Int) -> Void)?
 
     private static let lineSize = 128
+    private static let closedBit = 1 << 31
+    private static let countMask = (1 << 31) - 1
+    /// How long a waiting thread polls without yielding the core.
+    private static let pureSpinNanoseconds: UInt64 = 100_000
 
     init(spinNanoseconds: UInt64) {
         self.spinNanoseconds = spinNanoseconds
-        memory = UnsafeMutableRawPointer.allocate(byteCount: 6 * Self.lineSize, alignment: Self.lineSize)
-        memory.initializeMemory(as: UInt8.self, repeating: 0, count: 6 * Self.lineSize)
-        generation = (memory + 0 * Self.lineSize).bindMemory(to: UInt32.self, capacity: 1)
-        pending = (memory + 1 * Self.lineSize).bindMemory(to: Int.self, capacity: 1)
-        sleepers = (memory + 2 * Self.lineSize).bindMemory(to: Int.self, capacity: 1)
-        busy = (memory + 3 * Self.lineSize).bindMemory(to: Int.self, capacity: 1)
-        chunkCounter = (memory + 4 * Self.lineSize).bindMemory(to: Int.self, capacity: 1)
-        stopping = (memory + 5 * Self.lineSize).bindMemory(to: Int.self, capacity: 1)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: 7 * Self.lineSize, alignment: Self.lineSize)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: 7 * Self.lineSize)
+        self.memory = memory
+        func word<T>(_ line: Int, _ type: T.Type) -> UnsafeMutablePointer<T> {
+            (memory + line * PoolState.lineSize).bindMemory(to: T.self, capacity: 1)
+        }
+        generation = word(0, UInt32.self)
+        gate = word(1, Int.self)
+        done = word(2, Int.self)
+        sleepers = word(3, Int.self)
+        busy = word(4, Int.self)
+        chunkCounter = word(5, Int.self)
+        stopping = word(6, Int.self)
     }
 
     deinit { memory.deallocate() }
 
     /// Claims the pool; false when a dispatch is already in flight.
-    func beginDispatch() -> Bool { kiln_atomic_fetch_add(busy, 1) == 0 ? true : undoClaim() }
-
-    private func undoClaim() -> Bool {
+    func beginDispatch() -> Bool {
+        if kiln_atomic_fetch_add(busy, 1) == 0 { return true }
         _ = kiln_atomic_fetch_add(busy, -1)
         return false
     }
 
     func endDispatch() { _ = kiln_atomic_fetch_add(busy, -1) }
 
-    func publish(_ newJob: @escaping (Int) -> Void, workerCount: Int) {
+    func publish(_ newJob: @escaping (Int) -> Void) {
         job = newJob
-        kiln_atomic_store(pending, workerCount)
+        kiln_atomic_store(done, 0)
+        let next = kiln_atomic_load32(generation) &+ 1
+        kiln_atomic_store(gate, Int(next) << 32)
         _ = kiln_atomic_fetch_add32(generation, 1)
         if kiln_atomic_load(sleepers) > 0 { kiln_wake_all(generation) }
     }
 
-    func waitForWorkers() {
+    /// After the caller's own share: waits for every worker (strict) or closes the gate and waits
+    /// for those that entered (closable).
+    func finish(workerCount: Int, closable: Bool) {
+        var expected = workerCount
+        if closable {
+            expected = kiln_atomic_fetch_or(gate, Self.closedBit) & Self.countMask
+        }
         var polls = 0
         var yieldAfter: UInt64 = 0
-        while kiln_atomic_load(pending) > 0 {
+        while kiln_atomic_load(done) < expected {
             kiln_spin_pause()
             polls += 1
             guard polls & 63 == 0 else { continue }
-            // A worker that has not checked in after ~100 µs was probably descheduled (more runnable
-            // threads than cores): give it the core instead of burning it.
+            // A worker that has not finished after ~100 µs was probably descheduled: give it the core.
             let now = DispatchTime.now().uptimeNanoseconds
             if yieldAfter == 0 { yieldAfter = now &+ Self.pureSpinNanoseconds } else if now >= yieldAfter { sched_yield() }
         }
         job = nil
     }
-
-    /// How long a waiting thread polls without yielding the core.
-    private static let pureSpinNanoseconds: UInt64 = 100_000
 
     func shutDown() {
         kiln_atomic_store(stopping, 1)
@@ -84,8 +109,19 @@ final class PoolState: @unchecked Sendable {
         while true {
             seen = waitForGeneration(after: seen)
             if kiln_atomic_load(stopping) != 0 { return }
-            runJob(index)
-            _ = kiln_atomic_fetch_add(pending, -1)
+            if enter(generation: seen) {
+                runJob(index)
+                _ = kiln_atomic_fetch_add(done, 1)
+            }
+        }
+    }
+
+    /// Counts this worker into the dispatch of `generation`, unless the gate has closed or moved on.
+    private func enter(generation: UInt32) -> Bool {
+        while true {
+            let current = kiln_atomic_load(gate)
+            guard current >> 32 == Int(generation), current & Self.closedBit == 0 else { return false }
+            if kiln_atomic_compare_exchange(gate, current, current + 1) != 0 { return true }
         }
     }
 

@@ -41,6 +41,7 @@ struct BenchKernelsCommand: ParsableCommand {
         let pool = WorkerPool(threadCount: threads)
         print("kiln bench-kernels: \(threads) thread(s), \(cpuTime ? "thread CPU time" : "wall time"), median of \(repeats) runs, weights \(hot ? "cache-resident" : "streamed from memory (copies rotated past the caches)")")
         measureDispatch(pool)
+        measureAttention()
         let workspace = MatmulWorkspace(maxBatch: max(batch, 1), maxColumns: 1536)
         print("\nmatvec (batch 1): GB/s of weights read  |  batch \(batch): GMAC/s  (int = 8-bit activations, float = f32 activations)")
         print("type  shape      path  GB/s med  best  µs/matvec   GMAC/s med  best")
@@ -103,6 +104,52 @@ struct BenchKernelsCommand: ParsableCommand {
         }
         samples.sort()
         return (samples[samples.count / 2], samples[0])
+    }
+
+    /// One query head over 512 cached positions (head dimension 64), f32 and f16 caches, fed as one
+    /// span or as 16-position spans (a paged cache's blocks). Single thread.
+    private func measureAttention() {
+        let dimension = 64, length = 512
+        let keys = UnsafeMutablePointer<Float>.allocate(capacity: length * dimension)
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: length * dimension)
+        let halfKeys = UnsafeMutablePointer<UInt16>.allocate(capacity: length * dimension)
+        let halfValues = UnsafeMutablePointer<UInt16>.allocate(capacity: length * dimension)
+        let query = UnsafeMutablePointer<Float>.allocate(capacity: dimension)
+        let state = UnsafeMutablePointer<Float>.allocate(capacity: Attention.stateSize(headDimension: dimension))
+        defer { [keys, values, query, state].forEach { $0.deallocate() }; halfKeys.deallocate(); halfValues.deallocate() }
+        for i in 0..<length * dimension {
+            keys[i] = Float((i * 37) % 101) / 101 - 0.5
+            values[i] = Float((i * 53) % 103) / 103 - 0.5
+        }
+        for i in 0..<dimension { query[i] = Float(i % 7) / 7 }
+        Elementwise.convertToHalf(keys, count: length * dimension, into: halfKeys)
+        Elementwise.convertToHalf(values, count: length * dimension, into: halfValues)
+        var line = "attention (1 head × 512 positions, dim 64, 1 thread):"
+        for (name, k, v, type) in [("f32", UnsafeRawPointer(keys), UnsafeRawPointer(values), KVElementType.f32),
+                                   ("f16", UnsafeRawPointer(halfKeys), UnsafeRawPointer(halfValues), KVElementType.f16)] {
+            for span in [length, 16] {
+                var samples: [Double] = []
+                for _ in 0..<max(repeats, 5) {
+                    let start = now()
+                    for _ in 0..<200 {
+                        Attention.begin(state: state, headDimension: dimension)
+                        var position = 0
+                        while position < length {
+                            let count = min(span, length - position)
+                            Attention.accumulate(query: query, keys: k + position * dimension * type.byteCount,
+                                                 values: v + position * dimension * type.byteCount, elementType: type,
+                                                 positionStride: dimension, count: count, headDimension: dimension,
+                                                 scale: 0.125, state: state)
+                            position += count
+                        }
+                    }
+                    samples.append(Double(now() - start) / 1e9 / 200)
+                }
+                let seconds = samples.sorted()[samples.count / 2]
+                line += String(format: " %@ span %d: %.1f GMAC/s;", name as NSString, span, Double(2 * length * dimension) / seconds / 1e9)
+            }
+        }
+        print(line)
     }
 
     /// Nanoseconds on the clock the options chose.

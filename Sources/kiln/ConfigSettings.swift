@@ -32,6 +32,21 @@ struct ServeSettings: Equatable {
     var gzipLevel = 6
     var gzipRequests = true
 
+    var model = ""
+    var modelName = ""
+
+    var threads = 0
+    var contextLength = 0
+    var kvBlocks = 512
+    var kvBlockSize = 16
+    var maxBatchSequences = 16
+    var maxBatchTokens = 256
+    var queueCapacity = 256
+
+    var maxN = 8
+    var defaultMaxTokens = 512
+    var requestTimeout = 600.0
+
     var logFormat = "text"
     var logLevel = "info"
     var accessLog = true

@@ -12,5 +12,8 @@ struct Kiln: ParsableCommand {
             TokenizeCommand.self,
             DetokenizeCommand.self,
             BenchKernelsCommand.self,
+            ImageCommand.self,
+            GenerateCommand.self,
+            BenchCommand.self,
         ])
 }

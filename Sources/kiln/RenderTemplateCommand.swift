@@ -20,7 +20,7 @@ struct RenderTemplateCommand: ParsableCommand {
     @Option(name: .long, help: "A JSON file holding the object of template variables.")
     var context: String
 
-    @Option(name: .long, help: "Fix strftime_now() at this time (ISO 8601, e.g. 2026-01-15T09:30:00Z) instead of now.")
+    @Option(name: .long, help: "Fix strftime_now() at this time, read in UTC (ISO 8601, e.g. 2026-01-15T09:30:00Z), instead of the local time now.")
     var now: String?
 
     @Option(name: .long, help: "Evaluation step budget.")
@@ -30,14 +30,8 @@ struct RenderTemplateCommand: ParsableCommand {
     var maxOutputBytes: Int = TemplateLimits().maxOutputBytes
 
     func run() throws {
-        let source: String
-        let contextData: Data
-        do {
-            source = try String(contentsOfFile: template, encoding: .utf8)
-            contextData = try Data(contentsOf: URL(fileURLWithPath: context))
-        } catch {
-            throw ValidationError("cannot read input: \(error.localizedDescription)")
-        }
+        let source = try read(template, as: "template")
+        let contextData = Data(try read(context, as: "context").utf8)
         var environment = TemplateEnvironment()
         if let now {
             guard let date = ISO8601DateFormatter().date(from: now) else {
@@ -56,5 +50,17 @@ struct RenderTemplateCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(error.description)\n".utf8))
             throw ExitCode(1)
         }
+    }
+
+    private func read(_ path: String, as role: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            FileHandle.standardError.write(Data("cannot read the \(role) file \(path)\n".utf8))
+            throw ExitCode(1)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            FileHandle.standardError.write(Data("the \(role) file \(path) is not UTF-8 text\n".utf8))
+            throw ExitCode(1)
+        }
+        return text
     }
 }

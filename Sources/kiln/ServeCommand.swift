@@ -58,6 +58,21 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("gzip.gzip_level")) var gzipLevel: Int?
     @Option(help: help("gzip.gzip_requests")) var gzipRequests: Bool?
 
+    @Option(name: [.short, .long], help: help("model.model")) var model: String?
+    @Option(help: help("model.model_name")) var modelName: String?
+
+    @Option(help: help("engine.threads")) var threads: Int?
+    @Option(help: help("engine.context_length")) var contextLength: Int?
+    @Option(help: help("engine.kv_blocks")) var kvBlocks: Int?
+    @Option(help: help("engine.kv_block_size")) var kvBlockSize: Int?
+    @Option(help: help("engine.max_batch_sequences")) var maxBatchSequences: Int?
+    @Option(help: help("engine.max_batch_tokens")) var maxBatchTokens: Int?
+    @Option(help: help("engine.queue_capacity")) var queueCapacity: Int?
+
+    @Option(help: help("api.max_n")) var maxN: Int?
+    @Option(help: help("api.default_max_tokens")) var defaultMaxTokens: Int?
+    @Option(help: help("api.request_timeout")) var requestTimeout: Double?
+
     @Option(help: help("log.log_format")) var logFormat: String?
     @Option(help: help("log.log_level")) var logLevel: String?
     @Option(help: help("log.access_log")) var accessLog: Bool?
@@ -98,6 +113,18 @@ struct ServeCommand: ParsableCommand {
         add("gzip.gzip_min_bytes", gzipMinBytes.map { .integer($0) })
         add("gzip.gzip_level", gzipLevel.map { .integer($0) })
         add("gzip.gzip_requests", gzipRequests.map { .bool($0) })
+        add("model.model", model.map { .string($0) })
+        add("model.model_name", modelName.map { .string($0) })
+        add("engine.threads", threads.map { .integer($0) })
+        add("engine.context_length", contextLength.map { .integer($0) })
+        add("engine.kv_blocks", kvBlocks.map { .integer($0) })
+        add("engine.kv_block_size", kvBlockSize.map { .integer($0) })
+        add("engine.max_batch_sequences", maxBatchSequences.map { .integer($0) })
+        add("engine.max_batch_tokens", maxBatchTokens.map { .integer($0) })
+        add("engine.queue_capacity", queueCapacity.map { .integer($0) })
+        add("api.max_n", maxN.map { .integer($0) })
+        add("api.default_max_tokens", defaultMaxTokens.map { .integer($0) })
+        add("api.request_timeout", requestTimeout.map { .double($0) })
         add("log.log_format", logFormat.map { .string($0) })
         add("log.log_level", logLevel.map { .string($0) })
         add("log.access_log", accessLog.map { .bool($0) })

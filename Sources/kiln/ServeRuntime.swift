@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import KilnAPI
 import KilnHTTP
+import KilnServe
 import Logging
 
 /// Wires `kiln serve` together: logging, TLS, the router with its endpoints, the server,
@@ -58,6 +59,8 @@ struct ServeRuntime {
         let router = Router(cors: CORSPolicy(allowedOrigins: settings.corsAllowedOrigins),
                             authenticator: APIKeyAuthenticator(keys: settings.apiKeys))
         OpsEndpoints(metrics: metrics, readiness: readiness).register(on: router)
+        let text = ServiceSlot<(service: TextGenerationService, scheduler: Scheduler)>()
+        TextGenerationService.register(on: router) { text.value?.service }
 
         let server = HTTPServer(configuration: configuration, logger: Logger(label: "kiln.http"),
                                 accessLog: AccessLog(logger: Logger(label: "kiln.access"), isEnabled: settings.accessLog),
@@ -67,10 +70,14 @@ struct ServeRuntime {
             onTerminate: { forced in
                 if forced {
                     logger.warning("second signal: stopping now")
-                    exit(0)
+                    ServeSignals.exitNow(0)
                 }
                 readiness.state = .draining
-                server.shutdown(gracePeriod: settings.shutdownGracePeriod) { exit(0) }
+                text.value?.scheduler.beginDraining()
+                server.shutdown(gracePeriod: settings.shutdownGracePeriod) {
+                    text.value?.scheduler.stop()
+                    ServeSignals.exitNow(0)
+                }
             },
             onReload: {
                 guard let tls else {
@@ -91,13 +98,25 @@ struct ServeRuntime {
                                                         "error": .string("\(error)")])
             throw ExitCode(1)
         }
-        // Nothing to load yet: ready as soon as the socket is bound.
-        readiness.state = .ready
         let scheme = tls == nil ? "http" : "https"
         // A fixed line on stdout that scripts and tests wait for, whatever the log settings.
         print("kiln listening on \(server.addresses.map { "\(scheme)://\($0)" }.joined(separator: " "))")
         fflush(stdout)
 
+        // The model loads after the socket is bound: /health answers at once, /ready once loaded.
+        DispatchQueue.global().async {
+            do {
+                let exporter = SchedulerMetricsExporter(registry: metrics.registry)
+                let loaded = try ServeModelLoader(settings: settings).load(logger: logger, observer: exporter.observer)
+                metrics.addRefresh { exporter.refresh(from: loaded.scheduler.metrics()) }
+                loaded.scheduler.start()
+                text.value = loaded
+                if readiness.state == .loading { readiness.state = .ready }
+            } catch {
+                logger.critical("cannot load the model", metadata: ["error": .string("\(error)")])
+                ServeSignals.exitNow(1)
+            }
+        }
         dispatchMain()
     }
 }
@@ -106,6 +125,15 @@ struct ServeRuntime {
 /// a Dispatch queue instead of inside a signal handler.
 enum ServeSignals {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    /// Ends the process once the server has drained. `_exit` rather than `exit`: the model may
+    /// still be loading on another thread, and running atexit handlers and static destructors
+    /// under it can deadlock; the logs are flushed first and nothing else needs tearing down.
+    static func exitNow(_ code: Int32) -> Never {
+        fflush(stdout)
+        fflush(stderr)
+        _exit(code)
+    }
 
     static func install(onTerminate: @escaping (_ forced: Bool) -> Void, onReload: @escaping () -> Void) {
         let queue = DispatchQueue(label: "kiln.signals")

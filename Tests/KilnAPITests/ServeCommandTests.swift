@@ -47,8 +47,8 @@ struct ServeCommandTests {
 
         var log: String { (try? String(contentsOf: errors, encoding: .utf8)) ?? "" }
 
-        /// Sends `signal` and waits for the exit status.
-        func stop(signal: Int32 = SIGTERM, timeout: Double = 5) -> Int32? {
+        /// Sends `signal` and waits for the exit status (20 s: CI machines can be heavily loaded).
+        func stop(signal: Int32 = SIGTERM, timeout: Double = 20) -> Int32? {
             kill(process.processIdentifier, signal)
             let deadline = Date().addingTimeInterval(timeout)
             while process.isRunning && Date() < deadline { usleep(10_000) }
@@ -95,7 +95,14 @@ struct ServeCommandTests {
         #expect(server.startupSeconds < 1.0)
         let (_, health, _) = try Self.run("curl", ["-s", "http://127.0.0.1:\(server.port)/health"])
         #expect(health == "{\"status\":\"ok\"}")
-        let (_, ready, _) = try Self.run("curl", ["-s", "-w", " %{http_code}", "http://127.0.0.1:\(server.port)/ready"])
+        // /ready answers 503 "loading" until the model has loaded, then 200 "ready".
+        var ready = ""
+        let deadline = Date().addingTimeInterval(60)
+        repeat {
+            (_, ready, _) = try Self.run("curl", ["-s", "-w", " %{http_code}", "http://127.0.0.1:\(server.port)/ready"])
+            if ready != "{\"status\":\"loading\"} 503" { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        } while Date() < deadline
         #expect(ready == "{\"status\":\"ready\"} 200")
         #expect(server.stop(signal: SIGTERM) == 0)
     }

@@ -14,6 +14,10 @@ import KilnImage
         ImageGEMM.multiplyTransposed(a, b, into: &fast, m: m, n: n, k: k)
         ImageGEMM.referenceMultiplyTransposed(a, b, into: &slow, m: m, n: n, k: k)
         #expect(DiffusionFixtures.maxAbsDifference(fast, slow) < 1e-4 * Float(max(k, 1)).squareRoot())
+        // Accumulating into zeros takes the portable Swift tiles even where the AVX2 kernel exists.
+        var portable = [Float](repeating: 0, count: m * n)
+        ImageGEMM.multiplyTransposed(a, b, into: &portable, m: m, n: n, k: k, accumulate: true)
+        #expect(DiffusionFixtures.maxAbsDifference(portable, slow) < 1e-4 * Float(max(k, 1)).squareRoot())
     }
 
     @Test func gemmBiasesAndAccumulate() {
@@ -48,11 +52,11 @@ import KilnImage
 
     @Test(arguments: [false, true])
     func attentionMatchesReference(causal: Bool) {
-        let (queries, keys, heads, headDim) = (causal ? 11 : 13, 11, 3, 5)
+        let (queries, keys, heads, headDim) = (causal ? 19 : 13, causal ? 19 : 37, 3, 5)
         var random = TestRandom(causal ? 1 : 2)
         let q = random.values(queries * heads * headDim), k = random.values(keys * heads * headDim), v = random.values(keys * heads * headDim)
         var fast = [Float](repeating: 0, count: queries * heads * headDim), slow = fast
-        var scratch = [Float](repeating: 0, count: ImageAttention.scratchCount(queryCount: queries, keyCount: keys, headDim: headDim))
+        var scratch = [Float](repeating: 0, count: ImageAttention.scratchCount(queryCount: queries, keyCount: keys, heads: heads, headDim: headDim))
         ImageAttention.attend(query: q, key: k, value: v, output: &fast, queryCount: queries, keyCount: keys, heads: heads,
                               headDim: headDim, scale: 0.7, causal: causal, scratch: &scratch)
         ImageAttention.referenceAttend(query: q, key: k, value: v, output: &slow, queryCount: queries, keyCount: keys,
@@ -105,6 +109,17 @@ import KilnImage
         #expect(output == [1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6])
     }
 
+    @Test func vectorExpMatchesLibm() {
+        var worst: Float = 0
+        for step in -1000...100 {
+            let x = Float(step) * 0.0871
+            let lanes = ImageMath.exp(SIMD8<Float>(repeating: x))
+            worst = max(worst, abs(lanes[3] - expf(x)) / expf(x))
+        }
+        #expect(worst < 5e-7)
+        #expect(ImageMath.exp(SIMD8<Float>(repeating: -200))[0] < 1e-37)
+    }
+
     @Test func activationsMatchKnownValues() {
         // Values from the closed forms, computed in Python: 0.5·x·(1 + erf(x/√2)), x·σ(1.702x), x·σ(x).
         #expect(abs(ImageActivation.gelu(1) - 0.8413447460685429) < 1e-6)
@@ -115,5 +130,15 @@ import KilnImage
         var output = [Float](repeating: 0, count: 2)
         ImageActivation.geglu(input, into: &output, rows: 1, width: 2)
         #expect(abs(output[0] - 1 * ImageActivation.gelu(3)) < 1e-7 && abs(output[1] - 2 * ImageActivation.gelu(-1)) < 1e-7)
+    }
+}
+
+extension ImageKernelTests {
+    /// PyTorch's nearest resize: 3 → 5 picks source ⌊i·3/5⌋ = 0, 0, 1, 1, 2.
+    @Test func nearestResizeFollowsPyTorch() {
+        let input: [Float] = [1, 2, 3]
+        var output = [Float](repeating: 0, count: 5)
+        ImageResample.resizeNearest(input, into: &output, channels: 1, height: 1, width: 3, outHeight: 1, outWidth: 5)
+        #expect(output == [1, 1, 2, 2, 3])
     }
 }

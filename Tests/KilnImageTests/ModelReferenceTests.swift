@@ -69,3 +69,18 @@ import KilnImage
         #expect(error < 1e-3)
     }
 }
+
+extension ModelReferenceTests {
+    /// 33×33 latents: odd sizes are rounded up by the stride-2 convolution and matched on the way up.
+    @Test func unetOddSizeMatchesDiffusers() throws {
+        let input = DiffusionFixtures.tensor("unet_input_33")
+        let expected = DiffusionFixtures.tensor("unet_output_33_t500").values
+        let contexts = [DiffusionFixtures.tensor("negative_embeds").values, DiffusionFixtures.tensor("prompt_embeds").values]
+        let size = 4 * 33 * 33
+        let batch = (0..<2).map { FeatureMap(values: Array(input.values[($0 * size)..<(($0 + 1) * size)]), channels: 4, height: 33, width: 33) }
+        let outputs = try Self.pipeline.unet.predict(batch: batch, timestep: 500, contexts: contexts, contextTokens: 77)
+        let error = DiffusionFixtures.maxAbsDifference(outputs.flatMap(\.values), expected)
+        print("UNet 33×33 max-abs error \(error)")
+        #expect(error < 1e-4)
+    }
+}

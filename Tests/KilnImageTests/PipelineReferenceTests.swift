@@ -57,7 +57,7 @@ import KilnImage
 
     @Test func badRequestsGetClearErrors() {
         let pipeline = ModelReferenceTests.pipeline
-        for request in [ImageRequest(prompt: "x", width: 66, height: 64), ImageRequest(prompt: "x", width: 64, height: 64, steps: 0),
+        for request in [ImageRequest(prompt: "x", width: 65, height: 64), ImageRequest(prompt: "x", width: 64, height: 64, steps: 0),
                         ImageRequest(prompt: "x", width: 4096, height: 4096), ImageRequest(prompt: "x", guidanceScale: .nan),
                         ImageRequest(prompt: "x", initialLatents: [1, 2, 3]), ImageRequest(prompt: "x", clipSkip: 99)] {
             #expect(throws: ImageError.self) { _ = try pipeline.generate(request) }

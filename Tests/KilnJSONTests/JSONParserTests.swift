@@ -7,7 +7,7 @@ import KilnJSON
 
     @Test func parsesEveryKind() throws {
         let value = try parser.parse(#" {"a": [1, -2.5, 3e2, true, false, null, "x\u00e9\n\ud83d\ude00"], "b": {}} "#)
-        #expect(value == ["a": [1, -2.5, 300.0, true, false, nil, "xé\n😀"], "b": .object([])])
+        #expect(value == ["a": [1, -2.5, 300.0, true, false, .null, "xé\n😀"], "b": .object([])])
     }
 
     @Test func integersStayIntegers() throws {
@@ -41,7 +41,7 @@ import KilnJSON
     /// What we write, Foundation's independent parser reads back to the same values.
     @Test func serializationRoundTripsThroughFoundation() throws {
         let value: JSONValue = ["s": "quote \" backslash \\ newline \n control \u{01} emoji 😀 \u{2028}",
-                                "n": 1.5, "i": -7, "t": true, "z": nil, "a": [1, "two"], "d": 1e-7]
+                                "n": 1.5, "i": -7, "t": true, "z": .null, "a": [1, "two"], "d": 1e-7]
         let data = Data(value.serialized.utf8)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(object["s"] as? String == "quote \" backslash \\ newline \n control \u{01} emoji 😀 \u{2028}")

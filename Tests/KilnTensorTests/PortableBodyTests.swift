@@ -93,28 +93,39 @@ import Testing
         for i in x.indices { #expect(back[i] == Float(Float16(bitPattern: simd[i]))) }
     }
 
-    @Test func quantizedActivationsAgree() {
+    @Test(arguments: [1, 3, 4, 6])
+    func quantizedActivationsAgree(rows: Int) {
         var rng = SeededGenerator(seed: 5)
-        let columns = 576, rows = 3
+        let columns = 576, blocks = columns / 32, groups = (rows + 3) / 4
         var x = rng.floats(rows * columns, scale: 4)
         for i in 0..<32 { x[32 + i] = 0 }  // an all-zero block
-        var simd = [kiln_q8_block](repeating: kiln_q8_block(), count: rows * columns / 32)
+        var simd = [kiln_q8x4_block](repeating: kiln_q8x4_block(), count: groups * blocks)
+        // Garbage where the padding lanes go, to check they are cleared.
+        withUnsafeMutableBytes(of: &simd[simd.count - 1]) { $0.initializeMemory(as: UInt8.self, repeating: 0x7F) }
         var scalar = simd
-        kiln_quantize_q8(x, columns, Int32(rows), Int32(columns), &simd, columns / 32)
-        kiln_quantize_q8_scalar(x, columns, Int32(rows), Int32(columns), &scalar, columns / 32)
-        for b in simd.indices {
-            #expect(simd[b].d == scalar[b].d && simd[b].s == scalar[b].s)
-            let quantsEqual = withUnsafeBytes(of: simd[b].qs) { s in withUnsafeBytes(of: scalar[b].qs) { t in s.elementsEqual(t) } }
-            #expect(quantsEqual, "block \(b)")
-            // Dequantized values are within half a step of the input.
-            withUnsafeBytes(of: simd[b].qs) { raw in
-                for i in 0..<32 {
-                    let value = Float(raw.load(fromByteOffset: i, as: Int8.self)) * simd[b].d
-                    #expect(abs(value - x[b * 32 + i]) <= simd[b].d / 2 * 1.0001)
+        kiln_quantize_q8(x, columns, Int32(rows), Int32(columns), &simd)
+        kiln_quantize_q8_scalar(x, columns, Int32(rows), Int32(columns), &scalar)
+        #expect(simd.withUnsafeBytes { a in scalar.withUnsafeBytes { b in a.elementsEqual(b) } })
+        for row in 0..<groups * 4 {
+            for block in 0..<blocks {
+                let group = simd[row / 4 * blocks + block], lane = row % 4
+                let d = withUnsafeBytes(of: group.d) { $0.load(fromByteOffset: 4 * lane, as: Float.self) }
+                let s = withUnsafeBytes(of: group.s) { $0.load(fromByteOffset: 4 * lane, as: Float.self) }
+                let quants = withUnsafeBytes(of: group.qs) { raw in
+                    (0..<32).map { Int(raw.load(fromByteOffset: lane * 32 + $0, as: Int8.self)) }
                 }
+                if row >= rows {
+                    #expect(d == 0 && s == 0 && quants.allSatisfy { $0 == 0 }, "padding row \(row)")
+                    continue
+                }
+                // Dequantized values are within half a step of the input; s is d times the quant sum.
+                for i in 0..<32 {
+                    #expect(abs(Float(quants[i]) * d - x[row * columns + block * 32 + i]) <= d / 2 * 1.0001)
+                }
+                #expect(s == d * Float(quants.reduce(0, +)))
+                if row == 0 && block == 1 { #expect(d == 0) }
             }
         }
-        #expect(simd[1].d == 0 && simd[1].s == 0)
     }
 
     @Test(arguments: [Int32(0), 1])

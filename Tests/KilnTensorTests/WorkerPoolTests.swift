@@ -22,7 +22,7 @@ import KilnTensor
         let pool = WorkerPool(threadCount: 4)
         let seen = UnsafeMutablePointer<Int>.allocate(capacity: 4)
         defer { seen.deallocate() }
-        for _ in 0..<200 {
+        for _ in 0..<20 {
             seen.initialize(repeating: 0, count: 4)
             pool.runOnEveryThread { index in seen[index] += 1 }
             #expect(Array(UnsafeBufferPointer(start: seen, count: 4)) == [1, 1, 1, 1])
@@ -51,6 +51,32 @@ import KilnTensor
             usleep(2_000)  // let the worker park
             pool.runOnEveryThread { flags[$0] = 1 }
             #expect(flags[0] == 1 && flags[1] == 1)
+        }
+    }
+
+    /// Parked workers wake slowly; the caller may finish every chunk and close the dispatch before
+    /// they arrive. Late workers must then skip it — never run a chunk twice or join a later job.
+    @Test func lateWorkersSkipAFinishedParallelFor() {
+        let pool = WorkerPool(threadCount: 3, spinMicroseconds: 0)
+        let count = 64
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        defer { hits.deallocate() }
+        for round in 0..<300 {
+            hits.initialize(repeating: 0, count: count)
+            if round % 50 == 0 { usleep(1_000) }  // let the workers park now and then
+            pool.parallelFor(round % 3 == 0 ? 2 : count, grain: 1) { range in
+                for i in range { hits[i] += 1 }
+            }
+            let expected = round % 3 == 0 ? 2 : count
+            #expect((0..<expected).allSatisfy { hits[$0] == 1 }, "round \(round)")
+            // Strict dispatches in between still reach every thread exactly once.
+            if round % 7 == 0 {
+                let seen = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+                seen.initialize(repeating: 0, count: 3)
+                pool.runOnEveryThread { seen[$0] += 1 }
+                #expect(seen[0] == 1 && seen[1] == 1 && seen[2] == 1)
+                seen.deallocate()
+            }
         }
     }
 }

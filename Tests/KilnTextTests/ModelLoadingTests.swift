@@ -62,6 +62,7 @@ import KilnText
         try batch.append(tokens: [1, 2, 3, 4, 5], startPosition: 0, blockTable: [0], logits: .all)
         #expect(throws: ModelError.self) { _ = try model.forward(batch, cache: cache) }
 
+        #expect(throws: ModelError.self) { _ = try model.makeKVCache(blockCount: 2, blockSize: 0) }
         let otherBlockSize = try model.makeKVCache(blockCount: 2, blockSize: 8)
         batch.removeAll()
         try batch.append(tokens: [1], startPosition: 0, blockTable: [0])

@@ -101,9 +101,13 @@ struct TokenizerAlgorithmTests {
             try Tokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: ["a", "b"]), limits: limits)
         }
         #expect(throws: (any Error).self) { try Tokenizer(modelAt: "/nonexistent/model.gguf") }
-        let unknownPre = try Self.byteLevel(["a"], merges: [], pre: "something-new")
-        #expect(unknownPre.preTokenizer == .default)
-        #expect(unknownPre.warnings.count == 1)
+        #expect(throws: TokenizerError.unsupportedPreTokenizer("something-new")) {
+            try Self.byteLevel(["a"], merges: [], pre: "something-new")
+        }
+        // No name at all: llama.cpp's default splitting, with a warning.
+        let unnamed = try Tokenizer(vocabulary: TokenizerVocabulary(model: "gpt2", tokens: ["a"], merges: []))
+        #expect(unnamed.preTokenizer == .default)
+        #expect(unnamed.warnings.count == 1)
     }
 
     /// Malformed merge lines are skipped, never a crash.

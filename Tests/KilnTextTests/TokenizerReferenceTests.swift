@@ -58,13 +58,15 @@ enum TokenizerFixtures {
         try cache.tokenizer(at: defaultModelPath())
     }
 
-    /// The `tokenize` cases of llama.cpp's reference run on SmolLM2.
+    /// The `tokenize` cases of llama.cpp's reference run on SmolLM2. Decoded with `JSONDecoder`:
+    /// Foundation's `JSONSerialization` on Linux drops a byte-order mark that starts a string.
     static func smolLM2Cases() throws -> [(text: String, ids: [Int32])] {
-        let url = directory.appendingPathComponent("smollm2/llamacpp-reference.json")
-        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        return (root["tokenize"] as! [[String: Any]]).map { entry in
-            (entry["text"] as! String, (entry["ids"] as! [NSNumber]).map { $0.int32Value })
+        struct Reference: Decodable {
+            struct Case: Decodable { var text: String; var ids: [Int32] }
+            var tokenize: [Case]
         }
+        let url = directory.appendingPathComponent("smollm2/llamacpp-reference.json")
+        return try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url)).tokenize.map { ($0.text, $0.ids) }
     }
 }
 

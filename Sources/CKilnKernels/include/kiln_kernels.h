@@ -21,21 +21,21 @@ enum {
     KILN_TYPE_Q4_K = 12, KILN_TYPE_Q5_K = 13, KILN_TYPE_Q6_K = 14, KILN_TYPE_BF16 = 30,
 };
 
-/// 32 activations quantized to 8 bits: x[i] ≈ d · qs[i]; s = d · Σ qs[i] (used by weight types
-/// with an offset term). 40 bytes.
+/// Block k (32 activations) of four consecutive activation rows of a batch, side by side: row i's
+/// values ≈ d[i] · qs[i][j]; s[i] = d[i] · Σ_j qs[i][j] (used by weight types with an offset term).
+/// 160 bytes. Keeping the four rows' scales adjacent lets one multiply form the scales of a weight
+/// unit against all four rows.
 typedef struct {
-    float d;
-    float s;
-    int8_t qs[32];
-} kiln_q8_block;
+    float d[4];
+    float s[4];
+    int8_t qs[4][32];
+} kiln_q8x4_block;
 
-/// Quantizes `rows` rows of `columns` floats (a multiple of 32) to Q8 blocks:
-/// x: [rows × x_stride] floats; out: [rows × out_stride_blocks] blocks, columns/32 per row written.
-/// d = max|x| / 127 per block; q = round-to-nearest-even(x / d).
-void kiln_quantize_q8(const float *x, size_t x_stride, int rows, int columns,
-                      kiln_q8_block *out, size_t out_stride_blocks);
-void kiln_quantize_q8_scalar(const float *x, size_t x_stride, int rows, int columns,
-                             kiln_q8_block *out, size_t out_stride_blocks);
+/// Quantizes `rows` rows of `columns` floats (a multiple of 32), row r at x + r * x_stride, into
+/// groups of four rows: group g (rows 4g ... 4g+3) holds blocks out[g * columns/32 ... ]. Rows of the
+/// last group past `rows` are zeros. d = max|x| / 127 per block; q = round-to-nearest-even(x / d).
+void kiln_quantize_q8(const float *x, size_t x_stride, int rows, int columns, kiln_q8x4_block *out);
+void kiln_quantize_q8_scalar(const float *x, size_t x_stride, int rows, int columns, kiln_q8x4_block *out);
 
 /// Whether kiln_matmul_q8 accepts weight type `type`.
 int kiln_matmul_q8_supports(int type);
@@ -43,15 +43,13 @@ int kiln_matmul_q8_supports(int type);
 /// Quantized weights × Q8 activations:
 /// y[b * y_stride + r] = Σ_c W[r][c] · X[b][c] for r < rows, b < batch.
 /// w: first weight row (row r at w + r * row_bytes); columns: a multiple of the type's block size;
-/// x: [batch × x_stride_blocks] blocks from kiln_quantize_q8. Integer dot products per 32-element
-/// unit, scaled in float. Rows are processed in tiles that reuse each decoded weight block across
-/// up to 4 activation rows.
+/// x: the activation groups from kiln_quantize_q8 (batch rows, the first at lane 0 of group 0).
+/// Integer dot products per 32-element unit, scaled in float; each decoded weight unit serves the
+/// four rows of a group. A row's result has the same bits whatever the batch size.
 void kiln_matmul_q8(int type, const void *w, size_t row_bytes, int rows, int columns,
-                    const kiln_q8_block *x, size_t x_stride_blocks, int batch,
-                    float *y, size_t y_stride);
+                    const kiln_q8x4_block *x, int batch, float *y, size_t y_stride);
 void kiln_matmul_q8_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
-                           const kiln_q8_block *x, size_t x_stride_blocks, int batch,
-                           float *y, size_t y_stride);
+                           const kiln_q8x4_block *x, int batch, float *y, size_t y_stride);
 
 /// Whether kiln_matmul_f32 accepts weight type `type`.
 int kiln_matmul_f32_supports(int type);

@@ -9,6 +9,13 @@ static inline void kiln_atomic_store(long *p, long v) { __atomic_store_n(p, v, _
 /// Adds `v` and returns the value before the addition.
 static inline long kiln_atomic_fetch_add(long *p, long v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 
+/// Stores `desired` if `*p == expected`; returns 1 when it did.
+static inline int kiln_atomic_compare_exchange(long *p, long expected, long desired) {
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+/// ORs `v` in and returns the value before.
+static inline long kiln_atomic_fetch_or(long *p, long v) { return __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST); }
+
 static inline uint32_t kiln_atomic_load32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline uint32_t kiln_atomic_fetch_add32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 

@@ -55,3 +55,35 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
         APIError(status: 500, message: message, type: "server_error")
     }
 }
+
+import KilnHTTP
+import KilnServe
+
+extension APIError {
+    /// The error of the serving layer, with the status the API answers it with.
+    public init(serveError: ServeError) {
+        switch serveError {
+        case let .queueFull(_, retryAfter):
+            self = .queueFull(retryAfterSeconds: retryAfter)
+        case .shuttingDown:
+            self = .unavailable("The server is shutting down")
+        case .deadlineExceeded:
+            self = APIError(status: 504, message: "The request did not finish within its deadline",
+                            type: "server_error", code: "deadline_exceeded")
+        case let .invalidRequest(reason):
+            self = .invalid(reason)
+        case let .exceedsKVCapacity(required, capacity):
+            self = .invalid("The request needs \(required) tokens of KV cache but the server holds \(capacity)",
+                            param: "max_tokens", code: "context_length_exceeded")
+        case let .invalidSettings(reason), let .executorFailed(reason):
+            self = .internalError(reason)
+        }
+    }
+
+    /// The HTTP response carrying this error.
+    public var response: HTTPResponse {
+        var headers = HTTPHeaders()
+        for (name, value) in self.headers { headers.add(name: name, value: value) }
+        return .json(body.serialized, status: status, headers: headers)
+    }
+}

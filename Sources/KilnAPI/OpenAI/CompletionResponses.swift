@@ -1,7 +1,7 @@
 import KilnJSON
 
 /// Why a choice ended, in OpenAI's words.
-public enum FinishReason: String, Sendable {
+public enum CompletionFinishReason: String, Sendable {
     case stop, length
 }
 
@@ -76,9 +76,9 @@ public struct CompletionResponseWriter: Sendable {
     public struct ChatChoice: Sendable {
         public var index: Int
         public var text: String
-        public var finishReason: FinishReason
+        public var finishReason: CompletionFinishReason
         public var logprobs: [TokenLogprob]?
-        public init(index: Int, text: String, finishReason: FinishReason, logprobs: [TokenLogprob]?) {
+        public init(index: Int, text: String, finishReason: CompletionFinishReason, logprobs: [TokenLogprob]?) {
             self.index = index
             self.text = text
             self.finishReason = finishReason
@@ -104,7 +104,7 @@ public struct CompletionResponseWriter: Sendable {
     /// One `chat.completion.chunk`. The first chunk of a choice carries the role; the last one the
     /// finish reason (with an empty delta).
     public func chatChunk(index: Int, role: Bool = false, content: String?, logprobs: [TokenLogprob]? = nil,
-                          finishReason: FinishReason? = nil) -> JSONValue {
+                          finishReason: CompletionFinishReason? = nil) -> JSONValue {
         var delta: [(String, JSONValue)] = []
         if role { delta.append(("role", "assistant")) }
         if let content { delta.append(("content", .string(content))) }
@@ -127,11 +127,11 @@ public struct CompletionResponseWriter: Sendable {
     public struct TextChoice: Sendable {
         public var index: Int
         public var text: String
-        public var finishReason: FinishReason?
+        public var finishReason: CompletionFinishReason?
         public var logprobs: [TokenLogprob]?
         /// Character offset of the first token's text in the choice's text (non-zero with `echo`).
         public var textOffset: Int
-        public init(index: Int, text: String, finishReason: FinishReason?, logprobs: [TokenLogprob]?, textOffset: Int = 0) {
+        public init(index: Int, text: String, finishReason: CompletionFinishReason?, logprobs: [TokenLogprob]?, textOffset: Int = 0) {
             self.index = index
             self.text = text
             self.finishReason = finishReason

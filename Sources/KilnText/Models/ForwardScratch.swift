@@ -27,9 +27,10 @@ final class ForwardScratch {
         self.maximumLogitRows = maximumLogitRows
         let t = maximumTokenCount
         var made: [UnsafeMutablePointer<Float>] = []
+        // Left uninitialized on purpose: every row is written before it is read, and pages that
+        // a step never reaches (the tail of a 512-token buffer during decoding) stay non-resident.
         func make(_ count: Int) -> UnsafeMutablePointer<Float> {
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-            pointer.initialize(repeating: 0, count: max(count, 1))
             made.append(pointer)
             return pointer
         }

@@ -1,4 +1,16 @@
 import Foundation
+import KilnTensor
+
+/// How activations meet quantized weights in the matrix products.
+public enum ActivationPrecision: Sendable, Equatable {
+    /// Activations quantized to 8 bits per block of 32 and multiplied with integer kernels, as
+    /// llama.cpp does: fastest, and within its rounding noise of the exact product.
+    case int8
+    /// Activations kept in 32-bit floats against weights dequantized in registers: no
+    /// activation rounding (slower for prefill). Only Q4_1/Q8_0/float weights have such kernels;
+    /// other types use the integer kernels either way.
+    case float32
+}
 
 /// Settings that size a loaded model's threads and per-step buffers.
 public struct ModelOptions: Sendable, Equatable {
@@ -11,13 +23,21 @@ public struct ModelOptions: Sendable, Equatable {
     public var maximumLogitRows: Int
     /// Caps the context below the model's trained length (nil: use the model's).
     public var contextLength: Int?
+    /// How the matrix products treat activations.
+    public var activationPrecision: ActivationPrecision
+    /// How KV caches made by `TransformerModel.makeKVCache` store keys and values: halves (the
+    /// default, as llama.cpp) or 32-bit floats.
+    public var kvCacheType: KVElementType
 
     public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
-                maximumBatchTokens: Int = 512, maximumLogitRows: Int = 64, contextLength: Int? = nil) {
+                maximumBatchTokens: Int = 512, maximumLogitRows: Int = 64, contextLength: Int? = nil,
+                activationPrecision: ActivationPrecision = .int8, kvCacheType: KVElementType = .f16) {
         self.threadCount = threadCount
         self.maximumBatchTokens = maximumBatchTokens
         self.maximumLogitRows = maximumLogitRows
         self.contextLength = contextLength
+        self.activationPrecision = activationPrecision
+        self.kvCacheType = kvCacheType
     }
 
     /// Checks every setting; the error names the first one out of range.

@@ -75,10 +75,10 @@ extension TransformerModel {
                 let block = Int(batch.blockTables[sequence * batch.maximumBlocksPerSequence + position / blockSize])
                 let slot = position % blockSize
                 for kvHead in 0..<c.kvHeadCount {
-                    (cache.keys(layer: layer, block: block, kvHead: kvHead) + slot * headDimension)
-                        .update(from: key + kvHead * headDimension, count: headDimension)
-                    (cache.values(layer: layer, block: block, kvHead: kvHead) + slot * headDimension)
-                        .update(from: value + kvHead * headDimension, count: headDimension)
+                    cache.store(key + kvHead * headDimension, at: cache.keys(layer: layer, block: block, kvHead: kvHead),
+                                slot: slot)
+                    cache.store(value + kvHead * headDimension,
+                                at: cache.values(layer: layer, block: block, kvHead: kvHead), slot: slot)
                 }
             }
         }

@@ -34,7 +34,8 @@ public final class TransformerModel: @unchecked Sendable {
     public let summary: ModelSummary
     /// The kernels' worker threads.
     public let pool: WorkerPool
-    let file: GGUFFile
+    /// The mapped GGUF file the weights point into (also the source of the tokenizer).
+    public let file: GGUFFile
     let weights: TransformerWeights
     let rope: RotaryEmbedding
     let scratch: ForwardScratch
@@ -42,6 +43,8 @@ public final class TransformerModel: @unchecked Sendable {
     private let attentionInputTargets: [[MatmulTarget]]
     /// Per layer: the gate and up products (one dispatch).
     private let feedForwardInputTargets: [[MatmulTarget]]
+    /// The kernel family every product uses (from `options.activationPrecision`).
+    private let kernelPath: Matmul.KernelPath
 
     /// Maps the GGUF file at `path` and loads the model in it.
     public convenience init(path: String, options: ModelOptions = ModelOptions()) throws {
@@ -51,6 +54,9 @@ public final class TransformerModel: @unchecked Sendable {
     /// Loads the model in an opened GGUF file. The weights stay in the file's memory map.
     public init(file: GGUFFile, options: ModelOptions = ModelOptions()) throws {
         try options.validate()
+        guard !file.tensors.isEmpty else {
+            throw ModelError.invalidMetadata(key: "tensors", reason: "the file holds no tensors (a vocabulary-only GGUF?)")
+        }
         let configuration = try TransformerConfiguration(file: file)
         switch configuration.architecture {
         case .llama: weights = try Llama.loadWeights(from: file, configuration: configuration)
@@ -76,12 +82,15 @@ public final class TransformerModel: @unchecked Sendable {
             [MatmulTarget(weight: layer.gate, output: scratch.gate),
              MatmulTarget(weight: layer.up, output: scratch.up)]
         }
+        kernelPath = options.activationPrecision == .int8 ? .automatic : .floatActivations
         summary = Self.summarize(file: file, configuration: configuration, tied: weights.outputIsTied)
     }
 
-    /// A KV cache pool of `blockCount` blocks of `blockSize` tokens for this model.
+    /// A KV cache pool of `blockCount` blocks of `blockSize` tokens for this model, storing
+    /// `options.kvCacheType` elements.
     public func makeKVCache(blockCount: Int, blockSize: Int = 16) throws -> PagedKVCache {
-        try PagedKVCache(configuration: configuration, blockCount: blockCount, blockSize: blockSize)
+        try PagedKVCache(configuration: configuration, blockCount: blockCount, blockSize: blockSize,
+                         elementType: options.kvCacheType)
     }
 
     /// An empty batch sized for this model's step buffers and `cache`'s block size.
@@ -105,28 +114,60 @@ public final class TransformerModel: @unchecked Sendable {
         computeRotaryAngles(batch)
         for (index, layer) in weights.layers.enumerated() {
             normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.attentionNorm)
-            Matmul.multiply(attentionInputTargets[index], input: s.normalized, batch: tokenCount,
-                            pool: pool, workspace: s.matmul)
+            multiply(attentionInputTargets[index], input: s.normalized, rows: tokenCount)
             prepareKeysAndQueries(layer: index, weights: layer, batch: batch, cache: cache)
             PagedAttention.attend(layer: index, batch: batch, cache: cache, headCount: configuration.headCount,
                                   queries: s.query, output: s.attention, pool: pool)
-            Matmul.multiply(layer.attentionOutput, input: s.attention, batch: tokenCount, output: s.projected,
-                            pool: pool, workspace: s.matmul)
+            multiply(layer.attentionOutput, input: s.attention, rows: tokenCount, output: s.projected)
             addRows(s.projected, into: s.hidden, count: tokenCount * width)
             normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.feedForwardNorm)
-            Matmul.multiply(feedForwardInputTargets[index], input: s.normalized, batch: tokenCount,
-                            pool: pool, workspace: s.matmul)
+            multiply(feedForwardInputTargets[index], input: s.normalized, rows: tokenCount)
             gateRows(count: tokenCount)
-            Matmul.multiply(layer.down, input: s.gate, batch: tokenCount, output: s.projected,
-                            pool: pool, workspace: s.matmul)
+            multiply(layer.down, input: s.gate, rows: tokenCount, output: s.projected)
             addRows(s.projected, into: s.hidden, count: tokenCount * width)
         }
         let rows = gatherLogitInputs(batch)
-        if rows > 0 {
-            Matmul.multiply(weights.output, input: s.logitInput, batch: rows, output: s.logits,
-                            pool: pool, workspace: s.matmul)
-        }
+        if rows > 0 { multiply(weights.output, input: s.logitInput, rows: rows, output: s.logits) }
         return ForwardLogits(base: s.logits, rowCount: rows, vocabularySize: configuration.vocabularySize)
+    }
+
+    /// Reads every page of the tensor data once, so that the first forward step does not stall
+    /// on page faults, calling `progress` with the fraction done (0…1) about every 1%.
+    /// The weights stay mapped, not copied: this only brings the file into the page cache.
+    public func prefetchWeights(progress: (Double) -> Void = { _ in }) {
+        let total = max(1, file.tensors.reduce(0) { $0 + $1.byteCount })
+        let page = 4096
+        var done = 0
+        var reported = -1
+        var checksum: UInt8 = 0
+        for tensor in file.tensors {
+            let bytes = file.data(of: tensor)
+            var offset = 0
+            while offset < bytes.count {
+                checksum &+= bytes[offset]
+                offset += page
+            }
+            done += bytes.count
+            let percent = done * 100 / total
+            if percent != reported {
+                reported = percent
+                progress(Double(done) / Double(total))
+            }
+        }
+        // Keeps the reads from being optimised away.
+        if checksum == 0x5A && done < 0 { print(checksum) }
+    }
+
+    private func multiply(_ targets: [MatmulTarget], input: UnsafePointer<Float>, rows: Int) {
+        targets.withUnsafeBufferPointer { targets in
+            Matmul.multiply(targets, input: input, batch: rows, pool: pool, workspace: scratch.matmul, path: kernelPath)
+        }
+    }
+
+    private func multiply(_ weight: WeightMatrix, input: UnsafePointer<Float>, rows: Int,
+                          output: UnsafeMutablePointer<Float>) {
+        Matmul.multiply(weight, input: input, batch: rows, output: output, pool: pool, workspace: scratch.matmul,
+                        path: kernelPath)
     }
 
     // MARK: - Validation

@@ -125,7 +125,7 @@ extension TemplateRenderer {
         case .format:
             let format = try softString(input)
             if !arguments.positional.isEmpty, !arguments.keywords.isEmpty {
-                throw TemplateError.runtime("can't handle positional and keyword arguments at the same time")
+                throw TemplateError.filterArgument("can't handle positional and keyword arguments at the same time")
             }
             let values: Value = arguments.keywords.isEmpty
                 ? .tuple(arguments.positional)
@@ -233,6 +233,9 @@ extension TemplateRenderer {
         }
         if case .undefined(let undefined) = input { throw undefined.error }
         guard let text = input.stringValue else {
+            if case .list(let list) = input, !list.isTuple {
+                throw TemplateError(.attribute, "'list' object has no attribute 'splitlines'")
+            }
             throw TemplateError.type("unsupported operand type(s) for +=: '\(input.typeName)' and 'str'")
         }
         let lines = try PythonText.splitLines(text + "\n", maxParts: limits.maxCollectionItems)

@@ -81,7 +81,8 @@ extension TemplateRenderer {
             }
         case .callable:
             switch input {
-            case .callable, .loop: return true
+            // Undefined defines __call__ (to raise), so Python deems it callable.
+            case .callable, .loop, .undefined: return true
             default: return false
             }
         case .escaped:

@@ -40,24 +40,6 @@ final class DictStorage {
         depth = deepest + 1
     }
 
-    /// A dict with string keys that are already unique (JSON objects, `namespace` attributes).
-    init(uniqueStringKeys pairs: [(String, Value)]) {
-        keys = pairs.map { .string($0.0) }
-        values = pairs.map { $0.1 }
-        var deepest = 0
-        for value in values { deepest = max(deepest, value.nestingDepth) }
-        depth = deepest + 1
-        if pairs.count > Self.indexThreshold {
-            var index: [DictKey: Int] = [:]
-            for (position, pair) in pairs.enumerated() { index[.string(ExactString(pair.0))] = position }
-            self.index = index
-        } else {
-            index = nil
-        }
-    }
-
-    static let empty = DictStorage(uniqueStringKeys: [])
-
     var count: Int { keys.count }
 
     var pairs: Zip2Sequence<[Value], [Value]> { zip(keys, values) }

@@ -12,9 +12,13 @@ enum PrintfFormatter {
         }
         var positional: [Value]
         var mapping: DictStorage?
+        // Python skips the "not all arguments converted" check for any argument that supports
+        // subscripting (dict, list, Undefined), not only for dicts.
+        var subscriptable = false
         switch values {
         case .list(let list) where list.isTuple: positional = list.items
-        case .dict(let dict): positional = [values]; mapping = dict
+        case .dict(let dict): positional = [values]; mapping = dict; subscriptable = true
+        case .list, .undefined: positional = [values]; subscriptable = true
         default: positional = [values]
         }
         let scalars = Array(format.unicodeScalars)
@@ -38,6 +42,7 @@ enum PrintfFormatter {
             guard index < scalars.count else { throw TemplateError(.value, "incomplete format") }
             var argument: Value?
             if scalars[index] == "(" {
+                if case .undefined(let undefined) = values { throw undefined.error }
                 guard let dict = mapping else { throw TemplateError.type("format requires a mapping") }
                 var end = index + 1
                 while end < scalars.count, scalars[end] != ")" { end += 1 }
@@ -102,7 +107,7 @@ enum PrintfFormatter {
             output += text
             if output.utf8.count > maxBytes { throw tooLarge() }
         }
-        if !usedMapping, mapping == nil, next < positional.count {
+        if !usedMapping, !subscriptable, next < positional.count {
             throw TemplateError.type("not all arguments converted during string formatting")
         }
         return output

@@ -218,7 +218,6 @@ enum PythonOperators {
     /// may not exceed `maxBytes`).
     static func modulo(_ a: Value, _ b: Value, maxBytes: Int = .max) throws -> Value {
         if let format = a.stringValue {
-            if case .undefined(let undefined) = b { throw undefined.error }
             if case .markup = a {
                 return .markup(try PrintfFormatter.format(format, b, escapingText: true, maxBytes: maxBytes))
             }

@@ -25,6 +25,10 @@ public struct TemplateError: Error, CustomStringConvertible, Equatable, Sendable
         case zeroDivision = "ZeroDivisionError"
         /// An integer result does not fit in 64 bits (Python would use a big integer).
         case overflow = "OverflowError"
+        /// A value lacks a method an operation needs (Python's `AttributeError`).
+        case attribute = "AttributeError"
+        /// A filter got arguments it cannot use (jinja2's `FilterArgumentError`).
+        case filterArgument = "FilterArgumentError"
         /// Any other failure at render time (jinja2's `TemplateRuntimeError`).
         case runtime = "TemplateRuntimeError"
         /// The template used more steps, output, nesting or recursion than the limits allow.
@@ -63,5 +67,9 @@ public struct TemplateError: Error, CustomStringConvertible, Equatable, Sendable
 
     static func runtime(_ message: String) -> TemplateError {
         TemplateError(.runtime, message)
+    }
+
+    static func filterArgument(_ message: String) -> TemplateError {
+        TemplateError(.filterArgument, message)
     }
 }

@@ -4,8 +4,10 @@ import Foundation
 /// template that loops for ever, grows a string exponentially or recurses without end must fail
 /// with a ``TemplateError`` of kind `.limitExceeded` instead of hanging or crashing the server.
 ///
-/// The defaults are far above what any real chat template needs (the largest reference
-/// template renders in well under 100 000 steps) and low enough to fail within about a second.
+/// The defaults are far above what real chat templates need (the most expensive reference
+/// rendering, a tool-call conversation, takes under 8 000 steps) and low enough that a hostile
+/// template fails within one or two seconds. At the default limits a rendering needs well under
+/// 1 MiB of stack.
 public struct TemplateLimits: Sendable, Equatable {
     /// Largest template source accepted, in UTF-8 bytes.
     public var maxSourceBytes: Int
@@ -42,24 +44,5 @@ public struct TemplateLimits: Sendable, Equatable {
         self.maxNestingDepth = maxNestingDepth
         self.maxCollectionItems = maxCollectionItems
         self.maxRange = maxRange
-    }
-}
-
-/// How a template sees the outside world, beyond its context variables.
-public struct TemplateEnvironment: Sendable {
-    /// The wall-clock time `strftime_now(format)` formats, as local time of `timeZone`.
-    /// The server uses the real clock; tests fix it.
-    public var now: @Sendable () -> Date
-    /// The time zone `strftime_now` formats in (Python's `datetime.now()` is local time).
-    public var timeZone: TimeZone
-
-    public init(now: @escaping @Sendable () -> Date = { Date() }, timeZone: TimeZone = .current) {
-        self.now = now
-        self.timeZone = timeZone
-    }
-
-    /// An environment whose clock always reads `date` in `timeZone`.
-    public static func fixed(_ date: Date, timeZone: TimeZone = TimeZone(identifier: "UTC")!) -> TemplateEnvironment {
-        TemplateEnvironment(now: { date }, timeZone: timeZone)
     }
 }

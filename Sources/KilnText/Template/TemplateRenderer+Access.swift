@@ -132,8 +132,11 @@ extension TemplateRenderer {
             try checkSize(picked)
             if case .markup = object { return .markup(picked) }
             return .string(picked)
+        case .dict:
+            throw TemplateError.type("unhashable type: 'slice'")
         default:
-            return .undefined(hint: "\(object.objectTypeDescription) has no element slice(\(start.shortRepr), \(stop.shortRepr), \(step.shortRepr))")
+            // jinja2 slices with Python's own subscript, not its forgiving getitem.
+            throw TemplateError.type("'\(object.typeName)' object is not subscriptable")
         }
     }
 

@@ -117,7 +117,7 @@ extension TemplateRenderer {
             case .dict(let dict): return makeIterator(typeName: "dict_reversekeyiterator", values: dict.keys.reversed())
             case .undefined: return makeIterator(typeName: "reversed", values: [])
             case .iterator: return .list(try iterate(input).reversed())
-            default: throw TemplateError.runtime("argument must be iterable")
+            default: throw TemplateError.filterArgument("argument must be iterable")
             }
         case .map:
             return try mapFilter(input, arguments)
@@ -225,11 +225,11 @@ extension TemplateRenderer {
         let bound = try arguments.bind(["case_sensitive", "by", "reverse"], function: "do_dictsort")
         if case .undefined(let undefined) = input { throw undefined.error }
         guard case .dict(let dict) = input else {
-            throw TemplateError.type("'\(input.typeName)' object has no attribute 'items'")
+            throw TemplateError(.attribute, "'\(input.typeName)' object has no attribute 'items'")
         }
         let by = bound[1]?.stringValue ?? "key"
         guard by == "key" || by == "value" else {
-            throw TemplateError.runtime("You can only sort by either \"key\" or \"value\"")
+            throw TemplateError.filterArgument("You can only sort by either \"key\" or \"value\"")
         }
         let caseSensitive = bound[0]?.isTruthy ?? false
         let pairs = Array(dict.pairs)
@@ -248,12 +248,12 @@ extension TemplateRenderer {
         if arguments.positional.isEmpty, let attribute = arguments.keywords.first(where: { $0.name == "attribute" }) {
             let defaultValue = arguments.keywords.first(where: { $0.name == "default" })?.value
             if let unexpected = arguments.keywords.first(where: { $0.name != "attribute" && $0.name != "default" }) {
-                throw TemplateError.runtime("Unexpected keyword argument '\(unexpected.name)'")
+                throw TemplateError.filterArgument("Unexpected keyword argument '\(unexpected.name)'")
             }
             transform = try attributeGetter(attribute.value, default: defaultValue.flatMap { isNone($0) ? nil : $0 })
         } else {
             guard let filterName = arguments.positional.first?.stringValue else {
-                throw TemplateError.runtime("map requires a filter argument")
+                throw TemplateError.filterArgument("map requires a filter argument")
             }
             var rest = arguments
             rest.positional.removeFirst()
@@ -266,7 +266,7 @@ extension TemplateRenderer {
         var rest = arguments
         var getter: (Value) throws -> Value = { $0 }
         if byAttribute {
-            guard !rest.positional.isEmpty else { throw TemplateError.runtime("Missing parameter for attribute name") }
+            guard !rest.positional.isEmpty else { throw TemplateError.filterArgument("Missing parameter for attribute name") }
             getter = try attributeGetter(rest.positional.removeFirst(), default: nil)
         }
         var predicate: (Value) throws -> Bool = { $0.isTruthy }

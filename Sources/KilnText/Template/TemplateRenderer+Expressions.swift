@@ -120,8 +120,9 @@ extension Value {
         case .array(let items):
             self = .list(try items.map { try Value($0, maxDepth: maxDepth, depth: depth + 1) })
         case .object(let pairs):
-            self = .dict(DictStorage(uniqueStringKeys: try pairs.map {
-                ($0.key, try Value($0.value, maxDepth: maxDepth, depth: depth + 1))
+            // A repeated key (possible when `.object` is built by hand) keeps its last value.
+            self = .dict(try DictStorage(pairs: try pairs.map {
+                (.string($0.key), try Value($0.value, maxDepth: maxDepth, depth: depth + 1))
             }))
         }
     }

@@ -79,7 +79,7 @@ extension TemplateRenderer {
         let precision = bound[0]?.intValue ?? 0
         let method = bound[1]?.stringValue ?? "common"
         guard ["common", "ceil", "floor"].contains(method) else {
-            throw TemplateError.runtime("method must be common, ceil or floor")
+            throw TemplateError.filterArgument("method must be common, ceil or floor")
         }
         if case .undefined = input, method == "common" {
             throw TemplateError.type("type Undefined doesn't define __round__ method")
@@ -165,7 +165,7 @@ extension TemplateRenderer {
         let bound = try arguments.bind(["autospace"], function: "do_xmlattr")
         if case .undefined(let undefined) = input { throw undefined.error }
         guard case .dict(let dict) = input else {
-            throw TemplateError.type("'\(input.typeName)' object has no attribute 'items'")
+            throw TemplateError(.attribute, "'\(input.typeName)' object has no attribute 'items'")
         }
         var items: [String] = []
         for (key, value) in dict.pairs {

@@ -15,15 +15,19 @@ import Foundation
 /// ```
 /// or from JSON text with ``TemplateValue/init(jsonData:limits:)``.
 public enum TemplateValue: Equatable, Sendable {
+    /// JSON `null`, Python's `None`.
     case null
     case bool(Bool)
+    /// A 64-bit integer; prints without a decimal point (`1`).
     case int(Int)
+    /// A floating-point number; prints as Python does (`1.0`, `1e-05`).
     case double(Double)
     case string(String)
     case array([TemplateValue])
     /// Key-value pairs in their original order; a key appears at most once.
     case object([(key: String, value: TemplateValue)])
 
+    /// Structural equality; objects compare key by key in order, strings by code points.
     public static func == (lhs: TemplateValue, rhs: TemplateValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true

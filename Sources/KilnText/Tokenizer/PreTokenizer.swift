@@ -27,38 +27,44 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         var addsBOSByDefault = false
         /// Whether detokenization removes spaces before punctuation (`clean_up_tokenization_spaces`).
         var cleansSpaces = true
-        /// False when the name was not recognised and `default` stands in for it.
-        var recognised = true
+        /// Whether the model has no default BOS token (ChatGLM).
+        var hasNoDefaultBOS = false
     }
 
-    /// The pre-tokenizer and flags for a `tokenizer.ggml.pre` value, following llama.cpp's table.
-    static func select(name: String?) -> Selection {
-        guard let name else { return Selection(preTokenizer: .default, recognised: false) }
+    /// The pre-tokenizer and flags for a `tokenizer.ggml.pre` value, following llama.cpp's table
+    /// (as vendored in llama-cpp-python 0.3.36) for every name whose expressions Kiln implements.
+    /// A missing name means `default`; nil means a name Kiln does not implement.
+    static func select(name: String?) -> Selection? {
+        guard let name, !name.isEmpty else { return Selection(preTokenizer: .default) }
         switch name {
         case "default":
             return Selection(preTokenizer: .default)
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2":
+        case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano":
             return Selection(preTokenizer: .llama3, ignoresMerges: true, addsBOSByDefault: true)
-        case "dbrx", "smaug-bpe", "glm4", "chatglm-bpe":
+        case "dbrx", "smaug-bpe":
             return Selection(preTokenizer: .llama3)
+        case "chatglm-bpe":
+            return Selection(preTokenizer: .llama3, hasNoDefaultBOS: true)
+        case "glm4", "glm5":
+            return Selection(preTokenizer: .llama3, ignoresMerges: true, hasNoDefaultBOS: true)
         case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
              "mellum", "modern-bert", "mpt", "olmo", "jais", "exaone4", "jina-v1-en", "jina-v2-code",
              "roberta-bpe":
             return Selection(preTokenizer: .gpt2)
         case "trillion", "granite-docling":
             return Selection(preTokenizer: .gpt2, cleansSpaces: false)
-        case "qwen2", "deepseek-r1-qwen", "kormo", "hunyuan", "solar-open", "grok-2":
+        case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan", "solar-open", "grok-2":
             return Selection(preTokenizer: .qwen2, cleansSpaces: false)
         case "stablelm2", "megrez":
             return Selection(preTokenizer: .qwen2)
         case "smollm", "command-r":
             return Selection(preTokenizer: .smollm, cleansSpaces: false)
-        case "starcoder", "refact", "codeshell", "exaone", "minerva-7b":
+        case "starcoder", "refact", "codeshell", "exaone", "minerva-7b", "mellum2":
             return Selection(preTokenizer: .smollm)
         case "falcon":
             return Selection(preTokenizer: .falcon)
         default:
-            return Selection(preTokenizer: .default, recognised: false)
+            return nil
         }
     }
 

@@ -2,8 +2,10 @@
 ///
 /// Ids come from metadata when present and in range, else from the model's defaults, else from
 /// llama.cpp's table of well-known token texts (end-of-turn and fill-in-the-middle tokens are
-/// found by text). Along the way token attributes are adjusted exactly as llama.cpp adjusts them,
-/// because those adjustments decide which tokens are recognised as specials in text.
+/// found by text). Along the way token attributes are adjusted exactly as llama.cpp adjusts them
+/// (the tables follow the llama.cpp vendored in llama-cpp-python 0.3.36, which made the reference
+/// data), because those adjustments decide which tokens are recognised as specials in text: an
+/// end-of-generation text such as `</s>` becomes a control token even where the file says normal.
 struct SpecialTokenRoles: Sendable {
     var bos: Int32?
     var eos: Int32?
@@ -31,15 +33,16 @@ struct SpecialTokenRoles: Sendable {
     static let fimSeparatorTexts = ["<|file_sep|>"]
     static let endOfGenerationTexts: Set<String> = [
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-        "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-        "<|end_of_text|>", "<end_of_utterance>"]
+        "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+        "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+        "<｜end▁of▁sentence｜>", "[e~["]
     /// gpt-oss renders these always, so llama.cpp makes them user-defined.
     static let alwaysRenderedTexts: Set<String> = ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"]
 
     /// Resolves the roles and adjusts `attributes` in place.
     /// `idForText` maps token text to id, the last id winning for duplicated texts.
-    init(vocabulary: TokenizerVocabulary, isSentencePiece: Bool, idForText: [String: Int32],
-         attributes: inout [TokenAttributes]) {
+    init(vocabulary: TokenizerVocabulary, isSentencePiece: Bool, hasNoDefaultBOS: Bool = false,
+         idForText: [String: Int32], attributes: inout [TokenAttributes]) {
         let count = vocabulary.tokens.count
         func inRange(_ id: Int?) -> Int32? {
             guard let id, id >= 0, id < count else { return nil }
@@ -48,7 +51,7 @@ struct SpecialTokenRoles: Sendable {
         func chosen(_ metadata: Int?, default fallback: Int?) -> Int32? {
             inRange(metadata) ?? inRange(fallback)
         }
-        bos = chosen(vocabulary.bosTokenID, default: isSentencePiece ? 1 : 11)
+        bos = chosen(vocabulary.bosTokenID, default: isSentencePiece ? 1 : hasNoDefaultBOS ? nil : 11)
         eos = chosen(vocabulary.eosTokenID, default: isSentencePiece ? 2 : 11)
         unknown = chosen(vocabulary.unknownTokenID, default: isSentencePiece ? 0 : nil)
         padding = inRange(vocabulary.paddingTokenID)
@@ -97,6 +100,13 @@ struct SpecialTokenRoles: Sendable {
            generationEnders.contains(end) {
             generationEnders.remove(end)
             attributes[Int(end)] = .userDefined
+        }
+        // Gemma 4 and PLaMo use </s> as an ordinary token.
+        let markers = Set(generationEnders.map { vocabulary.tokens[Int($0)] })
+        if markers.contains("<|tool_response>") || markers.contains("<|plamo:eos|>"),
+           let end = generationEnders.first(where: { vocabulary.tokens[Int($0)] == "</s>" }) {
+            generationEnders.remove(end)
+            attributes[Int(end)] = .normal
         }
         endOfGeneration = generationEnders
     }

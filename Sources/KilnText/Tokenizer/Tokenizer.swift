@@ -94,8 +94,9 @@ public final class Tokenizer: @unchecked Sendable {
 
         var attributes = vocabulary.tokenTypes?.map(TokenAttributes.init(tokenType:))
             ?? [TokenAttributes](repeating: .normal, count: tokens.count)
+        let hasNoDefaultBOS = !isSentencePiece && PreTokenizer.select(name: vocabulary.preTokenizer)?.hasNoDefaultBOS == true
         let roles = SpecialTokenRoles(vocabulary: vocabulary, isSentencePiece: isSentencePiece,
-                                      idForText: idForText, attributes: &attributes)
+                                      hasNoDefaultBOS: hasNoDefaultBOS, idForText: idForText, attributes: &attributes)
         SpecialTokenRoles.applyModelRules(modelName: vocabulary.modelName, idForText: idForText,
                                           attributes: &attributes)
 
@@ -109,9 +110,11 @@ public final class Tokenizer: @unchecked Sendable {
             sentencePiece = SentencePieceEncoder(tokens: tokens, scores: vocabulary.scores, unknown: roles.unknown)
         } else {
             guard let merges = vocabulary.merges else { throw .missingMetadata(key: "tokenizer.ggml.merges") }
-            let selection = PreTokenizer.select(name: vocabulary.preTokenizer)
-            if !selection.recognised {
-                warnings.append("unknown pre-tokenizer '\(vocabulary.preTokenizer ?? "(none)")': using llama.cpp's default splitting")
+            guard let selection = PreTokenizer.select(name: vocabulary.preTokenizer) else {
+                throw .unsupportedPreTokenizer(vocabulary.preTokenizer ?? "")
+            }
+            if (vocabulary.preTokenizer ?? "").isEmpty {
+                warnings.append("the file names no pre-tokenizer (tokenizer.ggml.pre): using llama.cpp's default splitting")
             }
             kind = .byteLevelBPE
             preTokenizer = selection.preTokenizer

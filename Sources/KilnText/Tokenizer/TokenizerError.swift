@@ -4,6 +4,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case missingMetadata(key: String)
     /// `tokenizer.ggml.model` names a tokenizer Kiln does not implement.
     case unsupportedModel(String)
+    /// `tokenizer.ggml.pre` names a pre-tokenizer Kiln does not implement.
+    case unsupportedPreTokenizer(String)
     /// Metadata is present but inconsistent or beyond a limit.
     case invalidMetadata(String)
     /// A token id outside the vocabulary.
@@ -15,6 +17,9 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             return "tokenizer metadata '\(key)' is missing or has the wrong type"
         case .unsupportedModel(let model):
             return "unsupported tokenizer model '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece)"
+        case .unsupportedPreTokenizer(let name):
+            return "unsupported pre-tokenizer '\(name)' (supported: " +
+                PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ") + " and their llama.cpp aliases)"
         case .invalidMetadata(let message):
             return "invalid tokenizer metadata: \(message)"
         case .tokenOutOfRange(let id, let size):

@@ -305,6 +305,22 @@ add("getitem_string_key_on_list", "[{{ [1, 2]['count'] is defined }}] [{{ [1, 2]
 add("default_chain", "{{ a.b|default('x') if a is defined else 'undef' }} {{ (d.x|default({})).y|default('deep') }}", {"d": {}})
 add("items_on_messages_dict", "{% for k, v in m|dictsort %}{{ k }}={{ v }};{% endfor %}", {"m": {"role": "user", "content": "x", "name": None}})
 
+# --- third batch: found by differential fuzzing
+add("err_slice_int", "{{ n[1:] }}", {"n": 5})
+add("err_slice_dict", "{{ d[:1] }}", {"d": {"a": 1}})
+add("err_slice_none", "{{ z[:1] }}", {"z": None})
+add("percent_subscriptable_args", "{{ '%s' % missing }}|{{ '%s' % [1] }}|{{ 'x' % [] }}|{{ 'x' % {} }}|{{ '0' % missing }}")
+add("err_percent_extra_args", "{{ 'x' % 5 }}")
+add("err_percent_key_undefined", "{{ '%(a)s' % missing }}")
+add("undefined_is_callable", "{{ missing is callable }} {{ none is callable }}")
+add("err_indent_list", "{{ [1]|indent }}")
+add("err_dictsort_string", "{{ 'ab'|dictsort }}")
+add("err_reverse_bool", "{{ true|reverse }}")
+add("macro_reads_then_sets", "{% set x = 1 %}{% macro m() %}{{ x }}{% set x = 2 %}{{ x }}{% endmacro %}{{ m() }}{{ x }}")
+add("nested_loops_outer_then_set", "{% set x = 1 %}{% for i in [1] %}{% for j in [1, 2] %}{{ x }}{% set x = j %}{% endfor %}{{ x }}{% endfor %}")
+add("macro_sets_namespace", "{% set ns = namespace(a=1) %}{% macro m() %}{% set ns.a = 9 %}{% endmacro %}{{ m() }}{{ ns.a }}")
+add("filtered_loop_first_last", "{% for i in [1, 2, 3] if i > 1 %}{{ loop.first }}{{ loop.last }}{% endfor %}")
+
 
 def main():
     assert jinja2.__version__ == "3.1.6", jinja2.__version__

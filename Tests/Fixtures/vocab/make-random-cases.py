@@ -10,11 +10,13 @@ random texts (words, numbers, whitespace runs, many scripts, emoji, marks, contr
 special-token texts, characters newer than Unicode 15.1) with every combination of add_special
 and parse_special, and records the rendering of a sample of token ids (token_to_piece, special).
 """
+import ctypes
 import json
 import os
 import random
 import sys
 
+import llama_cpp
 from llama_cpp import Llama
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,16 +49,31 @@ def random_text(rng):
     return "".join(rng.choice(PIECES) + rng.choice(SEPARATORS) for _ in range(count))
 
 
+def piece(llm, token):
+    """llama_token_to_piece with special=True, no lstrip: the exact bytes llama.cpp renders."""
+    size = 64
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        length = llama_cpp.llama_token_to_piece(llm._model.vocab, token, buffer, size, 0, True)
+        if length < 0:
+            size = -length
+            continue
+        return buffer.raw[:length]
+
+
 def main():
     model = sys.argv[1]
-    rng = random.Random(20261129)
+    # Defaults make the committed fixture; other values serve longer fuzzing runs by hand.
+    count = int(os.environ.get("RANDOM_CASES_COUNT", "400"))
+    rng = random.Random(int(os.environ.get("RANDOM_CASES_SEED", "20261129")))
+    output = os.environ.get("RANDOM_CASES_OUTPUT", os.path.join(HERE, "random-cases.json"))
     out = {"generator": "llama-cpp-python 0.3.36 (llama.cpp llama_tokenize / llama_token_to_piece)",
            "vocabularies": {}}
     for name in VOCABS + ["smollm2"]:
         path = model if name == "smollm2" else os.path.join(HERE, f"ggml-vocab-{name}.gguf")
         llm = Llama(model_path=path, vocab_only=True, verbose=False)
         cases = []
-        for index in range(400):
+        for index in range(count):
             text = random_text(rng)
             add_special = index % 4 in (1, 3)
             parse_special = index % 4 in (2, 3)
@@ -65,10 +82,10 @@ def main():
         n_vocab = llm.n_vocab()
         sample = sorted(set(rng.sample(range(n_vocab), 400)) | set(range(min(300, n_vocab)))
                         | set(range(max(0, n_vocab - 300), n_vocab)))
-        pieces = {str(i): llm._model.token_to_piece(i, special=True).hex() for i in sample}
+        pieces = {str(i): piece(llm, i).hex() for i in sample}
         out["vocabularies"][name] = {"cases": cases, "pieces": pieces}
         print(name, len(cases), "cases,", len(pieces), "pieces", file=sys.stderr)
-    with open(os.path.join(HERE, "random-cases.json"), "w", encoding="utf-8") as f:
+    with open(output, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, separators=(",", ":"))
         f.write("\n")
 

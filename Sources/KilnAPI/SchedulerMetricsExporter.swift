@@ -1,0 +1,93 @@
+import Foundation
+import KilnServe
+import Prometheus
+
+/// The batching scheduler's figures as Prometheus series (prefix `kiln_`): gauges and counters
+/// refreshed from a `SchedulerMetrics` snapshot at each scrape, and histograms fed one
+/// observation at a time through `observer`.
+public final class SchedulerMetricsExporter: @unchecked Sendable {
+    private let running: Gauge
+    private let waiting: Gauge
+    private let kvUsage: Gauge
+    private let kvBlocksCached: Gauge
+    private let tokensPerSecond: Gauge
+    private let promptTokens: Counter
+    private let generatedTokens: Counter
+    private let prefixQueries: Counter
+    private let prefixHits: Counter
+    private let preemptions: Counter
+    private let queueTime: DurationHistogram
+    private let timeToFirstToken: DurationHistogram
+    private let interTokenLatency: DurationHistogram
+    private let endToEndLatency: DurationHistogram
+    private let tokensPerIteration: ValueHistogram
+    private let lock = NSLock()
+    private var reported = SchedulerMetrics()
+
+    public init(registry: PrometheusCollectorRegistry) {
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, helpText: help))
+        }
+        func counter(_ name: String, _ help: String) -> Counter {
+            registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, helpText: help))
+        }
+        func latency(_ name: String, _ help: String, _ buckets: [Double]) -> DurationHistogram {
+            registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, unitName: "seconds", helpText: help),
+                buckets: buckets.map { Duration.nanoseconds(Int64($0 * 1e9)) })
+        }
+        running = gauge("requests_running", "Sequences in the running batch.")
+        waiting = gauge("requests_waiting", "Jobs waiting: queued, or preempted and waiting to resume.")
+        kvUsage = gauge("kv_cache_usage_ratio", "Fraction of KV blocks held by running sequences.")
+        kvBlocksCached = gauge("kv_cache_cached_blocks", "KV blocks kept for the prefix cache, free to evict.")
+        tokensPerSecond = gauge("generation_tokens_per_second", "Generated tokens per second over the last 10 s.")
+        promptTokens = counter("prompt_tokens_total", "Prompt tokens of admitted jobs.")
+        generatedTokens = counter("generation_tokens_total", "Tokens generated.")
+        prefixQueries = counter("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.")
+        prefixHits = counter("prefix_cache_hits_total", "Prompt tokens found in the prefix cache.")
+        preemptions = counter("preemptions_total", "Sequences preempted to free KV blocks.")
+        let short = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+        let long = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+        queueTime = latency("queue_time", "Time from submission to admission.", long)
+        timeToFirstToken = latency("time_to_first_token", "Time from submission to the first token.", long)
+        interTokenLatency = latency("inter_token_latency", "Time between consecutive tokens of a sequence.", short)
+        endToEndLatency = latency("e2e_request_latency", "Time from submission to the last token.", long)
+        tokensPerIteration = registry.makeValueHistogram(
+            descriptor: MetricNameDescriptor(namespace: "kiln", metricName: "iteration_tokens",
+                                             helpText: "Tokens run by one scheduler iteration."),
+            buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+    }
+
+    /// Feeds the histograms; pass it to the `Scheduler` as its observer.
+    public var observer: SchedulerObserver {
+        { [self] observation in
+            switch observation {
+            case .queueTime(let s): queueTime.record(Self.duration(s))
+            case .timeToFirstToken(let s): timeToFirstToken.record(Self.duration(s))
+            case .interTokenLatency(let s): interTokenLatency.record(Self.duration(s))
+            case .endToEndLatency(let s): endToEndLatency.record(Self.duration(s))
+            case .iteration(let tokens, _): tokensPerIteration.record(Double(tokens))
+            }
+        }
+    }
+
+    /// Sets gauges and advances counters to `metrics` (call before rendering).
+    public func refresh(from metrics: SchedulerMetrics) {
+        running.set(Double(metrics.runningSequences))
+        waiting.set(Double(metrics.waitingJobs))
+        kvUsage.set(metrics.kvUsageRatio)
+        kvBlocksCached.set(Double(metrics.kvBlocksCached))
+        tokensPerSecond.set(metrics.tokensPerSecond)
+        lock.lock()
+        defer { lock.unlock() }
+        // Counters only move forward: add what happened since the last scrape.
+        promptTokens.increment(by: Int64(metrics.promptTokens - reported.promptTokens))
+        generatedTokens.increment(by: Int64(metrics.generatedTokens - reported.generatedTokens))
+        prefixQueries.increment(by: Int64(metrics.prefixCacheQueryTokens - reported.prefixCacheQueryTokens))
+        prefixHits.increment(by: Int64(metrics.prefixCacheHitTokens - reported.prefixCacheHitTokens))
+        preemptions.increment(by: Int64(metrics.preemptions - reported.preemptions))
+        reported = metrics
+    }
+
+    private static func duration(_ seconds: Double) -> Duration { .nanoseconds(Int64(seconds * 1e9)) }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import KilnHTTP
+import KilnJSON
+import KilnServe
+import KilnText
+
+/// One completion request in flight: its jobs (one per choice), the text each has produced, and
+/// the way back to the client — one JSON body at the end, or Server-Sent Events as tokens arrive.
+///
+/// Events arrive on the scheduler thread (a job cancelled while queued reports on the cancelling
+/// thread), so every state change happens under `lock`. Writes to the client hop onto the
+/// connection's queue by themselves.
+final class GenerationRun: @unchecked Sendable {
+    enum Kind { case chat, text }
+
+    struct Choice {
+        var detokenizer: StreamingDetokenizer
+        var stops: StopSequenceMatcher
+        /// Text before the generated text: the prompt, for completions with `echo`.
+        var prefix: String
+        /// Whether this choice's prompt is counted in `usage` (once per distinct prompt).
+        var countsPrompt: Bool
+        var text = ""
+        var logprobs: [TokenLogprob] = []
+        var finish: CompletionFinishReason?
+        var usage = Usage()
+        var sentFirstChunk = false
+    }
+
+    let kind: Kind
+    let options: GenerationOptions
+    let tokenizer: Tokenizer
+    let writer: CompletionResponseWriter
+    let responder: HTTPResponder
+    private let events: EventStreamWriter?
+    private let lock = NSLock()
+    private var choices: [Choice]
+    private var jobs: [Job?]
+    private var remaining: Int
+    private var finished = false
+
+    init(kind: Kind, options: GenerationOptions, tokenizer: Tokenizer, writer: CompletionResponseWriter,
+         responder: HTTPResponder, choices: [Choice]) {
+        self.kind = kind
+        self.options = options
+        self.tokenizer = tokenizer
+        self.writer = writer
+        self.responder = responder
+        self.choices = choices
+        jobs = Array(repeating: nil, count: choices.count)
+        remaining = choices.count
+        events = options.stream ? responder.startEventStream() : nil
+        responder.cancellation.onCancel { [weak self] _ in self?.cancelAll() }
+    }
+
+    /// Records the job serving choice `index` (after `submit` returned it).
+    func attach(_ job: Job, to index: Int) {
+        let cancelNow: Bool = lock.withLock {
+            jobs[index] = job
+            return finished
+        }
+        if cancelNow { job.cancel() }
+    }
+
+    /// Fails the whole request, e.g. when a later choice could not be submitted.
+    func fail(_ error: APIError) {
+        let toCancel: [Job] = lock.withLock {
+            guard !finished else { return [] }
+            finished = true
+            return jobs.compactMap { $0 }
+        }
+        toCancel.forEach { $0.cancel() }
+        deliver(error)
+    }
+
+    func handler(for index: Int) -> JobEventHandler {
+        { [self] event in handle(event, choice: index) }
+    }
+
+    private func cancelAll() {
+        let toCancel: [Job] = lock.withLock {
+            finished = true
+            return jobs.compactMap { $0 }
+        }
+        toCancel.forEach { $0.cancel() }
+    }
+
+    private func handle(_ event: JobEvent, choice index: Int) {
+        switch event {
+        case .token(let token):
+            let (chunk, stop) = lock.withLock { () -> (JSONValue?, Bool) in
+                guard !finished else { return (nil, false) }
+                var choice = choices[index]
+                let piece = choice.stops.append(choice.detokenizer.append(token.id))
+                choice.text += piece
+                var logprob: TokenLogprob?
+                if options.topLogprobs != nil, let payload = token.logprobs as? TokenLogProbabilities {
+                    logprob = convert(payload)
+                    choice.logprobs.append(logprob!)
+                }
+                var chunk: JSONValue?
+                if events != nil, !piece.isEmpty || logprob != nil {
+                    chunk = streamChunk(&choice, index: index, text: piece, logprobs: logprob.map { [$0] }, finish: nil)
+                }
+                choices[index] = choice
+                return (chunk, choice.stops.stopped)
+            }
+            if let chunk { events?.send(data: chunk.serialized) }
+            if stop { lock.withLock { jobs[index] }?.requestStop() }
+        case .done(let completion):
+            guard completion.reason != .cancelled else { return finishIfDone() }
+            let chunks: [JSONValue] = lock.withLock {
+                guard !finished else { return [] }
+                var choice = choices[index]
+                let tail = choice.stops.append(choice.detokenizer.finish()) + choice.stops.finish()
+                choice.text += tail
+                choice.finish = choice.stops.stopped || completion.reason == .stop ? .stop : .length
+                choice.usage = Usage(promptTokens: choice.countsPrompt ? completion.usage.promptTokens : 0,
+                                     completionTokens: completion.usage.completionTokens,
+                                     cachedPromptTokens: choice.countsPrompt ? completion.usage.cachedPromptTokens : 0)
+                var out: [JSONValue] = []
+                if events != nil {
+                    if !tail.isEmpty { out.append(streamChunk(&choice, index: index, text: tail, logprobs: nil, finish: nil)) }
+                    out.append(streamChunk(&choice, index: index, text: nil, logprobs: nil, finish: choice.finish))
+                }
+                choices[index] = choice
+                return out
+            }
+            for chunk in chunks { events?.send(data: chunk.serialized) }
+            finishIfDone()
+        case .error(let error):
+            fail(APIError(serveError: error))
+        }
+    }
+
+    /// Called once per ended job; the last one sends the answer.
+    private func finishIfDone() {
+        let isLast: Bool = lock.withLock {
+            remaining -= 1
+            guard remaining == 0, !finished else { return false }
+            finished = true
+            return true
+        }
+        guard isLast else { return }
+        let usage = choices.reduce(Usage()) { $0 + $1.usage }
+        if let events {
+            if options.includeUsageInStream {
+                let object = kind == .chat ? "chat.completion.chunk" : "text_completion"
+                events.send(data: writer.usageChunk(object: object, usage: usage).serialized)
+            }
+            events.send(data: "[DONE]")
+            events.finish()
+            return
+        }
+        let body: JSONValue
+        switch kind {
+        case .chat:
+            body = writer.chatCompletion(choices: choices.enumerated().map { index, choice in
+                .init(index: index, text: choice.text, finishReason: choice.finish ?? .stop,
+                      logprobs: options.topLogprobs == nil ? nil : choice.logprobs)
+            }, usage: usage)
+        case .text:
+            body = writer.textCompletion(choices: choices.enumerated().map { index, choice in
+                .init(index: index, text: choice.prefix + choice.text, finishReason: choice.finish ?? .stop,
+                      logprobs: options.topLogprobs == nil ? nil : choice.logprobs, textOffset: choice.prefix.count)
+            }, usage: usage)
+        }
+        responder.respond(.json(body.serialized))
+    }
+
+    private func deliver(_ error: APIError) {
+        if let events {
+            events.send(data: error.body.serialized)
+            events.finish()
+        } else {
+            responder.respond(error.response)
+        }
+    }
+
+    private func streamChunk(_ choice: inout Choice, index: Int, text: String?, logprobs: [TokenLogprob]?,
+                             finish: CompletionFinishReason?) -> JSONValue {
+        defer { choice.sentFirstChunk = true }
+        switch kind {
+        case .chat:
+            return writer.chatChunk(index: index, role: !choice.sentFirstChunk, content: text ?? (choice.sentFirstChunk ? nil : ""),
+                                    logprobs: logprobs, finishReason: finish)
+        case .text:
+            let leading = choice.sentFirstChunk ? "" : choice.prefix
+            return writer.textChunk(.init(index: index, text: leading + (text ?? ""), finishReason: finish,
+                                          logprobs: logprobs))
+        }
+    }
+
+    private func convert(_ payload: TokenLogProbabilities) -> TokenLogprob {
+        func alternative(_ entry: TokenLogProbabilities.Entry) -> TokenLogprob.Alternative {
+            let bytes = tokenizer.pieceBytes(entry.token)
+            return .init(token: String(decoding: bytes, as: UTF8.self), bytes: bytes, logprob: Double(entry.logProbability))
+        }
+        return TokenLogprob(chosen: alternative(payload.chosen), top: payload.top.map(alternative))
+    }
+}
+
+extension NSLock {
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import KilnHTTP
+import KilnJSON
+import KilnServe
+import KilnText
+
+/// The OpenAI-compatible text endpoints over one language model: chat and text completions
+/// (plain or streamed), models, and llama.cpp's tokenize / detokenize / apply-template.
+///
+/// Handlers validate and tokenize on the connection's queue, submit one job per choice to the
+/// scheduler and return at once; the answer is sent from the scheduler's events (see
+/// `GenerationRun`). A client that goes away cancels its jobs.
+public final class TextGenerationService: @unchecked Sendable {
+    /// Limits of the text API; each is a setting of `kiln serve`.
+    public struct Settings: Sendable {
+        public var generation = GenerationOptions.Limits()
+        /// Most prompts in one `/v1/completions` request.
+        public var maxPrompts = 16
+        /// `max_tokens` when a request gives none (further capped by the context left).
+        public var defaultMaxTokens = 512
+        /// Wall-clock limit of one job, queued and running (nil: none).
+        public var requestTimeout: Duration? = .seconds(600)
+        public init() {}
+    }
+
+    public let modelID: String
+    public let tokenizer: Tokenizer
+    public let template: ChatTemplate?
+    public let contextLength: Int
+    public let settings: Settings
+    private let scheduler: Scheduler
+    private let created = Int(Date().timeIntervalSince1970)
+
+    public init(modelID: String, tokenizer: Tokenizer, template: ChatTemplate?, contextLength: Int,
+                scheduler: Scheduler, settings: Settings = Settings()) {
+        self.modelID = modelID
+        self.tokenizer = tokenizer
+        self.template = template
+        self.contextLength = contextLength
+        self.scheduler = scheduler
+        self.settings = settings
+    }
+
+    /// Registers the text endpoints. `service` is asked on every request: until the model has
+    /// loaded it returns nil and the endpoints answer 503, so the server can listen (and answer
+    /// `/health`) before the model is ready.
+    public static func register(on router: Router, service: @escaping @Sendable () -> TextGenerationService?) {
+        func route(_ body: @escaping (TextGenerationService, HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
+            { request, responder in
+                guard let service = service() else {
+                    return responder.respond(APIError.unavailable("The model is loading; retry shortly").response)
+                }
+                service.answer(responder) { try body(service, request, responder) }
+            }
+        }
+        router.get("/v1/models", route { service, _, responder in
+            responder.respond(.json(JSONValue.object([("object", "list"), ("data", [service.modelObject])]).serialized))
+        })
+        router.get("/v1/models/{model}", route { service, request, responder in
+            let name = request.pathParameters["model"] ?? ""
+            try service.checkModel(name)
+            responder.respond(.json(service.modelObject.serialized))
+        })
+        router.post("/v1/chat/completions", route { service, request, responder in try service.startChat(request, responder) })
+        router.post("/v1/completions", route { service, request, responder in try service.startCompletion(request, responder) })
+        router.post("/tokenize", route { service, request, responder in
+            responder.respond(.json(try service.tokenize(request).serialized))
+        })
+        router.post("/detokenize", route { service, request, responder in
+            responder.respond(.json(try service.detokenize(request).serialized))
+        })
+        router.post("/apply-template", route { service, request, responder in
+            let fields = try RequestFields(try service.parseBody(request))
+            let chat = try ChatCompletionRequest(body: .object([("model", .string(service.modelID))] + fields.members))
+            responder.respond(.json(JSONValue.object([("prompt", .string(try service.renderChat(chat.messages)))]).serialized))
+        })
+    }
+
+    private var modelObject: JSONValue {
+        .object([("id", .string(modelID)), ("object", "model"), ("created", .int(created)), ("owned_by", "kiln")])
+    }
+
+    /// Runs `body`, answering any `APIError` it throws (nothing else escapes a handler).
+    private func answer(_ responder: HTTPResponder, _ body: () throws -> Void) {
+        do {
+            try body()
+        } catch let error as APIError {
+            responder.respond(error.response)
+        } catch {
+            responder.respond(APIError.internalError("\(error)").response)
+        }
+    }
+
+    func parseBody(_ request: HTTPRequest) throws -> JSONValue {
+        do {
+            return try JSONParser().parse(request.body)
+        } catch {
+            throw APIError.invalid("The request body is not valid JSON: \(error)")
+        }
+    }
+
+    private func checkModel(_ name: String) throws {
+        guard name == modelID else { throw APIError.modelNotFound(name) }
+    }
+
+    // MARK: Chat
+
+    func renderChat(_ messages: [JSONValue]) throws -> String {
+        guard let template else {
+            throw APIError.invalid("The model has no chat template; use /v1/completions", param: "messages")
+        }
+        let special: (Int32?) -> String = { id in id.flatMap { self.tokenizer.tokenText($0) } ?? "" }
+        let context = JSONValue.object([
+            ("messages", .array(messages)), ("add_generation_prompt", true),
+            ("bos_token", .string(special(tokenizer.bosToken))), ("eos_token", .string(special(tokenizer.eosToken))),
+        ])
+        do {
+            return try template.render(jsonContext: Data(context.serialized.utf8))
+        } catch {
+            throw APIError.invalid("The chat template failed on these messages: \(error)", param: "messages",
+                                   code: "template_error")
+        }
+    }
+
+    private func startChat(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let chat = try ChatCompletionRequest(body: try parseBody(request), limits: settings.generation)
+        try checkModel(chat.model)
+        let prompt = try renderChat(chat.messages)
+        // The template writes any BOS itself; add one only when it did not and the model wants it.
+        let startsWithBOS = tokenizer.bosToken.flatMap { tokenizer.tokenText($0) }.map { prompt.hasPrefix($0) } ?? false
+        let tokens = tokenizer.encode(prompt, addSpecial: !startsWithBOS, parseSpecial: true)
+        try start(kind: .chat, prompts: [(tokens, "")], options: chat.options, model: chat.model, responder: responder,
+                  idPrefix: "chatcmpl-")
+    }
+
+    // MARK: Completions
+
+    private func startCompletion(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let completion = try CompletionRequest(body: try parseBody(request), limits: settings.generation,
+                                               maxPrompts: settings.maxPrompts)
+        try checkModel(completion.model)
+        let prompts = try completion.prompts.map { prompt -> ([Int32], String) in
+            switch prompt {
+            case .text(let text):
+                return (tokenizer.encode(text, addSpecial: true, parseSpecial: true), completion.echo ? text : "")
+            case .tokens(let ids):
+                let tokens = try checkedTokens(ids, param: "prompt")
+                return (tokens, completion.echo ? tokenizer.decode(tokens, renderSpecial: true) : "")
+            }
+        }
+        try start(kind: .text, prompts: prompts, options: completion.options, model: completion.model,
+                  responder: responder, idPrefix: "cmpl-")
+    }
+
+    private func checkedTokens(_ ids: [Int], param: String) throws -> [Int32] {
+        try ids.map {
+            guard $0 < tokenizer.vocabularySize else {
+                throw APIError.invalid("token id \($0) is outside the vocabulary (size \(tokenizer.vocabularySize))", param: param)
+            }
+            return Int32($0)
+        }
+    }
+
+    // MARK: Jobs
+
+    private func start(kind: GenerationRun.Kind, prompts: [([Int32], String)], options: GenerationOptions,
+                       model: String, responder: HTTPResponder, idPrefix: String) throws {
+        for (tokens, _) in prompts {
+            guard !tokens.isEmpty else { throw APIError.invalid("The prompt is empty", param: "prompt") }
+            guard tokens.count < contextLength else {
+                throw APIError.invalid("The prompt has \(tokens.count) tokens but the context length is \(contextLength)",
+                                       param: "messages", code: "context_length_exceeded")
+            }
+            if let maxTokens = options.maxTokens, tokens.count + maxTokens > contextLength {
+                throw APIError.invalid("The prompt (\(tokens.count) tokens) plus max_tokens (\(maxTokens)) exceeds the context length of \(contextLength) tokens",
+                                       param: "max_tokens", code: "context_length_exceeded")
+            }
+        }
+        for token in options.logitBias.keys where token >= tokenizer.vocabularySize {
+            throw APIError.invalid("logit_bias names token \(token), outside the vocabulary", param: "logit_bias")
+        }
+
+        let writer = CompletionResponseWriter(id: idPrefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
+                                              created: Int(Date().timeIntervalSince1970), model: model)
+        var choices: [GenerationRun.Choice] = []
+        var requests: [GenerationRequest] = []
+        for (tokens, prefix) in prompts {
+            for copy in 0..<options.n {
+                choices.append(.init(detokenizer: StreamingDetokenizer(tokenizer: tokenizer),
+                                     stops: StopSequenceMatcher(stops: options.stop), prefix: prefix,
+                                     countsPrompt: copy == 0))
+                requests.append(GenerationRequest(
+                    promptTokens: tokens,
+                    maxNewTokens: options.maxTokens ?? min(settings.defaultMaxTokens, contextLength - tokens.count),
+                    stopTokenIDs: options.ignoreEOS ? [] : tokenizer.endOfGenerationTokens,
+                    sampling: TextSampling(parameters: samplingParameters(options, choice: copy),
+                                           topLogprobs: options.topLogprobs),
+                    timeout: settings.requestTimeout))
+            }
+        }
+        let run = GenerationRun(kind: kind, options: options, tokenizer: tokenizer, writer: writer,
+                                responder: responder, choices: choices)
+        for (index, request) in requests.enumerated() {
+            let submitted: Result<Job, ServeError> = Result { () throws(ServeError) -> Job in
+                try scheduler.submit(request, onEvent: run.handler(for: index))
+            }
+            switch submitted {
+            case .success(let job): run.attach(job, to: index)
+            case .failure(let error):
+                run.fail(APIError(serveError: error))
+                return
+            }
+        }
+    }
+
+    /// Choice `choice` of `n` draws from seed + choice, so that choices differ yet a seeded
+    /// request is reproducible.
+    private func samplingParameters(_ options: GenerationOptions, choice: Int) -> SamplingParameters {
+        SamplingParameters(
+            temperature: Float(options.temperature), topK: options.topK, topP: Float(options.topP),
+            minP: Float(options.minP), typicalP: Float(options.typicalP),
+            repetitionPenalty: Float(options.repeatPenalty), presencePenalty: Float(options.presencePenalty),
+            frequencyPenalty: Float(options.frequencyPenalty),
+            logitBias: Dictionary(uniqueKeysWithValues: options.logitBias.map { (Int32($0.key), Float($0.value)) }),
+            seed: options.seed.map { $0 &+ UInt64(choice) })
+    }
+
+    // MARK: Tokenize
+
+    private func tokenize(_ request: HTTPRequest) throws -> JSONValue {
+        let fields = try RequestFields(try parseBody(request))
+        guard let content = try fields.string("content") else {
+            throw APIError.invalid("'content' is required", param: "content")
+        }
+        let tokens = tokenizer.encode(content, addSpecial: try fields.bool("add_special") ?? false,
+                                      parseSpecial: try fields.bool("parse_special") ?? true)
+        if try fields.bool("with_pieces") ?? false {
+            return .object([("tokens", .array(tokens.map { id in
+                .object([("id", .int(Int(id))), ("piece", .string(String(decoding: tokenizer.pieceBytes(id), as: UTF8.self)))])
+            }))])
+        }
+        return .object([("tokens", .array(tokens.map { .int(Int($0)) }))])
+    }
+
+    private func detokenize(_ request: HTTPRequest) throws -> JSONValue {
+        let fields = try RequestFields(try parseBody(request))
+        guard case .array(let items)? = fields.value("tokens") else {
+            throw APIError.invalid("'tokens' must be an array of token ids", param: "tokens")
+        }
+        let ids = try items.map { item -> Int in
+            guard case .int(let id) = item, id >= 0 else { throw APIError.invalid("'tokens' must hold token ids", param: "tokens") }
+            return id
+        }
+        return .object([("content", .string(tokenizer.decode(try checkedTokens(ids, param: "tokens"), renderSpecial: true)))])
+    }
+}

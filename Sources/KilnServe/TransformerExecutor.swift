@@ -1,0 +1,90 @@
+import KilnText
+
+/// What a text job asks of sampling: the parameters, and how many top alternatives to report
+/// with each token's log-probability (nil: no log-probabilities). Travels through the scheduler
+/// as `GenerationRequest.sampling`.
+public struct TextSampling: Sendable {
+    public var parameters: SamplingParameters
+    public var topLogprobs: Int?
+
+    public init(parameters: SamplingParameters, topLogprobs: Int? = nil) {
+        self.parameters = parameters
+        self.topLogprobs = topLogprobs
+    }
+}
+
+/// The engine behind the scheduler for language models: runs each iteration's work as one
+/// batched forward pass of a `TransformerModel` over a paged KV cache whose blocks are the
+/// scheduler's, then samples every sequence that needs a token.
+///
+/// Each sequence keeps its own `TokenSampler` (seeded generator and penalty history) from its
+/// first sampled token to `releaseSequence`; a preempted sequence keeps it too, so that it
+/// draws the same numbers when it resumes. Logits depend only on the sequence's own tokens
+/// (see `TransformerModel`), so a job's tokens do not depend on what else runs with it.
+public final class TransformerExecutor: BatchExecutor {
+    public let model: TransformerModel
+    public let cache: PagedKVCache
+    private let batch: ForwardBatch
+    private let workspace: SamplingWorkspace
+    private var samplers: [SequenceID: TokenSampler] = [:]
+    /// Batch index of each sequence that samples this iteration; reused across iterations.
+    private var sampledIndices: [(index: Int, work: Int)] = []
+
+    /// - Parameters:
+    ///   - settings: the scheduler's settings; the cache gets exactly its block count and size,
+    ///     and the batch room for its sequences and per-iteration token budget.
+    public init(model: TransformerModel, settings: SchedulerSettings) throws {
+        guard settings.tokenBudgetPerIteration <= model.options.maximumBatchTokens else {
+            throw ModelError.invalidSetting(name: "max_batch_tokens",
+                                            reason: "the scheduler's token budget \(settings.tokenBudgetPerIteration) exceeds the model's step buffers (\(model.options.maximumBatchTokens))")
+        }
+        self.model = model
+        cache = try model.makeKVCache(blockCount: settings.kvBlockCount, blockSize: settings.kvBlockSize)
+        batch = try model.makeBatch(cache: cache, maximumSequenceCount: settings.maxBatchSequences)
+        workspace = SamplingWorkspace(vocabularySize: model.configuration.vocabularySize)
+        sampledIndices.reserveCapacity(settings.maxBatchSequences)
+    }
+
+    public func execute(_ work: ExecutorBatch) throws -> [ExecutorOutput] {
+        batch.removeAll()
+        sampledIndices.removeAll(keepingCapacity: true)
+        for (workIndex, sequence) in work.sequences.enumerated() {
+            let index = try batch.append(tokens: sequence.tokens, startPosition: sequence.startPosition,
+                                         blockTable: sequence.blockTable,
+                                         logits: sequence.samplesNextToken ? .last : .none)
+            if sequence.samplesNextToken { sampledIndices.append((index, workIndex)) }
+        }
+        let logits = try model.forward(batch, cache: cache)
+
+        var outputs: [ExecutorOutput] = []
+        outputs.reserveCapacity(sampledIndices.count)
+        for (index, workIndex) in sampledIndices {
+            let sequence = work.sequences[workIndex]
+            guard let options = sequence.sampling as? TextSampling else {
+                throw ModelError.invalidBatch("sequence \(sequence.sequenceID) has no text sampling parameters")
+            }
+            let row = logits.row(batch.logitRows(ofSequence: index).lowerBound)
+            var sampler = try samplers[sequence.sequenceID] ?? makeSampler(options, context: sequence.contextTokens)
+            let token = try sampler.sample(logits: row, workspace: workspace)
+            samplers[sequence.sequenceID] = sampler
+            var payload: TokenLogProbabilities?
+            if let top = options.topLogprobs {
+                payload = try TokenLogProbabilities(logits: row, chosen: token, topCount: top, workspace: workspace)
+            }
+            outputs.append(ExecutorOutput(sequenceID: sequence.sequenceID, token: token, logprobs: payload))
+        }
+        return outputs
+    }
+
+    public func releaseSequence(_ id: SequenceID) {
+        samplers[id] = nil
+    }
+
+    private func makeSampler(_ options: TextSampling, context: [TokenID]) throws -> TokenSampler {
+        // Without a seed, each job gets a fresh random one: unseeded requests differ run to run.
+        var sampler = try TokenSampler(parameters: options.parameters, vocabularySize: workspace.vocabularySize,
+                                       defaultSeed: UInt64.random(in: .min ... .max))
+        sampler.observe(context)
+        return sampler
+    }
+}

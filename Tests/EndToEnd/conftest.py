@@ -1,0 +1,59 @@
+"""Starts the real `kiln` binary on a free loopback port for the end-to-end tests.
+
+The binary is the one `swift build` left in .build/debug (KILN_BINARY overrides it); the model is
+the default one (KILN_DEFAULT_MODEL, or the cache). Each server is stopped with SIGTERM at the end
+and must exit 0.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class KilnServer:
+    def __init__(self, *flags):
+        binary = os.environ.get("KILN_BINARY", os.path.join(ROOT, ".build", "debug", "kiln"))
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--access-log", "false", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("kiln exited: " + self.process.stdout.read().decode())
+            try:
+                with urllib.request.urlopen(self.base + "/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("kiln did not become ready")
+        with urllib.request.urlopen(self.base + "/v1/models") as response:
+            import json
+            self.model = json.load(response)["data"][0]["id"]
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        assert code == 0, f"kiln exited {code}"
+
+
+@pytest.fixture(scope="session")
+def kiln():
+    server = KilnServer()
+    yield server
+    server.stop()
