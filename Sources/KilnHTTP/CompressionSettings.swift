@@ -26,6 +26,7 @@ public struct CompressionSettings: Sendable, Equatable {
     /// JSON and text are worth compressing; event streams are excluded on purpose.
     public static func isCompressible(contentType: String?) -> Bool {
         guard let contentType else { return false }
+        if contentType == "application/json" { return true }  // what almost every response is
         // The media type before any parameter, trimmed, compared without regard to ASCII case;
         // this runs for every response, so it works on the bytes without making strings.
         let bytes = contentType.utf8

@@ -22,16 +22,20 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
         return key
     }()
     private static let eventCapacity = 256
-    /// `epoll_data` of the wake descriptor; sockets use tokens from 1.
+    /// `epoll_data` of the wake descriptor; sockets use their watch's address.
     private static let wakeToken: UInt64 = 0
 
     let name: String
     private var epollDescriptor: Int32 = -1
     private var wakeDescriptor: Int32 = -1
     private let events: UnsafeMutablePointer<epoll_event>
-    /// Sockets watched, by token; loop-confined.
-    private var watches: [UInt64: EpollSocketWatch] = [:]
-    private var nextToken: UInt64 = 1
+    /// Sockets watched; loop-confined. Each registration holds its watch strongly, and the
+    /// watch's address is the `epoll_data` of its events, so an event finds its watch without a
+    /// lookup.
+    private var watchObjects: [ObjectIdentifier: EpollSocketWatch] = [:]
+    /// Watches cancelled while a batch of events is being handled: kept alive until the batch
+    /// ends, since a later event of the same batch may still carry their address.
+    private var retiredWatches: [EpollSocketWatch] = []
     private var isRunning = false
     private var sweepNanoseconds: UInt64 = 250_000_000
     private var nextSweep: UInt64 = 0
@@ -85,15 +89,12 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
     }
 
     override func watch(_ fileDescriptor: Int32, for connection: HTTPConnection) -> SocketWatch {
-        let token = nextToken
-        nextToken += 1
-        let watch = EpollSocketWatch(fileDescriptor: fileDescriptor, token: token, loop: self,
-                                     connection: connection)
+        let watch = EpollSocketWatch(fileDescriptor: fileDescriptor, loop: self, connection: connection)
         var event = epoll_event()
         event.events = EPOLLIN.rawValue
-        event.data.u64 = token
+        event.data.u64 = watch.token
         if epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, fileDescriptor, &event) == 0 {
-            watches[token] = watch
+            watchObjects[ObjectIdentifier(watch)] = watch
         } else {
             // Cannot happen for a fresh socket short of memory exhaustion; the connection then
             // never hears from its socket, and its header timeout closes it.
@@ -111,9 +112,11 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
     }
 
     /// Stops watching a socket; its pending events in the current batch are skipped.
-    func unwatch(_ fileDescriptor: Int32, token: UInt64) {
+    func unwatch(_ watch: EpollSocketWatch, fileDescriptor: Int32) {
         _ = epoll_ctl(epollDescriptor, EPOLL_CTL_DEL, fileDescriptor, nil)
-        watches[token] = nil
+        if let registered = watchObjects.removeValue(forKey: ObjectIdentifier(watch)) {
+            retiredWatches.append(registered)
+        }
     }
 
     /// Creates the epoll and wake descriptors and starts the thread.
@@ -163,10 +166,13 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
                 let token = events[index].data.u64
                 if token == Self.wakeToken {
                     drainMailbox()
-                } else if let watch = watches[token] {
-                    watch.deliver(events[index].events)
+                } else {
+                    // Valid: a registered watch is retained by `watchObjects`, a cancelled one by
+                    // `retiredWatches` until this batch is done.
+                    EpollSocketWatch.from(token: token).deliver(events[index].events)
                 }
             }
+            if !retiredWatches.isEmpty { retiredWatches.removeAll(keepingCapacity: true) }
             let now = MonotonicClock.nanoseconds()
             if now >= nextSweep {
                 nextSweep = now &+ sweepNanoseconds
@@ -179,7 +185,8 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
             return mailbox
         }
         _ = leftovers
-        for watch in Array(watches.values) { watch.cancel() }
+        for watch in Array(watchObjects.values) { watch.cancel() }
+        retiredWatches.removeAll()
         pthread_setspecific(Self.currentLoopKey, nil)
     }
 

@@ -7,7 +7,6 @@ import Glibc
 /// happens only when the interest really changes.
 final class EpollSocketWatch: SocketWatch {
     private let fileDescriptor: Int32
-    private let token: UInt64
     private unowned let loop: EpollIOLoop
     /// The connection the events go to; released on cancel, which ends the reference cycle.
     private var connection: HTTPConnection?
@@ -16,11 +15,18 @@ final class EpollSocketWatch: SocketWatch {
     private var isRegistered = true
     private var isCancelled = false
 
-    init(fileDescriptor: Int32, token: UInt64, loop: EpollIOLoop, connection: HTTPConnection) {
+    init(fileDescriptor: Int32, loop: EpollIOLoop, connection: HTTPConnection) {
         self.fileDescriptor = fileDescriptor
-        self.token = token
         self.loop = loop
         self.connection = connection
+    }
+
+    /// The `epoll_data` of this socket's events: the watch's own address (never 0, the wake token).
+    var token: UInt64 { UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())) }
+
+    /// The watch whose ``token`` an event carries; the loop keeps it alive while events can name it.
+    static func from(token: UInt64) -> EpollSocketWatch {
+        Unmanaged<EpollSocketWatch>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(token))!).takeUnretainedValue()
     }
 
     override var isReading: Bool { reading && !isCancelled }
@@ -54,7 +60,7 @@ final class EpollSocketWatch: SocketWatch {
         guard !isCancelled else { return }
         isCancelled = true
         connection = nil
-        if isRegistered { loop.unwatch(fileDescriptor, token: token) }
+        if isRegistered { loop.unwatch(self, fileDescriptor: fileDescriptor) }
         close(fileDescriptor)
     }
 

@@ -84,13 +84,18 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     /// Compares two field names without regard to ASCII case.
     public static func namesEqual(_ a: String, _ b: String) -> Bool {
-        let au = a.utf8, bu = b.utf8
-        guard au.count == bu.count else { return false }
-        var left = au.makeIterator(), right = bu.makeIterator()
-        while let x = left.next(), let y = right.next() {
-            if x != y && ((x | 0x20) != (y | 0x20) || !((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)) { return false }
+        guard a.utf8.count == b.utf8.count else { return false }
+        if a == b { return true }
+        var left = a, right = b
+        return left.withUTF8 { x in
+            right.withUTF8 { y in
+                for index in 0..<x.count where x[index] != y[index] {
+                    let folded = x[index] | 0x20
+                    if folded != y[index] | 0x20 || folded < 0x61 || folded > 0x7A { return false }
+                }
+                return true
+            }
         }
-        return true
     }
 
     /// Whether the comma-separated `list` has an element equal to `token` (lowercase) once

@@ -18,7 +18,11 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// the authority (`/` when empty).
     public var path: String {
         // The common case, origin-form without a query, is the target itself.
-        if target.utf8.first == UInt8(ascii: "/") && !target.utf8.contains(UInt8(ascii: "?")) { return target }
+        var text = target
+        let isPlainPath = text.withUTF8 { bytes in
+            bytes.first == UInt8(ascii: "/") && !bytes.contains(UInt8(ascii: "?"))
+        }
+        if isPlainPath { return target }
         var rest = Substring(target)
         if !rest.hasPrefix("/"), let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
             rest = rest[rest.index(colon, offsetBy: 3)...]

@@ -56,10 +56,11 @@ enum HTTPRequestFraming: Equatable {
     static func validateHost(count: Int, first host: String?, version: HTTPVersion) throws(HTTPParseError) {
         if count > 1 { throw .badRequest("more than one Host header") }
         if version.minor >= 1 && count == 0 { throw .badRequest("missing Host header") }
-        guard let host else { return }
-        for byte in host.utf8 where !HTTPSyntax.inMask(byte, low: hostMaskLow, high: hostMaskHigh) {
-            throw .badRequest("invalid Host header")
+        guard var host else { return }
+        let valid = host.withUTF8 { bytes in
+            bytes.allSatisfy { HTTPSyntax.inMask($0, low: hostMaskLow, high: hostMaskHigh) }
         }
+        if !valid { throw .badRequest("invalid Host header") }
     }
 
     static func chunkedFraming(_ values: [String]) throws(HTTPParseError) -> HTTPRequestFraming {

@@ -22,7 +22,7 @@ enum HTTPResponseHeadEncoder {
         appendASCII("HTTP/1.1 ", to: &bytes)
         appendDecimal(status, to: &bytes)
         bytes.append(HTTPSyntax.space)
-        appendASCII(HTTPStatus.reasonPhrase(status), to: &bytes)
+        appendString(HTTPStatus.reasonPhrase(status), to: &bytes)
         appendLineEnd(to: &bytes)
         // Vary may come from the handler, CORS and compression: sent once, as one list.
         let hasVaryField = headers.contains(name: "Vary") || extraHeaders.contains(name: "Vary")
@@ -66,9 +66,14 @@ enum HTTPResponseHeadEncoder {
 
     /// The header names the connection owns, whatever the handler says.
     static func isFramingHeader(_ name: String) -> Bool {
-        HTTPHeaders.namesEqual(name, "Content-Length") || HTTPHeaders.namesEqual(name, "Transfer-Encoding")
-            || HTTPHeaders.namesEqual(name, "Connection") || HTTPHeaders.namesEqual(name, "Date")
-            || HTTPHeaders.namesEqual(name, "Keep-Alive") || HTTPHeaders.namesEqual(name, "Server")
+        switch name.utf8.count {
+        case 4: return HTTPHeaders.namesEqual(name, "Date")
+        case 6: return HTTPHeaders.namesEqual(name, "Server")
+        case 10: return HTTPHeaders.namesEqual(name, "Connection") || HTTPHeaders.namesEqual(name, "Keep-Alive")
+        case 14: return HTTPHeaders.namesEqual(name, "Content-Length")
+        case 17: return HTTPHeaders.namesEqual(name, "Transfer-Encoding")
+        default: return false
+        }
     }
 
     private static func collectVary(_ headers: HTTPHeaders, into vary: inout [String]) {
@@ -82,19 +87,35 @@ enum HTTPResponseHeadEncoder {
     }
 
     private static func appendField(_ name: String, _ value: String, to bytes: inout [UInt8]) {
-        guard !name.isEmpty, name.utf8.allSatisfy(HTTPSyntax.isToken),
-              value.utf8.allSatisfy(HTTPSyntax.isFieldValue),
+        guard !name.isEmpty, allBytes(of: name, satisfy: HTTPSyntax.isToken),
+              allBytes(of: value, satisfy: HTTPSyntax.isFieldValue),
               !isFramingHeader(name) else { return }
-        bytes.append(contentsOf: name.utf8)
+        appendString(name, to: &bytes)
         bytes.append(HTTPSyntax.colon)
         bytes.append(HTTPSyntax.space)
-        bytes.append(contentsOf: value.utf8)
+        appendString(value, to: &bytes)
         appendLineEnd(to: &bytes)
     }
 
     @inline(__always)
-    private static func appendASCII(_ text: String, to bytes: inout [UInt8]) {
-        bytes.append(contentsOf: text.utf8)
+    private static func allBytes(of text: String, satisfy predicate: (UInt8) -> Bool) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            for byte in bytes where !predicate(byte) { return false }
+            return true
+        }
+    }
+
+    /// Appends a constant: a copy of its bytes, without going through a string's view.
+    @inline(__always)
+    private static func appendASCII(_ text: StaticString, to bytes: inout [UInt8]) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    @inline(__always)
+    private static func appendString(_ text: String, to bytes: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     @inline(__always)

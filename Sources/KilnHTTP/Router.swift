@@ -45,6 +45,8 @@ public final class Router: @unchecked Sendable {
     /// Indices of routes without parameters, by their exact path: most requests are found with
     /// one hash lookup and no allocation.
     private var literalRoutes: [String: [Int]] = [:]
+    /// Below this many literal paths, the table is scanned rather than hashed.
+    static let linearLookupLimit = 16
     /// Indices of routes with `{name}` segments, matched segment by segment.
     private var parameterRoutes: [Int] = []
 
@@ -129,7 +131,13 @@ public final class Router: @unchecked Sendable {
 
     /// Calls `body` with the index of every route whose pattern matches `path`.
     private func forEachMatch(_ path: String, _ body: (Int) -> Void) {
-        if let indices = literalRoutes[path] {
+        if literalRoutes.count <= Self.linearLookupLimit {
+            // A few comparisons (lengths first) cost less than hashing the path.
+            let length = path.utf8.count
+            for (pattern, indices) in literalRoutes where pattern.utf8.count == length && pattern == path {
+                for index in indices { body(index) }
+            }
+        } else if let indices = literalRoutes[path] {
             for index in indices { body(index) }
         }
         guard !parameterRoutes.isEmpty else { return }
