@@ -72,6 +72,9 @@ struct ServeRuntime {
                     logger.warning("second signal: stopping now")
                     ServeSignals.exitNow(0)
                 }
+                // Before the model has loaded no generation can be in flight: nothing to drain,
+                // and the loading thread is left alone instead of racing a shutdown.
+                if readiness.state == .loading { ServeSignals.exitNow(0) }
                 readiness.state = .draining
                 text.value?.scheduler.beginDraining()
                 server.shutdown(gracePeriod: settings.shutdownGracePeriod) {
