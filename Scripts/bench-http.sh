@@ -9,6 +9,7 @@
 #   BENCH_ACCESS_LOG=1  both servers write an access log line per request to a file
 #                       (default: both off, as nginx is usually benchmarked)
 #   BENCH_NO_BUILD=1    use the existing .build/release/kiln
+#   BENCH_KILN=path     benchmark another kiln binary (an older build, say); implies BENCH_NO_BUILD
 #
 # Kiln is built in release mode. Both servers run on loopback and wrk uses one thread. The runs
 # alternate (Kiln, nginx, Kiln, nginx, ...) so that load from other processes on a shared machine
@@ -17,8 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"; connections="${2:-64}"; runs="${3:-5}"
 command -v wrk >/dev/null || { echo "bench-http: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-[ -n "${BENCH_NO_BUILD:-}" ] || swift build -c release --product kiln >&2
-kiln_binary="$PWD/.build/release/kiln"
+[ -n "${BENCH_NO_BUILD:-}${BENCH_KILN:-}" ] || swift build -c release --product kiln >&2
+kiln_binary="${BENCH_KILN:-$PWD/.build/release/kiln}"
 work="$(mktemp -d)"
 kiln_pid=""; nginx_pid=""
 cleanup() {

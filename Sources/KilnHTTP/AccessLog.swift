@@ -3,7 +3,9 @@ import Logging
 /// Writes one line per request through swift-log: method, path, status, bytes, duration.
 ///
 /// The message is the human-readable line; the same fields are also attached as metadata so that
-/// a structured (JSON) log handler prints them as fields.
+/// a structured (JSON) log handler prints them as fields. This runs for every request, so the
+/// line is assembled by appending, and the duration is rounded with integer arithmetic instead
+/// of printing a `Double`.
 public struct AccessLog: Sendable {
     public var logger: Logger
     public var isEnabled: Bool
@@ -14,8 +16,19 @@ public struct AccessLog: Sendable {
     }
 
     public func record(_ record: HTTPRequestRecord) {
-        guard isEnabled else { return }
-        let milliseconds = (record.duration * 1e5).rounded() / 100
+        guard isEnabled, logger.logLevel <= .info else { return }
+        let milliseconds = Milliseconds(seconds: record.duration)
+        var message = record.method
+        message.reserveCapacity(record.method.utf8.count + record.path.utf8.count + 32)
+        message += " "
+        message += record.path
+        message += " "
+        message += String(record.status)
+        message += " "
+        message += String(record.responseBodyBytes)
+        message += "B "
+        message += milliseconds.description
+        message += "ms"
         var metadata: Logger.Metadata = [
             "method": .string(record.method),
             "path": .string(record.path),
@@ -25,7 +38,25 @@ public struct AccessLog: Sendable {
             "remote": .string(record.remoteAddress),
         ]
         if let reason = record.cancellation { metadata["cancelled"] = .string(reason.description) }
-        logger.info("\(record.method) \(record.path) \(record.status) \(record.responseBodyBytes)B \(milliseconds)ms",
-                    metadata: metadata)
+        logger.info(Logger.Message(stringLiteral: message), metadata: metadata)
+    }
+}
+
+/// A duration in milliseconds rounded to two decimals, printed as a `Double` would print the
+/// rounded value (`0.05`, `1.5`, `12.0`), without converting through floating-point text.
+struct Milliseconds: CustomStringConvertible, Sendable {
+    /// Hundredths of a millisecond.
+    let hundredths: Int
+
+    init(seconds: Double) {
+        let scaled = (seconds * 1e5).rounded()
+        hundredths = scaled.isFinite ? Int(max(0, min(scaled, 1e15))) : 0
+    }
+
+    var description: String {
+        let whole = hundredths / 100, fraction = hundredths % 100
+        if fraction == 0 { return String(whole) + ".0" }
+        if fraction % 10 == 0 { return String(whole) + "." + String(fraction / 10) }
+        return String(whole) + (fraction < 10 ? ".0" : ".") + String(fraction)
     }
 }

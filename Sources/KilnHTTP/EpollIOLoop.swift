@@ -135,11 +135,19 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
         isRunning = true
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
+        // The thread starts with every signal blocked, as Dispatch's threads do: SIGTERM, SIGINT
+        // and SIGHUP are ignored by disposition and read from Dispatch signal sources, so one
+        // delivered to a thread that does not block it would be lost.
+        var allSignals = sigset_t()
+        var previousMask = sigset_t()
+        sigfillset(&allSignals)
+        pthread_sigmask(SIG_SETMASK, &allSignals, &previousMask)
         let status = pthread_create(&thread, nil, { context in
             let loop = Unmanaged<EpollIOLoop>.fromOpaque(context!).takeRetainedValue()
             loop.run()
             return nil
         }, context)
+        pthread_sigmask(SIG_SETMASK, &previousMask, nil)
         guard status == 0 else {
             Unmanaged<EpollIOLoop>.fromOpaque(context).release()
             isRunning = false

@@ -9,7 +9,7 @@ enum ServeLogging {
         LoggingSystem.bootstrap { label in
             var handler: LogHandler = format == "json"
                 ? JSONLineLogHandler(label: label)
-                : StreamLogHandler.standardError(label: label)
+                : TextLineLogHandler(label: label)
             handler.logLevel = threshold
             return handler
         }
@@ -19,7 +19,6 @@ enum ServeLogging {
 /// Writes each log record as one JSON object on stderr: `time`, `level`, `label`, `message`, then
 /// the metadata as fields (numbers unquoted), for log collectors that parse JSON.
 struct JSONLineLogHandler: LogHandler {
-    private static let lock = Lock()
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
@@ -34,16 +33,13 @@ struct JSONLineLogHandler: LogHandler {
         var fields = metadata
         if let explicit = event.metadata { fields.merge(explicit) { $1 } }
         if let error = event.error { fields["error"] = .string("\(error)") }
-        var text = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(level.rawValue)\",\"label\":\"\(JSONText.escape(label))\","
+        var text = "{\"time\":\"\(LogClock.shared.utcTimestamp())\",\"level\":\"\(level.rawValue)\",\"label\":\"\(JSONText.escape(label))\","
             + "\"message\":\"\(JSONText.escape(message.description))\""
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
             text += ",\"\(JSONText.escape(key))\":\(Self.json(value))"
         }
         text += "}\n"
-        let bytes = Array(text.utf8)
-        Self.lock.withLock {
-            _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-        }
+        StandardError.write(text)
     }
 
     private static func json(_ value: Logger.Metadata.Value) -> String {
@@ -58,19 +54,5 @@ struct JSONLineLogHandler: LogHandler {
             return "{" + dictionary.sorted { $0.key < $1.key }
                 .map { "\"\(JSONText.escape($0.key))\":\(json($0.value))" }.joined(separator: ",") + "}"
         }
-    }
-
-    /// RFC 3339 UTC with milliseconds.
-    private static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
-        let base = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let milliseconds = now.tv_nsec / 1_000_000
-        return base + "." + String(format: "%03d", milliseconds) + "Z"
     }
 }
