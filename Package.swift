@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "KilnHTTP",
                 dependencies: ["COpenSSL", "CZlib", "CKilnLinux",
                                .product(name: "Logging", package: "swift-log")],
-                swiftSettings: [.swiftLanguageMode(.v5)]),
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"]), .swiftLanguageMode(.v5)]),
         .target(name: "KilnJSON",
                 swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
         .target(name: "KilnFormats",
