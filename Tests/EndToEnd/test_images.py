@@ -8,6 +8,7 @@ import socket
 import struct
 import time
 import urllib.request
+import urllib.error
 import zlib
 
 import openai
@@ -191,3 +192,42 @@ def test_text_streams_while_an_image_denoises(server, client):
     finally:
         sock.close()
     wait_images_idle(server.base, within=5)
+
+
+def test_sigterm_drains_a_running_image_then_exits_zero():
+    import signal
+    import threading
+    kiln = KilnServer("--image-model", TINY_SD)
+    try:
+        result = {}
+
+        def generate():
+            body = json.dumps({"prompt": "drain", "size": "32x32", "steps": 12}).encode()
+            request = urllib.request.Request(kiln.base + "/v1/images/generations", data=body,
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=120) as response:
+                result["body"] = json.load(response)
+
+        worker = threading.Thread(target=generate)
+        worker.start()
+        deadline = time.time() + 30
+        while scrape(kiln.base).get("kiln_image_jobs_running", 0) < 1:
+            assert time.time() < deadline
+            time.sleep(0.02)
+        kiln.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        try:
+            body = json.dumps({"prompt": "late", "size": "32x32", "steps": 2}).encode()
+            urllib.request.urlopen(urllib.request.Request(kiln.base + "/v1/images/generations", data=body), timeout=10)
+            assert False, "a request during the drain was accepted"
+        except urllib.error.HTTPError as error:
+            assert error.code == 503
+        except (urllib.error.URLError, ConnectionError):
+            pass  # the listener may already be closed
+        worker.join(timeout=120)
+        width, height, _ = decode_png(base64.b64decode(result["body"]["data"][0]["b64_json"]))
+        assert (width, height) == (32, 32)
+        assert kiln.process.wait(timeout=60) == 0
+    finally:
+        if kiln.process.poll() is None:
+            kiln.process.kill()
