@@ -21,6 +21,13 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
     private let interTokenLatency: DurationHistogram
     private let endToEndLatency: DurationHistogram
     private let tokensPerIteration: ValueHistogram
+    private let imagesRunning: Gauge
+    private let imagesWaiting: Gauge
+    private let denoisingStepsPerSecond: Gauge
+    private let denoisingSteps: Counter
+    private let imagesGenerated: Counter
+    private let imageLatency: DurationHistogram
+    private let denoisingStepDuration: DurationHistogram
     private let lock = NSLock()
     private var reported = SchedulerMetrics()
 
@@ -56,6 +63,16 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
             descriptor: MetricNameDescriptor(namespace: "kiln", metricName: "iteration_tokens",
                                              helpText: "Tokens run by one scheduler iteration."),
             buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+        imagesRunning = gauge("image_jobs_running", "Image jobs admitted and denoising.")
+        imagesWaiting = gauge("image_jobs_waiting", "Image jobs waiting in the queue.")
+        denoisingStepsPerSecond = gauge("image_denoising_steps_per_second",
+                                        "Denoising steps per second over the last 10 s, summed over images.")
+        denoisingSteps = counter("image_denoising_steps_total", "Denoising steps taken, summed over images.")
+        imagesGenerated = counter("images_generated_total", "Images finished.")
+        imageLatency = latency("image_generation_latency", "Time from submission to the finished image.",
+                               [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
+        denoisingStepDuration = latency("image_denoising_step_duration",
+                                        "Time of one batched denoising step (all images in the batch).", short)
     }
 
     /// Feeds the histograms; pass it to the `Scheduler` as its observer.
@@ -67,6 +84,8 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
             case .interTokenLatency(let s): interTokenLatency.record(Self.duration(s))
             case .endToEndLatency(let s): endToEndLatency.record(Self.duration(s))
             case .iteration(let tokens, _): tokensPerIteration.record(Double(tokens))
+            case .imageLatency(let s): imageLatency.record(Self.duration(s))
+            case .denoisingStep(_, let s): denoisingStepDuration.record(Self.duration(s))
             }
         }
     }
@@ -78,6 +97,9 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         kvUsage.set(metrics.kvUsageRatio)
         kvBlocksCached.set(Double(metrics.kvBlocksCached))
         tokensPerSecond.set(metrics.tokensPerSecond)
+        imagesRunning.set(Double(metrics.runningImageJobs))
+        imagesWaiting.set(Double(metrics.queuedImageJobs))
+        denoisingStepsPerSecond.set(metrics.denoisingStepsPerSecond)
         lock.lock()
         defer { lock.unlock() }
         // Counters only move forward: add what happened since the last scrape.
@@ -86,6 +108,8 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         prefixQueries.increment(by: Int64(metrics.prefixCacheQueryTokens - reported.prefixCacheQueryTokens))
         prefixHits.increment(by: Int64(metrics.prefixCacheHitTokens - reported.prefixCacheHitTokens))
         preemptions.increment(by: Int64(metrics.preemptions - reported.preemptions))
+        denoisingSteps.increment(by: Int64(metrics.denoisingSteps - reported.denoisingSteps))
+        imagesGenerated.increment(by: Int64(metrics.imagesGenerated - reported.imagesGenerated))
         reported = metrics
     }
 

@@ -78,60 +78,14 @@ public final class ImagePipeline: @unchecked Sendable {
 
     /// Generates one image. `progress(step, latents)` runs after each denoising step (step counts
     /// from 1); returning false cancels and `generate` throws `ImageError.cancelled`.
+    /// The step-wise API (`prepare`, `step`, `decode`) run on one generation.
     public func generate(_ request: ImageRequest, progress: (Int, [Float]) -> Bool = { _, _ in true }) throws -> GeneratedImage {
-        let width = request.width ?? nativeSize, height = request.height ?? nativeSize
-        try validate(request, width: width, height: height)
-        let latentWidth = width / vaeScale, latentHeight = height / vaeScale
-        let latentCount = vae.latentChannels * latentWidth * latentHeight
-
-        var sampler = try DiffusionSampler(kind: request.sampler, spacing: request.spacing, schedule: schedule, steps: request.steps)
-        var noise = SeededNoise(seed: request.seed)
-        var latents: [Float]
-        if let given = request.initialLatents {
-            guard given.count == latentCount else {
-                throw ImageError.invalidRequest("initial latents hold \(given.count) values; \(vae.latentChannels)×\(latentHeight)×\(latentWidth) = \(latentCount) needed")
-            }
-            latents = given
-        } else {
-            latents = noise.gaussians(count: latentCount)
+        let generation = try prepare(request)
+        while !generation.isFinished {
+            try step([generation])
+            if !progress(generation.stepIndex, generation.latents) { throw ImageError.cancelled }
         }
-        let initialScale = Float(sampler.initialNoiseScale)
-        for index in latents.indices { latents[index] *= initialScale }
-
-        let guided = request.guidanceScale > 1
-        let positive = try encode(prompt: request.prompt, clipSkip: request.clipSkip)
-        let negative = guided ? try encode(prompt: request.negativePrompt, clipSkip: request.clipSkip) : []
-        let contexts = guided ? [negative, positive] : [positive]
-        let contextTokens = tokenizer.maxLength
-        let guidance = Float(request.guidanceScale)
-
-        for step in 0..<sampler.stepCount {
-            let scale = sampler.modelInputScale(step: step)
-            let input = FeatureMap(values: latents.map { $0 * scale }, channels: vae.latentChannels, height: latentHeight, width: latentWidth)
-            let outputs = try unet.predict(batch: Array(repeating: input, count: contexts.count), timestep: sampler.timesteps[step],
-                                           contexts: contexts, contextTokens: contextTokens)
-            var prediction = outputs[outputs.count - 1].values
-            if guided {
-                let unconditional = outputs[0].values
-                for index in prediction.indices {
-                    prediction[index] = unconditional[index] + guidance * (prediction[index] - unconditional[index])
-                }
-            }
-            var stepNoise: [Float]? = nil
-            if sampler.needsNoise {
-                if let given = request.ancestralNoise {
-                    guard step < given.count, given[step].count == latentCount else {
-                        throw ImageError.invalidRequest("ancestral noise must hold \(sampler.stepCount) blocks of \(latentCount) values")
-                    }
-                    stepNoise = given[step]
-                } else {
-                    stepNoise = noise.gaussians(count: latentCount)
-                }
-            }
-            try sampler.step(step, modelOutput: prediction, latents: &latents, noise: stepNoise)
-            if !progress(step + 1, latents) { throw ImageError.cancelled }
-        }
-        return try decode(latents: latents, latentWidth: latentWidth, latentHeight: latentHeight)
+        return try decode(generation)
     }
 
     /// Decodes final latents to an image in [0, 1] (diffusers' `image / 2 + 0.5`, clamped).
@@ -142,7 +96,7 @@ public final class ImagePipeline: @unchecked Sendable {
         return GeneratedImage(width: decoded.width, height: decoded.height, pixels: pixels, latents: latents)
     }
 
-    private func validate(_ request: ImageRequest, width: Int, height: Int) throws {
+    func validate(_ request: ImageRequest, width: Int, height: Int) throws {
         let multiple = sizeMultiple
         guard width > 0, height > 0, width % multiple == 0, height % multiple == 0 else {
             throw ImageError.invalidRequest("size \(width)x\(height): width and height must be positive multiples of \(multiple)")

@@ -57,6 +57,15 @@ public struct GeneratedImage: Sendable {
     public let pixels: [Float]
     public let latents: [Float]
 
+    /// An image from planar RGB `pixels` [3, height, width] in [0, 1] and the latents it came from.
+    public init(width: Int, height: Int, pixels: [Float], latents: [Float]) {
+        precondition(pixels.count == 3 * width * height, "an RGB image needs 3 × width × height values")
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+        self.latents = latents
+    }
+
     /// 8-bit RGB, row-major triples.
     public var rgbBytes: [UInt8] { PNGEncoder.rgbBytes(planar: pixels, width: width, height: height) }
 

@@ -29,7 +29,11 @@ public enum JobState: Sendable, Equatable {
 public final class Job: @unchecked Sendable {
     /// Unique per scheduler; also the executor's `SequenceID`.
     public let id: SequenceID
+    /// The text request. For an image job only its `priority` and `timeout` count (its prompt is
+    /// empty); the image request is `imageRequest`.
     public let request: GenerationRequest
+    /// The image request of an image job; nil for a text job.
+    public let imageRequest: ImageJobRequest?
     /// Clock reading at submission.
     public let submittedAt: Duration
     /// Clock reading after which the job fails with `.deadlineExceeded`, if it has a timeout.
@@ -45,10 +49,11 @@ public final class Job: @unchecked Sendable {
     /// `.cancelled`. `wasQueued` tells whether the job was still in the queue at that moment.
     var cancellationHandler: ((Job, _ wasQueued: Bool) -> Void)?
 
-    init(id: SequenceID, request: GenerationRequest, submittedAt: Duration,
+    init(id: SequenceID, request: GenerationRequest, imageRequest: ImageJobRequest? = nil, submittedAt: Duration,
          eventHandler: @escaping JobEventHandler) {
         self.id = id
         self.request = request
+        self.imageRequest = imageRequest
         self.submittedAt = submittedAt
         self.deadline = request.timeout.map { submittedAt + $0 }
         self.eventHandler = eventHandler
@@ -60,6 +65,9 @@ public final class Job: @unchecked Sendable {
         defer { lock.unlock() }
         return currentState
     }
+
+    /// Whether this job draws an image (else it generates text).
+    public var isImage: Bool { imageRequest != nil }
 
     /// Whether `cancel()` won the race to end this job.
     public var isCancelled: Bool { state == .cancelled }
@@ -129,7 +137,7 @@ public final class Job: @unchecked Sendable {
     func emit(_ event: JobEvent) {
         lock.lock()
         let handler = eventHandler
-        if case .token = event {} else {
+        if event.isTerminal {
             eventHandler = nil
             cancellationHandler = nil
         }

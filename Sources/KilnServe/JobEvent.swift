@@ -1,3 +1,5 @@
+import KilnImage
+
 /// Why a sequence stopped producing tokens.
 public enum FinishReason: String, Sendable, Equatable {
     /// A stop token was sampled, or the API layer called `Job.requestStop()` (e.g. a stop string).
@@ -57,14 +59,40 @@ public struct JobCompletion: Sendable, Equatable {
     }
 }
 
+/// One denoising step of an image job, delivered after the step.
+public struct ImageProgress: Sendable {
+    /// Steps taken so far, from 1.
+    public var step: Int
+    public var totalSteps: Int
+    /// A small preview (see `ImageJobRequest.previewInterval`), or nil at steps without one.
+    public var preview: GeneratedImage?
+
+    public init(step: Int, totalSteps: Int, preview: GeneratedImage?) {
+        self.step = step
+        self.totalSteps = totalSteps
+        self.preview = preview
+    }
+}
+
 /// What a job reports to its submitter.
 ///
-/// Every job receives zero or more `.token` events and then exactly one terminal event, `.done`
-/// or `.error`, after which nothing more arrives.
+/// A text job receives zero or more `.token` events, an image job zero or more `.imageProgress`
+/// events; then every job receives exactly one terminal event — `.done` (text, or any cancelled
+/// job), `.imageFinished` (image) or `.error` — after which nothing more arrives.
 public enum JobEvent: Sendable {
     case token(GeneratedToken)
+    case imageProgress(ImageProgress)
+    case imageFinished(GeneratedImage)
     case done(JobCompletion)
     case error(ServeError)
+
+    /// Whether this is the job's last event.
+    public var isTerminal: Bool {
+        switch self {
+        case .token, .imageProgress: return false
+        case .imageFinished, .done, .error: return true
+        }
+    }
 }
 
 /// Receives a job's events.

@@ -69,6 +69,23 @@ public final class JobQueue: @unchecked Sendable {
         return head
     }
 
+    /// Jobs waiting now that match `predicate`.
+    public func count(where predicate: (Job) -> Bool) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return jobs.reduce(0) { $0 + (predicate($1) ? 1 : 0) }
+    }
+
+    /// Removes and returns the first job of a kind (`kind` accepts it) if `shouldTake` accepts it:
+    /// text and image jobs wait in one queue but are admitted by different rules, so that neither
+    /// kind holds up the other. Both closures run under the queue's lock.
+    public func popFirst(of kind: (Job) -> Bool, if shouldTake: (Job) -> Bool) -> Job? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let index = jobs.firstIndex(where: kind), shouldTake(jobs[index]) else { return nil }
+        return jobs.remove(at: index)
+    }
+
     /// Removes and returns every job matching `predicate`, in queue order.
     public func removeAll(where predicate: (Job) -> Bool) -> [Job] {
         lock.lock()

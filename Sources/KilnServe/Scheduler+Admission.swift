@@ -24,7 +24,7 @@ extension Scheduler {
                 plan = resumePlan
             } else {
                 var headPlan: AdmissionPlan?
-                guard let job = queue.popFirst(if: { job in
+                guard let job = queue.popFirst(of: { !$0.isImage }, if: { job in
                     headPlan = admissionPlan(for: job.request.promptTokens)
                     return headPlan != nil
                 }), let newPlan = headPlan else { break }

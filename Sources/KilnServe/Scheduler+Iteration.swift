@@ -18,6 +18,7 @@ extension Scheduler {
         let now = clock.now()
         var progressed = endFinishedSequences(now: now)
         progressed = admitWaitingWork(now: now) || progressed
+        progressed = runImagePhase(now: now) || progressed
         if !running.isEmpty {
             reserveBlocksForNextTokens()
         }
@@ -27,7 +28,9 @@ extension Scheduler {
         }
         publishGauges()
         if progressed { return .progressed }
-        return preempted.isEmpty && queue.count == 0 ? .idle : .stalled
+        // A lane turn in flight wakes the loop when it ends.
+        if isImageTurnInFlight { return .idle }
+        return preempted.isEmpty && queue.count(where: { !$0.isImage }) == 0 && runningImages.isEmpty ? .idle : .stalled
     }
 
     // MARK: 1. End cancelled, stopped and expired work
@@ -230,7 +233,9 @@ extension Scheduler {
         let runningCount = running.count, preemptedCount = preempted.count
         let used = pool.usedBlockCount, cached = pool.cachedBlockCount, free = pool.freeBlockCount
         let iterations = batchesRun
+        let runningImageCount = runningImages.count
         recorder.update { metrics in
+            metrics.runningImageJobs = runningImageCount
             metrics.runningSequences = runningCount
             metrics.preemptedSequences = preemptedCount
             metrics.kvBlocksUsed = used

@@ -22,6 +22,9 @@ public final class Scheduler: @unchecked Sendable {
     public let queue: JobQueue
 
     let executor: BatchExecutor
+    /// The diffusion engine, if image jobs are served; called only from the image lane, or from
+    /// the scheduler thread while the lane is idle.
+    let imageExecutor: ImageExecutor?
     let clock: ServeClock
     let recorder: SchedulerMetricsRecorder
 
@@ -37,6 +40,14 @@ public final class Scheduler: @unchecked Sendable {
     /// This iteration's plan, parallel arrays reused across iterations.
     var scheduledSequences: [ActiveSequence] = []
     var scheduledCounts: [Int] = []
+    /// Admitted image jobs, in admission order.
+    var runningImages: [ActiveImageGeneration] = []
+    /// The lane turn launched and not yet collected.
+    var imageUnit: ImageWorkUnit?
+    /// Counts lane turns; orders generations by when they last stepped.
+    var imageStepOrder: UInt64 = 0
+    /// Runs image turns (set up in `init`).
+    private(set) var imageLane: ImageLane!
 
     // Submission state: guarded by `stateLock`.
     private let stateLock = NSLock()
@@ -60,17 +71,20 @@ public final class Scheduler: @unchecked Sendable {
 
     /// - Parameters:
     ///   - executor: the engine; called only from the scheduler thread.
+    ///   - imageExecutor: the diffusion engine for image jobs (nil: image jobs are refused).
     ///   - clock: time source for deadlines and latency metrics.
     ///   - hashFunction: names full blocks in the prefix cache (injectable to force collisions).
     ///   - observer: receives single latency observations for histograms.
     public init(settings: SchedulerSettings = SchedulerSettings(),
                 executor: BatchExecutor,
+                imageExecutor: ImageExecutor? = nil,
                 clock: ServeClock = SystemClock(),
                 hashFunction: BlockHashFunction = .fnv1a,
                 observer: SchedulerObserver? = nil) throws(ServeError) {
         try settings.validate()
         self.settings = settings
         self.executor = executor
+        self.imageExecutor = imageExecutor
         self.clock = clock
         self.queue = JobQueue(capacity: settings.maxQueuedJobs,
                               retryAfterSeconds: settings.queueFullRetryAfterSeconds)
@@ -83,6 +97,7 @@ public final class Scheduler: @unchecked Sendable {
             metrics.kvBlocksTotal = settings.kvBlockCount
             metrics.kvBlocksFree = settings.kvBlockCount
         }
+        imageLane = ImageLane(overlaps: settings.imageStepsOverlapText) { [weak self] in self?.wake() }
     }
 
     // MARK: - Submitting
@@ -95,9 +110,27 @@ public final class Scheduler: @unchecked Sendable {
     ///   `.exceedsKVCapacity` (400). Nothing is queued then and `onEvent` is never called.
     public func submit(_ request: GenerationRequest,
                        onEvent: @escaping JobEventHandler) throws(ServeError) -> Job {
-        let job: Job
+        try validateRecordingRejection(request)
+        return try enqueue(request, imageRequest: nil, onEvent: onEvent)
+    }
+
+    private func validateRecordingRejection(_ request: GenerationRequest) throws(ServeError) {
         do throws(ServeError) {
             try validate(request)
+        } catch {
+            recorder.update { $0.jobsRejected += 1 }
+            throw error
+        }
+    }
+
+    /// Creates a job and queues it (text or image).
+    func enqueue(_ request: GenerationRequest, imageRequest: ImageJobRequest?,
+                 onEvent: @escaping JobEventHandler) throws(ServeError) -> Job {
+        let job: Job
+        do throws(ServeError) {
+            if let timeout = request.timeout, timeout <= .zero {
+                throw ServeError.invalidRequest("the timeout must be positive (got \(timeout))")
+            }
             stateLock.lock()
             guard lifecycle == .accepting else {
                 stateLock.unlock()
@@ -106,7 +139,7 @@ public final class Scheduler: @unchecked Sendable {
             let id = nextJobID
             nextJobID += 1
             stateLock.unlock()
-            job = Job(id: id, request: request, submittedAt: clock.now(), eventHandler: onEvent)
+            job = Job(id: id, request: request, imageRequest: imageRequest, submittedAt: clock.now(), eventHandler: onEvent)
             job.cancellationHandler = { [weak self] job, wasQueued in
                 self?.handleCancellation(of: job, wasQueued: wasQueued)
             }
@@ -246,6 +279,7 @@ public final class Scheduler: @unchecked Sendable {
 
     /// Fails everything left with `.shuttingDown`; `iterationLock` must be held.
     func tearDownLocked() {
+        tearDownImagesLocked()
         for sequence in running + preempted {
             endSequence(sequence, outcome: .failed(.shuttingDown))
         }
@@ -273,6 +307,7 @@ public final class Scheduler: @unchecked Sendable {
     public func metrics() -> SchedulerMetrics {
         var snapshot = recorder.snapshot()
         snapshot.queuedJobs = queue.count
+        snapshot.queuedImageJobs = queue.count(where: { $0.isImage })
         return snapshot
     }
 

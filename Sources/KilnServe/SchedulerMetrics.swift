@@ -36,6 +36,12 @@ public struct SchedulerMetrics: Sendable, Equatable {
     public var kvBlocksFree = 0
     /// Generated tokens per second over the last `throughputWindow`.
     public var tokensPerSecond = 0.0
+    /// Image jobs admitted and denoising.
+    public var runningImageJobs = 0
+    /// Image jobs in the queue (also counted in `queuedJobs`).
+    public var queuedImageJobs = 0
+    /// Denoising steps per second over the last `throughputWindow`, summed over generations.
+    public var denoisingStepsPerSecond = 0.0
     /// Tokens and sequences of the last executor call.
     public var lastBatchTokens = 0
     public var lastBatchSequences = 0
@@ -55,6 +61,11 @@ public struct SchedulerMetrics: Sendable, Equatable {
     public var prefixCacheHitTokens = 0
     public var generatedTokens = 0
     public var preemptions = 0
+    /// Denoising steps taken, summed over generations (a call advancing 3 generations counts 3).
+    public var denoisingSteps = 0
+    /// Batched denoiser calls.
+    public var denoiserCalls = 0
+    public var imagesGenerated = 0
 
     // Latencies
     /// Submission to admission.
@@ -65,11 +76,13 @@ public struct SchedulerMetrics: Sendable, Equatable {
     public var interTokenLatency = LatencySummary()
     /// Submission to the terminal event.
     public var endToEndLatency = LatencySummary()
+    /// Submission to the finished image, for image jobs that finished.
+    public var imageLatency = LatencySummary()
 
     public init() {}
 
-    /// Jobs waiting for admission: queued plus preempted.
-    public var waitingJobs: Int { queuedJobs + preemptedSequences }
+    /// Text jobs waiting for admission: queued plus preempted.
+    public var waitingJobs: Int { queuedJobs - queuedImageJobs + preemptedSequences }
     /// Fraction of KV blocks referenced by running sequences.
     public var kvUsageRatio: Double { kvBlocksTotal == 0 ? 0 : Double(kvBlocksUsed) / Double(kvBlocksTotal) }
 }
@@ -83,6 +96,10 @@ public enum SchedulerObservation: Sendable, Equatable {
     case endToEndLatency(seconds: Double)
     /// One executor call: tokens run and sequences in the batch.
     case iteration(tokens: Int, sequences: Int)
+    /// Submission to the finished image of an image job.
+    case imageLatency(seconds: Double)
+    /// One batched denoiser call: the generations it advanced and how long the step took.
+    case denoisingStep(generations: Int, seconds: Double)
 }
 
 public typealias SchedulerObserver = @Sendable (SchedulerObservation) -> Void
@@ -98,6 +115,7 @@ final class SchedulerMetricsRecorder: @unchecked Sendable {
     private var recentStart = 0
     /// Tokens of `recentIterations[recentStart...]`.
     private var windowTokens = 0
+    private var stepWindow = EventRateWindow()
 
     init(observer: SchedulerObserver?, window: Duration) {
         self.observer = observer
@@ -126,9 +144,20 @@ final class SchedulerMetricsRecorder: @unchecked Sendable {
         case let .iteration(tokens, sequences):
             metrics.lastBatchTokens = tokens
             metrics.lastBatchSequences = sequences
+        case let .imageLatency(seconds): metrics.imageLatency.record(seconds)
+        case let .denoisingStep(generations, _):
+            metrics.denoisingSteps += generations
+            metrics.denoiserCalls += 1
         }
         lock.unlock()
         observer?(observation)
+    }
+
+    /// Records `count` denoising steps finished at `time` and refreshes `denoisingStepsPerSecond`.
+    func recordDenoisingSteps(_ count: Int, at time: Duration) {
+        lock.lock()
+        defer { lock.unlock() }
+        metrics.denoisingStepsPerSecond = stepWindow.record(count, at: time, window: window)
     }
 
     /// Records an iteration's generated tokens at `time` and refreshes `tokensPerSecond`.
@@ -149,5 +178,29 @@ final class SchedulerMetricsRecorder: @unchecked Sendable {
         let first = recentIterations[recentStart]
         let span = (time - first.time).seconds
         metrics.tokensPerSecond = span > 0 ? Double(windowTokens - first.tokens) / span : 0
+    }
+}
+
+/// Events per second over a sliding window of time: (time, count) records, oldest dropped once
+/// they fall out of the window. The rate counts what happened after the oldest record kept.
+struct EventRateWindow {
+    private var records: [(time: Duration, count: Int)] = []
+    private var start = 0
+    private var total = 0
+
+    mutating func record(_ count: Int, at time: Duration, window: Duration) -> Double {
+        records.append((time, count))
+        total += count
+        while time - records[start].time > window {
+            total -= records[start].count
+            start += 1
+        }
+        if start > 1024 {
+            records.removeFirst(start)
+            start = 0
+        }
+        let first = records[start]
+        let span = (time - first.time).seconds
+        return span > 0 ? Double(total - first.count) / span : 0
     }
 }

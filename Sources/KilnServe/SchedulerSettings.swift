@@ -19,6 +19,15 @@ public struct SchedulerSettings: Sendable, Equatable {
     public var admissionReserveBlocks: Int = 8
     /// Window over which `SchedulerMetrics.tokensPerSecond` is measured.
     public var throughputWindow: Duration = .seconds(10)
+    /// Image generations advanced together by one denoiser call (same model, size and steps).
+    public var maxImageBatch: Int = 4
+    /// Image jobs admitted at once; the rest wait in the queue. Admitted jobs of different sizes
+    /// take turns, one denoising step each.
+    public var maxRunningImages: Int = 8
+    /// Whether denoising steps run on a thread of their own, beside text iterations (true), or in
+    /// the scheduler loop between text iterations (false). Overlapping keeps token streams moving
+    /// while a step runs; in the loop, every token waits for the step of its iteration.
+    public var imageStepsOverlapText: Bool = true
 
     public init() {}
 
@@ -42,5 +51,8 @@ public struct SchedulerSettings: Sendable, Equatable {
         try require(admissionReserveBlocks >= 0 && admissionReserveBlocks < kvBlockCount,
                     "admissionReserveBlocks must be in 0..<kvBlockCount (got \(admissionReserveBlocks))")
         try require(throughputWindow > .zero, "throughputWindow must be positive")
+        try require(maxImageBatch >= 1 && maxImageBatch <= 256, "maxImageBatch must be in 1...256 (got \(maxImageBatch))")
+        try require(maxRunningImages >= 1 && maxRunningImages <= 4096,
+                    "maxRunningImages must be in 1...4096 (got \(maxRunningImages))")
     }
 }

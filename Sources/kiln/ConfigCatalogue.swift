@@ -86,6 +86,27 @@ enum ConfigCatalogue {
         ConfigSetting(key: "api.request_timeout", binding: .double(\.requestTimeout),
                       help: "Seconds a generation may take, queued and running (0 = no limit)."),
 
+        ConfigSetting(key: "image.image_model", binding: .string(\.imageModel),
+                      help: "Diffusers folder of an image pipeline served beside the language model (empty = no image endpoint)."),
+        ConfigSetting(key: "image.image_model_name", binding: .string(\.imageModelName),
+                      help: "Image model id in the API (empty = the folder's name)."),
+        ConfigSetting(key: "image.image_max_n", binding: .integer(\.imageMaxN),
+                      help: "Most images (n) in one request."),
+        ConfigSetting(key: "image.image_max_side", binding: .integer(\.imageMaxSide),
+                      help: "Longest image side in pixels a request may ask for."),
+        ConfigSetting(key: "image.image_max_steps", binding: .integer(\.imageMaxSteps),
+                      help: "Most denoising steps a request may ask for."),
+        ConfigSetting(key: "image.image_default_steps", binding: .integer(\.imageDefaultSteps),
+                      help: "Denoising steps when a request gives none."),
+        ConfigSetting(key: "image.image_preview_interval", binding: .integer(\.imagePreviewInterval),
+                      help: "Steps between streamed previews when a request names none (0 = no previews)."),
+        ConfigSetting(key: "image.image_max_batch", binding: .integer(\.imageMaxBatch),
+                      help: "Images of the same size and steps advanced by one denoiser call."),
+        ConfigSetting(key: "image.image_max_running", binding: .integer(\.imageMaxRunning),
+                      help: "Image jobs denoising at once; more wait in the queue."),
+        ConfigSetting(key: "image.image_overlap", binding: .bool(\.imageOverlap),
+                      help: "Run denoising steps on their own thread beside text iterations (false = between them)."),
+
         ConfigSetting(key: "log.log_format", binding: .string(\.logFormat), help: "Log line format: text or json."),
         ConfigSetting(key: "log.log_level", binding: .string(\.logLevel),
                       help: "Least severe level logged: trace, debug, info, notice, warning, error, critical."),
@@ -155,6 +176,14 @@ enum ConfigCatalogue {
         try require((1...9).contains(settings.gzipLevel), "gzip_level must be between 1 and 9")
         try require(settings.gzipMinBytes >= 0, "gzip_min_bytes must not be negative")
         try require(["text", "json"].contains(settings.logFormat), "log_format must be text or json")
+        try require((1...64).contains(settings.imageMaxN), "image_max_n must be between 1 and 64")
+        try require((8...4096).contains(settings.imageMaxSide), "image_max_side must be between 8 and 4096")
+        try require((1...1000).contains(settings.imageMaxSteps), "image_max_steps must be between 1 and 1000")
+        try require((1...settings.imageMaxSteps).contains(settings.imageDefaultSteps),
+                    "image_default_steps must be between 1 and image_max_steps")
+        try require(settings.imagePreviewInterval >= 0, "image_preview_interval must not be negative")
+        try require((1...256).contains(settings.imageMaxBatch), "image_max_batch must be between 1 and 256")
+        try require((1...4096).contains(settings.imageMaxRunning), "image_max_running must be between 1 and 4096")
         try require(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(settings.logLevel),
                     "log_level must be one of trace, debug, info, notice, warning, error, critical")
     }

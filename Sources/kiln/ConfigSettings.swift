@@ -47,6 +47,17 @@ struct ServeSettings: Equatable {
     var defaultMaxTokens = 512
     var requestTimeout = 600.0
 
+    var imageModel = ""
+    var imageModelName = ""
+    var imageMaxN = 4
+    var imageMaxSide = 1024
+    var imageMaxSteps = 150
+    var imageDefaultSteps = 20
+    var imagePreviewInterval = 5
+    var imageMaxBatch = 4
+    var imageMaxRunning = 8
+    var imageOverlap = true
+
     var logFormat = "text"
     var logLevel = "info"
     var accessLog = true

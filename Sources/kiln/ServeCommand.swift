@@ -73,6 +73,17 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("api.default_max_tokens")) var defaultMaxTokens: Int?
     @Option(help: help("api.request_timeout")) var requestTimeout: Double?
 
+    @Option(help: help("image.image_model")) var imageModel: String?
+    @Option(help: help("image.image_model_name")) var imageModelName: String?
+    @Option(help: help("image.image_max_n")) var imageMaxN: Int?
+    @Option(help: help("image.image_max_side")) var imageMaxSide: Int?
+    @Option(help: help("image.image_max_steps")) var imageMaxSteps: Int?
+    @Option(help: help("image.image_default_steps")) var imageDefaultSteps: Int?
+    @Option(help: help("image.image_preview_interval")) var imagePreviewInterval: Int?
+    @Option(help: help("image.image_max_batch")) var imageMaxBatch: Int?
+    @Option(help: help("image.image_max_running")) var imageMaxRunning: Int?
+    @Option(help: help("image.image_overlap")) var imageOverlap: Bool?
+
     @Option(help: help("log.log_format")) var logFormat: String?
     @Option(help: help("log.log_level")) var logLevel: String?
     @Option(help: help("log.access_log")) var accessLog: Bool?
@@ -125,6 +136,16 @@ struct ServeCommand: ParsableCommand {
         add("api.max_n", maxN.map { .integer($0) })
         add("api.default_max_tokens", defaultMaxTokens.map { .integer($0) })
         add("api.request_timeout", requestTimeout.map { .double($0) })
+        add("image.image_model", imageModel.map { .string($0) })
+        add("image.image_model_name", imageModelName.map { .string($0) })
+        add("image.image_max_n", imageMaxN.map { .integer($0) })
+        add("image.image_max_side", imageMaxSide.map { .integer($0) })
+        add("image.image_max_steps", imageMaxSteps.map { .integer($0) })
+        add("image.image_default_steps", imageDefaultSteps.map { .integer($0) })
+        add("image.image_preview_interval", imagePreviewInterval.map { .integer($0) })
+        add("image.image_max_batch", imageMaxBatch.map { .integer($0) })
+        add("image.image_max_running", imageMaxRunning.map { .integer($0) })
+        add("image.image_overlap", imageOverlap.map { .bool($0) })
         add("log.log_format", logFormat.map { .string($0) })
         add("log.log_level", logLevel.map { .string($0) })
         add("log.access_log", accessLog.map { .bool($0) })

@@ -1,6 +1,7 @@
 import Foundation
 import KilnAPI
 import KilnFormats
+import KilnImage
 import KilnServe
 import KilnText
 import Logging
@@ -17,11 +18,21 @@ struct ServeModelLoader {
         scheduler.tokenBudgetPerIteration = settings.maxBatchTokens
         scheduler.kvBlockCount = settings.kvBlocks
         scheduler.kvBlockSize = settings.kvBlockSize
+        scheduler.maxImageBatch = settings.imageMaxBatch
+        scheduler.maxRunningImages = settings.imageMaxRunning
+        scheduler.imageStepsOverlapText = settings.imageOverlap
         return scheduler
     }
 
+    /// What `load` builds: the services and the one scheduler both submit to.
+    struct Loaded {
+        var service: TextGenerationService
+        var images: ImageGenerationService?
+        var scheduler: Scheduler
+    }
+
     /// Loads everything; throws with a message fit for the log.
-    func load(logger: Logger, observer: SchedulerObserver? = nil) throws -> (service: TextGenerationService, scheduler: Scheduler) {
+    func load(logger: Logger, observer: SchedulerObserver? = nil) throws -> Loaded {
         let started = Date()
         let path = try DefaultModel.resolve(settings.model)
         let file = try GGUFFile(path: path)
@@ -34,7 +45,10 @@ struct ServeModelLoader {
         let template = try file.string("tokenizer.chat_template").map { try ChatTemplate(source: $0) }
         let schedulerSettings = self.schedulerSettings
         let executor = try TransformerExecutor(model: model, settings: schedulerSettings)
-        let scheduler = try Scheduler(settings: schedulerSettings, executor: executor, observer: observer)
+        let image = try loadImagePipeline(logger: logger)
+        let imageExecutor = image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) }
+        let scheduler = try Scheduler(settings: schedulerSettings, executor: executor, imageExecutor: imageExecutor,
+                                      observer: observer)
 
         var apiSettings = TextGenerationService.Settings()
         apiSettings.generation.maxN = settings.maxN
@@ -51,8 +65,57 @@ struct ServeModelLoader {
             "kv_tokens": .stringConvertible(schedulerSettings.kvCapacityTokens),
             "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
         ])
-        return (service, scheduler)
+        let images = image.map { ImageGenerationService(modelID: $0.name, pipeline: $0.pipeline, scheduler: scheduler,
+                                                        settings: imageServiceSettings) }
+        return Loaded(service: service, images: images, scheduler: scheduler)
     }
+
+    var imageServiceSettings: ImageGenerationService.Settings {
+        var image = ImageGenerationService.Settings()
+        image.request.maxN = settings.imageMaxN
+        image.request.maxSide = settings.imageMaxSide
+        image.request.maxSteps = settings.imageMaxSteps
+        image.request.defaultSteps = settings.imageDefaultSteps
+        image.request.defaultPreviewInterval = settings.imagePreviewInterval
+        image.requestTimeout = settings.requestTimeout > 0 ? .milliseconds(Int(settings.requestTimeout * 1000)) : nil
+        return image
+    }
+
+    /// The image model's id in the API (nil: no image model): `image_model_name`, else the folder's name.
+    static func imageModelID(_ settings: ServeSettings) -> String? {
+        guard !settings.imageModel.isEmpty else { return nil }
+        guard settings.imageModelName.isEmpty else { return settings.imageModelName }
+        return URL(fileURLWithPath: settings.imageModel).standardizedFileURL.lastPathComponent
+    }
+
+    /// The image pipeline of `image_model`, if one is set.
+    func loadImagePipeline(logger: Logger) throws -> (name: String, pipeline: ImagePipeline)? {
+        guard !settings.imageModel.isEmpty else { return nil }
+        let started = Date()
+        var limits = ImagePipelineLimits()
+        limits.maxSide = settings.imageMaxSide
+        limits.maxSteps = settings.imageMaxSteps
+        let pipeline: ImagePipeline
+        do {
+            pipeline = try ImagePipeline(directory: settings.imageModel, limits: limits)
+        } catch {
+            throw ImageModelLoadError(path: settings.imageModel, underlying: error)
+        }
+        let name = Self.imageModelID(settings) ?? settings.imageModel
+        logger.info("image model loaded", metadata: [
+            "model": .string(name), "path": .string(settings.imageModel),
+            "native_size": .stringConvertible(pipeline.nativeSize),
+            "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
+        ])
+        return (name, pipeline)
+    }
+}
+
+/// The image model could not be loaded: which folder, and why.
+struct ImageModelLoadError: Error, CustomStringConvertible {
+    let path: String
+    let underlying: Error
+    var description: String { "cannot load the image model at \(path): \(underlying)" }
 }
 
 /// A value set once from one thread and read from many.

@@ -59,8 +59,13 @@ struct ServeRuntime {
         let router = Router(cors: CORSPolicy(allowedOrigins: settings.corsAllowedOrigins),
                             authenticator: APIKeyAuthenticator(keys: settings.apiKeys))
         OpsEndpoints(metrics: metrics, readiness: readiness).register(on: router)
-        let text = ServiceSlot<(service: TextGenerationService, scheduler: Scheduler)>()
-        TextGenerationService.register(on: router) { text.value?.service }
+        let text = ServiceSlot<ServeModelLoader.Loaded>()
+        let imageModelName = ServeModelLoader.imageModelID(settings)
+        TextGenerationService.register(on: router, service: { text.value?.service },
+                                       otherModels: { imageModelName.map { [$0] } ?? [] })
+        if imageModelName != nil {
+            ImageGenerationService.register(on: router) { text.value?.images }
+        }
 
         let server = HTTPServer(configuration: configuration, logger: Logger(label: "kiln.http"),
                                 accessLog: AccessLog(logger: Logger(label: "kiln.access"), isEnabled: settings.accessLog),

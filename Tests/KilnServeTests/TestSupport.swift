@@ -25,13 +25,15 @@ final class EventLog: @unchecked Sendable {
             if token.index != tokenIDs.count { indicesInOrder = false }
             tokenIDs.append(token.id)
             tokenToReport = token
-        case .done, .error:
+        case .done, .error, .imageFinished:
             terminalEvents.append(event)
+        case .imageProgress:
+            break
         }
         let callback = onToken
         lock.unlock()
         if let tokenToReport { callback?(tokenToReport) }
-        if case .token = event {} else { ended.signal() }
+        if event.isTerminal { ended.signal() }
     }
 
     var tokens: [TokenID] {

@@ -130,6 +130,8 @@ final class GenerationRun: @unchecked Sendable {
             finishIfDone()
         case .error(let error):
             fail(APIError(serveError: error))
+        case .imageProgress, .imageFinished:
+            break // image events never reach a text job
         }
     }
 

@@ -44,7 +44,11 @@ public final class TextGenerationService: @unchecked Sendable {
     /// Registers the text endpoints. `service` is asked on every request: until the model has
     /// loaded it returns nil and the endpoints answer 503, so the server can listen (and answer
     /// `/health`) before the model is ready.
-    public static func register(on router: Router, service: @escaping @Sendable () -> TextGenerationService?) {
+    ///
+    /// `otherModels` names models served beside this one (the image model): `/v1/models` lists
+    /// them after the language model.
+    public static func register(on router: Router, service: @escaping @Sendable () -> TextGenerationService?,
+                                otherModels: @escaping @Sendable () -> [String] = { [] }) {
         func route(_ body: @escaping (TextGenerationService, HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
             { request, responder in
                 guard let service = service() else {
@@ -54,10 +58,12 @@ public final class TextGenerationService: @unchecked Sendable {
             }
         }
         router.get("/v1/models", route { service, _, responder in
-            responder.respond(.json(JSONValue.object([("object", "list"), ("data", [service.modelObject])]).serialized))
+            let models = [service.modelObject] + otherModels().map { service.modelObject(id: $0) }
+            responder.respond(.json(JSONValue.object([("object", "list"), ("data", .array(models))]).serialized))
         })
         router.get("/v1/models/{model}", route { service, request, responder in
             let name = request.pathParameters["model"] ?? ""
+            if otherModels().contains(name) { return responder.respond(.json(service.modelObject(id: name).serialized)) }
             try service.checkModel(name)
             responder.respond(.json(service.modelObject.serialized))
         })
@@ -76,8 +82,10 @@ public final class TextGenerationService: @unchecked Sendable {
         })
     }
 
-    private var modelObject: JSONValue {
-        .object([("id", .string(modelID)), ("object", "model"), ("created", .int(created)), ("owned_by", "kiln")])
+    private var modelObject: JSONValue { modelObject(id: modelID) }
+
+    private func modelObject(id: String) -> JSONValue {
+        .object([("id", .string(id)), ("object", "model"), ("created", .int(created)), ("owned_by", "kiln")])
     }
 
     /// Runs `body`, answering any `APIError` it throws (nothing else escapes a handler).

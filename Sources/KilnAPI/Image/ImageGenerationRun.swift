@@ -1,0 +1,146 @@
+import Foundation
+import KilnHTTP
+import KilnImage
+import KilnJSON
+import KilnServe
+
+/// One images request in flight: its jobs (one per image) and the way back to the client.
+///
+/// Scheduler events hop at once onto the run's own serial queue, where PNG encoding, base64 and
+/// writing happen, so the scheduler thread never waits for them and events keep their order.
+final class ImageGenerationRun: @unchecked Sendable {
+    let count: Int
+    let size: String
+    let promptTokens: Int
+    let responder: HTTPResponder
+    /// Most previews per image, or nil for no limit beyond the interval.
+    let partialImageLimit: Int?
+    private let created = Int(Date().timeIntervalSince1970)
+    private let events: EventStreamWriter?
+    private let work = DispatchQueue(label: "kiln.image-run")
+    private let lock = NSLock()
+    private var jobs: [Job?]
+    /// Fields below: only on `work`.
+    private var images: [String?]
+    private var previewsSent: [Int]
+    private var remaining: Int
+    private var finished = false
+
+    init(count: Int, stream: Bool, partialImageLimit: Int?, size: String, promptTokens: Int, responder: HTTPResponder) {
+        self.count = count
+        self.size = size
+        self.promptTokens = promptTokens
+        self.responder = responder
+        self.partialImageLimit = partialImageLimit
+        jobs = Array(repeating: nil, count: count)
+        images = Array(repeating: nil, count: count)
+        previewsSent = Array(repeating: 0, count: count)
+        remaining = count
+        events = stream ? responder.startEventStream() : nil
+        responder.cancellation.onCancel { [weak self] _ in self?.cancelAll() }
+    }
+
+    func attach(_ job: Job, to index: Int) {
+        let cancelNow: Bool = lock.withLock {
+            jobs[index] = job
+            return responder.cancellation.isCancelled
+        }
+        if cancelNow { job.cancel() }
+    }
+
+    func handler(for index: Int) -> JobEventHandler {
+        { [self] event in work.async { self.handle(event, index: index) } }
+    }
+
+    /// Fails the whole request (on any thread).
+    func fail(_ error: APIError) {
+        work.async { self.failOnQueue(error) }
+    }
+
+    private func cancelAll() {
+        lock.withLock { jobs.compactMap { $0 } }.forEach { $0.cancel() }
+    }
+
+    private func handle(_ event: JobEvent, index: Int) {
+        guard !finished else { return }
+        switch event {
+        case .imageProgress(let progress):
+            guard let events, let preview = progress.preview else { return }
+            if let limit = partialImageLimit, previewsSent[index] >= limit { return }
+            guard let png = try? preview.pngData() else { return }
+            let payload = eventObject(type: "image_generation.partial_image", png: png, index: index, extra: [
+                ("partial_image_index", .int(previewsSent[index])), ("step", .int(progress.step)),
+                ("total_steps", .int(progress.totalSteps)),
+            ])
+            previewsSent[index] += 1
+            events.send(data: payload.serialized, event: "image_generation.partial_image")
+        case .imageFinished(let image):
+            let png: [UInt8]
+            do {
+                png = try image.pngData()
+            } catch {
+                return failOnQueue(APIError.internalError("PNG encoding failed: \(error)"))
+            }
+            if let events {
+                let payload = eventObject(type: "image_generation.completed", png: png, index: index,
+                                          extra: [("usage", usage(images: 1))])
+                events.send(data: payload.serialized, event: "image_generation.completed")
+            } else {
+                images[index] = Data(png).base64EncodedString()
+            }
+            finishOne()
+        case .done:
+            // Only a cancelled job ends with `.done`: the client is gone, nothing to send.
+            failOnQueue(APIError.unavailable("The image job was cancelled"))
+        case .error(let error):
+            failOnQueue(APIError(serveError: error))
+        case .token:
+            break
+        }
+    }
+
+    private func finishOne() {
+        remaining -= 1
+        guard remaining == 0 else { return }
+        finished = true
+        if let events {
+            events.send(data: "[DONE]")
+            events.finish()
+            return
+        }
+        let data = images.map { image in JSONValue.object([("b64_json", .string(image ?? ""))]) }
+        let body = JSONValue.object([
+            ("created", .int(created)), ("data", .array(data)), ("size", .string(size)),
+            ("output_format", "png"), ("usage", usage(images: count)),
+        ])
+        responder.respond(.json(body.serialized))
+    }
+
+    private func failOnQueue(_ error: APIError) {
+        guard !finished else { return }
+        finished = true
+        cancelAll()
+        if let events {
+            events.send(data: error.body.serialized, event: "error")
+            events.finish()
+        } else {
+            responder.respond(error.response)
+        }
+    }
+
+    private func eventObject(type: String, png: [UInt8], index: Int, extra: [(String, JSONValue)]) -> JSONValue {
+        .object([
+            ("type", .string(type)), ("b64_json", .string(Data(png).base64EncodedString())),
+            ("created_at", .int(Int(Date().timeIntervalSince1970))), ("size", .string(size)),
+            ("quality", "auto"), ("background", "opaque"), ("output_format", "png"), ("index", .int(index)),
+        ] + extra)
+    }
+
+    /// OpenAI's image usage shape: the prompt's CLIP tokens are the input; no output tokens.
+    private func usage(images: Int) -> JSONValue {
+        .object([
+            ("input_tokens", .int(promptTokens)), ("output_tokens", .int(0)), ("total_tokens", .int(promptTokens)),
+            ("input_tokens_details", .object([("text_tokens", .int(promptTokens)), ("image_tokens", .int(0))])),
+        ])
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import KilnHTTP
+import KilnImage
+import KilnJSON
+import KilnServe
+
+/// `POST /v1/images/generations` over one diffusion pipeline: validates the request, submits one
+/// image job per requested image to the shared scheduler (which batches compatible jobs), and
+/// answers with one JSON body or, with `stream: true`, Server-Sent Events (previews, then each
+/// image, then `[DONE]`). A client that goes away cancels its jobs.
+public final class ImageGenerationService: @unchecked Sendable {
+    /// Limits of the image API; each is a setting of `kiln serve`.
+    public struct Settings: Sendable {
+        public var request = ImageGenerationRequest.Limits()
+        /// Wall-clock limit of one job, queued and running (nil: none).
+        public var requestTimeout: Duration? = .seconds(600)
+        public init() {}
+    }
+
+    public let modelID: String
+    public let pipeline: ImagePipeline
+    public let settings: Settings
+    private let scheduler: Scheduler
+
+    public init(modelID: String, pipeline: ImagePipeline, scheduler: Scheduler, settings: Settings = Settings()) {
+        self.modelID = modelID
+        self.pipeline = pipeline
+        self.scheduler = scheduler
+        self.settings = settings
+    }
+
+    /// Registers the image endpoint. `service` is asked on every request: nil (still loading) answers 503.
+    public static func register(on router: Router, service: @escaping @Sendable () -> ImageGenerationService?) {
+        router.post("/v1/images/generations") { request, responder in
+            guard let service = service() else {
+                return responder.respond(APIError.unavailable("The image model is loading; retry shortly").response)
+            }
+            do {
+                try service.start(request, responder)
+            } catch let error as APIError {
+                responder.respond(error.response)
+            } catch {
+                responder.respond(APIError.internalError("\(error)").response)
+            }
+        }
+    }
+
+    /// The request as validated against this pipeline and the settings.
+    public func parse(_ body: [UInt8]) throws -> ImageGenerationRequest {
+        let json: JSONValue
+        do {
+            json = try JSONParser().parse(body)
+        } catch {
+            throw APIError.invalid("The request body is not valid JSON: \(error)")
+        }
+        var limits = settings.request
+        limits.maxSide = min(limits.maxSide, pipeline.limits.maxSide)
+        limits.maxSteps = min(limits.maxSteps, pipeline.limits.maxSteps)
+        limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
+        let parsed = try ImageGenerationRequest(body: json, limits: limits, sizeMultiple: max(8, pipeline.sizeMultiple))
+        if let model = parsed.model, model != modelID { throw APIError.modelNotFound(model) }
+        let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
+        guard width * height <= pipeline.limits.maxPixels else {
+            throw APIError.invalid("'size' \(width)x\(height) exceeds \(pipeline.limits.maxPixels) pixels", param: "size")
+        }
+        return parsed
+    }
+
+    private func start(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+        let parsed = try parse(request.body)
+        let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
+        // Without a seed each request draws its own; image i uses seed + i so that images differ.
+        let seed = parsed.seed ?? UInt64.random(in: .min ... .max)
+        let promptTokens = pipeline.tokenizer.tokens(parsed.prompt).count
+        let run = ImageGenerationRun(count: parsed.n, stream: parsed.stream, partialImageLimit: parsed.partialImages,
+                                     size: "\(width)x\(height)", promptTokens: promptTokens, responder: responder)
+        for index in 0..<parsed.n {
+            let image = ImageRequest(prompt: parsed.prompt, negativePrompt: parsed.negativePrompt, width: width, height: height,
+                                     steps: parsed.steps, guidanceScale: parsed.guidanceScale, sampler: parsed.sampler,
+                                     spacing: parsed.spacing, seed: seed &+ UInt64(index))
+            let job = ImageJobRequest(model: modelID, image: image, previewInterval: parsed.stream ? parsed.previewInterval : 0,
+                                      timeout: settings.requestTimeout)
+            let submitted: Result<Job, ServeError> = Result { () throws(ServeError) -> Job in
+                try scheduler.submitImage(job, onEvent: run.handler(for: index))
+            }
+            switch submitted {
+            case .success(let job): run.attach(job, to: index)
+            case .failure(let error):
+                run.fail(APIError(serveError: error))
+                return
+            }
+        }
+    }
+}

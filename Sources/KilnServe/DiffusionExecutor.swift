@@ -1,0 +1,68 @@
+import Foundation
+import KilnImage
+
+/// The engine behind the scheduler for image jobs: one or more `ImagePipeline`s by model id, and
+/// the `ImageGeneration` of every admitted job. A step of several generations is one
+/// `ImagePipeline.step`, hence one batched denoiser call.
+///
+/// Called from the scheduler's image lane (and from the scheduler thread while the lane is idle),
+/// never from two threads at once; the lock only guards the table against misuse.
+public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
+    /// The pipelines, by the model id requests name them with.
+    public let pipelines: [String: ImagePipeline]
+    private let lock = NSLock()
+    private var generations: [SequenceID: (pipeline: ImagePipeline, generation: ImageGeneration)] = [:]
+
+    public init(pipelines: [String: ImagePipeline]) {
+        self.pipelines = pipelines
+    }
+
+    /// Generations held now (started and not released).
+    public var activeGenerationCount: Int { lock.withLock { generations.count } }
+
+    public func startGeneration(_ id: SequenceID, request: ImageJobRequest) throws {
+        guard let pipeline = pipelines[request.model] else {
+            throw ServeError.invalidRequest("no image model named '\(request.model)'")
+        }
+        let generation = try pipeline.prepare(request.image)
+        lock.withLock { generations[id] = (pipeline, generation) }
+    }
+
+    public func step(_ ids: [SequenceID]) throws {
+        let entries = try ids.map { try entry($0) }
+        guard let pipeline = entries.first?.pipeline else { return }
+        guard entries.allSatisfy({ $0.pipeline === pipeline }) else {
+            throw ServeError.invalidRequest("one denoising step cannot mix image models")
+        }
+        try pipeline.step(entries.map(\.generation))
+    }
+
+    public func preview(_ id: SequenceID) throws -> GeneratedImage {
+        let (pipeline, generation) = try entry(id)
+        return pipeline.preview(generation)
+    }
+
+    public func decode(_ id: SequenceID) throws -> GeneratedImage {
+        let (pipeline, generation) = try entry(id)
+        return try pipeline.decode(generation)
+    }
+
+    public func releaseGeneration(_ id: SequenceID) {
+        lock.withLock { generations[id] = nil }
+    }
+
+    private func entry(_ id: SequenceID) throws -> (pipeline: ImagePipeline, generation: ImageGeneration) {
+        guard let found = lock.withLock({ generations[id] }) else {
+            throw ServeError.executorFailed("image generation \(id) was never started")
+        }
+        return found
+    }
+}
+
+extension NSLock {
+    fileprivate func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
