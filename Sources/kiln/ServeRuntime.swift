@@ -112,7 +112,10 @@ struct ServeRuntime {
         fflush(stdout)
 
         // The model loads after the socket is bound: /health answers at once, /ready once loaded.
-        DispatchQueue.global().async {
+        // A plain thread, not a Dispatch queue: the engine's threads (scheduler loop, worker pools)
+        // are created from here and inherit its scheduling priority, and libdispatch runs its
+        // global queues at its own nice value, which would override the operator's `nice kiln`.
+        let loader = Thread {
             do {
                 let exporter = SchedulerMetricsExporter(registry: metrics.registry)
                 let loaded = try ServeModelLoader(settings: settings).load(logger: logger, observer: exporter.observer)
@@ -125,6 +128,8 @@ struct ServeRuntime {
                 ServeSignals.exitNow(1)
             }
         }
+        loader.name = "kiln.load"
+        loader.start()
         dispatchMain()
     }
 }
