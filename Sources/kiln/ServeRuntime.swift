@@ -38,6 +38,9 @@ struct ServeRuntime {
     }
 
     func run() throws -> Never {
+        // First, before any thread starts: signals that arrive from now on wait, blocked, for the
+        // main thread's `sigwait` at the end, so none is lost however early it comes.
+        ServeSignals.block()
         ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "kiln.serve")
         var configuration = serverConfiguration()
@@ -70,35 +73,33 @@ struct ServeRuntime {
         let server = HTTPServer(configuration: configuration, logger: Logger(label: "kiln.http"),
                                 accessLog: AccessLog(logger: Logger(label: "kiln.access"), isEnabled: settings.accessLog),
                                 observer: metrics, handler: router.handler)
-        // Signals are handled before the listening line appears, so none can be lost in between.
-        ServeSignals.install(
-            onTerminate: { forced in
-                if forced {
-                    logger.warning("second signal: stopping now")
-                    ServeSignals.exitNow(0)
-                }
-                // Before the model has loaded no generation can be in flight: nothing to drain,
-                // and the loading thread is left alone instead of racing a shutdown.
-                if readiness.state == .loading { ServeSignals.exitNow(0) }
-                readiness.state = .draining
-                text.value?.scheduler.beginDraining()
-                server.shutdown(gracePeriod: settings.shutdownGracePeriod) {
-                    text.value?.scheduler.stop()
-                    ServeSignals.exitNow(0)
-                }
-            },
-            onReload: {
-                guard let tls else {
-                    logger.info("SIGHUP: nothing to reload (TLS is off)")
-                    return
-                }
-                do {
-                    try tls.reload()
-                    logger.info("TLS certificate reloaded", metadata: ["sha256": .string(tls.certificateFingerprintSHA256)])
-                } catch {
-                    logger.error("TLS reload failed; keeping the previous certificate", metadata: ["error": .string("\(error)")])
-                }
-            })
+        let onTerminate = { (forced: Bool) in
+            if forced {
+                logger.warning("second signal: stopping now")
+                ServeSignals.exitNow(0)
+            }
+            // Before the model has loaded no generation can be in flight: nothing to drain,
+            // and the loading thread is left alone instead of racing a shutdown.
+            if readiness.state == .loading { ServeSignals.exitNow(0) }
+            readiness.state = .draining
+            text.value?.scheduler.beginDraining()
+            server.shutdown(gracePeriod: settings.shutdownGracePeriod) {
+                text.value?.scheduler.stop()
+                ServeSignals.exitNow(0)
+            }
+        }
+        let onReload = {
+            guard let tls else {
+                logger.info("SIGHUP: nothing to reload (TLS is off)")
+                return
+            }
+            do {
+                try tls.reload()
+                logger.info("TLS certificate reloaded", metadata: ["sha256": .string(tls.certificateFingerprintSHA256)])
+            } catch {
+                logger.error("TLS reload failed; keeping the previous certificate", metadata: ["error": .string("\(error)")])
+            }
+        }
         do {
             try server.start()
         } catch {
@@ -130,15 +131,18 @@ struct ServeRuntime {
         }
         loader.name = "kiln.load"
         loader.start()
-        dispatchMain()
+        ServeSignals.waitForever(onTerminate: onTerminate, onReload: onReload)
     }
 }
 
-/// SIGTERM/SIGINT (drain and stop; a second one stops at once) and SIGHUP (reload), handled on
-/// a Dispatch queue instead of inside a signal handler.
+/// SIGTERM/SIGINT (drain and stop; a second one stops at once) and SIGHUP (reload).
+///
+/// The signals are blocked in every thread and taken with `sigwait` on the main thread, which has
+/// nothing else to do. Not Dispatch signal sources: on Linux libdispatch parks the main thread in
+/// `sigsuspend` with every signal unblocked, and a signal the kernel hands to that thread is
+/// consumed there, racing the signalfd the source reads. A SIGINT sent right after start-up was
+/// lost that way about one time in three, and the server never stopped.
 enum ServeSignals {
-    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
-
     /// Ends the process once the server has drained. `_exit` rather than `exit`: the model may
     /// still be loading on another thread, and running atexit handlers and static destructors
     /// under it can deadlock; the logs are flushed first and nothing else needs tearing down.
@@ -148,23 +152,37 @@ enum ServeSignals {
         _exit(code)
     }
 
-    static func install(onTerminate: @escaping (_ forced: Bool) -> Void, onReload: @escaping () -> Void) {
+    private static var handled: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, signalNumber) }
+        return set
+    }
+
+    /// Blocks the handled signals in the calling thread and so in every thread it makes later:
+    /// call it on the main thread before any other thread starts. Blocked signals stay pending
+    /// until `waitForever` takes them, whenever they arrive.
+    static func block() {
+        var set = handled
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Takes signals on the calling (main) thread for the rest of the process's life; the
+    /// handlers run on a serial queue, so a second SIGTERM is seen while the first one drains.
+    static func waitForever(onTerminate: @escaping (_ forced: Bool) -> Void, onReload: @escaping () -> Void) -> Never {
         let queue = DispatchQueue(label: "kiln.signals")
+        var set = handled
         var terminations = 0
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler {
+        while true {
+            var received: Int32 = 0
+            guard sigwait(&set, &received) == 0 else { continue }
+            if received == SIGHUP {
+                queue.async(execute: onReload)
+            } else {
                 terminations += 1
-                onTerminate(terminations > 1)
+                let forced = terminations > 1
+                queue.async { onTerminate(forced) }
             }
-            source.resume()
-            sources.append(source)
         }
-        signal(SIGHUP, SIG_IGN)
-        let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        reload.setEventHandler(handler: onReload)
-        reload.resume()
-        sources.append(reload)
     }
 }
