@@ -104,6 +104,9 @@ KILN_AVX2_INLINE void unit_step(const int type, const int nb, const uint8_t *wb,
 }
 
 /// One weight row against `nb` (1 or 4) rows of a group; writes y[i * ys] for i < valid.
+/// 32-element types accumulate every block into one chain per activation row, in block order,
+/// and add the offsets last: the float operations of llama.cpp's ggml_vec_dot_q4_1_q8_1 /
+/// q8_0_q8_0 (AVX2), so that the same inputs give the same bits.
 KILN_AVX2_INLINE void row_group(const int type, const int nb, const uint8_t *row, int blocks,
                                 const kiln_q8x4_block *x, float *y, size_t ys, int valid) {
     const int units = units_per_block(type), bb = block_bytes(type);
@@ -111,13 +114,7 @@ KILN_AVX2_INLINE void row_group(const int type, const int nb, const uint8_t *row
     for (int i = 0; i < 4; i++) even[i] = odd[i] = _mm256_setzero_ps();
     __m128 evenOffsets = _mm_setzero_ps(), oddOffsets = _mm_setzero_ps();
     if (units == 1) {
-        int blk = 0;
-        for (; blk + 2 <= blocks; blk += 2) {
-            const uint8_t *w0 = row + (size_t)blk * bb, *w1 = w0 + bb;
-            unit_step(type, nb, w0, 0, simple_factors(type, w0), x + blk, even, &evenOffsets);
-            unit_step(type, nb, w1, 0, simple_factors(type, w1), x + blk + 1, odd, &oddOffsets);
-        }
-        if (blk < blocks) {
+        for (int blk = 0; blk < blocks; blk++) {
             const uint8_t *w0 = row + (size_t)blk * bb;
             unit_step(type, nb, w0, 0, simple_factors(type, w0), x + blk, even, &evenOffsets);
         }
@@ -138,11 +135,30 @@ KILN_AVX2_INLINE void row_group(const int type, const int nb, const uint8_t *row
     for (int i = 0; i < valid; i++) y[(size_t)i * ys] = hsum(_mm256_add_ps(even[i], odd[i])) + offsets[i];
 }
 
+/// Two weight rows of a 32-element type against one activation row (decode): each row keeps its
+/// single in-order chain (as row_group), the two chains interleaved so the FMA units stay busy.
+KILN_AVX2_INLINE void row_pair(const int type, const uint8_t *row0, const uint8_t *row1, int blocks,
+                               const kiln_q8x4_block *x, float *y) {
+    const int bb = block_bytes(type);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m128 offsets0 = _mm_setzero_ps(), offsets1 = _mm_setzero_ps();
+    for (int blk = 0; blk < blocks; blk++) {
+        const uint8_t *w0 = row0 + (size_t)blk * bb, *w1 = row1 + (size_t)blk * bb;
+        unit_step(type, 1, w0, 0, simple_factors(type, w0), x + blk, &acc0, &offsets0);
+        unit_step(type, 1, w1, 0, simple_factors(type, w1), x + blk, &acc1, &offsets1);
+    }
+    y[0] = hsum(acc0) + _mm_cvtss_f32(offsets0);
+    y[1] = hsum(acc1) + _mm_cvtss_f32(offsets1);
+}
+
 KILN_AVX2_INLINE void matmul_type(const int type, const uint8_t *w, size_t row_bytes, int rows, int columns,
                                   const kiln_q8x4_block *x, int batch, float *y, size_t ys) {
     const int blocks = columns / (32 * units_per_block(type)), blocks_per_row = columns / 32;
     if (batch == 1) {
-        for (int r = 0; r < rows; r++) row_group(type, 1, w + (size_t)r * row_bytes, blocks, x, y + r, ys, 1);
+        int r = 0;
+        if (units_per_block(type) == 1)
+            for (; r + 2 <= rows; r += 2) row_pair(type, w + (size_t)r * row_bytes, w + (size_t)(r + 1) * row_bytes, blocks, x, y + r);
+        for (; r < rows; r++) row_group(type, 1, w + (size_t)r * row_bytes, blocks, x, y + r, ys, 1);
         return;
     }
     // Groups outer, weight rows inner: the group's activations stay in L1 while the caller's row

@@ -86,6 +86,25 @@ public enum Attention {
                             elementType == .f16 ? 1 : 0, state)
     }
 
+    /// As `accumulate` over a half cache, with the arithmetic of llama.cpp's CPU flash attention, so
+    /// that the results match its bits: the query rounded to halves, `q·k` as `ggml_vec_dot_f16`
+    /// forms it, one key at a time with libm's `expf`, and the value accumulator kept in halves,
+    /// rounded after every key. Less accurate than `accumulate` (the accumulator's rounding is
+    /// ~5e-4 relative per key); it exists to reproduce llama.cpp. Start with `begin`, end with
+    /// `finish`, as for `accumulate`; spans may be split anywhere (the arithmetic is per key).
+    ///
+    /// - Parameters:
+    ///   - keys, values: half floats; position `t` is `positionStride · t` elements further.
+    ///   - headDimension: at most 256.
+    public static func accumulateInHalves(query: UnsafePointer<Float>, keys: UnsafeRawPointer,
+                                          values: UnsafeRawPointer, positionStride: Int, count: Int,
+                                          headDimension: Int, scale: Float, state: UnsafeMutablePointer<Float>) {
+        precondition(headDimension <= 256, "Attention: head dimension above 256")
+        kiln_attention_span_half(query, keys.assumingMemoryBound(to: UInt16.self),
+                                 values.assumingMemoryBound(to: UInt16.self), positionStride, Int32(count),
+                                 Int32(headDimension), scale, state)
+    }
+
     /// Writes the head's output, `[headDimension]` floats: the accumulator over the sum.
     public static func finish(state: UnsafePointer<Float>, headDimension: Int, output: UnsafeMutablePointer<Float>) {
         kiln_attention_finish(state, Int32(headDimension), output)

@@ -22,7 +22,8 @@ enum {
 };
 
 /// Block k (32 activations) of four consecutive activation rows of a batch, side by side: row i's
-/// values ≈ d[i] · qs[i][j]; s[i] = d[i] · Σ_j qs[i][j] (used by weight types with an offset term).
+/// values ≈ d[i] · qs[i][j]; s[i] ≈ d[i] · Σ_j qs[i][j] (used by weight types with an offset term).
+/// d and s hold half-precision values (as llama.cpp's Q8_0/Q8_1 blocks do).
 /// 160 bytes. Keeping the four rows' scales adjacent lets one multiply form the scales of a weight
 /// unit against all four rows.
 typedef struct {
@@ -33,7 +34,8 @@ typedef struct {
 
 /// Quantizes `rows` rows of `columns` floats (a multiple of 32), row r at x + r * x_stride, into
 /// groups of four rows: group g (rows 4g ... 4g+3) holds blocks out[g * columns/32 ... ]. Rows of the
-/// last group past `rows` are zeros. d = max|x| / 127 per block; q = round-to-nearest-even(x / d).
+/// last group past `rows` are zeros. Per block, with d = max|x| / 127: q = round-to-nearest-even(x · 127/max|x|),
+/// stored d = half(d), s = half(d · Σq) (halves rounded to nearest even, held as floats).
 void kiln_quantize_q8(const float *x, size_t x_stride, int rows, int columns, kiln_q8x4_block *out);
 void kiln_quantize_q8_scalar(const float *x, size_t x_stride, int rows, int columns, kiln_q8x4_block *out);
 
@@ -109,6 +111,14 @@ void kiln_attention_span(const float *q, const void *keys, const void *values, s
                          int dim, float scale, int f16, float *state);
 void kiln_attention_span_scalar(const float *q, const void *keys, const void *values, size_t stride, int count,
                                 int dim, float scale, int f16, float *state);
+/// As kiln_attention_span over half keys and values, with llama.cpp's CPU flash-attention
+/// arithmetic (the query rounded to halves, f16 dot products, one key at a time, libm expf, the
+/// value accumulator rounded to halves after every key), so that results match its bits. Same
+/// state layout; the accumulator holds half values. dim at most 256.
+void kiln_attention_span_half(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
+                              int count, int dim, float scale, float *state);
+void kiln_attention_span_half_scalar(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
+                                     int count, int dim, float scale, float *state);
 /// out[dim] = accumulator / running sum.
 void kiln_attention_finish(const float *state, int dim, float *out);
 
