@@ -119,6 +119,26 @@ void kiln_attention_span_half(const float *q, const uint16_t *keys, const uint16
                               int count, int dim, float scale, float *state);
 void kiln_attention_span_half_scalar(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
                                      int count, int dim, float scale, float *state);
+/// llama.cpp's tiled flash attention (what it runs for steps of 64 or more query tokens), for
+/// `rows` ≤ 64 queries of one head at positions first_position ..< first_position + rows (query i
+/// at q + i·q_stride), each over keys 0 ... its position: key tiles of 64 positions aligned at 0,
+/// float scores and accumulator, ggml's vector exp for the weights. The key and value of position t
+/// are at key_blocks[t / block_size] + (t % block_size)·stride (halves). Writes out + i·out_stride.
+/// A query's result does not depend on which other queries are in the call. dim ≤ 128
+/// (kiln_attention_tiled_supports).
+int kiln_attention_tiled_supports(int dim);
+void kiln_attention_tiled(const float *q, size_t q_stride, int rows, int first_position,
+                          const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
+                          int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride);
+void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int first_position,
+                                 const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
+                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride);
+
+/// Folds one online-softmax state (from) into another (into), both [max, sum, acc[dim]], as
+/// llama.cpp reduces the parts of a split key range: an empty part is skipped, both sides are
+/// rescaled to the larger maximum with libm expf, acc = fma(acc, scale_into, from_acc · scale_from).
+void kiln_attention_merge(float *into, const float *from, int dim);
+
 /// out[dim] = accumulator / running sum.
 void kiln_attention_finish(const float *state, int dim, float *out);
 

@@ -17,11 +17,8 @@ enum PagedAttention {
     /// - Parameters:
     ///   - queries: `[tokenCount × headCount·headDimension]`, RoPE applied.
     ///   - output: `[tokenCount × headCount·headDimension]`, written.
-    ///   - halfAccumulator: llama.cpp's flash-attention arithmetic (`Attention.accumulateInHalves`),
-    ///     for a half cache: what the default 8-bit path uses, so that it reproduces llama.cpp.
     static func attend(layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
-                       queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool,
-                       halfAccumulator: Bool = false) {
+                       queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
         let dimension = cache.headDimension
         let group = headCount / cache.kvHeadCount
         let rowWidth = headCount * dimension
@@ -39,8 +36,7 @@ enum PagedAttention {
                                output: output + token * rowWidth + head * dimension,
                                blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
                                length: Int(batch.tokenPositions[token]) + 1, layer: layer, kvHead: head / group,
-                               cache: cache, scale: scale, halfAccumulator: halfAccumulator,
-                               state: state.baseAddress!)
+                               cache: cache, scale: scale, state: state.baseAddress!)
                 }
             }
         }
@@ -55,8 +51,7 @@ enum PagedAttention {
     @inline(__always)
     static func attendHead(query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                            blockTable: UnsafePointer<Int32>, length: Int, layer: Int, kvHead: Int,
-                           cache: PagedKVCache, scale: Float, halfAccumulator: Bool,
-                           state: UnsafeMutablePointer<Float>) {
+                           cache: PagedKVCache, scale: Float, state: UnsafeMutablePointer<Float>) {
         let dimension = cache.headDimension
         let blockSize = cache.blockSize
         Attention.begin(state: state, headDimension: dimension)
@@ -64,17 +59,11 @@ enum PagedAttention {
         var blockIndex = 0
         while start < length {
             let block = Int(blockTable[blockIndex])
-            let keys = cache.keys(layer: layer, block: block, kvHead: kvHead)
-            let values = cache.values(layer: layer, block: block, kvHead: kvHead)
-            let count = min(blockSize, length - start)
-            if halfAccumulator {
-                Attention.accumulateInHalves(query: query, keys: keys, values: values, positionStride: dimension,
-                                             count: count, headDimension: dimension, scale: scale, state: state)
-            } else {
-                Attention.accumulate(query: query, keys: keys, values: values, elementType: cache.elementType,
-                                     positionStride: dimension, count: count, headDimension: dimension, scale: scale,
-                                     state: state)
-            }
+            Attention.accumulate(query: query, keys: cache.keys(layer: layer, block: block, kvHead: kvHead),
+                                 values: cache.values(layer: layer, block: block, kvHead: kvHead),
+                                 elementType: cache.elementType, positionStride: dimension,
+                                 count: min(blockSize, length - start), headDimension: dimension, scale: scale,
+                                 state: state)
             start += blockSize
             blockIndex += 1
         }
