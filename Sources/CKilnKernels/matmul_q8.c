@@ -5,8 +5,12 @@
 // one multiply gives the unit's scale against all four (dw · d[0..3]) while one fused multiply-add
 // accumulates its offset term (mw · s[0..3]). A single row (decode) takes a body that does, per row,
 // exactly the same float operations in the same order, so a sequence gets the same bits alone or
-// in any batch. Both bodies feed even and odd units to separate accumulators: two independent
-// dependency chains per row, which a single row needs to keep the FMA units busy.
+// in any batch. 32-element types (Q4_0 ... Q8_0) keep one accumulator chain per row, block by block
+// in order, with the offsets summed separately and added last: the float operations of llama.cpp's
+// AVX2 ggml_vec_dot_q4_1_q8_1 / q8_0_q8_0, so that (with the half activation scales of
+// kiln_quantize_q8) the products have its bits. A single row (decode) interleaves two weight rows,
+// two independent chains to keep the FMA units busy. The K-quant types feed even and odd units to
+// separate accumulators (llama.cpp quantizes their activations differently anyway).
 #include "kiln_units.h"
 
 int kiln_matmul_q8_supports(int type) { return block_bytes(type) != 0; }
