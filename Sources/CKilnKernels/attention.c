@@ -219,48 +219,60 @@ void kiln_attention_span_half_scalar(const float *q, const uint16_t *keys, const
 }
 
 #ifdef KILN_X86
-/// dim a multiple of 8, at most 256 (checked by the caller).
-KILN_AVX2 static void span_half_avx2(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
-                                     int count, int dim, float scale, float *state) {
-    uint16_t qh[256];
-    float *acc = state + 2;
-    for (int i = 0; i < dim; i += 8)
-        _mm_storeu_si128((__m128i *)(qh + i), _mm256_cvtps_ph(_mm256_loadu_ps(q + i), _MM_FROUND_TO_NEAREST_INT));
-    const int whole = dim & ~31;
+/// dim a multiple of 8, at most 256 (checked by the caller). The query (as the floats of its
+/// halves) and the accumulator stay in registers for a fixed dim; per key the operations are
+/// exactly those of the scalar body.
+KILN_AVX2_INLINE void span_half_body(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
+                                     int count, const int dim, float scale, float *state) {
+    const int lanes = dim / 8, whole = dim & ~31;
+    float qf[256];
+    __m256 a[32];
+    for (int l = 0; l < lanes; l++) {
+        _mm256_storeu_ps(qf + 8 * l, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + 8 * l), _MM_FROUND_TO_NEAREST_INT)));
+        a[l] = _mm256_loadu_ps(state + 2 + 8 * l);
+    }
+    float m = state[0], total = state[1];
     for (int t = 0; t < count; t++) {
         const uint16_t *k = keys + (size_t)t * stride, *v = values + (size_t)t * stride;
         __m256 sum[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int i = 0; i < whole; i += 32)
-            for (int j = 0; j < 4; j++) {
-                const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(qh + i + 8 * j)));
-                const __m256 y = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i + 8 * j)));
-                sum[j] = _mm256_fmadd_ps(x, y, sum[j]);
-            }
+            for (int j = 0; j < 4; j++)
+                sum[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qf + i + 8 * j),
+                                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i + 8 * j))), sum[j]);
         const __m256 x0 = _mm256_add_ps(_mm256_add_ps(sum[0], sum[2]), _mm256_add_ps(sum[1], sum[3]));
         const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
         const __m128 t1 = _mm_hadd_ps(t0, t0);
         double dot = (double)_mm_cvtss_f32(_mm_hadd_ps(t1, t1));
-        for (int i = whole; i < dim; i++) dot += (double)(_cvtsh_ss(qh[i]) * _cvtsh_ss(k[i]));
+        for (int i = whole; i < dim; i++) dot += (double)(qf[i] * _cvtsh_ss(k[i]));
         const float s = (float)dot * scale;
         float ms = 1.0f, vs = 1.0f;
-        if (s > state[0]) {
-            ms = expf(state[0] - s);
-            state[0] = s;
-            const __m256 m = _mm256_set1_ps(ms);
-            for (int i = 0; i < dim; i += 8) {
-                const __m256 scaled = _mm256_mul_ps(_mm256_loadu_ps(acc + i), m);
-                _mm256_storeu_ps(acc + i, _mm256_cvtph_ps(_mm256_cvtps_ph(scaled, _MM_FROUND_TO_NEAREST_INT)));
-            }
+        if (s > m) {
+            ms = expf(m - s);
+            m = s;
+            const __m256 mv = _mm256_set1_ps(ms);
+            for (int l = 0; l < lanes; l++)
+                a[l] = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(a[l], mv), _MM_FROUND_TO_NEAREST_INT));
         } else {
-            vs = expf(s - state[0]);
+            vs = expf(s - m);
         }
-        state[1] = fmaf(state[1], ms, vs);
+        total = fmaf(total, ms, vs);
         const __m256 p = _mm256_set1_ps(vs);
-        for (int i = 0; i < dim; i += 8) {
-            const __m256 value = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
-            const __m256 sum8 = _mm256_fmadd_ps(value, p, _mm256_loadu_ps(acc + i));
-            _mm256_storeu_ps(acc + i, _mm256_cvtph_ps(_mm256_cvtps_ph(sum8, _MM_FROUND_TO_NEAREST_INT)));
+        for (int l = 0; l < lanes; l++) {
+            const __m256 value = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * l)));
+            a[l] = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_fmadd_ps(value, p, a[l]), _MM_FROUND_TO_NEAREST_INT));
         }
+    }
+    for (int l = 0; l < lanes; l++) _mm256_storeu_ps(state + 2 + 8 * l, a[l]);
+    state[0] = m;
+    state[1] = total;
+}
+
+KILN_AVX2 static void span_half_avx2(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
+                                     int count, int dim, float scale, float *state) {
+    switch (dim) {
+    case 64: span_half_body(q, keys, values, stride, count, 64, scale, state); break;
+    case 128: span_half_body(q, keys, values, stride, count, 128, scale, state); break;
+    default: span_half_body(q, keys, values, stride, count, dim, scale, state); break;
     }
 }
 #endif
