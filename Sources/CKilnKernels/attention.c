@@ -195,6 +195,7 @@ KILN_INLINE float half_softmax_step(float s, float *state, float *acc, int dim) 
 
 void kiln_attention_span_half_scalar(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
                                      int count, int dim, float scale, float *state) {
+    if (count <= 0 || dim <= 0 || dim > 256) return;
     float qh[256];
     float *acc = state + 2;
     for (int i = 0; i < dim; i++) qh[i] = round_half(q[i]);
@@ -279,9 +280,9 @@ KILN_AVX2 static void span_half_avx2(const float *q, const uint16_t *keys, const
 
 void kiln_attention_span_half(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
                               int count, int dim, float scale, float *state) {
-    if (count <= 0) return;
+    if (count <= 0 || dim <= 0 || dim > 256) return;
 #ifdef KILN_X86
-    if (kiln_simd_active() && dim % 8 == 0 && dim <= 256) {
+    if (kiln_simd_active() && dim % 8 == 0) {
         span_half_avx2(q, keys, values, stride, count, dim, scale, state);
         return;
     }

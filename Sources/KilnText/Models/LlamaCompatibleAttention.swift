@@ -16,6 +16,8 @@ import KilnTensor
 /// never depends on other sequences; the two agree for one sequence at a time (how the reference
 /// was made). As with `PagedAttention`, results do not depend on what else is in the batch.
 enum LlamaCompatibleAttention {
+    /// Largest head dimension of the half-accumulator kernel; larger heads use `PagedAttention`.
+    static let maximumHeadDimension = 256
     /// Tokens of one sequence in a step from which llama.cpp's tiled body applies.
     static let tiledMinimumTokens = 64
     /// Query rows per tiled work item (llama.cpp's tile height).

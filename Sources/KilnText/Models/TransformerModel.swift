@@ -116,7 +116,8 @@ public final class TransformerModel: @unchecked Sendable {
             normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.attentionNorm)
             multiply(attentionInputTargets[index], input: s.normalized, rows: tokenCount)
             prepareKeysAndQueries(layer: index, weights: layer, batch: batch, cache: cache)
-            if kernelPath == .automatic && cache.elementType == .f16 {
+            if kernelPath == .automatic && cache.elementType == .f16
+                && configuration.headDimension <= LlamaCompatibleAttention.maximumHeadDimension {
                 LlamaCompatibleAttention.attend(layer: index, batch: batch, cache: cache,
                                                 headCount: configuration.headCount, queries: s.query,
                                                 output: s.attention, pool: pool, splitCount: pool.threadCount)
