@@ -5,8 +5,11 @@
 // one multiply gives the unit's scale against all four (dw · d[0..3]) while one fused multiply-add
 // accumulates its offset term (mw · s[0..3]). A single row (decode) takes a body that does, per row,
 // exactly the same float operations in the same order, so a sequence gets the same bits alone or
-// in any batch. Both bodies feed even and odd units to separate accumulators: two independent
-// dependency chains per row, which a single row needs to keep the FMA units busy.
+// in any batch. 32-element types (Q4_0 ... Q8_0) keep one accumulator chain per row, block by block
+// in order, with the offsets summed separately and added last: the float operations of llama.cpp's
+// AVX2 ggml_vec_dot_q4_1_q8_1 / q8_0_q8_0, so that (with the half activation scales of
+// kiln_quantize_q8) the products have its bits. The K-quant types feed even and odd units to
+// separate accumulators (llama.cpp quantizes their activations differently anyway).
 #include "kiln_units.h"
 
 int kiln_matmul_q8_supports(int type) { return block_bytes(type) != 0; }
@@ -104,6 +107,9 @@ KILN_AVX2_INLINE void unit_step(const int type, const int nb, const uint8_t *wb,
 }
 
 /// One weight row against `nb` (1 or 4) rows of a group; writes y[i * ys] for i < valid.
+/// 32-element types accumulate every block into one chain per activation row, in block order,
+/// and add the offsets last: the float operations of llama.cpp's ggml_vec_dot_q4_1_q8_1 /
+/// q8_0_q8_0 (AVX2), so that the same inputs give the same bits.
 KILN_AVX2_INLINE void row_group(const int type, const int nb, const uint8_t *row, int blocks,
                                 const kiln_q8x4_block *x, float *y, size_t ys, int valid) {
     const int units = units_per_block(type), bb = block_bytes(type);
@@ -111,13 +117,7 @@ KILN_AVX2_INLINE void row_group(const int type, const int nb, const uint8_t *row
     for (int i = 0; i < 4; i++) even[i] = odd[i] = _mm256_setzero_ps();
     __m128 evenOffsets = _mm_setzero_ps(), oddOffsets = _mm_setzero_ps();
     if (units == 1) {
-        int blk = 0;
-        for (; blk + 2 <= blocks; blk += 2) {
-            const uint8_t *w0 = row + (size_t)blk * bb, *w1 = w0 + bb;
-            unit_step(type, nb, w0, 0, simple_factors(type, w0), x + blk, even, &evenOffsets);
-            unit_step(type, nb, w1, 0, simple_factors(type, w1), x + blk + 1, odd, &oddOffsets);
-        }
-        if (blk < blocks) {
+        for (int blk = 0; blk < blocks; blk++) {
             const uint8_t *w0 = row + (size_t)blk * bb;
             unit_step(type, nb, w0, 0, simple_factors(type, w0), x + blk, even, &evenOffsets);
         }
@@ -142,6 +142,8 @@ KILN_AVX2_INLINE void matmul_type(const int type, const uint8_t *w, size_t row_b
                                   const kiln_q8x4_block *x, int batch, float *y, size_t ys) {
     const int blocks = columns / (32 * units_per_block(type)), blocks_per_row = columns / 32;
     if (batch == 1) {
+        // One row at a time: out-of-order execution overlaps consecutive rows' chains. (Two rows
+        // interleaved measured no faster from cache and up to 2× slower streaming from memory.)
         for (int r = 0; r < rows; r++) row_group(type, 1, w + (size_t)r * row_bytes, blocks, x, y + r, ys, 1);
         return;
     }

@@ -2,6 +2,14 @@
 #include "kiln_internal.h"
 #include <math.h>
 
+/// Rounds a float to the nearest half (ties to even) and back: the scales are kept as halves, as
+/// llama.cpp's Q8_0/Q8_1 blocks store them, so that products match its rounding.
+static float round_to_half_scalar(float x) {
+    uint16_t h;
+    kiln_float_to_half(&x, 1, &h);
+    return kiln_half_to_float_value(h);
+}
+
 /// Quantizes one block of 32 floats into lane `lane` of a group block.
 static void quantize_block_scalar(const float *x, kiln_q8x4_block *out, int lane) {
     float amax = 0;
@@ -13,8 +21,8 @@ static void quantize_block_scalar(const float *x, kiln_q8x4_block *out, int lane
         out->qs[lane][i] = (int8_t)q;
         sum += q;
     }
-    out->d[lane] = d;
-    out->s[lane] = d * (float)sum;
+    out->d[lane] = round_to_half_scalar(d);
+    out->s[lane] = round_to_half_scalar(d * (float)sum);
 }
 
 /// Zeroes the lanes of the last group that no row fills.
@@ -63,8 +71,11 @@ KILN_AVX2 static void quantize_rows_avx2(const float *x, size_t x_stride, int ro
             __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
             __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), order);
             _mm256_storeu_si256((__m256i *)blocks[b].qs[lane], bytes);
-            blocks[b].d[lane] = d;
-            blocks[b].s[lane] = d * (float)_mm_cvtsi128_si32(t4);
+            // d and s rounded to halves (d from the unrounded quotient, as the quants were).
+            const __m128 ds = _mm_setr_ps(d, d * (float)_mm_cvtsi128_si32(t4), 0, 0);
+            const __m128 rounded = _mm_cvtph_ps(_mm_cvtps_ph(ds, _MM_FROUND_TO_NEAREST_INT));
+            blocks[b].d[lane] = _mm_cvtss_f32(rounded);
+            blocks[b].s[lane] = _mm_cvtss_f32(_mm_movehdup_ps(rounded));
         }
     }
     clear_padding(rows, columns, out);

@@ -5,13 +5,25 @@
 
 // ---------------------------------------------------------------- portable bodies
 
+/// 1 / sqrt(mean(x²) + eps) rounded as ggml's rms_norm rounds it: each square rounded to float,
+/// the squares summed in double in index order, the mean rounded to float, then float sqrt and
+/// division. (Products in double, or sums in another order, move the scale by an ulp now and
+/// then, and an ulp is enough to flip some 8-bit activation roundings downstream.)
+static float rms_scale(const float *row, int n, float eps) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        const float square = row[i] * row[i];
+        sum += (double)square;
+    }
+    const float mean = (float)(sum / n);
+    return 1.0f / sqrtf(mean + eps);
+}
+
 void kiln_rms_norm_scalar(const float *x, const float *w, int n, int rows, float eps, float *out) {
     for (int r = 0; r < rows; r++) {
         const float *row = x + (size_t)r * n;
         float *o = out + (size_t)r * n;
-        double sum = 0;
-        for (int i = 0; i < n; i++) sum += (double)row[i] * row[i];
-        float scale = (float)(1.0 / sqrt(sum / n + eps));
+        float scale = rms_scale(row, n, eps);
         for (int i = 0; i < n; i++) o[i] = w ? row[i] * scale * w[i] : row[i] * scale;
     }
 }
@@ -21,11 +33,11 @@ void kiln_add_scalar(const float *a, const float *b, size_t n, float *out) {
 }
 
 void kiln_swiglu_scalar(const float *gate, const float *up, size_t n, float *out) {
-    for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + kiln_expf(-gate[i])) * up[i];
+    for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + kiln_silu_expf(0.0f - gate[i])) * up[i];
 }
 
 void kiln_silu_scalar(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + kiln_expf(-x[i]));
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + kiln_silu_expf(0.0f - x[i]));
 }
 
 void kiln_exp_scalar(const float *x, size_t n, float *out) {
@@ -41,6 +53,8 @@ void kiln_softmax_scalar(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] *= inv;
 }
 
+// Each rotated element is a·c ∓ b·s with the first product fused: how GCC contracts ggml's
+// `x0*cos_theta - x1*sin_theta` and `x0*sin_theta + x1*cos_theta`.
 void kiln_rope_scalar(float *x, int heads, int head_dim, int dims, const float *cos, const float *sin, int neox) {
     int half = dims / 2;
     for (int h = 0; h < heads; h++) {
@@ -48,8 +62,8 @@ void kiln_rope_scalar(float *x, int heads, int head_dim, int dims, const float *
         for (int i = 0; i < half; i++) {
             int p = neox ? i : 2 * i, q = neox ? i + half : 2 * i + 1;
             float a = v[p], b = v[q];
-            v[p] = a * cos[i] - b * sin[i];
-            v[q] = a * sin[i] + b * cos[i];
+            v[p] = fmaf(a, cos[i], -(b * sin[i]));
+            v[q] = fmaf(a, sin[i], b * cos[i]);
         }
     }
 }
@@ -60,19 +74,8 @@ KILN_AVX2 static void rms_norm_avx2(const float *x, const float *w, int n, int r
     for (int r = 0; r < rows; r++) {
         const float *row = x + (size_t)r * n;
         float *o = out + (size_t)r * n;
-        __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-        int i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m256 v = _mm256_loadu_ps(row + i);
-            __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-            s0 = _mm256_fmadd_pd(lo, lo, s0);
-            s1 = _mm256_fmadd_pd(hi, hi, s1);
-        }
-        __m256d s = _mm256_add_pd(s0, s1);
-        __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
-        double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
-        for (; i < n; i++) sum += (double)row[i] * row[i];
-        float scale = (float)(1.0 / sqrt(sum / n + eps));
+        const float scale = rms_scale(row, n, eps);
+        int i;
         __m256 sv = _mm256_set1_ps(scale);
         for (i = 0; i + 8 <= n; i += 8) {
             __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + i), sv);
@@ -90,20 +93,20 @@ KILN_AVX2 static void add_avx2(const float *a, const float *b, size_t n, float *
 }
 
 KILN_AVX2_INLINE __m256 silu8(__m256 g) {
-    __m256 e = kiln_exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    __m256 e = kiln_silu_exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
     return _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
 KILN_AVX2 static void swiglu_avx2(const float *gate, const float *up, size_t n, float *out) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
-    for (; i < n; i++) out[i] = gate[i] / (1.0f + kiln_expf(-gate[i])) * up[i];
+    for (; i < n; i++) out[i] = gate[i] / (1.0f + kiln_silu_expf(0.0f - gate[i])) * up[i];
 }
 
 KILN_AVX2 static void silu_avx2(float *x, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, silu8(_mm256_loadu_ps(x + i)));
-    for (; i < n; i++) x[i] = x[i] / (1.0f + kiln_expf(-x[i]));
+    for (; i < n; i++) x[i] = x[i] / (1.0f + kiln_silu_expf(0.0f - x[i]));
 }
 
 KILN_AVX2 static void exp_avx2(const float *x, size_t n, float *out) {
@@ -157,17 +160,18 @@ KILN_AVX2 static void rope_avx2(float *x, int heads, int head_dim, int dims, con
                 __m128 c4 = _mm_loadu_ps(cos + i), s4 = _mm_loadu_ps(sin + i);
                 __m256 c = _mm256_set_m128(_mm_unpackhi_ps(c4, c4), _mm_unpacklo_ps(c4, c4));
                 __m256 s = _mm256_set_m128(_mm_unpackhi_ps(s4, s4), _mm_unpacklo_ps(s4, s4));
-                __m256 swapped = _mm256_permute_ps(pairs, 0xB1);  // (b, a) per pair
-                // first: a·c − b·s; second: b·c + a·s
-                __m256 rotated = _mm256_fmaddsub_ps(pairs, c, _mm256_mul_ps(swapped, s));
+                // (a, a) and (b, b) per pair; first: fma(a, c, −b·s); second: fma(a, s, b·c).
+                __m256 firsts = _mm256_moveldup_ps(pairs), seconds = _mm256_movehdup_ps(pairs);
+                __m256 cs = _mm256_blend_ps(c, s, 0xAA), sc = _mm256_blend_ps(s, c, 0xAA);
+                __m256 rotated = _mm256_fmaddsub_ps(firsts, cs, _mm256_mul_ps(seconds, sc));
                 _mm256_storeu_ps(v + 2 * i, rotated);
             }
         }
         for (; i < half; i++) {
             int p = neox ? i : 2 * i, q = neox ? i + half : 2 * i + 1;
             float a = v[p], b = v[q];
-            v[p] = a * cos[i] - b * sin[i];
-            v[q] = a * sin[i] + b * cos[i];
+            v[p] = fmaf(a, cos[i], -(b * sin[i]));
+            v[q] = fmaf(a, sin[i], b * cos[i]);
         }
     }
 }

@@ -22,7 +22,8 @@ import KilnFormats
 ///
 /// so the integer path is kept for every quantized type; F32/F16/BF16 weights use float kernels.
 /// Its cost is accuracy: each activation moves by at most half a quantization step
-/// (max|x_block| / 254), the same approximation llama.cpp makes for these types.
+/// (max|x_block| / 254, plus the rounding of the step to a half), the same approximation llama.cpp
+/// makes for these types, with the same roundings (see kiln_matmul_q8).
 public enum Matmul {
     /// `output[b][r] = Σ_c weight[r][c] · input[b][c]` for `b < batch`, `r < weight.rows`, on `pool`.
     ///

@@ -9,8 +9,11 @@ import Foundation
 /// `.neox` pairs `(i, i + dimensions/2)` (`NEOX`: Qwen2, Phi-3). Head elements at
 /// `dimensions ..< headDimension` pass through unchanged. YaRN extrapolation is not supported.
 ///
-/// Angles are computed in `Double` and rounded once, so they are slightly more accurate than
-/// llama.cpp's iterated `Float` powers; the difference is far below the attention's tolerance.
+/// Angles are rounded the way ggml rounds them, so that the rotated vectors (and, through the
+/// 8-bit activation roundings downstream, the logits) match llama.cpp's bit for bit: `θ` starts at
+/// the position and is multiplied in `Float` by `powf(base, −2/dimensions)` from pair to pair, and
+/// the cosines and sines are libm's `cosf`/`sinf` of that `Float`. (Angles computed in `Double`
+/// differ by up to ~1e-5 rad at long positions.)
 public struct RotaryEmbedding: Sendable {
     /// How the rotated elements of a head are paired.
     public enum Layout: Sendable { case normal, neox }
@@ -24,8 +27,8 @@ public struct RotaryEmbedding: Sendable {
     public let frequencyScale: Float
     /// Per-pair divisors of the frequency (Llama 3.1's `rope_freqs`), `[dimensions / 2]`, or empty.
     public let frequencyFactors: [Float]
-    /// `[dimensions / 2]` inverse frequencies `frequencyScale · base^(−2i/dimensions) / factor_i`.
-    private let inverseFrequencies: [Double]
+    /// `powf(base, −2 / dimensions)`: the ratio of consecutive pairs' frequencies.
+    private let thetaScale: Float
 
     public init(layout: Layout, dimensions: Int, base: Float, frequencyScale: Float = 1,
                 frequencyFactors: [Float] = []) {
@@ -37,19 +40,19 @@ public struct RotaryEmbedding: Sendable {
         self.base = base
         self.frequencyScale = frequencyScale
         self.frequencyFactors = frequencyFactors
-        inverseFrequencies = (0..<dimensions / 2).map { i in
-            let factor = frequencyFactors.isEmpty ? 1 : Double(frequencyFactors[i])
-            return Double(frequencyScale) * pow(Double(base), -2 * Double(i) / Double(dimensions)) / factor
-        }
+        thetaScale = powf(base, -2 / Float(dimensions))
     }
 
     /// Fills the cosines and sines of `position`'s angles: `cos` and `sin` are `[dimensions / 2]`.
     /// Compute them once per position and step, then `rotate` every layer's queries and keys.
     public func angles(position: Int, cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
+        var theta = Float(position)
         for i in 0..<dimensions / 2 {
-            let theta = Double(position) * inverseFrequencies[i]
-            cos[i] = Float(Foundation.cos(theta))
-            sin[i] = Float(Foundation.sin(theta))
+            let extrapolated = frequencyFactors.isEmpty ? theta : theta / frequencyFactors[i]
+            let angle = frequencyScale * extrapolated
+            cos[i] = cosf(angle)
+            sin[i] = sinf(angle)
+            theta *= thetaScale
         }
     }
 

@@ -84,8 +84,9 @@ import Testing
 /// Per-output tolerance of an optimized kernel against `Matmul.reference`:
 /// - float summation in another order and fused multiply-adds: `2e-5 · Σ_c |w_c·x_c|` (a few hundred
 ///   terms at float's 6e-8 unit roundoff, with margin);
-/// - 8-bit activations (integer kernels): each x_c becomes d·round(x_c/d) with d = max|x_block|/127,
-///   so it moves by at most d/2; the dot moves by at most Σ_blocks Σ_c |w_c| · max|x_block| / 254.
+/// - 8-bit activations (integer kernels): each x_c becomes d'·round(x_c/d) with d = max|x_block|/127
+///   and d' = d rounded to a half (relative error ≤ 2⁻¹¹), so it moves by at most d/2 + 127·d·2⁻¹¹;
+///   the dot moves by at most Σ_blocks Σ_c |w_c| · max|x_block| · (1/254 + 1/2048).
 /// Both bounds are computed from the dequantized weights.
 func toleranceBound(_ weight: WeightMatrix, input: [Float], batch: Int) throws -> [Float] {
     let columns = weight.columns
@@ -103,8 +104,9 @@ func toleranceBound(_ weight: WeightMatrix, input: [Float], batch: Int) throws -
                     blockMax = max(blockMax, abs(x))
                     blockWeight += abs(row[c])
                 }
-                // Rounding each activation to 1/127 of its block's maximum moves it by at most half a step.
-                quantization += blockWeight * blockMax / 254
+                // Rounding each activation to 1/127 of its block's maximum moves it by at most half a
+                // step, and the step itself is kept as a half.
+                quantization += blockWeight * blockMax * (1 / 254 + 1 / 2048)
             }
             bounds[b * weight.rows + r] = 2e-5 * magnitude + quantization + 1e-6
         }

@@ -118,11 +118,17 @@ import Testing
                     #expect(d == 0 && s == 0 && quants.allSatisfy { $0 == 0 }, "padding row \(row)")
                     continue
                 }
-                // Dequantized values are within half a step of the input; s is d times the quant sum.
-                for i in 0..<32 {
-                    #expect(abs(Float(quants[i]) * d - x[row * columns + block * 32 + i]) <= d / 2 * 1.0001)
+                // As llama.cpp's Q8_0/Q8_1: q = round-half-even(x · 127/amax) with the float quotient,
+                // d = half(amax / 127), s = half((amax / 127) · Σq) (halves rounded to nearest even).
+                let values = x[(row * columns + block * 32)..<(row * columns + block * 32 + 32)]
+                let amax = values.map { abs($0) }.max()!
+                let inverse: Float = amax > 0 ? 127 / amax : 0
+                for (i, value) in values.enumerated() {
+                    #expect(quants[i] == Int((value * inverse).rounded(.toNearestOrEven)))
                 }
-                #expect(s == d * Float(quants.reduce(0, +)))
+                let exactScale = amax / 127
+                #expect(d == Float(Float16(exactScale)))
+                #expect(s == Float(Float16(exactScale * Float(quants.reduce(0, +)))))
                 if row == 0 && block == 1 { #expect(d == 0) }
             }
         }

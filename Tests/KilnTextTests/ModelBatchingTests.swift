@@ -5,6 +5,11 @@ import KilnText
 /// Batch invariance on the real model: a sequence's logits are bit-identical whether it runs
 /// alone or with others, whatever the others are doing (prefill or decode), however its prompt
 /// is chunked, and whether its prefix blocks were computed by itself or shared.
+///
+/// Chunking: the default path follows llama.cpp's attention, whose arithmetic depends on the shape
+/// of a sequence's own step (64+ tokens: tiled; one token at 256+ positions: split key range), so
+/// chunk-independence holds where those bodies coincide: chunks under 64 tokens, positions under
+/// 256 (the prompts here). Other sequences in the batch never matter.
 @Suite struct ModelBatchingTests {
     static let prompts: [[Int32]] = ModelFixtures.reference.greedy.prefix(4).map(\.prompt_ids)
 

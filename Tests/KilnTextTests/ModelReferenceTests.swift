@@ -73,21 +73,17 @@ enum ModelFixtures {
 ///
 /// 1. A float64 numpy computation (Tests/Fixtures/smollm2/make_float64_reference.py): Kiln with
 ///    float activations must agree to 2e-3 in log-probability: this checks the architecture.
-/// 2. llama.cpp's greedy runs. llama.cpp quantizes activations to 8 bits before every product, and
-///    so does Kiln's default (`.int8`) path, each with its own rounding. That noise is chaotic:
-///    two numpy emulations of llama.cpp's kernels that differ only in summation order differ by up
-///    to 0.08 in a top-1 log-probability, such an emulation differs from llama.cpp by up to 0.5 at
-///    single steps (0.03–0.04 on average), and reordering the sums of Kiln's own attention flipped
-///    a greedy token whose llama.cpp lead was 0.36. So the checks are statistical: per case, the
-///    mean |Δ log p| of the top token within 0.06 and every step within 0.3; Kiln's top token equal
-///    to llama.cpp's wherever llama.cpp leads by 0.5 or more, and at 85% of all steps; free-running
-///    greedy tokens equal up to llama.cpp's first step whose lead is under 0.5. The issue's strict
-///    criterion (first lead under 0.05) is measured and printed alongside.
+/// 2. llama.cpp's greedy runs, with the issue's criterion: Kiln's greedy tokens equal llama.cpp's up
+///    to the first step where llama.cpp's own top-2 log-probabilities are within 0.05 of each other,
+///    and the top-1 log-probability of every step agrees within 0.05 (teacher-forced with llama.cpp's
+///    tokens at every step, and free-running up to that first near-tie). Kiln's default path
+///    reproduces llama.cpp's CPU arithmetic (8-bit activations with half scales, products in its
+///    order, flash attention with a half accumulator, RoPE angles, RMSNorm and SwiGLU rounded as
+///    ggml rounds them: see Scripts/fixtures/llamacpp-emulation.py), so the two agree to ~1e-4 where
+///    a differently rounded implementation drifts by up to 0.5.
 @Suite(.serialized) struct ModelReferenceTests {
-    static let stepTolerance = 0.3
-    static let meanTolerance = 0.06
-    static let nearTieMargin = 0.5
-    static let minimumTopAgreement = 0.85
+    /// The issue's tolerance, for both the top-1 log-probability and the near-tie margin.
+    static let tolerance = 0.05
 
     struct Float64Reference: Decodable {
         struct Position: Decodable {
@@ -119,36 +115,46 @@ enum ModelFixtures {
         print("float64 reference: \(reference.positions.count) positions × 10 tokens, largest log-probability difference \(worst)")
     }
 
-    /// Free-running greedy decoding from each prompt, compared with llama.cpp's tokens.
+    /// Free-running greedy decoding from each prompt, compared with llama.cpp's tokens up to its first
+    /// near-tie (top-2 log-probabilities within 0.05), with the top-1 log-probability of each of those
+    /// steps within 0.05.
     @Test(arguments: 0..<6)
     func greedyTokensMatchLlamaCpp(caseIndex: Int) throws {
         let reference = ModelFixtures.reference.greedy[caseIndex]
         let model = try ModelFixtures.loadModel()
         let runner = try SequenceRunner(model: model, capacity: reference.prompt_ids.count + reference.ids.count + 1)
         var logits = try runner.feed(reference.prompt_ids)
+        let nearTie = reference.steps.firstIndex { $0.topGap < Self.tolerance } ?? reference.steps.count
         var matched = 0
-        for step in reference.steps {
-            let (token, _) = ModelFixtures.top(logits)
+        var worst = 0.0
+        for (index, step) in reference.steps.enumerated() {
+            let (token, logProbability) = ModelFixtures.top(logits)
+            if index < nearTie {
+                let difference = abs(logProbability - step.topLogProbability)
+                worst = max(worst, difference)
+                #expect(difference < Self.tolerance,
+                        "case \(caseIndex) step \(index): log p \(logProbability) vs llama.cpp \(step.topLogProbability)")
+            }
             guard token == step.id else { break }
             matched += 1
-            logits = try runner.feed([token])
+            if index + 1 < reference.steps.count { logits = try runner.feed([token]) }
         }
-        let strict = reference.steps.firstIndex { $0.topGap < 0.05 } ?? reference.steps.count
-        let comparable = reference.steps.firstIndex { $0.topGap < Self.nearTieMargin } ?? reference.steps.count
-        print("greedy case \(caseIndex): \(matched) of \(reference.steps.count) tokens equal llama.cpp's; "
-              + "its first top-2 gap < 0.05 is at step \(strict), < \(Self.nearTieMargin) at step \(comparable)")
-        #expect(matched >= comparable, "case \(caseIndex): tokens part at step \(matched) before llama.cpp's first near-tie at \(comparable)")
+        print("greedy case \(caseIndex): \(matched) of \(reference.steps.count) tokens equal llama.cpp's; its first "
+              + "top-2 gap < \(Self.tolerance) is at step \(nearTie); largest |Δ log p| before it \(String(format: "%.6f", worst))")
+        #expect(matched >= nearTie, "case \(caseIndex): tokens part at step \(matched) before llama.cpp's first near-tie at \(nearTie)")
     }
 
-    /// Teacher forcing: with llama.cpp's tokens as the context, compare every step.
+    /// Teacher forcing: with llama.cpp's tokens as the context, every step's top-1 log-probability
+    /// within 0.05 of llama.cpp's, and the top token equal wherever llama.cpp's lead is at least 0.05.
     @Test(arguments: 0..<6)
     func everyStepAgreesGivenLlamaCppTokens(caseIndex: Int) throws {
         let reference = ModelFixtures.reference.greedy[caseIndex]
         let model = try ModelFixtures.loadModel()
         let runner = try SequenceRunner(model: model, capacity: reference.prompt_ids.count + reference.ids.count)
         var tops = [ModelFixtures.top(try runner.feed(reference.prompt_ids))]
-        let forced = try runner.feedReturningAllLogits(reference.ids.dropLast())
-        for row in 0..<forced.rowCount { tops.append(ModelFixtures.top(forced.row(row))) }
+        // One token per step, as llama.cpp decoded them (its attention for a lone token differs from
+        // that for several).
+        for token in reference.ids.dropLast() { tops.append(ModelFixtures.top(try runner.feed([token]))) }
         var differences: [Double] = []
         var agreements = 0
         for (index, step) in reference.steps.enumerated() {
@@ -156,18 +162,16 @@ enum ModelFixtures {
             if token == step.id { agreements += 1 }
             let difference = abs(logProbability - step.topLogProbability)
             differences.append(difference)
-            #expect(difference < Self.stepTolerance,
+            #expect(difference < Self.tolerance,
                     "case \(caseIndex) step \(index): log p \(logProbability) vs llama.cpp \(step.topLogProbability)")
-            if step.topGap >= Self.nearTieMargin {
+            if step.topGap >= Self.tolerance {
                 #expect(token == step.id, "case \(caseIndex) step \(index): Kiln's top \(token), llama.cpp's \(step.id)")
             }
         }
         let mean = differences.reduce(0, +) / Double(differences.count)
-        let within = differences.filter { $0 < 0.05 }.count
-        let agreement = Double(agreements) / Double(differences.count)
-        print("teacher-forced case \(caseIndex): \(differences.count) steps, mean |Δ log p| \(String(format: "%.4f", mean)), "
-              + "max \(String(format: "%.4f", differences.max()!)), \(within) within 0.05, top token equal at \(agreements)")
-        #expect(mean < Self.meanTolerance)
-        #expect(agreement >= Self.minimumTopAgreement)
+        let within = differences.filter { $0 < Self.tolerance }.count
+        print("teacher-forced case \(caseIndex): \(differences.count) steps, \(within) within \(Self.tolerance), "
+              + "max |Δ log p| \(String(format: "%.6f", differences.max()!)), mean \(String(format: "%.6f", mean)), "
+              + "top token equal at \(agreements)")
     }
 }

@@ -22,7 +22,8 @@ enum {
 };
 
 /// Block k (32 activations) of four consecutive activation rows of a batch, side by side: row i's
-/// values ≈ d[i] · qs[i][j]; s[i] = d[i] · Σ_j qs[i][j] (used by weight types with an offset term).
+/// values ≈ d[i] · qs[i][j]; s[i] ≈ d[i] · Σ_j qs[i][j] (used by weight types with an offset term).
+/// d and s hold half-precision values (as llama.cpp's Q8_0/Q8_1 blocks do).
 /// 160 bytes. Keeping the four rows' scales adjacent lets one multiply form the scales of a weight
 /// unit against all four rows.
 typedef struct {
@@ -33,7 +34,8 @@ typedef struct {
 
 /// Quantizes `rows` rows of `columns` floats (a multiple of 32), row r at x + r * x_stride, into
 /// groups of four rows: group g (rows 4g ... 4g+3) holds blocks out[g * columns/32 ... ]. Rows of the
-/// last group past `rows` are zeros. d = max|x| / 127 per block; q = round-to-nearest-even(x / d).
+/// last group past `rows` are zeros. Per block, with d = max|x| / 127: q = round-to-nearest-even(x · 127/max|x|),
+/// stored d = half(d), s = half(d · Σq) (halves rounded to nearest even, held as floats).
 void kiln_quantize_q8(const float *x, size_t x_stride, int rows, int columns, kiln_q8x4_block *out);
 void kiln_quantize_q8_scalar(const float *x, size_t x_stride, int rows, int columns, kiln_q8x4_block *out);
 
@@ -109,6 +111,34 @@ void kiln_attention_span(const float *q, const void *keys, const void *values, s
                          int dim, float scale, int f16, float *state);
 void kiln_attention_span_scalar(const float *q, const void *keys, const void *values, size_t stride, int count,
                                 int dim, float scale, int f16, float *state);
+/// As kiln_attention_span over half keys and values, with llama.cpp's CPU flash-attention
+/// arithmetic (the query rounded to halves, f16 dot products, one key at a time, libm expf, the
+/// value accumulator rounded to halves after every key), so that results match its bits. Same
+/// state layout; the accumulator holds half values. dim at most 256.
+void kiln_attention_span_half(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
+                              int count, int dim, float scale, float *state);
+void kiln_attention_span_half_scalar(const float *q, const uint16_t *keys, const uint16_t *values, size_t stride,
+                                     int count, int dim, float scale, float *state);
+/// llama.cpp's tiled flash attention (what it runs for steps of 64 or more query tokens), for
+/// `rows` ≤ 64 queries of one head at positions first_position ..< first_position + rows (query i
+/// at q + i·q_stride), each over keys 0 ... its position: key tiles of 64 positions aligned at 0,
+/// float scores and accumulator, ggml's vector exp for the weights. The key and value of position t
+/// are at key_blocks[t / block_size] + (t % block_size)·stride (halves). Writes out + i·out_stride.
+/// A query's result does not depend on which other queries are in the call. dim ≤ 128
+/// (kiln_attention_tiled_supports).
+int kiln_attention_tiled_supports(int dim);
+void kiln_attention_tiled(const float *q, size_t q_stride, int rows, int first_position,
+                          const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
+                          int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride);
+void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int first_position,
+                                 const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
+                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride);
+
+/// Folds one online-softmax state (from) into another (into), both [max, sum, acc[dim]], as
+/// llama.cpp reduces the parts of a split key range: an empty part is skipped, both sides are
+/// rescaled to the larger maximum with libm expf, acc = fma(acc, scale_into, from_acc · scale_from).
+void kiln_attention_merge(float *into, const float *from, int dim);
+
 /// out[dim] = accumulator / running sum.
 void kiln_attention_finish(const float *state, int dim, float *out);
 

@@ -4,7 +4,10 @@ import KilnTensor
 /// How activations meet quantized weights in the matrix products.
 public enum ActivationPrecision: Sendable, Equatable {
     /// Activations quantized to 8 bits per block of 32 and multiplied with integer kernels, as
-    /// llama.cpp does: fastest, and within its rounding noise of the exact product.
+    /// llama.cpp does: fastest. With a half KV cache (the default) the whole forward pass then
+    /// follows llama.cpp's CPU arithmetic (its attention bodies, RoPE angles, RMSNorm and SwiGLU
+    /// rounding), so that for Q4_0/Q4_1/Q5_x/Q8_0 weights the logits reproduce llama.cpp's
+    /// (2 threads, x86-64 AVX2) to ~1e-4 in log-probability.
     case int8
     /// Activations kept in 32-bit floats against weights dequantized in registers: no
     /// activation rounding (slower for prefill). Only Q4_1/Q8_0/float weights have such kernels;

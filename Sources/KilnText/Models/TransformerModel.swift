@@ -116,8 +116,15 @@ public final class TransformerModel: @unchecked Sendable {
             normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.attentionNorm)
             multiply(attentionInputTargets[index], input: s.normalized, rows: tokenCount)
             prepareKeysAndQueries(layer: index, weights: layer, batch: batch, cache: cache)
-            PagedAttention.attend(layer: index, batch: batch, cache: cache, headCount: configuration.headCount,
-                                  queries: s.query, output: s.attention, pool: pool)
+            if kernelPath == .automatic && cache.elementType == .f16
+                && configuration.headDimension <= LlamaCompatibleAttention.maximumHeadDimension {
+                LlamaCompatibleAttention.attend(layer: index, batch: batch, cache: cache,
+                                                headCount: configuration.headCount, queries: s.query,
+                                                output: s.attention, pool: pool, splitCount: pool.threadCount)
+            } else {
+                PagedAttention.attend(layer: index, batch: batch, cache: cache, headCount: configuration.headCount,
+                                      queries: s.query, output: s.attention, pool: pool)
+            }
             multiply(layer.attentionOutput, input: s.attention, rows: tokenCount, output: s.projected)
             addRows(s.projected, into: s.hidden, count: tokenCount * width)
             normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.feedForwardNorm)

@@ -1,0 +1,215 @@
+// llama.cpp's tiled flash attention (its CPU path for a step of 64 or more query tokens), for
+// reproducing its results: keys in tiles of 64 positions aligned at position 0; per tile, each
+// score is a float dot product of the float query with the key (one fused multiply-add per
+// element, in element order), the running maximum moves once per tile (accumulator and sum
+// rescaled by libm expf), the tile's weights are ggml's vector exp of (score − max), summed eight
+// at a time into a double, and the weighted values are accumulated in float, key by key in order.
+// A query's result depends only on its own position's keys (and the tile alignment), so queries
+// can be grouped in any way; grouping them (up to 64 of one head) lets a key tile be converted
+// and transposed once for all of them.
+#include "kiln_kernels.h"
+#include "kiln_exp.h"
+#include <math.h>
+
+#define TILE 64
+#define MAX_DIM 128
+
+KILN_INLINE float tile_half(uint16_t h) { return kiln_half_to_float_value(h); }
+
+/// Σ of 8 floats as ggml_vec_soft_max_f32 reduces them: (hi + lo), then pairwise, then the last two.
+KILN_INLINE float eight_sum_scalar(const float *p) {
+    float a[4];
+    for (int i = 0; i < 4; i++) a[i] = p[4 + i] + p[i];
+    return (a[0] + a[2]) + (a[1] + a[3]);
+}
+
+/// One row's softmax step over a tile of scores (−inf where masked): updates M, S and rescales acc;
+/// scores are replaced by the weights. Returns 0 when the whole row is masked (weights all zero).
+static int tile_softmax_scalar(float *scores, float *m, float *s, float *acc, int dim) {
+    float tile_max = -INFINITY;
+    for (int t = 0; t < TILE; t++) tile_max = fmaxf(tile_max, scores[t]);
+    if (tile_max == -INFINITY) {
+        for (int t = 0; t < TILE; t++) scores[t] = 0;
+        return 0;
+    }
+    const float m_new = fmaxf(*m, tile_max);
+    if (m_new > *m) {
+        const float ms = expf(*m - m_new);
+        for (int i = 0; i < dim; i++) acc[i] *= ms;
+        *s *= ms;
+    }
+    *m = m_new;
+    double sum = 0;
+    for (int t = 0; t < TILE; t++) scores[t] = kiln_silu_expf(scores[t] - m_new);
+    for (int t = 0; t < TILE; t += 8) sum += (double)eight_sum_scalar(scores + t);
+    *s = (float)((double)*s + sum);
+    return 1;
+}
+
+void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int first_position,
+                                 const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
+                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride) {
+    float state[TILE][2];
+    float acc[TILE][MAX_DIM];
+    float scores[TILE];
+    for (int i = 0; i < rows; i++) {
+        state[i][0] = -INFINITY;
+        state[i][1] = 0;
+        for (int d = 0; d < dim; d++) acc[i][d] = 0;
+    }
+    const int last = first_position + rows - 1;
+    for (int start = 0; start <= last; start += TILE) {
+        for (int i = 0; i < rows; i++) {
+            const int position = first_position + i;
+            for (int t = 0; t < TILE; t++) {
+                const int key = start + t;
+                if (key > position) { scores[t] = -INFINITY; continue; }
+                const uint16_t *k = key_blocks[key / block_size] + (size_t)(key % block_size) * stride;
+                float dot = 0;
+                for (int d = 0; d < dim; d++) dot = fmaf(q[(size_t)i * q_stride + d], tile_half(k[d]), dot);
+                scores[t] = dot * scale;
+            }
+            if (!tile_softmax_scalar(scores, &state[i][0], &state[i][1], acc[i], dim)) continue;
+            for (int t = 0; t < TILE && start + t <= position; t++) {
+                const int key = start + t;
+                const uint16_t *v = value_blocks[key / block_size] + (size_t)(key % block_size) * stride;
+                for (int d = 0; d < dim; d++) acc[i][d] = fmaf(tile_half(v[d]), scores[t], acc[i][d]);
+            }
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        const float inverse = state[i][1] == 0 ? 0.0f : 1.0f / state[i][1];
+        for (int d = 0; d < dim; d++) out[(size_t)i * out_stride + d] = acc[i][d] * inverse;
+    }
+}
+
+#ifdef KILN_X86
+KILN_AVX2_INLINE float eight_sum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/// dim a multiple of 8, at most MAX_DIM (checked by the caller).
+KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int first_position,
+                                 const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
+                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride) {
+    float keys_t[MAX_DIM][TILE];      // the key tile transposed: keys_t[d][t]
+    float values[TILE][MAX_DIM];
+    float state[TILE][2];
+    float acc[TILE][MAX_DIM];
+    float scores[TILE];
+    for (int i = 0; i < rows; i++) {
+        state[i][0] = -INFINITY;
+        state[i][1] = 0;
+        for (int d = 0; d < dim; d++) acc[i][d] = 0;
+    }
+    const int lanes = dim / 8;
+    const int last = first_position + rows - 1;
+    for (int start = 0; start <= last; start += TILE) {
+        const int count = last - start + 1 < TILE ? last - start + 1 : TILE;
+        for (int t = 0; t < TILE; t++) {
+            if (t < count) {
+                const int key = start + t;
+                const uint16_t *k = key_blocks[key / block_size] + (size_t)(key % block_size) * stride;
+                const uint16_t *v = value_blocks[key / block_size] + (size_t)(key % block_size) * stride;
+                for (int l = 0; l < lanes; l++) {
+                    float kf[8];
+                    _mm256_storeu_ps(kf, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * l))));
+                    for (int j = 0; j < 8; j++) keys_t[8 * l + j][t] = kf[j];
+                    _mm256_storeu_ps(values[t] + 8 * l, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * l))));
+                }
+            } else {
+                for (int d = 0; d < dim; d++) keys_t[d][t] = 0;
+            }
+        }
+        const __m256 sv = _mm256_set1_ps(scale);
+        for (int i = 0; i < rows; i++) {
+            const int position = first_position + i;
+            if (position < start) continue;  // the whole tile is masked for this row
+            const float *qi = q + (size_t)i * q_stride;
+            // Scores of the 64 keys, eight per vector: one in-order chain of dim FMAs per key.
+            __m256 dots[8];
+            for (int g = 0; g < 8; g++) dots[g] = _mm256_setzero_ps();
+            for (int d = 0; d < dim; d++) {
+                const __m256 qd = _mm256_set1_ps(qi[d]);
+                for (int g = 0; g < 8; g++) dots[g] = _mm256_fmadd_ps(_mm256_loadu_ps(keys_t[d] + 8 * g), qd, dots[g]);
+            }
+            const int valid = position - start + 1 < TILE ? position - start + 1 : TILE;
+            __m256 maxima = _mm256_set1_ps(-INFINITY);
+            for (int g = 0; g < 8; g++) {
+                __m256 sc = _mm256_mul_ps(dots[g], sv);
+                const __m256i index = _mm256_add_epi32(_mm256_set1_epi32(8 * g), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                const __m256 masked = _mm256_castsi256_ps(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(valid - 1)));
+                sc = _mm256_blendv_ps(sc, _mm256_set1_ps(-INFINITY), masked);
+                dots[g] = sc;
+                maxima = _mm256_max_ps(maxima, sc);
+            }
+            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(maxima), _mm256_extractf128_ps(maxima, 1));
+            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+            const float tile_max = _mm_cvtss_f32(m4);
+            float *m = &state[i][0], *s = &state[i][1];
+            const float m_new = fmaxf(*m, tile_max);
+            if (m_new > *m) {
+                const float ms = expf(*m - m_new);
+                const __m256 mv = _mm256_set1_ps(ms);
+                for (int l = 0; l < lanes; l++) _mm256_storeu_ps(acc[i] + 8 * l, _mm256_mul_ps(_mm256_loadu_ps(acc[i] + 8 * l), mv));
+                *s *= ms;
+            }
+            *m = m_new;
+            const __m256 mb = _mm256_set1_ps(m_new);
+            double sum = 0;
+            for (int g = 0; g < 8; g++) {
+                const __m256 p = kiln_silu_exp8(_mm256_sub_ps(dots[g], mb));
+                _mm256_storeu_ps(scores + 8 * g, p);
+                sum += (double)eight_sum(p);
+            }
+            *s = (float)((double)*s + sum);
+            // Weighted values, key by key in order (zero weights leave the accumulator unchanged).
+            __m256 a[MAX_DIM / 8];
+            for (int l = 0; l < lanes; l++) a[l] = _mm256_loadu_ps(acc[i] + 8 * l);
+            for (int t = 0; t < valid; t++) {
+                const __m256 p = _mm256_set1_ps(scores[t]);
+                for (int l = 0; l < lanes; l++) a[l] = _mm256_fmadd_ps(_mm256_loadu_ps(values[t] + 8 * l), p, a[l]);
+            }
+            for (int l = 0; l < lanes; l++) _mm256_storeu_ps(acc[i] + 8 * l, a[l]);
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        const float inverse = state[i][1] == 0 ? 0.0f : 1.0f / state[i][1];
+        const __m256 iv = _mm256_set1_ps(inverse);
+        for (int l = 0; l < lanes; l++)
+            _mm256_storeu_ps(out + (size_t)i * out_stride + 8 * l, _mm256_mul_ps(_mm256_loadu_ps(acc[i] + 8 * l), iv));
+    }
+}
+#endif
+
+int kiln_attention_tiled_supports(int dim) { return dim > 0 && dim <= MAX_DIM; }
+
+void kiln_attention_tiled(const float *q, size_t q_stride, int rows, int first_position,
+                          const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
+                          int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride) {
+    if (rows <= 0 || rows > TILE || dim <= 0 || dim > MAX_DIM) return;
+#ifdef KILN_X86
+    if (kiln_simd_active() && dim % 8 == 0) {
+        tiled_avx2(q, q_stride, rows, first_position, key_blocks, value_blocks, block_size, stride, dim, scale,
+                   out, out_stride);
+        return;
+    }
+#endif
+    kiln_attention_tiled_scalar(q, q_stride, rows, first_position, key_blocks, value_blocks, block_size, stride, dim,
+                                scale, out, out_stride);
+}
+
+void kiln_attention_merge(float *into, const float *from, int dim) {
+    // As ggml's reduction of split-KV partials: skip an empty part; the new maximum; both sides
+    // rescaled by libm expf; acc = fma(acc, scale_old, part · scale_new), likewise the sum.
+    if (from[1] == 0.0f) return;
+    const float m_new = fmaxf(into[0], from[0]);
+    const float scale_old = expf(into[0] - m_new), scale_new = expf(from[0] - m_new);
+    for (int i = 0; i < dim; i++) into[2 + i] = fmaf(into[2 + i], scale_old, from[2 + i] * scale_new);
+    into[1] = fmaf(into[1], scale_old, from[1] * scale_new);
+    into[0] = m_new;
+}
