@@ -40,7 +40,10 @@ struct ServeModelLoader {
         let options = ModelOptions(
             threadCount: settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount,
             maximumBatchTokens: settings.maxBatchTokens, maximumLogitRows: settings.maxBatchSequences,
-            contextLength: settings.contextLength > 0 ? settings.contextLength : nil)
+            contextLength: settings.contextLength > 0 ? settings.contextLength : nil,
+            // The scheduler chunks prompts by its token budget and by what else runs: a job's
+            // tokens must not depend on that, nor on whether its prefix came from the cache.
+            attentionSelection: .positionOnly)
         let model = try TransformerModel(file: file, options: options)
         let template = try file.string("tokenizer.chat_template").map { try ChatTemplate(source: $0) }
         let schedulerSettings = self.schedulerSettings

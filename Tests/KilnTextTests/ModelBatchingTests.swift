@@ -9,7 +9,8 @@ import KilnText
 /// Chunking: the default path follows llama.cpp's attention, whose arithmetic depends on the shape
 /// of a sequence's own step (64+ tokens: tiled; one token at 256+ positions: split key range), so
 /// chunk-independence holds where those bodies coincide: chunks under 64 tokens, positions under
-/// 256 (the prompts here). Other sequences in the batch never matter.
+/// 256 (the prompts here), and everywhere with `AttentionSelection.positionOnly`, the server's
+/// choice. Other sequences in the batch never matter.
 @Suite struct ModelBatchingTests {
     static let prompts: [[Int32]] = ModelFixtures.reference.greedy.prefix(4).map(\.prompt_ids)
 
@@ -92,6 +93,35 @@ import KilnText
         var last: [Float] = []
         for token in prompt { last = Array(try single.feed([token])) }
         #expect(last == whole)
+    }
+
+    /// With position-only attention selection (the server's), chunking changes nothing even where
+    /// llama.cpp's bodies differ: chunks of 64+ tokens and positions past 256, where the key range
+    /// is split.
+    @Test func positionOnlySelectionMakesLongPromptsChunkIndependent() throws {
+        var options = ModelOptions(threadCount: 2, activationPrecision: ModelFixtures.precision)
+        options.attentionSelection = .positionOnly
+        let model = try ModelFixtures.loadModel(options)
+        let reference = ModelFixtures.reference.greedy
+        let prompt = Array((reference[5].prompt_ids + reference[0].prompt_ids).prefix(300))
+        #expect(prompt.count == 300)
+        let whole = Array(try SequenceRunner(model: model, capacity: 320).feed(prompt))
+
+        let chunked = try SequenceRunner(model: model, capacity: 320)
+        _ = try chunked.feed(prompt[0..<100])
+        _ = try chunked.feed(prompt[100..<263])
+        _ = try chunked.feed(prompt[263..<270])
+        let chunkedLogits = Array(try chunked.feed(prompt[270...]))
+        // Compared to a Bool first: a failing #expect on two 49 152-float arrays prints them both.
+        let chunkedMatches = chunkedLogits == whole
+        #expect(chunkedMatches, "chunks of 100, 163, 7 and 30 tokens")
+
+        let tail = try SequenceRunner(model: model, capacity: 320)
+        _ = try tail.feed(prompt[0..<250])
+        var last: [Float] = []
+        for token in prompt[250...] { last = Array(try tail.feed([token])) }
+        let tokenByTokenMatches = last == whole
+        #expect(tokenByTokenMatches, "the last 50 tokens one at a time")
     }
 
     @Test func sharedPrefixBlocksGiveTheSameLogitsAsRecomputing() throws {

@@ -15,6 +15,8 @@ import KilnTensor
 /// chooses by the whole batch's token count, Kiln by the sequence's own, so a sequence's result
 /// never depends on other sequences; the two agree for one sequence at a time (how the reference
 /// was made). As with `PagedAttention`, results do not depend on what else is in the batch.
+/// With `AttentionSelection.positionOnly` the choice depends on the token's position alone (no
+/// tiled body; the split one for every token past 256), so that chunking changes nothing either.
 enum LlamaCompatibleAttention {
     /// Largest head dimension of the half-accumulator kernel; larger heads use `PagedAttention`.
     static let maximumHeadDimension = 256
@@ -33,12 +35,13 @@ enum LlamaCompatibleAttention {
     /// Attends every token of `batch` for one layer (shapes as `PagedAttention.attend`).
     static func attend(layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
                        queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool,
-                       splitCount: Int) {
+                       splitCount: Int, selection: AttentionSelection = .llamaCompatible) {
         let dimension = cache.headDimension
         let group = headCount / cache.kvHeadCount
         let rowWidth = headCount * dimension
         let scale = 1 / Float(dimension).squareRoot()
-        let tiledSupported = Attention.supportsTiled(headDimension: dimension)
+        let tiledSupported = selection == .llamaCompatible && Attention.supportsTiled(headDimension: dimension)
+        let splitsByPosition = selection == .positionOnly
         func isTiled(_ sequence: Int) -> Bool {
             tiledSupported && batch.tokenRange(ofSequence: sequence).count >= tiledMinimumTokens
         }
@@ -63,12 +66,12 @@ enum LlamaCompatibleAttention {
                     let token = item / headCount, head = item % headCount
                     let sequence = Int(batch.tokenSequences[token])
                     if isTiled(sequence) { continue }
-                    let singleToken = batch.tokenRange(ofSequence: sequence).count == 1
+                    let splits = splitsByPosition || batch.tokenRange(ofSequence: sequence).count == 1
                     attendHead(query: queries + token * rowWidth + head * dimension,
                                output: output + token * rowWidth + head * dimension,
                                blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
                                position: Int(batch.tokenPositions[token]), layer: layer, kvHead: head / group,
-                               cache: cache, scale: scale, splitCount: singleToken ? splitCount : 1,
+                               cache: cache, scale: scale, splitCount: splits ? splitCount : 1,
                                states: states.baseAddress!)
                 }
             }

@@ -15,6 +15,21 @@ public enum ActivationPrecision: Sendable, Equatable {
     case float32
 }
 
+/// How the default (8-bit, half KV cache) path chooses among llama.cpp's attention bodies, which
+/// round differently (see `LlamaCompatibleAttention`).
+public enum AttentionSelection: Sendable, Equatable {
+    /// As llama.cpp: by the shape of the sequence's step (a chunk of 64+ tokens takes the tiled
+    /// body, a lone token past 256 cached positions the split one), so that a prompt fed whole
+    /// gives llama.cpp's bits. A sequence's result then depends on how its prompt was chunked.
+    case llamaCompatible
+    /// By position alone: every token takes the half-accumulator body, with the key range split
+    /// past 256 cached positions, whatever the step's shape. A sequence's result is then the same
+    /// however its prompt is chunked, batched or taken from a prefix cache (what a server needs);
+    /// decoding still follows llama.cpp's single-token arithmetic, a prompt of 64+ tokens fed
+    /// whole does not.
+    case positionOnly
+}
+
 /// Settings that size a loaded model's threads and per-step buffers.
 public struct ModelOptions: Sendable, Equatable {
     /// Threads the kernels fan out to, the calling thread included.
@@ -31,16 +46,20 @@ public struct ModelOptions: Sendable, Equatable {
     /// How KV caches made by `TransformerModel.makeKVCache` store keys and values: halves (the
     /// default, as llama.cpp) or 32-bit floats.
     public var kvCacheType: KVElementType
+    /// How the 8-bit path picks its attention arithmetic for a token.
+    public var attentionSelection: AttentionSelection
 
     public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
                 maximumBatchTokens: Int = 512, maximumLogitRows: Int = 64, contextLength: Int? = nil,
-                activationPrecision: ActivationPrecision = .int8, kvCacheType: KVElementType = .f16) {
+                activationPrecision: ActivationPrecision = .int8, kvCacheType: KVElementType = .f16,
+                attentionSelection: AttentionSelection = .llamaCompatible) {
         self.threadCount = threadCount
         self.maximumBatchTokens = maximumBatchTokens
         self.maximumLogitRows = maximumLogitRows
         self.contextLength = contextLength
         self.activationPrecision = activationPrecision
         self.kvCacheType = kvCacheType
+        self.attentionSelection = attentionSelection
     }
 
     /// Checks every setting; the error names the first one out of range.

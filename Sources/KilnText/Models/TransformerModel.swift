@@ -120,7 +120,8 @@ public final class TransformerModel: @unchecked Sendable {
                 && configuration.headDimension <= LlamaCompatibleAttention.maximumHeadDimension {
                 LlamaCompatibleAttention.attend(layer: index, batch: batch, cache: cache,
                                                 headCount: configuration.headCount, queries: s.query,
-                                                output: s.attention, pool: pool, splitCount: pool.threadCount)
+                                                output: s.attention, pool: pool, splitCount: pool.threadCount,
+                                                selection: options.attentionSelection)
             } else {
                 PagedAttention.attend(layer: index, batch: batch, cache: cache, headCount: configuration.headCount,
                                       queries: s.query, output: s.attention, pool: pool)
