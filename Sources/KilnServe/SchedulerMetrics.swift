@@ -111,10 +111,7 @@ final class SchedulerMetricsRecorder: @unchecked Sendable {
     private let observer: SchedulerObserver?
     private let window: Duration
     /// (time, generated tokens) per iteration inside the throughput window, oldest first.
-    private var recentIterations: [(time: Duration, tokens: Int)] = []
-    private var recentStart = 0
-    /// Tokens of `recentIterations[recentStart...]`.
-    private var windowTokens = 0
+    private var tokenWindow = EventRateWindow()
     private var stepWindow = EventRateWindow()
 
     init(observer: SchedulerObserver?, window: Duration) {
@@ -164,20 +161,7 @@ final class SchedulerMetricsRecorder: @unchecked Sendable {
     func recordThroughput(generated: Int, at time: Duration) {
         lock.lock()
         defer { lock.unlock() }
-        recentIterations.append((time, generated))
-        windowTokens += generated
-        while time - recentIterations[recentStart].time > window {
-            windowTokens -= recentIterations[recentStart].tokens
-            recentStart += 1
-        }
-        if recentStart > 1024 {
-            recentIterations.removeFirst(recentStart)
-            recentStart = 0
-        }
-        // The oldest entry marks the window's start; its tokens were produced before it.
-        let first = recentIterations[recentStart]
-        let span = (time - first.time).seconds
-        metrics.tokensPerSecond = span > 0 ? Double(windowTokens - first.tokens) / span : 0
+        metrics.tokensPerSecond = tokenWindow.record(generated, at: time, window: window)
     }
 }
 
