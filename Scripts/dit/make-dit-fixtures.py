@@ -12,6 +12,11 @@ Needs (only to regenerate; tests and CI never do) torch (CPU), diffusers, transf
 numpy and the open-clip-torch wheel. Run from the repository root:
 
     python3 Scripts/dit/make-dit-fixtures.py [--out Tests/Fixtures/dit]
+    python3 Scripts/dit/make-dit-fixtures.py --full-size DIR   # not committed; for KILN_DIT_FULL_DIR
+
+--full-size writes, instead, a random-weight pipeline of kiln-shapes-dit's exact size (DIR/pipeline)
+and one batched transformer call on it (DIR/reference.safetensors), for the env-gated speed and
+equality test DiTFullSizeTests.
 """
 import argparse
 import json
@@ -41,7 +46,11 @@ TOKENIZER_CASES = [PROMPT, "", "a large yellow star and a small green square in 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("Tests/Fixtures/dit"))
+    parser.add_argument("--full-size", type=Path, metavar="DIR")
     args = parser.parse_args()
+    if args.full_size:
+        full_size(args.full_size)
+        return
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -112,6 +121,23 @@ def main():
     }
     (out / "reference.json").write_text(json.dumps(meta, indent=1) + "\n")
     print("wrote", out, {k: list(v.shape) for k, v in tensors.items()})
+
+
+def full_size(out: Path) -> None:
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(2)
+    tokenizer = dit_model.write_tokenizer(out / "_tokenizer")
+    text_encoder = dit_model.build_text_encoder(tokenizer).eval()
+    transformer = dit_model.build_transformer().eval()
+    dit_model.save_pipeline(out / "pipeline", tokenizer, text_encoder, transformer, tokenizer_files=out / "_tokenizer")
+    shutil.rmtree(out / "_tokenizer")
+    with torch.no_grad():
+        context = text_encoder(dit_model.tokenize(tokenizer, ["", PROMPT])).last_hidden_state
+        x = torch.randn(2, 3, 32, 32, generator=generator)
+        output = transformer(x, encoder_hidden_states=context, timestep=torch.tensor([951.0, 951.0])).sample
+    save_file({"context": context.contiguous(), "transformer_input": x, "transformer_output": output},
+              str(out / "reference.safetensors"))
+    print("wrote", out)
 
 
 if __name__ == "__main__":
