@@ -132,9 +132,11 @@ def report(results: list[dict], title: str) -> dict:
     return summary
 
 
-def ground_truth(count: int) -> list[dict]:
+def ground_truth(count: int) -> tuple[list[dict], float]:
+    """Analysis of rendered scenes against their own captions, and (a check that the verdicts can
+    fail) the share of images that "match" the caption of the next scene instead."""
     rng = np.random.default_rng(99)
-    results = []
+    results, specs = [], []
     for index in range(count):
         held_out = index % 2 == 1
         if held_out:
@@ -144,7 +146,9 @@ def ground_truth(count: int) -> list[dict]:
             scene = shapes.random_scene(rng, 0.0)
         found = analyze(shapes.render(scene, rng))
         results.append({"caption": scene.caption(), "held_out": held_out, **judge(scene.shapes[0], found), "found": found})
-    return results
+        specs.append(scene.shapes[0])
+    wrong = [judge(specs[(i + 1) % count], r["found"])["match"] for i, r in enumerate(results) if specs[(i + 1) % count] != specs[i]]
+    return results, 100 * float(np.mean(wrong))
 
 
 def generate_with_pipeline(directory: Path, captions: list[tuple[shapes.Scene, bool, int]], steps: int, guidance: float):
@@ -191,8 +195,10 @@ def main():
     args = parser.parse_args()
 
     if args.ground_truth:
-        results = ground_truth(args.ground_truth)
+        results, mismatched = ground_truth(args.ground_truth)
         summary = report(results, f"analysis of {args.ground_truth} ground-truth renders")
+        summary["mismatched_caption_match"] = round(mismatched, 1)
+        print(f"images judged against another scene's caption: {mismatched:.1f}% 'match' (should be near 0)")
     else:
         captions = caption_set(args.count)
         images = (generate_with_pipeline(args.pipeline, captions, args.steps, args.guidance) if args.pipeline

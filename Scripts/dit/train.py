@@ -47,6 +47,8 @@ def parse_args():
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--state-dir", type=Path, default=Path("/work/dit-train"))
     parser.add_argument("--out", type=Path, default=REPO / "Models" / "kiln-shapes-dit")
+    parser.add_argument("--export-only", action="store_true",
+                        help="write the checkpoint's EMA weights as a pipeline to --out (and samples) without training")
     return parser.parse_args()
 
 
@@ -92,10 +94,6 @@ def main():
     snr = alphas / (1 - alphas)
     weights = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting for ε-prediction
 
-    images, captions = load_dataset(args)
-    ids = dit_model.tokenize(tokenizer, captions)  # [N, 32]
-    empty = dit_model.tokenize(tokenizer, [""])[0]
-
     modules = torch.nn.ModuleDict({"text_encoder": text_encoder, "transformer": transformer})
     ema = copy.deepcopy(modules).requires_grad_(False)
     optimizer = torch.optim.AdamW(modules.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
@@ -105,7 +103,7 @@ def main():
     checkpoint_path = args.state_dir / "checkpoint.pt"
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, weights_only=False)
-        if state["args"]["steps"] != args.steps or state["args"]["batch"] != args.batch:
+        if not args.export_only and (state["args"]["steps"] != args.steps or state["args"]["batch"] != args.batch):
             raise SystemExit(f"{checkpoint_path} was made with other --steps/--batch; move it away to start afresh")
         modules.load_state_dict(state["modules"])
         ema.load_state_dict(state["ema"])
@@ -125,6 +123,16 @@ def main():
                  "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
         torch.save(state, str(checkpoint_path) + ".tmp")
         os.replace(str(checkpoint_path) + ".tmp", checkpoint_path)
+
+    if args.export_only:
+        if not checkpoint_path.exists():
+            raise SystemExit(f"no checkpoint at {checkpoint_path} to export")
+        export(args, tokenizer, ema, step)
+        return
+
+    images, captions = load_dataset(args)
+    ids = dit_model.tokenize(tokenizer, captions)  # [N, 32]
+    empty = dit_model.tokenize(tokenizer, [""])[0]
 
     cpu_start, wall_start = time.process_time(), time.time()
     last_checkpoint = time.time()
@@ -169,17 +177,22 @@ def main():
             last_checkpoint = time.time()
 
     save_checkpoint()
+    export(args, tokenizer, ema, step)
+
+
+def export(args, tokenizer, ema, step: int) -> None:
+    """The EMA weights as a diffusers folder at --out, and a 4×4 sample grid in the state folder."""
     ema.eval()
     args.out.mkdir(parents=True, exist_ok=True)
     dit_model.save_pipeline(args.out, tokenizer, ema["text_encoder"], ema["transformer"],
                             tokenizer_files=args.state_dir / "tokenizer")
-    log(args, f"wrote {args.out}")
+    log(args, f"wrote {args.out} (EMA weights after step {step})")
     grid_captions = [shapes.random_scene(np.random.default_rng(i), 0.0).caption() for i in range(16)]
     pictures = dit_model.sample(tokenizer, ema["text_encoder"], ema["transformer"], grid_captions, seed=0)
     from PIL import Image
     grid = (pictures.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     grid = grid.reshape(4, 4, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(128, 128, 3)
-    Image.fromarray(grid).resize((512, 512), Image.NEAREST).save(args.state_dir / "samples.png")
+    Image.fromarray(grid).resize((512, 512), Image.NEAREST).save(args.state_dir / f"samples-{step}.png")
     (args.state_dir / "samples.txt").write_text("\n".join(grid_captions) + "\n")
 
 
