@@ -46,4 +46,16 @@ import Testing
         // It is the tanh form, not the erf one: they differ by ~1e-4 near |x| = 2.
         #expect(abs(ImageModulation.geluTanh(2) - 1.9545977) < 1e-6)
     }
+
+    /// The eight-lane path against the scalar formula, over the range activations reach and beyond
+    /// (large |x| saturates to x or 0), with a count that leaves a scalar tail.
+    @Test func vectorGeluTanhMatchesScalar() {
+        let input = (0..<4003).map { Float($0 - 2001) * 0.01 } + [-90, -30, 30, 90, 0]
+        var values = input
+        ImageModulation.geluTanhInPlace(&values, count: values.count)
+        for (x, y) in zip(input, values) {
+            let expected = ImageModulation.geluTanh(x)
+            #expect(abs(y - expected) <= 2e-6 * max(1, abs(expected)), "x = \(x): \(y) vs \(expected)")
+        }
+    }
 }
