@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Scores generated 32×32 images against their captions with a deterministic pixel analysis.
+
+For an image of one shape on a plain background (the captions evaluated here have one shape):
+  background  the per-channel median of the 1-pixel border ring;
+  shape mask  pixels whose RGB distance from the background exceeds half the image's strongest
+              contrast (98th percentile), largest 4-connected component only;
+  colour      the nearest shape colour (RGB distance) to the median of the mask's core pixels;
+  shape, size the best soft-IoU fit of the renderer's own shape templates (each shape × size, its
+              centre searched ±2.5 px around the mask's bounding-box centre) to the image's soft
+              coverage (distance from the background / shape-background contrast, clipped to 1);
+  position    the 3×3 grid cell of the fitted centre (cells split at 11.5 and 20.5 px).
+An image matches its caption when colour, shape and position all agree; size is reported apart.
+
+Modes:
+  --ground-truth N     the dataset's own rendered images (jittered as in training): the analysis
+                       must score ~100% there before its verdicts on a model mean anything;
+  --pipeline DIR       generate with the trained diffusers folder in PyTorch (offline check);
+  --server URL         generate through a running Kiln server's POST /v1/images/generations.
+Both generating modes use the same caption set: --count captions (default 100), half with a
+colour × shape × position triple seen in training, half with a held-out triple (all 29 held-out
+triples, then repeats with other sizes and backgrounds), each with its own seed.
+
+    python3 Scripts/dit/evaluate.py --ground-truth 2000
+    python3 Scripts/dit/evaluate.py --pipeline Models/kiln-shapes-dit
+    python3 Scripts/dit/evaluate.py --server http://127.0.0.1:8080 --model kiln-shapes-dit
+Needs numpy and pillow (scipy for connected components); --pipeline also torch and diffusers.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import shapes  # noqa: E402
+
+CELL_EDGES = (11.5, 20.5)
+COLUMNS = ("left", "center", "right")
+ROWS = ("top", "middle", "bottom")
+# Grid cell (column, row) → the caption's position phrase.
+CELL_NAMES = {(0, 0): "at the top left", (1, 0): "at the top", (2, 0): "at the top right",
+              (0, 1): "on the left", (1, 1): "in the center", (2, 1): "on the right",
+              (0, 2): "at the bottom left", (1, 2): "at the bottom", (2, 2): "at the bottom right"}
+
+
+_HALF = (np.arange(shapes.SIZE * 2) + 0.5) / 2
+_TEMPLATE_X, _TEMPLATE_Y = np.meshgrid(_HALF, _HALF)  # 2× supersampled pixel grid
+
+
+def _template(shape: str, size: str, cx: float, cy: float) -> np.ndarray:
+    """The renderer's own coverage [32, 32] in [0, 1] of one shape at (cx, cy)."""
+    mask = shapes.shape_mask(shape, cx, cy, shapes.SIZES[size], _TEMPLATE_X, _TEMPLATE_Y)
+    return mask.reshape(shapes.SIZE, 2, shapes.SIZE, 2).mean(axis=(1, 3))
+
+
+def _fit(coverage: np.ndarray, shape: str, size: str, cx: float, cy: float) -> tuple[float, float, float]:
+    """Best soft IoU of one shape template around (cx, cy): ±2 px in 1 px steps, then ±0.5 px."""
+    def iou(x, y):
+        template = _template(shape, size, x, y)
+        return np.minimum(template, coverage).sum() / max(np.maximum(template, coverage).sum(), 1e-9)
+    best = max(((iou(cx + dx, cy + dy), cx + dx, cy + dy) for dx in (-2, -1, 0, 1, 2) for dy in (-2, -1, 0, 1, 2)))
+    _, bx, by = best
+    return max(((iou(bx + dx, by + dy), bx + dx, by + dy) for dx in (-0.5, 0, 0.5) for dy in (-0.5, 0, 0.5)))
+
+
+def analyze(image: np.ndarray) -> dict:
+    """The shape an image shows: uint8 or float [32, 32, 3] (0–255) → colour, shape, size, position."""
+    pixels = image.astype(np.float64)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
+    background = np.median(border, axis=0)
+    distance = np.linalg.norm(pixels - background, axis=2)
+    strongest = np.percentile(distance, 98)
+    if strongest < 30:
+        return {"shape": None, "colour": None, "position": None, "size": None, "reason": "no shape"}
+    labels, count = ndimage.label(distance > strongest / 2)
+    sizes = ndimage.sum(np.ones_like(distance), labels, range(1, count + 1))
+    mask = labels == (1 + int(np.argmax(sizes)))
+    core = mask & (distance > strongest * 0.75)
+    colour_rgb = np.median(pixels[core if core.any() else mask], axis=0)
+    colour = min(shapes.SHAPE_COLOURS, key=lambda name: np.linalg.norm(colour_rgb - shapes.COLOURS[name]))
+
+    # Soft coverage of the component (and its 1-pixel rim, where anti-aliased edges lie).
+    contrast = max(np.linalg.norm(colour_rgb - background), 1.0)
+    region = ndimage.binary_dilation(mask)
+    coverage = np.where(region, np.clip(distance / contrast, 0, 1), 0.0)
+    ys, xs = np.nonzero(mask)
+    cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
+    fits = {(shape, size): _fit(coverage, shape, size, cx, cy) for shape in shapes.SHAPES for size in shapes.SIZES}
+    (shape, size), (score, fx, fy) = max(fits.items(), key=lambda item: item[1][0])
+    cell = (int(np.searchsorted(CELL_EDGES, fx)), int(np.searchsorted(CELL_EDGES, fy)))
+    return {"shape": shape, "colour": colour, "position": CELL_NAMES[cell], "size": size,
+            "fit": round(float(score), 3), "centre": (float(fx), float(fy))}
+
+
+def judge(spec: shapes.ShapeSpec, found: dict) -> dict:
+    checks = {key: found[key] == getattr(spec, key) for key in ("colour", "shape", "position", "size")}
+    checks["match"] = checks["colour"] and checks["shape"] and checks["position"]
+    return checks
+
+
+def caption_set(count: int, seed: int = 1234) -> list[tuple[shapes.Scene, bool, int]]:
+    """`count` one-shape scenes: (scene, held_out, seed); the first half seen, the second held out."""
+    rng = np.random.default_rng(seed)
+    seen = []
+    while len(seen) < count // 2:
+        scene = shapes.random_scene(rng, 0.0)
+        seen.append((scene, False, len(seen)))
+    triples = shapes.held_out_triples()
+    held = []
+    while len(held) < count - count // 2:
+        colour, shape, position = triples[len(held) % len(triples)]
+        held.append((shapes.scene_from_triple(colour, shape, position, rng), True, 10_000 + len(held)))
+    return seen + held
+
+
+def report(results: list[dict], title: str) -> dict:
+    summary = {"title": title}
+    for group, rows in (("seen", [r for r in results if not r["held_out"]]), ("held_out", [r for r in results if r["held_out"]])):
+        if not rows:
+            continue
+        summary[group] = {key: round(100 * np.mean([r[key] for r in rows]), 1) for key in ("match", "colour", "shape", "position", "size")}
+        summary[group]["count"] = len(rows)
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def ground_truth(count: int) -> tuple[list[dict], float]:
+    """Analysis of rendered scenes against their own captions, and (a check that the verdicts can
+    fail) the share of images that "match" the caption of the next scene instead."""
+    rng = np.random.default_rng(99)
+    results, specs = [], []
+    for index in range(count):
+        held_out = index % 2 == 1
+        if held_out:
+            triple = shapes.held_out_triples()[rng.integers(len(shapes.held_out_triples()))]
+            scene = shapes.scene_from_triple(*triple, rng)
+        else:
+            scene = shapes.random_scene(rng, 0.0)
+        found = analyze(shapes.render(scene, rng))
+        results.append({"caption": scene.caption(), "held_out": held_out, **judge(scene.shapes[0], found), "found": found})
+        specs.append(scene.shapes[0])
+    wrong = [judge(specs[(i + 1) % count], r["found"])["match"] for i, r in enumerate(results) if specs[(i + 1) % count] != specs[i]]
+    return results, 100 * float(np.mean(wrong))
+
+
+def generate_with_pipeline(directory: Path, captions: list[tuple[shapes.Scene, bool, int]], steps: int, guidance: float):
+    import torch
+    from diffusers import PixArtTransformer2DModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+    import dit_model
+    torch.set_num_threads(2)
+    tokenizer = CLIPTokenizer.from_pretrained(directory / "tokenizer")
+    text_encoder = CLIPTextModel.from_pretrained(directory / "text_encoder").eval()
+    transformer = PixArtTransformer2DModel.from_pretrained(directory / "transformer").eval()
+    for scene, _, seed in captions:
+        image = dit_model.sample(tokenizer, text_encoder, transformer, [scene.caption()], seed=seed, steps=steps, guidance=guidance)
+        yield (image[0].permute(1, 2, 0).numpy() * 255).round()
+
+
+def generate_with_server(url: str, model: str | None, captions, steps: int, guidance: float, sampler: str):
+    from PIL import Image
+    for scene, _, seed in captions:
+        body = {"prompt": scene.caption(), "size": "32x32", "n": 1, "response_format": "b64_json", "seed": seed,
+                "steps": steps, "guidance_scale": guidance, "sampler": sampler}
+        if model:
+            body["model"] = model
+        request = urllib.request.Request(url.rstrip("/") + "/v1/images/generations", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            payload = json.load(response)
+        png = base64.b64decode(payload["data"][0]["b64_json"])
+        yield np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--ground-truth", type=int, metavar="N")
+    mode.add_argument("--pipeline", type=Path)
+    mode.add_argument("--server")
+    parser.add_argument("--model", help="the server's model name for images")
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--sampler", default="ddim")
+    parser.add_argument("--save", type=Path, help="write per-image results as JSON (and a PNG grid beside it)")
+    args = parser.parse_args()
+
+    if args.ground_truth:
+        results, mismatched = ground_truth(args.ground_truth)
+        summary = report(results, f"analysis of {args.ground_truth} ground-truth renders")
+        summary["mismatched_caption_match"] = round(mismatched, 1)
+        print(f"images judged against another scene's caption: {mismatched:.1f}% 'match' (should be near 0)")
+    else:
+        captions = caption_set(args.count)
+        images = (generate_with_pipeline(args.pipeline, captions, args.steps, args.guidance) if args.pipeline
+                  else generate_with_server(args.server, args.model, captions, args.steps, args.guidance, args.sampler))
+        results, pictures = [], []
+        for (scene, held_out, seed), image in zip(captions, images):
+            found = analyze(image)
+            results.append({"caption": scene.caption(), "held_out": held_out, "seed": seed, **judge(scene.shapes[0], found), "found": found})
+            pictures.append(np.clip(image, 0, 255).astype(np.uint8))
+        summary = report(results, f"{len(results)} images from {args.pipeline or args.server}, {args.steps} steps, guidance {args.guidance}")
+        if args.save:
+            from PIL import Image
+            rows = (len(pictures) + 9) // 10
+            grid = np.zeros((rows * 32, 320, 3), np.uint8)
+            for index, picture in enumerate(pictures):
+                grid[index // 10 * 32:(index // 10 + 1) * 32, index % 10 * 32:(index % 10 + 1) * 32] = picture
+            Image.fromarray(grid).resize((1280, rows * 128), Image.NEAREST).save(args.save.with_suffix(".png"))
+    if args.save:
+        args.save.write_text(json.dumps({"summary": summary, "results": results}, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
