@@ -1,15 +1,12 @@
 /// The step-wise form of `generate`, for a scheduler that interleaves and batches generations:
 /// `prepare` (text encoding and starting noise), `step` (one denoising step of one or more
-/// generations in one batched denoiser call), `decode` (VAE), and `preview` (cheap, any time).
+/// generations in one batched denoiser call), `decode` (VAE, or pixels as they are), and `preview` (cheap, any time).
 extension ImagePipeline {
-    /// The network `step` runs.
-    public var denoiser: Denoiser { unet }
-
     /// Validates `request`, encodes its prompts and draws (or takes) its starting latents.
     public func prepare(_ request: ImageRequest) throws -> ImageGeneration {
         let width = request.width ?? nativeSize, height = request.height ?? nativeSize
         try validate(request, width: width, height: height)
-        let key = ImageGeneration.BatchKey(latentChannels: vae.latentChannels, latentHeight: height / vaeScale,
+        let key = ImageGeneration.BatchKey(latentChannels: latentChannels, latentHeight: height / vaeScale,
                                            latentWidth: width / vaeScale)
         let latentCount = key.latentChannels * key.latentHeight * key.latentWidth
         let sampler = try DiffusionSampler(kind: request.sampler, spacing: request.spacing, schedule: schedule, steps: request.steps)

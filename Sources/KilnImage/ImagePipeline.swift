@@ -1,46 +1,68 @@
 import Foundation
 
-/// A Stable-Diffusion-style text-to-image pipeline loaded from a diffusers folder
-/// (`model_index.json`, `tokenizer/`, `text_encoder/`, `unet/`, `vae/`, `scheduler/`).
+/// A text-to-image diffusion pipeline loaded from a diffusers folder: Stable Diffusion 1.x
+/// (`StableDiffusionPipeline`: `tokenizer/`, `text_encoder/`, `unet/`, `vae/`, `scheduler/`) or a
+/// diffusion transformer in PixArt-α's layout (`PixArtAlphaPipeline`: `transformer/` in place of
+/// `unet/`, with a CLIP text encoder, and no `vae/` when the transformer works on pixels).
 ///
 /// `generate` encodes the prompt and the negative prompt, walks the chosen sampler with
-/// classifier-free guidance (both halves in one batched UNet call), and decodes with the VAE.
-/// One pipeline runs one generation at a time; callers serialize (the engine loop does).
+/// classifier-free guidance (both halves in one batched denoiser call), and decodes with the VAE
+/// (or maps pixels from [-1, 1] when there is none). One pipeline runs one generation at a time;
+/// callers serialize (the engine loop does).
 public final class ImagePipeline: @unchecked Sendable {
     public let tokenizer: CLIPTokenizer
     public let textEncoder: CLIPTextEncoder
-    public let unet: UNet2DConditionModel
-    public let vae: VAEDecoder
+    /// The network `step` runs: a UNet or a diffusion transformer.
+    public let denoiser: Denoiser
+    /// The latent decoder; nil when the denoiser works on pixels.
+    public let vae: VAEDecoder?
     public let schedule: NoiseSchedule
     public let limits: ImagePipelineLimits
-    /// The UNet's native latent size (config `sample_size`).
+    /// The denoiser's native sample size (config `sample_size`), in latents.
     public let nativeLatentSize: Int
 
-    /// Pixels per latent along each side.
-    public var vaeScale: Int { 1 << vae.upsamplings }
-    /// Widths and heights must be multiples of this: the VAE's scale (8 for SD). The UNet takes any
-    /// latent size, matching odd sizes on its way up as diffusers does.
-    public var sizeMultiple: Int { vaeScale }
+    /// The UNet, for a Stable Diffusion pipeline.
+    public var unet: UNet2DConditionModel? { denoiser as? UNet2DConditionModel }
+    /// Channels of the latents the sampler walks (3 for a pixel-space model).
+    public var latentChannels: Int { denoiser.inChannels }
+    /// Pixels per latent along each side (1 without a VAE).
+    public var vaeScale: Int { vae.map { 1 << $0.upsamplings } ?? 1 }
+    /// Widths and heights must be multiples of this: the VAE's scale (8 for SD) times what the
+    /// denoiser needs of its sample sides (a transformer's patch size).
+    public var sizeMultiple: Int { vaeScale * denoiser.sampleSideMultiple }
     public var nativeSize: Int { nativeLatentSize * vaeScale }
 
     public init(directory: String, limits: ImagePipelineLimits = ImagePipelineLimits()) throws {
         let index = try ComponentConfig(path: directory + "/model_index.json")
         let className = try index.string("_class_name", default: "StableDiffusionPipeline")
-        guard className == "StableDiffusionPipeline" else {
-            throw ImageError.invalidConfig("\(index.path): pipeline \(className) is not supported (StableDiffusionPipeline)")
+        let denoiserFolder: String
+        switch className {
+        case "StableDiffusionPipeline":
+            denoiserFolder = "unet"
+            denoiser = try UNet2DConditionModel(directory: directory + "/unet")
+            vae = try VAEDecoder(directory: directory + "/vae")
+        case "PixArtAlphaPipeline":
+            denoiserFolder = "transformer"
+            let transformer = try PixArtTransformer2DModel(directory: directory + "/transformer")
+            guard transformer.outChannels == transformer.inChannels else {
+                throw ImageError.invalidConfig("\(directory)/transformer: out_channels \(transformer.outChannels) differ from in_channels \(transformer.inChannels) (learned variance is not supported)")
+            }
+            denoiser = transformer
+            vae = FileManager.default.fileExists(atPath: directory + "/vae/config.json")
+                ? try VAEDecoder(directory: directory + "/vae") : nil
+        default:
+            throw ImageError.invalidConfig("\(index.path): pipeline \(className) is not supported (StableDiffusionPipeline, PixArtAlphaPipeline)")
         }
         tokenizer = try CLIPTokenizer(directory: directory + "/tokenizer")
         textEncoder = try CLIPTextEncoder(directory: directory + "/text_encoder")
-        unet = try UNet2DConditionModel(directory: directory + "/unet")
-        vae = try VAEDecoder(directory: directory + "/vae")
-        guard textEncoder.width == unet.contextWidth else {
-            throw ImageError.invalidConfig("text encoder width \(textEncoder.width) differs from the UNet's cross_attention_dim \(unet.contextWidth)")
+        guard textEncoder.width == denoiser.contextWidth else {
+            throw ImageError.invalidConfig("text encoder width \(textEncoder.width) differs from the \(denoiserFolder)'s context width \(denoiser.contextWidth)")
         }
-        guard unet.inChannels == vae.latentChannels else {
-            throw ImageError.invalidConfig("UNet in_channels \(unet.inChannels) differ from the VAE's latent_channels \(vae.latentChannels)")
+        if let vae, denoiser.inChannels != vae.latentChannels {
+            throw ImageError.invalidConfig("\(denoiserFolder) in_channels \(denoiser.inChannels) differ from the VAE's latent_channels \(vae.latentChannels)")
         }
-        let unetConfig = try ComponentConfig(path: directory + "/unet/config.json")
-        nativeLatentSize = try unetConfig.int("sample_size", default: 64, range: 1...1024)
+        let denoiserConfig = try ComponentConfig(path: directory + "/\(denoiserFolder)/config.json")
+        nativeLatentSize = try denoiserConfig.int("sample_size", default: 64, range: 1...4096)
         schedule = try Self.loadSchedule(path: directory + "/scheduler/scheduler_config.json")
         self.limits = limits
     }
@@ -90,8 +112,8 @@ public final class ImagePipeline: @unchecked Sendable {
 
     /// Decodes final latents to an image in [0, 1] (diffusers' `image / 2 + 0.5`, clamped).
     public func decode(latents: [Float], latentWidth: Int, latentHeight: Int) throws -> GeneratedImage {
-        let map = FeatureMap(values: latents, channels: vae.latentChannels, height: latentHeight, width: latentWidth)
-        let decoded = try vae.decode(map)
+        let map = FeatureMap(values: latents, channels: latentChannels, height: latentHeight, width: latentWidth)
+        let decoded = try vae?.decode(map) ?? map
         let pixels = decoded.values.map { min(max($0 / 2 + 0.5, 0), 1) }
         return GeneratedImage(width: decoded.width, height: decoded.height, pixels: pixels, latents: latents)
     }

@@ -13,8 +13,8 @@ public enum LatentPreview {
     ]
 
     /// The preview of unit-variance latents [channels, height, width]: an image of `width`×`height`
-    /// pixels in [0, 1]. Four-channel latents use the Stable Diffusion map; others show the
-    /// channels' mean in grey.
+    /// pixels in [0, 1]. Four-channel latents use the Stable Diffusion map, three channels are taken
+    /// as pixels in [-1, 1] (a model without a VAE); others show the channels' mean in grey.
     public static func image(latents: [Float], channels: Int, height: Int, width: Int) -> GeneratedImage {
         let pixels = height * width
         precondition(latents.count == channels * pixels, "latents and their shape disagree")
@@ -24,6 +24,8 @@ public enum LatentPreview {
                 var value: Float = 0
                 if channels == 4 {
                     for channel in 0..<4 { value += latents[channel * pixels + pixel] * stableDiffusionFactors[channel][color] }
+                } else if channels == 3 {
+                    value = latents[color * pixels + pixel]  // a pixel-space model: these are the pixels
                 } else {
                     for channel in 0..<channels { value += latents[channel * pixels + pixel] }
                     value /= Float(max(channels, 1))

@@ -112,4 +112,23 @@ import Testing
         print("DiT DDIM 10-step image max-abs error \(error)")
         #expect(error < 1e-3)
     }
+
+    /// The same generation through `ImagePipeline`, loaded from the folder as the server loads it
+    /// (PixArtAlphaPipeline layout, no VAE: pixels taken as they are).
+    @Test func pipelineLoadsTheFolderAndMatchesPyTorch() throws {
+        let pipeline = try ImagePipeline(directory: Self.pipelineDirectory)
+        #expect(pipeline.vae == nil && pipeline.unet == nil)
+        #expect(pipeline.latentChannels == 3 && pipeline.nativeSize == 32 && pipeline.sizeMultiple == 4)
+        let request = ImageRequest(prompt: Self.meta["prompt"] as! String,
+                                   negativePrompt: Self.meta["negative_prompt"] as! String,
+                                   steps: Self.meta["steps"] as! Int,
+                                   guidanceScale: Self.meta["guidance_scale"] as! Double, sampler: .ddim,
+                                   initialLatents: Self.tensor("initial_noise").values)
+        let image = try pipeline.generate(request)
+        #expect(image.width == 32 && image.height == 32)
+        let error = DiffusionFixtures.maxAbsDifference(image.pixels, Self.tensor("ddim_final_image").values)
+        print("DiT pipeline DDIM 10-step image max-abs error \(error)")
+        #expect(error < 1e-3)
+        #expect(throws: ImageError.self) { try pipeline.generate(ImageRequest(prompt: "x", width: 30, height: 32)) }
+    }
 }

@@ -29,12 +29,12 @@ struct FullSizeTests {
         let size = input.count / 2
         let batch = (0..<2).map { FeatureMap(values: Array(input[($0 * size)..<(($0 + 1) * size)]), channels: 4, height: 16, width: 16) }
         let started = Date()
-        let outputs = try pipeline.unet.predict(batch: batch, timestep: 501, contexts: [negative, prompt], contextTokens: 77)
+        let outputs = try #require(pipeline.unet).predict(batch: batch, timestep: 501, contexts: [negative, prompt], contextTokens: 77)
         let unetSeconds = Date().timeIntervalSince(started)
         let expected = Self.tensor(reference, "unet_output_t501")
         let unetError = DiffusionFixtures.maxAbsDifference(outputs.flatMap(\.values), expected)
 
-        let decoded = try pipeline.vae.decode(batch[0])
+        let decoded = try #require(pipeline.vae).decode(batch[0])
         let vaeExpected = Self.tensor(reference, "vae_output")
         let vaeError = DiffusionFixtures.maxAbsDifference(decoded.values, vaeExpected)
         print("SD-1.5-shaped: text max-abs \(textError), UNet (batch 2, 16×16 latents) max-abs \(unetError) of \(DiffusionFixtures.maxAbs(expected)) in \(String(format: "%.1f", unetSeconds)) s, VAE 128 px max-abs \(vaeError) of \(DiffusionFixtures.maxAbs(vaeExpected))")

@@ -52,7 +52,7 @@ import KilnImage
         let (channels, height, width) = (input.shape[1], input.shape[2], input.shape[3])
         let size = channels * height * width
         let batch = (0..<2).map { FeatureMap(values: Array(input.values[($0 * size)..<(($0 + 1) * size)]), channels: channels, height: height, width: width) }
-        let outputs = try Self.pipeline.unet.predict(batch: batch, timestep: fixture.1, contexts: contexts, contextTokens: 77)
+        let outputs = try #require(Self.pipeline.unet).predict(batch: batch, timestep: fixture.1, contexts: contexts, contextTokens: 77)
         let error = DiffusionFixtures.maxAbsDifference(outputs.flatMap(\.values), expected)
         print("UNet \(fixture.0) max-abs error \(error) (output max-abs \(DiffusionFixtures.maxAbs(expected)))")
         #expect(error < 1e-4)
@@ -62,7 +62,7 @@ import KilnImage
         let input = DiffusionFixtures.tensor("vae_input")
         let expected = DiffusionFixtures.tensor("vae_output")
         let map = FeatureMap(values: input.values, channels: input.shape[1], height: input.shape[2], width: input.shape[3])
-        let decoded = try Self.pipeline.vae.decode(map)
+        let decoded = try #require(Self.pipeline.vae).decode(map)
         #expect([1, decoded.channels, decoded.height, decoded.width] == expected.shape)
         let error = DiffusionFixtures.maxAbsDifference(decoded.values, expected.values)
         print("VAE decode max-abs error \(error) (output max-abs \(DiffusionFixtures.maxAbs(expected.values)))")
@@ -78,7 +78,7 @@ extension ModelReferenceTests {
         let contexts = [DiffusionFixtures.tensor("negative_embeds").values, DiffusionFixtures.tensor("prompt_embeds").values]
         let size = 4 * 33 * 33
         let batch = (0..<2).map { FeatureMap(values: Array(input.values[($0 * size)..<(($0 + 1) * size)]), channels: 4, height: 33, width: 33) }
-        let outputs = try Self.pipeline.unet.predict(batch: batch, timestep: 500, contexts: contexts, contextTokens: 77)
+        let outputs = try #require(Self.pipeline.unet).predict(batch: batch, timestep: 500, contexts: contexts, contextTokens: 77)
         let error = DiffusionFixtures.maxAbsDifference(outputs.flatMap(\.values), expected)
         print("UNet 33×33 max-abs error \(error)")
         #expect(error < 1e-4)

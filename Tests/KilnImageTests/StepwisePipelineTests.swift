@@ -49,7 +49,7 @@ import KilnImage
 
     @Test func denoiserTakesATimestepAndContextPerSample() throws {
         let pipeline = Self.pipeline
-        let unet = pipeline.unet
+        let unet = try #require(pipeline.unet)
         let context = try pipeline.encode(prompt: "x"), other = try pipeline.encode(prompt: "y")
         let tokens = pipeline.tokenizer.maxLength
         var noise = SeededNoise(seed: 5)
