@@ -1,3 +1,4 @@
+import CKilnKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,6 +28,28 @@ public enum ImageParallel {
         }
         pool.parallelFor(count) { range in
             for index in range { body(index) }
+        }
+    }
+
+    /// Runs `body(slot, task)` for every task in 0..<taskCount. At most `slots` bodies run at once
+    /// and each holds its own slot in 0..<slots (so a slot can own a scratch buffer); tasks are
+    /// claimed one at a time from a shared counter, so a descheduled thread holds up at most one.
+    public static func runInSlots(_ taskCount: Int, slots: Int, _ body: (_ slot: Int, _ task: Int) -> Void) {
+        let slots = max(1, min(slots, taskCount))
+        if slots == 1 {
+            for task in 0..<taskCount { body(0, task) }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { counter in
+            counter[0] = 0
+            let next = counter.baseAddress!
+            run(slots) { slot in
+                while true {
+                    let task = kiln_atomic_fetch_add(next, 1)
+                    if task >= taskCount { break }
+                    body(slot, task)
+                }
+            }
         }
     }
 }

@@ -62,6 +62,37 @@ void kiln_matmul_f32(int type, const void *w, size_t row_bytes, int rows, int co
 void kiln_matmul_f32_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
                             const float *x, size_t x_stride, int batch, float *y, size_t y_stride);
 
+// ---------------------------------------------------------------- general matrix product
+
+/// Whether kiln_gemm takes operands of type `type` (F32, F16, BF16).
+int kiln_gemm_supports(int type);
+
+/// C[i·ldc + j] = (accumulate ? C[i·ldc + j] : 0) + Σ_p A(i, p) · B(p, j) for i < m, j < n, p < k.
+/// A(i, p) is element i·a_rs + p·a_cs of `a`, of type a_type (F32, F16 or BF16); likewise B(p, j)
+/// at p·b_rs + j·b_cs of `b`. Strides are in elements. Packed and blocked for the caches; runs on
+/// the calling thread (callers split C between threads). Each thread keeps one packing buffer of
+/// about 2 MB, made on its first call.
+void kiln_gemm(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
+               int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate);
+void kiln_gemm_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
+                      int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate);
+
+// ---------------------------------------------------------------- image-model element-wise kernels
+
+/// x[i] = exp(scale · (x[i] − max x)) over n ≥ 1 floats; returns Σ x[i] (attention weights before
+/// the division, which callers fold into the product's output).
+float kiln_softmax_unnormalized(float *x, size_t n, float scale);
+float kiln_softmax_unnormalized_scalar(float *x, size_t n, float scale);
+
+/// y = x · scale + shift, then SiLU when `silu` (group normalization's affine step); y may be x.
+void kiln_affine_silu(const float *x, float *y, size_t n, float scale, float shift, int silu);
+void kiln_affine_silu_scalar(const float *x, float *y, size_t n, float scale, float shift, int silu);
+
+/// GEGLU: x [rows, 2·width] (value half, then gate half, per row) → y [rows, width] = value · GELU(gate),
+/// GELU with the error function (the vector body's erf is within 1.5e-7 of exact).
+void kiln_geglu(const float *x, float *y, int rows, int width);
+void kiln_geglu_scalar(const float *x, float *y, int rows, int width);
+
 // ---------------------------------------------------------------- vector operations
 // All pointers address `n` floats unless stated; outputs may alias inputs.
 
