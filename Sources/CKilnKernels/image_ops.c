@@ -49,7 +49,7 @@ KILN_AVX2 static float softmax_unnormalized_avx2(float *x, size_t n, float scale
     const __m256 sv = _mm256_set1_ps(scale), shift = _mm256_set1_ps(-scale * m);
     __m256 total = _mm256_setzero_ps();
     for (i = 0; i + 8 <= n; i += 8) {
-        __m256 e = kiln_exp8(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), sv, shift));
+        __m256 e = kiln_exp8_nonpositive(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), sv, shift));
         _mm256_storeu_ps(x + i, e);
         total = _mm256_add_ps(total, e);
     }

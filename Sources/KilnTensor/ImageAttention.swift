@@ -14,9 +14,18 @@ public enum ImageAttention {
     /// floats for the 64×64-latent self-attention), and each packing of a head's keys serves them all.
     static let rowBlock = 48
 
-    /// Floats of scratch `attend` needs: a block of score rows for each worker thread.
+    /// Heads up to this wide take CKilnKernels' fused small-head kernel (keys in SIMD lanes) instead
+    /// of two products: a product over 4 dimensions cannot pay for packing its operands.
+    static let smallHeadLimit = 8
+
+    /// Floats of scratch `attend` needs: for small heads the transposed keys and values and two
+    /// score rows per worker thread; else a block of score rows per worker thread.
     public static func scratchCount(queryCount: Int, keyCount: Int, heads: Int, headDim: Int) -> Int {
-        ImageParallel.width * rowBlock * keyCount
+        if headDim <= smallHeadLimit {
+            let padded = (keyCount + 7) & ~7
+            return 2 * heads * headDim * padded + ImageParallel.width * 2 * padded
+        }
+        return ImageParallel.width * rowBlock * keyCount
     }
 
     /// output [queryCount, heads·headDim] = softmax(q kᵀ · scale + mask) v, head by head.
@@ -32,6 +41,11 @@ public enum ImageAttention {
         scale: Float, causal: Bool = false, scratch: UnsafeMutablePointer<Float>
     ) {
         let width = heads * headDim
+        if headDim <= smallHeadLimit {
+            attendSmallHeads(query: query, key: key, value: value, output: output, queryCount: queryCount, keyCount: keyCount,
+                             heads: heads, headDim: headDim, scale: scale, causal: causal, scratch: scratch)
+            return
+        }
         let blocks = (queryCount + rowBlock - 1) / rowBlock
         ImageParallel.runInSlots(heads * blocks, slots: ImageParallel.width) { slot, task in
             let head = task / blocks, firstRow = (task % blocks) * rowBlock
@@ -62,6 +76,37 @@ public enum ImageAttention {
                     for d in 0..<headDim { line[d] *= inverse }
                 }
             }
+        }
+    }
+
+    /// Small heads: keys and values transposed once per call to [head, dim, key] (rows padded with
+    /// zeros to a multiple of 8 keys), then blocks of query rows through the fused kernel.
+    private static func attendSmallHeads(
+        query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, queryCount: Int, keyCount: Int, heads: Int, headDim: Int,
+        scale: Float, causal: Bool, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let width = heads * headDim
+        let padded = (keyCount + 7) & ~7
+        let keysT = scratch, valuesT = scratch + width * padded
+        let rowScratch = scratch + 2 * width * padded
+        for column in 0..<width {
+            let keyRow = keysT + column * padded, valueRow = valuesT + column * padded
+            for token in 0..<keyCount {
+                keyRow[token] = key[token * width + column]
+                valueRow[token] = value[token * width + column]
+            }
+            for token in keyCount..<padded { keyRow[token] = 0; valueRow[token] = 0 }
+        }
+        let block = 32
+        let blocks = (queryCount + block - 1) / block
+        ImageParallel.runInSlots(heads * blocks, slots: ImageParallel.width) { slot, task in
+            let head = task / blocks, firstRow = (task % blocks) * block
+            let rows = min(block, queryCount - firstRow)
+            kiln_attention_small_head(query + firstRow * width + head * headDim, width, Int32(rows),
+                                      keysT + head * headDim * padded, valuesT + head * headDim * padded,
+                                      padded, Int32(keyCount), Int32(headDim), scale, causal ? Int32(firstRow + 1) : -1,
+                                      rowScratch + slot * 2 * padded, output + firstRow * width + head * headDim, width)
         }
     }
 

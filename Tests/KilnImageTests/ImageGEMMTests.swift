@@ -110,6 +110,31 @@ import KilnTensor
         #expect(DiffusionFixtures.maxAbsDifference(fast, slow) < 1e-5)
     }
 
+    @Test(arguments: [(4, false), (8, true), (3, true)])
+    func smallHeadKernelBothBodiesMatchReference(parameters: (Int, Bool)) {
+        // One head, 21 queries over 29 keys (not a multiple of 8: the padded lanes must not count).
+        let (dim, causal) = parameters
+        let (queries, keys) = (causal ? 29 : 21, 29)
+        let padded = (keys + 7) & ~7
+        var random = TestRandom(UInt64(dim * 10 + (causal ? 1 : 0)))
+        let q = random.values(queries * dim), k = random.values(keys * dim), v = random.values(keys * dim)
+        var keysT = [Float](repeating: 0, count: dim * padded), valuesT = keysT
+        for token in 0..<keys {
+            for d in 0..<dim { keysT[d * padded + token] = k[token * dim + d]; valuesT[d * padded + token] = v[token * dim + d] }
+        }
+        var expected = [Float](repeating: 0, count: queries * dim)
+        ImageAttention.referenceAttend(query: q, key: k, value: v, output: &expected, queryCount: queries, keyCount: keys,
+                                       heads: 1, headDim: dim, scale: 0.8, causal: causal)
+        var vector = [Float](repeating: .nan, count: queries * dim), portable = vector
+        var scores = [Float](repeating: .nan, count: 2 * padded)
+        kiln_attention_small_head(q, dim, Int32(queries), keysT, valuesT, padded, Int32(keys), Int32(dim), 0.8,
+                                  causal ? 1 : -1, &scores, &vector, dim)
+        kiln_attention_small_head_scalar(q, dim, Int32(queries), keysT, valuesT, padded, Int32(keys), Int32(dim), 0.8,
+                                         causal ? 1 : -1, &scores, &portable, dim)
+        #expect(DiffusionFixtures.maxAbsDifference(vector, expected) < 1e-5)
+        #expect(DiffusionFixtures.maxAbsDifference(portable, expected) < 1e-5)
+    }
+
     @Test func elementwiseKernelsMatchTheirPortableBodies() {
         var random = TestRandom(77)
         // Unnormalized softmax with a scale: exp(scale·(x − max)) and the sum, against Double.

@@ -93,6 +93,18 @@ void kiln_affine_silu_scalar(const float *x, float *y, size_t n, float scale, fl
 void kiln_geglu(const float *x, float *y, int rows, int width);
 void kiln_geglu_scalar(const float *x, float *y, int rows, int width);
 
+/// Attention of `rows` consecutive query rows of one head of dim ≤ 8 dimensions, keys in SIMD lanes:
+/// out[r·out_stride + d] = Σ_j softmax_j(scale · q_r·k_j) · v_j[d]. keys_t and values_t hold the
+/// head's keys and values transposed, [dim][padded] with padded ≥ keys rounded up to 8 (and zeros
+/// past `keys`). first_visible < 0: every row sees all keys; else row r sees keys 0 ..< first_visible + r
+/// (causal, first_visible = the block's first query index + 1). scores: 2·padded floats of workspace.
+void kiln_attention_small_head(const float *q, size_t q_stride, int rows, const float *keys_t, const float *values_t,
+                               size_t padded, int keys, int dim, float scale, int first_visible, float *scores,
+                               float *out, size_t out_stride);
+void kiln_attention_small_head_scalar(const float *q, size_t q_stride, int rows, const float *keys_t,
+                                      const float *values_t, size_t padded, int keys, int dim, float scale,
+                                      int first_visible, float *scores, float *out, size_t out_stride);
+
 // ---------------------------------------------------------------- vector operations
 // All pointers address `n` floats unless stated; outputs may alias inputs.
 
