@@ -168,13 +168,15 @@ KILN_AVX2 static void pack_a_avx2(int type, const void *a, size_t rs, size_t cs,
         const int rows = mc - panel < GEMM_MR ? mc - panel : GEMM_MR;
         int p = 0;
         for (; p + 8 <= kc; p += 8, ap += 8 * GEMM_MR) {
-            float tile[GEMM_MR][8] __attribute__((aligned(32)));
-            for (int r = 0; r < GEMM_MR; r++) {
-                __m256 v = r < rows ? load8_as_float(type, a, (size_t)(i0 + panel + r) * rs + p0 + p) : _mm256_setzero_ps();
-                _mm256_store_ps(tile[r], v);
-            }
-            for (int q = 0; q < 8; q++)
-                for (int r = 0; r < GEMM_MR; r++) ap[q * GEMM_MR + r] = tile[r][q];
+            // Six rows (and two of zeros) transposed in registers; column q's six values are stored
+            // with an 8-wide store at ap + 6q, whose last two lanes the next store overwrites (the
+            // final one spills two floats into what is packed next, or the buffer's slack).
+            __m256 t[8];
+            for (int r = 0; r < GEMM_MR; r++)
+                t[r] = r < rows ? load8_as_float(type, a, (size_t)(i0 + panel + r) * rs + p0 + p) : _mm256_setzero_ps();
+            t[6] = t[7] = _mm256_setzero_ps();
+            transpose8(t);
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps(ap + q * GEMM_MR, t[q]);
         }
         for (; p < kc; p++, ap += GEMM_MR)
             for (int r = 0; r < GEMM_MR; r++)

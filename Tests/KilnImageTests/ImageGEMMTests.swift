@@ -76,11 +76,15 @@ import KilnTensor
         check(m: 7, n: 2100, k: 300, aType: .f16, bType: .f32, aLayout: .rowMajor, bLayout: .rowMajor)
     }
 
-    @Test(arguments: [(3, 1, 1), (3, 2, 1), (1, 1, 0)])
-    func convolutionInBandsMatchesReference(parameters: (Int, Int, Int)) {
-        // 40×30 outputs: 1200 pixels make several bands of whole rows (each band 512 pixels at most).
-        let (kernel, stride, padding) = parameters
-        let (inChannels, outChannels, height, width) = (3, 5, 40 * stride, 30 * stride)
+    @Test(arguments: [(3, 1, 0, 40, 30), (3, 2, 1, 80, 60), (1, 1, 0, 40, 30), (3, 1, 1, 40, 30), (3, 1, 1, 31, 27)])
+    func convolutionInBandsMatchesReference(parameters: (Int, Int, Int, Int, Int)) {
+        // About 40×30 outputs: over 512 pixels, so strided and unpadded 3×3 convolutions run in bands
+        // of whole rows; 3×3 stride-1 padding-1 ones (300 and 224 tiles of 2×2) take the Winograd path.
+        let (kernel, stride, padding, height, width) = parameters
+        let (inChannels, outChannels) = (3, 5)
+        if kernel == 3 && stride == 1 && padding == 1 {
+            #expect(conv(kernel, stride, padding).winogradApplies(height: height, width: width))
+        }
         let conv = ImageConv2D(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
         var random = TestRandom(UInt64(41 + kernel * 10 + stride))
         let input = random.values(inChannels * height * width), bias = random.values(outChannels)
@@ -94,6 +98,10 @@ import KilnTensor
         }
         conv.referenceApply(input: input, height: height, width: width, weight: rounded, bias: bias, output: &slow)
         #expect(DiffusionFixtures.maxAbsDifference(fast, slow) < 1e-5)
+    }
+
+    func conv(_ kernel: Int, _ stride: Int, _ padding: Int) -> ImageConv2D {
+        ImageConv2D(inChannels: 3, outChannels: 5, kernel: kernel, stride: stride, padding: padding)
     }
 
     @Test(arguments: [(100, 70, 2, 40, false), (77, 77, 3, 16, true), (5, 300, 1, 8, false)])
