@@ -15,6 +15,10 @@
 enum { GEMM_MR = 6, GEMM_NR = 16, GEMM_KC = 256, GEMM_MC = 120, GEMM_NC = 2048 };
 #define GEMM_PACK_FLOATS ((size_t)GEMM_KC * GEMM_NC + (size_t)GEMM_MC * GEMM_KC + 16)
 
+static _Thread_local int thread_serial = 0;
+int kiln_thread_serial(void) { return thread_serial; }
+void kiln_set_thread_serial(int serial) { thread_serial = serial; }
+
 int kiln_gemm_supports(int type) {
     return type == KILN_TYPE_F32 || type == KILN_TYPE_F16 || type == KILN_TYPE_BF16;
 }
@@ -192,8 +196,8 @@ KILN_AVX2 static void pack_b_avx2(int type, const void *b, size_t rs, size_t cs,
             for (int p = 0; p < kc; p++, bp += GEMM_NR) {
                 const size_t row = (size_t)(p0 + p) * rs + j0 + panel;
                 if (width == GEMM_NR) {
-                    _mm256_store_ps(bp, load8_as_float(type, b, row));
-                    _mm256_store_ps(bp + 8, load8_as_float(type, b, row + 8));
+                    _mm256_storeu_ps(bp, load8_as_float(type, b, row));
+                    _mm256_storeu_ps(bp + 8, load8_as_float(type, b, row + 8));
                 } else {
                     for (int q = 0; q < GEMM_NR; q++) bp[q] = q < width ? element(type, b, row + q) : 0;
                 }
@@ -213,7 +217,7 @@ KILN_AVX2 static void pack_b_avx2(int type, const void *b, size_t rs, size_t cs,
                         r[q] = half + q < width ? load8_as_float(type, b, (size_t)(j0 + panel + half + q) * cs + p0 + p)
                                                 : _mm256_setzero_ps();
                     transpose8(r);
-                    for (int q = 0; q < 8; q++) _mm256_store_ps(bp + (size_t)(p + q) * GEMM_NR + half, r[q]);
+                    for (int q = 0; q < 8; q++) _mm256_storeu_ps(bp + (size_t)(p + q) * GEMM_NR + half, r[q]);
                 }
             }
             for (; p < kc; p++)
@@ -231,7 +235,7 @@ KILN_AVX2 static void kernel_avx2(int kc, const float *ap, const float *bp, floa
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     for (int p = 0; p < kc; p++, ap += GEMM_MR, bp += GEMM_NR) {
-        const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+        const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
         __m256 a = _mm256_broadcast_ss(ap);
         c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
         a = _mm256_broadcast_ss(ap + 1);
@@ -280,4 +284,59 @@ void kiln_gemm(int m, int n, int k, int a_type, const void *a, size_t a_rs, size
     }
 #endif
     kiln_gemm_scalar(m, n, k, a_type, a, a_rs, a_cs, b_type, b, b_rs, b_cs, c, ldc, accumulate);
+}
+
+// ---------------------------------------------------------------- products with B packed once
+
+size_t kiln_gemm_packed_b_count(int n, int k) { return (size_t)((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR) * (size_t)k; }
+
+/// B's depth slices in the order gemm_blocked packs them (slice p0 at n16·p0, panel jr at jr·kc in it).
+static void pack_b_whole(pack_b_fn pack_b, int n, int k, int b_type, const void *b, size_t b_rs, size_t b_cs, float *packed) {
+    const size_t n16 = (size_t)(n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    for (int p0 = 0; p0 < k; p0 += GEMM_KC) {
+        const int kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
+        pack_b(b_type, b, b_rs, b_cs, p0, 0, kc, n, packed + n16 * p0);
+    }
+}
+
+static void gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
+                           float *c, size_t ldc, int accumulate, pack_a_fn pack_a, kernel_fn kernel) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    float *buffer = pack_buffer();
+    if (!buffer) return;
+    float *ap = buffer + (size_t)GEMM_KC * GEMM_NC;
+    const size_t n16 = (size_t)(n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    for (int p0 = 0; p0 < k; p0 += GEMM_KC) {
+        const int kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
+        const int add = accumulate || p0 > 0;
+        const float *bp = packed + n16 * p0;
+        for (int i0 = 0; i0 < m; i0 += GEMM_MC) {
+            const int mc = m - i0 < GEMM_MC ? m - i0 : GEMM_MC;
+            pack_a(a_type, a, a_rs, a_cs, i0, p0, mc, kc, ap);
+            for (int jr = 0; jr < n; jr += GEMM_NR) {
+                const int nr = n - jr < GEMM_NR ? n - jr : GEMM_NR;
+                for (int ir = 0; ir < mc; ir += GEMM_MR) {
+                    const int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+                    kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, c + (size_t)(i0 + ir) * ldc + jr, ldc, add, mr, nr);
+                }
+            }
+        }
+    }
+}
+
+void kiln_gemm_pack_b(int n, int k, int b_type, const void *b, size_t b_rs, size_t b_cs, float *packed) {
+    if (!kiln_gemm_supports(b_type) || n <= 0 || k <= 0) return;
+#ifdef KILN_X86
+    if (kiln_simd_active()) { pack_b_whole(pack_b_avx2, n, k, b_type, b, b_rs, b_cs, packed); return; }
+#endif
+    pack_b_whole(pack_b_scalar, n, k, b_type, b, b_rs, b_cs, packed);
+}
+
+void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
+                         float *c, size_t ldc, int accumulate) {
+    if (!kiln_gemm_supports(a_type)) return;
+#ifdef KILN_X86
+    if (kiln_simd_active()) { gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_avx2, kernel_avx2); return; }
+#endif
+    gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_scalar, kernel_scalar);
 }

@@ -36,7 +36,7 @@ extension UNet2DConditionModel: Denoiser {
         var results = [Result<FeatureMap, Error>?](repeating: nil, count: count)
         results.withUnsafeMutableBufferPointer { slots in
             ImageParallel.run(count) { index in
-                slots[index] = Result { try body(index) }
+                slots[index] = Result { try ImageParallel.serially { try body(index) } }
             }
         }
         return try results.map { try $0!.get() }

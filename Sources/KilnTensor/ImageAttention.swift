@@ -25,7 +25,12 @@ public enum ImageAttention {
             let padded = (keyCount + 7) & ~7
             return 2 * heads * headDim * padded + ImageParallel.width * 2 * padded
         }
-        return ImageParallel.width * rowBlock * keyCount
+        return heads * packedCount(keyCount: keyCount, headDim: headDim) + ImageParallel.width * rowBlock * keyCount
+    }
+
+    /// Floats of one head's packed keys and values.
+    static func packedCount(keyCount: Int, headDim: Int) -> Int {
+        kiln_gemm_packed_b_count(Int32(keyCount), Int32(headDim)) + kiln_gemm_packed_b_count(Int32(headDim), Int32(keyCount))
     }
 
     /// output [queryCount, heads·headDim] = softmax(q kᵀ · scale + mask) v, head by head.
@@ -46,30 +51,38 @@ public enum ImageAttention {
                              heads: heads, headDim: headDim, scale: scale, causal: causal, scratch: scratch)
             return
         }
+        // Each head's keys (as kᵀ, [headDim × keys]) and values ([keys × headDim]) packed once for
+        // the products of all its row blocks.
+        let perHead = packedCount(keyCount: keyCount, headDim: headDim)
+        let keysPacked = kiln_gemm_packed_b_count(Int32(keyCount), Int32(headDim))
+        let rowScratch = scratch + heads * perHead
+        ImageParallel.run(heads) { head in
+            let packed = scratch + head * perHead
+            kiln_gemm_pack_b(Int32(keyCount), Int32(headDim), Int32(KILN_TYPE_F32), key + head * headDim, 1, width, packed)
+            kiln_gemm_pack_b(Int32(headDim), Int32(keyCount), Int32(KILN_TYPE_F32), value + head * headDim, width, 1, packed + keysPacked)
+        }
         let blocks = (queryCount + rowBlock - 1) / rowBlock
         ImageParallel.runInSlots(heads * blocks, slots: ImageParallel.width) { slot, task in
             let head = task / blocks, firstRow = (task % blocks) * rowBlock
             let rows = min(rowBlock, queryCount - firstRow)
-            let scores = scratch + slot * rowBlock * keyCount
+            let scores = rowScratch + slot * rowBlock * keyCount
             let headOffset = head * headDim
-            // Keys visible to the block's last row; earlier rows mask the rest after the product.
-            let visible = causal ? min(keyCount, firstRow + rows) : keyCount
-            // scores[r, j] = q[firstRow + r] · k[j] (k read as the transpose of its token-major rows).
-            ImageGEMM.multiplyOnThisThread(
-                MatrixOperand(query + firstRow * width + headOffset, rowStride: width),
-                MatrixOperand(key + headOffset, rowStride: width).transposed,
-                into: scores, m: rows, n: visible, k: headDim, ldc: keyCount)
+            let packed = scratch + head * perHead
+            // scores[r, j] = q[firstRow + r] · k[j] for all keys; a causal row's later keys get
+            // weight 0 below (the packed operands are used at the sizes they were packed for).
+            let queries = query + firstRow * width + headOffset
+            kiln_gemm_prepacked(Int32(rows), Int32(keyCount), Int32(headDim), Int32(KILN_TYPE_F32), queries, width, 1,
+                                packed, scores, keyCount, 0)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: rowBlock) { sums in
                 for r in 0..<rows {
                     let row = scores + r * keyCount
-                    let rowVisible = causal ? firstRow + r + 1 : keyCount
+                    let rowVisible = causal ? min(keyCount, firstRow + r + 1) : keyCount
                     sums[r] = kiln_softmax_unnormalized(row, rowVisible, scale)
-                    if rowVisible < visible { (row + rowVisible).update(repeating: 0, count: visible - rowVisible) }
+                    if rowVisible < keyCount { (row + rowVisible).update(repeating: 0, count: keyCount - rowVisible) }
                 }
                 let target = output + firstRow * width + headOffset
-                ImageGEMM.multiplyOnThisThread(MatrixOperand(scores, rowStride: keyCount),
-                                               MatrixOperand(value + headOffset, rowStride: width),
-                                               into: target, m: rows, n: headDim, k: visible, ldc: width)
+                kiln_gemm_prepacked(Int32(rows), Int32(headDim), Int32(keyCount), Int32(KILN_TYPE_F32), scores, keyCount, 1,
+                                    packed + keysPacked, target, width, 0)
                 for r in 0..<rows {
                     let inverse = 1 / sums[r]
                     let line = target + r * width

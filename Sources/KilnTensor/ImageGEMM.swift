@@ -25,7 +25,7 @@ public enum ImageGEMM {
         // parts stay large (≥ 48 rows or columns).
         let splitRows = m > n
         let extent = splitRows ? m : n
-        let parts = work < parallelThreshold ? 1 : min(extent >= 2048 ? 2 * ImageParallel.width : ImageParallel.width, max(1, extent / 48))
+        let parts = work < parallelThreshold || ImageParallel.isSerial ? 1 : min(extent >= 2048 ? 2 * ImageParallel.width : ImageParallel.width, max(1, extent / 48))
         if parts <= 1 {
             multiplyOnThisThread(a, b, into: c, m: m, n: n, k: k, ldc: ldc, accumulate: accumulate)
             return

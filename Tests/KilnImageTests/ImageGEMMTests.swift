@@ -71,6 +71,25 @@ import KilnTensor
         check(m: 9, n: 29, k: 17, aType: type, bType: type, aLayout: .transposed, bLayout: .rowMajor)
     }
 
+    @Test(arguments: [(7, 40, 300), (50, 33, 16)])
+    func prepackedOperandGivesTheSameProduct(shape: (Int, Int, Int)) {
+        // B packed once (k past the 256-deep slice in the first case) then used by the blocked loops.
+        let (m, n, k) = shape
+        var random = TestRandom(UInt64(m + n + k))
+        let a = random.values(m * k), b = random.values(k * n)
+        var packed = [Float](repeating: .nan, count: kiln_gemm_packed_b_count(Int32(n), Int32(k)))
+        kiln_gemm_pack_b(Int32(n), Int32(k), Int32(KILN_TYPE_F32), b, n, 1, &packed)
+        var viaPacked = [Float](repeating: .nan, count: m * n), direct = viaPacked
+        kiln_gemm_prepacked(Int32(m), Int32(n), Int32(k), Int32(KILN_TYPE_F32), a, k, 1, packed, &viaPacked, n, 0)
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                ImageGEMM.multiplyOnThisThread(MatrixOperand(ap.baseAddress!, rowStride: k), MatrixOperand(bp.baseAddress!, rowStride: n),
+                                               into: &direct, m: m, n: n, k: k)
+            }
+        }
+        #expect(viaPacked == direct)
+    }
+
     @Test func wideProductCrossesTheColumnBlock() {
         // n > 2048 (the packed column block) and k > 256 (the depth block) at once.
         check(m: 7, n: 2100, k: 300, aType: .f16, bType: .f32, aLayout: .rowMajor, bLayout: .rowMajor)

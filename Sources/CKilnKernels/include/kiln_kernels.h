@@ -77,6 +77,20 @@ void kiln_gemm(int m, int n, int k, int a_type, const void *a, size_t a_rs, size
 void kiln_gemm_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
                       int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate);
 
+/// Floats kiln_gemm_pack_b writes for a B of k × n: n rounded up to 16, times k.
+size_t kiln_gemm_packed_b_count(int n, int k);
+/// B (k × n, as for kiln_gemm) packed once, for any number of kiln_gemm_prepacked calls (the
+/// attention's keys and values, shared by every block of query rows). Portable or AVX2 like kiln_gemm.
+void kiln_gemm_pack_b(int n, int k, int b_type, const void *b, size_t b_rs, size_t b_cs, float *packed);
+/// kiln_gemm with B from kiln_gemm_pack_b (same n and k); bitwise the same result.
+void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
+                         float *c, size_t ldc, int accumulate);
+
+/// The image kernels' per-thread serial flag: while set, ImageParallel runs everything on the
+/// calling thread (each sample of a batch has a thread of its own).
+int kiln_thread_serial(void);
+void kiln_set_thread_serial(int serial);
+
 // ---------------------------------------------------------------- image-model element-wise kernels
 
 /// x[i] = exp(scale · (x[i] − max x)) over n ≥ 1 floats; returns Σ x[i] (attention weights before
