@@ -162,6 +162,26 @@ import KilnTensor
         #expect(DiffusionFixtures.maxAbsDifference(portable, expected) < 1e-5)
     }
 
+    @Test func winogradTransformsMatchTheirPortableBodies() {
+        // 37×41: rows of 21 tiles, of which the vector body takes eight at a time between the edges.
+        let (channels, height, width) = (3, 37, 41)
+        var random = TestRandom(101)
+        let input = random.values(channels * height * width)
+        let tiles = ((height + 1) / 2) * ((width + 1) / 2)
+        var vector = [Float](repeating: .nan, count: 16 * channels * tiles), portable = vector
+        kiln_winograd_input(input, Int32(height), Int32(width), 0, Int32(channels), &vector, channels * tiles)
+        kiln_winograd_input_scalar(input, Int32(height), Int32(width), 0, Int32(channels), &portable, channels * tiles)
+        #expect(vector == portable)
+        let (outChannels, inChannels) = (3, 11)
+        let (halves, _) = Self.stored(random.values(outChannels * inChannels * 9), as: .f16)
+        var fast = [Float](repeating: .nan, count: 16 * outChannels * inChannels), plain = fast
+        halves.withUnsafeBytes { raw in
+            kiln_winograd_weights(Int32(KILN_TYPE_F16), raw.baseAddress!, Int32(inChannels), 0, Int32(outChannels), &fast, outChannels * inChannels)
+            kiln_winograd_weights_scalar(Int32(KILN_TYPE_F16), raw.baseAddress!, Int32(inChannels), 0, Int32(outChannels), &plain, outChannels * inChannels)
+        }
+        #expect(fast == plain)
+    }
+
     @Test func elementwiseKernelsMatchTheirPortableBodies() {
         var random = TestRandom(77)
         // Unnormalized softmax with a scale: exp(scale·(x − max)) and the sum, against Double.

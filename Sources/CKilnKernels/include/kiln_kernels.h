@@ -122,13 +122,15 @@ void kiln_attention_small_head_scalar(const float *q, size_t q_stride, int rows,
 // ---------------------------------------------------------------- Winograd F(2×2, 3×3)
 // For 3×3, stride-1, padding-1 convolutions of [channels, height, width] maps; tiles = ⌈h/2⌉·⌈w/2⌉,
 // tile t = ty·⌈w/2⌉ + tx covers output rows 2ty…2ty+1, columns 2tx…2tx+1. Element e (0…15) of the
-// transformed tile lives in matrix e, `stride` floats after matrix e − 1. Portable C (the products
-// between them run on kiln_gemm).
+// transformed tile lives in matrix e, `stride` floats after matrix e − 1. The input transform has an
+// AVX2 body (eight tiles of a row at once); the products between them run on kiln_gemm.
 
 /// V[e][c][t] = (Bᵀ d B)[e] for channels c0 ..< c1, d the zero-padded 4×4 input patch of tile t.
 void kiln_winograd_input(const float *input, int height, int width, int c0, int c1, float *v, size_t v_stride);
+void kiln_winograd_input_scalar(const float *input, int height, int width, int c0, int c1, float *v, size_t v_stride);
 /// U[e][k − k0][c] = (G g Gᵀ)[e] for output channels k0 ..< k1; weights [out][in][3][3] of `type`.
 void kiln_winograd_weights(int type, const void *weights, int in_channels, int k0, int k1, float *u, size_t u_stride);
+void kiln_winograd_weights_scalar(int type, const void *weights, int in_channels, int k0, int k1, float *u, size_t u_stride);
 /// output[k] = Aᵀ M[·][k − k0] A + bias[k] for channels k0 ..< k1 (M[e][k − k0][t]; bias may be NULL).
 void kiln_winograd_output(const float *m, size_t m_stride, int k0, int k1, int height, int width,
                           const float *bias, float *output);
