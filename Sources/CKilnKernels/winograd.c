@@ -145,9 +145,28 @@ KILN_AVX2 static void winograd_weights_f16_avx2(const void *weights, int in_chan
             const uint16_t *source = halves + ((size_t)k * in_channels + c) * 9;
             for (int block = 0; block < 9; block++)
                 _mm256_store_ps(values + 8 * block, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(source + 8 * block))));
-            for (int local = 0; local < 8; local++) {
-                const float (*g)[3] = (const float (*)[3])(values + 9 * local);
-                weight_tile(g, u + (size_t)(k - k0) * in_channels + c + local, u_stride);
+            // The eight channels side by side in lanes: g[e] holds element e of each 3×3 kernel,
+            // so each of the 16 transformed values is one contiguous 8-wide store.
+            __m256 g[9];
+            for (int e = 0; e < 9; e++)
+                g[e] = _mm256_setr_ps(values[e], values[9 + e], values[18 + e], values[27 + e],
+                                      values[36 + e], values[45 + e], values[54 + e], values[63 + e]);
+            const __m256 half = _mm256_set1_ps(0.5f);
+            __m256 r[4][3];
+            for (int j = 0; j < 3; j++) {
+                r[0][j] = g[j];
+                r[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(g[j], g[3 + j]), g[6 + j]));
+                r[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(g[j], g[3 + j]), g[6 + j]));
+                r[3][j] = g[6 + j];
+            }
+            float *target = u + (size_t)(k - k0) * in_channels + c;
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(target + (size_t)(i * 4 + 0) * u_stride, r[i][0]);
+                _mm256_storeu_ps(target + (size_t)(i * 4 + 1) * u_stride,
+                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(r[i][0], r[i][1]), r[i][2])));
+                _mm256_storeu_ps(target + (size_t)(i * 4 + 2) * u_stride,
+                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(r[i][0], r[i][1]), r[i][2])));
+                _mm256_storeu_ps(target + (size_t)(i * 4 + 3) * u_stride, r[i][2]);
             }
         }
         for (; c < in_channels; c++) {
