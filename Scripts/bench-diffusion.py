@@ -7,7 +7,7 @@ Measures, alternating Kiln and diffusers case by case so both see the same machi
     one batch-2 UNet call;
   * with --sd15 DIR (made by `Scripts/fixtures/make-diffusion-fixtures.py --full-size DIR`): one
     batch-2 UNet call of the SD-1.5-shaped UNet at each --sizes (`kiln bench-image` vs `pipe.unet`),
-    and Kiln's peak resident memory for one 256 px image (GNU time), against the weight files' size.
+    and Kiln's peak resident memory for one image of each size (GNU time), against the weight files' size.
 
 Both sides get --threads threads (torch.set_num_threads; KILN_IMAGE_THREADS). Figures are medians
 of --repeats timed runs after one untimed warm-up. Run it at raised priority on a shared machine:
@@ -138,7 +138,8 @@ def main():
             print(f"load average after {size} px: {load_average()}", flush=True)
         del sd
         weights = sum(path.stat().st_size for path in Path(arguments.sd15).rglob("*.safetensors"))
-        memory = (kiln_peak_rss_kb(arguments.kiln, arguments.sd15, 256, arguments.threads) * 1024, weights)
+        memory = [(size, kiln_peak_rss_kb(arguments.kiln, arguments.sd15, size, arguments.threads) * 1024, weights)
+                  for size in arguments.sizes]
 
     print(f"load average at end: {load_average()}")
     print()
@@ -147,12 +148,11 @@ def main():
     for name, kiln_times, torch_times in rows:
         k, t = statistics.median(kiln_times), statistics.median(torch_times)
         print(f"| {name} | {k * 1000:.1f} ms | {t * 1000:.1f} ms | {k / t:.2f} |")
-    if memory:
-        rss, weights = memory
-        print(f"\nKiln peak RSS, one 256 px image of the SD-1.5-shaped pipeline: {rss / 2**30:.2f} GiB; "
+    for size, rss, weights in memory or []:
+        print(f"\nKiln peak RSS, one {size} px image (1 step) of the SD-1.5-shaped pipeline: {rss / 2**30:.2f} GiB; "
               f"weight files {weights / 2**30:.2f} GiB (RSS − weights: {(rss - weights) / 2**30:.2f} GiB)")
     print(json.dumps({"rows": [{"case": n, "kiln_seconds": k, "diffusers_seconds": t} for n, k, t in rows],
-                      "peak_rss_bytes": memory[0] if memory else None, "weight_bytes": memory[1] if memory else None}))
+                      "memory": [{"size": size, "peak_rss_bytes": rss, "weight_bytes": weights} for size, rss, weights in memory or []]}))
 
 
 if __name__ == "__main__":
