@@ -24,7 +24,7 @@ KILN_INLINE void input_tile(float d[4][4], float *target, size_t v_stride, size_
 }
 
 /// Tiles tx ..< tx_end of row ty, patch by patch (edges, and every tile in the portable body).
-static void input_tiles(const float *plane, int height, int width, int ty, int tx, int tx_end, int tiles_x,
+static void input_tiles(const float *plane, int height, int width, int ty, int tx, int tx_end, int tiles_x, int ty0,
                         float *target, size_t v_stride) {
     for (; tx < tx_end; tx++) {
         const int y0 = 2 * ty - 1, x0 = 2 * tx - 1;
@@ -34,15 +34,16 @@ static void input_tiles(const float *plane, int height, int width, int ty, int t
                 const int y = y0 + i, x = x0 + j;
                 d[i][j] = (y >= 0 && y < height && x >= 0 && x < width) ? plane[(size_t)y * width + x] : 0;
             }
-        input_tile(d, target, v_stride, (size_t)ty * tiles_x + tx);
+        input_tile(d, target, v_stride, (size_t)(ty - ty0) * tiles_x + tx);
     }
 }
 
-void kiln_winograd_input_scalar(const float *input, int height, int width, int c0, int c1, float *v, size_t v_stride) {
-    const int tiles_y = (height + 1) / 2, tiles_x = (width + 1) / 2, tiles = tiles_y * tiles_x;
+void kiln_winograd_input_scalar(const float *input, int height, int width, int ty0, int ty1, int c0, int c1,
+                                float *v, size_t v_stride) {
+    const int tiles_x = (width + 1) / 2, band = (ty1 - ty0) * tiles_x;
     for (int c = c0; c < c1; c++)
-        for (int ty = 0; ty < tiles_y; ty++)
-            input_tiles(input + (size_t)c * height * width, height, width, ty, 0, tiles_x, tiles_x, v + (size_t)c * tiles, v_stride);
+        for (int ty = ty0; ty < ty1; ty++)
+            input_tiles(input + (size_t)c * height * width, height, width, ty, 0, tiles_x, tiles_x, ty0, v + (size_t)c * band, v_stride);
 }
 
 #ifdef KILN_X86
@@ -53,17 +54,18 @@ KILN_AVX2_INLINE __m256 strided8(const float *p, int odd) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mixed), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-KILN_AVX2 static void winograd_input_avx2(const float *input, int height, int width, int c0, int c1, float *v, size_t v_stride) {
-    const int tiles_y = (height + 1) / 2, tiles_x = (width + 1) / 2, tiles = tiles_y * tiles_x;
+KILN_AVX2 static void winograd_input_avx2(const float *input, int height, int width, int ty0, int ty1, int c0, int c1,
+                                          float *v, size_t v_stride) {
+    const int tiles_x = (width + 1) / 2, band = (ty1 - ty0) * tiles_x;
     for (int c = c0; c < c1; c++) {
         const float *plane = input + (size_t)c * height * width;
-        float *target = v + (size_t)c * tiles;
-        for (int ty = 0; ty < tiles_y; ty++) {
+        float *target = v + (size_t)c * band;
+        for (int ty = ty0; ty < ty1; ty++) {
             const int y0 = 2 * ty - 1;
-            if (y0 < 0 || y0 + 4 > height) { input_tiles(plane, height, width, ty, 0, tiles_x, tiles_x, target, v_stride); continue; }
+            if (y0 < 0 || y0 + 4 > height) { input_tiles(plane, height, width, ty, 0, tiles_x, tiles_x, ty0, target, v_stride); continue; }
             // Eight tiles at a time where their patches (columns x0 … x0 + 17) lie inside the row.
             int tx = 1;
-            input_tiles(plane, height, width, ty, 0, 1, tiles_x, target, v_stride);
+            input_tiles(plane, height, width, ty, 0, 1, tiles_x, ty0, target, v_stride);
             for (; 2 * tx + 17 <= width; tx += 8) {
                 const int x0 = 2 * tx - 1;
                 __m256 d[4][4];
@@ -81,7 +83,7 @@ KILN_AVX2 static void winograd_input_avx2(const float *input, int height, int wi
                     t[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
                     t[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
                 }
-                float *out = target + (size_t)ty * tiles_x + tx;
+                float *out = target + (size_t)(ty - ty0) * tiles_x + tx;
                 for (int i = 0; i < 4; i++) {
                     _mm256_storeu_ps(out + (size_t)(i * 4 + 0) * v_stride, _mm256_sub_ps(t[i][0], t[i][2]));
                     _mm256_storeu_ps(out + (size_t)(i * 4 + 1) * v_stride, _mm256_add_ps(t[i][1], t[i][2]));
@@ -89,17 +91,17 @@ KILN_AVX2 static void winograd_input_avx2(const float *input, int height, int wi
                     _mm256_storeu_ps(out + (size_t)(i * 4 + 3) * v_stride, _mm256_sub_ps(t[i][1], t[i][3]));
                 }
             }
-            input_tiles(plane, height, width, ty, tx, tiles_x, tiles_x, target, v_stride);
+            input_tiles(plane, height, width, ty, tx, tiles_x, tiles_x, ty0, target, v_stride);
         }
     }
 }
 #endif
 
-void kiln_winograd_input(const float *input, int height, int width, int c0, int c1, float *v, size_t v_stride) {
+void kiln_winograd_input(const float *input, int height, int width, int ty0, int ty1, int c0, int c1, float *v, size_t v_stride) {
 #ifdef KILN_X86
-    if (kiln_simd_active()) { winograd_input_avx2(input, height, width, c0, c1, v, v_stride); return; }
+    if (kiln_simd_active()) { winograd_input_avx2(input, height, width, ty0, ty1, c0, c1, v, v_stride); return; }
 #endif
-    kiln_winograd_input_scalar(input, height, width, c0, c1, v, v_stride);
+    kiln_winograd_input_scalar(input, height, width, ty0, ty1, c0, c1, v, v_stride);
 }
 
 static float weight_at(int type, const void *base, size_t index) {
@@ -195,16 +197,16 @@ void kiln_winograd_weights_scalar(int type, const void *weights, int in_channels
         }
 }
 
-void kiln_winograd_output(const float *m, size_t m_stride, int k0, int k1, int height, int width,
+void kiln_winograd_output(const float *m, size_t m_stride, int k0, int k1, int height, int width, int ty0, int ty1,
                           const float *bias, float *output) {
-    const int tiles_y = (height + 1) / 2, tiles_x = (width + 1) / 2, tiles = tiles_y * tiles_x;
+    const int tiles_x = (width + 1) / 2, tiles = (ty1 - ty0) * tiles_x;
     for (int k = k0; k < k1; k++) {
         const float *source = m + (size_t)(k - k0) * tiles;
         float *plane = output + (size_t)k * height * width;
         const float shift = bias ? bias[k] : 0;
-        for (int ty = 0; ty < tiles_y; ty++)
+        for (int ty = ty0; ty < ty1; ty++)
             for (int tx = 0; tx < tiles_x; tx++) {
-                const size_t tile = (size_t)ty * tiles_x + tx;
+                const size_t tile = (size_t)(ty - ty0) * tiles_x + tx;
                 float x[4][4];
                 for (int e = 0; e < 16; e++) x[e / 4][e % 4] = source[(size_t)e * m_stride + tile];
                 // Aᵀ x A with Aᵀ = [1 1 1 0; 0 1 −1 −1].

@@ -65,13 +65,19 @@ public struct ImageConv2D: Sendable {
         return 192
     }()
 
+    /// How a Winograd convolution is cut to bound its scratch: bands of whole tile rows (about 4 M
+    /// floats of transformed input each) and chunks of output channels (about 8 M floats of
+    /// transformed weights each, so that most layers transform their weights once).
     struct WinogradPlan {
-        let tiles: Int
-        /// Output channels whose weights are transformed and multiplied together (bounds scratch).
+        let tilesX: Int
+        let tilesY: Int
+        let bandRows: Int
         let chunk: Int
         let inChannels: Int
-        var inputCount: Int { 16 * inChannels * tiles }
-        var scratchCount: Int { inputCount + 16 * chunk * (inChannels + tiles) }
+        var bandTiles: Int { bandRows * tilesX }
+        var inputCount: Int { 16 * inChannels * bandTiles }
+        var weightCount: Int { 16 * chunk * inChannels }
+        var scratchCount: Int { inputCount + weightCount + 16 * chunk * bandTiles }
     }
 
     /// Whether an input of this size takes the Winograd path.
@@ -79,11 +85,12 @@ public struct ImageConv2D: Sendable {
 
     func winogradPlan(height: Int, width: Int) -> WinogradPlan? {
         guard kernel == 3, stride == 1, padding == 1 else { return nil }
-        let tiles = ((height + 1) / 2) * ((width + 1) / 2)
-        guard tiles >= Self.winogradMinimumTiles else { return nil }
-        // About 8 M floats (32 MB) of transformed weights and products at a time.
-        let chunk = max(48, min(outChannels, (1 << 23) / (16 * (inChannels + tiles)) / 48 * 48))
-        return WinogradPlan(tiles: tiles, chunk: min(chunk, outChannels), inChannels: inChannels)
+        let tilesX = (width + 1) / 2, tilesY = (height + 1) / 2
+        guard tilesX * tilesY >= Self.winogradMinimumTiles else { return nil }
+        let bandRows = max(1, min(tilesY, (1 << 22) / (16 * inChannels * tilesX)))
+        let chunk = 16 * outChannels * inChannels <= 1 << 23 ? outChannels
+            : min(outChannels, max(48, (1 << 23) / (16 * inChannels) / 48 * 48))
+        return WinogradPlan(tilesX: tilesX, tilesY: tilesY, bandRows: bandRows, chunk: chunk, inChannels: inChannels)
     }
 
     /// output [outChannels, outH, outW] = conv(input [inChannels, height, width]) + bias, with float
@@ -137,46 +144,56 @@ public struct ImageConv2D: Sendable {
         }
     }
 
-    /// Winograd F(2×2, 3×3): the input transformed once ([16][in][tiles]); then per chunk of output
-    /// channels the weights transformed ([16][chunk][in]), 16 products into [16][chunk][tiles]
-    /// spread over the threads, and the output transform (with the bias) into the output rows.
+    /// Winograd F(2×2, 3×3), band by band of tile rows: the band's input transformed
+    /// ([16][in][bandTiles]); per chunk of output channels the weights transformed ([16][chunk][in],
+    /// once if one chunk holds them all), 16 products into [16][chunk][bandTiles] spread over the
+    /// threads, and the output transform (with the bias) into the band's output rows.
     private func applyWinograd(
         _ plan: WinogradPlan, input: UnsafePointer<Float>, height: Int, width: Int, weight: MatrixOperand,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
-        let tiles = plan.tiles, inChannels = self.inChannels, outChannels = self.outChannels
+        let inChannels = self.inChannels, outChannels = self.outChannels
         let transformed = scratch, weights = scratch + plan.inputCount
-        let products = weights + 16 * plan.chunk * inChannels
+        let products = weights + plan.weightCount
         let workers = ImageParallel.width
-        ImageParallel.run(min(workers * 2, inChannels)) { part in
-            let parts = min(workers * 2, inChannels)
-            let range = (part * inChannels / parts)..<((part + 1) * inChannels / parts)
-            kiln_winograd_input(input, Int32(height), Int32(width), Int32(range.lowerBound), Int32(range.upperBound),
-                                transformed, inChannels * tiles)
-        }
-        var first = 0
-        while first < outChannels {
-            let count = min(plan.chunk, outChannels - first)
-            let weightStride = count * inChannels, productStride = count * tiles
-            ImageParallel.run(min(workers * 2, count)) { part in
-                let parts = min(workers * 2, count)
-                let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
-                // Rows of this part land at their place within the chunk's [16][count][in] block.
-                kiln_winograd_weights(weight.type.kernelType, weight.base, Int32(inChannels), Int32(range.lowerBound),
-                                      Int32(range.upperBound), weights + (range.lowerBound - first) * inChannels, weightStride)
+        var bandStart = 0
+        while bandStart < plan.tilesY {
+            let bandEnd = min(plan.tilesY, bandStart + plan.bandRows)
+            let tiles = (bandEnd - bandStart) * plan.tilesX
+            ImageParallel.run(min(workers * 2, inChannels)) { part in
+                let parts = min(workers * 2, inChannels)
+                let range = (part * inChannels / parts)..<((part + 1) * inChannels / parts)
+                kiln_winograd_input(input, Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
+                                    Int32(range.lowerBound), Int32(range.upperBound), transformed, inChannels * tiles)
             }
-            ImageParallel.runInSlots(16, slots: workers) { _, element in
-                ImageGEMM.multiplyOnThisThread(MatrixOperand(weights + element * weightStride, rowStride: inChannels),
-                                               MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
-                                               into: products + element * productStride, m: count, n: tiles, k: inChannels)
+            var first = 0
+            while first < outChannels {
+                let count = min(plan.chunk, outChannels - first)
+                let weightStride = count * inChannels, productStride = count * tiles
+                if bandStart == 0 || plan.chunk < outChannels {
+                    ImageParallel.run(min(workers * 2, count)) { part in
+                        let parts = min(workers * 2, count)
+                        let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
+                        // Rows of this part land at their place within the chunk's [16][count][in] block.
+                        kiln_winograd_weights(weight.type.kernelType, weight.base, Int32(inChannels), Int32(range.lowerBound),
+                                              Int32(range.upperBound), weights + (range.lowerBound - first) * inChannels, weightStride)
+                    }
+                }
+                ImageParallel.runInSlots(16, slots: workers) { _, element in
+                    ImageGEMM.multiplyOnThisThread(MatrixOperand(weights + element * weightStride, rowStride: inChannels),
+                                                   MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
+                                                   into: products + element * productStride, m: count, n: tiles, k: inChannels)
+                }
+                ImageParallel.run(min(workers * 2, count)) { part in
+                    let parts = min(workers * 2, count)
+                    let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
+                    kiln_winograd_output(products + (range.lowerBound - first) * tiles, productStride, Int32(range.lowerBound),
+                                         Int32(range.upperBound), Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
+                                         bias, output)
+                }
+                first += count
             }
-            ImageParallel.run(min(workers * 2, count)) { part in
-                let parts = min(workers * 2, count)
-                let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
-                kiln_winograd_output(products + (range.lowerBound - first) * tiles, productStride, Int32(range.lowerBound),
-                                     Int32(range.upperBound), Int32(height), Int32(width), bias, output)
-            }
-            first += count
+            bandStart = bandEnd
         }
     }
 

@@ -169,9 +169,21 @@ import KilnTensor
         let input = random.values(channels * height * width)
         let tiles = ((height + 1) / 2) * ((width + 1) / 2)
         var vector = [Float](repeating: .nan, count: 16 * channels * tiles), portable = vector
-        kiln_winograd_input(input, Int32(height), Int32(width), 0, Int32(channels), &vector, channels * tiles)
-        kiln_winograd_input_scalar(input, Int32(height), Int32(width), 0, Int32(channels), &portable, channels * tiles)
+        let tileRows = Int32((height + 1) / 2)
+        kiln_winograd_input(input, Int32(height), Int32(width), 0, tileRows, 0, Int32(channels), &vector, channels * tiles)
+        kiln_winograd_input_scalar(input, Int32(height), Int32(width), 0, tileRows, 0, Int32(channels), &portable, channels * tiles)
         #expect(vector == portable)
+        // A band of tile rows 3 ..< 7 is the same values as those rows of the whole.
+        let bandTiles = 4 * ((width + 1) / 2)
+        var band = [Float](repeating: .nan, count: 16 * channels * bandTiles)
+        kiln_winograd_input(input, Int32(height), Int32(width), 3, 7, 0, Int32(channels), &band, channels * bandTiles)
+        for element in [0, 5, 15] {
+            for channel in 0..<channels {
+                let whole = Array(vector[(element * channels * tiles + channel * tiles + 3 * ((width + 1) / 2))...].prefix(bandTiles))
+                let part = Array(band[(element * channels * bandTiles + channel * bandTiles)...].prefix(bandTiles))
+                #expect(whole == part)
+            }
+        }
         let (outChannels, inChannels) = (3, 11)
         let (halves, _) = Self.stored(random.values(outChannels * inChannels * 9), as: .f16)
         var fast = [Float](repeating: .nan, count: 16 * outChannels * inChannels), plain = fast

@@ -125,14 +125,17 @@ void kiln_attention_small_head_scalar(const float *q, size_t q_stride, int rows,
 // transformed tile lives in matrix e, `stride` floats after matrix e − 1. The input transform has an
 // AVX2 body (eight tiles of a row at once); the products between them run on kiln_gemm.
 
-/// V[e][c][t] = (Bᵀ d B)[e] for channels c0 ..< c1, d the zero-padded 4×4 input patch of tile t.
-void kiln_winograd_input(const float *input, int height, int width, int c0, int c1, float *v, size_t v_stride);
-void kiln_winograd_input_scalar(const float *input, int height, int width, int c0, int c1, float *v, size_t v_stride);
+/// V[e][c][t − t0] = (Bᵀ d B)[e] for channels c0 ..< c1 and the tiles of tile rows ty0 ..< ty1 (a
+/// band; t0 its first tile), d the zero-padded 4×4 input patch of tile t.
+void kiln_winograd_input(const float *input, int height, int width, int ty0, int ty1, int c0, int c1, float *v, size_t v_stride);
+void kiln_winograd_input_scalar(const float *input, int height, int width, int ty0, int ty1, int c0, int c1,
+                                float *v, size_t v_stride);
 /// U[e][k − k0][c] = (G g Gᵀ)[e] for output channels k0 ..< k1; weights [out][in][3][3] of `type`.
 void kiln_winograd_weights(int type, const void *weights, int in_channels, int k0, int k1, float *u, size_t u_stride);
 void kiln_winograd_weights_scalar(int type, const void *weights, int in_channels, int k0, int k1, float *u, size_t u_stride);
-/// output[k] = Aᵀ M[·][k − k0] A + bias[k] for channels k0 ..< k1 (M[e][k − k0][t]; bias may be NULL).
-void kiln_winograd_output(const float *m, size_t m_stride, int k0, int k1, int height, int width,
+/// output[k] = Aᵀ M[·][k − k0] A + bias[k] for channels k0 ..< k1 over the band of tile rows
+/// ty0 ..< ty1 (M[e][k − k0][t − t0]; bias may be NULL).
+void kiln_winograd_output(const float *m, size_t m_stride, int k0, int k1, int height, int width, int ty0, int ty1,
                           const float *bias, float *output);
 
 // ---------------------------------------------------------------- vector operations
