@@ -116,5 +116,27 @@ KILN_AVX2_INLINE __m256 kiln_exp8(__m256 x) {
     result = _mm256_andnot_ps(tooLow, result);
     return _mm256_blendv_ps(result, _mm256_set1_ps(INFINITY), tooHigh);
 }
+
+/// exp(x) for x ≤ 0 (−inf included), the softmax case: the same polynomial as kiln_exp8 without
+/// its range checks, with n rounded by the 1.5·2²³ trick (so 2ⁿ comes from t's low bits, no
+/// conversions). Inputs below −87.3 are raised to it, giving ~1e-38 instead of 0; results are
+/// within 2e-7 relative of exp elsewhere.
+KILN_AVX2_INLINE __m256 kiln_exp8_nonpositive(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    x = _mm256_max_ps(x, _mm256_set1_ps(KILN_EXP_LOW));
+    const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+    const __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127 - 0x4B400000)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
 #endif
 #endif

@@ -38,7 +38,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
             throw ImageError.invalidWeights("token_embedding must be [vocabulary, \(width)], is \(tokenEmbedding.shape)")
         }
         vocabularySize = tokenEmbedding.shape[0]
-        positionEmbedding = try store.weight("embeddings.position_embedding.weight", shape: [maxPositions, width])
+        positionEmbedding = try store.floats("embeddings.position_embedding.weight", shape: [maxPositions, width])
         layers = try (0..<layerCount).map { index in
             let prefix = "encoder.layers.\(index)"
             return Layer(norm1: try LayerNorm(store, prefix + ".layer_norm1", width: width, epsilon: epsilon),
@@ -67,7 +67,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         for (position, id) in ids.enumerated() {
             guard id >= 0, id < vocabularySize else { throw ImageError.invalidRequest("token id \(id) is outside the vocabulary") }
             for dim in 0..<width {
-                hidden[position * width + dim] = tokenEmbedding.pointer[id * width + dim] + positionEmbedding.pointer[position * width + dim]
+                hidden[position * width + dim] = tokenEmbedding.value(at: id * width + dim) + positionEmbedding.pointer[position * width + dim]
             }
         }
         for layer in layers.prefix(layers.count - clipSkip) {

@@ -1,3 +1,5 @@
+import KilnTensor
+
 /// The network at the heart of a diffusion pipeline: given noisy latents, a timestep and a text
 /// conditioning, it predicts the noise (ε) or velocity (v) that the sampler steps with.
 ///
@@ -25,18 +27,32 @@ extension UNet2DConditionModel: Denoiser {
     /// The UNet matches odd sizes on its way up, as diffusers does: any side works.
     public var sampleSideMultiple: Int { 1 }
 
-    /// Runs the samples one after the other through `predict(_:timestep:context:contextTokens:)`:
-    /// the kernels already spread each sample over the worker pool, and per-sample runs keep the
-    /// results independent of the batch.
+    /// Runs each sample through `predict(_:timestep:context:contextTokens:)`. With two or more
+    /// samples the samples themselves are spread over the image pool, one per thread, and each
+    /// sample's kernels run on its thread alone (the pool, busy with the batch, runs nested calls
+    /// inline): no thread waits on another inside a layer, and small layers need no splitting.
+    /// A sample's arithmetic is the same either way, so results never depend on the batch.
     public func predict(batch samples: [FeatureMap], timesteps: [Double], contexts: [[Float]], contextTokens: Int) throws -> [FeatureMap] {
         guard samples.count == timesteps.count, samples.count == contexts.count else {
             throw ImageError.invalidRequest("a denoiser batch needs one timestep and one context per sample (\(samples.count) samples, \(timesteps.count) timesteps, \(contexts.count) contexts)")
         }
-        var outputs: [FeatureMap] = []
-        outputs.reserveCapacity(samples.count)
-        for index in samples.indices {
-            outputs.append(try predict(samples[index], timestep: timesteps[index], context: contexts[index], contextTokens: contextTokens))
+        return try predictEach(samples.count) { index in
+            try predict(samples[index], timestep: timesteps[index], context: contexts[index], contextTokens: contextTokens)
         }
-        return outputs
+    }
+
+    /// `body(i)` for i in 0..<count: one after the other for a single sample (whose kernels use
+    /// the whole pool), else samples side by side on the pool's threads.
+    func predictEach(_ count: Int, _ body: (Int) throws -> FeatureMap) throws -> [FeatureMap] {
+        if count < 2 || ImageParallel.width < 2 {
+            return try (0..<count).map(body)
+        }
+        var results = [Result<FeatureMap, Error>?](repeating: nil, count: count)
+        results.withUnsafeMutableBufferPointer { slots in
+            ImageParallel.run(count) { index in
+                slots[index] = Result { try ImageParallel.serially { try body(index) } }
+            }
+        }
+        return try results.map { try $0!.get() }
     }
 }

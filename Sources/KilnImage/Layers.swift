@@ -16,7 +16,7 @@ struct Linear: Sendable {
         if let outFeatures, weight.shape[0] != outFeatures {
             throw ImageError.invalidWeights("\(name).weight gives \(weight.shape[0]) outputs, expected \(outFeatures)")
         }
-        self.bias = bias || store.contains(name + ".bias") ? try store.weight(name + ".bias", shape: [weight.shape[0]]) : nil
+        self.bias = bias || store.contains(name + ".bias") ? try store.floats(name + ".bias", shape: [weight.shape[0]]) : nil
     }
 
     /// x [rows, in] → [rows, out].
@@ -24,8 +24,13 @@ struct Linear: Sendable {
         var y = [Float](repeating: 0, count: rows * outFeatures)
         x.withUnsafeBufferPointer { input in
             y.withUnsafeMutableBufferPointer { output in
-                ImageGEMM.multiplyTransposed(input.baseAddress!, weight.pointer, into: output.baseAddress!,
-                                             m: rows, n: outFeatures, k: inFeatures, columnBias: bias?.pointer)
+                let out = output.baseAddress!
+                if let bias {
+                    for row in 0..<rows { (out + row * outFeatures).update(from: bias.pointer, count: outFeatures) }
+                }
+                // y = x · Wᵀ: the weight [out, in] read in place (in its stored type) as its transpose.
+                ImageGEMM.multiply(MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight.matrix.transposed,
+                                   into: out, m: rows, n: outFeatures, k: inFeatures, accumulate: bias != nil)
             }
         }
         return y
@@ -43,7 +48,7 @@ struct Convolution: Sendable {
         guard weight.shape.count == 4, weight.shape[2] == weight.shape[3] else {
             throw ImageError.invalidWeights("\(name).weight must be [out, in, k, k], is \(weight.shape)")
         }
-        bias = store.contains(name + ".bias") ? try store.weight(name + ".bias", shape: [weight.shape[0]]) : nil
+        bias = store.contains(name + ".bias") ? try store.floats(name + ".bias", shape: [weight.shape[0]]) : nil
         let size = weight.shape[2]
         kernel = ImageConv2D(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: size,
                              stride: stride, padding: padding ?? size / 2)
@@ -60,7 +65,7 @@ struct Convolution: Sendable {
         let patches = scratch.buffer(kernel.scratchCount(height: x.height, width: x.width))
         x.values.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
-                kernel.apply(input: input.baseAddress!, height: x.height, width: x.width, weight: weight.pointer,
+                kernel.apply(input: input.baseAddress!, height: x.height, width: x.width, weight: weight.matrix,
                              bias: bias?.pointer, output: out.baseAddress!, scratch: patches)
             }
         }
@@ -79,8 +84,8 @@ struct GroupNorm: Sendable {
         guard groups > 0, channels % groups == 0 else {
             throw ImageError.invalidConfig("\(channels) channels cannot form \(groups) groups (\(name))")
         }
-        gamma = try store.weight(name + ".weight", shape: [channels])
-        beta = try store.weight(name + ".bias", shape: [channels])
+        gamma = try store.floats(name + ".weight", shape: [channels])
+        beta = try store.floats(name + ".bias", shape: [channels])
         self.groups = groups
         self.epsilon = epsilon
     }
@@ -106,8 +111,8 @@ struct LayerNorm: Sendable {
     let epsilon: Float
 
     init(_ store: WeightStore, _ name: String, width: Int, epsilon: Float) throws {
-        gamma = try store.weight(name + ".weight", shape: [width])
-        beta = try store.weight(name + ".bias", shape: [width])
+        gamma = try store.floats(name + ".weight", shape: [width])
+        beta = try store.floats(name + ".bias", shape: [width])
         self.epsilon = epsilon
     }
 

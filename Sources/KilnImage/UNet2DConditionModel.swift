@@ -179,7 +179,7 @@ public final class UNet2DConditionModel: @unchecked Sendable {
     /// same as alone, so results never depend on what else is in the batch.
     public func predict(batch: [FeatureMap], timestep: Double, contexts: [[Float]], contextTokens: Int) throws -> [FeatureMap] {
         guard batch.count == contexts.count else { throw ImageError.invalidRequest("batch and contexts differ in count") }
-        return try zip(batch, contexts).map { try predict($0, timestep: timestep, context: $1, contextTokens: contextTokens) }
+        return try predictEach(batch.count) { try predict(batch[$0], timestep: timestep, context: contexts[$0], contextTokens: contextTokens) }
     }
 
     static func resized(_ x: FeatureMap, height: Int, width: Int) -> FeatureMap {

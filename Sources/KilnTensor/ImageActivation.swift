@@ -1,3 +1,4 @@
+import CKilnKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -29,9 +30,11 @@ public enum ImageActivation {
     /// GEGLU: input [rows, 2·width] holds the value half then the gate half of each row;
     /// output [rows, width] = value · GELU(gate).
     public static func geglu(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        for row in 0..<rows {
-            let x = input + row * 2 * width, y = output + row * width
-            for index in 0..<width { y[index] = x[index] * gelu(x[width + index]) }
+        let parts = rows * width >= 65536 ? min(rows, 4 * ImageParallel.width) : 1
+        let chunk = (rows + parts - 1) / parts
+        ImageParallel.run(parts) { part in
+            let first = part * chunk, count = min(rows, first + chunk) - first
+            if count > 0 { kiln_geglu(input + first * 2 * width, output + first * width, Int32(count), Int32(width)) }
         }
     }
 }

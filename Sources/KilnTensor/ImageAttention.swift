@@ -10,149 +10,117 @@ import Darwin
 /// Queries, keys and values are token-major as linear layers write them: q [queryCount, heads·headDim],
 /// k and v [keyCount, heads·headDim]; head h is the column slice h·headDim ..< (h+1)·headDim.
 public enum ImageAttention {
-    /// Query rows handled together: each load of a key or value vector serves this many rows.
-    static let rowBlock = 4
+    /// Query rows handled together: a block's scores [rowBlock, keyCount] stay in L2 (48 × 4096
+    /// floats for the 64×64-latent self-attention), and each packing of a head's keys serves them all.
+    static let rowBlock = 48
 
-    /// Floats of scratch `attend` needs: keys and values transposed per head, and a block of score
-    /// rows for each worker thread.
+    /// Heads up to this wide take CKilnKernels' fused small-head kernel (keys in SIMD lanes) instead
+    /// of two products: a product over 4 dimensions cannot pay for packing its operands.
+    static let smallHeadLimit = 8
+
+    /// Floats of scratch `attend` needs: for small heads the transposed keys and values and two
+    /// score rows per worker thread; else a block of score rows per worker thread.
     public static func scratchCount(queryCount: Int, keyCount: Int, heads: Int, headDim: Int) -> Int {
-        2 * heads * headDim * keyCount + ImageParallel.width * rowBlock * keyCount
+        if headDim <= smallHeadLimit {
+            let padded = (keyCount + 7) & ~7
+            return 2 * heads * headDim * padded + ImageParallel.width * 2 * padded
+        }
+        return heads * packedCount(keyCount: keyCount, headDim: headDim) + ImageParallel.width * rowBlock * keyCount
+    }
+
+    /// Floats of one head's packed keys and values.
+    static func packedCount(keyCount: Int, headDim: Int) -> Int {
+        kiln_gemm_packed_b_count(Int32(keyCount), Int32(headDim)) + kiln_gemm_packed_b_count(Int32(headDim), Int32(keyCount))
     }
 
     /// output [queryCount, heads·headDim] = softmax(q kᵀ · scale + mask) v, head by head.
     /// With `causal`, query i sees keys 0...i only (CLIP's text encoder).
     ///
-    /// Keys and values are first transposed to [head, dim, key], so that both products run along
-    /// the key axis in SIMD whatever the head width (4 in the tiny test UNet, 40–160 in SD); no
-    /// [queries × keys] matrix is ever formed, which keeps a 4096-token VAE attention in cache.
+    /// Per head and block of query rows: the scores are one product (q rows × the head's keys, read
+    /// in place as kᵀ), each row is exponentiated without normalizing, the product with the values
+    /// is written straight into the output, and each output row is divided by its row's sum. No
+    /// [queries × keys] matrix is ever formed.
     public static func attend(
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, queryCount: Int, keyCount: Int, heads: Int, headDim: Int,
         scale: Float, causal: Bool = false, scratch: UnsafeMutablePointer<Float>
     ) {
         let width = heads * headDim
-        let keysT = scratch, valuesT = scratch + width * keyCount
-        let rowScratch = scratch + 2 * width * keyCount
-        for token in 0..<keyCount {
-            for column in 0..<width {
-                keysT[column * keyCount + token] = key[token * width + column]
-                valuesT[column * keyCount + token] = value[token * width + column]
-            }
-        }
-        let blocks = (queryCount + rowBlock - 1) / rowBlock
-        let tasks = heads * blocks
-        let workers = min(ImageParallel.width, tasks)
-        let perWorker = (tasks + workers - 1) / workers
-        ImageParallel.run(workers) { worker in
-            let scores = rowScratch + worker * rowBlock * keyCount
-            for task in (worker * perWorker)..<min(tasks, (worker + 1) * perWorker) {
-                let head = task / blocks, firstRow = (task % blocks) * rowBlock
-                let rows = min(rowBlock, queryCount - firstRow)
-                attendBlock(query: query, keys: key, keysT: keysT + head * headDim * keyCount, valuesT: valuesT + head * headDim * keyCount,
-                            output: output, firstRow: firstRow, rows: rows, headOffset: head * headDim, width: width,
-                            keyCount: keyCount, headDim: headDim, scale: scale, causal: causal, scores: scores)
-            }
-        }
-    }
-
-    @inline(__always)
-    private static func attendBlock(
-        query: UnsafePointer<Float>, keys: UnsafePointer<Float>, keysT: UnsafePointer<Float>, valuesT: UnsafePointer<Float>,
-        output: UnsafeMutablePointer<Float>, firstRow: Int, rows: Int, headOffset: Int, width: Int,
-        keyCount: Int, headDim: Int, scale: Float, causal: Bool, scores: UnsafeMutablePointer<Float>
-    ) {
-        // Keys visible to the block's last row; earlier rows mask the rest after the product.
-        let visible = causal ? min(keyCount, firstRow + rows) : keyCount
-        let vectorEnd = visible & ~7
-        let vector = ImageGEMM.useVectorKernel
-        if vector && headDim >= 16 {
-            // Wide heads: the AVX2 product straight from the token-major keys.
-            kiln_matmul_f32(Int32(KILN_TYPE_F32), keys + headOffset, width * 4, Int32(visible), Int32(headDim),
-                            query + firstRow * width + headOffset, width, Int32(rows), scores, keyCount)
-            for r in 0..<rows {
-                let row = scores + r * keyCount
-                for j in 0..<visible { row[j] *= scale }
-            }
-        } else {
-            // scores[r, j] = Σ_d q[r, d] · kᵀ[d, j], eight keys at a time, accumulated in registers.
-            for r in 0..<rows {
-                let row = scores + r * keyCount
-                let q = query + (firstRow + r) * width + headOffset
-                var j = 0
-                while j < vectorEnd {
-                    var acc = SIMD8<Float>()
-                    for d in 0..<headDim { acc += SIMD8<Float>(repeating: q[d]) * load8(keysT + d * keyCount + j) }
-                    store8(row + j, acc * scale)
-                    j += 8
-                }
-                while j < visible {
-                    var acc: Float = 0
-                    for d in 0..<headDim { acc += q[d] * keysT[d * keyCount + j] }
-                    row[j] = acc * scale
-                    j += 1
-                }
-            }
-        }
-        for r in 0..<rows {
-            let rowVisible = causal ? firstRow + r + 1 : keyCount
-            if vector {
-                let row = scores + r * keyCount
-                kiln_softmax(row, rowVisible)
-                for j in rowVisible..<visible { row[j] = 0 }
-            } else {
-                softmax(scores + r * keyCount, visible: rowVisible, extent: visible)
-            }
-        }
-        // output[r, d] = Σ_j p[r, j] · vᵀ[d, j].
-        if vector {
-            kiln_matmul_f32(Int32(KILN_TYPE_F32), valuesT, keyCount * 4, Int32(headDim), Int32(visible),
-                            scores, keyCount, Int32(rows), output + firstRow * width + headOffset, width)
+        if headDim <= smallHeadLimit {
+            attendSmallHeads(query: query, key: key, value: value, output: output, queryCount: queryCount, keyCount: keyCount,
+                             heads: heads, headDim: headDim, scale: scale, causal: causal, scratch: scratch)
             return
         }
-        for d in 0..<headDim {
-            let valueRow = valuesT + d * keyCount
-            for r in 0..<rows {
-                output[(firstRow + r) * width + headOffset + d] = ImageGEMM.dot(scores + r * keyCount, valueRow, visible)
+        // Each head's keys (as kᵀ, [headDim × keys]) and values ([keys × headDim]) packed once for
+        // the products of all its row blocks.
+        let perHead = packedCount(keyCount: keyCount, headDim: headDim)
+        let keysPacked = kiln_gemm_packed_b_count(Int32(keyCount), Int32(headDim))
+        let rowScratch = scratch + heads * perHead
+        ImageParallel.run(heads) { head in
+            let packed = scratch + head * perHead
+            kiln_gemm_pack_b(Int32(keyCount), Int32(headDim), Int32(KILN_TYPE_F32), key + head * headDim, 1, width, packed)
+            kiln_gemm_pack_b(Int32(headDim), Int32(keyCount), Int32(KILN_TYPE_F32), value + head * headDim, width, 1, packed + keysPacked)
+        }
+        let blocks = (queryCount + rowBlock - 1) / rowBlock
+        ImageParallel.runInSlots(heads * blocks, slots: ImageParallel.width) { slot, task in
+            let head = task / blocks, firstRow = (task % blocks) * rowBlock
+            let rows = min(rowBlock, queryCount - firstRow)
+            let scores = rowScratch + slot * rowBlock * keyCount
+            let headOffset = head * headDim
+            let packed = scratch + head * perHead
+            // scores[r, j] = q[firstRow + r] · k[j] for all keys; a causal row's later keys get
+            // weight 0 below (the packed operands are used at the sizes they were packed for).
+            let queries = query + firstRow * width + headOffset
+            kiln_gemm_prepacked(Int32(rows), Int32(keyCount), Int32(headDim), Int32(KILN_TYPE_F32), queries, width, 1,
+                                packed, scores, keyCount, 0)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rowBlock) { sums in
+                for r in 0..<rows {
+                    let row = scores + r * keyCount
+                    let rowVisible = causal ? min(keyCount, firstRow + r + 1) : keyCount
+                    sums[r] = kiln_softmax_unnormalized(row, rowVisible, scale)
+                    if rowVisible < keyCount { (row + rowVisible).update(repeating: 0, count: keyCount - rowVisible) }
+                }
+                let target = output + firstRow * width + headOffset
+                kiln_gemm_prepacked(Int32(rows), Int32(headDim), Int32(keyCount), Int32(KILN_TYPE_F32), scores, keyCount, 1,
+                                    packed + keysPacked, target, width, 0)
+                for r in 0..<rows {
+                    let inverse = 1 / sums[r]
+                    let line = target + r * width
+                    for d in 0..<headDim { line[d] *= inverse }
+                }
             }
         }
     }
 
-    /// Softmax of `row[0..<visible]` in place; entries visible..<extent become 0.
-    @inline(__always)
-    static func softmax(_ row: UnsafeMutablePointer<Float>, visible: Int, extent: Int) {
-        var maximum = -Float.infinity
-        for index in 0..<visible { maximum = max(maximum, row[index]) }
-        let shift = SIMD8<Float>(repeating: maximum)
-        var sums = SIMD8<Float>()
-        var index = 0
-        while index + 8 <= visible {
-            let e = ImageMath.exp(load8(row + index) - shift)
-            store8(row + index, e)
-            sums += e
-            index += 8
+    /// Small heads: keys and values transposed once per call to [head, dim, key] (rows padded with
+    /// zeros to a multiple of 8 keys), then blocks of query rows through the fused kernel.
+    private static func attendSmallHeads(
+        query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, queryCount: Int, keyCount: Int, heads: Int, headDim: Int,
+        scale: Float, causal: Bool, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let width = heads * headDim
+        let padded = (keyCount + 7) & ~7
+        let keysT = scratch, valuesT = scratch + width * padded
+        let rowScratch = scratch + 2 * width * padded
+        for column in 0..<width {
+            let keyRow = keysT + column * padded, valueRow = valuesT + column * padded
+            for token in 0..<keyCount {
+                keyRow[token] = key[token * width + column]
+                valueRow[token] = value[token * width + column]
+            }
+            for token in keyCount..<padded { keyRow[token] = 0; valueRow[token] = 0 }
         }
-        var sum = sums.sum()
-        while index < visible {
-            let e = expf(row[index] - maximum)
-            row[index] = e
-            sum += e
-            index += 1
+        let block = 32
+        let blocks = (queryCount + block - 1) / block
+        ImageParallel.runInSlots(heads * blocks, slots: ImageParallel.width) { slot, task in
+            let head = task / blocks, firstRow = (task % blocks) * block
+            let rows = min(block, queryCount - firstRow)
+            kiln_attention_small_head(query + firstRow * width + head * headDim, width, Int32(rows),
+                                      keysT + head * headDim * padded, valuesT + head * headDim * padded,
+                                      padded, Int32(keyCount), Int32(headDim), scale, causal ? Int32(firstRow + 1) : -1,
+                                      rowScratch + slot * 2 * padded, output + firstRow * width + head * headDim, width)
         }
-        let inverse = 1 / sum
-        for index in 0..<visible { row[index] *= inverse }
-        for index in visible..<extent { row[index] = 0 }
-    }
-
-    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-    }
-
-    @inline(__always) static func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-    }
-
-    @inline(__always) static func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
     }
 
     /// The plain loops, in Double, that `attend` is tested against.

@@ -1,3 +1,4 @@
+import CKilnKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -16,31 +17,20 @@ public enum ImageNormalization {
     ) {
         let perGroup = channels / groups
         let count = perGroup * pixels
-        ImageParallel.run(groups >= 8 && count * groups >= 65536 ? min(groups, ImageParallel.width) : 1) { part in
-            let parts = groups >= 8 && count * groups >= 65536 ? min(groups, ImageParallel.width) : 1
-            let chunk = (groups + parts - 1) / parts
+        let parts = groups >= 2 && count * groups >= 65536 ? min(groups, 4 * ImageParallel.width) : 1
+        let chunk = (groups + parts - 1) / parts
+        ImageParallel.run(parts) { part in
             for group in (part * chunk)..<min(groups, (part + 1) * chunk) {
-                let base = group * count
-                // Two passes in Double: a mean, then the centred sum of squares (stable for large maps).
-                var sum = 0.0
-                for index in 0..<count { sum += Double(input[base + index]) }
-                let mean = sum / Double(count)
-                var squares = 0.0
-                for index in 0..<count {
-                    let centred = Double(input[base + index]) - mean
-                    squares += centred * centred
-                }
-                let inverse = Float(1 / (squares / Double(count) + Double(epsilon)).squareRoot())
+                let base = input + group * count
+                let (mean, variance) = statistics(base, count: count)
+                let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
                 let meanF = Float(mean)
                 for local in 0..<perGroup {
                     let channel = group * perGroup + local
                     let scale = gamma[channel] * inverse
                     let shift = beta[channel] - meanF * scale
-                    let row = base + local * pixels
-                    for pixel in 0..<pixels {
-                        let value = input[row + pixel] * scale + shift
-                        output[row + pixel] = silu ? ImageActivation.silu(value) : value
-                    }
+                    let offset = group * count + local * pixels
+                    kiln_affine_silu(input + offset, output + offset, pixels, scale, shift, silu ? 1 : 0)
                 }
             }
         }
@@ -52,19 +42,63 @@ public enum ImageNormalization {
         rows: Int, width: Int, epsilon: Float,
         gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
     ) {
-        for row in 0..<rows {
-            let x = input + row * width, y = output + row * width
-            var sum = 0.0
-            for index in 0..<width { sum += Double(x[index]) }
-            let mean = sum / Double(width)
-            var squares = 0.0
-            for index in 0..<width {
-                let centred = Double(x[index]) - mean
-                squares += centred * centred
+        let parts = rows * width >= 65536 ? min(rows, 4 * ImageParallel.width) : 1
+        let chunk = (rows + parts - 1) / parts
+        ImageParallel.run(parts) { part in
+            for row in (part * chunk)..<min(rows, (part + 1) * chunk) {
+                let x = input + row * width, y = output + row * width
+                let (mean, variance) = statistics(x, count: width)
+                let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
+                let meanF = Float(mean)
+                var index = 0
+                while index + 8 <= width {
+                    let v = (load8(x + index) - meanF) * inverse * load8(gamma + index) + load8(beta + index)
+                    UnsafeMutableRawPointer(y + index).storeBytes(of: v, as: SIMD8<Float>.self)
+                    index += 8
+                }
+                while index < width { y[index] = (x[index] - meanF) * inverse * gamma[index] + beta[index]; index += 1 }
             }
-            let inverse = Float(1 / (squares / Double(width) + Double(epsilon)).squareRoot())
-            let meanF = Float(mean)
-            for index in 0..<width { y[index] = (x[index] - meanF) * inverse * gamma[index] + beta[index] }
         }
+    }
+
+    /// Mean and biased variance of `count` floats: two passes (a mean, then centred squares), each
+    /// summed in float lanes over runs of 256 elements and in Double across runs, which keeps
+    /// maps of millions of elements exact to float precision.
+    static func statistics(_ x: UnsafePointer<Float>, count: Int) -> (mean: Double, variance: Double) {
+        var total = 0.0
+        var start = 0
+        while start < count {
+            let end = min(count, start + 256)
+            var lanes = SIMD8<Float>()
+            var index = start
+            while index + 8 <= end { lanes += load8(x + index); index += 8 }
+            var partial = Double(lanes.sum())
+            while index < end { partial += Double(x[index]); index += 1 }
+            total += partial
+            start = end
+        }
+        let mean = total / Double(max(count, 1))
+        let meanF = Float(mean)
+        var squares = 0.0
+        start = 0
+        while start < count {
+            let end = min(count, start + 256)
+            var lanes = SIMD8<Float>()
+            var index = start
+            while index + 8 <= end {
+                let centred = load8(x + index) - meanF
+                lanes += centred * centred
+                index += 8
+            }
+            var partial = Double(lanes.sum())
+            while index < end { let centred = Double(x[index]) - mean; partial += centred * centred; index += 1 }
+            squares += partial
+            start = end
+        }
+        return (mean, squares / Double(max(count, 1)))
+    }
+
+    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
     }
 }

@@ -95,7 +95,7 @@ struct ImageCommand: ParsableCommand {
             throw ValidationError("\(path): latents must be [1, C, h, w] or [C, h, w], are \(info.shape)")
         }
         let weight = try store.weight(info.name)
-        return Array(UnsafeBufferPointer(start: weight.pointer, count: weight.count))
+        return weight.floats()
     }
 }
 

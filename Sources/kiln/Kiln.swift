@@ -13,6 +13,7 @@ struct Kiln: ParsableCommand {
             DetokenizeCommand.self,
             BenchKernelsCommand.self,
             ImageCommand.self,
+            BenchImageCommand.self,
             GenerateCommand.self,
             BenchCommand.self,
         ])

@@ -14,9 +14,16 @@ import KilnImage
         ImageGEMM.multiplyTransposed(a, b, into: &fast, m: m, n: n, k: k)
         ImageGEMM.referenceMultiplyTransposed(a, b, into: &slow, m: m, n: n, k: k)
         #expect(DiffusionFixtures.maxAbsDifference(fast, slow) < 1e-4 * Float(max(k, 1)).squareRoot())
-        // Accumulating into zeros takes the portable Swift tiles even where the AVX2 kernel exists.
-        var portable = [Float](repeating: 0, count: m * n)
-        ImageGEMM.multiplyTransposed(a, b, into: &portable, m: m, n: n, k: k, accumulate: true)
+        // Accumulating into zeros, and the portable body (what CPUs without AVX2 run).
+        var accumulated = [Float](repeating: 0, count: m * n), portable = accumulated
+        ImageGEMM.multiplyTransposed(a, b, into: &accumulated, m: m, n: n, k: k, accumulate: true)
+        #expect(DiffusionFixtures.maxAbsDifference(accumulated, slow) < 1e-4 * Float(max(k, 1)).squareRoot())
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                ImageGEMM.multiplyPortable(MatrixOperand(ap.baseAddress!, rowStride: k), MatrixOperand(bp.baseAddress!, rowStride: k).transposed,
+                                           into: &portable, m: m, n: n, k: k)
+            }
+        }
         #expect(DiffusionFixtures.maxAbsDifference(portable, slow) < 1e-4 * Float(max(k, 1)).squareRoot())
     }
 

@@ -64,6 +64,82 @@ void kiln_matmul_f32(int type, const void *w, size_t row_bytes, int rows, int co
 void kiln_matmul_f32_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
                             const float *x, size_t x_stride, int batch, float *y, size_t y_stride);
 
+// ---------------------------------------------------------------- general matrix product
+
+/// Whether kiln_gemm takes operands of type `type` (F32, F16, BF16).
+int kiln_gemm_supports(int type);
+
+/// C[i·ldc + j] = (accumulate ? C[i·ldc + j] : 0) + Σ_p A(i, p) · B(p, j) for i < m, j < n, p < k.
+/// A(i, p) is element i·a_rs + p·a_cs of `a`, of type a_type (F32, F16 or BF16); likewise B(p, j)
+/// at p·b_rs + j·b_cs of `b`. Strides are in elements. Packed and blocked for the caches; runs on
+/// the calling thread (callers split C between threads). Each thread keeps one packing buffer of
+/// about 2 MB, made on its first call.
+void kiln_gemm(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
+               int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate);
+void kiln_gemm_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
+                      int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate);
+
+/// Floats kiln_gemm_pack_b writes for a B of k × n: n rounded up to 16, times k.
+size_t kiln_gemm_packed_b_count(int n, int k);
+/// B (k × n, as for kiln_gemm) packed once, for any number of kiln_gemm_prepacked calls (the
+/// attention's keys and values, shared by every block of query rows). Portable or AVX2 like kiln_gemm.
+void kiln_gemm_pack_b(int n, int k, int b_type, const void *b, size_t b_rs, size_t b_cs, float *packed);
+/// kiln_gemm with B from kiln_gemm_pack_b (same n and k); bitwise the same result.
+void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
+                         float *c, size_t ldc, int accumulate);
+
+/// The image kernels' per-thread serial flag: while set, ImageParallel runs everything on the
+/// calling thread (each sample of a batch has a thread of its own).
+int kiln_thread_serial(void);
+void kiln_set_thread_serial(int serial);
+
+// ---------------------------------------------------------------- image-model element-wise kernels
+
+/// x[i] = exp(scale · (x[i] − max x)) over n ≥ 1 floats; returns Σ x[i] (attention weights before
+/// the division, which callers fold into the product's output).
+float kiln_softmax_unnormalized(float *x, size_t n, float scale);
+float kiln_softmax_unnormalized_scalar(float *x, size_t n, float scale);
+
+/// y = x · scale + shift, then SiLU when `silu` (group normalization's affine step); y may be x.
+void kiln_affine_silu(const float *x, float *y, size_t n, float scale, float shift, int silu);
+void kiln_affine_silu_scalar(const float *x, float *y, size_t n, float scale, float shift, int silu);
+
+/// GEGLU: x [rows, 2·width] (value half, then gate half, per row) → y [rows, width] = value · GELU(gate),
+/// GELU with the error function (the vector body's erf is within 1.5e-7 of exact).
+void kiln_geglu(const float *x, float *y, int rows, int width);
+void kiln_geglu_scalar(const float *x, float *y, int rows, int width);
+
+/// Attention of `rows` consecutive query rows of one head of dim ≤ 8 dimensions, keys in SIMD lanes:
+/// out[r·out_stride + d] = Σ_j softmax_j(scale · q_r·k_j) · v_j[d]. keys_t and values_t hold the
+/// head's keys and values transposed, [dim][padded] with padded ≥ keys rounded up to 8 (and zeros
+/// past `keys`). first_visible < 0: every row sees all keys; else row r sees keys 0 ..< first_visible + r
+/// (causal, first_visible = the block's first query index + 1). scores: 2·padded floats of workspace.
+void kiln_attention_small_head(const float *q, size_t q_stride, int rows, const float *keys_t, const float *values_t,
+                               size_t padded, int keys, int dim, float scale, int first_visible, float *scores,
+                               float *out, size_t out_stride);
+void kiln_attention_small_head_scalar(const float *q, size_t q_stride, int rows, const float *keys_t,
+                                      const float *values_t, size_t padded, int keys, int dim, float scale,
+                                      int first_visible, float *scores, float *out, size_t out_stride);
+
+// ---------------------------------------------------------------- Winograd F(2×2, 3×3)
+// For 3×3, stride-1, padding-1 convolutions of [channels, height, width] maps; tiles = ⌈h/2⌉·⌈w/2⌉,
+// tile t = ty·⌈w/2⌉ + tx covers output rows 2ty…2ty+1, columns 2tx…2tx+1. Element e (0…15) of the
+// transformed tile lives in matrix e, `stride` floats after matrix e − 1. The input transform has an
+// AVX2 body (eight tiles of a row at once); the products between them run on kiln_gemm.
+
+/// V[e][c][t − t0] = (Bᵀ d B)[e] for channels c0 ..< c1 and the tiles of tile rows ty0 ..< ty1 (a
+/// band; t0 its first tile), d the zero-padded 4×4 input patch of tile t.
+void kiln_winograd_input(const float *input, int height, int width, int ty0, int ty1, int c0, int c1, float *v, size_t v_stride);
+void kiln_winograd_input_scalar(const float *input, int height, int width, int ty0, int ty1, int c0, int c1,
+                                float *v, size_t v_stride);
+/// U[e][k − k0][c] = (G g Gᵀ)[e] for output channels k0 ..< k1; weights [out][in][3][3] of `type`.
+void kiln_winograd_weights(int type, const void *weights, int in_channels, int k0, int k1, float *u, size_t u_stride);
+void kiln_winograd_weights_scalar(int type, const void *weights, int in_channels, int k0, int k1, float *u, size_t u_stride);
+/// output[k] = Aᵀ M[·][k − k0] A + bias[k] for channels k0 ..< k1 over the band of tile rows
+/// ty0 ..< ty1 (M[e][k − k0][t − t0]; bias may be NULL).
+void kiln_winograd_output(const float *m, size_t m_stride, int k0, int k1, int height, int width, int ty0, int ty1,
+                          const float *bias, float *output);
+
 // ---------------------------------------------------------------- vector operations
 // All pointers address `n` floats unless stated; outputs may alias inputs.
 
