@@ -138,6 +138,10 @@ extension HTTPConnection {
     /// Queues bytes for the socket (through TLS when present) without writing yet.
     func appendOutput(_ bytes: [UInt8]) {
         guard !isClosed else { return }
+        // The limit is on the backlog already waiting when more arrives: a client that stops
+        // reading is dropped at its next response or event, but one response or event larger than
+        // the limit (a batch of images, say) still goes out whole.
+        let backlog = output.count - outputOffset
         if let security {
             do {
                 try security.send(bytes)
@@ -149,7 +153,7 @@ extension HTTPConnection {
         } else {
             output.append(contentsOf: bytes)
         }
-        if output.count - outputOffset > context.configuration.maxBufferedOutputBytes {
+        if backlog > context.configuration.maxBufferedOutputBytes {
             context.logger.debug("dropping a connection that does not read its output",
                                  metadata: ["remote": .string(remoteAddress)])
             close(reason: .sendTimedOut)

@@ -20,7 +20,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var parserLimits = HTTPParserLimits()
     /// Most open connections; beyond it new ones get a 503 and are closed while the others keep working.
     public var maxConnections: Int = 1024
-    /// Bytes of unsent output one connection may hold (a client that does not read is dropped).
+    /// Bytes of unsent output one connection may hold when more is queued (a client that does not
+    /// read is dropped); one response or event larger than this still goes out whole.
     public var maxBufferedOutputBytes: Int = 8 * 1024 * 1024
 
     /// Seconds to receive a whole request head (408 after; slowloris cannot hold a connection).

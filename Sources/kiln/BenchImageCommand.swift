@@ -36,14 +36,14 @@ struct BenchImageCommand: ParsableCommand {
         let started = Date()
         let pipeline = try ImagePipeline.load(directory: model)
         let loadSeconds = Date().timeIntervalSince(started)
-        guard width % pipeline.vaeScale == 0, height % pipeline.vaeScale == 0 else {
-            throw ValidationError("size must be a multiple of \(pipeline.vaeScale)")
+        guard width % pipeline.sizeMultiple == 0, height % pipeline.sizeMultiple == 0 else {
+            throw ValidationError("size must be a multiple of \(pipeline.sizeMultiple)")
         }
         let latentHeight = height / pipeline.vaeScale, latentWidth = width / pipeline.vaeScale
         let prompt = try pipeline.encode(prompt: "a photograph of a red fox in the snow")
         let negative = try pipeline.encode(prompt: "")
         var noise = SeededNoise(seed: 7)
-        let channels = pipeline.unet.inChannels
+        let channels = pipeline.latentChannels
         let samples = (0..<batch).map { _ in
             FeatureMap(values: noise.gaussians(count: channels * latentHeight * latentWidth), channels: channels,
                        height: latentHeight, width: latentWidth)

@@ -25,7 +25,7 @@ enum ConfigCatalogue {
         ConfigSetting(key: "limits.max_chunk_line_bytes", binding: .integer(\.maxChunkLineBytes),
                       help: "Longest chunk-size line with its extensions (400 beyond)."),
         ConfigSetting(key: "limits.max_buffered_output_bytes", binding: .integer(\.maxBufferedOutputBytes),
-                      help: "Unsent output one connection may hold before it is dropped."),
+                      help: "Unsent output one connection may hold when more is queued before it is dropped (one response or event larger than this still goes out whole)."),
 
         ConfigSetting(key: "timeouts.header_read_timeout", binding: .double(\.headerReadTimeout),
                       help: "Seconds to receive a request head (408 after)."),

@@ -67,6 +67,41 @@ struct LimitsAndTimeoutsTests {
         #expect(server.server.openConnectionCount == 0)
     }
 
+    /// The output limit is on the backlog when more is queued: one complete response larger than
+    /// it (a batch of base64 images) is delivered whole, while a reader that stalls a stream is
+    /// still dropped once the next event finds the backlog over the limit.
+    @Test func oneResponseLargerThanTheOutputLimitIsDeliveredWhole() throws {
+        let size = 3 * 1024 * 1024
+        let router = Router()
+        router.get("/big") { _, responder in
+            responder.respond(HTTPResponse(body: [UInt8](repeating: 0x42, count: size)))
+        }
+        router.get("/stream") { _, responder in
+            let stream = responder.startEventStream()
+            let event = String(repeating: "x", count: 512 * 1024)
+            DispatchQueue.global().async {
+                for _ in 0..<64 where !stream.cancellation.isCancelled {
+                    stream.send(data: event)
+                    usleep(1000)
+                }
+                stream.finish()
+            }
+        }
+        let server = try TestServer(router: router) { $0.maxBufferedOutputBytes = 1024 * 1024 }
+        let client = try RawClient(port: server.port)
+        client.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        let response = client.readResponse()
+        #expect(response?.status == 200)
+        #expect(response?.body.count == size)
+
+        let stalled = try RawClient(port: server.port)
+        stalled.send("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+        // Never read: 32 MiB of events cannot all fit in the socket buffers and a 1 MiB backlog.
+        let deadline = Date().addingTimeInterval(10)
+        while server.server.openConnectionCount > 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(server.server.openConnectionCount == 1)
+    }
+
     @Test func connectionsOverTheLimitAreRefusedWhileOthersWork() throws {
         let server = try TestServer { $0.maxConnections = 3 }
         let clients = try (0..<3).map { _ in try RawClient(port: server.port) }
