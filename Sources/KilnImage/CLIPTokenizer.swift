@@ -89,32 +89,37 @@ public final class CLIPTokenizer: @unchecked Sendable {
     /// `maxLength` ids: start, the prompt's tokens (truncated), end, padding.
     public func encode(_ text: String) -> [Int] {
         var ids = [startId]
-        ids += tokens(text).prefix(maxLength - 2)
+        ids += tokens(text, limit: maxLength - 2)
         ids.append(endId)
         while ids.count < maxLength { ids.append(padId) }
         return ids
     }
 
-    /// The prompt's tokens without start, end or padding.
-    public func tokens(_ text: String) -> [Int] {
+    /// The prompt's tokens without start, end or padding; at most `limit` of them (the rest of the
+    /// text is not even looked at, so a long prompt costs only what the encoder will use).
+    public func tokens(_ text: String, limit: Int = .max) -> [Int] {
         var result: [Int] = []
         var rest = Substring(text)
         // Special tokens are recognised in the raw text, before any normalization.
-        while !rest.isEmpty {
+        while !rest.isEmpty && result.count < limit {
             let start = rest.range(of: "<|startoftext|>"), end = rest.range(of: "<|endoftext|>")
             let next = [start, end].compactMap { $0 }.min { $0.lowerBound < $1.lowerBound }
             guard let special = next else {
-                result += plainTokens(String(rest))
+                result += plainTokens(String(rest), limit: limit - result.count)
                 break
             }
-            result += plainTokens(String(rest[..<special.lowerBound]))
+            result += plainTokens(String(rest[..<special.lowerBound]), limit: limit - result.count)
             result.append(rest[special] == "<|startoftext|>" ? startId : endId)
             rest = rest[special.upperBound...]
         }
-        return result
+        return Array(result.prefix(limit))
     }
 
-    private func plainTokens(_ text: String) -> [Int] {
+    /// Longest word, in Unicode scalars, that BPE takes whole. BPE is quadratic in a word's length;
+    /// a longer word (no real prompt has one; a hostile one can) is encoded in pieces of this size.
+    static let maximumWordScalars = 64
+
+    private func plainTokens(_ text: String, limit: Int) -> [Int] {
         guard !text.isEmpty else { return [] }
         var normalized = ""
         var inSpace = false
@@ -128,7 +133,19 @@ public final class CLIPTokenizer: @unchecked Sendable {
             }
         }
         var result: [Int] = []
-        for word in Self.words(normalized.lowercased()) { result += bpe(word) }
+        for word in Self.words(normalized.lowercased()) {
+            guard result.count < limit else { break }
+            let scalars = Array(word.unicodeScalars)
+            guard scalars.count > Self.maximumWordScalars else {
+                result += bpe(word)
+                continue
+            }
+            for start in stride(from: 0, to: scalars.count, by: Self.maximumWordScalars) where result.count < limit {
+                var piece = ""
+                piece.unicodeScalars.append(contentsOf: scalars[start..<min(start + Self.maximumWordScalars, scalars.count)])
+                result += bpe(piece)
+            }
+        }
         return result
     }
 

@@ -132,7 +132,7 @@ public final class ImagePipeline: @unchecked Sendable {
         guard request.guidanceScale.isFinite, request.guidanceScale >= 0, request.guidanceScale <= limits.maxGuidanceScale else {
             throw ImageError.invalidRequest("guidance scale must be in 0...\(limits.maxGuidanceScale), got \(request.guidanceScale)")
         }
-        guard request.prompt.count <= limits.maxPromptCharacters, request.negativePrompt.count <= limits.maxPromptCharacters else {
+        guard request.prompt.unicodeScalars.count <= limits.maxPromptCharacters, request.negativePrompt.unicodeScalars.count <= limits.maxPromptCharacters else {
             throw ImageError.invalidRequest("prompts are limited to \(limits.maxPromptCharacters) characters")
         }
         guard request.clipSkip >= 0, request.clipSkip < textEncoder.layerCount else {

@@ -48,7 +48,8 @@ public struct ImageGenerationRequest: Sendable {
             throw APIError.invalid("'prompt' is required", param: "prompt")
         }
         guard !prompt.isEmpty else { throw APIError.invalid("'prompt' must not be empty", param: "prompt") }
-        guard prompt.count <= limits.maxPromptCharacters else {
+        // Counted in Unicode scalars: a grapheme cluster can hold any number of them.
+        guard prompt.unicodeScalars.count <= limits.maxPromptCharacters else {
             throw APIError.invalid("'prompt' is limited to \(limits.maxPromptCharacters) characters", param: "prompt")
         }
         self.prompt = prompt
@@ -69,7 +70,7 @@ public struct ImageGenerationRequest: Sendable {
             throw APIError.invalid("'output_format' must be 'png' (Kiln encodes PNG only), not '\(format)'", param: "output_format")
         }
         negativePrompt = try fields.string("negative_prompt") ?? ""
-        guard negativePrompt.count <= limits.maxPromptCharacters else {
+        guard negativePrompt.unicodeScalars.count <= limits.maxPromptCharacters else {
             throw APIError.invalid("'negative_prompt' is limited to \(limits.maxPromptCharacters) characters", param: "negative_prompt")
         }
         steps = try fields.int("steps", in: 1...limits.maxSteps) ?? min(limits.defaultSteps, limits.maxSteps)

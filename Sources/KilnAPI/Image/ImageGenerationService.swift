@@ -71,7 +71,8 @@ public final class ImageGenerationService: @unchecked Sendable {
         let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
         // Without a seed each request draws its own; image i uses seed + i so that images differ.
         let seed = parsed.seed ?? UInt64.random(in: .min ... .max)
-        let promptTokens = pipeline.tokenizer.tokens(parsed.prompt).count
+        // The tokens the text encoder takes (it keeps maxLength − 2 between its start and end).
+        let promptTokens = pipeline.tokenizer.tokens(parsed.prompt, limit: pipeline.tokenizer.maxLength - 2).count
         let run = ImageGenerationRun(count: parsed.n, stream: parsed.stream, partialImageLimit: parsed.partialImages,
                                      size: "\(width)x\(height)", promptTokens: promptTokens, responder: responder)
         for index in 0..<parsed.n {

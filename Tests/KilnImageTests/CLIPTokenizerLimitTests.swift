@@ -1,0 +1,30 @@
+import Foundation
+import KilnImage
+import Testing
+
+/// A hostile prompt costs the tokenizer linear time: BPE (quadratic in a word's length) takes long
+/// words in pieces, and encoding stops at the tokens the text encoder keeps.
+@Suite struct CLIPTokenizerLimitTests {
+    static let tokenizer: CLIPTokenizer = try! CLIPTokenizer(
+        directory: DiffusionFixtures.directory.appendingPathComponent("tiny-sd/tokenizer").path)
+
+    @Test func aHugeWordIsEncodedQuicklyAndTruncated() throws {
+        // One word of 200 000 letters, and one grapheme of 100 000 combining marks.
+        for text in [String(repeating: "ab", count: 100_000), "a" + String(repeating: "\u{301}", count: 100_000)] {
+            let started = Date()
+            let ids = Self.tokenizer.encode(text)
+            let seconds = Date().timeIntervalSince(started)
+            #expect(ids.count == Self.tokenizer.maxLength)
+            #expect(Self.tokenizer.tokens(text, limit: 5).count == 5)
+            // Generous: quadratic BPE over the whole word took minutes.
+            #expect(seconds < 5, "took \(seconds) s")
+        }
+    }
+
+    @Test func ordinaryPromptsAreUnchangedByTheLimit() {
+        let prompt = "a photograph of an astronaut riding a horse on the moon"
+        let all = Self.tokenizer.tokens(prompt)
+        #expect(Self.tokenizer.tokens(prompt, limit: 3) == Array(all.prefix(3)))
+        #expect(Self.tokenizer.tokens(prompt, limit: 1000) == all)
+    }
+}
