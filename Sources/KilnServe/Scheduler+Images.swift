@@ -63,6 +63,7 @@ extension Scheduler {
             let job = generation.job
             if job.state == .cancelled || job.isStopRequested {
                 // A stop request has no meaning half-way through an image: it ends like a cancel.
+                if job.isStopRequested { _ = job.markEnded(.cancelled) }
                 endImage(generation, outcome: nil)
             } else if let deadline = job.deadline, now >= deadline {
                 endImage(generation, outcome: .failure(.deadlineExceeded))

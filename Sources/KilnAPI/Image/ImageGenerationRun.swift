@@ -25,6 +25,9 @@ final class ImageGenerationRun: @unchecked Sendable {
     private var previewsSent: [Int]
     private var remaining: Int
     private var finished = false
+    /// Set (under `lock`) once the request has failed or its client left: jobs attached later are
+    /// cancelled at once instead of running for nobody.
+    private var abandoned = false
 
     init(count: Int, stream: Bool, partialImageLimit: Int?, size: String, promptTokens: Int, responder: HTTPResponder) {
         self.count = count
@@ -43,7 +46,7 @@ final class ImageGenerationRun: @unchecked Sendable {
     func attach(_ job: Job, to index: Int) {
         let cancelNow: Bool = lock.withLock {
             jobs[index] = job
-            return responder.cancellation.isCancelled
+            return abandoned || responder.cancellation.isCancelled
         }
         if cancelNow { job.cancel() }
     }
@@ -58,7 +61,10 @@ final class ImageGenerationRun: @unchecked Sendable {
     }
 
     private func cancelAll() {
-        lock.withLock { jobs.compactMap { $0 } }.forEach { $0.cancel() }
+        lock.withLock { () -> [Job] in
+            abandoned = true
+            return jobs.compactMap { $0 }
+        }.forEach { $0.cancel() }
     }
 
     private func handle(_ event: JobEvent, index: Int) {

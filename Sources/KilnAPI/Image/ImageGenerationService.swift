@@ -55,15 +55,23 @@ public final class ImageGenerationService: @unchecked Sendable {
         }
         var limits = settings.request
         limits.maxSide = min(limits.maxSide, pipeline.limits.maxSide)
-        limits.maxSteps = min(limits.maxSteps, pipeline.limits.maxSteps)
+        // A sampler cannot take more steps than the schedule has training timesteps.
+        limits.maxSteps = min(limits.maxSteps, pipeline.limits.maxSteps, pipeline.schedule.trainTimesteps)
         limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
-        let parsed = try ImageGenerationRequest(body: json, limits: limits, sizeMultiple: max(8, pipeline.sizeMultiple))
+        let parsed = try ImageGenerationRequest(body: json, limits: limits, sizeMultiple: Self.leastCommonMultiple(8, pipeline.sizeMultiple))
         if let model = parsed.model, model != modelID { throw APIError.modelNotFound(model) }
         let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
-        guard width * height <= pipeline.limits.maxPixels else {
-            throw APIError.invalid("'size' \(width)x\(height) exceeds \(pipeline.limits.maxPixels) pixels", param: "size")
+        guard width * height <= pipeline.limits.maxPixels, max(width, height) <= limits.maxSide else {
+            throw APIError.invalid("'size' \(width)x\(height) exceeds the limits (\(limits.maxSide) per side, \(pipeline.limits.maxPixels) pixels)", param: "size")
         }
         return parsed
+    }
+
+    /// Sizes must suit both the API's rule (multiples of 8) and the pipeline's own.
+    static func leastCommonMultiple(_ a: Int, _ b: Int) -> Int {
+        var (x, y) = (a, b)
+        while y != 0 { (x, y) = (y, x % y) }
+        return a / x * b
     }
 
     private func start(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
