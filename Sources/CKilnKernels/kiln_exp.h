@@ -96,13 +96,10 @@ KILN_AVX2_INLINE __m256 kiln_silu_exp8(__m256 x) {
     return _mm256_blendv_ps(wide, _mm256_mul_ps(s1, s1), saturated);
 }
 
-KILN_AVX2_INLINE __m256 kiln_exp8(__m256 x) {
-    const __m256 high = _mm256_set1_ps(KILN_EXP_HIGH), low = _mm256_set1_ps(KILN_EXP_LOW);
-    __m256 tooLow = _mm256_cmp_ps(x, low, _CMP_LT_OQ);
-    __m256 tooHigh = _mm256_cmp_ps(x, high, _CMP_GT_OQ);
-    __m256 clamped = _mm256_min_ps(_mm256_max_ps(x, low), high);
-    __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(clamped, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), clamped);
+/// e^(x − n·ln 2) for |x − n·ln 2| ≤ ln 2 / 2: ln 2 split in two for the reduction, then the
+/// degree-7 polynomial both exponentials below share.
+KILN_AVX2_INLINE __m256 kiln_exp8_reduced(__m256 x, __m256 n) {
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
     __m256 p = _mm256_set1_ps(1.9875691500e-4f);
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
@@ -110,7 +107,16 @@ KILN_AVX2_INLINE __m256 kiln_exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    return _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+}
+
+KILN_AVX2_INLINE __m256 kiln_exp8(__m256 x) {
+    const __m256 high = _mm256_set1_ps(KILN_EXP_HIGH), low = _mm256_set1_ps(KILN_EXP_LOW);
+    __m256 tooLow = _mm256_cmp_ps(x, low, _CMP_LT_OQ);
+    __m256 tooHigh = _mm256_cmp_ps(x, high, _CMP_GT_OQ);
+    __m256 clamped = _mm256_min_ps(_mm256_max_ps(x, low), high);
+    __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(clamped, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    __m256 p = kiln_exp8_reduced(clamped, n);
     __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
     result = _mm256_andnot_ps(tooLow, result);
@@ -126,15 +132,7 @@ KILN_AVX2_INLINE __m256 kiln_exp8_nonpositive(__m256 x) {
     x = _mm256_max_ps(x, _mm256_set1_ps(KILN_EXP_LOW));
     const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     const __m256 n = _mm256_sub_ps(t, magic);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256 p = kiln_exp8_reduced(x, n);
     const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127 - 0x4B400000)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
