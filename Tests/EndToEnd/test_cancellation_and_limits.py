@@ -91,6 +91,16 @@ def test_queue_full_gets_429_and_queued_drop_is_freed():
         assert response.status == 429
         assert response.getheader("Retry-After") is not None
         assert json.loads(response.read())["error"]["type"] == "rate_limit_error"
+        # A streaming request is refused the same way, before any event stream starts.
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("POST", "/v1/chat/completions",
+                           json.dumps({"model": server.model, "messages": [{"role": "user", "content": "Hi"}],
+                                       "max_tokens": 2, "stream": True}),
+                           {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 429
+        assert response.getheader("Content-Type").startswith("application/json")
+        assert json.loads(response.read())["error"]["type"] == "rate_limit_error"
         # Dropping the queued request removes it from the queue.
         queued.close()
         deadline = time.time() + 1

@@ -16,7 +16,11 @@ final class ImageGenerationRun: @unchecked Sendable {
     /// Most previews per image, or nil for no limit beyond the interval.
     let partialImageLimit: Int?
     private let created = Int(Date().timeIntervalSince1970)
-    private let events: EventStreamWriter?
+    /// Whether the client asked for an event stream.
+    private let streams: Bool
+    /// The event stream once started (on `work` only): not before the jobs are in, so that a
+    /// request refused on submission (queue full, draining) gets its plain 429 or 503.
+    private var events: EventStreamWriter?
     private let work = DispatchQueue(label: "kiln.image-run")
     private let lock = NSLock()
     private var jobs: [Job?]
@@ -39,7 +43,7 @@ final class ImageGenerationRun: @unchecked Sendable {
         images = Array(repeating: nil, count: count)
         previewsSent = Array(repeating: 0, count: count)
         remaining = count
-        events = stream ? responder.startEventStream() : nil
+        streams = stream
         responder.cancellation.onCancel { [weak self] _ in self?.cancelAll() }
     }
 
@@ -71,7 +75,7 @@ final class ImageGenerationRun: @unchecked Sendable {
         guard !finished else { return }
         switch event {
         case .imageProgress(let progress):
-            guard let events, let preview = progress.preview else { return }
+            guard let events = startedStream(), let preview = progress.preview else { return }
             if let limit = partialImageLimit, previewsSent[index] >= limit { return }
             guard let png = try? preview.pngData() else { return }
             let payload = eventObject(type: "image_generation.partial_image", png: png, index: index, extra: [
@@ -87,7 +91,7 @@ final class ImageGenerationRun: @unchecked Sendable {
             } catch {
                 return failOnQueue(APIError.internalError("PNG encoding failed: \(error)"))
             }
-            if let events {
+            if let events = startedStream() {
                 let payload = eventObject(type: "image_generation.completed", png: png, index: index,
                                           extra: [("usage", usage(images: 1))])
                 events.send(data: payload.serialized, event: "image_generation.completed")
@@ -109,7 +113,7 @@ final class ImageGenerationRun: @unchecked Sendable {
         remaining -= 1
         guard remaining == 0 else { return }
         finished = true
-        if let events {
+        if let events = startedStream() {
             events.send(data: "[DONE]")
             events.finish()
             return
@@ -120,6 +124,18 @@ final class ImageGenerationRun: @unchecked Sendable {
             ("output_format", "png"), ("usage", usage(images: count)),
         ])
         responder.respond(.json(body.serialized))
+    }
+
+    /// Starts the event stream once every job is submitted (the service calls it).
+    func openStream() {
+        work.async { if !self.finished { _ = self.startedStream() } }
+    }
+
+    /// The event stream, started on first use; nil without streaming. On `work` only.
+    private func startedStream() -> EventStreamWriter? {
+        guard streams else { return nil }
+        if events == nil { events = responder.startEventStream() }
+        return events
     }
 
     private func failOnQueue(_ error: APIError) {

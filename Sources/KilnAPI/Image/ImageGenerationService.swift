@@ -99,5 +99,6 @@ public final class ImageGenerationService: @unchecked Sendable {
                 return
             }
         }
+        run.openStream()
     }
 }

@@ -32,7 +32,12 @@ final class GenerationRun: @unchecked Sendable {
     let tokenizer: Tokenizer
     let writer: CompletionResponseWriter
     let responder: HTTPResponder
-    private let events: EventStreamWriter?
+    /// Whether the client asked for an event stream.
+    private let streams: Bool
+    /// The event stream, once started (guarded by `streamLock`): not before the jobs are in, so
+    /// that a request refused on submission (queue full, draining) gets its plain 429 or 503.
+    private var startedStream: EventStreamWriter?
+    private let streamLock = NSLock()
     private let lock = NSLock()
     private var choices: [Choice]
     private var jobs: [Job?]
@@ -49,7 +54,7 @@ final class GenerationRun: @unchecked Sendable {
         self.choices = choices
         jobs = Array(repeating: nil, count: choices.count)
         remaining = choices.count
-        events = options.stream ? responder.startEventStream() : nil
+        streams = options.stream
         responder.cancellation.onCancel { [weak self] _ in self?.cancelAll() }
     }
 
@@ -99,13 +104,13 @@ final class GenerationRun: @unchecked Sendable {
                     choice.logprobs.append(logprob!)
                 }
                 var chunk: JSONValue?
-                if events != nil, !piece.isEmpty || logprob != nil {
+                if streams, !piece.isEmpty || logprob != nil {
                     chunk = streamChunk(&choice, index: index, text: piece, logprobs: logprob.map { [$0] }, finish: nil)
                 }
                 choices[index] = choice
                 return (chunk, choice.stops.stopped)
             }
-            if let chunk { events?.send(data: chunk.serialized) }
+            if let chunk { openStream()?.send(data: chunk.serialized) }
             if stop { lock.withLock { jobs[index] }?.requestStop() }
         case .done(let completion):
             guard completion.reason != .cancelled else { return finishIfDone() }
@@ -119,14 +124,16 @@ final class GenerationRun: @unchecked Sendable {
                                      completionTokens: completion.usage.completionTokens,
                                      cachedPromptTokens: choice.countsPrompt ? completion.usage.cachedPromptTokens : 0)
                 var out: [JSONValue] = []
-                if events != nil {
+                if streams {
                     if !tail.isEmpty { out.append(streamChunk(&choice, index: index, text: tail, logprobs: nil, finish: nil)) }
                     out.append(streamChunk(&choice, index: index, text: nil, logprobs: nil, finish: choice.finish))
                 }
                 choices[index] = choice
                 return out
             }
-            for chunk in chunks { events?.send(data: chunk.serialized) }
+            if let events = chunks.isEmpty ? nil : openStream() {
+                for chunk in chunks { events.send(data: chunk.serialized) }
+            }
             finishIfDone()
         case .error(let error):
             fail(APIError(serveError: error))
@@ -145,7 +152,7 @@ final class GenerationRun: @unchecked Sendable {
         }
         guard isLast else { return }
         let usage = choices.reduce(Usage()) { $0 + $1.usage }
-        if let events {
+        if let events = openStream() {
             if options.includeUsageInStream {
                 let object = kind == .chat ? "chat.completion.chunk" : "text_completion"
                 events.send(data: writer.usageChunk(object: object, usage: usage).serialized)
@@ -170,7 +177,19 @@ final class GenerationRun: @unchecked Sendable {
         responder.respond(.json(body.serialized))
     }
 
+    /// Starts the event stream (the 200 head) unless it has started; nil without streaming. The
+    /// service calls it once every job is submitted; events call it too, whichever comes first.
+    @discardableResult
+    func openStream() -> EventStreamWriter? {
+        guard streams else { return nil }
+        streamLock.lock()
+        defer { streamLock.unlock() }
+        if startedStream == nil { startedStream = responder.startEventStream() }
+        return startedStream
+    }
+
     private func deliver(_ error: APIError) {
+        let events = streamLock.withLock { startedStream }
         if let events {
             events.send(data: error.body.serialized)
             events.finish()

@@ -219,6 +219,7 @@ public final class TextGenerationService: @unchecked Sendable {
                 return
             }
         }
+        run.openStream()
     }
 
     /// Choice `choice` of `n` draws from seed + choice, so that choices differ yet a seeded
