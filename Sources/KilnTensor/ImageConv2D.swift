@@ -56,13 +56,15 @@ public struct ImageConv2D: Sendable {
 
     /// 3×3 stride-1 padding-1 convolutions over at least this many 2×2 output tiles take the
     /// Winograd F(2×2, 3×3) path: 16 products of [out × in]·[in × tiles] instead of one with 9×
-    /// the depth, 2.25× fewer multiplies. Below it the per-call weight transform does not pay.
+    /// the depth, 2.25× fewer multiplies. Below it the per-call weight transform does not pay. 64
+    /// (a 16×16 map) puts the SD-1.5 UNet's 1280-channel 16×16 convolutions on this path too: at
+    /// 512 px they are ~90 GFLOP per sample, and 192 had left them on the im2col product.
     /// `KILN_WINOGRAD_TILES` overrides it (0 turns the path off).
     public static let winogradMinimumTiles: Int = {
         if let text = getenv("KILN_WINOGRAD_TILES").map({ String(cString: $0) }), let value = Int(text), value >= 0 {
             return value == 0 ? Int.max : value
         }
-        return 192
+        return 64
     }()
 
     /// How a Winograd convolution is cut to bound its scratch: bands of whole tile rows (about 4 M
