@@ -8,7 +8,7 @@ import KilnServe
 ///
 /// Scheduler events hop at once onto the run's own serial queue, where PNG encoding, base64 and
 /// writing happen, so the scheduler thread never waits for them and events keep their order.
-final class ImageGenerationRun: @unchecked Sendable {
+final class ImageGenerationRun: JobFanOut, @unchecked Sendable {
     let count: Int
     let size: String
     let promptTokens: Int
@@ -126,8 +126,8 @@ final class ImageGenerationRun: @unchecked Sendable {
         responder.respond(.json(body.serialized))
     }
 
-    /// Starts the event stream once every job is submitted (the service calls it).
-    func openStream() {
+    /// Starts the event stream once every job is submitted (`submitJobs` calls it).
+    func startStreaming() {
         work.async { if !self.finished { _ = self.startedStream() } }
     }
 

@@ -83,22 +83,13 @@ public final class ImageGenerationService: @unchecked Sendable {
         let promptTokens = pipeline.tokenizer.tokens(parsed.prompt, limit: pipeline.tokenizer.maxLength - 2).count
         let run = ImageGenerationRun(count: parsed.n, stream: parsed.stream, partialImageLimit: parsed.partialImages,
                                      size: "\(width)x\(height)", promptTokens: promptTokens, responder: responder)
-        for index in 0..<parsed.n {
+        run.submitJobs(count: parsed.n) { (index, onEvent) throws(ServeError) -> Job in
             let image = ImageRequest(prompt: parsed.prompt, negativePrompt: parsed.negativePrompt, width: width, height: height,
                                      steps: parsed.steps, guidanceScale: parsed.guidanceScale, sampler: parsed.sampler,
                                      spacing: parsed.spacing, seed: seed &+ UInt64(index))
             let job = ImageJobRequest(model: modelID, image: image, previewInterval: parsed.stream ? parsed.previewInterval : 0,
                                       timeout: settings.requestTimeout)
-            let submitted: Result<Job, ServeError> = Result { () throws(ServeError) -> Job in
-                try scheduler.submitImage(job, onEvent: run.handler(for: index))
-            }
-            switch submitted {
-            case .success(let job): run.attach(job, to: index)
-            case .failure(let error):
-                run.fail(APIError(serveError: error))
-                return
-            }
+            return try scheduler.submitImage(job, onEvent: onEvent)
         }
-        run.openStream()
     }
 }

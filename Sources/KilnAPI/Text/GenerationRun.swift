@@ -10,7 +10,7 @@ import KilnText
 /// Events arrive on the scheduler thread (a job cancelled while queued reports on the cancelling
 /// thread), so every state change happens under `lock`. Writes to the client hop onto the
 /// connection's queue by themselves.
-final class GenerationRun: @unchecked Sendable {
+final class GenerationRun: JobFanOut, @unchecked Sendable {
     enum Kind { case chat, text }
 
     struct Choice {
@@ -177,10 +177,13 @@ final class GenerationRun: @unchecked Sendable {
         responder.respond(.json(body.serialized))
     }
 
-    /// Starts the event stream (the 200 head) unless it has started; nil without streaming. The
-    /// service calls it once every job is submitted; events call it too, whichever comes first.
+    /// Starts the event stream once every job is submitted (`submitJobs` calls it); the first
+    /// event may have started it already.
+    func startStreaming() { openStream() }
+
+    /// Starts the event stream (the 200 head) unless it has started; nil without streaming.
     @discardableResult
-    func openStream() -> EventStreamWriter? {
+    private func openStream() -> EventStreamWriter? {
         guard streams else { return nil }
         streamLock.lock()
         defer { streamLock.unlock() }

@@ -208,18 +208,9 @@ public final class TextGenerationService: @unchecked Sendable {
         }
         let run = GenerationRun(kind: kind, options: options, tokenizer: tokenizer, writer: writer,
                                 responder: responder, choices: choices)
-        for (index, request) in requests.enumerated() {
-            let submitted: Result<Job, ServeError> = Result { () throws(ServeError) -> Job in
-                try scheduler.submit(request, onEvent: run.handler(for: index))
-            }
-            switch submitted {
-            case .success(let job): run.attach(job, to: index)
-            case .failure(let error):
-                run.fail(APIError(serveError: error))
-                return
-            }
+        run.submitJobs(count: requests.count) { (index, onEvent) throws(ServeError) -> Job in
+            try scheduler.submit(requests[index], onEvent: onEvent)
         }
-        run.openStream()
     }
 
     /// Choice `choice` of `n` draws from seed + choice, so that choices differ yet a seeded
