@@ -40,4 +40,18 @@ KILN_INLINE uint16_t kiln_load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p,
 KILN_INLINE uint32_t kiln_load_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 KILN_INLINE float kiln_load_half(const uint8_t *p) { return kiln_half_to_float_value(kiln_load_u16(p)); }
 
+/// Element `index` of a weight array of KILN_TYPE_F16, KILN_TYPE_BF16 or (otherwise) f32, as float.
+KILN_INLINE float kiln_weight_value(int type, const void *base, size_t index, int f16_type, int bf16_type) {
+    const uint8_t *bytes = (const uint8_t *)base;
+    if (type == f16_type) return kiln_load_half(bytes + 2 * index);
+    float value;
+    if (type == bf16_type) {
+        uint32_t bits = (uint32_t)kiln_load_u16(bytes + 2 * index) << 16;
+        memcpy(&value, &bits, 4);
+        return value;
+    }
+    memcpy(&value, bytes + 4 * index, 4);
+    return value;
+}
+
 #endif

@@ -105,17 +105,7 @@ void kiln_winograd_input(const float *input, int height, int width, int ty0, int
 }
 
 static float weight_at(int type, const void *base, size_t index) {
-    const uint8_t *bytes = (const uint8_t *)base;
-    if (type == KILN_TYPE_F16) return kiln_load_half(bytes + 2 * index);
-    if (type == KILN_TYPE_BF16) {
-        uint32_t bits = (uint32_t)kiln_load_u16(bytes + 2 * index) << 16;
-        float value;
-        memcpy(&value, &bits, 4);
-        return value;
-    }
-    float value;
-    memcpy(&value, bytes + 4 * index, 4);
-    return value;
+    return kiln_weight_value(type, base, index, KILN_TYPE_F16, KILN_TYPE_BF16);
 }
 
 /// G g Gᵀ of one 3×3 kernel into the 16 matrices.

@@ -67,32 +67,63 @@ public struct ImageConv2D: Sendable {
         return 64
     }()
 
+    /// 3×3 stride-1 padding-1 convolutions over at least this many 4×4 output tiles take Winograd
+    /// F(4×4, 3×3) instead of F(2×2, 3×3): 36 products over a quarter of the tiles, 2.25 multiplies
+    /// per output instead of 4, for a larger weight transform per call (36 values per kernel
+    /// instead of 16) and a few times F(2×2)'s rounding error (~1e-5 relative at 320 channels).
+    /// 256 (a 64×64 map) puts the SD-1.5 UNet's 320-channel convolutions at 512 px on it, where
+    /// the products are many enough to pay for the bigger transforms. `KILN_WINOGRAD4_TILES`
+    /// overrides it (0 turns F(4×4) off; F(2×2) then takes those maps as before).
+    public static let winograd4MinimumTiles: Int = {
+        if let text = getenv("KILN_WINOGRAD4_TILES").map({ String(cString: $0) }), let value = Int(text), value >= 0 {
+            return value == 0 ? Int.max : value
+        }
+        return 256
+    }()
+
     /// How a Winograd convolution is cut to bound its scratch: bands of whole tile rows (about 4 M
     /// floats of transformed input each) and chunks of output channels (about 8 M floats of
     /// transformed weights each, so that most layers transform their weights once).
     struct WinogradPlan {
+        /// Output pixels per tile side: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3).
+        let tileSize: Int
         let tilesX: Int
         let tilesY: Int
         let bandRows: Int
         let chunk: Int
         let inChannels: Int
+        /// Transformed values per tile: (tileSize + 2)², 16 or 36.
+        var elements: Int { (tileSize + 2) * (tileSize + 2) }
         var bandTiles: Int { bandRows * tilesX }
-        var inputCount: Int { 16 * inChannels * bandTiles }
-        var weightCount: Int { 16 * chunk * inChannels }
-        var scratchCount: Int { inputCount + weightCount + 16 * chunk * bandTiles }
+        var inputCount: Int { elements * inChannels * bandTiles }
+        var weightCount: Int { elements * chunk * inChannels }
+        var scratchCount: Int { inputCount + weightCount + elements * chunk * bandTiles }
     }
 
     /// Whether an input of this size takes the Winograd path.
     public func winogradApplies(height: Int, width: Int) -> Bool { winogradPlan(height: height, width: width) != nil }
 
+    /// The Winograd tile size an input of this size takes: 4, 2, or nil (im2col).
+    public func winogradTileSize(height: Int, width: Int) -> Int? { winogradPlan(height: height, width: width)?.tileSize }
+
     func winogradPlan(height: Int, width: Int) -> WinogradPlan? {
         guard kernel == 3, stride == 1, padding == 1 else { return nil }
-        let tilesX = (width + 1) / 2, tilesY = (height + 1) / 2
-        guard tilesX * tilesY >= Self.winogradMinimumTiles else { return nil }
-        let bandRows = max(1, min(tilesY, (1 << 22) / (16 * inChannels * tilesX)))
-        let chunk = 16 * outChannels * inChannels <= 1 << 23 ? outChannels
-            : min(outChannels, max(48, (1 << 23) / (16 * inChannels) / 48 * 48))
-        return WinogradPlan(tilesX: tilesX, tilesY: tilesY, bandRows: bandRows, chunk: chunk, inChannels: inChannels)
+        let tiles4 = ((width + 3) / 4) * ((height + 3) / 4)
+        let tileSize: Int
+        if tiles4 >= Self.winograd4MinimumTiles {
+            tileSize = 4
+        } else if ((width + 1) / 2) * ((height + 1) / 2) >= Self.winogradMinimumTiles {
+            tileSize = 2
+        } else {
+            return nil
+        }
+        let elements = (tileSize + 2) * (tileSize + 2)
+        let tilesX = (width + tileSize - 1) / tileSize, tilesY = (height + tileSize - 1) / tileSize
+        let bandRows = max(1, min(tilesY, (1 << 22) / (elements * inChannels * tilesX)))
+        let chunk = elements * outChannels * inChannels <= 1 << 23 ? outChannels
+            : min(outChannels, max(48, (1 << 23) / (elements * inChannels) / 48 * 48))
+        return WinogradPlan(tileSize: tileSize, tilesX: tilesX, tilesY: tilesY, bandRows: bandRows, chunk: chunk,
+                            inChannels: inChannels)
     }
 
     /// output [outChannels, outH, outW] = conv(input [inChannels, height, width]) + bias, with float
@@ -146,10 +177,11 @@ public struct ImageConv2D: Sendable {
         }
     }
 
-    /// Winograd F(2×2, 3×3), band by band of tile rows: the band's input transformed
-    /// ([16][in][bandTiles]); per chunk of output channels the weights transformed ([16][chunk][in],
-    /// once if one chunk holds them all), 16 products into [16][chunk][bandTiles] spread over the
-    /// threads, and the output transform (with the bias) into the band's output rows.
+    /// Winograd F(2×2, 3×3) or F(4×4, 3×3), band by band of tile rows: the band's input transformed
+    /// ([E][in][bandTiles], E = 16 or 36 elements); per chunk of output channels the weights
+    /// transformed ([E][chunk][in], once if one chunk holds them all), E products into
+    /// [E][chunk][bandTiles] spread over the threads, and the output transform (with the bias) into
+    /// the band's output rows.
     private func applyWinograd(
         _ plan: WinogradPlan, input: UnsafePointer<Float>, height: Int, width: Int, weight: MatrixOperand,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
@@ -158,6 +190,7 @@ public struct ImageConv2D: Sendable {
         let transformed = scratch, weights = scratch + plan.inputCount
         let products = weights + plan.weightCount
         let workers = ImageParallel.width
+        let large = plan.tileSize == 4, elements = plan.elements
         var bandStart = 0
         while bandStart < plan.tilesY {
             let bandEnd = min(plan.tilesY, bandStart + plan.bandRows)
@@ -165,8 +198,14 @@ public struct ImageConv2D: Sendable {
             ImageParallel.run(min(workers * 2, inChannels)) { part in
                 let parts = min(workers * 2, inChannels)
                 let range = (part * inChannels / parts)..<((part + 1) * inChannels / parts)
-                kiln_winograd_input(input, Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
-                                    Int32(range.lowerBound), Int32(range.upperBound), transformed, inChannels * tiles)
+                let (channel0, channel1) = (Int32(range.lowerBound), Int32(range.upperBound))
+                if large {
+                    kiln_winograd4_input(input, Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
+                                         channel0, channel1, transformed, inChannels * tiles)
+                } else {
+                    kiln_winograd_input(input, Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
+                                        channel0, channel1, transformed, inChannels * tiles)
+                }
             }
             var first = 0
             while first < outChannels {
@@ -176,12 +215,18 @@ public struct ImageConv2D: Sendable {
                     ImageParallel.run(min(workers * 2, count)) { part in
                         let parts = min(workers * 2, count)
                         let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
-                        // Rows of this part land at their place within the chunk's [16][count][in] block.
-                        kiln_winograd_weights(weight.type.kernelType, weight.base, Int32(inChannels), Int32(range.lowerBound),
-                                              Int32(range.upperBound), weights + (range.lowerBound - first) * inChannels, weightStride)
+                        // Rows of this part land at their place within the chunk's [E][count][in] block.
+                        let target = weights + (range.lowerBound - first) * inChannels
+                        if large {
+                            kiln_winograd4_weights(weight.type.kernelType, weight.base, Int32(inChannels), Int32(range.lowerBound),
+                                                   Int32(range.upperBound), target, weightStride)
+                        } else {
+                            kiln_winograd_weights(weight.type.kernelType, weight.base, Int32(inChannels), Int32(range.lowerBound),
+                                                  Int32(range.upperBound), target, weightStride)
+                        }
                     }
                 }
-                ImageParallel.runInSlots(16, slots: workers) { _, element in
+                ImageParallel.runInSlots(elements, slots: workers) { _, element in
                     ImageGEMM.multiplyOnThisThread(MatrixOperand(weights + element * weightStride, rowStride: inChannels),
                                                    MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
                                                    into: products + element * productStride, m: count, n: tiles, k: inChannels)
@@ -189,9 +234,14 @@ public struct ImageConv2D: Sendable {
                 ImageParallel.run(min(workers * 2, count)) { part in
                     let parts = min(workers * 2, count)
                     let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
-                    kiln_winograd_output(products + (range.lowerBound - first) * tiles, productStride, Int32(range.lowerBound),
-                                         Int32(range.upperBound), Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
-                                         bias, output)
+                    let source = products + (range.lowerBound - first) * tiles
+                    if large {
+                        kiln_winograd4_output(source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
+                                              Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
+                    } else {
+                        kiln_winograd_output(source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
+                                             Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
+                    }
                 }
                 first += count
             }

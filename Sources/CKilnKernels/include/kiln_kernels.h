@@ -140,6 +140,24 @@ void kiln_winograd_weights_scalar(int type, const void *weights, int in_channels
 void kiln_winograd_output(const float *m, size_t m_stride, int k0, int k1, int height, int width, int ty0, int ty1,
                           const float *bias, float *output);
 
+// ---------------------------------------------------------------- Winograd F(4×4, 3×3)
+// The same layout with 6×6 transformed tiles: tiles = ⌈h/4⌉·⌈w/4⌉, tile t = ty·⌈w/4⌉ + tx covers
+// output rows 4ty…4ty+3, columns 4tx…4tx+3, element e (0…35) in matrix e. Points 0, ±1, ±2, ∞.
+
+/// V[e][c][t − t0] = (Bᵀ d B)[e] for channels c0 ..< c1 and tile rows ty0 ..< ty1, d the
+/// zero-padded 6×6 input patch of tile t (rows 4ty − 1 …, columns 4tx − 1 …).
+void kiln_winograd4_input(const float *input, int height, int width, int ty0, int ty1, int c0, int c1, float *v, size_t v_stride);
+void kiln_winograd4_input_scalar(const float *input, int height, int width, int ty0, int ty1, int c0, int c1,
+                                 float *v, size_t v_stride);
+/// U[e][k − k0][c] = (G g Gᵀ)[e] for output channels k0 ..< k1; weights [out][in][3][3] of `type`.
+void kiln_winograd4_weights(int type, const void *weights, int in_channels, int k0, int k1, float *u, size_t u_stride);
+void kiln_winograd4_weights_scalar(int type, const void *weights, int in_channels, int k0, int k1, float *u, size_t u_stride);
+/// output[k] = Aᵀ M[·][k − k0] A + bias[k] for channels k0 ..< k1 over tile rows ty0 ..< ty1.
+void kiln_winograd4_output(const float *m, size_t m_stride, int k0, int k1, int height, int width, int ty0, int ty1,
+                           const float *bias, float *output);
+void kiln_winograd4_output_scalar(const float *m, size_t m_stride, int k0, int k1, int height, int width, int ty0, int ty1,
+                                  const float *bias, float *output);
+
 // ---------------------------------------------------------------- vector operations
 // All pointers address `n` floats unless stated; outputs may alias inputs.
 
