@@ -59,7 +59,7 @@ public struct ImageConv2D: Sendable {
     /// the depth, 2.25× fewer multiplies. Below it the per-call weight transform does not pay. 64
     /// (a 16×16 map) puts the SD-1.5 UNet's 1280-channel 16×16 convolutions on this path too: at
     /// 512 px they are ~90 GFLOP per sample, and 192 had left them on the im2col product.
-    /// `KILN_WINOGRAD_TILES` overrides it (0 turns the path off).
+    /// `KILN_WINOGRAD_TILES` overrides it (0 turns both Winograd paths off).
     public static let winogradMinimumTiles: Int = {
         if let text = getenv("KILN_WINOGRAD_TILES").map({ String(cString: $0) }), let value = Int(text), value >= 0 {
             return value == 0 ? Int.max : value
@@ -110,7 +110,7 @@ public struct ImageConv2D: Sendable {
         guard kernel == 3, stride == 1, padding == 1 else { return nil }
         let tiles4 = ((width + 3) / 4) * ((height + 3) / 4)
         let tileSize: Int
-        if tiles4 >= Self.winograd4MinimumTiles {
+        if tiles4 >= Self.winograd4MinimumTiles && Self.winogradMinimumTiles != Int.max {
             tileSize = 4
         } else if ((width + 1) / 2) * ((height + 1) / 2) >= Self.winogradMinimumTiles {
             tileSize = 2
