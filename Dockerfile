@@ -17,6 +17,8 @@ RUN apt-get update \
  && useradd --system --create-home --uid 10001 kiln
 COPY --from=build /usr/local/bin/kiln /usr/local/bin/kiln
 COPY Config/kiln.toml /etc/kiln/kiln.toml
+# Kiln's own image model (8 MB), found from /usr/local/bin/kiln as ../share/kiln/models/kiln-shapes-dit.
+COPY Models/kiln-shapes-dit /usr/local/share/kiln/models/kiln-shapes-dit
 USER kiln
 WORKDIR /home/kiln
 EXPOSE 8080

@@ -14,7 +14,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >&2
 fi
-# prometheus_client parses /metrics in a test; openai is the official client the end-to-end tests drive.
-python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai pytest >&2
-import prometheus_client, openai, pytest
+# prometheus_client parses /metrics in a test; openai is the official client the end-to-end tests drive;
+# numpy, scipy and pillow run the image model's pixel analysis (Scripts/dit/evaluate.py) in a test.
+python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai pytest numpy scipy pillow >&2
+import prometheus_client, openai, pytest, numpy, scipy, PIL
 PY

@@ -87,7 +87,7 @@ enum ConfigCatalogue {
                       help: "Seconds a generation may take, queued and running (0 = no limit)."),
 
         ConfigSetting(key: "image.image_model", binding: .string(\.imageModel),
-                      help: "Diffusers folder of an image pipeline served beside the language model (empty = no image endpoint)."),
+                      help: "Diffusers folder of an image pipeline served beside the language model (empty = Kiln's own kiln-shapes-dit, \"none\" = no image endpoint)."),
         ConfigSetting(key: "image.image_model_name", binding: .string(\.imageModelName),
                       help: "Image model id in the API (empty = the folder's name)."),
         ConfigSetting(key: "image.image_max_n", binding: .integer(\.imageMaxN),

@@ -12,8 +12,8 @@ struct ImageCommand: ParsableCommand {
         commandName: "image",
         abstract: "Generate an image from a prompt with a Stable-Diffusion-style pipeline (diffusers folder).")
 
-    @Option(name: .shortAndLong, help: "The pipeline's diffusers folder (model_index.json, unet/, vae/, …).")
-    var model: String
+    @Option(name: .shortAndLong, help: "The pipeline's diffusers folder (model_index.json, unet/ or transformer/, …); default: Kiln's own kiln-shapes-dit.")
+    var model: String?
 
     @Option(name: .shortAndLong, help: "What the image should show.")
     var prompt: String
@@ -64,7 +64,10 @@ struct ImageCommand: ParsableCommand {
             (width, height) = (w, h)
         }
         let started = Date()
-        let pipeline = try ImagePipeline.load(directory: model)
+        guard let directory = model ?? DefaultImageModel.path() else {
+            throw ValidationError("no -m given and the default image model \(DefaultImageModel.name) was not found (looked in \(DefaultImageModel.candidates().prefix(4).joined(separator: ", ")))")
+        }
+        let pipeline = try ImagePipeline.load(directory: directory)
         let loaded = Date()
         var request = ImageRequest(prompt: prompt, negativePrompt: negativePrompt, width: width, height: height, steps: steps,
                                    guidanceScale: guidanceScale, sampler: samplerKind, spacing: spacing, seed: seed, clipSkip: clipSkip)

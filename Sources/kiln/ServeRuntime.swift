@@ -37,6 +37,19 @@ struct ServeRuntime {
         return configuration
     }
 
+    /// The settings with `image_model` resolved to a folder (empty: no image endpoint).
+    func resolvingImageModel(logger: Logger) -> ServeSettings {
+        var resolved = settings
+        resolved.imageModel = DefaultImageModel.resolve(settings.imageModel) ?? ""
+        if settings.imageModel.isEmpty && resolved.imageModel.isEmpty {
+            logger.warning("the default image model was not found; serving text only", metadata: [
+                "model": .string(DefaultImageModel.name),
+                "looked_in": .string(DefaultImageModel.candidates().prefix(4).joined(separator: ", ")),
+            ])
+        }
+        return resolved
+    }
+
     func run() throws -> Never {
         // First, before any thread starts: signals that arrive from now on wait, blocked, for the
         // main thread's `sigwait` at the end, so none is lost however early it comes.
@@ -44,6 +57,7 @@ struct ServeRuntime {
         ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "kiln.serve")
         var configuration = serverConfiguration()
+        let settings = resolvingImageModel(logger: logger)
 
         var tls: TLSContext? = nil
         if !settings.tlsCert.isEmpty {

@@ -1,0 +1,54 @@
+import Foundation
+
+/// Where Kiln's own image model, `kiln-shapes-dit`, lives when no image model is named.
+///
+/// The model is small (≈ 8 MB) and ships with Kiln: in a checkout it is `Models/kiln-shapes-dit`,
+/// in an installation `share/kiln/models/kiln-shapes-dit` beside `bin/`. It is looked for from the
+/// running binary upwards, so `.build/release/kiln` in a checkout and `/usr/local/bin/kiln` in the
+/// container both find it; `$KILN_DEFAULT_IMAGE_MODEL` names a folder to use instead.
+enum DefaultImageModel {
+    static let name = "kiln-shapes-dit"
+    /// The `image_model` value that turns the image endpoint off.
+    static let disabled = "none"
+
+    /// The folder `image_model` names: the default model for `""` (nil when it is not installed),
+    /// nil for `"none"`, anything else as given.
+    static func resolve(_ setting: String) -> String? {
+        switch setting {
+        case "": return path()
+        case disabled: return nil
+        default: return setting
+        }
+    }
+
+    /// The default model's folder, if one is found.
+    static func path() -> String? {
+        if let path = ProcessInfo.processInfo.environment["KILN_DEFAULT_IMAGE_MODEL"], !path.isEmpty {
+            return path
+        }
+        return candidates().first { FileManager.default.fileExists(atPath: $0 + "/model_index.json") }
+    }
+
+    /// Where the model is looked for, nearest first: `Models/` and `share/kiln/models/` in the
+    /// binary's folder and in each folder above it.
+    static func candidates() -> [String] {
+        var directory = executableURL().deletingLastPathComponent()
+        var found: [String] = []
+        while true {
+            found.append(directory.appendingPathComponent("Models/\(name)").path)
+            found.append(directory.appendingPathComponent("share/kiln/models/\(name)").path)
+            let parent = directory.deletingLastPathComponent()
+            if parent.path == directory.path { return found }
+            directory = parent
+        }
+    }
+
+    private static func executableURL() -> URL {
+        // /proc/self/exe names the binary however it was started (a relative path, a symlink, $PATH).
+        let procLink = URL(fileURLWithPath: "/proc/self/exe")
+        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: procLink.path) {
+            return URL(fileURLWithPath: resolved)
+        }
+        return Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+    }
+}
