@@ -13,12 +13,18 @@ numpy and the open-clip-torch wheel. Run from the repository root:
 
     python3 Scripts/dit/make-dit-fixtures.py [--out Tests/Fixtures/dit]
     python3 Scripts/dit/make-dit-fixtures.py --full-size DIR   # not committed; for KILN_DIT_FULL_DIR
+    python3 Scripts/dit/make-dit-fixtures.py --trained Models/kiln-shapes-dit
 
 --full-size writes, instead, a random-weight pipeline of kiln-shapes-dit's exact size (DIR/pipeline)
 and one batched transformer call on it (DIR/reference.safetensors), for the env-gated speed and
 equality test DiTFullSizeTests.
+
+--trained reads the shipped, trained model folder and writes Tests/Fixtures/dit/trained-reference.*:
+for a seen and a held-out caption, stored initial noise and PyTorch's image after the serving
+defaults (20 DDIM steps, guidance 4, empty negative prompt), for ShippedImageModelTests.
 """
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -47,9 +53,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("Tests/Fixtures/dit"))
     parser.add_argument("--full-size", type=Path, metavar="DIR")
+    parser.add_argument("--trained", type=Path, metavar="DIR")
     args = parser.parse_args()
     if args.full_size:
         full_size(args.full_size)
+        return
+    if args.trained:
+        trained(args.trained, args.out)
         return
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -138,6 +148,47 @@ def full_size(out: Path) -> None:
     save_file({"context": context.contiguous(), "transformer_input": x, "transformer_output": output},
               str(out / "reference.safetensors"))
     print("wrote", out)
+
+
+TRAINED_CAPTIONS = ["a large green circle at the top left on a blue background",  # a triple seen in training
+                    "a small red circle at the top left on a white background"]  # a held-out triple
+TRAINED_STEPS, TRAINED_GUIDANCE = 20, 4.0
+
+
+def trained(model: Path, out: Path) -> None:
+    """PyTorch's images from the trained folder itself (its own scheduler config), as Kiln serves them."""
+    from diffusers import DDIMScheduler, PixArtTransformer2DModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+    import shapes
+    assert not shapes.is_held_out("green", "circle", "at the top left") and shapes.is_held_out("red", "circle", "at the top left")
+    tokenizer = CLIPTokenizer(str(model / "tokenizer" / "vocab.json"), str(model / "tokenizer" / "merges.txt"),
+                              pad_token="<|endoftext|>", model_max_length=dit_model.MAX_TOKENS)
+    text_encoder = CLIPTextModel.from_pretrained(str(model / "text_encoder")).eval()
+    transformer = PixArtTransformer2DModel.from_pretrained(str(model / "transformer")).eval()
+    scheduler = DDIMScheduler.from_pretrained(str(model / "scheduler"))
+    scheduler.set_timesteps(TRAINED_STEPS)
+    generator = torch.Generator().manual_seed(3)
+    tensors = {}
+    with torch.no_grad():
+        for index, caption in enumerate(TRAINED_CAPTIONS):
+            context = text_encoder(dit_model.tokenize(tokenizer, ["", caption])).last_hidden_state
+            noise = torch.randn(1, 3, 32, 32, generator=generator)
+            sample = noise * scheduler.init_noise_sigma
+            for t in scheduler.timesteps:
+                out_ = transformer(torch.cat([sample, sample]), encoder_hidden_states=context,
+                                   timestep=torch.full((2,), float(t))).sample
+                unconditional, conditional = out_.chunk(2)
+                sample = scheduler.step(unconditional + TRAINED_GUIDANCE * (conditional - unconditional), t, sample).prev_sample
+            tensors[f"initial_noise_{index}"] = noise
+            tensors[f"image_{index}"] = (sample / 2 + 0.5).clamp(0, 1)
+    save_file({k: v.contiguous().float() for k, v in tensors.items()}, str(out / "trained-reference.safetensors"))
+    meta = {"captions": TRAINED_CAPTIONS, "steps": TRAINED_STEPS, "guidance_scale": TRAINED_GUIDANCE, "negative_prompt": "",
+            "timesteps": [int(t) for t in scheduler.timesteps],
+            "weights_sha256": {str(path.relative_to(model)): hashlib.sha256(path.read_bytes()).hexdigest()
+                               for path in sorted(model.glob("*/*.safetensors"))},
+            "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__}}
+    (out / "trained-reference.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print("wrote", out / "trained-reference.safetensors")
 
 
 if __name__ == "__main__":

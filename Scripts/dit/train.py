@@ -92,7 +92,11 @@ def main():
     scheduler = dit_model.build_scheduler()
     alphas = scheduler.alphas_cumprod.float()  # [1000]
     snr = alphas / (1 - alphas)
-    weights = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting for ε-prediction
+    # v-MSE = (SNR + 1)·x0-MSE. Weighting x0 by min(SNR + 1, 5) caps the low-noise steps (as min-SNR
+    # does) but, unlike min-SNR's min(SNR, 5), keeps weight 1 on the high-noise steps where the
+    # layout, and so the caption, matters: with min-SNR the first v-run's model had learnt
+    # backgrounds and ignored the caption after 1 600 steps.
+    weights = torch.clamp(snr + 1, max=5.0) / (snr + 1)
 
     modules = torch.nn.ModuleDict({"text_encoder": text_encoder, "transformer": transformer})
     ema = copy.deepcopy(modules).requires_grad_(False)
@@ -153,7 +157,8 @@ def main():
             group["lr"] = learning_rate(args, step)
         context = text_encoder(tokens).last_hidden_state
         predicted = transformer(xt, encoder_hidden_states=context, timestep=t).sample
-        per_sample = (predicted - noise).pow(2).mean(dim=(1, 2, 3))
+        target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v
+        per_sample = (predicted - target).pow(2).mean(dim=(1, 2, 3))
         loss = (per_sample * weights[t]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
