@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include "kiln_kernels.h"
 #include "kiln_internal.h"
+#include "kiln_exp.h"
 
 enum { GEMM_MR = 6, GEMM_NR = 16, GEMM_KC = 256, GEMM_MC = 120, GEMM_NC = 2048 };
 #define GEMM_PACK_FLOATS ((size_t)GEMM_KC * GEMM_NC + (size_t)GEMM_MC * GEMM_KC + 16)
@@ -230,7 +231,38 @@ KILN_AVX2 static void pack_b_avx2(int type, const void *b, size_t rs, size_t cs,
     pack_b_scalar(type, b, rs, cs, p0, j0, kc, nc, bp);
 }
 
+/// A tile of at most 8 columns (head dim 40's last panel): only the panel's first half is
+/// multiplied, half the work of a full tile, whose other half would be the packing's zeros.
+KILN_AVX2 static void kernel_avx2_narrow(int kc, const float *ap, const float *bp, float *c, size_t ldc, int add, int mr, int nr) {
+    __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps();
+    __m256 c3 = _mm256_setzero_ps(), c4 = _mm256_setzero_ps(), c5 = _mm256_setzero_ps();
+    for (int p = 0; p < kc; p++, ap += GEMM_MR, bp += GEMM_NR) {
+        const __m256 b0 = _mm256_loadu_ps(bp);
+        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), b0, c0);
+        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 1), b0, c1);
+        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 2), b0, c2);
+        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 3), b0, c3);
+        c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 4), b0, c4);
+        c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 5), b0, c5);
+    }
+    const __m256 tile[GEMM_MR] = {c0, c1, c2, c3, c4, c5};
+    float values[8] __attribute__((aligned(32)));
+    for (int r = 0; r < mr; r++) {
+        float *row = c + r * ldc;
+        if (nr == 8) {
+            _mm256_storeu_ps(row, add ? _mm256_add_ps(tile[r], _mm256_loadu_ps(row)) : tile[r]);
+            continue;
+        }
+        _mm256_store_ps(values, tile[r]);
+        for (int q = 0; q < nr; q++) row[q] = add ? row[q] + values[q] : values[q];
+    }
+}
+
 KILN_AVX2 static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, size_t ldc, int add, int mr, int nr) {
+    if (nr <= 8) {
+        kernel_avx2_narrow(kc, ap, bp, c, ldc, add, mr, nr);
+        return;
+    }
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
@@ -339,4 +371,150 @@ void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t 
     if (kiln_simd_active()) { gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_avx2, kernel_avx2); return; }
 #endif
     gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_scalar, kernel_scalar);
+}
+
+// ---------------------------------------------------------------- attention weights × values
+
+/// Row r's visible keys: all of them, or (causal) keys 0 ... causal_first + r.
+static int visible_keys(int keys, int causal_first, int r) {
+    if (causal_first < 0) return keys;
+    const int limit = causal_first + r + 1;
+    return limit < keys ? limit : keys;
+}
+
+/// Ap[panel][p][0..MR) = exp(scale·s(r, p0 + p) + shift[r]), zero past a row's visible keys and
+/// past mc; sums[r] gains the row's weights.
+static void pack_weights_scalar(const float *s, size_t lds, int mc, int p0, int kc, const int *limit, const float *shift,
+                                float scale, float *sums, float *ap) {
+    for (int panel = 0; panel < mc; panel += GEMM_MR)
+        for (int p = 0; p < kc; p++)
+            for (int r = 0; r < GEMM_MR; r++, ap++) {
+                const int row = panel + r;
+                *ap = row < mc && p0 + p < limit[row] ? kiln_expf(fmaf(s[(size_t)row * lds + p0 + p], scale, shift[row])) : 0;
+                if (row < mc) sums[row] += *ap;
+            }
+}
+
+static float row_max_scalar(const float *x, int n) {
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) m = fmaxf(m, x[i]);
+    return m;
+}
+
+#ifdef KILN_X86
+KILN_AVX2 static float row_max_avx2(const float *x, int n) {
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    for (; i < n; i++) m = fmaxf(m, x[i]);
+    return m;
+}
+
+/// pack_weights_scalar with the exponentials eight keys at a time and the panel transposed in
+/// registers (as pack_a_avx2), so the weights are written once, straight into the packed layout.
+KILN_AVX2 static void pack_weights_avx2(const float *s, size_t lds, int mc, int p0, int kc, const int *limit,
+                                        const float *shift, float scale, float *sums, float *ap) {
+    const __m256 sv = _mm256_set1_ps(scale);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int panel = 0; panel < mc; panel += GEMM_MR) {
+        const int rows = mc - panel < GEMM_MR ? mc - panel : GEMM_MR;
+        __m256 total[GEMM_MR];
+        for (int r = 0; r < GEMM_MR; r++) total[r] = _mm256_setzero_ps();
+        int p = 0;
+        for (; p + 8 <= kc; p += 8, ap += 8 * GEMM_MR) {
+            const int key = p0 + p;
+            __m256 t[8];
+            for (int r = 0; r < GEMM_MR; r++) {
+                const int row = panel + r;
+                if (r >= rows || key >= limit[row]) { t[r] = _mm256_setzero_ps(); continue; }
+                __m256 e = kiln_exp8_nonpositive(_mm256_fmadd_ps(_mm256_loadu_ps(s + (size_t)row * lds + key), sv,
+                                                                 _mm256_set1_ps(shift[row])));
+                if (key + 8 > limit[row]) {
+                    // Causal edge: lanes at or past the limit get weight 0 (their scores may exceed the max).
+                    const __m256i visible = _mm256_cmpgt_epi32(_mm256_set1_epi32(limit[row] - key), lane);
+                    e = _mm256_and_ps(e, _mm256_castsi256_ps(visible));
+                }
+                total[r] = _mm256_add_ps(total[r], e);
+                t[r] = e;
+            }
+            t[6] = t[7] = _mm256_setzero_ps();
+            transpose8(t);
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps(ap + q * GEMM_MR, t[q]);
+        }
+        for (int r = 0; r < rows; r++) {
+            __m128 h = _mm_add_ps(_mm256_castps256_ps128(total[r]), _mm256_extractf128_ps(total[r], 1));
+            h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            sums[panel + r] += _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+        }
+        for (; p < kc; p++, ap += GEMM_MR)
+            for (int r = 0; r < GEMM_MR; r++) {
+                const int row = panel + r;
+                ap[r] = r < rows && p0 + p < limit[row] ? kiln_expf(fmaf(s[(size_t)row * lds + p0 + p], scale, shift[row])) : 0;
+                if (r < rows) sums[row] += ap[r];
+            }
+    }
+}
+#endif
+
+typedef void (*pack_weights_fn)(const float *, size_t, int, int, int, const int *, const float *, float, float *, float *);
+typedef float (*row_max_fn)(const float *, int);
+
+static void weighted_values(int rows, int keys, int dim, const float *scores, size_t lds, float scale, int causal_first,
+                            const float *packed, float *out, size_t ldo, pack_weights_fn pack, row_max_fn row_max,
+                            kernel_fn kernel) {
+    if (rows <= 0 || keys <= 0 || dim <= 0) return;
+    float *buffer = pack_buffer();
+    if (!buffer) return;
+    float *ap = buffer + (size_t)GEMM_KC * GEMM_NC;
+    const size_t n16 = (size_t)(dim + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    int limit[GEMM_MC];
+    float shift[GEMM_MC], sums[GEMM_MC];
+    for (int i0 = 0; i0 < rows; i0 += GEMM_MC) {
+        const int mc = rows - i0 < GEMM_MC ? rows - i0 : GEMM_MC;
+        const float *block = scores + (size_t)i0 * lds;
+        for (int r = 0; r < mc; r++) {
+            limit[r] = visible_keys(keys, causal_first < 0 ? -1 : causal_first + i0, r);
+            // exp(scale·(s − max)) as one FMA: s·scale + shift.
+            shift[r] = -scale * row_max(block + (size_t)r * lds, limit[r]);
+            sums[r] = 0;
+        }
+        for (int p0 = 0; p0 < keys; p0 += GEMM_KC) {
+            const int kc = keys - p0 < GEMM_KC ? keys - p0 : GEMM_KC;
+            pack(block, lds, mc, p0, kc, limit, shift, scale, sums, ap);
+            const float *bp = packed + n16 * p0;
+            for (int jr = 0; jr < dim; jr += GEMM_NR) {
+                const int nr = dim - jr < GEMM_NR ? dim - jr : GEMM_NR;
+                for (int ir = 0; ir < mc; ir += GEMM_MR) {
+                    const int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+                    kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, out + (size_t)(i0 + ir) * ldo + jr, ldo, p0 > 0, mr, nr);
+                }
+            }
+        }
+        for (int r = 0; r < mc; r++) {
+            const float inverse = 1 / sums[r];
+            float *line = out + (size_t)(i0 + r) * ldo;
+            for (int d = 0; d < dim; d++) line[d] *= inverse;
+        }
+    }
+}
+
+void kiln_attention_weighted_values_scalar(int rows, int keys, int dim, const float *scores, size_t lds, float scale,
+                                           int causal_first, const float *packed_values, float *out, size_t ldo) {
+    weighted_values(rows, keys, dim, scores, lds, scale, causal_first, packed_values, out, ldo, pack_weights_scalar,
+                    row_max_scalar, kernel_scalar);
+}
+
+void kiln_attention_weighted_values(int rows, int keys, int dim, const float *scores, size_t lds, float scale,
+                                    int causal_first, const float *packed_values, float *out, size_t ldo) {
+#ifdef KILN_X86
+    if (kiln_simd_active()) {
+        weighted_values(rows, keys, dim, scores, lds, scale, causal_first, packed_values, out, ldo, pack_weights_avx2,
+                        row_max_avx2, kernel_avx2);
+        return;
+    }
+#endif
+    kiln_attention_weighted_values_scalar(rows, keys, dim, scores, lds, scale, causal_first, packed_values, out, ldo);
 }
