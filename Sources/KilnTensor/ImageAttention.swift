@@ -18,14 +18,6 @@ public enum ImageAttention {
     /// of two products: a product over 4 dimensions cannot pay for packing its operands.
     static let smallHeadLimit = 8
 
-    /// Whether the softmax is fused into the packing of the values product's operand
-    /// (`kiln_attention_weighted_values`): the weights are written once, in packed order, instead
-    /// of exponentiated in place and then packed. `KILN_ATTENTION_FUSED=0` turns it off (for A/B
-    /// timing; both paths agree to rounding).
-    public static let fusesSoftmax: Bool = {
-        getenv("KILN_ATTENTION_FUSED").map { String(cString: $0) != "0" } ?? true
-    }()
-
     /// Floats of scratch `attend` needs: for small heads the transposed keys and values and two
     /// score rows per worker thread; else a block of score rows per worker thread.
     public static func scratchCount(queryCount: Int, keyCount: Int, heads: Int, headDim: Int) -> Int {
@@ -81,12 +73,6 @@ public enum ImageAttention {
             let queries = query + firstRow * width + headOffset
             kiln_gemm_prepacked(Int32(rows), Int32(keyCount), Int32(headDim), Int32(KILN_TYPE_F32), queries, width, 1,
                                 packed, scores, keyCount, 0)
-            let target = output + firstRow * width + headOffset
-            if fusesSoftmax {
-                kiln_attention_weighted_values(Int32(rows), Int32(keyCount), Int32(headDim), scores, keyCount, scale,
-                                               causal ? Int32(firstRow) : -1, packed + keysPacked, target, width)
-                return
-            }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: rowBlock) { sums in
                 for r in 0..<rows {
                     let row = scores + r * keyCount
@@ -94,6 +80,7 @@ public enum ImageAttention {
                     sums[r] = kiln_softmax_unnormalized(row, rowVisible, scale)
                     if rowVisible < keyCount { (row + rowVisible).update(repeating: 0, count: keyCount - rowVisible) }
                 }
+                let target = output + firstRow * width + headOffset
                 kiln_gemm_prepacked(Int32(rows), Int32(headDim), Int32(keyCount), Int32(KILN_TYPE_F32), scores, keyCount, 1,
                                     packed + keysPacked, target, width, 0)
                 for r in 0..<rows {

@@ -88,17 +88,6 @@ void kiln_gemm_pack_b(int n, int k, int b_type, const void *b, size_t b_rs, size
 void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
                          float *c, size_t ldc, int accumulate);
 
-/// Attention's second product for a block of query rows, with the softmax fused into its operand
-/// packing: out[r, 0..<dim) = Σ_j w(r, j) · V[j, :] / Σ_j w(r, j), w(r, j) = exp(scale · (s[r, j] − max_j s[r, j]))
-/// over row r's visible keys (all `keys`, or with causal_first ≥ 0 keys 0 ... causal_first + r).
-/// scores [rows, keys] (row stride lds) are read, never rewritten; packed_values is V [keys × dim]
-/// from kiln_gemm_pack_b(dim, keys, …). The weights go straight into the packed layout (one pass
-/// instead of exponentiate, store, then pack). Portable or AVX2 like kiln_gemm.
-void kiln_attention_weighted_values(int rows, int keys, int dim, const float *scores, size_t lds, float scale,
-                                    int causal_first, const float *packed_values, float *out, size_t ldo);
-void kiln_attention_weighted_values_scalar(int rows, int keys, int dim, const float *scores, size_t lds, float scale,
-                                           int causal_first, const float *packed_values, float *out, size_t ldo);
-
 /// The image kernels' per-thread serial flag: while set, ImageParallel runs everything on the
 /// calling thread (each sample of a batch has a thread of its own).
 int kiln_thread_serial(void);
