@@ -230,7 +230,38 @@ KILN_AVX2 static void pack_b_avx2(int type, const void *b, size_t rs, size_t cs,
     pack_b_scalar(type, b, rs, cs, p0, j0, kc, nc, bp);
 }
 
+/// A tile of at most 8 columns (head dim 40's last panel): only the panel's first half is
+/// multiplied, half the work of a full tile, whose other half would be the packing's zeros.
+KILN_AVX2 static void kernel_avx2_narrow(int kc, const float *ap, const float *bp, float *c, size_t ldc, int add, int mr, int nr) {
+    __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps();
+    __m256 c3 = _mm256_setzero_ps(), c4 = _mm256_setzero_ps(), c5 = _mm256_setzero_ps();
+    for (int p = 0; p < kc; p++, ap += GEMM_MR, bp += GEMM_NR) {
+        const __m256 b0 = _mm256_loadu_ps(bp);
+        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), b0, c0);
+        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 1), b0, c1);
+        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 2), b0, c2);
+        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 3), b0, c3);
+        c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 4), b0, c4);
+        c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 5), b0, c5);
+    }
+    const __m256 tile[GEMM_MR] = {c0, c1, c2, c3, c4, c5};
+    float values[8] __attribute__((aligned(32)));
+    for (int r = 0; r < mr; r++) {
+        float *row = c + r * ldc;
+        if (nr == 8) {
+            _mm256_storeu_ps(row, add ? _mm256_add_ps(tile[r], _mm256_loadu_ps(row)) : tile[r]);
+            continue;
+        }
+        _mm256_store_ps(values, tile[r]);
+        for (int q = 0; q < nr; q++) row[q] = add ? row[q] + values[q] : values[q];
+    }
+}
+
 KILN_AVX2 static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, size_t ldc, int add, int mr, int nr) {
+    if (nr <= 8) {
+        kernel_avx2_narrow(kc, ap, bp, c, ldc, add, mr, nr);
+        return;
+    }
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
@@ -340,3 +371,4 @@ void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t 
 #endif
     gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_scalar, kernel_scalar);
 }
+

@@ -54,7 +54,7 @@ import KilnTensor
         }
     }
 
-    @Test(arguments: [(1, 1, 1), (6, 16, 8), (7, 17, 9), (13, 40, 77), (121, 33, 257), (50, 300, 64)])
+    @Test(arguments: [(1, 1, 1), (6, 16, 8), (7, 17, 9), (13, 40, 77), (121, 33, 257), (50, 300, 64), (11, 5, 19), (8, 24, 300)])
     func productMatchesReferenceInEveryLayout(shape: (Int, Int, Int)) {
         for aLayout in Layout.allCases {
             for bLayout in Layout.allCases {
@@ -123,7 +123,8 @@ import KilnTensor
         ImageConv2D(inChannels: 3, outChannels: 5, kernel: kernel, stride: stride, padding: padding)
     }
 
-    @Test(arguments: [(100, 70, 2, 40, false), (77, 77, 3, 16, true), (5, 300, 1, 8, false)])
+    @Test(arguments: [(100, 70, 2, 40, false), (77, 77, 3, 16, true), (5, 300, 1, 8, false), (100, 300, 2, 40, true),
+                      (53, 517, 1, 40, false), (49, 61, 2, 12, false)])
     func attentionInRowBlocksMatchesReference(shape: (Int, Int, Int, Int, Bool)) {
         let (queries, keys, heads, headDim, causal) = shape
         var random = TestRandom(UInt64(queries * 100 + keys))
