@@ -20,8 +20,8 @@ and one batched transformer call on it (DIR/reference.safetensors), for the env-
 equality test DiTFullSizeTests.
 
 --trained reads the shipped, trained model folder and writes Tests/Fixtures/dit/trained-reference.*:
-for a seen and a held-out caption, stored initial noise and PyTorch's image after the serving
-defaults (20 DDIM steps, guidance 4, empty negative prompt), for ShippedImageModelTests.
+for a seen and a held-out caption, stored initial noise and PyTorch's image with the evaluation's
+settings (20 DDIM steps, guidance 4, empty negative prompt), for ShippedImageModelTests.
 """
 import argparse
 import hashlib

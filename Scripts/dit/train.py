@@ -47,6 +47,8 @@ def parse_args():
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--state-dir", type=Path, default=Path("/work/dit-train"))
     parser.add_argument("--out", type=Path, default=REPO / "Models" / "kiln-shapes-dit")
+    parser.add_argument("--stop-at", type=int, metavar="STEP",
+                        help="end the run at this step of the --steps schedule (then checkpoint and export as at the end)")
     parser.add_argument("--export-only", action="store_true",
                         help="write the checkpoint's EMA weights as a pipeline to --out (and samples) without training")
     return parser.parse_args()
@@ -142,7 +144,8 @@ def main():
     last_checkpoint = time.time()
     losses = []
     modules.train()
-    while step < args.steps:
+    last_step = min(args.steps, args.stop_at or args.steps)
+    while step < last_step:
         index = torch.randint(0, len(images), (args.batch,), generator=generator)
         x0 = images[index]
         tokens = ids[index].clone()
@@ -171,7 +174,7 @@ def main():
         step += 1
         losses.append(per_sample.mean().item())
 
-        if step % args.log_every == 0 or step == args.steps:
+        if step % args.log_every == 0 or step == last_step:
             cpu = cpu_used + time.process_time() - cpu_start
             wall = wall_used + time.time() - wall_start
             log(args, f"step {step}/{args.steps} loss {np.mean(losses):.4f} lr {learning_rate(args, step - 1):.2e} "
