@@ -10,7 +10,7 @@ import Glibc
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Generate an image from a prompt with a Stable-Diffusion-style pipeline (diffusers folder).")
+        abstract: "Generate an image from a prompt with a diffusers pipeline (Stable Diffusion 1.x or PixArt-style; default: kiln-shapes-dit).")
 
     @Option(name: .shortAndLong, help: "The pipeline's diffusers folder (model_index.json, unet/ or transformer/, …); default: Kiln's own kiln-shapes-dit.")
     var model: String?
