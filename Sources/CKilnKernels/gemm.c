@@ -91,6 +91,19 @@ typedef void (*pack_a_fn)(int, const void *, size_t, size_t, int, int, int, int,
 typedef void (*pack_b_fn)(int, const void *, size_t, size_t, int, int, int, int, float *);
 typedef void (*kernel_fn)(int, const float *, const float *, float *, size_t, int, int, int);
 
+/// The micro-kernel over one packed block: A's mc × kc rows (panels of GEMM_MR at ap) times B's
+/// kc × nc columns (panels of GEMM_NR at bp) into C's mc × nc block at c.
+KILN_INLINE void multiply_packed_block(kernel_fn kernel, int mc, int nc, int kc, const float *ap, const float *bp,
+                                       float *c, size_t ldc, int add) {
+    for (int jr = 0; jr < nc; jr += GEMM_NR) {
+        const int nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
+        for (int ir = 0; ir < mc; ir += GEMM_MR) {
+            const int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+            kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, c + (size_t)ir * ldc + jr, ldc, add, mr, nr);
+        }
+    }
+}
+
 /// The blocked loops, shared by both bodies; only packing and the micro-kernel differ.
 static void gemm_blocked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
                          int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate,
@@ -113,14 +126,7 @@ static void gemm_blocked(int m, int n, int k, int a_type, const void *a, size_t 
             for (int i0 = 0; i0 < m; i0 += GEMM_MC) {
                 const int mc = m - i0 < GEMM_MC ? m - i0 : GEMM_MC;
                 pack_a(a_type, a, a_rs, a_cs, i0, p0, mc, kc, ap);
-                for (int jr = 0; jr < nc; jr += GEMM_NR) {
-                    const int nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
-                    for (int ir = 0; ir < mc; ir += GEMM_MR) {
-                        const int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
-                        kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc,
-                               c + (size_t)(i0 + ir) * ldc + j0 + jr, ldc, add, mr, nr);
-                    }
-                }
+                multiply_packed_block(kernel, mc, nc, kc, ap, bp, c + (size_t)i0 * ldc + j0, ldc, add);
             }
         }
     }
@@ -344,13 +350,7 @@ static void gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_
         for (int i0 = 0; i0 < m; i0 += GEMM_MC) {
             const int mc = m - i0 < GEMM_MC ? m - i0 : GEMM_MC;
             pack_a(a_type, a, a_rs, a_cs, i0, p0, mc, kc, ap);
-            for (int jr = 0; jr < n; jr += GEMM_NR) {
-                const int nr = n - jr < GEMM_NR ? n - jr : GEMM_NR;
-                for (int ir = 0; ir < mc; ir += GEMM_MR) {
-                    const int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
-                    kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, c + (size_t)(i0 + ir) * ldc + jr, ldc, add, mr, nr);
-                }
-            }
+            multiply_packed_block(kernel, mc, n, kc, ap, bp, c + (size_t)i0 * ldc, ldc, add);
         }
     }
 }

@@ -9,6 +9,18 @@
 #include <immintrin.h>
 #define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KILN_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+/// Eight consecutive 3×3 half kernels (72 values at `source`) widened with F16C and turned side
+/// by side into the lanes: g[e] holds element e of each kernel, so a Winograd weight transform of
+/// eight input channels ends in contiguous 8-wide stores.
+KILN_AVX2_INLINE void kiln_load_kernels3x3_f16x8(const uint16_t *source, __m256 g[9]) {
+    float values[72] __attribute__((aligned(32)));
+    for (int block = 0; block < 9; block++)
+        _mm256_store_ps(values + 8 * block, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(source + 8 * block))));
+    for (int e = 0; e < 9; e++)
+        g[e] = _mm256_setr_ps(values[e], values[9 + e], values[18 + e], values[27 + e],
+                              values[36 + e], values[45 + e], values[54 + e], values[63 + e]);
+}
 #endif
 
 #define KILN_INLINE static inline __attribute__((always_inline))

@@ -133,16 +133,8 @@ KILN_AVX2 static void winograd_weights_f16_avx2(const void *weights, int in_chan
     for (int k = k0; k < k1; k++) {
         int c = 0;
         for (; c + 8 <= in_channels; c += 8) {
-            float values[72] __attribute__((aligned(32)));
-            const uint16_t *source = halves + ((size_t)k * in_channels + c) * 9;
-            for (int block = 0; block < 9; block++)
-                _mm256_store_ps(values + 8 * block, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(source + 8 * block))));
-            // The eight channels side by side in lanes: g[e] holds element e of each 3×3 kernel,
-            // so each of the 16 transformed values is one contiguous 8-wide store.
             __m256 g[9];
-            for (int e = 0; e < 9; e++)
-                g[e] = _mm256_setr_ps(values[e], values[9 + e], values[18 + e], values[27 + e],
-                                      values[36 + e], values[45 + e], values[54 + e], values[63 + e]);
+            kiln_load_kernels3x3_f16x8(halves + ((size_t)k * in_channels + c) * 9, g);
             const __m256 half = _mm256_set1_ps(0.5f);
             __m256 r[4][3];
             for (int j = 0; j < 3; j++) {
