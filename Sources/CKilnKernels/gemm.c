@@ -18,6 +18,11 @@ enum { GEMM_MR = 6, GEMM_NR = 16, GEMM_KC = 256, GEMM_MC = 120, GEMM_NC = 2048 }
 static _Thread_local int thread_serial = 0;
 int kiln_thread_serial(void) { return thread_serial; }
 void kiln_set_thread_serial(int serial) { thread_serial = serial; }
+static _Thread_local void *thread_packing_team = 0;
+static _Thread_local int thread_packing_member = 0;
+void *kiln_thread_packing_team(void) { return thread_packing_team; }
+int kiln_thread_packing_member(void) { return thread_packing_member; }
+void kiln_set_thread_packing_team(void *team, int member) { thread_packing_team = team; thread_packing_member = member; }
 
 int kiln_gemm_supports(int type) {
     return type == KILN_TYPE_F32 || type == KILN_TYPE_F16 || type == KILN_TYPE_BF16;
@@ -179,14 +184,17 @@ KILN_AVX2 static void pack_a_avx2(int type, const void *a, size_t rs, size_t cs,
         int p = 0;
         for (; p + 8 <= kc; p += 8, ap += 8 * GEMM_MR) {
             // Six rows (and two of zeros) transposed in registers; column q's six values are stored
-            // with an 8-wide store at ap + 6q, whose last two lanes the next store overwrites (the
-            // final one spills two floats into what is packed next, or the buffer's slack).
+            // with an 8-wide store at ap + 6q, whose last two lanes the next store overwrites; the
+            // last column stores exactly six, so nothing spills past the block (threads may be
+            // packing the panels that follow into the same buffer).
             __m256 t[8];
             for (int r = 0; r < GEMM_MR; r++)
                 t[r] = r < rows ? load8_as_float(type, a, (size_t)(i0 + panel + r) * rs + p0 + p) : _mm256_setzero_ps();
             t[6] = t[7] = _mm256_setzero_ps();
             transpose8(t);
-            for (int q = 0; q < 8; q++) _mm256_storeu_ps(ap + q * GEMM_MR, t[q]);
+            for (int q = 0; q < 7; q++) _mm256_storeu_ps(ap + q * GEMM_MR, t[q]);
+            _mm_storeu_ps(ap + 7 * GEMM_MR, _mm256_castps256_ps128(t[7]));
+            _mm_storel_pi((__m64 *)(ap + 7 * GEMM_MR + 4), _mm256_extractf128_ps(t[7], 1));
         }
         for (; p < kc; p++, ap += GEMM_MR)
             for (int r = 0; r < GEMM_MR; r++)
@@ -323,19 +331,57 @@ void kiln_gemm(int m, int n, int k, int a_type, const void *a, size_t a_rs, size
     kiln_gemm_scalar(m, n, k, a_type, a, a_rs, a_cs, b_type, b, b_rs, b_cs, c, ldc, accumulate);
 }
 
-// ---------------------------------------------------------------- products with B packed once
+// ---------------------------------------------------------------- products with an operand packed once
+//
+// A packed operand holds every depth slice in the order the blocked loops use them: slice p0 starts
+// at (rows or columns rounded up to the panel) · p0, and panel i within a slice at i · kc. So the
+// packing can be made in pieces (ranges of whole panels, by different threads) and shared by any
+// number of products, each bitwise the same as kiln_gemm's.
 
+size_t kiln_gemm_packed_a_count(int m, int k) { return (size_t)((m + GEMM_MR - 1) / GEMM_MR * GEMM_MR) * (size_t)k; }
 size_t kiln_gemm_packed_b_count(int n, int k) { return (size_t)((n + GEMM_NR - 1) / GEMM_NR * GEMM_NR) * (size_t)k; }
 
-/// B's depth slices in the order gemm_blocked packs them (slice p0 at n16·p0, panel jr at jr·kc in it).
-static void pack_b_whole(pack_b_fn pack_b, int n, int k, int b_type, const void *b, size_t b_rs, size_t b_cs, float *packed) {
-    const size_t n16 = (size_t)(n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+static void pack_a_rows(pack_a_fn pack_a, int m, int k, int row0, int rows, int a_type, const void *a, size_t a_rs,
+                        size_t a_cs, float *packed) {
+    const size_t m6 = (size_t)(m + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     for (int p0 = 0; p0 < k; p0 += GEMM_KC) {
         const int kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
-        pack_b(b_type, b, b_rs, b_cs, p0, 0, kc, n, packed + n16 * p0);
+        pack_a(a_type, a, a_rs, a_cs, 0, p0, rows, kc, packed + m6 * p0 + (size_t)row0 * kc);
     }
 }
 
+static void pack_b_columns(pack_b_fn pack_b, int n, int k, int column0, int columns, int b_type, const void *b,
+                           size_t b_rs, size_t b_cs, float *packed) {
+    const size_t n16 = (size_t)(n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    for (int p0 = 0; p0 < k; p0 += GEMM_KC) {
+        const int kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
+        pack_b(b_type, b, b_rs, b_cs, p0, 0, kc, columns, packed + n16 * p0 + (size_t)column0 * kc);
+    }
+}
+
+/// gemm_blocked's loops with A's packing given.
+static void gemm_prepacked_a(int m, int n, int k, const float *packed, int b_type, const void *b, size_t b_rs, size_t b_cs,
+                             float *c, size_t ldc, int accumulate, pack_b_fn pack_b, kernel_fn kernel) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    float *bp = pack_buffer();
+    if (!bp) return;
+    const size_t m6 = (size_t)(m + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    for (int j0 = 0; j0 < n; j0 += GEMM_NC) {
+        const int nc = n - j0 < GEMM_NC ? n - j0 : GEMM_NC;
+        for (int p0 = 0; p0 < k; p0 += GEMM_KC) {
+            const int kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
+            const int add = accumulate || p0 > 0;
+            pack_b(b_type, b, b_rs, b_cs, p0, j0, kc, nc, bp);
+            for (int i0 = 0; i0 < m; i0 += GEMM_MC) {
+                const int mc = m - i0 < GEMM_MC ? m - i0 : GEMM_MC;
+                multiply_packed_block(kernel, mc, nc, kc, packed + m6 * p0 + (size_t)i0 * kc, bp, c + (size_t)i0 * ldc + j0, ldc, add);
+            }
+        }
+    }
+}
+
+/// The loops with B's packing given (B's slice is used whole: callers keep n moderate or accept
+/// that the slice lives in the last-level cache).
 static void gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
                            float *c, size_t ldc, int accumulate, pack_a_fn pack_a, kernel_fn kernel) {
     if (m <= 0 || n <= 0 || k <= 0) return;
@@ -355,20 +401,40 @@ static void gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_
     }
 }
 
-void kiln_gemm_pack_b(int n, int k, int b_type, const void *b, size_t b_rs, size_t b_cs, float *packed) {
-    if (!kiln_gemm_supports(b_type) || n <= 0 || k <= 0) return;
 #ifdef KILN_X86
-    if (kiln_simd_active()) { pack_b_whole(pack_b_avx2, n, k, b_type, b, b_rs, b_cs, packed); return; }
+#define KILN_GEMM_BODY(avx2_call, scalar_call) \
+    do { if (kiln_simd_active()) { avx2_call; } else { scalar_call; } } while (0)
+#else
+#define KILN_GEMM_BODY(avx2_call, scalar_call) do { scalar_call; } while (0)
 #endif
-    pack_b_whole(pack_b_scalar, n, k, b_type, b, b_rs, b_cs, packed);
+
+void kiln_gemm_pack_a(int m, int k, int row0, int rows, int a_type, const void *a, size_t a_rs, size_t a_cs, float *packed) {
+    if (!kiln_gemm_supports(a_type) || rows <= 0 || k <= 0) return;
+    KILN_GEMM_BODY(pack_a_rows(pack_a_avx2, m, k, row0, rows, a_type, a, a_rs, a_cs, packed),
+                   pack_a_rows(pack_a_scalar, m, k, row0, rows, a_type, a, a_rs, a_cs, packed));
+}
+
+void kiln_gemm_pack_b_columns(int n, int k, int column0, int columns, int b_type, const void *b, size_t b_rs, size_t b_cs,
+                              float *packed) {
+    if (!kiln_gemm_supports(b_type) || columns <= 0 || k <= 0) return;
+    KILN_GEMM_BODY(pack_b_columns(pack_b_avx2, n, k, column0, columns, b_type, b, b_rs, b_cs, packed),
+                   pack_b_columns(pack_b_scalar, n, k, column0, columns, b_type, b, b_rs, b_cs, packed));
+}
+
+void kiln_gemm_pack_b(int n, int k, int b_type, const void *b, size_t b_rs, size_t b_cs, float *packed) {
+    kiln_gemm_pack_b_columns(n, k, 0, n, b_type, b, b_rs, b_cs, packed);
+}
+
+void kiln_gemm_prepacked_a(int m, int n, int k, const float *packed, int b_type, const void *b, size_t b_rs, size_t b_cs,
+                           float *c, size_t ldc, int accumulate) {
+    if (!kiln_gemm_supports(b_type)) return;
+    KILN_GEMM_BODY(gemm_prepacked_a(m, n, k, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, pack_b_avx2, kernel_avx2),
+                   gemm_prepacked_a(m, n, k, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, pack_b_scalar, kernel_scalar));
 }
 
 void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
                          float *c, size_t ldc, int accumulate) {
     if (!kiln_gemm_supports(a_type)) return;
-#ifdef KILN_X86
-    if (kiln_simd_active()) { gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_avx2, kernel_avx2); return; }
-#endif
-    gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_scalar, kernel_scalar);
+    KILN_GEMM_BODY(gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_avx2, kernel_avx2),
+                   gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_scalar, kernel_scalar));
 }
-

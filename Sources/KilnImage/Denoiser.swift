@@ -30,7 +30,8 @@ extension UNet2DConditionModel: Denoiser {
     /// Runs each sample through `predict(_:timestep:context:contextTokens:)`. With two or more
     /// samples the samples themselves are spread over the image pool, one per thread, and each
     /// sample's kernels run on its thread alone (the pool, busy with the batch, runs nested calls
-    /// inline): no thread waits on another inside a layer, and small layers need no splitting.
+    /// inline): small layers need no splitting, and the threads meet only to share the packing of
+    /// each weight (`PackingTeam`), so that every weight is converted once per batch.
     /// A sample's arithmetic is the same either way, so results never depend on the batch.
     public func predict(batch samples: [FeatureMap], timesteps: [Double], contexts: [[Float]], contextTokens: Int) throws -> [FeatureMap] {
         guard samples.count == timesteps.count, samples.count == contexts.count else {
@@ -42,15 +43,15 @@ extension UNet2DConditionModel: Denoiser {
     }
 
     /// `body(i)` for i in 0..<count: one after the other for a single sample (whose kernels use
-    /// the whole pool), else samples side by side on the pool's threads.
+    /// the whole pool), else samples side by side on the pool's threads, sharing weight packings.
     func predictEach(_ count: Int, _ body: (Int) throws -> FeatureMap) throws -> [FeatureMap] {
         if count < 2 || ImageParallel.width < 2 {
             return try (0..<count).map(body)
         }
         var results = [Result<FeatureMap, Error>?](repeating: nil, count: count)
         results.withUnsafeMutableBufferPointer { slots in
-            ImageParallel.run(count) { index in
-                slots[index] = Result { try ImageParallel.serially { try body(index) } }
+            PackingTeam.runSamples(count) { index in
+                slots[index] = Result { try body(index) }
             }
         }
         return try results.map { try $0!.get() }

@@ -29,7 +29,7 @@ struct Linear: Sendable {
                     for row in 0..<rows { (out + row * outFeatures).update(from: bias.pointer, count: outFeatures) }
                 }
                 // y = x · Wᵀ: the weight [out, in] read in place (in its stored type) as its transpose.
-                ImageGEMM.multiply(MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight.matrix.transposed,
+                ImageGEMM.multiply(MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight: weight.matrix.transposed,
                                    into: out, m: rows, n: outFeatures, k: inFeatures, accumulate: bias != nil)
             }
         }

@@ -96,8 +96,8 @@ public struct ImageConv2D: Sendable {
         var elements: Int { (tileSize + 2) * (tileSize + 2) }
         var bandTiles: Int { bandRows * tilesX }
         var inputCount: Int { elements * inChannels * bandTiles }
-        var weightCount: Int { elements * chunk * inChannels }
-        var scratchCount: Int { inputCount + weightCount + elements * chunk * bandTiles }
+        /// The transformed input and the products (the transformed weights live in a `PackingTeam` packing).
+        var scratchCount: Int { inputCount + elements * chunk * bandTiles }
     }
 
     /// Whether an input of this size takes the Winograd path.
@@ -153,50 +153,51 @@ public struct ImageConv2D: Sendable {
             output.advanced(by: channel * pixels).update(repeating: bias?[channel] ?? 0, count: pixels)
         }
         if isPointwise {
-            ImageGEMM.multiply(weight, MatrixOperand(input, rowStride: pixels), into: output,
+            ImageGEMM.multiply(weight: weight, MatrixOperand(input, rowStride: pixels), into: output,
                                m: outChannels, n: pixels, k: inChannels, accumulate: true)
             return
         }
         let patch = inChannels * kernel * kernel
         let band = bands(outHeight: out.height, outWidth: out.width)
         let bandSize = band.rows * out.width
-        if band.count == 1 {
-            // One band (small maps): the product itself is split between threads.
-            gather(input, height: height, width: width, outWidth: out.width, rows: 0..<out.height, into: scratch, stride: pixels)
-            ImageGEMM.multiply(weight, MatrixOperand(scratch, rowStride: pixels), into: output,
-                               m: outChannels, n: pixels, k: patch, accumulate: true)
-            return
-        }
-        ImageParallel.runInSlots(band.count, slots: ImageParallel.width) { slot, index in
-            let rows = (index * band.rows)..<min(out.height, (index + 1) * band.rows)
-            let columns = rows.count * out.width
-            let patches = scratch + slot * patch * bandSize
-            gather(input, height: height, width: width, outWidth: out.width, rows: rows, into: patches, stride: columns)
-            ImageGEMM.multiplyOnThisThread(weight, MatrixOperand(patches, rowStride: columns), into: output + rows.lowerBound * out.width,
-                                           m: outChannels, n: columns, k: patch, ldc: pixels, accumulate: true)
+        ImageGEMM.withPackedWeight(weight, rows: outChannels, depth: patch) { packed in
+            if band.count == 1 {
+                // One band (small maps): the product itself is split between threads.
+                gather(input, height: height, width: width, outWidth: out.width, rows: 0..<out.height, into: scratch, stride: pixels)
+                ImageGEMM.multiply(packedWeight: packed, MatrixOperand(scratch, rowStride: pixels), into: output,
+                                   m: outChannels, n: pixels, k: patch, accumulate: true)
+                return
+            }
+            ImageParallel.runInSlots(band.count, slots: ImageParallel.width) { slot, index in
+                let rows = (index * band.rows)..<min(out.height, (index + 1) * band.rows)
+                let columns = rows.count * out.width
+                let patches = scratch + slot * patch * bandSize
+                gather(input, height: height, width: width, outWidth: out.width, rows: rows, into: patches, stride: columns)
+                ImageGEMM.multiplyOnThisThread(packedWeight: packed, MatrixOperand(patches, rowStride: columns),
+                                               into: output + rows.lowerBound * out.width,
+                                               m: outChannels, n: columns, k: patch, ldc: pixels, accumulate: true)
+            }
         }
     }
 
     /// Winograd F(2×2, 3×3) or F(4×4, 3×3), band by band of tile rows: the band's input transformed
     /// ([E][in][bandTiles], E = 16 or 36 elements); per chunk of output channels the weights
-    /// transformed ([E][chunk][in], once if one chunk holds them all), E products into
-    /// [E][chunk][bandTiles] spread over the threads, and the output transform (with the bias) into
-    /// the band's output rows.
+    /// transformed and packed for the product (E packings of [chunk × in], once per batch, and once
+    /// per call when one chunk holds them all), E products into [E][chunk][bandTiles] spread over
+    /// the threads, and the output transform (with the bias) into the band's output rows.
     private func applyWinograd(
         _ plan: WinogradPlan, input: UnsafePointer<Float>, height: Int, width: Int, weight: MatrixOperand,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
         let inChannels = self.inChannels, outChannels = self.outChannels
-        let transformed = scratch, weights = scratch + plan.inputCount
-        let products = weights + plan.weightCount
+        let transformed = scratch, products = scratch + plan.inputCount
         let workers = ImageParallel.width
         let large = plan.tileSize == 4, elements = plan.elements
-        var bandStart = 0
-        while bandStart < plan.tilesY {
-            let bandEnd = min(plan.tilesY, bandStart + plan.bandRows)
+
+        func transformInput(_ bandStart: Int, _ bandEnd: Int) {
             let tiles = (bandEnd - bandStart) * plan.tilesX
-            ImageParallel.run(min(workers * 2, inChannels)) { part in
-                let parts = min(workers * 2, inChannels)
+            let parts = min(workers * 2, inChannels)
+            ImageParallel.run(parts) { part in
                 let range = (part * inChannels / parts)..<((part + 1) * inChannels / parts)
                 let (channel0, channel1) = (Int32(range.lowerBound), Int32(range.upperBound))
                 if large {
@@ -207,46 +208,80 @@ public struct ImageConv2D: Sendable {
                                         channel0, channel1, transformed, inChannels * tiles)
                 }
             }
-            var first = 0
-            while first < outChannels {
-                let count = min(plan.chunk, outChannels - first)
-                let weightStride = count * inChannels, productStride = count * tiles
-                if bandStart == 0 || plan.chunk < outChannels {
-                    ImageParallel.run(min(workers * 2, count)) { part in
-                        let parts = min(workers * 2, count)
-                        let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
-                        // Rows of this part land at their place within the chunk's [E][count][in] block.
-                        let target = weights + (range.lowerBound - first) * inChannels
-                        if large {
-                            kiln_winograd4_weights(weight.type.kernelType, weight.base, Int32(inChannels), Int32(range.lowerBound),
-                                                   Int32(range.upperBound), target, weightStride)
-                        } else {
-                            kiln_winograd_weights(weight.type.kernelType, weight.base, Int32(inChannels), Int32(range.lowerBound),
-                                                  Int32(range.upperBound), target, weightStride)
-                        }
-                    }
-                }
-                ImageParallel.runInSlots(elements, slots: workers) { _, element in
-                    ImageGEMM.multiplyOnThisThread(MatrixOperand(weights + element * weightStride, rowStride: inChannels),
-                                                   MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
-                                                   into: products + element * productStride, m: count, n: tiles, k: inChannels)
-                }
-                ImageParallel.run(min(workers * 2, count)) { part in
-                    let parts = min(workers * 2, count)
-                    let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
-                    let source = products + (range.lowerBound - first) * tiles
-                    if large {
-                        kiln_winograd4_output(source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
-                                              Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
-                    } else {
-                        kiln_winograd_output(source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
-                                             Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
-                    }
-                }
-                first += count
-            }
-            bandStart = bandEnd
         }
+
+        /// The E products of output channels first ..< first + count and their output transform.
+        func multiplyAndFinish(_ bandStart: Int, _ bandEnd: Int, first: Int, count: Int, packed: UnsafePointer<Float>) {
+            let tiles = (bandEnd - bandStart) * plan.tilesX
+            let productStride = count * tiles, packedStride = kiln_gemm_packed_a_count(Int32(count), Int32(inChannels))
+            ImageParallel.runInSlots(elements, slots: workers) { _, element in
+                ImageGEMM.multiplyOnThisThread(packedWeight: packed + element * packedStride,
+                                               MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
+                                               into: products + element * productStride, m: count, n: tiles, k: inChannels)
+            }
+            let parts = min(workers * 2, count)
+            ImageParallel.run(parts) { part in
+                let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
+                let source = products + (range.lowerBound - first) * tiles
+                if large {
+                    kiln_winograd4_output(source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
+                                          Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
+                } else {
+                    kiln_winograd_output(source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
+                                         Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
+                }
+            }
+        }
+
+        let bands = Swift.stride(from: 0, to: plan.tilesY, by: plan.bandRows).map { ($0, min(plan.tilesY, $0 + plan.bandRows)) }
+        if plan.chunk >= outChannels {
+            withWinogradWeights(plan, weight, first: 0, count: outChannels) { packed in
+                for (bandStart, bandEnd) in bands {
+                    transformInput(bandStart, bandEnd)
+                    multiplyAndFinish(bandStart, bandEnd, first: 0, count: outChannels, packed: packed)
+                }
+            }
+            return
+        }
+        for (bandStart, bandEnd) in bands {
+            transformInput(bandStart, bandEnd)
+            for first in Swift.stride(from: 0, to: outChannels, by: plan.chunk) {
+                let count = min(plan.chunk, outChannels - first)
+                withWinogradWeights(plan, weight, first: first, count: count) { packed in
+                    multiplyAndFinish(bandStart, bandEnd, first: first, count: count, packed: packed)
+                }
+            }
+        }
+    }
+
+    /// `body(packed)` with the Winograd transform of output channels first ..< first + count packed
+    /// for the product: E packings of [count × in], each `kiln_gemm_packed_a_count(count, in)`
+    /// floats. Built in parts of whole panels (six channels each, transformed into a small buffer
+    /// and packed from there), shared by a batch's samples (`PackingTeam`).
+    private func withWinogradWeights(
+        _ plan: WinogradPlan, _ weight: MatrixOperand, first: Int, count: Int, _ body: (UnsafePointer<Float>) -> Void
+    ) {
+        let inChannels = self.inChannels, elements = plan.elements, large = plan.tileSize == 4
+        let packedStride = kiln_gemm_packed_a_count(Int32(count), Int32(inChannels))
+        let panels = (count + 5) / 6, parts = ImageGEMM.packingParts(panels: panels)
+        let key = PackingTeam.Key(weight.base, layout: [2, plan.tileSize, first, count, inChannels, Int(weight.type.kernelType)])
+        PackingTeam.withPacking(key, floats: elements * packedStride, parts: parts, build: { packed, part in
+            PackBuffers.withBuffer(elements * 6 * inChannels) { rows in
+                for panel in (part * panels / parts)..<((part + 1) * panels / parts) {
+                    let row0 = panel * 6, size = min(6, count - row0)
+                    let (k0, k1) = (Int32(first + row0), Int32(first + row0 + size))
+                    if large {
+                        kiln_winograd4_weights(weight.type.kernelType, weight.base, Int32(inChannels), k0, k1, rows, size * inChannels)
+                    } else {
+                        kiln_winograd_weights(weight.type.kernelType, weight.base, Int32(inChannels), k0, k1, rows, size * inChannels)
+                    }
+                    for element in 0..<elements {
+                        kiln_gemm_pack_a(Int32(count), Int32(inChannels), Int32(row0), Int32(size), Int32(KILN_TYPE_F32),
+                                         rows + element * size * inChannels, inChannels, 1, packed + element * packedStride)
+                    }
+                }
+            }
+        }, use: body)
     }
 
     /// im2col of output rows `rows`: patches[(c·k + ky)·k + kx][(oy − first)·outWidth + ox] =

@@ -20,21 +20,17 @@ public enum ImageGEMM {
     ) {
         let ldc = ldc ?? n
         guard m > 0, n > 0 else { return }
-        let work = m * n * max(k, 1)
         // The split side is re-packed by no one; the other operand is packed once per part, so
         // parts stay large (≥ 48 rows or columns).
         let splitRows = m > n
         let extent = splitRows ? m : n
-        let parts = work < parallelThreshold || ImageParallel.isSerial ? 1 : min(extent >= 2048 ? 2 * ImageParallel.width : ImageParallel.width, max(1, extent / 48))
-        if parts <= 1 {
+        let pieces = split(extent, align: splitRows ? 6 : 16, work: m * n * max(k, 1))
+        if pieces.count <= 1 {
             multiplyOnThisThread(a, b, into: c, m: m, n: n, k: k, ldc: ldc, accumulate: accumulate)
             return
         }
-        let align = splitRows ? 6 : 16
-        let chunk = ((extent + parts - 1) / parts + align - 1) / align * align
-        let count = (extent + chunk - 1) / chunk
-        ImageParallel.run(count) { index in
-            let start = index * chunk, size = min(extent, start + chunk) - start
+        ImageParallel.run(pieces.count) { index in
+            let start = index * pieces.chunk, size = min(extent, start + pieces.chunk) - start
             if splitRows {
                 multiplyOnThisThread(a.offset(row: start, column: 0), b, into: c + start * ldc,
                                      m: size, n: n, k: k, ldc: ldc, accumulate: accumulate)

@@ -79,12 +79,29 @@ void kiln_gemm(int m, int n, int k, int a_type, const void *a, size_t a_rs, size
 void kiln_gemm_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
                       int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate);
 
-/// Floats kiln_gemm_pack_b writes for a B of k × n: n rounded up to 16, times k.
+/// Products with one operand packed beforehand (kiln_gemm's panel layout, converted to float), so
+/// that one packing serves many products: the attention's keys and values, shared by every block
+/// of query rows, and weights packed once for every sample of a batch. Each result is bitwise
+/// kiln_gemm's. Portable or AVX2 like kiln_gemm.
+///
+/// Floats a packing of A (m × k) takes: m rounded up to 6, times k.
+size_t kiln_gemm_packed_a_count(int m, int k);
+/// Floats a packing of B (k × n) takes: n rounded up to 16, times k.
 size_t kiln_gemm_packed_b_count(int n, int k);
-/// B (k × n, as for kiln_gemm) packed once, for any number of kiln_gemm_prepacked calls (the
-/// attention's keys and values, shared by every block of query rows). Portable or AVX2 like kiln_gemm.
+/// Packs rows row0 ..< row0 + rows of A (m × k) into A's packing at `packed`; `a` points at row
+/// row0 (A(row0 + i, p) = a[i·a_rs + p·a_cs]). row0 is a multiple of 6; ranges of rows may be
+/// packed separately, by different threads.
+void kiln_gemm_pack_a(int m, int k, int row0, int rows, int a_type, const void *a, size_t a_rs, size_t a_cs, float *packed);
+/// Packs columns column0 ..< column0 + columns of B (k × n) into B's packing; `b` points at
+/// column column0. column0 is a multiple of 16; ranges may be packed separately.
+void kiln_gemm_pack_b_columns(int n, int k, int column0, int columns, int b_type, const void *b, size_t b_rs, size_t b_cs,
+                              float *packed);
+/// All of B (k × n) packed.
 void kiln_gemm_pack_b(int n, int k, int b_type, const void *b, size_t b_rs, size_t b_cs, float *packed);
-/// kiln_gemm with B from kiln_gemm_pack_b (same n and k); bitwise the same result.
+/// kiln_gemm with A from a packing of the same m and k.
+void kiln_gemm_prepacked_a(int m, int n, int k, const float *packed, int b_type, const void *b, size_t b_rs, size_t b_cs,
+                           float *c, size_t ldc, int accumulate);
+/// kiln_gemm with B from a packing of the same n and k.
 void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
                          float *c, size_t ldc, int accumulate);
 
@@ -92,6 +109,11 @@ void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t 
 /// calling thread (each sample of a batch has a thread of its own).
 int kiln_thread_serial(void);
 void kiln_set_thread_serial(int serial);
+/// The packing team (KilnTensor's `PackingTeam`) the calling thread's sample belongs to, or NULL,
+/// and the thread's member number in it.
+void *kiln_thread_packing_team(void);
+int kiln_thread_packing_member(void);
+void kiln_set_thread_packing_team(void *team, int member);
 
 // ---------------------------------------------------------------- image-model element-wise kernels
 
