@@ -54,14 +54,13 @@ struct AttentionLayer: Sendable {
         let sourceTokens = contextTokens ?? tokens
         let k = key(source, rows: sourceTokens)
         let v = value(source, rows: sourceTokens)
-        var attended = [Float](repeating: 0, count: tokens * heads * headDim)
         let buffer = scratch.buffer(ImageAttention.scratchCount(queryCount: tokens, keyCount: sourceTokens, heads: heads, headDim: headDim))
-        q.withUnsafeBufferPointer { qp in
+        let attended = q.withUnsafeBufferPointer { qp in
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in
-                    attended.withUnsafeMutableBufferPointer { op in
+                    [Float].filled(tokens * heads * headDim) { op in
                         ImageAttention.attend(query: qp.baseAddress!, key: kp.baseAddress!, value: vp.baseAddress!,
-                                              output: op.baseAddress!, queryCount: tokens, keyCount: sourceTokens,
+                                              output: op, queryCount: tokens, keyCount: sourceTokens,
                                               heads: heads, headDim: headDim,
                                               scale: 1 / Float(headDim).squareRoot(), causal: causal, scratch: buffer)
                     }

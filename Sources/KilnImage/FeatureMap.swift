@@ -33,6 +33,11 @@ public struct FeatureMap: Sendable {
         return result
     }
 
+    /// A map whose every value `fill` writes (a kernel's output), without zeroing it first.
+    init(channels: Int, height: Int, width: Int, filledBy fill: (UnsafeMutablePointer<Float>) -> Void) {
+        self.init(values: .filled(channels * height * width, by: fill), channels: channels, height: height, width: width)
+    }
+
     /// Token-major copy [pixels, channels], the layout of a transformer's sequence.
     public func tokens() -> [Float] {
         var result = [Float](repeating: 0, count: values.count)
@@ -50,5 +55,17 @@ public struct FeatureMap: Sendable {
             for channel in 0..<channels { values[channel * pixels + pixel] = tokens[pixel * channels + channel] }
         }
         return FeatureMap(values: values, channels: channels, height: height, width: width)
+    }
+}
+
+extension Array where Element == Float {
+    /// `count` floats, every one written by `fill`: for kernel outputs, which would otherwise be
+    /// zero-filled first (at 512 px a feed-forward output is 168 MB, so the zeroing alone is
+    /// ~1% of a UNet step).
+    static func filled(_ count: Int, by fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { fill(buffer.baseAddress!) }
+            initialized = count
+        }
     }
 }

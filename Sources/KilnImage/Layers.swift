@@ -21,19 +21,16 @@ struct Linear: Sendable {
 
     /// x [rows, in] → [rows, out].
     func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: rows * outFeatures)
         x.withUnsafeBufferPointer { input in
-            y.withUnsafeMutableBufferPointer { output in
-                let out = output.baseAddress!
+            .filled(rows * outFeatures) { out in
                 if let bias {
-                    for row in 0..<rows { (out + row * outFeatures).update(from: bias.pointer, count: outFeatures) }
+                    for row in 0..<rows { (out + row * outFeatures).initialize(from: bias.pointer, count: outFeatures) }
                 }
                 // y = x · Wᵀ: the weight [out, in] read in place (in its stored type) as its transpose.
                 ImageGEMM.multiply(MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight: weight.matrix.transposed,
                                    into: out, m: rows, n: outFeatures, k: inFeatures, accumulate: bias != nil)
             }
         }
-        return y
     }
 }
 
@@ -61,15 +58,13 @@ struct Convolution: Sendable {
             throw ImageError.invalidWeights("convolution expects \(kernel.inChannels) channels, got \(x.channels)")
         }
         let size = kernel.outputSize(height: x.height, width: x.width)
-        var output = FeatureMap(zeros: kernel.outChannels, height: size.height, width: size.width)
         let patches = scratch.buffer(kernel.scratchCount(height: x.height, width: x.width))
-        x.values.withUnsafeBufferPointer { input in
-            output.values.withUnsafeMutableBufferPointer { out in
+        return x.values.withUnsafeBufferPointer { input in
+            FeatureMap(channels: kernel.outChannels, height: size.height, width: size.width) { out in
                 kernel.apply(input: input.baseAddress!, height: x.height, width: x.width, weight: weight.matrix,
-                             bias: bias?.pointer, output: out.baseAddress!, scratch: patches)
+                             bias: bias?.pointer, output: out, scratch: patches)
             }
         }
-        return output
     }
 }
 

@@ -68,10 +68,9 @@ struct SpatialTransformer: Sendable {
                                               context: context, contextTokens: contextTokens, scratch: scratch))
             let doubled = block.feedForwardIn(block.norm3(hidden, rows: tokens), rows: tokens)
             let half = doubled.count / tokens / 2
-            var gated = [Float](repeating: 0, count: tokens * half)
-            doubled.withUnsafeBufferPointer { input in
-                gated.withUnsafeMutableBufferPointer { output in
-                    ImageActivation.geglu(input.baseAddress!, into: output.baseAddress!, rows: tokens, width: half)
+            let gated = doubled.withUnsafeBufferPointer { input in
+                [Float].filled(tokens * half) { output in
+                    ImageActivation.geglu(input.baseAddress!, into: output, rows: tokens, width: half)
                 }
             }
             add(&hidden, block.feedForwardOut(gated, rows: tokens))

@@ -71,14 +71,16 @@ public struct ImageConv2D: Sendable {
     /// F(4×4, 3×3) instead of F(2×2, 3×3): 36 products over a quarter of the tiles, 2.25 multiplies
     /// per output instead of 4, for a larger weight transform per call (36 values per kernel
     /// instead of 16) and a few times F(2×2)'s rounding error (~1e-5 relative at 320 channels).
-    /// 256 (a 64×64 map) puts the SD-1.5 UNet's 320-channel convolutions at 512 px on it, where
-    /// the products are many enough to pay for the bigger transforms. `KILN_WINOGRAD4_TILES`
-    /// overrides it (0 turns F(4×4) off; F(2×2) then takes those maps as before).
+    /// 64 (a 32×32 map) puts the SD-1.5 UNet's 320- and 640-channel convolutions on it at 512 px
+    /// (and the 320-channel ones at 256 px). Below, the products are too few to pay for the bigger
+    /// weight transform, even shared by a batch (`PackingTeam`; before it was shared, 256 tiles was
+    /// the break-even). `KILN_WINOGRAD4_TILES` overrides it (0 turns F(4×4) off; F(2×2) then takes
+    /// those maps).
     public static let winograd4MinimumTiles: Int = {
         if let text = getenv("KILN_WINOGRAD4_TILES").map({ String(cString: $0) }), let value = Int(text), value >= 0 {
             return value == 0 ? Int.max : value
         }
-        return 256
+        return 64
     }()
 
     /// How a Winograd convolution is cut to bound its scratch: bands of whole tile rows (about 4 M
