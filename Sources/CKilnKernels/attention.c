@@ -55,20 +55,6 @@ KILN_AVX2_INLINE __m256 load8(const void *base, size_t index, const int f16) {
     return _mm256_loadu_ps((const float *)base + index);
 }
 
-KILN_AVX2_INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-KILN_AVX2_INLINE float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
 /// dim a multiple of 8, at most 256 (checked by the caller).
 KILN_AVX2_INLINE void span_avx2(const float *q, const void *keys, const void *values, size_t stride, int count,
                                 int dim, float scale, const int f16, float *state) {
@@ -96,12 +82,12 @@ KILN_AVX2_INLINE void span_avx2(const float *q, const void *keys, const void *va
             _mm256_storeu_ps(scores + t, sums);
             maxima = _mm256_max_ps(maxima, sums);
         }
-        float chunk_max = hmax8(maxima);
+        float chunk_max = kiln_hmax8(maxima);
         for (; t < n; t++) {
             size_t base = (size_t)(start + t) * stride;
             __m256 d0 = _mm256_mul_ps(_mm256_loadu_ps(q), load8(keys, base, f16));
             for (int l = 1; l < lanes; l++) d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * l), load8(keys, base + 8 * l, f16), d0);
-            scores[t] = hsum8(d0) * scale;
+            scores[t] = kiln_hsum8(d0) * scale;
             chunk_max = fmaxf(chunk_max, scores[t]);
         }
         float new_max = fmaxf(state[0], chunk_max);
@@ -116,7 +102,7 @@ KILN_AVX2_INLINE void span_avx2(const float *q, const void *keys, const void *va
             _mm256_storeu_ps(scores + t, e);
             sum = _mm256_add_ps(sum, e);
         }
-        float total = hsum8(sum);
+        float total = kiln_hsum8(sum);
         for (; t < n; t++) { scores[t] = kiln_expf(scores[t] - new_max); total += scores[t]; }
         state[1] += total;
         // acc = acc · correction + Σ p_t · v_t, the accumulator held in registers (dim ≤ 256).

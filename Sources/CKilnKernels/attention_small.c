@@ -31,18 +31,6 @@ void kiln_attention_small_head_scalar(const float *q, size_t q_stride, int rows,
 }
 
 #ifdef KILN_X86
-KILN_AVX2_INLINE float small_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-
-KILN_AVX2_INLINE float small_hmax(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
-}
-
 /// One or two rows (nr) of a head of DIM ≤ 8 dimensions; DIM is a constant in each instance, so
 /// the loops over it unroll and the accumulators stay in registers.
 KILN_AVX2_INLINE void small_rows(const int DIM, const int nr, const float *q, size_t q_stride, const float *keys_t,
@@ -79,7 +67,7 @@ KILN_AVX2_INLINE void small_rows(const int DIM, const int nr, const float *q, si
     // exp(scale · (s − max)); masked keys (−inf) give ~1e-38, nothing next to the largest term, 1.
     float sums[SMALL_ROWS];
     for (int r = 0; r < nr; r++) {
-        const __m256 sv = _mm256_set1_ps(scale), shift = _mm256_set1_ps(-scale * small_hmax(maxima[r]));
+        const __m256 sv = _mm256_set1_ps(scale), shift = _mm256_set1_ps(-scale * kiln_hmax8(maxima[r]));
         __m256 total = _mm256_setzero_ps();
         float *row = scores + (size_t)r * padded;
         for (int j = 0; j < vector_end; j += 8) {
@@ -87,7 +75,7 @@ KILN_AVX2_INLINE void small_rows(const int DIM, const int nr, const float *q, si
             _mm256_storeu_ps(row + j, e);
             total = _mm256_add_ps(total, e);
         }
-        sums[r] = small_hsum(total);
+        sums[r] = kiln_hsum8(total);
     }
     // Weighted sums of the values.
     __m256 acc[SMALL_ROWS][8];
@@ -103,7 +91,7 @@ KILN_AVX2_INLINE void small_rows(const int DIM, const int nr, const float *q, si
     }
     for (int r = 0; r < nr; r++) {
         const float inverse = 1.0f / sums[r];
-        for (int d = 0; d < DIM; d++) out[(size_t)r * out_stride + d] = small_hsum(acc[r][d]) * inverse;
+        for (int d = 0; d < DIM; d++) out[(size_t)r * out_stride + d] = kiln_hsum8(acc[r][d]) * inverse;
     }
 }
 

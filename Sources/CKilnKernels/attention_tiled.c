@@ -84,13 +84,6 @@ void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int 
 }
 
 #ifdef KILN_X86
-KILN_AVX2_INLINE float eight_sum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /// dim a multiple of 8, at most MAX_DIM (checked by the caller).
 KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int first_position,
                                  const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
@@ -146,10 +139,7 @@ KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int 
                 dots[g] = sc;
                 maxima = _mm256_max_ps(maxima, sc);
             }
-            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(maxima), _mm256_extractf128_ps(maxima, 1));
-            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-            m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-            const float tile_max = _mm_cvtss_f32(m4);
+            const float tile_max = kiln_hmax8(maxima);
             float *m = &state[i][0], *s = &state[i][1];
             const float m_new = fmaxf(*m, tile_max);
             if (m_new > *m) {
@@ -164,7 +154,7 @@ KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int 
             for (int g = 0; g < 8; g++) {
                 const __m256 p = kiln_silu_exp8(_mm256_sub_ps(dots[g], mb));
                 _mm256_storeu_ps(scores + 8 * g, p);
-                sum += (double)eight_sum(p);
+                sum += (double)kiln_hsum8(p);
             }
             *s = (float)((double)*s + sum);
             // Weighted values, key by key in order (zero weights leave the accumulator unchanged).

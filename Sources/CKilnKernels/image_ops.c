@@ -27,23 +27,11 @@ void kiln_geglu_scalar(const float *x, float *y, int rows, int width) {
 }
 
 #ifdef KILN_X86
-KILN_AVX2_INLINE float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
-}
-
-KILN_AVX2_INLINE float hadd8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-
 KILN_AVX2 static float softmax_unnormalized_avx2(float *x, size_t n, float scale) {
     __m256 mv = _mm256_set1_ps(-INFINITY);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
-    float m = hmax8(mv);
+    float m = kiln_hmax8(mv);
     for (; i < n; i++) m = fmaxf(m, x[i]);
     // exp(scale·x − scale·m) in one FMA per lane.
     const __m256 sv = _mm256_set1_ps(scale), shift = _mm256_set1_ps(-scale * m);
@@ -53,7 +41,7 @@ KILN_AVX2 static float softmax_unnormalized_avx2(float *x, size_t n, float scale
         _mm256_storeu_ps(x + i, e);
         total = _mm256_add_ps(total, e);
     }
-    float sum = hadd8(total);
+    float sum = kiln_hsum8(total);
     for (; i < n; i++) { x[i] = kiln_expf(scale * (x[i] - m)); sum += x[i]; }
     return sum;
 }

@@ -10,6 +10,20 @@
 #define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KILN_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
+/// The sum and the maximum of a vector's eight lanes, always in the same order (halves, then
+/// pairs, then the last two), which the llama.cpp-exact text kernels' results depend on.
+KILN_AVX2_INLINE float kiln_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+KILN_AVX2_INLINE float kiln_hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
 /// Eight consecutive 3×3 half kernels (72 values at `source`) widened with F16C and turned side
 /// by side into the lanes: g[e] holds element e of each kernel, so a Winograd weight transform of
 /// eight input channels ends in contiguous 8-wide stores.

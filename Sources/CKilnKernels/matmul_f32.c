@@ -41,13 +41,6 @@ void kiln_matmul_f32_scalar(int type, const void *weights, size_t rb, int rows, 
 }
 
 #ifdef KILN_X86
-KILN_AVX2_INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /// 8 weights starting at element c of a plain-float row, as floats.
 KILN_AVX2_INLINE __m256 plain8(const int type, const uint8_t *row, int c) {
     if (type == KILN_TYPE_F32) return _mm256_loadu_ps((const float *)(row + 4 * (size_t)c));
@@ -86,7 +79,7 @@ KILN_AVX2_INLINE void row_tile_f32(const int type, const int nb, const uint8_t *
         }
     }
     for (int b = 0; b < nb; b++) {
-        float sum = hsum8(acc[b]);
+        float sum = kiln_hsum8(acc[b]);
         for (int t = c; t < columns; t++) sum += weight_scalar(type, row, t) * x[(size_t)b * xs + t];
         y[(size_t)b * ys] = sum;
     }

@@ -50,13 +50,6 @@ void kiln_matmul_q8_scalar(int type, const void *weights, size_t row_bytes, int 
 // ---------------------------------------------------------------- AVX2 bodies
 #ifdef KILN_X86
 
-KILN_AVX2_INLINE float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /// The float factors [dw, mw, ·, ·] of a block of a 32-element type (one unit per block).
 /// Halves are converted with the vector vcvtph2ps: the scalar _cvtsh_ss form measured half the
 /// batched throughput for Q4_0.
@@ -135,7 +128,7 @@ KILN_AVX2_INLINE void row_group(const int type, const int nb, const uint8_t *row
     }
     float offsets[4];
     _mm_storeu_ps(offsets, _mm_add_ps(evenOffsets, oddOffsets));
-    for (int i = 0; i < valid; i++) y[(size_t)i * ys] = hsum(_mm256_add_ps(even[i], odd[i])) + offsets[i];
+    for (int i = 0; i < valid; i++) y[(size_t)i * ys] = kiln_hsum8(_mm256_add_ps(even[i], odd[i])) + offsets[i];
 }
 
 KILN_AVX2_INLINE void matmul_type(const int type, const uint8_t *w, size_t row_bytes, int rows, int columns,

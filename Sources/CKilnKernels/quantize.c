@@ -53,10 +53,7 @@ KILN_AVX2 static void quantize_rows_avx2(const float *x, size_t x_stride, int ro
             __m256 v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
             __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
                                      _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
-            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-            m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-            float amax = _mm_cvtss_f32(m4);
+            float amax = kiln_hmax8(m);
             float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
             __m256 scale = _mm256_set1_ps(id);
             __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, scale));

@@ -119,10 +119,7 @@ KILN_AVX2 static void softmax_avx2(float *x, size_t n) {
     __m256 mv = _mm256_set1_ps(-INFINITY);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    float m = _mm_cvtss_f32(m4);
+    float m = kiln_hmax8(mv);
     for (; i < n; i++) m = fmaxf(m, x[i]);
     __m256 sv = _mm256_setzero_ps();
     const __m256 mb = _mm256_set1_ps(m);
@@ -131,10 +128,7 @@ KILN_AVX2 static void softmax_avx2(float *x, size_t n) {
         _mm256_storeu_ps(x + i, e);
         sv = _mm256_add_ps(sv, e);
     }
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(sv), _mm256_extractf128_ps(sv, 1));
-    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-    float sum = _mm_cvtss_f32(s4);
+    float sum = kiln_hsum8(sv);
     for (; i < n; i++) { x[i] = kiln_expf(x[i] - m); sum += x[i]; }
     const __m256 inv = _mm256_set1_ps(1.0f / sum);
     for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
