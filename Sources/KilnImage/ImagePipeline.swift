@@ -32,6 +32,13 @@ public final class ImagePipeline: @unchecked Sendable {
     public var sizeMultiple: Int { vaeScale * denoiser.sampleSideMultiple }
     public var nativeSize: Int { nativeLatentSize * vaeScale }
 
+    /// The guidance scale and sampler of a request that names none: what diffusers does with this
+    /// folder — its pipeline's default guidance (7.5 for Stable Diffusion, 4.5 for PixArt-α) and
+    /// the folder's own scheduler where Kiln has it (DDIM, Euler, Euler ancestral, DPM++ 2M),
+    /// else Euler (for PNDM, which Kiln lacks).
+    public let defaultGuidanceScale: Double
+    public let defaultSampler: SamplerKind
+
     public init(directory: String, limits: ImagePipelineLimits = ImagePipelineLimits()) throws {
         let index = try ComponentConfig(path: directory + "/model_index.json")
         let className = try index.string("_class_name", default: "StableDiffusionPipeline")
@@ -39,10 +46,12 @@ public final class ImagePipeline: @unchecked Sendable {
         switch className {
         case "StableDiffusionPipeline":
             denoiserFolder = "unet"
+            defaultGuidanceScale = 7.5
             denoiser = try UNet2DConditionModel(directory: directory + "/unet")
             vae = try VAEDecoder(directory: directory + "/vae")
         case "PixArtAlphaPipeline":
             denoiserFolder = "transformer"
+            defaultGuidanceScale = 4.5
             let transformer = try PixArtTransformer2DModel(directory: directory + "/transformer")
             guard transformer.outChannels == transformer.inChannels else {
                 throw ImageError.invalidConfig("\(directory)/transformer: out_channels \(transformer.outChannels) differ from in_channels \(transformer.inChannels) (learned variance is not supported)")
@@ -64,11 +73,22 @@ public final class ImagePipeline: @unchecked Sendable {
         let denoiserConfig = try ComponentConfig(path: directory + "/\(denoiserFolder)/config.json")
         nativeLatentSize = try denoiserConfig.int("sample_size", default: 64, range: 1...4096)
         schedule = try Self.loadSchedule(path: directory + "/scheduler/scheduler_config.json")
+        defaultSampler = try Self.sampler(ofScheduler: directory + "/scheduler/scheduler_config.json")
         self.limits = limits
     }
 
     /// Loads the pipeline in `directory`.
     public static func load(directory: String) throws -> ImagePipeline { try ImagePipeline(directory: directory) }
+
+    /// The sampler that does what the scheduler named in the config at `path` does.
+    static func sampler(ofScheduler path: String) throws -> SamplerKind {
+        switch try ComponentConfig(path: path).string("_class_name", default: "") {
+        case "DDIMScheduler": return .ddim
+        case "EulerAncestralDiscreteScheduler": return .eulerAncestral
+        case "DPMSolverMultistepScheduler": return .dpmSolverPlusPlus2M
+        default: return .euler
+        }
+    }
 
     static func loadSchedule(path: String) throws -> NoiseSchedule {
         let config = try ComponentConfig(path: path)

@@ -27,11 +27,11 @@ struct ImageCommand: ParsableCommand {
     @Option(name: .long, help: "Denoising steps.")
     var steps: Int = 20
 
-    @Option(name: .long, help: "Classifier-free guidance scale (≤ 1 turns guidance off).")
-    var guidanceScale: Double = 7.5
+    @Option(name: .long, help: "Classifier-free guidance scale (≤ 1 turns guidance off; default: the pipeline's, 7.5 for Stable Diffusion, 4.5 for PixArt).")
+    var guidanceScale: Double?
 
-    @Option(name: .long, help: "Sampler: ddim, euler, euler_a or dpm++2m.")
-    var sampler: String = "euler"
+    @Option(name: .long, help: "Sampler: ddim, euler, euler_a or dpm++2m (default: the model folder's scheduler, else euler).")
+    var sampler: String?
 
     @Option(name: .long, help: "Sigma spacing: default or karras (euler and dpm++2m).")
     var scheduler: String = "default"
@@ -49,8 +49,11 @@ struct ImageCommand: ParsableCommand {
     var initLatents: String?
 
     func run() throws {
-        guard let samplerKind = SamplerKind(rawValue: sampler) else {
-            throw ValidationError("unknown sampler '\(sampler)'; choose one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        let samplerKind = try sampler.map { name in
+            guard let kind = SamplerKind(rawValue: name) else {
+                throw ValidationError("unknown sampler '\(name)'; choose one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return kind
         }
         guard let spacing = SigmaSpacing(rawValue: scheduler) else {
             throw ValidationError("unknown scheduler '\(scheduler)'; choose default or karras")
@@ -70,7 +73,8 @@ struct ImageCommand: ParsableCommand {
         let pipeline = try ImagePipeline.load(directory: directory)
         let loaded = Date()
         var request = ImageRequest(prompt: prompt, negativePrompt: negativePrompt, width: width, height: height, steps: steps,
-                                   guidanceScale: guidanceScale, sampler: samplerKind, spacing: spacing, seed: seed, clipSkip: clipSkip)
+                                   guidanceScale: guidanceScale ?? pipeline.defaultGuidanceScale,
+                                   sampler: samplerKind ?? pipeline.defaultSampler, spacing: spacing, seed: seed, clipSkip: clipSkip)
         if let initLatents { request.initialLatents = try Self.readLatents(initLatents) }
         let bar = ProgressBar(total: steps, enabled: isatty(STDERR_FILENO) != 0)
         let image = try pipeline.generate(request) { step, _ in
@@ -83,8 +87,9 @@ struct ImageCommand: ParsableCommand {
             throw ValidationError("cannot write \(output)")
         }
         let seconds = Date().timeIntervalSince(loaded)
-        FileHandle.standardError.write(Data(String(format: "wrote %@ (%d×%d, %d steps, %@ %@) in %.2f s (load %.2f s)\n",
-                                                   output, image.width, image.height, steps, sampler, scheduler, seconds,
+        FileHandle.standardError.write(Data(String(format: "wrote %@ (%d×%d, %d steps, %@ %@, guidance %g) in %.2f s (load %.2f s)\n",
+                                                   output, image.width, image.height, steps, request.sampler.rawValue, scheduler,
+                                                   request.guidanceScale, seconds,
                                                    loaded.timeIntervalSince(started)).utf8))
     }
 

@@ -35,6 +35,15 @@ import KilnJSON
         #expect(request.stream && request.partialImages == 2 && request.previewInterval == 10)
     }
 
+    @Test func guidanceAndSamplerDefaultToThePipelines() throws {
+        let json = try JSONParser().parse(#"{"prompt":"x"}"#)
+        let dit = try ImageGenerationRequest(body: json, limits: .init(), sizeMultiple: 4, defaultGuidanceScale: 4.5, defaultSampler: .ddim)
+        #expect(dit.guidanceScale == 4.5 && dit.sampler == .ddim)
+        let chosen = try ImageGenerationRequest(body: try JSONParser().parse(#"{"prompt":"x","guidance_scale":7,"sampler":"euler"}"#),
+                                                limits: .init(), sizeMultiple: 4, defaultGuidanceScale: 4.5, defaultSampler: .ddim)
+        #expect(chosen.guidanceScale == 7 && chosen.sampler == .euler)
+    }
+
     @Test func defaultsComeFromTheLimits() throws {
         var limits = ImageGenerationRequest.Limits()
         limits.defaultSteps = 12

@@ -42,6 +42,15 @@ import Testing
         return String(decoding: data, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
     }
 
+    /// A request that names no guidance or sampler gets what diffusers' PixArtAlphaPipeline does with
+    /// this folder: guidance 4.5 and the folder's DDIM scheduler. A Stable Diffusion folder keeps 7.5.
+    @Test func defaultsAreThePipelinesOwn() throws {
+        let pipeline = try ImagePipeline(directory: Self.modelDirectory)
+        #expect(pipeline.defaultGuidanceScale == 4.5 && pipeline.defaultSampler == .ddim)
+        let stableDiffusion = try ImagePipeline(directory: DiffusionFixtures.pipelineDirectory)
+        #expect(stableDiffusion.defaultGuidanceScale == 7.5 && stableDiffusion.defaultSampler == .ddim)
+    }
+
     @Test(arguments: [0, 1]) func imageMatchesPyTorch(index: Int) throws {
         let pipeline = try ImagePipeline(directory: Self.modelDirectory)
         let reference = try SafetensorsFile(path: Self.fixtures.appendingPathComponent("trained-reference.safetensors").path)

@@ -31,8 +31,8 @@ public struct ImageGenerationRequest: Sendable {
     public var height: Int?
     public var negativePrompt = ""
     public var steps: Int
-    public var guidanceScale = 7.5
-    public var sampler = SamplerKind.euler
+    public var guidanceScale: Double
+    public var sampler: SamplerKind
     public var spacing = SigmaSpacing.default
     public var seed: UInt64?
     public var stream = false
@@ -41,8 +41,13 @@ public struct ImageGenerationRequest: Sendable {
     /// Steps between previews; 0 when the request asks for none.
     public var previewInterval = 0
 
-    /// Reads and checks `body`. `sizeMultiple` is the pipeline's (8 for Stable Diffusion).
-    public init(body: JSONValue, limits: Limits, sizeMultiple: Int) throws {
+    /// Reads and checks `body`. `sizeMultiple` is the pipeline's (8 for Stable Diffusion); the
+    /// guidance scale and sampler default to the pipeline's (`ImagePipeline.defaultGuidanceScale`,
+    /// `defaultSampler`).
+    public init(body: JSONValue, limits: Limits, sizeMultiple: Int, defaultGuidanceScale: Double = 7.5,
+                defaultSampler: SamplerKind = .euler) throws {
+        guidanceScale = defaultGuidanceScale
+        sampler = defaultSampler
         let fields = try RequestFields(body)
         guard let prompt = try fields.string("prompt") else {
             throw APIError.invalid("'prompt' is required", param: "prompt")

@@ -58,7 +58,8 @@ public final class ImageGenerationService: @unchecked Sendable {
         // A sampler cannot take more steps than the schedule has training timesteps.
         limits.maxSteps = min(limits.maxSteps, pipeline.limits.maxSteps, pipeline.schedule.trainTimesteps)
         limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
-        let parsed = try ImageGenerationRequest(body: json, limits: limits, sizeMultiple: Self.leastCommonMultiple(8, pipeline.sizeMultiple))
+        let parsed = try ImageGenerationRequest(body: json, limits: limits, sizeMultiple: Self.leastCommonMultiple(8, pipeline.sizeMultiple),
+                                                defaultGuidanceScale: pipeline.defaultGuidanceScale, defaultSampler: pipeline.defaultSampler)
         if let model = parsed.model, model != modelID { throw APIError.modelNotFound(model) }
         let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
         guard width * height <= pipeline.limits.maxPixels, max(width, height) <= limits.maxSide else {
