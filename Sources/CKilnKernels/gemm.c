@@ -438,3 +438,27 @@ void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t 
     KILN_GEMM_BODY(gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_avx2, kernel_avx2),
                    gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_scalar, kernel_scalar));
 }
+
+// The portable bodies of the four above, for tests on machines whose dispatch picks AVX2.
+void kiln_gemm_pack_a_scalar(int m, int k, int row0, int rows, int a_type, const void *a, size_t a_rs, size_t a_cs,
+                             float *packed) {
+    if (kiln_gemm_supports(a_type) && rows > 0 && k > 0) pack_a_rows(pack_a_scalar, m, k, row0, rows, a_type, a, a_rs, a_cs, packed);
+}
+
+void kiln_gemm_pack_b_columns_scalar(int n, int k, int column0, int columns, int b_type, const void *b, size_t b_rs,
+                                     size_t b_cs, float *packed) {
+    if (kiln_gemm_supports(b_type) && columns > 0 && k > 0)
+        pack_b_columns(pack_b_scalar, n, k, column0, columns, b_type, b, b_rs, b_cs, packed);
+}
+
+void kiln_gemm_prepacked_a_scalar(int m, int n, int k, const float *packed, int b_type, const void *b, size_t b_rs,
+                                  size_t b_cs, float *c, size_t ldc, int accumulate) {
+    if (kiln_gemm_supports(b_type))
+        gemm_prepacked_a(m, n, k, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, pack_b_scalar, kernel_scalar);
+}
+
+void kiln_gemm_prepacked_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
+                                const float *packed, float *c, size_t ldc, int accumulate) {
+    if (kiln_gemm_supports(a_type))
+        gemm_prepacked(m, n, k, a_type, a, a_rs, a_cs, packed, c, ldc, accumulate, pack_a_scalar, kernel_scalar);
+}

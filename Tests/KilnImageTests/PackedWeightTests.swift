@@ -64,6 +64,39 @@ import KilnTensor
         #expect(viaWeight == direct)
     }
 
+    /// The portable bodies: packings made in pieces and the products through them equal the
+    /// portable kiln_gemm bit for bit (the dispatching bodies above run AVX2 on this machine kind).
+    @Test(arguments: [(7, 40, 300), (50, 33, 16), (13, 2100, 9)])
+    func portableBodiesGiveThePortableProduct(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        var random = TestRandom(UInt64(3 * m + n + k))
+        let (aBytes, _) = ImageGEMMTests.stored(random.values(m * k), as: .f16)
+        let b = random.values(k * n)
+        var packedA = [Float](repeating: .nan, count: kiln_gemm_packed_a_count(Int32(m), Int32(k)))
+        var packedB = [Float](repeating: .nan, count: kiln_gemm_packed_b_count(Int32(n), Int32(k)))
+        var direct = [Float](repeating: .nan, count: m * n), viaA = direct, viaB = direct
+        aBytes.withUnsafeBytes { raw in
+            let a = MatrixOperand(base: raw.baseAddress!, type: .f16, rowStride: k)
+            for row0 in stride(from: 0, to: m, by: 12).reversed() {
+                kiln_gemm_pack_a_scalar(Int32(m), Int32(k), Int32(row0), Int32(min(12, m - row0)), Int32(KILN_TYPE_F16),
+                                        a.offset(row: row0, column: 0).base, k, 1, &packedA)
+            }
+            b.withUnsafeBufferPointer { bp in
+                for column0 in stride(from: 0, to: n, by: 32).reversed() {
+                    kiln_gemm_pack_b_columns_scalar(Int32(n), Int32(k), Int32(column0), Int32(min(32, n - column0)),
+                                                    Int32(KILN_TYPE_F32), bp.baseAddress! + column0, n, 1, &packedB)
+                }
+                ImageGEMM.multiplyPortable(a, MatrixOperand(bp.baseAddress!, rowStride: n), into: &direct, m: m, n: n, k: k)
+                kiln_gemm_prepacked_a_scalar(Int32(m), Int32(n), Int32(k), packedA, Int32(KILN_TYPE_F32), bp.baseAddress!, n, 1,
+                                             &viaA, n, 0)
+            }
+            kiln_gemm_prepacked_scalar(Int32(m), Int32(n), Int32(k), Int32(KILN_TYPE_F16), raw.baseAddress!, k, 1, packedB,
+                                       &viaB, n, 0)
+        }
+        #expect(viaA == direct)
+        #expect(viaB == direct)
+    }
+
     /// Four samples in teams (rounds of the pool's width), each through a linear product, a 3×3
     /// convolution on the Winograd path and one on the im2col path with the same weights: each
     /// sample's outputs equal the same layers run alone. One member of each team also packs a

@@ -104,6 +104,15 @@ void kiln_gemm_prepacked_a(int m, int n, int k, const float *packed, int b_type,
 /// kiln_gemm with B from a packing of the same n and k.
 void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
                          float *c, size_t ldc, int accumulate);
+/// The portable bodies of the four above (bitwise kiln_gemm_scalar's results), for tests.
+void kiln_gemm_pack_a_scalar(int m, int k, int row0, int rows, int a_type, const void *a, size_t a_rs, size_t a_cs,
+                             float *packed);
+void kiln_gemm_pack_b_columns_scalar(int n, int k, int column0, int columns, int b_type, const void *b, size_t b_rs,
+                                     size_t b_cs, float *packed);
+void kiln_gemm_prepacked_a_scalar(int m, int n, int k, const float *packed, int b_type, const void *b, size_t b_rs,
+                                  size_t b_cs, float *c, size_t ldc, int accumulate);
+void kiln_gemm_prepacked_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
+                                const float *packed, float *c, size_t ldc, int accumulate);
 
 /// The image kernels' per-thread serial flag: while set, ImageParallel runs everything on the
 /// calling thread (each sample of a batch has a thread of its own).
