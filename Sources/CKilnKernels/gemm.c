@@ -109,8 +109,10 @@ KILN_INLINE void multiply_packed_block(kernel_fn kernel, int mc, int nc, int kc,
     }
 }
 
-/// The blocked loops, shared by both bodies; only packing and the micro-kernel differ.
-static void gemm_blocked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
+/// The blocked loops, shared by both bodies; only packing and the micro-kernel differ. With
+/// `a_packed` (a whole packing of A, see kiln_gemm_pack_a) A's blocks are read from it instead of
+/// being packed here.
+static void gemm_blocked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *a_packed,
                          int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate,
                          pack_a_fn pack_a, pack_b_fn pack_b, kernel_fn kernel) {
     if (m <= 0 || n <= 0) return;
@@ -121,7 +123,8 @@ static void gemm_blocked(int m, int n, int k, int a_type, const void *a, size_t 
     }
     float *buffer = pack_buffer();
     if (!buffer) return;
-    float *bp = buffer, *ap = buffer + (size_t)GEMM_KC * GEMM_NC;
+    float *bp = buffer, *block = buffer + (size_t)GEMM_KC * GEMM_NC;
+    const size_t m6 = (size_t)(m + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     for (int j0 = 0; j0 < n; j0 += GEMM_NC) {
         const int nc = n - j0 < GEMM_NC ? n - j0 : GEMM_NC;
         for (int p0 = 0; p0 < k; p0 += GEMM_KC) {
@@ -130,7 +133,9 @@ static void gemm_blocked(int m, int n, int k, int a_type, const void *a, size_t 
             pack_b(b_type, b, b_rs, b_cs, p0, j0, kc, nc, bp);
             for (int i0 = 0; i0 < m; i0 += GEMM_MC) {
                 const int mc = m - i0 < GEMM_MC ? m - i0 : GEMM_MC;
-                pack_a(a_type, a, a_rs, a_cs, i0, p0, mc, kc, ap);
+                const float *ap = block;
+                if (a_packed) ap = a_packed + m6 * p0 + (size_t)i0 * kc;
+                else pack_a(a_type, a, a_rs, a_cs, i0, p0, mc, kc, block);
                 multiply_packed_block(kernel, mc, nc, kc, ap, bp, c + (size_t)i0 * ldc + j0, ldc, add);
             }
         }
@@ -140,7 +145,7 @@ static void gemm_blocked(int m, int n, int k, int a_type, const void *a, size_t 
 void kiln_gemm_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
                       int b_type, const void *b, size_t b_rs, size_t b_cs, float *c, size_t ldc, int accumulate) {
     if (!kiln_gemm_supports(a_type) || !kiln_gemm_supports(b_type)) return;
-    gemm_blocked(m, n, k, a_type, a, a_rs, a_cs, b_type, b, b_rs, b_cs, c, ldc, accumulate,
+    gemm_blocked(m, n, k, a_type, a, a_rs, a_cs, NULL, b_type, b, b_rs, b_cs, c, ldc, accumulate,
                  pack_a_scalar, pack_b_scalar, kernel_scalar);
 }
 
@@ -323,7 +328,7 @@ void kiln_gemm(int m, int n, int k, int a_type, const void *a, size_t a_rs, size
     if (!kiln_gemm_supports(a_type) || !kiln_gemm_supports(b_type)) return;
 #ifdef KILN_X86
     if (kiln_simd_active()) {
-        gemm_blocked(m, n, k, a_type, a, a_rs, a_cs, b_type, b, b_rs, b_cs, c, ldc, accumulate,
+        gemm_blocked(m, n, k, a_type, a, a_rs, a_cs, NULL, b_type, b, b_rs, b_cs, c, ldc, accumulate,
                      pack_a_avx2, pack_b_avx2, kernel_avx2);
         return;
     }
@@ -356,27 +361,6 @@ static void pack_b_columns(pack_b_fn pack_b, int n, int k, int column0, int colu
     for (int p0 = 0; p0 < k; p0 += GEMM_KC) {
         const int kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
         pack_b(b_type, b, b_rs, b_cs, p0, 0, kc, columns, packed + n16 * p0 + (size_t)column0 * kc);
-    }
-}
-
-/// gemm_blocked's loops with A's packing given.
-static void gemm_prepacked_a(int m, int n, int k, const float *packed, int b_type, const void *b, size_t b_rs, size_t b_cs,
-                             float *c, size_t ldc, int accumulate, pack_b_fn pack_b, kernel_fn kernel) {
-    if (m <= 0 || n <= 0 || k <= 0) return;
-    float *bp = pack_buffer();
-    if (!bp) return;
-    const size_t m6 = (size_t)(m + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
-    for (int j0 = 0; j0 < n; j0 += GEMM_NC) {
-        const int nc = n - j0 < GEMM_NC ? n - j0 : GEMM_NC;
-        for (int p0 = 0; p0 < k; p0 += GEMM_KC) {
-            const int kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
-            const int add = accumulate || p0 > 0;
-            pack_b(b_type, b, b_rs, b_cs, p0, j0, kc, nc, bp);
-            for (int i0 = 0; i0 < m; i0 += GEMM_MC) {
-                const int mc = m - i0 < GEMM_MC ? m - i0 : GEMM_MC;
-                multiply_packed_block(kernel, mc, nc, kc, packed + m6 * p0 + (size_t)i0 * kc, bp, c + (size_t)i0 * ldc + j0, ldc, add);
-            }
-        }
     }
 }
 
@@ -428,8 +412,8 @@ void kiln_gemm_pack_b(int n, int k, int b_type, const void *b, size_t b_rs, size
 void kiln_gemm_prepacked_a(int m, int n, int k, const float *packed, int b_type, const void *b, size_t b_rs, size_t b_cs,
                            float *c, size_t ldc, int accumulate) {
     if (!kiln_gemm_supports(b_type)) return;
-    KILN_GEMM_BODY(gemm_prepacked_a(m, n, k, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, pack_b_avx2, kernel_avx2),
-                   gemm_prepacked_a(m, n, k, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, pack_b_scalar, kernel_scalar));
+    KILN_GEMM_BODY(gemm_blocked(m, n, k, KILN_TYPE_F32, NULL, 0, 0, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, NULL, pack_b_avx2, kernel_avx2),
+                   gemm_blocked(m, n, k, KILN_TYPE_F32, NULL, 0, 0, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, NULL, pack_b_scalar, kernel_scalar));
 }
 
 void kiln_gemm_prepacked(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs, const float *packed,
@@ -454,7 +438,7 @@ void kiln_gemm_pack_b_columns_scalar(int n, int k, int column0, int columns, int
 void kiln_gemm_prepacked_a_scalar(int m, int n, int k, const float *packed, int b_type, const void *b, size_t b_rs,
                                   size_t b_cs, float *c, size_t ldc, int accumulate) {
     if (kiln_gemm_supports(b_type))
-        gemm_prepacked_a(m, n, k, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, pack_b_scalar, kernel_scalar);
+        gemm_blocked(m, n, k, KILN_TYPE_F32, NULL, 0, 0, packed, b_type, b, b_rs, b_cs, c, ldc, accumulate, NULL, pack_b_scalar, kernel_scalar);
 }
 
 void kiln_gemm_prepacked_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,

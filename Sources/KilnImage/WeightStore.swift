@@ -52,10 +52,7 @@ public final class Weight: @unchecked Sendable {
 
     /// All elements as floats (a copy).
     public func floats() -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            ImageElements.widen(base, type: elementType, count: count, into: buffer.baseAddress!)
-            initialized = count
-        }
+        .filled(count) { ImageElements.widen(base, type: elementType, count: count, into: $0) }
     }
 }
 
