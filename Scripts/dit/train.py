@@ -49,6 +49,8 @@ def parse_args():
     parser.add_argument("--out", type=Path, default=REPO / "Models" / "kiln-shapes-dit")
     parser.add_argument("--stop-at", type=int, metavar="STEP",
                         help="end the run at this step of the --steps schedule (then checkpoint and export as at the end)")
+    parser.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
+                        help="start from another run's EMA weights (fresh optimizer, data order and schedule)")
     parser.add_argument("--export-only", action="store_true",
                         help="write the checkpoint's EMA weights as a pipeline to --out (and samples) without training")
     return parser.parse_args()
@@ -118,6 +120,12 @@ def main():
         torch.set_rng_state(state["torch_rng"])
         step, cpu_used, wall_used = state["step"], state["cpu_seconds"], state["wall_seconds"]
         log(args, f"resumed at step {step} ({cpu_used / 60:.1f} CPU min, {wall_used / 60:.1f} wall min so far)")
+    elif args.init_from:
+        state = torch.load(args.init_from, weights_only=False)
+        modules.load_state_dict(state["ema"])
+        ema.load_state_dict(state["ema"])
+        log(args, f"start from the EMA weights of {args.init_from} (its step {state['step']}); "
+                  f"steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}")
     else:
         counts = {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items()}
         log(args, f"start: {counts}, steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}")
