@@ -72,17 +72,18 @@ public final class ImagePipeline: @unchecked Sendable {
         }
         let denoiserConfig = try ComponentConfig(path: directory + "/\(denoiserFolder)/config.json")
         nativeLatentSize = try denoiserConfig.int("sample_size", default: 64, range: 1...4096)
-        schedule = try Self.loadSchedule(path: directory + "/scheduler/scheduler_config.json")
-        defaultSampler = try Self.sampler(ofScheduler: directory + "/scheduler/scheduler_config.json")
+        let schedulerConfig = try ComponentConfig(path: directory + "/scheduler/scheduler_config.json")
+        schedule = try Self.schedule(of: schedulerConfig)
+        defaultSampler = try Self.sampler(of: schedulerConfig)
         self.limits = limits
     }
 
     /// Loads the pipeline in `directory`.
     public static func load(directory: String) throws -> ImagePipeline { try ImagePipeline(directory: directory) }
 
-    /// The sampler that does what the scheduler named in the config at `path` does.
-    static func sampler(ofScheduler path: String) throws -> SamplerKind {
-        switch try ComponentConfig(path: path).string("_class_name", default: "") {
+    /// The sampler that does what the scheduler named in `config` does.
+    static func sampler(of config: ComponentConfig) throws -> SamplerKind {
+        switch try config.string("_class_name", default: "") {
         case "DDIMScheduler": return .ddim
         case "EulerAncestralDiscreteScheduler": return .eulerAncestral
         case "DPMSolverMultistepScheduler": return .dpmSolverPlusPlus2M
@@ -90,8 +91,8 @@ public final class ImagePipeline: @unchecked Sendable {
         }
     }
 
-    static func loadSchedule(path: String) throws -> NoiseSchedule {
-        let config = try ComponentConfig(path: path)
+    static func schedule(of config: ComponentConfig) throws -> NoiseSchedule {
+        let path = config.path
         let betaName = try config.string("beta_schedule", default: "scaled_linear")
         guard let beta = NoiseSchedule.BetaSchedule(rawValue: betaName) else {
             throw ImageError.invalidConfig("\(path): beta_schedule \(betaName) is not supported (linear, scaled_linear, squaredcos_cap_v2)")
