@@ -34,6 +34,7 @@ import io
 import json
 import sys
 import urllib.request
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +129,20 @@ def report(results: list[dict], title: str) -> dict:
             continue
         summary[group] = {key: round(100 * np.mean([r[key] for r in rows]), 1) for key in ("match", "colour", "shape", "position", "size")}
         summary[group]["count"] = len(rows)
+    summary["shape_confusion"] = shape_confusion(results)
     print(json.dumps(summary, indent=1))
     return summary
+
+
+def shape_confusion(results: list[dict]) -> dict:
+    """Over both groups: for each captioned size and shape, how often each shape was found, as
+    {"small square": {"square": 4, "circle": 27}, …} — where the shape errors come from."""
+    table: dict[str, dict[str, int]] = {}
+    for row in results:
+        spec = row["spec"]
+        counts = table.setdefault(f"{spec['size']} {spec['shape']}", {})
+        counts[row["found"]["shape"]] = counts.get(row["found"]["shape"], 0) + 1
+    return {key: dict(sorted(counts.items(), key=lambda item: -item[1])) for key, counts in sorted(table.items())}
 
 
 def ground_truth(count: int) -> tuple[list[dict], float]:
@@ -145,7 +158,8 @@ def ground_truth(count: int) -> tuple[list[dict], float]:
         else:
             scene = shapes.random_scene(rng, 0.0)
         found = analyze(shapes.render(scene, rng))
-        results.append({"caption": scene.caption(), "held_out": held_out, **judge(scene.shapes[0], found), "found": found})
+        results.append({"caption": scene.caption(), "held_out": held_out, "spec": asdict(scene.shapes[0]),
+                        **judge(scene.shapes[0], found), "found": found})
         specs.append(scene.shapes[0])
     wrong = [judge(specs[(i + 1) % count], r["found"])["match"] for i, r in enumerate(results) if specs[(i + 1) % count] != specs[i]]
     return results, 100 * float(np.mean(wrong))
@@ -206,7 +220,8 @@ def main():
         results, pictures = [], []
         for (scene, held_out, seed), image in zip(captions, images):
             found = analyze(image)
-            results.append({"caption": scene.caption(), "held_out": held_out, "seed": seed, **judge(scene.shapes[0], found), "found": found})
+            results.append({"caption": scene.caption(), "held_out": held_out, "seed": seed, "spec": asdict(scene.shapes[0]),
+                            **judge(scene.shapes[0], found), "found": found})
             pictures.append(np.clip(image, 0, 255).astype(np.uint8))
         summary = report(results, f"{len(results)} images from {args.pipeline or args.server}, {args.steps} steps, guidance {args.guidance}")
         if args.save:
