@@ -51,6 +51,9 @@ def parse_args():
                         help="end the run at this step of the --steps schedule (then checkpoint and export as at the end)")
     parser.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
                         help="start from another run's EMA weights (fresh optimizer, data order and schedule)")
+    parser.add_argument("--oversample", default="", metavar="WORDS=FACTOR,…",
+                        help="draw scenes whose first shape's size and shape words include WORDS that many times "
+                             "more often, e.g. 'small square=3,star=1.5,triangle=0.5' (hard-example oversampling)")
     parser.add_argument("--export-only", action="store_true",
                         help="write the checkpoint's EMA weights as a pipeline to --out (and samples) without training")
     return parser.parse_args()
@@ -68,6 +71,27 @@ def load_dataset(args) -> tuple[torch.Tensor, list[str]]:
     data = np.load(path)
     images = torch.from_numpy(data["images"]).permute(0, 3, 1, 2).float() / 127.5 - 1  # [N, 3, 32, 32] in [-1, 1]
     return images, [str(c) for c in data["captions"]]
+
+
+def sampling_weights(captions: list[str], spec: str) -> torch.Tensor | None:
+    """Per-scene draw weights [N] from --oversample, or None for uniform draws. A caption reads
+    "a SIZE COLOUR SHAPE …", so its first shape's size and shape are words 1 and 3."""
+    if not spec:
+        return None
+    factors = []
+    for item in spec.split(","):
+        words, factor = item.split("=")
+        unknown = set(words.split()) - set(shapes.SIZES) - set(shapes.SHAPES)
+        if unknown:
+            raise SystemExit(f"--oversample: {sorted(unknown)} are not size or shape words")
+        factors.append((set(words.split()), float(factor)))
+    weights = torch.ones(len(captions), dtype=torch.float64)
+    for index, caption in enumerate(captions):
+        words = caption.split()
+        for keys, factor in factors:
+            if keys <= {words[1], words[3]}:
+                weights[index] *= factor
+    return weights
 
 
 def log(args, line: str) -> None:
@@ -125,10 +149,12 @@ def main():
         modules.load_state_dict(state["ema"])
         ema.load_state_dict(state["ema"])
         log(args, f"start from the EMA weights of {args.init_from} (its step {state['step']}); "
-                  f"steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}")
+                  f"steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}, "
+                  f"oversample {args.oversample or 'none'}")
     else:
         counts = {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items()}
-        log(args, f"start: {counts}, steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}")
+        log(args, f"start: {counts}, steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}, "
+                  f"oversample {args.oversample or 'none'}")
 
     def save_checkpoint():
         state = {"modules": modules.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
@@ -147,6 +173,7 @@ def main():
     images, captions = load_dataset(args)
     ids = dit_model.tokenize(tokenizer, captions)  # [N, 32]
     empty = dit_model.tokenize(tokenizer, [""])[0]
+    weights_per_scene = sampling_weights(captions, args.oversample)
 
     cpu_start, wall_start = time.process_time(), time.time()
     last_checkpoint = time.time()
@@ -154,7 +181,10 @@ def main():
     modules.train()
     last_step = min(args.steps, args.stop_at or args.steps)
     while step < last_step:
-        index = torch.randint(0, len(images), (args.batch,), generator=generator)
+        if weights_per_scene is None:
+            index = torch.randint(0, len(images), (args.batch,), generator=generator)
+        else:
+            index = torch.multinomial(weights_per_scene, args.batch, replacement=True, generator=generator)
         x0 = images[index]
         tokens = ids[index].clone()
         drop = torch.rand(args.batch, generator=generator) < args.caption_dropout
