@@ -13,7 +13,6 @@ import sys
 import urllib.request
 
 import numpy as np
-import pytest
 
 from conftest import ROOT
 from test_images import decode_png
@@ -26,13 +25,12 @@ MODEL = "kiln-shapes-dit"
 # The README's example request, verbatim.
 README_PROMPT = "a large yellow star in the center on a blue background"
 CAPTIONS = 20
-# Issue 6's fidelity goal (90% of seen, 75% of held-out captions) on this 20-caption set.
+# Issue 6's fidelity goal (90% of seen, 75% of held-out captions) on this 20-caption set. The
+# shipped model passes it here (9/10 and 9/10) but not yet on the full 100-caption evaluation
+# (Docs/models.md), so these are a guard against a retrained model or an engine change that draws
+# worse, not the issue's verdict.
 MIN_SEEN_MATCHES = 9
 MIN_HELD_OUT_MATCHES = 8
-# The model in Models/ is a snapshot of a run still in training (Docs/models.md): it draws the
-# background and the shape's colour but not yet reliably its form and place. The fidelity tests
-# are expected to fail until it is retrained; strict, so that a model that passes must drop this.
-IN_TRAINING = "kiln-shapes-dit is still in training (issue 6): see Docs/models.md, Evaluation"
 
 
 def generate(kiln, prompt, seed, **extra):
@@ -58,13 +56,11 @@ def test_images_are_deterministic_pngs_of_the_native_size(kiln):
     assert not np.array_equal(first, generate(kiln, README_PROMPT, seed=8))
 
 
-@pytest.mark.xfail(strict=True, reason=IN_TRAINING)
 def test_readme_prompt_shows_what_it_asks_for(kiln):
     found = evaluate.analyze(generate(kiln, README_PROMPT, seed=7))
     assert (found["colour"], found["shape"], found["position"]) == ("yellow", "star", "in the center"), found
 
 
-@pytest.mark.xfail(strict=True, reason=IN_TRAINING)
 def test_captions_seen_and_held_out_are_drawn(kiln):
     verdicts = {False: [], True: []}
     for scene, held_out, seed in evaluate.caption_set(CAPTIONS):
