@@ -135,8 +135,9 @@ def main():
     checkpoint_path = args.state_dir / "checkpoint.pt"
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, weights_only=False)
-        if not args.export_only and (state["args"]["steps"] != args.steps or state["args"]["batch"] != args.batch):
-            raise SystemExit(f"{checkpoint_path} was made with other --steps/--batch; move it away to start afresh")
+        made_with = (state["args"]["steps"], state["args"]["batch"], state["args"].get("oversample", ""))
+        if not args.export_only and made_with != (args.steps, args.batch, args.oversample):
+            raise SystemExit(f"{checkpoint_path} was made with other --steps/--batch/--oversample; move it away to start afresh")
         modules.load_state_dict(state["modules"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
