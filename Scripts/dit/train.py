@@ -81,10 +81,11 @@ def sampling_weights(captions: list[str], spec: str) -> torch.Tensor | None:
     factors = []
     for item in spec.split(","):
         words, factor = item.split("=")
-        unknown = set(words.split()) - set(shapes.SIZES) - set(shapes.SHAPES)
+        keys = set(words.split())
+        unknown = keys - set(shapes.SIZES) - set(shapes.SHAPES)
         if unknown:
             raise SystemExit(f"--oversample: {sorted(unknown)} are not size or shape words")
-        factors.append((set(words.split()), float(factor)))
+        factors.append((keys, float(factor)))
     weights = torch.ones(len(captions), dtype=torch.float64)
     for index, caption in enumerate(captions):
         words = caption.split()
@@ -132,6 +133,8 @@ def main():
     generator = torch.Generator().manual_seed(args.seed + 1)
     step, cpu_used, wall_used = 0, 0.0, 0.0
 
+    settings = (f"steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}, "
+                f"oversample {args.oversample or 'none'}")
     checkpoint_path = args.state_dir / "checkpoint.pt"
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, weights_only=False)
@@ -149,13 +152,10 @@ def main():
         state = torch.load(args.init_from, weights_only=False)
         modules.load_state_dict(state["ema"])
         ema.load_state_dict(state["ema"])
-        log(args, f"start from the EMA weights of {args.init_from} (its step {state['step']}); "
-                  f"steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}, "
-                  f"oversample {args.oversample or 'none'}")
+        log(args, f"start from the EMA weights of {args.init_from} (its step {state['step']}); {settings}")
     else:
         counts = {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items()}
-        log(args, f"start: {counts}, steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}, "
-                  f"oversample {args.oversample or 'none'}")
+        log(args, f"start: {counts}, {settings}")
 
     def save_checkpoint():
         state = {"modules": modules.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
