@@ -107,18 +107,21 @@ def judge(spec: shapes.ShapeSpec, found: dict) -> dict:
     return checks
 
 
-def caption_set(count: int, seed: int = 1234) -> list[tuple[shapes.Scene, bool, int]]:
-    """`count` one-shape scenes: (scene, held_out, seed); the first half seen, the second held out."""
-    rng = np.random.default_rng(seed)
+def caption_set(count: int, fresh: int = 0) -> list[tuple[shapes.Scene, bool, int]]:
+    """`count` one-shape scenes: (scene, held_out, seed); the first half seen, the second held out.
+    `fresh` > 0 draws another set (other scenes and image seeds) to confirm a choice that was made
+    by looking at the standard set (0) without that choice's selection bias."""
+    rng = np.random.default_rng(1234 + fresh)
+    first_seed = 100_000 * fresh
     seen = []
     while len(seen) < count // 2:
         scene = shapes.random_scene(rng, 0.0)
-        seen.append((scene, False, len(seen)))
+        seen.append((scene, False, first_seed + len(seen)))
     triples = shapes.held_out_triples()
     held = []
     while len(held) < count - count // 2:
         colour, shape, position = triples[len(held) % len(triples)]
-        held.append((shapes.scene_from_triple(colour, shape, position, rng), True, 10_000 + len(held)))
+        held.append((shapes.scene_from_triple(colour, shape, position, rng), True, first_seed + 10_000 + len(held)))
     return seen + held
 
 
@@ -205,6 +208,8 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=4.0)
     parser.add_argument("--sampler", default="ddim")
+    parser.add_argument("--fresh", type=int, default=0, metavar="K",
+                        help="evaluate the K-th fresh caption set instead of the standard one (0)")
     parser.add_argument("--save", type=Path, help="write per-image results as JSON (and a PNG grid beside it)")
     args = parser.parse_args()
 
@@ -214,7 +219,7 @@ def main():
         summary["mismatched_caption_match"] = round(mismatched, 1)
         print(f"images judged against another scene's caption: {mismatched:.1f}% 'match' (should be near 0)")
     else:
-        captions = caption_set(args.count)
+        captions = caption_set(args.count, args.fresh)
         images = (generate_with_pipeline(args.pipeline, captions, args.steps, args.guidance) if args.pipeline
                   else generate_with_server(args.server, args.model, captions, args.steps, args.guidance, args.sampler))
         results, pictures = [], []
