@@ -26,9 +26,8 @@ MODEL = "kiln-shapes-dit"
 README_PROMPT = "a large yellow star in the center on a blue background"
 CAPTIONS = 20
 # Issue 6's fidelity goal (90% of seen, 75% of held-out captions) on this 20-caption set. The
-# shipped model passes it here (9/10 and 10/10) but not yet on the full 100-caption evaluation
-# (Docs/models.md), so these are a guard against a retrained model or an engine change that draws
-# worse, not the issue's verdict.
+# shipped model passes it here (9/10 and 10/10) and on the full evaluation (Docs/models.md); these
+# are a guard against a retrained model or an engine change that draws worse, not the verdict.
 MIN_SEEN_MATCHES = 9
 MIN_HELD_OUT_MATCHES = 8
 
