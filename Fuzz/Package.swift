@@ -29,6 +29,6 @@ let package = Package(
         fuzzer("GGUFFuzzer", ["KilnFormats"]),
         fuzzer("SafetensorsFuzzer", ["KilnFormats", "KilnJSON"]),
         fuzzer("JSONFuzzer", ["KilnJSON"]),
-        fuzzer("ChatTemplateFuzzer", ["KilnText"]),
+        fuzzer("ChatTemplateFuzzer", ["KilnTemplate"]),
     ]
 )

@@ -22,7 +22,7 @@ final class ActiveImageGeneration {
         self.admissionOrder = admissionOrder
     }
 
-    var totalSteps: Int { request.image.steps }
+    var totalSteps: Int { request.steps }
     var isDenoised: Bool { stepsDone >= totalSteps }
 
     /// Whether the step that brings it to `stepsDone + 1` sends a preview: every

@@ -1,6 +1,8 @@
 /// The scheduler's private state of one admitted job. Touched only on the scheduler thread.
 final class ActiveSequence {
     let job: Job
+    /// The job's text request (what `job.work` holds).
+    let request: GenerationRequest
     let promptLength: Int
     /// Prompt, then generated tokens. Survives preemption: it is what gets recomputed.
     private(set) var tokens: [TokenID]
@@ -21,11 +23,12 @@ final class ActiveSequence {
     /// Set once its terminal event went out; the scheduler then drops it from its lists.
     var hasEnded = false
 
-    init(job: Job) {
+    init(job: Job, request: GenerationRequest) {
         self.job = job
-        self.promptLength = job.request.promptTokens.count
-        self.tokens = job.request.promptTokens
-        tokens.reserveCapacity(promptLength + job.request.maxNewTokens)
+        self.request = request
+        self.promptLength = request.promptTokens.count
+        self.tokens = request.promptTokens
+        tokens.reserveCapacity(promptLength + request.maxNewTokens)
     }
 
     var generatedCount: Int { tokens.count - promptLength }

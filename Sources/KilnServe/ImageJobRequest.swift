@@ -1,13 +1,19 @@
-import KilnImage
-
 /// What a client asks the scheduler to draw: one image. Built by the API layer from a validated
 /// request; a request for n images becomes n jobs (with n seeds), which the scheduler batches.
+///
+/// The scheduler knows only what decides batching and progress (model, size, step count); how the
+/// image is drawn (prompt, seed, guidance, sampler, …) is `parameters`, an engine-defined value it
+/// hands to the `ImageExecutor` untouched, as `GenerationRequest.sampling` is for text.
 public struct ImageJobRequest: Sendable {
     /// Which of the image executor's pipelines runs it.
     public var model: String
-    /// The generation itself. `width` and `height` must be set: they decide which jobs share a
-    /// denoiser call.
-    public var image: ImageRequest
+    /// The image's size in pixels; jobs batch only with jobs of the same size.
+    public var width: Int
+    public var height: Int
+    /// Denoising steps (or 1 for a one-step generator); progress is reported per step.
+    public var steps: Int
+    /// Executor-defined description of the image, passed to `ImageExecutor.startGeneration`.
+    public var parameters: any Sendable
     /// Send a preview every this many steps (never after the last one); 0: no previews.
     public var previewInterval: Int
     /// Higher runs first; equal priorities run in submission order.
@@ -15,9 +21,13 @@ public struct ImageJobRequest: Sendable {
     /// How long the job may take from submission to its image (nil: no limit).
     public var timeout: Duration?
 
-    public init(model: String, image: ImageRequest, previewInterval: Int = 0, priority: Int = 0, timeout: Duration? = nil) {
+    public init(model: String, width: Int, height: Int, steps: Int, parameters: any Sendable,
+                previewInterval: Int = 0, priority: Int = 0, timeout: Duration? = nil) {
         self.model = model
-        self.image = image
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.parameters = parameters
         self.previewInterval = previewInterval
         self.priority = priority
         self.timeout = timeout
@@ -25,7 +35,7 @@ public struct ImageJobRequest: Sendable {
 
     /// Jobs with equal keys may advance together in one denoiser call.
     public var batchKey: ImageBatchKey {
-        ImageBatchKey(model: model, width: image.width ?? 0, height: image.height ?? 0, steps: image.steps)
+        ImageBatchKey(model: model, width: width, height: height, steps: steps)
     }
 }
 
@@ -39,21 +49,36 @@ public struct ImageBatchKey: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(model) \(width)x\(height) \(steps) steps" }
 }
 
-/// The contract between the scheduler and a diffusion engine. Every call for a generation comes
+/// An image handed back by an `ImageExecutor`: planar RGB `pixels` [3, height, width] in [0, 1].
+public struct RenderedImage: Sendable, Equatable {
+    public let width: Int
+    public let height: Int
+    public let pixels: [Float]
+
+    public init(width: Int, height: Int, pixels: [Float]) {
+        precondition(pixels.count == 3 * width * height, "an RGB image needs 3 × width × height values")
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+}
+
+/// The contract between the scheduler and an image engine. Every call for a generation comes
 /// from one thread at a time (the scheduler's image lane), never two calls at once.
 ///
 /// Determinism: a generation's steps and image depend only on its own request, never on what was
 /// batched with it.
 public protocol ImageExecutor: AnyObject {
-    /// Starts generation `id`: text encoding and starting noise. Throws for a request it cannot run.
+    /// Starts generation `id`: text encoding and starting noise. Throws for a request it cannot
+    /// run; a `ServeError.invalidRequest` reaches the client as a 400, anything else as a 500.
     func startGeneration(_ id: SequenceID, request: ImageJobRequest) throws
     /// Advances every listed generation by one step in ONE batched denoiser call. All were
     /// started with the same `ImageBatchKey` and none is finished. Throwing fails them all.
     func step(_ ids: [SequenceID]) throws
     /// A small, cheap preview of generation `id` as it stands.
-    func preview(_ id: SequenceID) throws -> GeneratedImage
+    func preview(_ id: SequenceID) throws -> RenderedImage
     /// The image of a generation that has taken all its steps.
-    func decode(_ id: SequenceID) throws -> GeneratedImage
+    func decode(_ id: SequenceID) throws -> RenderedImage
     /// Drops the generation's state (finished, failed or cancelled). Called at most once per id.
     func releaseGeneration(_ id: SequenceID)
 }

@@ -1,5 +1,4 @@
 import Foundation
-import KilnImage
 
 /// One turn of the image lane: start new generations, advance one batch by one denoising step,
 /// make the previews that step owes, and decode what it finished. Built by the scheduler, run on
@@ -20,8 +19,8 @@ final class ImageWorkUnit: @unchecked Sendable {
     private(set) var stepError: Error?
     private(set) var stepped: [SequenceID] = []
     private(set) var stepSeconds = 0.0
-    private(set) var previewImages: [SequenceID: GeneratedImage] = [:]
-    private(set) var decoded: [SequenceID: Result<GeneratedImage, Error>] = [:]
+    private(set) var previewImages: [SequenceID: RenderedImage] = [:]
+    private(set) var decoded: [SequenceID: Result<RenderedImage, Error>] = [:]
 
     init(starts: [(id: SequenceID, request: ImageJobRequest)], batch: [SequenceID], previews: Set<SequenceID>,
          decodes: Set<SequenceID>) {

@@ -23,17 +23,62 @@ public enum JobState: Sendable, Equatable {
     }
 }
 
-/// One generation request travelling through the queue and the scheduler.
+/// What a job asks the engine to do. Each kind of work has its own executor protocol
+/// (`BatchExecutor` for text, `ImageExecutor` for images); a later kind (embeddings) is one more case.
+public enum JobWork: Sendable {
+    /// Generate tokens after a prompt.
+    case text(GenerationRequest)
+    /// Draw one image.
+    case image(ImageJobRequest)
+
+    /// The kinds of work, for picking jobs out of the shared queue.
+    public enum Kind: Sendable, Equatable {
+        case text, image
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .text: return .text
+        case .image: return .image
+        }
+    }
+
+    /// Higher runs first; equal priorities run in submission order.
+    public var priority: Int {
+        switch self {
+        case .text(let request): return request.priority
+        case .image(let request): return request.priority
+        }
+    }
+
+    /// How long the job may take from submission to its end (nil: no limit).
+    public var timeout: Duration? {
+        switch self {
+        case .text(let request): return request.timeout
+        case .image(let request): return request.timeout
+        }
+    }
+
+    /// The usage of a job that ends before it ran: its prompt, nothing cached, nothing generated.
+    var usageBeforeRunning: TokenUsage {
+        switch self {
+        case .text(let request):
+            return TokenUsage(promptTokens: request.promptTokens.count, cachedPromptTokens: 0, completionTokens: 0)
+        case .image:
+            return TokenUsage(promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0)
+        }
+    }
+}
+
+/// One request travelling through the queue and the scheduler.
 ///
-/// Created by `Scheduler.submit`. All members are safe to use from any thread.
+/// Created by `Scheduler.submit` or `Scheduler.submitImage`. All members are safe to use from any
+/// thread.
 public final class Job: @unchecked Sendable {
     /// Unique per scheduler; also the executor's `SequenceID`.
     public let id: SequenceID
-    /// The text request. For an image job only its `priority` and `timeout` count (its prompt is
-    /// empty); the image request is `imageRequest`.
-    public let request: GenerationRequest
-    /// The image request of an image job; nil for a text job.
-    public let imageRequest: ImageJobRequest?
+    /// What the job asks for.
+    public let work: JobWork
     /// Clock reading at submission.
     public let submittedAt: Duration
     /// Clock reading after which the job fails with `.deadlineExceeded`, if it has a timeout.
@@ -49,29 +94,21 @@ public final class Job: @unchecked Sendable {
     /// `.cancelled`. `wasQueued` tells whether the job was still in the queue at that moment.
     var cancellationHandler: ((Job, _ wasQueued: Bool) -> Void)?
 
-    init(id: SequenceID, request: GenerationRequest, imageRequest: ImageJobRequest? = nil, submittedAt: Duration,
-         eventHandler: @escaping JobEventHandler) {
+    init(id: SequenceID, work: JobWork, submittedAt: Duration, eventHandler: @escaping JobEventHandler) {
         self.id = id
-        self.request = request
-        self.imageRequest = imageRequest
+        self.work = work
         self.submittedAt = submittedAt
-        self.deadline = request.timeout.map { submittedAt + $0 }
+        self.deadline = work.timeout.map { submittedAt + $0 }
         self.eventHandler = eventHandler
     }
 
     /// The current state; may change right after it is read unless it is terminal.
     public var state: JobState {
-        lock.lock()
-        defer { lock.unlock() }
-        return currentState
+        lock.withLock { currentState }
     }
-
-    /// Whether this job draws an image (else it generates text).
-    public var isImage: Bool { imageRequest != nil }
 
     /// Whether `cancel()` won the race to end this job.
     public var isCancelled: Bool { state == .cancelled }
-
     /// Cancels the job from any thread, at any time; a no-op once the job has ended.
     ///
     /// A queued job leaves the queue at once and gets `.done(.cancelled)` on the calling thread.
@@ -98,38 +135,34 @@ public final class Job: @unchecked Sendable {
     /// scheduler's next iteration (a token in flight may still arrive). A queued job ends this way
     /// once admitted. A no-op after the job ended.
     public func requestStop() {
-        lock.lock()
-        stopRequested = true
-        lock.unlock()
+        lock.withLock { stopRequested = true }
     }
 
     /// Whether `requestStop()` was called.
     public var isStopRequested: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopRequested
+        lock.withLock { stopRequested }
     }
 
     // MARK: - Transitions, used by the queue owner and the scheduler
 
     /// `.queued → .running`; false if the job was cancelled meanwhile.
     func markRunning() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard currentState == .queued else { return false }
-        currentState = .running
-        return true
+        lock.withLock {
+            guard currentState == .queued else { return false }
+            currentState = .running
+            return true
+        }
     }
 
     /// Moves a live job to `terminal`; returns false (and changes nothing) if the job already
     /// ended, in practice because it was cancelled.
     func markEnded(_ terminal: JobState) -> Bool {
         precondition(terminal.isTerminal, "markEnded needs a terminal state")
-        lock.lock()
-        defer { lock.unlock() }
-        guard !currentState.isTerminal else { return false }
-        currentState = terminal
-        return true
+        return lock.withLock {
+            guard !currentState.isTerminal else { return false }
+            currentState = terminal
+            return true
+        }
     }
 
     /// Delivers an event; after a terminal one the handlers are released and nothing more is

@@ -1,5 +1,3 @@
-import KilnImage
-
 /// Why a sequence stopped producing tokens.
 public enum FinishReason: String, Sendable, Equatable {
     /// A stop token was sampled, or the API layer called `Job.requestStop()` (e.g. a stop string).
@@ -65,9 +63,9 @@ public struct ImageProgress: Sendable {
     public var step: Int
     public var totalSteps: Int
     /// A small preview (see `ImageJobRequest.previewInterval`), or nil at steps without one.
-    public var preview: GeneratedImage?
+    public var preview: RenderedImage?
 
-    public init(step: Int, totalSteps: Int, preview: GeneratedImage?) {
+    public init(step: Int, totalSteps: Int, preview: RenderedImage?) {
         self.step = step
         self.totalSteps = totalSteps
         self.preview = preview
@@ -82,7 +80,7 @@ public struct ImageProgress: Sendable {
 public enum JobEvent: Sendable {
     case token(GeneratedToken)
     case imageProgress(ImageProgress)
-    case imageFinished(GeneratedImage)
+    case imageFinished(RenderedImage)
     case done(JobCompletion)
     case error(ServeError)
 

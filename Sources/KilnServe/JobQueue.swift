@@ -40,11 +40,11 @@ public final class JobQueue: @unchecked Sendable {
             throw .queueFull(capacity: capacity, retryAfterSeconds: retryAfterSeconds)
         }
         // Jobs arrive in id order, so inserting after every job of priority >= ours keeps FIFO.
-        let priority = job.request.priority
+        let priority = job.work.priority
         var low = 0, high = jobs.count
         while low < high {
             let middle = (low + high) / 2
-            if jobs[middle].request.priority >= priority { low = middle + 1 } else { high = middle }
+            if jobs[middle].work.priority >= priority { low = middle + 1 } else { high = middle }
         }
         jobs.insert(job, at: low)
     }

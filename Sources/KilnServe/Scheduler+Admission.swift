@@ -24,20 +24,19 @@ extension Scheduler {
                 plan = resumePlan
             } else {
                 var headPlan: AdmissionPlan?
-                guard let job = queue.popFirst(of: { !$0.isImage }, if: { job in
-                    headPlan = admissionPlan(for: job.request.promptTokens)
+                guard let job = queue.popFirst(of: { $0.work.kind == .text }, if: { job in
+                    guard case .text(let request) = job.work else { return false }
+                    headPlan = admissionPlan(for: request.promptTokens)
                     return headPlan != nil
-                }), let newPlan = headPlan else { break }
+                }), case .text(let request) = job.work, let newPlan = headPlan else { break }
                 admittedAny = true
                 recorder.observe(.queueTime(seconds: (now - job.submittedAt).seconds))
                 guard job.markRunning() else {
                     // Cancelled between leaving the queue and now.
-                    let usage = TokenUsage(promptTokens: job.request.promptTokens.count,
-                                           cachedPromptTokens: 0, completionTokens: 0)
-                    deliverEnd(of: job, outcome: nil, usage: usage)
+                    deliverEnd(of: job, outcome: .cancelled, usage: job.work.usageBeforeRunning)
                     continue
                 }
-                sequence = ActiveSequence(job: job)
+                sequence = ActiveSequence(job: job, request: request)
                 plan = newPlan
                 sequence.cachedPromptTokens = plan.match.blocks.count * pool.blockSize
                 recorder.update { metrics in
@@ -124,8 +123,8 @@ extension Scheduler {
         var victim = 0
         for index in 1 ..< running.count {
             let candidate = running[index], current = running[victim]
-            let candidatePriority = candidate.job.request.priority
-            let currentPriority = current.job.request.priority
+            let candidatePriority = candidate.request.priority
+            let currentPriority = current.request.priority
             if candidatePriority < currentPriority
                 || (candidatePriority == currentPriority && candidate.admissionOrder > current.admissionOrder) {
                 victim = index
@@ -145,8 +144,8 @@ extension Scheduler {
         sequence.chain = pool.rootChain
         // Resume order: priority, then arrival.
         let position = preempted.firstIndex { other in
-            other.job.request.priority < sequence.job.request.priority
-                || (other.job.request.priority == sequence.job.request.priority && other.job.id > sequence.job.id)
+            other.request.priority < sequence.request.priority
+                || (other.request.priority == sequence.request.priority && other.job.id > sequence.job.id)
         } ?? preempted.count
         preempted.insert(sequence, at: position)
         recorder.update { $0.preemptions += 1 }

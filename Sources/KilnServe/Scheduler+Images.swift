@@ -1,5 +1,3 @@
-import KilnImage
-
 /// The image phase of an iteration: image jobs wait in the same queue as text, are admitted up to
 /// `maxRunningImages`, and advance one denoising step per lane turn, the generations of one batch
 /// key (model, size, steps) together in one denoiser call, up to `maxImageBatch` of them. Keys take
@@ -16,17 +14,16 @@ extension Scheduler {
     ///   no image executor is configured).
     public func submitImage(_ request: ImageJobRequest, onEvent: @escaping JobEventHandler) throws(ServeError) -> Job {
         guard imageExecutor != nil else { throw ServeError.invalidRequest("this server has no image model") }
-        guard let width = request.image.width, let height = request.image.height, width > 0, height > 0 else {
+        guard request.width > 0, request.height > 0 else {
             throw ServeError.invalidRequest("an image job needs a positive width and height")
         }
-        guard request.image.steps >= 1 else {
-            throw ServeError.invalidRequest("an image job needs at least one step (got \(request.image.steps))")
+        guard request.steps >= 1 else {
+            throw ServeError.invalidRequest("an image job needs at least one step (got \(request.steps))")
         }
         guard request.previewInterval >= 0 else {
             throw ServeError.invalidRequest("the preview interval must not be negative (got \(request.previewInterval))")
         }
-        let envelope = GenerationRequest(promptTokens: [], maxNewTokens: 0, priority: request.priority, timeout: request.timeout)
-        return try enqueue(envelope, imageRequest: request, onEvent: onEvent)
+        return try enqueue(.image(request), onEvent: onEvent)
     }
 
     // MARK: The phase
@@ -64,9 +61,9 @@ extension Scheduler {
             if job.state == .cancelled || job.isStopRequested {
                 // A stop request has no meaning half-way through an image: it ends like a cancel.
                 if job.isStopRequested { _ = job.markEnded(.cancelled) }
-                endImage(generation, outcome: nil)
+                endImage(generation, outcome: .cancelled)
             } else if let deadline = job.deadline, now >= deadline {
-                endImage(generation, outcome: .failure(.deadlineExceeded))
+                endImage(generation, outcome: .failed(.deadlineExceeded))
             }
             ended = ended || generation.hasEnded
         }
@@ -77,11 +74,11 @@ extension Scheduler {
     private func admitImageJobs(now: Duration) -> Bool {
         var admitted = false
         while runningImages.count < settings.maxRunningImages,
-              let job = queue.popFirst(of: { $0.isImage }, if: { _ in true }) {
+              let job = queue.popFirst(of: { $0.work.kind == .image }, if: { _ in true }) {
             admitted = true
             recorder.observe(.queueTime(seconds: (now - job.submittedAt).seconds))
-            guard job.markRunning(), let request = job.imageRequest else {
-                deliverEnd(of: job, outcome: nil, usage: TokenUsage(promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0))
+            guard job.markRunning(), case .image(let request) = job.work else {
+                deliverEnd(of: job, outcome: .cancelled, usage: job.work.usageBeforeRunning)
                 continue
             }
             runningImages.append(ActiveImageGeneration(job: job, request: request, admissionOrder: nextAdmissionOrder))
@@ -114,12 +111,12 @@ extension Scheduler {
     private func collect(_ unit: ImageWorkUnit, now: Duration) {
         let byID = Dictionary(uniqueKeysWithValues: runningImages.map { ($0.job.id, $0) })
         for (id, error) in unit.startErrors {
-            if let generation = byID[id] { endImage(generation, outcome: .failure(Self.serveError(error))) }
+            if let generation = byID[id] { endImage(generation, outcome: .failed(Self.serveError(error))) }
         }
         if let error = unit.stepError {
             let failure = ServeError.executorFailed(String(describing: error))
             for id in unit.batch where unit.startErrors[id] == nil {
-                if let generation = byID[id] { endImage(generation, outcome: .failure(failure)) }
+                if let generation = byID[id] { endImage(generation, outcome: .failed(failure)) }
             }
         }
         if !unit.stepped.isEmpty {
@@ -131,14 +128,14 @@ extension Scheduler {
             generation.stepsDone += 1
             let job = generation.job
             if job.state == .cancelled {
-                endImage(generation, outcome: nil)
+                endImage(generation, outcome: .cancelled)
                 continue
             }
             if generation.isDenoised {
                 switch unit.decoded[id] {
-                case .success(let image)?: endImage(generation, outcome: .success(image))
-                case .failure(let error)?: endImage(generation, outcome: .failure(.executorFailed(String(describing: error))))
-                case nil: endImage(generation, outcome: .failure(.executorFailed("the last step was not decoded")))
+                case .success(let image)?: endImage(generation, outcome: .image(image))
+                case .failure(let error)?: endImage(generation, outcome: .failed(.executorFailed(String(describing: error))))
+                case nil: endImage(generation, outcome: .failed(.executorFailed("the last step was not decoded")))
                 }
                 continue
             }
@@ -148,24 +145,31 @@ extension Scheduler {
         runningImages.removeAll { $0.hasEnded }
     }
 
+    /// How an image job ends.
+    enum ImageOutcome {
+        case image(RenderedImage)
+        case failed(ServeError)
+        case cancelled
+    }
+
     /// Ends an image job: releases its executor state and delivers the terminal event, once.
-    /// `outcome` nil means cancelled. Only called while no lane turn is in flight.
-    func endImage(_ generation: ActiveImageGeneration, outcome: Result<GeneratedImage, ServeError>?) {
+    /// Only called while no lane turn is in flight.
+    func endImage(_ generation: ActiveImageGeneration, outcome: ImageOutcome) {
         guard !generation.hasEnded else { return }
         generation.hasEnded = true
         if generation.isStarted { imageExecutor?.releaseGeneration(generation.job.id) }
         let job = generation.job
-        let usage = TokenUsage(promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0)
+        let usage = job.work.usageBeforeRunning
         switch outcome {
-        case .success(let image)?:
-            guard job.markEnded(.finished(.stop)) else { return deliverEnd(of: job, outcome: nil, usage: usage) }
+        case .image(let image):
+            guard job.markEnded(.finished(.stop)) else { return deliverEnd(of: job, outcome: .cancelled, usage: usage) }
             recorder.update { $0.jobsFinished += 1; $0.imagesGenerated += 1 }
             recorder.observe(.imageLatency(seconds: (clock.now() - job.submittedAt).seconds))
             job.emit(.imageFinished(image))
-        case .failure(let error)?:
+        case .failed(let error):
             deliverEnd(of: job, outcome: .failed(error), usage: usage)
-        case nil:
-            deliverEnd(of: job, outcome: nil, usage: usage)
+        case .cancelled:
+            deliverEnd(of: job, outcome: .cancelled, usage: usage)
         }
     }
 
@@ -173,16 +177,15 @@ extension Scheduler {
     func tearDownImagesLocked() {
         imageLane.waitUntilIdle()
         imageUnit = nil
-        for generation in runningImages { endImage(generation, outcome: .failure(.shuttingDown)) }
+        for generation in runningImages { endImage(generation, outcome: .failed(.shuttingDown)) }
         runningImages.removeAll()
         imageLane.stop()
     }
 
-    /// An executor's start error as the client should see it: its own request errors are the
-    /// client's fault (400), the rest the server's.
+    /// An executor's start error as the client should see it: a `ServeError` as thrown (an
+    /// invalid request is the client's fault, 400), anything else the server's.
     static func serveError(_ error: Error) -> ServeError {
         if let serve = error as? ServeError { return serve }
-        if case ImageError.invalidRequest(let reason)? = error as? ImageError { return .invalidRequest(reason) }
         return .executorFailed(String(describing: error))
     }
 }

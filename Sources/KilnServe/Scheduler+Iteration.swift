@@ -2,10 +2,12 @@
 /// `Scheduler+Admission.swift`. Everything here runs with
 /// `iterationLock` held, on the scheduler thread or a thread driving `runIteration()`.
 extension Scheduler {
-    /// How a sequence ends; `nil` where used means "it was cancelled".
+    /// How a job ends.
     enum Outcome {
         case finished(FinishReason, stopToken: TokenID?)
         case failed(ServeError)
+        /// `Job.cancel()` was called (or, for an image, a stop was requested half-way).
+        case cancelled
     }
 
     func step() -> IterationOutcome {
@@ -30,7 +32,7 @@ extension Scheduler {
         if progressed { return .progressed }
         // A lane turn in flight wakes the loop when it ends.
         if isImageTurnInFlight { return .idle }
-        return preempted.isEmpty && queue.count(where: { !$0.isImage }) == 0 && runningImages.isEmpty ? .idle : .stalled
+        return preempted.isEmpty && queue.count(where: { $0.work.kind == .text }) == 0 && runningImages.isEmpty ? .idle : .stalled
     }
 
     // MARK: 1. End cancelled, stopped and expired work
@@ -47,17 +49,15 @@ extension Scheduler {
         preempted.removeAll { $0.hasEnded }
         let expired = queue.removeAll { job in job.deadline.map { now >= $0 } ?? false }
         for job in expired {
-            let usage = TokenUsage(promptTokens: job.request.promptTokens.count,
-                                   cachedPromptTokens: 0, completionTokens: 0)
-            deliverEnd(of: job, outcome: .failed(.deadlineExceeded), usage: usage)
+            deliverEnd(of: job, outcome: .failed(.deadlineExceeded), usage: job.work.usageBeforeRunning)
         }
         return running.count + preempted.count != before || !expired.isEmpty
     }
 
-    /// Why a live sequence must end now, if it must: `.some(nil)` for a cancellation.
-    private func endingOutcome(of sequence: ActiveSequence, now: Duration) -> Outcome?? {
+    /// Why a live sequence must end now, if it must.
+    private func endingOutcome(of sequence: ActiveSequence, now: Duration) -> Outcome? {
         let job = sequence.job
-        if job.state == .cancelled { return .some(nil) }
+        if job.state == .cancelled { return .cancelled }
         if job.isStopRequested { return .finished(.stop, stopToken: nil) }
         if let deadline = job.deadline, now >= deadline { return .failed(.deadlineExceeded) }
         return nil
@@ -65,7 +65,7 @@ extension Scheduler {
 
     /// Returns a sequence's blocks, tells the executor, and delivers the terminal event.
     /// The caller removes it from `running` / `preempted` (it is marked `hasEnded`).
-    func endSequence(_ sequence: ActiveSequence, outcome: Outcome?) {
+    func endSequence(_ sequence: ActiveSequence, outcome: Outcome) {
         guard !sequence.hasEnded else { return }
         sequence.hasEnded = true
         pool.release(table: sequence.blockTable)
@@ -75,14 +75,14 @@ extension Scheduler {
     }
 
     /// Moves a job to its terminal state and emits the terminal event, exactly once. A job that
-    /// was cancelled meanwhile (or `outcome == nil`) gets `.done(.cancelled)` instead.
-    func deliverEnd(of job: Job, outcome: Outcome?, usage: TokenUsage) {
+    /// was cancelled meanwhile gets `.done(.cancelled)` whatever `outcome` says.
+    func deliverEnd(of job: Job, outcome: Outcome, usage: TokenUsage) {
         let event: JobEvent
         switch outcome {
-        case let .finished(reason, stopToken)? where job.markEnded(.finished(reason)):
+        case let .finished(reason, stopToken) where job.markEnded(.finished(reason)):
             event = .done(JobCompletion(reason: reason, usage: usage, stopTokenID: stopToken))
             recorder.update { $0.jobsFinished += 1 }
-        case let .failed(error)? where job.markEnded(.failed(error)):
+        case let .failed(error) where job.markEnded(.failed(error)):
             event = .error(error)
             recorder.update { $0.jobsFailed += 1 }
         default:
@@ -168,7 +168,7 @@ extension Scheduler {
                 startPosition: start,
                 blockTable: sequence.blockTable,
                 samplesNextToken: start + count == sequence.tokens.count,
-                sampling: sequence.job.request.sampling,
+                sampling: sequence.request.sampling,
                 contextTokens: sequence.tokens,
                 promptLength: sequence.promptLength))
         }
@@ -210,10 +210,10 @@ extension Scheduler {
         }
         sequence.lastTokenTime = now
         if job.state == .cancelled {
-            endSequence(sequence, outcome: nil)
+            endSequence(sequence, outcome: .cancelled)
             return
         }
-        if job.request.stopTokenIDs.contains(output.token) {
+        if sequence.request.stopTokenIDs.contains(output.token) {
             endSequence(sequence, outcome: .finished(.stop, stopToken: output.token))
             return
         }
@@ -221,10 +221,10 @@ extension Scheduler {
                                        logprobs: output.logprobs)))
         // The handler may have cancelled or stopped the job; honour that before anything else.
         if job.state == .cancelled {
-            endSequence(sequence, outcome: nil)
+            endSequence(sequence, outcome: .cancelled)
         } else if job.isStopRequested {
             endSequence(sequence, outcome: .finished(.stop, stopToken: nil))
-        } else if sequence.generatedCount >= job.request.maxNewTokens {
+        } else if sequence.generatedCount >= sequence.request.maxNewTokens {
             endSequence(sequence, outcome: .finished(.length, stopToken: nil))
         }
     }

@@ -111,7 +111,7 @@ public final class Scheduler: @unchecked Sendable {
     public func submit(_ request: GenerationRequest,
                        onEvent: @escaping JobEventHandler) throws(ServeError) -> Job {
         try validateRecordingRejection(request)
-        return try enqueue(request, imageRequest: nil, onEvent: onEvent)
+        return try enqueue(.text(request), onEvent: onEvent)
     }
 
     private func validateRecordingRejection(_ request: GenerationRequest) throws(ServeError) {
@@ -124,11 +124,10 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     /// Creates a job and queues it (text or image).
-    func enqueue(_ request: GenerationRequest, imageRequest: ImageJobRequest?,
-                 onEvent: @escaping JobEventHandler) throws(ServeError) -> Job {
+    func enqueue(_ work: JobWork, onEvent: @escaping JobEventHandler) throws(ServeError) -> Job {
         let job: Job
         do throws(ServeError) {
-            if let timeout = request.timeout, timeout <= .zero {
+            if let timeout = work.timeout, timeout <= .zero {
                 throw ServeError.invalidRequest("the timeout must be positive (got \(timeout))")
             }
             stateLock.lock()
@@ -139,7 +138,7 @@ public final class Scheduler: @unchecked Sendable {
             let id = nextJobID
             nextJobID += 1
             stateLock.unlock()
-            job = Job(id: id, request: request, imageRequest: imageRequest, submittedAt: clock.now(), eventHandler: onEvent)
+            job = Job(id: id, work: work, submittedAt: clock.now(), eventHandler: onEvent)
             job.cancellationHandler = { [weak self] job, wasQueued in
                 self?.handleCancellation(of: job, wasQueued: wasQueued)
             }
@@ -175,9 +174,7 @@ public final class Scheduler: @unchecked Sendable {
     private func handleCancellation(of job: Job, wasQueued: Bool) {
         if wasQueued, queue.remove(job) {
             // Never admitted: the scheduler will not see it again, so it ends here.
-            let usage = TokenUsage(promptTokens: job.request.promptTokens.count,
-                                   cachedPromptTokens: 0, completionTokens: 0)
-            deliverEnd(of: job, outcome: nil, usage: usage)
+            deliverEnd(of: job, outcome: .cancelled, usage: job.work.usageBeforeRunning)
         } else {
             wake()
         }
@@ -286,9 +283,7 @@ public final class Scheduler: @unchecked Sendable {
         running.removeAll()
         preempted.removeAll()
         for job in queue.removeAll(where: { _ in true }) {
-            let usage = TokenUsage(promptTokens: job.request.promptTokens.count,
-                                   cachedPromptTokens: 0, completionTokens: 0)
-            deliverEnd(of: job, outcome: .failed(.shuttingDown), usage: usage)
+            deliverEnd(of: job, outcome: .failed(.shuttingDown), usage: job.work.usageBeforeRunning)
         }
         publishGauges()
     }
@@ -307,7 +302,7 @@ public final class Scheduler: @unchecked Sendable {
     public func metrics() -> SchedulerMetrics {
         var snapshot = recorder.snapshot()
         snapshot.queuedJobs = queue.count
-        snapshot.queuedImageJobs = queue.count(where: { $0.isImage })
+        snapshot.queuedImageJobs = queue.count(where: { $0.work.kind == .image })
         return snapshot
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KilnText
+import KilnTokenizer
 
 /// `kiln generate`: continues a prompt with a language model, streaming the text.
 struct GenerateCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
 import KilnText
+import KilnTokenizer
 
 /// Loads a language model for a command, with progress on a terminal and a one-line report of
 /// what was loaded (architecture, parameters, size, tensor types).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnTemplate
 import KilnText
 
 /// `kiln render-template --template FILE --context FILE.json`: renders a chat template the way

@@ -1,9 +1,12 @@
 import Foundation
 import KilnAPI
+import KilnExecutors
 import KilnFormats
 import KilnImage
 import KilnServe
+import KilnTemplate
 import KilnText
+import KilnTokenizer
 import Logging
 
 /// Loads the language model for `kiln serve` and builds what serves it: the tokenizer, the chat

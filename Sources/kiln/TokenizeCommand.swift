@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KilnText
+import KilnTokenizer
 
 /// `kiln tokenize`: text to token ids, as llama.cpp tokenizes it.
 struct TokenizeCommand: ParsableCommand {

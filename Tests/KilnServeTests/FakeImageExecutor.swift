@@ -1,6 +1,11 @@
 import Foundation
-import KilnImage
 import KilnServe
+
+/// What a fake image job carries as `ImageJobRequest.parameters`.
+struct FakeImage: Sendable {
+    var prompt = "p"
+    var seed: UInt64 = 1
+}
 
 /// A stand-in diffusion engine: a generation's "latent" is one number that each step mixes with
 /// the request's seed and the step index, so the final image depends only on the request, and
@@ -24,10 +29,11 @@ final class FakeImageExecutor: ImageExecutor, @unchecked Sendable {
     var activeCount: Int { lock.withLock { states.count } }
 
     func startGeneration(_ id: SequenceID, request: ImageJobRequest) throws {
-        if request.image.prompt == unstartablePrompt { throw ImageError.invalidRequest("cannot start \(id)") }
+        guard let image = request.parameters as? FakeImage else { throw FakeImageError.failed("not a fake image") }
+        if image.prompt == unstartablePrompt { throw ServeError.invalidRequest("cannot start \(id)") }
         lock.withLock {
             starts.append(id)
-            states[id] = (request, 0, request.image.seed)
+            states[id] = (request, 0, image.seed)
         }
     }
 
@@ -35,10 +41,10 @@ final class FakeImageExecutor: ImageExecutor, @unchecked Sendable {
         if stepDelay > 0 { Thread.sleep(forTimeInterval: stepDelay) }
         try lock.withLock {
             calls.append(ids)
-            if let failingID, ids.contains(failingID) { throw ImageError.invalidWeights("step failed") }
+            if let failingID, ids.contains(failingID) { throw FakeImageError.failed("step failed") }
             let keys = Set(ids.compactMap { states[$0]?.request.batchKey })
-            guard keys.count == 1, ids.allSatisfy({ states[$0] != nil && states[$0]!.steps < states[$0]!.request.image.steps }) else {
-                throw ImageError.invalidRequest("bad batch \(ids)")
+            guard keys.count == 1, ids.allSatisfy({ states[$0] != nil && states[$0]!.steps < states[$0]!.request.steps }) else {
+                throw FakeImageError.failed("bad batch \(ids)")
             }
             for id in ids {
                 var state = states[id]!
@@ -49,17 +55,17 @@ final class FakeImageExecutor: ImageExecutor, @unchecked Sendable {
         }
     }
 
-    func preview(_ id: SequenceID) throws -> GeneratedImage {
+    func preview(_ id: SequenceID) throws -> RenderedImage {
         let steps = try lock.withLock { () throws -> Int in
-            guard let state = states[id] else { throw ImageError.invalidRequest("no \(id)") }
+            guard let state = states[id] else { throw FakeImageError.failed("no \(id)") }
             return state.steps
         }
-        return GeneratedImage(width: 1, height: 1, pixels: [Float(steps) / 100, 0, 0], latents: [])
+        return RenderedImage(width: 1, height: 1, pixels: [Float(steps) / 100, 0, 0])
     }
 
-    func decode(_ id: SequenceID) throws -> GeneratedImage {
+    func decode(_ id: SequenceID) throws -> RenderedImage {
         try lock.withLock {
-            guard let state = states[id], state.steps == state.request.image.steps else { throw ImageError.invalidRequest("not done") }
+            guard let state = states[id], state.steps == state.request.steps else { throw FakeImageError.failed("not done") }
             return Self.image(value: state.value)
         }
     }
@@ -71,22 +77,18 @@ final class FakeImageExecutor: ImageExecutor, @unchecked Sendable {
         }
     }
 
-    static func image(value: UInt64) -> GeneratedImage {
-        GeneratedImage(width: 1, height: 1, pixels: [Float(value % 256) / 255, 0, 1], latents: [])
+    static func image(value: UInt64) -> RenderedImage {
+        RenderedImage(width: 1, height: 1, pixels: [Float(value % 256) / 255, 0, 1])
     }
 
     /// The image a request gets, computed without the scheduler.
-    static func expectedImage(seed: UInt64, steps: Int) -> GeneratedImage {
+    static func expectedImage(seed: UInt64, steps: Int) -> RenderedImage {
         var value = seed
         for step in 0..<steps { value = FakeModel.mix(value ^ UInt64(step)) }
         return image(value: value)
     }
 }
 
-extension NSLock {
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        lock()
-        defer { unlock() }
-        return try body()
-    }
+enum FakeImageError: Error {
+    case failed(String)
 }

@@ -1,5 +1,4 @@
 import Foundation
-import KilnImage
 import KilnServe
 import Testing
 
@@ -28,7 +27,7 @@ final class ImageEventLog: @unchecked Sendable {
         }
     }
 
-    var image: GeneratedImage? {
+    var image: RenderedImage? {
         lock.withLock {
             guard case .imageFinished(let image)? = terminals.first else { return nil }
             return image
@@ -76,8 +75,8 @@ struct ImageHarness {
     @discardableResult
     func submitImage(size: Int = 64, steps: Int = 4, seed: UInt64 = 1, preview: Int = 0, prompt: String = "p",
                      timeout: Duration? = nil, log: ImageEventLog = ImageEventLog()) throws -> (job: Job, log: ImageEventLog) {
-        let request = ImageJobRequest(model: "fake", image: ImageRequest(prompt: prompt, width: size, height: size, steps: steps, seed: seed),
-                                      previewInterval: preview, timeout: timeout)
+        let request = ImageJobRequest(model: "fake", width: size, height: size, steps: steps,
+                                      parameters: FakeImage(prompt: prompt, seed: seed), previewInterval: preview, timeout: timeout)
         return (try scheduler.submitImage(request, onEvent: log.handler), log)
     }
 
@@ -225,12 +224,12 @@ struct ImageHarness {
 
     @Test func refusedWithoutAnImageEngineOrASize() throws {
         let plain = try Scheduler(executor: FakeModelExecutor(blockSize: 16, blockCount: 1024))
-        let request = ImageJobRequest(model: "m", image: ImageRequest(prompt: "p", width: 64, height: 64))
+        let request = ImageJobRequest(model: "m", width: 64, height: 64, steps: 20, parameters: FakeImage())
         #expect(throws: ServeError.invalidRequest("this server has no image model")) {
             _ = try plain.submitImage(request, onEvent: { _ in })
         }
         let harness = try ImageHarness()
-        let sizeless = ImageJobRequest(model: "m", image: ImageRequest(prompt: "p"))
+        let sizeless = ImageJobRequest(model: "m", width: 0, height: 0, steps: 20, parameters: FakeImage())
         #expect(throws: ServeError.self) { _ = try harness.scheduler.submitImage(sizeless, onEvent: { _ in }) }
     }
 
@@ -259,7 +258,7 @@ struct ImageHarness {
         scheduler.start()
         defer { scheduler.stop() }
         let imageLog = ImageEventLog()
-        let request = ImageJobRequest(model: "fake", image: ImageRequest(prompt: "p", width: 8, height: 8, steps: 2, seed: 4))
+        let request = ImageJobRequest(model: "fake", width: 8, height: 8, steps: 2, parameters: FakeImage(seed: 4))
         _ = try scheduler.submitImage(request, onEvent: imageLog.handler)
         Thread.sleep(forTimeInterval: 0.05) // the first step is under way
         let textLog = EventLog()

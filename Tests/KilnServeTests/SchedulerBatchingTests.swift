@@ -71,7 +71,7 @@ struct SchedulerBatchingTests {
         #expect(crowded.executor.calls.contains { $0.count == 16 }) // really batched 16 together
         for other in others {
             #expect(other.log.tokens == FakeModel.reference(prompt: other.prompt, seed: other.seed,
-                                                            maxNewTokens: other.job.request.maxNewTokens))
+                                                            maxNewTokens: other.job.textRequest.maxNewTokens))
         }
     }
 

@@ -84,7 +84,7 @@ struct SchedulerStressTests {
             switch entry.job.state {
             case .finished(.length):
                 #expect(log.completion?.reason == .length)
-                #expect(log.tokens == entry.reference && log.tokens.count == entry.job.request.maxNewTokens)
+                #expect(log.tokens == entry.reference && log.tokens.count == entry.job.textRequest.maxNewTokens)
                 outcomes["length", default: 0] += 1
             case .finished(.stop):
                 #expect(log.completion?.reason == .stop)
@@ -104,7 +104,7 @@ struct SchedulerStressTests {
                 Issue.record("job \(entry.job.id) ended in state \(entry.job.state)")
             }
             if case let .done(completion)? = log.terminals.first {
-                #expect(completion.usage.promptTokens == entry.job.request.promptTokens.count)
+                #expect(completion.usage.promptTokens == entry.job.textRequest.promptTokens.count)
                 #expect(completion.usage.cachedPromptTokens <= completion.usage.promptTokens - 1)
                 #expect(completion.usage.cachedPromptTokens % 4 == 0)
             }

@@ -127,3 +127,11 @@ struct SplitMix64: RandomNumberGenerator {
 func tokens(_ base: Int, count: Int) -> [TokenID] {
     (0 ..< count).map { TokenID(base + $0) }
 }
+
+extension Job {
+    /// The request of a text job (the tests' jobs are text unless they say otherwise).
+    var textRequest: GenerationRequest {
+        guard case .text(let request) = work else { fatalError("job \(id) is not a text job") }
+        return request
+    }
+}

@@ -1,5 +1,5 @@
 import Foundation
-import KilnText
+import KilnTemplate
 
 /// libFuzzer entry point for chat templates: the input is template source, parsed and rendered
 /// against one fixed conversation (system, user, assistant with a tool call, tool result, a

@@ -88,7 +88,8 @@ public final class ImageGenerationService: @unchecked Sendable {
             let image = ImageRequest(prompt: parsed.prompt, negativePrompt: parsed.negativePrompt, width: width, height: height,
                                      steps: parsed.steps, guidanceScale: parsed.guidanceScale, sampler: parsed.sampler,
                                      spacing: parsed.spacing, seed: seed &+ UInt64(index))
-            let job = ImageJobRequest(model: modelID, image: image, previewInterval: parsed.stream ? parsed.previewInterval : 0,
+            let job = ImageJobRequest(model: modelID, width: width, height: height, steps: parsed.steps, parameters: image,
+                                      previewInterval: parsed.stream ? parsed.previewInterval : 0,
                                       timeout: settings.requestTimeout)
             return try scheduler.submitImage(job, onEvent: onEvent)
         }

@@ -3,6 +3,7 @@ import KilnHTTP
 import KilnJSON
 import KilnServe
 import KilnText
+import KilnTokenizer
 
 /// One completion request in flight: its jobs (one per choice), the text each has produced, and
 /// the way back to the client — one JSON body at the end, or Server-Sent Events as tokens arrive.

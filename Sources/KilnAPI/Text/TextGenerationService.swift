@@ -2,7 +2,9 @@ import Foundation
 import KilnHTTP
 import KilnJSON
 import KilnServe
+import KilnTemplate
 import KilnText
+import KilnTokenizer
 
 /// The OpenAI-compatible text endpoints over one language model: chat and text completions
 /// (plain or streamed), models, and llama.cpp's tokenize / detokenize / apply-template.

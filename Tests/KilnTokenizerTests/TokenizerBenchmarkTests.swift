@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KilnText
+import KilnTokenizer
 
 /// Encoding speed, printed (never asserted) when `KILN_BENCH=1`. `KILN_BENCH_FILE` names a text
 /// file to use besides the text sampled from each vocabulary. For figures to quote, run in release:

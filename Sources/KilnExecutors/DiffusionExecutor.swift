@@ -1,5 +1,6 @@
 import Foundation
 import KilnImage
+import KilnServe
 
 /// The engine behind the scheduler for image jobs: one or more `ImagePipeline`s by model id, and
 /// the `ImageGeneration` of every admitted job. A step of several generations is one
@@ -7,6 +8,9 @@ import KilnImage
 ///
 /// Called from the scheduler's image lane (and from the scheduler thread while the lane is idle),
 /// never from two threads at once; the lock only guards the table against misuse.
+///
+/// A job's `ImageJobRequest.parameters` must be a KilnImage `ImageRequest`; its size and step
+/// count are taken from the job (what the scheduler batched it by), not from the parameters.
 public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
     /// The pipelines, by the model id requests name them with.
     public let pipelines: [String: ImagePipeline]
@@ -24,7 +28,18 @@ public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
         guard let pipeline = pipelines[request.model] else {
             throw ServeError.invalidRequest("no image model named '\(request.model)'")
         }
-        let generation = try pipeline.prepare(request.image)
+        guard var image = request.parameters as? ImageRequest else {
+            throw ServeError.executorFailed("image job \(id) carries no ImageRequest")
+        }
+        image.width = request.width
+        image.height = request.height
+        image.steps = request.steps
+        let generation: ImageGeneration
+        do {
+            generation = try pipeline.prepare(image)
+        } catch ImageError.invalidRequest(let reason) {
+            throw ServeError.invalidRequest(reason)
+        }
         lock.withLock { generations[id] = (pipeline, generation) }
     }
 
@@ -37,14 +52,14 @@ public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
         try pipeline.step(entries.map(\.generation))
     }
 
-    public func preview(_ id: SequenceID) throws -> GeneratedImage {
+    public func preview(_ id: SequenceID) throws -> RenderedImage {
         let (pipeline, generation) = try entry(id)
-        return pipeline.preview(generation)
+        return RenderedImage(pipeline.preview(generation))
     }
 
-    public func decode(_ id: SequenceID) throws -> GeneratedImage {
+    public func decode(_ id: SequenceID) throws -> RenderedImage {
         let (pipeline, generation) = try entry(id)
-        return try pipeline.decode(generation)
+        return RenderedImage(try pipeline.decode(generation))
     }
 
     public func releaseGeneration(_ id: SequenceID) {
@@ -59,10 +74,9 @@ public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
     }
 }
 
-extension NSLock {
-    fileprivate func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        lock()
-        defer { unlock() }
-        return try body()
+extension RenderedImage {
+    /// The pixels of a pipeline's image (its latents stay behind: no client sees them).
+    init(_ image: GeneratedImage) {
+        self.init(width: image.width, height: image.height, pixels: image.pixels)
     }
 }

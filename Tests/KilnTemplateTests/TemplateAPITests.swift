@@ -1,5 +1,5 @@
 import Foundation
-import KilnText
+import KilnTemplate
 import Testing
 
 /// The public surface: building a context, parsing JSON, the clock, errors, concurrency.

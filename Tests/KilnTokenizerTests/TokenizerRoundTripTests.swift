@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KilnText
+import KilnTokenizer
 
 @Suite("Tokenizer round trips")
 struct TokenizerRoundTripTests {

@@ -1,5 +1,5 @@
 import Foundation
-import KilnText
+import KilnTemplate
 import Testing
 
 /// Hostile templates must fail with a `.limitExceeded` (or the sandbox's) error, never hang,

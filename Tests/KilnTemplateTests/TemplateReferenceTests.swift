@@ -1,5 +1,5 @@
 import Foundation
-import KilnText
+import KilnTemplate
 import Testing
 
 /// Every case of the shared reference (48 real chat templates, 7 conversations each, rendered by

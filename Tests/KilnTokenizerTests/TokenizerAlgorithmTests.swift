@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KilnText
+import KilnTokenizer
 
 /// The merge loops, pre-tokenizers and error handling on small hand-made vocabularies.
 @Suite("Tokenizer algorithms")

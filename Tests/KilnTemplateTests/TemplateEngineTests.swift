@@ -1,5 +1,5 @@
 import Foundation
-import KilnText
+import KilnTemplate
 import Testing
 
 /// Kiln's feature corpus (`engine-cases.json`): one small template per engine feature, rendered

@@ -1,5 +1,5 @@
 import Foundation
-import KilnText
+import KilnTemplate
 import Testing
 
 /// Loads the chat-template fixtures (`Tests/Fixtures/chat-templates`), located from this file.

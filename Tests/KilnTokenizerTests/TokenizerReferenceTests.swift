@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KilnText
+import KilnTokenizer
 
 /// Where the tokenizer tests find their reference data (copied into the repository, see
 /// Tests/Fixtures/vocab/PROVENANCE.md and Tests/Fixtures/smollm2/PROVENANCE.md).

@@ -1,1 +1,0 @@
-// KilnText: see Docs/architecture.md for what this module owns and what it may import.
