@@ -90,7 +90,7 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "KilnTextTests", dependencies: ["KilnText", "KilnFormats"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnFormats", "KilnTensor"],
+        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnFormats", "KilnTensor", "KilnTokenizer"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "KilnServeTests", dependencies: ["KilnServe"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTokenizer
 
 /// A text-to-image diffusion pipeline loaded from a diffusers folder: Stable Diffusion 1.x
 /// (`StableDiffusionPipeline`: `tokenizer/`, `text_encoder/`, `unet/`, `vae/`, `scheduler/`) or a

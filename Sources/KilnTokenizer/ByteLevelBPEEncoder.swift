@@ -5,10 +5,19 @@
 /// merge joins two adjacent symbols; candidates wait in a heap ordered by merge rank, then by
 /// position, exactly the order llama.cpp merges in, and stale candidates are skipped on pop.
 /// Immutable after init (the word cache locks itself), so threads may share one encoder.
+///
+/// CLIP's vocabulary marks a word's last symbol with a suffix (`</w>`) instead of marking spaces.
+/// With `endOfWordSuffix` set, the suffix is read as one extra byte, `endOfWordMarker`, which
+/// valid UTF-8 never contains, so it cannot collide with text; `encode(markedWord:)` then starts
+/// from the word's bytes with the marker joined to the last one, as CLIP's BPE does.
 final class ByteLevelBPEEncoder: @unchecked Sendable {
     let vocabularySize: Int
     let preTokenizer: PreTokenizer
     let ignoresMerges: Bool
+    /// The vocabulary's end-of-word suffix (`</w>` for CLIP), or nil for GPT-2-style vocabularies.
+    let endOfWordSuffix: String?
+    /// The byte that stands for `endOfWordSuffix` in symbol byte strings.
+    static let endOfWordMarker: UInt8 = 0xFF
     /// Raw bytes of every symbol (decoded from the byte-level alphabet) to its id.
     private let symbols: ByteStringTable
     private let byteSymbols: [Int32]
@@ -33,16 +42,32 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         var cache: WordCache?
     }
 
+    /// - Parameter tokens: the vocabulary by id; a token outside the byte-level alphabet (a
+    ///   placeholder for an unused id, say) can never be produced by merging.
     init(tokens: [String], merges mergeList: [String], preTokenizer: PreTokenizer, ignoresMerges: Bool,
-         limits: TokenizerLimits) {
+         endOfWordSuffix: String? = nil, limits: TokenizerLimits) {
         vocabularySize = tokens.count
         self.preTokenizer = preTokenizer
         self.ignoresMerges = ignoresMerges
+        self.endOfWordSuffix = endOfWordSuffix
+        let suffix = Array((endOfWordSuffix ?? "").utf8)
+        /// Decodes one symbol's vocabulary text, its end-of-word suffix (if any) as the marker.
+        func decodeSymbol(_ utf8: UnsafeBufferPointer<UInt8>, appendingTo bytes: inout [UInt8]) -> Bool {
+            if !suffix.isEmpty, utf8.count > suffix.count, utf8.suffix(suffix.count).elementsEqual(suffix) {
+                guard ByteLevelAlphabet.decode(utf8: UnsafeBufferPointer(rebasing: utf8.dropLast(suffix.count)),
+                                               appendingTo: &bytes) else { return false }
+                bytes.append(Self.endOfWordMarker)
+                return true
+            }
+            return ByteLevelAlphabet.decode(utf8: utf8, appendingTo: &bytes)
+        }
         let table = ByteStringTable(minimumCapacity: tokens.count + mergeList.count / 4)
         var buffer: [UInt8] = []
         for (id, text) in tokens.enumerated() {
             buffer.removeAll(keepingCapacity: true)
-            if ByteLevelAlphabet.decode(text, appendingTo: &buffer) { table.set(Int64(id), for: buffer) }
+            var text = text
+            let decoded = text.withUTF8 { decodeSymbol($0, appendingTo: &buffer) }
+            if decoded { table.set(Int64(id), for: buffer) }
         }
         var nextSymbol = Int64(tokens.count)
         func symbol(_ bytes: UnsafeRawBufferPointer) -> Int32 {
@@ -59,11 +84,9 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
                 // outside the byte-level alphabet can never match a word: skip the merge.
                 guard utf8.count >= 3, let space = utf8[1...].firstIndex(of: 0x20) else { return }
                 buffer.removeAll(keepingCapacity: true)
-                guard ByteLevelAlphabet.decode(utf8: UnsafeBufferPointer(rebasing: utf8[..<space]), appendingTo: &buffer)
-                else { return }
+                guard decodeSymbol(UnsafeBufferPointer(rebasing: utf8[..<space]), appendingTo: &buffer) else { return }
                 let leftCount = buffer.count
-                guard ByteLevelAlphabet.decode(utf8: UnsafeBufferPointer(rebasing: utf8[(space + 1)...]),
-                                               appendingTo: &buffer),
+                guard decodeSymbol(UnsafeBufferPointer(rebasing: utf8[(space + 1)...]), appendingTo: &buffer),
                       leftCount > 0, buffer.count > leftCount else { return }
                 buffer.withUnsafeBytes { joined in
                     let leftID = symbol(UnsafeRawBufferPointer(rebasing: joined[..<leftCount]))
@@ -101,7 +124,16 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         }
     }
 
+    /// Encodes one pre-tokenized word of a vocabulary with an end-of-word suffix: `word` is the
+    /// word's UTF-8 followed by `endOfWordMarker`.
+    func encode(markedWord word: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
+        precondition(endOfWordSuffix != nil && word.count >= 2 && word.last == Self.endOfWordMarker,
+                     "a marked word is its bytes and the end-of-word marker")
+        encodeWord(word, into: &output, scratch: &scratch)
+    }
+
     private func encodeWord(_ word: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
+        let marksEnd = endOfWordSuffix != nil
         if word.count == 1 {
             appendSymbol(byteSymbols[Int(word[0])], bytes: word, into: &output)
             return
@@ -109,10 +141,12 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         let raw = UnsafeRawBufferPointer(word)
         if let cache = scratch.cache, cache.append(raw, to: &output) { return }
         let outputStart = output.count
-        if ignoresMerges, let id = symbols.value(for: raw), id < vocabularySize {
+        if marksEnd && word.count == 2 {
+            appendSymbol(symbols.value(for: raw).map { Int32($0) } ?? -1, bytes: word, into: &output)
+        } else if ignoresMerges, let id = symbols.value(for: raw), id < vocabularySize {
             output.append(Int32(id))
         } else {
-            merge(word, into: &output, scratch: &scratch)
+            merge(word, marksEnd: marksEnd, into: &output, scratch: &scratch)
         }
         scratch.cache?.insert(raw, encoded: output[outputStart...])
     }
@@ -120,13 +154,16 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
     /// Words up to this many bytes merge by scanning their pairs; longer ones use the heap.
     private static var scanningLimit: Int { 32 }
 
-    /// The merge loop over one word of two or more bytes.
+    /// The merge loop over one word of two or more symbols.
     ///
     /// Both strategies apply the same merges in the same order (lowest rank first, leftmost on
     /// ties): a short word rescans its few pairs after each merge, which beats heap upkeep; a
     /// long word keeps candidates in a heap, so it costs O(n log n), never O(n²).
-    private func merge(_ word: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
-        let count = word.count
+    /// With `marksEnd`, the last byte of `word` is the end-of-word marker and belongs to the
+    /// last symbol from the start.
+    private func merge(_ word: UnsafeBufferPointer<UInt8>, marksEnd: Bool, into output: inout [Int32],
+                       scratch: inout Scratch) {
+        let count = marksEnd ? word.count - 1 : word.count
         scratch.symbolIDs.removeAll(keepingCapacity: true)
         scratch.symbolLengths.removeAll(keepingCapacity: true)
         scratch.previous.removeAll(keepingCapacity: true)
@@ -140,6 +177,11 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
             scratch.next.append(index + 1 < count ? Int32(index + 1) : -1)
             scratch.pairRanks.append(Int32.max)
             scratch.pairResults.append(-1)
+        }
+        if marksEnd {
+            let last = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(word)[(count - 1)...])
+            scratch.symbolIDs[count - 1] = symbols.value(for: last).map { Int32($0) } ?? -1
+            scratch.symbolLengths[count - 1] = 2
         }
         let merges = self.merges
         let scanning = count <= Self.scanningLimit

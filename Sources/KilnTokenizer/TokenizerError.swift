@@ -10,6 +10,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalidMetadata(String)
     /// A token id outside the vocabulary.
     case tokenOutOfRange(id: Int32, vocabularySize: Int)
+    /// A tokenizer file (CLIP's `vocab.json`, say) is absent.
+    case missingFile(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             return "invalid tokenizer metadata: \(message)"
         case .tokenOutOfRange(let id, let size):
             return "token id \(id) is outside the vocabulary (0..<\(size))"
+        case .missingFile(let path):
+            return "missing tokenizer file: \(path)"
         }
     }
 }

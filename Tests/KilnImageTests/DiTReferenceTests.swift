@@ -1,6 +1,7 @@
 import Foundation
 import KilnFormats
 import KilnImage
+import KilnTokenizer
 import Testing
 
 /// Kiln's diffusion transformer (PixArtTransformer2DModel) and the small CLIP of the DiT pipeline

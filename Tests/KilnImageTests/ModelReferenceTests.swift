@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import KilnImage
+import KilnTokenizer
+import Testing
 
 /// The tokenizer, text encoder, UNet and VAE of the tiny pipeline against diffusers' outputs.
 @Suite struct ModelReferenceTests {

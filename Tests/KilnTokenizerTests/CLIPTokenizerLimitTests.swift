@@ -1,12 +1,14 @@
 import Foundation
-import KilnImage
+import KilnTokenizer
 import Testing
 
-/// A hostile prompt costs the tokenizer linear time: BPE (quadratic in a word's length) takes long
-/// words in pieces, and encoding stops at the tokens the text encoder keeps.
+/// A hostile prompt costs the tokenizer little: the shared BPE merges a long word in O(n log n)
+/// (a heap of candidate merges, never a rescan per merge), and encoding stops at the tokens the
+/// text encoder keeps.
 @Suite struct CLIPTokenizerLimitTests {
     static let tokenizer: CLIPTokenizer = try! CLIPTokenizer(
-        directory: DiffusionFixtures.directory.appendingPathComponent("tiny-sd/tokenizer").path)
+        directory: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/diffusion/tiny-sd/tokenizer").path)
 
     @Test func aHugeWordIsEncodedQuicklyAndTruncated() throws {
         // One word of 200 000 letters, and one grapheme of 100 000 combining marks.
