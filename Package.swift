@@ -17,11 +17,14 @@ let package = Package(
         .library(name: "KilnFormats", targets: ["KilnFormats"]),
         .library(name: "KilnJSON", targets: ["KilnJSON"]),
     ],
+    // Exact versions make builds reproducible. Package.resolved is not committed: the package mirror
+    // this project is built against tags synthetic commits, so its pins would name revisions that do
+    // not exist on GitHub and break every build outside it (Docs/architecture.md, "Dependencies").
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
     ],
     targets: [
         // System libraries: each is a module map plus a shim for the macros Swift cannot call.
