@@ -51,6 +51,7 @@ let package = Package(
                 dependencies: ["CKilnKernels", "KilnFormats"],
                 swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
         .target(name: "KilnTemplate",
+                dependencies: ["KilnJSON"],
                 swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
         .target(name: "KilnTokenizer",
                 dependencies: ["KilnFormats", "KilnJSON"],

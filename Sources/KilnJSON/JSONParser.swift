@@ -2,19 +2,41 @@
 public struct JSONParseError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public let offset: Int
+    /// Whether the document nests deeper than the parser's `maxDepth` (a limit, not a syntax error).
+    public let isNestingTooDeep: Bool
     public var description: String { "\(message) at byte \(offset)" }
+
+    public init(message: String, offset: Int, isNestingTooDeep: Bool = false) {
+        self.message = message
+        self.offset = offset
+        self.isNestingTooDeep = isNestingTooDeep
+    }
 }
 
 /// A strict RFC 8259 parser for untrusted request bodies: no comments, no trailing commas, no NaN,
 /// valid UTF-8 only, and a nesting limit so that a deep document cannot exhaust the stack.
 public struct JSONParser {
-    public var maxDepth: Int
+    /// Which JSON the parser accepts.
+    public enum Dialect: Sendable {
+        /// RFC 8259 and nothing more: what clients send.
+        case strict
+        /// Python's `json.loads`, which chat templates are written against: also `NaN`,
+        /// `Infinity` and `-Infinity`, numbers beyond a double's range as infinities, and lone
+        /// UTF-16 surrogates in `\u` escapes (replaced by U+FFFD: a Swift string cannot hold them).
+        case python
+    }
 
-    public init(maxDepth: Int = 64) { self.maxDepth = maxDepth }
+    public var maxDepth: Int
+    public var dialect: Dialect
+
+    public init(maxDepth: Int = 64, dialect: Dialect = .strict) {
+        self.maxDepth = maxDepth
+        self.dialect = dialect
+    }
 
     public func parse(_ bytes: [UInt8]) throws -> JSONValue {
         try bytes.withUnsafeBufferPointer { buffer in
-            var reader = Reader(bytes: buffer, maxDepth: maxDepth)
+            var reader = Reader(bytes: buffer, maxDepth: maxDepth, isPython: dialect == .python)
             reader.skipWhitespace()
             let value = try reader.value(depth: 0)
             reader.skipWhitespace()
@@ -28,14 +50,20 @@ public struct JSONParser {
     private struct Reader {
         let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int
+        let isPython: Bool
         var position = 0
 
-        init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+        init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, isPython: Bool) {
             self.bytes = bytes
             self.maxDepth = maxDepth
+            self.isPython = isPython
         }
 
         func error(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: position) }
+
+        func tooDeep() -> JSONParseError {
+            JSONParseError(message: "nesting deeper than \(maxDepth)", offset: position, isNestingTooDeep: true)
+        }
 
         var current: UInt8? { position < bytes.count ? bytes[position] : nil }
 
@@ -62,13 +90,18 @@ public struct JSONParser {
             case UInt8(ascii: "t"): return try expect("true", .bool(true))
             case UInt8(ascii: "f"): return try expect("false", .bool(false))
             case UInt8(ascii: "n"): return try expect("null", .null)
+            case UInt8(ascii: "N") where isPython: return try expect("NaN", .double(.nan))
+            case UInt8(ascii: "I") where isPython: return try expect("Infinity", .double(.infinity))
+            case UInt8(ascii: "-") where isPython && position + 1 < bytes.count && bytes[position + 1] == UInt8(ascii: "I"):
+                position += 1
+                return try expect("Infinity", .double(-.infinity))
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
             default: throw error("unexpected character")
             }
         }
 
         mutating func object(depth: Int) throws -> JSONValue {
-            guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
+            guard depth <= maxDepth else { throw tooDeep() }
             position += 1
             var members: [(String, JSONValue)] = []
             skipWhitespace()
@@ -92,7 +125,7 @@ public struct JSONParser {
         }
 
         mutating func array(depth: Int) throws -> JSONValue {
-            guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
+            guard depth <= maxDepth else { throw tooDeep() }
             position += 1
             var items: [JSONValue] = []
             skipWhitespace()
@@ -134,7 +167,7 @@ public struct JSONParser {
             }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
             if isInteger, let integer = Int(text) { return .int(integer) }
-            guard let double = Double(text), double.isFinite else { throw error("number out of range") }
+            guard let double = Double(text), double.isFinite || isPython else { throw error("number out of range") }
             return .double(double)
         }
 
@@ -181,15 +214,22 @@ public struct JSONParser {
                     case UInt8(ascii: "t"): utf8.append(0x09)
                     case UInt8(ascii: "u"):
                         var scalar = try hex4()
-                        if (0xD800...0xDBFF).contains(scalar) {
-                            guard current == UInt8(ascii: "\\"), position + 1 < bytes.count,
-                                  bytes[position + 1] == UInt8(ascii: "u") else { throw error("lone surrogate") }
+                        if (0xD800...0xDBFF).contains(scalar), current == UInt8(ascii: "\\"), position + 1 < bytes.count,
+                           bytes[position + 1] == UInt8(ascii: "u") {
+                            let highEnd = position
                             position += 2
                             let low = try hex4()
-                            guard (0xDC00...0xDFFF).contains(low) else { throw error("invalid surrogate pair") }
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        } else if (0xDC00...0xDFFF).contains(scalar) {
-                            throw error("lone surrogate")
+                            if (0xDC00...0xDFFF).contains(low) {
+                                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                            } else if isPython {
+                                position = highEnd  // the high half stands alone; the next escape is read anew
+                            } else {
+                                throw error("invalid surrogate pair")
+                            }
+                        }
+                        if (0xD800...0xDFFF).contains(scalar) {
+                            guard isPython else { throw error("lone surrogate") }
+                            scalar = 0xFFFD
                         }
                         utf8.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar)!)).utf8))
                     default: throw error("invalid escape")

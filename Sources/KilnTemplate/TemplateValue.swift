@@ -1,4 +1,5 @@
 import Foundation
+import KilnJSON
 
 /// A JSON-like value passed to a chat template: the variables of the rendering context.
 ///
@@ -48,11 +49,43 @@ public enum TemplateValue: Equatable, Sendable {
         return pairs.first(where: { $0.key == key })?.value
     }
 
-    /// Parses JSON text (UTF-8). Numbers without a fraction or exponent become `.int`
-    /// (or `.double` when they do not fit in 64 bits), as Python's `json.loads` keeps them.
+    /// Parses JSON text (UTF-8) as Python's `json.loads` does, which templates are written
+    /// against: object keys keep their order (a repeated key keeps its first position and its
+    /// last value), numbers without a fraction or exponent become `.int` (or `.double` when they
+    /// do not fit in 64 bits), and `NaN`, `Infinity` and `-Infinity` are accepted.
     public init(jsonData: Data, limits: TemplateLimits = TemplateLimits()) throws {
-        var reader = TemplateJSONReader(bytes: Array(jsonData), maxDepth: limits.maxNestingDepth)
-        self = try reader.readDocument()
+        let parser = JSONParser(maxDepth: limits.maxNestingDepth, dialect: .python)
+        do {
+            self.init(try parser.parse([UInt8](jsonData)))
+        } catch let error as JSONParseError where error.isNestingTooDeep {
+            throw TemplateError(.limitExceeded, "JSON nested deeper than \(limits.maxNestingDepth)")
+        } catch let error as JSONParseError {
+            throw TemplateError(.value, "invalid JSON at byte \(error.offset): \(error.message)")
+        }
+    }
+
+    /// The template value of a parsed JSON document.
+    init(_ json: JSONValue) {
+        switch json {
+        case .null: self = .null
+        case .bool(let value): self = .bool(value)
+        case .int(let value): self = .int(value)
+        case .double(let value): self = .double(value)
+        case .string(let value): self = .string(value)
+        case .array(let items): self = .array(items.map(TemplateValue.init))
+        case .object(let members):
+            var pairs: [(key: String, value: TemplateValue)] = []
+            var indexOfKey: [String: Int] = [:]
+            for (key, value) in members {
+                if let existing = indexOfKey[key] {
+                    pairs[existing].value = TemplateValue(value)
+                } else {
+                    indexOfKey[key] = pairs.count
+                    pairs.append((key, TemplateValue(value)))
+                }
+            }
+            self = .object(pairs)
+        }
     }
 
     /// Parses JSON text; see ``init(jsonData:limits:)``.

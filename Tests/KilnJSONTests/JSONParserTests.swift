@@ -51,3 +51,38 @@ import KilnJSON
         #expect(try parser.parse(value.serialized) == value)
     }
 }
+
+/// Python's `json.loads` dialect, which chat templates' JSON input follows.
+@Suite struct PythonDialectTests {
+    let parser = JSONParser(dialect: .python)
+
+    @Test func acceptsPythonsSpecialFloats() throws {
+        guard case .array(let items) = try parser.parse("[NaN, Infinity, -Infinity, 1e999, -1]") else {
+            Issue.record("expected an array")
+            return
+        }
+        guard case .double(let nan) = items[0] else { Issue.record("NaN is not a double"); return }
+        #expect(nan.isNaN)
+        #expect(Array(items[1...]) == [.double(.infinity), .double(-.infinity), .double(.infinity), .int(-1)])
+    }
+
+    @Test func replacesLoneSurrogates() throws {
+        #expect(try parser.parse(#""a\ud800b""#) == "a\u{FFFD}b")
+        #expect(try parser.parse(#""\udc00""#) == "\u{FFFD}")
+        #expect(try parser.parse(#""\ud800\u0041""#) == "\u{FFFD}A")
+        #expect(try parser.parse(#""\ud83d\ude00""#) == "😀")
+    }
+
+    @Test(arguments: ["Nan", "-Inf", "[1,]", "01", "{\"a\" 1}", "\"\\x\""])
+    func stillRejectsWhatPythonRejects(_ text: String) {
+        #expect(throws: JSONParseError.self) { try parser.parse(text) }
+    }
+
+    @Test func tellsADepthLimitFromASyntaxError() throws {
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        let error = #expect(throws: JSONParseError.self) { try JSONParser(maxDepth: 10, dialect: .python).parse(deep) }
+        #expect(error?.isNestingTooDeep == true)
+        let syntax = #expect(throws: JSONParseError.self) { try parser.parse("[1,]") }
+        #expect(syntax?.isNestingTooDeep == false)
+    }
+}
