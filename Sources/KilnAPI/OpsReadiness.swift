@@ -2,8 +2,8 @@ import KilnHTTP
 
 /// Whether the server can take work: what `/ready` answers.
 ///
-/// Starts `loading`; the command line sets `ready` once models are loaded (later issues) and
-/// `draining` when shutdown begins. Load balancers stop sending work on 503.
+/// Starts `loading`; the command line sets `ready` once the models are loaded and `draining`
+/// when shutdown begins. Load balancers stop sending work on 503.
 public final class OpsReadiness: @unchecked Sendable {
     public enum State: String, Sendable {
         case loading

@@ -42,13 +42,6 @@ enum UnicodeClassifier {
         return UnsafePointer(table)
     }()
 
-    /// The class of `value`, using `table` (which callers fetch once, outside their loops).
-    @inline(__always)
-    static func classOf(_ value: UInt32, table: UnsafePointer<UInt8>) -> CodepointClass {
-        if value < tableSize { return CodepointClass(rawValue: table[Int(value)]) }
-        return classify(value)
-    }
-
     /// Computes the class of one scalar from the standard library's Unicode properties.
     static func classify(_ value: UInt32) -> CodepointClass {
         guard let scalar = Unicode.Scalar(value) else { return .assigned }  // surrogates never occur in a String

@@ -5,7 +5,8 @@ private func help(_ key: String) -> ArgumentHelp {
     ArgumentHelp(ConfigCatalogue.setting(key).helpText)
 }
 
-/// `kiln serve`: the HTTP server with the ops endpoints (and, in later issues, the models).
+/// `kiln serve`: the HTTP server with the OpenAI-compatible API over the loaded models, and the
+/// ops endpoints.
 ///
 /// Every setting can come from the config file (`--config`, or `KILN_CONFIG`), a `KILN_…`
 /// environment variable or a flag, in increasing order of precedence.

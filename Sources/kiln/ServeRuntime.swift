@@ -6,9 +6,9 @@ import KilnHTTP
 import KilnServe
 import Logging
 
-/// Wires `kiln serve` together: logging, TLS, the router with its endpoints, the server,
-/// readiness and signals. Later issues load models here and register the API routes on
-/// ``router`` before the server starts (readiness turns `ready` once they are loaded).
+/// Wires `kiln serve` together: logging, TLS, the router with the ops and API endpoints, the
+/// server, readiness and signals. The models load on a thread of their own while the server
+/// already answers `/health`; readiness turns `ready` once they are loaded.
 struct ServeRuntime {
     let settings: ServeSettings
 

@@ -224,11 +224,3 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
         return TokenLogprob(chosen: alternative(payload.chosen), top: payload.top.map(alternative))
     }
 }
-
-extension NSLock {
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        lock()
-        defer { unlock() }
-        return try body()
-    }
-}
