@@ -6,6 +6,7 @@ import Prometheus
 ///
 /// Labels are bounded: the route is the matched pattern (`unmatched` otherwise) and unknown
 /// methods count as `other`, so a client cannot grow the series without limit.
+// @unchecked Sendable: every counter map is read and written under `lock`.
 public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
     public let registry: PrometheusCollectorRegistry
     private let openConnections: Gauge

@@ -4,6 +4,7 @@ import KilnHTTP
 ///
 /// Starts `loading`; the command line sets `ready` once the models are loaded and `draining`
 /// when shutdown begins. Load balancers stop sending work on 503.
+// @unchecked Sendable: `current` is read and written under `lock`.
 public final class OpsReadiness: @unchecked Sendable {
     public enum State: String, Sendable {
         case loading

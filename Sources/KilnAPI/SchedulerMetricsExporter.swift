@@ -5,6 +5,8 @@ import Prometheus
 /// The batching scheduler's figures as Prometheus series (prefix `kiln_`): gauges and counters
 /// refreshed from a `SchedulerMetrics` snapshot at each scrape, and histograms fed one
 /// observation at a time through `observer`.
+// @unchecked Sendable: Prometheus's metric objects lock themselves; the exporter's own mutable state
+// changes only under `lock`.
 public final class SchedulerMetricsExporter: @unchecked Sendable {
     private let running: Gauge
     private let waiting: Gauge

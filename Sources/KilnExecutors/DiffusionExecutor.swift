@@ -11,6 +11,8 @@ import KilnServe
 ///
 /// A job's `ImageJobRequest.parameters` must be a KilnImage `ImageRequest`; its size and step
 /// count are taken from the job (what the scheduler batched it by), not from the parameters.
+// @unchecked Sendable: the generation table changes only under `lock`; the pipelines are `let` and
+// called by one thread at a time (the scheduler's image lane).
 public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
     /// The pipelines, by the model id requests name them with.
     public let pipelines: [String: ImagePipeline]

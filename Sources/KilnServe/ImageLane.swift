@@ -5,6 +5,7 @@ import Foundation
 ///
 /// One unit at a time. `launch` hands a unit over; `isBusy` turns false once it has run, and
 /// `onFinish` (the scheduler's wake-up) is called after each unit run on the lane's thread.
+// @unchecked Sendable: every mutable field is read and written under `condition`.
 final class ImageLane: @unchecked Sendable {
     let overlaps: Bool
     private let onFinish: @Sendable () -> Void

@@ -4,6 +4,8 @@ import Foundation
 /// make the previews that step owes, and decode what it finished. Built by the scheduler, run on
 /// the lane (`run`), read back by the scheduler once the lane is idle; the lane's lock orders the
 /// two, so no field is touched by both at once.
+// @unchecked Sendable: the lane writes the results while the scheduler waits for `ImageLane.isBusy` to
+// turn false, and the lane's condition lock orders the two; no field is touched by both at once.
 final class ImageWorkUnit: @unchecked Sendable {
     /// Generations to start first, with their requests.
     let starts: [(id: SequenceID, request: ImageJobRequest)]

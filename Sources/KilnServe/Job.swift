@@ -74,6 +74,7 @@ public enum JobWork: Sendable {
 ///
 /// Created by `Scheduler.submit` or `Scheduler.submitImage`. All members are safe to use from any
 /// thread.
+// @unchecked Sendable: the state, the stop flag and the handlers change only under `lock`; the rest is `let`.
 public final class Job: @unchecked Sendable {
     /// Unique per scheduler; also the executor's `SequenceID`.
     public let id: SequenceID

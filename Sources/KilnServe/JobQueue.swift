@@ -2,6 +2,7 @@ import Foundation
 
 /// The bounded waiting room in front of the scheduler: highest priority first, then first come
 /// first served. Thread-safe.
+// @unchecked Sendable: the jobs are read and changed only under `lock`.
 public final class JobQueue: @unchecked Sendable {
     /// The most jobs it holds; one more is refused with `ServeError.queueFull`.
     public let capacity: Int

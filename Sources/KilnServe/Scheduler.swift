@@ -16,6 +16,8 @@ import Foundation
 ///    sequences on stop tokens, `maxNewTokens` or a stop request.
 ///
 /// Tests may instead drive `runIteration()` by hand with a `ManualClock`.
+// @unchecked Sendable: iteration state is touched only under `iterationLock`, the lifecycle and thread
+// fields only under `stateLock`, and the queue and recorder lock themselves; the rest is `let`.
 public final class Scheduler: @unchecked Sendable {
     public let settings: SchedulerSettings
     /// The waiting room; its lock is independent of the scheduler's.

@@ -105,6 +105,7 @@ public enum SchedulerObservation: Sendable, Equatable {
 public typealias SchedulerObserver = @Sendable (SchedulerObservation) -> Void
 
 /// Thread-safe accumulation of `SchedulerMetrics`.
+// @unchecked Sendable: the metrics are read and updated only under `lock`.
 final class SchedulerMetricsRecorder: @unchecked Sendable {
     private let lock = NSLock()
     private var metrics = SchedulerMetrics()

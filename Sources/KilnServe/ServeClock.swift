@@ -9,7 +9,7 @@ public protocol ServeClock: AnyObject, Sendable {
 }
 
 /// Monotonic wall time (`ContinuousClock`), origin at creation.
-public final class SystemClock: ServeClock, @unchecked Sendable {
+public final class SystemClock: ServeClock, Sendable {
     private let origin = ContinuousClock.now
 
     public init() {}
@@ -20,6 +20,7 @@ public final class SystemClock: ServeClock, @unchecked Sendable {
 }
 
 /// A clock that moves only when told to; for tests.
+// @unchecked Sendable: `current` is read and written under `lock`.
 public final class ManualClock: ServeClock, @unchecked Sendable {
     private let lock = NSLock()
     private var current: Duration

@@ -23,7 +23,7 @@ enum Value {
     static func tuple(_ items: [Value]) -> Value { .list(ValueList(items, isTuple: true)) }
     static func undefined(name: String) -> Value { .undefined(UndefinedValue(name: name)) }
     static func undefined(hint: String) -> Value { .undefined(UndefinedValue(hint: hint)) }
-    static let emptyString = Value.string("")
+    static var emptyString: Value { .string("") }
 
     /// Python's `type(value).__name__`.
     var typeName: String {

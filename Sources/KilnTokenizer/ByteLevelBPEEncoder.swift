@@ -10,6 +10,8 @@
 /// With `endOfWordSuffix` set, the suffix is read as one extra byte, `endOfWordMarker`, which
 /// valid UTF-8 never contains, so it cannot collide with text; `encode(markedWord:)` then starts
 /// from the word's bytes with the marker joined to the last one, as CLIP's BPE does.
+// @unchecked Sendable: immutable after init; the symbol and merge tables are only read, and each call
+// brings its own scratch.
 final class ByteLevelBPEEncoder: @unchecked Sendable {
     let vocabularySize: Int
     let preTokenizer: PreTokenizer

@@ -10,6 +10,7 @@
 /// occurs in no multi-character token (in Llama's vocabulary: newline, tab, most control
 /// characters) can never be merged, so the text is cut there and each piece merges on its own
 /// with a small heap. The merges inside each piece are exactly those the whole text would get.
+// @unchecked Sendable: immutable after init; its tables are raw buffers that are only read.
 final class SentencePieceEncoder: @unchecked Sendable {
     /// Token text (UTF-8, with `▁`) to id; immutable after init.
     private let pieces: ByteStringTable

@@ -19,7 +19,7 @@ import KilnFormats
 /// let ids = tokenizer.encode("<|im_start|>user\nHi", addSpecial: false, parseSpecial: true)
 /// let text = tokenizer.decode(ids)
 /// ```
-public final class Tokenizer: @unchecked Sendable {
+public final class Tokenizer: Sendable {
     /// The tokenization algorithm.
     public enum Kind: String, Sendable {
         /// Byte-level BPE (`tokenizer.ggml.model = "gpt2"`).

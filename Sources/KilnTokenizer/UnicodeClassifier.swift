@@ -34,7 +34,9 @@ enum UnicodeClassifier {
     static var tableSize: UInt32 { 0x40000 }
 
     /// One byte per scalar below `tableSize`. Allocated once and never freed: it lives as long as the process.
-    static let table: UnsafePointer<UInt8> = {
+    /// Written only inside this initializer, which Swift runs once (thread-safely) before any read;
+    /// read-only after that, so sharing the pointer across threads is safe.
+    nonisolated(unsafe) static let table: UnsafePointer<UInt8> = {
         let table = UnsafeMutablePointer<UInt8>.allocate(capacity: Int(tableSize))
         for value in 0..<tableSize {
             table[Int(value)] = classify(value).rawValue

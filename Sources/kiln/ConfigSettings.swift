@@ -64,13 +64,13 @@ struct ServeSettings: Equatable {
 }
 
 /// One setting: where it lives in the file, its environment variable and flag, and its meaning.
-struct ConfigSetting {
-    enum Binding {
-        case string(WritableKeyPath<ServeSettings, String>)
-        case integer(WritableKeyPath<ServeSettings, Int>)
-        case double(WritableKeyPath<ServeSettings, Double>)
-        case bool(WritableKeyPath<ServeSettings, Bool>)
-        case strings(WritableKeyPath<ServeSettings, [String]>)
+struct ConfigSetting: Sendable {
+    enum Binding: Sendable {
+        case string(WritableKeyPath<ServeSettings, String> & Sendable)
+        case integer(WritableKeyPath<ServeSettings, Int> & Sendable)
+        case double(WritableKeyPath<ServeSettings, Double> & Sendable)
+        case bool(WritableKeyPath<ServeSettings, Bool> & Sendable)
+        case strings(WritableKeyPath<ServeSettings, [String]> & Sendable)
     }
 
     /// `section.name` in the TOML file.

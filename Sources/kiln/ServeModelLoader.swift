@@ -125,6 +125,8 @@ struct ImageModelLoadError: Error, CustomStringConvertible {
 }
 
 /// A value set once from one thread and read from many.
+// @unchecked Sendable: `stored` is written once and read under `lock`; Value is shared only by reference
+// to objects that are themselves thread-safe (the services and the scheduler).
 final class ServiceSlot<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: Value?

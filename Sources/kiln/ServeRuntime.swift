@@ -59,8 +59,10 @@ struct ServeRuntime {
         var configuration = serverConfiguration()
         let settings = resolvingImageModel(logger: logger)
 
-        var tls: TLSContext? = nil
-        if !settings.tlsCert.isEmpty {
+        let tls: TLSContext?
+        if settings.tlsCert.isEmpty {
+            tls = nil
+        } else {
             do {
                 let context = try TLSContext(certificatePath: settings.tlsCert, keyPath: settings.tlsKey)
                 configuration.securityLayerFactory = context.securityLayerFactory
@@ -87,7 +89,7 @@ struct ServeRuntime {
         let server = HTTPServer(configuration: configuration, logger: Logger(label: "kiln.http"),
                                 accessLog: AccessLog(logger: Logger(label: "kiln.access"), isEnabled: settings.accessLog),
                                 observer: metrics, handler: router.handler)
-        let onTerminate = { (forced: Bool) in
+        let onTerminate: @Sendable (Bool) -> Void = { forced in
             if forced {
                 logger.warning("second signal: stopping now")
                 ServeSignals.exitNow(0)
@@ -102,7 +104,7 @@ struct ServeRuntime {
                 ServeSignals.exitNow(0)
             }
         }
-        let onReload = {
+        let onReload: @Sendable () -> Void = {
             guard let tls else {
                 logger.info("SIGHUP: nothing to reload (TLS is off)")
                 return
@@ -124,7 +126,7 @@ struct ServeRuntime {
         let scheme = tls == nil ? "http" : "https"
         // A fixed line on stdout that scripts and tests wait for, whatever the log settings.
         print("kiln listening on \(server.addresses.map { "\(scheme)://\($0)" }.joined(separator: " "))")
-        fflush(stdout)
+        fflush(nil)  // every output stream, stdout among them
 
         // The model loads after the socket is bound: /health answers at once, /ready once loaded.
         // A plain thread, not a Dispatch queue: the engine's threads (scheduler loop, worker pools)
@@ -161,8 +163,7 @@ enum ServeSignals {
     /// still be loading on another thread, and running atexit handlers and static destructors
     /// under it can deadlock; the logs are flushed first and nothing else needs tearing down.
     static func exitNow(_ code: Int32) -> Never {
-        fflush(stdout)
-        fflush(stderr)
+        fflush(nil)  // every output stream: stdout and stderr
         _exit(code)
     }
 
@@ -183,7 +184,7 @@ enum ServeSignals {
 
     /// Takes signals on the calling (main) thread for the rest of the process's life; the
     /// handlers run on a serial queue, so a second SIGTERM is seen while the first one drains.
-    static func waitForever(onTerminate: @escaping (_ forced: Bool) -> Void, onReload: @escaping () -> Void) -> Never {
+    static func waitForever(onTerminate: @escaping @Sendable (_ forced: Bool) -> Void, onReload: @escaping @Sendable () -> Void) -> Never {
         let queue = DispatchQueue(label: "kiln.signals")
         var set = handled
         var terminations = 0

@@ -83,6 +83,7 @@ enum StandardError {
 }
 
 /// Log timestamps, formatted by `strftime` at most once a second per form.
+// @unchecked Sendable: the cached second and its strings are read and written under `lock`.
 final class LogClock: @unchecked Sendable {
     static let shared = LogClock()
 

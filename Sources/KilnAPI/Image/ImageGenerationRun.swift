@@ -8,6 +8,8 @@ import KilnServe
 ///
 /// Scheduler events hop at once onto the run's own serial queue, where PNG encoding, base64 and
 /// writing happen, so the scheduler thread never waits for them and events keep their order.
+// @unchecked Sendable: the run's state lives on its serial queue `work` (events hop onto it), and the
+// job list shared with the submitting thread is guarded by `lock`.
 final class ImageGenerationRun: JobFanOut, @unchecked Sendable {
     let count: Int
     let size: String

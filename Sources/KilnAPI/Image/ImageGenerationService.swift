@@ -8,7 +8,7 @@ import KilnServe
 /// image job per requested image to the shared scheduler (which batches compatible jobs), and
 /// answers with one JSON body or, with `stream: true`, Server-Sent Events (previews, then each
 /// image, then `[DONE]`). A client that goes away cancels its jobs.
-public final class ImageGenerationService: @unchecked Sendable {
+public final class ImageGenerationService: Sendable {
     /// Limits of the image API; each is a setting of `kiln serve`.
     public struct Settings: Sendable {
         public var request = ImageGenerationRequest.Limits()

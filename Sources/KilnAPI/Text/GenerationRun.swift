@@ -11,6 +11,7 @@ import KilnTokenizer
 /// Events arrive on the scheduler thread (a job cancelled while queued reports on the cancelling
 /// thread), so every state change happens under `lock`. Writes to the client hop onto the
 /// connection's queue by themselves.
+// @unchecked Sendable: every state change happens under `lock` (or `streamLock` for the stream).
 final class GenerationRun: JobFanOut, @unchecked Sendable {
     enum Kind { case chat, text }
 

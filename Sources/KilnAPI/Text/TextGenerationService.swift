@@ -12,7 +12,7 @@ import KilnTokenizer
 /// Handlers validate and tokenize on the connection's queue, submit one job per choice to the
 /// scheduler and return at once; the answer is sent from the scheduler's events (see
 /// `GenerationRun`). A client that goes away cancels its jobs.
-public final class TextGenerationService: @unchecked Sendable {
+public final class TextGenerationService: Sendable {
     /// Limits of the text API; each is a setting of `kiln serve`.
     public struct Settings: Sendable {
         public var generation = GenerationOptions.Limits()
@@ -51,7 +51,7 @@ public final class TextGenerationService: @unchecked Sendable {
     /// them after the language model.
     public static func register(on router: Router, service: @escaping @Sendable () -> TextGenerationService?,
                                 otherModels: @escaping @Sendable () -> [String] = { [] }) {
-        func route(_ body: @escaping (TextGenerationService, HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
+        func route(_ body: @escaping @Sendable (TextGenerationService, HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
             { request, responder in
                 guard let service = service() else {
                     return responder.respond(APIError.unavailable("The model is loading; retry shortly").response)
