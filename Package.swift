@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
     ],
     targets: [
         // System libraries: each is a module map plus a shim for the macros Swift cannot call.
@@ -77,7 +78,8 @@ let package = Package(
                           dependencies: ["KilnAPI", "KilnHTTP", "KilnServe", "KilnExecutors", "KilnText", "KilnImage",
                                          "KilnTokenizer", "KilnTemplate", "KilnTensor", "KilnFormats",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log")],
+                                         .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "TOMLKit", package: "TOMLKit")],
                           swiftSettings: [.swiftLanguageMode(.v6)]),
 
         .testTarget(name: "KilnHTTPTests", dependencies: ["KilnHTTP", "COpenSSL", .product(name: "Logging", package: "swift-log")],

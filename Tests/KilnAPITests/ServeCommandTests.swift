@@ -183,6 +183,26 @@ struct ServeCommandTests {
         let (envStatus, _, envErrors) = try Self.run(Self.binary, ["serve"], environment: ["KILN_SEND_TIMEOUT": "soon"])
         #expect(envStatus != 0)
         #expect(envErrors.contains("KILN_SEND_TIMEOUT"))
+        try "[server]\nhost = 1979-05-27\n".write(to: file, atomically: true, encoding: .utf8)
+        let (dateStatus, _, dateErrors) = try Self.run(Self.binary, ["serve", "--config", file.path])
+        #expect(dateStatus != 0)
+        #expect(dateErrors.contains("server.host is a TOML date"))
+    }
+
+    /// The file is TOML 1.0 (read by TOMLKit): multi-line arrays and literal strings work.
+    @Test func configurationFileIsFullTOML() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-\(UUID().uuidString).toml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try """
+        [security]
+        cors_allowed_origins = [
+            "https://a.example",  # the first
+            'https://b.example',
+        ]
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let (status, output, errors) = try Self.run(Self.binary, ["serve", "--config", file.path, "--print-config"])
+        #expect(status == 0, "\(errors)")
+        #expect(output.contains("cors_allowed_origins = [\"https://a.example\", \"https://b.example\"]\n"))
     }
 
     @Test func jsonAccessLogHasOneLinePerRequest() throws {
