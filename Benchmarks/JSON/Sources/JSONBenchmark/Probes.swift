@@ -329,5 +329,5 @@ func runDepthProbes() {
 func stackLimit() -> String {
     var limit = rlimit()
     getrlimit(Int32(RLIMIT_STACK.rawValue), &limit)
-    return limit.rlim_cur == RLIM_INFINITY ? "unlimited" : "\(limit.rlim_cur / 1024) KiB"
+    return limit.rlim_cur == rlim_t.max ? "unlimited" : "\(limit.rlim_cur / 1024) KiB"
 }
