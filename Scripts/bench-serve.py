@@ -88,7 +88,8 @@ def run_level(host, port, model, concurrency, seconds, tokens):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8080")
-    parser.add_argument("--start", action="store_true", help="start .build/release/kiln on a free port")
+    parser.add_argument("--start", action="store_true", help="start a kiln binary (--kiln) on a free port")
+    parser.add_argument("--kiln", help="the binary --start runs (default: .build/release/kiln)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--tokens", type=int, default=64)
@@ -102,7 +103,8 @@ def main():
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        server = subprocess.Popen([os.path.join(root, ".build", "release", "kiln"), "serve", "--port", str(port),
+        kiln = args.kiln or os.path.join(root, ".build", "release", "kiln")
+        server = subprocess.Popen([kiln, "serve", "--port", str(port),
                                    "--access-log", "false"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         for _ in range(600):
