@@ -235,13 +235,15 @@ func runProbes() {
 
     // Error positions: a syntax error 73 bytes into the second line of a request body.
     let broken = "{\"model\": \"smollm2\",\n \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, }], \"stream\": true}"
-    probe("error position (syntax error at byte \(Array(broken.utf8).firstIndex(of: UInt8(ascii: "}"))!)…, line 2)", b(broken), extra: [
-        ("JSONDecoder ChatRequest", { try "\(JSONDecoder().decode(ChatRequest.self, from: $0).messages.count) messages" }),
-    ])
+    let rawDecoderError: (String, (Data) throws -> String) = ("JSONDecoder error, in full", { data in
+        do { _ = try JSONDecoder().decode(ChatRequest.self, from: data); return "decoded" } catch { return "\(error)" }
+    })
+    probe("error position (stray '}' at byte \(broken.utf8.count - 19), line 2)", b(broken), extra: [rawDecoderError])
+    let brokenUnicode = "{\"content\": \"日本語 😀 naïve\" x}"
+    probe("error position after non-ASCII (stray 'x' at byte \(brokenUnicode.utf8.count - 2), character \(brokenUnicode.count - 2))",
+          b(brokenUnicode), extra: [rawDecoderError])
     let wrongType = #"{"model": "m", "messages": [{"role": "user", "content": 5}]}"#
-    probe("type error (content is a number)", b(wrongType), extra: [
-        ("JSONDecoder ChatRequest", { try "\(JSONDecoder().decode(ChatRequest.self, from: $0).messages.count) messages" }),
-    ])
+    probe("type error (content is a number)", b(wrongType), extra: [rawDecoderError])
 }
 
 // MARK: Nesting depth, each attempt in a child process (a stack overflow kills only the child)
@@ -279,6 +281,7 @@ enum ChildResult { case accepted, rejected(String), crashed(String) }
 func runChild(_ reader: String, _ depth: Int, objects: Bool = false) -> ChildResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+    p.environment = ["SWIFT_BACKTRACE": "enable=no"]
     p.arguments = ["--depth-child", reader, String(depth), objects ? "objects" : "arrays"]
     let out = Pipe(), err = Pipe()
     p.standardOutput = out

@@ -33,7 +33,7 @@ func formatTime(_ ns: Double) -> String {
 /// batch). Each round runs every contender once, starting with a different one each round, so that
 /// drift in the machine's load falls on all of them alike. Prints the median and minimum time per
 /// operation over the rounds, throughput over `inputBytes`, and the ratio of medians to the first.
-func compare(_ title: String, inputBytes: Int, rounds: Int, batchSeconds: Double = 0.025, _ contenders: [Contender]) {
+func compare(_ title: String, inputBytes: Int, rounds: Int, batchSeconds: Double = 0.05, _ contenders: [Contender]) {
     // Warm up and calibrate.
     var iterations: [Int] = []
     for c in contenders {
@@ -120,7 +120,7 @@ func runSpeed(rounds: Int) {
     }
     compare("parse (a) chat completion request ~1 KB", inputBytes: a.count, rounds: rounds, requestContenders(a))
     compare("parse (b) chat completion request ~100 KB", inputBytes: b.count, rounds: rounds, requestContenders(b))
-    compare("parse (c) 2 MB non-ASCII prompt with \\u escapes", inputBytes: c.count, rounds: rounds, batchSeconds: 0.1, requestContenders(c))
+    compare("parse (c) 2 MB non-ASCII prompt with \\u escapes", inputBytes: c.count, rounds: rounds, batchSeconds: 0.15, requestContenders(c))
     let dData = Data(d)
     compare("parse (d) safetensors header, 497 tensors", inputBytes: d.count, rounds: rounds, [
         Contender(name: "KilnJSON JSONParser(maxDepth: 8).parse") { kilnCount(try! JSONParser(maxDepth: 8).parse(d)) },
