@@ -4,11 +4,15 @@ import KilnJSON
 import Glibc
 #endif
 
-func nowNanoseconds() -> UInt64 {
+func nowNanoseconds(_ clock: clockid_t = CLOCK_MONOTONIC) -> UInt64 {
     var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(clock, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
+
+/// CPU time of this thread: unlike wall time, it does not count the time the thread waits for a
+/// core while other processes run, which on a shared, loaded machine is most of the noise.
+func cpuNanoseconds() -> UInt64 { nowNanoseconds(CLOCK_THREAD_CPUTIME_ID) }
 
 /// Results are folded into this, so that no call can be optimised away.
 var sink = 0
@@ -29,10 +33,11 @@ func formatTime(_ ns: Double) -> String {
     return String(format: "%9.2f µs", ns / 1_000)
 }
 
-/// Times each contender in batches of a calibrated number of operations (about `batchSeconds` a
-/// batch). Each round runs every contender once, starting with a different one each round, so that
-/// drift in the machine's load falls on all of them alike. Prints the median and minimum time per
-/// operation over the rounds, throughput over `inputBytes`, and the ratio of medians to the first.
+/// Times each contender in batches of a calibrated number of operations (about `batchSeconds` of CPU
+/// time a batch). Each round runs every contender once, starting with a different one each round,
+/// so that drift in the machine's load falls on all of them alike. Prints, per operation, the
+/// median thread CPU time over the rounds (the figure to compare), its minimum, the median wall
+/// time, throughput from the CPU median over `inputBytes`, and the ratio of CPU medians to the first.
 func compare(_ title: String, inputBytes: Int, rounds: Int, batchSeconds: Double = 0.05, _ contenders: [Contender]) {
     // Warm up and calibrate.
     var iterations: [Int] = []
@@ -40,9 +45,9 @@ func compare(_ title: String, inputBytes: Int, rounds: Int, batchSeconds: Double
         sink &+= c.run()
         var n = 1
         while true {
-            let t0 = nowNanoseconds()
+            let t0 = cpuNanoseconds()
             for _ in 0..<n { sink &+= c.run() }
-            let elapsed = Double(nowNanoseconds() - t0) / 1e9
+            let elapsed = Double(cpuNanoseconds() - t0) / 1e9
             if elapsed >= batchSeconds / 4 || n >= 1 << 24 {
                 iterations.append(max(1, Int(Double(n) * batchSeconds / max(elapsed, 1e-9))))
                 break
@@ -50,25 +55,28 @@ func compare(_ title: String, inputBytes: Int, rounds: Int, batchSeconds: Double
             n *= 4
         }
     }
-    var samples = Array(repeating: [Double](), count: contenders.count)
+    var cpu = Array(repeating: [Double](), count: contenders.count)
+    var wall = Array(repeating: [Double](), count: contenders.count)
     for round in 0..<rounds {
         for k in 0..<contenders.count {
             let i = (round + k) % contenders.count
             let c = contenders[i], n = iterations[i]
-            let t0 = nowNanoseconds()
+            let w0 = nowNanoseconds(), c0 = cpuNanoseconds()
             for _ in 0..<n { sink &+= c.run() }
-            samples[i].append(Double(nowNanoseconds() - t0) / Double(n))
+            let c1 = cpuNanoseconds(), w1 = nowNanoseconds()
+            cpu[i].append(Double(c1 - c0) / Double(n))
+            wall[i].append(Double(w1 - w0) / Double(n))
         }
     }
     print("\n## \(title)  (input \(inputBytes) bytes, \(rounds) rounds)")
-    print("contender                                      median/op      min/op     MB/s  ratio-to-first  ops/batch")
-    let base = median(samples[0])
+    print("contender                                 median CPU/op   min CPU/op  median wall/op     MB/s  ratio  ops/batch")
+    let base = median(cpu[0])
     for (i, c) in contenders.enumerated() {
-        let m = median(samples[i])
+        let m = median(cpu[i])
         let mbps = Double(inputBytes) / m * 1e9 / 1e6
-        print(c.name.padding(toLength: 44, withPad: " ", startingAt: 0)
-              + " " + formatTime(m) + " " + formatTime(samples[i].min()!)
-              + String(format: " %8.1f  %8.2fx  %9d", mbps, m / base, iterations[i]))
+        print(c.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+              + " " + formatTime(m) + "  " + formatTime(cpu[i].min()!) + "    " + formatTime(median(wall[i]))
+              + String(format: " %8.1f %6.2fx %9d", mbps, m / base, iterations[i]))
     }
 }
 
