@@ -99,26 +99,58 @@ extension JSONValue {
         }
     }
 
-    static func writeString(_ s: String, to out: inout String) {
+    /// `text` as a JSON string literal, quotes included: Kiln's one JSON string escaper (bodies,
+    /// log lines and error bodies built by hand use it too).
+    public static func quoted(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 2)
+        writeString(text, to: &out)
+        return out
+    }
+
+    /// Escapes what JSON requires (quote, backslash, controls below U+0020) and U+2028/U+2029,
+    /// which JavaScript string literals cannot hold raw; everything else goes out as UTF-8. Runs
+    /// that need no escape are copied whole, since escapes are rare in practice.
+    public static func writeString(_ text: String, to out: inout String) {
         out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        let utf8 = text.utf8
+        var runStart = utf8.startIndex
+        var index = runStart
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            var length = 1
+            let escape: String?
+            switch byte {
+            case 0x22: escape = "\\\""
+            case 0x5C: escape = "\\\\"
+            case 0x0A: escape = "\\n"
+            case 0x0D: escape = "\\r"
+            case 0x09: escape = "\\t"
+            case 0x08: escape = "\\b"
+            case 0x0C: escape = "\\f"
+            case 0x00..<0x20: escape = "\\u00" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16)
+            case 0xE2:
+                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+                let second = utf8.index(after: index)
+                let third = second == utf8.endIndex ? second : utf8.index(after: second)
+                if third != utf8.endIndex, utf8[second] == 0x80, utf8[third] == 0xA8 || utf8[third] == 0xA9 {
+                    escape = utf8[third] == 0xA8 ? "\\u2028" : "\\u2029"
+                    length = 3
                 } else {
-                    out.unicodeScalars.append(scalar)
+                    escape = nil
                 }
+            default: escape = nil
             }
+            guard let escape else {
+                index = utf8.index(after: index)
+                continue
+            }
+            out += text[runStart..<index]
+            out += escape
+            index = utf8.index(index, offsetBy: length)
+            runStart = index
         }
+        out += text[runStart..<utf8.endIndex]
         out += "\""
     }
 }

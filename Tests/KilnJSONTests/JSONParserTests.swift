@@ -86,3 +86,22 @@ import KilnJSON
         #expect(syntax?.isNestingTooDeep == false)
     }
 }
+
+/// The one JSON string escaper: what it escapes, and that the parser reads back what it wrote.
+@Suite struct JSONStringWritingTests {
+    @Test func escapesWhatJSONRequiresAndTheJavaScriptLineSeparators() {
+        #expect(JSONValue.quoted("plain") == #""plain""#)
+        #expect(JSONValue.quoted("a\"b\\c") == #""a\"b\\c""#)
+        #expect(JSONValue.quoted("\n\r\t\u{08}\u{0C}") == #""\n\r\t\b\f""#)
+        #expect(JSONValue.quoted("\u{00}\u{01}\u{1F}") == #""\u0000\u0001\u001f""#)
+        #expect(JSONValue.quoted("x\u{2028}y\u{2029}z") == #""x\u2028y\u2029z""#)
+        // Other non-ASCII goes out raw, U+2026 (E2 80 A6) and DEL included.
+        #expect(JSONValue.quoted("é … 🚀 \u{7F}") == "\"é … 🚀 \u{7F}\"")
+    }
+
+    @Test(arguments: ["", "\"", "\\\\\"", "tail\u{E2}", "ü\u{2028}", String(repeating: "ab\ncd\u{1}é", count: 100)])
+    func theParserReadsBackWhatTheWriterWrote(_ text: String) throws {
+        let written = JSONValue.array([.string(text), .object([(text, .string(text))])]).serialized
+        #expect(try JSONParser().parse(written) == .array([.string(text), .object([(text, .string(text))])]))
+    }
+}

@@ -39,3 +39,12 @@ def test_an_undeclared_import_is_caught(description, tmp_path, monkeypatch):
     monkeypatch.setattr(check, "target_directory", lambda target: tmp_path)
     problems = check.import_problems({"targets": [serve]})
     assert len(problems) == 1 and "imports KilnText, which KilnServe does not declare" in problems[0]
+
+
+def test_every_source_path_the_architecture_names_exists():
+    text = (check.ROOT / "Docs/architecture.md").read_text(encoding="utf-8")
+    import re
+    paths = set(re.findall(r"`(Sources/[^`]+)`", text))
+    assert paths, "Docs/architecture.md names no source path"
+    missing = sorted(p for p in paths if not (check.ROOT / p).exists())
+    assert missing == []
