@@ -1,67 +1,12 @@
 import CKilnKernels
-import Foundation
 
-/// Scaled dot-product attention of one query position over a KV cache, with grouped-query heads
-/// and a causal length: the query sees cache positions `0 ..< length` (its own included).
-///
-/// `output[h] = Σ_t softmax_t(scale · q[h]·k[t][g(h)]) · v[t][g(h)]` with `g(h) = h / (headCount / kvHeadCount)`.
-/// The softmax is computed online in chunks of keys (running maximum and sum), so no score buffer
-/// the size of the context is needed.
+/// Scaled dot-product attention of query heads over a language model's KV cache, with the
+/// softmax computed online (running maximum and sum) span by span, so that no score buffer the
+/// size of the context is needed: `begin`, then `accumulate` (or `accumulateInHalves`) for each
+/// span of cache positions in order (e.g. each block of a paged cache), `merge` for key ranges
+/// split between threads, and `finish`. `attendTiled` is llama.cpp's tiled body for long steps.
+/// KilnText's `PagedAttention` and `LlamaCompatibleAttention` drive them.
 public enum Attention {
-    /// Attends one query position.
-    ///
-    /// - Parameters:
-    ///   - query: `[headCount × headDimension]` floats (RoPE already applied).
-    ///   - cache: the sequence's keys and values for this layer.
-    ///   - length: visible positions, `1 ... cache capacity`.
-    ///   - output: `[headCount × headDimension]` floats, written.
-    public static func attend(query: UnsafePointer<Float>, cache: KVCacheView, length: Int,
-                              shape: AttentionShape, output: UnsafeMutablePointer<Float>) {
-        for head in 0..<shape.headCount {
-            attendHead(head, query: query, cache: cache, length: length, shape: shape, output: output)
-        }
-    }
-
-    /// Attends `queryCount` query positions in one pool dispatch, parallel over (query, head) pairs:
-    /// prefill (one cache, growing lengths) or batched decode (one cache per sequence).
-    ///
-    /// - Parameters:
-    ///   - queries: `[queryCount × queryStride]` floats; each row holds `headCount × headDimension`.
-    ///   - outputs: `[queryCount × outputStride]` floats, written likewise.
-    ///   - source: for query `i`, its cache view and causal length. Called from worker threads.
-    public static func attend(queries: UnsafePointer<Float>, queryCount: Int, queryStride: Int,
-                              outputs: UnsafeMutablePointer<Float>, outputStride: Int,
-                              shape: AttentionShape, pool: WorkerPool,
-                              source: (_ query: Int) -> (cache: KVCacheView, length: Int)) {
-        let heads = shape.headCount
-        pool.parallelFor(queryCount * heads, grain: max(1, heads / 3)) { items in
-            for item in items {
-                let q = item / heads, head = item % heads
-                let (cache, length) = source(q)
-                attendHead(head, query: queries + q * queryStride, cache: cache, length: length,
-                           shape: shape, output: outputs + q * outputStride)
-            }
-        }
-    }
-
-    static func attendHead(_ head: Int, query: UnsafePointer<Float>, cache: KVCacheView, length: Int,
-                           shape: AttentionShape, output: UnsafeMutablePointer<Float>) {
-        precondition(length > 0, "Attention: causal length must be at least 1")
-        let dimension = shape.headDimension
-        let kvHead = head / (shape.headCount / shape.kvHeadCount)
-        let offset = kvHead * cache.headStride * cache.elementType.byteCount
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: stateSize(headDimension: dimension)) { buffer in
-            let state = buffer.baseAddress!
-            begin(state: state, headDimension: dimension)
-            accumulate(query: query + head * dimension, keys: cache.keys + offset, values: cache.values + offset,
-                       elementType: cache.elementType, positionStride: cache.positionStride, count: length,
-                       headDimension: dimension, scale: shape.scale, state: state)
-            finish(state: state, headDimension: dimension, output: output + head * dimension)
-        }
-    }
-
-    // MARK: - Building blocks for other cache layouts (e.g. a paged cache, span by span)
-
     /// Floats of running state one query head needs: `2 + headDimension` (maximum, sum, accumulator).
     public static func stateSize(headDimension: Int) -> Int { 2 + headDimension }
 
@@ -141,30 +86,5 @@ public enum Attention {
     /// Writes the head's output, `[headDimension]` floats: the accumulator over the sum.
     public static func finish(state: UnsafePointer<Float>, headDimension: Int, output: UnsafeMutablePointer<Float>) {
         kiln_attention_finish(state, Int32(headDimension), output)
-    }
-
-    /// The plain two-pass reference (full score vector, `Double` sums): the oracle for tests.
-    /// Allocates; not for the hot path.
-    public static func reference(query: UnsafePointer<Float>, cache: KVCacheView, length: Int,
-                                 shape: AttentionShape, output: UnsafeMutablePointer<Float>) {
-        let dimension = shape.headDimension
-        let group = shape.headCount / shape.kvHeadCount
-        for head in 0..<shape.headCount {
-            let kvHead = head / group
-            var scores = [Double](repeating: 0, count: length)
-            for t in 0..<length {
-                var dot: Double = 0
-                for i in 0..<dimension { dot += Double(query[head * dimension + i]) * Double(cache.key(t, kvHead, i)) }
-                scores[t] = dot * Double(shape.scale)
-            }
-            let maximum = scores.max()!
-            let weights = scores.map { exp($0 - maximum) }
-            let total = weights.reduce(0, +)
-            for i in 0..<dimension {
-                var sum: Double = 0
-                for t in 0..<length { sum += weights[t] * Double(cache.value(t, kvHead, i)) }
-                output[head * dimension + i] = Float(sum / total)
-            }
-        }
     }
 }
