@@ -114,7 +114,7 @@ void kiln_gemm_prepacked_a_scalar(int m, int n, int k, const float *packed, int 
 void kiln_gemm_prepacked_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
                                 const float *packed, float *c, size_t ldc, int accumulate);
 
-/// The image kernels' per-thread serial flag: while set, ImageParallel runs everything on the
+/// The float kernels' per-thread serial flag: while set, KernelContext runs everything on the
 /// calling thread (each sample of a batch has a thread of its own).
 int kiln_thread_serial(void);
 void kiln_set_thread_serial(int serial);

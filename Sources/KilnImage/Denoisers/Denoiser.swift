@@ -28,7 +28,7 @@ extension UNet2DConditionModel: Denoiser {
     public var sampleSideMultiple: Int { 1 }
 
     /// Runs each sample through `predict(_:timestep:context:contextTokens:)`. With two or more
-    /// samples the samples themselves are spread over the image pool, one per thread, and each
+    /// samples the samples themselves are spread over the model's kernel pool, one per thread, and each
     /// sample's kernels run on its thread alone (the pool, busy with the batch, runs nested calls
     /// inline): small layers need no splitting, and the threads meet only to share the packing of
     /// each weight (`PackingTeam`), so that every weight is converted once per batch.
@@ -45,12 +45,12 @@ extension UNet2DConditionModel: Denoiser {
     /// `body(i)` for i in 0..<count: one after the other for a single sample (whose kernels use
     /// the whole pool), else samples side by side on the pool's threads, sharing weight packings.
     func predictEach(_ count: Int, _ body: (Int) throws -> FeatureMap) throws -> [FeatureMap] {
-        if count < 2 || ImageParallel.width < 2 {
+        if count < 2 || kernels.width < 2 {
             return try (0..<count).map(body)
         }
         var results = [Result<FeatureMap, Error>?](repeating: nil, count: count)
         results.withUnsafeMutableBufferPointer { slots in
-            PackingTeam.runSamples(count) { index in
+            PackingTeam.runSamples(count, context: kernels) { index in
                 slots[index] = Result { try body(index) }
             }
         }

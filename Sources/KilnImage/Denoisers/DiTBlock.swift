@@ -41,20 +41,21 @@ struct DiTBlock: Sendable {
     /// hidden [tokens, width] in place; `modulation` [6, width] is the model's timestep projection,
     /// `caption` [captionTokens, contextWidth] the (projected) text.
     func callAsFunction(_ hidden: inout [Float], tokens: Int, modulation: [Float], caption: [Float],
-                        captionTokens: Int, scratch: Scratch) {
+                        captionTokens: Int, workspace: Workspace) {
         // (shift, scale, gate) for attention, then for the MLP.
         var terms = modulation
         for index in terms.indices { terms[index] += scaleShiftTable.pointer[index] }
         let normalized = modulated(hidden, tokens: tokens, terms: terms, shiftRow: 0, scaleRow: 1)
-        let attended = selfAttention(normalized, tokens: tokens, scratch: scratch)
+        let attended = selfAttention(normalized, tokens: tokens, workspace: workspace)
         addGated(attended, to: &hidden, tokens: tokens, terms: terms, gateRow: 2)
 
-        let crossed = crossAttention(hidden, tokens: tokens, context: caption, contextTokens: captionTokens, scratch: scratch)
+        let crossed = crossAttention(hidden, tokens: tokens, context: caption, contextTokens: captionTokens, workspace: workspace)
         for index in hidden.indices { hidden[index] += crossed[index] }
 
-        var inner = feedForwardIn(modulated(hidden, tokens: tokens, terms: terms, shiftRow: 3, scaleRow: 4), rows: tokens)
-        inner.withUnsafeMutableBufferPointer { ImageModulation.geluTanhInPlace($0.baseAddress!, count: $0.count) }
-        addGated(feedForwardOut(inner, rows: tokens), to: &hidden, tokens: tokens, terms: terms, gateRow: 5)
+        var inner = feedForwardIn(modulated(hidden, tokens: tokens, terms: terms, shiftRow: 3, scaleRow: 4), rows: tokens,
+                                  workspace: workspace)
+        inner.withUnsafeMutableBufferPointer { Activation.geluTanhInPlace($0.baseAddress!, count: $0.count) }
+        addGated(feedForwardOut(inner, rows: tokens, workspace: workspace), to: &hidden, tokens: tokens, terms: terms, gateRow: 5)
     }
 
     private func modulated(_ hidden: [Float], tokens: Int, terms: [Float], shiftRow: Int, scaleRow: Int) -> [Float] {
@@ -62,9 +63,9 @@ struct DiTBlock: Sendable {
         hidden.withUnsafeBufferPointer { input in
             output.withUnsafeMutableBufferPointer { out in
                 terms.withUnsafeBufferPointer { t in
-                    ImageModulation.modulatedLayerNorm(input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
-                                                       epsilon: epsilon, shift: t.baseAddress! + shiftRow * width,
-                                                       scale: t.baseAddress! + scaleRow * width)
+                    Modulation.modulatedLayerNorm(input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
+                                                  epsilon: epsilon, shift: t.baseAddress! + shiftRow * width,
+                                                  scale: t.baseAddress! + scaleRow * width)
                 }
             }
         }
@@ -75,8 +76,8 @@ struct DiTBlock: Sendable {
         values.withUnsafeBufferPointer { input in
             hidden.withUnsafeMutableBufferPointer { target in
                 terms.withUnsafeBufferPointer { t in
-                    ImageModulation.addGated(input.baseAddress!, gate: t.baseAddress! + gateRow * width,
-                                             to: target.baseAddress!, rows: tokens, width: width)
+                    Modulation.addGated(input.baseAddress!, gate: t.baseAddress! + gateRow * width,
+                                        to: target.baseAddress!, rows: tokens, width: width)
                 }
             }
         }

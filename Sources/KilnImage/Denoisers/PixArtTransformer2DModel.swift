@@ -39,9 +39,13 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
     /// The position table of the native grid, [(sampleSize/p)², D]; other sizes compute theirs.
     let nativePositions: [Float]
     let store: WeightStore
+    /// Where the model's kernels run.
+    public let kernels: KernelContext
 
-    /// Loads `directory/config.json` and `directory/diffusion_pytorch_model.safetensors`.
-    public init(directory: String) throws {
+    /// Loads `directory/config.json` and `directory/diffusion_pytorch_model.safetensors`; the
+    /// model's kernels run on `kernels`.
+    public init(directory: String, kernels: KernelContext) throws {
+        self.kernels = kernels
         let config = try ComponentConfig(path: directory + "/config.json")
         let store = try WeightStore(path: directory + "/diffusion_pytorch_model.safetensors")
         self.store = store
@@ -102,8 +106,8 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         outputTable = try store.weight("scale_shift_table", shape: [2, width])
         projectOut = try Linear(store, "proj_out", in: width, out: patchSize * patchSize * outChannels)
         let grid = sampleSize / patchSize
-        nativePositions = ImagePatches.sinCosPositions(rows: grid, columns: grid, width: width, baseSize: baseSize,
-                                                       interpolationScale: interpolationScale)
+        nativePositions = Patches.sinCosPositions(rows: grid, columns: grid, width: width, baseSize: baseSize,
+                                                  interpolationScale: interpolationScale)
     }
 
     /// The model's output (ε) for one image [inChannels, h, w] at `timestep`, conditioned on
@@ -119,7 +123,7 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         guard timestep.isFinite else { throw ImageError.invalidRequest("timestep must be finite") }
         let rows = sample.height / patchSize, columns = sample.width / patchSize
         let tokens = rows * columns
-        let scratch = Scratch()
+        let workspace = Workspace(kernels: kernels)
 
         // Patch embedding [tokens, D]: the stride-p convolution as patches × weight [D, C·p·p]ᵀ.
         let patchWidth = inChannels * patchSize * patchSize
@@ -127,36 +131,38 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         var hidden = [Float](repeating: 0, count: tokens * width)
         sample.values.withUnsafeBufferPointer { image in
             patches.withUnsafeMutableBufferPointer { out in
-                ImagePatches.patchify(image.baseAddress!, into: out.baseAddress!, channels: inChannels,
-                                      height: sample.height, width: sample.width, patchSize: patchSize)
+                Patches.patchify(image.baseAddress!, into: out.baseAddress!, channels: inChannels,
+                                 height: sample.height, width: sample.width, patchSize: patchSize)
             }
         }
         patches.withUnsafeBufferPointer { input in
             hidden.withUnsafeMutableBufferPointer { output in
-                ImageGEMM.multiplyTransposed(input.baseAddress!, patchWeight.pointer, into: output.baseAddress!,
-                                             m: tokens, n: width, k: patchWidth, columnBias: patchBias.pointer)
+                GEMM.multiplyTransposed(input.baseAddress!, patchWeight.pointer, into: output.baseAddress!,
+                                        m: tokens, n: width, k: patchWidth, columnBias: patchBias.pointer,
+                                        context: kernels)
             }
         }
         let positions = rows == sampleSize / patchSize && columns == sampleSize / patchSize ? nativePositions
-            : ImagePatches.sinCosPositions(rows: rows, columns: columns, width: width, baseSize: baseSize, interpolationScale: interpolationScale)
+            : Patches.sinCosPositions(rows: rows, columns: columns, width: width, baseSize: baseSize, interpolationScale: interpolationScale)
         for index in hidden.indices { hidden[index] += positions[index] }
 
         // Timestep: e [D] conditions the output norm; SiLU(e) → modulation [6, D] every block.
-        var time = timeLinear1(UNet2DConditionModel.timestepEmbedding(timestep, width: Self.timeProjectionWidth, flipSinToCos: true, frequencyShift: 0), rows: 1)
-        ImageActivation.siluInPlace(&time, count: time.count)
-        let embedded = timeLinear2(time, rows: 1)
+        var time = timeLinear1(UNet2DConditionModel.timestepEmbedding(timestep, width: Self.timeProjectionWidth, flipSinToCos: true, frequencyShift: 0),
+                               rows: 1, workspace: workspace)
+        Activation.siluInPlace(&time, count: time.count)
+        let embedded = timeLinear2(time, rows: 1, workspace: workspace)
         var activated = embedded
-        ImageActivation.siluInPlace(&activated, count: activated.count)
-        let modulation = modulationLinear(activated, rows: 1)
+        Activation.siluInPlace(&activated, count: activated.count)
+        let modulation = modulationLinear(activated, rows: 1, workspace: workspace)
 
         var caption = context
         if let captionLinear1, let captionLinear2 {
-            var inner = captionLinear1(context, rows: contextTokens)
-            inner.withUnsafeMutableBufferPointer { ImageModulation.geluTanhInPlace($0.baseAddress!, count: $0.count) }
-            caption = captionLinear2(inner, rows: contextTokens)
+            var inner = captionLinear1(context, rows: contextTokens, workspace: workspace)
+            inner.withUnsafeMutableBufferPointer { Activation.geluTanhInPlace($0.baseAddress!, count: $0.count) }
+            caption = captionLinear2(inner, rows: contextTokens, workspace: workspace)
         }
         for block in blocks {
-            block(&hidden, tokens: tokens, modulation: modulation, caption: caption, captionTokens: contextTokens, scratch: scratch)
+            block(&hidden, tokens: tokens, modulation: modulation, caption: caption, captionTokens: contextTokens, workspace: workspace)
         }
 
         // Output: shift = table[0] + e, scale = table[1] + e, then patches back to an image.
@@ -167,17 +173,17 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
             normalized.withUnsafeMutableBufferPointer { out in
                 shiftScale.withUnsafeBufferPointer { terms in
                     // diffusers' norm_out is fixed at eps 1e-6, whatever norm_eps says.
-                    ImageModulation.modulatedLayerNorm(input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
-                                                       epsilon: 1e-6, shift: terms.baseAddress!, scale: terms.baseAddress! + width)
+                    Modulation.modulatedLayerNorm(input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
+                                                  epsilon: 1e-6, shift: terms.baseAddress!, scale: terms.baseAddress! + width)
                 }
             }
         }
-        let projected = projectOut(normalized, rows: tokens)
+        let projected = projectOut(normalized, rows: tokens, workspace: workspace)
         var output = FeatureMap(zeros: outChannels, height: sample.height, width: sample.width)
         projected.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
-                ImagePatches.unpatchify(input.baseAddress!, into: out.baseAddress!, channels: outChannels,
-                                        height: sample.height, width: sample.width, patchSize: patchSize)
+                Patches.unpatchify(input.baseAddress!, into: out.baseAddress!, channels: outChannels,
+                                   height: sample.height, width: sample.width, patchSize: patchSize)
             }
         }
         return output

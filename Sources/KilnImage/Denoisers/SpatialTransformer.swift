@@ -49,38 +49,38 @@ struct SpatialTransformer: Sendable {
     }
 
     /// x [channels, h, w] attending to `context` [contextTokens, contextWidth].
-    func callAsFunction(_ x: FeatureMap, context: [Float], contextTokens: Int, scratch: Scratch) throws -> FeatureMap {
+    func callAsFunction(_ x: FeatureMap, context: [Float], contextTokens: Int, workspace: Workspace) throws -> FeatureMap {
         let tokens = x.pixels
-        let normalized = norm(x)
+        let normalized = norm(x, workspace: workspace)
         var hidden: [Float]
         var width: Int
         if let projectInConvolution {
-            let projected = try projectInConvolution(normalized, scratch: scratch)
+            let projected = try projectInConvolution(normalized, workspace: workspace)
             hidden = projected.tokens()
             width = projected.channels
         } else {
             width = projectInLinear!.outFeatures
-            hidden = projectInLinear!(normalized.tokens(), rows: tokens)
+            hidden = projectInLinear!(normalized.tokens(), rows: tokens, workspace: workspace)
         }
         for block in blocks {
-            add(&hidden, block.selfAttention(block.norm1(hidden, rows: tokens), tokens: tokens, scratch: scratch))
-            add(&hidden, block.crossAttention(block.norm2(hidden, rows: tokens), tokens: tokens,
-                                              context: context, contextTokens: contextTokens, scratch: scratch))
-            let doubled = block.feedForwardIn(block.norm3(hidden, rows: tokens), rows: tokens)
+            add(&hidden, block.selfAttention(block.norm1(hidden, rows: tokens, workspace: workspace), tokens: tokens, workspace: workspace))
+            add(&hidden, block.crossAttention(block.norm2(hidden, rows: tokens, workspace: workspace), tokens: tokens,
+                                              context: context, contextTokens: contextTokens, workspace: workspace))
+            let doubled = block.feedForwardIn(block.norm3(hidden, rows: tokens, workspace: workspace), rows: tokens, workspace: workspace)
             let half = doubled.count / tokens / 2
             let gated = doubled.withUnsafeBufferPointer { input in
                 [Float].filled(tokens * half) { output in
-                    ImageActivation.geglu(input.baseAddress!, into: output, rows: tokens, width: half)
+                    Activation.geglu(input.baseAddress!, into: output, rows: tokens, width: half, context: workspace.kernels)
                 }
             }
-            add(&hidden, block.feedForwardOut(gated, rows: tokens))
+            add(&hidden, block.feedForwardOut(gated, rows: tokens, workspace: workspace))
         }
         let result: FeatureMap
         if let projectOutConvolution {
             let map = FeatureMap.fromTokens(hidden, channels: width, height: x.height, width: x.width)
-            result = try projectOutConvolution(map, scratch: scratch)
+            result = try projectOutConvolution(map, workspace: workspace)
         } else {
-            let projected = projectOutLinear!(hidden, rows: tokens)
+            let projected = projectOutLinear!(hidden, rows: tokens, workspace: workspace)
             result = FeatureMap.fromTokens(projected, channels: channels, height: x.height, width: x.width)
         }
         return result + x

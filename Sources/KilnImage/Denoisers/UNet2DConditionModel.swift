@@ -29,9 +29,13 @@ public final class UNet2DConditionModel: @unchecked Sendable {
     let normOut: GroupNorm
     let convOut: Convolution
     let store: WeightStore
+    /// Where the model's kernels run.
+    public let kernels: KernelContext
 
-    /// Loads `directory/config.json` and `directory/diffusion_pytorch_model.safetensors`.
-    public init(directory: String) throws {
+    /// Loads `directory/config.json` and `directory/diffusion_pytorch_model.safetensors`; the
+    /// model's kernels run on `kernels`.
+    public init(directory: String, kernels: KernelContext) throws {
+        self.kernels = kernels
         let config = try ComponentConfig(path: directory + "/config.json")
         let store = try WeightStore(path: directory + "/diffusion_pytorch_model.safetensors")
         self.store = store
@@ -133,46 +137,46 @@ public final class UNet2DConditionModel: @unchecked Sendable {
             throw ImageError.invalidRequest("UNet context must be \(contextTokens)×\(contextWidth)")
         }
         let projected = Self.timestepEmbedding(timestep, width: timeProjectionWidth, flipSinToCos: flipSinToCos, frequencyShift: frequencyShift)
-        var time = timeLinear1(projected, rows: 1)
-        ImageActivation.siluInPlace(&time, count: time.count)
-        var activatedTime = timeLinear2(time, rows: 1)
-        ImageActivation.siluInPlace(&activatedTime, count: activatedTime.count)
+        // A workspace per call: the model itself holds only read-only weights, so calls may overlap.
+        let workspace = Workspace(kernels: kernels)
+        var time = timeLinear1(projected, rows: 1, workspace: workspace)
+        Activation.siluInPlace(&time, count: time.count)
+        var activatedTime = timeLinear2(time, rows: 1, workspace: workspace)
+        Activation.siluInPlace(&activatedTime, count: activatedTime.count)
 
-        // Scratch per call: the model itself holds only read-only weights, so calls may overlap.
-        let scratch = Scratch()
-        var h = try convIn(sample, scratch: scratch)
+        var h = try convIn(sample, workspace: workspace)
         var skips = [h]
         for stage in down {
             for (index, resnet) in stage.resnets.enumerated() {
-                h = try resnet(h, activatedTime: activatedTime, scratch: scratch)
+                h = try resnet(h, activatedTime: activatedTime, workspace: workspace)
                 if !stage.attentions.isEmpty {
-                    h = try stage.attentions[index](h, context: context, contextTokens: contextTokens, scratch: scratch)
+                    h = try stage.attentions[index](h, context: context, contextTokens: contextTokens, workspace: workspace)
                 }
                 skips.append(h)
             }
             if let downsampler = stage.resampler {
-                h = try downsampler(h, scratch: scratch)
+                h = try downsampler(h, workspace: workspace)
                 skips.append(h)
             }
         }
-        h = try midResnets[0](h, activatedTime: activatedTime, scratch: scratch)
-        if let midAttention { h = try midAttention(h, context: context, contextTokens: contextTokens, scratch: scratch) }
-        h = try midResnets[1](h, activatedTime: activatedTime, scratch: scratch)
+        h = try midResnets[0](h, activatedTime: activatedTime, workspace: workspace)
+        if let midAttention { h = try midAttention(h, context: context, contextTokens: contextTokens, workspace: workspace) }
+        h = try midResnets[1](h, activatedTime: activatedTime, workspace: workspace)
         for stage in up {
             for (index, resnet) in stage.resnets.enumerated() {
-                h = try resnet(h.concatenated(with: skips.removeLast()), activatedTime: activatedTime, scratch: scratch)
+                h = try resnet(h.concatenated(with: skips.removeLast()), activatedTime: activatedTime, workspace: workspace)
                 if !stage.attentions.isEmpty {
-                    h = try stage.attentions[index](h, context: context, contextTokens: contextTokens, scratch: scratch)
+                    h = try stage.attentions[index](h, context: context, contextTokens: contextTokens, workspace: workspace)
                 }
             }
             if let upsampler = stage.resampler {
                 // To the size of the skip this level will meet (diffusers' upsample_size): ×2
                 // unless a stride-2 convolution rounded an odd size up on the way down.
                 let target = skips.last ?? h
-                h = try upsampler(Self.resized(h, height: target.height, width: target.width), scratch: scratch)
+                h = try upsampler(Self.resized(h, height: target.height, width: target.width), workspace: workspace)
             }
         }
-        return try convOut(normOut(h, silu: true), scratch: scratch)
+        return try convOut(normOut(h, silu: true, workspace: workspace), workspace: workspace)
     }
 
     /// One batched call: sample i is conditioned on contexts[i]. Each sample's arithmetic is the
@@ -187,8 +191,8 @@ public final class UNet2DConditionModel: @unchecked Sendable {
         var output = FeatureMap(zeros: x.channels, height: height, width: width)
         x.values.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
-                ImageResample.resizeNearest(input.baseAddress!, into: out.baseAddress!, channels: x.channels,
-                                            height: x.height, width: x.width, outHeight: height, outWidth: width)
+                Resample.resizeNearest(input.baseAddress!, into: out.baseAddress!, channels: x.channels,
+                                       height: x.height, width: x.width, outHeight: height, outWidth: width)
             }
         }
         return output
@@ -198,7 +202,7 @@ public final class UNet2DConditionModel: @unchecked Sendable {
         var output = FeatureMap(zeros: x.channels, height: x.height * 2, width: x.width * 2)
         x.values.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
-                ImageResample.upsampleNearest2x(input.baseAddress!, into: out.baseAddress!, channels: x.channels, height: x.height, width: x.width)
+                Resample.upsampleNearest2x(input.baseAddress!, into: out.baseAddress!, channels: x.channels, height: x.height, width: x.width)
             }
         }
         return output

@@ -48,25 +48,27 @@ struct AttentionLayer: Sendable {
     }
 
     /// x [tokens, width] attends to context [contextTokens, contextWidth] (itself when nil).
-    func callAsFunction(_ x: [Float], tokens: Int, context: [Float]? = nil, contextTokens: Int? = nil, scratch: Scratch) -> [Float] {
-        let q = query(x, rows: tokens)
+    func callAsFunction(_ x: [Float], tokens: Int, context: [Float]? = nil, contextTokens: Int? = nil, workspace: Workspace) -> [Float] {
+        let q = query(x, rows: tokens, workspace: workspace)
         let source = context ?? x
         let sourceTokens = contextTokens ?? tokens
-        let k = key(source, rows: sourceTokens)
-        let v = value(source, rows: sourceTokens)
-        let buffer = scratch.buffer(ImageAttention.scratchCount(queryCount: tokens, keyCount: sourceTokens, heads: heads, headDim: headDim))
+        let k = key(source, rows: sourceTokens, workspace: workspace)
+        let v = value(source, rows: sourceTokens, workspace: workspace)
+        let buffer = workspace.buffer(SequenceAttention.scratchCount(queryCount: tokens, keyCount: sourceTokens, heads: heads,
+                                                                     headDim: headDim, context: workspace.kernels))
         let attended = q.withUnsafeBufferPointer { qp in
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in
                     [Float].filled(tokens * heads * headDim) { op in
-                        ImageAttention.attend(query: qp.baseAddress!, key: kp.baseAddress!, value: vp.baseAddress!,
-                                              output: op, queryCount: tokens, keyCount: sourceTokens,
-                                              heads: heads, headDim: headDim,
-                                              scale: 1 / Float(headDim).squareRoot(), causal: causal, scratch: buffer)
+                        SequenceAttention.attend(query: qp.baseAddress!, key: kp.baseAddress!, value: vp.baseAddress!,
+                                                 output: op, queryCount: tokens, keyCount: sourceTokens,
+                                                 heads: heads, headDim: headDim,
+                                                 scale: 1 / Float(headDim).squareRoot(), causal: causal, scratch: buffer,
+                                                 context: workspace.kernels)
                     }
                 }
             }
         }
-        return output(attended, rows: tokens)
+        return output(attended, rows: tokens, workspace: workspace)
     }
 }

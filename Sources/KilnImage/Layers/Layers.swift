@@ -20,15 +20,16 @@ struct Linear: Sendable {
     }
 
     /// x [rows, in] → [rows, out].
-    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+    func callAsFunction(_ x: [Float], rows: Int, workspace: Workspace) -> [Float] {
         x.withUnsafeBufferPointer { input in
             .filled(rows * outFeatures) { out in
                 if let bias {
                     for row in 0..<rows { (out + row * outFeatures).initialize(from: bias.pointer, count: outFeatures) }
                 }
                 // y = x · Wᵀ: the weight [out, in] read in place (in its stored type) as its transpose.
-                ImageGEMM.multiply(MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight: weight.matrix.transposed,
-                                   into: out, m: rows, n: outFeatures, k: inFeatures, accumulate: bias != nil)
+                GEMM.multiply(MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight: weight.matrix.transposed,
+                              into: out, m: rows, n: outFeatures, k: inFeatures, accumulate: bias != nil,
+                              context: workspace.kernels)
             }
         }
     }
@@ -38,7 +39,7 @@ struct Linear: Sendable {
 struct Convolution: Sendable {
     let weight: Weight
     let bias: Weight?
-    let kernel: ImageConv2D
+    let kernel: Conv2D
 
     init(_ store: WeightStore, _ name: String, stride: Int = 1, padding: Int? = nil) throws {
         weight = try store.weight(name + ".weight")
@@ -47,22 +48,22 @@ struct Convolution: Sendable {
         }
         bias = store.contains(name + ".bias") ? try store.floats(name + ".bias", shape: [weight.shape[0]]) : nil
         let size = weight.shape[2]
-        kernel = ImageConv2D(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: size,
-                             stride: stride, padding: padding ?? size / 2)
+        kernel = Conv2D(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: size,
+                        stride: stride, padding: padding ?? size / 2)
     }
 
     var outChannels: Int { kernel.outChannels }
 
-    func callAsFunction(_ x: FeatureMap, scratch: Scratch) throws -> FeatureMap {
+    func callAsFunction(_ x: FeatureMap, workspace: Workspace) throws -> FeatureMap {
         guard x.channels == kernel.inChannels else {
             throw ImageError.invalidWeights("convolution expects \(kernel.inChannels) channels, got \(x.channels)")
         }
         let size = kernel.outputSize(height: x.height, width: x.width)
-        let patches = scratch.buffer(kernel.scratchCount(height: x.height, width: x.width))
+        let patches = workspace.buffer(kernel.scratchCount(height: x.height, width: x.width, context: workspace.kernels))
         return x.values.withUnsafeBufferPointer { input in
             FeatureMap(channels: kernel.outChannels, height: size.height, width: size.width) { out in
                 kernel.apply(input: input.baseAddress!, height: x.height, width: x.width, weight: weight.matrix,
-                             bias: bias?.pointer, output: out, scratch: patches)
+                             bias: bias?.pointer, output: out, scratch: patches, context: workspace.kernels)
             }
         }
     }
@@ -85,14 +86,14 @@ struct GroupNorm: Sendable {
         self.epsilon = epsilon
     }
 
-    func callAsFunction(_ x: FeatureMap, silu: Bool = false) -> FeatureMap {
+    func callAsFunction(_ x: FeatureMap, silu: Bool = false, workspace: Workspace) -> FeatureMap {
         precondition(x.channels == gamma.count, "group norm channel mismatch")
         var output = x
         x.values.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
-                ImageNormalization.groupNorm(input.baseAddress!, into: out.baseAddress!, channels: x.channels,
-                                             pixels: x.pixels, groups: groups, epsilon: epsilon,
-                                             gamma: gamma.pointer, beta: beta.pointer, silu: silu)
+                Normalization.groupNorm(input.baseAddress!, into: out.baseAddress!, channels: x.channels,
+                                        pixels: x.pixels, groups: groups, epsilon: epsilon,
+                                        gamma: gamma.pointer, beta: beta.pointer, silu: silu, context: workspace.kernels)
             }
         }
         return output
@@ -112,12 +113,13 @@ struct LayerNorm: Sendable {
     }
 
     /// x [rows, width] → normalized rows.
-    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+    func callAsFunction(_ x: [Float], rows: Int, workspace: Workspace) -> [Float] {
         var y = x
         x.withUnsafeBufferPointer { input in
             y.withUnsafeMutableBufferPointer { output in
-                ImageNormalization.layerNorm(input.baseAddress!, into: output.baseAddress!, rows: rows,
-                                             width: gamma.count, epsilon: epsilon, gamma: gamma.pointer, beta: beta.pointer)
+                Normalization.layerNorm(input.baseAddress!, into: output.baseAddress!, rows: rows,
+                                        width: gamma.count, epsilon: epsilon, gamma: gamma.pointer, beta: beta.pointer,
+                                        context: workspace.kernels)
             }
         }
         return y

@@ -27,17 +27,17 @@ struct ResnetBlock: Sendable {
     var outChannels: Int { conv2.outChannels }
 
     /// `activatedTime` is SiLU(time embedding), shared by every block of the network.
-    func callAsFunction(_ x: FeatureMap, activatedTime: [Float]?, scratch: Scratch) throws -> FeatureMap {
-        var h = try conv1(norm1(x, silu: true), scratch: scratch)
+    func callAsFunction(_ x: FeatureMap, activatedTime: [Float]?, workspace: Workspace) throws -> FeatureMap {
+        var h = try conv1(norm1(x, silu: true, workspace: workspace), workspace: workspace)
         if let timeProjection, let activatedTime {
-            let shift = timeProjection(activatedTime, rows: 1)
+            let shift = timeProjection(activatedTime, rows: 1, workspace: workspace)
             for channel in 0..<h.channels {
                 let base = channel * h.pixels
                 for pixel in 0..<h.pixels { h.values[base + pixel] += shift[channel] }
             }
         }
-        h = try conv2(norm2(h, silu: true), scratch: scratch)
-        let residual = try shortcut.map { try $0(x, scratch: scratch) } ?? x
+        h = try conv2(norm2(h, silu: true, workspace: workspace), workspace: workspace)
+        let residual = try shortcut.map { try $0(x, workspace: workspace) } ?? x
         return h + residual
     }
 }

@@ -1,10 +1,16 @@
-/// A growable scratch buffer reused across calls, so that the im2col patches and attention scores
-/// of every layer share one allocation. Not thread-safe: one per model, used by one caller at a time.
-final class Scratch: @unchecked Sendable {
+import KilnTensor
+
+/// What one forward pass of a model works with: the `KernelContext` its kernels run on (the
+/// model's, handed to it by whoever built it) and a growable scratch buffer reused across layers,
+/// so that the im2col patches and attention scores of every layer share one allocation. Not
+/// thread-safe: one per call, used by one caller at a time.
+final class Workspace: @unchecked Sendable {
+    let kernels: KernelContext
     private var storage: UnsafeMutablePointer<Float>
     private var capacity: Int
 
-    init(capacity: Int = 1 << 16) {
+    init(kernels: KernelContext, capacity: Int = 1 << 16) {
+        self.kernels = kernels
         self.capacity = capacity
         storage = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
     }

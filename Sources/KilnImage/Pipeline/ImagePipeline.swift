@@ -1,4 +1,5 @@
 import Foundation
+import KilnTensor
 
 /// A text-to-image diffusion pipeline loaded from a diffusers folder: Stable Diffusion 1.x
 /// (`StableDiffusionPipeline`: `tokenizer/`, `text_encoder/`, `unet/`, `vae/`, `scheduler/`) or a
@@ -38,8 +39,14 @@ public final class ImagePipeline: @unchecked Sendable {
     /// else Euler (for PNDM, which Kiln lacks).
     public let defaultGuidanceScale: Double
     public let defaultSampler: SamplerKind
+    /// Where the pipeline's kernels run: its models' worker pool, packing buffers and settings.
+    public let kernels: KernelContext
 
-    public init(directory: String, limits: ImagePipelineLimits = ImagePipelineLimits()) throws {
+    /// Loads the pipeline in `directory`; its models' kernels run on `kernels` (by default a
+    /// context of its own, with a pool of one thread per core and the default settings).
+    public init(directory: String, limits: ImagePipelineLimits = ImagePipelineLimits(),
+                kernels: KernelContext = KernelContext()) throws {
+        self.kernels = kernels
         let index = try ComponentConfig(path: directory + "/model_index.json")
         let className = try index.string("_class_name", default: "StableDiffusionPipeline")
         let denoiserFolder: String
@@ -47,23 +54,23 @@ public final class ImagePipeline: @unchecked Sendable {
         case "StableDiffusionPipeline":
             denoiserFolder = "unet"
             defaultGuidanceScale = 7.5
-            denoiser = try UNet2DConditionModel(directory: directory + "/unet")
-            vae = try VAEDecoder(directory: directory + "/vae")
+            denoiser = try UNet2DConditionModel(directory: directory + "/unet", kernels: kernels)
+            vae = try VAEDecoder(directory: directory + "/vae", kernels: kernels)
         case "PixArtAlphaPipeline":
             denoiserFolder = "transformer"
             defaultGuidanceScale = 4.5
-            let transformer = try PixArtTransformer2DModel(directory: directory + "/transformer")
+            let transformer = try PixArtTransformer2DModel(directory: directory + "/transformer", kernels: kernels)
             guard transformer.outChannels == transformer.inChannels else {
                 throw ImageError.invalidConfig("\(directory)/transformer: out_channels \(transformer.outChannels) differ from in_channels \(transformer.inChannels) (learned variance is not supported)")
             }
             denoiser = transformer
             vae = FileManager.default.fileExists(atPath: directory + "/vae/config.json")
-                ? try VAEDecoder(directory: directory + "/vae") : nil
+                ? try VAEDecoder(directory: directory + "/vae", kernels: kernels) : nil
         default:
             throw ImageError.invalidConfig("\(index.path): pipeline \(className) is not supported (StableDiffusionPipeline, PixArtAlphaPipeline)")
         }
         tokenizer = try CLIPTokenizer(directory: directory + "/tokenizer")
-        textEncoder = try CLIPTextEncoder(directory: directory + "/text_encoder")
+        textEncoder = try CLIPTextEncoder(directory: directory + "/text_encoder", kernels: kernels)
         guard textEncoder.width == denoiser.contextWidth else {
             throw ImageError.invalidConfig("text encoder width \(textEncoder.width) differs from the \(denoiserFolder)'s context width \(denoiser.contextWidth)")
         }
@@ -78,8 +85,10 @@ public final class ImagePipeline: @unchecked Sendable {
         self.limits = limits
     }
 
-    /// Loads the pipeline in `directory`.
-    public static func load(directory: String) throws -> ImagePipeline { try ImagePipeline(directory: directory) }
+    /// Loads the pipeline in `directory`, its kernels on `kernels`.
+    public static func load(directory: String, kernels: KernelContext = KernelContext()) throws -> ImagePipeline {
+        try ImagePipeline(directory: directory, kernels: kernels)
+    }
 
     /// The sampler that does what the scheduler named in `config` does.
     static func sampler(of config: ComponentConfig) throws -> SamplerKind {

@@ -16,10 +16,13 @@ public final class CLIPTextEncoder: @unchecked Sendable {
     let layers: [Layer]
     let finalNorm: LayerNorm
     let quickGELU: Bool
+    /// Where the encoder's kernels run.
+    public let kernels: KernelContext
 
     /// Loads `directory/config.json` and `directory/model.safetensors` (names with or without the
     /// `text_model.` prefix that older checkpoints carry).
-    public init(directory: String) throws {
+    public init(directory: String, kernels: KernelContext) throws {
+        self.kernels = kernels
         let config = try ComponentConfig(path: directory + "/config.json")
         let store = try WeightStore(path: directory + "/model.safetensors", prefixes: ["", "text_model."])
         let width = try config.int("hidden_size", range: 1...16384)
@@ -62,7 +65,7 @@ public final class CLIPTextEncoder: @unchecked Sendable {
             throw ImageError.invalidRequest("clip_skip must be in 0..<\(layers.count), got \(clipSkip)")
         }
         let tokens = ids.count
-        let scratch = Scratch()
+        let workspace = Workspace(kernels: kernels)
         var hidden = [Float](repeating: 0, count: tokens * width)
         for (position, id) in ids.enumerated() {
             guard id >= 0, id < vocabularySize else { throw ImageError.invalidRequest("token id \(id) is outside the vocabulary") }
@@ -71,19 +74,19 @@ public final class CLIPTextEncoder: @unchecked Sendable {
             }
         }
         for layer in layers.prefix(layers.count - clipSkip) {
-            let attended = layer.attention(layer.norm1(hidden, rows: tokens), tokens: tokens, scratch: scratch)
+            let attended = layer.attention(layer.norm1(hidden, rows: tokens, workspace: workspace), tokens: tokens, workspace: workspace)
             for index in hidden.indices { hidden[index] += attended[index] }
-            var inner = layer.fc1(layer.norm2(hidden, rows: tokens), rows: tokens)
+            var inner = layer.fc1(layer.norm2(hidden, rows: tokens, workspace: workspace), rows: tokens, workspace: workspace)
             inner.withUnsafeMutableBufferPointer { buffer in
                 if quickGELU {
-                    ImageActivation.quickGELUInPlace(buffer.baseAddress!, count: buffer.count)
+                    Activation.quickGELUInPlace(buffer.baseAddress!, count: buffer.count)
                 } else {
-                    ImageActivation.geluInPlace(buffer.baseAddress!, count: buffer.count)
+                    Activation.geluInPlace(buffer.baseAddress!, count: buffer.count)
                 }
             }
-            let projected = layer.fc2(inner, rows: tokens)
+            let projected = layer.fc2(inner, rows: tokens, workspace: workspace)
             for index in hidden.indices { hidden[index] += projected[index] }
         }
-        return finalNorm(hidden, rows: tokens)
+        return finalNorm(hidden, rows: tokens, workspace: workspace)
     }
 }

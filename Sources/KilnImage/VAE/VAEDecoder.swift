@@ -22,8 +22,11 @@ public final class VAEDecoder: @unchecked Sendable {
     let normOut: GroupNorm
     let convOut: Convolution
     let store: WeightStore
+    /// Where the decoder's kernels run.
+    public let kernels: KernelContext
 
-    public init(directory: String) throws {
+    public init(directory: String, kernels: KernelContext) throws {
+        self.kernels = kernels
         let config = try ComponentConfig(path: directory + "/config.json")
         let store = try WeightStore(path: directory + "/diffusion_pytorch_model.safetensors")
         self.store = store
@@ -70,22 +73,22 @@ public final class VAEDecoder: @unchecked Sendable {
         guard latents.channels == latentChannels else {
             throw ImageError.invalidRequest("VAE expects \(latentChannels) latent channels, got \(latents.channels)")
         }
-        let scratch = Scratch()
+        let workspace = Workspace(kernels: kernels)
         var z = latents
         for index in z.values.indices { z.values[index] = z.values[index] / scalingFactor + shiftFactor }
-        if let postQuantConv { z = try postQuantConv(z, scratch: scratch) }
-        var h = try convIn(z, scratch: scratch)
-        h = try midResnets[0](h, activatedTime: nil, scratch: scratch)
+        if let postQuantConv { z = try postQuantConv(z, workspace: workspace) }
+        var h = try convIn(z, workspace: workspace)
+        h = try midResnets[0](h, activatedTime: nil, workspace: workspace)
         if let midAttention {
-            let tokens = midAttention.norm(h).tokens()
-            let attended = midAttention.attention(tokens, tokens: h.pixels, scratch: scratch)
+            let tokens = midAttention.norm(h, workspace: workspace).tokens()
+            let attended = midAttention.attention(tokens, tokens: h.pixels, workspace: workspace)
             h = FeatureMap.fromTokens(attended, channels: h.channels, height: h.height, width: h.width) + h
         }
-        h = try midResnets[1](h, activatedTime: nil, scratch: scratch)
+        h = try midResnets[1](h, activatedTime: nil, workspace: workspace)
         for block in upBlocks {
-            for resnet in block.resnets { h = try resnet(h, activatedTime: nil, scratch: scratch) }
-            if let upsampler = block.upsampler { h = try upsampler(UNet2DConditionModel.upsampled(h), scratch: scratch) }
+            for resnet in block.resnets { h = try resnet(h, activatedTime: nil, workspace: workspace) }
+            if let upsampler = block.upsampler { h = try upsampler(UNet2DConditionModel.upsampled(h), workspace: workspace) }
         }
-        return try convOut(normOut(h, silu: true), scratch: scratch)
+        return try convOut(normOut(h, silu: true, workspace: workspace), workspace: workspace)
     }
 }

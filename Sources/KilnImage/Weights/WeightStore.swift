@@ -9,14 +9,14 @@ public final class Weight: @unchecked Sendable {
     /// Row-major shape, PyTorch order.
     public let shape: [Int]
     /// How the elements are stored.
-    public let elementType: ImageElementType
+    public let elementType: MatrixElementType
     /// The first element.
     public let base: UnsafeRawPointer
     public var count: Int { shape.reduce(1, *) }
     private let owned: UnsafeMutablePointer<Float>?
     private let file: SafetensorsFile?
 
-    init(shape: [Int], mapped base: UnsafeRawPointer, type: ImageElementType, file: SafetensorsFile) {
+    init(shape: [Int], mapped base: UnsafeRawPointer, type: MatrixElementType, file: SafetensorsFile) {
         self.shape = shape
         self.base = base
         self.elementType = type
@@ -52,7 +52,7 @@ public final class Weight: @unchecked Sendable {
 
     /// All elements as floats (a copy).
     public func floats() -> [Float] {
-        .filled(count) { ImageElements.widen(base, type: elementType, count: count, into: $0) }
+        .filled(count) { MatrixElements.widen(base, type: elementType, count: count, into: $0) }
     }
 }
 
@@ -104,7 +104,7 @@ public final class WeightStore: @unchecked Sendable {
     /// file): for the small vectors read element by element outside the matrix kernels.
     public func floats(_ name: String, shape expected: [Int]? = nil) throws -> Weight {
         let info = try checked(name, shape: expected)
-        let type: ImageElementType
+        let type: MatrixElementType
         switch info.dtype {
         case .f32: type = .f32
         case .f16: type = .f16
@@ -117,12 +117,12 @@ public final class WeightStore: @unchecked Sendable {
         }
         let count = info.elementCount
         let values = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        if let base = bytes.baseAddress { ImageElements.widen(base, type: type, count: count, into: values) }
+        if let base = bytes.baseAddress { MatrixElements.widen(base, type: type, count: count, into: values) }
         return Weight(shape: info.shape, values: values)
     }
 
     /// IEEE binary16 → binary32, exact (subnormals, infinities and NaN included).
-    public static func halfToFloat(_ bits: UInt16) -> Float { ImageElements.halfToFloat(bits) }
+    public static func halfToFloat(_ bits: UInt16) -> Float { MatrixElements.halfToFloat(bits) }
 
     private func checked(_ name: String, shape expected: [Int]?) throws -> SafetensorsTensorInfo {
         guard let info = info(name) else { throw ImageError.invalidWeights("tensor '\(name)' is missing") }

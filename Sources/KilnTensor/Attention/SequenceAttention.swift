@@ -5,11 +5,13 @@ import Glibc
 import Darwin
 #endif
 
-/// Scaled dot-product attention for image and text transformers, one sequence at a time.
+/// Scaled dot-product attention of a whole sequence of queries over a whole set of keys, without a
+/// KV cache (the transformers of the image models and their text encoders), split between the
+/// threads of the `KernelContext` given. (`Attention` attends over a language model's KV cache.)
 ///
 /// Queries, keys and values are token-major as linear layers write them: q [queryCount, heads·headDim],
 /// k and v [keyCount, heads·headDim]; head h is the column slice h·headDim ..< (h+1)·headDim.
-public enum ImageAttention {
+public enum SequenceAttention {
     /// Query rows handled together: a block's scores [rowBlock, keyCount] stay in L2 (48 × 4096
     /// floats for the 64×64-latent self-attention), and each packing of a head's keys serves them all.
     static let rowBlock = 48
@@ -18,14 +20,14 @@ public enum ImageAttention {
     /// of two products: a product over 4 dimensions cannot pay for packing its operands.
     static let smallHeadLimit = 8
 
-    /// Floats of scratch `attend` needs: for small heads the transposed keys and values and two
-    /// score rows per worker thread; else a block of score rows per worker thread.
-    public static func scratchCount(queryCount: Int, keyCount: Int, heads: Int, headDim: Int) -> Int {
+    /// Floats of scratch `attend` needs on `context`: for small heads the transposed keys and
+    /// values and two score rows per worker thread; else a block of score rows per worker thread.
+    public static func scratchCount(queryCount: Int, keyCount: Int, heads: Int, headDim: Int, context: KernelContext) -> Int {
         if headDim <= smallHeadLimit {
             let padded = (keyCount + 7) & ~7
-            return 2 * heads * headDim * padded + ImageParallel.width * 2 * padded
+            return 2 * heads * headDim * padded + context.width * 2 * padded
         }
-        return heads * packedCount(keyCount: keyCount, headDim: headDim) + ImageParallel.width * rowBlock * keyCount
+        return heads * packedCount(keyCount: keyCount, headDim: headDim) + context.width * rowBlock * keyCount
     }
 
     /// Floats of one head's packed keys and values.
@@ -43,12 +45,12 @@ public enum ImageAttention {
     public static func attend(
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, queryCount: Int, keyCount: Int, heads: Int, headDim: Int,
-        scale: Float, causal: Bool = false, scratch: UnsafeMutablePointer<Float>
+        scale: Float, causal: Bool = false, scratch: UnsafeMutablePointer<Float>, context: KernelContext
     ) {
         let width = heads * headDim
         if headDim <= smallHeadLimit {
             attendSmallHeads(query: query, key: key, value: value, output: output, queryCount: queryCount, keyCount: keyCount,
-                             heads: heads, headDim: headDim, scale: scale, causal: causal, scratch: scratch)
+                             heads: heads, headDim: headDim, scale: scale, causal: causal, scratch: scratch, context: context)
             return
         }
         // Each head's keys (as kᵀ, [headDim × keys]) and values ([keys × headDim]) packed once for
@@ -56,13 +58,13 @@ public enum ImageAttention {
         let perHead = packedCount(keyCount: keyCount, headDim: headDim)
         let keysPacked = kiln_gemm_packed_b_count(Int32(keyCount), Int32(headDim))
         let rowScratch = scratch + heads * perHead
-        ImageParallel.run(heads) { head in
+        context.run(heads) { head in
             let packed = scratch + head * perHead
             kiln_gemm_pack_b(Int32(keyCount), Int32(headDim), Int32(KILN_TYPE_F32), key + head * headDim, 1, width, packed)
             kiln_gemm_pack_b(Int32(headDim), Int32(keyCount), Int32(KILN_TYPE_F32), value + head * headDim, width, 1, packed + keysPacked)
         }
         let blocks = (queryCount + rowBlock - 1) / rowBlock
-        ImageParallel.runInSlots(heads * blocks, slots: ImageParallel.width) { slot, task in
+        context.runInSlots(heads * blocks, slots: context.width) { slot, task in
             let head = task / blocks, firstRow = (task % blocks) * rowBlock
             let rows = min(rowBlock, queryCount - firstRow)
             let scores = rowScratch + slot * rowBlock * keyCount
@@ -97,7 +99,7 @@ public enum ImageAttention {
     private static func attendSmallHeads(
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, queryCount: Int, keyCount: Int, heads: Int, headDim: Int,
-        scale: Float, causal: Bool, scratch: UnsafeMutablePointer<Float>
+        scale: Float, causal: Bool, scratch: UnsafeMutablePointer<Float>, context: KernelContext
     ) {
         let width = heads * headDim
         let padded = (keyCount + 7) & ~7
@@ -113,7 +115,7 @@ public enum ImageAttention {
         }
         let block = 32
         let blocks = (queryCount + block - 1) / block
-        ImageParallel.runInSlots(heads * blocks, slots: ImageParallel.width) { slot, task in
+        context.runInSlots(heads * blocks, slots: context.width) { slot, task in
             let head = task / blocks, firstRow = (task % blocks) * block
             let rows = min(block, queryCount - firstRow)
             kiln_attention_small_head(query + firstRow * width + head * headDim, width, Int32(rows),

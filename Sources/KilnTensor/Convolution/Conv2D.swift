@@ -1,7 +1,4 @@
 import CKilnKernels
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Two-dimensional convolution over one image in channel-major layout (PyTorch's NCHW for batch 1).
 ///
@@ -12,7 +9,7 @@ import Glibc
 /// (a 3×3 convolution's patches are 9× its input) and are shared between threads; a 1×1 stride-1
 /// convolution multiplies the input itself. Dilation and groups are not supported: the diffusion
 /// models here use neither.
-public struct ImageConv2D: Sendable {
+public struct Conv2D: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernel: Int
@@ -44,44 +41,38 @@ public struct ImageConv2D: Sendable {
         return (rows, count)
     }
 
-    /// Floats of scratch `apply` needs for an input of this size (one band's patches per thread,
-    /// or the Winograd path's transformed input, weights and products).
-    public func scratchCount(height: Int, width: Int) -> Int {
+    /// Floats of scratch `apply` needs for an input of this size on `context` (one band's patches
+    /// per thread, or the Winograd path's transformed input and products).
+    public func scratchCount(height: Int, width: Int, context: KernelContext) -> Int {
         if isPointwise { return 0 }
-        if let plan = winogradPlan(height: height, width: width) { return plan.scratchCount }
+        if let plan = winogradPlan(height: height, width: width, settings: context.settings) { return plan.scratchCount }
         let out = outputSize(height: height, width: width)
         let band = bands(outHeight: out.height, outWidth: out.width)
-        return min(ImageParallel.width, band.count) * inChannels * kernel * kernel * band.rows * out.width
+        return min(context.width, band.count) * inChannels * kernel * kernel * band.rows * out.width
     }
 
     /// 3×3 stride-1 padding-1 convolutions over at least this many 2×2 output tiles take the
     /// Winograd F(2×2, 3×3) path: 16 products of [out × in]·[in × tiles] instead of one with 9×
-    /// the depth, 2.25× fewer multiplies. Below it the per-call weight transform does not pay. 64
-    /// (a 16×16 map) puts the SD-1.5 UNet's 1280-channel 16×16 convolutions on this path too: at
-    /// 512 px they are ~90 GFLOP per sample, and 192 had left them on the im2col product.
-    /// `KILN_WINOGRAD_TILES` overrides it (0 turns both Winograd paths off).
-    public static let winogradMinimumTiles: Int = {
-        if let text = getenv("KILN_WINOGRAD_TILES").map({ String(cString: $0) }), let value = Int(text), value >= 0 {
-            return value == 0 ? Int.max : value
-        }
-        return 64
-    }()
+    /// the depth, 2.25× fewer multiplies. Below it the per-call weight transform does not pay. The
+    /// default, 64 (a 16×16 map), puts the SD-1.5 UNet's 1280-channel 16×16 convolutions on this
+    /// path too: at 512 px they are ~90 GFLOP per sample, and 192 had left them on the im2col
+    /// product. `KernelSettings.winogradMinimumTiles` sets it (0 turns both Winograd paths off).
+    static func winogradMinimumTiles(_ settings: KernelSettings) -> Int {
+        settings.winogradMinimumTiles == 0 ? Int.max : settings.winogradMinimumTiles
+    }
 
     /// 3×3 stride-1 padding-1 convolutions over at least this many 4×4 output tiles take Winograd
     /// F(4×4, 3×3) instead of F(2×2, 3×3): 36 products over a quarter of the tiles, 2.25 multiplies
     /// per output instead of 4, for a larger weight transform per call (36 values per kernel
     /// instead of 16) and a few times F(2×2)'s rounding error (~1e-5 relative at 320 channels).
-    /// 64 (a 32×32 map) puts the SD-1.5 UNet's 320- and 640-channel convolutions on it at 512 px
-    /// (and the 320-channel ones at 256 px). Below, the products are too few to pay for the bigger
-    /// weight transform, even shared by a batch (`PackingTeam`; before it was shared, 256 tiles was
-    /// the break-even). `KILN_WINOGRAD4_TILES` overrides it (0 turns F(4×4) off; F(2×2) then takes
-    /// those maps).
-    public static let winograd4MinimumTiles: Int = {
-        if let text = getenv("KILN_WINOGRAD4_TILES").map({ String(cString: $0) }), let value = Int(text), value >= 0 {
-            return value == 0 ? Int.max : value
-        }
-        return 64
-    }()
+    /// The default, 64 (a 32×32 map), puts the SD-1.5 UNet's 320- and 640-channel convolutions on
+    /// it at 512 px (and the 320-channel ones at 256 px). Below, the products are too few to pay
+    /// for the bigger weight transform, even shared by a batch (`PackingTeam`; before it was
+    /// shared, 256 tiles was the break-even). `KernelSettings.winograd4MinimumTiles` sets it (0
+    /// turns F(4×4) off; F(2×2) then takes those maps).
+    static func winograd4MinimumTiles(_ settings: KernelSettings) -> Int {
+        settings.winograd4MinimumTiles == 0 ? Int.max : settings.winograd4MinimumTiles
+    }
 
     /// How a Winograd convolution is cut to bound its scratch: bands of whole tile rows (about 4 M
     /// floats of transformed input each) and chunks of output channels (about 8 M floats of
@@ -102,19 +93,24 @@ public struct ImageConv2D: Sendable {
         var scratchCount: Int { inputCount + elements * chunk * bandTiles }
     }
 
-    /// Whether an input of this size takes the Winograd path.
-    public func winogradApplies(height: Int, width: Int) -> Bool { winogradPlan(height: height, width: width) != nil }
+    /// Whether an input of this size takes the Winograd path under `settings`.
+    public func winogradApplies(height: Int, width: Int, settings: KernelSettings) -> Bool {
+        winogradPlan(height: height, width: width, settings: settings) != nil
+    }
 
-    /// The Winograd tile size an input of this size takes: 4, 2, or nil (im2col).
-    public func winogradTileSize(height: Int, width: Int) -> Int? { winogradPlan(height: height, width: width)?.tileSize }
+    /// The Winograd tile size an input of this size takes under `settings`: 4, 2, or nil (im2col).
+    public func winogradTileSize(height: Int, width: Int, settings: KernelSettings) -> Int? {
+        winogradPlan(height: height, width: width, settings: settings)?.tileSize
+    }
 
-    func winogradPlan(height: Int, width: Int) -> WinogradPlan? {
+    func winogradPlan(height: Int, width: Int, settings: KernelSettings) -> WinogradPlan? {
         guard kernel == 3, stride == 1, padding == 1 else { return nil }
         let tiles4 = ((width + 3) / 4) * ((height + 3) / 4)
+        let minimumTiles = Self.winogradMinimumTiles(settings)
         let tileSize: Int
-        if tiles4 >= Self.winograd4MinimumTiles && Self.winogradMinimumTiles != Int.max {
+        if tiles4 >= Self.winograd4MinimumTiles(settings) && minimumTiles != Int.max {
             tileSize = 4
-        } else if ((width + 1) / 2) * ((height + 1) / 2) >= Self.winogradMinimumTiles {
+        } else if ((width + 1) / 2) * ((height + 1) / 2) >= minimumTiles {
             tileSize = 2
         } else {
             return nil
@@ -129,24 +125,27 @@ public struct ImageConv2D: Sendable {
     }
 
     /// output [outChannels, outH, outW] = conv(input [inChannels, height, width]) + bias, with float
-    /// weights [outChannels, inChannels, kernel, kernel]; `scratch` holds `scratchCount` floats.
+    /// weights [outChannels, inChannels, kernel, kernel], on `context`; `scratch` holds
+    /// `scratchCount(height:width:context:)` floats.
     public func apply(
         input: UnsafePointer<Float>, height: Int, width: Int,
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: KernelContext
     ) {
         apply(input: input, height: height, width: width,
-              weight: MatrixOperand(weight, rowStride: inChannels * kernel * kernel), bias: bias, output: output, scratch: scratch)
+              weight: MatrixOperand(weight, rowStride: inChannels * kernel * kernel), bias: bias, output: output, scratch: scratch,
+              context: context)
     }
 
     /// As above with the weights as a matrix [outChannels, inChannels·kernel·kernel] of any stored type.
     public func apply(
         input: UnsafePointer<Float>, height: Int, width: Int,
         weight: MatrixOperand, bias: UnsafePointer<Float>?,
-        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: KernelContext
     ) {
-        if let plan = winogradPlan(height: height, width: width) {
-            applyWinograd(plan, input: input, height: height, width: width, weight: weight, bias: bias, output: output, scratch: scratch)
+        if let plan = winogradPlan(height: height, width: width, settings: context.settings) {
+            applyWinograd(plan, input: input, height: height, width: width, weight: weight, bias: bias, output: output,
+                          scratch: scratch, context: context)
             return
         }
         let out = outputSize(height: height, width: width)
@@ -155,29 +154,29 @@ public struct ImageConv2D: Sendable {
             output.advanced(by: channel * pixels).update(repeating: bias?[channel] ?? 0, count: pixels)
         }
         if isPointwise {
-            ImageGEMM.multiply(weight: weight, MatrixOperand(input, rowStride: pixels), into: output,
-                               m: outChannels, n: pixels, k: inChannels, accumulate: true)
+            GEMM.multiply(weight: weight, MatrixOperand(input, rowStride: pixels), into: output,
+                          m: outChannels, n: pixels, k: inChannels, accumulate: true, context: context)
             return
         }
         let patch = inChannels * kernel * kernel
         let band = bands(outHeight: out.height, outWidth: out.width)
         let bandSize = band.rows * out.width
-        ImageGEMM.withPackedWeight(weight, rows: outChannels, depth: patch) { packed in
+        GEMM.withPackedWeight(weight, rows: outChannels, depth: patch, context: context) { packed in
             if band.count == 1 {
                 // One band (small maps): the product itself is split between threads.
                 gather(input, height: height, width: width, outWidth: out.width, rows: 0..<out.height, into: scratch, stride: pixels)
-                ImageGEMM.multiply(packedWeight: packed, MatrixOperand(scratch, rowStride: pixels), into: output,
-                                   m: outChannels, n: pixels, k: patch, accumulate: true)
+                GEMM.multiply(packedWeight: packed, MatrixOperand(scratch, rowStride: pixels), into: output,
+                              m: outChannels, n: pixels, k: patch, accumulate: true, context: context)
                 return
             }
-            ImageParallel.runInSlots(band.count, slots: ImageParallel.width) { slot, index in
+            context.runInSlots(band.count, slots: context.width) { slot, index in
                 let rows = (index * band.rows)..<min(out.height, (index + 1) * band.rows)
                 let columns = rows.count * out.width
                 let patches = scratch + slot * patch * bandSize
                 gather(input, height: height, width: width, outWidth: out.width, rows: rows, into: patches, stride: columns)
-                ImageGEMM.multiplyOnThisThread(packedWeight: packed, MatrixOperand(patches, rowStride: columns),
-                                               into: output + rows.lowerBound * out.width,
-                                               m: outChannels, n: columns, k: patch, ldc: pixels, accumulate: true)
+                GEMM.multiplyOnThisThread(packedWeight: packed, MatrixOperand(patches, rowStride: columns),
+                                          into: output + rows.lowerBound * out.width,
+                                          m: outChannels, n: columns, k: patch, ldc: pixels, accumulate: true)
             }
         }
     }
@@ -189,17 +188,18 @@ public struct ImageConv2D: Sendable {
     /// the threads, and the output transform (with the bias) into the band's output rows.
     private func applyWinograd(
         _ plan: WinogradPlan, input: UnsafePointer<Float>, height: Int, width: Int, weight: MatrixOperand,
-        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        context: KernelContext
     ) {
         let inChannels = self.inChannels, outChannels = self.outChannels
         let transformed = scratch, products = scratch + plan.inputCount
-        let workers = ImageParallel.width
+        let workers = context.width
         let large = plan.tileSize == 4, elements = plan.elements
 
         func transformInput(_ bandStart: Int, _ bandEnd: Int) {
             let tiles = (bandEnd - bandStart) * plan.tilesX
             let parts = min(workers * 2, inChannels)
-            ImageParallel.run(parts) { part in
+            context.run(parts) { part in
                 let range = (part * inChannels / parts)..<((part + 1) * inChannels / parts)
                 let (channel0, channel1) = (Int32(range.lowerBound), Int32(range.upperBound))
                 if large {
@@ -216,13 +216,13 @@ public struct ImageConv2D: Sendable {
         func multiplyAndFinish(_ bandStart: Int, _ bandEnd: Int, first: Int, count: Int, packed: UnsafePointer<Float>) {
             let tiles = (bandEnd - bandStart) * plan.tilesX
             let productStride = count * tiles, packedStride = kiln_gemm_packed_a_count(Int32(count), Int32(inChannels))
-            ImageParallel.runInSlots(elements, slots: workers) { _, element in
-                ImageGEMM.multiplyOnThisThread(packedWeight: packed + element * packedStride,
-                                               MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
-                                               into: products + element * productStride, m: count, n: tiles, k: inChannels)
+            context.runInSlots(elements, slots: workers) { _, element in
+                GEMM.multiplyOnThisThread(packedWeight: packed + element * packedStride,
+                                          MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
+                                          into: products + element * productStride, m: count, n: tiles, k: inChannels)
             }
             let parts = min(workers * 2, count)
-            ImageParallel.run(parts) { part in
+            context.run(parts) { part in
                 let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
                 let source = products + (range.lowerBound - first) * tiles
                 if large {
@@ -237,7 +237,7 @@ public struct ImageConv2D: Sendable {
 
         let bands = Swift.stride(from: 0, to: plan.tilesY, by: plan.bandRows).map { ($0, min(plan.tilesY, $0 + plan.bandRows)) }
         if plan.chunk >= outChannels {
-            withWinogradWeights(plan, weight, first: 0, count: outChannels) { packed in
+            withWinogradWeights(plan, weight, first: 0, count: outChannels, context: context) { packed in
                 for (bandStart, bandEnd) in bands {
                     transformInput(bandStart, bandEnd)
                     multiplyAndFinish(bandStart, bandEnd, first: 0, count: outChannels, packed: packed)
@@ -249,7 +249,7 @@ public struct ImageConv2D: Sendable {
             transformInput(bandStart, bandEnd)
             for first in Swift.stride(from: 0, to: outChannels, by: plan.chunk) {
                 let count = min(plan.chunk, outChannels - first)
-                withWinogradWeights(plan, weight, first: first, count: count) { packed in
+                withWinogradWeights(plan, weight, first: first, count: count, context: context) { packed in
                     multiplyAndFinish(bandStart, bandEnd, first: first, count: count, packed: packed)
                 }
             }
@@ -261,14 +261,15 @@ public struct ImageConv2D: Sendable {
     /// floats. Built in parts of whole panels (six channels each, transformed into a small buffer
     /// and packed from there), shared by a batch's samples (`PackingTeam`).
     private func withWinogradWeights(
-        _ plan: WinogradPlan, _ weight: MatrixOperand, first: Int, count: Int, _ body: (UnsafePointer<Float>) -> Void
+        _ plan: WinogradPlan, _ weight: MatrixOperand, first: Int, count: Int, context: KernelContext,
+        _ body: (UnsafePointer<Float>) -> Void
     ) {
         let inChannels = self.inChannels, elements = plan.elements, large = plan.tileSize == 4
         let packedStride = kiln_gemm_packed_a_count(Int32(count), Int32(inChannels))
-        let panels = (count + 5) / 6, parts = ImageGEMM.packingParts(panels: panels)
+        let panels = (count + 5) / 6, parts = GEMM.packingParts(panels: panels, context: context)
         let key = PackingTeam.Key(weight.base, layout: [2, plan.tileSize, first, count, inChannels, Int(weight.type.kernelType)])
-        PackingTeam.withPacking(key, floats: elements * packedStride, parts: parts, build: { packed, part in
-            PackBuffers.withBuffer(elements * 6 * inChannels) { rows in
+        PackingTeam.withPacking(key, floats: elements * packedStride, parts: parts, context: context, build: { packed, part in
+            context.packBuffers.withBuffer(elements * 6 * inChannels) { rows in
                 for panel in (part * panels / parts)..<((part + 1) * panels / parts) {
                     let row0 = panel * 6, size = min(6, count - row0)
                     let (k0, k1) = (Int32(first + row0), Int32(first + row0 + size))

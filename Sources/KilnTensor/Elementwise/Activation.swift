@@ -5,8 +5,10 @@ import Glibc
 import Darwin
 #endif
 
-/// Pointwise activations of the diffusion models.
-public enum ImageActivation {
+/// Pointwise activations of the float models (UNet, DiT, CLIP), with libm's `expf`, `erff` and
+/// `tanhf` where the scalar forms need them. (The language models' SiLU and SwiGLU are
+/// `Elementwise.silu`/`swiglu`, whose exponential is ggml's so that they round as llama.cpp does.)
+public enum Activation {
     @inline(__always) public static func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
 
     /// GELU with the exact error function (PyTorch's default `approximate="none"`).
@@ -29,12 +31,30 @@ public enum ImageActivation {
 
     /// GEGLU: input [rows, 2·width] holds the value half then the gate half of each row;
     /// output [rows, width] = value · GELU(gate).
-    public static func geglu(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        let parts = rows * width >= 65536 ? min(rows, 4 * ImageParallel.width) : 1
+    public static func geglu(
+        _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, rows: Int, width: Int, context: KernelContext
+    ) {
+        let parts = rows * width >= 65536 ? min(rows, 4 * context.width) : 1
         let chunk = (rows + parts - 1) / parts
-        ImageParallel.run(parts) { part in
+        context.run(parts) { part in
             let first = part * chunk, count = min(rows, first + chunk) - first
             if count > 0 { kiln_geglu(input + first * 2 * width, output + first * width, Int32(count), Int32(width)) }
+        }
+    }
+
+    /// GELU with PyTorch's tanh approximation (`approximate="tanh"`, diffusers' "gelu-approximate"):
+    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    @inline(__always) public static func geluTanh(_ x: Float) -> Float {
+        0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+    }
+
+    /// `geluTanh` over `count` values through 0.5·(1 + tanh u) = σ(2u), i.e. x / (1 + e^(−2u)),
+    /// with `Elementwise.portableExp` (a loop the compiler vectorizes; `tanhf` is a call per value).
+    public static func geluTanhInPlace(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        for index in 0..<count {
+            let x = values[index]
+            let u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+            values[index] = x / (1 + Elementwise.portableExp(-2 * u))
         }
     }
 }

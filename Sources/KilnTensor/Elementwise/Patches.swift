@@ -7,7 +7,7 @@ import Darwin
 /// The token ↔ image rearrangements of a diffusion transformer (DiT, PixArt): cutting a channel-major
 /// image into non-overlapping p×p patches, putting predicted patches back, and the fixed 2-D sin-cos
 /// position table the patch tokens are offset by.
-public enum ImagePatches {
+public enum Patches {
     /// image [channels, height, width] → patches [(height/p)·(width/p), channels·p·p], patch rows in
     /// raster order, each row ordered (channel, dy, dx) — the order of a p×p stride-p convolution's
     /// weight [out, channels, p, p], so that the patch embedding is one matrix product.

@@ -1,5 +1,5 @@
 /// Resampling of channel-major feature maps.
-public enum ImageResample {
+public enum Resample {
     /// Nearest-neighbour ×2: input [channels, height, width] → output [channels, 2·height, 2·width].
     public static func upsampleNearest2x(
         _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,

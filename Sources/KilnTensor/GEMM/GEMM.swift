@@ -1,10 +1,11 @@
 import CKilnKernels
 
-/// Matrix products for the image models (convolutions through im2col, linear layers, attention) on
+/// Dense float matrix products (linear layers, convolutions through im2col, attention) on
 /// CKilnKernels' packed, cache-blocked product (`kiln_gemm`): C = A · B where A and B are
 /// `MatrixOperand`s read in place in their stored type (f32, f16 or bf16), so weights stay in the
-/// memory-mapped file. Large products are split between the image pool's threads.
-public enum ImageGEMM {
+/// memory-mapped file. Large products are split between the threads of the `KernelContext` given.
+/// (GGML weight matrices, quantized or not, multiply activation rows through `Matmul`.)
+public enum GEMM {
     /// Products smaller than this many multiply-adds run on the calling thread: below it, handing
     /// work to other threads costs more than it saves.
     public static let parallelThreshold = 1 << 20
@@ -13,10 +14,10 @@ public enum ImageGEMM {
     public static let useVectorKernel = kiln_simd_active() != 0
 
     /// C[m×n] = A[m×k] · B[k×n] (+ C's old values with `accumulate`); C's rows are `ldc` apart
-    /// (default n). Split along the longer side of C between the image pool's threads.
+    /// (default n). Split along the longer side of C between the context's threads.
     public static func multiply(
         _ a: MatrixOperand, _ b: MatrixOperand, into c: UnsafeMutablePointer<Float>,
-        m: Int, n: Int, k: Int, ldc: Int? = nil, accumulate: Bool = false
+        m: Int, n: Int, k: Int, ldc: Int? = nil, accumulate: Bool = false, context: KernelContext
     ) {
         let ldc = ldc ?? n
         guard m > 0, n > 0 else { return }
@@ -24,12 +25,12 @@ public enum ImageGEMM {
         // parts stay large (≥ 48 rows or columns).
         let splitRows = m > n
         let extent = splitRows ? m : n
-        let pieces = split(extent, align: splitRows ? 6 : 16, work: m * n * max(k, 1))
+        let pieces = split(extent, align: splitRows ? 6 : 16, work: m * n * max(k, 1), context: context)
         if pieces.count <= 1 {
             multiplyOnThisThread(a, b, into: c, m: m, n: n, k: k, ldc: ldc, accumulate: accumulate)
             return
         }
-        ImageParallel.run(pieces.count) { index in
+        context.run(pieces.count) { index in
             let start = index * pieces.chunk, size = min(extent, start + pieces.chunk) - start
             if splitRows {
                 multiplyOnThisThread(a.offset(row: start, column: 0), b, into: c + start * ldc,
@@ -77,7 +78,7 @@ public enum ImageGEMM {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
         m: Int, n: Int, k: Int, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil,
         columnBias: UnsafePointer<Float>? = nil, rowBias: UnsafePointer<Float>? = nil,
-        accumulate: Bool = false
+        accumulate: Bool = false, context: KernelContext
     ) {
         let ldc = ldc ?? n
         guard m > 0, n > 0 else { return }
@@ -90,7 +91,7 @@ public enum ImageGEMM {
             }
         }
         multiply(MatrixOperand(a, rowStride: lda ?? k), MatrixOperand(b, rowStride: ldb ?? k).transposed, into: c,
-                 m: m, n: n, k: k, ldc: ldc, accumulate: accumulate || biased)
+                 m: m, n: n, k: k, ldc: ldc, accumulate: accumulate || biased, context: context)
     }
 
     /// The plain triple loop, in Double, that the optimized product is tested against.

@@ -2,7 +2,7 @@ import CKilnKernels
 
 /// How the elements of an image-model tensor are stored: the types a safetensors checkpoint holds
 /// weights in. The kernels read each in place and widen to float in registers.
-public enum ImageElementType: Sendable, Equatable {
+public enum MatrixElementType: Sendable, Equatable {
     case f32, f16, bf16
 
     /// Bytes per element.
@@ -18,16 +18,16 @@ public enum ImageElementType: Sendable, Equatable {
     }
 }
 
-/// A read-only matrix for `ImageGEMM`, in place in memory: element (row, column) lies at element
+/// A read-only matrix for `GEMM`, in place in memory: element (row, column) lies at element
 /// index `row · rowStride + column · columnStride` from `base`, stored as `type`. Transposing swaps
 /// the strides, so no operand is ever copied to match a layout.
 public struct MatrixOperand: @unchecked Sendable {
     public let base: UnsafeRawPointer
-    public let type: ImageElementType
+    public let type: MatrixElementType
     public let rowStride: Int
     public let columnStride: Int
 
-    public init(base: UnsafeRawPointer, type: ImageElementType, rowStride: Int, columnStride: Int = 1) {
+    public init(base: UnsafeRawPointer, type: MatrixElementType, rowStride: Int, columnStride: Int = 1) {
         self.base = base
         self.type = type
         self.rowStride = rowStride
@@ -55,14 +55,14 @@ public struct MatrixOperand: @unchecked Sendable {
         let index = row * rowStride + column * columnStride
         switch type {
         case .f32: return base.loadUnaligned(fromByteOffset: index * 4, as: Float.self)
-        case .f16: return ImageElements.halfToFloat(base.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
+        case .f16: return MatrixElements.halfToFloat(base.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))
         case .bf16: return Float(bitPattern: UInt32(base.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)) << 16)
         }
     }
 }
 
 /// Conversions between stored element types and float.
-public enum ImageElements {
+public enum MatrixElements {
     /// IEEE binary16 → binary32, exact (subnormals, infinities and NaN included), without relying
     /// on a platform `Float16` type.
     public static func halfToFloat(_ bits: UInt16) -> Float {
@@ -78,7 +78,7 @@ public enum ImageElements {
     }
 
     /// `count` elements of `type` from `source` widened into `target`.
-    public static func widen(_ source: UnsafeRawPointer, type: ImageElementType, count: Int, into target: UnsafeMutablePointer<Float>) {
+    public static func widen(_ source: UnsafeRawPointer, type: MatrixElementType, count: Int, into target: UnsafeMutablePointer<Float>) {
         switch type {
         case .f32:
             for index in 0..<count { target[index] = source.loadUnaligned(fromByteOffset: index * 4, as: Float.self) }

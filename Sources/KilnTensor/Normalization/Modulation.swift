@@ -7,7 +7,7 @@ import Darwin
 /// adaLN, the timestep modulation of diffusion transformers (DiT's adaLN-Zero, PixArt's adaLN-single):
 /// a layer norm without affine parameters whose output is scaled and shifted by vectors derived from
 /// the timestep, and residual additions gated by another such vector.
-public enum ImageModulation {
+public enum Modulation {
     /// output[r] = LayerNorm(input[r]) · (1 + scale) + shift for each row of input [rows, width];
     /// `shift` and `scale` are [width], shared by all rows. The norm has no weight or bias.
     public static func modulatedLayerNorm(
@@ -40,30 +40,6 @@ public enum ImageModulation {
         for row in 0..<rows {
             let x = values + row * width, y = target + row * width
             for index in 0..<width { y[index] += gate[index] * x[index] }
-        }
-    }
-
-    /// GELU with PyTorch's tanh approximation (`approximate="tanh"`, diffusers' "gelu-approximate"):
-    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
-    @inline(__always) public static func geluTanh(_ x: Float) -> Float {
-        0.5 * x * (1 + tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
-    }
-
-    /// `geluTanh` over `count` values, eight lanes at a time through 0.5·(1 + tanh u) = σ(2u), i.e.
-    /// x / (1 + e^(−2u)), with `ImageMath.exp`; the scalar form for the tail.
-    public static func geluTanhInPlace(_ values: UnsafeMutablePointer<Float>, count: Int) {
-        var index = 0
-        let raw = UnsafeMutableRawPointer(values)
-        while index + 8 <= count {
-            let x = raw.loadUnaligned(fromByteOffset: index * 4, as: SIMD8<Float>.self)
-            let u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
-            let y = x / (1 + ImageMath.exp(-2 * u))
-            raw.storeBytes(of: y, toByteOffset: index * 4, as: SIMD8<Float>.self)
-            index += 8
-        }
-        while index < count {
-            values[index] = geluTanh(values[index])
-            index += 1
         }
     }
 }

@@ -5,21 +5,22 @@ import Glibc
 import Darwin
 #endif
 
-/// Group and layer normalization as the diffusion models use them.
-public enum ImageNormalization {
+/// Group and layer normalization (PyTorch's `GroupNorm` and `LayerNorm`), split between the
+/// threads of the `KernelContext` given.
+extension Normalization {
     /// Group normalization of one image in place or into `output`, PyTorch's `GroupNorm`:
     /// input [channels, pixels]; statistics per group of `channels / groups` channels, biased variance;
     /// then the per-channel affine `gamma`, `beta`. With `silu`, SiLU follows (fused: one pass fewer).
     public static func groupNorm(
         _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
         channels: Int, pixels: Int, groups: Int, epsilon: Float,
-        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, silu: Bool = false
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, silu: Bool = false, context: KernelContext
     ) {
         let perGroup = channels / groups
         let count = perGroup * pixels
-        let parts = groups >= 2 && count * groups >= 65536 ? min(groups, 4 * ImageParallel.width) : 1
+        let parts = groups >= 2 && count * groups >= 65536 ? min(groups, 4 * context.width) : 1
         let chunk = (groups + parts - 1) / parts
-        ImageParallel.run(parts) { part in
+        context.run(parts) { part in
             for group in (part * chunk)..<min(groups, (part + 1) * chunk) {
                 let base = input + group * count
                 let (mean, variance) = statistics(base, count: count)
@@ -40,11 +41,11 @@ public enum ImageNormalization {
     public static func layerNorm(
         _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
         rows: Int, width: Int, epsilon: Float,
-        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, context: KernelContext
     ) {
-        let parts = rows * width >= 65536 ? min(rows, 4 * ImageParallel.width) : 1
+        let parts = rows * width >= 65536 ? min(rows, 4 * context.width) : 1
         let chunk = (rows + parts - 1) / parts
-        ImageParallel.run(parts) { part in
+        context.run(parts) { part in
             for row in (part * chunk)..<min(rows, (part + 1) * chunk) {
                 let x = input + row * width, y = output + row * width
                 let (mean, variance) = statistics(x, count: width)

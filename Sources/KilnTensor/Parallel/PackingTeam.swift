@@ -37,8 +37,11 @@ public final class PackingTeam: @unchecked Sendable {
         var waiting: UInt64
         var using = 0
 
-        init(floats: Int, waiting: UInt64) {
-            storage = PackBuffers.take(floats)
+        private let buffers: PackBuffers
+
+        init(floats: Int, waiting: UInt64, buffers: PackBuffers) {
+            self.buffers = buffers
+            storage = buffers.take(floats)
             self.floats = floats
             counters = .allocate(capacity: 2)
             counters.initialize(repeating: 0, count: 2)
@@ -46,7 +49,7 @@ public final class PackingTeam: @unchecked Sendable {
         }
 
         func free() {
-            PackBuffers.give(storage)
+            buffers.give(storage)
             counters.deallocate()
         }
     }
@@ -63,9 +66,11 @@ public final class PackingTeam: @unchecked Sendable {
     private var entries: [Key: Entry] = [:]
     private var liveMembers: UInt64
     private var liveFloats = 0
+    private let buffers: PackBuffers
 
-    init(members: Int) {
+    init(members: Int, buffers: PackBuffers) {
         precondition(members >= 1 && members <= Self.maximumMembers)
+        self.buffers = buffers
         liveMembers = members == 64 ? ~0 : (1 << UInt64(members)) - 1
     }
 
@@ -73,27 +78,27 @@ public final class PackingTeam: @unchecked Sendable {
         for entry in entries.values { entry.free() }
     }
 
-    /// Runs `body(i)` for every i in 0..<count, in rounds of up to the image pool's width: each
+    /// Runs `body(i)` for every i in 0..<count, in rounds of up to the context's width: each
     /// sample of a round on a thread of its own with its kernels kept there
-    /// (`ImageParallel.serially`), the round's samples sharing their weight packings.
-    public static func runSamples(_ count: Int, _ body: (Int) -> Void) {
-        let width = min(ImageParallel.width, maximumMembers)
-        if count < 2 || width < 2 || ImageParallel.isSerial {
+    /// (`KernelContext.serially`), the round's samples sharing their weight packings.
+    public static func runSamples(_ count: Int, context: KernelContext, _ body: (Int) -> Void) {
+        let width = min(context.width, maximumMembers)
+        if count < 2 || width < 2 || KernelContext.isSerial {
             for index in 0..<count { body(index) }  // a lone sample's kernels use the whole pool
             return
         }
         var start = 0
         while start < count {
             let size = min(width, count - start), first = start
-            let team = PackingTeam(members: size)
-            ImageParallel.run(size) { member in
+            let team = PackingTeam(members: size, buffers: context.packBuffers)
+            context.run(size) { member in
                 let previous = (kiln_thread_packing_team(), kiln_thread_packing_member())
                 kiln_set_thread_packing_team(Unmanaged.passUnretained(team).toOpaque(), Int32(member))
                 defer {
                     kiln_set_thread_packing_team(previous.0, previous.1)
                     team.leave(member)
                 }
-                ImageParallel.serially { body(first + member) }
+                KernelContext.serially { body(first + member) }
             }
             start += size
         }
@@ -101,9 +106,9 @@ public final class PackingTeam: @unchecked Sendable {
 
     /// `use(packing)` on the packing `key` names, of `floats` floats, made by `build(packing, part)`
     /// for every part in 0..<parts. In a team the parts are shared out among the members that reach
-    /// the key; otherwise they run on the image pool (or in turn, on a serial thread).
+    /// the key; otherwise they run on the context's pool (or in turn, on a serial thread).
     public static func withPacking<R>(
-        _ key: Key, floats: Int, parts: Int,
+        _ key: Key, floats: Int, parts: Int, context: KernelContext,
         build: (UnsafeMutablePointer<Float>, Int) -> Void, use: (UnsafePointer<Float>) -> R
     ) -> R {
         if let raw = kiln_thread_packing_team() {
@@ -111,8 +116,8 @@ public final class PackingTeam: @unchecked Sendable {
             return team.withPacking(key, member: Int(kiln_thread_packing_member()), floats: floats, parts: parts,
                                     build: build, use: use)
         }
-        return PackBuffers.withBuffer(floats) { buffer in
-            ImageParallel.run(parts) { build(buffer, $0) }
+        return context.packBuffers.withBuffer(floats) { buffer in
+            context.run(parts) { build(buffer, $0) }
             return use(buffer)
         }
     }
@@ -124,7 +129,7 @@ public final class PackingTeam: @unchecked Sendable {
         lock.lock()
         var found = entries[key]
         if found == nil, liveFloats + floats <= Self.floatBudget {
-            let entry = Entry(floats: floats, waiting: liveMembers)
+            let entry = Entry(floats: floats, waiting: liveMembers, buffers: buffers)
             entries[key] = entry
             liveFloats += floats
             found = entry
@@ -132,7 +137,7 @@ public final class PackingTeam: @unchecked Sendable {
         found?.using += 1
         lock.unlock()
         guard let entry = found else {
-            return PackBuffers.withBuffer(floats) { buffer in
+            return buffers.withBuffer(floats) { buffer in
                 for part in 0..<parts { build(buffer, part) }
                 return use(buffer)
             }
@@ -176,69 +181,5 @@ public final class PackingTeam: @unchecked Sendable {
         entries[key] = nil
         liveFloats -= entry.floats
         entry.free()
-    }
-}
-
-/// Packing buffers kept between products, so that a UNet step does not fault in fresh pages for
-/// every weight it packs (a 50 MB packing is ~12 000 page faults). `take` hands out the smallest
-/// idle buffer that fits, so a few large buffers serve the many sizes of a step; up to
-/// `idleFloats` floats of buffers wait here, the smallest let go first.
-public enum PackBuffers {
-    /// Floats of idle buffers kept (`KILN_PACK_BUFFERS_MB` overrides; default 128 MB: at 512 px a
-    /// UNet step ran as fast with 64 or 128 MB as with 256, and 0 made it 8% slower).
-    public static let idleFloats: Int = {
-        if let text = getenv("KILN_PACK_BUFFERS_MB").map({ String(cString: $0) }), let value = Int(text), value >= 0 {
-            return value << 18
-        }
-        return 128 << 18
-    }()
-
-    /// A buffer and the floats it holds.
-    public struct Buffer {
-        public let floats: UnsafeMutablePointer<Float>
-        let capacity: Int
-    }
-
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var idle: [Buffer] = []
-    nonisolated(unsafe) private static var idleTotal = 0
-
-    /// A buffer of at least `count` floats, 64-byte aligned, contents undefined.
-    public static func take(_ count: Int) -> Buffer {
-        lock.lock()
-        let best = idle.indices.filter { idle[$0].capacity >= count }.min { idle[$0].capacity < idle[$1].capacity }
-        if let best {
-            let found = idle.remove(at: best)
-            idleTotal -= found.capacity
-            lock.unlock()
-            return found
-        }
-        lock.unlock()
-        let capacity = (max(count, 1) + 16383) / 16384 * 16384
-        var raw: UnsafeMutableRawPointer?
-        precondition(posix_memalign(&raw, 64, capacity * MemoryLayout<Float>.stride) == 0, "PackBuffers: out of memory for \(capacity) floats")
-        return Buffer(floats: raw!.bindMemory(to: Float.self, capacity: capacity), capacity: capacity)
-    }
-
-    /// Returns a buffer from `take`.
-    public static func give(_ buffer: Buffer) {
-        lock.lock()
-        idle.append(buffer)
-        idleTotal += buffer.capacity
-        var released: [Buffer] = []
-        while idleTotal > idleFloats, let smallest = idle.indices.min(by: { idle[$0].capacity < idle[$1].capacity }) {
-            let buffer = idle.remove(at: smallest)
-            idleTotal -= buffer.capacity
-            released.append(buffer)
-        }
-        lock.unlock()
-        for buffer in released { free(buffer.floats) }
-    }
-
-    /// `body` with a buffer of at least `count` floats, returned afterwards.
-    public static func withBuffer<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
-        let buffer = take(count)
-        defer { give(buffer) }
-        return body(buffer.floats)
     }
 }

@@ -4,7 +4,7 @@ import KilnTensor
 import Testing
 
 /// Patchify / unpatchify and the 2-D sin-cos table against plain references and PyTorch's values.
-@Suite struct ImagePatchesTests {
+@Suite struct PatchesTests {
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/dit/reference.safetensors")
 
@@ -21,7 +21,7 @@ import Testing
         var rng = SeededGenerator(seed: 11)
         let image = rng.floats(channels * height * width)
         var patches = [Float](repeating: .nan, count: image.count)
-        ImagePatches.patchify(image, into: &patches, channels: channels, height: height, width: width, patchSize: p)
+        Patches.patchify(image, into: &patches, channels: channels, height: height, width: width, patchSize: p)
         let columns = width / p
         for token in 0..<(height / p * columns) {
             for c in 0..<channels { for dy in 0..<p { for dx in 0..<p {
@@ -37,9 +37,9 @@ import Testing
         var rng = SeededGenerator(seed: 12)
         let image = rng.floats(channels * height * width), weight = rng.floats(out * channels * p * p), bias = rng.floats(out)
         var patches = [Float](repeating: 0, count: image.count)
-        ImagePatches.patchify(image, into: &patches, channels: channels, height: height, width: width, patchSize: p)
+        Patches.patchify(image, into: &patches, channels: channels, height: height, width: width, patchSize: p)
         let tokens = height / p * (width / p)
-        let convolution = ImageConv2D(inChannels: channels, outChannels: out, kernel: p, stride: p, padding: 0)
+        let convolution = Conv2D(inChannels: channels, outChannels: out, kernel: p, stride: p, padding: 0)
         var expected = [Float](repeating: 0, count: out * tokens)
         convolution.referenceApply(input: image, height: height, width: width, weight: weight, bias: bias, output: &expected)
         for token in 0..<tokens {
@@ -58,7 +58,7 @@ import Testing
         var rng = SeededGenerator(seed: 13)
         let patches = rng.floats(channels * height * width)
         var image = [Float](repeating: .nan, count: patches.count)
-        ImagePatches.unpatchify(patches, into: &image, channels: channels, height: height, width: width, patchSize: p)
+        Patches.unpatchify(patches, into: &image, channels: channels, height: height, width: width, patchSize: p)
         let (rows, columns) = (height / p, width / p)
         for h in 0..<rows { for w in 0..<columns { for dy in 0..<p { for dx in 0..<p { for c in 0..<channels {
             let source = (((h * columns + w) * p + dy) * p + dx) * channels + c
@@ -67,8 +67,8 @@ import Testing
     }
 
     @Test func sinCosPositionsMatchDiffusers() throws {
-        let square = ImagePatches.sinCosPositions(rows: 8, columns: 8, width: 32, baseSize: 8, interpolationScale: 1)
-        let wide = ImagePatches.sinCosPositions(rows: 4, columns: 6, width: 32, baseSize: 8, interpolationScale: 1)
+        let square = Patches.sinCosPositions(rows: 8, columns: 8, width: 32, baseSize: 8, interpolationScale: 1)
+        let wide = Patches.sinCosPositions(rows: 4, columns: 6, width: 32, baseSize: 8, interpolationScale: 1)
         let errors = [zip(square, try Self.stored("pos_embed_8x8")).map { abs($0 - $1) }.max()!,
                       zip(wide, try Self.stored("pos_embed_4x6")).map { abs($0 - $1) }.max()!]
         #expect(square.count == 64 * 32 && wide.count == 24 * 32)

@@ -11,9 +11,9 @@ import KilnTensor
     @Test(arguments: [(7, 40, 300, 1), (50, 33, 16, 3), (121, 70, 257, 2), (6, 2100, 20, 1), (13, 5, 9, 4)])
     func weightPackedInPiecesGivesTheSameProduct(shape: (Int, Int, Int, Int)) {
         let (m, n, k, panelsPerPiece) = shape
-        for type in [ImageElementType.f32, .f16] {
+        for type in [MatrixElementType.f32, .f16] {
             var random = TestRandom(UInt64(m * 31 + n + k))
-            let (aBytes, _) = ImageGEMMTests.stored(random.values(m * k), as: type)
+            let (aBytes, _) = GEMMTests.stored(random.values(m * k), as: type)
             let b = random.values(k * n)
             var packed = [Float](repeating: .nan, count: kiln_gemm_packed_a_count(Int32(m), Int32(k)))
             var direct = [Float](repeating: .nan, count: m * n), viaPacked = direct, split = direct
@@ -26,10 +26,10 @@ import KilnTensor
                 }
                 b.withUnsafeBufferPointer { bp in
                     let bm = MatrixOperand(bp.baseAddress!, rowStride: n)
-                    ImageGEMM.multiplyOnThisThread(a, bm, into: &direct, m: m, n: n, k: k)
+                    GEMM.multiplyOnThisThread(a, bm, into: &direct, m: m, n: n, k: k)
                     packed.withUnsafeBufferPointer { pp in
-                        ImageGEMM.multiplyOnThisThread(packedWeight: pp.baseAddress!, bm, into: &viaPacked, m: m, n: n, k: k)
-                        ImageGEMM.multiply(packedWeight: pp.baseAddress!, bm, into: &split, m: m, n: n, k: k)
+                        GEMM.multiplyOnThisThread(packedWeight: pp.baseAddress!, bm, into: &viaPacked, m: m, n: n, k: k)
+                        GEMM.multiply(packedWeight: pp.baseAddress!, bm, into: &split, m: m, n: n, k: k, context: testKernels)
                     }
                 }
             }
@@ -44,7 +44,7 @@ import KilnTensor
         let (m, n, k) = shape
         var random = TestRandom(UInt64(m + 7 * n + k))
         let a = random.values(m * k)
-        let (wBytes, _) = ImageGEMMTests.stored(random.values(n * k), as: .f16)
+        let (wBytes, _) = GEMMTests.stored(random.values(n * k), as: .f16)
         var packed = [Float](repeating: .nan, count: kiln_gemm_packed_b_count(Int32(n), Int32(k)))
         var direct = [Float](repeating: .nan, count: m * n), viaPacked = direct, viaWeight = direct
         wBytes.withUnsafeBytes { raw in
@@ -55,9 +55,9 @@ import KilnTensor
             }
             a.withUnsafeBufferPointer { ap in
                 let am = MatrixOperand(ap.baseAddress!, rowStride: k)
-                ImageGEMM.multiplyOnThisThread(am, w, into: &direct, m: m, n: n, k: k)
+                GEMM.multiplyOnThisThread(am, w, into: &direct, m: m, n: n, k: k)
                 kiln_gemm_prepacked(Int32(m), Int32(n), Int32(k), Int32(KILN_TYPE_F32), ap.baseAddress!, k, 1, packed, &viaPacked, n, 0)
-                ImageGEMM.multiply(am, weight: w, into: &viaWeight, m: m, n: n, k: k)
+                GEMM.multiply(am, weight: w, into: &viaWeight, m: m, n: n, k: k, context: testKernels)
             }
         }
         #expect(viaPacked == direct)
@@ -70,7 +70,7 @@ import KilnTensor
     func portableBodiesGiveThePortableProduct(shape: (Int, Int, Int)) {
         let (m, n, k) = shape
         var random = TestRandom(UInt64(3 * m + n + k))
-        let (aBytes, _) = ImageGEMMTests.stored(random.values(m * k), as: .f16)
+        let (aBytes, _) = GEMMTests.stored(random.values(m * k), as: .f16)
         let b = random.values(k * n)
         var packedA = [Float](repeating: .nan, count: kiln_gemm_packed_a_count(Int32(m), Int32(k)))
         var packedB = [Float](repeating: .nan, count: kiln_gemm_packed_b_count(Int32(n), Int32(k)))
@@ -86,7 +86,7 @@ import KilnTensor
                     kiln_gemm_pack_b_columns_scalar(Int32(n), Int32(k), Int32(column0), Int32(min(32, n - column0)),
                                                     Int32(KILN_TYPE_F32), bp.baseAddress! + column0, n, 1, &packedB)
                 }
-                ImageGEMM.multiplyPortable(a, MatrixOperand(bp.baseAddress!, rowStride: n), into: &direct, m: m, n: n, k: k)
+                GEMM.multiplyPortable(a, MatrixOperand(bp.baseAddress!, rowStride: n), into: &direct, m: m, n: n, k: k)
                 kiln_gemm_prepacked_a_scalar(Int32(m), Int32(n), Int32(k), packedA, Int32(KILN_TYPE_F32), bp.baseAddress!, n, 1,
                                              &viaA, n, 0)
             }
@@ -104,13 +104,13 @@ import KilnTensor
     @Test func samplesSharingPackingsMatchSamplesAlone() {
         let (channels, outChannels, side) = (24, 20, 20)
         var random = TestRandom(99)
-        let (convBytes, _) = ImageGEMMTests.stored(random.values(outChannels * channels * 9), as: .f16)
-        let (linearBytes, _) = ImageGEMMTests.stored(random.values(outChannels * channels), as: .f16)
-        let (strayBytes, _) = ImageGEMMTests.stored(random.values(outChannels * channels), as: .f16)
+        let (convBytes, _) = GEMMTests.stored(random.values(outChannels * channels * 9), as: .f16)
+        let (linearBytes, _) = GEMMTests.stored(random.values(outChannels * channels), as: .f16)
+        let (strayBytes, _) = GEMMTests.stored(random.values(outChannels * channels), as: .f16)
         let inputs = (0..<4).map { _ in random.values(channels * side * side) }
-        let winograd = ImageConv2D(inChannels: channels, outChannels: outChannels, kernel: 3, stride: 1, padding: 1)
-        let strided = ImageConv2D(inChannels: channels, outChannels: outChannels, kernel: 3, stride: 2, padding: 1)
-        #expect(winograd.winogradApplies(height: side, width: side))
+        let winograd = Conv2D(inChannels: channels, outChannels: outChannels, kernel: 3, stride: 1, padding: 1)
+        let strided = Conv2D(inChannels: channels, outChannels: outChannels, kernel: 3, stride: 2, padding: 1)
+        #expect(winograd.winogradApplies(height: side, width: side, settings: testKernels.settings))
 
         func run(_ input: [Float], stray: Bool) -> [Float] {
             convBytes.withUnsafeBytes { convRaw in
@@ -121,20 +121,21 @@ import KilnTensor
                     for conv in [winograd, strided] {
                         let size = conv.outputSize(height: side, width: side)
                         var output = [Float](repeating: .nan, count: outChannels * size.height * size.width)
-                        var scratch = [Float](repeating: .nan, count: max(1, conv.scratchCount(height: side, width: side)))
-                        conv.apply(input: input, height: side, width: side, weight: convWeight, bias: nil, output: &output, scratch: &scratch)
+                        var scratch = [Float](repeating: .nan, count: max(1, conv.scratchCount(height: side, width: side, context: testKernels)))
+                        conv.apply(input: input, height: side, width: side, weight: convWeight, bias: nil, output: &output, scratch: &scratch,
+                                   context: testKernels)
                         results += output
                     }
                     var linear = [Float](repeating: .nan, count: side * side * outChannels)
                     input.withUnsafeBufferPointer { x in
-                        ImageGEMM.multiply(MatrixOperand(x.baseAddress!, rowStride: channels), weight: linearWeight, into: &linear,
-                                           m: side * side, n: outChannels, k: channels)
+                        GEMM.multiply(MatrixOperand(x.baseAddress!, rowStride: channels), weight: linearWeight, into: &linear,
+                                      m: side * side, n: outChannels, k: channels, context: testKernels)
                         if stray {
                             strayBytes.withUnsafeBytes { raw in
                                 var unused = [Float](repeating: 0, count: side * side * outChannels)
                                 let w = MatrixOperand(base: raw.baseAddress!, type: .f16, rowStride: channels).transposed
-                                ImageGEMM.multiply(MatrixOperand(x.baseAddress!, rowStride: channels), weight: w, into: &unused,
-                                                   m: side * side, n: outChannels, k: channels)
+                                GEMM.multiply(MatrixOperand(x.baseAddress!, rowStride: channels), weight: w, into: &unused,
+                                              m: side * side, n: outChannels, k: channels, context: testKernels)
                             }
                         }
                     }
@@ -146,7 +147,7 @@ import KilnTensor
         let alone = inputs.map { run($0, stray: false) }
         var together = [[Float]](repeating: [], count: inputs.count)
         together.withUnsafeMutableBufferPointer { slots in
-            PackingTeam.runSamples(inputs.count) { index in
+            PackingTeam.runSamples(inputs.count, context: testKernels) { index in
                 slots[index] = run(inputs[index], stray: index % 2 == 0)
             }
         }
@@ -156,6 +157,6 @@ import KilnTensor
     }
 }
 
-extension ImageElementType {
+extension MatrixElementType {
     var kernelTypeForTests: Int32 { self == .f32 ? Int32(KILN_TYPE_F32) : self == .f16 ? Int32(KILN_TYPE_F16) : Int32(KILN_TYPE_BF16) }
 }

@@ -4,7 +4,7 @@ import KilnTensor
 import Testing
 
 /// adaLN modulation, gated residuals and GELU-tanh against double-precision references and PyTorch.
-@Suite struct ImageModulationTests {
+@Suite struct ModulationTests {
     @Test(arguments: [(1, 8), (5, 32), (64, 128), (3, 7)])
     func modulatedLayerNormMatchesReference(shape: (Int, Int)) {
         let (rows, width) = shape
@@ -12,7 +12,7 @@ import Testing
         let input = rng.floats(rows * width, scale: 3).enumerated().map { $1 + Float($0 % 5) }  // non-zero means
         let shift = rng.floats(width), scale = rng.floats(width)
         var output = [Float](repeating: .nan, count: input.count)
-        ImageModulation.modulatedLayerNorm(input, into: &output, rows: rows, width: width, epsilon: 1e-6, shift: shift, scale: scale)
+        Modulation.modulatedLayerNorm(input, into: &output, rows: rows, width: width, epsilon: 1e-6, shift: shift, scale: scale)
         for row in 0..<rows {
             let x = input[(row * width)..<((row + 1) * width)].map(Double.init)
             let mean = x.reduce(0, +) / Double(width)
@@ -29,7 +29,7 @@ import Testing
         var rng = SeededGenerator(seed: 3)
         let values = rng.floats(rows * width), gate = rng.floats(width), start = rng.floats(rows * width)
         var target = start
-        ImageModulation.addGated(values, gate: gate, to: &target, rows: rows, width: width)
+        Modulation.addGated(values, gate: gate, to: &target, rows: rows, width: width)
         for index in target.indices {
             #expect(target[index] == start[index] + gate[index % width] * values[index])
         }
@@ -37,14 +37,14 @@ import Testing
 
     /// Against torch.nn.functional.gelu(approximate="tanh") on [-6, 6] (Tests/Fixtures/dit).
     @Test func geluTanhMatchesPyTorch() throws {
-        let input = try ImagePatchesTests.stored("gelu_tanh_input"), expected = try ImagePatchesTests.stored("gelu_tanh_output")
+        let input = try PatchesTests.stored("gelu_tanh_input"), expected = try PatchesTests.stored("gelu_tanh_output")
         #expect(input.count == 97)
         var values = input
-        ImageModulation.geluTanhInPlace(&values, count: values.count)
+        Activation.geluTanhInPlace(&values, count: values.count)
         let error = zip(values, expected).map { abs($0 - $1) }.max()!
         #expect(error < 1e-6, "\(error)")
         // It is the tanh form, not the erf one: they differ by ~1e-4 near |x| = 2.
-        #expect(abs(ImageModulation.geluTanh(2) - 1.9545977) < 1e-6)
+        #expect(abs(Activation.geluTanh(2) - 1.9545977) < 1e-6)
     }
 
     /// The eight-lane path against the scalar formula, over the range activations reach and beyond
@@ -52,9 +52,9 @@ import Testing
     @Test func vectorGeluTanhMatchesScalar() {
         let input = (0..<4003).map { Float($0 - 2001) * 0.01 } + [-90, -30, 30, 90, 0]
         var values = input
-        ImageModulation.geluTanhInPlace(&values, count: values.count)
+        Activation.geluTanhInPlace(&values, count: values.count)
         for (x, y) in zip(input, values) {
-            let expected = ImageModulation.geluTanh(x)
+            let expected = Activation.geluTanh(x)
             #expect(abs(y - expected) <= 2e-6 * max(1, abs(expected)), "x = \(x): \(y) vs \(expected)")
         }
     }
