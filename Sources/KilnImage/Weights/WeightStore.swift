@@ -72,9 +72,6 @@ public final class WeightStore: @unchecked Sendable {
         self.prefixes = prefixes
     }
 
-    /// Total bytes of tensor data in the file.
-    public var byteCount: Int { file.tensors.reduce(0) { $0 + $1.offsets.count } }
-
     public func contains(_ name: String) -> Bool { info(name) != nil }
 
     /// The shape stored for `name`, or nil if there is no such tensor.
@@ -120,9 +117,6 @@ public final class WeightStore: @unchecked Sendable {
         if let base = bytes.baseAddress { MatrixElements.widen(base, type: type, count: count, into: values) }
         return Weight(shape: info.shape, values: values)
     }
-
-    /// IEEE binary16 → binary32, exact (subnormals, infinities and NaN included).
-    public static func halfToFloat(_ bits: UInt16) -> Float { MatrixElements.halfToFloat(bits) }
 
     private func checked(_ name: String, shape expected: [Int]?) throws -> SafetensorsTensorInfo {
         guard let info = info(name) else { throw ImageError.invalidWeights("tensor '\(name)' is missing") }

@@ -10,9 +10,6 @@ public enum GEMM {
     /// work to other threads costs more than it saves.
     public static let parallelThreshold = 1 << 20
 
-    /// Whether the kernels take their AVX2/FMA/F16C bodies (on CPUs that have them).
-    public static let useVectorKernel = kiln_simd_active() != 0
-
     /// C[m×n] = A[m×k] · B[k×n] (+ C's old values with `accumulate`); C's rows are `ldc` apart
     /// (default n). Split along the longer side of C between the context's threads.
     public static func multiply(
@@ -100,19 +97,5 @@ public enum GEMM {
         m: Int, n: Int, k: Int
     ) {
         referenceMultiply(MatrixOperand(a, rowStride: k), MatrixOperand(b, rowStride: k).transposed, into: c, m: m, n: n, k: k)
-    }
-
-    /// Dot product of two contiguous rows.
-    @inline(__always)
-    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var p = 0
-        while p + 8 <= count {
-            acc += UnsafeRawPointer(x + p).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(y + p).loadUnaligned(as: SIMD8<Float>.self)
-            p += 8
-        }
-        var total = acc.sum()
-        while p < count { total += x[p] * y[p]; p += 1 }
-        return total
     }
 }

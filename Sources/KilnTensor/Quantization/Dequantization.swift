@@ -19,10 +19,6 @@ import KilnFormats
 ///   16 elements), `d`; value = (d·scale)·(q − 32).
 /// - `f32`, `f16`, `bf16`: one element per "block".
 public enum Dequantization {
-    /// The types `dequantize` accepts.
-    public static let supportedTypes: [GGMLType] =
-        [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
-
     /// Whether `dequantize` accepts `type`.
     public static func isSupported(_ type: GGMLType) -> Bool {
         switch type {
