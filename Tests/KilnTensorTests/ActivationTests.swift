@@ -48,6 +48,15 @@ import Testing
             let v = Double(input) * 1.5 - 0.25
             #expect(abs(Double(output) - v / (1 + Foundation.exp(-v))) < 1e-5)
         }
+        // GELU-tanh: both bodies against the tanh form in Double.
+        let wide = random.values(203).map { $0 * 7 }
+        var vectorGelu = wide, portableGelu = wide
+        kiln_gelu_tanh(&vectorGelu, 203)
+        kiln_gelu_tanh_scalar(&portableGelu, 203)
+        for (index, x) in wide.enumerated() {
+            let v = Double(x), exact = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+            #expect(abs(Double(vectorGelu[index]) - exact) < 2e-6 && abs(Double(portableGelu[index]) - exact) < 2e-6, "x = \(x)")
+        }
         // GEGLU with the vector erf against libm's erf in Double.
         let (rows, width) = (3, 21)
         let packed = random.values(rows * 2 * width).map { $0 * 4 }

@@ -139,6 +139,10 @@ void kiln_affine_silu_scalar(const float *x, float *y, size_t n, float scale, fl
 /// GELU with the error function (the vector body's erf is within 1.5e-7 of exact).
 void kiln_geglu(const float *x, float *y, int rows, int width);
 void kiln_geglu_scalar(const float *x, float *y, int rows, int width);
+/// GELU with PyTorch's tanh approximation in place over n floats, as x / (1 + e^(−2u)) with
+/// u = √(2/π)·(x + 0.044715·x³) (0.5·(1 + tanh u) = σ(2u)), through kiln_exp.
+void kiln_gelu_tanh(float *x, size_t n);
+void kiln_gelu_tanh_scalar(float *x, size_t n);
 
 /// Attention of `rows` consecutive query rows of one head of dim ≤ 8 dimensions, keys in SIMD lanes:
 /// out[r·out_stride + d] = Σ_j softmax_j(scale · q_r·k_j) · v_j[d]. keys_t and values_t hold the

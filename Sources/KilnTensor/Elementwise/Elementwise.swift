@@ -3,8 +3,10 @@ import CKilnKernels
 /// Element-by-element vector operations (AVX2 bodies in CKilnKernels, scalar elsewhere). All
 /// pointers address `[count]` floats; an output may be the same memory as an input.
 ///
-/// The exponential is CKilnKernels' `kiln_exp` (range reduction plus a degree-7 polynomial,
-/// relative error below 2e-7; below −87.3, including −infinity, it gives 0).
+/// The exponential of `exp` and `softmax` is CKilnKernels' `kiln_exp` (range reduction plus a
+/// degree-7 polynomial, relative error below 2e-7; below −87.3, including −infinity, it gives 0);
+/// SiLU and SwiGLU use ggml's (`kiln_exp.h`). `portableExp` is Swift's one exponential, for code
+/// outside the C kernels.
 public enum Elementwise {
     /// Residual connection: `output[i] = a[i] + b[i]`.
     public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int,

@@ -2,8 +2,8 @@ extension Elementwise {
     /// eˣ in single precision from IEEE-754 basic operations only and free of branches: the same
     /// bits on every machine (platform `expf` implementations differ in the last place, which could
     /// flip a seeded sample that lands on a boundary), and loops over it vectorize. Kiln's one
-    /// exponential in Swift: the sampler's weights (`portableUnitExponential`) and the GELU-tanh of
-    /// the diffusion transformers use it; the C kernels have theirs in `kiln_exp.h`.
+    /// exponential in Swift (the sampler's weights, `portableUnitExponential`, use it); the C
+    /// kernels have theirs in `kiln_exp.h`.
     ///
     /// Method: x = k·ln 2 + r with |r| ≤ ln 2 / 2 (k rounded by adding and removing 1.5·2²³, which
     /// needs no `rint` instruction and leaves k in the low mantissa bits, from which 2ᵏ is built
