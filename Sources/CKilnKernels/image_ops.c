@@ -1,5 +1,5 @@
 // Element-wise kernels of the diffusion models: the unnormalized softmax of attention scores, the
-// affine step of group normalization fused with SiLU, and GEGLU.
+// affine step of group normalization fused with SiLU, GEGLU and GELU-tanh.
 #include "kiln_kernels.h"
 #include "kiln_internal.h"
 #include "kiln_exp.h"
@@ -23,6 +23,13 @@ void kiln_geglu_scalar(const float *x, float *y, int rows, int width) {
         const float *value = x + (size_t)r * 2 * width, *gate = value + width;
         float *out = y + (size_t)r * width;
         for (int i = 0; i < width; i++) out[i] = value[i] * 0.5f * gate[i] * (1.0f + erff(gate[i] * 0.70710678118654752f));
+    }
+}
+
+void kiln_gelu_tanh_scalar(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i], u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+        x[i] = v / (1.0f + kiln_expf(-2.0f * u));
     }
 }
 
@@ -94,6 +101,18 @@ KILN_AVX2 static void geglu_avx2(const float *x, float *y, int rows, int width) 
         for (; i < width; i++) out[i] = value[i] * 0.5f * gate[i] * (1.0f + erff(gate[i] * 0.70710678118654752f));
     }
 }
+
+KILN_AVX2 static void gelu_tanh_avx2(float *x, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), root = _mm256_set1_ps(0.7978845608028654f), cubic = _mm256_set1_ps(0.044715f);
+    const __m256 minus_two = _mm256_set1_ps(-2.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 u = _mm256_mul_ps(root, _mm256_fmadd_ps(_mm256_mul_ps(cubic, v), _mm256_mul_ps(v, v), v));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(one, kiln_exp8(_mm256_mul_ps(minus_two, u)))));
+    }
+    kiln_gelu_tanh_scalar(x + i, n - i);
+}
 #endif
 
 float kiln_softmax_unnormalized(float *x, size_t n, float scale) {
@@ -115,4 +134,11 @@ void kiln_geglu(const float *x, float *y, int rows, int width) {
     if (kiln_simd_active()) { geglu_avx2(x, y, rows, width); return; }
 #endif
     kiln_geglu_scalar(x, y, rows, width);
+}
+
+void kiln_gelu_tanh(float *x, size_t n) {
+#ifdef KILN_X86
+    if (kiln_simd_active()) { gelu_tanh_avx2(x, n); return; }
+#endif
+    kiln_gelu_tanh_scalar(x, n);
 }

@@ -32,7 +32,10 @@ KILN_INLINE float kiln_expf(float x) {
 
 // The exponential of SiLU/SwiGLU, in a scalar and an 8-lane form computing the same thing: the
 // range reduction and polynomial of ggml's vector expf, operation for operation, so that the
-// feed-forward gate rounds as llama.cpp's does (its max error is about 1.5 ulp).
+// feed-forward gate rounds as llama.cpp's does (its max error is about 1.5 ulp). It stays apart
+// from kiln_expf on purpose: the llama.cpp reference tests (KilnTextTests' ModelReferenceTests)
+// need the gate to round as llama.cpp's does, which kiln_expf's Cephes polynomial does not, while
+// the softmax and attention kernels keep kiln_expf's range handling (0 below −87.3).
 // exp(x) = 2^n · (1 + j): n = x·log2(e) rounded by adding 1.5·2^23 (z keeps n in its low bits),
 // b = x − n·ln 2 (ln 2 in two parts), j a degree-5 polynomial in b. For |n| > 126 the power of two
 // is split into two factors so that it neither overflows nor flushes early; |n| > 192 saturates.

@@ -13,7 +13,8 @@ struct DiTFullSizeTests {
 
     @Test func fullSizeTransformerMatchesDiffusersAndIsTimed() throws {
         let reference = try SafetensorsFile(path: Self.directory + "/reference.safetensors")
-        let transformer = try PixArtTransformer2DModel(directory: Self.directory + "/pipeline/transformer")
+        let transformer = try PixArtTransformer2DModel(directory: Self.directory + "/pipeline/transformer",
+                                                       kernels: DiffusionFixtures.kernels)
         let context = DiffusionFixtures.tensor("context", in: reference).values
         let contexts = [Array(context[..<(context.count / 2)]), Array(context[(context.count / 2)...])]
         let input = DiffusionFixtures.tensor("transformer_input", in: reference).values

@@ -15,9 +15,11 @@ import Testing
         let data = try! Data(contentsOf: directory.appendingPathComponent("reference.json"))
         return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
     }()
-    static let transformer: PixArtTransformer2DModel = try! PixArtTransformer2DModel(directory: pipelineDirectory + "/transformer")
+    static let transformer: PixArtTransformer2DModel = try! PixArtTransformer2DModel(
+        directory: pipelineDirectory + "/transformer", kernels: DiffusionFixtures.kernels)
     static let tokenizer: CLIPTokenizer = try! CLIPTokenizer(directory: pipelineDirectory + "/tokenizer")
-    static let textEncoder: CLIPTextEncoder = try! CLIPTextEncoder(directory: pipelineDirectory + "/text_encoder")
+    static let textEncoder: CLIPTextEncoder = try! CLIPTextEncoder(
+        directory: pipelineDirectory + "/text_encoder", kernels: DiffusionFixtures.kernels)
 
     static func tensor(_ name: String) -> (values: [Float], shape: [Int]) {
         DiffusionFixtures.tensor(name, in: reference)

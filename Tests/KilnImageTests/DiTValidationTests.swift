@@ -38,7 +38,7 @@ import Testing
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
         edit(&config)
         try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
-        return try PixArtTransformer2DModel(directory: folder.path)
+        return try PixArtTransformer2DModel(directory: folder.path, kernels: DiffusionFixtures.kernels)
     }
 
     @Test func unchangedCopyLoads() throws {
@@ -58,6 +58,6 @@ import Testing
     }
 
     @Test func missingFolderIsAnError() {
-        #expect(throws: ImageError.self) { try PixArtTransformer2DModel(directory: "/nonexistent/kiln-dit") }
+        #expect(throws: ImageError.self) { try PixArtTransformer2DModel(directory: "/nonexistent/kiln-dit", kernels: DiffusionFixtures.kernels) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KilnFormats
+import KilnTensor
 
 /// The committed diffusers reference data (Tests/Fixtures/diffusion, made by
 /// Scripts/fixtures/make-diffusion-fixtures.py; see its PROVENANCE.md).
@@ -8,6 +9,10 @@ enum DiffusionFixtures {
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/diffusion")
     static var pipelineDirectory: String { directory.appendingPathComponent("tiny-sd").path }
+
+    /// The kernel context the models built directly by tests run on (a pool of one thread per
+    /// core, default settings: what `ImagePipeline` builds by default).
+    static let kernels = KernelContext()
 
     static let reference: SafetensorsFile = try! SafetensorsFile(path: directory.appendingPathComponent("reference.safetensors").path)
     static let samplers: SafetensorsFile = try! SafetensorsFile(path: directory.appendingPathComponent("samplers.safetensors").path)
@@ -34,15 +39,4 @@ enum DiffusionFixtures {
     }
 
     static func maxAbs(_ a: [Float]) -> Float { a.reduce(0) { max($0, abs($1)) } }
-}
-
-/// A small deterministic generator for test inputs (not the documented `SeededNoise`).
-struct TestRandom {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> Float {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
-    }
-    mutating func values(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
 }

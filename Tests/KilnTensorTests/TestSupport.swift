@@ -78,3 +78,24 @@ final class TestMatrix {
     }
     deinit { bytes.deallocate() }
 }
+
+/// The kernel context the float-kernel tests run on: a pool of one thread per core and the default
+/// settings (as `ImagePipeline` builds by default).
+let testKernels = KernelContext()
+
+/// A small deterministic generator for the float kernels' test inputs, uniform in [-1, 1].
+struct TestRandom {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> Float {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
+    }
+    mutating func values(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
+}
+
+/// The largest absolute difference of two arrays of one size.
+func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "compared arrays differ in size: \(a.count) vs \(b.count)")
+    return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}

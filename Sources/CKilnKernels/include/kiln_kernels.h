@@ -114,7 +114,7 @@ void kiln_gemm_prepacked_a_scalar(int m, int n, int k, const float *packed, int 
 void kiln_gemm_prepacked_scalar(int m, int n, int k, int a_type, const void *a, size_t a_rs, size_t a_cs,
                                 const float *packed, float *c, size_t ldc, int accumulate);
 
-/// The image kernels' per-thread serial flag: while set, ImageParallel runs everything on the
+/// The float kernels' per-thread serial flag: while set, KernelContext runs everything on the
 /// calling thread (each sample of a batch has a thread of its own).
 int kiln_thread_serial(void);
 void kiln_set_thread_serial(int serial);
@@ -139,6 +139,10 @@ void kiln_affine_silu_scalar(const float *x, float *y, size_t n, float scale, fl
 /// GELU with the error function (the vector body's erf is within 1.5e-7 of exact).
 void kiln_geglu(const float *x, float *y, int rows, int width);
 void kiln_geglu_scalar(const float *x, float *y, int rows, int width);
+/// GELU with PyTorch's tanh approximation in place over n floats, as x / (1 + e^(−2u)) with
+/// u = √(2/π)·(x + 0.044715·x³) (0.5·(1 + tanh u) = σ(2u)), through kiln_exp.
+void kiln_gelu_tanh(float *x, size_t n);
+void kiln_gelu_tanh_scalar(float *x, size_t n);
 
 /// Attention of `rows` consecutive query rows of one head of dim ≤ 8 dimensions, keys in SIMD lanes:
 /// out[r·out_stride + d] = Σ_j softmax_j(scale · q_r·k_j) · v_j[d]. keys_t and values_t hold the

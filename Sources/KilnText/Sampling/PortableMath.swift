@@ -1,6 +1,13 @@
 // Elementary functions built only from IEEE-754 basic operations, so that seeded sampling
 // gives the same bits on every machine (platform `exp`/`log` differ in the last place, which
 // could flip a sample that lands on a boundary).
+//
+// `portableExponential` stays a second (double-precision) polynomial beside KilnTensor's
+// single-precision `Elementwise.portableExp`: log-probabilities are summed over the whole
+// vocabulary in double and must agree with libm's `exp` to a few units in the last place
+// (`SamplingGeneratorTests`), which no single-precision polynomial can give.
+
+import KilnTensor
 
 /// An exponential function built only from IEEE-754 additions and multiplications, so that it
 /// returns the same bits on every machine (platform `exp` implementations differ in the last
@@ -84,29 +91,12 @@ public func portableLogarithm(_ x: Double) -> Double {
     return (e * ln2High + 2 * s * series) + e * ln2Low
 }
 
-/// A single-precision exponential for x ≤ 0 (sampling weights, attention probabilities), built
-/// from IEEE-754 single operations only and free of branches, so that the compiler can vectorize
-/// loops over it while every machine still gets the same bits. Relative error below 2·10⁻⁷; inputs below −87
-/// (results under the smallest normal float) give 0.
+/// A single-precision exponential for x ≤ 0 (sampling weights), the same bits on every machine:
+/// KilnTensor's `Elementwise.portableExp` (its one Swift single-precision exponential), with
+/// positive inputs taken as 0 and, as the sampler has always had it, inputs below −87 (results
+/// near the smallest normal float), −∞ and NaN giving 0. Relative error below 2·10⁻⁷; free of
+/// branches, so that loops over it vectorize.
 @inline(__always)
 public func portableUnitExponential(_ x: Float) -> Float {
-    let clamped = min(max(x, -87), 0)
-    // Adding and removing 1.5·2²³ rounds to the nearest integer (ties to even) without a call
-    // to `rint`, which baseline x86-64 lacks as an instruction; it also leaves the integer k in
-    // the low mantissa bits, from which 2ᵏ is built without a trapping conversion.
-    let shifted = clamped * 1.442_695_04 + 12_582_912
-    let k = shifted - 12_582_912
-    let r = (clamped - k * 0.693_145_751_953_125) - k * 1.428_606_820_286_226_8e-06
-    // Taylor series of eʳ to degree 7 (|r| ≤ 0.347: truncation below 6·10⁻⁹).
-    var p: Float = 1.0 / 5040
-    p = p * r + 1.0 / 720
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
-    let kBits = shifted.bitPattern &- 0x4B40_0000
-    let scale = Float(bitPattern: (kBits &+ 127) << 23)
-    return x < -87 || x.isNaN ? 0 : p * scale
+    x < -87 ? 0 : Elementwise.portableExp(min(x, 0))
 }

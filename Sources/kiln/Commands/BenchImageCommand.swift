@@ -34,7 +34,7 @@ struct BenchImageCommand: ParsableCommand {
             throw ValidationError("batch must be in 1...64, warmup ≥ 0, repeats in 1...1000")
         }
         let started = Date()
-        let pipeline = try ImagePipeline.load(directory: model)
+        let pipeline = try ImagePipeline.load(directory: model, kernels: ConfigCatalogue.imageKernelsFromEnvironment())
         let loadSeconds = Date().timeIntervalSince(started)
         guard width % pipeline.sizeMultiple == 0, height % pipeline.sizeMultiple == 0 else {
             throw ValidationError("size must be a multiple of \(pipeline.sizeMultiple)")

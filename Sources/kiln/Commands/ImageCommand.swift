@@ -70,7 +70,7 @@ struct ImageCommand: ParsableCommand {
         guard let directory = model ?? DefaultImageModel.path() else {
             throw ValidationError("no -m given and the default image model \(DefaultImageModel.name) was not found (looked in \(DefaultImageModel.candidates().prefix(4).joined(separator: ", ")))")
         }
-        let pipeline = try ImagePipeline.load(directory: directory)
+        let pipeline = try ImagePipeline.load(directory: directory, kernels: ConfigCatalogue.imageKernelsFromEnvironment())
         let loaded = Date()
         var request = ImageRequest(prompt: prompt, negativePrompt: negativePrompt, width: width, height: height, steps: steps,
                                    guidanceScale: guidanceScale ?? pipeline.defaultGuidanceScale,

@@ -84,6 +84,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("image.image_max_batch")) var imageMaxBatch: Int?
     @Option(help: help("image.image_max_running")) var imageMaxRunning: Int?
     @Option(help: help("image.image_overlap")) var imageOverlap: Bool?
+    @Option(help: help("image.image_threads")) var imageThreads: Int?
+    @Option(help: help("image.winograd_tiles")) var winogradTiles: Int?
+    @Option(help: help("image.winograd4_tiles")) var winograd4Tiles: Int?
+    @Option(help: help("image.pack_buffers_mb")) var packBuffersMb: Int?
 
     @Option(help: help("log.log_format")) var logFormat: String?
     @Option(help: help("log.log_level")) var logLevel: String?
@@ -147,6 +151,10 @@ struct ServeCommand: ParsableCommand {
         add("image.image_max_batch", imageMaxBatch.map { .integer($0) })
         add("image.image_max_running", imageMaxRunning.map { .integer($0) })
         add("image.image_overlap", imageOverlap.map { .bool($0) })
+        add("image.image_threads", imageThreads.map { .integer($0) })
+        add("image.winograd_tiles", winogradTiles.map { .integer($0) })
+        add("image.winograd4_tiles", winograd4Tiles.map { .integer($0) })
+        add("image.pack_buffers_mb", packBuffersMb.map { .integer($0) })
         add("log.log_format", logFormat.map { .string($0) })
         add("log.log_level", logLevel.map { .string($0) })
         add("log.access_log", accessLog.map { .bool($0) })

@@ -106,6 +106,14 @@ enum ConfigCatalogue {
                       help: "Image jobs denoising at once; more wait in the queue."),
         ConfigSetting(key: "image.image_overlap", binding: .bool(\.imageOverlap),
                       help: "Run denoising steps on their own thread beside text iterations (false = between them)."),
+        ConfigSetting(key: "image.image_threads", binding: .integer(\.imageThreads),
+                      help: "Threads of the image models' kernel pool (0 = one per core)."),
+        ConfigSetting(key: "image.winograd_tiles", binding: .integer(\.winogradTiles),
+                      help: "3×3 convolutions over at least this many 2×2 output tiles use Winograd F(2×2) (0 = no Winograd)."),
+        ConfigSetting(key: "image.winograd4_tiles", binding: .integer(\.winograd4Tiles),
+                      help: "3×3 convolutions over at least this many 4×4 output tiles use Winograd F(4×4) (0 = never)."),
+        ConfigSetting(key: "image.pack_buffers_mb", binding: .integer(\.packBuffersMb),
+                      help: "Megabytes of idle weight-packing buffers the image kernels keep between products."),
 
         ConfigSetting(key: "log.log_format", binding: .string(\.logFormat), help: "Log line format: text or json."),
         ConfigSetting(key: "log.log_level", binding: .string(\.logLevel),
@@ -184,6 +192,9 @@ enum ConfigCatalogue {
         try require(settings.imagePreviewInterval >= 0, "image_preview_interval must not be negative")
         try require((1...256).contains(settings.imageMaxBatch), "image_max_batch must be between 1 and 256")
         try require((1...4096).contains(settings.imageMaxRunning), "image_max_running must be between 1 and 4096")
+        try require((0...256).contains(settings.imageThreads), "image_threads must be between 0 and 256")
+        try require(settings.winogradTiles >= 0 && settings.winograd4Tiles >= 0, "winograd_tiles and winograd4_tiles must not be negative")
+        try require((0...(1 << 20)).contains(settings.packBuffersMb), "pack_buffers_mb must be between 0 and 1048576")
         try require(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(settings.logLevel),
                     "log_level must be one of trace, debug, info, notice, warning, error, critical")
     }

@@ -57,6 +57,10 @@ struct ServeSettings: Equatable {
     var imageMaxBatch = 4
     var imageMaxRunning = 8
     var imageOverlap = true
+    var imageThreads = 0
+    var winogradTiles = 64
+    var winograd4Tiles = 64
+    var packBuffersMb = 128
 
     var logFormat = "text"
     var logLevel = "info"

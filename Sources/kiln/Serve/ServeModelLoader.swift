@@ -103,7 +103,7 @@ struct ServeModelLoader {
         limits.maxSteps = settings.imageMaxSteps
         let pipeline: ImagePipeline
         do {
-            pipeline = try ImagePipeline(directory: settings.imageModel, limits: limits)
+            pipeline = try ImagePipeline(directory: settings.imageModel, limits: limits, kernels: settings.imageKernels())
         } catch {
             throw ImageModelLoadError(path: settings.imageModel, underlying: error)
         }
