@@ -29,80 +29,112 @@ let package = Package(
     ],
     targets: [
         // System libraries: each is a module map plus a shim for the macros Swift cannot call.
-        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
-                       providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
-                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
         // epoll, eventfd and accept4, which Swift's Glibc module does not import.
         .systemLibrary(name: "CKilnLinux"),
         // Narrow SIMD loops with runtime dispatch and a scalar fallback.
-        .target(name: "CKilnKernels",
-                cSettings: [.unsafeFlags(["-O3"])]),
+        .target(
+            name: "CKilnKernels",
+            cSettings: [.unsafeFlags(["-O3"])]),
 
-        .target(name: "KilnHTTP",
-                dependencies: ["COpenSSL", "CZlib", "CKilnLinux",
-                               .product(name: "Logging", package: "swift-log")],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"]), .swiftLanguageMode(.v5)]),
-        .target(name: "KilnJSON",
-                swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
-        .target(name: "KilnFormats",
-                dependencies: ["KilnJSON"],
-                swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
-        .target(name: "KilnTensor",
-                dependencies: ["CKilnKernels", "KilnFormats"],
-                swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
-        .target(name: "KilnTemplate",
-                dependencies: ["KilnJSON"],
-                swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
-        .target(name: "KilnTokenizer",
-                dependencies: ["KilnFormats", "KilnJSON"],
-                swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
-        .target(name: "KilnText",
-                dependencies: ["KilnTensor", "KilnFormats"],
-                swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
-        .target(name: "KilnImage",
-                dependencies: ["KilnTensor", "KilnFormats", "KilnTokenizer", "KilnJSON", "CZlib"],
-                swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
-        .target(name: "KilnServe",
-                swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "KilnExecutors",
-                dependencies: ["KilnServe", "KilnText", "KilnImage"],
-                swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "KilnAPI",
-                dependencies: ["KilnHTTP", "KilnServe", "KilnJSON", "KilnText", "KilnTokenizer", "KilnTemplate", "KilnImage",
-                               .product(name: "Logging", package: "swift-log"),
-                               .product(name: "Metrics", package: "swift-metrics"),
-                               .product(name: "Prometheus", package: "swift-prometheus")],
-                swiftSettings: [.swiftLanguageMode(.v6)]),
-        .executableTarget(name: "kiln",
-                          dependencies: ["KilnAPI", "KilnHTTP", "KilnServe", "KilnExecutors", "KilnText", "KilnImage",
-                                         "KilnTokenizer", "KilnTemplate", "KilnTensor", "KilnFormats",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log"),
-                                         .product(name: "TOMLKit", package: "TOMLKit")],
-                          swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "KilnHTTP",
+            dependencies: [
+                "COpenSSL", "CZlib", "CKilnLinux",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"]), .swiftLanguageMode(.v5)]),
+        .target(
+            name: "KilnJSON",
+            swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "KilnFormats",
+            dependencies: ["KilnJSON"],
+            swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
+        .target(
+            name: "KilnTensor",
+            dependencies: ["CKilnKernels", "KilnFormats"],
+            swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
+        .target(
+            name: "KilnTemplate",
+            dependencies: ["KilnJSON"],
+            swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "KilnTokenizer",
+            dependencies: ["KilnFormats", "KilnJSON"],
+            swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "KilnText",
+            dependencies: ["KilnTensor", "KilnFormats"],
+            swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
+        .target(
+            name: "KilnImage",
+            dependencies: ["KilnTensor", "KilnFormats", "KilnTokenizer", "KilnJSON", "CZlib"],
+            swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
+        .target(
+            name: "KilnServe",
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "KilnExecutors",
+            dependencies: ["KilnServe", "KilnText", "KilnImage"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "KilnAPI",
+            dependencies: [
+                "KilnHTTP", "KilnServe", "KilnJSON", "KilnText", "KilnTokenizer", "KilnTemplate", "KilnImage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "kiln",
+            dependencies: [
+                "KilnAPI", "KilnHTTP", "KilnServe", "KilnExecutors", "KilnText", "KilnImage",
+                "KilnTokenizer", "KilnTemplate", "KilnTensor", "KilnFormats",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
 
-        .testTarget(name: "KilnHTTPTests", dependencies: ["KilnHTTP", "COpenSSL", .product(name: "Logging", package: "swift-log")],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "KilnJSONTests", dependencies: ["KilnJSON"],
-                    swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "KilnFormatsTests", dependencies: ["KilnFormats"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "KilnTensorTests", dependencies: ["KilnTensor", "KilnFormats", "CKilnKernels"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "KilnTemplateTests", dependencies: ["KilnTemplate"],
-                    swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "KilnTokenizerTests", dependencies: ["KilnTokenizer"],
-                    swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "KilnTextTests", dependencies: ["KilnText", "KilnFormats"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnFormats", "KilnTensor", "KilnTokenizer", "CKilnKernels", "CZlib"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "KilnServeTests", dependencies: ["KilnServe"],
-                    swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "KilnExecutorsTests", dependencies: ["KilnExecutors", "KilnServe", "KilnImage"],
-                    swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "KilnAPITests", dependencies: ["KilnAPI", "KilnHTTP", "KilnJSON", "KilnImage", .product(name: "Logging", package: "swift-log")],
-                    swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "KilnHTTPTests", dependencies: ["KilnHTTP", "COpenSSL", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(
+            name: "KilnJSONTests", dependencies: ["KilnJSON"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "KilnFormatsTests", dependencies: ["KilnFormats"],
+            swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(
+            name: "KilnTensorTests", dependencies: ["KilnTensor", "KilnFormats", "CKilnKernels"],
+            swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(
+            name: "KilnTemplateTests", dependencies: ["KilnTemplate"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "KilnTokenizerTests", dependencies: ["KilnTokenizer"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "KilnTextTests", dependencies: ["KilnText", "KilnFormats"],
+            swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(
+            name: "KilnImageTests", dependencies: ["KilnImage", "KilnFormats", "KilnTensor", "KilnTokenizer", "CKilnKernels", "CZlib"],
+            swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(
+            name: "KilnServeTests", dependencies: ["KilnServe"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "KilnExecutorsTests", dependencies: ["KilnExecutors", "KilnServe", "KilnImage"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "KilnAPITests", dependencies: ["KilnAPI", "KilnHTTP", "KilnJSON", "KilnImage", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

@@ -19,6 +19,6 @@ let package = Package(
         .executableTarget(
             name: "JSONBenchmark",
             dependencies: [.product(name: "KilnJSON", package: mainPackage)],
-            swiftSettings: [.swiftLanguageMode(.v5)]),
+            swiftSettings: [.swiftLanguageMode(.v5)])
     ]
 )

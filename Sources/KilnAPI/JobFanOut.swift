@@ -17,8 +17,10 @@ extension JobFanOut {
     /// Submits jobs `0 ..< count` with `submit` and attaches each. The first refusal (queue
     /// full, draining) fails the request before any event stream has started, so that even a
     /// streaming client gets a plain 429 or 503; once every job is in, the stream starts.
-    func submitJobs(count: Int,
-                    _ submit: (_ index: Int, _ onEvent: @escaping JobEventHandler) throws(ServeError) -> Job) {
+    func submitJobs(
+        count: Int,
+        _ submit: (_ index: Int, _ onEvent: @escaping JobEventHandler) throws(ServeError) -> Job
+    ) {
         for index in 0..<count {
             do {
                 attach(try submit(index, handler(for: index)), to: index)

@@ -23,8 +23,11 @@ public final class TransformerExecutor: BatchExecutor {
     ///     and the batch room for its sequences and per-iteration token budget.
     public init(model: TransformerModel, settings: SchedulerSettings) throws {
         guard settings.tokenBudgetPerIteration <= model.options.maximumBatchTokens else {
-            throw ModelError.invalidSetting(name: "max_batch_tokens",
-                                            reason: "the scheduler's token budget \(settings.tokenBudgetPerIteration) exceeds the model's step buffers (\(model.options.maximumBatchTokens))")
+            throw ModelError.invalidSetting(
+                name: "max_batch_tokens",
+                reason:
+                    "the scheduler's token budget \(settings.tokenBudgetPerIteration) exceeds the model's step buffers (\(model.options.maximumBatchTokens))"
+            )
         }
         self.model = model
         cache = try model.makeKVCache(blockCount: settings.kvBlockCount, blockSize: settings.kvBlockSize)
@@ -37,9 +40,10 @@ public final class TransformerExecutor: BatchExecutor {
         batch.removeAll()
         sampledIndices.removeAll(keepingCapacity: true)
         for (workIndex, sequence) in work.sequences.enumerated() {
-            let index = try batch.append(tokens: sequence.tokens, startPosition: sequence.startPosition,
-                                         blockTable: sequence.blockTable,
-                                         logits: sequence.samplesNextToken ? .last : .none)
+            let index = try batch.append(
+                tokens: sequence.tokens, startPosition: sequence.startPosition,
+                blockTable: sequence.blockTable,
+                logits: sequence.samplesNextToken ? .last : .none)
             if sequence.samplesNextToken { sampledIndices.append((index, workIndex)) }
         }
         let logits = try model.forward(batch, cache: cache)
@@ -70,8 +74,9 @@ public final class TransformerExecutor: BatchExecutor {
 
     private func makeSampler(_ options: TextSampling, context: [TokenID]) throws -> TokenSampler {
         // Without a seed, each job gets a fresh random one: unseeded requests differ run to run.
-        var sampler = try TokenSampler(parameters: options.parameters, vocabularySize: workspace.vocabularySize,
-                                       defaultSeed: UInt64.random(in: .min ... .max))
+        var sampler = try TokenSampler(
+            parameters: options.parameters, vocabularySize: workspace.vocabularySize,
+            defaultSeed: UInt64.random(in: .min ... .max))
         sampler.observe(context)
         return sampler
     }

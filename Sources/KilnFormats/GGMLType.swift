@@ -41,12 +41,12 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .f16, .bf16, .i16: return 2
         case .f64, .i64: return 8
         case .i8: return 1
-        case .q4_0: return 18      // f16 scale + 16 bytes of nibbles
-        case .q4_1: return 20      // f16 scale + f16 min + 16 bytes of nibbles
-        case .q5_0: return 22      // f16 scale + 4 bytes of high bits + 16 bytes of nibbles
-        case .q5_1: return 24      // f16 scale + f16 min + 4 + 16
-        case .q8_0: return 34      // f16 scale + 32 int8
-        case .q8_1: return 36      // f16 scale + f16 sum + 32 int8
+        case .q4_0: return 18  // f16 scale + 16 bytes of nibbles
+        case .q4_1: return 20  // f16 scale + f16 min + 16 bytes of nibbles
+        case .q5_0: return 22  // f16 scale + 4 bytes of high bits + 16 bytes of nibbles
+        case .q5_1: return 24  // f16 scale + f16 min + 4 + 16
+        case .q8_0: return 34  // f16 scale + 32 int8
+        case .q8_1: return 36  // f16 scale + f16 sum + 32 int8
         case .iq4_nl: return 18
         case .q2_K: return 84
         case .q3_K: return 110

@@ -65,7 +65,8 @@ struct GGUFParser {
 
         if let value = header.metadata["general.alignment"] {
             guard case .uint32(let alignment) = value, alignment > 0, alignment & (alignment - 1) == 0,
-                  alignment <= 1 << 16 else {
+                alignment <= 1 << 16
+            else {
                 throw GGUFError("general.alignment must be a power of two as uint32, got \(value)")
             }
             header.alignment = Int(alignment)
@@ -129,7 +130,8 @@ struct GGUFParser {
         for tensor in tensors {
             let (end, overflow) = tensor.offset.addingReportingOverflow(tensor.byteCount)
             guard !overflow, end <= dataBytes else {
-                throw GGUFError("tensor '\(tensor.name)' (\(tensor.byteCount) bytes at \(tensor.offset)) lies outside the file's \(dataBytes) data bytes")
+                throw GGUFError(
+                    "tensor '\(tensor.name)' (\(tensor.byteCount) bytes at \(tensor.offset)) lies outside the file's \(dataBytes) data bytes")
             }
         }
         let sorted = tensors.sorted { $0.offset < $1.offset }
@@ -197,8 +199,9 @@ struct GGUFParser {
         case .array:
             guard depth < limits.maxArrayNesting else { throw GGUFError("metadata '\(what)': arrays nested too deeply") }
             let elementType = try readValueType(what: "array '\(what)'")
-            let count = try readCount(limit: limits.maxArrayCount, what: "array '\(what)' length",
-                                      minimumSize: elementType.minimumSize)
+            let count = try readCount(
+                limit: limits.maxArrayCount, what: "array '\(what)' length",
+                minimumSize: elementType.minimumSize)
             var elements: [GGUFValue] = []
             elements.reserveCapacity(count)
             for _ in 0..<count { elements.append(try readValue(elementType, depth: depth + 1, what: what)) }

@@ -56,7 +56,8 @@ public indirect enum GGUFValue: Sendable, Equatable {
 
 /// The value type codes of GGUF metadata.
 enum GGUFValueType: UInt32 {
-    case uint8 = 0, int8, uint16, int16, uint32, int32, float32, bool, string, array, uint64, int64, float64
+    case uint8 = 0
+    case int8, uint16, int16, uint32, int32, float32, bool, string, array, uint64, int64, float64
 
     /// Encoded size of one value of a fixed-size type; nil for strings and arrays.
     var fixedSize: Int? {

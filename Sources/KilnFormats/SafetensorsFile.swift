@@ -1,14 +1,23 @@
 import KilnJSON
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The element types a safetensors file may declare.
 public enum SafetensorsDType: String, Sendable, CaseIterable {
-    case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
-    case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
+    case f64 = "F64"
+    case f32 = "F32"
+    case f16 = "F16"
+    case bf16 = "BF16"
+    case i64 = "I64"
+    case i32 = "I32"
+    case i16 = "I16"
+    case i8 = "I8"
+    case u8 = "U8"
+    case bool = "BOOL"
 
     public var byteSize: Int {
         switch self {
@@ -90,7 +99,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     private static func parseHeader(_ bytes: UnsafeRawBufferPointer)
-        throws -> (tensors: [SafetensorsTensorInfo], metadata: [String: String], dataOffset: Int) {
+        throws -> (tensors: [SafetensorsTensorInfo], metadata: [String: String], dataOffset: Int)
+    {
         guard bytes.count >= 8 else { throw FormatError("file too short for a safetensors header") }
         let declared = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
         guard declared <= UInt64(maxHeaderBytes) else {
@@ -131,7 +141,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         var expectedStart = 0
         for tensor in sorted {
             guard tensor.offsets.lowerBound == expectedStart else {
-                throw FormatError("tensor '\(tensor.name)' starts at \(tensor.offsets.lowerBound), expected \(expectedStart) (ranges must be contiguous)")
+                throw FormatError(
+                    "tensor '\(tensor.name)' starts at \(tensor.offsets.lowerBound), expected \(expectedStart) (ranges must be contiguous)")
             }
             expectedStart = tensor.offsets.upperBound
         }
@@ -159,7 +170,8 @@ public final class SafetensorsFile: @unchecked Sendable {
             shape.append(d)
         }
         guard case .array(let rawOffsets)? = value["data_offsets"], rawOffsets.count == 2,
-              case .int(let begin) = rawOffsets[0], case .int(let end) = rawOffsets[1], begin >= 0, end >= begin else {
+            case .int(let begin) = rawOffsets[0], case .int(let end) = rawOffsets[1], begin >= 0, end >= begin
+        else {
             throw FormatError("tensor '\(name)': data_offsets must be two ordered non-negative integers")
         }
         guard end - begin == bytes else {

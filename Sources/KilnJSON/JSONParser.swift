@@ -74,7 +74,8 @@ public struct JSONParser {
         mutating func expect(_ literal: StaticString, _ value: JSONValue) throws -> JSONValue {
             let count = literal.utf8CodeUnitCount
             guard position + count <= bytes.count,
-                  memcmp(bytes.baseAddress! + position, literal.utf8Start, count) == 0 else {
+                memcmp(bytes.baseAddress! + position, literal.utf8Start, count) == 0
+            else {
                 throw error("invalid literal")
             }
             position += count
@@ -105,7 +106,10 @@ public struct JSONParser {
             position += 1
             var members: [(String, JSONValue)] = []
             skipWhitespace()
-            if current == UInt8(ascii: "}") { position += 1; return .object(members) }
+            if current == UInt8(ascii: "}") {
+                position += 1
+                return .object(members)
+            }
             while true {
                 skipWhitespace()
                 guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
@@ -118,7 +122,9 @@ public struct JSONParser {
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "}"): position += 1; return .object(members)
+                case UInt8(ascii: "}"):
+                    position += 1
+                    return .object(members)
                 default: throw error("expected ',' or '}'")
                 }
             }
@@ -129,14 +135,19 @@ public struct JSONParser {
             position += 1
             var items: [JSONValue] = []
             skipWhitespace()
-            if current == UInt8(ascii: "]") { position += 1; return .array(items) }
+            if current == UInt8(ascii: "]") {
+                position += 1
+                return .array(items)
+            }
             while true {
                 skipWhitespace()
                 items.append(try value(depth: depth))
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "]"): position += 1; return .array(items)
+                case UInt8(ascii: "]"):
+                    position += 1
+                    return .array(items)
                 default: throw error("expected ',' or ']'")
                 }
             }
@@ -215,7 +226,8 @@ public struct JSONParser {
                     case UInt8(ascii: "u"):
                         var scalar = try hex4()
                         if (0xD800...0xDBFF).contains(scalar), current == UInt8(ascii: "\\"), position + 1 < bytes.count,
-                           bytes[position + 1] == UInt8(ascii: "u") {
+                            bytes[position + 1] == UInt8(ascii: "u")
+                        {
                             let highEnd = position
                             position += 2
                             let low = try hex4()
@@ -245,7 +257,7 @@ public struct JSONParser {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

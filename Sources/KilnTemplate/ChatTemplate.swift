@@ -34,9 +34,10 @@ public struct ChatTemplate: Sendable {
     /// Parses `source`. Throws a ``TemplateError`` of kind `.syntax` for invalid syntax (or an
     /// unknown filter or test outside a conditional branch, as jinja2 does), `.limitExceeded`
     /// when the source is too large or nests too deeply.
-    public init(source: String, limits: TemplateLimits = TemplateLimits(),
-                environment: TemplateEnvironment = TemplateEnvironment()) throws
-    {
+    public init(
+        source: String, limits: TemplateLimits = TemplateLimits(),
+        environment: TemplateEnvironment = TemplateEnvironment()
+    ) throws {
         self.source = source
         self.limits = limits
         self.environment = environment

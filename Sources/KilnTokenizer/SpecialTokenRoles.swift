@@ -18,16 +18,24 @@ struct SpecialTokenRoles: Sendable {
 
     // Texts llama.cpp recognises, in the order in which Kiln prefers them when several exist
     // (llama.cpp takes whichever its hash map yields first).
-    static let endOfTurnTexts = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                 "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
-                                 "<end_of_utterance>"]
+    static let endOfTurnTexts = [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+        "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
+        "<end_of_utterance>",
+    ]
     static let endOfMessageTexts = ["<|eom_id|>"]
-    static let fimPrefixTexts = ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>",
-                                 "▁<PRE>", "<|code_prefix|>", "<|prefix|>"]
-    static let fimSuffixTexts = ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>",
-                                 "▁<SUF>", "<|code_suffix|>", "<|suffix|>"]
-    static let fimMiddleTexts = ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>",
-                                 "▁<MID>", "<|code_middle|>", "<|middle|>"]
+    static let fimPrefixTexts = [
+        "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>",
+        "▁<PRE>", "<|code_prefix|>", "<|prefix|>",
+    ]
+    static let fimSuffixTexts = [
+        "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>",
+        "▁<SUF>", "<|code_suffix|>", "<|suffix|>",
+    ]
+    static let fimMiddleTexts = [
+        "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>",
+        "▁<MID>", "<|code_middle|>", "<|middle|>",
+    ]
     static let fimPadTexts = ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]
     static let fimRepoTexts = ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]
     static let fimSeparatorTexts = ["<|file_sep|>"]
@@ -35,14 +43,17 @@ struct SpecialTokenRoles: Sendable {
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
         "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
         "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-        "<｜end▁of▁sentence｜>", "[e~["]
+        "<｜end▁of▁sentence｜>", "[e~[",
+    ]
     /// gpt-oss renders these always, so llama.cpp makes them user-defined.
     static let alwaysRenderedTexts: Set<String> = ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"]
 
     /// Resolves the roles and adjusts `attributes` in place.
     /// `idForText` maps token text to id, the last id winning for duplicated texts.
-    init(vocabulary: TokenizerVocabulary, isSentencePiece: Bool, hasNoDefaultBOS: Bool = false,
-         idForText: [String: Int32], attributes: inout [TokenAttributes]) {
+    init(
+        vocabulary: TokenizerVocabulary, isSentencePiece: Bool, hasNoDefaultBOS: Bool = false,
+        idForText: [String: Int32], attributes: inout [TokenAttributes]
+    ) {
         let count = vocabulary.tokens.count
         func inRange(_ id: Int?) -> Int32? {
             guard let id, id >= 0, id < count else { return nil }
@@ -97,14 +108,16 @@ struct SpecialTokenRoles: Sendable {
         let hasCall = enderTexts.contains("<|call|>") || enderTexts.contains("<|calls|>")
         let hasFlush = enderTexts.contains("<|flush|>")
         if (hasReturn && hasCall) || (hasCall && hasFlush), let end = idForText["<|end|>"],
-           generationEnders.contains(end) {
+            generationEnders.contains(end)
+        {
             generationEnders.remove(end)
             attributes[Int(end)] = .userDefined
         }
         // Gemma 4 and PLaMo use </s> as an ordinary token.
         let markers = Set(generationEnders.map { vocabulary.tokens[Int($0)] })
         if markers.contains("<|tool_response>") || markers.contains("<|plamo:eos|>"),
-           let end = generationEnders.first(where: { vocabulary.tokens[Int($0)] == "</s>" }) {
+            let end = generationEnders.first(where: { vocabulary.tokens[Int($0)] == "</s>" })
+        {
             generationEnders.remove(end)
             attributes[Int(end)] = .normal
         }

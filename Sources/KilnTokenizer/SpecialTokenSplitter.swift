@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Finds special tokens such as `<|im_start|>` in raw text and cuts the text around them.
@@ -33,7 +33,7 @@ struct SpecialTokenSplitter: Sendable {
     // The trie: node 0 is the root; children are kept as short parallel arrays.
     private var childBytes: [[UInt8]] = [[]]
     private var childNodes: [[Int32]] = [[]]
-    private var endingHere: [[Int32]] = [[]]   // indices into `specials`
+    private var endingHere: [[Int32]] = [[]]  // indices into `specials`
 
     /// `specials` in any order; they are sorted longest first (ties by id) as llama.cpp does.
     init(specials: [Special]) {
@@ -112,8 +112,10 @@ struct SpecialTokenSplitter: Sendable {
     }
 
     /// Cuts one text fragment at every occurrence of `special`, left to right.
-    private func cut(_ range: Range<Int>, at special: Special, in text: UnsafeBufferPointer<UInt8>,
-                     into output: inout [Fragment]) {
+    private func cut(
+        _ range: Range<Int>, at special: Special, in text: UnsafeBufferPointer<UInt8>,
+        into output: inout [Fragment]
+    ) {
         var start = range.lowerBound
         let end = range.upperBound
         while let match = find(special.bytes, in: text, from: start, to: end) {

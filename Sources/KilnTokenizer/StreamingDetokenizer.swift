@@ -31,8 +31,9 @@ public struct StreamingDetokenizer: Sendable {
 
     /// Adds one token and returns the text that is now complete (possibly empty).
     public mutating func append(_ id: Int32) -> String {
-        tokenizer.appendPiece(id, to: &pending, renderSpecial: renderSpecial,
-                              stripLeadingSpace: isFirst && stripsFirstSpace && tokenizer.addsSpacePrefix)
+        tokenizer.appendPiece(
+            id, to: &pending, renderSpecial: renderSpecial,
+            stripLeadingSpace: isFirst && stripsFirstSpace && tokenizer.addsSpacePrefix)
         isFirst = false
         let complete = Self.completePrefixLength(pending)
         guard complete > 0 else { return "" }

@@ -92,13 +92,16 @@ public final class Tokenizer: Sendable {
         idForText.reserveCapacity(tokens.count)
         for (id, text) in tokens.enumerated() { idForText[text] = Int32(id) }
 
-        var attributes = vocabulary.tokenTypes?.map(TokenAttributes.init(tokenType:))
+        var attributes =
+            vocabulary.tokenTypes?.map(TokenAttributes.init(tokenType:))
             ?? [TokenAttributes](repeating: .normal, count: tokens.count)
         let hasNoDefaultBOS = !isSentencePiece && PreTokenizer.select(name: vocabulary.preTokenizer)?.hasNoDefaultBOS == true
-        let roles = SpecialTokenRoles(vocabulary: vocabulary, isSentencePiece: isSentencePiece,
-                                      hasNoDefaultBOS: hasNoDefaultBOS, idForText: idForText, attributes: &attributes)
-        SpecialTokenRoles.applyModelRules(modelName: vocabulary.modelName, idForText: idForText,
-                                          attributes: &attributes)
+        let roles = SpecialTokenRoles(
+            vocabulary: vocabulary, isSentencePiece: isSentencePiece,
+            hasNoDefaultBOS: hasNoDefaultBOS, idForText: idForText, attributes: &attributes)
+        SpecialTokenRoles.applyModelRules(
+            modelName: vocabulary.modelName, idForText: idForText,
+            attributes: &attributes)
 
         if isSentencePiece {
             kind = .sentencePiece
@@ -122,8 +125,9 @@ public final class Tokenizer: Sendable {
             addsSpacePrefix = vocabulary.addSpacePrefix ?? false
             cleansUpSpaces = selection.cleansSpaces
             sentencePiece = nil
-            byteLevel = ByteLevelBPEEncoder(tokens: tokens, merges: merges, preTokenizer: selection.preTokenizer,
-                                            ignoresMerges: selection.ignoresMerges, limits: limits)
+            byteLevel = ByteLevelBPEEncoder(
+                tokens: tokens, merges: merges, preTokenizer: selection.preTokenizer,
+                ignoresMerges: selection.ignoresMerges, limits: limits)
         }
         addsEOS = vocabulary.addEOS ?? false
         if addsBOS && roles.bos == nil { warnings.append("the vocabulary asks for BOS but has no BOS token") }
@@ -138,12 +142,14 @@ public final class Tokenizer: Sendable {
         attributeTable = attributes
         self.warnings = warnings
         (pieceOffsets, pieceStorage) = Self.renderPieces(tokens, attributes: attributes, isSentencePiece: isSentencePiece)
-        splitter = SpecialTokenSplitter(specials: attributes.indices.compactMap { id in
-            let attribute = attributes[id]
-            guard attribute.isSpecial else { return nil }
-            return .init(id: Int32(id), bytes: Array(tokens[id].utf8), needsParseSpecial: attribute.isHiddenUnlessRendered,
-                         stripsLeft: attribute.contains(.stripsLeft), stripsRight: attribute.contains(.stripsRight))
-        })
+        splitter = SpecialTokenSplitter(
+            specials: attributes.indices.compactMap { id in
+                let attribute = attributes[id]
+                guard attribute.isSpecial else { return nil }
+                return .init(
+                    id: Int32(id), bytes: Array(tokens[id].utf8), needsParseSpecial: attribute.isHiddenUnlessRendered,
+                    stripsLeft: attribute.contains(.stripsLeft), stripsRight: attribute.contains(.stripsRight))
+            })
     }
 
     /// The number of tokens in the vocabulary; valid ids are `0..<vocabularySize`.
@@ -153,8 +159,8 @@ public final class Tokenizer: Sendable {
     public var summary: String {
         let algorithm = kind == .byteLevelBPE ? "byte-level BPE (\(preTokenizer?.rawValue ?? "?"))" : "SentencePiece BPE"
         func name(_ id: Int32?) -> String { id.flatMap { tokenText($0) } ?? "none" }
-        return "\(algorithm), \(vocabularySize) tokens, BOS \(name(bosToken))\(addsBOS ? " (added)" : ""), " +
-            "EOS \(name(eosToken)), end of turn \(name(eotToken))"
+        return "\(algorithm), \(vocabularySize) tokens, BOS \(name(bosToken))\(addsBOS ? " (added)" : ""), "
+            + "EOS \(name(eosToken)), end of turn \(name(eotToken))"
     }
 
     /// Whether `id` ends generation (EOS, end of turn, …).
@@ -203,8 +209,9 @@ public final class Tokenizer: Sendable {
                         output.append(id)
                         afterSpecial = true
                     case .text(let range):
-                        sentencePiece.encode(UnsafeBufferPointer(rebasing: bytes[range]),
-                                             prefixSpace: addsSpacePrefix && afterSpecial, into: &output, scratch: &scratch)
+                        sentencePiece.encode(
+                            UnsafeBufferPointer(rebasing: bytes[range]),
+                            prefixSpace: addsSpacePrefix && afterSpecial, into: &output, scratch: &scratch)
                         afterSpecial = false
                     }
                 }

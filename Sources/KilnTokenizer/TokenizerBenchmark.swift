@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Measures encoding speed, for `kiln tokenize --bench` and the opt-in benchmark test.
@@ -26,9 +27,10 @@ public enum TokenizerBenchmark {
         public var tokensPerCPUSecond: Double { Double(tokens) / medianCPUSeconds }
 
         public var description: String {
-            String(format: "%.2f MB -> %d tokens, median of %d: %.1f MB/s of CPU time (%.2f M tokens/s), %.1f MB/s wall",
-                   Double(bytes) / 1e6, tokens, seconds.count, megabytesPerCPUSecond, tokensPerCPUSecond / 1e6,
-                   megabytesPerSecond)
+            String(
+                format: "%.2f MB -> %d tokens, median of %d: %.1f MB/s of CPU time (%.2f M tokens/s), %.1f MB/s wall",
+                Double(bytes) / 1e6, tokens, seconds.count, megabytesPerCPUSecond, tokensPerCPUSecond / 1e6,
+                megabytesPerSecond)
         }
     }
 
@@ -40,8 +42,10 @@ public enum TokenizerBenchmark {
     }
 
     /// Encodes `text` `repeats` times (each call starts with an empty word cache).
-    public static func measure(_ tokenizer: Tokenizer, text: String, repeats: Int = 3,
-                               parseSpecial: Bool = true) -> Result {
+    public static func measure(
+        _ tokenizer: Tokenizer, text: String, repeats: Int = 3,
+        parseSpecial: Bool = true
+    ) -> Result {
         var seconds: [Double] = []
         var cpuSeconds: [Double] = []
         var tokens = 0
@@ -58,8 +62,10 @@ public enum TokenizerBenchmark {
     /// About `byteCount` bytes of text: `seedText` repeated, or, without one, pseudo-random
     /// sentences of tokens drawn from the vocabulary itself (a hard case for the word cache,
     /// since most words are rare). Deterministic for a given `seed`.
-    public static func sampleText(_ tokenizer: Tokenizer, byteCount: Int, seedText: String? = nil,
-                                  seed: UInt64 = 1) -> String {
+    public static func sampleText(
+        _ tokenizer: Tokenizer, byteCount: Int, seedText: String? = nil,
+        seed: UInt64 = 1
+    ) -> String {
         if let seedText, !seedText.isEmpty {
             var text = ""
             text.reserveCapacity(byteCount + seedText.utf8.count)

@@ -5,8 +5,10 @@ extension Tokenizer {
     /// Byte-level BPE: normal tokens map back through the GPT-2 alphabet. SentencePiece: `▁`
     /// becomes a space and `<0xXX>` tokens become their byte. Control, unknown and user-defined
     /// tokens render as their text; byte-level byte tokens, unused and undefined tokens as nothing.
-    static func renderPieces(_ tokens: [String], attributes: [TokenAttributes],
-                             isSentencePiece: Bool) -> (starts: [Int32], bytes: [UInt8]) {
+    static func renderPieces(
+        _ tokens: [String], attributes: [TokenAttributes],
+        isSentencePiece: Bool
+    ) -> (starts: [Int32], bytes: [UInt8]) {
         var starts: [Int32] = [0]
         var bytes: [UInt8] = []
         starts.reserveCapacity(tokens.count + 1)
@@ -55,8 +57,10 @@ extension Tokenizer {
     /// - Parameters:
     ///   - renderSpecial: show control and unknown tokens as their text (else they are empty).
     ///   - stripLeadingSpace: drop one leading space (the SentencePiece prefix of a first token).
-    public func appendPiece(_ id: Int32, to bytes: inout [UInt8], renderSpecial: Bool = true,
-                            stripLeadingSpace: Bool = false) {
+    public func appendPiece(
+        _ id: Int32, to bytes: inout [UInt8], renderSpecial: Bool = true,
+        stripLeadingSpace: Bool = false
+    ) {
         guard id >= 0 && Int(id) < vocabularySize else { return }
         if !renderSpecial && attributeTable[Int(id)].isHiddenUnlessRendered { return }
         var start = Int(pieceOffsets[Int(id)])
@@ -115,7 +119,8 @@ extension Tokenizer {
         while index < text.count {
             let byte = text[index]
             if byte == apostrophe && index > 0 && index + 1 < text.count && text[index - 1] == space
-                && text[index + 1] == space && result.last == space {
+                && text[index + 1] == space && result.last == space
+            {
                 result.removeLast()
                 result.append(byte)
                 index += 2

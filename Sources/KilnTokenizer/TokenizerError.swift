@@ -20,8 +20,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .unsupportedModel(let model):
             return "unsupported tokenizer model '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece)"
         case .unsupportedPreTokenizer(let name):
-            return "unsupported pre-tokenizer '\(name)' (supported: " +
-                PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ") + " and their llama.cpp aliases)"
+            return "unsupported pre-tokenizer '\(name)' (supported: " + PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ")
+                + " and their llama.cpp aliases)"
         case .invalidMetadata(let message):
             return "invalid tokenizer metadata: \(message)"
         case .tokenOutOfRange(let id, let size):

@@ -34,8 +34,10 @@ public struct TokenizerVocabulary: Sendable {
     /// `general.name`, which llama.cpp consults for per-model token attributes (Phi-3).
     public var modelName: String?
 
-    public init(model: String, preTokenizer: String? = nil, tokens: [String], tokenTypes: [Int]? = nil,
-                scores: [Float]? = nil, merges: [String]? = nil) {
+    public init(
+        model: String, preTokenizer: String? = nil, tokens: [String], tokenTypes: [Int]? = nil,
+        scores: [Float]? = nil, merges: [String]? = nil
+    ) {
         self.model = model
         self.preTokenizer = preTokenizer
         self.tokens = tokens
@@ -73,8 +75,10 @@ public struct TokenizerVocabulary: Sendable {
     }
 
     /// A value that may be absent, but must have the right type when present.
-    private static func optional<T>(_ gguf: GGUFFile, _ key: String,
-                                    _ read: (GGUFFile, String) -> T?) throws(TokenizerError) -> T? {
+    private static func optional<T>(
+        _ gguf: GGUFFile, _ key: String,
+        _ read: (GGUFFile, String) -> T?
+    ) throws(TokenizerError) -> T? {
         guard gguf.metadata[key] != nil else { return nil }
         guard let value = read(gguf, key) else { throw .missingMetadata(key: key) }
         return value

@@ -7,9 +7,11 @@ import KilnTensor
 extension ServeSettings {
     /// A kernel context of its own for the image pipeline: its pool and its packing buffers.
     func imageKernels() -> KernelContext {
-        KernelContext(threads: imageThreads > 0 ? imageThreads : KernelContext.onlineCores,
-                      settings: KernelSettings(winogradMinimumTiles: winogradTiles, winograd4MinimumTiles: winograd4Tiles,
-                                               packBufferMegabytes: packBuffersMb))
+        KernelContext(
+            threads: imageThreads > 0 ? imageThreads : KernelContext.onlineCores,
+            settings: KernelSettings(
+                winogradMinimumTiles: winogradTiles, winograd4MinimumTiles: winograd4Tiles,
+                packBufferMegabytes: packBuffersMb))
     }
 }
 

@@ -1,7 +1,7 @@
-import Testing
 import KilnAPI
 import KilnImage
 import KilnJSON
+import Testing
 
 /// `POST /v1/images/generations` bodies: what is accepted, and which parameter a bad one is blamed on.
 @Suite struct ImageRequestValidationTests {
@@ -22,11 +22,12 @@ import KilnJSON
     }
 
     @Test func acceptsEveryFieldAndExtension() throws {
-        let request = try parse(#"""
-        {"prompt":"a lighthouse","model":"tiny-sd","n":2,"size":"512x384","response_format":"b64_json",
-         "negative_prompt":"fog","steps":30,"guidance_scale":5.5,"sampler":"dpm++2m","scheduler":"karras",
-         "seed":-1,"stream":true,"partial_images":2,"output_format":"png","user":"u","quality":"auto"}
-        """#)
+        let request = try parse(
+            #"""
+            {"prompt":"a lighthouse","model":"tiny-sd","n":2,"size":"512x384","response_format":"b64_json",
+             "negative_prompt":"fog","steps":30,"guidance_scale":5.5,"sampler":"dpm++2m","scheduler":"karras",
+             "seed":-1,"stream":true,"partial_images":2,"output_format":"png","user":"u","quality":"auto"}
+            """#)
         #expect(request.prompt == "a lighthouse" && request.model == "tiny-sd" && request.n == 2)
         #expect(request.width == 512 && request.height == 384)
         #expect(request.negativePrompt == "fog" && request.steps == 30 && request.guidanceScale == 5.5)
@@ -39,8 +40,9 @@ import KilnJSON
         let json = try JSONParser().parse(#"{"prompt":"x"}"#)
         let dit = try ImageGenerationRequest(body: json, limits: .init(), sizeMultiple: 4, defaultGuidanceScale: 4.5, defaultSampler: .ddim)
         #expect(dit.guidanceScale == 4.5 && dit.sampler == .ddim)
-        let chosen = try ImageGenerationRequest(body: try JSONParser().parse(#"{"prompt":"x","guidance_scale":7,"sampler":"euler"}"#),
-                                                limits: .init(), sizeMultiple: 4, defaultGuidanceScale: 4.5, defaultSampler: .ddim)
+        let chosen = try ImageGenerationRequest(
+            body: try JSONParser().parse(#"{"prompt":"x","guidance_scale":7,"sampler":"euler"}"#),
+            limits: .init(), sizeMultiple: 4, defaultGuidanceScale: 4.5, defaultSampler: .ddim)
         #expect(chosen.guidanceScale == 7 && chosen.sampler == .euler)
     }
 

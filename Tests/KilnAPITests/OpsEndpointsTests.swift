@@ -55,20 +55,23 @@ struct OpsEndpointsTests {
         #expect(try Self.curl(["-w", " %{http_code}", fixture.url("/ready")]) == "{\"status\":\"draining\"} 503")
         // /metrics needs the key when keys are configured.
         #expect(try Self.curl(["-o", "/dev/null", "-w", "%{http_code}", fixture.url("/metrics")]) == "401")
-        #expect(try Self.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer sk-x",
-                               fixture.url("/metrics")]) == "200")
+        #expect(
+            try Self.curl([
+                "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer sk-x",
+                fixture.url("/metrics"),
+            ]) == "200")
     }
 
     static let parserScript = """
-    import json, sys
-    from prometheus_client.parser import text_string_to_metric_families
-    text = sys.stdin.read()
-    out = {}
-    for family in text_string_to_metric_families(text):
-        out[family.name] = {"type": family.type,
-                            "samples": [[s.name, s.labels, s.value] for s in family.samples]}
-    print(json.dumps(out))
-    """
+        import json, sys
+        from prometheus_client.parser import text_string_to_metric_families
+        text = sys.stdin.read()
+        out = {}
+        for family in text_string_to_metric_families(text):
+            out[family.name] = {"type": family.type,
+                                "samples": [[s.name, s.labels, s.value] for s in family.samples]}
+        print(json.dumps(out))
+        """
 
     @Test func metricsParseWithPrometheusClient() throws {
         let fixture = try Fixture()
@@ -88,8 +91,9 @@ struct OpsEndpointsTests {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        try #require(process.terminationStatus == 0,
-                     "prometheus_client could not parse /metrics (run Scripts/setup.sh): \(errorText)")
+        try #require(
+            process.terminationStatus == 0,
+            "prometheus_client could not parse /metrics (run Scripts/setup.sh): \(errorText)")
         let families = try #require(try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]])
 
         func samples(_ family: String) -> [(String, [String: String], Double)] {

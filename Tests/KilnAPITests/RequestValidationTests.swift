@@ -1,6 +1,6 @@
-import Testing
 import KilnAPI
 import KilnJSON
+import Testing
 
 @Suite struct RequestValidationTests {
     func chat(_ json: String) throws -> ChatCompletionRequest {
@@ -13,17 +13,21 @@ import KilnJSON
 
     /// The parameter an invalid request is blamed on, and its status.
     func blamed(_ body: () throws -> Void) -> (Int, String?)? {
-        do { try body(); return nil } catch let error as APIError { return (error.status, error.param) } catch { return nil }
+        do {
+            try body()
+            return nil
+        } catch let error as APIError { return (error.status, error.param) } catch { return nil }
     }
 
     @Test func acceptsAFullChatRequest() throws {
-        let request = try chat(#"""
-        {"model":"m","messages":[{"role":"system","content":"be brief"},
-         {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],
-         "max_tokens":16,"temperature":0.5,"top_p":0.9,"top_k":40,"min_p":0.05,"seed":7,
-         "stop":["\n\n","END"],"logit_bias":{"42":-100},"n":2,"logprobs":true,"top_logprobs":3,
-         "stream":true,"stream_options":{"include_usage":true},"presence_penalty":null}
-        """#)
+        let request = try chat(
+            #"""
+            {"model":"m","messages":[{"role":"system","content":"be brief"},
+             {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],
+             "max_tokens":16,"temperature":0.5,"top_p":0.9,"top_k":40,"min_p":0.05,"seed":7,
+             "stop":["\n\n","END"],"logit_bias":{"42":-100},"n":2,"logprobs":true,"top_logprobs":3,
+             "stream":true,"stream_options":{"include_usage":true},"presence_penalty":null}
+            """#)
         #expect(request.model == "m")
         #expect(request.messages[1]["content"] == "a\nb")
         #expect(request.options.maxTokens == 16)

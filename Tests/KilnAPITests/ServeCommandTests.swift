@@ -127,8 +127,9 @@ struct ServeCommandTests {
         send_timeout = 3
         """.write(to: file, atomically: true, encoding: .utf8)
         func printed(_ arguments: [String], _ environment: [String: String] = [:]) throws -> String {
-            let (status, output, errors) = try Self.run(Self.binary, ["serve", "--config", file.path, "--print-config"] + arguments,
-                                                        environment: environment)
+            let (status, output, errors) = try Self.run(
+                Self.binary, ["serve", "--config", file.path, "--print-config"] + arguments,
+                environment: environment)
             #expect(status == 0, "\(errors)")
             return output
         }
@@ -225,32 +226,32 @@ struct ServeCommandTests {
     }
 
     static let reloadScript = """
-    import http.client, os, shutil, signal, ssl, sys, time
-    port, pid, cert, key, cert_a, cert_b, key_b, broken = sys.argv[1:9]
-    port, pid = int(port), int(pid)
-    def context(cafile):
-        c = ssl.create_default_context(cafile=cafile)
-        return c
-    def get(conn):
-        conn.request("GET", "/health")
-        r = conn.getresponse()
-        return r.status, r.read().decode()
-    live = http.client.HTTPSConnection("localhost", port, context=context(cert_a), timeout=5)
-    results = {"before": get(live)}
-    shutil.copy(cert_b, cert); shutil.copy(key_b, key)
-    os.kill(pid, signal.SIGHUP); time.sleep(0.5)
-    results["live_after_reload"] = get(live)
-    results["new_with_b"] = get(http.client.HTTPSConnection("localhost", port, context=context(cert_b), timeout=5))
-    try:
-        get(http.client.HTTPSConnection("localhost", port, context=context(cert_a), timeout=5))
-        results["new_with_a"] = "accepted"
-    except ssl.SSLError:
-        results["new_with_a"] = "rejected"
-    shutil.copy(broken, cert)
-    os.kill(pid, signal.SIGHUP); time.sleep(0.5)
-    results["after_broken_reload"] = get(http.client.HTTPSConnection("localhost", port, context=context(cert_b), timeout=5))
-    print(results)
-    """
+        import http.client, os, shutil, signal, ssl, sys, time
+        port, pid, cert, key, cert_a, cert_b, key_b, broken = sys.argv[1:9]
+        port, pid = int(port), int(pid)
+        def context(cafile):
+            c = ssl.create_default_context(cafile=cafile)
+            return c
+        def get(conn):
+            conn.request("GET", "/health")
+            r = conn.getresponse()
+            return r.status, r.read().decode()
+        live = http.client.HTTPSConnection("localhost", port, context=context(cert_a), timeout=5)
+        results = {"before": get(live)}
+        shutil.copy(cert_b, cert); shutil.copy(key_b, key)
+        os.kill(pid, signal.SIGHUP); time.sleep(0.5)
+        results["live_after_reload"] = get(live)
+        results["new_with_b"] = get(http.client.HTTPSConnection("localhost", port, context=context(cert_b), timeout=5))
+        try:
+            get(http.client.HTTPSConnection("localhost", port, context=context(cert_a), timeout=5))
+            results["new_with_a"] = "accepted"
+        except ssl.SSLError:
+            results["new_with_a"] = "rejected"
+        shutil.copy(broken, cert)
+        os.kill(pid, signal.SIGHUP); time.sleep(0.5)
+        results["after_broken_reload"] = get(http.client.HTTPSConnection("localhost", port, context=context(cert_b), timeout=5))
+        print(results)
+        """
 
     @Test func sighupReloadsTheCertificateAndKeepsTheOldOneWhenTheNewIsBroken() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-tls-\(UUID().uuidString)")
@@ -258,9 +259,13 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         func makePair(_ name: String) throws -> (String, String) {
             let cert = directory.appendingPathComponent("\(name).crt").path, key = directory.appendingPathComponent("\(name).key").path
-            let (status, _, errors) = try Self.run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                                               "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
-                                                               "-addext", "subjectAltName=DNS:localhost"])
+            let (status, _, errors) = try Self.run(
+                "openssl",
+                [
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost",
+                ])
             guard status == 0 else { throw TestError(errors) }
             return (cert, key)
         }
@@ -273,9 +278,13 @@ struct ServeCommandTests {
         try "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n".write(toFile: broken, atomically: true, encoding: .utf8)
 
         let server = try RunningServer(["--port", "0", "--tls-cert", liveCert, "--tls-key", liveKey])
-        let (status, output, errors) = try Self.run("python3", ["-c", Self.reloadScript, String(server.port),
-                                                                 String(server.process.processIdentifier), liveCert, liveKey,
-                                                                 certA, certB, keyB, broken])
+        let (status, output, errors) = try Self.run(
+            "python3",
+            [
+                "-c", Self.reloadScript, String(server.port),
+                String(server.process.processIdentifier), liveCert, liveKey,
+                certA, certB, keyB, broken,
+            ])
         #expect(status == 0, "\(errors)")
         #expect(output.contains("'before': (200, '{\"status\":\"ok\"}')"))
         #expect(output.contains("'live_after_reload': (200,"))

@@ -1,5 +1,5 @@
-import Testing
 import KilnAPI
+import Testing
 
 @Suite struct StopSequenceMatcherTests {
     func run(_ pieces: [String], stops: [String]) -> (String, Bool) {

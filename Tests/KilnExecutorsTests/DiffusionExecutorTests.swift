@@ -18,8 +18,9 @@ import Testing
         let scheduler = try Scheduler(settings: settings, executor: NoTextExecutor(), imageExecutor: executor, clock: ManualClock())
         let requests = [
             ImageRequest(prompt: "a red cube", width: 32, height: 32, steps: 3, sampler: .eulerAncestral, seed: 1),
-            ImageRequest(prompt: "a blue cube", negativePrompt: "green", width: 32, height: 32, steps: 3, guidanceScale: 1,
-                         sampler: .ddim, seed: 2),
+            ImageRequest(
+                prompt: "a blue cube", negativePrompt: "green", width: 32, height: 32, steps: 3, guidanceScale: 1,
+                sampler: .ddim, seed: 2),
             ImageRequest(prompt: "a wide one", width: 48, height: 32, steps: 3, sampler: .dpmSolverPlusPlus2M, seed: 3),
         ]
         let logs = try requests.map { request -> EventLog in
@@ -39,8 +40,9 @@ import Testing
         #expect(executor.activeGenerationCount == 0)
 
         let unknown = EventLog()
-        _ = try scheduler.submitImage(ImageJobRequest(model: "other", width: 32, height: 32, steps: 3, parameters: requests[0]),
-                                      onEvent: unknown.handler)
+        _ = try scheduler.submitImage(
+            ImageJobRequest(model: "other", width: 32, height: 32, steps: 3, parameters: requests[0]),
+            onEvent: unknown.handler)
         while scheduler.runIteration() {}
         #expect(unknown.error == .invalidRequest("no image model named 'other'"))
     }
@@ -65,8 +67,9 @@ import Testing
     }
 
     static func job(_ request: ImageRequest, previewInterval: Int = 0) -> ImageJobRequest {
-        ImageJobRequest(model: "tiny", width: request.width ?? 0, height: request.height ?? 0, steps: request.steps,
-                        parameters: request, previewInterval: previewInterval)
+        ImageJobRequest(
+            model: "tiny", width: request.width ?? 0, height: request.height ?? 0, steps: request.steps,
+            parameters: request, previewInterval: previewInterval)
     }
 }
 

@@ -8,7 +8,10 @@ struct GGUFBuilder {
     mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     mutating func i64(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     mutating func f32(_ v: Float) { u32(v.bitPattern) }
-    mutating func string(_ s: String) { u64(UInt64(s.utf8.count)); bytes += Array(s.utf8) }
+    mutating func string(_ s: String) {
+        u64(UInt64(s.utf8.count))
+        bytes += Array(s.utf8)
+    }
 
     mutating func header(version: UInt32 = 3, tensors: UInt64, metadata: UInt64) {
         bytes += Array("GGUF".utf8)
@@ -17,8 +20,16 @@ struct GGUFBuilder {
         u64(metadata)
     }
 
-    mutating func keyString(_ key: String, _ value: String) { string(key); u32(8); string(value) }
-    mutating func keyU32(_ key: String, _ value: UInt32) { string(key); u32(4); u32(value) }
+    mutating func keyString(_ key: String, _ value: String) {
+        string(key)
+        u32(8)
+        string(value)
+    }
+    mutating func keyU32(_ key: String, _ value: UInt32) {
+        string(key)
+        u32(4)
+        u32(value)
+    }
 
     mutating func tensorInfo(_ name: String, dims: [Int64], type: UInt32, offset: UInt64) {
         string(name)

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnFormats
+import Testing
 
 /// The real files: the reference vocabularies (committed fixtures) and the default model.
 @Suite struct GGUFRealFileTests {

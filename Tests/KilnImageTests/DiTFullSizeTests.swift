@@ -13,8 +13,9 @@ struct DiTFullSizeTests {
 
     @Test func fullSizeTransformerMatchesDiffusersAndIsTimed() throws {
         let reference = try SafetensorsFile(path: Self.directory + "/reference.safetensors")
-        let transformer = try PixArtTransformer2DModel(directory: Self.directory + "/pipeline/transformer",
-                                                       kernels: DiffusionFixtures.kernels)
+        let transformer = try PixArtTransformer2DModel(
+            directory: Self.directory + "/pipeline/transformer",
+            kernels: DiffusionFixtures.kernels)
         let context = DiffusionFixtures.tensor("context", in: reference).values
         let contexts = [Array(context[..<(context.count / 2)]), Array(context[(context.count / 2)...])]
         let input = DiffusionFixtures.tensor("transformer_input", in: reference).values
@@ -27,10 +28,13 @@ struct DiTFullSizeTests {
         let steps = 20
         let started = Date()
         for step in 0..<steps {
-            _ = try transformer.predict(batch: batch, timesteps: [Double(999 - 50 * step), Double(999 - 50 * step)],
-                                        contexts: contexts, contextTokens: 32)
+            _ = try transformer.predict(
+                batch: batch, timesteps: [Double(999 - 50 * step), Double(999 - 50 * step)],
+                contexts: contexts, contextTokens: 32)
         }
         let seconds = Date().timeIntervalSince(started)
-        print("kiln-shapes-dit-shaped transformer: max-abs \(error) of \(DiffusionFixtures.maxAbs(expected)); \(steps) guided steps (batch 2) in \(String(format: "%.3f", seconds)) s")
+        print(
+            "kiln-shapes-dit-shaped transformer: max-abs \(error) of \(DiffusionFixtures.maxAbs(expected)); \(steps) guided steps (batch 2) in \(String(format: "%.3f", seconds)) s"
+        )
     }
 }

@@ -53,8 +53,10 @@ import Testing
     @Test func textEncoderMatchesTransformers() throws {
         let prompt = try Self.textEncoder.encode(Self.tokenizer.encode(Self.meta["prompt"] as! String))
         let negative = try Self.textEncoder.encode(Self.tokenizer.encode(Self.meta["negative_prompt"] as! String))
-        let errors = [DiffusionFixtures.maxAbsDifference(prompt, Self.tensor("prompt_embeds").values),
-                      DiffusionFixtures.maxAbsDifference(negative, Self.tensor("negative_embeds").values)]
+        let errors = [
+            DiffusionFixtures.maxAbsDifference(prompt, Self.tensor("prompt_embeds").values),
+            DiffusionFixtures.maxAbsDifference(negative, Self.tensor("negative_embeds").values),
+        ]
         print("DiT text encoder max-abs errors (prompt, negative):", errors)
         #expect(errors.allSatisfy { $0 < 1e-4 }, "\(errors)")
     }
@@ -74,8 +76,9 @@ import Testing
 
     /// A 16×24 input: a non-square 4×6 patch grid whose positions are computed, not cached.
     @Test func transformerMatchesDiffusersAtOtherSize() throws {
-        let output = try Self.transformer.predict(Self.map("transformer_input_16x24"), timestep: Self.meta["timestep_16x24"] as! Double,
-                                                  context: Self.tensor("prompt_embeds").values, contextTokens: 32)
+        let output = try Self.transformer.predict(
+            Self.map("transformer_input_16x24"), timestep: Self.meta["timestep_16x24"] as! Double,
+            context: Self.tensor("prompt_embeds").values, contextTokens: 32)
         #expect(output.height == 16 && output.width == 24 && output.channels == 3)
         let error = DiffusionFixtures.maxAbsDifference(output.values, Self.tensor("transformer_output_16x24").values)
         print("DiT transformer 16×24 max-abs error \(error)")
@@ -94,12 +97,15 @@ import Testing
     /// Tokenizer → text encoder → 10 DDIM steps with guidance 4.5 → image, from PyTorch's initial
     /// noise, against the PyTorch loop. Tolerance 1e-3 on the image in [0, 1].
     @Test func ddimGenerationMatchesPyTorch() throws {
-        let schedule = try NoiseSchedule(trainTimesteps: 1000, betaStart: 1e-4, betaEnd: 0.02, betaSchedule: .linear,
-                                         predictionType: .epsilon, timestepSpacing: .leading, stepsOffset: 1, setAlphaToOne: false)
+        let schedule = try NoiseSchedule(
+            trainTimesteps: 1000, betaStart: 1e-4, betaEnd: 0.02, betaSchedule: .linear,
+            predictionType: .epsilon, timestepSpacing: .leading, stepsOffset: 1, setAlphaToOne: false)
         var sampler = try DiffusionSampler(kind: .ddim, spacing: .default, schedule: schedule, steps: Self.meta["steps"] as! Int)
         #expect(sampler.timesteps.map { Int($0) } == Self.meta["ddim_timesteps"] as! [Int])
-        let contexts = [try Self.textEncoder.encode(Self.tokenizer.encode(Self.meta["negative_prompt"] as! String)),
-                        try Self.textEncoder.encode(Self.tokenizer.encode(Self.meta["prompt"] as! String))]
+        let contexts = [
+            try Self.textEncoder.encode(Self.tokenizer.encode(Self.meta["negative_prompt"] as! String)),
+            try Self.textEncoder.encode(Self.tokenizer.encode(Self.meta["prompt"] as! String)),
+        ]
         let guidance = Float(Self.meta["guidance_scale"] as! Double)
         var sample = Self.tensor("initial_noise").values.map { $0 * Float(sampler.initialNoiseScale) }
         for step in 0..<sampler.stepCount {
@@ -122,11 +128,12 @@ import Testing
         let pipeline = try ImagePipeline(directory: Self.pipelineDirectory)
         #expect(pipeline.vae == nil && pipeline.unet == nil)
         #expect(pipeline.latentChannels == 3 && pipeline.nativeSize == 32 && pipeline.sizeMultiple == 4)
-        let request = ImageRequest(prompt: Self.meta["prompt"] as! String,
-                                   negativePrompt: Self.meta["negative_prompt"] as! String,
-                                   steps: Self.meta["steps"] as! Int,
-                                   guidanceScale: Self.meta["guidance_scale"] as! Double, sampler: .ddim,
-                                   initialLatents: Self.tensor("initial_noise").values)
+        let request = ImageRequest(
+            prompt: Self.meta["prompt"] as! String,
+            negativePrompt: Self.meta["negative_prompt"] as! String,
+            steps: Self.meta["steps"] as! Int,
+            guidanceScale: Self.meta["guidance_scale"] as! Double, sampler: .ddim,
+            initialLatents: Self.tensor("initial_noise").values)
         let image = try pipeline.generate(request)
         #expect(image.width == 32 && image.height == 32)
         let error = DiffusionFixtures.maxAbsDifference(image.pixels, Self.tensor("ddim_final_image").values)

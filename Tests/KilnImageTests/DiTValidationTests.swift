@@ -33,8 +33,9 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-dit-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        try FileManager.default.copyItem(at: source.appendingPathComponent("diffusion_pytorch_model.safetensors"),
-                                         to: folder.appendingPathComponent("diffusion_pytorch_model.safetensors"))
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent("diffusion_pytorch_model.safetensors"),
+            to: folder.appendingPathComponent("diffusion_pytorch_model.safetensors"))
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
         edit(&config)
         try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))

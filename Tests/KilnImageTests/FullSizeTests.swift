@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import KilnFormats
 import KilnImage
+import Testing
 
 /// The same code on an SD-1.5-shaped pipeline (random weights, about 2 GB, made by
 /// `make-diffusion-fixtures.py --full-size DIR`, never committed). Runs only when KILN_SD15_DIR
@@ -22,8 +22,9 @@ struct FullSizeTests {
         let meta = DiffusionFixtures.meta
         let prompt = try pipeline.encode(prompt: meta["prompt"] as! String)
         let negative = try pipeline.encode(prompt: meta["negative_prompt"] as! String)
-        let textError = max(DiffusionFixtures.maxAbsDifference(prompt, Self.tensor(reference, "prompt_embeds")),
-                            DiffusionFixtures.maxAbsDifference(negative, Self.tensor(reference, "negative_embeds")))
+        let textError = max(
+            DiffusionFixtures.maxAbsDifference(prompt, Self.tensor(reference, "prompt_embeds")),
+            DiffusionFixtures.maxAbsDifference(negative, Self.tensor(reference, "negative_embeds")))
 
         let input = Self.tensor(reference, "unet_input")
         let size = input.count / 2
@@ -37,7 +38,9 @@ struct FullSizeTests {
         let decoded = try #require(pipeline.vae).decode(batch[0])
         let vaeExpected = Self.tensor(reference, "vae_output")
         let vaeError = DiffusionFixtures.maxAbsDifference(decoded.values, vaeExpected)
-        print("SD-1.5-shaped: text max-abs \(textError), UNet (batch 2, 16×16 latents) max-abs \(unetError) of \(DiffusionFixtures.maxAbs(expected)) in \(String(format: "%.1f", unetSeconds)) s, VAE 128 px max-abs \(vaeError) of \(DiffusionFixtures.maxAbs(vaeExpected))")
+        print(
+            "SD-1.5-shaped: text max-abs \(textError), UNet (batch 2, 16×16 latents) max-abs \(unetError) of \(DiffusionFixtures.maxAbs(expected)) in \(String(format: "%.1f", unetSeconds)) s, VAE 128 px max-abs \(vaeError) of \(DiffusionFixtures.maxAbs(vaeExpected))"
+        )
         #expect(textError < 1e-3)
         #expect(unetError < 1e-3 * max(1, DiffusionFixtures.maxAbs(expected)))
         #expect(vaeError < 1e-3 * max(1, DiffusionFixtures.maxAbs(vaeExpected)))

@@ -22,8 +22,9 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         for name in ["tokenizer.json", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(at: DiffusionFixtures.directory.appendingPathComponent("tiny-sd/tokenizer/\(name)"),
-                                             to: directory.appendingPathComponent(name))
+            try FileManager.default.copyItem(
+                at: DiffusionFixtures.directory.appendingPathComponent("tiny-sd/tokenizer/\(name)"),
+                to: directory.appendingPathComponent(name))
         }
         let tokenizer = try CLIPTokenizer(directory: directory.path)
         for entry in DiffusionFixtures.meta["tokenizer_cases"] as! [[String: Any]] {
@@ -52,7 +53,9 @@ import Testing
         let contexts = [DiffusionFixtures.tensor("negative_embeds").values, DiffusionFixtures.tensor("prompt_embeds").values]
         let (channels, height, width) = (input.shape[1], input.shape[2], input.shape[3])
         let size = channels * height * width
-        let batch = (0..<2).map { FeatureMap(values: Array(input.values[($0 * size)..<(($0 + 1) * size)]), channels: channels, height: height, width: width) }
+        let batch = (0..<2).map {
+            FeatureMap(values: Array(input.values[($0 * size)..<(($0 + 1) * size)]), channels: channels, height: height, width: width)
+        }
         let outputs = try #require(Self.pipeline.unet).predict(batch: batch, timestep: fixture.1, contexts: contexts, contextTokens: 77)
         let error = DiffusionFixtures.maxAbsDifference(outputs.flatMap(\.values), expected)
         print("UNet \(fixture.0) max-abs error \(error) (output max-abs \(DiffusionFixtures.maxAbs(expected)))")

@@ -1,7 +1,7 @@
 import CZlib
 import Foundation
-import Testing
 import KilnImage
+import Testing
 
 /// PNG output read back by an independent decoder: chunk structure and CRCs checked here, the image
 /// data inflated by zlib's `uncompress`, and (when python3 with zlib is on the machine) by Python too.
@@ -47,7 +47,7 @@ import KilnImage
         let stride = width * 3 + 1
         for row in 0..<height {
             let start: Int = row * stride
-            #expect(raw[start] == 0) // filter type None
+            #expect(raw[start] == 0)  // filter type None
             pixels.append(contentsOf: raw[(start + 1)..<(start + stride)])
         }
         #expect(pixels == rgb)
@@ -63,28 +63,28 @@ import KilnImage
         defer { try? FileManager.default.removeItem(at: file) }
         // Python's zlib and struct only (no PIL needed): prints the decoded pixels as hex.
         let script = """
-        import struct, sys, zlib
-        d = open(sys.argv[1], 'rb').read(); assert d[:8] == b'\\x89PNG\\r\\n\\x1a\\n'
-        i, idat, w = 8, b'', 0
-        while i < len(d):
-            n, t = struct.unpack('>I4s', d[i:i+8]); body = d[i+8:i+8+n]
-            assert zlib.crc32(t + body) == struct.unpack('>I', d[i+8+n:i+12+n])[0]
-            if t == b'IHDR': w = struct.unpack('>I', body[:4])[0]
-            if t == b'IDAT': idat += body
-            i += 12 + n
-        raw = zlib.decompress(idat); stride = w * 3 + 1
-        print(b''.join(raw[r*stride+1:(r+1)*stride] for r in range(len(raw)//stride)).hex())
-        """
+            import struct, sys, zlib
+            d = open(sys.argv[1], 'rb').read(); assert d[:8] == b'\\x89PNG\\r\\n\\x1a\\n'
+            i, idat, w = 8, b'', 0
+            while i < len(d):
+                n, t = struct.unpack('>I4s', d[i:i+8]); body = d[i+8:i+8+n]
+                assert zlib.crc32(t + body) == struct.unpack('>I', d[i+8+n:i+12+n])[0]
+                if t == b'IHDR': w = struct.unpack('>I', body[:4])[0]
+                if t == b'IDAT': idat += body
+                i += 12 + n
+            raw = zlib.decompress(idat); stride = w * 3 + 1
+            print(b''.join(raw[r*stride+1:(r+1)*stride] for r in range(len(raw)//stride)).hex())
+            """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["python3", "-c", script, file.path]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return } // no python3 here: the zlib round trip above still checks the bytes
+        do { try process.run() } catch { return }  // no python3 here: the zlib round trip above still checks the bytes
         process.waitUntilExit()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if process.terminationStatus == 127 { return } // env found no python3
+        if process.terminationStatus == 127 { return }  // env found no python3
         #expect(process.terminationStatus == 0)
         #expect(output == rgb.map { String(format: "%02x", $0) }.joined())
     }

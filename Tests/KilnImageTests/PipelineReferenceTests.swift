@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnImage
+import Testing
 
 /// Whole generations with classifier-free guidance, each sampler, against diffusers'
 /// StableDiffusionPipeline from the same initial latents.
@@ -20,11 +20,12 @@ import KilnImage
             let size = initial.values.count
             ancestral = (0..<steps).map { Array(noise[($0 * size)..<(($0 + 1) * size)]) }
         }
-        let request = ImageRequest(prompt: meta["prompt"] as! String, negativePrompt: meta["negative_prompt"] as! String,
-                                   width: meta["width"] as? Int, height: meta["height"] as? Int, steps: steps,
-                                   guidanceScale: meta["guidance_scale"] as! Double,
-                                   sampler: SamplerKind(rawValue: parts[0])!, spacing: SigmaSpacing(rawValue: parts[1])!,
-                                   initialLatents: initial.values, ancestralNoise: ancestral)
+        let request = ImageRequest(
+            prompt: meta["prompt"] as! String, negativePrompt: meta["negative_prompt"] as! String,
+            width: meta["width"] as? Int, height: meta["height"] as? Int, steps: steps,
+            guidanceScale: meta["guidance_scale"] as! Double,
+            sampler: SamplerKind(rawValue: parts[0])!, spacing: SigmaSpacing(rawValue: parts[1])!,
+            initialLatents: initial.values, ancestralNoise: ancestral)
         let expectedSteps = DiffusionFixtures.tensor("\(key)/latents_steps").values
         let size = initial.values.count
         var latentErrors: [Float] = []
@@ -41,7 +42,9 @@ import KilnImage
         var ours = [Float](repeating: 0, count: expected.values.count)
         for channel in 0..<3 { for pixel in 0..<(height * width) { ours[pixel * 3 + channel] = image.pixels[channel * height * width + pixel] } }
         let imageError = DiffusionFixtures.maxAbsDifference(ours, expected.values)
-        print("\(key): image max-abs \(imageError), worst relative latent error per step \(latentErrors.max() ?? -1), \(String(format: "%.2f", seconds)) s for \(steps) steps")
+        print(
+            "\(key): image max-abs \(imageError), worst relative latent error per step \(latentErrors.max() ?? -1), \(String(format: "%.2f", seconds)) s for \(steps) steps"
+        )
         #expect(latentErrors.count == steps)
         #expect(latentErrors.allSatisfy { $0 < 1e-4 }, "\(latentErrors)")
         #expect(imageError < 1e-3)
@@ -50,16 +53,21 @@ import KilnImage
     @Test func cancellationStopsAtTheNextStep() throws {
         var calls = 0
         #expect(throws: ImageError.cancelled) {
-            _ = try ModelReferenceTests.pipeline.generate(ImageRequest(prompt: "x", steps: 5)) { _, _ in calls += 1; return false }
+            _ = try ModelReferenceTests.pipeline.generate(ImageRequest(prompt: "x", steps: 5)) { _, _ in
+                calls += 1
+                return false
+            }
         }
         #expect(calls == 1)
     }
 
     @Test func badRequestsGetClearErrors() {
         let pipeline = ModelReferenceTests.pipeline
-        for request in [ImageRequest(prompt: "x", width: 65, height: 64), ImageRequest(prompt: "x", width: 64, height: 64, steps: 0),
-                        ImageRequest(prompt: "x", width: 4096, height: 4096), ImageRequest(prompt: "x", guidanceScale: .nan),
-                        ImageRequest(prompt: "x", initialLatents: [1, 2, 3]), ImageRequest(prompt: "x", clipSkip: 99)] {
+        for request in [
+            ImageRequest(prompt: "x", width: 65, height: 64), ImageRequest(prompt: "x", width: 64, height: 64, steps: 0),
+            ImageRequest(prompt: "x", width: 4096, height: 4096), ImageRequest(prompt: "x", guidanceScale: .nan),
+            ImageRequest(prompt: "x", initialLatents: [1, 2, 3]), ImageRequest(prompt: "x", clipSkip: 99),
+        ] {
             #expect(throws: ImageError.self) { _ = try pipeline.generate(request) }
         }
     }

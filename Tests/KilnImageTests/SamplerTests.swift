@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnImage
+import Testing
 
 /// NoiseSchedule and the samplers against diffusers' schedulers (schedules.json, samplers.safetensors).
 @Suite struct SamplerTests {
@@ -11,17 +11,20 @@ import KilnImage
     @Test func timestepsAndSigmasMatchDiffusers() throws {
         #expect(Self.cases.count > 100)
         for entry in Self.cases {
-            let schedule = try NoiseSchedule(betaSchedule: NoiseSchedule.BetaSchedule(rawValue: entry["beta_schedule"] as! String)!,
-                                             timestepSpacing: NoiseSchedule.TimestepSpacing(rawValue: entry["timestep_spacing"] as! String)!,
-                                             stepsOffset: 1)
-            let label = "\(entry["sampler"]!) \(entry["beta_schedule"]!) \(entry["timestep_spacing"]!) karras=\(entry["karras"]!) steps=\(entry["steps"]!)"
+            let schedule = try NoiseSchedule(
+                betaSchedule: NoiseSchedule.BetaSchedule(rawValue: entry["beta_schedule"] as! String)!,
+                timestepSpacing: NoiseSchedule.TimestepSpacing(rawValue: entry["timestep_spacing"] as! String)!,
+                stepsOffset: 1)
+            let label =
+                "\(entry["sampler"]!) \(entry["beta_schedule"]!) \(entry["timestep_spacing"]!) karras=\(entry["karras"]!) steps=\(entry["steps"]!)"
             let checks = entry["alphas_cumprod_checks"] as! [Double]
             for (position, t) in [0, 1, 499, 998, 999].enumerated() {
                 #expect(abs(schedule.alphasCumprod[t] - checks[position]) < 2e-6 * max(1, checks[position] * 10), "\(label) ᾱ[\(t)]")
             }
-            let sampler = try DiffusionSampler(kind: Self.kind(entry["sampler"] as! String),
-                                               spacing: (entry["karras"] as! Bool) ? .karras : .default,
-                                               schedule: schedule, steps: entry["steps"] as! Int)
+            let sampler = try DiffusionSampler(
+                kind: Self.kind(entry["sampler"] as! String),
+                spacing: (entry["karras"] as! Bool) ? .karras : .default,
+                schedule: schedule, steps: entry["steps"] as! Int)
             let timesteps = entry["timesteps"] as! [Double]
             #expect(sampler.timesteps.count == timesteps.count, "\(label) step count")
             for (ours, theirs) in zip(sampler.timesteps, timesteps) {
@@ -47,11 +50,13 @@ import KilnImage
         #expect(meta.count == 12)
         for entry in meta {
             let key = entry["key"] as! String
-            let schedule = try NoiseSchedule(predictionType: NoiseSchedule.PredictionType(rawValue: entry["prediction_type"] as! String)!,
-                                             timestepSpacing: .leading, stepsOffset: 1, setAlphaToOne: false)
-            var sampler = try DiffusionSampler(kind: Self.kind(entry["sampler"] as! String),
-                                               spacing: SigmaSpacing(rawValue: entry["scheduler"] as! String)!,
-                                               schedule: schedule, steps: 10)
+            let schedule = try NoiseSchedule(
+                predictionType: NoiseSchedule.PredictionType(rawValue: entry["prediction_type"] as! String)!,
+                timestepSpacing: .leading, stepsOffset: 1, setAlphaToOne: false)
+            var sampler = try DiffusionSampler(
+                kind: Self.kind(entry["sampler"] as! String),
+                spacing: SigmaSpacing(rawValue: entry["scheduler"] as! String)!,
+                schedule: schedule, steps: 10)
             let expected = DiffusionFixtures.tensor("\(key)/trajectory", in: DiffusionFixtures.samplers).values
             let noise = sampler.needsNoise ? DiffusionFixtures.tensor("\(key)/noise", in: DiffusionFixtures.samplers).values : []
             let size = initial.count
@@ -81,8 +86,8 @@ import KilnImage
     /// The documented generator's first values, computed independently from its definition in Python.
     @Test func seededNoiseFollowsItsDefinition() {
         var zero = SeededNoise(seed: 0)
-        #expect(zero.nextBits() == 0x99ec5f36cb75f2b4)
-        #expect(zero.nextBits() == 0xbf6e1f784956452a)
+        #expect(zero.nextBits() == 0x99ec_5f36_cb75_f2b4)
+        #expect(zero.nextBits() == 0xbf6e_1f78_4956_452a)
         let expected: [UInt64: [Float]] = [
             0: [-0.01410679705440998, -1.0085865259170532, -1.8458950519561768, 1.0669282674789429, 0.7881791591644287, -0.0012458141427487135],
             42: [-1.6132237911224365, 1.5344873666763306, 0.7816920280456543, -0.4001934826374054, 0.01587129384279251, -0.12730993330478668],

@@ -24,8 +24,9 @@ import Testing
         let hashes = Self.meta["weights_sha256"] as! [String: String]
         #expect(hashes.count == 2)
         for (file, expected) in hashes {
-            #expect(try Self.sha256(Self.modelDirectory + "/" + file) == expected,
-                    "\(file) changed: rerun make-dit-fixtures.py --trained")
+            #expect(
+                try Self.sha256(Self.modelDirectory + "/" + file) == expected,
+                "\(file) changed: rerun make-dit-fixtures.py --trained")
         }
     }
 
@@ -55,10 +56,11 @@ import Testing
         let pipeline = try ImagePipeline(directory: Self.modelDirectory)
         let reference = try SafetensorsFile(path: Self.fixtures.appendingPathComponent("trained-reference.safetensors").path)
         let caption = (Self.meta["captions"] as! [String])[index]
-        let request = ImageRequest(prompt: caption, negativePrompt: Self.meta["negative_prompt"] as! String,
-                                   steps: Self.meta["steps"] as! Int,
-                                   guidanceScale: Self.meta["guidance_scale"] as! Double, sampler: .ddim,
-                                   initialLatents: DiffusionFixtures.tensor("initial_noise_\(index)", in: reference).values)
+        let request = ImageRequest(
+            prompt: caption, negativePrompt: Self.meta["negative_prompt"] as! String,
+            steps: Self.meta["steps"] as! Int,
+            guidanceScale: Self.meta["guidance_scale"] as! Double, sampler: .ddim,
+            initialLatents: DiffusionFixtures.tensor("initial_noise_\(index)", in: reference).values)
         let image = try pipeline.generate(request)
         let expected = DiffusionFixtures.tensor("image_\(index)", in: reference).values
         let error = DiffusionFixtures.maxAbsDifference(image.pixels, expected)

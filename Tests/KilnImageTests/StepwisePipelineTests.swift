@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnImage
+import Testing
 
 /// The step-wise API a scheduler drives: batched steps of several generations give each exactly
 /// what it gets alone, and the `Denoiser` protocol takes one timestep and context per sample.
@@ -11,12 +11,15 @@ import KilnImage
         let pipeline = Self.pipeline
         // Different samplers, seeds, guidance (one without: a single denoiser sample) and prompts.
         let requests = [
-            ImageRequest(prompt: "a red cube", negativePrompt: "blurry", width: 64, height: 64, steps: 4,
-                         guidanceScale: 7.5, sampler: .eulerAncestral, seed: 11),
-            ImageRequest(prompt: "a blue sphere", width: 64, height: 64, steps: 4, guidanceScale: 1,
-                         sampler: .dpmSolverPlusPlus2M, spacing: .karras, seed: 12),
-            ImageRequest(prompt: "a green cone", width: 64, height: 64, steps: 4, guidanceScale: 3,
-                         sampler: .ddim, seed: 13),
+            ImageRequest(
+                prompt: "a red cube", negativePrompt: "blurry", width: 64, height: 64, steps: 4,
+                guidanceScale: 7.5, sampler: .eulerAncestral, seed: 11),
+            ImageRequest(
+                prompt: "a blue sphere", width: 64, height: 64, steps: 4, guidanceScale: 1,
+                sampler: .dpmSolverPlusPlus2M, spacing: .karras, seed: 12),
+            ImageRequest(
+                prompt: "a green cone", width: 64, height: 64, steps: 4, guidanceScale: 3,
+                sampler: .ddim, seed: 13),
         ]
         let alone = try requests.map { try pipeline.generate($0) }
         let generations = try requests.map { try pipeline.prepare($0) }
@@ -38,8 +41,8 @@ import KilnImage
         let second = ImageRequest(prompt: "late", width: 32, height: 32, steps: 3, sampler: .dpmSolverPlusPlus2M, seed: 2)
         let expected = try [first, second].map { try pipeline.generate($0).pixels }
         let a = try pipeline.prepare(first), b = try pipeline.prepare(second)
-        try pipeline.step([a])          // a at step 1, b not started
-        try pipeline.step([a, b])       // each at its own timestep in one call
+        try pipeline.step([a])  // a at step 1, b not started
+        try pipeline.step([a, b])  // each at its own timestep in one call
         try pipeline.step([b, a])
         #expect(a.isFinished && b.stepIndex == 2)
         try pipeline.step([b])

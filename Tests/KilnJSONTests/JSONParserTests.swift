@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnJSON
+import Testing
 
 @Suite struct JSONParserTests {
     let parser = JSONParser()
@@ -40,8 +40,10 @@ import KilnJSON
 
     /// What we write, Foundation's independent parser reads back to the same values.
     @Test func serializationRoundTripsThroughFoundation() throws {
-        let value: JSONValue = ["s": "quote \" backslash \\ newline \n control \u{01} emoji 😀 \u{2028}",
-                                "n": 1.5, "i": -7, "t": true, "z": .null, "a": [1, "two"], "d": 1e-7]
+        let value: JSONValue = [
+            "s": "quote \" backslash \\ newline \n control \u{01} emoji 😀 \u{2028}",
+            "n": 1.5, "i": -7, "t": true, "z": .null, "a": [1, "two"], "d": 1e-7,
+        ]
         let data = Data(value.serialized.utf8)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(object["s"] as? String == "quote \" backslash \\ newline \n control \u{01} emoji 😀 \u{2028}")
@@ -61,7 +63,10 @@ import KilnJSON
             Issue.record("expected an array")
             return
         }
-        guard case .double(let nan) = items[0] else { Issue.record("NaN is not a double"); return }
+        guard case .double(let nan) = items[0] else {
+            Issue.record("NaN is not a double")
+            return
+        }
         #expect(nan.isNaN)
         #expect(Array(items[1...]) == [.double(.infinity), .double(-.infinity), .double(.infinity), .int(-1)])
     }

@@ -43,13 +43,16 @@ enum FakeModel {
 
     /// What the model generates alone, without any cache: up to `maxNewTokens` tokens, ending
     /// early after (and including) a stop token.
-    static func reference(prompt: [TokenID], seed: UInt64, maxNewTokens: Int,
-                          stopTokenIDs: Set<TokenID> = []) -> [TokenID] {
+    static func reference(
+        prompt: [TokenID], seed: UInt64, maxNewTokens: Int,
+        stopTokenIDs: Set<TokenID> = []
+    ) -> [TokenID] {
         var context = prompt
         var generated: [TokenID] = []
         while generated.count < maxNewTokens {
-            let token = nextToken(lastState: state(after: context[...]), seed: seed,
-                                  generatedCount: generated.count)
+            let token = nextToken(
+                lastState: state(after: context[...]), seed: seed,
+                generatedCount: generated.count)
             generated.append(token)
             context.append(token)
             if stopTokenIDs.contains(token) { break }
@@ -126,9 +129,10 @@ final class FakeModelExecutor: BatchExecutor, @unchecked Sendable {
         beforeExecute?(batch)
         lock.lock()
         defer { lock.unlock() }
-        recordedCalls.append(batch.sequences.map {
-            Entry(id: $0.sequenceID, start: $0.startPosition, count: $0.tokens.count, samples: $0.samplesNextToken)
-        })
+        recordedCalls.append(
+            batch.sequences.map {
+                Entry(id: $0.sequenceID, start: $0.startPosition, count: $0.tokens.count, samples: $0.samplesNextToken)
+            })
         if failNextCall {
             failNextCall = false
             throw FakeExecutorError.injectedFailure
@@ -136,7 +140,8 @@ final class FakeModelExecutor: BatchExecutor, @unchecked Sendable {
         try checkContract(batch)
         // Write every entry's K/V first, as a forward pass does, then read.
         for work in batch.sequences {
-            var state = work.startPosition == 0
+            var state =
+                work.startPosition == 0
                 ? FakeModel.rootState : try read(work, position: work.startPosition - 1)
             for (offset, token) in work.tokens.enumerated() {
                 let position = work.startPosition + offset
@@ -149,7 +154,7 @@ final class FakeModelExecutor: BatchExecutor, @unchecked Sendable {
             let end = work.startPosition + work.tokens.count
             // Everything this sequence attends to must be exactly its own prefix.
             var expected = FakeModel.rootState
-            for position in 0 ..< end {
+            for position in 0..<end {
                 expected = FakeModel.extend(expected, token: work.contextTokens[position], position: position)
                 guard try read(work, position: position) == expected else {
                     throw FakeExecutorError.corruptKV(sequence: work.sequenceID, position: position)
@@ -157,10 +162,13 @@ final class FakeModelExecutor: BatchExecutor, @unchecked Sendable {
             }
             guard work.samplesNextToken else { continue }
             let seed = (work.sampling as? FakeSampling)?.seed ?? 0
-            let token = FakeModel.nextToken(lastState: expected, seed: seed,
-                                            generatedCount: work.generatedTokens.count)
-            outputs.append(ExecutorOutput(sequenceID: work.sequenceID, token: token,
-                                          logprobs: Double(token) / 1000))
+            let token = FakeModel.nextToken(
+                lastState: expected, seed: seed,
+                generatedCount: work.generatedTokens.count)
+            outputs.append(
+                ExecutorOutput(
+                    sequenceID: work.sequenceID, token: token,
+                    logprobs: Double(token) / 1000))
         }
         return outputs
     }
@@ -187,13 +195,14 @@ final class FakeModelExecutor: BatchExecutor, @unchecked Sendable {
                 throw FakeExecutorError.contractViolation("sequence \(work.sequenceID) twice in a batch")
             }
             guard !work.tokens.isEmpty, end <= work.contextTokens.count,
-                  work.blockTable.count * blockSize >= end,
-                  work.blockTable.allSatisfy({ $0 >= 0 && Int($0) < blockCount }),
-                  Array(work.tokens) == Array(work.contextTokens[work.startPosition ..< end]),
-                  work.samplesNextToken == (end == work.contextTokens.count) else {
+                work.blockTable.count * blockSize >= end,
+                work.blockTable.allSatisfy({ $0 >= 0 && Int($0) < blockCount }),
+                Array(work.tokens) == Array(work.contextTokens[work.startPosition..<end]),
+                work.samplesNextToken == (end == work.contextTokens.count)
+            else {
                 throw FakeExecutorError.contractViolation("malformed entry for sequence \(work.sequenceID)")
             }
-            for position in work.startPosition ..< end {
+            for position in work.startPosition..<end {
                 writtenBlocks[work.blockTable[position / blockSize]] = work.sequenceID
             }
         }

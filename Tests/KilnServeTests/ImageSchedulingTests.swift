@@ -73,10 +73,13 @@ struct ImageHarness {
     }
 
     @discardableResult
-    func submitImage(size: Int = 64, steps: Int = 4, seed: UInt64 = 1, preview: Int = 0, prompt: String = "p",
-                     timeout: Duration? = nil, log: ImageEventLog = ImageEventLog()) throws -> (job: Job, log: ImageEventLog) {
-        let request = ImageJobRequest(model: "fake", width: size, height: size, steps: steps,
-                                      parameters: FakeImage(prompt: prompt, seed: seed), previewInterval: preview, timeout: timeout)
+    func submitImage(
+        size: Int = 64, steps: Int = 4, seed: UInt64 = 1, preview: Int = 0, prompt: String = "p",
+        timeout: Duration? = nil, log: ImageEventLog = ImageEventLog()
+    ) throws -> (job: Job, log: ImageEventLog) {
+        let request = ImageJobRequest(
+            model: "fake", width: size, height: size, steps: steps,
+            parameters: FakeImage(prompt: prompt, seed: seed), previewInterval: preview, timeout: timeout)
         return (try scheduler.submitImage(request, onEvent: log.handler), log)
     }
 
@@ -113,7 +116,10 @@ struct ImageHarness {
     }
 
     @Test func batchesStayWithinTheLimitAndAdmissionWithinTheRunningLimit() throws {
-        let harness = try ImageHarness { $0.maxImageBatch = 2; $0.maxRunningImages = 3 }
+        let harness = try ImageHarness {
+            $0.maxImageBatch = 2
+            $0.maxRunningImages = 3
+        }
         let entries = try (1...5).map { try harness.submitImage(steps: 3, seed: UInt64($0)) }
         #expect(harness.scheduler.metrics().queuedImageJobs == 5)
         harness.scheduler.runIteration()
@@ -260,11 +266,12 @@ struct ImageHarness {
         let imageLog = ImageEventLog()
         let request = ImageJobRequest(model: "fake", width: 8, height: 8, steps: 2, parameters: FakeImage(seed: 4))
         _ = try scheduler.submitImage(request, onEvent: imageLog.handler)
-        Thread.sleep(forTimeInterval: 0.05) // the first step is under way
+        Thread.sleep(forTimeInterval: 0.05)  // the first step is under way
         let textLog = EventLog()
         let started = Date()
-        _ = try scheduler.submit(GenerationRequest(promptTokens: [1, 2, 3], maxNewTokens: 20, sampling: FakeSampling(seed: 1)),
-                                 onEvent: textLog.handler)
+        _ = try scheduler.submit(
+            GenerationRequest(promptTokens: [1, 2, 3], maxNewTokens: 20, sampling: FakeSampling(seed: 1)),
+            onEvent: textLog.handler)
         #expect(textLog.waitForEnd(seconds: 10))
         let textSeconds = Date().timeIntervalSince(started)
         #expect(imageLog.waitForEnd(seconds: 10))

@@ -1,5 +1,5 @@
-import Testing
 import KilnServe
+import Testing
 
 @Suite("KV block pool")
 struct KVBlockPoolTests {
@@ -8,12 +8,13 @@ struct KVBlockPoolTests {
         let blockSize = pool.blockSize
         var table: [KVBlockID] = []
         var link: KVBlockPool.ChainLink? = pool.rootChain
-        for index in 0 ..< tokens.count / blockSize {
+        for index in 0..<tokens.count / blockSize {
             let block = pool.allocateBlock()!
             table.append(block)
             if let parent = link {
-                link = pool.registerFullBlock(block, tokens: tokens[index * blockSize ..< (index + 1) * blockSize],
-                                              after: parent)
+                link = pool.registerFullBlock(
+                    block, tokens: tokens[index * blockSize..<(index + 1) * blockSize],
+                    after: parent)
             }
         }
         return table
@@ -24,12 +25,12 @@ struct KVBlockPoolTests {
         #expect(pool.freeBlockCount == 8 && pool.usedBlockCount == 0 && pool.cachedBlockCount == 0)
         let table = computeSequence(pool, tokens(100, count: 12))
         #expect(pool.usedBlockCount == 3 && pool.freeBlockCount == 5)
-        let scratch = pool.allocateBlock()!   // never registered
+        let scratch = pool.allocateBlock()!  // never registered
         pool.release(table: table)
         pool.release(scratch)
         #expect(pool.usedBlockCount == 0)
-        #expect(pool.cachedBlockCount == 3)   // registered blocks stay cached
-        #expect(pool.freeBlockCount == 5)     // the unregistered one went back to the free list
+        #expect(pool.cachedBlockCount == 3)  // registered blocks stay cached
+        #expect(pool.freeBlockCount == 5)  // the unregistered one went back to the free list
         let match = pool.longestCachedPrefix(of: tokens(100, count: 13), maxBlocks: 10)
         #expect(match.blocks == table)
         for block in match.blocks { pool.retain(block) }
@@ -44,12 +45,12 @@ struct KVBlockPoolTests {
         let prompt = tokens(0, count: 16)
         let table = computeSequence(pool, prompt)
         var other = prompt
-        other[9] = 999 // differs inside the third block
-        #expect(pool.longestCachedPrefix(of: other, maxBlocks: 8).blocks == Array(table[0 ..< 2]))
-        #expect(pool.longestCachedPrefix(of: prompt, maxBlocks: 3).blocks == Array(table[0 ..< 3]))
-        #expect(pool.longestCachedPrefix(of: Array(prompt[0 ..< 7]), maxBlocks: 8).blocks == [table[0]])
+        other[9] = 999  // differs inside the third block
+        #expect(pool.longestCachedPrefix(of: other, maxBlocks: 8).blocks == Array(table[0..<2]))
+        #expect(pool.longestCachedPrefix(of: prompt, maxBlocks: 3).blocks == Array(table[0..<3]))
+        #expect(pool.longestCachedPrefix(of: Array(prompt[0..<7]), maxBlocks: 8).blocks == [table[0]])
         var shifted = prompt
-        shifted.insert(5, at: 0) // same tokens at other positions: no match at all
+        shifted.insert(5, at: 0)  // same tokens at other positions: no match at all
         #expect(pool.longestCachedPrefix(of: shifted, maxBlocks: 8).blocks.isEmpty)
     }
 
@@ -69,7 +70,7 @@ struct KVBlockPoolTests {
         pool.release(a[0])
         #expect(pool.evictionOrder == [b[0], c[0], a[0]])
         // Three free blocks go first; then B, then C are evicted, A survives.
-        for _ in 0 ..< 3 { _ = pool.allocateBlock() }
+        for _ in 0..<3 { _ = pool.allocateBlock() }
         #expect(pool.cachedBlockCount == 3)
         #expect(pool.allocateBlock() == b[0])
         #expect(pool.longestCachedPrefix(of: tokens(20, count: 2), maxBlocks: 1).blocks.isEmpty)
@@ -108,8 +109,8 @@ struct KVBlockPoolTests {
             tokens.reduce(7) { $0 &* 31 &+ UInt64(UInt32(bitPattern: $1)) }
         }
         let pool = KVBlockPool(blockCount: 8, blockSize: 2, hashFunction: parentBlind)
-        let x = computeSequence(pool, [1, 2, 5, 6])   // registers [1,2] and [5,6]-after-[1,2]
-        let y = computeSequence(pool, [3, 4, 9, 9])   // registers [3,4]
+        let x = computeSequence(pool, [1, 2, 5, 6])  // registers [1,2] and [5,6]-after-[1,2]
+        let y = computeSequence(pool, [3, 4, 9, 9])  // registers [3,4]
         #expect(pool.isRegistered(x[1]) && pool.isRegistered(y[0]))
         // [3, 4, 5, 6]: the first block matches y[0]; the index entry for [5, 6] is x[1], whose
         // parent is x[0], not y[0]: it must be refused although hash and tokens agree.

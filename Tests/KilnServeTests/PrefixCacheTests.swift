@@ -1,5 +1,5 @@
-import Testing
 import KilnServe
+import Testing
 
 @Suite("Prefix caching through the scheduler")
 struct PrefixCacheTests {
@@ -27,7 +27,7 @@ struct PrefixCacheTests {
         let (_, warmLog) = try harness.submit(prompt: system + [1], maxNewTokens: 1)
         harness.runUntilIdle()
         #expect(warmLog.terminals.count == 1)
-        let jobs = try (0 ..< 3).map { try harness.submit(prompt: system + tokens($0 * 5, count: 2), maxNewTokens: 6) }
+        let jobs = try (0..<3).map { try harness.submit(prompt: system + tokens($0 * 5, count: 2), maxNewTokens: 6) }
         harness.scheduler.runIteration()
         // Three sequences hold the same four cached blocks plus one private block each.
         #expect(harness.scheduler.metrics().kvBlocksUsed == 4 + 3)
@@ -57,13 +57,13 @@ struct PrefixCacheTests {
 
     @Test func aFullyCachedPromptRecomputesItsLastBlock() throws {
         let harness = try Harness()
-        let prompt = tokens(30, count: 12) // exactly three blocks
+        let prompt = tokens(30, count: 12)  // exactly three blocks
         let (_, firstLog) = try harness.submit(prompt: prompt, maxNewTokens: 3)
         harness.runUntilIdle()
         let usedBefore = harness.scheduler.metrics().kvBlocksCached
         // Two identical requests at once: both reuse two blocks and each recomputes the third
         // privately (the fake executor rejects any write into a block another entry uses).
-        let twins = try (0 ..< 2).map { _ in try harness.submit(prompt: prompt, maxNewTokens: 3) }
+        let twins = try (0..<2).map { _ in try harness.submit(prompt: prompt, maxNewTokens: 3) }
         harness.runUntilIdle()
         for twin in twins {
             #expect(twin.log.completion?.usage.cachedPromptTokens == 8)
@@ -110,11 +110,11 @@ struct PrefixCacheTests {
         #expect(try run(c) == 0)
         #expect(harness.scheduler.metrics().kvBlocksCached == 12)
         #expect(harness.scheduler.metrics().kvBlocksFree == 0)
-        #expect(try run(a) == 12)   // A is now the most recently used
-        #expect(try run(d) == 0)    // needs 4 fresh blocks: B's are the oldest
-        #expect(try run(c) == 12)   // C survived
-        #expect(try run(a) == 12)   // A survived
-        #expect(try run(b) == 0)    // B was evicted
+        #expect(try run(a) == 12)  // A is now the most recently used
+        #expect(try run(d) == 0)  // needs 4 fresh blocks: B's are the oldest
+        #expect(try run(c) == 12)  // C survived
+        #expect(try run(a) == 12)  // A survived
+        #expect(try run(b) == 0)  // B was evicted
         #expect(harness.scheduler.invariantViolations().isEmpty)
     }
 
@@ -131,7 +131,7 @@ struct PrefixCacheTests {
         #expect(otherLog.completion?.usage.cachedPromptTokens == 0)
         #expect(otherLog.tokens == FakeModel.reference(prompt: other, seed: 1, maxNewTokens: 4))
         // Same first block, different second block: one block reused, never the colliding one.
-        let mixed = Array(first[0 ..< 4]) + tokens(80, count: 8)
+        let mixed = Array(first[0..<4]) + tokens(80, count: 8)
         let (_, mixedLog) = try harness.submit(prompt: mixed, maxNewTokens: 4)
         harness.runUntilIdle()
         #expect(mixedLog.completion?.usage.cachedPromptTokens == 4)

@@ -1,5 +1,5 @@
-import Testing
 import KilnServe
+import Testing
 
 @Suite("Queue, admission, cancellation and deadlines")
 struct SchedulerAdmissionTests {
@@ -13,15 +13,21 @@ struct SchedulerAdmissionTests {
     }
 
     @Test func samePriorityRunsInArrivalOrder() throws {
-        let harness = try Harness { $0.maxBatchSequences = 1; $0.tokenBudgetPerIteration = 4 }
-        let jobs = try (0 ..< 4).map { try harness.submit(prompt: tokens($0 * 10, count: 3), maxNewTokens: 2).job }
+        let harness = try Harness {
+            $0.maxBatchSequences = 1
+            $0.tokenBudgetPerIteration = 4
+        }
+        let jobs = try (0..<4).map { try harness.submit(prompt: tokens($0 * 10, count: 3), maxNewTokens: 2).job }
         harness.runUntilIdle()
         #expect(firstTokenOrder(harness, jobs) == jobs.map(\.id))
         #expect(jobs.allSatisfy { $0.state == .finished(.length) })
     }
 
     @Test func higherPriorityIsAdmittedFirstThenFIFOWithinAPriority() throws {
-        let harness = try Harness { $0.maxBatchSequences = 1; $0.tokenBudgetPerIteration = 4 }
+        let harness = try Harness {
+            $0.maxBatchSequences = 1
+            $0.tokenBudgetPerIteration = 4
+        }
         let low1 = try harness.submit(prompt: [1, 2], maxNewTokens: 1, priority: 0).job
         let high1 = try harness.submit(prompt: [3, 4], maxNewTokens: 1, priority: 5).job
         let low2 = try harness.submit(prompt: [5, 6], maxNewTokens: 1, priority: 0).job
@@ -29,12 +35,16 @@ struct SchedulerAdmissionTests {
         let urgent = try harness.submit(prompt: [9, 9], maxNewTokens: 1, priority: 9).job
         #expect(harness.scheduler.queue.waitingJobs.map(\.id) == [urgent, high1, high2, low1, low2].map(\.id))
         harness.runUntilIdle()
-        #expect(firstTokenOrder(harness, [low1, high1, low2, high2, urgent])
+        #expect(
+            firstTokenOrder(harness, [low1, high1, low2, high2, urgent])
                 == [urgent, high1, high2, low1, low2].map(\.id))
     }
 
     @Test func fullQueueRefusesWithRetryAfter() throws {
-        let harness = try Harness { $0.maxQueuedJobs = 2; $0.queueFullRetryAfterSeconds = 3 }
+        let harness = try Harness {
+            $0.maxQueuedJobs = 2
+            $0.queueFullRetryAfterSeconds = 3
+        }
         try harness.submit(prompt: [1], maxNewTokens: 1)
         try harness.submit(prompt: [2], maxNewTokens: 1)
         let log = EventLog()
@@ -50,7 +60,10 @@ struct SchedulerAdmissionTests {
     }
 
     @Test func invalidRequestsAreRefusedWithTheirReason() throws {
-        let harness = try Harness { $0.kvBlockCount = 4; $0.kvBlockSize = 4 } // 16 slots
+        let harness = try Harness {
+            $0.kvBlockCount = 4
+            $0.kvBlockSize = 4
+        }  // 16 slots
         #expect(throws: ServeError.invalidRequest("the prompt is empty")) {
             try harness.submit(prompt: [], maxNewTokens: 1)
         }
@@ -94,13 +107,16 @@ struct SchedulerAdmissionTests {
         // Before any further iteration: out of the queue, terminal, event delivered.
         #expect(harness.scheduler.metrics().queuedJobs == 0)
         #expect(queued.state == .cancelled)
-        #expect(log.completion == JobCompletion(reason: .cancelled,
-                                                usage: TokenUsage(promptTokens: 3, cachedPromptTokens: 0, completionTokens: 0)))
-        queued.cancel() // idempotent
+        #expect(
+            log.completion
+                == JobCompletion(
+                    reason: .cancelled,
+                    usage: TokenUsage(promptTokens: 3, cachedPromptTokens: 0, completionTokens: 0)))
+        queued.cancel()  // idempotent
         harness.runUntilIdle()
         #expect(log.terminals.count == 1 && log.tokens.isEmpty)
         #expect(harness.executor.entries(of: queued.id).isEmpty)
-        #expect(!harness.executor.released.contains(queued.id)) // never reached the executor
+        #expect(!harness.executor.released.contains(queued.id))  // never reached the executor
         #expect(running.state == .finished(.length))
         #expect(harness.scheduler.metrics().jobsCancelled == 1)
     }
@@ -109,7 +125,7 @@ struct SchedulerAdmissionTests {
         let harness = try Harness()
         let (keeper, keeperLog) = try harness.submit(prompt: tokens(0, count: 9), maxNewTokens: 20)
         let (victim, victimLog) = try harness.submit(prompt: tokens(100, count: 13), maxNewTokens: 20)
-        for _ in 0 ..< 3 { harness.scheduler.runIteration() }
+        for _ in 0..<3 { harness.scheduler.runIteration() }
         let before = harness.scheduler.metrics()
         #expect(before.runningSequences == 2)
         // keeper: 9 + 3 tokens → 3 blocks; victim: 13 + 3 → 4 blocks.
@@ -152,9 +168,11 @@ struct SchedulerAdmissionTests {
         harness.runUntilIdle()
         let expected = FakeModel.reference(prompt: prompt, seed: 3, maxNewTokens: 10, stopTokenIDs: [stopToken])
         #expect(log.tokens == Array(expected.dropLast()))
-        #expect(log.completion == JobCompletion(
-            reason: .stop, usage: TokenUsage(promptTokens: 6, cachedPromptTokens: 0, completionTokens: expected.count),
-            stopTokenID: stopToken))
+        #expect(
+            log.completion
+                == JobCompletion(
+                    reason: .stop, usage: TokenUsage(promptTokens: 6, cachedPromptTokens: 0, completionTokens: expected.count),
+                    stopTokenID: stopToken))
         #expect(job.state == .finished(.stop))
     }
 
@@ -222,9 +240,10 @@ struct SchedulerAdmissionTests {
             let connection = Connection()
             weakConnection = connection
             connection.job = try harness.scheduler.submit(
-                GenerationRequest(promptTokens: [1, 2], maxNewTokens: 2)) { _ in _ = connection.job }
+                GenerationRequest(promptTokens: [1, 2], maxNewTokens: 2)
+            ) { _ in _ = connection.job }
         }
-        #expect(weakConnection != nil) // the cycle keeps it alive while the job runs
+        #expect(weakConnection != nil)  // the cycle keeps it alive while the job runs
         harness.runUntilIdle()
         #expect(weakConnection == nil)
     }
@@ -247,8 +266,10 @@ struct SchedulerAdmissionTests {
         let prompts: [[TokenID]] = [[1, 2, 3], [4, 5, 6, 7, 8], [9]]
         let logs = prompts.map { _ in EventLog() }
         let jobs = try prompts.enumerated().map { index, prompt in
-            try scheduler.submit(GenerationRequest(promptTokens: prompt, maxNewTokens: 6,
-                                                   sampling: FakeSampling(seed: 5)), onEvent: logs[index].handler)
+            try scheduler.submit(
+                GenerationRequest(
+                    promptTokens: prompt, maxNewTokens: 6,
+                    sampling: FakeSampling(seed: 5)), onEvent: logs[index].handler)
         }
         scheduler.runIteration()
         scheduler.runIteration()

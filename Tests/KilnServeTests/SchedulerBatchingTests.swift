@@ -1,5 +1,5 @@
-import Testing
 import KilnServe
+import Testing
 
 @Suite("Batching: chunked prefill, determinism, preemption")
 struct SchedulerBatchingTests {
@@ -21,7 +21,7 @@ struct SchedulerBatchingTests {
         #expect(longEntries.prefix(5).map(\.count) == [7, 7, 7, 7, 2])
         #expect(longEntries.prefix(5).map(\.samples) == [false, false, false, false, true])
         // Meanwhile the streamer got exactly one decode step in every call, one token each.
-        for call in calls[callsBefore ..< callsBefore + 5] {
+        for call in calls[callsBefore..<callsBefore + 5] {
             #expect(call.contains { $0.id == streamer.id && $0.count == 1 && $0.samples })
         }
         #expect(streamerLog.tokens.count - tokensBefore >= 5)
@@ -30,12 +30,15 @@ struct SchedulerBatchingTests {
     }
 
     @Test func budgetIsSharedOldestFirstAndNothingStarves() throws {
-        let harness = try Harness { $0.tokenBudgetPerIteration = 10; $0.maxBatchSequences = 4 }
-        let prompts = (0 ..< 3).map { tokens($0 * 100, count: 25) }
+        let harness = try Harness {
+            $0.tokenBudgetPerIteration = 10
+            $0.maxBatchSequences = 4
+        }
+        let prompts = (0..<3).map { tokens($0 * 100, count: 25) }
         let jobs = try prompts.map { try harness.submit(prompt: $0, maxNewTokens: 4) }
         harness.runUntilIdle()
         let first = harness.executor.calls[0]
-        #expect(first.map(\.count) == [10]) // the oldest takes the whole budget first
+        #expect(first.map(\.count) == [10])  // the oldest takes the whole budget first
         for (index, job) in jobs.enumerated() {
             #expect(job.log.tokens == FakeModel.reference(prompt: prompts[index], seed: 1, maxNewTokens: 4))
         }
@@ -54,10 +57,12 @@ struct SchedulerBatchingTests {
             $0.kvBlockCount = 512
         }
         var others: [(job: Job, log: EventLog, prompt: [TokenID], seed: UInt64)] = []
-        for index in 0 ..< 15 {
+        for index in 0..<15 {
             // Some share the beginning of our prompt, so cache reuse is part of the mix.
-            let other = index % 3 == 0 ? Array(prompt[0 ..< 12]) + tokens(index * 37, count: index + 1)
-                                       : tokens(1000 + index * 50, count: 5 + index * 3)
+            let other =
+                index % 3 == 0
+                ? Array(prompt[0..<12]) + tokens(index * 37, count: index + 1)
+                : tokens(1000 + index * 50, count: 5 + index * 3)
             let submitted = try crowded.submit(prompt: other, maxNewTokens: 30 + index, seed: UInt64(index))
             others.append((submitted.job, submitted.log, other, UInt64(index)))
             if index == 7 { crowded.scheduler.runIteration() }
@@ -68,10 +73,13 @@ struct SchedulerBatchingTests {
         #expect(aloneLog.tokens.count == 24)
         #expect(crowdedLog.tokens == aloneLog.tokens)
         #expect(crowdedLog.tokens == FakeModel.reference(prompt: prompt, seed: 42, maxNewTokens: 24))
-        #expect(crowded.executor.calls.contains { $0.count == 16 }) // really batched 16 together
+        #expect(crowded.executor.calls.contains { $0.count == 16 })  // really batched 16 together
         for other in others {
-            #expect(other.log.tokens == FakeModel.reference(prompt: other.prompt, seed: other.seed,
-                                                            maxNewTokens: other.job.textRequest.maxNewTokens))
+            #expect(
+                other.log.tokens
+                    == FakeModel.reference(
+                        prompt: other.prompt, seed: other.seed,
+                        maxNewTokens: other.job.textRequest.maxNewTokens))
         }
     }
 
@@ -82,7 +90,7 @@ struct SchedulerBatchingTests {
             $0.maxBatchSequences = 4
             $0.tokenBudgetPerIteration = 64
         }
-        let prompts = (0 ..< 4).map { tokens(300 + $0 * 20, count: 10) }
+        let prompts = (0..<4).map { tokens(300 + $0 * 20, count: 10) }
         let jobs = try prompts.enumerated().map { index, prompt in
             try pressured.submit(prompt: prompt, maxNewTokens: 20, seed: UInt64(index))
         }
@@ -118,10 +126,11 @@ struct SchedulerBatchingTests {
         }
         let system = tokens(700, count: 8)
         var jobs: [(job: Job, log: EventLog, prompt: [TokenID])] = []
-        for index in 0 ..< 6 {
+        for index in 0..<6 {
             let prompt = system + tokens(index * 11, count: 3 + index)
-            let submitted = try harness.submit(prompt: prompt, maxNewTokens: 18, seed: 9,
-                                               priority: index == 0 ? 0 : (index % 2))
+            let submitted = try harness.submit(
+                prompt: prompt, maxNewTokens: 18, seed: 9,
+                priority: index == 0 ? 0 : (index % 2))
             jobs.append((submitted.job, submitted.log, prompt))
         }
         var iterations = 0

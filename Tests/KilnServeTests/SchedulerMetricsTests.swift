@@ -1,12 +1,18 @@
 import Foundation
-import Testing
 import KilnServe
+import Testing
 
 /// Collects observations thread-safely.
 private final class ObservationLog: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [SchedulerObservation] = []
-    var observer: SchedulerObserver { { [self] observation in lock.lock(); items.append(observation); lock.unlock() } }
+    var observer: SchedulerObserver {
+        { [self] observation in
+            lock.lock()
+            items.append(observation)
+            lock.unlock()
+        }
+    }
     var all: [SchedulerObservation] {
         lock.lock()
         defer { lock.unlock() }
@@ -22,7 +28,7 @@ struct SchedulerMetricsTests {
         // Every executor call "takes" 10 ms.
         harness.executor.beforeExecute = { [clock = harness.clock] _ in clock.advance(by: .milliseconds(10)) }
         let (_, log) = try harness.submit(prompt: [1, 2, 3, 4, 5], maxNewTokens: 4)
-        harness.clock.advance(by: .milliseconds(30)) // waits 30 ms in the queue
+        harness.clock.advance(by: .milliseconds(30))  // waits 30 ms in the queue
         harness.runUntilIdle()
         #expect(log.tokens.count == 4)
         let all = observations.all
@@ -30,7 +36,8 @@ struct SchedulerMetricsTests {
         #expect(all.contains(.timeToFirstToken(seconds: 0.04)))
         #expect(all.filter { $0 == .interTokenLatency(seconds: 0.01) }.count == 3)
         #expect(all.contains(.endToEndLatency(seconds: 0.07)))
-        #expect(all.first { if case .iteration = $0 { return true } else { return false } }
+        #expect(
+            all.first { if case .iteration = $0 { return true } else { return false } }
                 == .iteration(tokens: 5, sequences: 1))
         let metrics = harness.scheduler.metrics()
         #expect(metrics.timeToFirstToken.count == 1 && abs(metrics.timeToFirstToken.meanSeconds - 0.04) < 1e-9)
@@ -44,7 +51,7 @@ struct SchedulerMetricsTests {
 
     @Test func gaugesTrackQueueRunningAndBlocks() throws {
         let harness = try Harness { $0.maxBatchSequences = 2 }
-        for index in 0 ..< 3 {
+        for index in 0..<3 {
             try harness.submit(prompt: tokens(index * 10, count: 6), maxNewTokens: 5)
         }
         var metrics = harness.scheduler.metrics()

@@ -1,5 +1,5 @@
-import Testing
 import KilnServe
+import Testing
 
 @Suite("Randomized stress")
 struct SchedulerStressTests {
@@ -21,30 +21,32 @@ struct SchedulerStressTests {
             $0.maxQueuedJobs = 10
             $0.admissionReserveBlocks = Int(seed % 3)
         }
-        let sharedPrefixes = (0 ..< 3).map { tokens(2000 + $0 * 100, count: 8) }
+        let sharedPrefixes = (0..<3).map { tokens(2000 + $0 * 100, count: 8) }
         var submitted: [Submitted] = []
         var refusedAsFull = 0
 
-        for _ in 0 ..< 600 {
+        for _ in 0..<600 {
             let live = submitted.filter { !$0.job.state.isTerminal }
-            switch Int.random(in: 0 ..< 20, using: &rng) {
-            case 0 ..< 5:
+            switch Int.random(in: 0..<20, using: &rng) {
+            case 0..<5:
                 var prompt = Bool.random(using: &rng) ? sharedPrefixes.randomElement(using: &rng)! : []
-                prompt += (0 ..< Int.random(in: 1 ... 14, using: &rng)).map { _ in TokenID.random(in: 0 ..< 1000, using: &rng) }
-                let maxNewTokens = Int.random(in: 1 ... 24, using: &rng)
-                let sampleSeed = UInt64.random(in: 0 ..< 4, using: &rng)
+                prompt += (0..<Int.random(in: 1...14, using: &rng)).map { _ in TokenID.random(in: 0..<1000, using: &rng) }
+                let maxNewTokens = Int.random(in: 1...24, using: &rng)
+                let sampleSeed = UInt64.random(in: 0..<4, using: &rng)
                 var stop: Set<TokenID> = []
-                if Int.random(in: 0 ..< 3, using: &rng) == 0 {
+                if Int.random(in: 0..<3, using: &rng) == 0 {
                     let free = FakeModel.reference(prompt: prompt, seed: sampleSeed, maxNewTokens: maxNewTokens)
                     stop = [free.randomElement(using: &rng)!]
                 }
-                let timeout: Duration? = Bool.random(using: &rng) ? .seconds(Int.random(in: 2 ... 40, using: &rng)) : nil
+                let timeout: Duration? = Bool.random(using: &rng) ? .seconds(Int.random(in: 2...40, using: &rng)) : nil
                 do {
-                    let (job, log) = try harness.submit(prompt: prompt, maxNewTokens: maxNewTokens, seed: sampleSeed,
-                                                        priority: Int.random(in: 0 ... 2, using: &rng),
-                                                        stop: stop, timeout: timeout)
-                    let reference = FakeModel.reference(prompt: prompt, seed: sampleSeed,
-                                                        maxNewTokens: maxNewTokens, stopTokenIDs: stop)
+                    let (job, log) = try harness.submit(
+                        prompt: prompt, maxNewTokens: maxNewTokens, seed: sampleSeed,
+                        priority: Int.random(in: 0...2, using: &rng),
+                        stop: stop, timeout: timeout)
+                    let reference = FakeModel.reference(
+                        prompt: prompt, seed: sampleSeed,
+                        maxNewTokens: maxNewTokens, stopTokenIDs: stop)
                     submitted.append(Submitted(job: job, log: log, reference: reference, stopTokens: stop))
                 } catch ServeError.queueFull {
                     refusedAsFull += 1
@@ -54,7 +56,7 @@ struct SchedulerStressTests {
             case 6:
                 live.randomElement(using: &rng)?.job.requestStop()
             case 7:
-                harness.clock.advance(by: .milliseconds(Int.random(in: 0 ... 3000, using: &rng)))
+                harness.clock.advance(by: .milliseconds(Int.random(in: 0...3000, using: &rng)))
             default:
                 harness.scheduler.runIteration()
                 let problems = harness.scheduler.invariantViolations()

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnServe
+import Testing
 
 @Suite("The scheduler thread")
 struct SchedulerThreadTests {
@@ -28,11 +28,12 @@ struct SchedulerThreadTests {
         let scheduler = try makeScheduler(executor)
         scheduler.start()
         defer { scheduler.stop() }
-        let prompts = (0 ..< 12).map { tokens($0 * 40, count: 5 + $0) }
+        let prompts = (0..<12).map { tokens($0 * 40, count: 5 + $0) }
         let logs = prompts.map { _ in EventLog() }
         DispatchQueue.concurrentPerform(iterations: prompts.count) { index in
-            let request = GenerationRequest(promptTokens: prompts[index], maxNewTokens: 16,
-                                            sampling: FakeSampling(seed: UInt64(index)))
+            let request = GenerationRequest(
+                promptTokens: prompts[index], maxNewTokens: 16,
+                sampling: FakeSampling(seed: UInt64(index)))
             _ = try? scheduler.submit(request, onEvent: logs[index].handler)
         }
         for (index, log) in logs.enumerated() {
@@ -61,17 +62,19 @@ struct SchedulerThreadTests {
         let log = EventLog()
         let firstToken = DispatchSemaphore(value: 0)
         log.onToken = { token in if token.index == 2 { firstToken.signal() } }
-        let job = try scheduler.submit(GenerationRequest(promptTokens: tokens(0, count: 30), maxNewTokens: 900),
-                                       onEvent: log.handler)
+        let job = try scheduler.submit(
+            GenerationRequest(promptTokens: tokens(0, count: 30), maxNewTokens: 900),
+            onEvent: log.handler)
         #expect(firstToken.wait(timeout: .now() + 5) == .success)
         #expect(scheduler.metrics().kvBlocksUsed > 0)
         DispatchQueue.global().async { job.cancel() }
         #expect(log.waitForEnd(seconds: 5))
         #expect(log.completion?.reason == .cancelled && log.isWellOrdered)
-        #expect(eventually(1) {
-            let metrics = scheduler.metrics()
-            return metrics.kvBlocksUsed == 0 && metrics.runningSequences == 0
-        })
+        #expect(
+            eventually(1) {
+                let metrics = scheduler.metrics()
+                return metrics.kvBlocksUsed == 0 && metrics.runningSequences == 0
+            })
     }
 
     @Test func stopFromAnEventHandlerNeitherDeadlocksNorLeaks() throws {
@@ -85,7 +88,7 @@ struct SchedulerThreadTests {
         #expect(job.state == .failed(.shuttingDown) && log.tokens.count == 2 && log.terminals.count == 1)
         #expect(other.state == .failed(.shuttingDown) && otherLog.terminals.count == 1)
         #expect(harness.scheduler.metrics().kvBlocksUsed == 0)
-        harness.scheduler.stop() // idempotent
+        harness.scheduler.stop()  // idempotent
 
         // On the scheduler thread: the thread winds down by itself; stop() from outside then
         // returns at once.
@@ -106,17 +109,18 @@ struct SchedulerThreadTests {
         let executor = FakeModelExecutor(blockSize: 4, blockCount: 40)
         let scheduler = try makeScheduler(executor, blocks: 40)
         scheduler.start()
-        let logs = (0 ..< 64).map { _ in EventLog() }
+        let logs = (0..<64).map { _ in EventLog() }
         let jobs = JobBox()
         DispatchQueue.concurrentPerform(iterations: 4) { worker in
             var rng = SplitMix64(state: UInt64(worker + 1))
             for index in stride(from: worker, to: logs.count, by: 4) {
-                let prompt = (0 ..< Int.random(in: 1 ... 20, using: &rng)).map { _ in TokenID.random(in: 0 ..< 1000, using: &rng) }
-                let request = GenerationRequest(promptTokens: prompt, maxNewTokens: Int.random(in: 1 ... 30, using: &rng),
-                                                sampling: FakeSampling(seed: 1))
+                let prompt = (0..<Int.random(in: 1...20, using: &rng)).map { _ in TokenID.random(in: 0..<1000, using: &rng) }
+                let request = GenerationRequest(
+                    promptTokens: prompt, maxNewTokens: Int.random(in: 1...30, using: &rng),
+                    sampling: FakeSampling(seed: 1))
                 if let job = try? scheduler.submit(request, onEvent: logs[index].handler) { jobs.append(job) }
                 if Bool.random(using: &rng) { jobs.random(using: &rng)?.cancel() }
-                Thread.sleep(forTimeInterval: Double.random(in: 0 ... 0.002, using: &rng))
+                Thread.sleep(forTimeInterval: Double.random(in: 0...0.002, using: &rng))
             }
         }
         #expect(eventually(10) { jobs.all.allSatisfy { $0.state.isTerminal } })

@@ -78,9 +78,11 @@ struct Harness {
     let executor: FakeModelExecutor
     let clock: ManualClock
 
-    init(_ configure: (inout SchedulerSettings) -> Void = { _ in },
-         hashFunction: BlockHashFunction = .fnv1a,
-         observer: SchedulerObserver? = nil) throws {
+    init(
+        _ configure: (inout SchedulerSettings) -> Void = { _ in },
+        hashFunction: BlockHashFunction = .fnv1a,
+        observer: SchedulerObserver? = nil
+    ) throws {
         var settings = SchedulerSettings()
         settings.kvBlockCount = 64
         settings.kvBlockSize = 4
@@ -90,17 +92,21 @@ struct Harness {
         configure(&settings)
         clock = ManualClock()
         executor = FakeModelExecutor(blockSize: settings.kvBlockSize, blockCount: settings.kvBlockCount)
-        scheduler = try Scheduler(settings: settings, executor: executor, clock: clock,
-                                  hashFunction: hashFunction, observer: observer)
+        scheduler = try Scheduler(
+            settings: settings, executor: executor, clock: clock,
+            hashFunction: hashFunction, observer: observer)
     }
 
     @discardableResult
-    func submit(prompt: [TokenID], maxNewTokens: Int, seed: UInt64 = 1, priority: Int = 0,
-                stop: Set<TokenID> = [], timeout: Duration? = nil,
-                log: EventLog = EventLog()) throws -> (job: Job, log: EventLog) {
-        let request = GenerationRequest(promptTokens: prompt, maxNewTokens: maxNewTokens,
-                                        stopTokenIDs: stop, sampling: FakeSampling(seed: seed),
-                                        priority: priority, timeout: timeout)
+    func submit(
+        prompt: [TokenID], maxNewTokens: Int, seed: UInt64 = 1, priority: Int = 0,
+        stop: Set<TokenID> = [], timeout: Duration? = nil,
+        log: EventLog = EventLog()
+    ) throws -> (job: Job, log: EventLog) {
+        let request = GenerationRequest(
+            promptTokens: prompt, maxNewTokens: maxNewTokens,
+            stopTokenIDs: stop, sampling: FakeSampling(seed: seed),
+            priority: priority, timeout: timeout)
         let job = try scheduler.submit(request, onEvent: log.handler)
         return (job, log)
     }
@@ -125,7 +131,7 @@ struct SplitMix64: RandomNumberGenerator {
 
 /// Distinct prompt tokens: `count` tokens starting at `base`.
 func tokens(_ base: Int, count: Int) -> [TokenID] {
-    (0 ..< count).map { TokenID(base + $0) }
+    (0..<count).map { TokenID(base + $0) }
 }
 
 extension Job {

@@ -40,13 +40,15 @@ import Testing
         #expect(value["a"] == .double(1.0))
         #expect(value["m"] == .array([.double(100), .int(0), .double(2.5)]))
         let printed = try ChatTemplate(source: "{{ v }} {{ v|tojson }}").render(context: ["v": value])
-        #expect(printed == "{'z': 2, 'a': 1.0, 'm': [100.0, 0, 2.5], 'n': None, 'b': True} "
-            + #"{"z": 2, "a": 1.0, "m": [100.0, 0, 2.5], "n": null, "b": true}"#)
+        #expect(
+            printed == "{'z': 2, 'a': 1.0, 'm': [100.0, 0, 2.5], 'n': None, 'b': True} "
+                + #"{"z": 2, "a": 1.0, "m": [100.0, 0, 2.5], "n": null, "b": true}"#)
     }
 
     @Test func jsonAcceptsPythonSpecialFloats() throws {
-        #expect(try TemplateValue(jsonString: "[NaN, Infinity, -Infinity]")
-            .description(using: "{{ v|tojson }}") == "[NaN, Infinity, -Infinity]")
+        #expect(
+            try TemplateValue(jsonString: "[NaN, Infinity, -Infinity]")
+                .description(using: "{{ v|tojson }}") == "[NaN, Infinity, -Infinity]")
     }
 
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"\\x\"", "01", "[1] 2", "{\"a\": \"\u{01}\"}"])
@@ -103,7 +105,7 @@ import Testing
     @Test func trimAndLStripBlocksAreOn() throws {
         let source = "{% if true %}\n  <a>\n  {%- for m in messages %}\n    {{ m.role }}: {{ m.content }}\n  {% endfor %}\n{% endif %}"
         let output = try ChatTemplate(source: source).render(context: [
-            "messages": [["role": "user", "content": "Hi"], ["role": "assistant", "content": "Yo"]],
+            "messages": [["role": "user", "content": "Hi"], ["role": "assistant", "content": "Yo"]]
         ])
         // Rendered by jinja2 3.1.6 with trim_blocks and lstrip_blocks.
         #expect(output == "  <a>    user: Hi\n    assistant: Yo\n")
@@ -116,8 +118,9 @@ import Testing
     }
 
     @Test func rendersConcurrentlyWithIdenticalResults() async throws {
-        let template = try ChatTemplate(source: "{% for i in range(n) %}{{ i ~ ',' }}{% endfor %}{{ strftime_now('%Y') }}",
-                                        environment: .fixed(Date(timeIntervalSince1970: 0)))
+        let template = try ChatTemplate(
+            source: "{% for i in range(n) %}{{ i ~ ',' }}{% endfor %}{{ strftime_now('%Y') }}",
+            environment: .fixed(Date(timeIntervalSince1970: 0)))
         let expected = (0..<200).map { "\($0)," }.joined() + "1970"
         let outputs = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<16 {

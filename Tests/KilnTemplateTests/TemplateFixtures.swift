@@ -53,8 +53,9 @@ enum TemplateFixtures {
             if case .object(let pairs)? = object["context"] {
                 for (key, value) in pairs { context[key] = value }
             }
-            return Case(name: name, source: source, context: context,
-                        expected: object["expected"]?.fixtureString, error: object["error"]?.fixtureString)
+            return Case(
+                name: name, source: source, context: context,
+                expected: object["expected"]?.fixtureString, error: object["error"]?.fixtureString)
         }
     }
 }

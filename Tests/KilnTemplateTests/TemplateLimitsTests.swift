@@ -5,9 +5,10 @@ import Testing
 /// Hostile templates must fail with a `.limitExceeded` (or the sandbox's) error, never hang,
 /// exhaust memory or overflow the stack.
 @Suite struct TemplateLimitsTests {
-    private func renderError(_ source: String, limits: TemplateLimits = TemplateLimits(),
-                             context: [String: TemplateValue] = [:]) -> TemplateError?
-    {
+    private func renderError(
+        _ source: String, limits: TemplateLimits = TemplateLimits(),
+        context: [String: TemplateValue] = [:]
+    ) -> TemplateError? {
         do {
             _ = try ChatTemplate(source: source, limits: limits).render(context: context)
             return nil

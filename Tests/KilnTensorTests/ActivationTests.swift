@@ -12,7 +12,7 @@ import Testing
         #expect(abs(Activation.gelu(-2) - -0.04550026389635842) < 1e-6)
         #expect(abs(Activation.quickGELU(1) - 0.8457957659328212) < 1e-6)
         #expect(abs(Activation.silu(-1.5) - -0.2736382857095345) < 1e-6)
-        let input: [Float] = [1, 2, 3, -1] // value half [1, 2], gate half [3, -1]
+        let input: [Float] = [1, 2, 3, -1]  // value half [1, 2], gate half [3, -1]
         var output = [Float](repeating: 0, count: 2)
         Activation.geglu(input, into: &output, rows: 1, width: 2, context: testKernels)
         #expect(abs(output[0] - 1 * Activation.gelu(3)) < 1e-7 && abs(output[1] - 2 * Activation.gelu(-1)) < 1e-7)

@@ -33,7 +33,10 @@ import Testing
                 Elementwise.convertToHalf(v, count: count, into: values.assumingMemoryBound(to: UInt16.self))
             }
         }
-        deinit { keys.deallocate(); values.deallocate() }
+        deinit {
+            keys.deallocate()
+            values.deallocate()
+        }
 
         func element(_ base: UnsafeMutableRawPointer, _ position: Int, _ kvHead: Int, _ i: Int) -> Float {
             let index = (position * kvHeads + kvHead) * headDimension + i
@@ -45,8 +48,10 @@ import Testing
     }
 
     /// Every query head over cache positions 0..<length, in spans of `span` positions.
-    static func attend(_ query: UnsafePointer<Float>, cache: Cache, length: Int, shape: Shape, span: Int = .max,
-                       output: UnsafeMutablePointer<Float>) {
+    static func attend(
+        _ query: UnsafePointer<Float>, cache: Cache, length: Int, shape: Shape, span: Int = .max,
+        output: UnsafeMutablePointer<Float>
+    ) {
         let dimension = shape.headDimension
         var state = [Float](repeating: 0, count: Attention.stateSize(headDimension: dimension))
         for head in 0..<shape.heads {
@@ -56,9 +61,10 @@ import Testing
             while position < length {
                 let count = min(span, length - position)
                 let offset = ((position * shape.kvHeads + kvHead) * dimension) * cache.type.byteCount
-                Attention.accumulate(query: query + head * dimension, keys: cache.keys + offset, values: cache.values + offset,
-                                     elementType: cache.type, positionStride: shape.kvHeads * dimension, count: count,
-                                     headDimension: dimension, scale: shape.scale, state: &state)
+                Attention.accumulate(
+                    query: query + head * dimension, keys: cache.keys + offset, values: cache.values + offset,
+                    elementType: cache.type, positionStride: shape.kvHeads * dimension, count: count,
+                    headDimension: dimension, scale: shape.scale, state: &state)
                 position += count
             }
             Attention.finish(state: state, headDimension: dimension, output: output + head * dimension)

@@ -79,7 +79,8 @@ import Testing
         var fast = [Float](repeating: .nan, count: 16 * outChannels * inChannels), plain = fast
         halves.withUnsafeBytes { raw in
             kiln_winograd_weights(Int32(KILN_TYPE_F16), raw.baseAddress!, Int32(inChannels), 0, Int32(outChannels), &fast, outChannels * inChannels)
-            kiln_winograd_weights_scalar(Int32(KILN_TYPE_F16), raw.baseAddress!, Int32(inChannels), 0, Int32(outChannels), &plain, outChannels * inChannels)
+            kiln_winograd_weights_scalar(
+                Int32(KILN_TYPE_F16), raw.baseAddress!, Int32(inChannels), 0, Int32(outChannels), &plain, outChannels * inChannels)
         }
         #expect(fast == plain)
     }

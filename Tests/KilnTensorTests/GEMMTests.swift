@@ -33,10 +33,14 @@ import Testing
         aBytes.withUnsafeBytes { aRaw in
             bBytes.withUnsafeBytes { bRaw in
                 // Row-major [m×k] is (k, 1); stored transposed ([k×m]) it is (1, m).
-                let a = aLayout == .rowMajor ? MatrixOperand(base: aRaw.baseAddress!, type: aType, rowStride: k, columnStride: 1)
-                                             : MatrixOperand(base: aRaw.baseAddress!, type: aType, rowStride: 1, columnStride: m)
-                let b = bLayout == .rowMajor ? MatrixOperand(base: bRaw.baseAddress!, type: bType, rowStride: n, columnStride: 1)
-                                             : MatrixOperand(base: bRaw.baseAddress!, type: bType, rowStride: 1, columnStride: k)
+                let a =
+                    aLayout == .rowMajor
+                    ? MatrixOperand(base: aRaw.baseAddress!, type: aType, rowStride: k, columnStride: 1)
+                    : MatrixOperand(base: aRaw.baseAddress!, type: aType, rowStride: 1, columnStride: m)
+                let b =
+                    bLayout == .rowMajor
+                    ? MatrixOperand(base: bRaw.baseAddress!, type: bType, rowStride: n, columnStride: 1)
+                    : MatrixOperand(base: bRaw.baseAddress!, type: bType, rowStride: 1, columnStride: k)
                 var expected = [Float](repeating: 0, count: m * n)
                 GEMM.referenceMultiply(a, b, into: &expected, m: m, n: n, k: k)
                 let tolerance = 1e-5 * Float(max(k, 1)).squareRoot()
@@ -85,8 +89,9 @@ import Testing
         #expect(maxAbsDifference(accumulated, slow) < 1e-4 * Float(max(k, 1)).squareRoot())
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
-                GEMM.multiplyPortable(MatrixOperand(ap.baseAddress!, rowStride: k), MatrixOperand(bp.baseAddress!, rowStride: k).transposed,
-                                      into: &portable, m: m, n: n, k: k)
+                GEMM.multiplyPortable(
+                    MatrixOperand(ap.baseAddress!, rowStride: k), MatrixOperand(bp.baseAddress!, rowStride: k).transposed,
+                    into: &portable, m: m, n: n, k: k)
             }
         }
         #expect(maxAbsDifference(portable, slow) < 1e-4 * Float(max(k, 1)).squareRoot())
@@ -100,9 +105,11 @@ import Testing
         GEMM.referenceMultiplyTransposed(a, b, into: &plain, m: m, n: n, k: k)
         var out = [Float](repeating: 1, count: m * n)
         GEMM.multiplyTransposed(a, b, into: &out, m: m, n: n, k: k, columnBias: columnBias, rowBias: rowBias, accumulate: true, context: testKernels)
-        for i in 0..<m { for j in 0..<n {
-            #expect(abs(out[i * n + j] - (1 + plain[i * n + j] + rowBias[i] + columnBias[j])) < 1e-5)
-        } }
+        for i in 0..<m {
+            for j in 0..<n {
+                #expect(abs(out[i * n + j] - (1 + plain[i * n + j] + rowBias[i] + columnBias[j])) < 1e-5)
+            }
+        }
     }
 
     @Test(arguments: [(7, 40, 300), (50, 33, 16)])
@@ -117,8 +124,9 @@ import Testing
         kiln_gemm_prepacked(Int32(m), Int32(n), Int32(k), Int32(KILN_TYPE_F32), a, k, 1, packed, &viaPacked, n, 0)
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
-                GEMM.multiplyOnThisThread(MatrixOperand(ap.baseAddress!, rowStride: k), MatrixOperand(bp.baseAddress!, rowStride: n),
-                                          into: &direct, m: m, n: n, k: k)
+                GEMM.multiplyOnThisThread(
+                    MatrixOperand(ap.baseAddress!, rowStride: k), MatrixOperand(bp.baseAddress!, rowStride: n),
+                    into: &direct, m: m, n: n, k: k)
             }
         }
         #expect(viaPacked == direct)

@@ -11,10 +11,12 @@ import Testing
         let input = random.values(channels * pixels).map { $0 * 3 + 2 }
         let gamma = random.values(channels), beta = random.values(channels)
         var output = [Float](repeating: 0, count: input.count), fused = output
-        Normalization.groupNorm(input, into: &output, channels: channels, pixels: pixels, groups: groups, epsilon: 1e-5, gamma: gamma, beta: beta,
-                                context: testKernels)
-        Normalization.groupNorm(input, into: &fused, channels: channels, pixels: pixels, groups: groups, epsilon: 1e-5, gamma: gamma, beta: beta,
-                                silu: true, context: testKernels)
+        Normalization.groupNorm(
+            input, into: &output, channels: channels, pixels: pixels, groups: groups, epsilon: 1e-5, gamma: gamma, beta: beta,
+            context: testKernels)
+        Normalization.groupNorm(
+            input, into: &fused, channels: channels, pixels: pixels, groups: groups, epsilon: 1e-5, gamma: gamma, beta: beta,
+            silu: true, context: testKernels)
         for group in 0..<groups {
             let slice = input[(group * 2 * pixels)..<((group + 1) * 2 * pixels)].map(Double.init)
             let mean = slice.reduce(0, +) / Double(slice.count)
@@ -33,8 +35,9 @@ import Testing
         let (rows, width) = (3, 17)
         let input = random.values(rows * width), gamma = random.values(width), beta = random.values(width)
         var output = [Float](repeating: 0, count: input.count)
-        Normalization.layerNorm(input, into: &output, rows: rows, width: width, epsilon: 1e-5, gamma: gamma, beta: beta,
-                                context: testKernels)
+        Normalization.layerNorm(
+            input, into: &output, rows: rows, width: width, epsilon: 1e-5, gamma: gamma, beta: beta,
+            context: testKernels)
         for row in 0..<rows {
             let x = input[(row * width)..<((row + 1) * width)].map(Double.init)
             let mean = x.reduce(0, +) / Double(width)

@@ -23,8 +23,9 @@ import Testing
             var expected = [Float](repeating: 0, count: batch * rows)
             var actual = [Float](repeating: .nan, count: batch * rows)
             Matmul.reference(weights.matrix, input: input, batch: batch, output: &expected)
-            Matmul.multiply(weights.matrix, input: input, batch: batch, output: &actual, pool: pool,
-                            workspace: workspace, path: path)
+            Matmul.multiply(
+                weights.matrix, input: input, batch: batch, output: &actual, pool: pool,
+                workspace: workspace, path: path)
             let bound = try toleranceBound(weights.matrix, input: input, batch: batch)
             var failures = 0
             for i in 0..<batch * rows where !(abs(actual[i] - expected[i]) <= bound[i]) {
@@ -46,8 +47,9 @@ import Testing
         let input = rng.floats(576)
         var expected = [Float](repeating: 0, count: 64), actual = expected
         Matmul.reference(weights.matrix, input: input, batch: 1, output: &expected)
-        Matmul.multiply(weights.matrix, input: input, batch: 1, output: &actual, pool: pool,
-                        workspace: MatmulWorkspace())
+        Matmul.multiply(
+            weights.matrix, input: input, batch: 1, output: &actual, pool: pool,
+            workspace: MatmulWorkspace())
         let bound = try toleranceBound(weights.matrix, input: input, batch: 1)
         let worstRatio = (0..<64).map { abs(actual[$0] - expected[$0]) / bound[$0] }.max()!
         #expect(worstRatio < 1)
@@ -68,8 +70,10 @@ import Testing
         Matmul.reference(a.matrix, input: input, batch: batch, output: &expectedA)
         Matmul.reference(b.matrix, input: input, batch: batch, output: &expectedB)
         combined.withUnsafeMutableBufferPointer { out in
-            let targets = [MatmulTarget(weight: a.matrix, output: out.baseAddress!, outputStride: 64),
-                           MatmulTarget(weight: b.matrix, output: out.baseAddress! + 40, outputStride: 64)]
+            let targets = [
+                MatmulTarget(weight: a.matrix, output: out.baseAddress!, outputStride: 64),
+                MatmulTarget(weight: b.matrix, output: out.baseAddress! + 40, outputStride: 64),
+            ]
             Matmul.multiply(targets, input: input, batch: batch, pool: pool, workspace: workspace)
         }
         let boundA = try toleranceBound(a.matrix, input: input, batch: batch)

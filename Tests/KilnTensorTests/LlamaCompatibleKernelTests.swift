@@ -47,14 +47,16 @@ import Testing
         var state = [Float](repeating: 0, count: dim + 2)
         kiln_attention_begin(&state, Int32(dim))
         var position = start
-        cache.keys.withUnsafeBufferPointer { k in cache.values.withUnsafeBufferPointer { v in
-            for span in spans {
-                (portable ? kiln_attention_span_half_scalar : kiln_attention_span_half)(
-                    q, k.baseAddress! + position * rowStride, v.baseAddress! + position * rowStride, rowStride, Int32(span),
-                    Int32(dim), 0.125, &state)
-                position += span
+        cache.keys.withUnsafeBufferPointer { k in
+            cache.values.withUnsafeBufferPointer { v in
+                for span in spans {
+                    (portable ? kiln_attention_span_half_scalar : kiln_attention_span_half)(
+                        q, k.baseAddress! + position * rowStride, v.baseAddress! + position * rowStride, rowStride, Int32(span),
+                        Int32(dim), 0.125, &state)
+                    position += span
+                }
             }
-        } }
+        }
         return state
     }
 
@@ -114,21 +116,25 @@ import Testing
         }
         func run(rowsPerCall: Int, portable: Bool) -> [Float] {
             var out = [Float](repeating: 0, count: rows * Self.dim)
-            physicalKeys.withUnsafeBufferPointer { k in physicalValues.withUnsafeBufferPointer { v in
-                queries.withUnsafeBufferPointer { q in out.withUnsafeMutableBufferPointer { o in
-                    let keyBlocks = (0..<blockCount).map { Optional(k.baseAddress! + ($0 * 7) % blockCount * blockSize * Self.rowStride) }
-                    let valueBlocks = (0..<blockCount).map { Optional(v.baseAddress! + ($0 * 7) % blockCount * blockSize * Self.rowStride) }
-                    var row = 0
-                    while row < rows {
-                        let n = min(rowsPerCall, rows - row)
-                        (portable ? kiln_attention_tiled_scalar : kiln_attention_tiled)(
-                            q.baseAddress! + row * Self.dim, Self.dim, Int32(n), Int32(firstPosition + row), keyBlocks,
-                            valueBlocks, Int32(blockSize), Self.rowStride, Int32(Self.dim), 0.125,
-                            o.baseAddress! + row * Self.dim, Self.dim)
-                        row += n
+            physicalKeys.withUnsafeBufferPointer { k in
+                physicalValues.withUnsafeBufferPointer { v in
+                    queries.withUnsafeBufferPointer { q in
+                        out.withUnsafeMutableBufferPointer { o in
+                            let keyBlocks = (0..<blockCount).map { Optional(k.baseAddress! + ($0 * 7) % blockCount * blockSize * Self.rowStride) }
+                            let valueBlocks = (0..<blockCount).map { Optional(v.baseAddress! + ($0 * 7) % blockCount * blockSize * Self.rowStride) }
+                            var row = 0
+                            while row < rows {
+                                let n = min(rowsPerCall, rows - row)
+                                (portable ? kiln_attention_tiled_scalar : kiln_attention_tiled)(
+                                    q.baseAddress! + row * Self.dim, Self.dim, Int32(n), Int32(firstPosition + row), keyBlocks,
+                                    valueBlocks, Int32(blockSize), Self.rowStride, Int32(Self.dim), 0.125,
+                                    o.baseAddress! + row * Self.dim, Self.dim)
+                                row += n
+                            }
+                        }
                     }
-                } }
-            } }
+                }
+            }
             return out
         }
         let grouped = run(rowsPerCall: 64, portable: false)
@@ -136,8 +142,9 @@ import Testing
         #expect(grouped == run(rowsPerCall: 1, portable: false), "a query's result must not depend on the others")
         #expect(grouped == run(rowsPerCall: 37, portable: false))
         for row in stride(from: 0, to: rows, by: 7) {
-            let expected = Self.reference(queries[(row * Self.dim)..<((row + 1) * Self.dim)], cache,
-                                          length: firstPosition + row + 1, roundQueryToHalf: false)
+            let expected = Self.reference(
+                queries[(row * Self.dim)..<((row + 1) * Self.dim)], cache,
+                length: firstPosition + row + 1, roundQueryToHalf: false)
             // Float accumulation over ≤ 150 keys of values below 1 and ggml's exp (≈ 2 ulp).
             for i in 0..<Self.dim {
                 #expect(abs(Double(grouped[row * Self.dim + i]) - expected[i]) <= 2e-5, "row \(row) element \(i)")

@@ -1,7 +1,7 @@
 import CKilnKernels
 import Foundation
-import Testing
 import KilnTensor
+import Testing
 
 /// Weights packed once (in pieces, by any thread) and shared by the samples of a batch: every
 /// product through a packing is bitwise the product `kiln_gemm` gives, in a team or not.
@@ -21,8 +21,9 @@ import KilnTensor
                 let a = MatrixOperand(base: raw.baseAddress!, type: type, rowStride: k)
                 for row0 in stride(from: 0, to: m, by: 6 * panelsPerPiece).reversed() {  // out of order on purpose
                     let rows = min(m - row0, 6 * panelsPerPiece)
-                    kiln_gemm_pack_a(Int32(m), Int32(k), Int32(row0), Int32(rows), type.kernelTypeForTests,
-                                     a.offset(row: row0, column: 0).base, k, 1, &packed)
+                    kiln_gemm_pack_a(
+                        Int32(m), Int32(k), Int32(row0), Int32(rows), type.kernelTypeForTests,
+                        a.offset(row: row0, column: 0).base, k, 1, &packed)
                 }
                 b.withUnsafeBufferPointer { bp in
                     let bm = MatrixOperand(bp.baseAddress!, rowStride: n)
@@ -50,8 +51,9 @@ import KilnTensor
         wBytes.withUnsafeBytes { raw in
             let w = MatrixOperand(base: raw.baseAddress!, type: .f16, rowStride: k).transposed
             for column0 in stride(from: 0, to: n, by: 32).reversed() {
-                kiln_gemm_pack_b_columns(Int32(n), Int32(k), Int32(column0), Int32(min(32, n - column0)), Int32(KILN_TYPE_F16),
-                                         w.offset(row: 0, column: column0).base, w.rowStride, w.columnStride, &packed)
+                kiln_gemm_pack_b_columns(
+                    Int32(n), Int32(k), Int32(column0), Int32(min(32, n - column0)), Int32(KILN_TYPE_F16),
+                    w.offset(row: 0, column: column0).base, w.rowStride, w.columnStride, &packed)
             }
             a.withUnsafeBufferPointer { ap in
                 let am = MatrixOperand(ap.baseAddress!, rowStride: k)
@@ -78,20 +80,24 @@ import KilnTensor
         aBytes.withUnsafeBytes { raw in
             let a = MatrixOperand(base: raw.baseAddress!, type: .f16, rowStride: k)
             for row0 in stride(from: 0, to: m, by: 12).reversed() {
-                kiln_gemm_pack_a_scalar(Int32(m), Int32(k), Int32(row0), Int32(min(12, m - row0)), Int32(KILN_TYPE_F16),
-                                        a.offset(row: row0, column: 0).base, k, 1, &packedA)
+                kiln_gemm_pack_a_scalar(
+                    Int32(m), Int32(k), Int32(row0), Int32(min(12, m - row0)), Int32(KILN_TYPE_F16),
+                    a.offset(row: row0, column: 0).base, k, 1, &packedA)
             }
             b.withUnsafeBufferPointer { bp in
                 for column0 in stride(from: 0, to: n, by: 32).reversed() {
-                    kiln_gemm_pack_b_columns_scalar(Int32(n), Int32(k), Int32(column0), Int32(min(32, n - column0)),
-                                                    Int32(KILN_TYPE_F32), bp.baseAddress! + column0, n, 1, &packedB)
+                    kiln_gemm_pack_b_columns_scalar(
+                        Int32(n), Int32(k), Int32(column0), Int32(min(32, n - column0)),
+                        Int32(KILN_TYPE_F32), bp.baseAddress! + column0, n, 1, &packedB)
                 }
                 GEMM.multiplyPortable(a, MatrixOperand(bp.baseAddress!, rowStride: n), into: &direct, m: m, n: n, k: k)
-                kiln_gemm_prepacked_a_scalar(Int32(m), Int32(n), Int32(k), packedA, Int32(KILN_TYPE_F32), bp.baseAddress!, n, 1,
-                                             &viaA, n, 0)
+                kiln_gemm_prepacked_a_scalar(
+                    Int32(m), Int32(n), Int32(k), packedA, Int32(KILN_TYPE_F32), bp.baseAddress!, n, 1,
+                    &viaA, n, 0)
             }
-            kiln_gemm_prepacked_scalar(Int32(m), Int32(n), Int32(k), Int32(KILN_TYPE_F16), raw.baseAddress!, k, 1, packedB,
-                                       &viaB, n, 0)
+            kiln_gemm_prepacked_scalar(
+                Int32(m), Int32(n), Int32(k), Int32(KILN_TYPE_F16), raw.baseAddress!, k, 1, packedB,
+                &viaB, n, 0)
         }
         #expect(viaA == direct)
         #expect(viaB == direct)
@@ -122,20 +128,23 @@ import KilnTensor
                         let size = conv.outputSize(height: side, width: side)
                         var output = [Float](repeating: .nan, count: outChannels * size.height * size.width)
                         var scratch = [Float](repeating: .nan, count: max(1, conv.scratchCount(height: side, width: side, context: testKernels)))
-                        conv.apply(input: input, height: side, width: side, weight: convWeight, bias: nil, output: &output, scratch: &scratch,
-                                   context: testKernels)
+                        conv.apply(
+                            input: input, height: side, width: side, weight: convWeight, bias: nil, output: &output, scratch: &scratch,
+                            context: testKernels)
                         results += output
                     }
                     var linear = [Float](repeating: .nan, count: side * side * outChannels)
                     input.withUnsafeBufferPointer { x in
-                        GEMM.multiply(MatrixOperand(x.baseAddress!, rowStride: channels), weight: linearWeight, into: &linear,
-                                      m: side * side, n: outChannels, k: channels, context: testKernels)
+                        GEMM.multiply(
+                            MatrixOperand(x.baseAddress!, rowStride: channels), weight: linearWeight, into: &linear,
+                            m: side * side, n: outChannels, k: channels, context: testKernels)
                         if stray {
                             strayBytes.withUnsafeBytes { raw in
                                 var unused = [Float](repeating: 0, count: side * side * outChannels)
                                 let w = MatrixOperand(base: raw.baseAddress!, type: .f16, rowStride: channels).transposed
-                                GEMM.multiply(MatrixOperand(x.baseAddress!, rowStride: channels), weight: w, into: &unused,
-                                              m: side * side, n: outChannels, k: channels, context: testKernels)
+                                GEMM.multiply(
+                                    MatrixOperand(x.baseAddress!, rowStride: channels), weight: w, into: &unused,
+                                    m: side * side, n: outChannels, k: channels, context: testKernels)
                             }
                         }
                     }

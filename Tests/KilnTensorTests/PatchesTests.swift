@@ -24,10 +24,14 @@ import Testing
         Patches.patchify(image, into: &patches, channels: channels, height: height, width: width, patchSize: p)
         let columns = width / p
         for token in 0..<(height / p * columns) {
-            for c in 0..<channels { for dy in 0..<p { for dx in 0..<p {
-                let y = token / columns * p + dy, x = token % columns * p + dx
-                #expect(patches[token * channels * p * p + (c * p + dy) * p + dx] == image[(c * height + y) * width + x])
-            } } }
+            for c in 0..<channels {
+                for dy in 0..<p {
+                    for dx in 0..<p {
+                        let y = token / columns * p + dy, x = token % columns * p + dx
+                        #expect(patches[token * channels * p * p + (c * p + dy) * p + dx] == image[(c * height + y) * width + x])
+                    }
+                }
+            }
         }
     }
 
@@ -60,17 +64,27 @@ import Testing
         var image = [Float](repeating: .nan, count: patches.count)
         Patches.unpatchify(patches, into: &image, channels: channels, height: height, width: width, patchSize: p)
         let (rows, columns) = (height / p, width / p)
-        for h in 0..<rows { for w in 0..<columns { for dy in 0..<p { for dx in 0..<p { for c in 0..<channels {
-            let source = (((h * columns + w) * p + dy) * p + dx) * channels + c
-            #expect(image[(c * height + h * p + dy) * width + w * p + dx] == patches[source])
-        } } } } }
+        for h in 0..<rows {
+            for w in 0..<columns {
+                for dy in 0..<p {
+                    for dx in 0..<p {
+                        for c in 0..<channels {
+                            let source = (((h * columns + w) * p + dy) * p + dx) * channels + c
+                            #expect(image[(c * height + h * p + dy) * width + w * p + dx] == patches[source])
+                        }
+                    }
+                }
+            }
+        }
     }
 
     @Test func sinCosPositionsMatchDiffusers() throws {
         let square = Patches.sinCosPositions(rows: 8, columns: 8, width: 32, baseSize: 8, interpolationScale: 1)
         let wide = Patches.sinCosPositions(rows: 4, columns: 6, width: 32, baseSize: 8, interpolationScale: 1)
-        let errors = [zip(square, try Self.stored("pos_embed_8x8")).map { abs($0 - $1) }.max()!,
-                      zip(wide, try Self.stored("pos_embed_4x6")).map { abs($0 - $1) }.max()!]
+        let errors = [
+            zip(square, try Self.stored("pos_embed_8x8")).map { abs($0 - $1) }.max()!,
+            zip(wide, try Self.stored("pos_embed_4x6")).map { abs($0 - $1) }.max()!,
+        ]
         #expect(square.count == 64 * 32 && wide.count == 24 * 32)
         #expect(errors.allSatisfy { $0 < 1e-6 }, "\(errors)")
     }

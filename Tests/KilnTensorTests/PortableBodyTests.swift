@@ -151,19 +151,27 @@ import Testing
         var start = 0
         for span in [16, 16, 50, 68] {
             if f16 == 1 {
-                keyHalves.withUnsafeBufferPointer { k in valueHalves.withUnsafeBufferPointer { v in
-                    kiln_attention_span(q, k.baseAddress! + start * stride, v.baseAddress! + start * stride, stride,
-                                        Int32(span), Int32(dim), 0.125, 1, &simdState)
-                    kiln_attention_span_scalar(q, k.baseAddress! + start * stride, v.baseAddress! + start * stride,
-                                               stride, Int32(span), Int32(dim), 0.125, 1, &scalarState)
-                } }
+                keyHalves.withUnsafeBufferPointer { k in
+                    valueHalves.withUnsafeBufferPointer { v in
+                        kiln_attention_span(
+                            q, k.baseAddress! + start * stride, v.baseAddress! + start * stride, stride,
+                            Int32(span), Int32(dim), 0.125, 1, &simdState)
+                        kiln_attention_span_scalar(
+                            q, k.baseAddress! + start * stride, v.baseAddress! + start * stride,
+                            stride, Int32(span), Int32(dim), 0.125, 1, &scalarState)
+                    }
+                }
             } else {
-                keys.withUnsafeBufferPointer { k in values.withUnsafeBufferPointer { v in
-                    kiln_attention_span(q, k.baseAddress! + start * stride, v.baseAddress! + start * stride, stride,
-                                        Int32(span), Int32(dim), 0.125, 0, &simdState)
-                    kiln_attention_span_scalar(q, k.baseAddress! + start * stride, v.baseAddress! + start * stride,
-                                               stride, Int32(span), Int32(dim), 0.125, 0, &scalarState)
-                } }
+                keys.withUnsafeBufferPointer { k in
+                    values.withUnsafeBufferPointer { v in
+                        kiln_attention_span(
+                            q, k.baseAddress! + start * stride, v.baseAddress! + start * stride, stride,
+                            Int32(span), Int32(dim), 0.125, 0, &simdState)
+                        kiln_attention_span_scalar(
+                            q, k.baseAddress! + start * stride, v.baseAddress! + start * stride,
+                            stride, Int32(span), Int32(dim), 0.125, 0, &scalarState)
+                    }
+                }
             }
             start += span
         }

@@ -22,8 +22,9 @@ import Testing
         let file = try GGUFFile(path: path)
         var weight = try Self.matrix(name, in: file)
         if weight.rows > 2048 {  // the 49152-row output: a slice keeps the reference quick
-            weight = try WeightMatrix(type: weight.type, rows: 2048, columns: weight.columns,
-                                      bytes: UnsafeRawBufferPointer(start: weight.data, count: 2048 * weight.rowByteCount))
+            weight = try WeightMatrix(
+                type: weight.type, rows: 2048, columns: weight.columns,
+                bytes: UnsafeRawBufferPointer(start: weight.data, count: 2048 * weight.rowByteCount))
         }
         let pool = WorkerPool(threadCount: 2)
         let workspace = MatmulWorkspace(maxBatch: 5, maxColumns: weight.columns)
@@ -54,10 +55,11 @@ import Testing
         for row in [0, 3, 4, 63, 64, 69] {
             var alone = [Float](repeating: 0, count: weight.rows)
             input.withUnsafeBufferPointer { all in
-                Matmul.multiply(weight, input: all.baseAddress! + row * weight.columns, batch: 1, output: &alone,
-                                pool: pool, workspace: workspace)
+                Matmul.multiply(
+                    weight, input: all.baseAddress! + row * weight.columns, batch: 1, output: &alone,
+                    pool: pool, workspace: workspace)
             }
-            #expect(Array(together[row * weight.rows ..< (row + 1) * weight.rows]) == alone, "row \(row)")
+            #expect(Array(together[row * weight.rows..<(row + 1) * weight.rows]) == alone, "row \(row)")
         }
     }
 }

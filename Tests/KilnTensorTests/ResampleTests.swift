@@ -5,7 +5,7 @@ import Testing
 /// Nearest-neighbour resampling as PyTorch does it.
 @Suite struct ResampleTests {
     @Test func upsampleRepeatsEachPixelTwice() {
-        let input: [Float] = [1, 2, 3, 4, 5, 6] // 1 channel, 2×3
+        let input: [Float] = [1, 2, 3, 4, 5, 6]  // 1 channel, 2×3
         var output = [Float](repeating: 0, count: 24)
         Resample.upsampleNearest2x(input, into: &output, channels: 1, height: 2, width: 3)
         #expect(output == [1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6])

@@ -57,7 +57,9 @@ func randomWeightBytes(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) 
         for block in 0..<blocks {
             for (n, offset) in halfFieldOffsets(type).enumerated() {
                 // Second field of _1 types is a min/offset (any sign); K-quant dmin is positive.
-                let value: Float = n == 0 ? Float.random(in: 0.002..<0.03, using: &rng)
+                let value: Float =
+                    n == 0
+                    ? Float.random(in: 0.002..<0.03, using: &rng)
                     : (type == .q4_1 || type == .q5_1 ? rng.float(0.2) : Float.random(in: 0.001..<0.02, using: &rng))
                 putHalf(value, at: block * type.typeSize + offset)
             }
@@ -88,7 +90,7 @@ struct TestRandom {
     var state: UInt64
     init(_ seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
     mutating func next() -> Float {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return Float(Int64(bitPattern: state >> 11) % 2_000_001) / 1_000_000 - 1
     }
     mutating func values(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }

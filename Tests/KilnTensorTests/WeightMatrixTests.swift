@@ -37,7 +37,8 @@ import Testing
     @Test func q8_0DequantizesScaleTimesQuant() throws {
         // d = 0.5 (half 0x3800), quants 0, 1, -1, 127, -128, ...
         var block = [UInt8](repeating: 0, count: 34)
-        block[0] = 0x00; block[1] = 0x38
+        block[0] = 0x00
+        block[1] = 0x38
         let quants: [Int8] = [0, 1, -1, 127, -128] + [Int8](repeating: 2, count: 27)
         for (i, q) in quants.enumerated() { block[2 + i] = UInt8(bitPattern: q) }
         var out = [Float](repeating: 0, count: 32)

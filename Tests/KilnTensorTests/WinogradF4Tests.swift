@@ -1,7 +1,7 @@
 import CKilnKernels
 import Foundation
-import Testing
 import KilnTensor
+import Testing
 
 /// Winograd F(4×4, 3×3): the convolution through `Conv2D` against the direct Double sum on odd
 /// map sizes (partial tiles at the right and bottom edges, padding on every side), several channel
@@ -15,8 +15,11 @@ import KilnTensor
     // (in, out, height, width): all over the default 64 tiles of 4×4 (67×61 is 272, 33×31 is 72);
     // 320 input channels on 64×64 is the SD-1.5 UNet's first level at 512 px, 640 on 32×32 its
     // second; 67 and 61 leave partial tiles of 3 and 1 pixels.
-    @Test(arguments: [(3, 5, 67, 61), (16, 9, 64, 70), (37, 20, 65, 66), (8, 64, 67, 61), (320, 8, 64, 64), (640, 8, 32, 32),
-                      (24, 7, 33, 31)], [MatrixElementType.f16, .f32])
+    @Test(
+        arguments: [
+            (3, 5, 67, 61), (16, 9, 64, 70), (37, 20, 65, 66), (8, 64, 67, 61), (320, 8, 64, 64), (640, 8, 32, 32),
+            (24, 7, 33, 31),
+        ], [MatrixElementType.f16, .f32])
     func convolutionMatchesDirectSum(shape: (Int, Int, Int, Int), type: MatrixElementType) {
         let (inChannels, outChannels, height, width) = shape
         let conv = Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: 3, stride: 1, padding: 1)
@@ -69,7 +72,8 @@ import KilnTensor
         var fast = [Float](repeating: .nan, count: 36 * outChannels * inChannels), plain = fast
         halves.withUnsafeBytes { raw in
             kiln_winograd4_weights(Int32(KILN_TYPE_F16), raw.baseAddress!, Int32(inChannels), 0, Int32(outChannels), &fast, outChannels * inChannels)
-            kiln_winograd4_weights_scalar(Int32(KILN_TYPE_F16), raw.baseAddress!, Int32(inChannels), 0, Int32(outChannels), &plain, outChannels * inChannels)
+            kiln_winograd4_weights_scalar(
+                Int32(KILN_TYPE_F16), raw.baseAddress!, Int32(inChannels), 0, Int32(outChannels), &plain, outChannels * inChannels)
         }
         #expect(maxAbsDifference(fast, plain) <= 1e-6)
         // Output: products [36][2][tiles] into two channels of the map, with a bias.

@@ -1,6 +1,6 @@
-import Testing
 import Foundation
 import KilnTensor
+import Testing
 
 @Suite struct WorkerPoolTests {
     @Test(arguments: [1, 2, 3, 5])

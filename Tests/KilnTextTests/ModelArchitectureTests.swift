@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnText
+import Testing
 
 /// The two architectures on tiny random models (Tests/Fixtures/tiny-models, made by
 /// make_tiny_models.py with float64 numpy logits): `llama` with F16 matrices, an untied output
@@ -35,8 +35,11 @@ import KilnText
     @Test(arguments: ["tiny-llama", "tiny-qwen2"])
     func logitsMatchTheFloat64Reference(name: String) throws {
         let path = Self.directory.appendingPathComponent(name + ".gguf").path
-        let model = try TransformerModel(path: path, options: ModelOptions(threadCount: 1, activationPrecision: .float32,
-                                                                           kvCacheType: .f32))
+        let model = try TransformerModel(
+            path: path,
+            options: ModelOptions(
+                threadCount: 1, activationPrecision: .float32,
+                kvCacheType: .f32))
         let expected = try #require(Self.reference.rows[name])
         let runner = try SequenceRunner(model: model)
         let logits = try runner.feedReturningAllLogits(Self.reference.tokens)
@@ -53,15 +56,17 @@ import KilnText
     }
 
     @Test func architecturesAreReadFromMetadata() throws {
-        let llama = try TransformerModel(path: Self.directory.appendingPathComponent("tiny-llama.gguf").path,
-                                         options: ModelOptions(threadCount: 1))
+        let llama = try TransformerModel(
+            path: Self.directory.appendingPathComponent("tiny-llama.gguf").path,
+            options: ModelOptions(threadCount: 1))
         #expect(llama.configuration.architecture == .llama)
         #expect(llama.configuration.ropeLayout == .adjacent)
         #expect(llama.configuration.ropeFrequencyScale == 0.5)
         #expect(!llama.summary.outputIsTiedToEmbedding)
         #expect(llama.summary.tensorTypes.map(\.type) == ["F16", "F32"])
-        let qwen = try TransformerModel(path: Self.directory.appendingPathComponent("tiny-qwen2.gguf").path,
-                                        options: ModelOptions(threadCount: 1))
+        let qwen = try TransformerModel(
+            path: Self.directory.appendingPathComponent("tiny-qwen2.gguf").path,
+            options: ModelOptions(threadCount: 1))
         #expect(qwen.configuration.architecture == .qwen2)
         #expect(qwen.configuration.ropeLayout == .halves)
         #expect(qwen.configuration.headCount == 4 && qwen.configuration.kvHeadCount == 2)

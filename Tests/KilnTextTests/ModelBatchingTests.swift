@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnText
+import Testing
 
 /// Batch invariance on the real model: a sequence's logits are bit-identical whether it runs
 /// alone or with others, whatever the others are doing (prefill or decode), however its prompt
@@ -48,13 +48,15 @@ import KilnText
             batch.removeAll()
             var rows: [(sequence: Int, index: Int)] = []
             for sequence in decode {
-                let index = try batch.append(tokens: [lastTokens[sequence]], startPosition: lengths[sequence],
-                                             blockTable: tables[sequence])
+                let index = try batch.append(
+                    tokens: [lastTokens[sequence]], startPosition: lengths[sequence],
+                    blockTable: tables[sequence])
                 rows.append((sequence, index))
             }
             for sequence in prefill {
-                let index = try batch.append(tokens: Self.prompts[sequence], startPosition: 0,
-                                             blockTable: tables[sequence])
+                let index = try batch.append(
+                    tokens: Self.prompts[sequence], startPosition: 0,
+                    blockTable: tables[sequence])
                 rows.append((sequence, index))
             }
             let logits = try model.forward(batch, cache: cache)

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import KilnFormats
 import KilnText
+import Testing
 
 /// Hyperparameters from metadata, the load summary, and clear errors for bad batches.
 @Suite struct ModelLoadingTests {

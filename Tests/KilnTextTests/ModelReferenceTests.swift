@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnText
+import Testing
 
 /// Shared by the model tests: the default model and the llama.cpp reference fixture.
 enum ModelFixtures {
@@ -97,8 +97,10 @@ enum ModelFixtures {
     @Test func floatActivationsMatchTheFloat64Reference() throws {
         let url = ModelFixtures.fixtures.appendingPathComponent("smollm2/float64-reference.json")
         let reference = try JSONDecoder().decode(Float64Reference.self, from: Data(contentsOf: url))
-        let model = try ModelFixtures.loadModel(ModelOptions(threadCount: 2, activationPrecision: .float32,
-                                                             kvCacheType: .f32))
+        let model = try ModelFixtures.loadModel(
+            ModelOptions(
+                threadCount: 2, activationPrecision: .float32,
+                kvCacheType: .f32))
         let runner = try SequenceRunner(model: model, capacity: 16)
         let logits = try runner.feedReturningAllLogits(reference.tokens)
         var worst = 0.0
@@ -132,15 +134,17 @@ enum ModelFixtures {
             if index < nearTie {
                 let difference = abs(logProbability - step.topLogProbability)
                 worst = max(worst, difference)
-                #expect(difference < Self.tolerance,
-                        "case \(caseIndex) step \(index): log p \(logProbability) vs llama.cpp \(step.topLogProbability)")
+                #expect(
+                    difference < Self.tolerance,
+                    "case \(caseIndex) step \(index): log p \(logProbability) vs llama.cpp \(step.topLogProbability)")
             }
             guard token == step.id else { break }
             matched += 1
             if index + 1 < reference.steps.count { logits = try runner.feed([token]) }
         }
-        print("greedy case \(caseIndex): \(matched) of \(reference.steps.count) tokens equal llama.cpp's; its first "
-              + "top-2 gap < \(Self.tolerance) is at step \(nearTie); largest |Δ log p| before it \(String(format: "%.6f", worst))")
+        print(
+            "greedy case \(caseIndex): \(matched) of \(reference.steps.count) tokens equal llama.cpp's; its first "
+                + "top-2 gap < \(Self.tolerance) is at step \(nearTie); largest |Δ log p| before it \(String(format: "%.6f", worst))")
         #expect(matched >= nearTie, "case \(caseIndex): tokens part at step \(matched) before llama.cpp's first near-tie at \(nearTie)")
     }
 
@@ -162,16 +166,18 @@ enum ModelFixtures {
             if token == step.id { agreements += 1 }
             let difference = abs(logProbability - step.topLogProbability)
             differences.append(difference)
-            #expect(difference < Self.tolerance,
-                    "case \(caseIndex) step \(index): log p \(logProbability) vs llama.cpp \(step.topLogProbability)")
+            #expect(
+                difference < Self.tolerance,
+                "case \(caseIndex) step \(index): log p \(logProbability) vs llama.cpp \(step.topLogProbability)")
             if step.topGap >= Self.tolerance {
                 #expect(token == step.id, "case \(caseIndex) step \(index): Kiln's top \(token), llama.cpp's \(step.id)")
             }
         }
         let mean = differences.reduce(0, +) / Double(differences.count)
         let within = differences.filter { $0 < Self.tolerance }.count
-        print("teacher-forced case \(caseIndex): \(differences.count) steps, \(within) within \(Self.tolerance), "
-              + "max |Δ log p| \(String(format: "%.6f", differences.max()!)), mean \(String(format: "%.6f", mean)), "
-              + "top token equal at \(agreements)")
+        print(
+            "teacher-forced case \(caseIndex): \(differences.count) steps, \(within) within \(Self.tolerance), "
+                + "max |Δ log p| \(String(format: "%.6f", differences.max()!)), mean \(String(format: "%.6f", mean)), "
+                + "top token equal at \(agreements)")
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnText
+import Testing
 
 /// Top-k, top-p, min-p and typical-p: which tokens can be drawn, checked against direct
 /// computations, and how often (a chi-square test against the expected distribution).
@@ -37,8 +37,9 @@ import KilnText
 
     @Test func temperatureSharpensTheDistribution() throws {
         // At T = 0.5 probabilities become ∝ p², i.e. 16:9:4:1.
-        let counts = try histogram(logits(probabilities: [0.4, 0.3, 0.2, 0.1]),
-                                   SamplingParameters(temperature: 0.5, seed: 2), count: 40_000)
+        let counts = try histogram(
+            logits(probabilities: [0.4, 0.3, 0.2, 0.1]),
+            SamplingParameters(temperature: 0.5, seed: 2), count: 40_000)
         #expect(chiSquare(counts, [16, 9, 4, 1].map { $0 / 30.0 }) < 16.27)
     }
 
@@ -47,8 +48,9 @@ import KilnText
         let counts = try histogram(logits(probabilities: probabilities), SamplingParameters(topK: 2, seed: 3), count: 20_000)
         #expect(counts[0] == 0 && counts[2] == 0 && counts[4] == 0)
         #expect(chiSquare(counts, [0, 0.35 / 0.65, 0, 0.3 / 0.65, 0]) < 10.83)  // 1 dof
-        let one = try histogram(logits(probabilities: probabilities), SamplingParameters(temperature: 3, topK: 1, seed: 3),
-                                count: 200)
+        let one = try histogram(
+            logits(probabilities: probabilities), SamplingParameters(temperature: 3, topK: 1, seed: 3),
+            count: 200)
         #expect(one[1] == 200)
     }
 
@@ -86,8 +88,9 @@ import KilnText
 
     @Test func minPDropsTokensBelowTheRatioOfTheBest() throws {
         // Threshold 0.2 · 0.5 = 0.1: token 2 (0.05) goes, token 0 (0.15) stays.
-        let counts = try histogram(logits(probabilities: [0.15, 0.5, 0.05, 0.3]),
-                                   SamplingParameters(minP: 0.2, seed: 7), count: 20_000)
+        let counts = try histogram(
+            logits(probabilities: [0.15, 0.5, 0.05, 0.3]),
+            SamplingParameters(minP: 0.2, seed: 7), count: 20_000)
         #expect(counts[2] == 0)
         #expect(chiSquare(counts, [0.15 / 0.95, 0.5 / 0.95, 0, 0.3 / 0.95]) < 13.82)  // 2 dof
     }
@@ -105,8 +108,9 @@ import KilnText
             kept.insert(token)
             mass += probabilities[token]
         }
-        let counts = try histogram(logits(probabilities: probabilities),
-                                   SamplingParameters(typicalP: 0.5, seed: 8), count: 10_000)
+        let counts = try histogram(
+            logits(probabilities: probabilities),
+            SamplingParameters(typicalP: 0.5, seed: 8), count: 10_000)
         for token in probabilities.indices {
             #expect((counts[token] > 0) == kept.contains(token), "token \(token)")
         }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnText
+import Testing
 
 /// The seeded generator and the portable math that make sampling reproducible across machines.
 /// Expected values come from an independent Python implementation of the documented algorithms
@@ -32,8 +32,9 @@ import KilnText
 
     @Test func seededTemperatureSamplingMatchesIndependentImplementation() throws {
         let logits: [Float] = [1.0, 2.0, 0.5, -1.0, 3.0, 2.5, 0.0, 1.5]
-        var sampler = try TokenSampler(parameters: SamplingParameters(temperature: 0.7, seed: 42),
-                                       vocabularySize: logits.count)
+        var sampler = try TokenSampler(
+            parameters: SamplingParameters(temperature: 0.7, seed: 42),
+            vocabularySize: logits.count)
         let workspace = SamplingWorkspace(vocabularySize: logits.count)
         var tokens: [Int32] = []
         for _ in 0..<12 { tokens.append(try sampler.sample(logits: logits, workspace: workspace)) }

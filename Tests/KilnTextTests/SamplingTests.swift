@@ -1,11 +1,13 @@
 import Foundation
-import Testing
 import KilnText
+import Testing
 
 /// Greedy choice, logit bias, penalties, validation and log-probabilities.
 @Suite struct SamplingTests {
-    private func sampleOnce(_ logits: [Float], _ parameters: SamplingParameters,
-                            history: [Int32] = []) throws -> Int32 {
+    private func sampleOnce(
+        _ logits: [Float], _ parameters: SamplingParameters,
+        history: [Int32] = []
+    ) throws -> Int32 {
         var sampler = try TokenSampler(parameters: parameters, vocabularySize: logits.count)
         sampler.observe(history)
         return try sampler.sample(logits: logits, workspace: SamplingWorkspace(vocabularySize: logits.count))
@@ -28,8 +30,9 @@ import KilnText
         #expect(try sampleOnce([1, 2, 3], SamplingParameters(temperature: 0, logitBias: [0: 2.5])) == 0)
         #expect(try sampleOnce([1, 2, 3], SamplingParameters(temperature: 0, logitBias: [2: -.infinity])) == 1)
         // A banned token is never drawn, even at a high temperature.
-        var sampler = try TokenSampler(parameters: SamplingParameters(temperature: 5, logitBias: [1: -.infinity], seed: 9),
-                                       vocabularySize: 3)
+        var sampler = try TokenSampler(
+            parameters: SamplingParameters(temperature: 5, logitBias: [1: -.infinity], seed: 9),
+            vocabularySize: 3)
         let workspace = SamplingWorkspace(vocabularySize: 3)
         for _ in 0..<500 { #expect(try sampler.sample(logits: [0, 10, 0], workspace: workspace) != 1) }
     }
@@ -57,8 +60,9 @@ import KilnText
     }
 
     @Test func penaltyCountsDoNotLeakIntoTheNextCall() throws {
-        var sampler = try TokenSampler(parameters: SamplingParameters(temperature: 0, frequencyPenalty: 1),
-                                       vocabularySize: 3)
+        var sampler = try TokenSampler(
+            parameters: SamplingParameters(temperature: 0, frequencyPenalty: 1),
+            vocabularySize: 3)
         let workspace = SamplingWorkspace(vocabularySize: 3)
         sampler.observe([0])
         // 2 − 1 = 1 < 1.5 → token 1; then history is [0, 1]: 2 − 1 = 1, 1.5 − 1 = 0.5 → token 0.

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnTokenizer
+import Testing
 
 /// The merge loops, pre-tokenizers and error handling on small hand-made vocabularies.
 @Suite("Tokenizer algorithms")
@@ -46,16 +46,18 @@ struct TokenizerAlgorithmTests {
         tokens += ["▁", "a", "b", "ab", "▁a", "▁ab"]
         let first = 259
         var scores = [Float](repeating: 0, count: tokens.count)
-        scores[first + 3] = -1   // ab
-        scores[first + 4] = -2   // ▁a
-        scores[first + 5] = -3   // ▁ab
+        scores[first + 3] = -1  // ab
+        scores[first + 4] = -2  // ▁a
+        scores[first + 5] = -3  // ▁ab
         var types = [Int](repeating: 1, count: tokens.count)
         types[0] = 2
         types[1] = 3
         types[2] = 3
         for byte in 0..<256 { types[3 + byte] = 6 }
-        let tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: tokens,
-                                                                      tokenTypes: types, scores: scores))
+        let tokenizer = try Tokenizer(
+            vocabulary: TokenizerVocabulary(
+                model: "llama", tokens: tokens,
+                tokenTypes: types, scores: scores))
         // "▁ab": "ab" (score -1) beats "▁a" (-2); then "▁" + "ab" joins into "▁ab".
         #expect(tokenizer.encode("ab", addSpecial: false) == [Int32(first + 5)])
         // "é" is not in the vocabulary: its two UTF-8 bytes become byte tokens.
@@ -67,15 +69,18 @@ struct TokenizerAlgorithmTests {
     }
 
     @Test func preTokenizerWords() {
-        #expect(PreTokenizer.gpt2.words(in: "Hello world's 123  abc\n\n")
+        #expect(
+            PreTokenizer.gpt2.words(in: "Hello world's 123  abc\n\n")
                 == ["Hello", " world", "'s", " 123", " ", " abc", "\n\n"])
-        #expect(PreTokenizer.llama3.words(in: "Hello 1234567 world!!\n\n  x")
+        #expect(
+            PreTokenizer.llama3.words(in: "Hello 1234567 world!!\n\n  x")
                 == ["Hello", " ", "123", "456", "7", " world", "!!\n\n", " ", " x"])
         #expect(PreTokenizer.llama3.words(in: "I'M HERE'S") == ["I", "'M", " HERE", "'S"])
         #expect(PreTokenizer.gpt2.words(in: "I'M") == ["I", "'", "M"])
         #expect(PreTokenizer.qwen2.words(in: "abc 2024") == ["abc", " ", "2", "0", "2", "4"])
         #expect(PreTokenizer.smollm.words(in: "a1b 22") == ["a", "1", "b", " ", "2", "2"])
-        #expect(PreTokenizer.default.words(in: "hello, world 12345!")
+        #expect(
+            PreTokenizer.default.words(in: "hello, world 12345!")
                 == ["hello", ",", " world", " ", "123", "45", "!"])
         #expect(PreTokenizer.falcon.words(in: "a`b 1234") == ["a", "`", "b", " ", "123", "4"])
         #expect(PreTokenizer.llama3.words(in: "") == [])

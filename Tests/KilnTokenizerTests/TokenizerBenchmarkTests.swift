@@ -1,12 +1,13 @@
 import Foundation
-import Testing
 import KilnTokenizer
+import Testing
 
 /// Encoding speed, printed (never asserted) when `KILN_BENCH=1`. `KILN_BENCH_FILE` names a text
 /// file to use besides the text sampled from each vocabulary. For figures to quote, run in release:
 /// `KILN_BENCH=1 swift test -c release --filter TokenizerBenchmarkTests`.
-@Suite("Tokenizer benchmark", .enabled(if: ProcessInfo.processInfo.environment["KILN_BENCH"] == "1"),
-       .serialized)
+@Suite(
+    "Tokenizer benchmark", .enabled(if: ProcessInfo.processInfo.environment["KILN_BENCH"] == "1"),
+    .serialized)
 struct TokenizerBenchmarkTests {
     static var file: String? { ProcessInfo.processInfo.environment["KILN_BENCH_FILE"] }
 

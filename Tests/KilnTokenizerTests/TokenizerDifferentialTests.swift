@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnTokenizer
+import Testing
 
 /// Seeded random texts tokenized by llama.cpp itself (Tests/Fixtures/vocab/random-cases.json,
 /// made by make-random-cases.py beside it): every case and every sampled token rendering must

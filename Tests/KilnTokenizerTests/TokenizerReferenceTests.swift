@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnTokenizer
+import Testing
 
 /// Where the tokenizer tests find their reference data (copied into the repository, see
 /// Tests/Fixtures/vocab/PROVENANCE.md and Tests/Fixtures/smollm2/PROVENANCE.md).
@@ -62,7 +62,10 @@ enum TokenizerFixtures {
     /// Foundation's `JSONSerialization` on Linux drops a byte-order mark that starts a string.
     static func smolLM2Cases() throws -> [(text: String, ids: [Int32])] {
         struct Reference: Decodable {
-            struct Case: Decodable { var text: String; var ids: [Int32] }
+            struct Case: Decodable {
+                var text: String
+                var ids: [Int32]
+            }
             var tokenize: [Case]
         }
         let url = directory.appendingPathComponent("smollm2/llamacpp-reference.json")

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KilnTokenizer
+import Testing
 
 @Suite("Tokenizer round trips")
 struct TokenizerRoundTripTests {

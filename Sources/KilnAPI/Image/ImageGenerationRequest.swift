@@ -44,8 +44,10 @@ public struct ImageGenerationRequest: Sendable {
     /// Reads and checks `body`. `sizeMultiple` is the pipeline's (8 for Stable Diffusion); the
     /// guidance scale and sampler default to the pipeline's (`ImagePipeline.defaultGuidanceScale`,
     /// `defaultSampler`).
-    public init(body: JSONValue, limits: Limits, sizeMultiple: Int, defaultGuidanceScale: Double = 7.5,
-                defaultSampler: SamplerKind = .euler) throws {
+    public init(
+        body: JSONValue, limits: Limits, sizeMultiple: Int, defaultGuidanceScale: Double = 7.5,
+        defaultSampler: SamplerKind = .euler
+    ) throws {
         guidanceScale = defaultGuidanceScale
         sampler = defaultSampler
         let fields = try RequestFields(body)
@@ -66,8 +68,9 @@ public struct ImageGenerationRequest: Sendable {
         switch try fields.string("response_format") ?? "b64_json" {
         case "b64_json": break
         case "url":
-            throw APIError.invalid("response_format 'url' is not supported: Kiln stores no images and returns them inline; use 'b64_json'",
-                                   param: "response_format", code: "unsupported_response_format")
+            throw APIError.invalid(
+                "response_format 'url' is not supported: Kiln stores no images and returns them inline; use 'b64_json'",
+                param: "response_format", code: "unsupported_response_format")
         case let other:
             throw APIError.invalid("'response_format' must be 'b64_json', not '\(other)'", param: "response_format")
         }
@@ -82,8 +85,9 @@ public struct ImageGenerationRequest: Sendable {
         guidanceScale = try fields.double("guidance_scale", in: 0...limits.maxGuidanceScale) ?? guidanceScale
         if let name = try fields.string("sampler") {
             guard let kind = SamplerKind(rawValue: name) else {
-                throw APIError.invalid("'sampler' must be one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'",
-                                       param: "sampler")
+                throw APIError.invalid(
+                    "'sampler' must be one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'",
+                    param: "sampler")
             }
             sampler = kind
         }

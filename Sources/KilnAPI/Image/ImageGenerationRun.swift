@@ -80,10 +80,12 @@ final class ImageGenerationRun: JobFanOut, @unchecked Sendable {
             guard let events = startedStream(), let preview = progress.preview else { return }
             if let limit = partialImageLimit, previewsSent[index] >= limit { return }
             guard let png = try? preview.pngData() else { return }
-            let payload = eventObject(type: "image_generation.partial_image", png: png, index: index, extra: [
-                ("partial_image_index", .int(previewsSent[index])), ("step", .int(progress.step)),
-                ("total_steps", .int(progress.totalSteps)),
-            ])
+            let payload = eventObject(
+                type: "image_generation.partial_image", png: png, index: index,
+                extra: [
+                    ("partial_image_index", .int(previewsSent[index])), ("step", .int(progress.step)),
+                    ("total_steps", .int(progress.totalSteps)),
+                ])
             previewsSent[index] += 1
             events.send(data: payload.serialized, event: "image_generation.partial_image")
         case .imageFinished(let image):
@@ -94,8 +96,9 @@ final class ImageGenerationRun: JobFanOut, @unchecked Sendable {
                 return failOnQueue(APIError.internalError("PNG encoding failed: \(error)"))
             }
             if let events = startedStream() {
-                let payload = eventObject(type: "image_generation.completed", png: png, index: index,
-                                          extra: [("usage", usage(images: 1))])
+                let payload = eventObject(
+                    type: "image_generation.completed", png: png, index: index,
+                    extra: [("usage", usage(images: 1))])
                 events.send(data: payload.serialized, event: "image_generation.completed")
             } else {
                 images[index] = Data(png).base64EncodedString()
@@ -153,11 +156,12 @@ final class ImageGenerationRun: JobFanOut, @unchecked Sendable {
     }
 
     private func eventObject(type: String, png: [UInt8], index: Int, extra: [(String, JSONValue)]) -> JSONValue {
-        .object([
-            ("type", .string(type)), ("b64_json", .string(Data(png).base64EncodedString())),
-            ("created_at", .int(Int(Date().timeIntervalSince1970))), ("size", .string(size)),
-            ("quality", "auto"), ("background", "opaque"), ("output_format", "png"), ("index", .int(index)),
-        ] + extra)
+        .object(
+            [
+                ("type", .string(type)), ("b64_json", .string(Data(png).base64EncodedString())),
+                ("created_at", .int(Int(Date().timeIntervalSince1970))), ("size", .string(size)),
+                ("quality", "auto"), ("background", "opaque"), ("output_format", "png"), ("index", .int(index)),
+            ] + extra)
     }
 
     /// OpenAI's image usage shape: the prompt's CLIP tokens are the input; no output tokens.

@@ -58,12 +58,14 @@ public final class ImageGenerationService: Sendable {
         // A sampler cannot take more steps than the schedule has training timesteps.
         limits.maxSteps = min(limits.maxSteps, pipeline.limits.maxSteps, pipeline.schedule.trainTimesteps)
         limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
-        let parsed = try ImageGenerationRequest(body: json, limits: limits, sizeMultiple: Self.leastCommonMultiple(8, pipeline.sizeMultiple),
-                                                defaultGuidanceScale: pipeline.defaultGuidanceScale, defaultSampler: pipeline.defaultSampler)
+        let parsed = try ImageGenerationRequest(
+            body: json, limits: limits, sizeMultiple: Self.leastCommonMultiple(8, pipeline.sizeMultiple),
+            defaultGuidanceScale: pipeline.defaultGuidanceScale, defaultSampler: pipeline.defaultSampler)
         if let model = parsed.model, model != modelID { throw APIError.modelNotFound(model) }
         let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
         guard width * height <= pipeline.limits.maxPixels, max(width, height) <= limits.maxSide else {
-            throw APIError.invalid("'size' \(width)x\(height) exceeds the limits (\(limits.maxSide) per side, \(pipeline.limits.maxPixels) pixels)", param: "size")
+            throw APIError.invalid(
+                "'size' \(width)x\(height) exceeds the limits (\(limits.maxSide) per side, \(pipeline.limits.maxPixels) pixels)", param: "size")
         }
         return parsed
     }
@@ -82,15 +84,18 @@ public final class ImageGenerationService: Sendable {
         let seed = parsed.seed ?? UInt64.random(in: .min ... .max)
         // The tokens the text encoder takes (it keeps maxLength − 2 between its start and end).
         let promptTokens = pipeline.tokenizer.tokens(parsed.prompt, limit: pipeline.tokenizer.maxLength - 2).count
-        let run = ImageGenerationRun(count: parsed.n, stream: parsed.stream, partialImageLimit: parsed.partialImages,
-                                     size: "\(width)x\(height)", promptTokens: promptTokens, responder: responder)
+        let run = ImageGenerationRun(
+            count: parsed.n, stream: parsed.stream, partialImageLimit: parsed.partialImages,
+            size: "\(width)x\(height)", promptTokens: promptTokens, responder: responder)
         run.submitJobs(count: parsed.n) { (index, onEvent) throws(ServeError) -> Job in
-            let image = ImageRequest(prompt: parsed.prompt, negativePrompt: parsed.negativePrompt, width: width, height: height,
-                                     steps: parsed.steps, guidanceScale: parsed.guidanceScale, sampler: parsed.sampler,
-                                     spacing: parsed.spacing, seed: seed &+ UInt64(index))
-            let job = ImageJobRequest(model: modelID, width: width, height: height, steps: parsed.steps, parameters: image,
-                                      previewInterval: parsed.stream ? parsed.previewInterval : 0,
-                                      timeout: settings.requestTimeout)
+            let image = ImageRequest(
+                prompt: parsed.prompt, negativePrompt: parsed.negativePrompt, width: width, height: height,
+                steps: parsed.steps, guidanceScale: parsed.guidanceScale, sampler: parsed.sampler,
+                spacing: parsed.spacing, seed: seed &+ UInt64(index))
+            let job = ImageJobRequest(
+                model: modelID, width: width, height: height, steps: parsed.steps, parameters: image,
+                previewInterval: parsed.stream ? parsed.previewInterval : 0,
+                timeout: settings.requestTimeout)
             return try scheduler.submitImage(job, onEvent: onEvent)
         }
     }

@@ -1,4 +1,6 @@
+import KilnHTTP
 import KilnJSON
+import KilnServe
 
 /// An error at the API edge: its HTTP status and the OpenAI-style body
 /// `{"error":{"message","type","param","code"}}` that clients' libraries parse.
@@ -22,12 +24,14 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(status) \(type): \(message)" }
 
     public var body: JSONValue {
-        ["error": .object([
-            ("message", .string(message)),
-            ("type", .string(type)),
-            ("param", param.map(JSONValue.string) ?? .null),
-            ("code", code.map(JSONValue.string) ?? .null),
-        ])]
+        [
+            "error": .object([
+                ("message", .string(message)),
+                ("type", .string(type)),
+                ("param", param.map(JSONValue.string) ?? .null),
+                ("code", code.map(JSONValue.string) ?? .null),
+            ])
+        ]
     }
 
     /// A request the server understood but will not do: 400 naming the parameter at fault.
@@ -36,13 +40,15 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
     }
 
     public static func modelNotFound(_ model: String) -> APIError {
-        APIError(status: 404, message: "The model '\(model)' does not exist", type: "invalid_request_error",
-                 param: "model", code: "model_not_found")
+        APIError(
+            status: 404, message: "The model '\(model)' does not exist", type: "invalid_request_error",
+            param: "model", code: "model_not_found")
     }
 
     public static func queueFull(retryAfterSeconds: Int) -> APIError {
-        var error = APIError(status: 429, message: "The server is at capacity; retry shortly",
-                             type: "rate_limit_error", code: "queue_full")
+        var error = APIError(
+            status: 429, message: "The server is at capacity; retry shortly",
+            type: "rate_limit_error", code: "queue_full")
         error.headers = [("Retry-After", String(retryAfterSeconds))]
         return error
     }
@@ -56,9 +62,6 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-import KilnHTTP
-import KilnServe
-
 extension APIError {
     /// The error of the serving layer, with the status the API answers it with.
     public init(serveError: ServeError) {
@@ -68,13 +71,15 @@ extension APIError {
         case .shuttingDown:
             self = .unavailable("The server is shutting down")
         case .deadlineExceeded:
-            self = APIError(status: 504, message: "The request did not finish within its deadline",
-                            type: "server_error", code: "deadline_exceeded")
+            self = APIError(
+                status: 504, message: "The request did not finish within its deadline",
+                type: "server_error", code: "deadline_exceeded")
         case let .invalidRequest(reason):
             self = .invalid(reason)
         case let .exceedsKVCapacity(required, capacity):
-            self = .invalid("The request needs \(required) tokens of KV cache but the server holds \(capacity)",
-                            param: "max_tokens", code: "context_length_exceeded")
+            self = .invalid(
+                "The request needs \(required) tokens of KV cache but the server holds \(capacity)",
+                param: "max_tokens", code: "context_length_exceeded")
         case let .invalidSettings(reason), let .executorFailed(reason):
             self = .internalError(reason)
         }

@@ -33,8 +33,9 @@ public struct ChatCompletionRequest: Sendable {
             throw APIError.invalid("'\(param)' must be an object", param: param)
         }
         guard case .string(let role)? = message["role"], roles.contains(role) else {
-            throw APIError.invalid("'\(param).role' must be one of \(roles.sorted().joined(separator: ", "))",
-                                   param: "\(param).role")
+            throw APIError.invalid(
+                "'\(param).role' must be one of \(roles.sorted().joined(separator: ", "))",
+                param: "\(param).role")
         }
         switch message["content"] {
         case .string?:
@@ -48,16 +49,18 @@ public struct ChatCompletionRequest: Sendable {
             var text: [String] = []
             for (partIndex, part) in parts.enumerated() {
                 guard case .string("text")? = part["type"], case .string(let partText)? = part["text"] else {
-                    throw APIError.invalid("'\(param).content[\(partIndex)]' must be a text part; other content types are not supported",
-                                           param: "\(param).content")
+                    throw APIError.invalid(
+                        "'\(param).content[\(partIndex)]' must be a text part; other content types are not supported",
+                        param: "\(param).content")
                 }
                 text.append(partText)
             }
             members.removeAll { $0.0 == "content" }
             members.append(("content", .string(text.joined(separator: "\n"))))
         case let other?:
-            throw APIError.invalid("'\(param).content' must be a string or an array of text parts, not \(other.typeName)",
-                                   param: "\(param).content")
+            throw APIError.invalid(
+                "'\(param).content' must be a string or an array of text parts, not \(other.typeName)",
+                param: "\(param).content")
         }
         return .object(members)
     }

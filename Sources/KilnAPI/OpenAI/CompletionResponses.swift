@@ -19,14 +19,17 @@ public struct Usage: Sendable, Equatable {
     }
 
     public static func + (a: Usage, b: Usage) -> Usage {
-        Usage(promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens,
-              cachedPromptTokens: a.cachedPromptTokens + b.cachedPromptTokens)
+        Usage(
+            promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens,
+            cachedPromptTokens: a.cachedPromptTokens + b.cachedPromptTokens)
     }
 
     public var json: JSONValue {
-        ["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens),
-         "total_tokens": .int(promptTokens + completionTokens),
-         "prompt_tokens_details": ["cached_tokens": .int(cachedPromptTokens)]]
+        [
+            "prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens),
+            "total_tokens": .int(promptTokens + completionTokens),
+            "prompt_tokens_details": ["cached_tokens": .int(cachedPromptTokens)],
+        ]
     }
 }
 
@@ -89,37 +92,49 @@ public struct CompletionResponseWriter: Sendable {
     public func chatCompletion(choices: [ChatChoice], usage: Usage) -> JSONValue {
         .object([
             ("id", .string(id)), ("object", "chat.completion"), ("created", .int(created)), ("model", .string(model)),
-            ("choices", .array(choices.map { choice in
-                .object([
-                    ("index", .int(choice.index)),
-                    ("message", ["role": "assistant", "content": .string(choice.text)]),
-                    ("logprobs", choice.logprobs.map { ["content": .array($0.map(\.chatJSON))] } ?? .null),
-                    ("finish_reason", .string(choice.finishReason.rawValue)),
-                ])
-            })),
+            (
+                "choices",
+                .array(
+                    choices.map { choice in
+                        .object([
+                            ("index", .int(choice.index)),
+                            ("message", ["role": "assistant", "content": .string(choice.text)]),
+                            ("logprobs", choice.logprobs.map { ["content": .array($0.map(\.chatJSON))] } ?? .null),
+                            ("finish_reason", .string(choice.finishReason.rawValue)),
+                        ])
+                    })
+            ),
             ("usage", usage.json),
         ])
     }
 
     /// One `chat.completion.chunk`. The first chunk of a choice carries the role; the last one the
     /// finish reason (with an empty delta).
-    public func chatChunk(index: Int, role: Bool = false, content: String?, logprobs: [TokenLogprob]? = nil,
-                          finishReason: CompletionFinishReason? = nil) -> JSONValue {
+    public func chatChunk(
+        index: Int, role: Bool = false, content: String?, logprobs: [TokenLogprob]? = nil,
+        finishReason: CompletionFinishReason? = nil
+    ) -> JSONValue {
         var delta: [(String, JSONValue)] = []
         if role { delta.append(("role", "assistant")) }
         if let content { delta.append(("content", .string(content))) }
-        return chunk(object: "chat.completion.chunk", choices: [.object([
-            ("index", .int(index)),
-            ("delta", .object(delta)),
-            ("logprobs", logprobs.map { ["content": .array($0.map(\.chatJSON))] } ?? .null),
-            ("finish_reason", finishReason.map { .string($0.rawValue) } ?? .null),
-        ])])
+        return chunk(
+            object: "chat.completion.chunk",
+            choices: [
+                .object([
+                    ("index", .int(index)),
+                    ("delta", .object(delta)),
+                    ("logprobs", logprobs.map { ["content": .array($0.map(\.chatJSON))] } ?? .null),
+                    ("finish_reason", finishReason.map { .string($0.rawValue) } ?? .null),
+                ])
+            ])
     }
 
     /// The final chunk of `stream_options.include_usage`: no choices, only usage.
     public func usageChunk(object: String, usage: Usage) -> JSONValue {
-        .object([("id", .string(id)), ("object", .string(object)), ("created", .int(created)),
-                 ("model", .string(model)), ("choices", .array([])), ("usage", usage.json)])
+        .object([
+            ("id", .string(id)), ("object", .string(object)), ("created", .int(created)),
+            ("model", .string(model)), ("choices", .array([])), ("usage", usage.json),
+        ])
     }
 
     // MARK: Text completions
@@ -151,22 +166,30 @@ public struct CompletionResponseWriter: Sendable {
             return .object([
                 ("tokens", .array(logprobs.map { .string($0.chosen.token) })),
                 ("token_logprobs", .array(logprobs.map { .double($0.chosen.logprob) })),
-                ("top_logprobs", .array(logprobs.map { entry in
-                    .object(entry.top.map { ($0.token, .double($0.logprob)) })
-                })),
+                (
+                    "top_logprobs",
+                    .array(
+                        logprobs.map { entry in
+                            .object(entry.top.map { ($0.token, .double($0.logprob)) })
+                        })
+                ),
                 ("text_offset", .array(offsets)),
             ])
         }
 
         var json: JSONValue {
-            .object([("text", .string(text)), ("index", .int(index)), ("logprobs", logprobsJSON),
-                     ("finish_reason", finishReason.map { .string($0.rawValue) } ?? .null)])
+            .object([
+                ("text", .string(text)), ("index", .int(index)), ("logprobs", logprobsJSON),
+                ("finish_reason", finishReason.map { .string($0.rawValue) } ?? .null),
+            ])
         }
     }
 
     public func textCompletion(choices: [TextChoice], usage: Usage) -> JSONValue {
-        .object([("id", .string(id)), ("object", "text_completion"), ("created", .int(created)),
-                 ("model", .string(model)), ("choices", .array(choices.map(\.json))), ("usage", usage.json)])
+        .object([
+            ("id", .string(id)), ("object", "text_completion"), ("created", .int(created)),
+            ("model", .string(model)), ("choices", .array(choices.map(\.json))), ("usage", usage.json),
+        ])
     }
 
     public func textChunk(_ choice: TextChoice) -> JSONValue {
@@ -174,7 +197,9 @@ public struct CompletionResponseWriter: Sendable {
     }
 
     private func chunk(object: String, choices: [JSONValue]) -> JSONValue {
-        .object([("id", .string(id)), ("object", .string(object)), ("created", .int(created)),
-                 ("model", .string(model)), ("choices", .array(choices))])
+        .object([
+            ("id", .string(id)), ("object", .string(object)), ("created", .int(created)),
+            ("model", .string(model)), ("choices", .array(choices)),
+        ])
     }
 }

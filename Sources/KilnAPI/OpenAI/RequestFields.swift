@@ -41,8 +41,9 @@ struct RequestFields {
         default: throw typeError(name, "an integer", value)
         }
         if let range, !range.contains(integer) {
-            throw APIError.invalid("'\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(integer)",
-                                   param: name)
+            throw APIError.invalid(
+                "'\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(integer)",
+                param: name)
         }
         return integer
     }
@@ -57,8 +58,9 @@ struct RequestFields {
         }
         guard number.isFinite else { throw APIError.invalid("'\(name)' must be a finite number", param: name) }
         if let range, !range.contains(number) {
-            throw APIError.invalid("'\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(number)",
-                                   param: name)
+            throw APIError.invalid(
+                "'\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(number)",
+                param: name)
         }
         return number
     }

@@ -24,13 +24,17 @@ public struct OpsEndpoints: Sendable {
         router.get("/ready", access: .public) { _, responder in
             let state = readiness.state
             let body = "{\"status\":\"\(state.rawValue)\"}"
-            responder.respond(.json(body, status: state == .ready ? 200 : 503,
-                                    headers: state == .ready ? HTTPHeaders() : ["Retry-After": "1"]))
+            responder.respond(
+                .json(
+                    body, status: state == .ready ? 200 : 503,
+                    headers: state == .ready ? HTTPHeaders() : ["Retry-After": "1"]))
         }
         let metrics = self.metrics
         router.get("/metrics") { _, responder in
-            responder.respond(HTTPResponse(status: 200, headers: ["Content-Type": Self.metricsContentType],
-                                           body: metrics.render()))
+            responder.respond(
+                HTTPResponse(
+                    status: 200, headers: ["Content-Type": Self.metricsContentType],
+                    body: metrics.render()))
         }
     }
 }

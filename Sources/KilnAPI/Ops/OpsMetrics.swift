@@ -37,28 +37,36 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        openConnections = registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "kiln", subsystem: "http", metricName: "open", unitName: "connections",
-            helpText: "Client connections currently open."))
-        connectionsTotal = registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "kiln", subsystem: "http", metricName: "connections", unitName: "total",
-            helpText: "Client connections accepted."))
-        bytesReceivedTotal = registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "kiln", subsystem: "http", metricName: "received", unitName: "bytes_total",
-            helpText: "Bytes read from client sockets."))
-        bytesSentTotal = registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "kiln", subsystem: "http", metricName: "sent", unitName: "bytes_total",
-            helpText: "Bytes written to client sockets."))
-        residentMemory = registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "process", metricName: "resident_memory", unitName: "bytes",
-            helpText: "Resident memory size in bytes."))
-        cpuSeconds = registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "process", metricName: "cpu", unitName: "seconds_total",
-            helpText: "Total user and system CPU time spent in seconds."))
-        openFileDescriptors = registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "process", metricName: "open", unitName: "fds", helpText: "Number of open file descriptors."))
-        maxFileDescriptors = registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "process", metricName: "max", unitName: "fds", helpText: "Maximum number of open file descriptors."))
+        openConnections = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "kiln", subsystem: "http", metricName: "open", unitName: "connections",
+                helpText: "Client connections currently open."))
+        connectionsTotal = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "kiln", subsystem: "http", metricName: "connections", unitName: "total",
+                helpText: "Client connections accepted."))
+        bytesReceivedTotal = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "kiln", subsystem: "http", metricName: "received", unitName: "bytes_total",
+                helpText: "Bytes read from client sockets."))
+        bytesSentTotal = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "kiln", subsystem: "http", metricName: "sent", unitName: "bytes_total",
+                helpText: "Bytes written to client sockets."))
+        residentMemory = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "process", metricName: "resident_memory", unitName: "bytes",
+                helpText: "Resident memory size in bytes."))
+        cpuSeconds = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "process", metricName: "cpu", unitName: "seconds_total",
+                helpText: "Total user and system CPU time spent in seconds."))
+        openFileDescriptors = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "process", metricName: "open", unitName: "fds", helpText: "Number of open file descriptors."))
+        maxFileDescriptors = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "process", metricName: "max", unitName: "fds", helpText: "Maximum number of open file descriptors."))
     }
 
     public func connectionOpened() {
@@ -85,15 +93,18 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
             if let existing = requestSeries[key] { return existing }
             let made = (
                 requests: registry.makeCounter(
-                    descriptor: MetricNameDescriptor(namespace: "kiln", subsystem: "http", metricName: "requests",
-                                                     unitName: "total", helpText: "HTTP requests completed."),
+                    descriptor: MetricNameDescriptor(
+                        namespace: "kiln", subsystem: "http", metricName: "requests",
+                        unitName: "total", helpText: "HTTP requests completed."),
                     labels: [("method", method), ("route", record.route), ("status", String(record.status))]),
                 durations: registry.makeDurationHistogram(
-                    descriptor: MetricNameDescriptor(namespace: "kiln", subsystem: "http", metricName: "request_duration",
-                                                     unitName: "seconds",
-                                                     helpText: "Time from request head to the response's last byte."),
+                    descriptor: MetricNameDescriptor(
+                        namespace: "kiln", subsystem: "http", metricName: "request_duration",
+                        unitName: "seconds",
+                        helpText: "Time from request head to the response's last byte."),
                     labels: [("method", method), ("route", record.route)],
-                    buckets: Self.durationBuckets))
+                    buckets: Self.durationBuckets)
+            )
             requestSeries[key] = made
             return made
         }

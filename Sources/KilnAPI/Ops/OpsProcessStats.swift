@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Figures about this process for `/metrics`, read from the kernel at scrape time.
@@ -19,13 +19,15 @@ public struct OpsProcessStats: Sendable, Equatable {
     public static func current() -> OpsProcessStats {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let cpu =
+            Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        return OpsProcessStats(residentMemoryBytes: residentMemory() ?? Double(usage.ru_maxrss) * 1024,
-                               cpuSeconds: cpu, openFileDescriptors: openDescriptorCount(),
-                               maxFileDescriptors: Double(limit.rlim_cur))
+        return OpsProcessStats(
+            residentMemoryBytes: residentMemory() ?? Double(usage.ru_maxrss) * 1024,
+            cpuSeconds: cpu, openFileDescriptors: openDescriptorCount(),
+            maxFileDescriptors: Double(limit.rlim_cur))
     }
 
     /// The second field of /proc/self/statm is resident pages.
@@ -33,16 +35,22 @@ public struct OpsProcessStats: Sendable, Equatable {
         guard let file = fopen("/proc/self/statm", "r") else { return nil }
         defer { fclose(file) }
         var size = 0, resident = 0
-        guard withUnsafeMutablePointer(to: &size, { sizePointer in
-            withUnsafeMutablePointer(to: &resident) { residentPointer in
-                readTwoIntegers(file, sizePointer, residentPointer)
-            }
-        }) else { return nil }
+        guard
+            withUnsafeMutablePointer(
+                to: &size,
+                { sizePointer in
+                    withUnsafeMutablePointer(to: &resident) { residentPointer in
+                        readTwoIntegers(file, sizePointer, residentPointer)
+                    }
+                })
+        else { return nil }
         return Double(resident) * Double(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    private static func readTwoIntegers(_ file: UnsafeMutablePointer<FILE>, _ first: UnsafeMutablePointer<Int>,
-                                        _ second: UnsafeMutablePointer<Int>) -> Bool {
+    private static func readTwoIntegers(
+        _ file: UnsafeMutablePointer<FILE>, _ first: UnsafeMutablePointer<Int>,
+        _ second: UnsafeMutablePointer<Int>
+    ) -> Bool {
         var buffer = [CChar](repeating: 0, count: 256)
         guard fgets(&buffer, Int32(buffer.count), file) != nil else { return false }
         let fields = String(cString: buffer).split(separator: " ")

@@ -62,19 +62,23 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         interTokenLatency = latency("inter_token_latency", "Time between consecutive tokens of a sequence.", short)
         endToEndLatency = latency("e2e_request_latency", "Time from submission to the last token.", long)
         tokensPerIteration = registry.makeValueHistogram(
-            descriptor: MetricNameDescriptor(namespace: "kiln", metricName: "iteration_tokens",
-                                             helpText: "Tokens run by one scheduler iteration."),
+            descriptor: MetricNameDescriptor(
+                namespace: "kiln", metricName: "iteration_tokens",
+                helpText: "Tokens run by one scheduler iteration."),
             buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
         imagesRunning = gauge("image_jobs_running", "Image jobs admitted and denoising.")
         imagesWaiting = gauge("image_jobs_waiting", "Image jobs waiting in the queue.")
-        denoisingStepsPerSecond = gauge("image_denoising_steps_per_second",
-                                        "Denoising steps per second over the last 10 s, summed over images.")
+        denoisingStepsPerSecond = gauge(
+            "image_denoising_steps_per_second",
+            "Denoising steps per second over the last 10 s, summed over images.")
         denoisingSteps = counter("image_denoising_steps_total", "Denoising steps taken, summed over images.")
         imagesGenerated = counter("images_generated_total", "Images finished.")
-        imageLatency = latency("image_generation_latency", "Time from submission to the finished image.",
-                               [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
-        denoisingStepDuration = latency("image_denoising_step_duration",
-                                        "Time of one batched denoising step (all images in the batch).", short)
+        imageLatency = latency(
+            "image_generation_latency", "Time from submission to the finished image.",
+            [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600])
+        denoisingStepDuration = latency(
+            "image_denoising_step_duration",
+            "Time of one batched denoising step (all images in the batch).", short)
     }
 
     /// Feeds the histograms; pass it to the `Scheduler` as its observer.

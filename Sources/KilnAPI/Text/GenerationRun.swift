@@ -46,8 +46,10 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
     private var remaining: Int
     private var finished = false
 
-    init(kind: Kind, options: GenerationOptions, tokenizer: Tokenizer, writer: CompletionResponseWriter,
-         responder: HTTPResponder, choices: [Choice]) {
+    init(
+        kind: Kind, options: GenerationOptions, tokenizer: Tokenizer, writer: CompletionResponseWriter,
+        responder: HTTPResponder, choices: [Choice]
+    ) {
         self.kind = kind
         self.options = options
         self.tokenizer = tokenizer
@@ -122,9 +124,10 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
                 let tail = choice.stops.append(choice.detokenizer.finish()) + choice.stops.finish()
                 choice.text += tail
                 choice.finish = choice.stops.stopped || completion.reason == .stop ? .stop : .length
-                choice.usage = Usage(promptTokens: choice.countsPrompt ? completion.usage.promptTokens : 0,
-                                     completionTokens: completion.usage.completionTokens,
-                                     cachedPromptTokens: choice.countsPrompt ? completion.usage.cachedPromptTokens : 0)
+                choice.usage = Usage(
+                    promptTokens: choice.countsPrompt ? completion.usage.promptTokens : 0,
+                    completionTokens: completion.usage.completionTokens,
+                    cachedPromptTokens: choice.countsPrompt ? completion.usage.cachedPromptTokens : 0)
                 var out: [JSONValue] = []
                 if streams {
                     if !tail.isEmpty { out.append(streamChunk(&choice, index: index, text: tail, logprobs: nil, finish: nil)) }
@@ -140,7 +143,7 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
         case .error(let error):
             fail(APIError(serveError: error))
         case .imageProgress, .imageFinished:
-            break // image events never reach a text job
+            break  // image events never reach a text job
         }
     }
 
@@ -166,15 +169,19 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
         let body: JSONValue
         switch kind {
         case .chat:
-            body = writer.chatCompletion(choices: choices.enumerated().map { index, choice in
-                .init(index: index, text: choice.text, finishReason: choice.finish ?? .stop,
-                      logprobs: options.topLogprobs == nil ? nil : choice.logprobs)
-            }, usage: usage)
+            body = writer.chatCompletion(
+                choices: choices.enumerated().map { index, choice in
+                    .init(
+                        index: index, text: choice.text, finishReason: choice.finish ?? .stop,
+                        logprobs: options.topLogprobs == nil ? nil : choice.logprobs)
+                }, usage: usage)
         case .text:
-            body = writer.textCompletion(choices: choices.enumerated().map { index, choice in
-                .init(index: index, text: choice.prefix + choice.text, finishReason: choice.finish ?? .stop,
-                      logprobs: options.topLogprobs == nil ? nil : choice.logprobs, textOffset: choice.prefix.count)
-            }, usage: usage)
+            body = writer.textCompletion(
+                choices: choices.enumerated().map { index, choice in
+                    .init(
+                        index: index, text: choice.prefix + choice.text, finishReason: choice.finish ?? .stop,
+                        logprobs: options.topLogprobs == nil ? nil : choice.logprobs, textOffset: choice.prefix.count)
+                }, usage: usage)
         }
         responder.respond(.json(body.serialized))
     }
@@ -203,17 +210,22 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
         }
     }
 
-    private func streamChunk(_ choice: inout Choice, index: Int, text: String?, logprobs: [TokenLogprob]?,
-                             finish: CompletionFinishReason?) -> JSONValue {
+    private func streamChunk(
+        _ choice: inout Choice, index: Int, text: String?, logprobs: [TokenLogprob]?,
+        finish: CompletionFinishReason?
+    ) -> JSONValue {
         defer { choice.sentFirstChunk = true }
         switch kind {
         case .chat:
-            return writer.chatChunk(index: index, role: !choice.sentFirstChunk, content: text ?? (choice.sentFirstChunk ? nil : ""),
-                                    logprobs: logprobs, finishReason: finish)
+            return writer.chatChunk(
+                index: index, role: !choice.sentFirstChunk, content: text ?? (choice.sentFirstChunk ? nil : ""),
+                logprobs: logprobs, finishReason: finish)
         case .text:
             let leading = choice.sentFirstChunk ? "" : choice.prefix
-            return writer.textChunk(.init(index: index, text: leading + (text ?? ""), finishReason: finish,
-                                          logprobs: logprobs))
+            return writer.textChunk(
+                .init(
+                    index: index, text: leading + (text ?? ""), finishReason: finish,
+                    logprobs: logprobs))
         }
     }
 

@@ -33,8 +33,10 @@ public final class TextGenerationService: Sendable {
     private let scheduler: Scheduler
     private let created = Int(Date().timeIntervalSince1970)
 
-    public init(modelID: String, tokenizer: Tokenizer, template: ChatTemplate?, contextLength: Int,
-                scheduler: Scheduler, settings: Settings = Settings()) {
+    public init(
+        modelID: String, tokenizer: Tokenizer, template: ChatTemplate?, contextLength: Int,
+        scheduler: Scheduler, settings: Settings = Settings()
+    ) {
         self.modelID = modelID
         self.tokenizer = tokenizer
         self.template = template
@@ -49,8 +51,10 @@ public final class TextGenerationService: Sendable {
     ///
     /// `otherModels` names models served beside this one (the image model): `/v1/models` lists
     /// them after the language model.
-    public static func register(on router: Router, service: @escaping @Sendable () -> TextGenerationService?,
-                                otherModels: @escaping @Sendable () -> [String] = { [] }) {
+    public static func register(
+        on router: Router, service: @escaping @Sendable () -> TextGenerationService?,
+        otherModels: @escaping @Sendable () -> [String] = { [] }
+    ) {
         func route(_ body: @escaping @Sendable (TextGenerationService, HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
             { request, responder in
                 guard let service = service() else {
@@ -59,29 +63,39 @@ public final class TextGenerationService: Sendable {
                 service.answer(responder) { try body(service, request, responder) }
             }
         }
-        router.get("/v1/models", route { service, _, responder in
-            let models = [service.modelObject] + otherModels().map { service.modelObject(id: $0) }
-            responder.respond(.json(JSONValue.object([("object", "list"), ("data", .array(models))]).serialized))
-        })
-        router.get("/v1/models/{model}", route { service, request, responder in
-            let name = request.pathParameters["model"] ?? ""
-            if otherModels().contains(name) { return responder.respond(.json(service.modelObject(id: name).serialized)) }
-            try service.checkModel(name)
-            responder.respond(.json(service.modelObject.serialized))
-        })
+        router.get(
+            "/v1/models",
+            route { service, _, responder in
+                let models = [service.modelObject] + otherModels().map { service.modelObject(id: $0) }
+                responder.respond(.json(JSONValue.object([("object", "list"), ("data", .array(models))]).serialized))
+            })
+        router.get(
+            "/v1/models/{model}",
+            route { service, request, responder in
+                let name = request.pathParameters["model"] ?? ""
+                if otherModels().contains(name) { return responder.respond(.json(service.modelObject(id: name).serialized)) }
+                try service.checkModel(name)
+                responder.respond(.json(service.modelObject.serialized))
+            })
         router.post("/v1/chat/completions", route { service, request, responder in try service.startChat(request, responder) })
         router.post("/v1/completions", route { service, request, responder in try service.startCompletion(request, responder) })
-        router.post("/tokenize", route { service, request, responder in
-            responder.respond(.json(try service.tokenize(request).serialized))
-        })
-        router.post("/detokenize", route { service, request, responder in
-            responder.respond(.json(try service.detokenize(request).serialized))
-        })
-        router.post("/apply-template", route { service, request, responder in
-            let fields = try RequestFields(try service.parseBody(request))
-            let chat = try ChatCompletionRequest(body: .object([("model", .string(service.modelID))] + fields.members))
-            responder.respond(.json(JSONValue.object([("prompt", .string(try service.renderChat(chat.messages)))]).serialized))
-        })
+        router.post(
+            "/tokenize",
+            route { service, request, responder in
+                responder.respond(.json(try service.tokenize(request).serialized))
+            })
+        router.post(
+            "/detokenize",
+            route { service, request, responder in
+                responder.respond(.json(try service.detokenize(request).serialized))
+            })
+        router.post(
+            "/apply-template",
+            route { service, request, responder in
+                let fields = try RequestFields(try service.parseBody(request))
+                let chat = try ChatCompletionRequest(body: .object([("model", .string(service.modelID))] + fields.members))
+                responder.respond(.json(JSONValue.object([("prompt", .string(try service.renderChat(chat.messages)))]).serialized))
+            })
     }
 
     private var modelObject: JSONValue { modelObject(id: modelID) }
@@ -127,8 +141,9 @@ public final class TextGenerationService: Sendable {
         do {
             return try template.render(jsonContext: Data(context.serialized.utf8))
         } catch {
-            throw APIError.invalid("The chat template failed on these messages: \(error)", param: "messages",
-                                   code: "template_error")
+            throw APIError.invalid(
+                "The chat template failed on these messages: \(error)", param: "messages",
+                code: "template_error")
         }
     }
 
@@ -139,15 +154,17 @@ public final class TextGenerationService: Sendable {
         // The template writes any BOS itself; add one only when it did not and the model wants it.
         let startsWithBOS = tokenizer.bosToken.flatMap { tokenizer.tokenText($0) }.map { prompt.hasPrefix($0) } ?? false
         let tokens = tokenizer.encode(prompt, addSpecial: !startsWithBOS, parseSpecial: true)
-        try start(kind: .chat, prompts: [(tokens, "")], options: chat.options, model: chat.model, responder: responder,
-                  idPrefix: "chatcmpl-")
+        try start(
+            kind: .chat, prompts: [(tokens, "")], options: chat.options, model: chat.model, responder: responder,
+            idPrefix: "chatcmpl-")
     }
 
     // MARK: Completions
 
     private func startCompletion(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let completion = try CompletionRequest(body: try parseBody(request), limits: settings.generation,
-                                               maxPrompts: settings.maxPrompts)
+        let completion = try CompletionRequest(
+            body: try parseBody(request), limits: settings.generation,
+            maxPrompts: settings.maxPrompts)
         try checkModel(completion.model)
         let prompts = try completion.prompts.map { prompt -> ([Int32], String) in
             switch prompt {
@@ -158,8 +175,9 @@ public final class TextGenerationService: Sendable {
                 return (tokens, completion.echo ? tokenizer.decode(tokens, renderSpecial: true) : "")
             }
         }
-        try start(kind: .text, prompts: prompts, options: completion.options, model: completion.model,
-                  responder: responder, idPrefix: "cmpl-")
+        try start(
+            kind: .text, prompts: prompts, options: completion.options, model: completion.model,
+            responder: responder, idPrefix: "cmpl-")
     }
 
     private func checkedTokens(_ ids: [Int], param: String) throws -> [Int32] {
@@ -173,43 +191,53 @@ public final class TextGenerationService: Sendable {
 
     // MARK: Jobs
 
-    private func start(kind: GenerationRun.Kind, prompts: [([Int32], String)], options: GenerationOptions,
-                       model: String, responder: HTTPResponder, idPrefix: String) throws {
+    private func start(
+        kind: GenerationRun.Kind, prompts: [([Int32], String)], options: GenerationOptions,
+        model: String, responder: HTTPResponder, idPrefix: String
+    ) throws {
         for (tokens, _) in prompts {
             guard !tokens.isEmpty else { throw APIError.invalid("The prompt is empty", param: "prompt") }
             guard tokens.count < contextLength else {
-                throw APIError.invalid("The prompt has \(tokens.count) tokens but the context length is \(contextLength)",
-                                       param: "messages", code: "context_length_exceeded")
+                throw APIError.invalid(
+                    "The prompt has \(tokens.count) tokens but the context length is \(contextLength)",
+                    param: "messages", code: "context_length_exceeded")
             }
             if let maxTokens = options.maxTokens, tokens.count + maxTokens > contextLength {
-                throw APIError.invalid("The prompt (\(tokens.count) tokens) plus max_tokens (\(maxTokens)) exceeds the context length of \(contextLength) tokens",
-                                       param: "max_tokens", code: "context_length_exceeded")
+                throw APIError.invalid(
+                    "The prompt (\(tokens.count) tokens) plus max_tokens (\(maxTokens)) exceeds the context length of \(contextLength) tokens",
+                    param: "max_tokens", code: "context_length_exceeded")
             }
         }
         for token in options.logitBias.keys where token >= tokenizer.vocabularySize {
             throw APIError.invalid("logit_bias names token \(token), outside the vocabulary", param: "logit_bias")
         }
 
-        let writer = CompletionResponseWriter(id: idPrefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
-                                              created: Int(Date().timeIntervalSince1970), model: model)
+        let writer = CompletionResponseWriter(
+            id: idPrefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
+            created: Int(Date().timeIntervalSince1970), model: model)
         var choices: [GenerationRun.Choice] = []
         var requests: [GenerationRequest] = []
         for (tokens, prefix) in prompts {
             for copy in 0..<options.n {
-                choices.append(.init(detokenizer: StreamingDetokenizer(tokenizer: tokenizer),
-                                     stops: StopSequenceMatcher(stops: options.stop), prefix: prefix,
-                                     countsPrompt: copy == 0))
-                requests.append(GenerationRequest(
-                    promptTokens: tokens,
-                    maxNewTokens: options.maxTokens ?? min(settings.defaultMaxTokens, contextLength - tokens.count),
-                    stopTokenIDs: options.ignoreEOS ? [] : tokenizer.endOfGenerationTokens,
-                    sampling: TextSampling(parameters: samplingParameters(options, choice: copy),
-                                           topLogprobs: options.topLogprobs),
-                    timeout: settings.requestTimeout))
+                choices.append(
+                    .init(
+                        detokenizer: StreamingDetokenizer(tokenizer: tokenizer),
+                        stops: StopSequenceMatcher(stops: options.stop), prefix: prefix,
+                        countsPrompt: copy == 0))
+                requests.append(
+                    GenerationRequest(
+                        promptTokens: tokens,
+                        maxNewTokens: options.maxTokens ?? min(settings.defaultMaxTokens, contextLength - tokens.count),
+                        stopTokenIDs: options.ignoreEOS ? [] : tokenizer.endOfGenerationTokens,
+                        sampling: TextSampling(
+                            parameters: samplingParameters(options, choice: copy),
+                            topLogprobs: options.topLogprobs),
+                        timeout: settings.requestTimeout))
             }
         }
-        let run = GenerationRun(kind: kind, options: options, tokenizer: tokenizer, writer: writer,
-                                responder: responder, choices: choices)
+        let run = GenerationRun(
+            kind: kind, options: options, tokenizer: tokenizer, writer: writer,
+            responder: responder, choices: choices)
         run.submitJobs(count: requests.count) { (index, onEvent) throws(ServeError) -> Job in
             try scheduler.submit(requests[index], onEvent: onEvent)
         }
@@ -234,12 +262,19 @@ public final class TextGenerationService: Sendable {
         guard let content = try fields.string("content") else {
             throw APIError.invalid("'content' is required", param: "content")
         }
-        let tokens = tokenizer.encode(content, addSpecial: try fields.bool("add_special") ?? false,
-                                      parseSpecial: try fields.bool("parse_special") ?? true)
+        let tokens = tokenizer.encode(
+            content, addSpecial: try fields.bool("add_special") ?? false,
+            parseSpecial: try fields.bool("parse_special") ?? true)
         if try fields.bool("with_pieces") ?? false {
-            return .object([("tokens", .array(tokens.map { id in
-                .object([("id", .int(Int(id))), ("piece", .string(String(decoding: tokenizer.pieceBytes(id), as: UTF8.self)))])
-            }))])
+            return .object([
+                (
+                    "tokens",
+                    .array(
+                        tokens.map { id in
+                            .object([("id", .int(Int(id))), ("piece", .string(String(decoding: tokenizer.pieceBytes(id), as: UTF8.self)))])
+                        })
+                )
+            ])
         }
         return .object([("tokens", .array(tokens.map { .int(Int($0)) }))])
     }

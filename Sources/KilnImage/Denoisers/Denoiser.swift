@@ -35,7 +35,9 @@ extension UNet2DConditionModel: Denoiser {
     /// A sample's arithmetic is the same either way, so results never depend on the batch.
     public func predict(batch samples: [FeatureMap], timesteps: [Double], contexts: [[Float]], contextTokens: Int) throws -> [FeatureMap] {
         guard samples.count == timesteps.count, samples.count == contexts.count else {
-            throw ImageError.invalidRequest("a denoiser batch needs one timestep and one context per sample (\(samples.count) samples, \(timesteps.count) timesteps, \(contexts.count) contexts)")
+            throw ImageError.invalidRequest(
+                "a denoiser batch needs one timestep and one context per sample (\(samples.count) samples, \(timesteps.count) timesteps, \(contexts.count) contexts)"
+            )
         }
         return try predictEach(samples.count) { index in
             try predict(samples[index], timestep: timesteps[index], context: contexts[index], contextTokens: contextTokens)

@@ -27,8 +27,9 @@ struct DiTBlock: Sendable {
         selfAttention = try AttentionLayer(diffusersBiased: store, name + ".attn1", heads: heads)
         crossAttention = try AttentionLayer(diffusersBiased: store, name + ".attn2", heads: heads)
         guard selfAttention.query.inFeatures == width, selfAttention.output.outFeatures == width,
-              crossAttention.query.inFeatures == width, crossAttention.key.inFeatures == contextWidth, crossAttention.value.inFeatures == contextWidth,
-              crossAttention.output.outFeatures == width else {
+            crossAttention.query.inFeatures == width, crossAttention.key.inFeatures == contextWidth, crossAttention.value.inFeatures == contextWidth,
+            crossAttention.output.outFeatures == width
+        else {
             throw ImageError.invalidWeights("\(name): attention projections do not match the width \(width)")
         }
         feedForwardIn = try Linear(store, name + ".ff.net.0.proj", in: width)
@@ -40,8 +41,10 @@ struct DiTBlock: Sendable {
 
     /// hidden [tokens, width] in place; `modulation` [6, width] is the model's timestep projection,
     /// `caption` [captionTokens, contextWidth] the (projected) text.
-    func callAsFunction(_ hidden: inout [Float], tokens: Int, modulation: [Float], caption: [Float],
-                        captionTokens: Int, workspace: Workspace) {
+    func callAsFunction(
+        _ hidden: inout [Float], tokens: Int, modulation: [Float], caption: [Float],
+        captionTokens: Int, workspace: Workspace
+    ) {
         // (shift, scale, gate) for attention, then for the MLP.
         var terms = modulation
         for index in terms.indices { terms[index] += scaleShiftTable.pointer[index] }
@@ -52,8 +55,9 @@ struct DiTBlock: Sendable {
         let crossed = crossAttention(hidden, tokens: tokens, context: caption, contextTokens: captionTokens, workspace: workspace)
         for index in hidden.indices { hidden[index] += crossed[index] }
 
-        var inner = feedForwardIn(modulated(hidden, tokens: tokens, terms: terms, shiftRow: 3, scaleRow: 4), rows: tokens,
-                                  workspace: workspace)
+        var inner = feedForwardIn(
+            modulated(hidden, tokens: tokens, terms: terms, shiftRow: 3, scaleRow: 4), rows: tokens,
+            workspace: workspace)
         inner.withUnsafeMutableBufferPointer { Activation.geluTanhInPlace($0.baseAddress!, count: $0.count) }
         addGated(feedForwardOut(inner, rows: tokens, workspace: workspace), to: &hidden, tokens: tokens, terms: terms, gateRow: 5)
     }
@@ -63,9 +67,10 @@ struct DiTBlock: Sendable {
         hidden.withUnsafeBufferPointer { input in
             output.withUnsafeMutableBufferPointer { out in
                 terms.withUnsafeBufferPointer { t in
-                    Modulation.modulatedLayerNorm(input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
-                                                  epsilon: epsilon, shift: t.baseAddress! + shiftRow * width,
-                                                  scale: t.baseAddress! + scaleRow * width)
+                    Modulation.modulatedLayerNorm(
+                        input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
+                        epsilon: epsilon, shift: t.baseAddress! + shiftRow * width,
+                        scale: t.baseAddress! + scaleRow * width)
                 }
             }
         }
@@ -76,8 +81,9 @@ struct DiTBlock: Sendable {
         values.withUnsafeBufferPointer { input in
             hidden.withUnsafeMutableBufferPointer { target in
                 terms.withUnsafeBufferPointer { t in
-                    Modulation.addGated(input.baseAddress!, gate: t.baseAddress! + gateRow * width,
-                                        to: target.baseAddress!, rows: tokens, width: width)
+                    Modulation.addGated(
+                        input.baseAddress!, gate: t.baseAddress! + gateRow * width,
+                        to: target.baseAddress!, rows: tokens, width: width)
                 }
             }
         }

@@ -97,8 +97,9 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         let layerCount = try config.int("num_layers", range: 1...256)
         let (blockWidth, blockHeads, blockEpsilon) = (width, heads, epsilon)
         blocks = try (0..<layerCount).map {
-            try DiTBlock(store, "transformer_blocks.\($0)", width: blockWidth, contextWidth: attentionContextWidth,
-                         heads: blockHeads, epsilon: blockEpsilon)
+            try DiTBlock(
+                store, "transformer_blocks.\($0)", width: blockWidth, contextWidth: attentionContextWidth,
+                heads: blockHeads, epsilon: blockEpsilon)
         }
         guard !store.contains("transformer_blocks.\(layerCount).scale_shift_table") else {
             throw ImageError.invalidWeights("the weights hold more transformer blocks than num_layers \(layerCount)")
@@ -106,16 +107,20 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         outputTable = try store.weight("scale_shift_table", shape: [2, width])
         projectOut = try Linear(store, "proj_out", in: width, out: patchSize * patchSize * outChannels)
         let grid = sampleSize / patchSize
-        nativePositions = Patches.sinCosPositions(rows: grid, columns: grid, width: width, baseSize: baseSize,
-                                                  interpolationScale: interpolationScale)
+        nativePositions = Patches.sinCosPositions(
+            rows: grid, columns: grid, width: width, baseSize: baseSize,
+            interpolationScale: interpolationScale)
     }
 
     /// The model's output (ε) for one image [inChannels, h, w] at `timestep`, conditioned on
     /// `context` [contextTokens, contextWidth]. h and w must be multiples of the patch size.
     public func predict(_ sample: FeatureMap, timestep: Double, context: [Float], contextTokens: Int) throws -> FeatureMap {
         guard sample.channels == inChannels, sample.height >= patchSize, sample.width >= patchSize,
-              sample.height % patchSize == 0, sample.width % patchSize == 0 else {
-            throw ImageError.invalidRequest("transformer input must be \(inChannels)×H×W with H and W positive multiples of \(patchSize); got \(sample.channels)×\(sample.height)×\(sample.width)")
+            sample.height % patchSize == 0, sample.width % patchSize == 0
+        else {
+            throw ImageError.invalidRequest(
+                "transformer input must be \(inChannels)×H×W with H and W positive multiples of \(patchSize); got \(sample.channels)×\(sample.height)×\(sample.width)"
+            )
         }
         guard contextTokens >= 1, context.count == contextTokens * contextWidth else {
             throw ImageError.invalidRequest("transformer context must be \(contextTokens)×\(contextWidth) (at least one token)")
@@ -131,24 +136,29 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         var hidden = [Float](repeating: 0, count: tokens * width)
         sample.values.withUnsafeBufferPointer { image in
             patches.withUnsafeMutableBufferPointer { out in
-                Patches.patchify(image.baseAddress!, into: out.baseAddress!, channels: inChannels,
-                                 height: sample.height, width: sample.width, patchSize: patchSize)
+                Patches.patchify(
+                    image.baseAddress!, into: out.baseAddress!, channels: inChannels,
+                    height: sample.height, width: sample.width, patchSize: patchSize)
             }
         }
         patches.withUnsafeBufferPointer { input in
             hidden.withUnsafeMutableBufferPointer { output in
-                GEMM.multiplyTransposed(input.baseAddress!, patchWeight.pointer, into: output.baseAddress!,
-                                        m: tokens, n: width, k: patchWidth, columnBias: patchBias.pointer,
-                                        context: kernels)
+                GEMM.multiplyTransposed(
+                    input.baseAddress!, patchWeight.pointer, into: output.baseAddress!,
+                    m: tokens, n: width, k: patchWidth, columnBias: patchBias.pointer,
+                    context: kernels)
             }
         }
-        let positions = rows == sampleSize / patchSize && columns == sampleSize / patchSize ? nativePositions
+        let positions =
+            rows == sampleSize / patchSize && columns == sampleSize / patchSize
+            ? nativePositions
             : Patches.sinCosPositions(rows: rows, columns: columns, width: width, baseSize: baseSize, interpolationScale: interpolationScale)
         for index in hidden.indices { hidden[index] += positions[index] }
 
         // Timestep: e [D] conditions the output norm; SiLU(e) → modulation [6, D] every block.
-        var time = timeLinear1(UNet2DConditionModel.timestepEmbedding(timestep, width: Self.timeProjectionWidth, flipSinToCos: true, frequencyShift: 0),
-                               rows: 1, workspace: workspace)
+        var time = timeLinear1(
+            UNet2DConditionModel.timestepEmbedding(timestep, width: Self.timeProjectionWidth, flipSinToCos: true, frequencyShift: 0),
+            rows: 1, workspace: workspace)
         Activation.siluInPlace(&time, count: time.count)
         let embedded = timeLinear2(time, rows: 1, workspace: workspace)
         var activated = embedded
@@ -173,8 +183,9 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
             normalized.withUnsafeMutableBufferPointer { out in
                 shiftScale.withUnsafeBufferPointer { terms in
                     // diffusers' norm_out is fixed at eps 1e-6, whatever norm_eps says.
-                    Modulation.modulatedLayerNorm(input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
-                                                  epsilon: 1e-6, shift: terms.baseAddress!, scale: terms.baseAddress! + width)
+                    Modulation.modulatedLayerNorm(
+                        input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
+                        epsilon: 1e-6, shift: terms.baseAddress!, scale: terms.baseAddress! + width)
                 }
             }
         }
@@ -182,8 +193,9 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         var output = FeatureMap(zeros: outChannels, height: sample.height, width: sample.width)
         projected.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
-                Patches.unpatchify(input.baseAddress!, into: out.baseAddress!, channels: outChannels,
-                                   height: sample.height, width: sample.width, patchSize: patchSize)
+                Patches.unpatchify(
+                    input.baseAddress!, into: out.baseAddress!, channels: outChannels,
+                    height: sample.height, width: sample.width, patchSize: patchSize)
             }
         }
         return output
@@ -193,7 +205,8 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
     /// arithmetic is the same as alone, so results never depend on what else is in the batch.
     public func predict(batch samples: [FeatureMap], timesteps: [Double], contexts: [[Float]], contextTokens: Int) throws -> [FeatureMap] {
         guard samples.count == contexts.count, samples.count == timesteps.count else {
-            throw ImageError.invalidRequest("batch of \(samples.count) samples needs as many timesteps and contexts (got \(timesteps.count), \(contexts.count))")
+            throw ImageError.invalidRequest(
+                "batch of \(samples.count) samples needs as many timesteps and contexts (got \(timesteps.count), \(contexts.count))")
         }
         return try samples.indices.map { try predict(samples[$0], timestep: timesteps[$0], context: contexts[$0], contextTokens: contextTokens) }
     }

@@ -34,14 +34,15 @@ struct SpatialTransformer: Sendable {
             guard projection.outFeatures % 2 == 0 else {
                 throw ImageError.invalidWeights("\(prefix).ff.net.0.proj must give an even width for GEGLU")
             }
-            blocks.append(Block(
-                norm1: try LayerNorm(store, prefix + ".norm1", width: inner, epsilon: 1e-5),
-                selfAttention: try AttentionLayer(diffusers: store, prefix + ".attn1", heads: heads),
-                norm2: try LayerNorm(store, prefix + ".norm2", width: inner, epsilon: 1e-5),
-                crossAttention: try AttentionLayer(diffusers: store, prefix + ".attn2", heads: heads, contextWidth: contextWidth),
-                norm3: try LayerNorm(store, prefix + ".norm3", width: inner, epsilon: 1e-5),
-                feedForwardIn: projection,
-                feedForwardOut: try Linear(store, prefix + ".ff.net.2", in: projection.outFeatures / 2, out: inner)))
+            blocks.append(
+                Block(
+                    norm1: try LayerNorm(store, prefix + ".norm1", width: inner, epsilon: 1e-5),
+                    selfAttention: try AttentionLayer(diffusers: store, prefix + ".attn1", heads: heads),
+                    norm2: try LayerNorm(store, prefix + ".norm2", width: inner, epsilon: 1e-5),
+                    crossAttention: try AttentionLayer(diffusers: store, prefix + ".attn2", heads: heads, contextWidth: contextWidth),
+                    norm3: try LayerNorm(store, prefix + ".norm3", width: inner, epsilon: 1e-5),
+                    feedForwardIn: projection,
+                    feedForwardOut: try Linear(store, prefix + ".ff.net.2", in: projection.outFeatures / 2, out: inner)))
             index += 1
         }
         guard !blocks.isEmpty else { throw ImageError.invalidWeights("\(name) has no transformer_blocks") }
@@ -64,8 +65,11 @@ struct SpatialTransformer: Sendable {
         }
         for block in blocks {
             add(&hidden, block.selfAttention(block.norm1(hidden, rows: tokens, workspace: workspace), tokens: tokens, workspace: workspace))
-            add(&hidden, block.crossAttention(block.norm2(hidden, rows: tokens, workspace: workspace), tokens: tokens,
-                                              context: context, contextTokens: contextTokens, workspace: workspace))
+            add(
+                &hidden,
+                block.crossAttention(
+                    block.norm2(hidden, rows: tokens, workspace: workspace), tokens: tokens,
+                    context: context, contextTokens: contextTokens, workspace: workspace))
             let doubled = block.feedForwardIn(block.norm3(hidden, rows: tokens, workspace: workspace), rows: tokens, workspace: workspace)
             let half = doubled.count / tokens / 2
             let gated = doubled.withUnsafeBufferPointer { input in

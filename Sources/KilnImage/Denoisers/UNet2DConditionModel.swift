@@ -68,7 +68,9 @@ public final class UNet2DConditionModel: @unchecked Sendable {
         timeLinear2 = try Linear(store, "time_embedding.linear_2", in: timeLinear1.outFeatures)
         let timeWidth = timeLinear2.outFeatures
         convIn = try Convolution(store, "conv_in")
-        guard convIn.kernel.inChannels == inChannels else { throw ImageError.invalidWeights("conv_in takes \(convIn.kernel.inChannels) channels, config says \(inChannels)") }
+        guard convIn.kernel.inChannels == inChannels else {
+            throw ImageError.invalidWeights("conv_in takes \(convIn.kernel.inChannels) channels, config says \(inChannels)")
+        }
 
         func stage(_ prefix: String, type: String, resnetCount: Int, heads: Int, resampler: String?, stride: Int) throws -> Stage {
             let crossAttention = type.hasPrefix("CrossAttn")
@@ -80,8 +82,10 @@ public final class UNet2DConditionModel: @unchecked Sendable {
                 let resnet = try ResnetBlock(store, "\(prefix).resnets.\(index)", groups: groups, epsilon: epsilon, timeEmbedding: timeWidth)
                 resnets.append(resnet)
                 if crossAttention {
-                    attentions.append(try SpatialTransformer(store, "\(prefix).attentions.\(index)", channels: resnet.outChannels,
-                                                             heads: heads, contextWidth: contextWidth, groups: groups))
+                    attentions.append(
+                        try SpatialTransformer(
+                            store, "\(prefix).attentions.\(index)", channels: resnet.outChannels,
+                            heads: heads, contextWidth: contextWidth, groups: groups))
                 }
             }
             let sampler = try resampler.map { try Convolution(store, "\(prefix).\($0).0.conv", stride: stride, padding: 1) }
@@ -89,21 +93,28 @@ public final class UNet2DConditionModel: @unchecked Sendable {
         }
         var downStages: [Stage] = []
         for block in 0..<blocks {
-            downStages.append(try stage("down_blocks.\(block)", type: downTypes[block], resnetCount: layers, heads: heads[block],
-                                        resampler: block < blocks - 1 ? "downsamplers" : nil, stride: 2))
+            downStages.append(
+                try stage(
+                    "down_blocks.\(block)", type: downTypes[block], resnetCount: layers, heads: heads[block],
+                    resampler: block < blocks - 1 ? "downsamplers" : nil, stride: 2))
         }
         down = downStages
         downsamplings = blocks - 1
         let midType = try config.string("mid_block_type", default: "UNetMidBlock2DCrossAttn")
-        guard midType == "UNetMidBlock2DCrossAttn" else { throw ImageError.invalidConfig("\(config.path): mid_block_type \(midType) is not supported") }
+        guard midType == "UNetMidBlock2DCrossAttn" else {
+            throw ImageError.invalidConfig("\(config.path): mid_block_type \(midType) is not supported")
+        }
         midResnets = try (0..<2).map { try ResnetBlock(store, "mid_block.resnets.\($0)", groups: groups, epsilon: epsilon, timeEmbedding: timeWidth) }
-        midAttention = try SpatialTransformer(store, "mid_block.attentions.0", channels: midResnets[0].outChannels,
-                                              heads: heads[blocks - 1], contextWidth: contextWidth, groups: groups)
+        midAttention = try SpatialTransformer(
+            store, "mid_block.attentions.0", channels: midResnets[0].outChannels,
+            heads: heads[blocks - 1], contextWidth: contextWidth, groups: groups)
         var upStages: [Stage] = []
         let reversedHeads = Array(heads.reversed())
         for block in 0..<blocks {
-            upStages.append(try stage("up_blocks.\(block)", type: upTypes[block], resnetCount: layers + 1, heads: reversedHeads[block],
-                                      resampler: block < blocks - 1 ? "upsamplers" : nil, stride: 1))
+            upStages.append(
+                try stage(
+                    "up_blocks.\(block)", type: upTypes[block], resnetCount: layers + 1, heads: reversedHeads[block],
+                    resampler: block < blocks - 1 ? "upsamplers" : nil, stride: 1))
         }
         up = upStages
         normOut = try GroupNorm(store, "conv_norm_out", channels: channels[0], groups: groups, epsilon: epsilon)
@@ -191,8 +202,9 @@ public final class UNet2DConditionModel: @unchecked Sendable {
         var output = FeatureMap(zeros: x.channels, height: height, width: width)
         x.values.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
-                Resample.resizeNearest(input.baseAddress!, into: out.baseAddress!, channels: x.channels,
-                                       height: x.height, width: x.width, outHeight: height, outWidth: width)
+                Resample.resizeNearest(
+                    input.baseAddress!, into: out.baseAddress!, channels: x.channels,
+                    height: x.height, width: x.width, outHeight: height, outWidth: width)
             }
         }
         return output

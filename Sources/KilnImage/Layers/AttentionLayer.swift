@@ -13,24 +13,27 @@ struct AttentionLayer: Sendable {
 
     /// diffusers naming: `to_q`, `to_k`, `to_v`, `to_out.0`.
     init(diffusers store: WeightStore, _ name: String, heads: Int, contextWidth: Int? = nil) throws {
-        try self.init(query: Linear(store, name + ".to_q", bias: false),
-                      key: Linear(store, name + ".to_k", in: contextWidth, bias: false),
-                      value: Linear(store, name + ".to_v", in: contextWidth, bias: false),
-                      output: Linear(store, name + ".to_out.0"), heads: heads, causal: false, name: name)
+        try self.init(
+            query: Linear(store, name + ".to_q", bias: false),
+            key: Linear(store, name + ".to_k", in: contextWidth, bias: false),
+            value: Linear(store, name + ".to_v", in: contextWidth, bias: false),
+            output: Linear(store, name + ".to_out.0"), heads: heads, causal: false, name: name)
     }
 
     /// diffusers naming with biased projections (the VAE's single-head attention).
     init(diffusersBiased store: WeightStore, _ name: String, heads: Int) throws {
-        try self.init(query: Linear(store, name + ".to_q"), key: Linear(store, name + ".to_k"),
-                      value: Linear(store, name + ".to_v"), output: Linear(store, name + ".to_out.0"),
-                      heads: heads, causal: false, name: name)
+        try self.init(
+            query: Linear(store, name + ".to_q"), key: Linear(store, name + ".to_k"),
+            value: Linear(store, name + ".to_v"), output: Linear(store, name + ".to_out.0"),
+            heads: heads, causal: false, name: name)
     }
 
     /// CLIP naming: `q_proj`, `k_proj`, `v_proj`, `out_proj`, with a causal mask.
     init(clip store: WeightStore, _ name: String, heads: Int) throws {
-        try self.init(query: Linear(store, name + ".q_proj"), key: Linear(store, name + ".k_proj"),
-                      value: Linear(store, name + ".v_proj"), output: Linear(store, name + ".out_proj"),
-                      heads: heads, causal: true, name: name)
+        try self.init(
+            query: Linear(store, name + ".q_proj"), key: Linear(store, name + ".k_proj"),
+            value: Linear(store, name + ".v_proj"), output: Linear(store, name + ".out_proj"),
+            heads: heads, causal: true, name: name)
     }
 
     private init(query: Linear, key: Linear, value: Linear, output: Linear, heads: Int, causal: Bool, name: String) throws {
@@ -54,17 +57,20 @@ struct AttentionLayer: Sendable {
         let sourceTokens = contextTokens ?? tokens
         let k = key(source, rows: sourceTokens, workspace: workspace)
         let v = value(source, rows: sourceTokens, workspace: workspace)
-        let buffer = workspace.buffer(SequenceAttention.scratchCount(queryCount: tokens, keyCount: sourceTokens, heads: heads,
-                                                                     headDim: headDim, context: workspace.kernels))
+        let buffer = workspace.buffer(
+            SequenceAttention.scratchCount(
+                queryCount: tokens, keyCount: sourceTokens, heads: heads,
+                headDim: headDim, context: workspace.kernels))
         let attended = q.withUnsafeBufferPointer { qp in
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in
                     [Float].filled(tokens * heads * headDim) { op in
-                        SequenceAttention.attend(query: qp.baseAddress!, key: kp.baseAddress!, value: vp.baseAddress!,
-                                                 output: op, queryCount: tokens, keyCount: sourceTokens,
-                                                 heads: heads, headDim: headDim,
-                                                 scale: 1 / Float(headDim).squareRoot(), causal: causal, scratch: buffer,
-                                                 context: workspace.kernels)
+                        SequenceAttention.attend(
+                            query: qp.baseAddress!, key: kp.baseAddress!, value: vp.baseAddress!,
+                            output: op, queryCount: tokens, keyCount: sourceTokens,
+                            heads: heads, headDim: headDim,
+                            scale: 1 / Float(headDim).squareRoot(), causal: causal, scratch: buffer,
+                            context: workspace.kernels)
                     }
                 }
             }

@@ -27,9 +27,10 @@ struct Linear: Sendable {
                     for row in 0..<rows { (out + row * outFeatures).initialize(from: bias.pointer, count: outFeatures) }
                 }
                 // y = x · Wᵀ: the weight [out, in] read in place (in its stored type) as its transpose.
-                GEMM.multiply(MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight: weight.matrix.transposed,
-                              into: out, m: rows, n: outFeatures, k: inFeatures, accumulate: bias != nil,
-                              context: workspace.kernels)
+                GEMM.multiply(
+                    MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight: weight.matrix.transposed,
+                    into: out, m: rows, n: outFeatures, k: inFeatures, accumulate: bias != nil,
+                    context: workspace.kernels)
             }
         }
     }
@@ -48,8 +49,9 @@ struct Convolution: Sendable {
         }
         bias = store.contains(name + ".bias") ? try store.floats(name + ".bias", shape: [weight.shape[0]]) : nil
         let size = weight.shape[2]
-        kernel = Conv2D(inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: size,
-                        stride: stride, padding: padding ?? size / 2)
+        kernel = Conv2D(
+            inChannels: weight.shape[1], outChannels: weight.shape[0], kernel: size,
+            stride: stride, padding: padding ?? size / 2)
     }
 
     var outChannels: Int { kernel.outChannels }
@@ -62,8 +64,9 @@ struct Convolution: Sendable {
         let patches = workspace.buffer(kernel.scratchCount(height: x.height, width: x.width, context: workspace.kernels))
         return x.values.withUnsafeBufferPointer { input in
             FeatureMap(channels: kernel.outChannels, height: size.height, width: size.width) { out in
-                kernel.apply(input: input.baseAddress!, height: x.height, width: x.width, weight: weight.matrix,
-                             bias: bias?.pointer, output: out, scratch: patches, context: workspace.kernels)
+                kernel.apply(
+                    input: input.baseAddress!, height: x.height, width: x.width, weight: weight.matrix,
+                    bias: bias?.pointer, output: out, scratch: patches, context: workspace.kernels)
             }
         }
     }
@@ -91,9 +94,10 @@ struct GroupNorm: Sendable {
         var output = x
         x.values.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
-                Normalization.groupNorm(input.baseAddress!, into: out.baseAddress!, channels: x.channels,
-                                        pixels: x.pixels, groups: groups, epsilon: epsilon,
-                                        gamma: gamma.pointer, beta: beta.pointer, silu: silu, context: workspace.kernels)
+                Normalization.groupNorm(
+                    input.baseAddress!, into: out.baseAddress!, channels: x.channels,
+                    pixels: x.pixels, groups: groups, epsilon: epsilon,
+                    gamma: gamma.pointer, beta: beta.pointer, silu: silu, context: workspace.kernels)
             }
         }
         return output
@@ -117,9 +121,10 @@ struct LayerNorm: Sendable {
         var y = x
         x.withUnsafeBufferPointer { input in
             y.withUnsafeMutableBufferPointer { output in
-                Normalization.layerNorm(input.baseAddress!, into: output.baseAddress!, rows: rows,
-                                        width: gamma.count, epsilon: epsilon, gamma: gamma.pointer, beta: beta.pointer,
-                                        context: workspace.kernels)
+                Normalization.layerNorm(
+                    input.baseAddress!, into: output.baseAddress!, rows: rows,
+                    width: gamma.count, epsilon: epsilon, gamma: gamma.pointer, beta: beta.pointer,
+                    context: workspace.kernels)
             }
         }
         return y

@@ -29,8 +29,10 @@ public final class ImageGeneration: @unchecked Sendable {
     let contextTokens: Int
     let guidanceScale: Float
 
-    init(request: ImageRequest, width: Int, height: Int, batchKey: BatchKey, latents: [Float],
-         sampler: DiffusionSampler, noise: SeededNoise, contexts: [[Float]], contextTokens: Int) {
+    init(
+        request: ImageRequest, width: Int, height: Int, batchKey: BatchKey, latents: [Float],
+        sampler: DiffusionSampler, noise: SeededNoise, contexts: [[Float]], contextTokens: Int
+    ) {
         self.request = request
         self.width = width
         self.height = height

@@ -6,22 +6,26 @@ extension ImagePipeline {
     public func prepare(_ request: ImageRequest) throws -> ImageGeneration {
         let width = request.width ?? nativeSize, height = request.height ?? nativeSize
         try validate(request, width: width, height: height)
-        let key = ImageGeneration.BatchKey(latentChannels: latentChannels, latentHeight: height / vaeScale,
-                                           latentWidth: width / vaeScale)
+        let key = ImageGeneration.BatchKey(
+            latentChannels: latentChannels, latentHeight: height / vaeScale,
+            latentWidth: width / vaeScale)
         let latentCount = key.latentChannels * key.latentHeight * key.latentWidth
         let sampler = try DiffusionSampler(kind: request.sampler, spacing: request.spacing, schedule: schedule, steps: request.steps)
         var noise = SeededNoise(seed: request.seed)
         var latents: [Float]
         if let given = request.initialLatents {
             guard given.count == latentCount else {
-                throw ImageError.invalidRequest("initial latents hold \(given.count) values; \(key.latentChannels)×\(key.latentHeight)×\(key.latentWidth) = \(latentCount) needed")
+                throw ImageError.invalidRequest(
+                    "initial latents hold \(given.count) values; \(key.latentChannels)×\(key.latentHeight)×\(key.latentWidth) = \(latentCount) needed"
+                )
             }
             latents = given
         } else {
             latents = noise.gaussians(count: latentCount)
         }
         if let given = request.ancestralNoise, sampler.needsNoise,
-           given.count < sampler.stepCount || given.contains(where: { $0.count != latentCount }) {
+            given.count < sampler.stepCount || given.contains(where: { $0.count != latentCount })
+        {
             throw ImageError.invalidRequest("ancestral noise must hold \(sampler.stepCount) blocks of \(latentCount) values")
         }
         let initialScale = Float(sampler.initialNoiseScale)
@@ -30,9 +34,10 @@ extension ImagePipeline {
         let guided = request.guidanceScale > 1
         let positive = try encode(prompt: request.prompt, clipSkip: request.clipSkip)
         let negative = guided ? try encode(prompt: request.negativePrompt, clipSkip: request.clipSkip) : []
-        return ImageGeneration(request: request, width: width, height: height, batchKey: key, latents: latents,
-                               sampler: sampler, noise: noise, contexts: guided ? [negative, positive] : [positive],
-                               contextTokens: tokenizer.maxLength)
+        return ImageGeneration(
+            request: request, width: width, height: height, batchKey: key, latents: latents,
+            sampler: sampler, noise: noise, contexts: guided ? [negative, positive] : [positive],
+            contextTokens: tokenizer.maxLength)
     }
 
     /// Advances each generation by one step with ONE denoiser call over all of them (both halves
@@ -61,16 +66,18 @@ extension ImagePipeline {
         for generation in generations {
             let step = generation.stepIndex
             let scale = generation.sampler.modelInputScale(step: step)
-            let input = FeatureMap(values: generation.latents.map { $0 * scale }, channels: key.latentChannels,
-                                   height: key.latentHeight, width: key.latentWidth)
+            let input = FeatureMap(
+                values: generation.latents.map { $0 * scale }, channels: key.latentChannels,
+                height: key.latentHeight, width: key.latentWidth)
             for context in generation.contexts {
                 samples.append(input)
                 timesteps.append(generation.sampler.timesteps[step])
                 contexts.append(context)
             }
         }
-        let outputs = try denoiser.predict(batch: samples, timesteps: timesteps, contexts: contexts,
-                                           contextTokens: first.contextTokens)
+        let outputs = try denoiser.predict(
+            batch: samples, timesteps: timesteps, contexts: contexts,
+            contextTokens: first.contextTokens)
         guard outputs.count == samples.count else {
             throw ImageError.invalidRequest("the denoiser returned \(outputs.count) predictions for \(samples.count) samples")
         }
@@ -106,15 +113,17 @@ extension ImagePipeline {
 
     /// The finished (or, for a preview of full quality, unfinished) generation's image.
     public func decode(_ generation: ImageGeneration) throws -> GeneratedImage {
-        try decode(latents: generation.latents, latentWidth: generation.batchKey.latentWidth,
-                   latentHeight: generation.batchKey.latentHeight)
+        try decode(
+            latents: generation.latents, latentWidth: generation.batchKey.latentWidth,
+            latentHeight: generation.batchKey.latentHeight)
     }
 
     /// A cheap preview of where the generation stands: see `LatentPreview`.
     public func preview(_ generation: ImageGeneration) -> GeneratedImage {
         // Euler keeps latents at scale σ; bring them back to unit variance as the denoiser sees them.
         let scale = generation.isFinished ? 1 : generation.sampler.modelInputScale(step: generation.stepIndex)
-        return LatentPreview.image(latents: generation.latents.map { $0 * scale }, channels: generation.batchKey.latentChannels,
-                                   height: generation.batchKey.latentHeight, width: generation.batchKey.latentWidth)
+        return LatentPreview.image(
+            latents: generation.latents.map { $0 * scale }, channels: generation.batchKey.latentChannels,
+            height: generation.batchKey.latentHeight, width: generation.batchKey.latentWidth)
     }
 }

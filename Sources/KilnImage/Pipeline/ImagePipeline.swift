@@ -45,8 +45,10 @@ public final class ImagePipeline: @unchecked Sendable {
 
     /// Loads the pipeline in `directory`; its models' kernels run on `kernels` (by default a
     /// context of its own, with a pool of one thread per core and the default settings).
-    public init(directory: String, limits: ImagePipelineLimits = ImagePipelineLimits(),
-                kernels: KernelContext = KernelContext()) throws {
+    public init(
+        directory: String, limits: ImagePipelineLimits = ImagePipelineLimits(),
+        kernels: KernelContext = KernelContext()
+    ) throws {
         self.kernels = kernels
         let index = try ComponentConfig(path: directory + "/model_index.json")
         let className = try index.string("_class_name", default: "StableDiffusionPipeline")
@@ -62,10 +64,13 @@ public final class ImagePipeline: @unchecked Sendable {
             defaultGuidanceScale = 4.5
             let transformer = try PixArtTransformer2DModel(directory: directory + "/transformer", kernels: kernels)
             guard transformer.outChannels == transformer.inChannels else {
-                throw ImageError.invalidConfig("\(directory)/transformer: out_channels \(transformer.outChannels) differ from in_channels \(transformer.inChannels) (learned variance is not supported)")
+                throw ImageError.invalidConfig(
+                    "\(directory)/transformer: out_channels \(transformer.outChannels) differ from in_channels \(transformer.inChannels) (learned variance is not supported)"
+                )
             }
             denoiser = transformer
-            vae = FileManager.default.fileExists(atPath: directory + "/vae/config.json")
+            vae =
+                FileManager.default.fileExists(atPath: directory + "/vae/config.json")
                 ? try VAEDecoder(directory: directory + "/vae", kernels: kernels) : nil
         default:
             throw ImageError.invalidConfig("\(index.path): pipeline \(className) is not supported (StableDiffusionPipeline, PixArtAlphaPipeline)")
@@ -73,10 +78,12 @@ public final class ImagePipeline: @unchecked Sendable {
         tokenizer = try CLIPTokenizer(directory: directory + "/tokenizer")
         textEncoder = try CLIPTextEncoder(directory: directory + "/text_encoder", kernels: kernels)
         guard textEncoder.width == denoiser.contextWidth else {
-            throw ImageError.invalidConfig("text encoder width \(textEncoder.width) differs from the \(denoiserFolder)'s context width \(denoiser.contextWidth)")
+            throw ImageError.invalidConfig(
+                "text encoder width \(textEncoder.width) differs from the \(denoiserFolder)'s context width \(denoiser.contextWidth)")
         }
         if let vae, denoiser.inChannels != vae.latentChannels {
-            throw ImageError.invalidConfig("\(denoiserFolder) in_channels \(denoiser.inChannels) differ from the VAE's latent_channels \(vae.latentChannels)")
+            throw ImageError.invalidConfig(
+                "\(denoiserFolder) in_channels \(denoiser.inChannels) differ from the VAE's latent_channels \(vae.latentChannels)")
         }
         let denoiserConfig = try ComponentConfig(path: directory + "/\(denoiserFolder)/config.json")
         nativeLatentSize = try denoiserConfig.int("sample_size", default: 64, range: 1...4096)
@@ -116,12 +123,13 @@ public final class ImagePipeline: @unchecked Sendable {
         guard let spacing = NoiseSchedule.TimestepSpacing(rawValue: spacingName) else {
             throw ImageError.invalidConfig("\(path): timestep_spacing \(spacingName) is not supported (leading, linspace, trailing)")
         }
-        return try NoiseSchedule(trainTimesteps: config.int("num_train_timesteps", default: 1000, range: 2...100_000),
-                                 betaStart: config.double("beta_start", default: 0.0001),
-                                 betaEnd: config.double("beta_end", default: 0.02),
-                                 betaSchedule: beta, predictionType: prediction, timestepSpacing: spacing,
-                                 stepsOffset: config.int("steps_offset", default: 0, range: 0...1000),
-                                 setAlphaToOne: config.bool("set_alpha_to_one", default: true))
+        return try NoiseSchedule(
+            trainTimesteps: config.int("num_train_timesteps", default: 1000, range: 2...100_000),
+            betaStart: config.double("beta_start", default: 0.0001),
+            betaEnd: config.double("beta_end", default: 0.02),
+            betaSchedule: beta, predictionType: prediction, timestepSpacing: spacing,
+            stepsOffset: config.int("steps_offset", default: 0, range: 0...1000),
+            setAlphaToOne: config.bool("set_alpha_to_one", default: true))
     }
 
     /// Text embeddings [maxLength, width] of `text`.
@@ -163,7 +171,9 @@ public final class ImagePipeline: @unchecked Sendable {
         guard request.guidanceScale.isFinite, request.guidanceScale >= 0, request.guidanceScale <= limits.maxGuidanceScale else {
             throw ImageError.invalidRequest("guidance scale must be in 0...\(limits.maxGuidanceScale), got \(request.guidanceScale)")
         }
-        guard request.prompt.unicodeScalars.count <= limits.maxPromptCharacters, request.negativePrompt.unicodeScalars.count <= limits.maxPromptCharacters else {
+        guard request.prompt.unicodeScalars.count <= limits.maxPromptCharacters,
+            request.negativePrompt.unicodeScalars.count <= limits.maxPromptCharacters
+        else {
             throw ImageError.invalidRequest("prompts are limited to \(limits.maxPromptCharacters) characters")
         }
         guard request.clipSkip >= 0, request.clipSkip < textEncoder.layerCount else {

@@ -21,9 +21,11 @@ public struct ImageRequest: Sendable {
     /// Euler ancestral's per-step noise, each latents-sized, instead of the seed's stream.
     public var ancestralNoise: [[Float]]?
 
-    public init(prompt: String, negativePrompt: String = "", width: Int? = nil, height: Int? = nil, steps: Int = 20,
-                guidanceScale: Double = 7.5, sampler: SamplerKind = .euler, spacing: SigmaSpacing = .default,
-                seed: UInt64 = 0, clipSkip: Int = 0, initialLatents: [Float]? = nil, ancestralNoise: [[Float]]? = nil) {
+    public init(
+        prompt: String, negativePrompt: String = "", width: Int? = nil, height: Int? = nil, steps: Int = 20,
+        guidanceScale: Double = 7.5, sampler: SamplerKind = .euler, spacing: SigmaSpacing = .default,
+        seed: UInt64 = 0, clipSkip: Int = 0, initialLatents: [Float]? = nil, ancestralNoise: [[Float]]? = nil
+    ) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.width = width

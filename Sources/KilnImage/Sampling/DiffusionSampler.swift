@@ -115,7 +115,9 @@ public struct DiffusionSampler: Sendable {
             let t = Int(timesteps[step])
             let previous = t - schedule.trainTimesteps / stepCount
             let alpha = schedule.alphasCumprod[t]
-            let alphaPrevious = previous >= 0 ? schedule.alphasCumprod[previous]
+            let alphaPrevious =
+                previous >= 0
+                ? schedule.alphasCumprod[previous]
                 : (schedule.setAlphaToOne ? 1 : schedule.alphasCumprod[0])
             let a = Float(alpha.squareRoot()), b = Float((1 - alpha).squareRoot())
             let c = Float(alphaPrevious.squareRoot()), d = Float((1 - alphaPrevious).squareRoot())

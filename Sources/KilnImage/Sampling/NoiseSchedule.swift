@@ -5,8 +5,15 @@ import Foundation
 ///
 /// ᾱ follows diffusers' float32 rounding; everything derived from it is computed in Double.
 public struct NoiseSchedule: Sendable, Equatable {
-    public enum BetaSchedule: String, Sendable { case linear, scaledLinear = "scaled_linear", squaredCosine = "squaredcos_cap_v2" }
-    public enum PredictionType: String, Sendable { case epsilon, vPrediction = "v_prediction" }
+    public enum BetaSchedule: String, Sendable {
+        case linear
+        case scaledLinear = "scaled_linear"
+        case squaredCosine = "squaredcos_cap_v2"
+    }
+    public enum PredictionType: String, Sendable {
+        case epsilon
+        case vPrediction = "v_prediction"
+    }
     public enum TimestepSpacing: String, Sendable { case leading, linspace, trailing }
 
     public var trainTimesteps: Int
@@ -21,9 +28,11 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// ᾱ_t for t in 0..<trainTimesteps.
     public let alphasCumprod: [Double]
 
-    public init(trainTimesteps: Int = 1000, betaStart: Double = 0.00085, betaEnd: Double = 0.012,
-                betaSchedule: BetaSchedule = .scaledLinear, predictionType: PredictionType = .epsilon,
-                timestepSpacing: TimestepSpacing = .leading, stepsOffset: Int = 1, setAlphaToOne: Bool = false) throws {
+    public init(
+        trainTimesteps: Int = 1000, betaStart: Double = 0.00085, betaEnd: Double = 0.012,
+        betaSchedule: BetaSchedule = .scaledLinear, predictionType: PredictionType = .epsilon,
+        timestepSpacing: TimestepSpacing = .leading, stepsOffset: Int = 1, setAlphaToOne: Bool = false
+    ) throws {
         guard (2...100_000).contains(trainTimesteps) else {
             throw ImageError.invalidConfig("num_train_timesteps \(trainTimesteps) is outside 2...100000")
         }
@@ -48,7 +57,10 @@ public struct NoiseSchedule: Sendable, Equatable {
                 let root = betaStart.squareRoot() + (betaEnd.squareRoot() - betaStart.squareRoot()) * Double(t) / last
                 betas[t] = root * root
             case .squaredCosine:
-                func alphaBar(_ x: Double) -> Double { let c = cos((x + 0.008) / 1.008 * Double.pi / 2); return c * c }
+                func alphaBar(_ x: Double) -> Double {
+                    let c = cos((x + 0.008) / 1.008 * Double.pi / 2)
+                    return c * c
+                }
                 let t1 = Double(t) / Double(trainTimesteps), t2 = Double(t + 1) / Double(trainTimesteps)
                 betas[t] = min(1 - alphaBar(t2) / alphaBar(t1), 0.999)
             }

@@ -44,11 +44,12 @@ public final class CLIPTextEncoder: @unchecked Sendable {
         positionEmbedding = try store.floats("embeddings.position_embedding.weight", shape: [maxPositions, width])
         layers = try (0..<layerCount).map { index in
             let prefix = "encoder.layers.\(index)"
-            return Layer(norm1: try LayerNorm(store, prefix + ".layer_norm1", width: width, epsilon: epsilon),
-                         attention: try AttentionLayer(clip: store, prefix + ".self_attn", heads: heads),
-                         norm2: try LayerNorm(store, prefix + ".layer_norm2", width: width, epsilon: epsilon),
-                         fc1: try Linear(store, prefix + ".mlp.fc1", in: width),
-                         fc2: try Linear(store, prefix + ".mlp.fc2", out: width))
+            return Layer(
+                norm1: try LayerNorm(store, prefix + ".layer_norm1", width: width, epsilon: epsilon),
+                attention: try AttentionLayer(clip: store, prefix + ".self_attn", heads: heads),
+                norm2: try LayerNorm(store, prefix + ".layer_norm2", width: width, epsilon: epsilon),
+                fc1: try Linear(store, prefix + ".mlp.fc1", in: width),
+                fc2: try Linear(store, prefix + ".mlp.fc2", out: width))
         }
         finalNorm = try LayerNorm(store, "final_layer_norm", width: width, epsilon: epsilon)
     }

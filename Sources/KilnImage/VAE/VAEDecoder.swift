@@ -43,13 +43,16 @@ public final class VAEDecoder: @unchecked Sendable {
         guard (postQuantConv?.kernel.inChannels ?? convIn.kernel.inChannels) == latentChannels else {
             throw ImageError.invalidWeights("VAE decoder input channels differ from latent_channels \(latentChannels)")
         }
-        midResnets = try (0..<2).map { try ResnetBlock(store, "decoder.mid_block.resnets.\($0)", groups: groups, epsilon: epsilon, timeEmbedding: nil) }
+        midResnets = try (0..<2).map {
+            try ResnetBlock(store, "decoder.mid_block.resnets.\($0)", groups: groups, epsilon: epsilon, timeEmbedding: nil)
+        }
         let midWidth = midResnets[0].outChannels
         if store.contains("decoder.mid_block.attentions.0.to_q.weight") {
             let prefix = "decoder.mid_block.attentions.0"
             let attention = try AttentionLayer(diffusersBiased: store, prefix, heads: 1)
-            midAttention = MidAttention(norm: try GroupNorm(store, prefix + ".group_norm", channels: midWidth, groups: groups, epsilon: epsilon),
-                                        attention: attention)
+            midAttention = MidAttention(
+                norm: try GroupNorm(store, prefix + ".group_norm", channels: midWidth, groups: groups, epsilon: epsilon),
+                attention: attention)
         } else {
             midAttention = nil
         }

@@ -88,9 +88,11 @@ public struct ExecutorSequenceWork {
     /// How many of `contextTokens` are prompt.
     public var promptLength: Int
 
-    public init(sequenceID: SequenceID, tokens: ArraySlice<TokenID>, startPosition: Int,
-                blockTable: [KVBlockID], samplesNextToken: Bool, sampling: any Sendable,
-                contextTokens: [TokenID], promptLength: Int) {
+    public init(
+        sequenceID: SequenceID, tokens: ArraySlice<TokenID>, startPosition: Int,
+        blockTable: [KVBlockID], samplesNextToken: Bool, sampling: any Sendable,
+        contextTokens: [TokenID], promptLength: Int
+    ) {
         self.sequenceID = sequenceID
         self.tokens = tokens
         self.startPosition = startPosition

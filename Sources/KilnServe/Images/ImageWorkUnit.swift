@@ -24,8 +24,10 @@ final class ImageWorkUnit: @unchecked Sendable {
     private(set) var previewImages: [SequenceID: RenderedImage] = [:]
     private(set) var decoded: [SequenceID: Result<RenderedImage, Error>] = [:]
 
-    init(starts: [(id: SequenceID, request: ImageJobRequest)], batch: [SequenceID], previews: Set<SequenceID>,
-         decodes: Set<SequenceID>) {
+    init(
+        starts: [(id: SequenceID, request: ImageJobRequest)], batch: [SequenceID], previews: Set<SequenceID>,
+        decodes: Set<SequenceID>
+    ) {
         self.starts = starts
         self.batch = batch
         self.previews = previews

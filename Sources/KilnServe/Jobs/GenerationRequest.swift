@@ -29,12 +29,14 @@ public struct GenerationRequest: Sendable {
     /// running when it expires ends with `ServeError.deadlineExceeded`. `nil` means no limit.
     public var timeout: Duration?
 
-    public init(promptTokens: [TokenID],
-                maxNewTokens: Int,
-                stopTokenIDs: Set<TokenID> = [],
-                sampling: any Sendable = NoSamplingParameters(),
-                priority: Int = 0,
-                timeout: Duration? = nil) {
+    public init(
+        promptTokens: [TokenID],
+        maxNewTokens: Int,
+        stopTokenIDs: Set<TokenID> = [],
+        sampling: any Sendable = NoSamplingParameters(),
+        priority: Int = 0,
+        timeout: Duration? = nil
+    ) {
         self.promptTokens = promptTokens
         self.maxNewTokens = maxNewTokens
         self.stopTokenIDs = stopTokenIDs

@@ -21,8 +21,10 @@ public struct ImageJobRequest: Sendable {
     /// How long the job may take from submission to its image (nil: no limit).
     public var timeout: Duration?
 
-    public init(model: String, width: Int, height: Int, steps: Int, parameters: any Sendable,
-                previewInterval: Int = 0, priority: Int = 0, timeout: Duration? = nil) {
+    public init(
+        model: String, width: Int, height: Int, steps: Int, parameters: any Sendable,
+        previewInterval: Int = 0, priority: Int = 0, timeout: Duration? = nil
+    ) {
         self.model = model
         self.width = width
         self.height = height

@@ -10,8 +10,10 @@ public struct BlockHashFunction: Sendable {
     /// The parent hash of a sequence's first block.
     public let rootHash: UInt64
 
-    public init(rootHash: UInt64 = 0,
-                hash: @escaping @Sendable (_ parentHash: UInt64, _ tokens: ArraySlice<TokenID>) -> UInt64) {
+    public init(
+        rootHash: UInt64 = 0,
+        hash: @escaping @Sendable (_ parentHash: UInt64, _ tokens: ArraySlice<TokenID>) -> UInt64
+    ) {
         self.rootHash = rootHash
         self.hash = hash
     }

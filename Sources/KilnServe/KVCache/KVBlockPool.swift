@@ -61,8 +61,9 @@ public final class KVBlockPool {
     ///   - blockCount: blocks in the pool (at least 1, at most `Int32.max`).
     ///   - blockSize: token slots per block (at least 1).
     public init(blockCount: Int, blockSize: Int, hashFunction: BlockHashFunction = .fnv1a) {
-        precondition(blockCount >= 1 && blockCount <= Int(Int32.max) && blockSize >= 1,
-                     "KVBlockPool: settings must be validated before use")
+        precondition(
+            blockCount >= 1 && blockCount <= Int(Int32.max) && blockSize >= 1,
+            "KVBlockPool: settings must be validated before use")
         self.blockCount = blockCount
         self.blockSize = blockSize
         self.hashFunction = hashFunction
@@ -72,7 +73,7 @@ public final class KVBlockPool {
         hashes = Array(repeating: 0, count: blockCount)
         blockTokens = Array(repeating: 0, count: blockCount * blockSize)
         // Popped from the end, so block 0 is handed out first.
-        freeList = (0 ..< blockCount).reversed().map { KVBlockID($0) }
+        freeList = (0..<blockCount).reversed().map { KVBlockID($0) }
         lruPrevious = Array(repeating: -1, count: blockCount)
         lruNext = Array(repeating: -1, count: blockCount)
     }
@@ -114,12 +115,13 @@ public final class KVBlockPool {
         var match = PrefixMatch(blocks: [], chain: rootChain)
         let limit = min(maxBlocks, tokens.count / blockSize)
         guard limit > 0, !index.isEmpty else { return match }
-        for blockIndex in 0 ..< limit {
-            let slice = tokens[blockIndex * blockSize ..< (blockIndex + 1) * blockSize]
+        for blockIndex in 0..<limit {
+            let slice = tokens[blockIndex * blockSize..<(blockIndex + 1) * blockSize]
             let hash = hashFunction.hash(match.chain.hash, slice)
             guard let candidate = index[hash],
-                  parentSerials[Int(candidate)] == match.chain.serial,
-                  storedTokensEqual(candidate, slice) else { break }
+                parentSerials[Int(candidate)] == match.chain.serial,
+                storedTokensEqual(candidate, slice)
+            else { break }
             match.blocks.append(candidate)
             match.chain = ChainLink(hash: hash, serial: serials[Int(candidate)])
         }
@@ -134,8 +136,10 @@ public final class KVBlockPool {
     /// If identical content is already registered under another block, that block stays the
     /// canonical copy, this one stays private (freed normally), and the returned link continues
     /// the canonical chain.
-    public func registerFullBlock(_ block: KVBlockID, tokens: ArraySlice<TokenID>,
-                                  after parent: ChainLink) -> ChainLink? {
+    public func registerFullBlock(
+        _ block: KVBlockID, tokens: ArraySlice<TokenID>,
+        after parent: ChainLink
+    ) -> ChainLink? {
         precondition(tokens.count == blockSize, "only full blocks are registered")
         let b = Int(block)
         guard serials[b] == 0 else {
@@ -145,7 +149,8 @@ public final class KVBlockPool {
         let hash = hashFunction.hash(parent.hash, tokens)
         if let existing = index[hash] {
             guard parentSerials[Int(existing)] == parent.serial,
-                  storedTokensEqual(existing, tokens) else { return nil }
+                storedTokensEqual(existing, tokens)
+            else { return nil }
             return ChainLink(hash: hash, serial: serials[Int(existing)])
         }
         serials[b] = nextSerial
@@ -260,11 +265,11 @@ public final class KVBlockPool {
     public func invariantViolations() -> [String] {
         var problems: [String] = []
         if overReleases > 0 { problems.append("\(overReleases) release(s) of unreferenced blocks") }
-        var place = Array(repeating: 0, count: blockCount) // bit 1 free, bit 2 cached
+        var place = Array(repeating: 0, count: blockCount)  // bit 1 free, bit 2 cached
         for block in freeList { place[Int(block)] |= 1 }
         for block in evictionOrder { place[Int(block)] |= 2 }
         if evictionOrder.count != lruCount { problems.append("LRU count \(lruCount) != list length") }
-        for b in 0 ..< blockCount {
+        for b in 0..<blockCount {
             let count = refCounts[b]
             switch (place[b], count) {
             case (0, let c) where c > 0: break

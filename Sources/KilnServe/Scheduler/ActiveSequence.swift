@@ -40,7 +40,8 @@ final class ActiveSequence {
     }
 
     func usage() -> TokenUsage {
-        TokenUsage(promptTokens: promptLength, cachedPromptTokens: cachedPromptTokens,
-                   completionTokens: generatedCount)
+        TokenUsage(
+            promptTokens: promptLength, cachedPromptTokens: cachedPromptTokens,
+            completionTokens: generatedCount)
     }
 }

@@ -13,7 +13,8 @@ extension Scheduler {
         var pendingTokens = running.reduce(0) { $0 + $1.pendingTokenCount }
         var admittedAny = false
         while running.count < settings.maxBatchSequences,
-              pendingTokens < settings.tokenBudgetPerIteration {
+            pendingTokens < settings.tokenBudgetPerIteration
+        {
             let sequence: ActiveSequence
             let plan: AdmissionPlan
             if let resumed = preempted.first {
@@ -24,11 +25,15 @@ extension Scheduler {
                 plan = resumePlan
             } else {
                 var headPlan: AdmissionPlan?
-                guard let job = queue.popFirst(of: { $0.work.kind == .text }, if: { job in
-                    guard case .text(let request) = job.work else { return false }
-                    headPlan = admissionPlan(for: request.promptTokens)
-                    return headPlan != nil
-                }), case .text(let request) = job.work, let newPlan = headPlan else { break }
+                guard
+                    let job = queue.popFirst(
+                        of: { $0.work.kind == .text },
+                        if: { job in
+                            guard case .text(let request) = job.work else { return false }
+                            headPlan = admissionPlan(for: request.promptTokens)
+                            return headPlan != nil
+                        }), case .text(let request) = job.work, let newPlan = headPlan
+                else { break }
                 admittedAny = true
                 recorder.observe(.queueTime(seconds: (now - job.submittedAt).seconds))
                 guard job.markRunning() else {
@@ -76,7 +81,7 @@ extension Scheduler {
         // Retain the matches first: referenced blocks cannot be evicted by the allocations below.
         for block in plan.match.blocks { pool.retain(block) }
         sequence.blockTable = plan.match.blocks
-        for _ in 0 ..< plan.freshBlocks {
+        for _ in 0..<plan.freshBlocks {
             // The plan counted these blocks, and nothing ran in between.
             guard let block = pool.allocateBlock() else {
                 preconditionFailure("admission plan promised \(plan.freshBlocks) blocks")
@@ -121,12 +126,13 @@ extension Scheduler {
     /// The running sequence to sacrifice: lowest priority, then the most recently admitted.
     private func preemptionVictimIndex() -> Int {
         var victim = 0
-        for index in 1 ..< running.count {
+        for index in 1..<running.count {
             let candidate = running[index], current = running[victim]
             let candidatePriority = candidate.request.priority
             let currentPriority = current.request.priority
             if candidatePriority < currentPriority
-                || (candidatePriority == currentPriority && candidate.admissionOrder > current.admissionOrder) {
+                || (candidatePriority == currentPriority && candidate.admissionOrder > current.admissionOrder)
+            {
                 victim = index
             }
         }
@@ -143,10 +149,11 @@ extension Scheduler {
         sequence.registeredBlockCount = 0
         sequence.chain = pool.rootChain
         // Resume order: priority, then arrival.
-        let position = preempted.firstIndex { other in
-            other.request.priority < sequence.request.priority
-                || (other.request.priority == sequence.request.priority && other.job.id > sequence.job.id)
-        } ?? preempted.count
+        let position =
+            preempted.firstIndex { other in
+                other.request.priority < sequence.request.priority
+                    || (other.request.priority == sequence.request.priority && other.job.id > sequence.job.id)
+            } ?? preempted.count
         preempted.insert(sequence, at: position)
         recorder.update { $0.preemptions += 1 }
     }

@@ -74,7 +74,8 @@ extension Scheduler {
     private func admitImageJobs(now: Duration) -> Bool {
         var admitted = false
         while runningImages.count < settings.maxRunningImages,
-              let job = queue.popFirst(of: { $0.work.kind == .image }, if: { _ in true }) {
+            let job = queue.popFirst(of: { $0.work.kind == .image }, if: { _ in true })
+        {
             admitted = true
             recorder.observe(.queueTime(seconds: (now - job.submittedAt).seconds))
             guard job.markRunning(), case .image(let request) = job.work else {
@@ -101,9 +102,10 @@ extension Scheduler {
         for generation in batch { generation.lastStepOrder = imageStepOrder }
         let starts = batch.filter { !$0.isStarted }.map { (id: $0.job.id, request: $0.request) }
         for generation in batch { generation.isStarted = true }
-        return ImageWorkUnit(starts: starts, batch: batch.map(\.job.id),
-                             previews: Set(batch.filter(\.previewsNextStep).map(\.job.id)),
-                             decodes: Set(batch.filter { $0.stepsDone + 1 == $0.totalSteps }.map(\.job.id)))
+        return ImageWorkUnit(
+            starts: starts, batch: batch.map(\.job.id),
+            previews: Set(batch.filter(\.previewsNextStep).map(\.job.id)),
+            decodes: Set(batch.filter { $0.stepsDone + 1 == $0.totalSteps }.map(\.job.id)))
     }
 
     /// Applies a turn's results: failed starts and steps end their jobs; stepped generations
@@ -139,8 +141,11 @@ extension Scheduler {
                 }
                 continue
             }
-            job.emit(.imageProgress(ImageProgress(step: generation.stepsDone, totalSteps: generation.totalSteps,
-                                                  preview: unit.previewImages[id])))
+            job.emit(
+                .imageProgress(
+                    ImageProgress(
+                        step: generation.stepsDone, totalSteps: generation.totalSteps,
+                        preview: unit.previewImages[id])))
         }
         runningImages.removeAll { $0.hasEnded }
     }
@@ -163,7 +168,10 @@ extension Scheduler {
         switch outcome {
         case .image(let image):
             guard job.markEnded(.finished(.stop)) else { return deliverEnd(of: job, outcome: .cancelled, usage: usage) }
-            recorder.update { $0.jobsFinished += 1; $0.imagesGenerated += 1 }
+            recorder.update {
+                $0.jobsFinished += 1
+                $0.imagesGenerated += 1
+            }
             recorder.observe(.imageLatency(seconds: (clock.now() - job.submittedAt).seconds))
             job.emit(.imageFinished(image))
         case .failed(let error):

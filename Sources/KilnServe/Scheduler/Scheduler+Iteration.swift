@@ -121,8 +121,11 @@ extension Scheduler {
             registerFullBlocks(of: sequence)
             guard sequence.computedCount == sequence.tokens.count else { continue }
             guard let output = output(for: sequence.job.id, in: outputs, near: generated) else {
-                endSequence(sequence, outcome: .failed(.executorFailed(
-                    "the executor returned no token for sequence \(sequence.job.id)")))
+                endSequence(
+                    sequence,
+                    outcome: .failed(
+                        .executorFailed(
+                            "the executor returned no token for sequence \(sequence.job.id)")))
                 continue
             }
             generated += 1
@@ -162,18 +165,21 @@ extension Scheduler {
         entries.reserveCapacity(scheduledSequences.count)
         for (slot, sequence) in scheduledSequences.enumerated() {
             let start = sequence.computedCount, count = scheduledCounts[slot]
-            entries.append(ExecutorSequenceWork(
-                sequenceID: sequence.job.id,
-                tokens: sequence.tokens[start ..< start + count],
-                startPosition: start,
-                blockTable: sequence.blockTable,
-                samplesNextToken: start + count == sequence.tokens.count,
-                sampling: sequence.request.sampling,
-                contextTokens: sequence.tokens,
-                promptLength: sequence.promptLength))
+            entries.append(
+                ExecutorSequenceWork(
+                    sequenceID: sequence.job.id,
+                    tokens: sequence.tokens[start..<start + count],
+                    startPosition: start,
+                    blockTable: sequence.blockTable,
+                    samplesNextToken: start + count == sequence.tokens.count,
+                    sampling: sequence.request.sampling,
+                    contextTokens: sequence.tokens,
+                    promptLength: sequence.promptLength))
         }
-        return try executor.execute(ExecutorBatch(iteration: batchesRun, blockSize: pool.blockSize,
-                                                  sequences: entries))
+        return try executor.execute(
+            ExecutorBatch(
+                iteration: batchesRun, blockSize: pool.blockSize,
+                sequences: entries))
     }
 
     /// Outputs usually come in batch order; fall back to a search when they do not.
@@ -188,9 +194,9 @@ extension Scheduler {
         let fullBlocks = min(sequence.computedCount / blockSize, sequence.blockTable.count)
         while sequence.registeredBlockCount < fullBlocks {
             let index = sequence.registeredBlockCount
-            let tokens = sequence.tokens[index * blockSize ..< (index + 1) * blockSize]
+            let tokens = sequence.tokens[index * blockSize..<(index + 1) * blockSize]
             guard let next = pool.registerFullBlock(sequence.blockTable[index], tokens: tokens, after: link) else {
-                sequence.chain = nil // collision: the rest of this sequence stays uncached
+                sequence.chain = nil  // collision: the rest of this sequence stays uncached
                 return
             }
             link = next
@@ -217,8 +223,11 @@ extension Scheduler {
             endSequence(sequence, outcome: .finished(.stop, stopToken: output.token))
             return
         }
-        job.emit(.token(GeneratedToken(id: output.token, index: sequence.generatedCount - 1,
-                                       logprobs: output.logprobs)))
+        job.emit(
+            .token(
+                GeneratedToken(
+                    id: output.token, index: sequence.generatedCount - 1,
+                    logprobs: output.logprobs)))
         // The handler may have cancelled or stopped the job; honour that before anything else.
         if job.state == .cancelled {
             endSequence(sequence, outcome: .cancelled)

@@ -77,21 +77,25 @@ public final class Scheduler: @unchecked Sendable {
     ///   - clock: time source for deadlines and latency metrics.
     ///   - hashFunction: names full blocks in the prefix cache (injectable to force collisions).
     ///   - observer: receives single latency observations for histograms.
-    public init(settings: SchedulerSettings = SchedulerSettings(),
-                executor: BatchExecutor,
-                imageExecutor: ImageExecutor? = nil,
-                clock: ServeClock = SystemClock(),
-                hashFunction: BlockHashFunction = .fnv1a,
-                observer: SchedulerObserver? = nil) throws(ServeError) {
+    public init(
+        settings: SchedulerSettings = SchedulerSettings(),
+        executor: BatchExecutor,
+        imageExecutor: ImageExecutor? = nil,
+        clock: ServeClock = SystemClock(),
+        hashFunction: BlockHashFunction = .fnv1a,
+        observer: SchedulerObserver? = nil
+    ) throws(ServeError) {
         try settings.validate()
         self.settings = settings
         self.executor = executor
         self.imageExecutor = imageExecutor
         self.clock = clock
-        self.queue = JobQueue(capacity: settings.maxQueuedJobs,
-                              retryAfterSeconds: settings.queueFullRetryAfterSeconds)
-        self.pool = KVBlockPool(blockCount: settings.kvBlockCount, blockSize: settings.kvBlockSize,
-                                hashFunction: hashFunction)
+        self.queue = JobQueue(
+            capacity: settings.maxQueuedJobs,
+            retryAfterSeconds: settings.queueFullRetryAfterSeconds)
+        self.pool = KVBlockPool(
+            blockCount: settings.kvBlockCount, blockSize: settings.kvBlockSize,
+            hashFunction: hashFunction)
         self.recorder = SchedulerMetricsRecorder(observer: observer, window: settings.throughputWindow)
         scheduledSequences.reserveCapacity(settings.maxBatchSequences)
         scheduledCounts.reserveCapacity(settings.maxBatchSequences)
@@ -110,8 +114,10 @@ public final class Scheduler: @unchecked Sendable {
     ///   rules); it may be called before `submit` returns.
     /// - Throws: `.queueFull` (HTTP 429), `.shuttingDown` (503), `.invalidRequest` or
     ///   `.exceedsKVCapacity` (400). Nothing is queued then and `onEvent` is never called.
-    public func submit(_ request: GenerationRequest,
-                       onEvent: @escaping JobEventHandler) throws(ServeError) -> Job {
+    public func submit(
+        _ request: GenerationRequest,
+        onEvent: @escaping JobEventHandler
+    ) throws(ServeError) -> Job {
         try validateRecordingRejection(request)
         return try enqueue(.text(request), onEvent: onEvent)
     }
@@ -166,10 +172,12 @@ public final class Scheduler: @unchecked Sendable {
         // Alone in the pool, any admitted sequence must be able to reach its maximum length,
         // so that preemption always ends with someone making progress.
         guard request.promptTokens.count <= capacity,
-              request.maxNewTokens <= capacity - request.promptTokens.count else {
+            request.maxNewTokens <= capacity - request.promptTokens.count
+        else {
             let required = request.promptTokens.count.addingReportingOverflow(request.maxNewTokens)
-            throw .exceedsKVCapacity(requiredTokens: required.overflow ? Int.max : required.partialValue,
-                                     capacityTokens: capacity)
+            throw .exceedsKVCapacity(
+                requiredTokens: required.overflow ? Int.max : required.partialValue,
+                capacityTokens: capacity)
         }
     }
 
@@ -328,7 +336,7 @@ public final class Scheduler: @unchecked Sendable {
         for sequence in preempted where !sequence.blockTable.isEmpty {
             problems.append("preempted sequence \(sequence.job.id) still holds blocks")
         }
-        for block in 0 ..< pool.blockCount where references[block] != pool.refCount(of: KVBlockID(block)) {
+        for block in 0..<pool.blockCount where references[block] != pool.refCount(of: KVBlockID(block)) {
             problems.append("block \(block): refCount \(pool.refCount(of: KVBlockID(block))) but \(references[block]) table references")
         }
         return problems

@@ -39,20 +39,26 @@ public struct SchedulerSettings: Sendable, Equatable {
             if !condition { throw .invalidSettings(message) }
         }
         try require(maxQueuedJobs >= 1, "maxQueuedJobs must be >= 1 (got \(maxQueuedJobs))")
-        try require(queueFullRetryAfterSeconds >= 1,
-                    "queueFullRetryAfterSeconds must be >= 1 (got \(queueFullRetryAfterSeconds))")
+        try require(
+            queueFullRetryAfterSeconds >= 1,
+            "queueFullRetryAfterSeconds must be >= 1 (got \(queueFullRetryAfterSeconds))")
         try require(maxBatchSequences >= 1, "maxBatchSequences must be >= 1 (got \(maxBatchSequences))")
-        try require(tokenBudgetPerIteration >= maxBatchSequences,
-                    "tokenBudgetPerIteration (\(tokenBudgetPerIteration)) must be >= maxBatchSequences (\(maxBatchSequences))")
-        try require(kvBlockSize >= 1 && kvBlockSize <= 4096,
-                    "kvBlockSize must be in 1...4096 (got \(kvBlockSize))")
-        try require(kvBlockCount >= 1 && kvBlockCount <= 1 << 24,
-                    "kvBlockCount must be in 1...\(1 << 24) (got \(kvBlockCount))")
-        try require(admissionReserveBlocks >= 0 && admissionReserveBlocks < kvBlockCount,
-                    "admissionReserveBlocks must be in 0..<kvBlockCount (got \(admissionReserveBlocks))")
+        try require(
+            tokenBudgetPerIteration >= maxBatchSequences,
+            "tokenBudgetPerIteration (\(tokenBudgetPerIteration)) must be >= maxBatchSequences (\(maxBatchSequences))")
+        try require(
+            kvBlockSize >= 1 && kvBlockSize <= 4096,
+            "kvBlockSize must be in 1...4096 (got \(kvBlockSize))")
+        try require(
+            kvBlockCount >= 1 && kvBlockCount <= 1 << 24,
+            "kvBlockCount must be in 1...\(1 << 24) (got \(kvBlockCount))")
+        try require(
+            admissionReserveBlocks >= 0 && admissionReserveBlocks < kvBlockCount,
+            "admissionReserveBlocks must be in 0..<kvBlockCount (got \(admissionReserveBlocks))")
         try require(throughputWindow > .zero, "throughputWindow must be positive")
         try require(maxImageBatch >= 1 && maxImageBatch <= 256, "maxImageBatch must be in 1...256 (got \(maxImageBatch))")
-        try require(maxRunningImages >= 1 && maxRunningImages <= 4096,
-                    "maxRunningImages must be in 1...4096 (got \(maxRunningImages))")
+        try require(
+            maxRunningImages >= 1 && maxRunningImages <= 4096,
+            "maxRunningImages must be in 1...4096 (got \(maxRunningImages))")
     }
 }

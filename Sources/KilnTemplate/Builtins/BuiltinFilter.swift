@@ -21,9 +21,10 @@ enum BuiltinFilter: String, CaseIterable, Sendable {
 
 /// Filter application. Collection filters live in `TemplateRenderer+CollectionFilters.swift`.
 extension TemplateRenderer {
-    func applyFilter(_ filter: BuiltinFilter?, name: String, to input: Value, arguments: TemplateArguments,
-                     scope: Scope) throws -> Value
-    {
+    func applyFilter(
+        _ filter: BuiltinFilter?, name: String, to input: Value, arguments: TemplateArguments,
+        scope: Scope
+    ) throws -> Value {
         let evaluated = try evaluateArguments(arguments, scope)
         guard let filter else { throw TemplateError.runtime("No filter named '\(name)' found.") }
         return try runFilter(filter, input, evaluated)
@@ -43,9 +44,10 @@ extension TemplateRenderer {
         switch filter {
         case .tojson:
             let bound = try arguments.bind(["ensure_ascii", "indent", "separators", "sort_keys"], function: "tojson")
-            let encoder = try PythonJSONEncoder(indent: bound[1] ?? .none, separators: bound[2] ?? .none,
-                                                sortKeys: bound[3] ?? .bool(false), ensureASCII: bound[0] ?? .bool(false),
-                                                maxBytes: limits.maxOutputBytes)
+            let encoder = try PythonJSONEncoder(
+                indent: bound[1] ?? .none, separators: bound[2] ?? .none,
+                sortKeys: bound[3] ?? .bool(false), ensureASCII: bound[0] ?? .bool(false),
+                maxBytes: limits.maxOutputBytes)
             let text = try encoder.encode(input)
             try checkSize(text)
             return .string(text)
@@ -88,8 +90,9 @@ extension TemplateRenderer {
                 }
                 count = number
             }
-            let text = try PythonText.replace(try self.text(input), try self.text(old), try self.text(new), count: count,
-                                              maxBytes: limits.maxOutputBytes)
+            let text = try PythonText.replace(
+                try self.text(input), try self.text(old), try self.text(new), count: count,
+                maxBytes: limits.maxOutputBytes)
             try checkSize(text)
             return .string(text)
         case .safe:
@@ -127,7 +130,8 @@ extension TemplateRenderer {
             if !arguments.positional.isEmpty, !arguments.keywords.isEmpty {
                 throw TemplateError.filterArgument("can't handle positional and keyword arguments at the same time")
             }
-            let values: Value = arguments.keywords.isEmpty
+            let values: Value =
+                arguments.keywords.isEmpty
                 ? .tuple(arguments.positional)
                 : .dict(try DictStorage(pairs: arguments.keywords.map { (.string($0.name), $0.value) }))
             let text = try PrintfFormatter.format(format, values)
@@ -183,20 +187,23 @@ extension TemplateRenderer {
 
     /// The `title` filter: capitalizes each word, words being split at `-`, whitespace and brackets.
     private func titleWords(_ text: String) -> String {
-        if let ascii = PythonText.mapASCII(text, { bytes in
-            var atWordStart = true
-            for index in bytes.indices {
-                let byte = bytes[index]
-                if byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) || (byte >= 0x1C && byte <= 0x1F) || "-({[<".utf8.contains(byte) {
-                    atWordStart = true
-                } else if atWordStart {
-                    if byte >= 0x61 && byte <= 0x7A { bytes[index] = byte - 0x20 }
-                    atWordStart = false
-                } else if byte >= 0x41 && byte <= 0x5A {
-                    bytes[index] = byte + 0x20
+        if let ascii = PythonText.mapASCII(
+            text,
+            { bytes in
+                var atWordStart = true
+                for index in bytes.indices {
+                    let byte = bytes[index]
+                    if byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) || (byte >= 0x1C && byte <= 0x1F) || "-({[<".utf8.contains(byte) {
+                        atWordStart = true
+                    } else if atWordStart {
+                        if byte >= 0x61 && byte <= 0x7A { bytes[index] = byte - 0x20 }
+                        atWordStart = false
+                    } else if byte >= 0x41 && byte <= 0x5A {
+                        bytes[index] = byte + 0x20
+                    }
                 }
-            }
-        }) {
+            })
+        {
             return ascii
         }
         var result = ""
@@ -284,7 +291,10 @@ extension TemplateRenderer {
             for word in try PythonText.split(line, separator: " ", maxParts: maxParts) where !word.isEmpty {
                 var piece = word
                 while breakLong, PythonText.length(piece) > width {
-                    if !current.isEmpty { wrapped.append(current); current = "" }
+                    if !current.isEmpty {
+                        wrapped.append(current)
+                        current = ""
+                    }
                     let scalars = Array(piece.unicodeScalars)
                     wrapped.append(PythonText.string(scalars.prefix(width)))
                     piece = PythonText.string(scalars.dropFirst(width))
@@ -314,8 +324,14 @@ extension TemplateRenderer {
         var withoutTags = ""
         var inTag = false
         for scalar in text.unicodeScalars {
-            if scalar == "<" { inTag = true; continue }
-            if scalar == ">", inTag { inTag = false; continue }
+            if scalar == "<" {
+                inTag = true
+                continue
+            }
+            if scalar == ">", inTag {
+                inTag = false
+                continue
+            }
             if !inTag { withoutTags.unicodeScalars.append(scalar) }
         }
         var collapsed = ""
@@ -329,7 +345,8 @@ extension TemplateRenderer {
             pendingSpace = false
             collapsed.unicodeScalars.append(scalar)
         }
-        return collapsed
+        return
+            collapsed
             .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
             .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&#39;", with: "'")
             .replacingOccurrences(of: "&amp;", with: "&")

@@ -18,9 +18,10 @@ enum BuiltinTest: String, CaseIterable, Sendable {
 }
 
 extension TemplateRenderer {
-    func applyTest(_ test: BuiltinTest?, name: String, to input: Value, arguments: TemplateArguments,
-                   scope: Scope) throws -> Bool
-    {
+    func applyTest(
+        _ test: BuiltinTest?, name: String, to input: Value, arguments: TemplateArguments,
+        scope: Scope
+    ) throws -> Bool {
         let evaluated = try evaluateArguments(arguments, scope)
         guard let test else { throw TemplateError.runtime("No test named '\(name)' found.") }
         return try runTest(test, input, evaluated)

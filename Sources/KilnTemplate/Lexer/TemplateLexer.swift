@@ -100,7 +100,7 @@ struct TemplateLexer {
             var lineStart = end
             while lineStart > position, source[lineStart - 1] != "\n" { lineStart -= 1 }
             let onlyWhitespace = (lineStart..<end).allSatisfy { PythonText.isWhitespace(source[$0]) }
-            if (lineStart > position || lineStarting), onlyWhitespace {
+            if lineStart > position || lineStarting, onlyWhitespace {
                 end = lineStart
             }
         }
@@ -299,10 +299,11 @@ extension TemplateLexer {
         while position < source.count {
             let scalar = source[position]
             let properties = scalar.properties
-            guard scalar == "_" || properties.isAlphabetic || ("0"..."9").contains(scalar)
-                || properties.generalCategory == .nonspacingMark
-                || properties.generalCategory == .spacingMark
-                || properties.generalCategory == .decimalNumber
+            guard
+                scalar == "_" || properties.isAlphabetic || ("0"..."9").contains(scalar)
+                    || properties.generalCategory == .nonspacingMark
+                    || properties.generalCategory == .spacingMark
+                    || properties.generalCategory == .decimalNumber
             else { break }
             position += 1
         }

@@ -3,9 +3,10 @@
 /// their postfix `.attr`, `[item]`, `(call)`, `| filter` and `is test`.
 extension TemplateParser {
     /// A comma-separated list becomes a tuple; a single expression stays itself.
-    mutating func parseTuple(withConditional: Bool = true, endNames: Set<String> = [],
-                             explicitParentheses: Bool = false) throws -> TemplateExpression
-    {
+    mutating func parseTuple(
+        withConditional: Bool = true, endNames: Set<String> = [],
+        explicitParentheses: Bool = false
+    ) throws -> TemplateExpression {
         var items: [TemplateExpression] = []
         var sawComma = false
         while true {

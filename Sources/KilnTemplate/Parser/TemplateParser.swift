@@ -216,8 +216,10 @@ struct TemplateParser {
             elseBody = try parseBody(until: ["endfor"]).0
         }
         try expectBlockEnd()
-        return .forLoop(ForLoop(target: target, iterable: iterable, condition: condition, body: body,
-                                elseBody: elseBody, isRecursive: isRecursive, line: line))
+        return .forLoop(
+            ForLoop(
+                target: target, iterable: iterable, condition: condition, body: body,
+                elseBody: elseBody, isRecursive: isRecursive, line: line))
     }
 
     private mutating func parseSet(line: Int) throws -> TemplateStatement {
@@ -267,9 +269,10 @@ struct TemplateParser {
         let names = referencedNames
         referencedNames = savedNames.union(names)
         loopDepth = savedLoops
-        return MacroDefinition(name: name, parameters: parameters, body: body,
-                               usesVarargs: names.contains("varargs"), usesKwargs: names.contains("kwargs"),
-                               usesCaller: names.contains("caller"))
+        return MacroDefinition(
+            name: name, parameters: parameters, body: body,
+            usesVarargs: names.contains("varargs"), usesKwargs: names.contains("kwargs"),
+            usesCaller: names.contains("caller"))
     }
 
     private mutating func parseCallBlock(line: Int) throws -> TemplateStatement {

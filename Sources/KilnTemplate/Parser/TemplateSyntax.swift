@@ -21,12 +21,24 @@ struct TemplateArguments: Sendable {
 }
 
 enum BinaryOperator: String, Sendable {
-    case add = "+", subtract = "-", multiply = "*", divide = "/", floorDivide = "//", modulo = "%", power = "**"
+    case add = "+"
+    case subtract = "-"
+    case multiply = "*"
+    case divide = "/"
+    case floorDivide = "//"
+    case modulo = "%"
+    case power = "**"
 }
 
 enum ComparisonOperator: String, Sendable {
-    case equal = "==", notEqual = "!=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
-    case contains = "in", notContains = "not in"
+    case equal = "=="
+    case notEqual = "!="
+    case less = "<"
+    case lessOrEqual = "<="
+    case greater = ">"
+    case greaterOrEqual = ">="
+    case contains = "in"
+    case notContains = "not in"
 }
 
 indirect enum TemplateExpression: Sendable {
@@ -85,9 +97,10 @@ final class MacroDefinition: Sendable {
     let usesKwargs: Bool
     let usesCaller: Bool
 
-    init(name: String, parameters: [MacroParameter], body: [TemplateStatement],
-         usesVarargs: Bool, usesKwargs: Bool, usesCaller: Bool)
-    {
+    init(
+        name: String, parameters: [MacroParameter], body: [TemplateStatement],
+        usesVarargs: Bool, usesKwargs: Bool, usesCaller: Bool
+    ) {
         self.name = name
         self.parameters = parameters
         self.body = body

@@ -17,8 +17,13 @@ enum PrintfFormatter {
         var subscriptable = false
         switch values {
         case .list(let list) where list.isTuple: positional = list.items
-        case .dict(let dict): positional = [values]; mapping = dict; subscriptable = true
-        case .list, .undefined: positional = [values]; subscriptable = true
+        case .dict(let dict):
+            positional = [values]
+            mapping = dict
+            subscriptable = true
+        case .list, .undefined:
+            positional = [values]
+            subscriptable = true
         default: positional = [values]
         }
         let scalars = Array(format.unicodeScalars)
@@ -113,9 +118,10 @@ enum PrintfFormatter {
         return output
     }
 
-    private static func convert(_ value: Value, _ conversion: Unicode.Scalar, flags: Set<Unicode.Scalar>,
-                                precision: Int?, maxBytes: Int) throws -> String
-    {
+    private static func convert(
+        _ value: Value, _ conversion: Unicode.Scalar, flags: Set<Unicode.Scalar>,
+        precision: Int?, maxBytes: Int
+    ) throws -> String {
         func sign(_ negative: Bool) -> String {
             negative ? "-" : flags.contains("+") ? "+" : flags.contains(" ") ? " " : ""
         }

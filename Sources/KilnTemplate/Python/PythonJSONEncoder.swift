@@ -58,7 +58,10 @@ struct PythonJSONEncoder {
         case .double(let number): output += Self.floatText(number)
         case .string(let text), .markup(let text): appendString(text, to: &output)
         case .list(let list):
-            guard !list.items.isEmpty else { output += "[]"; return }
+            guard !list.items.isEmpty else {
+                output += "[]"
+                return
+            }
             output += "["
             for (position, item) in list.items.enumerated() {
                 output += position == 0 ? "" : itemSeparator
@@ -68,7 +71,10 @@ struct PythonJSONEncoder {
             try appendNewline(to: &output, level: level)
             output += "]"
         case .dict(let dict):
-            guard dict.count > 0 else { output += "{}"; return }
+            guard dict.count > 0 else {
+                output += "{}"
+                return
+            }
             var pairs = Array(dict.pairs)
             if sortKeys {
                 var failure: Error?

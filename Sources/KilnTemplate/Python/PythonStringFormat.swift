@@ -33,7 +33,10 @@ enum PythonStringFormat {
             var nesting = 1
             while end < scalars.count {
                 if scalars[end] == "{" { nesting += 1 }
-                if scalars[end] == "}" { nesting -= 1; if nesting == 0 { break } }
+                if scalars[end] == "}" {
+                    nesting -= 1
+                    if nesting == 0 { break }
+                }
                 end += 1
             }
             guard end < scalars.count else { throw TemplateError(.value, "expected '}' before end of string") }
@@ -47,9 +50,10 @@ enum PythonStringFormat {
         return String(output)
     }
 
-    private static func replacement(_ field: String, _ arguments: CallArguments, _ automatic: inout Int,
-                                    _ maxBytes: Int) throws -> String
-    {
+    private static func replacement(
+        _ field: String, _ arguments: CallArguments, _ automatic: inout Int,
+        _ maxBytes: Int
+    ) throws -> String {
         var reference = field
         var spec = ""
         var conversion: Character?
@@ -147,7 +151,10 @@ enum PythonStringFormat {
             scalars.removeFirst()
         }
         if scalars.first == "0" {
-            if alignment == nil { alignment = .afterSign; fill = "0" }
+            if alignment == nil {
+                alignment = .afterSign
+                fill = "0"
+            }
             scalars.removeFirst()
         }
         var width = 0
@@ -156,7 +163,10 @@ enum PythonStringFormat {
             scalars.removeFirst()
         }
         var grouping = false
-        if scalars.first == "," { grouping = true; scalars.removeFirst() }
+        if scalars.first == "," {
+            grouping = true
+            scalars.removeFirst()
+        }
         var precision: Int?
         if scalars.first == "." {
             scalars.removeFirst()

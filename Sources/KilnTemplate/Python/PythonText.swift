@@ -157,7 +157,10 @@ enum PythonText {
             var result = String.UnicodeScalarView()
             var inserted = 0
             for scalar in s.unicodeScalars {
-                if inserted < limit { result.append(contentsOf: new.unicodeScalars); inserted += 1 }
+                if inserted < limit {
+                    result.append(contentsOf: new.unicodeScalars)
+                    inserted += 1
+                }
                 result.append(scalar)
             }
             if inserted < limit { result.append(contentsOf: new.unicodeScalars) }
@@ -238,9 +241,10 @@ enum PythonText {
     /// `str.rsplit(sep, maxsplit)`.
     static func rsplit(_ s: String, separator: String?, maxSplit: Int = -1, maxParts: Int = .max) throws -> [String] {
         if maxSplit < 0 { return try split(s, separator: separator, maxParts: maxParts) }
-        let reversedParts = try split(string(s.unicodeScalars.reversed()),
-                                  separator: separator.map { string($0.unicodeScalars.reversed()) },
-                                  maxSplit: maxSplit)
+        let reversedParts = try split(
+            string(s.unicodeScalars.reversed()),
+            separator: separator.map { string($0.unicodeScalars.reversed()) },
+            maxSplit: maxSplit)
         return reversedParts.reversed().map { string($0.unicodeScalars.reversed()) }
     }
 
@@ -250,7 +254,10 @@ enum PythonText {
         var lines: [String] = []
         var start = 0, index = 0
         while index < scalars.count {
-            guard isLineBreak(scalars[index]) else { index += 1; continue }
+            guard isLineBreak(scalars[index]) else {
+                index += 1
+                continue
+            }
             var end = index + 1
             if scalars[index] == "\r", end < scalars.count, scalars[end] == "\n" { end += 1 }
             lines.append(string(scalars[start..<(keepEnds ? end : index)]))
@@ -292,15 +299,18 @@ enum PythonText {
 
     /// `str.title()`: a letter following a cased letter is lower-cased, any other letter title-cased.
     static func title(_ s: String) -> String {
-        if let ascii = mapASCII(s, { bytes in
-            var previousCased = false
-            for index in bytes.indices {
-                let byte = bytes[index]
-                let isLetter = (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A
-                if isLetter { bytes[index] = previousCased ? byte | 0x20 : byte & ~0x20 }
-                previousCased = isLetter
-            }
-        }) {
+        if let ascii = mapASCII(
+            s,
+            { bytes in
+                var previousCased = false
+                for index in bytes.indices {
+                    let byte = bytes[index]
+                    let isLetter = (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A
+                    if isLetter { bytes[index] = previousCased ? byte | 0x20 : byte & ~0x20 }
+                    previousCased = isLetter
+                }
+            })
+        {
             return ascii
         }
         var result = ""

@@ -4,8 +4,10 @@ import Foundation
 /// locale, with the `-`, `_`, `0` and `^` flags. The datetime is naive, so `%z` and `%Z` are empty.
 enum Strftime {
     private static let weekdays = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
-    private static let months = ["January", "February", "March", "April", "May", "June", "July", "August",
-                                 "September", "October", "November", "December"]
+    private static let months = [
+        "January", "February", "March", "April", "May", "June", "July", "August",
+        "September", "October", "November", "December",
+    ]
 
     /// Refuses to produce more than `maxBytes` bytes.
     static func format(_ format: String, date: Date, timeZone: TimeZone, maxBytes: Int = .max) throws -> String {
@@ -93,8 +95,10 @@ enum Strftime {
         case "b", "h": return (String(months[f.month - 1].prefix(3)), false)
         case "B": return (months[f.month - 1], false)
         case "c":
-            return ("\(weekdays[f.weekday].prefix(3)) \(months[f.month - 1].prefix(3)) \(padded(f.day, 2, " ")) "
-                + "\(padded(f.hour, 2)):\(padded(f.minute, 2)):\(padded(f.second, 2)) \(f.year)", false)
+            return (
+                "\(weekdays[f.weekday].prefix(3)) \(months[f.month - 1].prefix(3)) \(padded(f.day, 2, " ")) "
+                    + "\(padded(f.hour, 2)):\(padded(f.minute, 2)):\(padded(f.second, 2)) \(f.year)", false
+            )
         case "C": return (padded(f.year / 100, 2), true)
         case "d": return (padded(f.day, 2), true)
         case "D", "x": return ("\(padded(f.month, 2))/\(padded(f.day, 2))/\(padded(f.year % 100, 2))", false)

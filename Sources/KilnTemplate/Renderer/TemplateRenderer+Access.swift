@@ -56,9 +56,10 @@ extension TemplateRenderer {
         if name.hasPrefix("_") {
             // Python objects do have dunder attributes; the sandbox refuses every `_` name.
             if name.hasPrefix("__"), name.hasSuffix("__"), name.count > 4 {
-                return .undefined(UndefinedValue(
-                    hint: "access to attribute '\(name)' of '\(typeName)' object is unsafe.",
-                    isSecurityViolation: true))
+                return .undefined(
+                    UndefinedValue(
+                        hint: "access to attribute '\(name)' of '\(typeName)' object is unsafe.",
+                        isSecurityViolation: true))
             }
             return nil
         }
@@ -72,9 +73,10 @@ extension TemplateRenderer {
         default: return nil
         }
         if PythonMethods.mutating(kind).contains(name) {
-            return .undefined(UndefinedValue(
-                hint: "access to attribute '\(name)' of '\(typeName)' object is unsafe.",
-                isSecurityViolation: true))
+            return .undefined(
+                UndefinedValue(
+                    hint: "access to attribute '\(name)' of '\(typeName)' object is unsafe.",
+                    isSecurityViolation: true))
         }
         if kind == .int || kind == .float {
             switch name {
@@ -111,11 +113,17 @@ extension TemplateRenderer {
             if stepValue > 0 {
                 var index = clamp(startValue, 0, low: 0, high: count)
                 let end = clamp(stopValue, count, low: 0, high: count)
-                while index < end { result.append(index); index += stepValue }
+                while index < end {
+                    result.append(index)
+                    index += stepValue
+                }
             } else {
                 var index = clamp(startValue, count - 1, low: -1, high: count - 1)
                 let end = clamp(stopValue, -1, low: -1, high: count - 1)
-                while index > end { result.append(index); index += stepValue }
+                while index > end {
+                    result.append(index)
+                    index += stepValue
+                }
             }
             return result
         }

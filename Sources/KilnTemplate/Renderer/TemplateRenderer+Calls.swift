@@ -58,9 +58,10 @@ extension TemplateRenderer {
         return result
     }
 
-    func evaluateCall(_ callee: TemplateExpression, _ arguments: TemplateArguments, scope: Scope,
-                      extraKeyword: (String, Value)?) throws -> Value
-    {
+    func evaluateCall(
+        _ callee: TemplateExpression, _ arguments: TemplateArguments, scope: Scope,
+        extraKeyword: (String, Value)?
+    ) throws -> Value {
         let function = try evaluate(callee, scope)
         var evaluated = try evaluateArguments(arguments, scope)
         if let extraKeyword { evaluated.keywords.append((extraKeyword.0, extraKeyword.1)) }
@@ -128,7 +129,8 @@ extension TemplateRenderer {
             scope.set("kwargs", .dict(try DictStorage(pairs: keywords.map { (.string($0.name), $0.value) })))
         } else if let extra = keywords.first {
             if extra.name == "caller" {
-                throw TemplateError.type("macro '\(definition.name)' was invoked with two values for the special caller argument. This is most likely a bug.")
+                throw TemplateError.type(
+                    "macro '\(definition.name)' was invoked with two values for the special caller argument. This is most likely a bug.")
             }
             throw TemplateError.type("macro '\(definition.name)' takes no keyword argument '\(extra.name)'")
         }
@@ -154,8 +156,9 @@ extension TemplateRenderer {
         try enterCall()
         defer { callDepth -= 1 }
         var output = ""
-        try runLoop(recursion.loop, iterable: arguments.positional[0], scope: recursion.scope,
-                    depth0: loop.depth0 + 1, into: &output)
+        try runLoop(
+            recursion.loop, iterable: arguments.positional[0], scope: recursion.scope,
+            depth0: loop.depth0 + 1, into: &output)
         return .string(output)
     }
 
@@ -207,8 +210,9 @@ extension TemplateRenderer {
             guard let format = arguments.positional.first?.stringValue else {
                 throw TemplateError.type("strftime() argument 1 must be str")
             }
-            let text = try Strftime.format(format, date: environment.now(), timeZone: environment.timeZone,
-                                           maxBytes: limits.maxOutputBytes)
+            let text = try Strftime.format(
+                format, date: environment.now(), timeZone: environment.timeZone,
+                maxBytes: limits.maxOutputBytes)
             try checkSize(text)
             return .string(text)
         }

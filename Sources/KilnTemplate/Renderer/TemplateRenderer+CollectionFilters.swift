@@ -62,10 +62,12 @@ extension TemplateRenderer {
             let caseSensitive = bound[1]?.isTruthy ?? false
             let getters = try multiAttributeGetter(bound[2])
             let items = try iterate(input)
-            let keys = try items.map { item in try getters.map { getter in
-                let key = try getter(item)
-                return caseSensitive ? key : ignoringCase(key)
-            } }
+            let keys = try items.map { item in
+                try getters.map { getter in
+                    let key = try getter(item)
+                    return caseSensitive ? key : ignoringCase(key)
+                }
+            }
             let order = try stableOrder(keys.count, descending: bound[0]?.isTruthy ?? false) {
                 try PythonOperators.less(.list(keys[$0]), .list(keys[$1]))
             }
@@ -95,7 +97,10 @@ extension TemplateRenderer {
                 try tick()
                 let key = caseSensitive ? try getter(item) : ignoringCase(try getter(item))
                 let better = filter == .min ? try PythonOperators.less(key, bestKey) : try PythonOperators.less(bestKey, key)
-                if better { best = item; bestKey = key }
+                if better {
+                    best = item
+                    bestKey = key
+                }
             }
             return best
         case .sum:
@@ -122,8 +127,9 @@ extension TemplateRenderer {
         case .map:
             return try mapFilter(input, arguments)
         case .select, .reject, .selectattr, .rejectattr:
-            return try selectFilter(input, arguments, rejecting: filter == .reject || filter == .rejectattr,
-                                    byAttribute: filter == .selectattr || filter == .rejectattr)
+            return try selectFilter(
+                input, arguments, rejecting: filter == .reject || filter == .rejectattr,
+                byAttribute: filter == .selectattr || filter == .rejectattr)
         case .batch, .slice:
             return try batchFilter(input, arguments, slicing: filter == .slice)
         case .groupby:
@@ -188,7 +194,9 @@ extension TemplateRenderer {
     private func multiAttributeGetter(_ attribute: Value?) throws -> [(Value) throws -> Value] {
         guard let attribute, !isNone(attribute) else { return [{ $0 }] }
         if let text = attribute.stringValue {
-            return try PythonText.split(text, separator: ",", maxParts: limits.maxCollectionItems).map { try attributeGetter(.string($0), default: nil) }
+            return try PythonText.split(text, separator: ",", maxParts: limits.maxCollectionItems).map {
+                try attributeGetter(.string($0), default: nil)
+            }
         }
         return [try attributeGetter(attribute, default: nil)]
     }
@@ -207,11 +215,25 @@ extension TemplateRenderer {
                 var left = start, right = middle, out = start
                 while left < middle, right < end {
                     let takeRight = descending ? try less(order[left], order[right]) : try less(order[right], order[left])
-                    if takeRight { buffer[out] = order[right]; right += 1 } else { buffer[out] = order[left]; left += 1 }
+                    if takeRight {
+                        buffer[out] = order[right]
+                        right += 1
+                    } else {
+                        buffer[out] = order[left]
+                        left += 1
+                    }
                     out += 1
                 }
-                while left < middle { buffer[out] = order[left]; left += 1; out += 1 }
-                while right < end { buffer[out] = order[right]; right += 1; out += 1 }
+                while left < middle {
+                    buffer[out] = order[left]
+                    left += 1
+                    out += 1
+                }
+                while right < end {
+                    buffer[out] = order[right]
+                    right += 1
+                    out += 1
+                }
                 start += 2 * width
             }
             swap(&order, &buffer)

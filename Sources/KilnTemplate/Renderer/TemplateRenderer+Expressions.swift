@@ -29,10 +29,11 @@ extension TemplateRenderer {
             return try item(try evaluate(key, scope), of: container)
         case .slice(let object, let start, let stop, let step):
             let container = try evaluate(object, scope)
-            return try slice(container,
-                             start: try start.map { try evaluate($0, scope) } ?? .none,
-                             stop: try stop.map { try evaluate($0, scope) } ?? .none,
-                             step: try step.map { try evaluate($0, scope) } ?? .none)
+            return try slice(
+                container,
+                start: try start.map { try evaluate($0, scope) } ?? .none,
+                stop: try stop.map { try evaluate($0, scope) } ?? .none,
+                step: try step.map { try evaluate($0, scope) } ?? .none)
         case .call(let callee, let arguments):
             return try evaluateCall(callee, arguments, scope: scope, extraKeyword: nil)
         case .filter(let input, let name, let filter, let arguments):
@@ -89,8 +90,9 @@ extension TemplateRenderer {
         case .add: result = try PythonOperators.add(left, right)
         case .subtract: return try PythonOperators.subtract(left, right)
         case .multiply:
-            result = try PythonOperators.multiply(left, right, maxBytes: limits.maxOutputBytes,
-                                                  maxItems: limits.maxCollectionItems)
+            result = try PythonOperators.multiply(
+                left, right, maxBytes: limits.maxOutputBytes,
+                maxItems: limits.maxCollectionItems)
         case .divide: return try PythonOperators.divide(left, right)
         case .floorDivide: return try PythonOperators.floorDivide(left, right)
         case .modulo: result = try PythonOperators.modulo(left, right, maxBytes: limits.maxOutputBytes)
@@ -121,9 +123,11 @@ extension Value {
             self = .list(try items.map { try Value($0, maxDepth: maxDepth, depth: depth + 1) })
         case .object(let pairs):
             // A repeated key (possible when `.object` is built by hand) keeps its last value.
-            self = .dict(try DictStorage(pairs: try pairs.map {
-                (.string($0.key), try Value($0.value, maxDepth: maxDepth, depth: depth + 1))
-            }))
+            self = .dict(
+                try DictStorage(
+                    pairs: try pairs.map {
+                        (.string($0.key), try Value($0.value, maxDepth: maxDepth, depth: depth + 1))
+                    }))
         }
     }
 }

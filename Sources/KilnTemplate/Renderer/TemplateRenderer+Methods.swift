@@ -124,21 +124,25 @@ extension TemplateRenderer {
         switch name {
         case "strip", "lstrip", "rstrip":
             let bound = try arguments.bind(["chars"], function: name)
-            return .string(PythonText.strip(text, chars: try stringArgument(bound[0], "1"),
-                                            leading: name != "rstrip", trailing: name != "lstrip"))
+            return .string(
+                PythonText.strip(
+                    text, chars: try stringArgument(bound[0], "1"),
+                    leading: name != "rstrip", trailing: name != "lstrip"))
         case "split", "rsplit":
             let bound = try arguments.bind(["sep", "maxsplit"], function: name)
             let separator = try stringArgument(bound[0], "1")
             if separator == "" { throw TemplateError(.value, "empty separator") }
             let limit = bound[1]?.intValue ?? -1
-            let parts = name == "split"
+            let parts =
+                name == "split"
                 ? try PythonText.split(text, separator: separator, maxSplit: limit, maxParts: limits.maxCollectionItems)
                 : try PythonText.rsplit(text, separator: separator, maxSplit: limit, maxParts: limits.maxCollectionItems)
             return try checkContainer(.list(parts.map { .string($0) }), count: parts.count)
         case "splitlines":
             let bound = try arguments.bind(["keepends"], function: name)
-            let lines = try PythonText.splitLines(text, keepEnds: bound[0]?.isTruthy ?? false,
-                                                  maxParts: limits.maxCollectionItems)
+            let lines = try PythonText.splitLines(
+                text, keepEnds: bound[0]?.isTruthy ?? false,
+                maxParts: limits.maxCollectionItems)
             return try checkContainer(.list(lines.map { .string($0) }), count: lines.count)
         case "startswith", "endswith":
             let bound = try arguments.bind(["prefix", "start", "end"], function: name)
@@ -166,8 +170,10 @@ extension TemplateRenderer {
             guard let old = try stringArgument(bound[0], "1"), let new = try stringArgument(bound[1], "2") else {
                 throw TemplateError.type("replace expected at least 2 arguments")
             }
-            return try result(try PythonText.replace(text, old, new, count: bound[2]?.intValue ?? -1,
-                                                     maxBytes: limits.maxOutputBytes))
+            return try result(
+                try PythonText.replace(
+                    text, old, new, count: bound[2]?.intValue ?? -1,
+                    maxBytes: limits.maxOutputBytes))
         case "upper": return .string(PythonText.upper(text))
         case "lower", "casefold": return .string(PythonText.lower(text))
         case "title": return .string(PythonText.title(text))
@@ -217,11 +223,13 @@ extension TemplateRenderer {
             guard let separator = try stringArgument(bound[0], "1"), !separator.isEmpty else {
                 throw TemplateError(.value, "empty separator")
             }
-            let parts = name == "partition"
+            let parts =
+                name == "partition"
                 ? try PythonText.split(text, separator: separator, maxSplit: 1)
                 : try PythonText.rsplit(text, separator: separator, maxSplit: 1)
             if parts.count == 2 { return .tuple([.string(parts[0]), .string(separator), .string(parts[1])]) }
-            return name == "partition" ? .tuple([.string(text), .emptyString, .emptyString])
+            return name == "partition"
+                ? .tuple([.string(text), .emptyString, .emptyString])
                 : .tuple([.emptyString, .emptyString, .string(text)])
         case "removeprefix", "removesuffix":
             let bound = try arguments.bind(["affix"], function: name)
@@ -229,7 +237,9 @@ extension TemplateRenderer {
             let scalars = Array(text.unicodeScalars)
             let length = PythonText.length(affix)
             if name == "removeprefix", PythonText.hasPrefix(text, affix) { return .string(PythonText.string(scalars.dropFirst(length))) }
-            if name == "removesuffix", !affix.isEmpty, PythonText.hasSuffix(text, affix) { return .string(PythonText.string(scalars.dropLast(length))) }
+            if name == "removesuffix", !affix.isEmpty, PythonText.hasSuffix(text, affix) {
+                return .string(PythonText.string(scalars.dropLast(length)))
+            }
             return .string(text)
         case "center", "ljust", "rjust", "zfill":
             let bound = try arguments.bind(["width", "fillchar"], function: name)
@@ -240,9 +250,14 @@ extension TemplateRenderer {
             guard fill.unicodeScalars.count == 1 else {
                 throw TemplateError.type("The fill character must be exactly one character long")
             }
-            return .string(StringPadding.pad(text, width: width, fill: fill, alignment: name == "center" ? .center : name == "ljust" ? .left : .right))
+            return .string(
+                StringPadding.pad(text, width: width, fill: fill, alignment: name == "center" ? .center : name == "ljust" ? .left : .right))
         case "isdigit", "isdecimal", "isnumeric":
-            return .bool(!text.isEmpty && text.unicodeScalars.allSatisfy { $0.properties.numericType != nil && (name != "isdecimal" || $0.properties.generalCategory == .decimalNumber) })
+            return .bool(
+                !text.isEmpty
+                    && text.unicodeScalars.allSatisfy {
+                        $0.properties.numericType != nil && (name != "isdecimal" || $0.properties.generalCategory == .decimalNumber)
+                    })
         case "isalpha":
             return .bool(!text.isEmpty && text.unicodeScalars.allSatisfy { $0.properties.isAlphabetic })
         case "isalnum":

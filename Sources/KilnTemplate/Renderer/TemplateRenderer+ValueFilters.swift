@@ -115,7 +115,9 @@ extension TemplateRenderer {
         }
         let binary = bound[0]?.isTruthy ?? false
         let base: Double = binary ? 1024 : 1000
-        let prefixes = binary ? ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
+        let prefixes =
+            binary
+            ? ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
             : ["kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
         if bytes == 1 { return .string("1 Byte") }
         if bytes < base { return .string("\(Int(bytes)) Bytes") }

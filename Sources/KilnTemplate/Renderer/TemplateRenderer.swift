@@ -166,8 +166,9 @@ final class TemplateRenderer {
                 var text = try renderIsolated(body, parent: scope)
                 var value = Value.string(text)
                 for application in filters {
-                    value = try applyFilter(application.filter, name: application.name, to: value,
-                                            arguments: application.arguments, scope: scope)
+                    value = try applyFilter(
+                        application.filter, name: application.name, to: value,
+                        arguments: application.arguments, scope: scope)
                 }
                 text = ""
                 try assign(target, value, in: scope)
@@ -181,8 +182,9 @@ final class TemplateRenderer {
             case .filterBlock(let filters, let body, _):
                 var value = Value.string(try renderIsolated(body, parent: scope))
                 for application in filters {
-                    value = try applyFilter(application.filter, name: application.name, to: value,
-                                            arguments: application.arguments, scope: scope)
+                    value = try applyFilter(
+                        application.filter, name: application.name, to: value,
+                        arguments: application.arguments, scope: scope)
                 }
                 try write(try text(value), into: &output)
             case .with(let assignments, let body, _):
@@ -227,8 +229,9 @@ final class TemplateRenderer {
             _ = try execute(loop.elseBody, scope: makeScope(parent: scope), into: &output)
             return
         }
-        let context = LoopContext(items: items, depth0: depth0,
-                                  recursion: loop.isRecursive ? (loop, try capture(scope)) : nil)
+        let context = LoopContext(
+            items: items, depth0: depth0,
+            recursion: loop.isRecursive ? (loop, try capture(scope)) : nil)
         var iteration = makeScope(parent: scope)
         for (position, item) in items.enumerated() {
             try tick()

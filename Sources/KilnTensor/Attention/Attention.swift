@@ -24,11 +24,14 @@ public enum Attention {
     ///   - keys, values: the first position's vector of this KV head; position `t` is
     ///     `positionStride · t` elements further.
     ///   - scale: multiplier of `q·k`, usually `1 / sqrt(headDimension)`.
-    public static func accumulate(query: UnsafePointer<Float>, keys: UnsafeRawPointer, values: UnsafeRawPointer,
-                                  elementType: KVElementType, positionStride: Int, count: Int, headDimension: Int,
-                                  scale: Float, state: UnsafeMutablePointer<Float>) {
-        kiln_attention_span(query, keys, values, positionStride, Int32(count), Int32(headDimension), scale,
-                            elementType == .f16 ? 1 : 0, state)
+    public static func accumulate(
+        query: UnsafePointer<Float>, keys: UnsafeRawPointer, values: UnsafeRawPointer,
+        elementType: KVElementType, positionStride: Int, count: Int, headDimension: Int,
+        scale: Float, state: UnsafeMutablePointer<Float>
+    ) {
+        kiln_attention_span(
+            query, keys, values, positionStride, Int32(count), Int32(headDimension), scale,
+            elementType == .f16 ? 1 : 0, state)
     }
 
     /// As `accumulate` over a half cache, with the arithmetic of llama.cpp's CPU flash attention, so
@@ -41,13 +44,16 @@ public enum Attention {
     /// - Parameters:
     ///   - keys, values: half floats; position `t` is `positionStride · t` elements further.
     ///   - headDimension: at most 256.
-    public static func accumulateInHalves(query: UnsafePointer<Float>, keys: UnsafeRawPointer,
-                                          values: UnsafeRawPointer, positionStride: Int, count: Int,
-                                          headDimension: Int, scale: Float, state: UnsafeMutablePointer<Float>) {
+    public static func accumulateInHalves(
+        query: UnsafePointer<Float>, keys: UnsafeRawPointer,
+        values: UnsafeRawPointer, positionStride: Int, count: Int,
+        headDimension: Int, scale: Float, state: UnsafeMutablePointer<Float>
+    ) {
         precondition(headDimension <= 256, "Attention: head dimension above 256")
-        kiln_attention_span_half(query, keys.assumingMemoryBound(to: UInt16.self),
-                                 values.assumingMemoryBound(to: UInt16.self), positionStride, Int32(count),
-                                 Int32(headDimension), scale, state)
+        kiln_attention_span_half(
+            query, keys.assumingMemoryBound(to: UInt16.self),
+            values.assumingMemoryBound(to: UInt16.self), positionStride, Int32(count),
+            Int32(headDimension), scale, state)
     }
 
     /// Whether `attendTiled` takes this head dimension (at most 128).
@@ -66,15 +72,19 @@ public enum Attention {
     ///   - keyBlocks, valueBlocks: half-float blocks of `blockSize` positions of this KV head;
     ///     position `t` at `keyBlocks[t / blockSize] + (t % blockSize) · positionStride` elements.
     ///   - output: query `i`'s `[headDimension]` result at `output + i · outputStride`.
-    public static func attendTiled(queries: UnsafePointer<Float>, queryStride: Int, rows: Int, firstPosition: Int,
-                                   keyBlocks: UnsafePointer<UnsafePointer<UInt16>?>,
-                                   valueBlocks: UnsafePointer<UnsafePointer<UInt16>?>, blockSize: Int,
-                                   positionStride: Int, headDimension: Int, scale: Float,
-                                   output: UnsafeMutablePointer<Float>, outputStride: Int) {
-        precondition(rows >= 1 && rows <= 64 && supportsTiled(headDimension: headDimension),
-                     "Attention.attendTiled: 1…64 rows and a head dimension up to 128")
-        kiln_attention_tiled(queries, queryStride, Int32(rows), Int32(firstPosition), keyBlocks, valueBlocks,
-                             Int32(blockSize), positionStride, Int32(headDimension), scale, output, outputStride)
+    public static func attendTiled(
+        queries: UnsafePointer<Float>, queryStride: Int, rows: Int, firstPosition: Int,
+        keyBlocks: UnsafePointer<UnsafePointer<UInt16>?>,
+        valueBlocks: UnsafePointer<UnsafePointer<UInt16>?>, blockSize: Int,
+        positionStride: Int, headDimension: Int, scale: Float,
+        output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        precondition(
+            rows >= 1 && rows <= 64 && supportsTiled(headDimension: headDimension),
+            "Attention.attendTiled: 1…64 rows and a head dimension up to 128")
+        kiln_attention_tiled(
+            queries, queryStride, Int32(rows), Int32(firstPosition), keyBlocks, valueBlocks,
+            Int32(blockSize), positionStride, Int32(headDimension), scale, output, outputStride)
     }
 
     /// Folds the online-softmax state `part` (of a later key range) into `state`, as llama.cpp

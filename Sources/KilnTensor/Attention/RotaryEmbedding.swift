@@ -30,11 +30,14 @@ public struct RotaryEmbedding: Sendable {
     /// `powf(base, −2 / dimensions)`: the ratio of consecutive pairs' frequencies.
     private let thetaScale: Float
 
-    public init(layout: Layout, dimensions: Int, base: Float, frequencyScale: Float = 1,
-                frequencyFactors: [Float] = []) {
+    public init(
+        layout: Layout, dimensions: Int, base: Float, frequencyScale: Float = 1,
+        frequencyFactors: [Float] = []
+    ) {
         precondition(dimensions > 0 && dimensions % 2 == 0, "RoPE dimensions must be positive and even")
-        precondition(frequencyFactors.isEmpty || frequencyFactors.count == dimensions / 2,
-                     "RoPE frequency factors must have dimensions / 2 entries")
+        precondition(
+            frequencyFactors.isEmpty || frequencyFactors.count == dimensions / 2,
+            "RoPE frequency factors must have dimensions / 2 entries")
         self.layout = layout
         self.dimensions = dimensions
         self.base = base
@@ -61,8 +64,10 @@ public struct RotaryEmbedding: Sendable {
     /// - Parameters:
     ///   - x: `[heads × headDimension]` floats (one position's queries or keys).
     ///   - cos, sin: `[dimensions / 2]` from `angles(position:cos:sin:)`.
-    public func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, headDimension: Int,
-                       cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+    public func rotate(
+        _ x: UnsafeMutablePointer<Float>, heads: Int, headDimension: Int,
+        cos: UnsafePointer<Float>, sin: UnsafePointer<Float>
+    ) {
         precondition(dimensions <= headDimension, "RoPE dimensions exceed the head dimension")
         kiln_rope(x, Int32(heads), Int32(headDimension), Int32(dimensions), cos, sin, layout == .neox ? 1 : 0)
     }

@@ -1,8 +1,9 @@
 import CKilnKernels
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Scaled dot-product attention of a whole sequence of queries over a whole set of keys, without a
@@ -49,8 +50,9 @@ public enum SequenceAttention {
     ) {
         let width = heads * headDim
         if headDim <= smallHeadLimit {
-            attendSmallHeads(query: query, key: key, value: value, output: output, queryCount: queryCount, keyCount: keyCount,
-                             heads: heads, headDim: headDim, scale: scale, causal: causal, scratch: scratch, context: context)
+            attendSmallHeads(
+                query: query, key: key, value: value, output: output, queryCount: queryCount, keyCount: keyCount,
+                heads: heads, headDim: headDim, scale: scale, causal: causal, scratch: scratch, context: context)
             return
         }
         // Each head's keys (as kᵀ, [headDim × keys]) and values ([keys × headDim]) packed once for
@@ -73,8 +75,9 @@ public enum SequenceAttention {
             // scores[r, j] = q[firstRow + r] · k[j] for all keys; a causal row's later keys get
             // weight 0 below (the packed operands are used at the sizes they were packed for).
             let queries = query + firstRow * width + headOffset
-            kiln_gemm_prepacked(Int32(rows), Int32(keyCount), Int32(headDim), Int32(KILN_TYPE_F32), queries, width, 1,
-                                packed, scores, keyCount, 0)
+            kiln_gemm_prepacked(
+                Int32(rows), Int32(keyCount), Int32(headDim), Int32(KILN_TYPE_F32), queries, width, 1,
+                packed, scores, keyCount, 0)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: rowBlock) { sums in
                 for r in 0..<rows {
                     let row = scores + r * keyCount
@@ -83,8 +86,9 @@ public enum SequenceAttention {
                     if rowVisible < keyCount { (row + rowVisible).update(repeating: 0, count: keyCount - rowVisible) }
                 }
                 let target = output + firstRow * width + headOffset
-                kiln_gemm_prepacked(Int32(rows), Int32(headDim), Int32(keyCount), Int32(KILN_TYPE_F32), scores, keyCount, 1,
-                                    packed + keysPacked, target, width, 0)
+                kiln_gemm_prepacked(
+                    Int32(rows), Int32(headDim), Int32(keyCount), Int32(KILN_TYPE_F32), scores, keyCount, 1,
+                    packed + keysPacked, target, width, 0)
                 for r in 0..<rows {
                     let inverse = 1 / sums[r]
                     let line = target + r * width
@@ -111,17 +115,21 @@ public enum SequenceAttention {
                 keyRow[token] = key[token * width + column]
                 valueRow[token] = value[token * width + column]
             }
-            for token in keyCount..<padded { keyRow[token] = 0; valueRow[token] = 0 }
+            for token in keyCount..<padded {
+                keyRow[token] = 0
+                valueRow[token] = 0
+            }
         }
         let block = 32
         let blocks = (queryCount + block - 1) / block
         context.runInSlots(heads * blocks, slots: context.width) { slot, task in
             let head = task / blocks, firstRow = (task % blocks) * block
             let rows = min(block, queryCount - firstRow)
-            kiln_attention_small_head(query + firstRow * width + head * headDim, width, Int32(rows),
-                                      keysT + head * headDim * padded, valuesT + head * headDim * padded,
-                                      padded, Int32(keyCount), Int32(headDim), scale, causal ? Int32(firstRow + 1) : -1,
-                                      rowScratch + slot * 2 * padded, output + firstRow * width + head * headDim, width)
+            kiln_attention_small_head(
+                query + firstRow * width + head * headDim, width, Int32(rows),
+                keysT + head * headDim * padded, valuesT + head * headDim * padded,
+                padded, Int32(keyCount), Int32(headDim), scale, causal ? Int32(firstRow + 1) : -1,
+                rowScratch + slot * 2 * padded, output + firstRow * width + head * headDim, width)
         }
     }
 
@@ -146,7 +154,10 @@ public enum SequenceAttention {
                     maximum = max(maximum, weights[j])
                 }
                 var sum = 0.0
-                for j in 0..<visible { weights[j] = doubleExp(weights[j] - maximum); sum += weights[j] }
+                for j in 0..<visible {
+                    weights[j] = doubleExp(weights[j] - maximum)
+                    sum += weights[j]
+                }
                 for d in 0..<headDim {
                     var o = 0.0
                     for j in 0..<visible { o += weights[j] / sum * Double(value[j * width + head * headDim + d]) }

@@ -118,10 +118,13 @@ public struct Conv2D: Sendable {
         let elements = (tileSize + 2) * (tileSize + 2)
         let tilesX = (width + tileSize - 1) / tileSize, tilesY = (height + tileSize - 1) / tileSize
         let bandRows = max(1, min(tilesY, (1 << 22) / (elements * inChannels * tilesX)))
-        let chunk = elements * outChannels * inChannels <= 1 << 23 ? outChannels
+        let chunk =
+            elements * outChannels * inChannels <= 1 << 23
+            ? outChannels
             : min(outChannels, max(48, (1 << 23) / (elements * inChannels) / 48 * 48))
-        return WinogradPlan(tileSize: tileSize, tilesX: tilesX, tilesY: tilesY, bandRows: bandRows, chunk: chunk,
-                            inChannels: inChannels)
+        return WinogradPlan(
+            tileSize: tileSize, tilesX: tilesX, tilesY: tilesY, bandRows: bandRows, chunk: chunk,
+            inChannels: inChannels)
     }
 
     /// output [outChannels, outH, outW] = conv(input [inChannels, height, width]) + bias, with float
@@ -132,9 +135,10 @@ public struct Conv2D: Sendable {
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: KernelContext
     ) {
-        apply(input: input, height: height, width: width,
-              weight: MatrixOperand(weight, rowStride: inChannels * kernel * kernel), bias: bias, output: output, scratch: scratch,
-              context: context)
+        apply(
+            input: input, height: height, width: width,
+            weight: MatrixOperand(weight, rowStride: inChannels * kernel * kernel), bias: bias, output: output, scratch: scratch,
+            context: context)
     }
 
     /// As above with the weights as a matrix [outChannels, inChannels·kernel·kernel] of any stored type.
@@ -144,8 +148,9 @@ public struct Conv2D: Sendable {
         output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, context: KernelContext
     ) {
         if let plan = winogradPlan(height: height, width: width, settings: context.settings) {
-            applyWinograd(plan, input: input, height: height, width: width, weight: weight, bias: bias, output: output,
-                          scratch: scratch, context: context)
+            applyWinograd(
+                plan, input: input, height: height, width: width, weight: weight, bias: bias, output: output,
+                scratch: scratch, context: context)
             return
         }
         let out = outputSize(height: height, width: width)
@@ -154,8 +159,9 @@ public struct Conv2D: Sendable {
             output.advanced(by: channel * pixels).update(repeating: bias?[channel] ?? 0, count: pixels)
         }
         if isPointwise {
-            GEMM.multiply(weight: weight, MatrixOperand(input, rowStride: pixels), into: output,
-                          m: outChannels, n: pixels, k: inChannels, accumulate: true, context: context)
+            GEMM.multiply(
+                weight: weight, MatrixOperand(input, rowStride: pixels), into: output,
+                m: outChannels, n: pixels, k: inChannels, accumulate: true, context: context)
             return
         }
         let patch = inChannels * kernel * kernel
@@ -165,8 +171,9 @@ public struct Conv2D: Sendable {
             if band.count == 1 {
                 // One band (small maps): the product itself is split between threads.
                 gather(input, height: height, width: width, outWidth: out.width, rows: 0..<out.height, into: scratch, stride: pixels)
-                GEMM.multiply(packedWeight: packed, MatrixOperand(scratch, rowStride: pixels), into: output,
-                              m: outChannels, n: pixels, k: patch, accumulate: true, context: context)
+                GEMM.multiply(
+                    packedWeight: packed, MatrixOperand(scratch, rowStride: pixels), into: output,
+                    m: outChannels, n: pixels, k: patch, accumulate: true, context: context)
                 return
             }
             context.runInSlots(band.count, slots: context.width) { slot, index in
@@ -174,9 +181,10 @@ public struct Conv2D: Sendable {
                 let columns = rows.count * out.width
                 let patches = scratch + slot * patch * bandSize
                 gather(input, height: height, width: width, outWidth: out.width, rows: rows, into: patches, stride: columns)
-                GEMM.multiplyOnThisThread(packedWeight: packed, MatrixOperand(patches, rowStride: columns),
-                                          into: output + rows.lowerBound * out.width,
-                                          m: outChannels, n: columns, k: patch, ldc: pixels, accumulate: true)
+                GEMM.multiplyOnThisThread(
+                    packedWeight: packed, MatrixOperand(patches, rowStride: columns),
+                    into: output + rows.lowerBound * out.width,
+                    m: outChannels, n: columns, k: patch, ldc: pixels, accumulate: true)
             }
         }
     }
@@ -203,11 +211,13 @@ public struct Conv2D: Sendable {
                 let range = (part * inChannels / parts)..<((part + 1) * inChannels / parts)
                 let (channel0, channel1) = (Int32(range.lowerBound), Int32(range.upperBound))
                 if large {
-                    kiln_winograd4_input(input, Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
-                                         channel0, channel1, transformed, inChannels * tiles)
+                    kiln_winograd4_input(
+                        input, Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
+                        channel0, channel1, transformed, inChannels * tiles)
                 } else {
-                    kiln_winograd_input(input, Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
-                                        channel0, channel1, transformed, inChannels * tiles)
+                    kiln_winograd_input(
+                        input, Int32(height), Int32(width), Int32(bandStart), Int32(bandEnd),
+                        channel0, channel1, transformed, inChannels * tiles)
                 }
             }
         }
@@ -217,20 +227,23 @@ public struct Conv2D: Sendable {
             let tiles = (bandEnd - bandStart) * plan.tilesX
             let productStride = count * tiles, packedStride = kiln_gemm_packed_a_count(Int32(count), Int32(inChannels))
             context.runInSlots(elements, slots: workers) { _, element in
-                GEMM.multiplyOnThisThread(packedWeight: packed + element * packedStride,
-                                          MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
-                                          into: products + element * productStride, m: count, n: tiles, k: inChannels)
+                GEMM.multiplyOnThisThread(
+                    packedWeight: packed + element * packedStride,
+                    MatrixOperand(transformed + element * inChannels * tiles, rowStride: tiles),
+                    into: products + element * productStride, m: count, n: tiles, k: inChannels)
             }
             let parts = min(workers * 2, count)
             context.run(parts) { part in
                 let range = (first + part * count / parts)..<(first + (part + 1) * count / parts)
                 let source = products + (range.lowerBound - first) * tiles
                 if large {
-                    kiln_winograd4_output(source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
-                                          Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
+                    kiln_winograd4_output(
+                        source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
+                        Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
                 } else {
-                    kiln_winograd_output(source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
-                                         Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
+                    kiln_winograd_output(
+                        source, productStride, Int32(range.lowerBound), Int32(range.upperBound), Int32(height),
+                        Int32(width), Int32(bandStart), Int32(bandEnd), bias, output)
                 }
             }
         }
@@ -268,23 +281,26 @@ public struct Conv2D: Sendable {
         let packedStride = kiln_gemm_packed_a_count(Int32(count), Int32(inChannels))
         let panels = (count + 5) / 6, parts = GEMM.packingParts(panels: panels, context: context)
         let key = PackingTeam.Key(weight.base, layout: [2, plan.tileSize, first, count, inChannels, Int(weight.type.kernelType)])
-        PackingTeam.withPacking(key, floats: elements * packedStride, parts: parts, context: context, build: { packed, part in
-            context.packBuffers.withBuffer(elements * 6 * inChannels) { rows in
-                for panel in (part * panels / parts)..<((part + 1) * panels / parts) {
-                    let row0 = panel * 6, size = min(6, count - row0)
-                    let (k0, k1) = (Int32(first + row0), Int32(first + row0 + size))
-                    if large {
-                        kiln_winograd4_weights(weight.type.kernelType, weight.base, Int32(inChannels), k0, k1, rows, size * inChannels)
-                    } else {
-                        kiln_winograd_weights(weight.type.kernelType, weight.base, Int32(inChannels), k0, k1, rows, size * inChannels)
-                    }
-                    for element in 0..<elements {
-                        kiln_gemm_pack_a(Int32(count), Int32(inChannels), Int32(row0), Int32(size), Int32(KILN_TYPE_F32),
-                                         rows + element * size * inChannels, inChannels, 1, packed + element * packedStride)
+        PackingTeam.withPacking(
+            key, floats: elements * packedStride, parts: parts, context: context,
+            build: { packed, part in
+                context.packBuffers.withBuffer(elements * 6 * inChannels) { rows in
+                    for panel in (part * panels / parts)..<((part + 1) * panels / parts) {
+                        let row0 = panel * 6, size = min(6, count - row0)
+                        let (k0, k1) = (Int32(first + row0), Int32(first + row0 + size))
+                        if large {
+                            kiln_winograd4_weights(weight.type.kernelType, weight.base, Int32(inChannels), k0, k1, rows, size * inChannels)
+                        } else {
+                            kiln_winograd_weights(weight.type.kernelType, weight.base, Int32(inChannels), k0, k1, rows, size * inChannels)
+                        }
+                        for element in 0..<elements {
+                            kiln_gemm_pack_a(
+                                Int32(count), Int32(inChannels), Int32(row0), Int32(size), Int32(KILN_TYPE_F32),
+                                rows + element * size * inChannels, inChannels, 1, packed + element * packedStride)
+                        }
                     }
                 }
-            }
-        }, use: body)
+            }, use: body)
     }
 
     /// im2col of output rows `rows`: patches[(c·k + ky)·k + kx][(oy − first)·outWidth + ox] =

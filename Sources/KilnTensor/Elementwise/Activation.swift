@@ -1,8 +1,9 @@
 import CKilnKernels
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Pointwise activations of the float models (UNet, DiT, CLIP), with libm's `expf`, `erff` and

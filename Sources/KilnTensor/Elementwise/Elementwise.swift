@@ -9,8 +9,10 @@ import CKilnKernels
 /// outside the C kernels.
 public enum Elementwise {
     /// Residual connection: `output[i] = a[i] + b[i]`.
-    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int,
-                           into output: UnsafeMutablePointer<Float>) {
+    public static func add(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
         kiln_add(a, b, count, output)
     }
 
@@ -20,8 +22,10 @@ public enum Elementwise {
     }
 
     /// SwiGLU feed-forward gate: `output[i] = silu(gate[i]) · up[i]`.
-    public static func swiglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int,
-                              into output: UnsafeMutablePointer<Float>) {
+    public static func swiglu(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
         kiln_swiglu(gate, up, count, output)
     }
 
@@ -44,14 +48,18 @@ public enum Elementwise {
 
     /// Converts floats to IEEE half floats (round to nearest even), e.g. to store keys and values
     /// in an f16 KV cache. `destination` is `[count]` `UInt16` bit patterns.
-    public static func convertToHalf(_ source: UnsafePointer<Float>, count: Int,
-                                     into destination: UnsafeMutablePointer<UInt16>) {
+    public static func convertToHalf(
+        _ source: UnsafePointer<Float>, count: Int,
+        into destination: UnsafeMutablePointer<UInt16>
+    ) {
         kiln_float_to_half(source, count, destination)
     }
 
     /// Converts IEEE half floats (bit patterns) to floats, exactly.
-    public static func convertFromHalf(_ source: UnsafePointer<UInt16>, count: Int,
-                                       into destination: UnsafeMutablePointer<Float>) {
+    public static func convertFromHalf(
+        _ source: UnsafePointer<UInt16>, count: Int,
+        into destination: UnsafeMutablePointer<Float>
+    ) {
         kiln_half_to_float(source, count, destination)
     }
 }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The token ↔ image rearrangements of a diffusion transformer (DiT, PixArt): cutting a channel-major
@@ -65,8 +65,10 @@ public enum Patches {
         let frequencies = (0..<quarter).map { 1 / pow(10000, Double($0) / Double(quarter)) }
         for row in 0..<rows {
             for column in 0..<columns {
-                let coordinates = [Double(column) / (Double(columns) / baseSize) / interpolationScale,
-                                   Double(row) / (Double(rows) / baseSize) / interpolationScale]
+                let coordinates = [
+                    Double(column) / (Double(columns) / baseSize) / interpolationScale,
+                    Double(row) / (Double(rows) / baseSize) / interpolationScale,
+                ]
                 let base = (row * columns + column) * width
                 for (half, coordinate) in coordinates.enumerated() {
                     for index in 0..<quarter {

@@ -30,11 +30,13 @@ public enum GEMM {
         context.run(pieces.count) { index in
             let start = index * pieces.chunk, size = min(extent, start + pieces.chunk) - start
             if splitRows {
-                multiplyOnThisThread(a.offset(row: start, column: 0), b, into: c + start * ldc,
-                                     m: size, n: n, k: k, ldc: ldc, accumulate: accumulate)
+                multiplyOnThisThread(
+                    a.offset(row: start, column: 0), b, into: c + start * ldc,
+                    m: size, n: n, k: k, ldc: ldc, accumulate: accumulate)
             } else {
-                multiplyOnThisThread(a, b.offset(row: 0, column: start), into: c + start,
-                                     m: m, n: size, k: k, ldc: ldc, accumulate: accumulate)
+                multiplyOnThisThread(
+                    a, b.offset(row: 0, column: start), into: c + start,
+                    m: m, n: size, k: k, ldc: ldc, accumulate: accumulate)
             }
         }
     }
@@ -45,8 +47,9 @@ public enum GEMM {
         _ a: MatrixOperand, _ b: MatrixOperand, into c: UnsafeMutablePointer<Float>,
         m: Int, n: Int, k: Int, ldc: Int? = nil, accumulate: Bool = false
     ) {
-        kiln_gemm(Int32(m), Int32(n), Int32(k), a.type.kernelType, a.base, a.rowStride, a.columnStride,
-                  b.type.kernelType, b.base, b.rowStride, b.columnStride, c, ldc ?? n, accumulate ? 1 : 0)
+        kiln_gemm(
+            Int32(m), Int32(n), Int32(k), a.type.kernelType, a.base, a.rowStride, a.columnStride,
+            b.type.kernelType, b.base, b.rowStride, b.columnStride, c, ldc ?? n, accumulate ? 1 : 0)
     }
 
     /// The portable C body of the product (what runs on CPUs without AVX2), for tests.
@@ -54,8 +57,9 @@ public enum GEMM {
         _ a: MatrixOperand, _ b: MatrixOperand, into c: UnsafeMutablePointer<Float>,
         m: Int, n: Int, k: Int, ldc: Int? = nil, accumulate: Bool = false
     ) {
-        kiln_gemm_scalar(Int32(m), Int32(n), Int32(k), a.type.kernelType, a.base, a.rowStride, a.columnStride,
-                         b.type.kernelType, b.base, b.rowStride, b.columnStride, c, ldc ?? n, accumulate ? 1 : 0)
+        kiln_gemm_scalar(
+            Int32(m), Int32(n), Int32(k), a.type.kernelType, a.base, a.rowStride, a.columnStride,
+            b.type.kernelType, b.base, b.rowStride, b.columnStride, c, ldc ?? n, accumulate ? 1 : 0)
     }
 
     /// The plain triple loop, in Double, that the products are tested against: C[m×n] = A · B.
@@ -87,8 +91,9 @@ public enum GEMM {
                 for j in 0..<n { row[j] = (accumulate ? row[j] : 0) + shift + (columnBias?[j] ?? 0) }
             }
         }
-        multiply(MatrixOperand(a, rowStride: lda ?? k), MatrixOperand(b, rowStride: ldb ?? k).transposed, into: c,
-                 m: m, n: n, k: k, ldc: ldc, accumulate: accumulate || biased, context: context)
+        multiply(
+            MatrixOperand(a, rowStride: lda ?? k), MatrixOperand(b, rowStride: ldb ?? k).transposed, into: c,
+            m: m, n: n, k: k, ldc: ldc, accumulate: accumulate || biased, context: context)
     }
 
     /// The plain triple loop, in Double, that the optimized product is tested against.

@@ -46,8 +46,9 @@ public struct MatrixOperand: @unchecked Sendable {
 
     /// The sub-matrix whose element (0, 0) is this one's (row, column).
     public func offset(row: Int, column: Int) -> MatrixOperand {
-        MatrixOperand(base: base + (row * rowStride + column * columnStride) * type.byteCount, type: type,
-                      rowStride: rowStride, columnStride: columnStride)
+        MatrixOperand(
+            base: base + (row * rowStride + column * columnStride) * type.byteCount, type: type,
+            rowStride: rowStride, columnStride: columnStride)
     }
 
     /// Element (row, column) as a float (for references and tests; slow).
@@ -83,10 +84,13 @@ public enum MatrixElements {
         case .f32:
             for index in 0..<count { target[index] = source.loadUnaligned(fromByteOffset: index * 4, as: Float.self) }
         case .f16:
-            for index in 0..<count { target[index] = halfToFloat(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))) }
+            for index in 0..<count {
+                target[index] = halfToFloat(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)))
+            }
         case .bf16:
             for index in 0..<count {
-                target[index] = Float(bitPattern: UInt32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))) << 16)
+                target[index] = Float(
+                    bitPattern: UInt32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self))) << 16)
             }
         }
     }

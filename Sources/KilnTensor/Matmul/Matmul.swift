@@ -33,13 +33,16 @@ public enum Matmul {
     ///   - output: `[batch × weight.rows]` floats (row stride `weight.rows`), written.
     ///   - workspace: scratch reused across calls (quantized activations); grows if too small.
     ///   - path: the kernel family; leave `.automatic` outside benchmarks and tests.
-    public static func multiply(_ weight: WeightMatrix, input: UnsafePointer<Float>, batch: Int,
-                                inputStride: Int? = nil, output: UnsafeMutablePointer<Float>,
-                                pool: WorkerPool, workspace: MatmulWorkspace, path: KernelPath = .automatic) {
+    public static func multiply(
+        _ weight: WeightMatrix, input: UnsafePointer<Float>, batch: Int,
+        inputStride: Int? = nil, output: UnsafeMutablePointer<Float>,
+        pool: WorkerPool, workspace: MatmulWorkspace, path: KernelPath = .automatic
+    ) {
         var target = MatmulTarget(weight: weight, output: output)
         withUnsafeMutablePointer(to: &target) { pointer in
-            multiply(UnsafeBufferPointer(start: pointer, count: 1), input: input, batch: batch,
-                     inputStride: inputStride, pool: pool, workspace: workspace, path: path)
+            multiply(
+                UnsafeBufferPointer(start: pointer, count: 1), input: input, batch: batch,
+                inputStride: inputStride, pool: pool, workspace: workspace, path: path)
         }
     }
 
@@ -50,20 +53,26 @@ public enum Matmul {
     ///   - targets: weights (all with the same `columns`) and their outputs. Build the array once
     ///     and reuse it: the call itself allocates nothing.
     ///   - input: `[batch × inputStride]` floats, `inputStride` defaulting to the shared `columns`.
-    public static func multiply(_ targets: [MatmulTarget], input: UnsafePointer<Float>, batch: Int,
-                                inputStride: Int? = nil, pool: WorkerPool, workspace: MatmulWorkspace) {
+    public static func multiply(
+        _ targets: [MatmulTarget], input: UnsafePointer<Float>, batch: Int,
+        inputStride: Int? = nil, pool: WorkerPool, workspace: MatmulWorkspace
+    ) {
         targets.withUnsafeBufferPointer { buffer in
-            multiply(buffer, input: input, batch: batch, inputStride: inputStride, pool: pool,
-                     workspace: workspace)
+            multiply(
+                buffer, input: input, batch: batch, inputStride: inputStride, pool: pool,
+                workspace: workspace)
         }
     }
 
     /// As `multiply(_:input:batch:inputStride:pool:workspace:)` over a buffer of targets.
-    public static func multiply(_ targets: UnsafeBufferPointer<MatmulTarget>, input: UnsafePointer<Float>,
-                                batch: Int, inputStride: Int? = nil, pool: WorkerPool,
-                                workspace: MatmulWorkspace) {
-        multiply(targets, input: input, batch: batch, inputStride: inputStride, pool: pool,
-                 workspace: workspace, path: .automatic)
+    public static func multiply(
+        _ targets: UnsafeBufferPointer<MatmulTarget>, input: UnsafePointer<Float>,
+        batch: Int, inputStride: Int? = nil, pool: WorkerPool,
+        workspace: MatmulWorkspace
+    ) {
+        multiply(
+            targets, input: input, batch: batch, inputStride: inputStride, pool: pool,
+            workspace: workspace, path: .automatic)
     }
 
     /// Which kernel family a matmul uses; `.automatic` everywhere except in the kernel benchmark
@@ -84,9 +93,11 @@ public enum Matmul {
     }
 
     /// As `multiply(_:input:batch:inputStride:pool:workspace:)`, choosing the kernel family.
-    public static func multiply(_ targets: UnsafeBufferPointer<MatmulTarget>, input: UnsafePointer<Float>,
-                                batch: Int, inputStride: Int? = nil, pool: WorkerPool,
-                                workspace: MatmulWorkspace, path: KernelPath) {
+    public static func multiply(
+        _ targets: UnsafeBufferPointer<MatmulTarget>, input: UnsafePointer<Float>,
+        batch: Int, inputStride: Int? = nil, pool: WorkerPool,
+        workspace: MatmulWorkspace, path: KernelPath
+    ) {
         guard let first = targets.first, batch > 0 else { return }
         let columns = first.weight.columns
         let stride = inputStride ?? columns
@@ -98,8 +109,9 @@ public enum Matmul {
         }
         precondition(stride >= columns, "Matmul: input stride \(stride) < columns \(columns)")
         if needsQuantized {
-            quantizeActivations(input, batch: batch, columns: columns, stride: stride, pool: pool,
-                                workspace: workspace, portable: path == .portable)
+            quantizeActivations(
+                input, batch: batch, columns: columns, stride: stride, pool: pool,
+                workspace: workspace, portable: path == .portable)
         }
         let quantized = UnsafeRawPointer(workspace.quantized).assumingMemoryBound(to: kiln_q8x4_block.self)
         let groupStride = MatmulWorkspace.groupBytes(columns: columns) / MatmulWorkspace.groupBlockBytes
@@ -112,10 +124,11 @@ public enum Matmul {
                 let output = target.output + batchRange.lowerBound * target.outputStride + rows.lowerBound
                 let type = Int32(weight.type.rawValue)
                 if path == .reference {
-                    referenceRows(weight, rows: rows, input: input + batchRange.lowerBound * stride,
-                                  batch: batchRange.count, inputStride: stride,
-                                  output: target.output + batchRange.lowerBound * target.outputStride,
-                                  outputStride: target.outputStride)
+                    referenceRows(
+                        weight, rows: rows, input: input + batchRange.lowerBound * stride,
+                        batch: batchRange.count, inputStride: stride,
+                        output: target.output + batchRange.lowerBound * target.outputStride,
+                        outputStride: target.outputStride)
                 } else if usesIntegerKernel(weight.type, path: path) {
                     // Batch chunks start at multiples of 4 (MatmulPlan.batchChunk), so at a group boundary.
                     (path == .portable ? kiln_matmul_q8_scalar : kiln_matmul_q8)(
@@ -123,9 +136,10 @@ public enum Matmul {
                         quantized + batchRange.lowerBound / 4 * groupStride, Int32(batchRange.count),
                         output, target.outputStride)
                 } else {
-                    (path == .portable ? kiln_matmul_f32_scalar : kiln_matmul_f32)(type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count),
-                                    Int32(columns), input + batchRange.lowerBound * stride, stride,
-                                    Int32(batchRange.count), output, target.outputStride)
+                    (path == .portable ? kiln_matmul_f32_scalar : kiln_matmul_f32)(
+                        type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count),
+                        Int32(columns), input + batchRange.lowerBound * stride, stride,
+                        Int32(batchRange.count), output, target.outputStride)
                 }
             }
         }
@@ -140,8 +154,10 @@ public enum Matmul {
 
     /// Quantizes `[batch × columns]` activations into the workspace: on the caller for a few rows,
     /// across the pool for a prefill batch.
-    private static func quantizeActivations(_ input: UnsafePointer<Float>, batch: Int, columns: Int, stride: Int,
-                                            pool: WorkerPool, workspace: MatmulWorkspace, portable: Bool) {
+    private static func quantizeActivations(
+        _ input: UnsafePointer<Float>, batch: Int, columns: Int, stride: Int,
+        pool: WorkerPool, workspace: MatmulWorkspace, portable: Bool
+    ) {
         workspace.reserve(batch: batch, columns: columns)
         let quantize = portable ? kiln_quantize_q8_scalar : kiln_quantize_q8
         let groups = workspace.quantized.assumingMemoryBound(to: kiln_q8x4_block.self)
@@ -152,23 +168,29 @@ public enum Matmul {
         }
         // Chunks of 16 rows are whole groups of 4; each chunk pads only if it holds the batch's end.
         pool.parallelFor(batch, grain: 16) { rows in
-            quantize(input + rows.lowerBound * stride, stride, Int32(rows.count), Int32(columns),
-                     groups + rows.lowerBound / 4 * groupStride)
+            quantize(
+                input + rows.lowerBound * stride, stride, Int32(rows.count), Int32(columns),
+                groups + rows.lowerBound / 4 * groupStride)
         }
     }
 
     /// The plain-Swift reference: dequantizes each weight row (bit-exact `Dequantization`) and
     /// accumulates `Float` products in column order, on the calling thread. Slow; it is the oracle
     /// that the optimized kernels are tested against.
-    public static func reference(_ weight: WeightMatrix, input: UnsafePointer<Float>, batch: Int,
-                                 output: UnsafeMutablePointer<Float>) {
-        referenceRows(weight, rows: 0..<weight.rows, input: input, batch: batch,
-                      inputStride: weight.columns, output: output, outputStride: weight.rows)
+    public static func reference(
+        _ weight: WeightMatrix, input: UnsafePointer<Float>, batch: Int,
+        output: UnsafeMutablePointer<Float>
+    ) {
+        referenceRows(
+            weight, rows: 0..<weight.rows, input: input, batch: batch,
+            inputStride: weight.columns, output: output, outputStride: weight.rows)
     }
 
-    static func referenceRows(_ weight: WeightMatrix, rows: Range<Int>, input: UnsafePointer<Float>,
-                              batch: Int, inputStride: Int, output: UnsafeMutablePointer<Float>,
-                              outputStride: Int) {
+    static func referenceRows(
+        _ weight: WeightMatrix, rows: Range<Int>, input: UnsafePointer<Float>,
+        batch: Int, inputStride: Int, output: UnsafeMutablePointer<Float>,
+        outputStride: Int
+    ) {
         let blockSize = weight.type.blockSize
         let chunk = blockSize == 1 ? 256 : blockSize
         let chunkBytes = chunk / blockSize * weight.type.typeSize
@@ -179,8 +201,9 @@ public enum Matmul {
                 var column = 0
                 while column < weight.columns {
                     let count = min(chunk, weight.columns - column)
-                    Dequantization.dequantize(weight.type, from: weight.row(row) + column / chunk * chunkBytes,
-                                              count: count, into: values)
+                    Dequantization.dequantize(
+                        weight.type, from: weight.row(row) + column / chunk * chunkBytes,
+                        count: count, into: values)
                     for b in 0..<batch {
                         let x = input + b * inputStride + column
                         var sum: Float = 0

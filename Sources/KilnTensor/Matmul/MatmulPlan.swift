@@ -42,12 +42,12 @@ struct MatmulPlan {
     func task(_ task: Int, batch: Int) -> (target: Int, rows: Range<Int>, batch: Range<Int>) {
         let chunk = task / rowTilesPerChunk
         var remaining = task % rowTilesPerChunk
-        let batchRange = chunk * batchChunk ..< min((chunk + 1) * batchChunk, batch)
+        let batchRange = chunk * batchChunk..<min((chunk + 1) * batchChunk, batch)
         for (index, target) in targets.enumerated() {
             let tiles = (target.weight.rows + rowTile - 1) / rowTile
             if remaining < tiles {
                 let start = remaining * rowTile
-                return (index, start ..< min(start + rowTile, target.weight.rows), batchRange)
+                return (index, start..<min(start + rowTile, target.weight.rows), batchRange)
             }
             remaining -= tiles
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// adaLN, the timestep modulation of diffusion transformers (DiT's adaLN-Zero, PixArt's adaLN-single):

@@ -1,8 +1,9 @@
 import CKilnKernels
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Group and layer normalization (PyTorch's `GroupNorm` and `LayerNorm`), split between the
@@ -57,7 +58,10 @@ extension Normalization {
                     UnsafeMutableRawPointer(y + index).storeBytes(of: v, as: SIMD8<Float>.self)
                     index += 8
                 }
-                while index < width { y[index] = (x[index] - meanF) * inverse * gamma[index] + beta[index]; index += 1 }
+                while index < width {
+                    y[index] = (x[index] - meanF) * inverse * gamma[index] + beta[index]
+                    index += 1
+                }
             }
         }
     }
@@ -72,9 +76,15 @@ extension Normalization {
             let end = min(count, start + 256)
             var lanes = SIMD8<Float>()
             var index = start
-            while index + 8 <= end { lanes += load8(x + index); index += 8 }
+            while index + 8 <= end {
+                lanes += load8(x + index)
+                index += 8
+            }
             var partial = Double(lanes.sum())
-            while index < end { partial += Double(x[index]); index += 1 }
+            while index < end {
+                partial += Double(x[index])
+                index += 1
+            }
             total += partial
             start = end
         }
@@ -92,7 +102,11 @@ extension Normalization {
                 index += 8
             }
             var partial = Double(lanes.sum())
-            while index < end { let centred = Double(x[index]) - mean; partial += centred * centred; index += 1 }
+            while index < end {
+                let centred = Double(x[index]) - mean
+                partial += centred * centred
+                index += 1
+            }
             squares += partial
             start = end
         }

@@ -11,8 +11,10 @@ public enum Normalization {
     ///   - input: `[rows × count]` floats (row stride `count`).
     ///   - weight: `[count]` floats (the norm's gain), or nil for none.
     ///   - output: `[rows × count]` floats; may be the same memory as `input`.
-    public static func rms(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>?, count: Int,
-                           rows: Int = 1, epsilon: Float, output: UnsafeMutablePointer<Float>) {
+    public static func rms(
+        _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>?, count: Int,
+        rows: Int = 1, epsilon: Float, output: UnsafeMutablePointer<Float>
+    ) {
         kiln_rms_norm(input, weight, Int32(count), Int32(rows), epsilon, output)
     }
 }

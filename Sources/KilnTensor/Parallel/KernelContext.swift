@@ -16,8 +16,9 @@ public struct KernelSettings: Sendable, Equatable {
 
     /// The defaults: 64 tiles for both Winograd paths, 128 MB of packing buffers.
     public init(winogradMinimumTiles: Int = 64, winograd4MinimumTiles: Int = 64, packBufferMegabytes: Int = 128) {
-        precondition(winogradMinimumTiles >= 0 && winograd4MinimumTiles >= 0 && packBufferMegabytes >= 0,
-                     "KernelSettings: negative value")
+        precondition(
+            winogradMinimumTiles >= 0 && winograd4MinimumTiles >= 0 && packBufferMegabytes >= 0,
+            "KernelSettings: negative value")
         self.winogradMinimumTiles = winogradMinimumTiles
         self.winograd4MinimumTiles = winograd4MinimumTiles
         self.packBufferMegabytes = packBufferMegabytes

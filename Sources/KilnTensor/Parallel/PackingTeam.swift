@@ -113,8 +113,9 @@ public final class PackingTeam: @unchecked Sendable {
     ) -> R {
         if let raw = kiln_thread_packing_team() {
             let team = Unmanaged<PackingTeam>.fromOpaque(raw).takeUnretainedValue()
-            return team.withPacking(key, member: Int(kiln_thread_packing_member()), floats: floats, parts: parts,
-                                    build: build, use: use)
+            return team.withPacking(
+                key, member: Int(kiln_thread_packing_member()), floats: floats, parts: parts,
+                build: build, use: use)
         }
         return context.packBuffers.withBuffer(floats) { buffer in
             context.run(parts) { build(buffer, $0) }

@@ -30,18 +30,22 @@ public final class WorkerPool: @unchecked Sendable {
     ///   - threadCount: threads per job including the caller; clamped to `1 ... 256`. Defaults to
     ///     the number of active processors.
     ///   - spinMicroseconds: how long an idle worker polls for the next job before parking.
-    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
-                spinMicroseconds: Int = 2_000) {
+    public init(
+        threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
+        spinMicroseconds: Int = 2_000
+    ) {
         self.threadCount = min(max(threadCount, 1), 256)
         state = PoolState(spinNanoseconds: UInt64(max(spinMicroseconds, 0)) * 1_000)
         for index in 1..<self.threadCount {
             let context = Unmanaged.passRetained(WorkerContext(state: state, index: index)).toOpaque()
             var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { raw in
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                context.state.workerLoop(index: context.index)
-                return nil
-            }, context)
+            let status = pthread_create(
+                &thread, nil,
+                { raw in
+                    let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                    context.state.workerLoop(index: context.index)
+                    return nil
+                }, context)
             precondition(status == 0, "WorkerPool: pthread_create failed with \(status)")
             threads.append(thread)
         }
@@ -89,14 +93,15 @@ public final class WorkerPool: @unchecked Sendable {
         let counter = state.chunkCounter
         kiln_atomic_store(counter, 0)
         // Every chunk is claimed by someone, so a worker that is late may skip the job entirely.
-        dispatchClaimed({ _ in
-            while true {
-                let chunk = kiln_atomic_fetch_add(counter, 1)
-                if chunk >= chunkCount { break }
-                let start = chunk * grain
-                body(start..<min(start + grain, count))
-            }
-        }, closable: true)
+        dispatchClaimed(
+            { _ in
+                while true {
+                    let chunk = kiln_atomic_fetch_add(counter, 1)
+                    if chunk >= chunkCount { break }
+                    let start = chunk * grain
+                    body(start..<min(start + grain, count))
+                }
+            }, closable: true)
     }
 }
 

@@ -34,11 +34,14 @@ public enum Dequantization {
     ///   - count: element count, a multiple of `type.blockSize`.
     ///   - destination: `[count]` floats, written.
     /// - Precondition: `isSupported(type)` and `count` is a whole number of blocks.
-    public static func dequantize(_ type: GGMLType, from source: UnsafeRawPointer, count: Int,
-                                  into destination: UnsafeMutablePointer<Float>) {
+    public static func dequantize(
+        _ type: GGMLType, from source: UnsafeRawPointer, count: Int,
+        into destination: UnsafeMutablePointer<Float>
+    ) {
         precondition(isSupported(type), "dequantize: unsupported type \(type)")
-        precondition(count >= 0 && count % type.blockSize == 0,
-                     "dequantize: \(count) elements is not a whole number of \(type) blocks")
+        precondition(
+            count >= 0 && count % type.blockSize == 0,
+            "dequantize: \(count) elements is not a whole number of \(type) blocks")
         let blockCount = count / type.blockSize
         for block in 0..<blockCount {
             let input = source + block * type.typeSize

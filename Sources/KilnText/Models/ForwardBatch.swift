@@ -34,10 +34,10 @@ public final class ForwardBatch {
     /// Rows of logits the batch asks for (sum over sequences).
     public private(set) var logitRowCount = 0
 
-    let tokens: UnsafeMutablePointer<Int32>           // [maximumTokenCount]
-    let tokenPositions: UnsafeMutablePointer<Int32>   // [maximumTokenCount]
-    let tokenSequences: UnsafeMutablePointer<Int32>   // [maximumTokenCount] index of its sequence
-    let sequenceFirstToken: UnsafeMutablePointer<Int32>   // [maximumSequenceCount + 1]
+    let tokens: UnsafeMutablePointer<Int32>  // [maximumTokenCount]
+    let tokenPositions: UnsafeMutablePointer<Int32>  // [maximumTokenCount]
+    let tokenSequences: UnsafeMutablePointer<Int32>  // [maximumTokenCount] index of its sequence
+    let sequenceFirstToken: UnsafeMutablePointer<Int32>  // [maximumSequenceCount + 1]
     let sequenceStartPositions: UnsafeMutablePointer<Int32>
     let sequenceBlockCounts: UnsafeMutablePointer<Int32>
     let sequenceFirstLogitRow: UnsafeMutablePointer<Int32>  // [maximumSequenceCount + 1]
@@ -50,8 +50,10 @@ public final class ForwardBatch {
     ///   - contextLength: the longest a sequence may grow (at most the model's context length).
     ///   - blockSize: tokens per block of the KV cache the batch will run against.
     public init(maximumTokenCount: Int, maximumSequenceCount: Int, contextLength: Int, blockSize: Int) throws {
-        for (name, value) in [("max_batch_tokens", maximumTokenCount), ("max_batch_sequences", maximumSequenceCount),
-                              ("context_length", contextLength), ("kv_block_size", blockSize)]
+        for (name, value) in [
+            ("max_batch_tokens", maximumTokenCount), ("max_batch_sequences", maximumSequenceCount),
+            ("context_length", contextLength), ("kv_block_size", blockSize),
+        ]
         where value <= 0 || value > 1 << 24 {
             throw ModelError.invalidSetting(name: name, reason: "\(value) is not in 1…\(1 << 24)")
         }
@@ -74,8 +76,10 @@ public final class ForwardBatch {
     }
 
     deinit {
-        for pointer in [tokens, tokenPositions, tokenSequences, sequenceFirstToken, sequenceStartPositions,
-                        sequenceBlockCounts, sequenceFirstLogitRow, blockTables] {
+        for pointer in [
+            tokens, tokenPositions, tokenSequences, sequenceFirstToken, sequenceStartPositions,
+            sequenceBlockCounts, sequenceFirstLogitRow, blockTables,
+        ] {
             pointer.deallocate()
         }
         sequenceSelections.deallocate()
@@ -120,7 +124,8 @@ public final class ForwardBatch {
         }
         let blocksNeeded = (startPosition + count + blockSize - 1) / blockSize
         guard blockTable.count >= blocksNeeded else {
-            throw ModelError.invalidBatch("block table has \(blockTable.count) blocks, positions up to \(startPosition + count - 1) need \(blocksNeeded)")
+            throw ModelError.invalidBatch(
+                "block table has \(blockTable.count) blocks, positions up to \(startPosition + count - 1) need \(blocksNeeded)")
         }
         let sequence = sequenceCount
         let table = blockTables + sequence * maximumBlocksPerSequence

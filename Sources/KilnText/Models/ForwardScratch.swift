@@ -5,19 +5,19 @@ import KilnTensor
 final class ForwardScratch {
     let maximumTokenCount: Int
     let maximumLogitRows: Int
-    let hidden: UnsafeMutablePointer<Float>      // [tokens × width] residual stream
+    let hidden: UnsafeMutablePointer<Float>  // [tokens × width] residual stream
     let normalized: UnsafeMutablePointer<Float>  // [tokens × width]
-    let query: UnsafeMutablePointer<Float>       // [tokens × queryWidth]
-    let key: UnsafeMutablePointer<Float>         // [tokens × keyValueWidth]
-    let value: UnsafeMutablePointer<Float>       // [tokens × keyValueWidth]
-    let attention: UnsafeMutablePointer<Float>   // [tokens × queryWidth]
-    let projected: UnsafeMutablePointer<Float>   // [tokens × width]
-    let gate: UnsafeMutablePointer<Float>        // [tokens × feedForward]
-    let up: UnsafeMutablePointer<Float>          // [tokens × feedForward]
-    let ropeCosines: UnsafeMutablePointer<Float> // [tokens × ropeDimensions/2]
-    let ropeSines: UnsafeMutablePointer<Float>   // [tokens × ropeDimensions/2]
+    let query: UnsafeMutablePointer<Float>  // [tokens × queryWidth]
+    let key: UnsafeMutablePointer<Float>  // [tokens × keyValueWidth]
+    let value: UnsafeMutablePointer<Float>  // [tokens × keyValueWidth]
+    let attention: UnsafeMutablePointer<Float>  // [tokens × queryWidth]
+    let projected: UnsafeMutablePointer<Float>  // [tokens × width]
+    let gate: UnsafeMutablePointer<Float>  // [tokens × feedForward]
+    let up: UnsafeMutablePointer<Float>  // [tokens × feedForward]
+    let ropeCosines: UnsafeMutablePointer<Float>  // [tokens × ropeDimensions/2]
+    let ropeSines: UnsafeMutablePointer<Float>  // [tokens × ropeDimensions/2]
     let logitInput: UnsafeMutablePointer<Float>  // [logitRows × width]
-    let logits: UnsafeMutablePointer<Float>      // [logitRows × vocabulary]
+    let logits: UnsafeMutablePointer<Float>  // [logitRows × vocabulary]
     let logitSourceTokens: UnsafeMutablePointer<Int32>  // [logitRows] token index of each logit row
     let matmul: MatmulWorkspace
     private let allocations: [UnsafeMutablePointer<Float>]
@@ -60,7 +60,8 @@ final class ForwardScratch {
 
     /// Bytes held (for the load report).
     static func byteCount(configuration c: TransformerConfiguration, maximumTokenCount t: Int, maximumLogitRows l: Int) -> Int {
-        let perToken = 3 * c.embeddingLength + 2 * c.queryWidth + 2 * c.keyValueWidth + 2 * c.feedForwardLength
+        let perToken =
+            3 * c.embeddingLength + 2 * c.queryWidth + 2 * c.keyValueWidth + 2 * c.feedForwardLength
             + c.ropeDimensionCount
         return 4 * (t * perToken + l * (c.embeddingLength + c.vocabularySize))
     }

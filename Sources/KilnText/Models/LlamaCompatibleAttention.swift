@@ -33,9 +33,11 @@ enum LlamaCompatibleAttention {
     }
 
     /// Attends every token of `batch` for one layer (shapes as `PagedAttention.attend`).
-    static func attend(layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
-                       queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool,
-                       splitCount: Int, selection: AttentionSelection = .llamaCompatible) {
+    static func attend(
+        layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
+        queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool,
+        splitCount: Int, selection: AttentionSelection = .llamaCompatible
+    ) {
         let dimension = cache.headDimension
         let group = headCount / cache.kvHeadCount
         let rowWidth = headCount * dimension
@@ -67,12 +69,13 @@ enum LlamaCompatibleAttention {
                     let sequence = Int(batch.tokenSequences[token])
                     if isTiled(sequence) { continue }
                     let splits = splitsByPosition || batch.tokenRange(ofSequence: sequence).count == 1
-                    attendHead(query: queries + token * rowWidth + head * dimension,
-                               output: output + token * rowWidth + head * dimension,
-                               blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
-                               position: Int(batch.tokenPositions[token]), layer: layer, kvHead: head / group,
-                               cache: cache, scale: scale, splitCount: splits ? splitCount : 1,
-                               states: states.baseAddress!)
+                    attendHead(
+                        query: queries + token * rowWidth + head * dimension,
+                        output: output + token * rowWidth + head * dimension,
+                        blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
+                        position: Int(batch.tokenPositions[token]), layer: layer, kvHead: head / group,
+                        cache: cache, scale: scale, splitCount: splits ? splitCount : 1,
+                        states: states.baseAddress!)
                 }
             }
         }
@@ -111,19 +114,22 @@ enum LlamaCompatibleAttention {
                         let blocks = Int(batch.sequenceBlockCounts[sequence])
                         for index in 0..<blocks {
                             let block = Int(table[index])
-                            keyBlocks[index] = UnsafePointer(cache.keys(layer: layer, block: block, kvHead: kvHead)
-                                .assumingMemoryBound(to: UInt16.self))
-                            valueBlocks[index] = UnsafePointer(cache.values(layer: layer, block: block, kvHead: kvHead)
-                                .assumingMemoryBound(to: UInt16.self))
+                            keyBlocks[index] = UnsafePointer(
+                                cache.keys(layer: layer, block: block, kvHead: kvHead)
+                                    .assumingMemoryBound(to: UInt16.self))
+                            valueBlocks[index] = UnsafePointer(
+                                cache.values(layer: layer, block: block, kvHead: kvHead)
+                                    .assumingMemoryBound(to: UInt16.self))
                         }
                         mappedSequence = sequence
                         mappedKVHead = kvHead
                     }
-                    Attention.attendTiled(queries: queries + first * rowWidth + head * dimension, queryStride: rowWidth,
-                                          rows: rows, firstPosition: firstPosition, keyBlocks: keyBlocks,
-                                          valueBlocks: valueBlocks, blockSize: cache.blockSize,
-                                          positionStride: dimension, headDimension: dimension, scale: scale,
-                                          output: output + first * rowWidth + head * dimension, outputStride: rowWidth)
+                    Attention.attendTiled(
+                        queries: queries + first * rowWidth + head * dimension, queryStride: rowWidth,
+                        rows: rows, firstPosition: firstPosition, keyBlocks: keyBlocks,
+                        valueBlocks: valueBlocks, blockSize: cache.blockSize,
+                        positionStride: dimension, headDimension: dimension, scale: scale,
+                        output: output + first * rowWidth + head * dimension, outputStride: rowWidth)
                 }
             }
         }
@@ -132,9 +138,11 @@ enum LlamaCompatibleAttention {
     /// One query head at `position` over positions `0 ... position`, in `splitCount` parts when
     /// llama.cpp would split it. `states` holds two states.
     @inline(__always)
-    static func attendHead(query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                           blockTable: UnsafePointer<Int32>, position: Int, layer: Int, kvHead: Int,
-                           cache: PagedKVCache, scale: Float, splitCount: Int, states: UnsafeMutablePointer<Float>) {
+    static func attendHead(
+        query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        blockTable: UnsafePointer<Int32>, position: Int, layer: Int, kvHead: Int,
+        cache: PagedKVCache, scale: Float, splitCount: Int, states: UnsafeMutablePointer<Float>
+    ) {
         let dimension = cache.headDimension
         let length = position + 1
         let view = llamaCacheView(position: position)
@@ -147,8 +155,9 @@ enum LlamaCompatibleAttention {
             let end = parts == 1 ? length : min(length, start + partLength)
             let state = parts == 1 ? total : part
             if parts > 1 { Attention.begin(state: state, headDimension: dimension) }
-            accumulate(query: query, from: start, to: end, blockTable: blockTable, layer: layer, kvHead: kvHead,
-                       cache: cache, scale: scale, state: state)
+            accumulate(
+                query: query, from: start, to: end, blockTable: blockTable, layer: layer, kvHead: kvHead,
+                cache: cache, scale: scale, state: state)
             if parts > 1 { Attention.merge(state, into: total, headDimension: dimension) }
             start = end
         }
@@ -157,9 +166,11 @@ enum LlamaCompatibleAttention {
 
     /// Folds positions `start ..< end` into `state` with the half accumulator, one span per block piece.
     @inline(__always)
-    static func accumulate(query: UnsafePointer<Float>, from start: Int, to end: Int, blockTable: UnsafePointer<Int32>,
-                           layer: Int, kvHead: Int, cache: PagedKVCache, scale: Float,
-                           state: UnsafeMutablePointer<Float>) {
+    static func accumulate(
+        query: UnsafePointer<Float>, from start: Int, to end: Int, blockTable: UnsafePointer<Int32>,
+        layer: Int, kvHead: Int, cache: PagedKVCache, scale: Float,
+        state: UnsafeMutablePointer<Float>
+    ) {
         let dimension = cache.headDimension
         let blockSize = cache.blockSize
         var position = start
@@ -167,11 +178,12 @@ enum LlamaCompatibleAttention {
             let block = Int(blockTable[position / blockSize])
             let offset = position % blockSize
             let count = min(blockSize - offset, end - position)
-            Attention.accumulateInHalves(query: query,
-                                         keys: cache.keys(layer: layer, block: block, kvHead: kvHead) + offset * dimension * 2,
-                                         values: cache.values(layer: layer, block: block, kvHead: kvHead) + offset * dimension * 2,
-                                         positionStride: dimension, count: count, headDimension: dimension,
-                                         scale: scale, state: state)
+            Attention.accumulateInHalves(
+                query: query,
+                keys: cache.keys(layer: layer, block: block, kvHead: kvHead) + offset * dimension * 2,
+                values: cache.values(layer: layer, block: block, kvHead: kvHead) + offset * dimension * 2,
+                positionStride: dimension, count: count, headDimension: dimension,
+                scale: scale, state: state)
             position += count
         }
     }

@@ -49,10 +49,12 @@ public struct ModelOptions: Sendable, Equatable {
     /// How the 8-bit path picks its attention arithmetic for a token.
     public var attentionSelection: AttentionSelection
 
-    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
-                maximumBatchTokens: Int = 512, maximumLogitRows: Int = 64, contextLength: Int? = nil,
-                activationPrecision: ActivationPrecision = .int8, kvCacheType: KVElementType = .f16,
-                attentionSelection: AttentionSelection = .llamaCompatible) {
+    public init(
+        threadCount: Int = ProcessInfo.processInfo.activeProcessorCount,
+        maximumBatchTokens: Int = 512, maximumLogitRows: Int = 64, contextLength: Int? = nil,
+        activationPrecision: ActivationPrecision = .int8, kvCacheType: KVElementType = .f16,
+        attentionSelection: AttentionSelection = .llamaCompatible
+    ) {
         self.threadCount = threadCount
         self.maximumBatchTokens = maximumBatchTokens
         self.maximumLogitRows = maximumLogitRows

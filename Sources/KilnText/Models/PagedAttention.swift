@@ -17,8 +17,10 @@ enum PagedAttention {
     /// - Parameters:
     ///   - queries: `[tokenCount × headCount·headDimension]`, RoPE applied.
     ///   - output: `[tokenCount × headCount·headDimension]`, written.
-    static func attend(layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
-                       queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+    static func attend(
+        layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
+        queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool
+    ) {
         let dimension = cache.headDimension
         let group = headCount / cache.kvHeadCount
         let rowWidth = headCount * dimension
@@ -32,11 +34,12 @@ enum PagedAttention {
                 for item in range {
                     let token = item / headCount, head = item % headCount
                     let sequence = Int(batch.tokenSequences[token])
-                    attendHead(query: queries + token * rowWidth + head * dimension,
-                               output: output + token * rowWidth + head * dimension,
-                               blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
-                               length: Int(batch.tokenPositions[token]) + 1, layer: layer, kvHead: head / group,
-                               cache: cache, scale: scale, state: state.baseAddress!)
+                    attendHead(
+                        query: queries + token * rowWidth + head * dimension,
+                        output: output + token * rowWidth + head * dimension,
+                        blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
+                        length: Int(batch.tokenPositions[token]) + 1, layer: layer, kvHead: head / group,
+                        cache: cache, scale: scale, state: state.baseAddress!)
                 }
             }
         }
@@ -49,9 +52,11 @@ enum PagedAttention {
 
     /// One query head over positions `0 ..< length` of one sequence, one span per block.
     @inline(__always)
-    static func attendHead(query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                           blockTable: UnsafePointer<Int32>, length: Int, layer: Int, kvHead: Int,
-                           cache: PagedKVCache, scale: Float, state: UnsafeMutablePointer<Float>) {
+    static func attendHead(
+        query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        blockTable: UnsafePointer<Int32>, length: Int, layer: Int, kvHead: Int,
+        cache: PagedKVCache, scale: Float, state: UnsafeMutablePointer<Float>
+    ) {
         let dimension = cache.headDimension
         let blockSize = cache.blockSize
         Attention.begin(state: state, headDimension: dimension)
@@ -59,11 +64,12 @@ enum PagedAttention {
         var blockIndex = 0
         while start < length {
             let block = Int(blockTable[blockIndex])
-            Attention.accumulate(query: query, keys: cache.keys(layer: layer, block: block, kvHead: kvHead),
-                                 values: cache.values(layer: layer, block: block, kvHead: kvHead),
-                                 elementType: cache.elementType, positionStride: dimension,
-                                 count: min(blockSize, length - start), headDimension: dimension, scale: scale,
-                                 state: state)
+            Attention.accumulate(
+                query: query, keys: cache.keys(layer: layer, block: block, kvHead: kvHead),
+                values: cache.values(layer: layer, block: block, kvHead: kvHead),
+                elementType: cache.elementType, positionStride: dimension,
+                count: min(blockSize, length - start), headDimension: dimension, scale: scale,
+                state: state)
             start += blockSize
             blockIndex += 1
         }

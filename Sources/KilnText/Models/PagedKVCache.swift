@@ -36,8 +36,10 @@ public final class PagedKVCache: @unchecked Sendable {
     public static let maximumByteCount = 1 << 40
 
     /// Reserves `blockCount` blocks of `blockSize` tokens for a model with `configuration`.
-    public init(configuration: TransformerConfiguration, blockCount: Int, blockSize: Int = 16,
-                elementType: KVElementType = .f16) throws {
+    public init(
+        configuration: TransformerConfiguration, blockCount: Int, blockSize: Int = 16,
+        elementType: KVElementType = .f16
+    ) throws {
         guard blockSize > 0, blockSize <= 4096 else {
             throw ModelError.invalidSetting(name: "kv_block_size", reason: "\(blockSize) is not in 1…4096")
         }
@@ -47,8 +49,9 @@ public final class PagedKVCache: @unchecked Sendable {
         let perBlock = Self.bytesPerBlock(configuration: configuration, blockSize: blockSize, elementType: elementType)
         let (total, overflow) = perBlock.multipliedReportingOverflow(by: blockCount)
         guard !overflow, total <= Self.maximumByteCount else {
-            throw ModelError.invalidSetting(name: "kv_blocks",
-                                            reason: "\(blockCount) blocks of \(perBlock) bytes exceed \(Self.maximumByteCount) bytes")
+            throw ModelError.invalidSetting(
+                name: "kv_blocks",
+                reason: "\(blockCount) blocks of \(perBlock) bytes exceed \(Self.maximumByteCount) bytes")
         }
         self.blockSize = blockSize
         self.blockCount = blockCount
@@ -68,8 +71,10 @@ public final class PagedKVCache: @unchecked Sendable {
     }
 
     /// Bytes that one block takes over all layers (keys and values).
-    public static func bytesPerBlock(configuration: TransformerConfiguration, blockSize: Int,
-                                     elementType: KVElementType = .f16) -> Int {
+    public static func bytesPerBlock(
+        configuration: TransformerConfiguration, blockSize: Int,
+        elementType: KVElementType = .f16
+    ) -> Int {
         2 * configuration.blockCount * configuration.keyValueWidth * blockSize * elementType.byteCount
     }
 
@@ -114,8 +119,9 @@ public final class PagedKVCache: @unchecked Sendable {
         case .f32:
             (base.assumingMemoryBound(to: Float.self) + slot * headDimension).update(from: vector, count: headDimension)
         case .f16:
-            Elementwise.convertToHalf(vector, count: headDimension,
-                                      into: base.assumingMemoryBound(to: UInt16.self) + slot * headDimension)
+            Elementwise.convertToHalf(
+                vector, count: headDimension,
+                into: base.assumingMemoryBound(to: UInt16.self) + slot * headDimension)
         }
     }
 }

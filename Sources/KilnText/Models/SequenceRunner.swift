@@ -15,15 +15,17 @@ public final class SequenceRunner {
     public init(model: TransformerModel, capacity: Int? = nil, blockSize: Int = 16) throws {
         let capacity = capacity ?? model.contextLength
         guard capacity > 0, capacity <= model.contextLength else {
-            throw ModelError.invalidSetting(name: "context_length",
-                                            reason: "\(capacity) is not in 1…\(model.contextLength)")
+            throw ModelError.invalidSetting(
+                name: "context_length",
+                reason: "\(capacity) is not in 1…\(model.contextLength)")
         }
         self.model = model
         self.capacity = capacity
         let blocks = (capacity + blockSize - 1) / blockSize
         cache = try model.makeKVCache(blockCount: blocks, blockSize: blockSize)
-        batch = try ForwardBatch(maximumTokenCount: model.options.maximumBatchTokens, maximumSequenceCount: 1,
-                                 contextLength: capacity, blockSize: blockSize)
+        batch = try ForwardBatch(
+            maximumTokenCount: model.options.maximumBatchTokens, maximumSequenceCount: 1,
+            contextLength: capacity, blockSize: blockSize)
         blockTable = (0..<blocks).map { Int32($0) }
     }
 

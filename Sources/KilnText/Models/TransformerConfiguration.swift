@@ -76,30 +76,35 @@ public struct TransformerConfiguration: Sendable, Equatable {
         headCount = try required("attention.head_count")
         kvHeadCount = file.int(prefix + "attention.head_count_kv") ?? headCount
         guard kvHeadCount > 0, headCount % kvHeadCount == 0 else {
-            throw ModelError.invalidMetadata(key: prefix + "attention.head_count_kv",
-                                             reason: "\(kvHeadCount) does not divide \(headCount) query heads")
+            throw ModelError.invalidMetadata(
+                key: prefix + "attention.head_count_kv",
+                reason: "\(kvHeadCount) does not divide \(headCount) query heads")
         }
         if let keyLength = file.int(prefix + "attention.key_length") {
             headDimension = keyLength
         } else {
             guard embeddingLength % headCount == 0 else {
-                throw ModelError.invalidMetadata(key: prefix + "attention.head_count",
-                                                 reason: "\(headCount) heads do not divide width \(embeddingLength)")
+                throw ModelError.invalidMetadata(
+                    key: prefix + "attention.head_count",
+                    reason: "\(headCount) heads do not divide width \(embeddingLength)")
             }
             headDimension = embeddingLength / headCount
         }
         if let valueLength = file.int(prefix + "attention.value_length"), valueLength != headDimension {
-            throw ModelError.invalidMetadata(key: prefix + "attention.value_length",
-                                             reason: "\(valueLength) differs from the key length \(headDimension)")
+            throw ModelError.invalidMetadata(
+                key: prefix + "attention.value_length",
+                reason: "\(valueLength) differs from the key length \(headDimension)")
         }
         guard headDimension > 0, headDimension <= 1024, headDimension % 2 == 0 else {
-            throw ModelError.invalidMetadata(key: prefix + "attention.key_length",
-                                             reason: "head dimension \(headDimension) must be even and in 2…1024")
+            throw ModelError.invalidMetadata(
+                key: prefix + "attention.key_length",
+                reason: "head dimension \(headDimension) must be even and in 2…1024")
         }
         ropeDimensionCount = file.int(prefix + "rope.dimension_count") ?? headDimension
         guard ropeDimensionCount > 0, ropeDimensionCount <= headDimension, ropeDimensionCount % 2 == 0 else {
-            throw ModelError.invalidMetadata(key: prefix + "rope.dimension_count",
-                                             reason: "\(ropeDimensionCount) must be even and at most \(headDimension)")
+            throw ModelError.invalidMetadata(
+                key: prefix + "rope.dimension_count",
+                reason: "\(ropeDimensionCount) must be even and at most \(headDimension)")
         }
         ropeFrequencyBase = file.float(prefix + "rope.freq_base") ?? 10_000
         guard ropeFrequencyBase.isFinite, ropeFrequencyBase > 1 else {
@@ -109,8 +114,9 @@ public struct TransformerConfiguration: Sendable, Equatable {
         ropeLayout = architecture == .qwen2 ? .halves : .adjacent
         rmsNormEpsilon = file.float(prefix + "attention.layer_norm_rms_epsilon") ?? 1e-5
         guard rmsNormEpsilon.isFinite, rmsNormEpsilon > 0, rmsNormEpsilon < 1 else {
-            throw ModelError.invalidMetadata(key: prefix + "attention.layer_norm_rms_epsilon",
-                                             reason: "\(rmsNormEpsilon) must be in (0, 1)")
+            throw ModelError.invalidMetadata(
+                key: prefix + "attention.layer_norm_rms_epsilon",
+                reason: "\(rmsNormEpsilon) must be in (0, 1)")
         }
         if let declared = file.int(prefix + "vocab_size") {
             vocabularySize = declared
@@ -139,8 +145,9 @@ public struct TransformerConfiguration: Sendable, Equatable {
             }
             return 1 / factor
         default:
-            throw ModelError.invalidMetadata(key: prefix + "rope.scaling.type",
-                                             reason: "RoPE scaling '\(type)' is not supported (only linear)")
+            throw ModelError.invalidMetadata(
+                key: prefix + "rope.scaling.type",
+                reason: "RoPE scaling '\(type)' is not supported (only linear)")
         }
     }
 }

@@ -21,8 +21,9 @@ extension TransformerModel {
         forEachRow(batch.tokenCount) { rows in
             for token in rows {
                 // Ids were checked by `validate`.
-                Dequantization.dequantize(table.type, from: table.row(Int(batch.tokens[token])), count: width,
-                                          into: hidden + token * width)
+                Dequantization.dequantize(
+                    table.type, from: table.row(Int(batch.tokens[token])), count: width,
+                    into: hidden + token * width)
             }
         }
     }
@@ -37,22 +38,27 @@ extension TransformerModel {
     }
 
     /// output[t] = RMSNorm(input[t]) ⊙ gain, for `count` rows of the model width.
-    func normalizeRows(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, count: Int,
-                       gain: [Float]) {
+    func normalizeRows(
+        _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, count: Int,
+        gain: [Float]
+    ) {
         let width = configuration.embeddingLength
         let epsilon = configuration.rmsNormEpsilon
         gain.withUnsafeBufferPointer { gain in
             forEachRow(count) { rows in
-                Normalization.rms(input + rows.lowerBound * width, weight: gain.baseAddress!, count: width,
-                                  rows: rows.count, epsilon: epsilon, output: output + rows.lowerBound * width)
+                Normalization.rms(
+                    input + rows.lowerBound * width, weight: gain.baseAddress!, count: width,
+                    rows: rows.count, epsilon: epsilon, output: output + rows.lowerBound * width)
             }
         }
     }
 
     /// Adds the projection biases (Qwen2), rotates queries and keys, and stores each token's key
     /// and value in its sequence's block at its position.
-    func prepareKeysAndQueries(layer: Int, weights layerWeights: LayerWeights, batch: ForwardBatch,
-                               cache: PagedKVCache) {
+    func prepareKeysAndQueries(
+        layer: Int, weights layerWeights: LayerWeights, batch: ForwardBatch,
+        cache: PagedKVCache
+    ) {
         let c = configuration
         let s = scratch
         let half = c.ropeDimensionCount / 2
@@ -75,10 +81,12 @@ extension TransformerModel {
                 let block = Int(batch.blockTables[sequence * batch.maximumBlocksPerSequence + position / blockSize])
                 let slot = position % blockSize
                 for kvHead in 0..<c.kvHeadCount {
-                    cache.store(key + kvHead * headDimension, at: cache.keys(layer: layer, block: block, kvHead: kvHead),
-                                slot: slot)
-                    cache.store(value + kvHead * headDimension,
-                                at: cache.values(layer: layer, block: block, kvHead: kvHead), slot: slot)
+                    cache.store(
+                        key + kvHead * headDimension, at: cache.keys(layer: layer, block: block, kvHead: kvHead),
+                        slot: slot)
+                    cache.store(
+                        value + kvHead * headDimension,
+                        at: cache.values(layer: layer, block: block, kvHead: kvHead), slot: slot)
                 }
             }
         }
@@ -129,8 +137,9 @@ extension TransformerModel {
         weights.outputNorm.withUnsafeBufferPointer { gain in
             forEachRow(rows) { range in
                 for row in range {
-                    Normalization.rms(s.hidden + Int(s.logitSourceTokens[row]) * width, weight: gain.baseAddress!,
-                                      count: width, epsilon: epsilon, output: s.logitInput + row * width)
+                    Normalization.rms(
+                        s.hidden + Int(s.logitSourceTokens[row]) * width, weight: gain.baseAddress!,
+                        count: width, epsilon: epsilon, output: s.logitInput + row * width)
                 }
             }
         }

@@ -66,21 +66,27 @@ public final class TransformerModel: @unchecked Sendable {
         self.configuration = configuration
         self.options = options
         contextLength = min(configuration.contextLength, options.contextLength ?? .max)
-        rope = RotaryEmbedding(layout: configuration.ropeLayout == .adjacent ? .normal : .neox,
-                               dimensions: configuration.ropeDimensionCount, base: configuration.ropeFrequencyBase,
-                               frequencyScale: configuration.ropeFrequencyScale,
-                               frequencyFactors: weights.ropeFrequencyFactors)
-        scratch = ForwardScratch(configuration: configuration, maximumTokenCount: options.maximumBatchTokens,
-                                 maximumLogitRows: options.maximumLogitRows)
+        rope = RotaryEmbedding(
+            layout: configuration.ropeLayout == .adjacent ? .normal : .neox,
+            dimensions: configuration.ropeDimensionCount, base: configuration.ropeFrequencyBase,
+            frequencyScale: configuration.ropeFrequencyScale,
+            frequencyFactors: weights.ropeFrequencyFactors)
+        scratch = ForwardScratch(
+            configuration: configuration, maximumTokenCount: options.maximumBatchTokens,
+            maximumLogitRows: options.maximumLogitRows)
         pool = WorkerPool(threadCount: options.threadCount)
         attentionInputTargets = weights.layers.map { [scratch] layer in
-            [MatmulTarget(weight: layer.query, output: scratch.query),
-             MatmulTarget(weight: layer.key, output: scratch.key),
-             MatmulTarget(weight: layer.value, output: scratch.value)]
+            [
+                MatmulTarget(weight: layer.query, output: scratch.query),
+                MatmulTarget(weight: layer.key, output: scratch.key),
+                MatmulTarget(weight: layer.value, output: scratch.value),
+            ]
         }
         feedForwardInputTargets = weights.layers.map { [scratch] layer in
-            [MatmulTarget(weight: layer.gate, output: scratch.gate),
-             MatmulTarget(weight: layer.up, output: scratch.up)]
+            [
+                MatmulTarget(weight: layer.gate, output: scratch.gate),
+                MatmulTarget(weight: layer.up, output: scratch.up),
+            ]
         }
         kernelPath = options.activationPrecision == .int8 ? .automatic : .floatActivations
         summary = Self.summarize(file: file, configuration: configuration, tied: weights.outputIsTied)
@@ -89,14 +95,16 @@ public final class TransformerModel: @unchecked Sendable {
     /// A KV cache pool of `blockCount` blocks of `blockSize` tokens for this model, storing
     /// `options.kvCacheType` elements.
     public func makeKVCache(blockCount: Int, blockSize: Int = 16) throws -> PagedKVCache {
-        try PagedKVCache(configuration: configuration, blockCount: blockCount, blockSize: blockSize,
-                         elementType: options.kvCacheType)
+        try PagedKVCache(
+            configuration: configuration, blockCount: blockCount, blockSize: blockSize,
+            elementType: options.kvCacheType)
     }
 
     /// An empty batch sized for this model's step buffers and `cache`'s block size.
     public func makeBatch(cache: PagedKVCache, maximumSequenceCount: Int = 64) throws -> ForwardBatch {
-        try ForwardBatch(maximumTokenCount: options.maximumBatchTokens, maximumSequenceCount: maximumSequenceCount,
-                         contextLength: contextLength, blockSize: cache.blockSize)
+        try ForwardBatch(
+            maximumTokenCount: options.maximumBatchTokens, maximumSequenceCount: maximumSequenceCount,
+            contextLength: contextLength, blockSize: cache.blockSize)
     }
 
     /// Runs one step: writes the keys and values of every token of `batch` into `cache` and
@@ -117,14 +125,17 @@ public final class TransformerModel: @unchecked Sendable {
             multiply(attentionInputTargets[index], input: s.normalized, rows: tokenCount)
             prepareKeysAndQueries(layer: index, weights: layer, batch: batch, cache: cache)
             if kernelPath == .automatic && cache.elementType == .f16
-                && configuration.headDimension <= LlamaCompatibleAttention.maximumHeadDimension {
-                LlamaCompatibleAttention.attend(layer: index, batch: batch, cache: cache,
-                                                headCount: configuration.headCount, queries: s.query,
-                                                output: s.attention, pool: pool, splitCount: pool.threadCount,
-                                                selection: options.attentionSelection)
+                && configuration.headDimension <= LlamaCompatibleAttention.maximumHeadDimension
+            {
+                LlamaCompatibleAttention.attend(
+                    layer: index, batch: batch, cache: cache,
+                    headCount: configuration.headCount, queries: s.query,
+                    output: s.attention, pool: pool, splitCount: pool.threadCount,
+                    selection: options.attentionSelection)
             } else {
-                PagedAttention.attend(layer: index, batch: batch, cache: cache, headCount: configuration.headCount,
-                                      queries: s.query, output: s.attention, pool: pool)
+                PagedAttention.attend(
+                    layer: index, batch: batch, cache: cache, headCount: configuration.headCount,
+                    queries: s.query, output: s.attention, pool: pool)
             }
             multiply(layer.attentionOutput, input: s.attention, rows: tokenCount, output: s.projected)
             addRows(s.projected, into: s.hidden, count: tokenCount * width)
@@ -172,10 +183,13 @@ public final class TransformerModel: @unchecked Sendable {
         }
     }
 
-    private func multiply(_ weight: WeightMatrix, input: UnsafePointer<Float>, rows: Int,
-                          output: UnsafeMutablePointer<Float>) {
-        Matmul.multiply(weight, input: input, batch: rows, output: output, pool: pool, workspace: scratch.matmul,
-                        path: kernelPath)
+    private func multiply(
+        _ weight: WeightMatrix, input: UnsafePointer<Float>, rows: Int,
+        output: UnsafeMutablePointer<Float>
+    ) {
+        Matmul.multiply(
+            weight, input: input, batch: rows, output: output, pool: pool, workspace: scratch.matmul,
+            path: kernelPath)
     }
 
     // MARK: - Validation
@@ -192,7 +206,8 @@ public final class TransformerModel: @unchecked Sendable {
             throw ModelError.invalidBatch("batch built for block size \(batch.blockSize), cache uses \(cache.blockSize)")
         }
         guard cache.layerCount == configuration.blockCount, cache.kvHeadCount == configuration.kvHeadCount,
-              cache.headDimension == configuration.headDimension else {
+            cache.headDimension == configuration.headDimension
+        else {
             throw ModelError.invalidBatch("the KV cache was made for another model shape")
         }
         let vocabulary = configuration.vocabularySize
@@ -228,8 +243,9 @@ public final class TransformerModel: @unchecked Sendable {
         }
         let types = counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
             .map { (type: $0.key, count: $0.value) }
-        return ModelSummary(name: file.string("general.name") ?? configuration.architecture.rawValue,
-                            architecture: configuration.architecture, fileByteCount: file.fileSize,
-                            parameterCount: parameters, tensorTypes: types, outputIsTiedToEmbedding: tied)
+        return ModelSummary(
+            name: file.string("general.name") ?? configuration.architecture.rawValue,
+            architecture: configuration.architecture, fileByteCount: file.fileSize,
+            parameterCount: parameters, tensorTypes: types, outputIsTiedToEmbedding: tied)
     }
 }

@@ -4,28 +4,28 @@ import KilnTensor
 /// The weights of one transformer block. Matrices are views into the mapped file; the small
 /// vectors (norm gains, biases) are dequantized copies.
 struct LayerWeights {
-    var attentionNorm: [Float]      // [width]
-    var query: WeightMatrix         // [queryWidth × width]
-    var key: WeightMatrix           // [keyValueWidth × width]
-    var value: WeightMatrix         // [keyValueWidth × width]
-    var queryBias: [Float]?         // [queryWidth] (Qwen2)
-    var keyBias: [Float]?           // [keyValueWidth] (Qwen2)
-    var valueBias: [Float]?         // [keyValueWidth] (Qwen2)
+    var attentionNorm: [Float]  // [width]
+    var query: WeightMatrix  // [queryWidth × width]
+    var key: WeightMatrix  // [keyValueWidth × width]
+    var value: WeightMatrix  // [keyValueWidth × width]
+    var queryBias: [Float]?  // [queryWidth] (Qwen2)
+    var keyBias: [Float]?  // [keyValueWidth] (Qwen2)
+    var valueBias: [Float]?  // [keyValueWidth] (Qwen2)
     var attentionOutput: WeightMatrix  // [width × queryWidth]
-    var feedForwardNorm: [Float]    // [width]
-    var gate: WeightMatrix          // [feedForward × width]
-    var up: WeightMatrix            // [feedForward × width]
-    var down: WeightMatrix          // [width × feedForward]
+    var feedForwardNorm: [Float]  // [width]
+    var gate: WeightMatrix  // [feedForward × width]
+    var up: WeightMatrix  // [feedForward × width]
+    var down: WeightMatrix  // [width × feedForward]
 }
 
 /// All weights of a decoder-only transformer, found by their GGUF tensor names and checked
 /// against the hyperparameters.
 struct TransformerWeights {
-    var tokenEmbedding: WeightMatrix   // [vocabulary × width]
+    var tokenEmbedding: WeightMatrix  // [vocabulary × width]
     var layers: [LayerWeights]
-    var outputNorm: [Float]            // [width]
+    var outputNorm: [Float]  // [width]
     /// The output projection: `output.weight`, or the embedding table when tied.
-    var output: WeightMatrix           // [vocabulary × width]
+    var output: WeightMatrix  // [vocabulary × width]
     var outputIsTied: Bool
     /// Per-pair RoPE frequency divisors (`rope_freqs.weight`, Llama 3.1), or empty.
     var ropeFrequencyFactors: [Float]
@@ -88,26 +88,28 @@ struct TensorLoader {
         layers.reserveCapacity(configuration.blockCount)
         for index in 0..<configuration.blockCount {
             let name = { (suffix: String) in "blk.\(index).\(suffix)" }
-            layers.append(LayerWeights(
-                attentionNorm: try vector(name("attn_norm.weight"), count: width),
-                query: try matrix(name("attn_q.weight"), rows: queryWidth, columns: width),
-                key: try matrix(name("attn_k.weight"), rows: keyValueWidth, columns: width),
-                value: try matrix(name("attn_v.weight"), rows: keyValueWidth, columns: width),
-                queryBias: biases ? try vector(name("attn_q.bias"), count: queryWidth) : nil,
-                keyBias: biases ? try vector(name("attn_k.bias"), count: keyValueWidth) : nil,
-                valueBias: biases ? try vector(name("attn_v.bias"), count: keyValueWidth) : nil,
-                attentionOutput: try matrix(name("attn_output.weight"), rows: width, columns: queryWidth),
-                feedForwardNorm: try vector(name("ffn_norm.weight"), count: width),
-                gate: try matrix(name("ffn_gate.weight"), rows: feedForward, columns: width),
-                up: try matrix(name("ffn_up.weight"), rows: feedForward, columns: width),
-                down: try matrix(name("ffn_down.weight"), rows: width, columns: feedForward)))
+            layers.append(
+                LayerWeights(
+                    attentionNorm: try vector(name("attn_norm.weight"), count: width),
+                    query: try matrix(name("attn_q.weight"), rows: queryWidth, columns: width),
+                    key: try matrix(name("attn_k.weight"), rows: keyValueWidth, columns: width),
+                    value: try matrix(name("attn_v.weight"), rows: keyValueWidth, columns: width),
+                    queryBias: biases ? try vector(name("attn_q.bias"), count: queryWidth) : nil,
+                    keyBias: biases ? try vector(name("attn_k.bias"), count: keyValueWidth) : nil,
+                    valueBias: biases ? try vector(name("attn_v.bias"), count: keyValueWidth) : nil,
+                    attentionOutput: try matrix(name("attn_output.weight"), rows: width, columns: queryWidth),
+                    feedForwardNorm: try vector(name("ffn_norm.weight"), count: width),
+                    gate: try matrix(name("ffn_gate.weight"), rows: feedForward, columns: width),
+                    up: try matrix(name("ffn_up.weight"), rows: feedForward, columns: width),
+                    down: try matrix(name("ffn_down.weight"), rows: width, columns: feedForward)))
         }
         let embedding = try matrix("token_embd.weight", rows: vocabulary, columns: width)
         let tied = file.tensor(named: "output.weight") == nil
         let output = tied ? embedding : try matrix("output.weight", rows: vocabulary, columns: width)
         let factors = try optionalVector("rope_freqs.weight", count: configuration.ropeDimensionCount / 2) ?? []
-        return TransformerWeights(tokenEmbedding: embedding, layers: layers,
-                                  outputNorm: try vector("output_norm.weight", count: width),
-                                  output: output, outputIsTied: tied, ropeFrequencyFactors: factors)
+        return TransformerWeights(
+            tokenEmbedding: embedding, layers: layers,
+            outputNorm: try vector("output_norm.weight", count: width),
+            output: output, outputIsTied: tied, ropeFrequencyFactors: factors)
     }
 }

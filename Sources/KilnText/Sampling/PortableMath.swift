@@ -23,7 +23,7 @@ public func portableExponential(_ x: Double) -> Double {
     if x < -745.2 { return 0 }
     if x > 709.7 { return .infinity }
     let log2e = 1.442_695_040_888_963_4
-    let ln2High = 0.693_147_180_369_123_816_49     // ln 2 rounded to 32 significant bits
+    let ln2High = 0.693_147_180_369_123_816_49  // ln 2 rounded to 32 significant bits
     let ln2Low = 1.908_214_929_270_587_700_02e-10  // ln 2 − ln2High
     let k = (x * log2e).rounded(.toNearestOrEven)
     let r = (x - k * ln2High) - k * ln2Low

@@ -30,10 +30,12 @@ public struct SamplingParameters: Sendable, Equatable {
     /// The generator's seed; `nil` lets the caller pick one (for example from the clock).
     public var seed: UInt64?
 
-    public init(temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0,
-                typicalP: Float = 1, repetitionPenalty: Float = 1, presencePenalty: Float = 0,
-                frequencyPenalty: Float = 0, penaltyWindow: Int = 64,
-                logitBias: [Int32: Float] = [:], seed: UInt64? = nil) {
+    public init(
+        temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0,
+        typicalP: Float = 1, repetitionPenalty: Float = 1, presencePenalty: Float = 0,
+        frequencyPenalty: Float = 0, penaltyWindow: Int = 64,
+        logitBias: [Int32: Float] = [:], seed: UInt64? = nil
+    ) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP

@@ -104,7 +104,10 @@ public final class SamplingWorkspace {
     /// them the live set. Uses a bounded heap: O(n log count), in place, no allocation.
     func keepBest(_ count: Int) {
         let keep = min(count, candidateCount)
-        guard keep > 0 else { candidateCount = 0; return }
+        guard keep > 0 else {
+            candidateCount = 0
+            return
+        }
         if !candidatesAreSorted {
             let worstFirst: (Int, Int) -> Bool = { a, b in self.ranksBefore(b, a) }
             // The front `keep` slots become a heap whose root is the worst of them.

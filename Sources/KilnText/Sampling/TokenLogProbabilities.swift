@@ -17,14 +17,17 @@ public struct TokenLogProbabilities: Sendable, Equatable {
     ///
     /// log pᵢ = lᵢ − max − ln Σⱼ exp(lⱼ − max), summed in double precision.
     /// `workspace` supplies scratch memory; only the returned `top` array is allocated.
-    public init(logits: UnsafeBufferPointer<Float>, chosen: Int32, topCount: Int,
-                workspace: SamplingWorkspace) throws {
+    public init(
+        logits: UnsafeBufferPointer<Float>, chosen: Int32, topCount: Int,
+        workspace: SamplingWorkspace
+    ) throws {
         guard logits.count == workspace.vocabularySize else {
             throw SamplingError.logitCountMismatch(expected: workspace.vocabularySize, actual: logits.count)
         }
         guard chosen >= 0, Int(chosen) < logits.count else {
-            throw SamplingError.invalidParameter(name: "token",
-                                                 reason: "id \(chosen) is outside the vocabulary")
+            throw SamplingError.invalidParameter(
+                name: "token",
+                reason: "id \(chosen) is outside the vocabulary")
         }
         let normalizer = Self.logNormalizer(logits)
         func logProbability(_ logit: Float) -> Float {

@@ -35,8 +35,10 @@ public struct TokenSampler: Sendable {
 
     /// Chooses the next token from one row of logits (`vocabularySize` values) and records it
     /// in the history.
-    public mutating func sample(logits: UnsafeBufferPointer<Float>,
-                                workspace: SamplingWorkspace) throws -> Int32 {
+    public mutating func sample(
+        logits: UnsafeBufferPointer<Float>,
+        workspace: SamplingWorkspace
+    ) throws -> Int32 {
         guard logits.count == vocabularySize, workspace.vocabularySize == vocabularySize else {
             throw SamplingError.logitCountMismatch(expected: vocabularySize, actual: logits.count)
         }

@@ -46,8 +46,10 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
 
     /// - Parameter tokens: the vocabulary by id; a token outside the byte-level alphabet (a
     ///   placeholder for an unused id, say) can never be produced by merging.
-    init(tokens: [String], merges mergeList: [String], preTokenizer: PreTokenizer, ignoresMerges: Bool,
-         endOfWordSuffix: String? = nil, limits: TokenizerLimits) {
+    init(
+        tokens: [String], merges mergeList: [String], preTokenizer: PreTokenizer, ignoresMerges: Bool,
+        endOfWordSuffix: String? = nil, limits: TokenizerLimits
+    ) {
         vocabularySize = tokens.count
         self.preTokenizer = preTokenizer
         self.ignoresMerges = ignoresMerges
@@ -56,8 +58,11 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         /// Decodes one symbol's vocabulary text, its end-of-word suffix (if any) as the marker.
         func decodeSymbol(_ utf8: UnsafeBufferPointer<UInt8>, appendingTo bytes: inout [UInt8]) -> Bool {
             if !suffix.isEmpty, utf8.count > suffix.count, utf8.suffix(suffix.count).elementsEqual(suffix) {
-                guard ByteLevelAlphabet.decode(utf8: UnsafeBufferPointer(rebasing: utf8.dropLast(suffix.count)),
-                                               appendingTo: &bytes) else { return false }
+                guard
+                    ByteLevelAlphabet.decode(
+                        utf8: UnsafeBufferPointer(rebasing: utf8.dropLast(suffix.count)),
+                        appendingTo: &bytes)
+                else { return false }
                 bytes.append(Self.endOfWordMarker)
                 return true
             }
@@ -89,7 +94,8 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
                 guard decodeSymbol(UnsafeBufferPointer(rebasing: utf8[..<space]), appendingTo: &buffer) else { return }
                 let leftCount = buffer.count
                 guard decodeSymbol(UnsafeBufferPointer(rebasing: utf8[(space + 1)...]), appendingTo: &buffer),
-                      leftCount > 0, buffer.count > leftCount else { return }
+                    leftCount > 0, buffer.count > leftCount
+                else { return }
                 buffer.withUnsafeBytes { joined in
                     let leftID = symbol(UnsafeRawBufferPointer(rebasing: joined[..<leftCount]))
                     let rightID = symbol(UnsafeRawBufferPointer(rebasing: joined[leftCount...]))
@@ -129,8 +135,9 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
     /// Encodes one pre-tokenized word of a vocabulary with an end-of-word suffix: `word` is the
     /// word's UTF-8 followed by `endOfWordMarker`.
     func encode(markedWord word: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
-        precondition(endOfWordSuffix != nil && word.count >= 2 && word.last == Self.endOfWordMarker,
-                     "a marked word is its bytes and the end-of-word marker")
+        precondition(
+            endOfWordSuffix != nil && word.count >= 2 && word.last == Self.endOfWordMarker,
+            "a marked word is its bytes and the end-of-word marker")
         encodeWord(word, into: &output, scratch: &scratch)
     }
 
@@ -163,8 +170,10 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
     /// long word keeps candidates in a heap, so it costs O(n log n), never O(n²).
     /// With `marksEnd`, the last byte of `word` is the end-of-word marker and belongs to the
     /// last symbol from the start.
-    private func merge(_ word: UnsafeBufferPointer<UInt8>, marksEnd: Bool, into output: inout [Int32],
-                       scratch: inout Scratch) {
+    private func merge(
+        _ word: UnsafeBufferPointer<UInt8>, marksEnd: Bool, into output: inout [Int32],
+        scratch: inout Scratch
+    ) {
         let count = marksEnd ? word.count - 1 : word.count
         scratch.symbolIDs.removeAll(keepingCapacity: true)
         scratch.symbolLengths.removeAll(keepingCapacity: true)
@@ -204,14 +213,17 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
 
     typealias Buffer = UnsafeMutableBufferPointer<Int32>
 
-    private static func mergeByScanning(_ count: Int, _ merges: MergeRankTable, _ ids: Buffer, _ lengths: Buffer,
-                                        _ previous: Buffer, _ next: Buffer, _ ranks: Buffer, _ results: Buffer) {
+    private static func mergeByScanning(
+        _ count: Int, _ merges: MergeRankTable, _ ids: Buffer, _ lengths: Buffer,
+        _ previous: Buffer, _ next: Buffer, _ ranks: Buffer, _ results: Buffer
+    ) {
         // ranks[i]: rank of merging symbol i with the one after it (Int32.max when none).
         func update(_ left: Int) {
             let right = Int(next[left])
             ranks[left] = Int32.max
             guard right >= 0, ids[left] >= 0, ids[right] >= 0,
-                  let merge = merges.merge(left: ids[left], right: ids[right]) else { return }
+                let merge = merges.merge(left: ids[left], right: ids[right])
+            else { return }
             ranks[left] = merge.rank
             results[left] = merge.merged
         }
@@ -239,21 +251,26 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         }
     }
 
-    private static func mergeWithQueue(_ count: Int, _ merges: MergeRankTable, _ ids: Buffer, _ lengths: Buffer,
-                                       _ previous: Buffer, _ next: Buffer, _ queue: inout MergeQueue) {
+    private static func mergeWithQueue(
+        _ count: Int, _ merges: MergeRankTable, _ ids: Buffer, _ lengths: Buffer,
+        _ previous: Buffer, _ next: Buffer, _ queue: inout MergeQueue
+    ) {
         queue.removeAll()
         func consider(_ left: Int32, _ right: Int32) {
             let leftID = ids[Int(left)], rightID = ids[Int(right)]
             guard leftID >= 0, rightID >= 0, let merge = merges.merge(left: leftID, right: rightID) else { return }
-            queue.push(.init(priority: MergeQueue.priority(rank: merge.rank, left: left), left: left, right: right,
-                             leftStamp: leftID, rightStamp: rightID, result: merge.merged))
+            queue.push(
+                .init(
+                    priority: MergeQueue.priority(rank: merge.rank, left: left), left: left, right: right,
+                    leftStamp: leftID, rightStamp: rightID, result: merge.merged))
         }
         for index in 0..<Int32(count - 1) { consider(index, index + 1) }
         while let candidate = queue.pop() {
             let left = Int(candidate.left), right = Int(candidate.right)
             // Skip candidates whose symbols have changed since they were pushed.
             guard lengths[left] > 0, lengths[right] > 0, next[left] == candidate.right,
-                  ids[left] == candidate.leftStamp, ids[right] == candidate.rightStamp else { continue }
+                ids[left] == candidate.leftStamp, ids[right] == candidate.rightStamp
+            else { continue }
             ids[left] = candidate.result
             lengths[left] += lengths[right]
             lengths[right] = 0
@@ -265,8 +282,10 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
     }
 
     /// Runs `body` over the scratch arrays as raw buffers, avoiding bounds checks and copies.
-    private func withScratch(_ scratch: inout Scratch,
-                             _ body: (Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, inout MergeQueue) -> Void) {
+    private func withScratch(
+        _ scratch: inout Scratch,
+        _ body: (Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, inout MergeQueue) -> Void
+    ) {
         scratch.symbolIDs.withUnsafeMutableBufferPointer { ids in
             scratch.symbolLengths.withUnsafeMutableBufferPointer { lengths in
                 scratch.previous.withUnsafeMutableBufferPointer { previous in

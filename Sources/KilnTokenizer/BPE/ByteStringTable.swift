@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A hash table from byte strings to 64-bit values that looks keys up without allocating.
@@ -18,7 +18,7 @@ final class ByteStringTable {
         var value: Int64
     }
 
-    private var slots: UnsafeMutablePointer<Int32>   // entry index + 1; 0 is empty
+    private var slots: UnsafeMutablePointer<Int32>  // entry index + 1; 0 is empty
     private var slotMask: Int
     private var entries: [Entry] = []
     private var arena: UnsafeMutablePointer<UInt8>
@@ -57,7 +57,8 @@ final class ByteStringTable {
                 if index == 0 { return nil }
                 let entry = entries[index - 1]
                 if entry.hash == hash, entry.keyLength == key.count,
-                   key.count == 0 || memcmp(arena + entry.keyOffset, key.baseAddress!, key.count) == 0 {
+                    key.count == 0 || memcmp(arena + entry.keyOffset, key.baseAddress!, key.count) == 0
+                {
                     return entry.value
                 }
                 slot = (slot + 1) & slotMask
@@ -78,7 +79,8 @@ final class ByteStringTable {
             if index == 0 { break }
             let entry = entries[index - 1]
             if entry.hash == hash, entry.keyLength == key.count,
-               key.count == 0 || memcmp(arena + entry.keyOffset, key.baseAddress!, key.count) == 0 {
+                key.count == 0 || memcmp(arena + entry.keyOffset, key.baseAddress!, key.count) == 0
+            {
                 entries[index - 1].value = value
                 return
             }

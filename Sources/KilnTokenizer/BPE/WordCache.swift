@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Remembers the token ids of words already merged during one `encode` call.
@@ -42,8 +42,9 @@ final class WordCache {
         guard word.count <= Self.maxWordBytes else { return false }
         let (slot, hash) = slot(for: word)
         guard slot.load(as: UInt64.self) == hash,
-              Int(slot.load(fromByteOffset: 8, as: UInt8.self)) == word.count,
-              memcmp(slot + 16, word.baseAddress!, word.count) == 0 else { return false }
+            Int(slot.load(fromByteOffset: 8, as: UInt8.self)) == word.count,
+            memcmp(slot + 16, word.baseAddress!, word.count) == 0
+        else { return false }
         let count = Int(slot.load(fromByteOffset: 9, as: UInt8.self))
         let ids = (slot + 32).assumingMemoryBound(to: Int32.self)
         for index in 0..<count { output.append(ids[index]) }

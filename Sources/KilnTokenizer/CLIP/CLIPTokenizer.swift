@@ -86,8 +86,9 @@ public final class CLIPTokenizer: Sendable {
         guard size <= 1 << 24 else { throw TokenizerError.invalidMetadata("\(directory): token ids reach \(size)") }
         var tokens = [String](repeating: "\u{FFFF}", count: size)
         for (token, id) in vocabulary { tokens[id] = token }
-        encoder = ByteLevelBPEEncoder(tokens: tokens, merges: merges, preTokenizer: .gpt2, ignoresMerges: false,
-                                      endOfWordSuffix: "</w>", limits: TokenizerLimits())
+        encoder = ByteLevelBPEEncoder(
+            tokens: tokens, merges: merges, preTokenizer: .gpt2, ignoresMerges: false,
+            endOfWordSuffix: "</w>", limits: TokenizerLimits())
         self.startId = start
         self.endId = end
         self.padId = pad
@@ -124,8 +125,10 @@ public final class CLIPTokenizer: Sendable {
         return Array(result.prefix(limit))
     }
 
-    private func appendPlainTokens(_ text: String, limit: Int, to result: inout [Int],
-                                   scratch: inout ByteLevelBPEEncoder.Scratch) {
+    private func appendPlainTokens(
+        _ text: String, limit: Int, to result: inout [Int],
+        scratch: inout ByteLevelBPEEncoder.Scratch
+    ) {
         guard !text.isEmpty else { return }
         var normalized = ""
         var inSpace = false
@@ -178,8 +181,10 @@ public final class CLIPTokenizer: Sendable {
         outer: while index < scalars.count {
             let scalar = scalars[index]
             if scalar == "'" {
-                for contraction in contractions where index + contraction.count < scalars.count
-                    && scalars[(index + 1)...(index + contraction.count)].elementsEqual(contraction) {
+                for contraction in contractions
+                where index + contraction.count < scalars.count
+                    && scalars[(index + 1)...(index + contraction.count)].elementsEqual(contraction)
+                {
                     take(contraction.count + 1)
                     continue outer
                 }
@@ -195,7 +200,8 @@ public final class CLIPTokenizer: Sendable {
             } else {
                 var end = index
                 while end < scalars.count && !isLetter(scalars[end]) && !isNumber(scalars[end])
-                    && !scalars[end].properties.isWhitespace {
+                    && !scalars[end].properties.isWhitespace
+                {
                     end += 1
                 }
                 take(end - index)

@@ -48,8 +48,8 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         case "glm4", "glm5":
             return Selection(preTokenizer: .llama3, ignoresMerges: true, hasNoDefaultBOS: true)
         case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
-             "mellum", "modern-bert", "mpt", "olmo", "jais", "exaone4", "jina-v1-en", "jina-v2-code",
-             "roberta-bpe":
+            "mellum", "modern-bert", "mpt", "olmo", "jais", "exaone4", "jina-v1-en", "jina-v2-code",
+            "roberta-bpe":
             return Selection(preTokenizer: .gpt2)
         case "trillion", "granite-docling":
             return Selection(preTokenizer: .gpt2, cleansSpaces: false)
@@ -92,8 +92,10 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
 
     /// Splits `scalars` into words, appending each word's end index (exclusive) to `ends`.
     /// `scratch` is reused between stages so that a call allocates at most once per buffer.
-    func split(_ scalars: UnsafeBufferPointer<UInt32>, _ classes: UnsafeBufferPointer<UInt8>,
-               into ends: inout [Int32], scratch: inout [Int32]) {
+    func split(
+        _ scalars: UnsafeBufferPointer<UInt32>, _ classes: UnsafeBufferPointer<UInt8>,
+        into ends: inout [Int32], scratch: inout [Int32]
+    ) {
         ends.removeAll(keepingCapacity: true)
         let count = scalars.count
         guard count > 0 else { return }
@@ -134,8 +136,10 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     }
 
     /// Applies a scanner to every piece of `pieces`, collecting the finer pieces in `output`.
-    private static func refine(_ pieces: [Int32], into output: inout [Int32],
-                               _ scan: (Int, Int, inout [Int32]) -> Void) {
+    private static func refine(
+        _ pieces: [Int32], into output: inout [Int32],
+        _ scan: (Int, Int, inout [Int32]) -> Void
+    ) {
         output.removeAll(keepingCapacity: true)
         var start = 0
         for end in pieces {

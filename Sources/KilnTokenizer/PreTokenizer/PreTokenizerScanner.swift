@@ -91,8 +91,10 @@ enum PreTokenizerScanner {
 
     /// Llama 3 (`maximumDigits` 3) and Qwen 2 (`maximumDigits` 1):
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,n}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
-    static func splitLlama3(_ scalars: Scalars, _ classes: Classes, start: Int, end: Int,
-                            maximumDigits: Int, into ends: inout [Int32]) {
+    static func splitLlama3(
+        _ scalars: Scalars, _ classes: Classes, start: Int, end: Int,
+        maximumDigits: Int, into ends: inout [Int32]
+    ) {
         @inline(__always) func classAt(_ index: Int) -> UInt8 { index < end ? classes[index] : 0 }
         @inline(__always) func isNewline(_ index: Int) -> Bool {
             index < end && (scalars[index] == carriageReturn || scalars[index] == lineFeed)
@@ -109,7 +111,8 @@ enum PreTokenizerScanner {
             }
             // [^\r\n\p{L}\p{N}]?\p{L}+
             if !isNewline(position) && current & number == 0
-                && (current & letter != 0 || classAt(position + 1) & letter != 0) {
+                && (current & letter != 0 || classAt(position + 1) & letter != 0)
+            {
                 position += 1
                 while classAt(position) & letter != 0 { position += 1 }
                 ends.append(Int32(position))
@@ -172,8 +175,10 @@ enum PreTokenizerScanner {
 
     /// A class run such as `\p{N}+` or `[\p{P}\$\+<=>\^~\|]+`: each maximal run of scalars that
     /// `isMember` accepts is a piece, and so is each stretch between runs.
-    static func splitRuns(_ scalars: Scalars, _ classes: Classes, start: Int, end: Int,
-                          into ends: inout [Int32], isMember: (UInt32, UInt8) -> Bool) {
+    static func splitRuns(
+        _ scalars: Scalars, _ classes: Classes, start: Int, end: Int,
+        into ends: inout [Int32], isMember: (UInt32, UInt8) -> Bool
+    ) {
         var position = start
         while position < end {
             let inside = isMember(scalars[position], classes[position])

@@ -5,8 +5,10 @@ enum UTF8Scanner {
     ///
     /// `text` comes from a Swift `String` and is valid UTF-8; a truncated sequence at the end
     /// (impossible from a `String`, but cheap to guard) becomes U+FFFD, as in llama.cpp.
-    static func decode(_ text: UnsafeBufferPointer<UInt8>, scalars: inout [UInt32], classes: inout [UInt8],
-                       byteOffsets: inout [Int32]) {
+    static func decode(
+        _ text: UnsafeBufferPointer<UInt8>, scalars: inout [UInt32], classes: inout [UInt8],
+        byteOffsets: inout [Int32]
+    ) {
         let count = text.count
         // At most one scalar per byte: size the arrays once, then write through pointers.
         resize(&scalars, to: count)
@@ -43,7 +45,9 @@ enum UTF8Scanner {
                             }
                         }
                         scalars[produced] = value
-                        classes[produced] = value < 0x40000 /* UnicodeClassifier.tableSize */ ? table[Int(value)]
+                        classes[produced] =
+                            value < 0x40000  // UnicodeClassifier.tableSize
+                            ? table[Int(value)]
                             : UnicodeClassifier.classify(value).rawValue
                         offsets[produced] = Int32(offset)
                         produced += 1

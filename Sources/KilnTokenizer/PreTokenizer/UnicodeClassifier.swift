@@ -56,7 +56,7 @@ enum UnicodeClassifier {
         case .decimalNumber, .letterNumber, .otherNumber:
             result.insert(.number)
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
             result.insert(.punctuation)
         case .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
             result.insert(.symbol)

@@ -53,8 +53,10 @@ final class SentencePieceEncoder: @unchecked Sendable {
     }
 
     /// Encodes one fragment of raw text (no special tokens) into `output`.
-    func encode(_ fragment: UnsafeBufferPointer<UInt8>, prefixSpace: Bool, into output: inout [Int32],
-                scratch: inout Scratch) {
+    func encode(
+        _ fragment: UnsafeBufferPointer<UInt8>, prefixSpace: Bool, into output: inout [Int32],
+        scratch: inout Scratch
+    ) {
         let escapedSpace: [UInt8] = [0xE2, 0x96, 0x81]
         scratch.text.removeAll(keepingCapacity: true)
         if prefixSpace { scratch.text.append(contentsOf: escapedSpace) }
@@ -89,16 +91,19 @@ final class SentencePieceEncoder: @unchecked Sendable {
                             }
                             func consider(_ left: Int32, _ right: Int32) {
                                 guard let id = pieces.value(for: join(left, right)) else { return }
-                                scratch.queue.push(.init(priority: MergeQueue.priority(score: scores[Int(id)], left: left),
-                                                         left: left, right: right,
-                                                         leftStamp: lengths[Int(left)], rightStamp: lengths[Int(right)]))
+                                scratch.queue.push(
+                                    .init(
+                                        priority: MergeQueue.priority(score: scores[Int(id)], left: left),
+                                        left: left, right: right,
+                                        leftStamp: lengths[Int(left)], rightStamp: lengths[Int(right)]))
                             }
                             scratch.queue.removeAll()
                             for index in 0..<Int32(starts.count - 1) { consider(index, index + 1) }
                             while let candidate = scratch.queue.pop() {
                                 let left = Int(candidate.left), right = Int(candidate.right)
                                 guard lengths[left] > 0, lengths[right] > 0, lengths[left] == candidate.leftStamp,
-                                      lengths[right] == candidate.rightStamp else { continue }
+                                    lengths[right] == candidate.rightStamp
+                                else { continue }
                                 lengths[left] += lengths[right]
                                 lengths[right] = 0
                                 next[left] = next[right]

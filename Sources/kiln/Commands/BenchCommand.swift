@@ -93,9 +93,11 @@ struct BenchCommand: ParsableCommand {
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for (test, stats) in [("pp\(promptTokens)", prefill), ("tg\(generateTokens)", decode)] {
             guard let stats else { continue }
-            print(String(format: "| %@ | %@ | %@ | %d | %@ | %.2f ± %.2f | %.2f – %.2f |", name, size, parameters,
-                         model.pool.threadCount, test, stats.median, stats.standardDeviation, stats.minimum,
-                         stats.maximum))
+            print(
+                String(
+                    format: "| %@ | %@ | %@ | %d | %@ | %.2f ± %.2f | %.2f – %.2f |", name, size, parameters,
+                    model.pool.threadCount, test, stats.median, stats.standardDeviation, stats.minimum,
+                    stats.maximum))
         }
     }
 
@@ -116,12 +118,13 @@ struct BenchCommand: ParsableCommand {
             var resident_bytes: Int?
         }
         let summary = model.summary
-        let output = Output(model: summary.name, architecture: summary.architecture.rawValue,
-                            file_bytes: summary.fileByteCount, parameters: summary.parameterCount,
-                            threads: model.pool.threadCount, repeats: repeats, prompt_tokens: promptTokens,
-                            generate_tokens: generateTokens, prefill_tokens_per_second: prefill?.median,
-                            decode_tokens_per_second: decode?.median, prefill: prefill, decode: decode,
-                            resident_bytes: ModelLoader.residentBytes())
+        let output = Output(
+            model: summary.name, architecture: summary.architecture.rawValue,
+            file_bytes: summary.fileByteCount, parameters: summary.parameterCount,
+            threads: model.pool.threadCount, repeats: repeats, prompt_tokens: promptTokens,
+            generate_tokens: generateTokens, prefill_tokens_per_second: prefill?.median,
+            decode_tokens_per_second: decode?.median, prefill: prefill, decode: decode,
+            resident_bytes: ModelLoader.residentBytes())
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         print(String(decoding: try encoder.encode(output), as: UTF8.self))
@@ -139,11 +142,14 @@ struct BenchCommand: ParsableCommand {
         init(_ samples: [Double]) {
             let sorted = samples.sorted()
             let count = Double(sorted.count)
-            median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+            median =
+                sorted.count % 2 == 1
+                ? sorted[sorted.count / 2]
                 : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
             let average = sorted.reduce(0, +) / count
             mean = average
-            let variance = sorted.count > 1
+            let variance =
+                sorted.count > 1
                 ? sorted.reduce(0) { $0 + ($1 - average) * ($1 - average) } / (count - 1) : 0
             standardDeviation = variance.squareRoot()
             minimum = sorted.first ?? 0
@@ -153,7 +159,9 @@ struct BenchCommand: ParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case median, mean, samples
-            case standardDeviation = "stddev", minimum = "min", maximum = "max"
+            case standardDeviation = "stddev"
+            case minimum = "min"
+            case maximum = "max"
         }
     }
 }

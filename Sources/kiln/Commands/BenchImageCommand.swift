@@ -45,20 +45,23 @@ struct BenchImageCommand: ParsableCommand {
         var noise = SeededNoise(seed: 7)
         let channels = pipeline.latentChannels
         let samples = (0..<batch).map { _ in
-            FeatureMap(values: noise.gaussians(count: channels * latentHeight * latentWidth), channels: channels,
-                       height: latentHeight, width: latentWidth)
+            FeatureMap(
+                values: noise.gaussians(count: channels * latentHeight * latentWidth), channels: channels,
+                height: latentHeight, width: latentWidth)
         }
         let contexts = (0..<batch).map { $0 % 2 == 0 ? negative : prompt }
         let timesteps = [Double](repeating: 501, count: batch)
         var seconds: [Double] = []
         for index in 0..<(warmup + repeats) {
             let begin = Date()
-            _ = try pipeline.denoiser.predict(batch: samples, timesteps: timesteps, contexts: contexts,
-                                              contextTokens: pipeline.tokenizer.maxLength)
+            _ = try pipeline.denoiser.predict(
+                batch: samples, timesteps: timesteps, contexts: contexts,
+                contextTokens: pipeline.tokenizer.maxLength)
             if index >= warmup { seconds.append(Date().timeIntervalSince(begin)) }
         }
-        let line = String(format: "{\"model\": \"%@\", \"width\": %d, \"height\": %d, \"batch\": %d, \"load_seconds\": %.3f, \"unet_step_seconds\": [%@]}",
-                          model, width, height, batch, loadSeconds, seconds.map { String(format: "%.4f", $0) }.joined(separator: ", "))
+        let line = String(
+            format: "{\"model\": \"%@\", \"width\": %d, \"height\": %d, \"batch\": %d, \"load_seconds\": %.3f, \"unet_step_seconds\": [%@]}",
+            model, width, height, batch, loadSeconds, seconds.map { String(format: "%.4f", $0) }.joined(separator: ", "))
         print(line)
     }
 }

@@ -22,7 +22,11 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(name: .customLong("batch"), help: "Activation rows for the batched (prefill) measurement; 0 skips it.")
     var batch = 512
 
-    @Flag(name: .customLong("cpu-time"), help: "Time with the calling thread's CPU clock instead of the wall clock (with -t 1: kernel speed undisturbed by other processes on a busy machine).")
+    @Flag(
+        name: .customLong("cpu-time"),
+        help:
+            "Time with the calling thread's CPU clock instead of the wall clock (with -t 1: kernel speed undisturbed by other processes on a busy machine)."
+    )
     var cpuTime = false
 
     @Flag(name: .customLong("hot"), help: "Reuse one copy of each matrix (cache-resident) instead of streaming copies from memory.")
@@ -39,7 +43,9 @@ struct BenchKernelsCommand: ParsableCommand {
         guard !cpuTime || threads == 1 else { throw ValidationError("--cpu-time measures one thread: use it with -t 1") }
         let selected = try selectedTypes()
         let pool = WorkerPool(threadCount: threads)
-        print("kiln bench-kernels: \(threads) thread(s), \(cpuTime ? "thread CPU time" : "wall time"), median of \(repeats) runs, weights \(hot ? "cache-resident" : "streamed from memory (copies rotated past the caches)")")
+        print(
+            "kiln bench-kernels: \(threads) thread(s), \(cpuTime ? "thread CPU time" : "wall time"), median of \(repeats) runs, weights \(hot ? "cache-resident" : "streamed from memory (copies rotated past the caches)")"
+        )
         measureDispatch(pool)
         measureAttention()
         let workspace = MatmulWorkspace(maxBatch: max(batch, 1), maxColumns: 1536)
@@ -49,7 +55,8 @@ struct BenchKernelsCommand: ParsableCommand {
             for shape in Self.shapes where shape.columns % type.blockSize == 0 {
                 let matrices = try BenchMatrices(type: type, rows: shape.rows, columns: shape.columns, streamed: !hot)
                 let paths: [(String, Matmul.KernelPath)] =
-                    [.q4_1, .q8_0].contains(type) ? [("int", .automatic), ("float", .floatActivations)]
+                    [.q4_1, .q8_0].contains(type)
+                    ? [("int", .automatic), ("float", .floatActivations)]
                     : [(type == .f16 || type == .f32 || type == .bf16 ? "float" : "int", .automatic)]
                 for (name, path) in paths {
                     let single = measure(matrices, batch: 1, pool: pool, workspace: workspace, path: path)
@@ -60,10 +67,12 @@ struct BenchKernelsCommand: ParsableCommand {
                         let macs = Double(shape.rows * shape.columns * batch)
                         batched = String(format: "%6.1f  %6.1f", macs / seconds.median / 1e9, macs / seconds.best / 1e9)
                     }
-                    print(String(format: "%-5@ %-10@ %-5@ %7.2f %7.2f %9.1f   %@", type.description as NSString,
-                                 "\(shape.rows)×\(shape.columns)" as NSString, name as NSString,
-                                 bytes / single.median / 1e9, bytes / single.best / 1e9, single.median * 1e6,
-                                 batched as NSString))
+                    print(
+                        String(
+                            format: "%-5@ %-10@ %-5@ %7.2f %7.2f %9.1f   %@", type.description as NSString,
+                            "\(shape.rows)×\(shape.columns)" as NSString, name as NSString,
+                            bytes / single.median / 1e9, bytes / single.best / 1e9, single.median * 1e6,
+                            batched as NSString))
                 }
             }
         }
@@ -80,17 +89,23 @@ struct BenchKernelsCommand: ParsableCommand {
     }
 
     /// Median and fastest seconds of one matmul, each run on the next copy of the matrix.
-    private func measure(_ matrices: BenchMatrices, batch: Int, pool: WorkerPool, workspace: MatmulWorkspace,
-                         path: Matmul.KernelPath) -> (median: Double, best: Double) {
+    private func measure(
+        _ matrices: BenchMatrices, batch: Int, pool: WorkerPool, workspace: MatmulWorkspace,
+        path: Matmul.KernelPath
+    ) -> (median: Double, best: Double) {
         let columns = matrices.columns, rows = matrices.rows
         let input = UnsafeMutablePointer<Float>.allocate(capacity: batch * columns)
         let output = UnsafeMutablePointer<Float>.allocate(capacity: batch * rows)
-        defer { input.deallocate(); output.deallocate() }
+        defer {
+            input.deallocate()
+            output.deallocate()
+        }
         for i in 0..<batch * columns { input[i] = Float(i % 97) / 97 - 0.5 }
         var next = 0
         func once() {
-            Matmul.multiply(matrices.views[next], input: input, batch: batch, output: output, pool: pool,
-                            workspace: workspace, path: path)
+            Matmul.multiply(
+                matrices.views[next], input: input, batch: batch, output: output, pool: pool,
+                workspace: workspace, path: path)
             next = (next + 1) % matrices.views.count
         }
         once()
@@ -116,7 +131,11 @@ struct BenchKernelsCommand: ParsableCommand {
         let halfValues = UnsafeMutablePointer<UInt16>.allocate(capacity: length * dimension)
         let query = UnsafeMutablePointer<Float>.allocate(capacity: dimension)
         let state = UnsafeMutablePointer<Float>.allocate(capacity: Attention.stateSize(headDimension: dimension))
-        defer { [keys, values, query, state].forEach { $0.deallocate() }; halfKeys.deallocate(); halfValues.deallocate() }
+        defer {
+            [keys, values, query, state].forEach { $0.deallocate() }
+            halfKeys.deallocate()
+            halfValues.deallocate()
+        }
         for i in 0..<length * dimension {
             keys[i] = Float((i * 37) % 101) / 101 - 0.5
             values[i] = Float((i * 53) % 103) / 103 - 0.5
@@ -125,8 +144,10 @@ struct BenchKernelsCommand: ParsableCommand {
         Elementwise.convertToHalf(keys, count: length * dimension, into: halfKeys)
         Elementwise.convertToHalf(values, count: length * dimension, into: halfValues)
         var line = "attention (1 head × 512 positions, dim 64, 1 thread):"
-        for (name, k, v, type) in [("f32", UnsafeRawPointer(keys), UnsafeRawPointer(values), KVElementType.f32),
-                                   ("f16", UnsafeRawPointer(halfKeys), UnsafeRawPointer(halfValues), KVElementType.f16)] {
+        for (name, k, v, type) in [
+            ("f32", UnsafeRawPointer(keys), UnsafeRawPointer(values), KVElementType.f32),
+            ("f16", UnsafeRawPointer(halfKeys), UnsafeRawPointer(halfValues), KVElementType.f16),
+        ] {
             for span in [length, 16] {
                 var samples: [Double] = []
                 for _ in 0..<max(repeats, 5) {
@@ -136,10 +157,11 @@ struct BenchKernelsCommand: ParsableCommand {
                         var position = 0
                         while position < length {
                             let count = min(span, length - position)
-                            Attention.accumulate(query: query, keys: k + position * dimension * type.byteCount,
-                                                 values: v + position * dimension * type.byteCount, elementType: type,
-                                                 positionStride: dimension, count: count, headDimension: dimension,
-                                                 scale: 0.125, state: state)
+                            Attention.accumulate(
+                                query: query, keys: k + position * dimension * type.byteCount,
+                                values: v + position * dimension * type.byteCount, elementType: type,
+                                positionStride: dimension, count: count, headDimension: dimension,
+                                scale: 0.125, state: state)
                             position += count
                         }
                     }
@@ -195,14 +217,15 @@ final class BenchMatrices {
         storage = .allocate(byteCount: copies * bytesPerMatrix, alignment: 64)
         var state: UInt64 = 0x1234_5678_9ABC_DEF0
         for i in 0..<storage.count {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             storage[i] = UInt8(truncatingIfNeeded: state >> 56)
         }
         Self.sanitize(storage, type: type)
         let whole = UnsafeRawBufferPointer(storage), size = bytesPerMatrix
         views = try (0..<copies).map { copy in
-            try WeightMatrix(type: type, rows: rows, columns: columns,
-                             bytes: UnsafeRawBufferPointer(rebasing: whole[copy * size ..< (copy + 1) * size]))
+            try WeightMatrix(
+                type: type, rows: rows, columns: columns,
+                bytes: UnsafeRawBufferPointer(rebasing: whole[copy * size..<(copy + 1) * size]))
         }
     }
 
@@ -217,7 +240,11 @@ final class BenchMatrices {
         case .f32: for e in 0..<blocks { bytes.storeBytes(of: Float(e % 13) * 0.01, toByteOffset: 4 * e, as: Float.self) }
         case .f16, .bf16: for e in 0..<blocks { put(2 * e) }
         case .q6_K: for b in 0..<blocks { put(b * type.typeSize + 208) }
-        case .q4_1, .q5_1, .q4_K, .q5_K: for b in 0..<blocks { put(b * type.typeSize); put(b * type.typeSize + 2) }
+        case .q4_1, .q5_1, .q4_K, .q5_K:
+            for b in 0..<blocks {
+                put(b * type.typeSize)
+                put(b * type.typeSize + 2)
+            }
         default: for b in 0..<blocks { put(b * type.typeSize) }
         }
     }

@@ -58,8 +58,9 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let seed = self.seed ?? UInt64(DispatchTime.now().uptimeNanoseconds)
-        let parameters = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                                            repetitionPenalty: repeatPenalty, seed: seed)
+        let parameters = SamplingParameters(
+            temperature: temperature, topK: topK, topP: topP, minP: minP,
+            repetitionPenalty: repeatPenalty, seed: seed)
         var options = ModelOptions()
         if let threads { options.threadCount = threads }
         let loaded = try ModelLoader.load(model, options: options, quiet: json)
@@ -105,23 +106,27 @@ struct GenerateCommand: ParsableCommand {
         let promptSeconds = Double(promptEnd - promptStart) / 1e9
         // The first token comes from the prompt's logits; the speed counts the decode steps after it.
         let decodeSeconds = Double(end - promptEnd) / 1e9
-        let timings = Timings(load_ms: loaded.loadSeconds * 1000, prompt_tokens: promptIDs.count,
-                              prompt_ms: promptSeconds * 1000,
-                              prompt_tokens_per_second: Double(promptIDs.count) / max(promptSeconds, 1e-9),
-                              generated_tokens: ids.count, generate_ms: decodeSeconds * 1000,
-                              generated_tokens_per_second: Double(decodeSteps) / max(decodeSeconds, 1e-9),
-                              resident_bytes: ModelLoader.residentBytes())
+        let timings = Timings(
+            load_ms: loaded.loadSeconds * 1000, prompt_tokens: promptIDs.count,
+            prompt_ms: promptSeconds * 1000,
+            prompt_tokens_per_second: Double(promptIDs.count) / max(promptSeconds, 1e-9),
+            generated_tokens: ids.count, generate_ms: decodeSeconds * 1000,
+            generated_tokens_per_second: Double(decodeSteps) / max(decodeSeconds, 1e-9),
+            resident_bytes: ModelLoader.residentBytes())
         if json {
-            let output = Output(prompt_ids: promptIDs, ids: ids, text: text, finish_reason: finishReason, seed: seed,
-                                timings: timings)
+            let output = Output(
+                prompt_ids: promptIDs, ids: ids, text: text, finish_reason: finishReason, seed: seed,
+                timings: timings)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
         } else {
             Self.write(tail + "\n")
-            ModelLoader.log(String(format: "prompt: %d tokens in %.1f ms (%.1f tok/s) · generated: %d tokens in %.1f ms (%.1f tok/s) · seed %llu",
-                                   promptIDs.count, timings.prompt_ms, timings.prompt_tokens_per_second, ids.count,
-                                   timings.generate_ms, timings.generated_tokens_per_second, seed))
+            ModelLoader.log(
+                String(
+                    format: "prompt: %d tokens in %.1f ms (%.1f tok/s) · generated: %d tokens in %.1f ms (%.1f tok/s) · seed %llu",
+                    promptIDs.count, timings.prompt_ms, timings.prompt_tokens_per_second, ids.count,
+                    timings.generate_ms, timings.generated_tokens_per_second, seed))
         }
     }
 

@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import KilnFormats
 import KilnImage
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `kiln image`: one text-to-image generation from a diffusers folder, written as PNG.
@@ -12,7 +13,9 @@ struct ImageCommand: ParsableCommand {
         commandName: "image",
         abstract: "Generate an image from a prompt with a diffusers pipeline (Stable Diffusion 1.x or PixArt-style; default: kiln-shapes-dit).")
 
-    @Option(name: .shortAndLong, help: "The pipeline's diffusers folder (model_index.json, unet/ or transformer/, …); default: Kiln's own kiln-shapes-dit.")
+    @Option(
+        name: .shortAndLong,
+        help: "The pipeline's diffusers folder (model_index.json, unet/ or transformer/, …); default: Kiln's own kiln-shapes-dit.")
     var model: String?
 
     @Option(name: .shortAndLong, help: "What the image should show.")
@@ -27,7 +30,9 @@ struct ImageCommand: ParsableCommand {
     @Option(name: .long, help: "Denoising steps.")
     var steps: Int = 20
 
-    @Option(name: .long, help: "Classifier-free guidance scale (≤ 1 turns guidance off; default: the pipeline's, 7.5 for Stable Diffusion, 4.5 for PixArt).")
+    @Option(
+        name: .long,
+        help: "Classifier-free guidance scale (≤ 1 turns guidance off; default: the pipeline's, 7.5 for Stable Diffusion, 4.5 for PixArt).")
     var guidanceScale: Double?
 
     @Option(name: .long, help: "Sampler: ddim, euler, euler_a or dpm++2m (default: the model folder's scheduler, else euler).")
@@ -68,13 +73,16 @@ struct ImageCommand: ParsableCommand {
         }
         let started = Date()
         guard let directory = model ?? DefaultImageModel.path() else {
-            throw ValidationError("no -m given and the default image model \(DefaultImageModel.name) was not found (looked in \(DefaultImageModel.candidates().prefix(4).joined(separator: ", ")))")
+            throw ValidationError(
+                "no -m given and the default image model \(DefaultImageModel.name) was not found (looked in \(DefaultImageModel.candidates().prefix(4).joined(separator: ", ")))"
+            )
         }
         let pipeline = try ImagePipeline.load(directory: directory, kernels: ConfigCatalogue.imageKernelsFromEnvironment())
         let loaded = Date()
-        var request = ImageRequest(prompt: prompt, negativePrompt: negativePrompt, width: width, height: height, steps: steps,
-                                   guidanceScale: guidanceScale ?? pipeline.defaultGuidanceScale,
-                                   sampler: samplerKind ?? pipeline.defaultSampler, spacing: spacing, seed: seed, clipSkip: clipSkip)
+        var request = ImageRequest(
+            prompt: prompt, negativePrompt: negativePrompt, width: width, height: height, steps: steps,
+            guidanceScale: guidanceScale ?? pipeline.defaultGuidanceScale,
+            sampler: samplerKind ?? pipeline.defaultSampler, spacing: spacing, seed: seed, clipSkip: clipSkip)
         if let initLatents { request.initialLatents = try Self.readLatents(initLatents) }
         let bar = ProgressBar(total: steps, enabled: isatty(STDERR_FILENO) != 0)
         let image = try pipeline.generate(request) { step, _ in
@@ -87,10 +95,14 @@ struct ImageCommand: ParsableCommand {
             throw ValidationError("cannot write \(output)")
         }
         let seconds = Date().timeIntervalSince(loaded)
-        FileHandle.standardError.write(Data(String(format: "wrote %@ (%d×%d, %d steps, %@ %@, guidance %g) in %.2f s (load %.2f s)\n",
-                                                   output, image.width, image.height, steps, request.sampler.rawValue, scheduler,
-                                                   request.guidanceScale, seconds,
-                                                   loaded.timeIntervalSince(started)).utf8))
+        FileHandle.standardError.write(
+            Data(
+                String(
+                    format: "wrote %@ (%d×%d, %d steps, %@ %@, guidance %g) in %.2f s (load %.2f s)\n",
+                    output, image.width, image.height, steps, request.sampler.rawValue, scheduler,
+                    request.guidanceScale, seconds,
+                    loaded.timeIntervalSince(started)
+                ).utf8))
     }
 
     /// The single tensor of a safetensors file, as float32.
@@ -124,8 +136,9 @@ final class ProgressBar {
         let filled = width * done / total
         let elapsed = Date().timeIntervalSince(started)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let line = String(format: "\r[%@%@] %d/%d steps  %.2f steps/s", String(repeating: "#", count: filled),
-                          String(repeating: ".", count: width - filled), done, total, rate)
+        let line = String(
+            format: "\r[%@%@] %d/%d steps  %.2f steps/s", String(repeating: "#", count: filled),
+            String(repeating: ".", count: width - filled), done, total, rate)
         FileHandle.standardError.write(Data(line.utf8))
     }
 

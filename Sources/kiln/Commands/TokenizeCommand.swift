@@ -49,7 +49,8 @@ struct TokenizeCommand: ParsableCommand {
             try runBenchmark(tokenizer, path: path, loadSeconds: loadSeconds)
             return
         }
-        let input = text.isEmpty
+        let input =
+            text.isEmpty
             ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             : text.joined(separator: " ")
         let ids = tokenizer.encode(input, addSpecial: addSpecial, parseSpecial: true)

@@ -58,7 +58,8 @@ enum DefaultModel {
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw ValidationErrorMessage("fetching the default model failed: \(arguments.prefix(4).joined(separator: " ")) exited \(process.terminationStatus)")
+            throw ValidationErrorMessage(
+                "fetching the default model failed: \(arguments.prefix(4).joined(separator: " ")) exited \(process.terminationStatus)")
         }
     }
 }

@@ -35,8 +35,10 @@ enum ModelLoader {
         if !quiet {
             log(model.summary.description)
             let resident = residentBytes().map { String(format: " · resident %.1f MB", Double($0) / 1e6) } ?? ""
-            log(String(format: "loaded in %.2f s · %d threads · context %d", seconds, model.pool.threadCount,
-                       model.contextLength) + resident)
+            log(
+                String(
+                    format: "loaded in %.2f s · %d threads · context %d", seconds, model.pool.threadCount,
+                    model.contextLength) + resident)
         }
         return Loaded(model: model, tokenizer: tokenizer, path: path, loadSeconds: seconds)
     }

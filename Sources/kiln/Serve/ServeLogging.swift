@@ -7,7 +7,8 @@ enum ServeLogging {
     static func bootstrap(format: String, level: String) {
         let threshold = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler: LogHandler = format == "json"
+            var handler: LogHandler =
+                format == "json"
                 ? JSONLineLogHandler(label: label)
                 : TextLineLogHandler(label: label)
             handler.logLevel = threshold
@@ -33,7 +34,8 @@ struct JSONLineLogHandler: LogHandler {
         var fields = metadata
         if let explicit = event.metadata { fields.merge(explicit) { $1 } }
         if let error = event.error { fields["error"] = .string("\(error)") }
-        var text = "{\"time\":\"\(LogClock.shared.utcTimestamp())\",\"level\":\"\(level.rawValue)\",\"label\":\"\(JSONText.escape(label))\","
+        var text =
+            "{\"time\":\"\(LogClock.shared.utcTimestamp())\",\"level\":\"\(level.rawValue)\",\"label\":\"\(JSONText.escape(label))\","
             + "\"message\":\"\(JSONText.escape(message.description))\""
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
             text += ",\"\(JSONText.escape(key))\":\(Self.json(value))"
@@ -51,7 +53,8 @@ struct JSONLineLogHandler: LogHandler {
             return "\"\(JSONText.escape(text))\""
         case .array(let values): return "[" + values.map(json).joined(separator: ",") + "]"
         case .dictionary(let dictionary):
-            return "{" + dictionary.sorted { $0.key < $1.key }
+            return "{"
+                + dictionary.sorted { $0.key < $1.key }
                 .map { "\"\(JSONText.escape($0.key))\":\(json($0.value))" }.joined(separator: ",") + "}"
         }
     }

@@ -53,26 +53,34 @@ struct ServeModelLoader {
         let executor = try TransformerExecutor(model: model, settings: schedulerSettings)
         let image = try loadImagePipeline(logger: logger)
         let imageExecutor = image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) }
-        let scheduler = try Scheduler(settings: schedulerSettings, executor: executor, imageExecutor: imageExecutor,
-                                      observer: observer)
+        let scheduler = try Scheduler(
+            settings: schedulerSettings, executor: executor, imageExecutor: imageExecutor,
+            observer: observer)
 
         var apiSettings = TextGenerationService.Settings()
         apiSettings.generation.maxN = settings.maxN
         apiSettings.defaultMaxTokens = settings.defaultMaxTokens
         apiSettings.requestTimeout = settings.requestTimeout > 0 ? .milliseconds(Int(settings.requestTimeout * 1000)) : nil
-        let name = settings.modelName.isEmpty
+        let name =
+            settings.modelName.isEmpty
             ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : settings.modelName
-        let service = TextGenerationService(modelID: name, tokenizer: tokenizer, template: template,
-                                            contextLength: model.contextLength, scheduler: scheduler,
-                                            settings: apiSettings)
-        logger.info("model loaded", metadata: [
-            "model": .string(name), "path": .string(path), "summary": .string(model.summary.description),
-            "context": .stringConvertible(model.contextLength),
-            "kv_tokens": .stringConvertible(schedulerSettings.kvCapacityTokens),
-            "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
-        ])
-        let images = image.map { ImageGenerationService(modelID: $0.name, pipeline: $0.pipeline, scheduler: scheduler,
-                                                        settings: imageServiceSettings) }
+        let service = TextGenerationService(
+            modelID: name, tokenizer: tokenizer, template: template,
+            contextLength: model.contextLength, scheduler: scheduler,
+            settings: apiSettings)
+        logger.info(
+            "model loaded",
+            metadata: [
+                "model": .string(name), "path": .string(path), "summary": .string(model.summary.description),
+                "context": .stringConvertible(model.contextLength),
+                "kv_tokens": .stringConvertible(schedulerSettings.kvCapacityTokens),
+                "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
+            ])
+        let images = image.map {
+            ImageGenerationService(
+                modelID: $0.name, pipeline: $0.pipeline, scheduler: scheduler,
+                settings: imageServiceSettings)
+        }
         return Loaded(service: service, images: images, scheduler: scheduler)
     }
 
@@ -108,11 +116,13 @@ struct ServeModelLoader {
             throw ImageModelLoadError(path: settings.imageModel, underlying: error)
         }
         let name = Self.imageModelID(settings) ?? settings.imageModel
-        logger.info("image model loaded", metadata: [
-            "model": .string(name), "path": .string(settings.imageModel),
-            "native_size": .stringConvertible(pipeline.nativeSize),
-            "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
-        ])
+        logger.info(
+            "image model loaded",
+            metadata: [
+                "model": .string(name), "path": .string(settings.imageModel),
+                "native_size": .stringConvertible(pipeline.nativeSize),
+                "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
+            ])
         return (name, pipeline)
     }
 }
@@ -132,7 +142,15 @@ final class ServiceSlot<Value>: @unchecked Sendable {
     private var stored: Value?
 
     var value: Value? {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return stored
+        }
+        set {
+            lock.lock()
+            stored = newValue
+            lock.unlock()
+        }
     }
 }

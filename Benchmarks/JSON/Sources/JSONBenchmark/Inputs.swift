@@ -6,17 +6,19 @@ struct Generator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return state >> 33
     }
     mutating func pick<T>(_ items: [T]) -> T { items[Int(next() % UInt64(items.count))] }
 }
 
-let words = ["the", "model", "token", "request", "please", "explain", "why", "a", "server", "should", "stream",
-             "answer", "with", "context", "window", "temperature", "of", "and", "to", "in", "JSON", "Swift",
-             "inference", "cache", "attention", "layer", "weights", "quantized", "prompt", "user", "assistant",
-             "system", "function", "returns", "value", "error", "byte", "offset", "nesting", "limit", "parser",
-             "example", "code:", "let", "x", "=", "42;", "{", "}", "(", ")"]
+let words = [
+    "the", "model", "token", "request", "please", "explain", "why", "a", "server", "should", "stream",
+    "answer", "with", "context", "window", "temperature", "of", "and", "to", "in", "JSON", "Swift",
+    "inference", "cache", "attention", "layer", "weights", "quantized", "prompt", "user", "assistant",
+    "system", "function", "returns", "value", "error", "byte", "offset", "nesting", "limit", "parser",
+    "example", "code:", "let", "x", "=", "42;", "{", "}", "(", ")",
+]
 
 /// English-like text with the escapes a chat client really sends: newlines, quotes, tabs, backslashes.
 func asciiText(_ g: inout Generator, bytes: Int) -> String {
@@ -50,12 +52,13 @@ func chatRequestBody(messages: [(String, String)], stream: Bool) -> String {
 /// (a) A typical chat completion request: a system prompt and three turns, about 1 KB.
 func smallRequest() -> [UInt8] {
     var g = Generator(seed: 1)
-    let body = chatRequestBody(messages: [
-        ("system", systemPrompt),
-        ("user", asciiText(&g, bytes: 260)),
-        ("assistant", asciiText(&g, bytes: 260)),
-        ("user", asciiText(&g, bytes: 120)),
-    ], stream: true)
+    let body = chatRequestBody(
+        messages: [
+            ("system", systemPrompt),
+            ("user", asciiText(&g, bytes: 260)),
+            ("assistant", asciiText(&g, bytes: 260)),
+            ("user", asciiText(&g, bytes: 120)),
+        ], stream: true)
     return Array(body.utf8)
 }
 
@@ -72,8 +75,10 @@ func mediumRequest() -> [UInt8] {
 func largeUnicodeRequest() -> [UInt8] {
     var g = Generator(seed: 3)
     let raw = ["héllo", "naïve", "Größe", "привет", "мир", "日本語", "のテキスト", "中文字符", "한국어", "😀", "🚀", "Ωμέγα", "عربى"]
-    let escaped = ["\\u00e9", "\\u00fc", "\\u4e2d\\u6587", "\\u65e5\\u672c", "\\u0416", "\\ud83d\\ude00", "\\ud83e\\udd16",
-                   "\\u2014", "\\u00a0", "\\u20ac", "\\n", "\\\"", "\\u0041"]
+    let escaped = [
+        "\\u00e9", "\\u00fc", "\\u4e2d\\u6587", "\\u65e5\\u672c", "\\u0416", "\\ud83d\\ude00", "\\ud83e\\udd16",
+        "\\u2014", "\\u00a0", "\\u20ac", "\\n", "\\\"", "\\u0041",
+    ]
     var prompt = ""
     prompt.reserveCapacity(2_200_000)
     while prompt.utf8.count < 2 * 1024 * 1024 {
@@ -84,7 +89,8 @@ func largeUnicodeRequest() -> [UInt8] {
         }
         prompt += " "
     }
-    let body = "{\"model\":\"smollm2-360m-instruct\",\"messages\":[{\"role\":\"system\",\"content\":\(jsonLiteral(systemPrompt))},"
+    let body =
+        "{\"model\":\"smollm2-360m-instruct\",\"messages\":[{\"role\":\"system\",\"content\":\(jsonLiteral(systemPrompt))},"
         + "{\"role\":\"user\",\"content\":\"\(prompt)\"}],\"max_tokens\":16,\"stream\":false}"
     return Array(body.utf8)
 }
@@ -95,15 +101,17 @@ func safetensorsHeader() -> [UInt8] {
     var entries: [(String, String, [Int])] = [("model.embed_tokens.weight", "BF16", [49152, 960])]
     for layer in 0..<55 {
         let p = "model.layers.\(layer)."
-        entries += [(p + "input_layernorm.weight", "BF16", [960]),
-                    (p + "mlp.down_proj.weight", "BF16", [960, 2560]),
-                    (p + "mlp.gate_proj.weight", "BF16", [2560, 960]),
-                    (p + "mlp.up_proj.weight", "BF16", [2560, 960]),
-                    (p + "post_attention_layernorm.weight", "BF16", [960]),
-                    (p + "self_attn.k_proj.weight", "BF16", [320, 960]),
-                    (p + "self_attn.o_proj.weight", "BF16", [960, 960]),
-                    (p + "self_attn.q_proj.weight", "BF16", [960, 960]),
-                    (p + "self_attn.v_proj.weight", "BF16", [320, 960])]
+        entries += [
+            (p + "input_layernorm.weight", "BF16", [960]),
+            (p + "mlp.down_proj.weight", "BF16", [960, 2560]),
+            (p + "mlp.gate_proj.weight", "BF16", [2560, 960]),
+            (p + "mlp.up_proj.weight", "BF16", [2560, 960]),
+            (p + "post_attention_layernorm.weight", "BF16", [960]),
+            (p + "self_attn.k_proj.weight", "BF16", [320, 960]),
+            (p + "self_attn.o_proj.weight", "BF16", [960, 960]),
+            (p + "self_attn.q_proj.weight", "BF16", [960, 960]),
+            (p + "self_attn.v_proj.weight", "BF16", [320, 960]),
+        ]
     }
     entries.append(("model.norm.weight", "BF16", [960]))
     entries.sort { $0.0 < $1.0 }
@@ -111,8 +119,9 @@ func safetensorsHeader() -> [UInt8] {
     var parts = ["\"__metadata__\":{\"format\":\"pt\"}"]
     for (name, dtype, shape) in entries {
         let size = shape.reduce(2, *)
-        parts.append("\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
-                     + "\"data_offsets\":[\(offset),\(offset + size)]}")
+        parts.append(
+            "\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
+                + "\"data_offsets\":[\(offset),\(offset + size)]}")
         offset += size
     }
     return Array(("{" + parts.joined(separator: ",") + "}").utf8)
@@ -151,7 +160,10 @@ struct TensorInfo: Codable {
 
 /// A chat.completion response or chunk, encoded with `null` where Kiln writes `null`.
 struct CompletionResponse: Encodable {
-    struct Message: Encodable { var role: String?; var content: String? }
+    struct Message: Encodable {
+        var role: String?
+        var content: String?
+    }
     struct Choice: Encodable {
         var index: Int
         var message: Message?
@@ -167,7 +179,11 @@ struct CompletionResponse: Encodable {
             if let finish_reason { try c.encode(finish_reason, forKey: .finish_reason) } else { try c.encodeNil(forKey: .finish_reason) }
         }
     }
-    struct Usage: Encodable { var prompt_tokens: Int; var completion_tokens: Int; var total_tokens: Int }
+    struct Usage: Encodable {
+        var prompt_tokens: Int
+        var completion_tokens: Int
+        var total_tokens: Int
+    }
     var id: String
     var object: String
     var created: Int
@@ -177,7 +193,8 @@ struct CompletionResponse: Encodable {
     var usage: Usage?
 }
 
-let responseText = "Swift's JSONDecoder decodes into Codable types, while a hand-written parser can keep key order "
+let responseText =
+    "Swift's JSONDecoder decodes into Codable types, while a hand-written parser can keep key order "
     + "and tell integers from floating-point numbers.\n\nHere is an example:\n\n```swift\nlet value = try JSONParser().parse(bytes)\n"
     + "if case .int(let n) = value[\"n\"] { print(n) }\n```\n\nThe parser rejects documents nested deeper than 64 levels, "
     + "so a hostile body cannot exhaust the stack. Ünïcödé and emoji 🚀 pass through unescaped; \"quotes\" and \\ are escaped."
@@ -187,15 +204,23 @@ func completionResponse() -> (JSONValue, [String: Any], CompletionResponse) {
     let kiln: JSONValue = [
         "id": "chatcmpl-8f14e45fceea167a5a36dedd4bea2543", "object": "chat.completion", "created": 1_765_000_000,
         "model": "smollm2-360m-instruct", "system_fingerprint": "kiln-0.1",
-        "choices": [["index": 0, "message": ["role": "assistant", "content": .string(responseText)],
-                     "logprobs": .null, "finish_reason": "stop"]],
+        "choices": [
+            [
+                "index": 0, "message": ["role": "assistant", "content": .string(responseText)],
+                "logprobs": .null, "finish_reason": "stop",
+            ]
+        ],
         "usage": ["prompt_tokens": 57, "completion_tokens": 142, "total_tokens": 199],
     ]
     let foundation: [String: Any] = [
         "id": "chatcmpl-8f14e45fceea167a5a36dedd4bea2543", "object": "chat.completion", "created": 1_765_000_000,
         "model": "smollm2-360m-instruct", "system_fingerprint": "kiln-0.1",
-        "choices": [["index": 0, "message": ["role": "assistant", "content": responseText],
-                     "logprobs": NSNull(), "finish_reason": "stop"] as [String: Any]],
+        "choices": [
+            [
+                "index": 0, "message": ["role": "assistant", "content": responseText],
+                "logprobs": NSNull(), "finish_reason": "stop",
+            ] as [String: Any]
+        ],
         "usage": ["prompt_tokens": 57, "completion_tokens": 142, "total_tokens": 199],
     ]
     let codable = CompletionResponse(

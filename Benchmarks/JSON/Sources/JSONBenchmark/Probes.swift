@@ -1,7 +1,8 @@
 import Foundation
 import KilnJSON
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: Describing results
@@ -46,9 +47,17 @@ func describeAny(_ v: Any) -> String {
 /// Any JSON through Codable. Objects keep the order of the keyed container's `allKeys`, so that
 /// this shows whether a custom Decodable could see the document's key order.
 indirect enum AnyJSON: Decodable, CustomStringConvertible {
-    case null, bool(Bool), int(Int), uint(UInt64), double(Double), string(String), array([AnyJSON]), object([(String, AnyJSON)])
+    case null
+    case bool(Bool)
+    case int(Int)
+    case uint(UInt64)
+    case double(Double)
+    case string(String)
+    case array([AnyJSON])
+    case object([(String, AnyJSON)])
     struct Key: CodingKey {
-        var stringValue: String; var intValue: Int? { nil }
+        var stringValue: String
+        var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
     }
@@ -61,12 +70,19 @@ indirect enum AnyJSON: Decodable, CustomStringConvertible {
             self = .array(items)
         } else {
             let c = try decoder.singleValueContainer()
-            if c.decodeNil() { self = .null }
-            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? c.decode(Int.self) { self = .int(i) }
-            else if let u = try? c.decode(UInt64.self) { self = .uint(u) }
-            else if let d = try? c.decode(Double.self) { self = .double(d) }
-            else { self = .string(try c.decode(String.self)) }
+            if c.decodeNil() {
+                self = .null
+            } else if let b = try? c.decode(Bool.self) {
+                self = .bool(b)
+            } else if let i = try? c.decode(Int.self) {
+                self = .int(i)
+            } else if let u = try? c.decode(UInt64.self) {
+                self = .uint(u)
+            } else if let d = try? c.decode(Double.self) {
+                self = .double(d)
+            } else {
+                self = .string(try c.decode(String.self))
+            }
         }
     }
     var description: String {
@@ -111,10 +127,16 @@ struct NDecimal: Decodable { var n: Decimal }
 struct A: Decodable { var a: Int }
 
 /// One input through every reader. `extra` adds rows for typed decoding where the generic one hides the point.
-func probe(_ title: String, _ bytes: [UInt8], fragments: Bool = false, json5: Bool = false,
-           extra: [(String, (Data) throws -> String)] = []) {
+func probe(
+    _ title: String, _ bytes: [UInt8], fragments: Bool = false, json5: Bool = false,
+    extra: [(String, (Data) throws -> String)] = []
+) {
     let data = Data(bytes)
-    let shown = bytes.count <= 70 ? visible(String(decoding: bytes, as: UTF8.self), limit: 90) + (String(validating: bytes, as: UTF8.self) == nil ? "  (bytes: " + bytes.map { String(format: "%02x", $0) }.joined(separator: " ") + ")" : "")
+    let shown =
+        bytes.count <= 70
+        ? visible(String(decoding: bytes, as: UTF8.self), limit: 90)
+            + (String(validating: bytes, as: UTF8.self) == nil
+                ? "  (bytes: " + bytes.map { String(format: "%02x", $0) }.joined(separator: " ") + ")" : "")
         : "\(bytes.count) bytes"
     print("\n### \(title)\ninput: \(shown)")
     print("  KilnJSON strict             : " + outcome { describeKiln(try JSONParser().parse(bytes)) })
@@ -125,10 +147,13 @@ func probe(_ title: String, _ bytes: [UInt8], fragments: Bool = false, json5: Bo
     }
     print("  JSONDecoder AnyJSON         : " + outcome { try JSONDecoder().decode(AnyJSON.self, from: data).description })
     if json5 {
-        print("  JSONDecoder allowsJSON5     : " + outcome {
-            let d = JSONDecoder(); d.allowsJSON5 = true
-            return try d.decode(AnyJSON.self, from: data).description
-        })
+        print(
+            "  JSONDecoder allowsJSON5     : "
+                + outcome {
+                    let d = JSONDecoder()
+                    d.allowsJSON5 = true
+                    return try d.decode(AnyJSON.self, from: data).description
+                })
     }
     for (name, body) in extra {
         print("  " + name.padding(toLength: 28, withPad: " ", startingAt: 0) + ": " + outcome { try body(data) })
@@ -141,49 +166,66 @@ func runProbes() {
     print("\n# Semantics and limits probes")
     print("(KilnJSON python dialect is what chat templates use; request bodies use strict, maxDepth 64.)")
 
-    probe("duplicate keys", b(#"{"a":1,"a":2}"#), extra: [
-        ("KilnJSON value[\"a\"]", { _ in describeKiln(try JSONParser().parse(b(#"{"a":1,"a":2}"#))["a"]!) }),
-        ("JSONDecoder struct {a: Int}", { try "a = \(JSONDecoder().decode(A.self, from: $0).a)" }),
-    ])
+    probe(
+        "duplicate keys", b(#"{"a":1,"a":2}"#),
+        extra: [
+            ("KilnJSON value[\"a\"]", { _ in describeKiln(try JSONParser().parse(b(#"{"a":1,"a":2}"#))["a"]!) }),
+            ("JSONDecoder struct {a: Int}", { try "a = \(JSONDecoder().decode(A.self, from: $0).a)" }),
+        ])
     let order = #"{"model":"m","messages":[],"temperature":1,"stream":false,"z":0,"a":0}"#
-    probe("key order (read)", b(order), extra: [
-        ("JSONDecoder [String: AnyJSON]", { try JSONDecoder().decode([String: AnyJSON].self, from: $0).keys.joined(separator: ",") }),
-    ])
+    probe(
+        "key order (read)", b(order),
+        extra: [
+            ("JSONDecoder [String: AnyJSON]", { try JSONDecoder().decode([String: AnyJSON].self, from: $0).keys.joined(separator: ",") })
+        ])
     // Key order when writing: the same members in a fixed order.
     let kiln: JSONValue = ["id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [], "usage": .null]
     let dict: [String: Any] = ["id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [Any](), "usage": NSNull()]
-    struct Ordered: Encodable { var id = "x", object = "chat.completion", created = 1, model = "m", choices = [Int](); var usage: Int? = nil
+    struct Ordered: Encodable {
+        var id = "x", object = "chat.completion", created = 1, model = "m", choices = [Int]()
+        var usage: Int? = nil
         enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(id, forKey: .id); try c.encode(object, forKey: .object); try c.encode(created, forKey: .created)
-            try c.encode(model, forKey: .model); try c.encode(choices, forKey: .choices); try c.encodeNil(forKey: .usage)
+            try c.encode(id, forKey: .id)
+            try c.encode(object, forKey: .object)
+            try c.encode(created, forKey: .created)
+            try c.encode(model, forKey: .model)
+            try c.encode(choices, forKey: .choices)
+            try c.encodeNil(forKey: .usage)
         }
     }
     print("\n### key order (write) and slash escaping: members id, object, created, model, choices, usage; string \"a/b\"")
     print("  KilnJSON serialized         : " + kiln.serialized + "  " + JSONValue.string("a/b").serialized)
-    print("  JSONSerialization []        : " + String(decoding: try! JSONSerialization.data(withJSONObject: dict), as: UTF8.self)
-          + "  " + String(decoding: try! JSONSerialization.data(withJSONObject: ["a/b"]), as: UTF8.self))
-    print("  JSONSerialization sortedKeys: " + String(decoding: try! JSONSerialization.data(withJSONObject: dict, options: .sortedKeys), as: UTF8.self))
-    print("  JSONEncoder (declared order): " + String(decoding: try! JSONEncoder().encode(Ordered()), as: UTF8.self)
-          + "  " + String(decoding: try! JSONEncoder().encode(["a/b"]), as: UTF8.self))
+    print(
+        "  JSONSerialization []        : " + String(decoding: try! JSONSerialization.data(withJSONObject: dict), as: UTF8.self)
+            + "  " + String(decoding: try! JSONSerialization.data(withJSONObject: ["a/b"]), as: UTF8.self))
+    print(
+        "  JSONSerialization sortedKeys: " + String(decoding: try! JSONSerialization.data(withJSONObject: dict, options: .sortedKeys), as: UTF8.self))
+    print(
+        "  JSONEncoder (declared order): " + String(decoding: try! JSONEncoder().encode(Ordered()), as: UTF8.self)
+            + "  " + String(decoding: try! JSONEncoder().encode(["a/b"]), as: UTF8.self))
 
     let typed: [(String, (Data) throws -> String)] = [
         ("JSONDecoder {n: Int}", { try "n = \(JSONDecoder().decode(N.self, from: $0).n)" }),
         ("JSONDecoder {n: Double}", { try "n = \(JSONDecoder().decode(NDouble.self, from: $0).n)" }),
     ]
-    let serializationN: (String, (Data) throws -> String) = ("JSONSerialization n as? Int", { data in
-        let n = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["n"]!
-        return "as? Int = \(String(describing: n as? Int)), as? Double = \(String(describing: n as? Double))"
-    })
+    let serializationN: (String, (Data) throws -> String) = (
+        "JSONSerialization n as? Int",
+        { data in
+            let n = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["n"]!
+            return "as? Int = \(String(describing: n as? Int)), as? Double = \(String(describing: n as? Double))"
+        }
+    )
     probe("integer 2", b(#"{"n":2}"#), extra: typed + [serializationN])
     probe("2.0 (float syntax, integral value)", b(#"{"n":2.0}"#), extra: typed + [serializationN])
     probe("2.5", b(#"{"n":2.5}"#), extra: typed + [serializationN])
     probe("2e0 (exponent, integral value)", b(#"{"n":2e0}"#), extra: typed + [serializationN])
-    let wide: [(String, (Data) throws -> String)] = typed + [
-        ("JSONDecoder {n: UInt64}", { try "n = \(JSONDecoder().decode(NUInt64.self, from: $0).n)" }),
-        ("JSONDecoder {n: Decimal}", { try "n = \(JSONDecoder().decode(NDecimal.self, from: $0).n)" }),
-    ]
+    let wide: [(String, (Data) throws -> String)] =
+        typed + [
+            ("JSONDecoder {n: UInt64}", { try "n = \(JSONDecoder().decode(NUInt64.self, from: $0).n)" }),
+            ("JSONDecoder {n: Decimal}", { try "n = \(JSONDecoder().decode(NDecimal.self, from: $0).n)" }),
+        ]
     probe("2^53 + 1 (not exact in a Double)", b(#"{"n":9007199254740993}"#), extra: wide)
     probe("Int64.max", b(#"{"n":9223372036854775807}"#), extra: wide)
     probe("2^63 (beyond Int64, fits UInt64)", b(#"{"n":9223372036854775808}"#), extra: wide)
@@ -235,13 +277,20 @@ func runProbes() {
 
     // Error positions: a syntax error 73 bytes into the second line of a request body.
     let broken = "{\"model\": \"smollm2\",\n \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, }], \"stream\": true}"
-    let rawDecoderError: (String, (Data) throws -> String) = ("JSONDecoder error, in full", { data in
-        do { _ = try JSONDecoder().decode(ChatRequest.self, from: data); return "decoded" } catch { return "\(error)" }
-    })
+    let rawDecoderError: (String, (Data) throws -> String) = (
+        "JSONDecoder error, in full",
+        { data in
+            do {
+                _ = try JSONDecoder().decode(ChatRequest.self, from: data)
+                return "decoded"
+            } catch { return "\(error)" }
+        }
+    )
     probe("error position (stray '}' at byte \(broken.utf8.count - 19), line 2)", b(broken), extra: [rawDecoderError])
     let brokenUnicode = "{\"content\": \"日本語 😀 naïve\" x}"
-    probe("error position after non-ASCII (stray 'x' at byte \(brokenUnicode.utf8.count - 2), character \(brokenUnicode.count - 2))",
-          b(brokenUnicode), extra: [rawDecoderError])
+    probe(
+        "error position after non-ASCII (stray 'x' at byte \(brokenUnicode.utf8.count - 2), character \(brokenUnicode.count - 2))",
+        b(brokenUnicode), extra: [rawDecoderError])
     let wrongType = #"{"model": "m", "messages": [{"role": "user", "content": 5}]}"#
     probe("type error (content is a number)", b(wrongType), extra: [rawDecoderError])
 }
@@ -276,7 +325,11 @@ func depthChild(reader: String, depth: Int, objects: Bool) -> Never {
     exit(0)
 }
 
-enum ChildResult { case accepted, rejected(String), crashed(String) }
+enum ChildResult {
+    case accepted
+    case rejected(String)
+    case crashed(String)
+}
 
 func runChild(_ reader: String, _ depth: Int, objects: Bool = false) -> ChildResult {
     let p = Process()
@@ -313,17 +366,27 @@ func runDepthProbes() {
         for r in depthReaders { print("  " + r.padding(toLength: 16, withPad: " ", startingAt: 0) + ": " + describe(runChild(r, depth))) }
     }
     print("\n### 100000 nested objects {\"a\":…}")
-    for r in depthReaders { print("  " + r.padding(toLength: 16, withPad: " ", startingAt: 0) + ": " + describe(runChild(r, 100_000, objects: true))) }
+    for r in depthReaders {
+        print("  " + r.padding(toLength: 16, withPad: " ", startingAt: 0) + ": " + describe(runChild(r, 100_000, objects: true)))
+    }
 
     print("\n### deepest accepted array nesting (bisection over 1…2000000)")
     for r in depthReaders {
         var lo = 1, hi = 2_000_000  // lo accepted, hi not
-        if case .accepted = runChild(r, hi) { print("  \(r): accepts 2000000"); continue }
+        if case .accepted = runChild(r, hi) {
+            print("  \(r): accepts 2000000")
+            continue
+        }
         var firstFailure = describe(runChild(r, hi))
         while hi - lo > 1 {
             let mid = (lo + hi) / 2
             let result = runChild(r, mid)
-            if case .accepted = result { lo = mid } else { hi = mid; firstFailure = describe(result) }
+            if case .accepted = result {
+                lo = mid
+            } else {
+                hi = mid
+                firstFailure = describe(result)
+            }
         }
         print("  " + r.padding(toLength: 16, withPad: " ", startingAt: 0) + ": deepest accepted \(lo); at \(hi): \(firstFailure)")
     }

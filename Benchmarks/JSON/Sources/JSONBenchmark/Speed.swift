@@ -1,7 +1,8 @@
 import Foundation
 import KilnJSON
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 func nowNanoseconds(_ clock: clockid_t = CLOCK_MONOTONIC) -> UInt64 {
@@ -74,9 +75,10 @@ func compare(_ title: String, inputBytes: Int, rounds: Int, batchSeconds: Double
     for (i, c) in contenders.enumerated() {
         let m = median(cpu[i])
         let mbps = Double(inputBytes) / m * 1e9 / 1e6
-        print(c.name.padding(toLength: 42, withPad: " ", startingAt: 0)
-              + " " + formatTime(m) + "  " + formatTime(cpu[i].min()!) + "    " + formatTime(median(wall[i]))
-              + String(format: " %8.1f %6.2fx %9d", mbps, m / base, iterations[i]))
+        print(
+            c.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+                + " " + formatTime(m) + "  " + formatTime(cpu[i].min()!) + "    " + formatTime(median(wall[i]))
+                + String(format: " %8.1f %6.2fx %9d", mbps, m / base, iterations[i]))
     }
 }
 
@@ -102,20 +104,24 @@ func crossCheck(_ name: String, _ bytes: [UInt8]) {
         kiln = s
     }
     if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-       let messages = object["messages"] as? [[String: Any]], let s = messages.last?["content"] as? String {
+        let messages = object["messages"] as? [[String: Any]], let s = messages.last?["content"] as? String
+    {
         serialization = s
     }
     if let request = try? JSONDecoder().decode(ChatRequest.self, from: data), let s = request.messages.last?.content {
         decoder = s
     }
-    print("cross-check \(name): last message \(kiln.unicodeScalars.count) scalars; "
-          + "JSONSerialization \(serialization == kiln ? "equal" : "DIFFERS"), JSONDecoder \(decoder == kiln ? "equal" : "DIFFERS")")
+    print(
+        "cross-check \(name): last message \(kiln.unicodeScalars.count) scalars; "
+            + "JSONSerialization \(serialization == kiln ? "equal" : "DIFFERS"), JSONDecoder \(decoder == kiln ? "equal" : "DIFFERS")")
 }
 
 func runSpeed(rounds: Int) {
     let a = smallRequest(), b = mediumRequest(), c = largeUnicodeRequest(), d = safetensorsHeader()
     print("inputs: (a) \(a.count) B, (b) \(b.count) B, (c) \(c.count) B, (d) \(d.count) B")
-    crossCheck("(a)", a); crossCheck("(b)", b); crossCheck("(c)", c)
+    crossCheck("(a)", a)
+    crossCheck("(b)", b)
+    crossCheck("(c)", c)
 
     let decoder = JSONDecoder()
     func requestContenders(_ bytes: [UInt8]) -> [Contender] {
@@ -130,24 +136,32 @@ func runSpeed(rounds: Int) {
     compare("parse (b) chat completion request ~100 KB", inputBytes: b.count, rounds: rounds, requestContenders(b))
     compare("parse (c) 2 MB non-ASCII prompt with \\u escapes", inputBytes: c.count, rounds: rounds, batchSeconds: 0.15, requestContenders(c))
     let dData = Data(d)
-    compare("parse (d) safetensors header, 497 tensors", inputBytes: d.count, rounds: rounds, [
-        Contender(name: "KilnJSON JSONParser(maxDepth: 8).parse") { kilnCount(try! JSONParser(maxDepth: 8).parse(d)) },
-        Contender(name: "JSONSerialization.jsonObject(with: Data)") { anyCount(try! JSONSerialization.jsonObject(with: dData)) },
-        Contender(name: "JSONDecoder.decode([String: TensorInfo])") { try! decoder.decode([String: TensorInfo].self, from: dData).count },
-    ])
+    compare(
+        "parse (d) safetensors header, 497 tensors", inputBytes: d.count, rounds: rounds,
+        [
+            Contender(name: "KilnJSON JSONParser(maxDepth: 8).parse") { kilnCount(try! JSONParser(maxDepth: 8).parse(d)) },
+            Contender(name: "JSONSerialization.jsonObject(with: Data)") { anyCount(try! JSONSerialization.jsonObject(with: dData)) },
+            Contender(name: "JSONDecoder.decode([String: TensorInfo])") { try! decoder.decode([String: TensorInfo].self, from: dData).count },
+        ])
 
     let encoder = JSONEncoder()
-    for (title, (kiln, foundation, codable)) in [("write (e) chat.completion response", completionResponse()),
-                                                 ("write (f) chat.completion.chunk", streamingChunk())] {
-        let sizes = [kiln.serializedBytes.count, try! JSONSerialization.data(withJSONObject: foundation).count,
-                     try! encoder.encode(codable).count]
+    for (title, (kiln, foundation, codable)) in [
+        ("write (e) chat.completion response", completionResponse()),
+        ("write (f) chat.completion.chunk", streamingChunk()),
+    ] {
+        let sizes = [
+            kiln.serializedBytes.count, try! JSONSerialization.data(withJSONObject: foundation).count,
+            try! encoder.encode(codable).count,
+        ]
         print("\noutput sizes for \(title): KilnJSON \(sizes[0]) B, JSONSerialization \(sizes[1]) B, JSONEncoder \(sizes[2]) B")
-        compare(title, inputBytes: sizes[0], rounds: rounds, [
-            Contender(name: "KilnJSON JSONValue.serialized (String)") { kiln.serialized.utf8.count },
-            Contender(name: "KilnJSON JSONValue.serializedBytes") { kiln.serializedBytes.count },
-            Contender(name: "JSONSerialization.data(withJSONObject:)") { try! JSONSerialization.data(withJSONObject: foundation).count },
-            Contender(name: "JSONEncoder().encode (shared encoder)") { try! encoder.encode(codable).count },
-        ])
+        compare(
+            title, inputBytes: sizes[0], rounds: rounds,
+            [
+                Contender(name: "KilnJSON JSONValue.serialized (String)") { kiln.serialized.utf8.count },
+                Contender(name: "KilnJSON JSONValue.serializedBytes") { kiln.serializedBytes.count },
+                Contender(name: "JSONSerialization.data(withJSONObject:)") { try! JSONSerialization.data(withJSONObject: foundation).count },
+                Contender(name: "JSONEncoder().encode (shared encoder)") { try! encoder.encode(codable).count },
+            ])
     }
     print("\n(sink \(sink & 0xFF))")
 }
