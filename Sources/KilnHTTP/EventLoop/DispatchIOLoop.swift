@@ -5,25 +5,49 @@ import Glibc
 import Darwin
 #endif
 
-/// An event loop on one serial Dispatch queue, with a read and a write source per connection.
+/// An event loop on one serial Dispatch queue: the server's default on every platform.
 ///
-/// Portable, and the only mechanism off Linux. On Linux each socket event costs Dispatch a hop
-/// from its epoll thread to a worker thread and two `epoll_ctl` calls to disarm and re-arm the
-/// source, which is why ``EpollIOLoop`` is the default there (see Docs/benchmarks.md).
+/// Dispatch owns the threads, the queue and the wakeups; how sockets reach the queue differs:
+///
+/// - On Linux the loop's sockets live in one epoll set (``EpollSocketSet``) and a single Dispatch
+///   read source watches the set's descriptor. When any socket is ready Dispatch runs the
+///   source's handler on the queue, which drains every ready socket with zero-timeout
+///   `epoll_wait`s. libdispatch's cost per event (its epoll thread hands the event to a worker,
+///   disarming and re-arming the descriptor with two `epoll_ctl`s) is then paid once per batch
+///   of ready sockets instead of once per socket event, and a socket's read interest is never
+///   re-armed (it stays registered level-triggered).
+/// - Elsewhere each connection gets a Dispatch read and write source (``DispatchSocketWatch``).
+///
+/// Work from other threads arrives with `DispatchQueue.async`; deadlines are checked by a
+/// Dispatch timer.
 final class DispatchIOLoop: IOLoop, @unchecked Sendable {
     private static let identityKey = DispatchSpecificKey<Int>()
+    /// Zero-timeout waits per readiness event at most, so that work queued by other threads
+    /// (responses, stream events) is not held back by a loop that always finds ready sockets.
+    private static let drainRounds = 8
 
     let queue: DispatchQueue
+    /// The nice value of the thread that made the loop (the process's, normally).
+    private let creatorNice: Int32
     private var sweepTimer: DispatchSourceTimer?
+    #if os(Linux)
+    /// The loop's sockets; set by ``start(sweepInterval:)`` before any connection, queue-confined.
+    private var sockets: EpollSocketSet?
+    private var readinessSource: DispatchSourceRead?
+    #endif
 
     init(label: String) {
         queue = DispatchQueue(label: label)
+        creatorNice = ThreadPriority.current()
         super.init()
         queue.setSpecific(key: Self.identityKey, value: identity)
     }
 
     deinit {
         sweepTimer?.cancel()
+        #if os(Linux)
+        readinessSource?.cancel()
+        #endif
     }
 
     override var isCurrent: Bool { DispatchQueue.getSpecific(key: Self.identityKey) == identity }
@@ -33,26 +57,105 @@ final class DispatchIOLoop: IOLoop, @unchecked Sendable {
     }
 
     override func watch(_ fileDescriptor: Int32, for connection: HTTPConnection) -> SocketWatch {
-        DispatchSocketWatch(fileDescriptor: fileDescriptor, queue: queue, connection: connection)
+        #if os(Linux)
+        return sockets!.watch(fileDescriptor, for: connection)
+        #else
+        return DispatchSocketWatch(fileDescriptor: fileDescriptor, queue: queue, connection: connection)
+        #endif
     }
 
     override func start(sweepInterval interval: Double) throws(SocketError) {
+        #if os(Linux)
+        // Created here, before the queue runs anything, so that a failure is thrown to the caller.
+        let sockets = try EpollSocketSet()
+        self.sockets = sockets
+        let source = DispatchSource.makeReadSource(fileDescriptor: sockets.descriptor, queue: queue)
+        source.setEventHandler { [weak self] in self?.drainReadySockets() }
+        // Dispatch needs the descriptor open until the source's cancellation is done: the cancel
+        // handler holds the set (which closes it) until then.
+        source.setCancelHandler { withExtendedLifetime(sockets) {} }
+        readinessSource = source
+        source.resume()
+        #endif
         queue.async { [self] in
             let timer = DispatchSource.makeTimerSource(queue: queue)
             let nanoseconds = Int(max(interval, 0.01) * 1e9)
             timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds),
                            leeway: .nanoseconds(nanoseconds / 10))
-            timer.setEventHandler { [unowned self] in sweep() }
+            timer.setEventHandler { [unowned self] in
+                ThreadPriority.adopt(creatorNice)
+                sweep()
+            }
             timer.resume()
             sweepTimer = timer
         }
     }
 
+    #if os(Linux)
+    /// Handles every socket that is ready now. Called on the queue when the epoll set became
+    /// readable; waits again (without blocking) while sockets keep coming, which under load
+    /// saves Dispatch a disarm, hand-off and re-arm per batch.
+    private func drainReadySockets() {
+        guard let sockets else { return }
+        ThreadPriority.adopt(creatorNice)
+        for _ in 0..<Self.drainRounds {
+            let result = sockets.poll(timeout: 0)
+            if result.count == 0 { return }
+        }
+    }
+    #endif
+
     override func stop() {
         execute { [self] in
             sweepTimer?.cancel()
             sweepTimer = nil
+            #if os(Linux)
+            readinessSource?.cancel()
+            readinessSource = nil
+            sockets?.cancelAll()
+            #endif
         }
+    }
+}
+
+/// Keeps Dispatch's worker threads at the priority the server was started with.
+///
+/// On Linux libdispatch gives each worker thread it starts an absolute nice value for its QoS
+/// class (0 for the default class), whatever the process's own: under `nice -n -20 kiln serve`
+/// the I/O would run at 0 while the rest of the process runs at -20, and an operator's `nice`
+/// would not apply to it. A loop's handlers therefore set the thread they run on back to the
+/// nice value of the thread that made the loop, once per thread (a thread-local flag).
+enum ThreadPriority {
+    /// The nice value per thread last adopted; nil on threads that never adopted one.
+    private static let adoptedKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The calling thread's nice value.
+    static func current() -> Int32 {
+        #if os(Linux)
+        // On Linux `PRIO_PROCESS` with 0 names the calling thread.
+        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        #else
+        return getpriority(PRIO_PROCESS, 0)
+        #endif
+    }
+
+    /// Sets the calling thread's nice value to `nice` unless it already adopted it.
+    @inline(__always)
+    static func adopt(_ nice: Int32) {
+        #if os(Linux)
+        // Stored as nice + 100 so that nil (never set) differs from every nice value.
+        let marker = UnsafeMutableRawPointer(bitPattern: Int(nice) + 100)
+        guard pthread_getspecific(adoptedKey) != marker else { return }
+        pthread_setspecific(adoptedKey, marker)
+        if getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) != nice {
+            // Fails without privilege when raising priority; the thread then keeps Dispatch's.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+        }
+        #endif
     }
 }
 
