@@ -10,6 +10,8 @@ final class HTTPServerContext: @unchecked Sendable {
     let observer: HTTPServerObserver?
     /// `Server: …\r\n`, or nil when no Server header is sent.
     let serverLine: [UInt8]?
+    /// The configuration's timeouts in nanoseconds, converted once.
+    let timeouts: ConnectionLifecycle.Timeouts
     private let lock = Lock()
     private var openConnections = 0
     private var openRefusals = 0
@@ -23,6 +25,7 @@ final class HTTPServerContext: @unchecked Sendable {
         self.accessLog = accessLog
         self.observer = observer
         serverLine = HTTPResponseHeadEncoder.serverLine(for: configuration.serverName)
+        timeouts = ConnectionLifecycle.Timeouts(configuration)
     }
 
     /// Connections being refused (503) are bounded too, so a flood cannot exhaust descriptors.
