@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -22,8 +23,8 @@ final class HTTPConnection: @unchecked Sendable {
         let head: HTTPRequestHead
         let requestBodyBytes: Int
         let startTime: UInt64
-        /// Guards the responder's state and the cancellation: one lock per request, not two.
-        let lock = Lock()
+        /// Guards the responder's state and the cancellation: the connection's exchange lock.
+        let lock: NSLock
         let cancellation: RequestCancellation
         let wantsKeepAlive: Bool
         var phase: Phase = .awaitingResponse
@@ -33,8 +34,10 @@ final class HTTPConnection: @unchecked Sendable {
         var keepsAliveAfterStream = false
         var wasStreamed = false
 
-        init(id: Int, head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
+        init(id: Int, head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool,
+             lock: NSLock) {
             self.id = id
+            self.lock = lock
             self.head = head
             self.requestBodyBytes = requestBodyBytes
             self.startTime = startTime
@@ -53,6 +56,10 @@ final class HTTPConnection: @unchecked Sendable {
     let security: ConnectionSecurityLayer?
     /// A connection over the limit, only told 503 and closed.
     let isRefusal: Bool
+    /// Guards the state its exchanges share with other threads (responder, cancellation). One
+    /// per connection rather than per request: exchanges come one at a time, and making a lock
+    /// costs an allocation.
+    let exchangeLock = NSLock()
 
     /// The socket's event registration; nil before start and after close.
     var watch: SocketWatch?
@@ -232,7 +239,7 @@ final class HTTPConnection: @unchecked Sendable {
         exchangeCounter += 1
         let start = lifecycle.requestDispatched(at: MonotonicClock.nanoseconds())
         let exchange = Exchange(id: exchangeCounter, head: head, requestBodyBytes: body.count, startTime: start,
-                                wantsKeepAlive: head.wantsKeepAlive && !lifecycle.inputEnded)
+                                wantsKeepAlive: head.wantsKeepAlive && !lifecycle.inputEnded, lock: exchangeLock)
         self.exchange = exchange
         let responder = HTTPResponder(connection: self, exchange: exchange)
         let request = HTTPRequest(head: head, body: body, remoteAddress: remoteAddress)

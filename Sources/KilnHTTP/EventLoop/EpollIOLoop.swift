@@ -1,15 +1,17 @@
 #if os(Linux)
 import CKilnLinux
+import Foundation
 import Glibc
 
-/// An event loop on its own thread, blocked in `epoll_wait` on its connections' sockets.
+/// An event loop on its own thread, blocked in `epoll_wait` on its connections' sockets: the
+/// opt-in mechanism (`server.event_mechanism = "epoll"`, Linux only); ``DispatchIOLoop`` is the
+/// default.
 ///
-/// Why not Dispatch on Linux: libdispatch watches sockets from its own epoll thread and hands
-/// every event to a worker thread, disarming and re-arming the descriptor around each handler
-/// (`epoll_ctl` twice, a `FIONREAD` ioctl and often a futex wake per request). Here a request
-/// costs one `recv` and one `send`: sockets stay registered level-triggered for reading, and
-/// writability is watched only while a send would block. `epoll_wait` returns many ready
-/// sockets at once, so under load its cost is shared by many requests.
+/// A request costs one `recv` and one `send`: sockets stay registered level-triggered for
+/// reading in the loop's ``EpollSocketSet``, and writability is watched only while a send would
+/// block. `epoll_wait` returns many ready sockets at once, so under load its cost is shared by
+/// many requests. Unlike the Dispatch loop, a wakeup needs no hand-off from Dispatch's epoll
+/// thread to a worker: the thread that waits is the thread that serves.
 ///
 /// Work from other threads (responses from the engine, stream events, shutdown) goes through a
 /// mailbox and an `eventfd` that wakes the loop; a wake is written only when the mailbox was
@@ -29,7 +31,7 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
     private var sweepNanoseconds: UInt64 = 250_000_000
     private var nextSweep: UInt64 = 0
 
-    private let mailboxLock = Lock()
+    private let mailboxLock = NSLock()
     /// Work queued by other threads; guarded by `mailboxLock`.
     private var mailbox: [@Sendable () -> Void] = []
     /// Whether a wake was written and not consumed yet; guarded by `mailboxLock`.

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// What every connection of a server shares: configuration, handler, logging, metrics hooks
@@ -12,7 +13,7 @@ final class HTTPServerContext: @unchecked Sendable {
     let serverLine: [UInt8]?
     /// The configuration's timeouts in nanoseconds, converted once.
     let timeouts: ConnectionLifecycle.Timeouts
-    private let lock = Lock()
+    private let lock = NSLock()
     private var openConnections = 0
     private var openRefusals = 0
     private var onAllClosed: (() -> Void)?
