@@ -39,6 +39,10 @@ enum ThreadPriority {
 
     /// Gives every thread of the process whose nice value is above `nice` (a lower priority)
     /// that value; at most once a second. Threads at or above that priority are left alone.
+    ///
+    /// Kiln's own threads inherit the server's nice value, so only the ones libdispatch reniced
+    /// lag behind it today. A thread deliberately run below the server's priority would be
+    /// raised too: such a thread would need to be told apart here.
     static func raiseLaggingThreads(to nice: Int32) {
         #if os(Linux)
         let now = MonotonicClock.nanoseconds()
