@@ -6,6 +6,8 @@
 # Usage: Scripts/bench-http.sh [seconds=10] [connections=64] [runs=5]
 # Environment:
 #   BENCH_IO_QUEUES=N   Kiln's event loops (default: Kiln's own default, one per core)
+#   BENCH_EVENT_MECHANISM=dispatch|epoll
+#                       Kiln's server.event_mechanism (default: Kiln's own default, dispatch)
 #   BENCH_ACCESS_LOG=1  both servers write an access log line per request to a file
 #                       (default: both off, as nginx is usually benchmarked)
 #   BENCH_NO_BUILD=1    use the existing .build/release/kiln
@@ -67,6 +69,7 @@ kiln_port="$(free_port)"
 kiln_env=(KILN_ACCESS_LOG=false)
 [ -n "${BENCH_ACCESS_LOG:-}" ] && kiln_env=(KILN_ACCESS_LOG=true)
 [ -n "${BENCH_IO_QUEUES:-}" ] && kiln_env+=(KILN_IO_QUEUES="$BENCH_IO_QUEUES")
+[ -n "${BENCH_EVENT_MECHANISM:-}" ] && kiln_env+=(KILN_EVENT_MECHANISM="$BENCH_EVENT_MECHANISM")
 env "${kiln_env[@]}" "$kiln_binary" serve --host 127.0.0.1 --port "$kiln_port" >"$work/kiln.out" 2>"$work/kiln.log" &
 kiln_pid=$!
 wait_for "http://127.0.0.1:$kiln_port/health"

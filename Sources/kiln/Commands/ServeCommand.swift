@@ -30,6 +30,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("server.host")) var host: String?
     @Option(help: help("server.port")) var port: Int?
     @Option(help: help("server.io_queues")) var ioQueues: Int?
+    @Option(help: help("server.event_mechanism")) var eventMechanism: String?
     @Option(help: help("server.listen_backlog")) var listenBacklog: Int?
 
     @Option(help: help("limits.max_connections")) var maxConnections: Int?
@@ -106,6 +107,7 @@ struct ServeCommand: ParsableCommand {
         add("server.host", host.map { .string($0) })
         add("server.port", port.map { .integer($0) })
         add("server.io_queues", ioQueues.map { .integer($0) })
+        add("server.event_mechanism", eventMechanism.map { .string($0) })
         add("server.listen_backlog", listenBacklog.map { .integer($0) })
         add("limits.max_connections", maxConnections.map { .integer($0) })
         add("limits.max_body_bytes", maxBodyBytes.map { .integer($0) })

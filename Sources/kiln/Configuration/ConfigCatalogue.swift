@@ -1,4 +1,5 @@
 import Foundation
+import KilnHTTP
 
 /// The list of every `kiln serve` setting, in the order of `Config/kiln.toml`, and the merging of
 /// the file, the environment and the flags over the defaults.
@@ -9,6 +10,8 @@ enum ConfigCatalogue {
         ConfigSetting(key: "server.port", binding: .integer(\.port), help: "TCP port (0 picks a free one)."),
         ConfigSetting(key: "server.io_queues", binding: .integer(\.ioQueues),
                       help: "Serial queues running connections (0 = one per core)."),
+        ConfigSetting(key: "server.event_mechanism", binding: .string(\.eventMechanism),
+                      help: "How sockets are watched: dispatch (Dispatch queues and sources) or epoll (a thread per loop, Linux only)."),
         ConfigSetting(key: "server.listen_backlog", binding: .integer(\.listenBacklog),
                       help: "Kernel queue of connections not yet accepted."),
 
@@ -167,6 +170,9 @@ enum ConfigCatalogue {
         }
         try require((0...65535).contains(settings.port), "port must be between 0 and 65535")
         try require(settings.ioQueues >= 0 && settings.ioQueues <= 256, "io_queues must be between 0 and 256")
+        let mechanism = HTTPServerConfiguration.EventMechanism(rawValue: settings.eventMechanism)
+        try require(mechanism != nil, "event_mechanism must be dispatch or epoll")
+        try require(mechanism?.isAvailable ?? true, "event_mechanism \(settings.eventMechanism) is not available on this platform")
         try require(settings.listenBacklog > 0, "listen_backlog must be positive")
         for (name, value) in [("max_connections", settings.maxConnections), ("max_body_bytes", settings.maxBodyBytes),
                               ("max_header_bytes", settings.maxHeaderBytes), ("max_header_count", settings.maxHeaderCount),

@@ -3,6 +3,7 @@ struct ServeSettings: Equatable {
     var host = "127.0.0.1"
     var port = 8080
     var ioQueues = 0
+    var eventMechanism = "dispatch"
     var listenBacklog = 511
 
     var maxConnections = 1024

@@ -17,6 +17,7 @@ struct ServeRuntime {
         configuration.host = settings.host
         configuration.port = settings.port
         configuration.ioQueueCount = settings.ioQueues
+        configuration.eventMechanism = HTTPServerConfiguration.EventMechanism(rawValue: settings.eventMechanism) ?? .platformDefault
         configuration.listenBacklog = Int32(clamping: settings.listenBacklog)
         configuration.maxConnections = settings.maxConnections
         configuration.maxBufferedOutputBytes = settings.maxBufferedOutputBytes

@@ -13,7 +13,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// Event loops that run the connections (threads with ``EventMechanism/epoll``, serial
     /// queues with ``EventMechanism/dispatch``); 0 means one per core.
     public var ioQueueCount: Int = 0
-    /// How socket events are watched; epoll on Linux, Dispatch elsewhere.
+    /// How socket events are watched: Dispatch by default on every platform, epoll threads as a
+    /// Linux opt-in.
     public var eventMechanism: EventMechanism = .platformDefault
 
     /// Parser limits: target length, header bytes and count, body size, chunk line.
@@ -54,21 +55,17 @@ public struct HTTPServerConfiguration: Sendable {
 
     /// How the server learns that sockets are ready.
     public enum EventMechanism: String, Sendable, CaseIterable {
-        /// One thread per event loop blocked in `epoll_wait` (Linux only): a request costs one
-        /// `recv` and one `send`.
+        /// One thread per event loop blocked in `epoll_wait` (Linux only), with a mailbox and an
+        /// `eventfd` for work from other threads.
         case epoll
-        /// Dispatch read and write sources on serial queues: portable, but on Linux every event
-        /// crosses from Dispatch's epoll thread to a worker and re-arms its descriptor.
+        /// Serial Dispatch queues: Dispatch owns the threads and the wakeups. On Linux one
+        /// Dispatch read source per loop watches an epoll set of the loop's sockets; elsewhere
+        /// each connection has a read and a write source.
         case dispatch
 
-        /// ``epoll`` on Linux, ``dispatch`` elsewhere.
-        public static var platformDefault: EventMechanism {
-            #if os(Linux)
-            return .epoll
-            #else
-            return .dispatch
-            #endif
-        }
+        /// ``dispatch``, on every platform (the server is built on Dispatch, as Kiln's
+        /// specification asks; ``epoll`` is an opt-in).
+        public static var platformDefault: EventMechanism { .dispatch }
 
         /// Whether this platform offers the mechanism.
         public var isAvailable: Bool {

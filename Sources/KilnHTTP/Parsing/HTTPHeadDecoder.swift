@@ -3,6 +3,11 @@
 enum HTTPHeadDecoder {
     /// Decodes `bytes`, which end with the CRLF CRLF that closes the section.
     static func decode(_ bytes: ArraySlice<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
+        // Through a pointer: the slice's indexing is checked and retains its storage per access.
+        try bytes.withUnsafeBufferPointer { bytes throws(HTTPParseError) in try decode(bytes, limits: limits) }
+    }
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
         // Lines are visited in place; the scanner already guaranteed a CR before every LF.
         var head: HTTPRequestHead? = nil
         var headers = HTTPHeaders()
@@ -10,7 +15,7 @@ enum HTTPHeadDecoder {
         var index = bytes.startIndex
         while index < bytes.endIndex {
             if bytes[index] == HTTPSyntax.lf {
-                let line = bytes[lineStart..<(index - 1)]
+                let line = UnsafeBufferPointer(rebasing: bytes[lineStart..<(index - 1)])
                 lineStart = index + 1
                 if head == nil {
                     head = try decodeRequestLine(line, limits: limits)
@@ -30,7 +35,7 @@ enum HTTPHeadDecoder {
         return decoded
     }
 
-    static func decodeRequestLine(_ line: ArraySlice<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
+    static func decodeRequestLine(_ line: UnsafeBufferPointer<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
         guard let firstSpace = line.firstIndex(of: HTTPSyntax.space) else {
             throw .badRequest("malformed request line")
         }
@@ -57,7 +62,7 @@ enum HTTPHeadDecoder {
 
     /// `HTTP/1.0` and `HTTP/1.1` are spoken; a later 1.x minor is answered as 1.1 (RFC 9110 §6.2);
     /// any other major version gets 505.
-    static func decodeVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPVersion {
+    static func decodeVersion(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) throws(HTTPParseError) -> HTTPVersion {
         let start = bytes.startIndex
         guard bytes.count == 8, bytes[start] == UInt8(ascii: "H"), bytes[start + 1] == UInt8(ascii: "T"),
               bytes[start + 2] == UInt8(ascii: "T"), bytes[start + 3] == UInt8(ascii: "P"),
@@ -87,8 +92,13 @@ enum HTTPHeadDecoder {
         throw .badRequest("request target is not in origin or absolute form")
     }
 
-    /// Decodes `name: value`, rejecting obs-fold, whitespace before the colon and control bytes.
+    /// Decodes `name: value` (a trailer line).
     static func decodeFieldLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> (name: String, value: String) {
+        try line.withUnsafeBufferPointer { line throws(HTTPParseError) in try decodeFieldLine(line) }
+    }
+
+    /// Decodes `name: value`, rejecting obs-fold, whitespace before the colon and control bytes.
+    static func decodeFieldLine(_ line: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) -> (name: String, value: String) {
         guard let first = line.first else { throw .badRequest("empty field line") }
         if first == HTTPSyntax.space || first == HTTPSyntax.tab {
             throw .badRequest("obsolete line folding")

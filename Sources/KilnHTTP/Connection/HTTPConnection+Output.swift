@@ -9,7 +9,8 @@ import Darwin
 extension HTTPConnection {
     /// Whether the connection may stay open after the exchange being answered now.
     func mayKeepAlive(_ exchange: Exchange) -> Bool {
-        exchange.wantsKeepAlive && !readEOF && !loop.isDraining && !isRefusal
+        lifecycle.mayKeepAlive(requestWantsKeepAlive: exchange.wantsKeepAlive, draining: loop.isDraining,
+                               isRefusal: isRefusal)
     }
 
     // MARK: Complete responses
@@ -94,14 +95,12 @@ extension HTTPConnection {
         exchange.cancellation.complete()
         recordCompletion(exchange, status: exchange.status)
         self.exchange = nil
-        requestsServed += 1
-        idleSince = MonotonicClock.nanoseconds()
-        if !keepAlive { closeAfterFlush = true }
+        lifecycle.responseCompleted(keepAlive: keepAlive, at: MonotonicClock.nanoseconds())
         // Answered from inside the input loop (a handler that responds at once): the loop goes on
         // with pipelined requests and writes all their responses with one send when it ends.
-        if isProcessingInput && !closeAfterFlush { return }
+        if isProcessingInput && !lifecycle.closesAfterOutput { return }
         flushOutput()
-        if !isClosed && !closeAfterFlush { processInput() }
+        if lifecycle.mayParseRequest { processInput() }
     }
 
     func recordCompletion(_ exchange: Exchange, status: Int) {
@@ -122,13 +121,13 @@ extension HTTPConnection {
                    framing: HTTPResponseHeadEncoder.Framing(contentLength: response.body.count, chunked: false,
                                                             keepAlive: false, requestVersion: .http1_1))
         appendOutput(response.body)
-        let start = headStartTime ?? lastReadTime
+        let start = lifecycle.requestStartedAt ?? lifecycle.lastReadAt
         context.requestCompleted(HTTPRequestRecord(
             method: method, path: path, route: "unmatched", status: response.status,
             responseBodyBytes: response.body.count, requestBodyBytes: 0,
             duration: Double(MonotonicClock.nanoseconds() - min(start, MonotonicClock.nanoseconds())) / 1e9,
             remoteAddress: remoteAddress, streamed: false, cancellation: nil))
-        closeAfterFlush = true
+        lifecycle.standaloneResponseQueued()
         suspendReading()
         flushOutput()
     }
@@ -179,7 +178,7 @@ extension HTTPConnection {
             }
             if written > 0 {
                 outputOffset += written
-                lastWriteProgress = MonotonicClock.nanoseconds()
+                lifecycle.outputProgressed(at: MonotonicClock.nanoseconds())
                 context.observer?.bytesSent(written)
                 continue
             }
@@ -195,12 +194,6 @@ extension HTTPConnection {
         if output.capacity > 1 << 20 { output = [] } else { output.removeAll(keepingCapacity: true) }
         outputOffset = 0
         if let watch, watch.isWriting { watch.setWriting(false) }
-        if exchange == nil {
-            if closeAfterFlush {
-                beginLingeringClose()
-            } else if !isProcessingInput && parser.bufferedByteCount > 0 {
-                processInput()
-            }
-        }
+        perform(lifecycle.outputDrained(bufferedInput: parser.bufferedByteCount > 0))
     }
 }

@@ -16,11 +16,6 @@ public final class EventStreamWriter: @unchecked Sendable {
         stream.write(Self.frame(data: data, event: event, id: id))
     }
 
-    /// Sends a comment line (`: text`), which clients ignore; useful as a keep-alive.
-    public func sendComment(_ text: String) {
-        stream.write(Array(": \(Self.singleLine(text))\n\n".utf8))
-    }
-
     /// Ends the stream.
     public func finish() {
         stream.finish()

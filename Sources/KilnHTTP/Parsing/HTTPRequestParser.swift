@@ -170,57 +170,85 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Scans for the end of the header section; returns its length (final CRLF included) once complete.
+    ///
+    /// Runs over the buffer's storage through a pointer: this loop sees every byte of every
+    /// request head, and indexing the array property byte by byte costs several times more.
     private mutating func scanHead() throws(HTTPParseError) -> Int? {
         var scan = headScan
         defer { headScan = scan }
-        var index = readIndex + scan.scanned
-        let end = buffer.count
-        while index < end {
-            let byte = buffer[index]
-            let offset = index - readIndex
-            if offset > 0 && buffer[index - 1] == HTTPSyntax.cr && byte != HTTPSyntax.lf
-                && offset - 1 >= scan.lineStart {
-                throw .badRequest("bare CR in header section")
-            }
-            if byte == HTTPSyntax.lf {
-                guard offset - 1 >= scan.lineStart, buffer[index - 1] == HTTPSyntax.cr else {
-                    throw .badRequest("bare LF in header section")
-                }
-                let lineLength = offset - 1 - scan.lineStart
-                if lineLength == 0 {
+        var start = readIndex
+        defer { readIndex = start }
+        let limits = self.limits
+        return try buffer.withUnsafeBufferPointer { bytes throws(HTTPParseError) -> Int? in
+            var index = start + scan.scanned
+            let end = bytes.count
+            while index < end {
+                // Bytes other than CR and LF go through a tight loop: the request line's are
+                // checked by its scanner in one call, a field line's need only the size check
+                // (a byte after a CR takes the general path below, which checks for a bare CR).
+                if !(index > start && bytes[index - 1] == HTTPSyntax.cr) {
+                    let stop = min(end, start + limits.maxHeaderBytes + 1)
                     if scan.lineCount == 0 {
-                        // An empty line before the request line: skip it (RFC 9112 §2.2).
-                        scan.skippedEmptyLines += 1
-                        if scan.skippedEmptyLines > Self.maxLeadingEmptyLines {
-                            throw .badRequest("too many empty lines before the request line")
+                        index = try scan.requestLine.consume(bytes, from: index, upTo: stop,
+                                                             maxTargetBytes: limits.maxTargetBytes)
+                    } else {
+                        while index < stop {
+                            let byte = bytes[index]
+                            if byte == HTTPSyntax.cr || byte == HTTPSyntax.lf { break }
+                            index += 1
                         }
-                        readIndex = index + 1
-                        scan.scanned = 0
-                        scan.lineStart = 0
-                        index = readIndex
-                        continue
                     }
-                    scan.scanned = offset + 1
-                    return offset + 1
+                    if index - start > limits.maxHeaderBytes {
+                        throw .headerFieldsTooLarge("header section larger than \(limits.maxHeaderBytes) bytes")
+                    }
+                    if index == end { break }
                 }
-                if scan.lineCount == 0 && scan.requestLine.phase != .version {
-                    throw .badRequest("incomplete request line")
+                let byte = bytes[index]
+                let offset = index - start
+                if offset > 0 && bytes[index - 1] == HTTPSyntax.cr && byte != HTTPSyntax.lf
+                    && offset - 1 >= scan.lineStart {
+                    throw .badRequest("bare CR in header section")
                 }
-                scan.lineCount += 1
-                if scan.lineCount - 1 > limits.maxHeaderCount {
-                    throw .headerFieldsTooLarge("more than \(limits.maxHeaderCount) header fields")
+                if byte == HTTPSyntax.lf {
+                    guard offset - 1 >= scan.lineStart, bytes[index - 1] == HTTPSyntax.cr else {
+                        throw .badRequest("bare LF in header section")
+                    }
+                    let lineLength = offset - 1 - scan.lineStart
+                    if lineLength == 0 {
+                        if scan.lineCount == 0 {
+                            // An empty line before the request line: skip it (RFC 9112 §2.2).
+                            scan.skippedEmptyLines += 1
+                            if scan.skippedEmptyLines > Self.maxLeadingEmptyLines {
+                                throw .badRequest("too many empty lines before the request line")
+                            }
+                            start = index + 1
+                            scan.scanned = 0
+                            scan.lineStart = 0
+                            index = start
+                            continue
+                        }
+                        scan.scanned = offset + 1
+                        return offset + 1
+                    }
+                    if scan.lineCount == 0 && scan.requestLine.phase != .version {
+                        throw .badRequest("incomplete request line")
+                    }
+                    scan.lineCount += 1
+                    if scan.lineCount - 1 > limits.maxHeaderCount {
+                        throw .headerFieldsTooLarge("more than \(limits.maxHeaderCount) header fields")
+                    }
+                    scan.lineStart = offset + 1
+                } else if byte != HTTPSyntax.cr && scan.lineCount == 0 {
+                    try scan.requestLine.consume(byte, maxTargetBytes: limits.maxTargetBytes)
                 }
-                scan.lineStart = offset + 1
-            } else if byte != HTTPSyntax.cr && scan.lineCount == 0 {
-                try scan.requestLine.consume(byte, maxTargetBytes: limits.maxTargetBytes)
+                index += 1
+                if index - start > limits.maxHeaderBytes {
+                    throw .headerFieldsTooLarge("header section larger than \(limits.maxHeaderBytes) bytes")
+                }
             }
-            index += 1
-            if index - readIndex > limits.maxHeaderBytes {
-                throw .headerFieldsTooLarge("header section larger than \(limits.maxHeaderBytes) bytes")
-            }
+            scan.scanned = index - start
+            return nil
         }
-        scan.scanned = index - readIndex
-        return nil
     }
 
     /// Parses a chunk-size line (`1*HEXDIG [ BWS ";" ext ] CRLF`); nil until the line is complete.

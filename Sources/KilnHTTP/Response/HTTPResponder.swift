@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a handler answers a request: once, from any thread, now or later.
 ///
 /// ```swift
@@ -20,7 +22,7 @@
 public final class HTTPResponder: @unchecked Sendable {
     private let connection: HTTPConnection
     private let exchange: HTTPConnection.Exchange
-    private let lock: Lock
+    private let lock: NSLock
     private var answered = false
     private var extraHeaders = HTTPHeaders()
     private var routeLabel = "unmatched"

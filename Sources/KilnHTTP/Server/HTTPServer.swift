@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +27,7 @@ public final class HTTPServer: @unchecked Sendable {
     private let context: HTTPServerContext
     private let loops: [IOLoop]
     private let acceptQueue = DispatchQueue(label: "kiln.http.accept")
-    private let lock = Lock()
+    private let lock = NSLock()
     private var state = State.created
     private var acceptSources: [DispatchSourceRead] = []
     private var boundPort = 0

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why an in-flight request stopped being wanted.
 public enum CancellationReason: Sendable, Equatable, CustomStringConvertible {
     /// The client closed or reset the connection (or half-closed it while waiting).
@@ -24,17 +26,17 @@ public enum CancellationReason: Sendable, Equatable, CustomStringConvertible {
 /// registered with ``onCancel(_:)`` run exactly once, on the connection's queue (or at once on the
 /// registering thread when already cancelled); they must not block.
 public final class RequestCancellation: @unchecked Sendable {
-    private let lock: Lock
+    private let lock: NSLock
     private var cancelledReason: CancellationReason?
     private var handlers: [@Sendable (CancellationReason) -> Void] = []
     private var completed = false
 
     public init() {
-        lock = Lock()
+        lock = NSLock()
     }
 
     /// A cancellation guarded by a lock it shares with other state of the same request.
-    init(lock: Lock) {
+    init(lock: NSLock) {
         self.lock = lock
     }
 

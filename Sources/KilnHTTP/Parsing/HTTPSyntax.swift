@@ -37,8 +37,6 @@ enum HTTPSyntax {
         byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
-    @inline(__always) static func isHexDigit(_ byte: UInt8) -> Bool { hexValue(byte) != nil }
-
     @inline(__always) static func hexValue(_ byte: UInt8) -> Int? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(byte - UInt8(ascii: "0"))
@@ -59,7 +57,22 @@ struct RequestLineScanner {
     private(set) var phase: Phase = .method
     private var partLength = 0
 
+    /// Feeds the request line's bytes from `start` up to the first CR or LF (or `end`); returns
+    /// the index where it stopped.
+    mutating func consume(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, upTo end: Int,
+                          maxTargetBytes: Int) throws(HTTPParseError) -> Int {
+        var index = start
+        while index < end {
+            let byte = bytes[index]
+            if byte == HTTPSyntax.cr || byte == HTTPSyntax.lf { break }
+            try consume(byte, maxTargetBytes: maxTargetBytes)
+            index += 1
+        }
+        return index
+    }
+
     /// Feeds one byte of the request line (never CR or LF).
+    @inline(__always)
     mutating func consume(_ byte: UInt8, maxTargetBytes: Int) throws(HTTPParseError) {
         switch phase {
         case .method:

@@ -2,12 +2,12 @@
 import CKilnLinux
 import Glibc
 
-/// One socket registered with an ``EpollIOLoop``: level-triggered, reading on from the start,
+/// One socket registered in a loop's ``EpollSocketSet``: level-triggered, reading on from the start,
 /// writing on only while output waits for room. Changing interest costs an `epoll_ctl`, so it
 /// happens only when the interest really changes.
 final class EpollSocketWatch: SocketWatch {
     private let fileDescriptor: Int32
-    private unowned let loop: EpollIOLoop
+    private unowned let set: EpollSocketSet
     /// The connection the events go to; released on cancel, which ends the reference cycle.
     private var connection: HTTPConnection?
     private var reading = true
@@ -15,16 +15,16 @@ final class EpollSocketWatch: SocketWatch {
     private var isRegistered = true
     private var isCancelled = false
 
-    init(fileDescriptor: Int32, loop: EpollIOLoop, connection: HTTPConnection) {
+    init(fileDescriptor: Int32, set: EpollSocketSet, connection: HTTPConnection) {
         self.fileDescriptor = fileDescriptor
-        self.loop = loop
+        self.set = set
         self.connection = connection
     }
 
     /// The `epoll_data` of this socket's events: the watch's own address (never 0, the wake token).
     var token: UInt64 { UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())) }
 
-    /// The watch whose ``token`` an event carries; the loop keeps it alive while events can name it.
+    /// The watch whose ``token`` an event carries; the set keeps it alive while events can name it.
     static func from(token: UInt64) -> EpollSocketWatch {
         Unmanaged<EpollSocketWatch>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(token))!).takeUnretainedValue()
     }
@@ -53,14 +53,14 @@ final class EpollSocketWatch: SocketWatch {
         var mask: UInt32 = 0
         if reading { mask |= EPOLLIN.rawValue }
         if writing { mask |= EPOLLOUT.rawValue }
-        loop.modify(fileDescriptor, token: token, events: mask)
+        set.modify(fileDescriptor, token: token, events: mask)
     }
 
     override func cancel() {
         guard !isCancelled else { return }
         isCancelled = true
         connection = nil
-        if isRegistered { loop.unwatch(self, fileDescriptor: fileDescriptor) }
+        if isRegistered { set.unwatch(self, fileDescriptor: fileDescriptor) }
         close(fileDescriptor)
     }
 

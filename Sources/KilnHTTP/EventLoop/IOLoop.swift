@@ -1,11 +1,12 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// One event loop and the connections it runs: an epoll thread (``EpollIOLoop``, on Linux) or a
-/// serial Dispatch queue with read/write sources (``DispatchIOLoop``).
+/// One event loop and the connections it runs: a serial Dispatch queue (``DispatchIOLoop``, the
+/// default) or an epoll thread (``EpollIOLoop``, a Linux opt-in).
 ///
 /// All state of a connection is touched only on its loop, so connections need no locks; other
 /// threads reach a connection through ``execute(_:)``. A single periodic sweep per loop checks
@@ -14,7 +15,7 @@ import Darwin
 ///
 /// This class holds what both mechanisms share; subclasses provide the events.
 class IOLoop: @unchecked Sendable {
-    private static let identityLock = Lock()
+    private static let identityLock = NSLock()
     nonisolated(unsafe) private static var nextIdentity = 1
 
     let identity: Int

@@ -1,15 +1,17 @@
 #if os(Linux)
 import CKilnLinux
+import Foundation
 import Glibc
 
-/// An event loop on its own thread, blocked in `epoll_wait` on its connections' sockets.
+/// An event loop on its own thread, blocked in `epoll_wait` on its connections' sockets: the
+/// opt-in mechanism (`server.event_mechanism = "epoll"`, Linux only); ``DispatchIOLoop`` is the
+/// default.
 ///
-/// Why not Dispatch on Linux: libdispatch watches sockets from its own epoll thread and hands
-/// every event to a worker thread, disarming and re-arming the descriptor around each handler
-/// (`epoll_ctl` twice, a `FIONREAD` ioctl and often a futex wake per request). Here a request
-/// costs one `recv` and one `send`: sockets stay registered level-triggered for reading, and
-/// writability is watched only while a send would block. `epoll_wait` returns many ready
-/// sockets at once, so under load its cost is shared by many requests.
+/// A request costs one `recv` and one `send`: sockets stay registered level-triggered for
+/// reading in the loop's ``EpollSocketSet``, and writability is watched only while a send would
+/// block. `epoll_wait` returns many ready sockets at once, so under load its cost is shared by
+/// many requests. Unlike the Dispatch loop, a wakeup needs no hand-off from Dispatch's epoll
+/// thread to a worker: the thread that waits is the thread that serves.
 ///
 /// Work from other threads (responses from the engine, stream events, shutdown) goes through a
 /// mailbox and an `eventfd` that wakes the loop; a wake is written only when the mailbox was
@@ -21,26 +23,15 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
         pthread_key_create(&key, nil)
         return key
     }()
-    private static let eventCapacity = 256
-    /// `epoll_data` of the wake descriptor; sockets use their watch's address.
-    private static let wakeToken: UInt64 = 0
-
     let name: String
-    private var epollDescriptor: Int32 = -1
+    /// The loop's sockets; created by ``start(sweepInterval:)``, loop-confined after.
+    private var sockets: EpollSocketSet?
     private var wakeDescriptor: Int32 = -1
-    private let events: UnsafeMutablePointer<epoll_event>
-    /// Sockets watched; loop-confined. Each registration holds its watch strongly, and the
-    /// watch's address is the `epoll_data` of its events, so an event finds its watch without a
-    /// lookup.
-    private var watchObjects: [ObjectIdentifier: EpollSocketWatch] = [:]
-    /// Watches cancelled while a batch of events is being handled: kept alive until the batch
-    /// ends, since a later event of the same batch may still carry their address.
-    private var retiredWatches: [EpollSocketWatch] = []
     private var isRunning = false
     private var sweepNanoseconds: UInt64 = 250_000_000
     private var nextSweep: UInt64 = 0
 
-    private let mailboxLock = Lock()
+    private let mailboxLock = NSLock()
     /// Work queued by other threads; guarded by `mailboxLock`.
     private var mailbox: [@Sendable () -> Void] = []
     /// Whether a wake was written and not consumed yet; guarded by `mailboxLock`.
@@ -52,16 +43,13 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
 
     init(name: String) {
         self.name = name
-        events = .allocate(capacity: Self.eventCapacity)
         super.init()
     }
 
     deinit {
         // Closed only here: a thread that is enqueueing holds a reference, so no write to the
         // wake descriptor can race with its closing.
-        if epollDescriptor >= 0 { close(epollDescriptor) }
         if wakeDescriptor >= 0 { close(wakeDescriptor) }
-        events.deallocate()
     }
 
     override var isCurrent: Bool {
@@ -89,48 +77,16 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
     }
 
     override func watch(_ fileDescriptor: Int32, for connection: HTTPConnection) -> SocketWatch {
-        let watch = EpollSocketWatch(fileDescriptor: fileDescriptor, loop: self, connection: connection)
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = watch.token
-        if epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, fileDescriptor, &event) == 0 {
-            watchObjects[ObjectIdentifier(watch)] = watch
-        } else {
-            // Cannot happen for a fresh socket short of memory exhaustion; the connection then
-            // never hears from its socket, and its header timeout closes it.
-            watch.markUnregistered()
-        }
-        return watch
-    }
-
-    /// Changes the events of a watched socket.
-    func modify(_ fileDescriptor: Int32, token: UInt64, events mask: UInt32) {
-        var event = epoll_event()
-        event.events = mask
-        event.data.u64 = token
-        _ = epoll_ctl(epollDescriptor, EPOLL_CTL_MOD, fileDescriptor, &event)
-    }
-
-    /// Stops watching a socket; its pending events in the current batch are skipped.
-    func unwatch(_ watch: EpollSocketWatch, fileDescriptor: Int32) {
-        _ = epoll_ctl(epollDescriptor, EPOLL_CTL_DEL, fileDescriptor, nil)
-        if let registered = watchObjects.removeValue(forKey: ObjectIdentifier(watch)) {
-            retiredWatches.append(registered)
-        }
+        sockets!.watch(fileDescriptor, for: connection)
     }
 
     /// Creates the epoll and wake descriptors and starts the thread.
     override func start(sweepInterval interval: Double) throws(SocketError) {
-        epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epollDescriptor >= 0 else { throw .systemCall(name: "epoll_create1", errno: errno) }
+        let sockets = try EpollSocketSet()
         wakeDescriptor = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         guard wakeDescriptor >= 0 else { throw .systemCall(name: "eventfd", errno: errno) }
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = Self.wakeToken
-        guard epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, wakeDescriptor, &event) == 0 else {
-            throw .systemCall(name: "epoll_ctl", errno: errno)
-        }
+        try sockets.addWakeDescriptor(wakeDescriptor)
+        self.sockets = sockets
         sweepNanoseconds = UInt64(max(interval, 0.01) * 1e9)
         isRunning = true
         var thread = pthread_t()
@@ -163,24 +119,9 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
     private func run() {
         pthread_setspecific(Self.currentLoopKey, Unmanaged.passUnretained(self).toOpaque())
         nextSweep = MonotonicClock.nanoseconds() &+ sweepNanoseconds
+        let sockets = self.sockets!
         while isRunning {
-            let count = epoll_wait(epollDescriptor, events, Int32(Self.eventCapacity), pollTimeout())
-            if count < 0 {
-                let code = errno
-                precondition(code == EINTR, "epoll_wait failed: errno \(code)")
-                continue
-            }
-            for index in 0..<Int(count) {
-                let token = events[index].data.u64
-                if token == Self.wakeToken {
-                    drainMailbox()
-                } else {
-                    // Valid: a registered watch is retained by `watchObjects`, a cancelled one by
-                    // `retiredWatches` until this batch is done.
-                    EpollSocketWatch.from(token: token).deliver(events[index].events)
-                }
-            }
-            if !retiredWatches.isEmpty { retiredWatches.removeAll(keepingCapacity: true) }
+            if sockets.poll(timeout: pollTimeout()).woken { drainMailbox() }
             let now = MonotonicClock.nanoseconds()
             if now >= nextSweep {
                 nextSweep = now &+ sweepNanoseconds
@@ -193,8 +134,7 @@ final class EpollIOLoop: IOLoop, @unchecked Sendable {
             return mailbox
         }
         _ = leftovers
-        for watch in Array(watchObjects.values) { watch.cancel() }
-        retiredWatches.removeAll()
+        sockets.cancelAll()
         pthread_setspecific(Self.currentLoopKey, nil)
     }
 

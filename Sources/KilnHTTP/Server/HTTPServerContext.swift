@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// What every connection of a server shares: configuration, handler, logging, metrics hooks
@@ -10,7 +11,9 @@ final class HTTPServerContext: @unchecked Sendable {
     let observer: HTTPServerObserver?
     /// `Server: …\r\n`, or nil when no Server header is sent.
     let serverLine: [UInt8]?
-    private let lock = Lock()
+    /// The configuration's timeouts in nanoseconds, converted once.
+    let timeouts: ConnectionLifecycle.Timeouts
+    private let lock = NSLock()
     private var openConnections = 0
     private var openRefusals = 0
     private var onAllClosed: (() -> Void)?
@@ -23,6 +26,7 @@ final class HTTPServerContext: @unchecked Sendable {
         self.accessLog = accessLog
         self.observer = observer
         serverLine = HTTPResponseHeadEncoder.serverLine(for: configuration.serverName)
+        timeouts = ConnectionLifecycle.Timeouts(configuration)
     }
 
     /// Connections being refused (503) are bounded too, so a flood cannot exhaust descriptors.

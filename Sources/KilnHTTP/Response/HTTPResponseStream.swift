@@ -1,3 +1,5 @@
+import Foundation
+
 /// The body of a streamed response; thread-safe, usable from any thread.
 ///
 /// Each ``write(_:)`` becomes one chunk written to the socket at once. Writes after
@@ -6,7 +8,7 @@
 public final class HTTPResponseStream: @unchecked Sendable {
     private let connection: HTTPConnection
     private let exchange: HTTPConnection.Exchange
-    private let lock = Lock()
+    private let lock = NSLock()
     private var finished = false
 
     /// Signalled when the client goes away before the stream finished.

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -22,8 +23,8 @@ final class HTTPConnection: @unchecked Sendable {
         let head: HTTPRequestHead
         let requestBodyBytes: Int
         let startTime: UInt64
-        /// Guards the responder's state and the cancellation: one lock per request, not two.
-        let lock = Lock()
+        /// Guards the responder's state and the cancellation: the connection's exchange lock.
+        let lock: NSLock
         let cancellation: RequestCancellation
         let wantsKeepAlive: Bool
         var phase: Phase = .awaitingResponse
@@ -33,8 +34,10 @@ final class HTTPConnection: @unchecked Sendable {
         var keepsAliveAfterStream = false
         var wasStreamed = false
 
-        init(id: Int, head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
+        init(id: Int, head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool,
+             lock: NSLock) {
             self.id = id
+            self.lock = lock
             self.head = head
             self.requestBodyBytes = requestBodyBytes
             self.startTime = startTime
@@ -53,35 +56,31 @@ final class HTTPConnection: @unchecked Sendable {
     let security: ConnectionSecurityLayer?
     /// A connection over the limit, only told 503 and closed.
     let isRefusal: Bool
+    /// Guards the state its exchanges share with other threads (responder, cancellation). One
+    /// per connection rather than per request: exchanges come one at a time, and making a lock
+    /// costs an allocation.
+    let exchangeLock = NSLock()
 
     /// The socket's event registration; nil before start and after close.
     var watch: SocketWatch?
 
+    /// Phase, timestamps and the decisions that follow from them (sans-IO: no socket inside).
+    var lifecycle: ConnectionLifecycle
     var parser: HTTPRequestParser
     var pendingHead: HTTPRequestHead?
     var pendingBody: [UInt8] = []
     var bodyDecoder: GzipDecompressor?
+    /// The request with the application; present exactly while `lifecycle` is responding.
     var exchange: Exchange?
     var exchangeCounter = 0
-    var requestsServed = 0
+    /// Re-entrancy guard of ``processInput()`` (a handler that answers at once calls back into
+    /// the connection from inside it); a property of the call stack, not of the lifecycle.
     var isProcessingInput = false
-    var readEOF = false
 
     var output: [UInt8] = []
     var outputOffset = 0
     /// Where response heads are encoded, kept for its capacity.
     var headScratch: [UInt8] = []
-    var closeAfterFlush = false
-    var isLingering = false
-    var isClosed = false
-
-    let acceptTime: UInt64
-    var lastReadTime: UInt64
-    var lastWriteProgress: UInt64
-    var idleSince: UInt64
-    var headStartTime: UInt64?
-    var lingerStart: UInt64 = 0
-    var lingerDiscarded = 0
 
     init(id: Int, fileDescriptor: Int32, remoteAddress: String, loop: IOLoop, context: HTTPServerContext,
          security: ConnectionSecurityLayer?, isRefusal: Bool) {
@@ -93,12 +92,10 @@ final class HTTPConnection: @unchecked Sendable {
         self.security = security
         self.isRefusal = isRefusal
         parser = HTTPRequestParser(limits: context.configuration.parserLimits)
-        let now = MonotonicClock.nanoseconds()
-        acceptTime = now
-        lastReadTime = now
-        lastWriteProgress = now
-        idleSince = now
+        lifecycle = ConnectionLifecycle(acceptedAt: MonotonicClock.nanoseconds())
     }
+
+    var isClosed: Bool { lifecycle.isClosed }
 
     /// Starts watching the socket; called on the loop.
     func start() {
@@ -121,12 +118,11 @@ final class HTTPConnection: @unchecked Sendable {
         let count = recv(fileDescriptor, buffer.baseAddress, buffer.count, 0)
         if count > 0 {
             let now = MonotonicClock.nanoseconds()
-            lastReadTime = now
             context.observer?.bytesReceived(count)
             let received = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            if isLingering {
-                lingerDiscarded += count
-                if lingerDiscarded > 1 << 20 { close(reason: nil) }
+            let (parse, action) = lifecycle.bytesRead(count, at: now)
+            guard parse else {
+                perform(action)
                 return
             }
             if let security {
@@ -151,7 +147,7 @@ final class HTTPConnection: @unchecked Sendable {
             } else {
                 parser.append(received)
             }
-            if headStartTime == nil && exchange == nil && !parser.isIdle { headStartTime = now }
+            if !parser.isIdle { lifecycle.requestBytesArrived(at: now) }
             processInput()
         } else if count == 0 {
             handleEndOfInput()
@@ -162,18 +158,29 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// The client sent FIN. With a request in flight that means it gave up on it (as Go's server
-    /// treats it too): the request is cancelled; whatever response still comes is sent if the
-    /// socket takes it, and the connection closes after it.
+    /// The client sent FIN (or TLS close_notify); ``ConnectionLifecycle/inputEnded(at:)`` decides.
     func handleEndOfInput() {
-        readEOF = true
+        let action = lifecycle.inputEnded(at: MonotonicClock.nanoseconds())
         suspendReading()
-        if isLingering || exchange == nil {
-            close(reason: nil)
-            return
+        perform(action)
+    }
+
+    /// Carries out what the lifecycle decided.
+    func perform(_ action: ConnectionLifecycle.Action) {
+        switch action {
+        case .none:
+            break
+        case .close(let reason):
+            close(reason: reason)
+        case .cancelRequest(let reason):
+            exchange?.cancellation.cancel(reason)
+        case .reject(let status, let message):
+            failRequest(status: status, message: message)
+        case .beginLingeringClose:
+            beginLingeringClose()
+        case .processInput:
+            if !isProcessingInput { processInput() }
         }
-        exchange?.cancellation.cancel(.clientDisconnected)
-        closeAfterFlush = true
     }
 
     /// Parses what is buffered and dispatches complete requests while none is in flight.
@@ -181,7 +188,7 @@ final class HTTPConnection: @unchecked Sendable {
         guard !isProcessingInput else { return }
         isProcessingInput = true
         defer { isProcessingInput = false }
-        while exchange == nil && !isClosed && !closeAfterFlush && !isLingering {
+        while lifecycle.mayParseRequest {
             // A client that pipelines without reading must not make us produce unbounded output:
             // past 256 KiB, parsing waits until the socket has taken it.
             if output.count - outputOffset > 256 * 1024 {
@@ -201,7 +208,7 @@ final class HTTPConnection: @unchecked Sendable {
             case .head(let head):
                 pendingHead = head
                 pendingBody = []
-                if headStartTime == nil { headStartTime = MonotonicClock.nanoseconds() }
+                lifecycle.requestBytesArrived(at: MonotonicClock.nanoseconds())
                 if head.headers.contains(name: "Expect"),
                    head.headers.listElements(for: "Expect") != ["100-continue"] {
                     failRequest(status: 417, message: "Only the 100-continue expectation is supported.")
@@ -230,10 +237,9 @@ final class HTTPConnection: @unchecked Sendable {
         pendingHead = nil
         pendingBody = []
         exchangeCounter += 1
-        let start = headStartTime ?? MonotonicClock.nanoseconds()
-        headStartTime = nil
+        let start = lifecycle.requestDispatched(at: MonotonicClock.nanoseconds())
         let exchange = Exchange(id: exchangeCounter, head: head, requestBodyBytes: body.count, startTime: start,
-                                wantsKeepAlive: head.wantsKeepAlive && !readEOF)
+                                wantsKeepAlive: head.wantsKeepAlive && !lifecycle.inputEnded, lock: exchangeLock)
         self.exchange = exchange
         let responder = HTTPResponder(connection: self, exchange: exchange)
         let request = HTTPRequest(head: head, body: body, remoteAddress: remoteAddress)
@@ -243,8 +249,8 @@ final class HTTPConnection: @unchecked Sendable {
     /// Reads only while input can be used: not while a request is in flight with plenty of
     /// pipelined bytes already buffered (a bounded buffer), nor after end of input.
     func updateReadInterest() {
-        let wantsInput = !readEOF && !isClosed
-            && (isLingering || exchange == nil || parser.bufferedByteCount < context.configuration.parserLimits.maxHeaderBytes)
+        let wantsInput = lifecycle.wantsInput(bufferedBytes: parser.bufferedByteCount,
+                                              limit: context.configuration.parserLimits.maxHeaderBytes)
         if wantsInput { resumeReading() } else { suspendReading() }
     }
 
@@ -291,24 +297,24 @@ final class HTTPConnection: @unchecked Sendable {
     /// Shuts the write side and reads on briefly so the client receives what was sent instead of
     /// a reset (RFC 9112 §9.6).
     func beginLingeringClose() {
-        guard !isLingering, !isClosed else { return }
+        guard !lifecycle.isLingering, !isClosed else { return }
         if let security {
             security.close()
             // Flushing may complete the close re-entrantly (flushOutput ends here again).
             flushSecurityOutput()
-            guard !isLingering, !isClosed else { return }
-            if outputOffset < output.count { closeAfterFlush = true; return }
+            guard !lifecycle.isLingering, !isClosed else { return }
+            // close_notify still queued: lingering starts once it is written.
+            if outputOffset < output.count { return }
         }
-        isLingering = true
-        lingerStart = MonotonicClock.nanoseconds()
+        let action = lifecycle.lingerStarted(at: MonotonicClock.nanoseconds())
         shutdown(fileDescriptor, Int32(SHUT_WR))
-        if readEOF { close(reason: nil) } else { resumeReading() }
+        if action == .none { resumeReading() } else { perform(action) }
     }
 
     /// Closes the socket now. A request still in flight is cancelled with `reason`.
     func close(reason: CancellationReason?) {
         guard !isClosed else { return }
-        isClosed = true
+        lifecycle.closed()
         if let exchange {
             exchange.cancellation.cancel(reason ?? .clientDisconnected)
             if case .done = exchange.phase {} else {
