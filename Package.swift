@@ -45,7 +45,7 @@ let package = Package(
         .target(
             name: "KilnHTTP",
             dependencies: [
-                "COpenSSL", "CZlib", "CKilnLinux",
+                "COpenSSL", "CZlib", "CKilnLinux", "KilnJSON",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"]), .swiftLanguageMode(.v5)]),
@@ -96,7 +96,7 @@ let package = Package(
             name: "kiln",
             dependencies: [
                 "KilnAPI", "KilnHTTP", "KilnServe", "KilnExecutors", "KilnText", "KilnImage",
-                "KilnTokenizer", "KilnTemplate", "KilnTensor", "KilnFormats",
+                "KilnTokenizer", "KilnTemplate", "KilnTensor", "KilnFormats", "KilnJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -6,6 +6,8 @@ Scripts/setup.sh
 export KILN_DEFAULT_MODEL="$(Scripts/fetch-model.sh)"
 # Every import a declared dependency; Docs/architecture.md's module table equal to Package.swift.
 Scripts/check-architecture.py
+# The code is formatted as .swift-format says (fix with the same command, `lint` → `format -i`).
+git ls-files -z 'Sources/*.swift' 'Tests/*.swift' 'Benchmarks/*.swift' Package.swift | xargs -0 swift format lint --strict -p
 swift build
 swift test "$@"
 # The repository's own checks, then end to end: the real binary on loopback, driven by the official

@@ -23,8 +23,10 @@ final class CapturingLogHandler: LogHandler, @unchecked Sendable {
 
     func log(event: LogEvent) {
         lock.lock()
-        stored.append(Entry(level: event.level, message: event.message.description,
-                            metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
+        stored.append(
+            Entry(
+                level: event.level, message: event.message.description,
+                metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
         lock.unlock()
     }
 
@@ -38,13 +40,16 @@ final class CapturingLogHandler: LogHandler, @unchecked Sendable {
 @Suite("Access log")
 struct AccessLogTests {
     static func record(status: Int = 200, duration: Double, cancellation: CancellationReason? = nil) -> HTTPRequestRecord {
-        HTTPRequestRecord(method: "GET", path: "/health", route: "/health", status: status, responseBodyBytes: 15,
-                          requestBodyBytes: 0, duration: duration, remoteAddress: "127.0.0.1:5000", streamed: false,
-                          cancellation: cancellation)
+        HTTPRequestRecord(
+            method: "GET", path: "/health", route: "/health", status: status, responseBodyBytes: 15,
+            requestBodyBytes: 0, duration: duration, remoteAddress: "127.0.0.1:5000", streamed: false,
+            cancellation: cancellation)
     }
 
-    @Test(arguments: [(0.000_05, "0.05"), (0.0015, "1.5"), (0.012, "12.0"), (0.000_001, "0.0"), (0.000_104, "0.1"),
-                      (0.000_109, "0.11"), (2.5, "2500.0"), (0.012_346, "12.35")])
+    @Test(arguments: [
+        (0.000_05, "0.05"), (0.0015, "1.5"), (0.012, "12.0"), (0.000_001, "0.0"), (0.000_104, "0.1"),
+        (0.000_109, "0.11"), (2.5, "2500.0"), (0.012_346, "12.35"),
+    ])
     func lineAndFields(duration: Double, milliseconds: String) {
         let handler = CapturingLogHandler()
         let log = AccessLog(logger: Logger(label: "test.access") { _ in handler })

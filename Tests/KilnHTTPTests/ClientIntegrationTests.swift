@@ -8,8 +8,12 @@ struct ClientIntegrationTests {
     @Test func curlReusesTheConnection() throws {
         let server = try TestServer()
         let url = "http://127.0.0.1:\(server.port)/health"
-        let result = try ProcessRunner.run("curl", ["-s", "-w", "%{http_code} %{num_connects}\\n",
-                                                    "-o", "/dev/null", url, "-o", "/dev/null", url, "-o", "/dev/null", url])
+        let result = try ProcessRunner.run(
+            "curl",
+            [
+                "-s", "-w", "%{http_code} %{num_connects}\\n",
+                "-o", "/dev/null", url, "-o", "/dev/null", url, "-o", "/dev/null", url,
+            ])
         #expect(result.status == 0)
         #expect(result.stdout == "200 1\n200 0\n200 0\n")
     }
@@ -21,9 +25,13 @@ struct ClientIntegrationTests {
         defer { try? FileManager.default.removeItem(at: file) }
         let output = file.appendingPathExtension("out")
         defer { try? FileManager.default.removeItem(at: output) }
-        let result = try ProcessRunner.run("curl", ["-s", "-H", "Transfer-Encoding: chunked", "--data-binary", "@\(file.path)",
-                                                    "-o", output.path, "-w", "%{http_code}",
-                                                    "http://127.0.0.1:\(server.port)/echo"])
+        let result = try ProcessRunner.run(
+            "curl",
+            [
+                "-s", "-H", "Transfer-Encoding: chunked", "--data-binary", "@\(file.path)",
+                "-o", output.path, "-w", "%{http_code}",
+                "http://127.0.0.1:\(server.port)/echo",
+            ])
         #expect(result.stdout == "200")
         #expect(try Data(contentsOf: output) == Data(payload))
     }
@@ -41,9 +49,13 @@ struct ClientIntegrationTests {
         let payload = [UInt8](repeating: 0x61, count: 50_000)
         let file = try ProcessRunner.temporaryFile(payload)
         defer { try? FileManager.default.removeItem(at: file) }
-        let result = try ProcessRunner.run("curl", ["-sv", "-H", "Expect: 100-continue", "--data-binary", "@\(file.path)",
-                                                    "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
-                                                    "http://127.0.0.1:\(server.port)/echo"])
+        let result = try ProcessRunner.run(
+            "curl",
+            [
+                "-sv", "-H", "Expect: 100-continue", "--data-binary", "@\(file.path)",
+                "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                "http://127.0.0.1:\(server.port)/echo",
+            ])
         #expect(result.stderr.contains("HTTP/1.1 100 Continue"))
         #expect(result.stdout == "200 50000")
     }
@@ -76,45 +88,45 @@ struct ClientIntegrationTests {
     }
 
     static let pythonScript = """
-    import http.client, json, sys
-    port = int(sys.argv[1])
-    out = {}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    statuses = []
-    sockets = set()
-    for _ in range(3):
+        import http.client, json, sys
+        port = int(sys.argv[1])
+        out = {}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        statuses = []
+        sockets = set()
+        for _ in range(3):
+            conn.request("GET", "/health")
+            r = conn.getresponse()
+            statuses.append((r.status, r.read().decode()))
+            sockets.add(id(conn.sock))
+        out["keepalive"] = {"statuses": statuses, "sockets": len(sockets)}
+        conn.request("POST", "/echo", body=iter([b"abc", b"def", b"ghi"]), encode_chunked=True,
+                     headers={"Transfer-Encoding": "chunked"})
+        r = conn.getresponse()
+        out["chunked"] = [r.status, r.read().decode()]
+        conn.request("HEAD", "/health")
+        r = conn.getresponse()
+        out["head"] = [r.status, r.getheader("Content-Length"), r.read().decode()]
+        conn.request("GET", "/no-content")
+        r = conn.getresponse()
+        out["nocontent"] = [r.status, r.getheader("Content-Length"), r.read().decode()]
+        conn.request("GET", "/events?n=3")
+        r = conn.getresponse()
+        out["sse"] = [r.status, r.getheader("Content-Type"), r.read().decode()]
         conn.request("GET", "/health")
         r = conn.getresponse()
-        statuses.append((r.status, r.read().decode()))
-        sockets.add(id(conn.sock))
-    out["keepalive"] = {"statuses": statuses, "sockets": len(sockets)}
-    conn.request("POST", "/echo", body=iter([b"abc", b"def", b"ghi"]), encode_chunked=True,
-                 headers={"Transfer-Encoding": "chunked"})
-    r = conn.getresponse()
-    out["chunked"] = [r.status, r.read().decode()]
-    conn.request("HEAD", "/health")
-    r = conn.getresponse()
-    out["head"] = [r.status, r.getheader("Content-Length"), r.read().decode()]
-    conn.request("GET", "/no-content")
-    r = conn.getresponse()
-    out["nocontent"] = [r.status, r.getheader("Content-Length"), r.read().decode()]
-    conn.request("GET", "/events?n=3")
-    r = conn.getresponse()
-    out["sse"] = [r.status, r.getheader("Content-Type"), r.read().decode()]
-    conn.request("GET", "/health")
-    r = conn.getresponse()
-    out["after_stream"] = [r.status, r.read().decode()]
-    conn.request("POST", "/echo", body=b"x" * 2000, headers={"Expect": "100-continue"})
-    r = conn.getresponse()
-    out["expect"] = [r.status, len(r.read())]
-    conn10 = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn10._http_vsn = 10
-    conn10._http_vsn_str = "HTTP/1.0"
-    conn10.request("GET", "/events?n=2")
-    r = conn10.getresponse()
-    out["http10_stream"] = [r.status, r.getheader("Transfer-Encoding"), r.read().decode()]
-    print(json.dumps(out))
-    """
+        out["after_stream"] = [r.status, r.read().decode()]
+        conn.request("POST", "/echo", body=b"x" * 2000, headers={"Expect": "100-continue"})
+        r = conn.getresponse()
+        out["expect"] = [r.status, len(r.read())]
+        conn10 = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn10._http_vsn = 10
+        conn10._http_vsn_str = "HTTP/1.0"
+        conn10.request("GET", "/events?n=2")
+        r = conn10.getresponse()
+        out["http10_stream"] = [r.status, r.getheader("Transfer-Encoding"), r.read().decode()]
+        print(json.dumps(out))
+        """
 
     @Test func pythonHTTPClient() throws {
         let server = try TestServer()

@@ -10,9 +10,10 @@ struct ConnectionBehaviourTests {
         let server = try TestServer()
         let client = try RawClient(port: server.port)
         // The first answer comes 200 ms later from another thread; the others at once.
-        client.send("GET /later HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n"
-                    + "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
-                    + "GET /items/42 HTTP/1.1\r\nHost: a\r\n\r\n")
+        client.send(
+            "GET /later HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+                + "GET /items/42 HTTP/1.1\r\nHost: a\r\n\r\n")
         let bodies = (0..<4).compactMap { _ in client.readResponse()?.bodyText }
         #expect(bodies == ["{\"late\":true}", "{\"status\":\"ok\"}", "hello", "{\"id\":\"42\"}"])
     }
@@ -140,9 +141,14 @@ struct ConnectionBehaviourTests {
     @Test func responseHeadersCannotSplitTheResponse() throws {
         let router = Router()
         router.get("/inject") { _, responder in
-            responder.respond(HTTPResponse(status: 200, headers: ["X-Bad": "a\r\nSet-Cookie: evil=1", "X-Good": "ok",
-                                                                   "Content-Length": "999"],
-                                           body: Array("body".utf8)))
+            responder.respond(
+                HTTPResponse(
+                    status: 200,
+                    headers: [
+                        "X-Bad": "a\r\nSet-Cookie: evil=1", "X-Good": "ok",
+                        "Content-Length": "999",
+                    ],
+                    body: Array("body".utf8)))
         }
         let server = try TestServer(router: router)
         let client = try RawClient(port: server.port)
@@ -159,6 +165,14 @@ struct ConnectionBehaviourTests {
 final class ReasonBox: @unchecked Sendable {
     private let lock = NSLock()
     private var reason: CancellationReason?
-    func set(_ value: CancellationReason) { lock.lock(); reason = value; lock.unlock() }
-    func get() -> CancellationReason? { lock.lock(); defer { lock.unlock() }; return reason }
+    func set(_ value: CancellationReason) {
+        lock.lock()
+        reason = value
+        lock.unlock()
+    }
+    func get() -> CancellationReason? {
+        lock.lock()
+        defer { lock.unlock() }
+        return reason
+    }
 }

@@ -1,11 +1,13 @@
-@testable import KilnHTTP
 import Testing
+
+@testable import KilnHTTP
 
 /// The connection's lifecycle without a socket: events in, actions out.
 struct ConnectionLifecycleTests {
     static let second: UInt64 = 1_000_000_000
-    static let timeouts = ConnectionLifecycle.Timeouts(headerRead: 10, bodyIdle: 30, keepAlive: 60, send: 30,
-                                                       handshake: 10, linger: 2)
+    static let timeouts = ConnectionLifecycle.Timeouts(
+        headerRead: 10, bodyIdle: 30, keepAlive: 60, send: 30,
+        handshake: 10, linger: 2)
 
     /// A connection accepted at t = 0 s.
     func fresh() -> ConnectionLifecycle { ConnectionLifecycle(acceptedAt: 0) }
@@ -130,18 +132,21 @@ struct ConnectionLifecycleTests {
         slowHead.requestBytesArrived(at: 1 * Self.second)
         let head = ConnectionLifecycle.Facts(headPending: true)
         #expect(slowHead.deadline(now: 10 * Self.second, facts: head, timeouts: Self.timeouts) == .none)
-        #expect(slowHead.deadline(now: 12 * Self.second, facts: head, timeouts: Self.timeouts)
+        #expect(
+            slowHead.deadline(now: 12 * Self.second, facts: head, timeouts: Self.timeouts)
                 == .reject(status: 408, message: "The request header was not received in time."))
 
         var slowBody = fresh()
         #expect(slowBody.bytesRead(100, at: 5 * Self.second).parse)
         let body = ConnectionLifecycle.Facts(readingBody: true, headPending: true)
         #expect(slowBody.deadline(now: 34 * Self.second, facts: body, timeouts: Self.timeouts) == .none)
-        #expect(slowBody.deadline(now: 36 * Self.second, facts: body, timeouts: Self.timeouts)
+        #expect(
+            slowBody.deadline(now: 36 * Self.second, facts: body, timeouts: Self.timeouts)
                 == .reject(status: 408, message: "The request body was not received in time."))
 
         let silent = fresh()
-        #expect(silent.deadline(now: 11 * Self.second, facts: .init(), timeouts: Self.timeouts)
+        #expect(
+            silent.deadline(now: 11 * Self.second, facts: .init(), timeouts: Self.timeouts)
                 == .reject(status: 408, message: "No request was received in time."))
     }
 
@@ -155,7 +160,8 @@ struct ConnectionLifecycleTests {
         #expect(lifecycle.deadline(now: 1059 * Self.second, facts: .init(), timeouts: Self.timeouts) == .none)
         #expect(lifecycle.deadline(now: 1061 * Self.second, facts: .init(), timeouts: Self.timeouts) == .close(nil))
         // Draining closes an idle connection at the next sweep.
-        #expect(lifecycle.deadline(now: 1001 * Self.second, facts: .init(draining: true), timeouts: Self.timeouts)
+        #expect(
+            lifecycle.deadline(now: 1001 * Self.second, facts: .init(draining: true), timeouts: Self.timeouts)
                 == .close(nil))
     }
 

@@ -2,8 +2,9 @@ import Dispatch
 import Foundation
 import KilnHTTP
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The event mechanisms (epoll threads on Linux, Dispatch sources everywhere) behave the same:
@@ -81,33 +82,33 @@ struct EventLoopTests {
     }
 
     #if os(Linux)
-    /// A client that pipelined enough to pause reading, then reset the connection: epoll reports
-    /// the hang-up even though nothing waits on the socket, and the pending request is cancelled
-    /// at once instead of when its answer would have failed to send.
-    @Test(arguments: mechanisms)
-    func resetWhileReadingIsPausedCancelsThePendingRequest(mechanism: HTTPServerConfiguration.EventMechanism) throws {
-        let cancelled = DispatchSemaphore(value: 0)
-        let router = Router()
-        router.get("/hang") { _, responder in
-            responder.cancellation.onCancel { _ in
-                _ = responder
-                cancelled.signal()
+        /// A client that pipelined enough to pause reading, then reset the connection: epoll reports
+        /// the hang-up even though nothing waits on the socket, and the pending request is cancelled
+        /// at once instead of when its answer would have failed to send.
+        @Test(arguments: mechanisms)
+        func resetWhileReadingIsPausedCancelsThePendingRequest(mechanism: HTTPServerConfiguration.EventMechanism) throws {
+            let cancelled = DispatchSemaphore(value: 0)
+            let router = Router()
+            router.get("/hang") { _, responder in
+                responder.cancellation.onCancel { _ in
+                    _ = responder
+                    cancelled.signal()
+                }
             }
+            let server = try TestServer(router: router) {
+                $0.eventMechanism = mechanism
+                $0.parserLimits.maxHeaderBytes = 1024
+            }
+            var client: RawClient? = try RawClient(port: server.port)
+            let pipelined = String(repeating: "GET /hang HTTP/1.1\r\nHost: a\r\n\r\n", count: 100)
+            client?.send("GET /hang HTTP/1.1\r\nHost: a\r\n\r\n" + pipelined)
+            Thread.sleep(forTimeInterval: 0.2)
+            // Linger 0: closing sends RST instead of FIN.
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            setsockopt(client!.descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            client = nil
+            #expect(cancelled.wait(timeout: .now() + 3) == .success)
         }
-        let server = try TestServer(router: router) {
-            $0.eventMechanism = mechanism
-            $0.parserLimits.maxHeaderBytes = 1024
-        }
-        var client: RawClient? = try RawClient(port: server.port)
-        let pipelined = String(repeating: "GET /hang HTTP/1.1\r\nHost: a\r\n\r\n", count: 100)
-        client?.send("GET /hang HTTP/1.1\r\nHost: a\r\n\r\n" + pipelined)
-        Thread.sleep(forTimeInterval: 0.2)
-        // Linger 0: closing sends RST instead of FIN.
-        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-        setsockopt(client!.descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-        client = nil
-        #expect(cancelled.wait(timeout: .now() + 3) == .success)
-    }
     #endif
 
     @Test func dispatchIsTheDefaultAndAvailableEverywhere() {
@@ -115,7 +116,7 @@ struct EventLoopTests {
         #expect(HTTPServerConfiguration.EventMechanism.platformDefault == .dispatch)
         #expect(HTTPServerConfiguration().eventMechanism == .dispatch)
         #if os(Linux)
-        #expect(HTTPServerConfiguration.EventMechanism.epoll.isAvailable)
+            #expect(HTTPServerConfiguration.EventMechanism.epoll.isAvailable)
         #endif
     }
 }

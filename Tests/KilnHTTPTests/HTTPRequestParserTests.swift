@@ -2,8 +2,10 @@ import KilnHTTP
 import Testing
 
 /// Feeds `raw` to a parser (whole, or one byte at a time) and collects its events.
-private func parseAll(_ raw: String, limits: HTTPParserLimits = HTTPParserLimits(),
-                      byteByByte: Bool = false) throws(HTTPParseError) -> [HTTPRequestParser.Event] {
+private func parseAll(
+    _ raw: String, limits: HTTPParserLimits = HTTPParserLimits(),
+    byteByByte: Bool = false
+) throws(HTTPParseError) -> [HTTPRequestParser.Event] {
     var parser = HTTPRequestParser(limits: limits)
     var events: [HTTPRequestParser.Event] = []
     let bytes = Array(raw.utf8)
@@ -22,7 +24,9 @@ private func requests(_ events: [HTTPRequestParser.Event]) -> [(HTTPRequestHead,
     var body: [UInt8] = []
     for event in events {
         switch event {
-        case .head(let value): head = value; body = []
+        case .head(let value):
+            head = value
+            body = []
         case .body(let bytes): body += bytes
         case .end: result.append((head!, String(decoding: body, as: UTF8.self)))
         }
@@ -43,8 +47,10 @@ private func status(of raw: String, limits: HTTPParserLimits = HTTPParserLimits(
 struct HTTPRequestParserTests {
     @Test(arguments: [false, true])
     func simpleGet(byteByByte: Bool) throws {
-        let parsed = requests(try parseAll("GET /v1/models?x=1 HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n",
-                                           byteByByte: byteByByte))
+        let parsed = requests(
+            try parseAll(
+                "GET /v1/models?x=1 HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n",
+                byteByByte: byteByByte))
         #expect(parsed.count == 1)
         let head = parsed[0].0
         #expect(head.method == "GET")
@@ -58,15 +64,18 @@ struct HTTPRequestParserTests {
 
     @Test(arguments: [false, true])
     func contentLengthBody(byteByByte: Bool) throws {
-        let parsed = requests(try parseAll("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world",
-                                           byteByByte: byteByByte))
+        let parsed = requests(
+            try parseAll(
+                "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world",
+                byteByByte: byteByByte))
         #expect(parsed.count == 1)
         #expect(parsed[0].1 == "hello world")
     }
 
     @Test(arguments: [false, true])
     func chunkedBodyWithExtensionsAndTrailers(byteByByte: Bool) throws {
-        let raw = "POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let raw =
+            "POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
             + "5;name=value\r\nhello\r\n6 ; x=\"q\"\r\n world\r\n0\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n"
             + "GET /next HTTP/1.1\r\nHost: a\r\n\r\n"
         let parsed = requests(try parseAll(raw, byteByByte: byteByByte))
@@ -115,7 +124,10 @@ struct HTTPRequestParserTests {
         #expect(try parser.next() == nil)
         #expect(!parser.isIdle)
         parser.append(Array("\r\n".utf8))
-        guard case .head = try parser.next() else { Issue.record("expected a head"); return }
+        guard case .head = try parser.next() else {
+            Issue.record("expected a head")
+            return
+        }
         #expect(try parser.next() == .end)
         #expect(parser.isIdle)
     }
@@ -153,7 +165,10 @@ struct HTTPRequestParserTests {
         ("more chunk data than declared", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 400),
         ("chunk size bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400),
         ("chunk extension with control byte", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\u{1}\r\nabc\r\n0\r\n\r\n", 400),
-        ("chunk extension too long", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;" + String(repeating: "x", count: 2000) + "\r\n", 400),
+        (
+            "chunk extension too long",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;" + String(repeating: "x", count: 2000) + "\r\n", 400
+        ),
         ("trailer with obs-fold", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n", 400),
         ("CR in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400),
         ("NUL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{0}b\r\n\r\n", 400),
@@ -198,7 +213,8 @@ struct HTTPRequestParserTests {
         #expect(status(of: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", limits: limits) == 413)
         let bigChunks = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n"
         #expect(status(of: bigChunks, limits: limits) == 413)
-        let bigTrailer = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: "
+        let bigTrailer =
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: "
             + String(repeating: "t", count: 600) + "\r\n\r\n"
         #expect(status(of: bigTrailer, limits: limits) == 431)
         #expect(status(of: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", limits: limits) == nil)
@@ -237,7 +253,10 @@ struct HTTPRequestParserTests {
         var parser = HTTPRequestParser()
         #expect(parser.isIdle)
         parser.append(Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab".utf8))
-        guard case .head = try parser.next() else { Issue.record("expected a head"); return }
+        guard case .head = try parser.next() else {
+            Issue.record("expected a head")
+            return
+        }
         #expect(parser.isReadingBody)
         #expect(try parser.next() == .body(Array("ab".utf8)))
         #expect(try parser.next() == nil)

@@ -52,9 +52,12 @@ struct MalformedRequestSuiteTests {
         MalformedCase("chunk size garbage", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\nxyz\r\n", 400),
         MalformedCase("chunk size negative", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n-5\r\n", 400),
         MalformedCase("chunk size with spaces inside", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n1 2\r\n", 400),
-        MalformedCase("more chunk data than declared", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n2\r\nabcdef\r\n0\r\n\r\n", 400),
+        MalformedCase(
+            "more chunk data than declared", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n2\r\nabcdef\r\n0\r\n\r\n", 400),
         MalformedCase("chunk line bare LF", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n", 400),
-        MalformedCase("chunk extension too long", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n1;" + String(repeating: "e", count: 5000) + "\r\n", 400),
+        MalformedCase(
+            "chunk extension too long",
+            "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n1;" + String(repeating: "e", count: 5000) + "\r\n", 400),
         MalformedCase("chunked body too large", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n100001\r\n", 413),
         // Field syntax.
         MalformedCase("CR inside value", "GET /health HTTP/1.1\r\n\(host)X-A: one\rtwo\r\n\r\n", 400),
@@ -70,8 +73,9 @@ struct MalformedRequestSuiteTests {
         MalformedCase("bad Host", "GET /health HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
         // Request line.
         MalformedCase("binary garbage", bytes: [0x00, 0xFF, 0x13, 0x37, 0x42, 0x0D, 0x0A, 0x0D, 0x0A], 400),
-        MalformedCase("TLS ClientHello on plain port",
-                      bytes: [0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0x00, 0xA1, 0x03, 0x03] + [UInt8](repeating: 0x2A, count: 32), 400),
+        MalformedCase(
+            "TLS ClientHello on plain port",
+            bytes: [0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0x00, 0xA1, 0x03, 0x03] + [UInt8](repeating: 0x2A, count: 32), 400),
         MalformedCase("lowercase protocol", "GET /health http/1.1\r\n\(host)\r\n", 400),
         MalformedCase("HTTP/2.0 version", "GET /health HTTP/2.0\r\n\(host)\r\n", 505),
         MalformedCase("HTTP/0.9 version", "GET /health HTTP/0.9\r\n\(host)\r\n", 505),
@@ -85,7 +89,8 @@ struct MalformedRequestSuiteTests {
         MalformedCase("header section too large", "GET /health HTTP/1.1\r\n\(host)X-Big: " + String(repeating: "b", count: 40_000) + "\r\n\r\n", 431),
         MalformedCase("too many headers", "GET /health HTTP/1.1\r\n\(host)" + (0..<150).map { "X-\($0): v\r\n" }.joined() + "\r\n", 431),
         MalformedCase("body too large", "POST /echo HTTP/1.1\r\n\(host)Content-Length: 2000000\r\n\r\n", 413),
-        MalformedCase("body too large with 100-continue", "POST /echo HTTP/1.1\r\n\(host)Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n", 413),
+        MalformedCase(
+            "body too large with 100-continue", "POST /echo HTTP/1.1\r\n\(host)Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n", 413),
         MalformedCase("unknown expectation", "POST /echo HTTP/1.1\r\n\(host)Expect: 200-ok\r\nContent-Length: 1\r\n\r\nx", 417),
         // Answers that keep the connection.
         MalformedCase("unknown path", "GET /nope HTTP/1.1\r\n\(host)\r\n", 404, closes: false),

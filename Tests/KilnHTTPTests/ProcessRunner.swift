@@ -29,9 +29,10 @@ enum ProcessRunner {
             process.waitUntilExit()
             throw TestFailure("\(executable) did not finish within \(timeout)s")
         }
-        return Result(status: process.terminationStatus,
-                      stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+        return Result(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
     }
 
     /// Runs a Python script with `arguments` as `sys.argv[1:]`.

@@ -44,8 +44,9 @@ struct RouterSecurityTests {
     }
 
     @Test func corsAnswersOnlyAllowedOrigins() throws {
-        let router = TestServer.standardRouter(cors: CORSPolicy(allowedOrigins: ["https://app.example"]),
-                                               authenticator: APIKeyAuthenticator(keys: ["sk-test"]))
+        let router = TestServer.standardRouter(
+            cors: CORSPolicy(allowedOrigins: ["https://app.example"]),
+            authenticator: APIKeyAuthenticator(keys: ["sk-test"]))
         let server = try TestServer(router: router)
         let allowed = try exchange(server, "GET /health HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example\r\n\r\n")
         #expect(allowed.header("Access-Control-Allow-Origin") == "https://app.example")
@@ -53,14 +54,18 @@ struct RouterSecurityTests {
         let other = try exchange(server, "GET /health HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n\r\n")
         #expect(other.header("Access-Control-Allow-Origin") == nil)
         // The preflight needs no key, even on a route that does.
-        let preflight = try exchange(server, "OPTIONS /echo HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example\r\n"
-                                     + "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization\r\n\r\n")
+        let preflight = try exchange(
+            server,
+            "OPTIONS /echo HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example\r\n"
+                + "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization\r\n\r\n")
         #expect(preflight.status == 204)
         #expect(preflight.header("Access-Control-Allow-Origin") == "https://app.example")
         #expect(preflight.header("Access-Control-Allow-Methods") == "POST, OPTIONS")
         #expect(preflight.header("Access-Control-Allow-Headers")?.contains("Authorization") == true)
-        let evilPreflight = try exchange(server, "OPTIONS /echo HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n"
-                                         + "Access-Control-Request-Method: POST\r\n\r\n")
+        let evilPreflight = try exchange(
+            server,
+            "OPTIONS /echo HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n"
+                + "Access-Control-Request-Method: POST\r\n\r\n")
         #expect(evilPreflight.header("Access-Control-Allow-Origin") == nil)
         #expect(evilPreflight.header("Access-Control-Allow-Methods") == nil)
     }

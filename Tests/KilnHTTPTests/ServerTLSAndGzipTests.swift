@@ -29,10 +29,12 @@ struct ServerTLSAndGzipTests {
         let fixture = try TLSFixture()
         let port = fixture.server.port
         let url = "https://localhost:\(port)/health"
-        let result = try ProcessRunner.run("curl", [
-            "-s", "--cacert", fixture.pair.certificatePath, "--resolve", "localhost:\(port):127.0.0.1",
-            "-w", " %{http_code} %{num_connects}\\n", url, url,
-        ])
+        let result = try ProcessRunner.run(
+            "curl",
+            [
+                "-s", "--cacert", fixture.pair.certificatePath, "--resolve", "localhost:\(port):127.0.0.1",
+                "-w", " %{http_code} %{num_connects}\\n", url, url,
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "{\"status\":\"ok\"} 200 1\n{\"status\":\"ok\"} 200 0\n")
     }
@@ -40,10 +42,12 @@ struct ServerTLSAndGzipTests {
     @Test func curlStreamsEventsOverTLS() throws {
         let fixture = try TLSFixture()
         let port = fixture.server.port
-        let result = try ProcessRunner.run("curl", [
-            "-sN", "--cacert", fixture.pair.certificatePath, "--resolve", "localhost:\(port):127.0.0.1",
-            "https://localhost:\(port)/events?n=2",
-        ])
+        let result = try ProcessRunner.run(
+            "curl",
+            [
+                "-sN", "--cacert", fixture.pair.certificatePath, "--resolve", "localhost:\(port):127.0.0.1",
+                "https://localhost:\(port)/events?n=2",
+            ])
         #expect(result.stdout == "data: {\"n\":0}\n\ndata: {\"n\":1}\n\ndata: [DONE]\n\n")
     }
 
@@ -139,8 +143,12 @@ struct ServerTLSAndGzipTests {
 
     @Test func curlCompressedRoundTrip() throws {
         let server = try TestServer(router: Self.gzipRouter())
-        let result = try ProcessRunner.run("curl", ["-s", "--compressed", "-w", "\\n%{size_download}",
-                                                    "http://127.0.0.1:\(server.port)/big-json"])
+        let result = try ProcessRunner.run(
+            "curl",
+            [
+                "-s", "--compressed", "-w", "\\n%{size_download}",
+                "http://127.0.0.1:\(server.port)/big-json",
+            ])
         let parts = result.stdout.components(separatedBy: "\n")
         #expect(parts.first == Self.bigJSON)
         #expect((Int(parts.last ?? "") ?? .max) < Self.bigJSON.utf8.count / 4)
@@ -165,11 +173,19 @@ struct ServerTLSAndGzipTests {
         let url = "http://127.0.0.1:\(server.port)/echo"
         let echoed = try ProcessRunner.run("curl", ["-s", "-H", "Content-Encoding: gzip", "--data-binary", "@\(small.path)", url])
         #expect(echoed.stdout == String(repeating: "hello gzip ", count: 1000))
-        let chunked = try ProcessRunner.run("curl", ["-s", "-H", "Content-Encoding: gzip", "-H", "Transfer-Encoding: chunked",
-                                                     "--data-binary", "@\(small.path)", url])
+        let chunked = try ProcessRunner.run(
+            "curl",
+            [
+                "-s", "-H", "Content-Encoding: gzip", "-H", "Transfer-Encoding: chunked",
+                "--data-binary", "@\(small.path)", url,
+            ])
         #expect(chunked.stdout == String(repeating: "hello gzip ", count: 1000))
-        let bombed = try ProcessRunner.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Encoding: gzip",
-                                                    "--data-binary", "@\(bomb.path)", url])
+        let bombed = try ProcessRunner.run(
+            "curl",
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Encoding: gzip",
+                "--data-binary", "@\(bomb.path)", url,
+            ])
         #expect(bombed.stdout == "413")
         let client = try RawClient(port: server.port)
         client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nnotgz")

@@ -48,23 +48,30 @@ import Testing
 
         if case .invalidCertificate(let path, _) = loadError(garbage, good.keyPath) {
             #expect(path == garbage)
-        } else { Issue.record("garbage certificate") }
+        } else {
+            Issue.record("garbage certificate")
+        }
         if case .invalidCertificate = loadError(empty, good.keyPath) {} else { Issue.record("empty certificate") }
         // A key file where the certificate should be is not a certificate.
         if case .invalidCertificate = loadError(good.keyPath, good.keyPath) {} else { Issue.record("key as certificate") }
 
         if case .invalidPrivateKey(let path, _) = loadError(good.certificatePath, garbage) {
             #expect(path == garbage)
-        } else { Issue.record("garbage key") }
+        } else {
+            Issue.record("garbage key")
+        }
         // An encrypted key fails at once: the server must never sit waiting for a passphrase.
-        if case .invalidPrivateKey = loadError(good.certificatePath, encryptedKey) {} else {
+        if case .invalidPrivateKey = loadError(good.certificatePath, encryptedKey) {
+        } else {
             Issue.record("encrypted key: \(String(describing: loadError(good.certificatePath, encryptedKey)))")
         }
 
         // Keys of another pair, of the same type and of another type.
-        #expect(loadError(good.certificatePath, other.keyPath)
+        #expect(
+            loadError(good.certificatePath, other.keyPath)
                 == .keyDoesNotMatchCertificate(certificatePath: good.certificatePath, keyPath: other.keyPath))
-        #expect(loadError(good.certificatePath, rsa.keyPath)
+        #expect(
+            loadError(good.certificatePath, rsa.keyPath)
                 == .keyDoesNotMatchCertificate(certificatePath: good.certificatePath, keyPath: rsa.keyPath))
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import KilnHTTP
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs `openssl s_client` against a TLS port and returns what it printed: the handshake summary
@@ -17,9 +18,11 @@ enum OpenSSLCommandLineClient {
         let directory = try CodecTestDirectory()
         defer { directory.remove() }
         let input = try directory.write(Array(request.utf8), to: "request")
-        return try CodecTestProcess.run("openssl", [
-            "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-ign_eof",
-        ] + arguments, stdinFile: input)
+        return try CodecTestProcess.run(
+            "openssl",
+            [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-ign_eof",
+            ] + arguments, stdinFile: input)
     }
 }
 

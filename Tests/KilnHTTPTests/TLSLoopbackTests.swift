@@ -50,10 +50,12 @@ import Testing
 
     @Test func curlVerifiesAndIsServed() throws {
         try withServer { server, pair in
-            let result = try CodecTestProcess.run("curl", [
-                "--silent", "--show-error", "--max-time", "10", "--cacert", pair.certificatePath,
-                "--resolve", "localhost:\(server.port):127.0.0.1", "https://localhost:\(server.port)/",
-            ])
+            let result = try CodecTestProcess.run(
+                "curl",
+                [
+                    "--silent", "--show-error", "--max-time", "10", "--cacert", pair.certificatePath,
+                    "--resolve", "localhost:\(server.port):127.0.0.1", "https://localhost:\(server.port)/",
+                ])
             let (error, negotiated) = server.finish()
             #expect(result.status == 0, "\(result.stderr)")
             #expect(String(decoding: result.stdout, as: UTF8.self) == "negotiated TLSv1.3\n")
@@ -64,9 +66,11 @@ import Testing
 
     @Test func plainHttpClientIsCutOff() throws {
         try withServer { server, _ in
-            let result = try CodecTestProcess.run("curl", [
-                "--silent", "--max-time", "10", "http://127.0.0.1:\(server.port)/",
-            ])
+            let result = try CodecTestProcess.run(
+                "curl",
+                [
+                    "--silent", "--max-time", "10", "http://127.0.0.1:\(server.port)/",
+                ])
             let (error, _) = server.finish()
             #expect(error == .plaintextHTTPRequest)
             #expect(result.status != 0)

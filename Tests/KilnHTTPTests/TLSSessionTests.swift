@@ -6,8 +6,10 @@ import Testing
 /// In-memory handshakes between `TLSSession` (server) and an OpenSSL client with chosen settings.
 @Suite struct TLSSessionTests {
     /// Runs `body` with a fresh context on a throwaway certificate.
-    func withContext(keyType: TLSTestCertificates.KeyType = .ecdsaP256,
-                     _ body: (TLSContext, TLSTestCertificates.Pair) throws -> Void) throws {
+    func withContext(
+        keyType: TLSTestCertificates.KeyType = .ecdsaP256,
+        _ body: (TLSContext, TLSTestCertificates.Pair) throws -> Void
+    ) throws {
         let certificates = try TLSTestCertificates()
         defer { certificates.remove() }
         let pair = try certificates.make("server", keyType: keyType)
@@ -29,7 +31,8 @@ import Testing
             #expect(server.negotiatedCipher == client.negotiatedCipher)
             #expect(server.negotiatedCipher?.hasPrefix("TLS_") == true)
             // The client verified the chain against the certificate file: it is what we presented.
-            #expect(client.peerCertificateFingerprint
+            #expect(
+                client.peerCertificateFingerprint
                     == (try TLSTestCertificates.fingerprint(ofCertificateAt: pair.certificatePath)))
 
             let request = CodecTestData.random(count: 100_000, seed: 21)

@@ -34,10 +34,12 @@ struct TLSTestCertificates {
         case .ecdsaP256: keyArguments = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
         case .rsa2048: keyArguments = ["-newkey", "rsa:2048"]
         }
-        let result = try CodecTestProcess.run("openssl", ["req", "-x509"] + keyArguments + [
-            "-nodes", "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=\(commonName)",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ])
+        let result = try CodecTestProcess.run(
+            "openssl",
+            ["req", "-x509"] + keyArguments + [
+                "-nodes", "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=\(commonName)",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ])
         guard result.status == 0 else { throw TLSTestFailure("openssl req failed: \(result.stderr)") }
         return Pair(certificatePath: certificate, keyPath: key)
     }
@@ -45,9 +47,11 @@ struct TLSTestCertificates {
     /// The key of `pair`, re-written encrypted with a passphrase.
     func encryptedCopy(of pair: Pair) throws -> String {
         let path = directory.url.appendingPathComponent("encrypted-key.pem").path
-        let result = try CodecTestProcess.run("openssl", [
-            "pkey", "-in", pair.keyPath, "-out", path, "-aes256", "-passout", "pass:secret",
-        ])
+        let result = try CodecTestProcess.run(
+            "openssl",
+            [
+                "pkey", "-in", pair.keyPath, "-out", path, "-aes256", "-passout", "pass:secret",
+            ])
         guard result.status == 0 else { throw TLSTestFailure("openssl pkey failed: \(result.stderr)") }
         return path
     }
@@ -80,8 +84,10 @@ final class TLSTestClient {
     ///   - minVersion/maxVersion: protocol bounds (`TLS1_1_VERSION` … `TLS1_3_VERSION`).
     ///   - cipherList: TLS 1.2-and-older ciphers to offer; `@SECLEVEL=0` lets OpenSSL 3 speak TLS 1.1.
     ///   - trustedCertificatePath: if set, the server's certificate must verify against it.
-    init(minVersion: Int32 = TLS1_2_VERSION, maxVersion: Int32 = TLS1_3_VERSION,
-         cipherList: String? = nil, trustedCertificatePath: String? = nil) throws {
+    init(
+        minVersion: Int32 = TLS1_2_VERSION, maxVersion: Int32 = TLS1_3_VERSION,
+        cipherList: String? = nil, trustedCertificatePath: String? = nil
+    ) throws {
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw TLSTestFailure("SSL_CTX_new") }
         self.context = context
         _ = kiln_SSL_CTX_set_min_proto_version(context, minVersion)

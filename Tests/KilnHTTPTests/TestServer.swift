@@ -2,8 +2,9 @@ import Dispatch
 import Foundation
 import KilnHTTP
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real server on a loopback port chosen by the kernel, so parallel tests never collide.
@@ -12,8 +13,10 @@ final class TestServer: @unchecked Sendable {
     let router: Router
     var port: Int { server.port }
 
-    init(router: Router = TestServer.standardRouter(), observer: HTTPServerObserver? = nil,
-         configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
+    init(
+        router: Router = TestServer.standardRouter(), observer: HTTPServerObserver? = nil,
+        configure: (inout HTTPServerConfiguration) -> Void = { _ in }
+    ) throws {
         var configuration = HTTPServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -39,8 +42,10 @@ final class TestServer: @unchecked Sendable {
             responder.respond(.json("{\"status\":\"ok\"}"))
         }
         router.post("/echo") { request, responder in
-            responder.respond(HTTPResponse(status: 200, headers: ["Content-Type": "application/octet-stream"],
-                                           body: request.body))
+            responder.respond(
+                HTTPResponse(
+                    status: 200, headers: ["Content-Type": "application/octet-stream"],
+                    body: request.body))
         }
         router.get("/items/{id}") { request, responder in
             responder.respond(.json("{\"id\":\"\(request.pathParameters["id"] ?? "")\"}"))
@@ -127,7 +132,10 @@ final class RawClient {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            if count > 0 { result.append(contentsOf: buffer[0..<count]); continue }
+            if count > 0 {
+                result.append(contentsOf: buffer[0..<count])
+                continue
+            }
             if count == 0 { return (result, true) }
             if errno == EINTR { continue }
             // ECONNRESET also means the server closed it, but not gracefully.

@@ -1,3 +1,4 @@
+import Foundation
 import KilnHTTP
 import Prometheus
 
@@ -17,7 +18,7 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
     private let cpuSeconds: Counter
     private let openFileDescriptors: Gauge
     private let maxFileDescriptors: Gauge
-    private let lock = Lock()
+    private let lock = NSLock()
     private var reportedCPUSeconds = 0.0
     /// Series already made, so a request costs a dictionary lookup instead of the registry's
     /// name validation and locking.

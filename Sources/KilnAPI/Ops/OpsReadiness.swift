@@ -1,3 +1,4 @@
+import Foundation
 import KilnHTTP
 
 /// Whether the server can take work: what `/ready` answers.
@@ -12,7 +13,7 @@ public final class OpsReadiness: @unchecked Sendable {
         case draining
     }
 
-    private let lock = Lock()
+    private let lock = NSLock()
     private var current: State
 
     public init(_ state: State = .loading) {

@@ -15,8 +15,10 @@ public struct CompressionSettings: Sendable, Equatable {
     /// Accept `Content-Encoding: gzip` request bodies (415 otherwise).
     public var acceptsGzipRequests = true
 
-    public init(compressesResponses: Bool = true, minimumResponseBytes: Int = 1024, level: Int32 = 6,
-                acceptsGzipRequests: Bool = true) {
+    public init(
+        compressesResponses: Bool = true, minimumResponseBytes: Int = 1024, level: Int32 = 6,
+        acceptsGzipRequests: Bool = true
+    ) {
         self.compressesResponses = compressesResponses
         self.minimumResponseBytes = minimumResponseBytes
         self.level = level

@@ -93,7 +93,7 @@ public enum ContentCoding: String, Sendable, Equatable, CaseIterable {
     static func isTokenCharacter(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"):
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         default:
             return "!#$%&'*+-.^_`|~".utf8.contains(byte)
@@ -104,7 +104,8 @@ public enum ContentCoding: String, Sendable, Equatable, CaseIterable {
     static func trimmingWhitespace(_ text: Substring) -> Substring {
         let isOWS: (Character) -> Bool = { $0 == " " || $0 == "\t" }
         guard let start = text.firstIndex(where: { !isOWS($0) }),
-              let end = text.lastIndex(where: { !isOWS($0) }) else { return "" }
+            let end = text.lastIndex(where: { !isOWS($0) })
+        else { return "" }
         return text[start...end]
     }
 }

@@ -26,8 +26,9 @@ public final class GzipStreamCompressor {
         stream.initialize(to: z_stream())
         scratch = .allocate(capacity: 32 * 1024)
         let clampedLevel = min(max(level, -1), 9)
-        let status = kiln_deflateInit2(stream, clampedLevel, Z_DEFLATED, Self.gzipWindowBits,
-                                       Self.defaultMemoryLevel, Z_DEFAULT_STRATEGY)
+        let status = kiln_deflateInit2(
+            stream, clampedLevel, Z_DEFLATED, Self.gzipWindowBits,
+            Self.defaultMemoryLevel, Z_DEFAULT_STRATEGY)
         // deflateInit2 only fails on bad arguments (ruled out above) or when malloc fails.
         precondition(status == Z_OK, "deflateInit2 failed with zlib status \(status) (out of memory?)")
     }

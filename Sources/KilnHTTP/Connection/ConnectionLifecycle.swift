@@ -65,8 +65,10 @@ struct ConnectionLifecycle: Sendable {
         var handshake: UInt64
         var linger: UInt64
 
-        init(headerRead: Double, bodyIdle: Double, keepAlive: Double, send: Double, handshake: Double,
-             linger: Double) {
+        init(
+            headerRead: Double, bodyIdle: Double, keepAlive: Double, send: Double, handshake: Double,
+            linger: Double
+        ) {
             func nanoseconds(_ seconds: Double) -> UInt64 { UInt64(max(seconds, 0) * 1e9) }
             self.headerRead = nanoseconds(headerRead)
             self.bodyIdle = nanoseconds(bodyIdle)
@@ -77,9 +79,10 @@ struct ConnectionLifecycle: Sendable {
         }
 
         init(_ configuration: HTTPServerConfiguration) {
-            self.init(headerRead: configuration.headerReadTimeout, bodyIdle: configuration.bodyIdleTimeout,
-                      keepAlive: configuration.keepAliveTimeout, send: configuration.sendTimeout,
-                      handshake: configuration.handshakeTimeout, linger: configuration.lingerTimeout)
+            self.init(
+                headerRead: configuration.headerReadTimeout, bodyIdle: configuration.bodyIdleTimeout,
+                keepAlive: configuration.keepAliveTimeout, send: configuration.sendTimeout,
+                handshake: configuration.handshakeTimeout, linger: configuration.lingerTimeout)
         }
     }
 

@@ -6,8 +6,9 @@ extension HTTPConnection {
     func encodeForClient(_ response: HTTPResponse, request head: HTTPRequestHead) -> (HTTPResponse, varyOnAcceptEncoding: Bool) {
         let settings = context.configuration.compression
         guard settings.compressesResponses, !HTTPResponse.statusForbidsBody(response.status),
-              CompressionSettings.isCompressible(contentType: response.headers["Content-Type"]),
-              !response.headers.contains(name: "Content-Encoding") else {
+            CompressionSettings.isCompressible(contentType: response.headers["Content-Type"]),
+            !response.headers.contains(name: "Content-Encoding")
+        else {
             return (response, false)
         }
         guard response.body.count >= settings.minimumResponseBytes else { return (response, true) }

@@ -1,16 +1,18 @@
 import Dispatch
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Responses, streams and the output buffer of a connection.
 extension HTTPConnection {
     /// Whether the connection may stay open after the exchange being answered now.
     func mayKeepAlive(_ exchange: Exchange) -> Bool {
-        lifecycle.mayKeepAlive(requestWantsKeepAlive: exchange.wantsKeepAlive, draining: loop.isDraining,
-                               isRefusal: isRefusal)
+        lifecycle.mayKeepAlive(
+            requestWantsKeepAlive: exchange.wantsKeepAlive, draining: loop.isDraining,
+            isRefusal: isRefusal)
     }
 
     // MARK: Complete responses
@@ -32,14 +34,17 @@ extension HTTPConnection {
     }
 
     /// Encodes a response head into the reused scratch buffer and queues it.
-    private func appendHead(status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
-                            framing: HTTPResponseHeadEncoder.Framing) {
+    private func appendHead(
+        status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
+        framing: HTTPResponseHeadEncoder.Framing
+    ) {
         var head = headScratch
         headScratch = []
         head.removeAll(keepingCapacity: true)
-        HTTPResponseHeadEncoder.encode(into: &head, status: status, headers: headers, extraHeaders: extraHeaders,
-                                       framing: framing, serverLine: context.serverLine,
-                                       dateLine: loop.dateHeaderLine())
+        HTTPResponseHeadEncoder.encode(
+            into: &head, status: status, headers: headers, extraHeaders: extraHeaders,
+            framing: framing, serverLine: context.serverLine,
+            dateLine: loop.dateHeaderLine())
         appendOutput(head)
         headScratch = head
     }
@@ -55,9 +60,11 @@ extension HTTPConnection {
         exchange.phase = .streaming(chunked: chunked)
         exchange.wasStreamed = true
         exchange.keepsAliveAfterStream = keepAlive
-        appendHead(status: status, headers: headers, extraHeaders: extraHeaders,
-                   framing: HTTPResponseHeadEncoder.Framing(contentLength: nil, chunked: chunked, keepAlive: keepAlive,
-                                                            requestVersion: exchange.head.version))
+        appendHead(
+            status: status, headers: headers, extraHeaders: extraHeaders,
+            framing: HTTPResponseHeadEncoder.Framing(
+                contentLength: nil, chunked: chunked, keepAlive: keepAlive,
+                requestVersion: exchange.head.version))
         flushOutput()
     }
 
@@ -65,7 +72,8 @@ extension HTTPConnection {
     /// per call: an SSE event reaches the client as soon as it is produced).
     func writeStream(_ bytes: [UInt8], for target: Exchange) {
         guard !isClosed, let exchange, exchange === target, case .streaming(let chunked) = exchange.phase,
-              !bytes.isEmpty, !exchange.isHead else { return }
+            !bytes.isEmpty, !exchange.isHead
+        else { return }
         exchange.responseBodyBytes += bytes.count
         if chunked {
             var frame: [UInt8] = Array(String(bytes.count, radix: 16).utf8)
@@ -106,27 +114,31 @@ extension HTTPConnection {
     func recordCompletion(_ exchange: Exchange, status: Int) {
         let duration = Double(MonotonicClock.nanoseconds() - exchange.startTime) / 1e9
         let streamed = exchange.wasStreamed
-        context.requestCompleted(HTTPRequestRecord(
-            method: exchange.head.method, path: exchange.head.path, route: exchange.route, status: status,
-            responseBodyBytes: exchange.responseBodyBytes, requestBodyBytes: exchange.requestBodyBytes,
-            duration: duration, remoteAddress: remoteAddress, streamed: streamed,
-            cancellation: exchange.cancellation.reason))
+        context.requestCompleted(
+            HTTPRequestRecord(
+                method: exchange.head.method, path: exchange.head.path, route: exchange.route, status: status,
+                responseBodyBytes: exchange.responseBodyBytes, requestBodyBytes: exchange.requestBodyBytes,
+                duration: duration, remoteAddress: remoteAddress, streamed: streamed,
+                cancellation: exchange.cancellation.reason))
     }
 
     /// A response that belongs to no handled request (parse errors, timeouts, refusals): sent with
     /// `Connection: close`, after which the connection lingers and closes.
     func writeStandaloneResponse(_ response: HTTPResponse, method: String, path: String) {
         guard !isClosed, exchange == nil else { return }
-        appendHead(status: response.status, headers: response.headers, extraHeaders: HTTPHeaders(),
-                   framing: HTTPResponseHeadEncoder.Framing(contentLength: response.body.count, chunked: false,
-                                                            keepAlive: false, requestVersion: .http1_1))
+        appendHead(
+            status: response.status, headers: response.headers, extraHeaders: HTTPHeaders(),
+            framing: HTTPResponseHeadEncoder.Framing(
+                contentLength: response.body.count, chunked: false,
+                keepAlive: false, requestVersion: .http1_1))
         appendOutput(response.body)
         let start = lifecycle.requestStartedAt ?? lifecycle.lastReadAt
-        context.requestCompleted(HTTPRequestRecord(
-            method: method, path: path, route: "unmatched", status: response.status,
-            responseBodyBytes: response.body.count, requestBodyBytes: 0,
-            duration: Double(MonotonicClock.nanoseconds() - min(start, MonotonicClock.nanoseconds())) / 1e9,
-            remoteAddress: remoteAddress, streamed: false, cancellation: nil))
+        context.requestCompleted(
+            HTTPRequestRecord(
+                method: method, path: path, route: "unmatched", status: response.status,
+                responseBodyBytes: response.body.count, requestBodyBytes: 0,
+                duration: Double(MonotonicClock.nanoseconds() - min(start, MonotonicClock.nanoseconds())) / 1e9,
+                remoteAddress: remoteAddress, streamed: false, cancellation: nil))
         lifecycle.standaloneResponseQueued()
         suspendReading()
         flushOutput()
@@ -153,8 +165,9 @@ extension HTTPConnection {
             output.append(contentsOf: bytes)
         }
         if backlog > context.configuration.maxBufferedOutputBytes {
-            context.logger.debug("dropping a connection that does not read its output",
-                                 metadata: ["remote": .string(remoteAddress)])
+            context.logger.debug(
+                "dropping a connection that does not read its output",
+                metadata: ["remote": .string(remoteAddress)])
             close(reason: .sendTimedOut)
         }
     }

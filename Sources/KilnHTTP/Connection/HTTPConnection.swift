@@ -1,10 +1,11 @@
 import Dispatch
 import Foundation
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One client connection: socket events, the optional TLS layer, the parser, the request in
@@ -18,7 +19,11 @@ import Darwin
 final class HTTPConnection: @unchecked Sendable {
     /// A request whose response is not complete yet.
     final class Exchange: @unchecked Sendable {
-        enum Phase { case awaitingResponse, streaming(chunked: Bool), done }
+        enum Phase {
+            case awaitingResponse
+            case streaming(chunked: Bool)
+            case done
+        }
         let id: Int
         let head: HTTPRequestHead
         let requestBodyBytes: Int
@@ -34,8 +39,10 @@ final class HTTPConnection: @unchecked Sendable {
         var keepsAliveAfterStream = false
         var wasStreamed = false
 
-        init(id: Int, head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool,
-             lock: NSLock) {
+        init(
+            id: Int, head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool,
+            lock: NSLock
+        ) {
             self.id = id
             self.lock = lock
             self.head = head
@@ -82,8 +89,10 @@ final class HTTPConnection: @unchecked Sendable {
     /// Where response heads are encoded, kept for its capacity.
     var headScratch: [UInt8] = []
 
-    init(id: Int, fileDescriptor: Int32, remoteAddress: String, loop: IOLoop, context: HTTPServerContext,
-         security: ConnectionSecurityLayer?, isRefusal: Bool) {
+    init(
+        id: Int, fileDescriptor: Int32, remoteAddress: String, loop: IOLoop, context: HTTPServerContext,
+        security: ConnectionSecurityLayer?, isRefusal: Bool
+    ) {
         self.id = id
         self.fileDescriptor = fileDescriptor
         self.remoteAddress = remoteAddress
@@ -103,9 +112,10 @@ final class HTTPConnection: @unchecked Sendable {
         // The watch keeps the connection alive until it is cancelled (on close).
         watch = loop.watch(fileDescriptor, for: self)
         if isRefusal {
-            let response = HTTPResponse.error(status: 503, message: "The server is at its connection limit; retry later.",
-                                              type: "server_error", code: "too_many_connections",
-                                              headers: ["Retry-After": "1"])
+            let response = HTTPResponse.error(
+                status: 503, message: "The server is at its connection limit; retry later.",
+                type: "server_error", code: "too_many_connections",
+                headers: ["Retry-After": "1"])
             writeStandaloneResponse(response, method: "-", path: "-")
         }
     }
@@ -131,8 +141,12 @@ final class HTTPConnection: @unchecked Sendable {
                     flushSecurityOutput()
                     if !plaintext.isEmpty { parser.append(plaintext) }
                 } catch {
-                    context.logger.debug("TLS failure", metadata: ["remote": .string(remoteAddress),
-                                                                   "error": .string("\(error)")])
+                    context.logger.debug(
+                        "TLS failure",
+                        metadata: [
+                            "remote": .string(remoteAddress),
+                            "error": .string("\(error)"),
+                        ])
                     // The session may hold an alert telling the client why; send it if the socket takes it.
                     output.append(contentsOf: security.takeOutput())
                     flushOutputOnce()
@@ -210,13 +224,15 @@ final class HTTPConnection: @unchecked Sendable {
                 pendingBody = []
                 lifecycle.requestBytesArrived(at: MonotonicClock.nanoseconds())
                 if head.headers.contains(name: "Expect"),
-                   head.headers.listElements(for: "Expect") != ["100-continue"] {
+                    head.headers.listElements(for: "Expect") != ["100-continue"]
+                {
                     failRequest(status: 417, message: "Only the 100-continue expectation is supported.")
                     return
                 }
                 guard prepareBodyDecoding(for: head) else { return }
                 if head.expectsContinue && head.version.minor >= 1 && parser.isReadingBody
-                    && parser.bufferedByteCount == 0 {
+                    && parser.bufferedByteCount == 0
+                {
                     appendOutput(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
                     flushOutput()
                 }
@@ -238,8 +254,9 @@ final class HTTPConnection: @unchecked Sendable {
         pendingBody = []
         exchangeCounter += 1
         let start = lifecycle.requestDispatched(at: MonotonicClock.nanoseconds())
-        let exchange = Exchange(id: exchangeCounter, head: head, requestBodyBytes: body.count, startTime: start,
-                                wantsKeepAlive: head.wantsKeepAlive && !lifecycle.inputEnded, lock: exchangeLock)
+        let exchange = Exchange(
+            id: exchangeCounter, head: head, requestBodyBytes: body.count, startTime: start,
+            wantsKeepAlive: head.wantsKeepAlive && !lifecycle.inputEnded, lock: exchangeLock)
         self.exchange = exchange
         let responder = HTTPResponder(connection: self, exchange: exchange)
         let request = HTTPRequest(head: head, body: body, remoteAddress: remoteAddress)
@@ -249,8 +266,9 @@ final class HTTPConnection: @unchecked Sendable {
     /// Reads only while input can be used: not while a request is in flight with plenty of
     /// pipelined bytes already buffered (a bounded buffer), nor after end of input.
     func updateReadInterest() {
-        let wantsInput = lifecycle.wantsInput(bufferedBytes: parser.bufferedByteCount,
-                                              limit: context.configuration.parserLimits.maxHeaderBytes)
+        let wantsInput = lifecycle.wantsInput(
+            bufferedBytes: parser.bufferedByteCount,
+            limit: context.configuration.parserLimits.maxHeaderBytes)
         if wantsInput { resumeReading() } else { suspendReading() }
     }
 
@@ -288,9 +306,13 @@ final class HTTPConnection: @unchecked Sendable {
         let path = pendingHead?.path ?? "-"
         pendingHead = nil
         pendingBody = []
-        context.logger.debug("rejecting request", metadata: ["remote": .string(remoteAddress),
-                                                             "status": .stringConvertible(status),
-                                                             "reason": .string(message)])
+        context.logger.debug(
+            "rejecting request",
+            metadata: [
+                "remote": .string(remoteAddress),
+                "status": .stringConvertible(status),
+                "reason": .string(message),
+            ])
         writeStandaloneResponse(.standardError(status: status, message: message), method: method, path: path)
     }
 
@@ -317,7 +339,8 @@ final class HTTPConnection: @unchecked Sendable {
         lifecycle.closed()
         if let exchange {
             exchange.cancellation.cancel(reason ?? .clientDisconnected)
-            if case .done = exchange.phase {} else {
+            if case .done = exchange.phase {
+            } else {
                 exchange.phase = .done
                 recordCompletion(exchange, status: exchange.status == 0 ? 499 : exchange.status)
             }

@@ -1,9 +1,10 @@
 import Dispatch
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An event loop on one serial Dispatch queue: the server's default on every platform.
@@ -39,9 +40,9 @@ final class DispatchIOLoop: IOLoop, @unchecked Sendable {
     private let creatorNice: Int32
     private var sweepTimer: DispatchSourceTimer?
     #if os(Linux)
-    /// The loop's sockets; set by ``start(sweepInterval:)`` before any connection, queue-confined.
-    private var sockets: EpollSocketSet?
-    private var readinessSource: DispatchSourceRead?
+        /// The loop's sockets; set by ``start(sweepInterval:)`` before any connection, queue-confined.
+        private var sockets: EpollSocketSet?
+        private var readinessSource: DispatchSourceRead?
     #endif
 
     init(label: String) {
@@ -53,7 +54,7 @@ final class DispatchIOLoop: IOLoop, @unchecked Sendable {
     deinit {
         sweepTimer?.cancel()
         #if os(Linux)
-        readinessSource?.cancel()
+            readinessSource?.cancel()
         #endif
     }
 
@@ -80,30 +81,31 @@ final class DispatchIOLoop: IOLoop, @unchecked Sendable {
 
     override func watch(_ fileDescriptor: Int32, for connection: HTTPConnection) -> SocketWatch {
         #if os(Linux)
-        return sockets!.watch(fileDescriptor, for: connection)
+            return sockets!.watch(fileDescriptor, for: connection)
         #else
-        return DispatchSocketWatch(fileDescriptor: fileDescriptor, loop: self, connection: connection)
+            return DispatchSocketWatch(fileDescriptor: fileDescriptor, loop: self, connection: connection)
         #endif
     }
 
     override func start(sweepInterval interval: Double) throws(SocketError) {
         #if os(Linux)
-        // Created here, before the queue runs anything, so that a failure is thrown to the caller.
-        let sockets = try EpollSocketSet()
-        self.sockets = sockets
-        let source = DispatchSource.makeReadSource(fileDescriptor: sockets.descriptor, queue: queue)
-        source.setEventHandler { [weak self] in self?.drainReadySockets() }
-        // Dispatch needs the descriptor open until the source's cancellation is done: the cancel
-        // handler holds the set (which closes it) until then.
-        source.setCancelHandler { withExtendedLifetime(sockets) {} }
-        readinessSource = source
-        source.resume()
+            // Created here, before the queue runs anything, so that a failure is thrown to the caller.
+            let sockets = try EpollSocketSet()
+            self.sockets = sockets
+            let source = DispatchSource.makeReadSource(fileDescriptor: sockets.descriptor, queue: queue)
+            source.setEventHandler { [weak self] in self?.drainReadySockets() }
+            // Dispatch needs the descriptor open until the source's cancellation is done: the cancel
+            // handler holds the set (which closes it) until then.
+            source.setCancelHandler { withExtendedLifetime(sockets) {} }
+            readinessSource = source
+            source.resume()
         #endif
         queue.async { [self] in
             let timer = DispatchSource.makeTimerSource(queue: queue)
             let nanoseconds = Int(max(interval, 0.01) * 1e9)
-            timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds),
-                           leeway: .nanoseconds(nanoseconds / 10))
+            timer.schedule(
+                deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds),
+                leeway: .nanoseconds(nanoseconds / 10))
             timer.setEventHandler { [unowned self] in
                 ThreadPriority.adopt(creatorNice)
                 ThreadPriority.raiseLaggingThreads(to: creatorNice)
@@ -115,18 +117,18 @@ final class DispatchIOLoop: IOLoop, @unchecked Sendable {
     }
 
     #if os(Linux)
-    /// Handles every socket that is ready now. Called on the queue when the epoll set became
-    /// readable; waits again (without blocking) while sockets keep coming, which under load
-    /// saves Dispatch a disarm, hand-off and re-arm per batch.
-    private func drainReadySockets() {
-        guard let sockets else { return }
-        ThreadPriority.adopt(creatorNice)
-        onLoop {
-            for _ in 0..<Self.drainRounds {
-                if sockets.poll(timeout: 0).count == 0 { break }
+        /// Handles every socket that is ready now. Called on the queue when the epoll set became
+        /// readable; waits again (without blocking) while sockets keep coming, which under load
+        /// saves Dispatch a disarm, hand-off and re-arm per batch.
+        private func drainReadySockets() {
+            guard let sockets else { return }
+            ThreadPriority.adopt(creatorNice)
+            onLoop {
+                for _ in 0..<Self.drainRounds {
+                    if sockets.poll(timeout: 0).count == 0 { break }
+                }
             }
         }
-    }
     #endif
 
     override func stop() {
@@ -134,9 +136,9 @@ final class DispatchIOLoop: IOLoop, @unchecked Sendable {
             sweepTimer?.cancel()
             sweepTimer = nil
             #if os(Linux)
-            readinessSource?.cancel()
-            readinessSource = nil
-            sockets?.cancelAll()
+                readinessSource?.cancel()
+                readinessSource = nil
+                sockets?.cancelAll()
             #endif
         }
     }

@@ -1,8 +1,9 @@
 import Dispatch
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A read and a write source on one socket. Dispatch sources must be resumed as often as they
@@ -50,8 +51,14 @@ final class DispatchSocketWatch: SocketWatch {
     override func cancel() {
         guard !isCancelled else { return }
         isCancelled = true
-        if readSuspended { readSource?.resume(); readSuspended = false }
-        if !writeResumed { writeSource?.resume(); writeResumed = true }
+        if readSuspended {
+            readSource?.resume()
+            readSuspended = false
+        }
+        if !writeResumed {
+            writeSource?.resume()
+            writeResumed = true
+        }
         readSource?.cancel()
         writeSource?.cancel()
     }

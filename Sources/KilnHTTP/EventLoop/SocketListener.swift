@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Why the server could not listen.
@@ -50,9 +50,9 @@ struct SocketListener {
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
         hints.ai_family = AF_UNSPEC
         #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         #else
-        hints.ai_socktype = SOCK_STREAM
+            hints.ai_socktype = SOCK_STREAM
         #endif
         var results: UnsafeMutablePointer<addrinfo>? = nil
         let status = getaddrinfo(host.isEmpty ? nil : host, String(port), &hints, &results)
@@ -65,8 +65,10 @@ struct SocketListener {
         while let info = cursor {
             var storage = sockaddr_storage()
             withUnsafeMutableBytes(of: &storage) { raw in
-                raw.copyMemory(from: UnsafeRawBufferPointer(start: info.pointee.ai_addr,
-                                                            count: Int(info.pointee.ai_addrlen)))
+                raw.copyMemory(
+                    from: UnsafeRawBufferPointer(
+                        start: info.pointee.ai_addr,
+                        count: Int(info.pointee.ai_addrlen)))
             }
             let duplicate = addresses.contains { SocketAddress.describe($0) == SocketAddress.describe(storage) }
             if !duplicate { addresses.append(storage) }
@@ -78,9 +80,9 @@ struct SocketListener {
     private static func open(_ address: inout sockaddr_storage, backlog: Int32) throws(SocketError) -> SocketListener {
         let family = Int32(address.ss_family)
         #if canImport(Glibc)
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #else
-        let fd = socket(family, SOCK_STREAM, 0)
+            let fd = socket(family, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw .systemCall(name: "socket", errno: errno) }
         var one: Int32 = 1
@@ -109,8 +111,9 @@ struct SocketListener {
         _ = withUnsafeMutablePointer(to: &local) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &localLength) }
         }
-        return SocketListener(fileDescriptor: fd, address: SocketAddress.describe(local),
-                              port: SocketAddress.port(local))
+        return SocketListener(
+            fileDescriptor: fd, address: SocketAddress.describe(local),
+            port: SocketAddress.port(local))
     }
 }
 

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Keeps Dispatch's threads at the priority the server was started with.
@@ -26,10 +27,10 @@ enum ThreadPriority {
     /// The calling thread's nice value.
     static func current() -> Int32 {
         #if os(Linux)
-        // On Linux `PRIO_PROCESS` with 0 names the calling thread.
-        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+            // On Linux `PRIO_PROCESS` with 0 names the calling thread.
+            return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
         #else
-        return getpriority(PRIO_PROCESS, 0)
+            return getpriority(PRIO_PROCESS, 0)
         #endif
     }
 
@@ -45,24 +46,24 @@ enum ThreadPriority {
     /// raised too: such a thread would need to be told apart here.
     static func raiseLaggingThreads(to nice: Int32) {
         #if os(Linux)
-        let now = MonotonicClock.nanoseconds()
-        let due: Bool = raiseLock.withLock {
-            guard now &- lastRaise >= 1_000_000_000 else { return false }
-            lastRaise = now
-            return true
-        }
-        guard due, let directory = opendir("/proc/self/task") else { return }
-        defer { closedir(directory) }
-        let which = __priority_which_t(PRIO_PROCESS.rawValue)
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            let now = MonotonicClock.nanoseconds()
+            let due: Bool = raiseLock.withLock {
+                guard now &- lastRaise >= 1_000_000_000 else { return false }
+                lastRaise = now
+                return true
             }
-            guard let thread = UInt32(name) else { continue }
-            errno = 0
-            let current = getpriority(which, thread)
-            if errno == 0 && current > nice { _ = setpriority(which, thread, nice) }
-        }
+            guard due, let directory = opendir("/proc/self/task") else { return }
+            defer { closedir(directory) }
+            let which = __priority_which_t(PRIO_PROCESS.rawValue)
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                    String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                guard let thread = UInt32(name) else { continue }
+                errno = 0
+                let current = getpriority(which, thread)
+                if errno == 0 && current > nice { _ = setpriority(which, thread, nice) }
+            }
         #endif
     }
 
@@ -70,14 +71,14 @@ enum ThreadPriority {
     @inline(__always)
     static func adopt(_ nice: Int32) {
         #if os(Linux)
-        // Stored as nice + 100 so that nil (never set) differs from every nice value.
-        let marker = UnsafeMutableRawPointer(bitPattern: Int(nice) + 100)
-        guard pthread_getspecific(adoptedKey) != marker else { return }
-        pthread_setspecific(adoptedKey, marker)
-        if getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) != nice {
-            // Fails without privilege when raising priority; the thread then keeps Dispatch's.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
-        }
+            // Stored as nice + 100 so that nil (never set) differs from every nice value.
+            let marker = UnsafeMutableRawPointer(bitPattern: Int(nice) + 100)
+            guard pthread_getspecific(adoptedKey) != marker else { return }
+            pthread_setspecific(adoptedKey, marker)
+            if getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) != nice {
+                // Fails without privilege when raising priority; the thread then keeps Dispatch's.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+            }
         #endif
     }
 }

@@ -64,8 +64,10 @@ public struct HTTPRequest: Sendable {
     /// Values of `{name}` segments of the route pattern that matched, filled in by ``Router``.
     public var pathParameters: [String: String]
 
-    public init(head: HTTPRequestHead, body: [UInt8] = [], remoteAddress: String = "",
-                pathParameters: [String: String] = [:]) {
+    public init(
+        head: HTTPRequestHead, body: [UInt8] = [], remoteAddress: String = "",
+        pathParameters: [String: String] = [:]
+    ) {
         self.head = head
         self.body = body
         self.remoteAddress = remoteAddress

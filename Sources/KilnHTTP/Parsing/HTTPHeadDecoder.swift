@@ -65,9 +65,10 @@ enum HTTPHeadDecoder {
     static func decodeVersion(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) throws(HTTPParseError) -> HTTPVersion {
         let start = bytes.startIndex
         guard bytes.count == 8, bytes[start] == UInt8(ascii: "H"), bytes[start + 1] == UInt8(ascii: "T"),
-              bytes[start + 2] == UInt8(ascii: "T"), bytes[start + 3] == UInt8(ascii: "P"),
-              bytes[start + 4] == UInt8(ascii: "/"), bytes[start + 6] == UInt8(ascii: "."),
-              let major = digit(bytes[start + 5]), let minor = digit(bytes[start + 7]) else {
+            bytes[start + 2] == UInt8(ascii: "T"), bytes[start + 3] == UInt8(ascii: "P"),
+            bytes[start + 4] == UInt8(ascii: "/"), bytes[start + 6] == UInt8(ascii: "."),
+            let major = digit(bytes[start + 5]), let minor = digit(bytes[start + 7])
+        else {
             throw .badRequest("malformed HTTP version")
         }
         guard major == 1 else { throw .versionNotSupported }

@@ -51,9 +51,11 @@ public struct HTTPParserLimits: Sendable, Equatable {
     /// Longest chunk-size line including extensions, in bytes (400 beyond).
     public var maxChunkLineBytes: Int = 1024
 
-    public init(maxTargetBytes: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024,
-                maxHeaderCount: Int = 100, maxBodyBytes: Int = 16 * 1024 * 1024,
-                maxChunkLineBytes: Int = 1024) {
+    public init(
+        maxTargetBytes: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024,
+        maxHeaderCount: Int = 100, maxBodyBytes: Int = 16 * 1024 * 1024,
+        maxChunkLineBytes: Int = 1024
+    ) {
         self.maxTargetBytes = maxTargetBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount

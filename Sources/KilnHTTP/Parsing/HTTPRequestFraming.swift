@@ -6,8 +6,10 @@ enum HTTPRequestFraming: Equatable {
     case chunked
 
     /// Transfer codings that exist (IANA registry) but this server does not decode: 501.
-    static let knownCodings: Set<String> = ["chunked", "gzip", "x-gzip", "deflate", "compress",
-                                            "x-compress", "trailers"]
+    static let knownCodings: Set<String> = [
+        "chunked", "gzip", "x-gzip", "deflate", "compress",
+        "x-compress", "trailers",
+    ]
 
     /// uri-host and port characters (unreserved, sub-delims, `%`, `:` and IPv6 brackets) as
     /// ASCII bit masks, low and high 64 codes.
@@ -73,9 +75,10 @@ enum HTTPRequestFraming: Equatable {
             }
         }
         for coding in codings {
-            let name = coding.split(separator: ";", maxSplits: 1).first.map {
-                HTTPHeaders.trimmed($0)
-            } ?? coding
+            let name =
+                coding.split(separator: ";", maxSplits: 1).first.map {
+                    HTTPHeaders.trimmed($0)
+                } ?? coding
             guard knownCodings.contains(name) else { throw .notImplemented("transfer coding \(name)") }
         }
         guard codings.last == "chunked" else { throw .badRequest("chunked is not the final transfer coding") }
@@ -94,8 +97,9 @@ enum HTTPRequestFraming: Equatable {
             for element in value.split(separator: ",", omittingEmptySubsequences: false) {
                 let text = HTTPHeaders.trimmed(element)
                 guard !text.isEmpty, text.utf8.count <= 18,
-                      text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                      let length = Int(text) else {
+                    text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                    let length = Int(text)
+                else {
                     throw .badRequest("invalid Content-Length")
                 }
                 if let previous = result, previous != length {

@@ -109,8 +109,9 @@ public struct HTTPRequestParser: Sendable {
             throw error
         case .head:
             guard let headLength = try scanHead() else { return nil }
-            let head = try HTTPHeadDecoder.decode(buffer[readIndex..<(readIndex + headLength)],
-                                                  limits: limits)
+            let head = try HTTPHeadDecoder.decode(
+                buffer[readIndex..<(readIndex + headLength)],
+                limits: limits)
             let framing = try HTTPRequestFraming.framing(of: head, limits: limits)
             readIndex += headLength
             headScan = HeadScan()
@@ -189,8 +190,9 @@ public struct HTTPRequestParser: Sendable {
                 if !(index > start && bytes[index - 1] == HTTPSyntax.cr) {
                     let stop = min(end, start + limits.maxHeaderBytes + 1)
                     if scan.lineCount == 0 {
-                        index = try scan.requestLine.consume(bytes, from: index, upTo: stop,
-                                                             maxTargetBytes: limits.maxTargetBytes)
+                        index = try scan.requestLine.consume(
+                            bytes, from: index, upTo: stop,
+                            maxTargetBytes: limits.maxTargetBytes)
                     } else {
                         while index < stop {
                             let byte = bytes[index]
@@ -206,7 +208,8 @@ public struct HTTPRequestParser: Sendable {
                 let byte = bytes[index]
                 let offset = index - start
                 if offset > 0 && bytes[index - 1] == HTTPSyntax.cr && byte != HTTPSyntax.lf
-                    && offset - 1 >= scan.lineStart {
+                    && offset - 1 >= scan.lineStart
+                {
                     throw .badRequest("bare CR in header section")
                 }
                 if byte == HTTPSyntax.lf {
@@ -258,7 +261,10 @@ public struct HTTPRequestParser: Sendable {
         var lineFeed: Int? = nil
         var index = readIndex
         while index < searchEnd {
-            if buffer[index] == HTTPSyntax.lf { lineFeed = index; break }
+            if buffer[index] == HTTPSyntax.lf {
+                lineFeed = index
+                break
+            }
             index += 1
         }
         guard let lf = lineFeed else {
@@ -302,7 +308,10 @@ public struct HTTPRequestParser: Sendable {
             var lineFeed: Int? = nil
             var index = readIndex
             while index < buffer.count {
-                if buffer[index] == HTTPSyntax.lf { lineFeed = index; break }
+                if buffer[index] == HTTPSyntax.lf {
+                    lineFeed = index
+                    break
+                }
                 index += 1
             }
             // The size check comes first and counts only the bytes before LF, so the verdict is

@@ -59,8 +59,10 @@ struct RequestLineScanner {
 
     /// Feeds the request line's bytes from `start` up to the first CR or LF (or `end`); returns
     /// the index where it stopped.
-    mutating func consume(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, upTo end: Int,
-                          maxTargetBytes: Int) throws(HTTPParseError) -> Int {
+    mutating func consume(
+        _ bytes: UnsafeBufferPointer<UInt8>, from start: Int, upTo end: Int,
+        maxTargetBytes: Int
+    ) throws(HTTPParseError) -> Int {
         var index = start
         while index < end {
             let byte = bytes[index]
@@ -100,7 +102,8 @@ struct RequestLineScanner {
         case .version:
             partLength += 1
             // The characters of `HTTP/1.1`: H T P / digits and the dot.
-            let isVersionByte = byte == UInt8(ascii: "H") || byte == UInt8(ascii: "T") || byte == UInt8(ascii: "P")
+            let isVersionByte =
+                byte == UInt8(ascii: "H") || byte == UInt8(ascii: "T") || byte == UInt8(ascii: "P")
                 || byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")
                 || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
             guard partLength <= 8, isVersionByte else {

@@ -41,8 +41,9 @@ public final class HTTPResponder: @unchecked Sendable {
         guard !answered else { return }
         let connection = self.connection, exchange = self.exchange
         connection.loop.execute {
-            connection.sendResponse(.standardError(status: 500, message: "The handler produced no response."),
-                                    for: exchange, extraHeaders: HTTPHeaders())
+            connection.sendResponse(
+                .standardError(status: 500, message: "The handler produced no response."),
+                for: exchange, extraHeaders: HTTPHeaders())
         }
     }
 

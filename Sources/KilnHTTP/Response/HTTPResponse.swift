@@ -1,3 +1,5 @@
+import KilnJSON
+
 /// A complete response: status, headers and a body sent with `Content-Length`.
 ///
 /// The connection adds `Content-Length`, `Date`, `Server` and `Connection` itself; a handler sets
@@ -30,9 +32,11 @@ public struct HTTPResponse: Sendable {
     }
 
     /// An OpenAI-style error: `{"error":{"message":…,"type":…,"param":…,"code":…}}`.
-    public static func error(status: Int, message: String, type: String = "invalid_request_error",
-                             param: String? = nil, code: String? = nil,
-                             headers: HTTPHeaders = HTTPHeaders()) -> HTTPResponse {
+    public static func error(
+        status: Int, message: String, type: String = "invalid_request_error",
+        param: String? = nil, code: String? = nil,
+        headers: HTTPHeaders = HTTPHeaders()
+    ) -> HTTPResponse {
         let json = APIErrorBody(message: message, type: type, param: param, code: code).json
         return .json(json, status: status, headers: headers)
     }
@@ -68,18 +72,42 @@ public struct APIErrorBody: Sendable, Equatable {
         let type: String
         let code: String
         switch status {
-        case 401: type = "invalid_request_error"; code = "invalid_api_key"
-        case 404: type = "invalid_request_error"; code = "not_found"
-        case 405: type = "invalid_request_error"; code = "method_not_allowed"
-        case 408: type = "invalid_request_error"; code = "request_timeout"
-        case 413: type = "invalid_request_error"; code = "request_too_large"
-        case 414: type = "invalid_request_error"; code = "uri_too_long"
-        case 431: type = "invalid_request_error"; code = "headers_too_large"
-        case 501: type = "invalid_request_error"; code = "not_implemented"
-        case 503: type = "server_error"; code = "service_unavailable"
-        case 505: type = "invalid_request_error"; code = "http_version_not_supported"
-        case 500...: type = "server_error"; code = "internal_error"
-        default: type = "invalid_request_error"; code = "bad_request"
+        case 401:
+            type = "invalid_request_error"
+            code = "invalid_api_key"
+        case 404:
+            type = "invalid_request_error"
+            code = "not_found"
+        case 405:
+            type = "invalid_request_error"
+            code = "method_not_allowed"
+        case 408:
+            type = "invalid_request_error"
+            code = "request_timeout"
+        case 413:
+            type = "invalid_request_error"
+            code = "request_too_large"
+        case 414:
+            type = "invalid_request_error"
+            code = "uri_too_long"
+        case 431:
+            type = "invalid_request_error"
+            code = "headers_too_large"
+        case 501:
+            type = "invalid_request_error"
+            code = "not_implemented"
+        case 503:
+            type = "server_error"
+            code = "service_unavailable"
+        case 505:
+            type = "invalid_request_error"
+            code = "http_version_not_supported"
+        case 500...:
+            type = "server_error"
+            code = "internal_error"
+        default:
+            type = "invalid_request_error"
+            code = "bad_request"
         }
         return APIErrorBody(message: message, type: type, code: code)
     }
@@ -87,32 +115,9 @@ public struct APIErrorBody: Sendable, Equatable {
     public var json: String {
         func quoted(_ value: String?) -> String {
             guard let value else { return "null" }
-            return "\"" + JSONText.escape(value) + "\""
+            return JSONValue.quoted(value)
         }
         return "{\"error\":{\"message\":\(quoted(message)),\"type\":\(quoted(type)),"
             + "\"param\":\(quoted(param)),\"code\":\(quoted(code))}}"
-    }
-}
-
-/// Minimal JSON string escaping for bodies and log lines built by hand.
-public enum JSONText {
-    /// Escapes `text` for use between double quotes in JSON.
-    public static func escape(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
     }
 }

@@ -17,8 +17,10 @@ enum HTTPResponseHeadEncoder {
         var varyOnAcceptEncoding = false
     }
 
-    static func encode(into bytes: inout [UInt8], status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
-                       framing: Framing, serverLine: [UInt8]?, dateLine: [UInt8]) {
+    static func encode(
+        into bytes: inout [UInt8], status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
+        framing: Framing, serverLine: [UInt8]?, dateLine: [UInt8]
+    ) {
         appendASCII("HTTP/1.1 ", to: &bytes)
         appendDecimal(status, to: &bytes)
         bytes.append(HTTPSyntax.space)
@@ -88,8 +90,9 @@ enum HTTPResponseHeadEncoder {
 
     private static func appendField(_ name: String, _ value: String, to bytes: inout [UInt8]) {
         guard !name.isEmpty, allBytes(of: name, satisfy: HTTPSyntax.isToken),
-              allBytes(of: value, satisfy: HTTPSyntax.isFieldValue),
-              !isFramingHeader(name) else { return }
+            allBytes(of: value, satisfy: HTTPSyntax.isFieldValue),
+            !isFramingHeader(name)
+        else { return }
         appendString(name, to: &bytes)
         bytes.append(HTTPSyntax.colon)
         bytes.append(HTTPSyntax.space)

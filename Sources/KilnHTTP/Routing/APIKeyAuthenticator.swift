@@ -19,7 +19,8 @@ public struct APIKeyAuthenticator: Sendable {
         let bytes = Array(authorization.utf8)
         let prefix = Array("bearer ".utf8)
         guard bytes.count > prefix.count,
-              zip(bytes, prefix).allSatisfy({ ($0 | 0x20) == $1 || ($0 == 0x20 && $1 == 0x20) }) else {
+            zip(bytes, prefix).allSatisfy({ ($0 | 0x20) == $1 || ($0 == 0x20 && $1 == 0x20) })
+        else {
             return false
         }
         var token = bytes[prefix.count...]

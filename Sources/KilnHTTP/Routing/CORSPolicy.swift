@@ -9,8 +9,10 @@ public struct CORSPolicy: Sendable, Equatable {
     /// How long browsers may cache a preflight answer.
     public var maxAgeSeconds: Int
 
-    public init(allowedOrigins: [String], allowedHeaders: [String] = ["Authorization", "Content-Type"],
-                maxAgeSeconds: Int = 600) {
+    public init(
+        allowedOrigins: [String], allowedHeaders: [String] = ["Authorization", "Content-Type"],
+        maxAgeSeconds: Int = 600
+    ) {
         self.allowedOrigins = Set(allowedOrigins.map { Self.normalized($0) })
         self.allowedHeaders = allowedHeaders
         self.maxAgeSeconds = maxAgeSeconds

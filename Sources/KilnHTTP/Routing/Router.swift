@@ -57,10 +57,13 @@ public final class Router: @unchecked Sendable {
 
     /// Adds a route. `pattern` is a path whose `{name}` segments match any one segment and are
     /// passed in ``HTTPRequest/pathParameters``.
-    public func add(_ method: String, _ pattern: String, access: Access = .authenticated,
-                    _ handler: @escaping HTTPHandler) {
-        let route = Route(method: method, pattern: pattern, segments: Self.segments(of: pattern),
-                          access: access, handler: handler)
+    public func add(
+        _ method: String, _ pattern: String, access: Access = .authenticated,
+        _ handler: @escaping HTTPHandler
+    ) {
+        let route = Route(
+            method: method, pattern: pattern, segments: Self.segments(of: pattern),
+            access: access, handler: handler)
         let index = routes.count
         routes.append(route)
         if route.hasParameters || !pattern.hasPrefix("/") {
@@ -115,9 +118,11 @@ public final class Router: @unchecked Sendable {
         let route = routes[index]
         responder.route = route.pattern
         if route.access == .authenticated, let authenticator, !authenticator.authorizes(request.headers["Authorization"]) {
-            responder.respond(.error(status: 401,
-                                     message: "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
-                                     code: "invalid_api_key", headers: ["WWW-Authenticate": "Bearer"]))
+            responder.respond(
+                .error(
+                    status: 401,
+                    message: "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
+                    code: "invalid_api_key", headers: ["WWW-Authenticate": "Bearer"]))
             return
         }
         guard route.hasParameters, let parameters = Self.match(route.segments, Self.split(path)) else {
@@ -151,8 +156,10 @@ public final class Router: @unchecked Sendable {
         forEachMatch(path) { matched.append($0) }
         matched.sort()
         guard let first = matched.first else {
-            responder.respond(.error(status: 404, message: "Invalid URL (\(request.method) \(path))",
-                                     code: "not_found"))
+            responder.respond(
+                .error(
+                    status: 404, message: "Invalid URL (\(request.method) \(path))",
+                    code: "not_found"))
             return
         }
         responder.route = routes[first].pattern
@@ -160,15 +167,19 @@ public final class Router: @unchecked Sendable {
         if request.method == "OPTIONS" {
             respondToOptions(request, responder, methods: methods, corsAllowed: corsAllowed)
         } else {
-            responder.respond(.error(status: 405, message: "Method \(request.method) is not allowed for \(path).",
-                                     code: "method_not_allowed",
-                                     headers: ["Allow": methods.joined(separator: ", ")]))
+            responder.respond(
+                .error(
+                    status: 405, message: "Method \(request.method) is not allowed for \(path).",
+                    code: "method_not_allowed",
+                    headers: ["Allow": methods.joined(separator: ", ")]))
         }
     }
 
     /// `OPTIONS` needs no key: a browser's preflight never carries one.
-    private func respondToOptions(_ request: HTTPRequest, _ responder: HTTPResponder, methods: [String],
-                                  corsAllowed: Bool) {
+    private func respondToOptions(
+        _ request: HTTPRequest, _ responder: HTTPResponder, methods: [String],
+        corsAllowed: Bool
+    ) {
         var headers: HTTPHeaders = ["Allow": methods.joined(separator: ", ")]
         if corsAllowed, request.headers["Access-Control-Request-Method"] != nil {
             headers.add(name: "Access-Control-Allow-Methods", value: methods.joined(separator: ", "))

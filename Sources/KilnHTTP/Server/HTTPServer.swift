@@ -1,10 +1,11 @@
 import Dispatch
 import Foundation
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An HTTP/1.1 server on non-blocking sockets and Dispatch sources.
@@ -41,17 +42,20 @@ public final class HTTPServer: @unchecked Sendable {
     ///   - accessLog: one line per request; by default through `logger`.
     ///   - observer: metrics hooks.
     ///   - handler: the application, usually ``Router/handler``.
-    public init(configuration: HTTPServerConfiguration, logger: Logger = Logger(label: "kiln.http"),
-                accessLog: AccessLog? = nil, observer: HTTPServerObserver? = nil,
-                handler: @escaping HTTPHandler) {
+    public init(
+        configuration: HTTPServerConfiguration, logger: Logger = Logger(label: "kiln.http"),
+        accessLog: AccessLog? = nil, observer: HTTPServerObserver? = nil,
+        handler: @escaping HTTPHandler
+    ) {
         self.configuration = configuration
-        context = HTTPServerContext(configuration: configuration, handler: handler, logger: logger,
-                                    accessLog: accessLog ?? AccessLog(logger: logger), observer: observer)
+        context = HTTPServerContext(
+            configuration: configuration, handler: handler, logger: logger,
+            accessLog: accessLog ?? AccessLog(logger: logger), observer: observer)
         var queueCount = configuration.ioQueueCount
         if queueCount <= 0 { queueCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
         loops = (0..<queueCount).map { index -> IOLoop in
             #if os(Linux)
-            if configuration.eventMechanism == .epoll { return EpollIOLoop(name: "kiln.http.io.\(index)") }
+                if configuration.eventMechanism == .epoll { return EpollIOLoop(name: "kiln.http.io.\(index)") }
             #endif
             return DispatchIOLoop(label: "kiln.http.io.\(index)")
         }
@@ -73,8 +77,9 @@ public final class HTTPServer: @unchecked Sendable {
     public func start() throws(SocketError) {
         // A client that vanishes must never kill the process: writes use MSG_NOSIGNAL as well.
         signal(SIGPIPE, SIG_IGN)
-        let listeners = try SocketListener.listen(host: configuration.host, port: configuration.port,
-                                                  backlog: configuration.listenBacklog)
+        let listeners = try SocketListener.listen(
+            host: configuration.host, port: configuration.port,
+            backlog: configuration.listenBacklog)
         do {
             for loop in loops { try loop.start(sweepInterval: configuration.timerResolution) }
         } catch {
@@ -152,9 +157,10 @@ public final class HTTPServer: @unchecked Sendable {
         let loop = loops[nextLoopIndex % loops.count]
         nextLoopIndex += 1
         nextConnectionID += 1
-        let connection = HTTPConnection(id: nextConnectionID, fileDescriptor: client, remoteAddress: address,
-                                        loop: loop, context: context, security: security,
-                                        isRefusal: admission == .refuse)
+        let connection = HTTPConnection(
+            id: nextConnectionID, fileDescriptor: client, remoteAddress: address,
+            loop: loop, context: context, security: security,
+            isRefusal: admission == .refuse)
         context.connectionOpened(isRefusal: admission == .refuse)
         loop.execute { connection.start() }
     }

@@ -70,9 +70,9 @@ public struct HTTPServerConfiguration: Sendable {
         /// Whether this platform offers the mechanism.
         public var isAvailable: Bool {
             #if os(Linux)
-            return true
+                return true
             #else
-            return self == .dispatch
+                return self == .dispatch
             #endif
         }
     }

@@ -18,8 +18,10 @@ final class HTTPServerContext: @unchecked Sendable {
     private var openRefusals = 0
     private var onAllClosed: (() -> Void)?
 
-    init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler, logger: Logger,
-         accessLog: AccessLog, observer: HTTPServerObserver?) {
+    init(
+        configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler, logger: Logger,
+        accessLog: AccessLog, observer: HTTPServerObserver?
+    ) {
         self.configuration = configuration
         self.handler = handler
         self.logger = logger

@@ -19,9 +19,11 @@ public struct HTTPRequestRecord: Sendable {
     /// Set when the request was cancelled before its response completed.
     public var cancellation: CancellationReason?
 
-    public init(method: String, path: String, route: String, status: Int, responseBodyBytes: Int,
-                requestBodyBytes: Int, duration: Double, remoteAddress: String, streamed: Bool,
-                cancellation: CancellationReason?) {
+    public init(
+        method: String, path: String, route: String, status: Int, responseBodyBytes: Int,
+        requestBodyBytes: Int, duration: Double, remoteAddress: String, streamed: Bool,
+        cancellation: CancellationReason?
+    ) {
         self.method = method
         self.path = path
         self.route = route

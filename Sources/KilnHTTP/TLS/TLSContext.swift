@@ -1,8 +1,9 @@
 import COpenSSL
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The server's TLS configuration and certificate, shared by all connections; makes one
@@ -125,8 +126,10 @@ public final class TLSContext: @unchecked Sendable {
         try require(SSL_CTX_set_ciphersuites(context, tls13CipherSuites) == 1, "TLS 1.3 cipher suites")
         try require(kiln_SSL_CTX_set1_groups_list(context, groups) == 1, "key exchange groups")
         try require(kiln_SSL_CTX_set_dh_auto(context, 1) == 1, "automatic DH parameters")
-        _ = kiln_SSL_CTX_set_options(context, kiln_SSL_OP_NO_RENEGOTIATION() | kiln_SSL_OP_NO_COMPRESSION()
-                                     | kiln_SSL_OP_NO_TICKET())
+        _ = kiln_SSL_CTX_set_options(
+            context,
+            kiln_SSL_OP_NO_RENEGOTIATION() | kiln_SSL_OP_NO_COMPRESSION()
+                | kiln_SSL_OP_NO_TICKET())
         try require(SSL_CTX_set_num_tickets(context, 0) == 1, "no TLS 1.3 session tickets")
         _ = kiln_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
         _ = kiln_SSL_CTX_set_mode(context, Int(SSL_MODE_RELEASE_BUFFERS))
@@ -135,8 +138,10 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_set_default_passwd_cb(context) { _, _, _, _ in 0 }
     }
 
-    private static func loadCredentials(into context: OpaquePointer, certificatePath: String,
-                                        keyPath: String) throws {
+    private static func loadCredentials(
+        into context: OpaquePointer, certificatePath: String,
+        keyPath: String
+    ) throws {
         TLSErrorQueue.clear()
         guard SSL_CTX_use_certificate_chain_file(context, certificatePath) == 1 else {
             throw TLSError.invalidCertificate(

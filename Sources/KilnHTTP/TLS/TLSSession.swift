@@ -40,7 +40,8 @@ public final class TLSSession {
     init(context: OpaquePointer) {
         // SSL_new takes its own reference on the context; allocation failures are out-of-memory.
         guard let ssl = SSL_new(context),
-              let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+            let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem())
+        else {
             fatalError("OpenSSL could not allocate a TLS session (out of memory)")
         }
         // An empty input BIO must read as "retry later", not as end of file.

@@ -167,8 +167,9 @@ struct ServeCommand: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let settings: ServeSettings
         do {
-            settings = try ConfigCatalogue.resolve(configFile: config ?? environment["KILN_CONFIG"],
-                                                   environment: environment, flags: flagValues)
+            settings = try ConfigCatalogue.resolve(
+                configFile: config ?? environment["KILN_CONFIG"],
+                environment: environment, flags: flagValues)
         } catch let error as ConfigError {
             throw ValidationError(error.description)
         }

@@ -5,122 +5,177 @@ import KilnHTTP
 /// the file, the environment and the flags over the defaults.
 enum ConfigCatalogue {
     static let settings: [ConfigSetting] = [
-        ConfigSetting(key: "server.host", binding: .string(\.host),
-                      help: "Address or host name to listen on (:: for every IPv4 and IPv6 address)."),
+        ConfigSetting(
+            key: "server.host", binding: .string(\.host),
+            help: "Address or host name to listen on (:: for every IPv4 and IPv6 address)."),
         ConfigSetting(key: "server.port", binding: .integer(\.port), help: "TCP port (0 picks a free one)."),
-        ConfigSetting(key: "server.io_queues", binding: .integer(\.ioQueues),
-                      help: "Serial queues running connections (0 = one per core)."),
-        ConfigSetting(key: "server.event_mechanism", binding: .string(\.eventMechanism),
-                      help: "How sockets are watched: dispatch (Dispatch queues and sources) or epoll (a thread per loop, Linux only)."),
-        ConfigSetting(key: "server.listen_backlog", binding: .integer(\.listenBacklog),
-                      help: "Kernel queue of connections not yet accepted."),
+        ConfigSetting(
+            key: "server.io_queues", binding: .integer(\.ioQueues),
+            help: "Serial queues running connections (0 = one per core)."),
+        ConfigSetting(
+            key: "server.event_mechanism", binding: .string(\.eventMechanism),
+            help: "How sockets are watched: dispatch (Dispatch queues and sources) or epoll (a thread per loop, Linux only)."),
+        ConfigSetting(
+            key: "server.listen_backlog", binding: .integer(\.listenBacklog),
+            help: "Kernel queue of connections not yet accepted."),
 
-        ConfigSetting(key: "limits.max_connections", binding: .integer(\.maxConnections),
-                      help: "Most open connections; more are answered 503 and closed."),
-        ConfigSetting(key: "limits.max_body_bytes", binding: .integer(\.maxBodyBytes),
-                      help: "Largest request body, after chunked and gzip decoding (413 beyond)."),
-        ConfigSetting(key: "limits.max_header_bytes", binding: .integer(\.maxHeaderBytes),
-                      help: "Largest request head, request line included (431 beyond)."),
-        ConfigSetting(key: "limits.max_header_count", binding: .integer(\.maxHeaderCount),
-                      help: "Most header fields in a request (431 beyond)."),
-        ConfigSetting(key: "limits.max_target_bytes", binding: .integer(\.maxTargetBytes),
-                      help: "Longest request target (414 beyond)."),
-        ConfigSetting(key: "limits.max_chunk_line_bytes", binding: .integer(\.maxChunkLineBytes),
-                      help: "Longest chunk-size line with its extensions (400 beyond)."),
-        ConfigSetting(key: "limits.max_buffered_output_bytes", binding: .integer(\.maxBufferedOutputBytes),
-                      help: "Unsent output one connection may hold when more is queued before it is dropped (one response or event larger than this still goes out whole)."),
+        ConfigSetting(
+            key: "limits.max_connections", binding: .integer(\.maxConnections),
+            help: "Most open connections; more are answered 503 and closed."),
+        ConfigSetting(
+            key: "limits.max_body_bytes", binding: .integer(\.maxBodyBytes),
+            help: "Largest request body, after chunked and gzip decoding (413 beyond)."),
+        ConfigSetting(
+            key: "limits.max_header_bytes", binding: .integer(\.maxHeaderBytes),
+            help: "Largest request head, request line included (431 beyond)."),
+        ConfigSetting(
+            key: "limits.max_header_count", binding: .integer(\.maxHeaderCount),
+            help: "Most header fields in a request (431 beyond)."),
+        ConfigSetting(
+            key: "limits.max_target_bytes", binding: .integer(\.maxTargetBytes),
+            help: "Longest request target (414 beyond)."),
+        ConfigSetting(
+            key: "limits.max_chunk_line_bytes", binding: .integer(\.maxChunkLineBytes),
+            help: "Longest chunk-size line with its extensions (400 beyond)."),
+        ConfigSetting(
+            key: "limits.max_buffered_output_bytes", binding: .integer(\.maxBufferedOutputBytes),
+            help:
+                "Unsent output one connection may hold when more is queued before it is dropped (one response or event larger than this still goes out whole)."
+        ),
 
-        ConfigSetting(key: "timeouts.header_read_timeout", binding: .double(\.headerReadTimeout),
-                      help: "Seconds to receive a request head (408 after)."),
-        ConfigSetting(key: "timeouts.body_idle_timeout", binding: .double(\.bodyIdleTimeout),
-                      help: "Seconds without progress while a body arrives (408 after)."),
-        ConfigSetting(key: "timeouts.keep_alive_timeout", binding: .double(\.keepAliveTimeout),
-                      help: "Seconds an idle keep-alive connection stays open."),
-        ConfigSetting(key: "timeouts.send_timeout", binding: .double(\.sendTimeout),
-                      help: "Seconds without progress sending before the connection is dropped."),
-        ConfigSetting(key: "timeouts.handshake_timeout", binding: .double(\.handshakeTimeout),
-                      help: "Seconds to complete a TLS handshake."),
-        ConfigSetting(key: "timeouts.linger_timeout", binding: .double(\.lingerTimeout),
-                      help: "Seconds to drain input after an error response before closing."),
-        ConfigSetting(key: "timeouts.shutdown_grace_period", binding: .double(\.shutdownGracePeriod),
-                      help: "Seconds in-flight requests get to finish on SIGTERM/SIGINT."),
+        ConfigSetting(
+            key: "timeouts.header_read_timeout", binding: .double(\.headerReadTimeout),
+            help: "Seconds to receive a request head (408 after)."),
+        ConfigSetting(
+            key: "timeouts.body_idle_timeout", binding: .double(\.bodyIdleTimeout),
+            help: "Seconds without progress while a body arrives (408 after)."),
+        ConfigSetting(
+            key: "timeouts.keep_alive_timeout", binding: .double(\.keepAliveTimeout),
+            help: "Seconds an idle keep-alive connection stays open."),
+        ConfigSetting(
+            key: "timeouts.send_timeout", binding: .double(\.sendTimeout),
+            help: "Seconds without progress sending before the connection is dropped."),
+        ConfigSetting(
+            key: "timeouts.handshake_timeout", binding: .double(\.handshakeTimeout),
+            help: "Seconds to complete a TLS handshake."),
+        ConfigSetting(
+            key: "timeouts.linger_timeout", binding: .double(\.lingerTimeout),
+            help: "Seconds to drain input after an error response before closing."),
+        ConfigSetting(
+            key: "timeouts.shutdown_grace_period", binding: .double(\.shutdownGracePeriod),
+            help: "Seconds in-flight requests get to finish on SIGTERM/SIGINT."),
 
-        ConfigSetting(key: "security.api_keys", binding: .strings(\.apiKeys),
-                      help: "API keys accepted as 'Authorization: Bearer <key>' (none = no authentication)."),
-        ConfigSetting(key: "security.cors_allowed_origins", binding: .strings(\.corsAllowedOrigins),
-                      help: "Browser origins allowed by CORS (none = CORS off; \"*\" = any)."),
+        ConfigSetting(
+            key: "security.api_keys", binding: .strings(\.apiKeys),
+            help: "API keys accepted as 'Authorization: Bearer <key>' (none = no authentication)."),
+        ConfigSetting(
+            key: "security.cors_allowed_origins", binding: .strings(\.corsAllowedOrigins),
+            help: "Browser origins allowed by CORS (none = CORS off; \"*\" = any)."),
 
-        ConfigSetting(key: "tls.tls_cert", binding: .string(\.tlsCert),
-                      help: "PEM certificate chain; with tls_key, serves HTTPS (SIGHUP reloads both)."),
+        ConfigSetting(
+            key: "tls.tls_cert", binding: .string(\.tlsCert),
+            help: "PEM certificate chain; with tls_key, serves HTTPS (SIGHUP reloads both)."),
         ConfigSetting(key: "tls.tls_key", binding: .string(\.tlsKey), help: "PEM private key for tls_cert."),
 
-        ConfigSetting(key: "gzip.gzip", binding: .bool(\.gzip),
-                      help: "Compress JSON and text responses for clients that accept gzip."),
-        ConfigSetting(key: "gzip.gzip_min_bytes", binding: .integer(\.gzipMinBytes),
-                      help: "Smallest response body worth compressing."),
+        ConfigSetting(
+            key: "gzip.gzip", binding: .bool(\.gzip),
+            help: "Compress JSON and text responses for clients that accept gzip."),
+        ConfigSetting(
+            key: "gzip.gzip_min_bytes", binding: .integer(\.gzipMinBytes),
+            help: "Smallest response body worth compressing."),
         ConfigSetting(key: "gzip.gzip_level", binding: .integer(\.gzipLevel), help: "zlib level, 1 (fast) to 9 (small)."),
-        ConfigSetting(key: "gzip.gzip_requests", binding: .bool(\.gzipRequests),
-                      help: "Accept request bodies sent with Content-Encoding: gzip."),
+        ConfigSetting(
+            key: "gzip.gzip_requests", binding: .bool(\.gzipRequests),
+            help: "Accept request bodies sent with Content-Encoding: gzip."),
 
-        ConfigSetting(key: "model.model", binding: .string(\.model),
-                      help: "GGUF language model to serve (empty = the default model, fetched on first run)."),
-        ConfigSetting(key: "model.model_name", binding: .string(\.modelName),
-                      help: "Model id in the API (empty = the file name without .gguf)."),
+        ConfigSetting(
+            key: "model.model", binding: .string(\.model),
+            help: "GGUF language model to serve (empty = the default model, fetched on first run)."),
+        ConfigSetting(
+            key: "model.model_name", binding: .string(\.modelName),
+            help: "Model id in the API (empty = the file name without .gguf)."),
 
-        ConfigSetting(key: "engine.threads", binding: .integer(\.threads),
-                      help: "Kernel worker threads (0 = one per core)."),
-        ConfigSetting(key: "engine.context_length", binding: .integer(\.contextLength),
-                      help: "Longest sequence, prompt and answer (0 = the model's own)."),
-        ConfigSetting(key: "engine.kv_blocks", binding: .integer(\.kvBlocks),
-                      help: "Blocks in the KV cache pool, shared by all sequences and the prefix cache."),
-        ConfigSetting(key: "engine.kv_block_size", binding: .integer(\.kvBlockSize),
-                      help: "Tokens per KV block (the prefix cache's unit of reuse)."),
-        ConfigSetting(key: "engine.max_batch_sequences", binding: .integer(\.maxBatchSequences),
-                      help: "Most sequences decoded together in one step."),
-        ConfigSetting(key: "engine.max_batch_tokens", binding: .integer(\.maxBatchTokens),
-                      help: "Most tokens in one step; long prompts are prefilled in chunks under it."),
-        ConfigSetting(key: "engine.queue_capacity", binding: .integer(\.queueCapacity),
-                      help: "Jobs waiting for the engine; more get 429 with Retry-After."),
+        ConfigSetting(
+            key: "engine.threads", binding: .integer(\.threads),
+            help: "Kernel worker threads (0 = one per core)."),
+        ConfigSetting(
+            key: "engine.context_length", binding: .integer(\.contextLength),
+            help: "Longest sequence, prompt and answer (0 = the model's own)."),
+        ConfigSetting(
+            key: "engine.kv_blocks", binding: .integer(\.kvBlocks),
+            help: "Blocks in the KV cache pool, shared by all sequences and the prefix cache."),
+        ConfigSetting(
+            key: "engine.kv_block_size", binding: .integer(\.kvBlockSize),
+            help: "Tokens per KV block (the prefix cache's unit of reuse)."),
+        ConfigSetting(
+            key: "engine.max_batch_sequences", binding: .integer(\.maxBatchSequences),
+            help: "Most sequences decoded together in one step."),
+        ConfigSetting(
+            key: "engine.max_batch_tokens", binding: .integer(\.maxBatchTokens),
+            help: "Most tokens in one step; long prompts are prefilled in chunks under it."),
+        ConfigSetting(
+            key: "engine.queue_capacity", binding: .integer(\.queueCapacity),
+            help: "Jobs waiting for the engine; more get 429 with Retry-After."),
 
-        ConfigSetting(key: "api.max_n", binding: .integer(\.maxN),
-                      help: "Most choices (n, times the prompts of a completion) in one request."),
-        ConfigSetting(key: "api.default_max_tokens", binding: .integer(\.defaultMaxTokens),
-                      help: "max_tokens when a request gives none (capped by the context left)."),
-        ConfigSetting(key: "api.request_timeout", binding: .double(\.requestTimeout),
-                      help: "Seconds a generation may take, queued and running (0 = no limit)."),
+        ConfigSetting(
+            key: "api.max_n", binding: .integer(\.maxN),
+            help: "Most choices (n, times the prompts of a completion) in one request."),
+        ConfigSetting(
+            key: "api.default_max_tokens", binding: .integer(\.defaultMaxTokens),
+            help: "max_tokens when a request gives none (capped by the context left)."),
+        ConfigSetting(
+            key: "api.request_timeout", binding: .double(\.requestTimeout),
+            help: "Seconds a generation may take, queued and running (0 = no limit)."),
 
-        ConfigSetting(key: "image.image_model", binding: .string(\.imageModel),
-                      help: "Diffusers folder of an image pipeline served beside the language model (empty = Kiln's own kiln-shapes-dit, \"none\" = no image endpoint)."),
-        ConfigSetting(key: "image.image_model_name", binding: .string(\.imageModelName),
-                      help: "Image model id in the API (empty = the folder's name)."),
-        ConfigSetting(key: "image.image_max_n", binding: .integer(\.imageMaxN),
-                      help: "Most images (n) in one request."),
-        ConfigSetting(key: "image.image_max_side", binding: .integer(\.imageMaxSide),
-                      help: "Longest image side in pixels a request may ask for."),
-        ConfigSetting(key: "image.image_max_steps", binding: .integer(\.imageMaxSteps),
-                      help: "Most denoising steps a request may ask for."),
-        ConfigSetting(key: "image.image_default_steps", binding: .integer(\.imageDefaultSteps),
-                      help: "Denoising steps when a request gives none."),
-        ConfigSetting(key: "image.image_preview_interval", binding: .integer(\.imagePreviewInterval),
-                      help: "Steps between streamed previews when a request names none (0 = no previews)."),
-        ConfigSetting(key: "image.image_max_batch", binding: .integer(\.imageMaxBatch),
-                      help: "Images of the same size and steps advanced by one denoiser call."),
-        ConfigSetting(key: "image.image_max_running", binding: .integer(\.imageMaxRunning),
-                      help: "Image jobs denoising at once; more wait in the queue."),
-        ConfigSetting(key: "image.image_overlap", binding: .bool(\.imageOverlap),
-                      help: "Run denoising steps on their own thread beside text iterations (false = between them)."),
-        ConfigSetting(key: "image.image_threads", binding: .integer(\.imageThreads),
-                      help: "Threads of the image models' kernel pool (0 = one per core)."),
-        ConfigSetting(key: "image.winograd_tiles", binding: .integer(\.winogradTiles),
-                      help: "3×3 convolutions over at least this many 2×2 output tiles use Winograd F(2×2) (0 = no Winograd)."),
-        ConfigSetting(key: "image.winograd4_tiles", binding: .integer(\.winograd4Tiles),
-                      help: "3×3 convolutions over at least this many 4×4 output tiles use Winograd F(4×4) (0 = never)."),
-        ConfigSetting(key: "image.pack_buffers_mb", binding: .integer(\.packBuffersMb),
-                      help: "Megabytes of idle weight-packing buffers the image kernels keep between products."),
+        ConfigSetting(
+            key: "image.image_model", binding: .string(\.imageModel),
+            help:
+                "Diffusers folder of an image pipeline served beside the language model (empty = Kiln's own kiln-shapes-dit, \"none\" = no image endpoint)."
+        ),
+        ConfigSetting(
+            key: "image.image_model_name", binding: .string(\.imageModelName),
+            help: "Image model id in the API (empty = the folder's name)."),
+        ConfigSetting(
+            key: "image.image_max_n", binding: .integer(\.imageMaxN),
+            help: "Most images (n) in one request."),
+        ConfigSetting(
+            key: "image.image_max_side", binding: .integer(\.imageMaxSide),
+            help: "Longest image side in pixels a request may ask for."),
+        ConfigSetting(
+            key: "image.image_max_steps", binding: .integer(\.imageMaxSteps),
+            help: "Most denoising steps a request may ask for."),
+        ConfigSetting(
+            key: "image.image_default_steps", binding: .integer(\.imageDefaultSteps),
+            help: "Denoising steps when a request gives none."),
+        ConfigSetting(
+            key: "image.image_preview_interval", binding: .integer(\.imagePreviewInterval),
+            help: "Steps between streamed previews when a request names none (0 = no previews)."),
+        ConfigSetting(
+            key: "image.image_max_batch", binding: .integer(\.imageMaxBatch),
+            help: "Images of the same size and steps advanced by one denoiser call."),
+        ConfigSetting(
+            key: "image.image_max_running", binding: .integer(\.imageMaxRunning),
+            help: "Image jobs denoising at once; more wait in the queue."),
+        ConfigSetting(
+            key: "image.image_overlap", binding: .bool(\.imageOverlap),
+            help: "Run denoising steps on their own thread beside text iterations (false = between them)."),
+        ConfigSetting(
+            key: "image.image_threads", binding: .integer(\.imageThreads),
+            help: "Threads of the image models' kernel pool (0 = one per core)."),
+        ConfigSetting(
+            key: "image.winograd_tiles", binding: .integer(\.winogradTiles),
+            help: "3×3 convolutions over at least this many 2×2 output tiles use Winograd F(2×2) (0 = no Winograd)."),
+        ConfigSetting(
+            key: "image.winograd4_tiles", binding: .integer(\.winograd4Tiles),
+            help: "3×3 convolutions over at least this many 4×4 output tiles use Winograd F(4×4) (0 = never)."),
+        ConfigSetting(
+            key: "image.pack_buffers_mb", binding: .integer(\.packBuffersMb),
+            help: "Megabytes of idle weight-packing buffers the image kernels keep between products."),
 
         ConfigSetting(key: "log.log_format", binding: .string(\.logFormat), help: "Log line format: text or json."),
-        ConfigSetting(key: "log.log_level", binding: .string(\.logLevel),
-                      help: "Least severe level logged: trace, debug, info, notice, warning, error, critical."),
+        ConfigSetting(
+            key: "log.log_level", binding: .string(\.logLevel),
+            help: "Least severe level logged: trace, debug, info, notice, warning, error, critical."),
         ConfigSetting(key: "log.access_log", binding: .bool(\.accessLog), help: "Log one line per request."),
     ]
 
@@ -130,8 +185,10 @@ enum ConfigCatalogue {
     }
 
     /// Resolves the settings: defaults, then the file, then `KILN_…` variables, then flags.
-    static func resolve(configFile: String?, environment: [String: String],
-                        flags: [(key: String, value: ConfigValue)]) throws -> ServeSettings {
+    static func resolve(
+        configFile: String?, environment: [String: String],
+        flags: [(key: String, value: ConfigValue)]
+    ) throws -> ServeSettings {
         var resolved = ServeSettings()
         if let configFile {
             let text: String
@@ -174,15 +231,19 @@ enum ConfigCatalogue {
         try require(mechanism != nil, "event_mechanism must be dispatch or epoll")
         try require(mechanism?.isAvailable ?? true, "event_mechanism \(settings.eventMechanism) is not available on this platform")
         try require(settings.listenBacklog > 0, "listen_backlog must be positive")
-        for (name, value) in [("max_connections", settings.maxConnections), ("max_body_bytes", settings.maxBodyBytes),
-                              ("max_header_bytes", settings.maxHeaderBytes), ("max_header_count", settings.maxHeaderCount),
-                              ("max_target_bytes", settings.maxTargetBytes), ("max_chunk_line_bytes", settings.maxChunkLineBytes),
-                              ("max_buffered_output_bytes", settings.maxBufferedOutputBytes)] {
+        for (name, value) in [
+            ("max_connections", settings.maxConnections), ("max_body_bytes", settings.maxBodyBytes),
+            ("max_header_bytes", settings.maxHeaderBytes), ("max_header_count", settings.maxHeaderCount),
+            ("max_target_bytes", settings.maxTargetBytes), ("max_chunk_line_bytes", settings.maxChunkLineBytes),
+            ("max_buffered_output_bytes", settings.maxBufferedOutputBytes),
+        ] {
             try require(value > 0, "\(name) must be positive")
         }
-        for (name, value) in [("header_read_timeout", settings.headerReadTimeout), ("body_idle_timeout", settings.bodyIdleTimeout),
-                              ("keep_alive_timeout", settings.keepAliveTimeout), ("send_timeout", settings.sendTimeout),
-                              ("handshake_timeout", settings.handshakeTimeout)] {
+        for (name, value) in [
+            ("header_read_timeout", settings.headerReadTimeout), ("body_idle_timeout", settings.bodyIdleTimeout),
+            ("keep_alive_timeout", settings.keepAliveTimeout), ("send_timeout", settings.sendTimeout),
+            ("handshake_timeout", settings.handshakeTimeout),
+        ] {
             try require(value > 0, "\(name) must be positive")
         }
         try require(settings.lingerTimeout >= 0 && settings.shutdownGracePeriod >= 0, "linger and grace periods must not be negative")
@@ -193,16 +254,18 @@ enum ConfigCatalogue {
         try require((1...64).contains(settings.imageMaxN), "image_max_n must be between 1 and 64")
         try require((8...4096).contains(settings.imageMaxSide), "image_max_side must be between 8 and 4096")
         try require((1...1000).contains(settings.imageMaxSteps), "image_max_steps must be between 1 and 1000")
-        try require((1...settings.imageMaxSteps).contains(settings.imageDefaultSteps),
-                    "image_default_steps must be between 1 and image_max_steps")
+        try require(
+            (1...settings.imageMaxSteps).contains(settings.imageDefaultSteps),
+            "image_default_steps must be between 1 and image_max_steps")
         try require(settings.imagePreviewInterval >= 0, "image_preview_interval must not be negative")
         try require((1...256).contains(settings.imageMaxBatch), "image_max_batch must be between 1 and 256")
         try require((1...4096).contains(settings.imageMaxRunning), "image_max_running must be between 1 and 4096")
         try require((0...256).contains(settings.imageThreads), "image_threads must be between 0 and 256")
         try require(settings.winogradTiles >= 0 && settings.winograd4Tiles >= 0, "winograd_tiles and winograd4_tiles must not be negative")
         try require((0...(1 << 20)).contains(settings.packBuffersMb), "pack_buffers_mb must be between 0 and 1048576")
-        try require(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(settings.logLevel),
-                    "log_level must be one of trace, debug, info, notice, warning, error, critical")
+        try require(
+            ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(settings.logLevel),
+            "log_level must be one of trace, debug, info, notice, warning, error, critical")
     }
 
     /// The settings as a TOML document, in the file's layout (`kiln serve --print-config`).

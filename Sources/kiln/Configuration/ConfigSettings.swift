@@ -137,8 +137,9 @@ struct ConfigSetting: Sendable {
             default: throw ConfigError("\(environmentVariable): '\(text)' is not a boolean")
             }
         case .strings:
-            return .array(trimmed.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }
-                            .filter { $0 != .string("") })
+            return .array(
+                trimmed.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }
+                    .filter { $0 != .string("") })
         }
     }
 

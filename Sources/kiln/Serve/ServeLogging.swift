@@ -1,5 +1,6 @@
 import Foundation
 import KilnHTTP
+import KilnJSON
 import Logging
 
 /// Log output for `kiln serve`: human-readable lines or one JSON object per line, on stderr.
@@ -35,10 +36,10 @@ struct JSONLineLogHandler: LogHandler {
         if let explicit = event.metadata { fields.merge(explicit) { $1 } }
         if let error = event.error { fields["error"] = .string("\(error)") }
         var text =
-            "{\"time\":\"\(LogClock.shared.utcTimestamp())\",\"level\":\"\(level.rawValue)\",\"label\":\"\(JSONText.escape(label))\","
-            + "\"message\":\"\(JSONText.escape(message.description))\""
+            "{\"time\":\"\(LogClock.shared.utcTimestamp())\",\"level\":\"\(level.rawValue)\",\"label\":\(JSONValue.quoted(label)),"
+            + "\"message\":\(JSONValue.quoted(message.description))"
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-            text += ",\"\(JSONText.escape(key))\":\(Self.json(value))"
+            text += ",\(JSONValue.quoted(key)):\(Self.json(value))"
         }
         text += "}\n"
         StandardError.write(text)
@@ -46,16 +47,16 @@ struct JSONLineLogHandler: LogHandler {
 
     private static func json(_ value: Logger.Metadata.Value) -> String {
         switch value {
-        case .string(let text): return "\"\(JSONText.escape(text))\""
+        case .string(let text): return JSONValue.quoted(text)
         case .stringConvertible(let convertible):
             let text = convertible.description
             if let number = Double(text), number.isFinite { return text }
-            return "\"\(JSONText.escape(text))\""
+            return JSONValue.quoted(text)
         case .array(let values): return "[" + values.map(json).joined(separator: ",") + "]"
         case .dictionary(let dictionary):
             return "{"
                 + dictionary.sorted { $0.key < $1.key }
-                .map { "\"\(JSONText.escape($0.key))\":\(json($0.value))" }.joined(separator: ",") + "}"
+                .map { "\(JSONValue.quoted($0.key)):\(json($0.value))" }.joined(separator: ",") + "}"
         }
     }
 }

@@ -43,10 +43,12 @@ struct ServeRuntime {
         var resolved = settings
         resolved.imageModel = DefaultImageModel.resolve(settings.imageModel) ?? ""
         if settings.imageModel.isEmpty && resolved.imageModel.isEmpty {
-            logger.warning("the default image model was not found; serving text only", metadata: [
-                "model": .string(DefaultImageModel.name),
-                "looked_in": .string(DefaultImageModel.candidates().prefix(4).joined(separator: ", ")),
-            ])
+            logger.warning(
+                "the default image model was not found; serving text only",
+                metadata: [
+                    "model": .string(DefaultImageModel.name),
+                    "looked_in": .string(DefaultImageModel.candidates().prefix(4).joined(separator: ", ")),
+                ])
         }
         return resolved
     }
@@ -76,20 +78,23 @@ struct ServeRuntime {
 
         let readiness = OpsReadiness(.loading)
         let metrics = OpsMetrics()
-        let router = Router(cors: CORSPolicy(allowedOrigins: settings.corsAllowedOrigins),
-                            authenticator: APIKeyAuthenticator(keys: settings.apiKeys))
+        let router = Router(
+            cors: CORSPolicy(allowedOrigins: settings.corsAllowedOrigins),
+            authenticator: APIKeyAuthenticator(keys: settings.apiKeys))
         OpsEndpoints(metrics: metrics, readiness: readiness).register(on: router)
         let text = ServiceSlot<ServeModelLoader.Loaded>()
         let imageModelName = ServeModelLoader.imageModelID(settings)
-        TextGenerationService.register(on: router, service: { text.value?.service },
-                                       otherModels: { imageModelName.map { [$0] } ?? [] })
+        TextGenerationService.register(
+            on: router, service: { text.value?.service },
+            otherModels: { imageModelName.map { [$0] } ?? [] })
         if imageModelName != nil {
             ImageGenerationService.register(on: router) { text.value?.images }
         }
 
-        let server = HTTPServer(configuration: configuration, logger: Logger(label: "kiln.http"),
-                                accessLog: AccessLog(logger: Logger(label: "kiln.access"), isEnabled: settings.accessLog),
-                                observer: metrics, handler: router.handler)
+        let server = HTTPServer(
+            configuration: configuration, logger: Logger(label: "kiln.http"),
+            accessLog: AccessLog(logger: Logger(label: "kiln.access"), isEnabled: settings.accessLog),
+            observer: metrics, handler: router.handler)
         let onTerminate: @Sendable (Bool) -> Void = { forced in
             if forced {
                 logger.warning("second signal: stopping now")
@@ -120,8 +125,12 @@ struct ServeRuntime {
         do {
             try server.start()
         } catch {
-            logger.critical("cannot listen", metadata: ["host": .string(settings.host), "port": .stringConvertible(settings.port),
-                                                        "error": .string("\(error)")])
+            logger.critical(
+                "cannot listen",
+                metadata: [
+                    "host": .string(settings.host), "port": .stringConvertible(settings.port),
+                    "error": .string("\(error)"),
+                ])
             throw ExitCode(1)
         }
         let scheme = tls == nil ? "http" : "https"

@@ -60,7 +60,7 @@ struct TextLineLogHandler: LogHandler {
 
 /// Whole lines to stderr, one at a time, so that lines from different threads never interleave.
 enum StandardError {
-    private static let lock = Lock()
+    private static let lock = NSLock()
 
     static func write(_ text: String) {
         var text = text
@@ -87,7 +87,7 @@ enum StandardError {
 final class LogClock: @unchecked Sendable {
     static let shared = LogClock()
 
-    private let lock = Lock()
+    private let lock = NSLock()
     private var localSecond = Int.min
     private var localText = ""
     private var utcSecond = Int.min
