@@ -29,4 +29,18 @@ import Testing
         #expect(Self.tokenizer.tokens(prompt, limit: 3) == Array(all.prefix(3)))
         #expect(Self.tokenizer.tokens(prompt, limit: 1000) == all)
     }
+
+    /// Words of any length merge whole, as Hugging Face `tokenizers` does (ids from
+    /// Scripts/fixtures/make-clip-long-words.py; see Tests/Fixtures/diffusion/PROVENANCE.md).
+    @Test func longWordsGiveTheReferenceIDs() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/diffusion/clip-long-words.json")
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let cases = try #require(root["cases"] as? [[String: Any]])
+        #expect(cases.count >= 7)
+        for entry in cases {
+            let text = try #require(entry["text"] as? String)
+            #expect(Self.tokenizer.tokens(text) == entry["ids"] as? [Int], "\(text)")
+        }
+    }
 }
