@@ -12,6 +12,9 @@
 #                       (default: both off, as nginx is usually benchmarked)
 #   BENCH_NO_BUILD=1    use the existing .build/release/kiln
 #   BENCH_KILN=path     benchmark another kiln binary (an older build, say); implies BENCH_NO_BUILD
+#   BENCH_CALLGRIND=1   instead of wrk and nginx: run Kiln under valgrind's callgrind, send 2 000
+#                       warm-up and then 10 000 keep-alive /health requests over 8 connections, and
+#                       print the instructions per request (reproducible on a loaded machine)
 #
 # Kiln is built in release mode. Both servers run on loopback and wrk uses one thread. The runs
 # alternate (Kiln, nginx, Kiln, nginx, ...) so that load from other processes on a shared machine
@@ -64,6 +67,59 @@ PY
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# Instructions per request under callgrind. valgrind cannot read the Swift binary's DWARF, so it
+# runs a copy without debug information (the symbol table stays). The Dispatch workers' total
+# covers the event loops (libdispatch included) and excludes unrelated threads such as the model
+# loader; `handleReadable` is the request path proper.
+if [ -n "${BENCH_CALLGRIND:-}" ]; then
+    command -v valgrind >/dev/null || { echo "bench-http: valgrind is not installed" >&2; exit 1; }
+    objcopy --strip-debug "$kiln_binary" "$work/kiln"
+    port="$(free_port)"
+    KILN_ACCESS_LOG=false valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+        "$work/kiln" serve --host 127.0.0.1 --port "$port" >"$work/kiln.out" 2>"$work/kiln.log" &
+    kiln_pid=$!
+    for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+    requests() {
+        python3 - "$port" "$1" <<'PY'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+pending = [b""] * len(sockets)
+def response(i):  # one complete response on connection i
+    while True:
+        end = pending[i].find(b"\r\n\r\n")
+        if end >= 0:
+            length = next((int(line.split(b":")[1]) for line in pending[i][:end].split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if len(pending[i]) >= end + 4 + length:
+                assert pending[i].startswith(b"HTTP/1.1 200"), pending[i][:40]
+                pending[i] = pending[i][end + 4 + length:]
+                return
+        data = sockets[i].recv(65536)
+        if not data: sys.exit("bench-http: connection closed")
+        pending[i] += data
+done = 0
+while done < n:
+    batch = min(len(sockets), n - done)
+    for i in range(batch): sockets[i].sendall(request)
+    for i in range(batch): response(i)
+    done += batch
+PY
+    }
+    requests 2000
+    callgrind_control -z "$kiln_pid" >/dev/null 2>&1
+    requests 10000
+    callgrind_control -d "$kiln_pid" >/dev/null 2>&1
+    kill "$kiln_pid"; wait "$kiln_pid" 2>/dev/null || true; kiln_pid=""
+    callgrind_annotate --inclusive=yes "$work"/cg.out.1 2>/dev/null | { swift demangle --simplified 2>/dev/null || cat; } |
+        awk '/PROGRAM TOTALS|:_dispatch_worker_thread |:HTTPConnection.handleReadable\(\) / {
+            gsub(",", "", $1); name = $0; sub(/^.*\?\?\?:/, "", name); sub(/ \[.*$/, "", name)
+            if (/PROGRAM TOTALS/) name = "whole process (other threads, model loading, included)"
+            printf "%8.0f instructions per request: %s\n", $1 / 10000, name }'
+    exit 0
+fi
 
 kiln_port="$(free_port)"
 kiln_env=(KILN_ACCESS_LOG=false)

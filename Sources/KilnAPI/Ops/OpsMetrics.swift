@@ -23,7 +23,12 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
     /// Series already made, so a request costs a dictionary lookup instead of the registry's
     /// name validation and locking.
     private var beforeRender: [@Sendable () -> Void] = []
-    private var requestSeries: [RequestKey: (requests: Counter, durations: DurationHistogram)] = [:]
+    private var requestSeries: [RequestKey: RequestSeries] = [:]
+    /// The series the previous request used: consecutive requests mostly share method, route and
+    /// status, and comparing three small values is far cheaper than hashing two strings.
+    private var lastSeries: (key: RequestKey, series: RequestSeries)?
+
+    private typealias RequestSeries = (requests: Counter, durations: DurationHistogram)
 
     private struct RequestKey: Hashable {
         let method: String
@@ -32,6 +37,15 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
     }
 
     static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+
+    /// `method` if it is one of ``knownMethods``, `other` otherwise. A `switch` compares the
+    /// (small, inline) strings directly where the set would hash them, once per request.
+    static func boundedMethod(_ method: String) -> String {
+        switch method {
+        case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH": return method
+        default: return "other"
+        }
+    }
     /// Request-duration buckets, in seconds: from a cached health check to a long generation.
     public static let durationBuckets: [Duration] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
         .map { Duration.nanoseconds(Int64($0 * 1e9)) }
@@ -88,29 +102,35 @@ public final class OpsMetrics: HTTPServerObserver, @unchecked Sendable {
     }
 
     public func requestCompleted(_ record: HTTPRequestRecord) {
-        let method = Self.knownMethods.contains(record.method) ? record.method : "other"
-        let key = RequestKey(method: method, route: record.route, status: record.status)
-        let series = lock.withLock { () -> (requests: Counter, durations: DurationHistogram) in
-            if let existing = requestSeries[key] { return existing }
-            let made = (
-                requests: registry.makeCounter(
-                    descriptor: MetricNameDescriptor(
-                        namespace: "kiln", subsystem: "http", metricName: "requests",
-                        unitName: "total", helpText: "HTTP requests completed."),
-                    labels: [("method", method), ("route", record.route), ("status", String(record.status))]),
-                durations: registry.makeDurationHistogram(
-                    descriptor: MetricNameDescriptor(
-                        namespace: "kiln", subsystem: "http", metricName: "request_duration",
-                        unitName: "seconds",
-                        helpText: "Time from request head to the response's last byte."),
-                    labels: [("method", method), ("route", record.route)],
-                    buckets: Self.durationBuckets)
-            )
-            requestSeries[key] = made
-            return made
+        let key = RequestKey(method: Self.boundedMethod(record.method), route: record.route, status: record.status)
+        let series = lock.withLock { () -> RequestSeries in
+            if let last = lastSeries, last.key == key { return last.series }
+            let found = requestSeries[key] ?? makeSeries(for: key)
+            lastSeries = (key, found)
+            return found
         }
         series.requests.increment()
         series.durations.record(Duration.nanoseconds(Int64(record.duration * 1e9)))
+    }
+
+    /// Registers the series of a method, route and status seen for the first time; under `lock`.
+    private func makeSeries(for key: RequestKey) -> RequestSeries {
+        let made = (
+            requests: registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    namespace: "kiln", subsystem: "http", metricName: "requests",
+                    unitName: "total", helpText: "HTTP requests completed."),
+                labels: [("method", key.method), ("route", key.route), ("status", String(key.status))]),
+            durations: registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(
+                    namespace: "kiln", subsystem: "http", metricName: "request_duration",
+                    unitName: "seconds",
+                    helpText: "Time from request head to the response's last byte."),
+                labels: [("method", key.method), ("route", key.route)],
+                buckets: Self.durationBuckets)
+        )
+        requestSeries[key] = made
+        return made
     }
 
     /// Adds work to run before each rendering, such as copying another component's figures in.

@@ -33,20 +33,29 @@ extension HTTPConnection {
         completeExchange(exchange, keepAlive: keepAlive)
     }
 
-    /// Encodes a response head into the reused scratch buffer and queues it.
+    /// Encodes a response head and queues it: straight into the output buffer on plain
+    /// connections (no copy), through the reused scratch buffer and the TLS layer otherwise.
     private func appendHead(
         status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
         framing: HTTPResponseHeadEncoder.Framing
     ) {
-        var head = headScratch
-        headScratch = []
-        head.removeAll(keepingCapacity: true)
+        guard security == nil else {
+            var head = headScratch
+            headScratch = []
+            head.removeAll(keepingCapacity: true)
+            HTTPResponseHeadEncoder.encode(
+                into: &head, status: status, headers: headers, extraHeaders: extraHeaders,
+                framing: framing, serverLine: context.serverLine, dateLine: loop.dateHeaderLine())
+            appendOutput(head)
+            headScratch = head
+            return
+        }
+        guard !isClosed else { return }
+        let backlog = output.count - outputOffset
         HTTPResponseHeadEncoder.encode(
-            into: &head, status: status, headers: headers, extraHeaders: extraHeaders,
-            framing: framing, serverLine: context.serverLine,
-            dateLine: loop.dateHeaderLine())
-        appendOutput(head)
-        headScratch = head
+            into: &output, status: status, headers: headers, extraHeaders: extraHeaders,
+            framing: framing, serverLine: context.serverLine, dateLine: loop.dateHeaderLine())
+        checkOutputBacklog(backlog)
     }
 
     // MARK: Streams
@@ -100,7 +109,7 @@ extension HTTPConnection {
 
     private func completeExchange(_ exchange: Exchange, keepAlive: Bool) {
         exchange.phase = .done
-        exchange.cancellation.complete()
+        exchange.complete()
         recordCompletion(exchange, status: exchange.status)
         self.exchange = nil
         lifecycle.responseCompleted(keepAlive: keepAlive, at: MonotonicClock.nanoseconds())
@@ -119,7 +128,7 @@ extension HTTPConnection {
                 method: exchange.head.method, path: exchange.head.path, route: exchange.route, status: status,
                 responseBodyBytes: exchange.responseBodyBytes, requestBodyBytes: exchange.requestBodyBytes,
                 duration: duration, remoteAddress: remoteAddress, streamed: streamed,
-                cancellation: exchange.cancellation.reason))
+                cancellation: exchange.cancellationReason))
     }
 
     /// A response that belongs to no handled request (parse errors, timeouts, refusals): sent with
@@ -164,6 +173,11 @@ extension HTTPConnection {
         } else {
             output.append(contentsOf: bytes)
         }
+        checkOutputBacklog(backlog)
+    }
+
+    /// Drops a client that left more than the limit unread before the latest output was queued.
+    private func checkOutputBacklog(_ backlog: Int) {
         if backlog > context.configuration.maxBufferedOutputBytes {
             context.logger.debug(
                 "dropping a connection that does not read its output",

@@ -17,44 +17,6 @@ import Logging
 ///
 /// `@unchecked Sendable` because it crosses threads only to be used on its loop's queue.
 final class HTTPConnection: @unchecked Sendable {
-    /// A request whose response is not complete yet.
-    final class Exchange: @unchecked Sendable {
-        enum Phase {
-            case awaitingResponse
-            case streaming(chunked: Bool)
-            case done
-        }
-        let id: Int
-        let head: HTTPRequestHead
-        let requestBodyBytes: Int
-        let startTime: UInt64
-        /// Guards the responder's state and the cancellation: the connection's exchange lock.
-        let lock: NSLock
-        let cancellation: RequestCancellation
-        let wantsKeepAlive: Bool
-        var phase: Phase = .awaitingResponse
-        var status = 0
-        var responseBodyBytes = 0
-        var route = "unmatched"
-        var keepsAliveAfterStream = false
-        var wasStreamed = false
-
-        init(
-            id: Int, head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool,
-            lock: NSLock
-        ) {
-            self.id = id
-            self.lock = lock
-            self.head = head
-            self.requestBodyBytes = requestBodyBytes
-            self.startTime = startTime
-            self.wantsKeepAlive = wantsKeepAlive
-            cancellation = RequestCancellation(lock: lock)
-        }
-
-        var isHead: Bool { head.method == "HEAD" }
-    }
-
     let id: Int
     let fileDescriptor: Int32
     let remoteAddress: String
@@ -187,7 +149,7 @@ final class HTTPConnection: @unchecked Sendable {
         case .close(let reason):
             close(reason: reason)
         case .cancelRequest(let reason):
-            exchange?.cancellation.cancel(reason)
+            exchange?.cancel(reason)
         case .reject(let status, let message):
             failRequest(status: status, message: message)
         case .beginLingeringClose:
@@ -338,7 +300,7 @@ final class HTTPConnection: @unchecked Sendable {
         guard !isClosed else { return }
         lifecycle.closed()
         if let exchange {
-            exchange.cancellation.cancel(reason ?? .clientDisconnected)
+            exchange.cancel(reason ?? .clientDisconnected)
             if case .done = exchange.phase {
             } else {
                 exchange.phase = .done

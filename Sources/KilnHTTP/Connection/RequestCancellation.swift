@@ -35,9 +35,12 @@ public final class RequestCancellation: @unchecked Sendable {
         lock = NSLock()
     }
 
-    /// A cancellation guarded by a lock it shares with other state of the same request.
-    init(lock: NSLock) {
+    /// A cancellation guarded by a lock it shares with other state of the same request, made
+    /// in the state that request already reached (cancelled with `reason`, or `completed`).
+    init(lock: NSLock, reason: CancellationReason? = nil, completed: Bool = false) {
         self.lock = lock
+        cancelledReason = reason
+        self.completed = completed
     }
 
     /// Whether the request was cancelled.

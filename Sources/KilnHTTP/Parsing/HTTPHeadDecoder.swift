@@ -8,31 +8,31 @@ enum HTTPHeadDecoder {
     }
 
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
-        // Lines are visited in place; the scanner already guaranteed a CR before every LF.
-        var head: HTTPRequestHead? = nil
-        var headers = HTTPHeaders()
-        var lineStart = bytes.startIndex
+        // Lines are visited in place; the scanner already guaranteed a CR before every LF. The
+        // request line is decoded before the loop so that the head is not an optional checked
+        // (and copied) at every line.
         var index = bytes.startIndex
+        while index < bytes.endIndex && bytes[index] != HTTPSyntax.lf { index += 1 }
+        guard index < bytes.endIndex else { throw .badRequest("incomplete header section") }
+        var head = try decodeRequestLine(UnsafeBufferPointer(rebasing: bytes[bytes.startIndex..<(index - 1)]), limits: limits)
+        var headers = HTTPHeaders()
+        index += 1
+        var lineStart = index
         while index < bytes.endIndex {
             if bytes[index] == HTTPSyntax.lf {
                 let line = UnsafeBufferPointer(rebasing: bytes[lineStart..<(index - 1)])
-                lineStart = index + 1
-                if head == nil {
-                    head = try decodeRequestLine(line, limits: limits)
-                } else if !line.isEmpty {
-                    let field = try decodeFieldLine(line)
-                    headers.add(name: field.name, value: field.value)
-                } else {
-                    break  // the empty line that ends the section
+                // The empty line ends the section.
+                if line.isEmpty {
+                    head.headers = headers
+                    return head
                 }
+                lineStart = index + 1
+                let field = try decodeFieldLine(line)
+                headers.add(name: field.name, value: field.value)
             }
             index += 1
         }
-        guard var decoded = head, index < bytes.endIndex else {
-            throw .badRequest("incomplete header section")
-        }
-        decoded.headers = headers
-        return decoded
+        throw .badRequest("incomplete header section")
     }
 
     static func decodeRequestLine(_ line: UnsafeBufferPointer<UInt8>, limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {

@@ -28,13 +28,12 @@ public final class HTTPResponder: @unchecked Sendable {
     private var routeLabel = "unmatched"
 
     /// Signalled when the client goes away before the response is complete.
-    public let cancellation: RequestCancellation
+    public var cancellation: RequestCancellation { exchange.cancellation }
 
     init(connection: HTTPConnection, exchange: HTTPConnection.Exchange) {
         self.connection = connection
         self.exchange = exchange
         self.lock = exchange.lock
-        self.cancellation = exchange.cancellation
     }
 
     deinit {
