@@ -176,6 +176,6 @@ final class ImageGenerationRun: JobFanOut, @unchecked Sendable {
 extension RenderedImage {
     /// The image as a PNG file (8-bit RGB).
     func pngData() throws -> [UInt8] {
-        try PNGEncoder.encode(rgb: PNGEncoder.rgbBytes(planar: pixels, width: width, height: height), width: width, height: height)
+        try PNGEncoder.encode(planar: pixels, width: width, height: height)
     }
 }

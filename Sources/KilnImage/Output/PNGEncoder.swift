@@ -41,6 +41,11 @@ public enum PNGEncoder {
         return png
     }
 
+    /// PNG bytes of an image in [0, 1], channel-major [3, height, width] (see `rgbBytes(planar:)`).
+    public static func encode(planar image: [Float], width: Int, height: Int) throws -> [UInt8] {
+        try encode(rgb: rgbBytes(planar: image, width: width, height: height), width: width, height: height)
+    }
+
     /// RGB bytes of an image in [0, 1], channel-major [3, height, width] as the VAE writes it:
     /// each value is clamped, scaled by 255 and rounded half to even, as diffusers' `numpy_to_pil`
     /// does (`(x * 255).round()` in numpy).

@@ -68,8 +68,6 @@ public struct GeneratedImage: Sendable {
         self.latents = latents
     }
 
-    /// 8-bit RGB, row-major triples.
-    public var rgbBytes: [UInt8] { PNGEncoder.rgbBytes(planar: pixels, width: width, height: height) }
-
-    public func pngData() throws -> [UInt8] { try PNGEncoder.encode(rgb: rgbBytes, width: width, height: height) }
+    /// The image as a PNG file (8-bit RGB).
+    public func pngData() throws -> [UInt8] { try PNGEncoder.encode(planar: pixels, width: width, height: height) }
 }
