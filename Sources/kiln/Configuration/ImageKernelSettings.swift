@@ -24,15 +24,11 @@ extension ConfigCatalogue {
     static func imageKernelsFromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> KernelContext {
-        var resolved = ServeSettings()
+        // The file-less resolution of `kiln serve`, over these four variables only.
+        let variables = Set(imageKernelKeys.map { setting($0).environmentVariable })
+        let resolved: ServeSettings
         do {
-            for key in imageKernelKeys {
-                let setting = setting(key)
-                if let text = environment[setting.environmentVariable] {
-                    try setting.apply(try setting.parseEnvironment(text), to: &resolved, source: setting.environmentVariable)
-                }
-            }
-            try validate(resolved)
+            resolved = try resolve(configFile: nil, environment: environment.filter { variables.contains($0.key) }, flags: [])
         } catch let error as ConfigError {
             throw ValidationError(error.description)
         }
