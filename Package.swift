@@ -69,12 +69,16 @@ let package = Package(
             dependencies: ["KilnFormats", "KilnJSON"],
             swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
         .target(
+            name: "KilnLayers",
+            dependencies: ["KilnTensor", "KilnFormats", "KilnJSON"],
+            swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
+        .target(
             name: "KilnText",
-            dependencies: ["KilnTensor", "KilnFormats"],
+            dependencies: ["KilnTensor", "KilnFormats", "KilnLayers", "KilnJSON"],
             swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
         .target(
             name: "KilnImage",
-            dependencies: ["KilnTensor", "KilnFormats", "KilnTokenizer", "KilnJSON", "CZlib"],
+            dependencies: ["KilnTensor", "KilnFormats", "KilnLayers", "KilnTokenizer", "KilnJSON", "CZlib"],
             swiftSettings: optimized + [.swiftLanguageMode(.v5)]),
         .target(
             name: "KilnServe",
@@ -96,7 +100,7 @@ let package = Package(
             name: "kiln",
             dependencies: [
                 "KilnAPI", "KilnHTTP", "KilnServe", "KilnExecutors", "KilnText", "KilnImage",
-                "KilnTokenizer", "KilnTemplate", "KilnTensor", "KilnFormats", "KilnJSON",
+                "KilnTokenizer", "KilnTemplate", "KilnTensor", "KilnLayers", "KilnFormats", "KilnJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -122,7 +126,7 @@ let package = Package(
             name: "KilnTokenizerTests", dependencies: ["KilnTokenizer"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
-            name: "KilnTextTests", dependencies: ["KilnText", "KilnFormats"],
+            name: "KilnTextTests", dependencies: ["KilnText", "KilnFormats", "KilnTensor"],
             swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(
             name: "KilnImageTests", dependencies: ["KilnImage", "KilnFormats", "KilnTensor", "KilnTokenizer", "CKilnKernels", "CZlib"],

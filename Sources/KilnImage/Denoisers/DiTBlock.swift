@@ -1,3 +1,4 @@
+import KilnLayers
 import KilnTensor
 
 /// One PixArt-α transformer block (diffusers' `BasicTransformerBlock` with `norm_type

@@ -1,4 +1,5 @@
 import Foundation
+import KilnLayers
 import KilnTensor
 
 /// diffusers' `PixArtTransformer2DModel`, the PixArt-α diffusion transformer (DiT family):

@@ -1,3 +1,4 @@
+import KilnLayers
 import KilnTensor
 
 /// diffusers' `Transformer2DModel` over a feature map, with `BasicTransformerBlock`s inside:

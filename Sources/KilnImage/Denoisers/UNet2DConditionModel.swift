@@ -1,4 +1,5 @@
 import Foundation
+import KilnLayers
 import KilnTensor
 
 /// diffusers' `UNet2DConditionModel` (the Stable Diffusion 1.x / 2.x denoiser): a sinusoidal

@@ -1,3 +1,4 @@
+import KilnLayers
 /// One image's activations in channel-major layout: values[(channel · height + y) · width + x].
 public struct FeatureMap: Sendable {
     public var values: [Float]
@@ -55,17 +56,5 @@ public struct FeatureMap: Sendable {
             for channel in 0..<channels { values[channel * pixels + pixel] = tokens[pixel * channels + channel] }
         }
         return FeatureMap(values: values, channels: channels, height: height, width: width)
-    }
-}
-
-extension Array where Element == Float {
-    /// `count` floats, every one written by `fill`: for kernel outputs, which would otherwise be
-    /// zero-filled first (at 512 px a feed-forward output is 168 MB, so the zeroing alone is
-    /// ~1% of a UNet step).
-    static func filled(_ count: Int, by fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { fill(buffer.baseAddress!) }
-            initialized = count
-        }
     }
 }

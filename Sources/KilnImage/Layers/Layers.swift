@@ -1,40 +1,5 @@
+import KilnLayers
 import KilnTensor
-
-/// y = x Wᵀ + b over rows of x (PyTorch `nn.Linear`; weight [out, in]).
-struct Linear: Sendable {
-    let weight: Weight
-    let bias: Weight?
-    var inFeatures: Int { weight.shape[1] }
-    var outFeatures: Int { weight.shape[0] }
-
-    init(_ store: WeightStore, _ name: String, in inFeatures: Int? = nil, out outFeatures: Int? = nil, bias: Bool = true) throws {
-        weight = try store.weight(name + ".weight")
-        guard weight.shape.count == 2 else { throw ImageError.invalidWeights("\(name).weight must be 2-D, is \(weight.shape)") }
-        if let inFeatures, weight.shape[1] != inFeatures {
-            throw ImageError.invalidWeights("\(name).weight takes \(weight.shape[1]) inputs, expected \(inFeatures)")
-        }
-        if let outFeatures, weight.shape[0] != outFeatures {
-            throw ImageError.invalidWeights("\(name).weight gives \(weight.shape[0]) outputs, expected \(outFeatures)")
-        }
-        self.bias = bias || store.contains(name + ".bias") ? try store.floats(name + ".bias", shape: [weight.shape[0]]) : nil
-    }
-
-    /// x [rows, in] → [rows, out].
-    func callAsFunction(_ x: [Float], rows: Int, workspace: Workspace) -> [Float] {
-        x.withUnsafeBufferPointer { input in
-            .filled(rows * outFeatures) { out in
-                if let bias {
-                    for row in 0..<rows { (out + row * outFeatures).initialize(from: bias.pointer, count: outFeatures) }
-                }
-                // y = x · Wᵀ: the weight [out, in] read in place (in its stored type) as its transpose.
-                GEMM.multiply(
-                    MatrixOperand(input.baseAddress!, rowStride: inFeatures), weight: weight.matrix.transposed,
-                    into: out, m: rows, n: outFeatures, k: inFeatures, accumulate: bias != nil,
-                    context: workspace.kernels)
-            }
-        }
-    }
-}
 
 /// A 2-D convolution layer (PyTorch `nn.Conv2d`; weight [out, in, k, k], bias [out]).
 struct Convolution: Sendable {
@@ -101,32 +66,5 @@ struct GroupNorm: Sendable {
             }
         }
         return output
-    }
-}
-
-/// Layer normalization over the last axis (`nn.LayerNorm`).
-struct LayerNorm: Sendable {
-    let gamma: Weight
-    let beta: Weight
-    let epsilon: Float
-
-    init(_ store: WeightStore, _ name: String, width: Int, epsilon: Float) throws {
-        gamma = try store.floats(name + ".weight", shape: [width])
-        beta = try store.floats(name + ".bias", shape: [width])
-        self.epsilon = epsilon
-    }
-
-    /// x [rows, width] → normalized rows.
-    func callAsFunction(_ x: [Float], rows: Int, workspace: Workspace) -> [Float] {
-        var y = x
-        x.withUnsafeBufferPointer { input in
-            y.withUnsafeMutableBufferPointer { output in
-                Normalization.layerNorm(
-                    input.baseAddress!, into: output.baseAddress!, rows: rows,
-                    width: gamma.count, epsilon: epsilon, gamma: gamma.pointer, beta: beta.pointer,
-                    context: workspace.kernels)
-            }
-        }
-        return y
     }
 }

@@ -1,3 +1,4 @@
+import KilnLayers
 /// diffusers' `ResnetBlock2D`: GroupNorm → SiLU → conv → (+ time embedding) → GroupNorm → SiLU →
 /// conv, plus the input (through a 1×1 convolution when the channel count changes).
 struct ResnetBlock: Sendable {

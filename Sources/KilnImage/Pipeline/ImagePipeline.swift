@@ -1,4 +1,5 @@
 import Foundation
+import KilnLayers
 import KilnTensor
 import KilnTokenizer
 

@@ -1,3 +1,4 @@
+import KilnLayers
 import KilnTensor
 
 /// The CLIP text transformer (Hugging Face `CLIPTextModel`): token and position embeddings, pre-LN

@@ -1,3 +1,4 @@
+import KilnLayers
 import KilnTensor
 
 /// The decoder half of diffusers' `AutoencoderKL`: latents ÷ scaling factor (+ shift) →

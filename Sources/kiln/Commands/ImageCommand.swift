@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KilnFormats
 import KilnImage
+import KilnLayers
 
 #if canImport(Glibc)
     import Glibc

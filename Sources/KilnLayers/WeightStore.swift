@@ -1,61 +1,6 @@
 import KilnFormats
 import KilnTensor
 
-/// One weight tensor for the kernels, in the type it is stored in. Matrices are read in place in
-/// the memory-mapped file whatever their type (the kernels widen f16 and bf16 in registers), so a
-/// pipeline's memory is its files' size plus working buffers. Vectors asked for as floats (biases,
-/// normalization parameters: a few KB each) are widened once at load.
-public final class Weight: @unchecked Sendable {
-    /// Row-major shape, PyTorch order.
-    public let shape: [Int]
-    /// How the elements are stored.
-    public let elementType: MatrixElementType
-    /// The first element.
-    public let base: UnsafeRawPointer
-    public var count: Int { shape.reduce(1, *) }
-    private let owned: UnsafeMutablePointer<Float>?
-    private let file: SafetensorsFile?
-
-    init(shape: [Int], mapped base: UnsafeRawPointer, type: MatrixElementType, file: SafetensorsFile) {
-        self.shape = shape
-        self.base = base
-        self.elementType = type
-        self.owned = nil
-        self.file = file
-    }
-
-    init(shape: [Int], values: UnsafeMutablePointer<Float>) {
-        self.shape = shape
-        self.base = UnsafeRawPointer(values)
-        self.elementType = .f32
-        self.owned = values
-        self.file = nil
-    }
-
-    deinit { owned?.deallocate() }
-
-    /// The elements as floats; only for float32 weights (`WeightStore.floats` gives those).
-    public var pointer: UnsafePointer<Float> {
-        precondition(elementType == .f32, "weight is stored as \(elementType); load it with WeightStore.floats")
-        return base.assumingMemoryBound(to: Float.self)
-    }
-
-    /// The tensor as a matrix of `shape[0]` rows of the remaining elements.
-    public var matrix: MatrixOperand {
-        MatrixOperand(base: base, type: elementType, rowStride: shape.dropFirst().reduce(1, *), columnStride: 1)
-    }
-
-    /// Element `index` (row-major) as a float.
-    public func value(at index: Int) -> Float {
-        MatrixOperand(base: base, type: elementType, rowStride: 0, columnStride: 1).element(row: 0, column: index)
-    }
-
-    /// All elements as floats (a copy).
-    public func floats() -> [Float] {
-        .filled(count) { MatrixElements.widen(base, type: elementType, count: count, into: $0) }
-    }
-}
-
 /// The tensors of one diffusers component (e.g. `unet/diffusion_pytorch_model.safetensors`),
 /// looked up by name with their shapes checked.
 public final class WeightStore: @unchecked Sendable {
@@ -67,7 +12,7 @@ public final class WeightStore: @unchecked Sendable {
         do {
             file = try SafetensorsFile(path: path)
         } catch {
-            throw ImageError.invalidWeights("\(path): \(error)")
+            throw LayerError.invalidWeights("\(path): \(error)")
         }
         self.prefixes = prefixes
     }
@@ -82,7 +27,7 @@ public final class WeightStore: @unchecked Sendable {
     public func weight(_ name: String, shape expected: [Int]? = nil) throws -> Weight {
         let info = try checked(name, shape: expected)
         let bytes = file.data(of: info)
-        guard let base = bytes.baseAddress else { throw ImageError.invalidWeights("tensor '\(name)' is empty") }
+        guard let base = bytes.baseAddress else { throw LayerError.invalidWeights("tensor '\(name)' is empty") }
         switch info.dtype {
         case .f32 where Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0:
             return Weight(shape: info.shape, mapped: base, type: .f32, file: file)
@@ -93,7 +38,7 @@ public final class WeightStore: @unchecked Sendable {
         case .bf16:
             return Weight(shape: info.shape, mapped: base, type: .bf16, file: file)
         default:
-            throw ImageError.invalidWeights("tensor '\(name)' has dtype \(info.dtype.rawValue); F32, F16 or BF16 needed")
+            throw LayerError.invalidWeights("tensor '\(name)' has dtype \(info.dtype.rawValue); F32, F16 or BF16 needed")
         }
     }
 
@@ -106,7 +51,7 @@ public final class WeightStore: @unchecked Sendable {
         case .f32: type = .f32
         case .f16: type = .f16
         case .bf16: type = .bf16
-        default: throw ImageError.invalidWeights("tensor '\(name)' has dtype \(info.dtype.rawValue); F32, F16 or BF16 needed")
+        default: throw LayerError.invalidWeights("tensor '\(name)' has dtype \(info.dtype.rawValue); F32, F16 or BF16 needed")
         }
         let bytes = file.data(of: info)
         if type == .f32, let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
@@ -119,9 +64,9 @@ public final class WeightStore: @unchecked Sendable {
     }
 
     private func checked(_ name: String, shape expected: [Int]?) throws -> SafetensorsTensorInfo {
-        guard let info = info(name) else { throw ImageError.invalidWeights("tensor '\(name)' is missing") }
+        guard let info = info(name) else { throw LayerError.invalidWeights("tensor '\(name)' is missing") }
         if let expected, expected != info.shape {
-            throw ImageError.invalidWeights("tensor '\(name)' has shape \(info.shape), expected \(expected)")
+            throw LayerError.invalidWeights("tensor '\(name)' has shape \(info.shape), expected \(expected)")
         }
         return info
     }

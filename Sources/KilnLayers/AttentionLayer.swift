@@ -2,17 +2,17 @@ import KilnTensor
 
 /// Multi-head attention as diffusers' `Attention` and CLIP's self-attention write it: query, key,
 /// value and output projections around scaled dot-product attention.
-struct AttentionLayer: Sendable {
-    let query: Linear
-    let key: Linear
-    let value: Linear
-    let output: Linear
-    let heads: Int
-    let headDim: Int
-    let causal: Bool
+public struct AttentionLayer: Sendable {
+    public let query: Linear
+    public let key: Linear
+    public let value: Linear
+    public let output: Linear
+    public let heads: Int
+    public let headDim: Int
+    public let causal: Bool
 
     /// diffusers naming: `to_q`, `to_k`, `to_v`, `to_out.0`.
-    init(diffusers store: WeightStore, _ name: String, heads: Int, contextWidth: Int? = nil) throws {
+    public init(diffusers store: WeightStore, _ name: String, heads: Int, contextWidth: Int? = nil) throws {
         try self.init(
             query: Linear(store, name + ".to_q", bias: false),
             key: Linear(store, name + ".to_k", in: contextWidth, bias: false),
@@ -21,7 +21,7 @@ struct AttentionLayer: Sendable {
     }
 
     /// diffusers naming with biased projections (the VAE's single-head attention).
-    init(diffusersBiased store: WeightStore, _ name: String, heads: Int) throws {
+    public init(diffusersBiased store: WeightStore, _ name: String, heads: Int) throws {
         try self.init(
             query: Linear(store, name + ".to_q"), key: Linear(store, name + ".to_k"),
             value: Linear(store, name + ".to_v"), output: Linear(store, name + ".to_out.0"),
@@ -29,7 +29,7 @@ struct AttentionLayer: Sendable {
     }
 
     /// CLIP naming: `q_proj`, `k_proj`, `v_proj`, `out_proj`, with a causal mask.
-    init(clip store: WeightStore, _ name: String, heads: Int) throws {
+    public init(clip store: WeightStore, _ name: String, heads: Int) throws {
         try self.init(
             query: Linear(store, name + ".q_proj"), key: Linear(store, name + ".k_proj"),
             value: Linear(store, name + ".v_proj"), output: Linear(store, name + ".out_proj"),
@@ -39,7 +39,7 @@ struct AttentionLayer: Sendable {
     private init(query: Linear, key: Linear, value: Linear, output: Linear, heads: Int, causal: Bool, name: String) throws {
         let width = query.outFeatures
         guard heads > 0, width % heads == 0, key.outFeatures == width, value.outFeatures == width else {
-            throw ImageError.invalidWeights("\(name): \(width) features cannot split into \(heads) heads")
+            throw LayerError.invalidWeights("\(name): \(width) features cannot split into \(heads) heads")
         }
         self.query = query
         self.key = key
@@ -51,7 +51,7 @@ struct AttentionLayer: Sendable {
     }
 
     /// x [tokens, width] attends to context [contextTokens, contextWidth] (itself when nil).
-    func callAsFunction(_ x: [Float], tokens: Int, context: [Float]? = nil, contextTokens: Int? = nil, workspace: Workspace) -> [Float] {
+    public func callAsFunction(_ x: [Float], tokens: Int, context: [Float]? = nil, contextTokens: Int? = nil, workspace: Workspace) -> [Float] {
         let q = query(x, rows: tokens, workspace: workspace)
         let source = context ?? x
         let sourceTokens = contextTokens ?? tokens

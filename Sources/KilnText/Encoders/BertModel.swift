@@ -1,0 +1,117 @@
+import KilnLayers
+import KilnTensor
+
+/// A BERT-family encoder: token, position and token-type embeddings, then post-norm layers of
+/// bidirectional self-attention and a GELU feed-forward block. Reads a Hugging Face folder's
+/// `model.safetensors` in place (names with or without the `bert.` prefix).
+///
+/// A batch is a list of inputs laid end to end, [totalTokens, width], with no padding: the linear
+/// layers run over every token of the batch at once, and attention runs input by input, so a short
+/// input never pays for a long one beside it.
+final class BertModel: @unchecked Sendable {
+    struct Layer {
+        let query: Linear, key: Linear, value: Linear, attentionOutput: Linear
+        let attentionNorm: LayerNorm
+        let up: Linear, down: Linear
+        let outputNorm: LayerNorm
+    }
+
+    let configuration: BertConfiguration
+    /// [vocabulary, width], [maxPositions, width], [tokenTypes, width].
+    let wordEmbeddings: Weight
+    let positionEmbeddings: Weight
+    let tokenTypeEmbeddings: Weight
+    let embeddingNorm: LayerNorm
+    let layers: [Layer]
+
+    init(directory: String, configuration: BertConfiguration) throws {
+        self.configuration = configuration
+        let c = configuration
+        let store = try WeightStore(path: directory + "/model.safetensors", prefixes: ["", "bert."])
+        wordEmbeddings = try store.floats("embeddings.word_embeddings.weight", shape: [c.vocabularySize, c.width])
+        positionEmbeddings = try store.floats("embeddings.position_embeddings.weight", shape: [c.maxPositions, c.width])
+        tokenTypeEmbeddings = try store.floats("embeddings.token_type_embeddings.weight", shape: [c.tokenTypes, c.width])
+        embeddingNorm = try LayerNorm(store, "embeddings.LayerNorm", width: c.width, epsilon: c.layerNormEpsilon)
+        layers = try (0..<c.layers).map { index in
+            let prefix = "encoder.layer.\(index)."
+            return Layer(
+                query: try Linear(store, prefix + "attention.self.query", in: c.width, out: c.width),
+                key: try Linear(store, prefix + "attention.self.key", in: c.width, out: c.width),
+                value: try Linear(store, prefix + "attention.self.value", in: c.width, out: c.width),
+                attentionOutput: try Linear(store, prefix + "attention.output.dense", in: c.width, out: c.width),
+                attentionNorm: try LayerNorm(store, prefix + "attention.output.LayerNorm", width: c.width, epsilon: c.layerNormEpsilon),
+                up: try Linear(store, prefix + "intermediate.dense", in: c.width, out: c.intermediate),
+                down: try Linear(store, prefix + "output.dense", in: c.intermediate, out: c.width),
+                outputNorm: try LayerNorm(store, prefix + "output.LayerNorm", width: c.width, epsilon: c.layerNormEpsilon))
+        }
+    }
+
+    /// Runs the encoder over `inputs` laid end to end and leaves the last layer's states
+    /// [totalTokens, width] in `scratch.hidden`. Every input is non-empty, within `maxPositions`,
+    /// and holds ids inside the vocabulary (the caller checks).
+    func encode(_ inputs: [[Int32]], scratch: EncoderScratch, context: KernelContext) {
+        let c = configuration
+        let width = c.width
+        let total = inputs.reduce(0) { $0 + $1.count }
+        let longest = inputs.reduce(0) { max($0, $1.count) }
+        // Many inputs: each attends on one thread, side by side. Few: each uses every thread.
+        let perInputThreads = inputs.count < 2 * context.width
+        let attentionSlots = perInputThreads ? 1 : context.width
+        let perSlot = SequenceAttention.scratchCount(
+            queryCount: longest, keyCount: longest, heads: c.heads, headDim: c.headDimension, context: context)
+        scratch.reserve(tokens: total, attentionFloats: perSlot * attentionSlots)
+        let hidden = scratch.hidden
+        embed(inputs, into: hidden)
+        embeddingNorm.apply(hidden, rows: total, into: hidden, context: context)
+        var offsets = [Int](repeating: 0, count: inputs.count)
+        for index in inputs.indices.dropFirst() { offsets[index] = offsets[index - 1] + inputs[index - 1].count }
+        let scale = 1 / Float(c.headDimension).squareRoot()
+        for layer in layers {
+            layer.query.apply(hidden, rows: total, into: scratch.query, context: context)
+            layer.key.apply(hidden, rows: total, into: scratch.key, context: context)
+            layer.value.apply(hidden, rows: total, into: scratch.value, context: context)
+            let attend = { (input: Int, slotScratch: UnsafeMutablePointer<Float>) in
+                let start = offsets[input] * width
+                SequenceAttention.attend(
+                    query: scratch.query + start, key: scratch.key + start, value: scratch.value + start,
+                    output: scratch.attended + start, queryCount: inputs[input].count, keyCount: inputs[input].count,
+                    heads: c.heads, headDim: c.headDimension, scale: scale, scratch: slotScratch, context: context)
+            }
+            if perInputThreads {
+                for input in inputs.indices { attend(input, scratch.attention) }
+            } else {
+                context.runInSlots(inputs.count, slots: attentionSlots) { slot, input in
+                    KernelContext.serially { attend(input, scratch.attention + slot * perSlot) }
+                }
+            }
+            // hidden = LayerNorm(hidden + attention output), then the same around the feed-forward block.
+            layer.attentionOutput.apply(scratch.attended, rows: total, into: scratch.branch, context: context)
+            Elementwise.add(scratch.branch, hidden, count: total * width, into: hidden)
+            layer.attentionNorm.apply(hidden, rows: total, into: hidden, context: context)
+            layer.up.apply(hidden, rows: total, into: scratch.inner, context: context)
+            if c.tanhGELU {
+                Activation.geluTanhInPlace(scratch.inner, count: total * c.intermediate)
+            } else {
+                Activation.geluInPlace(scratch.inner, count: total * c.intermediate)
+            }
+            layer.down.apply(scratch.inner, rows: total, into: scratch.branch, context: context)
+            Elementwise.add(scratch.branch, hidden, count: total * width, into: hidden)
+            layer.outputNorm.apply(hidden, rows: total, into: hidden, context: context)
+        }
+    }
+
+    /// hidden[t] = word[id] + position[p] + tokenType[0] for token t at position p of its input.
+    private func embed(_ inputs: [[Int32]], into hidden: UnsafeMutablePointer<Float>) {
+        let width = configuration.width
+        let words = wordEmbeddings.pointer, positions = positionEmbeddings.pointer, types = tokenTypeEmbeddings.pointer
+        var row = 0
+        for input in inputs {
+            for (position, id) in input.enumerated() {
+                let target = hidden + row * width
+                let word = words + Int(id) * width, place = positions + position * width
+                for dimension in 0..<width { target[dimension] = word[dimension] + place[dimension] + types[dimension] }
+                row += 1
+            }
+        }
+    }
+}
