@@ -25,7 +25,7 @@ final class EventLog: @unchecked Sendable {
             if token.index != tokenIDs.count { indicesInOrder = false }
             tokenIDs.append(token.id)
             tokenToReport = token
-        case .done, .error, .imageFinished:
+        case .done, .error, .imageFinished, .embeddingsFinished:
             terminalEvents.append(event)
         case .imageProgress:
             break

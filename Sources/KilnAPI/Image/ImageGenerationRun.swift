@@ -109,8 +109,8 @@ final class ImageGenerationRun: JobFanOut, @unchecked Sendable {
             failOnQueue(APIError.unavailable("The image job was cancelled"))
         case .error(let error):
             failOnQueue(APIError(serveError: error))
-        case .token:
-            break
+        case .token, .embeddingsFinished:
+            break  // text and embedding events never reach an image job
         }
     }
 

@@ -30,6 +30,11 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
     private let imagesGenerated: Counter
     private let imageLatency: DurationHistogram
     private let denoisingStepDuration: DurationHistogram
+    private let embeddingsRunning: Gauge
+    private let embeddingsWaiting: Gauge
+    private let embeddingInputs: Counter
+    private let embeddingTokens: Counter
+    private let embeddingStepDuration: DurationHistogram
     private let lock = NSLock()
     private var reported = SchedulerMetrics()
 
@@ -79,6 +84,13 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         denoisingStepDuration = latency(
             "image_denoising_step_duration",
             "Time of one batched denoising step (all images in the batch).", short)
+        embeddingsRunning = gauge("embedding_jobs_running", "Embedding requests admitted and not yet answered.")
+        embeddingsWaiting = gauge("embedding_jobs_waiting", "Embedding requests waiting in the queue.")
+        embeddingInputs = counter("embedding_inputs_total", "Inputs embedded.")
+        embeddingTokens = counter("embedding_tokens_total", "Tokens of the inputs embedded.")
+        embeddingStepDuration = latency(
+            "embedding_step_duration", "Time of one iteration's share of an embedding pass (some layers, or a whole pass).",
+            [0.001, 0.0025] + short)
     }
 
     /// Feeds the histograms; pass it to the `Scheduler` as its observer.
@@ -92,6 +104,7 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
             case .iteration(let tokens, _): tokensPerIteration.record(Double(tokens))
             case .imageLatency(let s): imageLatency.record(Self.duration(s))
             case .denoisingStep(_, let s): denoisingStepDuration.record(Self.duration(s))
+            case .embeddingStep(let s): embeddingStepDuration.record(Self.duration(s))
             }
         }
     }
@@ -106,6 +119,8 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         imagesRunning.set(Double(metrics.runningImageJobs))
         imagesWaiting.set(Double(metrics.queuedImageJobs))
         denoisingStepsPerSecond.set(metrics.denoisingStepsPerSecond)
+        embeddingsRunning.set(Double(metrics.runningEmbeddingJobs))
+        embeddingsWaiting.set(Double(metrics.queuedEmbeddingJobs))
         lock.lock()
         defer { lock.unlock() }
         // Counters only move forward: add what happened since the last scrape.
@@ -116,6 +131,8 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         preemptions.increment(by: Int64(metrics.preemptions - reported.preemptions))
         denoisingSteps.increment(by: Int64(metrics.denoisingSteps - reported.denoisingSteps))
         imagesGenerated.increment(by: Int64(metrics.imagesGenerated - reported.imagesGenerated))
+        embeddingInputs.increment(by: Int64(metrics.embeddingInputs - reported.embeddingInputs))
+        embeddingTokens.increment(by: Int64(metrics.embeddingTokens - reported.embeddingTokens))
         reported = metrics
     }
 

@@ -142,8 +142,8 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
             finishIfDone()
         case .error(let error):
             fail(APIError(serveError: error))
-        case .imageProgress, .imageFinished:
-            break  // image events never reach a text job
+        case .imageProgress, .imageFinished, .embeddingsFinished:
+            break  // image and embedding events never reach a text job
         }
     }
 

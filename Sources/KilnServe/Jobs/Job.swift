@@ -24,22 +24,25 @@ public enum JobState: Sendable, Equatable {
 }
 
 /// What a job asks the engine to do. Each kind of work has its own executor protocol
-/// (`BatchExecutor` for text, `ImageExecutor` for images); a later kind (embeddings) is one more case.
+/// (`BatchExecutor` for text, `ImageExecutor` for images, `EmbeddingExecutor` for embeddings).
 public enum JobWork: Sendable {
     /// Generate tokens after a prompt.
     case text(GenerationRequest)
     /// Draw one image.
     case image(ImageJobRequest)
+    /// Embed a request's inputs.
+    case embedding(EmbeddingJobRequest)
 
     /// The kinds of work, for picking jobs out of the shared queue.
     public enum Kind: Sendable, Equatable {
-        case text, image
+        case text, image, embedding
     }
 
     public var kind: Kind {
         switch self {
         case .text: return .text
         case .image: return .image
+        case .embedding: return .embedding
         }
     }
 
@@ -48,6 +51,7 @@ public enum JobWork: Sendable {
         switch self {
         case .text(let request): return request.priority
         case .image(let request): return request.priority
+        case .embedding(let request): return request.priority
         }
     }
 
@@ -56,6 +60,7 @@ public enum JobWork: Sendable {
         switch self {
         case .text(let request): return request.timeout
         case .image(let request): return request.timeout
+        case .embedding(let request): return request.timeout
         }
     }
 
@@ -66,6 +71,8 @@ public enum JobWork: Sendable {
             return TokenUsage(promptTokens: request.promptTokens.count, cachedPromptTokens: 0, completionTokens: 0)
         case .image:
             return TokenUsage(promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0)
+        case .embedding(let request):
+            return TokenUsage(promptTokens: request.tokenCount, cachedPromptTokens: 0, completionTokens: 0)
         }
     }
 }

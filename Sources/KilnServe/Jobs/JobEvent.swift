@@ -76,11 +76,14 @@ public struct ImageProgress: Sendable {
 ///
 /// A text job receives zero or more `.token` events, an image job zero or more `.imageProgress`
 /// events; then every job receives exactly one terminal event — `.done` (text, or any cancelled
-/// job), `.imageFinished` (image) or `.error` — after which nothing more arrives.
+/// job), `.imageFinished` (image), `.embeddingsFinished` (embedding) or `.error` — after which
+/// nothing more arrives.
 public enum JobEvent: Sendable {
     case token(GeneratedToken)
     case imageProgress(ImageProgress)
     case imageFinished(RenderedImage)
+    /// One vector per input of an embedding job, in order, and the tokens they took.
+    case embeddingsFinished(vectors: [[Float]], usage: TokenUsage)
     case done(JobCompletion)
     case error(ServeError)
 
@@ -88,7 +91,7 @@ public enum JobEvent: Sendable {
     public var isTerminal: Bool {
         switch self {
         case .token, .imageProgress: return false
-        case .imageFinished, .done, .error: return true
+        case .imageFinished, .embeddingsFinished, .done, .error: return true
         }
     }
 }

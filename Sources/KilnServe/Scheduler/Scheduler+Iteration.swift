@@ -21,6 +21,7 @@ extension Scheduler {
         var progressed = endFinishedSequences(now: now)
         progressed = admitWaitingWork(now: now) || progressed
         progressed = runImagePhase(now: now) || progressed
+        progressed = runEmbeddingPhase(now: now) || progressed
         if !running.isEmpty {
             reserveBlocksForNextTokens()
         }
@@ -32,7 +33,8 @@ extension Scheduler {
         if progressed { return .progressed }
         // A lane turn in flight wakes the loop when it ends.
         if isImageTurnInFlight { return .idle }
-        return preempted.isEmpty && queue.count(where: { $0.work.kind == .text }) == 0 && runningImages.isEmpty ? .idle : .stalled
+        let waiting = queue.count(where: { $0.work.kind != .image })
+        return preempted.isEmpty && waiting == 0 && runningImages.isEmpty && runningEmbeddings.isEmpty ? .idle : .stalled
     }
 
     // MARK: 1. End cancelled, stopped and expired work
@@ -242,9 +244,10 @@ extension Scheduler {
         let runningCount = running.count, preemptedCount = preempted.count
         let used = pool.usedBlockCount, cached = pool.cachedBlockCount, free = pool.freeBlockCount
         let iterations = batchesRun
-        let runningImageCount = runningImages.count
+        let runningImageCount = runningImages.count, runningEmbeddingCount = runningEmbeddings.count
         recorder.update { metrics in
             metrics.runningImageJobs = runningImageCount
+            metrics.runningEmbeddingJobs = runningEmbeddingCount
             metrics.runningSequences = runningCount
             metrics.preemptedSequences = preemptedCount
             metrics.kvBlocksUsed = used

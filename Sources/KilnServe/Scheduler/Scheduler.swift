@@ -44,6 +44,12 @@ public final class Scheduler: @unchecked Sendable {
     var scheduledCounts: [Int] = []
     /// Admitted image jobs, in admission order.
     var runningImages: [ActiveImageGeneration] = []
+    /// The embedding engine, if embedding jobs are served; called only from the scheduler thread.
+    let embeddingExecutor: EmbeddingExecutor?
+    /// Admitted embedding jobs, in admission order.
+    var runningEmbeddings: [ActiveEmbedding] = []
+    /// The embedding pass under way, if any.
+    var embeddingPass: EmbeddingPassInFlight?
     /// The lane turn launched and not yet collected.
     var imageUnit: ImageWorkUnit?
     /// Counts lane turns; orders generations by when they last stepped.
@@ -74,6 +80,7 @@ public final class Scheduler: @unchecked Sendable {
     /// - Parameters:
     ///   - executor: the engine; called only from the scheduler thread.
     ///   - imageExecutor: the diffusion engine for image jobs (nil: image jobs are refused).
+    ///   - embeddingExecutor: the embedding engine (nil: embedding jobs are refused).
     ///   - clock: time source for deadlines and latency metrics.
     ///   - hashFunction: names full blocks in the prefix cache (injectable to force collisions).
     ///   - observer: receives single latency observations for histograms.
@@ -81,6 +88,7 @@ public final class Scheduler: @unchecked Sendable {
         settings: SchedulerSettings = SchedulerSettings(),
         executor: BatchExecutor,
         imageExecutor: ImageExecutor? = nil,
+        embeddingExecutor: EmbeddingExecutor? = nil,
         clock: ServeClock = SystemClock(),
         hashFunction: BlockHashFunction = .fnv1a,
         observer: SchedulerObserver? = nil
@@ -89,6 +97,7 @@ public final class Scheduler: @unchecked Sendable {
         self.settings = settings
         self.executor = executor
         self.imageExecutor = imageExecutor
+        self.embeddingExecutor = embeddingExecutor
         self.clock = clock
         self.queue = JobQueue(
             capacity: settings.maxQueuedJobs,
@@ -287,6 +296,7 @@ public final class Scheduler: @unchecked Sendable {
     /// Fails everything left with `.shuttingDown`; `iterationLock` must be held.
     func tearDownLocked() {
         tearDownImagesLocked()
+        tearDownEmbeddingsLocked()
         for sequence in running + preempted {
             endSequence(sequence, outcome: .failed(.shuttingDown))
         }
@@ -313,6 +323,7 @@ public final class Scheduler: @unchecked Sendable {
         var snapshot = recorder.snapshot()
         snapshot.queuedJobs = queue.count
         snapshot.queuedImageJobs = queue.count(where: { $0.work.kind == .image })
+        snapshot.queuedEmbeddingJobs = queue.count(where: { $0.work.kind == .embedding })
         return snapshot
     }
 

@@ -42,6 +42,10 @@ public struct SchedulerMetrics: Sendable, Equatable {
     public var queuedImageJobs = 0
     /// Denoising steps per second over the last `throughputWindow`, summed over generations.
     public var denoisingStepsPerSecond = 0.0
+    /// Embedding jobs admitted and not yet answered.
+    public var runningEmbeddingJobs = 0
+    /// Embedding jobs in the queue (also counted in `queuedJobs`).
+    public var queuedEmbeddingJobs = 0
     /// Tokens and sequences of the last executor call.
     public var lastBatchTokens = 0
     public var lastBatchSequences = 0
@@ -66,6 +70,10 @@ public struct SchedulerMetrics: Sendable, Equatable {
     /// Batched denoiser calls.
     public var denoiserCalls = 0
     public var imagesGenerated = 0
+    /// Embedding passes completed, the inputs they embedded and those inputs' tokens.
+    public var embeddingPasses = 0
+    public var embeddingInputs = 0
+    public var embeddingTokens = 0
 
     // Latencies
     /// Submission to admission.
@@ -82,7 +90,7 @@ public struct SchedulerMetrics: Sendable, Equatable {
     public init() {}
 
     /// Text jobs waiting for admission: queued plus preempted.
-    public var waitingJobs: Int { queuedJobs - queuedImageJobs + preemptedSequences }
+    public var waitingJobs: Int { queuedJobs - queuedImageJobs - queuedEmbeddingJobs + preemptedSequences }
     /// Fraction of KV blocks referenced by running sequences.
     public var kvUsageRatio: Double { kvBlocksTotal == 0 ? 0 : Double(kvBlocksUsed) / Double(kvBlocksTotal) }
 }
@@ -100,6 +108,8 @@ public enum SchedulerObservation: Sendable, Equatable {
     case imageLatency(seconds: Double)
     /// One batched denoiser call: the generations it advanced and how long the step took.
     case denoisingStep(generations: Int, seconds: Double)
+    /// One iteration's share of an embedding pass (one or more encoder layers, or a whole pass).
+    case embeddingStep(seconds: Double)
 }
 
 public typealias SchedulerObserver = @Sendable (SchedulerObservation) -> Void
@@ -146,6 +156,7 @@ final class SchedulerMetricsRecorder: @unchecked Sendable {
         case let .denoisingStep(generations, _):
             metrics.denoisingSteps += generations
             metrics.denoiserCalls += 1
+        case .embeddingStep: break
         }
         lock.unlock()
         observer?(observation)

@@ -28,6 +28,17 @@ public struct SchedulerSettings: Sendable, Equatable {
     /// the scheduler loop between text iterations (false). Overlapping keeps token streams moving
     /// while a step runs; in the loop, every token waits for the step of its iteration.
     public var imageStepsOverlapText: Bool = true
+    /// Embedding jobs admitted at once; the rest wait in the queue.
+    public var maxRunningEmbeddingJobs: Int = 64
+    /// Tokens one embedding pass may hold, summed over its inputs, while no text runs (an input
+    /// longer than this runs alone): bounds a pass's memory and how long new text waits for it.
+    public var embeddingPassTokens: Int = 2048
+    /// The same while text sequences run: a small pass, so that each of its steps adds little
+    /// to an iteration.
+    public var embeddingPassTokensBesideText: Int = 64
+    /// Steps (encoder layers) an embedding pass takes per iteration while text runs; with no
+    /// text running a pass runs to its end in one iteration.
+    public var embeddingStepsPerIterationBesideText: Int = 1
 
     public init() {}
 
@@ -60,5 +71,15 @@ public struct SchedulerSettings: Sendable, Equatable {
         try require(
             maxRunningImages >= 1 && maxRunningImages <= 4096,
             "maxRunningImages must be in 1...4096 (got \(maxRunningImages))")
+        try require(
+            maxRunningEmbeddingJobs >= 1 && maxRunningEmbeddingJobs <= 65_536,
+            "maxRunningEmbeddingJobs must be in 1...65536 (got \(maxRunningEmbeddingJobs))")
+        try require(embeddingPassTokens >= 1, "embeddingPassTokens must be >= 1 (got \(embeddingPassTokens))")
+        try require(
+            embeddingPassTokensBesideText >= 1,
+            "embeddingPassTokensBesideText must be >= 1 (got \(embeddingPassTokensBesideText))")
+        try require(
+            embeddingStepsPerIterationBesideText >= 1,
+            "embeddingStepsPerIterationBesideText must be >= 1 (got \(embeddingStepsPerIterationBesideText))")
     }
 }

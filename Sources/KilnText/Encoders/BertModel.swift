@@ -46,58 +46,59 @@ final class BertModel: @unchecked Sendable {
         }
     }
 
-    /// Runs the encoder over `inputs` laid end to end and leaves the last layer's states
-    /// [totalTokens, width] in `scratch.hidden`. Every input is non-empty, within `maxPositions`,
-    /// and holds ids inside the vocabulary (the caller checks).
-    func encode(_ inputs: [[Int32]], scratch: EncoderScratch, context: KernelContext) {
+    /// Lays `pass`'s inputs end to end in its scratch and computes the normalized embeddings,
+    /// the state before layer 0. Every input is non-empty, within `maxPositions`, and holds ids
+    /// inside the vocabulary (the caller checks).
+    func begin(_ pass: EncoderPass, context: KernelContext) {
         let c = configuration
-        let width = c.width
-        let total = inputs.reduce(0) { $0 + $1.count }
-        let longest = inputs.reduce(0) { max($0, $1.count) }
-        // Many inputs: each attends on one thread, side by side. Few: each uses every thread.
-        let perInputThreads = inputs.count < 2 * context.width
-        let attentionSlots = perInputThreads ? 1 : context.width
+        let longest = pass.inputs.reduce(0) { max($0, $1.count) }
         let perSlot = SequenceAttention.scratchCount(
             queryCount: longest, keyCount: longest, heads: c.heads, headDim: c.headDimension, context: context)
-        scratch.reserve(tokens: total, attentionFloats: perSlot * attentionSlots)
+        pass.scratch.reserve(tokens: pass.totalTokens, attentionFloats: perSlot * context.width)
+        pass.attentionScratchPerSlot = perSlot
+        embed(pass.inputs, into: pass.scratch.hidden)
+        embeddingNorm.apply(pass.scratch.hidden, rows: pass.totalTokens, into: pass.scratch.hidden, context: context)
+    }
+
+    /// Runs layer `index` over the whole pass, leaving its output states [totalTokens, width] in
+    /// `pass.scratch.hidden`.
+    func runLayer(_ index: Int, of pass: EncoderPass, context: KernelContext) {
+        let c = configuration, layer = layers[index], scratch = pass.scratch
+        let width = c.width, total = pass.totalTokens, inputs = pass.inputs
         let hidden = scratch.hidden
-        embed(inputs, into: hidden)
-        embeddingNorm.apply(hidden, rows: total, into: hidden, context: context)
-        var offsets = [Int](repeating: 0, count: inputs.count)
-        for index in inputs.indices.dropFirst() { offsets[index] = offsets[index - 1] + inputs[index - 1].count }
+        layer.query.apply(hidden, rows: total, into: scratch.query, context: context)
+        layer.key.apply(hidden, rows: total, into: scratch.key, context: context)
+        layer.value.apply(hidden, rows: total, into: scratch.value, context: context)
         let scale = 1 / Float(c.headDimension).squareRoot()
-        for layer in layers {
-            layer.query.apply(hidden, rows: total, into: scratch.query, context: context)
-            layer.key.apply(hidden, rows: total, into: scratch.key, context: context)
-            layer.value.apply(hidden, rows: total, into: scratch.value, context: context)
-            let attend = { (input: Int, slotScratch: UnsafeMutablePointer<Float>) in
-                let start = offsets[input] * width
-                SequenceAttention.attend(
-                    query: scratch.query + start, key: scratch.key + start, value: scratch.value + start,
-                    output: scratch.attended + start, queryCount: inputs[input].count, keyCount: inputs[input].count,
-                    heads: c.heads, headDim: c.headDimension, scale: scale, scratch: slotScratch, context: context)
-            }
-            if perInputThreads {
-                for input in inputs.indices { attend(input, scratch.attention) }
-            } else {
-                context.runInSlots(inputs.count, slots: attentionSlots) { slot, input in
-                    KernelContext.serially { attend(input, scratch.attention + slot * perSlot) }
-                }
-            }
-            // hidden = LayerNorm(hidden + attention output), then the same around the feed-forward block.
-            layer.attentionOutput.apply(scratch.attended, rows: total, into: scratch.branch, context: context)
-            Elementwise.add(scratch.branch, hidden, count: total * width, into: hidden)
-            layer.attentionNorm.apply(hidden, rows: total, into: hidden, context: context)
-            layer.up.apply(hidden, rows: total, into: scratch.inner, context: context)
-            if c.tanhGELU {
-                Activation.geluTanhInPlace(scratch.inner, count: total * c.intermediate)
-            } else {
-                Activation.geluInPlace(scratch.inner, count: total * c.intermediate)
-            }
-            layer.down.apply(scratch.inner, rows: total, into: scratch.branch, context: context)
-            Elementwise.add(scratch.branch, hidden, count: total * width, into: hidden)
-            layer.outputNorm.apply(hidden, rows: total, into: hidden, context: context)
+        let attend = { (input: Int, slotScratch: UnsafeMutablePointer<Float>) in
+            let start = pass.offsets[input] * width
+            SequenceAttention.attend(
+                query: scratch.query + start, key: scratch.key + start, value: scratch.value + start,
+                output: scratch.attended + start, queryCount: inputs[input].count, keyCount: inputs[input].count,
+                heads: c.heads, headDim: c.headDimension, scale: scale, scratch: slotScratch, context: context)
         }
+        if inputs.count < 2 * context.width {
+            // Few inputs: each one uses every thread (its heads run side by side).
+            for input in inputs.indices { attend(input, scratch.attention) }
+        } else {
+            // Many: each input attends on one thread, side by side.
+            context.runInSlots(inputs.count, slots: context.width) { slot, input in
+                KernelContext.serially { attend(input, scratch.attention + slot * pass.attentionScratchPerSlot) }
+            }
+        }
+        // hidden = LayerNorm(hidden + attention output), then the same around the feed-forward block.
+        layer.attentionOutput.apply(scratch.attended, rows: total, into: scratch.branch, context: context)
+        Elementwise.add(scratch.branch, hidden, count: total * width, into: hidden)
+        layer.attentionNorm.apply(hidden, rows: total, into: hidden, context: context)
+        layer.up.apply(hidden, rows: total, into: scratch.inner, context: context)
+        if c.tanhGELU {
+            Activation.geluTanhInPlace(scratch.inner, count: total * c.intermediate)
+        } else {
+            Activation.geluInPlace(scratch.inner, count: total * c.intermediate)
+        }
+        layer.down.apply(scratch.inner, rows: total, into: scratch.branch, context: context)
+        Elementwise.add(scratch.branch, hidden, count: total * width, into: hidden)
+        layer.outputNorm.apply(hidden, rows: total, into: hidden, context: context)
     }
 
     /// hidden[t] = word[id] + position[p] + tokenType[0] for token t at position p of its input.

@@ -8,8 +8,8 @@ import KilnTensor
 /// (`sentence_bert_config.json`'s `max_seq_length`, else the model's positions).
 ///
 /// Inputs are token ids with the special tokens already in place ([CLS] … [SEP]); tokenizing is
-/// the caller's (the folder's `tokenizer.json`, read by KilnTokenizer). Thread-safe: passes are
-/// serialised, each reusing the same buffers.
+/// the caller's (the folder's `tokenizer.json`, read by KilnTokenizer). Thread-safe: any number
+/// of passes may run at once, each with buffers of its own (reused once it ends).
 public final class SentenceEncoder: @unchecked Sendable {
     /// Where the model was loaded from.
     public let directory: String
@@ -24,9 +24,11 @@ public final class SentenceEncoder: @unchecked Sendable {
 
     private let model: BertModel
     private let kernels: KernelContext
-    // @unchecked Sendable: `scratch` is only touched while `lock` is held.
+    // @unchecked Sendable: `spareScratch` is only touched while `lock` is held; passes are the
+    // caller's and are used by one caller at a time.
     private let lock = NSLock()
-    private let scratch: EncoderScratch
+    /// Buffers of finished passes, reused by the next ones (so that a warm server allocates none).
+    private var spareScratch: [EncoderScratch] = []
 
     /// Loads the folder at `directory`, running its kernels on `kernels`.
     public init(directory: String, kernels: KernelContext) throws {
@@ -39,12 +41,21 @@ public final class SentenceEncoder: @unchecked Sendable {
         normalizes = folder.normalizes
         maxInputTokens = min(folder.maxSequenceLength ?? configuration.maxPositions, configuration.maxPositions)
         model = try BertModel(directory: directory, configuration: configuration)
-        scratch = EncoderScratch(width: configuration.width, intermediate: configuration.intermediate)
     }
 
-    /// One vector per input, in order. Throws `ModelError` for an empty input, one over
-    /// `maxInputTokens` or an id outside the vocabulary; nothing runs then.
+    /// One vector per input, in order: a whole pass at once. Throws `ModelError` for an empty
+    /// input, one over `maxInputTokens` or an id outside the vocabulary; nothing runs then.
     public func embed(_ inputs: [[Int32]]) throws -> [[Float]] {
+        guard !inputs.isEmpty else { return [] }
+        let pass = try startPass(inputs)
+        advance(pass, layers: pass.layerCount)
+        return finish(pass)
+    }
+
+    /// Checks `inputs` and computes their embeddings (the state before the first layer); the
+    /// pass then takes `layerCount` steps through `advance`. Throws as `embed` does.
+    public func startPass(_ inputs: [[Int32]]) throws -> EncoderPass {
+        guard !inputs.isEmpty else { throw ModelError.invalidBatch("an encoder pass needs at least one input") }
         for input in inputs {
             guard !input.isEmpty else { throw ModelError.invalidBatch("an input to the encoder has no tokens") }
             guard input.count <= maxInputTokens else {
@@ -54,19 +65,35 @@ public final class SentenceEncoder: @unchecked Sendable {
                 throw ModelError.tokenOutOfRange(token: id, vocabularySize: configuration.vocabularySize)
             }
         }
-        guard !inputs.isEmpty else { return [] }
+        let scratch =
+            lock.withLock { spareScratch.popLast() }
+            ?? EncoderScratch(width: configuration.width, intermediate: configuration.intermediate)
+        let pass = EncoderPass(inputs: inputs, layerCount: configuration.layers, scratch: scratch) { [weak self] scratch in
+            self?.lock.withLock { self?.spareScratch.append(scratch) }
+        }
+        model.begin(pass, context: kernels)
+        return pass
+    }
+
+    /// Runs up to `layers` more layers of `pass`.
+    public func advance(_ pass: EncoderPass, layers: Int) {
+        let end = min(pass.layerCount, pass.layersDone + max(0, layers))
+        while pass.layersDone < end {
+            model.runLayer(pass.layersDone, of: pass, context: kernels)
+            pass.layersDone += 1
+        }
+    }
+
+    /// The pooled (and, as the folder says, normalised) vector of each input of a complete pass.
+    public func finish(_ pass: EncoderPass) -> [[Float]] {
+        precondition(pass.isComplete, "finish needs a pass whose layers have all run")
         let width = configuration.width
-        return lock.withLock {
-            model.encode(inputs, scratch: scratch, context: kernels)
-            var row = 0
-            return inputs.map { input in
-                let states = scratch.hidden + row * width
-                row += input.count
-                return [Float](unsafeUninitializedCapacity: width) { vector, initialized in
-                    pooling.pool(states, tokens: input.count, width: width, into: vector.baseAddress!)
-                    if normalizes { EmbeddingPooling.normalize(vector.baseAddress!, count: width) }
-                    initialized = width
-                }
+        return pass.inputs.indices.map { index in
+            let states = pass.scratch.hidden + pass.offsets[index] * width
+            return [Float](unsafeUninitializedCapacity: width) { vector, initialized in
+                pooling.pool(states, tokens: pass.inputs[index].count, width: width, into: vector.baseAddress!)
+                if normalizes { EmbeddingPooling.normalize(vector.baseAddress!, count: width) }
+                initialized = width
             }
         }
     }
