@@ -2,12 +2,16 @@ import KilnFormats
 
 /// Turns text into token ids and back, built from a GGUF file's tokenizer metadata.
 ///
-/// Two kinds are supported, chosen by `tokenizer.ggml.model`:
+/// Three kinds are supported, chosen by `tokenizer.ggml.model`:
 /// - `"gpt2"`: byte-level BPE. Text is split into words by the pre-tokenizer named in
 ///   `tokenizer.ggml.pre` (see `PreTokenizer`), then each word's bytes are merged by the ranks of
 ///   `tokenizer.ggml.merges`. Used by GPT-2, Llama 3, Qwen 2, SmolLM and most recent models.
 /// - `"llama"`: SentencePiece-style BPE with byte fallback, merged by `tokenizer.ggml.scores`.
 ///   Used by Llama 2, Mistral v1 and Phi-3.
+/// - `"bert"`: WordPiece with BERT's normaliser (see `WordPieceEncoder`), for embedding models;
+///   also built from a Hugging Face `tokenizer.json` (`init(huggingFaceJSONAt:)`). There BOS is
+///   `[CLS]`, EOS is `[SEP]` and `paddingToken` is `[PAD]`: `encode(_:addSpecial: true)` gives
+///   `[CLS] … [SEP]`, as llama.cpp and Hugging Face's `add_special_tokens=True` do.
 ///
 /// Encoding reproduces llama.cpp's `llama_tokenize` id for id, including its handling of special
 /// tokens in text, BOS/EOS and the SentencePiece space prefix. Only metadata is read, so a
@@ -26,6 +30,8 @@ public final class Tokenizer: Sendable {
         case byteLevelBPE
         /// SentencePiece-style BPE with byte fallback (`tokenizer.ggml.model = "llama"`).
         case sentencePiece
+        /// BERT's WordPiece (`tokenizer.ggml.model = "bert"`, or a Hugging Face `tokenizer.json`).
+        case wordPiece
     }
 
     public let kind: Kind
@@ -35,20 +41,20 @@ public final class Tokenizer: Sendable {
     /// replaced by llama.cpp's default. Worth showing to the user.
     public let warnings: [String]
 
-    /// Beginning-of-sequence token, if the vocabulary has one.
+    /// Beginning-of-sequence token, if the vocabulary has one (WordPiece: `[CLS]`).
     public let bosToken: Int32?
-    /// End-of-sequence token.
+    /// End-of-sequence token (WordPiece: `[SEP]`).
     public let eosToken: Int32?
     /// End-of-turn token (`<|im_end|>`, `<|eot_id|>`, …), from metadata or found by its text.
     public let eotToken: Int32?
     /// The unknown token (SentencePiece byte fallback uses it when a byte has no token).
     public let unknownToken: Int32?
-    /// The padding token, if the vocabulary names one.
+    /// The padding token, if the vocabulary names one (WordPiece: `[PAD]`).
     public let paddingToken: Int32?
     /// Every token that ends generation: EOS, EOT, EOM and the other end markers llama.cpp knows.
     public let endOfGenerationTokens: Set<Int32>
     /// Whether `encode(_:addSpecial: true)` prepends BOS / appends EOS (from metadata, else the
-    /// model's default).
+    /// model's default; WordPiece: from the post-processor, always for a GGUF as in llama.cpp).
     public let addsBOS: Bool
     public let addsEOS: Bool
     /// Whether SentencePiece prefixes a space to text that starts the input or follows a special
@@ -65,6 +71,7 @@ public final class Tokenizer: Sendable {
     private let splitter: SpecialTokenSplitter
     private let byteLevel: ByteLevelBPEEncoder?
     private let sentencePiece: SentencePieceEncoder?
+    private let wordPiece: WordPieceEncoder?
 
     /// Builds the tokenizer described by `gguf`'s metadata. Tensors are not touched.
     public convenience init(gguf: GGUFFile, limits: TokenizerLimits = TokenizerLimits()) throws(TokenizerError) {
@@ -77,14 +84,26 @@ public final class Tokenizer: Sendable {
         try self.init(gguf: GGUFFile(path: path), limits: limits)
     }
 
+    /// Builds the WordPiece tokenizer of a Hugging Face `tokenizer.json` (a sentence-transformers
+    /// folder's, say); see `TokenizerVocabulary.init(huggingFaceJSON:)` for what is supported.
+    /// Its added tokens (`[CLS]`, `[SEP]`, …) are recognised in text whatever `parseSpecial`
+    /// says, as in Hugging Face's `tokenizers`.
+    public convenience init(huggingFaceJSONAt path: String, limits: TokenizerLimits = TokenizerLimits()) throws(TokenizerError) {
+        try self.init(vocabulary: TokenizerVocabulary(huggingFaceJSON: TokenizerVocabulary.readFile(path)), limits: limits)
+    }
+
     /// Builds a tokenizer from metadata values.
     public init(vocabulary: TokenizerVocabulary, limits: TokenizerLimits = TokenizerLimits()) throws(TokenizerError) {
         try vocabulary.validate(limits: limits)
         var warnings: [String] = []
         let isSentencePiece: Bool
+        var vocabulary = vocabulary
         switch vocabulary.model {
         case "gpt2": isSentencePiece = false
         case "llama": isSentencePiece = true
+        case "bert":
+            isSentencePiece = false
+            vocabulary.applyWordPieceDefaults()
         default: throw .unsupportedModel(vocabulary.model)
         }
         let tokens = vocabulary.tokens.enumerated().map { $1.isEmpty ? "[EMPTY_\($0)]" : $1 }
@@ -95,6 +114,10 @@ public final class Tokenizer: Sendable {
         var attributes =
             vocabulary.tokenTypes?.map(TokenAttributes.init(tokenType:))
             ?? [TokenAttributes](repeating: .normal, count: tokens.count)
+        for token in vocabulary.strippingTokens where token.id < attributes.count {
+            if token.left { attributes[token.id].insert(.stripsLeft) }
+            if token.right { attributes[token.id].insert(.stripsRight) }
+        }
         let hasNoDefaultBOS = !isSentencePiece && PreTokenizer.select(name: vocabulary.preTokenizer)?.hasNoDefaultBOS == true
         let roles = SpecialTokenRoles(
             vocabulary: vocabulary, isSentencePiece: isSentencePiece,
@@ -103,7 +126,20 @@ public final class Tokenizer: Sendable {
             modelName: vocabulary.modelName, idForText: idForText,
             attributes: &attributes)
 
-        if isSentencePiece {
+        if let settings = vocabulary.wordPiece {
+            guard let unknown = roles.unknown else { throw .missingMetadata(key: "tokenizer.ggml.unknown_token_id") }
+            kind = .wordPiece
+            preTokenizer = nil
+            addsBOS = vocabulary.addBOS ?? true
+            addsSpacePrefix = false
+            cleansUpSpaces = settings.cleansUpSpaces
+            byteLevel = nil
+            sentencePiece = nil
+            wordPiece = WordPieceEncoder(
+                tokens: tokens, form: settings.continuingSubwordPrefix.map { .continuingPrefix($0) } ?? .phantomSpace,
+                normalizer: settings.normalizer, unknown: unknown,
+                maxInputCharactersPerWord: settings.maxInputCharactersPerWord)
+        } else if isSentencePiece {
             kind = .sentencePiece
             preTokenizer = nil
             addsBOS = vocabulary.addBOS ?? true
@@ -111,6 +147,7 @@ public final class Tokenizer: Sendable {
             cleansUpSpaces = false
             byteLevel = nil
             sentencePiece = SentencePieceEncoder(tokens: tokens, scores: vocabulary.scores, unknown: roles.unknown)
+            wordPiece = nil
         } else {
             guard let merges = vocabulary.merges else { throw .missingMetadata(key: "tokenizer.ggml.merges") }
             guard let selection = PreTokenizer.select(name: vocabulary.preTokenizer) else {
@@ -125,6 +162,7 @@ public final class Tokenizer: Sendable {
             addsSpacePrefix = vocabulary.addSpacePrefix ?? false
             cleansUpSpaces = selection.cleansSpaces
             sentencePiece = nil
+            wordPiece = nil
             byteLevel = ByteLevelBPEEncoder(
                 tokens: tokens, merges: merges, preTokenizer: selection.preTokenizer,
                 ignoresMerges: selection.ignoresMerges, limits: limits)
@@ -141,13 +179,17 @@ public final class Tokenizer: Sendable {
         tokenTexts = tokens
         attributeTable = attributes
         self.warnings = warnings
-        (pieceOffsets, pieceStorage) = Self.renderPieces(tokens, attributes: attributes, isSentencePiece: isSentencePiece)
+        (pieceOffsets, pieceStorage) = Self.renderPieces(
+            tokens, attributes: attributes,
+            style: vocabulary.wordPiece.map { .wordPiece(continuingPrefix: $0.continuingSubwordPrefix) }
+                ?? (isSentencePiece ? .sentencePiece : .byteLevel))
         splitter = SpecialTokenSplitter(
             specials: attributes.indices.compactMap { id in
                 let attribute = attributes[id]
                 guard attribute.isSpecial else { return nil }
                 return .init(
-                    id: Int32(id), bytes: Array(tokens[id].utf8), needsParseSpecial: attribute.isHiddenUnlessRendered,
+                    id: Int32(id), bytes: Array(tokens[id].utf8),
+                    needsParseSpecial: attribute.isHiddenUnlessRendered && !vocabulary.alwaysParsesSpecialTokens,
                     stripsLeft: attribute.contains(.stripsLeft), stripsRight: attribute.contains(.stripsRight))
             })
     }
@@ -157,7 +199,12 @@ public final class Tokenizer: Sendable {
 
     /// One line describing the tokenizer, for load reports: kind, pre-tokenizer, size, BOS/EOS.
     public var summary: String {
-        let algorithm = kind == .byteLevelBPE ? "byte-level BPE (\(preTokenizer?.rawValue ?? "?"))" : "SentencePiece BPE"
+        let algorithm =
+            switch kind {
+            case .byteLevelBPE: "byte-level BPE (\(preTokenizer?.rawValue ?? "?"))"
+            case .sentencePiece: "SentencePiece BPE"
+            case .wordPiece: "WordPiece"
+            }
         func name(_ id: Int32?) -> String { id.flatMap { tokenText($0) } ?? "none" }
         return "\(algorithm), \(vocabularySize) tokens, BOS \(name(bosToken))\(addsBOS ? " (added)" : ""), "
             + "EOS \(name(eosToken)), end of turn \(name(eotToken))"
@@ -198,6 +245,15 @@ public final class Tokenizer: Sendable {
                     case .token(let id): output.append(id)
                     case .text(let range):
                         byteLevel.encode(UnsafeBufferPointer(rebasing: bytes[range]), into: &output, scratch: &scratch)
+                    }
+                }
+            } else if let wordPiece {
+                var scratch = WordPieceEncoder.Scratch()
+                for fragment in fragments {
+                    switch fragment {
+                    case .token(let id): output.append(id)
+                    case .text(let range):
+                        wordPiece.encode(UnsafeBufferPointer(rebasing: bytes[range]), into: &output, scratch: &scratch)
                     }
                 }
             } else if let sentencePiece {

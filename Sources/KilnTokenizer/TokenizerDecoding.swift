@@ -1,13 +1,24 @@
 /// Detokenization: ids back to bytes and text, as llama.cpp's `token_to_piece` and `detokenize`.
 extension Tokenizer {
+    /// How normal tokens' texts become bytes.
+    enum PieceStyle {
+        /// Through the GPT-2 byte alphabet.
+        case byteLevel
+        /// `▁` is a space, `<0xXX>` a byte.
+        case sentencePiece
+        /// A word-initial token and a special token render with a space before them, a
+        /// continuation token without its prefix (nil prefix: llama.cpp's `▁` form, as
+        /// SentencePiece); `decodeBytes` drops the space that starts the text.
+        case wordPiece(continuingPrefix: String?)
+    }
+
     /// The bytes each token renders to (special tokens as their text), flattened.
     ///
     /// Byte-level BPE: normal tokens map back through the GPT-2 alphabet. SentencePiece: `▁`
     /// becomes a space and `<0xXX>` tokens become their byte. Control, unknown and user-defined
     /// tokens render as their text; byte-level byte tokens, unused and undefined tokens as nothing.
     static func renderPieces(
-        _ tokens: [String], attributes: [TokenAttributes],
-        isSentencePiece: Bool
+        _ tokens: [String], attributes: [TokenAttributes], style: PieceStyle
     ) -> (starts: [Int32], bytes: [UInt8]) {
         var starts: [Int32] = [0]
         var bytes: [UInt8] = []
@@ -15,16 +26,26 @@ extension Tokenizer {
         bytes.reserveCapacity(tokens.count * 6)
         for (id, text) in tokens.enumerated() {
             let attribute = attributes[id]
-            if attribute.isSpecial {
+            switch style {
+            case _ where attribute.isSpecial:
+                if case .wordPiece = style { bytes.append(0x20) }
                 bytes.append(contentsOf: text.utf8)
-            } else if attribute.contains(.normal) {
-                if isSentencePiece {
-                    appendUnescapingSpaces(text, to: &bytes)
+            case .wordPiece(let prefix?) where attribute.contains(.normal):
+                // Bytes, not characters: "##" followed by a combining sign is another grapheme.
+                if !prefix.isEmpty && text.utf8.starts(with: prefix.utf8) {
+                    bytes.append(contentsOf: text.utf8.dropFirst(prefix.utf8.count))
                 } else {
-                    bytes.append(contentsOf: ByteLevelAlphabet.decodeLeniently(text))
+                    bytes.append(0x20)
+                    bytes.append(contentsOf: text.utf8)
                 }
-            } else if attribute.contains(.byte) && isSentencePiece, let byte = byteValue(text) {
-                bytes.append(byte)
+            case .sentencePiece where attribute.contains(.normal), .wordPiece(nil) where attribute.contains(.normal):
+                appendUnescapingSpaces(text, to: &bytes)
+            case .byteLevel where attribute.contains(.normal):
+                bytes.append(contentsOf: ByteLevelAlphabet.decodeLeniently(text))
+            case .sentencePiece where attribute.contains(.byte):
+                if let byte = byteValue(text) { bytes.append(byte) }
+            default:
+                break
             }
             starts.append(Int32(bytes.count))
         }
@@ -89,6 +110,8 @@ extension Tokenizer {
         for (index, id) in ids.enumerated() {
             appendPiece(id, to: &bytes, renderSpecial: renderSpecial, stripLeadingSpace: index == 0 && addsSpacePrefix)
         }
+        // WordPiece words render with a space before them; the text's first has none.
+        if kind == .wordPiece && bytes.first == 0x20 { bytes.removeFirst() }
         if cleanUpSpaces && cleansUpSpaces { Self.cleanUpSpaces(&bytes) }
         return bytes
     }

@@ -12,13 +12,16 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case tokenOutOfRange(id: Int32, vocabularySize: Int)
     /// A tokenizer file (CLIP's `vocab.json`, say) is absent.
     case missingFile(String)
+    /// A Hugging Face `tokenizer.json` uses a component Kiln does not implement: `part` is the
+    /// JSON key (`model`, `normalizer`, `pre_tokenizer`, `post_processor`), `type` its type.
+    case unsupportedTokenizerJSON(part: String, type: String)
 
     public var description: String {
         switch self {
         case .missingMetadata(let key):
             return "tokenizer metadata '\(key)' is missing or has the wrong type"
         case .unsupportedModel(let model):
-            return "unsupported tokenizer model '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece)"
+            return "unsupported tokenizer model '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece, 'bert' WordPiece)"
         case .unsupportedPreTokenizer(let name):
             return "unsupported pre-tokenizer '\(name)' (supported: " + PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ")
                 + " and their llama.cpp aliases)"
@@ -28,6 +31,9 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             return "token id \(id) is outside the vocabulary (0..<\(size))"
         case .missingFile(let path):
             return "missing tokenizer file: \(path)"
+        case .unsupportedTokenizerJSON(let part, let type):
+            return "unsupported tokenizer.json \(part) '\(type)' (supported: model WordPiece, normalizer BertNormalizer, "
+                + "pre_tokenizer BertPreTokenizer, post_processor TemplateProcessing or BertProcessing)"
         }
     }
 }

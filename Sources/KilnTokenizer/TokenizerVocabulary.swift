@@ -5,7 +5,7 @@ import KilnFormats
 /// `Tokenizer` is built from this rather than from `GGUFFile` directly, so that tests can build
 /// small vocabularies by hand and so that all reading of untrusted metadata happens in one place.
 public struct TokenizerVocabulary: Sendable {
-    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE) or "llama" (SentencePiece).
+    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE), "llama" (SentencePiece) or "bert" (WordPiece).
     public var model: String
     /// `tokenizer.ggml.pre`: the pre-tokenizer's name, for byte-level BPE.
     public var preTokenizer: String?
@@ -33,6 +33,20 @@ public struct TokenizerVocabulary: Sendable {
     public var addSpacePrefix: Bool?
     /// `general.name`, which llama.cpp consults for per-model token attributes (Phi-3).
     public var modelName: String?
+    /// `tokenizer.ggml.cls_token_id` (BERT's `[CLS]`): the BOS of a WordPiece vocabulary that names no BOS.
+    public var clsTokenID: Int?
+    /// `tokenizer.ggml.normalizer.lowercase` and `.strip_accents` (WordPiece); nil leaves
+    /// llama.cpp's defaults: lower-case, and strip accents when lower-casing.
+    public var normalizerLowercase: Bool?
+    public var normalizerStripAccents: Bool?
+    /// The WordPiece options of a Hugging Face `tokenizer.json`; nil for a GGUF's "bert" model,
+    /// whose options come from the keys above.
+    public var wordPiece: WordPieceSettings?
+    /// Recognise control tokens in text even without `parseSpecial`, as Hugging Face's
+    /// `tokenizers` does with its added tokens (set for a `tokenizer.json`).
+    public var alwaysParsesSpecialTokens = false
+    /// Added tokens of a `tokenizer.json` that absorb whitespace beside them (`lstrip`, `rstrip`).
+    var strippingTokens: [(id: Int, left: Bool, right: Bool)] = []
 
     public init(
         model: String, preTokenizer: String? = nil, tokens: [String], tokenTypes: [Int]? = nil,
@@ -72,6 +86,9 @@ public struct TokenizerVocabulary: Sendable {
         addEOS = gguf.bool("tokenizer.ggml.add_eos_token")
         addSpacePrefix = gguf.bool("tokenizer.ggml.add_space_prefix")
         modelName = gguf.string("general.name")
+        clsTokenID = gguf.int("tokenizer.ggml.cls_token_id")
+        normalizerLowercase = gguf.bool("tokenizer.ggml.normalizer.lowercase")
+        normalizerStripAccents = gguf.bool("tokenizer.ggml.normalizer.strip_accents")
     }
 
     /// A value that may be absent, but must have the right type when present.
@@ -82,6 +99,24 @@ public struct TokenizerVocabulary: Sendable {
         guard gguf.metadata[key] != nil else { return nil }
         guard let value = read(gguf, key) else { throw .missingMetadata(key: key) }
         return value
+    }
+
+    /// Fills in what llama.cpp assumes of a "bert" vocabulary from a GGUF (one from a
+    /// `tokenizer.json` has its settings already): the normaliser from its keys, [CLS] 101 as BOS
+    /// (or `cls_token_id`), [SEP] 102 as EOS, [UNK] 100, [PAD] 0, and both added by
+    /// `addSpecial` whatever `add_bos_token` says, as llama.cpp's `tokenize` does.
+    mutating func applyWordPieceDefaults() {
+        guard wordPiece == nil else { return }
+        var settings = WordPieceSettings(continuingSubwordPrefix: nil)
+        settings.lowercase = normalizerLowercase ?? true
+        settings.stripAccents = normalizerStripAccents ?? settings.lowercase
+        wordPiece = settings
+        bosTokenID = bosTokenID ?? clsTokenID ?? 101
+        eosTokenID = separatorTokenID ?? eosTokenID ?? 102
+        unknownTokenID = unknownTokenID ?? 100
+        paddingTokenID = paddingTokenID ?? 0
+        addBOS = true
+        addEOS = true
     }
 
     /// Checks counts and lengths against `limits` before anything is built from them.

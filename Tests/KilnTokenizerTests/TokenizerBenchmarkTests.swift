@@ -38,4 +38,14 @@ struct TokenizerBenchmarkTests {
         // SentencePiece merges a whole fragment at once (no pre-splitting), so keep its text smaller.
         Self.report(name, tokenizer, megabytes: tokenizer.kind == .sentencePiece ? 1 : 4)
     }
+
+    /// WordPiece from both sources: llama.cpp's bert-bge GGUF and all-MiniLM-L6-v2's tokenizer.json.
+    @Test(arguments: [WordPieceFixtures.bertBGEPath, WordPieceFixtures.miniLMPath])
+    func wordPiece(path: String) throws {
+        let started = Date()
+        let tokenizer = try path.hasSuffix(".json") ? Tokenizer(huggingFaceJSONAt: path) : Tokenizer(modelAt: path)
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        print("tokenizer benchmark \(name): loaded in \(Int(Date().timeIntervalSince(started) * 1000)) ms")
+        Self.report(name, tokenizer, megabytes: 4)
+    }
 }
