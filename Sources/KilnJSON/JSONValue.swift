@@ -100,6 +100,16 @@ extension JSONValue {
         }
     }
 
+    /// A float as the shortest JSON number that reads back as the same float (`null` when not
+    /// finite): for long vectors, where `.double` would print every float's binary expansion.
+    public static func writeNumber(_ value: Float, to out: inout String) {
+        if value.isFinite {
+            out += value.description
+        } else {
+            out += "null"
+        }
+    }
+
     /// `text` as a JSON string literal, quotes included: Kiln's one JSON string escaper (bodies,
     /// log lines and error bodies built by hand use it too).
     public static func quoted(_ text: String) -> String {

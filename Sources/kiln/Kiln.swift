@@ -16,5 +16,6 @@ struct Kiln: ParsableCommand {
             BenchImageCommand.self,
             GenerateCommand.self,
             BenchCommand.self,
+            EmbedCommand.self,
         ])
 }

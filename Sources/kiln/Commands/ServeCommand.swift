@@ -90,6 +90,15 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("image.winograd4_tiles")) var winograd4Tiles: Int?
     @Option(help: help("image.pack_buffers_mb")) var packBuffersMb: Int?
 
+    @Option(help: help("embedding.embedding_model")) var embeddingModel: String?
+    @Option(help: help("embedding.embedding_model_name")) var embeddingModelName: String?
+    @Option(help: help("embedding.embedding_max_inputs")) var embeddingMaxInputs: Int?
+    @Option(help: help("embedding.embedding_max_request_tokens")) var embeddingMaxRequestTokens: Int?
+    @Option(help: help("embedding.embedding_max_running")) var embeddingMaxRunning: Int?
+    @Option(help: help("embedding.embedding_pass_tokens")) var embeddingPassTokens: Int?
+    @Option(help: help("embedding.embedding_pass_tokens_beside_text")) var embeddingPassTokensBesideText: Int?
+    @Option(help: help("embedding.embedding_steps_beside_text")) var embeddingStepsBesideText: Int?
+
     @Option(help: help("log.log_format")) var logFormat: String?
     @Option(help: help("log.log_level")) var logLevel: String?
     @Option(help: help("log.access_log")) var accessLog: Bool?
@@ -157,6 +166,14 @@ struct ServeCommand: ParsableCommand {
         add("image.winograd_tiles", winogradTiles.map { .integer($0) })
         add("image.winograd4_tiles", winograd4Tiles.map { .integer($0) })
         add("image.pack_buffers_mb", packBuffersMb.map { .integer($0) })
+        add("embedding.embedding_model", embeddingModel.map { .string($0) })
+        add("embedding.embedding_model_name", embeddingModelName.map { .string($0) })
+        add("embedding.embedding_max_inputs", embeddingMaxInputs.map { .integer($0) })
+        add("embedding.embedding_max_request_tokens", embeddingMaxRequestTokens.map { .integer($0) })
+        add("embedding.embedding_max_running", embeddingMaxRunning.map { .integer($0) })
+        add("embedding.embedding_pass_tokens", embeddingPassTokens.map { .integer($0) })
+        add("embedding.embedding_pass_tokens_beside_text", embeddingPassTokensBesideText.map { .integer($0) })
+        add("embedding.embedding_steps_beside_text", embeddingStepsBesideText.map { .integer($0) })
         add("log.log_format", logFormat.map { .string($0) })
         add("log.log_level", logLevel.map { .string($0) })
         add("log.access_log", accessLog.map { .bool($0) })

@@ -172,6 +172,33 @@ enum ConfigCatalogue {
             key: "image.pack_buffers_mb", binding: .integer(\.packBuffersMb),
             help: "Megabytes of idle weight-packing buffers the image kernels keep between products."),
 
+        ConfigSetting(
+            key: "embedding.embedding_model", binding: .string(\.embeddingModel),
+            help:
+                "Sentence-transformers folder of an embedding model served at /v1/embeddings (empty = all-MiniLM-L6-v2, fetched once; \"none\" = no embedding endpoint)."
+        ),
+        ConfigSetting(
+            key: "embedding.embedding_model_name", binding: .string(\.embeddingModelName),
+            help: "Embedding model id in the API (empty = the folder's name)."),
+        ConfigSetting(
+            key: "embedding.embedding_max_inputs", binding: .integer(\.embeddingMaxInputs),
+            help: "Most inputs in one embeddings request."),
+        ConfigSetting(
+            key: "embedding.embedding_max_request_tokens", binding: .integer(\.embeddingMaxRequestTokens),
+            help: "Most tokens in one embeddings request, summed over its inputs."),
+        ConfigSetting(
+            key: "embedding.embedding_max_running", binding: .integer(\.embeddingMaxRunning),
+            help: "Embedding requests whose inputs are batched at once; more wait in the queue."),
+        ConfigSetting(
+            key: "embedding.embedding_pass_tokens", binding: .integer(\.embeddingPassTokens),
+            help: "Most tokens in one batched encoder pass while no text is generated."),
+        ConfigSetting(
+            key: "embedding.embedding_pass_tokens_beside_text", binding: .integer(\.embeddingPassTokensBesideText),
+            help: "Most tokens in one encoder pass while text is generated (small, so token streams keep their pace)."),
+        ConfigSetting(
+            key: "embedding.embedding_steps_beside_text", binding: .integer(\.embeddingStepsBesideText),
+            help: "Encoder layers a pass runs per scheduler iteration while text is generated."),
+
         ConfigSetting(key: "log.log_format", binding: .string(\.logFormat), help: "Log line format: text or json."),
         ConfigSetting(
             key: "log.log_level", binding: .string(\.logLevel),
@@ -236,6 +263,10 @@ enum ConfigCatalogue {
             ("max_header_bytes", settings.maxHeaderBytes), ("max_header_count", settings.maxHeaderCount),
             ("max_target_bytes", settings.maxTargetBytes), ("max_chunk_line_bytes", settings.maxChunkLineBytes),
             ("max_buffered_output_bytes", settings.maxBufferedOutputBytes),
+            ("embedding_max_inputs", settings.embeddingMaxInputs), ("embedding_max_request_tokens", settings.embeddingMaxRequestTokens),
+            ("embedding_max_running", settings.embeddingMaxRunning), ("embedding_pass_tokens", settings.embeddingPassTokens),
+            ("embedding_pass_tokens_beside_text", settings.embeddingPassTokensBesideText),
+            ("embedding_steps_beside_text", settings.embeddingStepsBesideText),
         ] {
             try require(value > 0, "\(name) must be positive")
         }

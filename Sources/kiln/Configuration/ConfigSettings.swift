@@ -63,6 +63,15 @@ struct ServeSettings: Equatable {
     var winograd4Tiles = 64
     var packBuffersMb = 128
 
+    var embeddingModel = ""
+    var embeddingModelName = ""
+    var embeddingMaxInputs = 2048
+    var embeddingMaxRequestTokens = 300_000
+    var embeddingMaxRunning = 64
+    var embeddingPassTokens = 2048
+    var embeddingPassTokensBesideText = 64
+    var embeddingStepsBesideText = 1
+
     var logFormat = "text"
     var logLevel = "info"
     var accessLog = true

@@ -5,6 +5,7 @@ import KilnFormats
 import KilnImage
 import KilnServe
 import KilnTemplate
+import KilnTensor
 import KilnText
 import KilnTokenizer
 import Logging
@@ -24,6 +25,10 @@ struct ServeModelLoader {
         scheduler.maxImageBatch = settings.imageMaxBatch
         scheduler.maxRunningImages = settings.imageMaxRunning
         scheduler.imageStepsOverlapText = settings.imageOverlap
+        scheduler.maxRunningEmbeddingJobs = settings.embeddingMaxRunning
+        scheduler.embeddingPassTokens = settings.embeddingPassTokens
+        scheduler.embeddingPassTokensBesideText = settings.embeddingPassTokensBesideText
+        scheduler.embeddingStepsPerIterationBesideText = settings.embeddingStepsBesideText
         return scheduler
     }
 
@@ -31,6 +36,7 @@ struct ServeModelLoader {
     struct Loaded {
         var service: TextGenerationService
         var images: ImageGenerationService?
+        var embeddings: EmbeddingService?
         var scheduler: Scheduler
     }
 
@@ -53,9 +59,11 @@ struct ServeModelLoader {
         let executor = try TransformerExecutor(model: model, settings: schedulerSettings)
         let image = try loadImagePipeline(logger: logger)
         let imageExecutor = image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) }
+        let embedding = try loadEmbeddingModel(logger: logger)
+        let embeddingExecutor = embedding.map { EncoderExecutor(encoders: [$0.name: $0.encoder]) }
         let scheduler = try Scheduler(
             settings: schedulerSettings, executor: executor, imageExecutor: imageExecutor,
-            observer: observer)
+            embeddingExecutor: embeddingExecutor, observer: observer)
 
         var apiSettings = TextGenerationService.Settings()
         apiSettings.generation.maxN = settings.maxN
@@ -81,7 +89,54 @@ struct ServeModelLoader {
                 modelID: $0.name, pipeline: $0.pipeline, scheduler: scheduler,
                 settings: imageServiceSettings)
         }
-        return Loaded(service: service, images: images, scheduler: scheduler)
+        let embeddings = embedding.map {
+            EmbeddingService(
+                model: EmbeddingService.Model(
+                    id: $0.name, tokenizer: $0.tokenizer, maxInputTokens: $0.encoder.maxInputTokens,
+                    dimensions: $0.encoder.dimensions),
+                scheduler: scheduler, settings: embeddingServiceSettings)
+        }
+        return Loaded(service: service, images: images, embeddings: embeddings, scheduler: scheduler)
+    }
+
+    var embeddingServiceSettings: EmbeddingService.Settings {
+        var embedding = EmbeddingService.Settings()
+        embedding.maxInputs = settings.embeddingMaxInputs
+        embedding.maxRequestTokens = settings.embeddingMaxRequestTokens
+        embedding.requestTimeout = settings.requestTimeout > 0 ? .milliseconds(Int(settings.requestTimeout * 1000)) : nil
+        return embedding
+    }
+
+    /// The embedding model's id in the API (nil: none): `embedding_model_name`, else the folder's name.
+    static func embeddingModelID(_ settings: ServeSettings) -> String? {
+        guard !settings.embeddingModel.isEmpty else { return nil }
+        guard settings.embeddingModelName.isEmpty else { return settings.embeddingModelName }
+        return URL(fileURLWithPath: settings.embeddingModel).standardizedFileURL.lastPathComponent
+    }
+
+    /// The encoder and tokenizer of `embedding_model`, if one is set.
+    func loadEmbeddingModel(logger: Logger) throws -> (name: String, encoder: SentenceEncoder, tokenizer: Tokenizer)? {
+        guard !settings.embeddingModel.isEmpty else { return nil }
+        let started = Date()
+        let directory = settings.embeddingModel
+        let encoder: SentenceEncoder
+        let tokenizer: Tokenizer
+        do {
+            let threads = settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount
+            encoder = try SentenceEncoder(directory: directory, kernels: KernelContext(threads: threads))
+            tokenizer = try Tokenizer(huggingFaceJSONAt: directory + "/tokenizer.json")
+        } catch {
+            throw ModelLoadError(kind: "embedding", path: directory, underlying: error)
+        }
+        let name = Self.embeddingModelID(settings) ?? directory
+        logger.info(
+            "embedding model loaded",
+            metadata: [
+                "model": .string(name), "path": .string(directory), "dimensions": .stringConvertible(encoder.dimensions),
+                "max_input_tokens": .stringConvertible(encoder.maxInputTokens), "pooling": .string(encoder.pooling.rawValue),
+                "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
+            ])
+        return (name, encoder, tokenizer)
     }
 
     var imageServiceSettings: ImageGenerationService.Settings {
@@ -113,7 +168,7 @@ struct ServeModelLoader {
         do {
             pipeline = try ImagePipeline(directory: settings.imageModel, limits: limits, kernels: settings.imageKernels())
         } catch {
-            throw ImageModelLoadError(path: settings.imageModel, underlying: error)
+            throw ModelLoadError(kind: "image", path: settings.imageModel, underlying: error)
         }
         let name = Self.imageModelID(settings) ?? settings.imageModel
         logger.info(
@@ -127,11 +182,12 @@ struct ServeModelLoader {
     }
 }
 
-/// The image model could not be loaded: which folder, and why.
-struct ImageModelLoadError: Error, CustomStringConvertible {
+/// A model beside the language model could not be loaded: which kind, which folder, and why.
+struct ModelLoadError: Error, CustomStringConvertible {
+    let kind: String
     let path: String
     let underlying: Error
-    var description: String { "cannot load the image model at \(path): \(underlying)" }
+    var description: String { "cannot load the \(kind) model at \(path): \(underlying)" }
 }
 
 /// A value set once from one thread and read from many.

@@ -38,9 +38,16 @@ struct ServeRuntime {
         return configuration
     }
 
-    /// The settings with `image_model` resolved to a folder (empty: no image endpoint).
-    func resolvingImageModel(logger: Logger) -> ServeSettings {
+    /// The settings with `image_model` and `embedding_model` resolved to folders (empty: no
+    /// such endpoint).
+    func resolvingModels(logger: Logger) -> ServeSettings {
         var resolved = settings
+        resolved.embeddingModel = DefaultEmbeddingModel.resolve(settings.embeddingModel) ?? ""
+        if settings.embeddingModel.isEmpty && resolved.embeddingModel.isEmpty {
+            logger.warning(
+                "the default embedding model is not in the model cache; serving no embeddings (Scripts/fetch-model.sh embedding fetches it)",
+                metadata: ["model": .string(DefaultEmbeddingModel.name)])
+        }
         resolved.imageModel = DefaultImageModel.resolve(settings.imageModel) ?? ""
         if settings.imageModel.isEmpty && resolved.imageModel.isEmpty {
             logger.warning(
@@ -60,7 +67,7 @@ struct ServeRuntime {
         ServeLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "kiln.serve")
         var configuration = serverConfiguration()
-        let settings = resolvingImageModel(logger: logger)
+        let settings = resolvingModels(logger: logger)
 
         let tls: TLSContext?
         if settings.tlsCert.isEmpty {
@@ -84,11 +91,15 @@ struct ServeRuntime {
         OpsEndpoints(metrics: metrics, readiness: readiness).register(on: router)
         let text = ServiceSlot<ServeModelLoader.Loaded>()
         let imageModelName = ServeModelLoader.imageModelID(settings)
+        let embeddingModelName = ServeModelLoader.embeddingModelID(settings)
         TextGenerationService.register(
             on: router, service: { text.value?.service },
-            otherModels: { imageModelName.map { [$0] } ?? [] })
+            otherModels: { [imageModelName, embeddingModelName].compactMap { $0 } })
         if imageModelName != nil {
             ImageGenerationService.register(on: router) { text.value?.images }
+        }
+        if embeddingModelName != nil {
+            EmbeddingService.register(on: router) { text.value?.embeddings }
         }
 
         let server = HTTPServer(

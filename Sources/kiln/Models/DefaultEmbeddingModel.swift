@@ -1,0 +1,27 @@
+import Foundation
+
+/// Where Kiln's default embedding model, all-MiniLM-L6-v2 (a sentence-transformers folder), lives
+/// when no embedding model is named: `$KILN_DEFAULT_EMBEDDING_MODEL`, else the folder
+/// `all-MiniLM-L6-v2` in the model cache (see `DefaultModel.cacheDirectory`), filled by
+/// `Scripts/fetch-model.sh embedding`.
+enum DefaultEmbeddingModel {
+    static let name = "all-MiniLM-L6-v2"
+    /// The `embedding_model` value that turns the embedding endpoint off.
+    static let disabled = "none"
+
+    /// The folder `embedding_model` names: the default model for `""` (nil when it is not in the
+    /// cache), nil for `"none"`, anything else as given.
+    static func resolve(_ setting: String) -> String? {
+        switch setting {
+        case "": return path()
+        case disabled: return nil
+        default: return setting
+        }
+    }
+
+    static func path() -> String? {
+        if let path = ProcessInfo.processInfo.environment["KILN_DEFAULT_EMBEDDING_MODEL"], !path.isEmpty { return path }
+        let cached = DefaultModel.cacheDirectory + "/" + name
+        return FileManager.default.fileExists(atPath: cached + "/model.safetensors") ? cached : nil
+    }
+}
