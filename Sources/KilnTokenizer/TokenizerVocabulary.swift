@@ -104,7 +104,10 @@ public struct TokenizerVocabulary: Sendable {
     /// Fills in what llama.cpp assumes of a "bert" vocabulary from a GGUF (one from a
     /// `tokenizer.json` has its settings already): the normaliser from its keys, [CLS] 101 as BOS
     /// (or `cls_token_id`), [SEP] 102 as EOS, [UNK] 100, [PAD] 0, and both added by
-    /// `addSpecial` whatever `add_bos_token` says, as llama.cpp's `tokenize` does.
+    /// `addSpecial` whatever `add_bos_token` says, as llama.cpp's `tokenize` does. The text itself
+    /// is normalised and split as Hugging Face does (the model's own tokenizer, which made
+    /// llama.cpp's reference ids), where llama.cpp approximates it: a word over 100 characters is
+    /// [UNK], accents go by full NFD and `Mn` rather than llama.cpp's one-scalar table and `M*`.
     mutating func applyWordPieceDefaults() {
         guard wordPiece == nil else { return }
         var settings = WordPieceSettings(continuingSubwordPrefix: nil)

@@ -85,11 +85,14 @@ struct WordPieceAlgorithmTests {
         #expect(!none.addsBOS && !none.addsEOS)
     }
 
-    /// Added tokens are found in raw text whatever `parseSpecial` says, and honour `lstrip`.
+    /// Added tokens are found in raw text whatever `parseSpecial` says, even inside words, as
+    /// Hugging Face finds them (ids checked with `tokenizers` 0.23.3 on this file).
     @Test func addedTokensInText() throws {
         let extra = #"{"id": 9, "content": "a", "special": false, "lstrip": false, "rstrip": false, "normalized": false}"#
         let tokenizer = try Self.tokenizer(Self.json(addedExtra: extra))
         #expect(tokenizer.encode("hello[SEP]hello", addSpecial: false, parseSpecial: false) == [13, 3, 13])
+        #expect(tokenizer.encode("aaaa", addSpecial: true) == [2, 9, 9, 9, 9, 3])
+        #expect(tokenizer.encode("unaffordable", addSpecial: false) == [4, 9, 1, 9, 1])
         #expect(tokenizer.decode([2, 13, 12, 7, 6, 3]) == "[CLS] hello , unaffable [SEP]")
         #expect(tokenizer.decode([2, 13, 12, 7, 6, 3], renderSpecial: false, cleanUpSpaces: true) == "hello, unaffable")
     }

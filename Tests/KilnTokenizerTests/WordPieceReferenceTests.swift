@@ -43,6 +43,26 @@ enum WordPieceFixtures {
     }
 }
 
+extension WordPieceFixtures {
+    /// wordpiece-codepoints.json: each text is `chunk` consecutive code points of `ranges`,
+    /// joined by spaces, with Hugging Face's ids for it.
+    static func codepointCases() throws -> [(text: String, ids: [Int32])] {
+        struct Document: Decodable {
+            var ranges: [[UInt32]]
+            var chunk: Int
+            var ids: [String]
+        }
+        let url = directory.appendingPathComponent("wordpiece-codepoints.json")
+        let document = try JSONDecoder().decode(Document.self, from: Data(contentsOf: url))
+        let scalars = document.ranges.flatMap { $0[0]..<$0[1] }.map { Unicode.Scalar($0)! }
+        return document.ids.enumerated().map { index, line in
+            let chunk = scalars[(index * document.chunk)..<min(scalars.count, (index + 1) * document.chunk)]
+            let text = chunk.map { String(Character($0)) }.joined(separator: " ")
+            return (text, line.split(separator: " ").map { Int32($0)! })
+        }
+    }
+}
+
 @Suite("WordPiece against llama.cpp and Hugging Face")
 struct WordPieceReferenceTests {
     /// llama.cpp's test-tokenizer-0 for bert-bge: no special tokens added or parsed.
@@ -76,6 +96,27 @@ struct WordPieceReferenceTests {
             #expect(tokenizer.decode(entry.ids, renderSpecial: false) == entry.decoded, "\(entry.text.debugDescription)")
         }
         print("tokenizer reference all-MiniLM-L6-v2: \(passed)/\(cases.count) cases match Hugging Face tokenizers")
+    }
+
+    /// Every character of the Basic Multilingual Plane and of the emoji, CJK and tag ranges:
+    /// what the normaliser drops, decomposes, lower-cases or isolates, and what the
+    /// pre-tokenizer calls punctuation, as Hugging Face decides it.
+    @Test func miniLMEveryCodePoint() throws {
+        let tokenizer = try WordPieceFixtures.miniLM()
+        let cases = try WordPieceFixtures.codepointCases()
+        #expect(cases.count == 1155)
+        var passed = 0
+        for (text, expected) in cases {
+            let ids = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+            if ids == expected {
+                passed += 1
+                continue
+            }
+            let scalars = text.unicodeScalars.filter { $0 != " " }
+            let first = String(scalars.first!.value, radix: 16), last = String(scalars.last!.value, radix: 16)
+            #expect(ids == expected, "U+\(first)…U+\(last)")
+        }
+        print("tokenizer reference all-MiniLM-L6-v2 code points: \(passed)/\(cases.count) texts match Hugging Face tokenizers")
     }
 
     /// The GGUF (llama.cpp's `▁` form) and the tokenizer.json (`##` form) hold the same BERT

@@ -12,6 +12,12 @@ import Foundation
 ///    "Ångström" becomes "Angstrom" and a Hangul syllable becomes its jamo.
 /// 4. `lowercase`: each character's full lowercase mapping, without context (Σ becomes σ).
 ///
+/// Hugging Face takes the `Mn`, `C*` and `P*` categories from the `unicode_categories` crate,
+/// whose tables are Unicode 8.0: a mark, format character or punctuation assigned since is none
+/// of them there (U+0898 ARABIC SMALL HIGH WORD AL-JUZ is kept, not stripped). `classes(of:)`
+/// reproduces that by ignoring the category of characters newer than 8.0; case mapping,
+/// whitespace and NFD follow current Unicode, as in Hugging Face.
+///
 /// ASCII takes a fast path that never leaves the byte buffer; a run of non-ASCII bytes is
 /// decoded into one `String` (NFD needs the run: marks reorder among themselves), so the
 /// allocations are per run of non-ASCII text, not per character.
@@ -84,7 +90,7 @@ struct BertNormalizer: Sendable {
             scalars = String(cleaned).decomposedStringWithCanonicalMapping.unicodeScalars
         }
         for scalar in scalars {
-            if stripAccents && scalar.properties.generalCategory == .nonspacingMark { continue }
+            if stripAccents && Self.classes(of: scalar.value) & Self.nonspacingMark != 0 { continue }
             if lowercase && scalar.properties.changesWhenLowercased {
                 output.append(contentsOf: scalar.properties.lowercaseMapping.utf8)
             } else {
@@ -98,11 +104,52 @@ struct BertNormalizer: Sendable {
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x09, 0x0A, 0x0D: return false
+        default: return classes(of: scalar.value) & control != 0
+        }
+    }
+
+    /// Hugging Face's `is_bert_punc` beyond ASCII: a `P*` character (of Unicode 8.0).
+    static func isPunctuation(_ value: UInt32) -> Bool { classes(of: value) & punctuation != 0 }
+
+    static var control: UInt8 { 1 }
+    static var nonspacingMark: UInt8 { 2 }
+    static var punctuation: UInt8 { 4 }
+    /// The last Unicode version of Hugging Face's category tables.
+    static let categoryVersion: Unicode.Version = (major: 8, minor: 0)
+
+    /// The bits above for one scalar: from `table` in the Basic Multilingual Plane, where
+    /// nearly all text lives, else from the standard library's properties.
+    @inline(__always)
+    static func classes(of value: UInt32) -> UInt8 {
+        value < 0x10000 ? table[Int(value)] : computeClasses(value)
+    }
+
+    /// One byte per BMP scalar, built once (about 65,000 property look-ups) and never freed.
+    /// Written only inside this initializer, which Swift runs once (thread-safely) before any
+    /// read; read-only after that, so sharing the pointer across threads is safe.
+    nonisolated(unsafe) static let table: UnsafePointer<UInt8> = {
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 0x10000)
+        for value in 0..<UInt32(0x10000) { table[Int(value)] = computeClasses(value) }
+        return UnsafePointer(table)
+    }()
+
+    static func computeClasses(_ value: UInt32) -> UInt8 {
+        guard let scalar = Unicode.Scalar(value) else { return control }  // surrogates are `Cs`
+        guard let age = scalar.properties.age, age <= categoryVersion else { return 0 }
+        // Marks whose category changed after 8.0 (found by the every-code-point test): Hanunoo
+        // pamudpod was `Mn`; two Mongolian Ali Gali letters were `Lo`, Javanese keret was `Mc`.
+        switch value {
+        case 0x1734: return nonspacingMark
+        case 0x1885, 0x1886, 0xA9BD: return 0
         default: break
         }
         switch scalar.properties.generalCategory {
-        case .control, .format, .privateUse, .surrogate: return true
-        default: return false
+        case .control, .format, .privateUse: return control
+        case .nonspacingMark: return nonspacingMark
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+            .finalPunctuation, .otherPunctuation:
+            return punctuation
+        default: return 0
         }
     }
 

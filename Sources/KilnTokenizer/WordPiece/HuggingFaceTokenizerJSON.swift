@@ -42,7 +42,9 @@ extension TokenizerVocabulary {
     /// token at most on each side of `$A`), `BertProcessing` or null. The template's first token
     /// becomes BOS and its last EOS (`[CLS]` and `[SEP]`). `added_tokens` become special tokens
     /// that are recognised in text whatever `parseSpecial` says, as Hugging Face does; `special`
-    /// ones are control tokens, the others user-defined. Anything else throws
+    /// ones are control tokens, the others user-defined. They are matched in the raw text (an
+    /// added token with `normalized: true`, which BERT files do not have, would be matched after
+    /// normalising by Hugging Face); `single_word` is not honoured. Anything else throws
     /// `TokenizerError.unsupportedTokenizerJSON` naming the part and its type.
     public init(huggingFaceJSON bytes: [UInt8]) throws(TokenizerError) {
         let root: JSONValue

@@ -4,7 +4,8 @@
 /// - Normalising is `BertNormalizer`.
 /// - Splitting is Hugging Face's `BertPreTokenizer`: whitespace (`White_Space`) separates words
 ///   and is dropped; every punctuation character (ASCII punctuation, which includes symbols such
-///   as `$` and `+`, or any Unicode `P*` character) is a word of its own.
+///   as `$` and `+`, or a Unicode `P*` character as of Unicode 8.0, see `BertNormalizer`) is a
+///   word of its own.
 /// - Each word is matched greedily, longest first: the first piece among the word-initial tokens,
 ///   the rest among the continuation tokens (`##ing` in a Hugging Face vocabulary, a token without
 ///   the `▁` phantom space in a llama.cpp GGUF). A word with no full cover, or longer than
@@ -93,7 +94,6 @@ final class WordPieceEncoder: @unchecked Sendable {
     /// Hugging Face's `BertPreTokenizer`: calls `body` with the byte range of each word.
     @inline(__always)
     private func splitWords(_ text: UnsafeBufferPointer<UInt8>, _ body: (Int, Int) -> Void) {
-        let table = UnicodeClassifier.table
         let count = text.count
         var wordStart = 0
         var index = 0
@@ -110,10 +110,8 @@ final class WordPieceEncoder: @unchecked Sendable {
                 isSpace = value == 0x20 || (0x09...0x0D).contains(value)
                 isPunctuation = Self.isASCIIPunctuation(UInt8(value))
             } else {
-                let classes = CodepointClass(
-                    rawValue: value < 0x40000 ? table[Int(value)] : UnicodeClassifier.classify(value).rawValue)
-                isSpace = classes.contains(.whitespace)
-                isPunctuation = classes.contains(.punctuation)
+                isSpace = UnicodeClassifier.isWhitespace(value)
+                isPunctuation = BertNormalizer.isPunctuation(value)
             }
             if isSpace || isPunctuation {
                 if index > wordStart { body(wordStart, index) }
