@@ -129,7 +129,7 @@ let package = Package(
             name: "KilnTextTests", dependencies: ["KilnText", "KilnFormats", "KilnTensor"],
             swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(
-            name: "KilnImageTests", dependencies: ["KilnImage", "KilnFormats", "KilnTensor", "KilnTokenizer", "CKilnKernels", "CZlib"],
+            name: "KilnImageTests", dependencies: ["KilnImage", "KilnFormats", "KilnLayers", "KilnTensor", "KilnTokenizer", "CKilnKernels", "CZlib"],
             swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(
             name: "KilnServeTests", dependencies: ["KilnServe"],

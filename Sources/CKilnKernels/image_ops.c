@@ -26,6 +26,10 @@ void kiln_geglu_scalar(const float *x, float *y, int rows, int width) {
     }
 }
 
+void kiln_gelu_scalar(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
 void kiln_gelu_tanh_scalar(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float v = x[i], u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
@@ -102,6 +106,16 @@ KILN_AVX2 static void geglu_avx2(const float *x, float *y, int rows, int width) 
     }
 }
 
+KILN_AVX2 static void gelu_avx2(float *x, size_t n) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), root = _mm256_set1_ps(0.70710678118654752f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erf8(_mm256_mul_ps(v, root)))));
+    }
+    kiln_gelu_scalar(x + i, n - i);
+}
+
 KILN_AVX2 static void gelu_tanh_avx2(float *x, size_t n) {
     const __m256 one = _mm256_set1_ps(1.0f), root = _mm256_set1_ps(0.7978845608028654f), cubic = _mm256_set1_ps(0.044715f);
     const __m256 minus_two = _mm256_set1_ps(-2.0f);
@@ -134,6 +148,13 @@ void kiln_geglu(const float *x, float *y, int rows, int width) {
     if (kiln_simd_active()) { geglu_avx2(x, y, rows, width); return; }
 #endif
     kiln_geglu_scalar(x, y, rows, width);
+}
+
+void kiln_gelu(float *x, size_t n) {
+#ifdef KILN_X86
+    if (kiln_simd_active()) { gelu_avx2(x, n); return; }
+#endif
+    kiln_gelu_scalar(x, n);
 }
 
 void kiln_gelu_tanh(float *x, size_t n) {

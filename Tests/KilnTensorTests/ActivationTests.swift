@@ -57,6 +57,14 @@ import Testing
             let v = Double(x), exact = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
             #expect(abs(Double(vectorGelu[index]) - exact) < 2e-6 && abs(Double(portableGelu[index]) - exact) < 2e-6, "x = \(x)")
         }
+        // GELU (erf form): both bodies against libm's erf in Double.
+        var vectorErfGelu = wide, portableErfGelu = wide
+        kiln_gelu(&vectorErfGelu, 203)
+        kiln_gelu_scalar(&portableErfGelu, 203)
+        for (index, x) in wide.enumerated() {
+            let exact = 0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot()))
+            #expect(abs(Double(vectorErfGelu[index]) - exact) < 2e-6 && abs(Double(portableErfGelu[index]) - exact) < 2e-6, "x = \(x)")
+        }
         // GEGLU with the vector erf against libm's erf in Double.
         let (rows, width) = (3, 21)
         let packed = random.values(rows * 2 * width).map { $0 * 4 }

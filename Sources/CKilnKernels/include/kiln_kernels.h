@@ -139,6 +139,10 @@ void kiln_affine_silu_scalar(const float *x, float *y, size_t n, float scale, fl
 /// GELU with the error function (the vector body's erf is within 1.5e-7 of exact).
 void kiln_geglu(const float *x, float *y, int rows, int width);
 void kiln_geglu_scalar(const float *x, float *y, int rows, int width);
+/// GELU with the error function in place over n floats, 0.5·x·(1 + erf(x/√2)) (PyTorch's default
+/// GELU; the vector body's erf is within 1.5e-7 of exact, the portable body uses libm's erff).
+void kiln_gelu(float *x, size_t n);
+void kiln_gelu_scalar(float *x, size_t n);
 /// GELU with PyTorch's tanh approximation in place over n floats, as x / (1 + e^(−2u)) with
 /// u = √(2/π)·(x + 0.044715·x³) (0.5·(1 + tanh u) = σ(2u)), through kiln_exp.
 void kiln_gelu_tanh(float *x, size_t n);

@@ -22,8 +22,10 @@ public enum Activation {
         for index in 0..<count { values[index] = silu(values[index]) }
     }
 
+    /// `gelu` over `count` values (`kiln_gelu`: eight lanes at a time where AVX2 is, with an erf
+    /// within 1.5e-7 of exact).
     public static func geluInPlace(_ values: UnsafeMutablePointer<Float>, count: Int) {
-        for index in 0..<count { values[index] = gelu(values[index]) }
+        kiln_gelu(values, count)
     }
 
     public static func quickGELUInPlace(_ values: UnsafeMutablePointer<Float>, count: Int) {

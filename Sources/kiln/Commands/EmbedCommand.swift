@@ -14,8 +14,9 @@ struct EmbedCommand: ParsableCommand {
         discussion: """
             Each argument is one input; with none, each line of standard input is one. Inputs \
             longer than the model takes are an error unless --truncate is given. With --bench, \
-            measures the encoder instead: --bench-sentences short sentences in batches of \
-            --bench-batch, --bench-runs times, and prints the median sentences per second.
+            measures the encoder instead: --bench-sentences short sentences (or the lines of \
+            --bench-file) in batches of --bench-batch, --bench-runs times, and prints the median \
+            sentences per second.
             """)
 
     @Option(name: .shortAndLong, help: "Sentence-transformers folder (default: all-MiniLM-L6-v2 from the model cache).")
@@ -29,6 +30,9 @@ struct EmbedCommand: ParsableCommand {
 
     @Flag(help: "Measure encoding speed instead of printing vectors.")
     var bench = false
+
+    @Option(name: .customLong("bench-file"), help: "Benchmark on this file's lines instead of Kiln's own sentences.")
+    var benchFile: String?
 
     @Option(name: .customLong("bench-sentences"), help: "Sentences per benchmark run.")
     var benchSentences = 512
@@ -84,7 +88,11 @@ struct EmbedCommand: ParsableCommand {
     }
 
     private func runBenchmark(_ encoder: SentenceEncoder, tokenizer: Tokenizer, threads: Int, directory: String) throws {
-        let sentences = EmbeddingBenchmarkText.sentences(count: benchSentences)
+        var sentences = EmbeddingBenchmarkText.sentences(count: benchSentences)
+        if let benchFile {
+            guard let data = FileManager.default.contents(atPath: benchFile) else { throw ValidationError("cannot read --bench-file \(benchFile)") }
+            sentences = Self.lines(of: data)
+        }
         let batches = stride(from: 0, to: sentences.count, by: benchBatch).map { start in
             sentences[start..<min(sentences.count, start + benchBatch)].map {
                 tokenizer.encoderInput(tokenizer.encode($0, addSpecial: false), limit: encoder.maxInputTokens, truncate: true)!
