@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
 export KILN_DEFAULT_MODEL="$(Scripts/fetch-model.sh)"
+export KILN_DEFAULT_EMBEDDING_MODEL="$(Scripts/fetch-model.sh embedding)"
 swift build -c release --product kiln
 exec .build/release/kiln serve "$@"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing Kiln needs on a fresh Debian/Ubuntu machine that already has the
 # Swift toolchain and python3: the system libraries Kiln links, the command-line clients the
-# integration tests drive, and the Python packages the reference tests use. Idempotent and quick
-# when everything is there already.
+# integration tests drive (nginx: the load-balancing configuration in deploy/nginx runs under test),
+# and the Python packages the reference tests use. Idempotent and quick when everything is there
+# already.
 set -euo pipefail
 need_apt=()
-for pkg in libssl-dev zlib1g-dev pkg-config curl openssl; do
+for pkg in libssl-dev zlib1g-dev pkg-config curl openssl nginx; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -15,7 +16,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 # prometheus_client parses /metrics in a test; openai is the official client the end-to-end tests drive;
-# numpy, scipy and pillow run the image model's pixel analysis (Scripts/dit/evaluate.py) in a test.
-python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai pytest numpy scipy pillow >&2
-import prometheus_client, openai, pytest, numpy, scipy, PIL
+# numpy, scipy and pillow run the image model's pixel analysis (Scripts/dit/evaluate.py) in a test;
+# kubernetes-validate (with PyYAML) validates deploy/kubernetes against Kubernetes 1.31's schemas.
+python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai pytest numpy scipy pillow pyyaml kubernetes-validate==1.37.0 >&2
+import prometheus_client, openai, pytest, numpy, scipy, PIL, yaml, kubernetes_validate
 PY

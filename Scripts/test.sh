@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
 export KILN_DEFAULT_MODEL="$(Scripts/fetch-model.sh)"
+export KILN_DEFAULT_EMBEDDING_MODEL="$(Scripts/fetch-model.sh embedding)"
 # Every import a declared dependency; Docs/architecture.md's module table equal to Package.swift.
 Scripts/check-architecture.py
 # The code is formatted as .swift-format says (fix with the same command, `lint` → `format -i`).

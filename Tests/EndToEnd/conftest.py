@@ -22,6 +22,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def default_embedding_models():
+    """The embedding model `kiln serve` adds when none is named: the default one when it is there
+    (KILN_DEFAULT_EMBEDDING_MODEL, which Scripts/test.sh sets, or the model cache), as the binary
+    decides."""
+    if os.environ.get("KILN_DEFAULT_EMBEDDING_MODEL"):
+        return [os.path.basename(os.environ["KILN_DEFAULT_EMBEDDING_MODEL"].rstrip("/"))]
+    cache = os.environ.get("KILN_MODEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kiln", "models")
+    return ["all-MiniLM-L6-v2"] if os.path.exists(os.path.join(cache, "all-MiniLM-L6-v2", "model.safetensors")) else []
+
+
 class KilnServer:
     def __init__(self, *flags):
         binary = os.environ.get("KILN_BINARY", os.path.join(ROOT, ".build", "debug", "kiln"))

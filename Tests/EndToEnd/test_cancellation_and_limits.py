@@ -16,7 +16,8 @@ def scrape(base):
     values = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if not sample.labels:
+            # The scheduler's gauges carry the served model's name, as vLLM's do.
+            if not sample.labels or set(sample.labels) == {"model_name"}:
                 values[sample.name] = sample.value
     return values
 

@@ -14,7 +14,7 @@ import urllib.request
 
 import numpy as np
 
-from conftest import ROOT
+from conftest import ROOT, default_embedding_models
 from test_images import decode_png
 
 sys.path.insert(0, os.path.join(ROOT, "Scripts", "dit"))
@@ -46,7 +46,7 @@ def generate(kiln, prompt, seed, **extra):
 def test_no_flags_serves_both_models(kiln):
     with urllib.request.urlopen(kiln.base + "/v1/models") as response:
         ids = [model["id"] for model in json.load(response)["data"]]
-    assert ids == ["SmolLM2-135M-Instruct.Q4_1", MODEL]
+    assert ids == ["SmolLM2-135M-Instruct.Q4_1", MODEL] + default_embedding_models()
 
 
 def test_images_are_deterministic_pngs_of_the_native_size(kiln):

@@ -14,7 +14,7 @@ import zlib
 import openai
 import pytest
 
-from conftest import ROOT, KilnServer
+from conftest import ROOT, KilnServer, default_embedding_models
 from test_cancellation_and_limits import scrape
 
 TINY_SD = os.path.join(ROOT, "Tests", "Fixtures", "diffusion", "tiny-sd")
@@ -74,7 +74,7 @@ def client(server):
 
 def test_models_lists_language_and_image_model(server, client):
     ids = [model.id for model in client.models.list().data]
-    assert ids == [server.model, "tiny-sd"]
+    assert ids == [server.model, "tiny-sd"] + default_embedding_models()
     assert client.models.retrieve("tiny-sd").id == "tiny-sd"
 
 

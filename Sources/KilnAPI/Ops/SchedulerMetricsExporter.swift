@@ -5,12 +5,17 @@ import Prometheus
 /// The batching scheduler's figures as Prometheus series (prefix `kiln_`): gauges and counters
 /// refreshed from a `SchedulerMetrics` snapshot at each scrape, and histograms fed one
 /// observation at a time through `observer`.
+///
+/// The three gauges a load-aware router reads (the Gateway API Inference Extension's endpoint
+/// picker among them) are per model, labelled `model_name` like vLLM's: `kiln_requests_waiting`,
+/// `kiln_requests_running` and `kiln_kv_cache_usage_ratio` (0 to 1). They appear once
+/// ``serve(model:)`` names the model, after it has loaded.
 // @unchecked Sendable: Prometheus's metric objects lock themselves; the exporter's own mutable state
 // changes only under `lock`.
 public final class SchedulerMetricsExporter: @unchecked Sendable {
-    private let running: Gauge
-    private let waiting: Gauge
-    private let kvUsage: Gauge
+    private let registry: PrometheusCollectorRegistry
+    /// The per-model gauges, once the model is named: running, waiting, KV-cache usage.
+    private var perModel: (running: Gauge, waiting: Gauge, kvUsage: Gauge)?
     private let kvBlocksCached: Gauge
     private let tokensPerSecond: Gauge
     private let promptTokens: Counter
@@ -39,6 +44,7 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
     private var reported = SchedulerMetrics()
 
     public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
         func gauge(_ name: String, _ help: String) -> Gauge {
             registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, helpText: help))
         }
@@ -50,9 +56,6 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
                 descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, unitName: "seconds", helpText: help),
                 buckets: buckets.map { Duration.nanoseconds(Int64($0 * 1e9)) })
         }
-        running = gauge("requests_running", "Sequences in the running batch.")
-        waiting = gauge("requests_waiting", "Jobs waiting: queued, or preempted and waiting to resume.")
-        kvUsage = gauge("kv_cache_usage_ratio", "Fraction of KV blocks held by running sequences.")
         kvBlocksCached = gauge("kv_cache_cached_blocks", "KV blocks kept for the prefix cache, free to evict.")
         tokensPerSecond = gauge("generation_tokens_per_second", "Generated tokens per second over the last 10 s.")
         promptTokens = counter("prompt_tokens_total", "Prompt tokens of admitted jobs.")
@@ -109,11 +112,28 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         }
     }
 
+    /// Makes the per-model gauges, labelled `model_name="<model>"` (the id `/v1/models` lists).
+    public func serve(model: String) {
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(
+                descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, helpText: help),
+                labels: [("model_name", model)])
+        }
+        let made = (
+            running: gauge("requests_running", "Sequences in the running batch."),
+            waiting: gauge("requests_waiting", "Jobs waiting: queued, or preempted and waiting to resume."),
+            kvUsage: gauge("kv_cache_usage_ratio", "Fraction of KV blocks held by running sequences (0 to 1).")
+        )
+        lock.withLock { perModel = made }
+    }
+
     /// Sets gauges and advances counters to `metrics` (call before rendering).
     public func refresh(from metrics: SchedulerMetrics) {
-        running.set(Double(metrics.runningSequences))
-        waiting.set(Double(metrics.waitingJobs))
-        kvUsage.set(metrics.kvUsageRatio)
+        if let perModel = lock.withLock({ perModel }) {
+            perModel.running.set(Double(metrics.runningSequences))
+            perModel.waiting.set(Double(metrics.waitingJobs))
+            perModel.kvUsage.set(metrics.kvUsageRatio)
+        }
         kvBlocksCached.set(Double(metrics.kvBlocksCached))
         tokensPerSecond.set(metrics.tokensPerSecond)
         imagesRunning.set(Double(metrics.runningImageJobs))

@@ -53,9 +53,8 @@ struct EmbedCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let directory = model ?? DefaultEmbeddingModel.path() else {
-            throw ValidationError("the default embedding model is not in the model cache: run Scripts/fetch-model.sh embedding, or give --model")
-        }
+        // Like `kiln generate`, fetches the default model (checksum-verified) on first need.
+        let directory = try model ?? DefaultEmbeddingModel.fetchingPath()
         let kernels = KernelContext(threads: threads > 0 ? threads : KernelContext.onlineCores)
         let encoder = try SentenceEncoder(directory: directory, kernels: kernels)
         let tokenizer = try Tokenizer(huggingFaceJSONAt: directory + "/tokenizer.json")

@@ -32,23 +32,32 @@ enum DefaultImageModel {
     /// Where the model is looked for, nearest first: `Models/` and `share/kiln/models/` in the
     /// binary's folder and in each folder above it.
     static func candidates() -> [String] {
-        var directory = executableURL().deletingLastPathComponent()
-        var found: [String] = []
-        while true {
-            found.append(directory.appendingPathComponent("Models/\(name)").path)
-            found.append(directory.appendingPathComponent("share/kiln/models/\(name)").path)
-            let parent = directory.deletingLastPathComponent()
-            if parent.path == directory.path { return found }
-            directory = parent
+        ancestorsOfExecutable().flatMap { directory in
+            [
+                directory.appendingPathComponent("Models/\(name)").path,
+                directory.appendingPathComponent("share/kiln/models/\(name)").path,
+            ]
         }
     }
+}
 
-    private static func executableURL() -> URL {
-        // /proc/self/exe names the binary however it was started (a relative path, a symlink, $PATH).
-        let procLink = URL(fileURLWithPath: "/proc/self/exe")
-        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: procLink.path) {
-            return URL(fileURLWithPath: resolved)
-        }
-        return Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+/// The running binary's folder and each folder above it, nearest first.
+func ancestorsOfExecutable() -> [URL] {
+    var directory = executableURL().deletingLastPathComponent()
+    var found: [URL] = []
+    while true {
+        found.append(directory)
+        let parent = directory.deletingLastPathComponent()
+        if parent.path == directory.path { return found }
+        directory = parent
     }
+}
+
+private func executableURL() -> URL {
+    // /proc/self/exe names the binary however it was started (a relative path, a symlink, $PATH).
+    let procLink = URL(fileURLWithPath: "/proc/self/exe")
+    if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: procLink.path) {
+        return URL(fileURLWithPath: resolved)
+    }
+    return Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
 }

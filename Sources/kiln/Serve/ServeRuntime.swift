@@ -157,6 +157,7 @@ struct ServeRuntime {
             do {
                 let exporter = SchedulerMetricsExporter(registry: metrics.registry)
                 let loaded = try ServeModelLoader(settings: settings).load(logger: logger, observer: exporter.observer)
+                exporter.serve(model: loaded.service.modelID)
                 metrics.addRefresh { exporter.refresh(from: loaded.scheduler.metrics()) }
                 loaded.scheduler.start()
                 text.value = loaded
