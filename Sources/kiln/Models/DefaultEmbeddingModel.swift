@@ -10,16 +10,6 @@ enum DefaultEmbeddingModel {
     /// The `embedding_model` value that turns the embedding endpoint off.
     static let disabled = "none"
 
-    /// The folder `embedding_model` names: the default model for `""` (nil when it is not in the
-    /// cache), nil for `"none"`, anything else as given.
-    static func resolve(_ setting: String) -> String? {
-        switch setting {
-        case "": return path()
-        case disabled: return nil
-        default: return setting
-        }
-    }
-
     /// The default model's folder if it is in the cache (or named by the environment); nil otherwise.
     static func path() -> String? {
         if let path = ProcessInfo.processInfo.environment["KILN_DEFAULT_EMBEDDING_MODEL"], !path.isEmpty { return path }

@@ -109,16 +109,31 @@ struct ServeModelLoader {
 
     /// The embedding model's id in the API (nil: none): `embedding_model_name`, else the folder's name.
     static func embeddingModelID(_ settings: ServeSettings) -> String? {
-        guard !settings.embeddingModel.isEmpty else { return nil }
+        guard settings.embeddingModel != DefaultEmbeddingModel.disabled else { return nil }
         guard settings.embeddingModelName.isEmpty else { return settings.embeddingModelName }
+        guard !settings.embeddingModel.isEmpty else { return DefaultEmbeddingModel.name }
         return URL(fileURLWithPath: settings.embeddingModel).standardizedFileURL.lastPathComponent
     }
 
-    /// The encoder and tokenizer of `embedding_model`, if one is set.
+    /// The encoder and tokenizer of `embedding_model` (nil for "none"). The default model is
+    /// fetched once into the cache; when that fails the server goes on without embeddings (the
+    /// endpoint answers 503) rather than without everything.
     func loadEmbeddingModel(logger: Logger) throws -> (name: String, encoder: SentenceEncoder, tokenizer: Tokenizer)? {
-        guard !settings.embeddingModel.isEmpty else { return nil }
+        guard settings.embeddingModel != DefaultEmbeddingModel.disabled else { return nil }
         let started = Date()
-        let directory = settings.embeddingModel
+        let directory: String
+        if settings.embeddingModel.isEmpty {
+            do {
+                directory = try DefaultEmbeddingModel.fetchingPath()
+            } catch {
+                logger.error(
+                    "cannot fetch the default embedding model; serving no embeddings",
+                    metadata: ["model": .string(DefaultEmbeddingModel.name), "error": .string("\(error)")])
+                return nil
+            }
+        } else {
+            directory = settings.embeddingModel
+        }
         let encoder: SentenceEncoder
         let tokenizer: Tokenizer
         do {

@@ -38,16 +38,11 @@ struct ServeRuntime {
         return configuration
     }
 
-    /// The settings with `image_model` and `embedding_model` resolved to folders (empty: no
-    /// such endpoint).
+    /// The settings with `image_model` resolved to a folder (empty: no image endpoint).
+    /// `embedding_model` stays as given: the default one is fetched, if need be, while the
+    /// models load (`ServeModelLoader`).
     func resolvingModels(logger: Logger) -> ServeSettings {
         var resolved = settings
-        resolved.embeddingModel = DefaultEmbeddingModel.resolve(settings.embeddingModel) ?? ""
-        if settings.embeddingModel.isEmpty && resolved.embeddingModel.isEmpty {
-            logger.warning(
-                "the default embedding model is not in the model cache; serving no embeddings (Scripts/fetch-model.sh embedding fetches it)",
-                metadata: ["model": .string(DefaultEmbeddingModel.name)])
-        }
         resolved.imageModel = DefaultImageModel.resolve(settings.imageModel) ?? ""
         if settings.imageModel.isEmpty && resolved.imageModel.isEmpty {
             logger.warning(
