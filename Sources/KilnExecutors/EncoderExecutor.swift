@@ -3,7 +3,7 @@ import KilnServe
 import KilnText
 
 /// The engine behind the scheduler for embedding jobs: one or more `SentenceEncoder`s by model
-/// id. A scheduler pass is one `EncoderPass`, one encoder layer per step.
+/// id. A scheduler pass is one `EncoderPass`, advanced a slice at a time.
 ///
 /// Called only from the scheduler thread. An input the encoder refuses (too long, an id outside
 /// the vocabulary) is the client's fault: it fails its pass as `ServeError.invalidRequest`.
@@ -26,7 +26,7 @@ public final class EncoderExecutor: EmbeddingExecutor, @unchecked Sendable {
     }
 }
 
-/// An `EncoderPass` as the scheduler sees it: the encoder's layers are its steps.
+/// An `EncoderPass` as the scheduler sees it.
 final class ScheduledEncoderPass: EmbeddingPass {
     let encoder: SentenceEncoder
     let pass: EncoderPass
@@ -36,11 +36,10 @@ final class ScheduledEncoderPass: EmbeddingPass {
         self.pass = pass
     }
 
-    var stepCount: Int { pass.layerCount }
-    var stepsDone: Int { pass.layersDone }
+    var isComplete: Bool { pass.isComplete }
 
-    func advance(steps: Int) throws {
-        encoder.advance(pass, layers: steps)
+    func advance(tokenRows: Int) throws {
+        encoder.advance(pass, tokenRows: tokenRows)
     }
 
     func finish() throws -> [[Float]] {

@@ -44,10 +44,11 @@ struct EmbeddingHarness {
         let entries = try requests.map { try harness.submit($0) }
         #expect(harness.scheduler.metrics().queuedEmbeddingJobs == 3)
         harness.scheduler.runIteration()
-        // No text runs: one pass takes every input, and runs all its steps in that iteration.
+        // No text runs: one pass takes every input, and runs with the large slice (45 rows of work
+        // here: within one iteration).
         #expect(harness.embeddings.passes.count == 1)
         #expect(harness.embeddings.passes[0].inputs == requests.flatMap { $0 })
-        #expect(harness.embeddings.advances == [harness.embeddings.stepCount])
+        #expect(harness.embeddings.advances == [harness.scheduler.settings.embeddingRowsPerIteration])
         for (entry, inputs) in zip(entries, requests) {
             #expect(entry.log.vectors == inputs.map { FakeEmbeddingExecutor.expectedVector($0, model: "m") })
             #expect(entry.log.usage?.promptTokens == inputs.reduce(0) { $0 + $1.count })
@@ -80,12 +81,12 @@ struct EmbeddingHarness {
         #expect(a.log.vectors != nil && a2.log.vectors != nil)
     }
 
-    /// Text first: beside a running text sequence a pass is small and takes one step per
+    /// Text first: beside a running text sequence a pass is small and advances a small slice per
     /// iteration, and the sequence gets a token every iteration meanwhile.
-    @Test func besideTextAPassIsSmallAndTakesOneStepPerIteration() throws {
+    @Test func besideTextAPassIsSmallAndAdvancesASmallSlicePerIteration() throws {
         let harness = try EmbeddingHarness {
             $0.embeddingPassTokensBesideText = 6
-            $0.embeddingStepsPerIterationBesideText = 1
+            $0.embeddingRowsPerIterationBesideText = 6
         }
         let textLog = EventLog()
         let request = GenerationRequest(promptTokens: tokens(500, count: 4), maxNewTokens: 20, sampling: FakeSampling(seed: 3))
@@ -97,8 +98,10 @@ struct EmbeddingHarness {
             harness.scheduler.runIteration()
             #expect(textLog.tokens.count == 1 + iteration)
         }
+        // Two inputs of 3 tokens: 18 rows of work, 6 per iteration.
         #expect(harness.embeddings.passes.map { $0.inputs.count } == [2])
-        #expect(harness.embeddings.advances == [1, 1, 1])
+        #expect(harness.embeddings.advances == [6, 6, 6])
+        #expect(harness.embeddings.passes.count == 1)
         #expect(entry.log.vectors == nil)
         harness.runUntilIdle()
         #expect(entry.log.vectors?.count == 3)
@@ -165,7 +168,10 @@ struct EmbeddingHarness {
     }
 
     @Test func stoppingFailsRunningAndQueuedEmbeddingJobs() throws {
-        let harness = try EmbeddingHarness { $0.maxRunningEmbeddingJobs = 1 }
+        let harness = try EmbeddingHarness {
+            $0.maxRunningEmbeddingJobs = 1
+            $0.embeddingRowsPerIterationBesideText = 1
+        }
         _ = try harness.scheduler.submit(
             GenerationRequest(promptTokens: tokens(500, count: 4), maxNewTokens: 30, sampling: FakeSampling(seed: 3)), onEvent: EventLog().handler)
         harness.scheduler.runIteration()

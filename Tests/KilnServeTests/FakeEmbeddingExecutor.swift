@@ -2,45 +2,47 @@ import Foundation
 import KilnServe
 
 /// A deterministic stand-in for an embedding model: an input's vector is [its token sum, its
-/// length, its model's name length], and every pass takes `stepCount` steps. Records each pass
-/// (its model and inputs) and each `advance`, and can be told to fail.
+/// length, its model's name length], and a pass is `rowsPerToken` token rows of work per token.
+/// Records each pass (its model and inputs) and each `advance`, and can be told to fail.
 final class FakeEmbeddingExecutor: EmbeddingExecutor, @unchecked Sendable {
     final class Pass: EmbeddingPass {
         let model: String
         let inputs: [[TokenID]]
-        let stepCount: Int
-        private(set) var stepsDone = 0
+        /// Token rows of work left.
+        private(set) var remaining: Int
         private let owner: FakeEmbeddingExecutor
 
-        init(model: String, inputs: [[TokenID]], stepCount: Int, owner: FakeEmbeddingExecutor) {
+        init(model: String, inputs: [[TokenID]], rows: Int, owner: FakeEmbeddingExecutor) {
             self.model = model
             self.inputs = inputs
-            self.stepCount = stepCount
+            self.remaining = rows
             self.owner = owner
         }
 
-        func advance(steps: Int) throws {
-            owner.advances.append(steps)
+        var isComplete: Bool { remaining == 0 }
+
+        func advance(tokenRows: Int) throws {
+            owner.advances.append(tokenRows)
             if owner.failAdvance { throw ServeError.executorFailed("fake failure") }
-            stepsDone = min(stepCount, stepsDone + steps)
+            remaining -= min(remaining, max(1, tokenRows))
         }
 
         func finish() throws -> [[Float]] {
-            precondition(stepsDone == stepCount, "finish before the last step")
+            precondition(isComplete, "finish before the pass is complete")
             return inputs.map { FakeEmbeddingExecutor.expectedVector($0, model: model) }
         }
     }
 
-    let stepCount: Int
+    let rowsPerToken: Int
     /// (model, inputs) of every pass started, in order.
     private(set) var passes: [(model: String, inputs: [[TokenID]])] = []
-    /// The `steps` argument of every advance, in order.
+    /// The `tokenRows` argument of every advance, in order.
     fileprivate(set) var advances: [Int] = []
     /// Inputs holding this token make `startPass` throw `invalidRequest`.
     var rejectedToken: TokenID?
     var failAdvance = false
 
-    init(stepCount: Int = 3) { self.stepCount = stepCount }
+    init(rowsPerToken: Int = 3) { self.rowsPerToken = rowsPerToken }
 
     static func expectedVector(_ input: [TokenID], model: String) -> [Float] {
         [Float(input.reduce(0) { $0 + Int($1) }), Float(input.count), Float(model.count)]
@@ -51,7 +53,7 @@ final class FakeEmbeddingExecutor: EmbeddingExecutor, @unchecked Sendable {
         if let rejectedToken, inputs.contains(where: { $0.contains(rejectedToken) }) {
             throw ServeError.invalidRequest("token \(rejectedToken) is not allowed")
         }
-        return Pass(model: model, inputs: inputs, stepCount: stepCount, owner: self)
+        return Pass(model: model, inputs: inputs, rows: rowsPerToken * inputs.reduce(0) { $0 + $1.count }, owner: self)
     }
 }
 

@@ -67,6 +67,25 @@ import Testing
         #expect(alone == together)
     }
 
+    /// A pass run in slices of any size (as the scheduler runs it beside text) gives exactly the
+    /// vectors of the whole pass at once.
+    @Test(arguments: [1, 7, 16, 100]) func slicedPassesEqualWholeOnes(tokenRows: Int) throws {
+        let encoder = try Self.loadEncoder()
+        let inputs = Self.reference.cases.prefix(6).map(\.ids)
+        let whole = try encoder.embed(inputs)
+        let pass = try encoder.startPass(inputs)
+        var slices = 0
+        while !pass.isComplete {
+            encoder.advance(pass, tokenRows: tokenRows)
+            slices += 1
+        }
+        #expect(encoder.finish(pass) == whole)
+        // Each layer visits every token three times, in slices of at most `tokenRows` visits
+        // (attention takes whole inputs, so it may need fewer slices, never more).
+        let total = inputs.reduce(0) { $0 + $1.count }
+        #expect(slices <= encoder.configuration.layers * (2 * ((total + tokenRows - 1) / tokenRows) + inputs.count))
+    }
+
     @Test func badInputsAreRefusedBeforeAnythingRuns() throws {
         let encoder = try Self.loadEncoder()
         #expect(throws: ModelError.self) { try encoder.embed([[]]) }

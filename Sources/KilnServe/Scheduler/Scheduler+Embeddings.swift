@@ -4,10 +4,11 @@
 /// reached (an input longer than the budget runs alone). The encoder takes no padding, so a pass
 /// costs what its real tokens cost and needs no length buckets.
 ///
-/// Text first: while text sequences run, a pass is small (`embeddingPassTokensBesideText`) and
-/// advances `embeddingStepsPerIterationBesideText` layers per iteration, so that each iteration
-/// (and each token's latency) grows by a bounded slice; with no text running a pass takes the
-/// large budget and runs to the end at once. Runs with `iterationLock` held, on the scheduler thread.
+/// Text first: a pass advances one slice per iteration, `embeddingRowsPerIterationBesideText`
+/// token rows of work while text sequences run (so that each iteration, and each token's latency,
+/// grows by a small bounded amount) and `embeddingRowsPerIteration` otherwise (so that text that
+/// arrives waits for one bounded slice, not a whole pass). Runs with `iterationLock` held, on the
+/// scheduler thread.
 extension Scheduler {
     // MARK: Submitting
 
@@ -39,12 +40,11 @@ extension Scheduler {
             embeddingPass = planned
         }
         guard let inFlight = embeddingPass else { return true }
-        let besideText = !running.isEmpty
-        let steps = besideText ? settings.embeddingStepsPerIterationBesideText : inFlight.pass.stepCount
+        let rows = running.isEmpty ? settings.embeddingRowsPerIteration : settings.embeddingRowsPerIterationBesideText
         let started = clock.now()
         do {
-            try inFlight.pass.advance(steps: steps)
-            if inFlight.pass.stepsDone >= inFlight.pass.stepCount {
+            try inFlight.pass.advance(tokenRows: rows)
+            if inFlight.pass.isComplete {
                 let vectors = try inFlight.pass.finish()
                 embeddingPass = nil
                 recorder.update {

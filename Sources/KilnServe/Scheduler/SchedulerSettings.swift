@@ -31,14 +31,16 @@ public struct SchedulerSettings: Sendable, Equatable {
     /// Embedding jobs admitted at once; the rest wait in the queue.
     public var maxRunningEmbeddingJobs: Int = 64
     /// Tokens one embedding pass may hold, summed over its inputs, while no text runs (an input
-    /// longer than this runs alone): bounds a pass's memory and how long new text waits for it.
-    public var embeddingPassTokens: Int = 2048
-    /// The same while text sequences run: a small pass, so that each of its steps adds little
-    /// to an iteration.
+    /// longer than this runs alone): bounds a pass's memory.
+    public var embeddingPassTokens: Int = 512
+    /// The same while text sequences run: a small pass, whose vectors come back sooner.
     public var embeddingPassTokensBesideText: Int = 64
-    /// Steps (encoder layers) an embedding pass takes per iteration while text runs; with no
-    /// text running a pass runs to its end in one iteration.
-    public var embeddingStepsPerIterationBesideText: Int = 1
+    /// Work an embedding pass does per iteration while no text runs, in token rows (one token
+    /// through one third of an encoder layer): bounds how long text that arrives waits for it.
+    public var embeddingRowsPerIteration: Int = 1536
+    /// The same while text sequences run: a small slice per iteration, so that each token's
+    /// latency grows by little.
+    public var embeddingRowsPerIterationBesideText: Int = 16
 
     public init() {}
 
@@ -78,8 +80,9 @@ public struct SchedulerSettings: Sendable, Equatable {
         try require(
             embeddingPassTokensBesideText >= 1,
             "embeddingPassTokensBesideText must be >= 1 (got \(embeddingPassTokensBesideText))")
+        try require(embeddingRowsPerIteration >= 1, "embeddingRowsPerIteration must be >= 1 (got \(embeddingRowsPerIteration))")
         try require(
-            embeddingStepsPerIterationBesideText >= 1,
-            "embeddingStepsPerIterationBesideText must be >= 1 (got \(embeddingStepsPerIterationBesideText))")
+            embeddingRowsPerIterationBesideText >= 1,
+            "embeddingRowsPerIterationBesideText must be >= 1 (got \(embeddingRowsPerIterationBesideText))")
     }
 }

@@ -60,45 +60,61 @@ final class BertModel: @unchecked Sendable {
         embeddingNorm.apply(pass.scratch.hidden, rows: pass.totalTokens, into: pass.scratch.hidden, context: context)
     }
 
-    /// Runs layer `index` over the whole pass, leaving its output states [totalTokens, width] in
-    /// `pass.scratch.hidden`.
-    func runLayer(_ index: Int, of pass: EncoderPass, context: KernelContext) {
-        let c = configuration, layer = layers[index], scratch = pass.scratch
-        let width = c.width, total = pass.totalTokens, inputs = pass.inputs
-        let hidden = scratch.hidden
-        layer.query.apply(hidden, rows: total, into: scratch.query, context: context)
-        layer.key.apply(hidden, rows: total, into: scratch.key, context: context)
-        layer.value.apply(hidden, rows: total, into: scratch.value, context: context)
+    // A layer runs in three phases, so that a scheduler can spread it over several iterations
+    // (`EncoderPass.advance`): the projections and the feed-forward block treat every token row
+    // on its own and may run a range of rows at a time; attention mixes the rows of one input and
+    // runs a range of whole inputs. Each row's arithmetic is the same however the rows are cut.
+
+    /// Layer `index`'s query, key and value projections of rows `rows` of the pass.
+    func project(_ index: Int, rows: Range<Int>, of pass: EncoderPass, context: KernelContext) {
+        let layer = layers[index], scratch = pass.scratch, offset = rows.lowerBound * configuration.width
+        layer.query.apply(scratch.hidden + offset, rows: rows.count, into: scratch.query + offset, context: context)
+        layer.key.apply(scratch.hidden + offset, rows: rows.count, into: scratch.key + offset, context: context)
+        layer.value.apply(scratch.hidden + offset, rows: rows.count, into: scratch.value + offset, context: context)
+    }
+
+    /// Self-attention of inputs `inputs` of the pass (their projections are done).
+    func attend(inputs range: Range<Int>, of pass: EncoderPass, context: KernelContext) {
+        let c = configuration, scratch = pass.scratch, inputs = pass.inputs
         let scale = 1 / Float(c.headDimension).squareRoot()
         let attend = { (input: Int, slotScratch: UnsafeMutablePointer<Float>) in
-            let start = pass.offsets[input] * width
+            let start = pass.offsets[input] * c.width
             SequenceAttention.attend(
                 query: scratch.query + start, key: scratch.key + start, value: scratch.value + start,
                 output: scratch.attended + start, queryCount: inputs[input].count, keyCount: inputs[input].count,
                 heads: c.heads, headDim: c.headDimension, scale: scale, scratch: slotScratch, context: context)
         }
-        if inputs.count < 2 * context.width {
+        if range.count < 2 * context.width {
             // Few inputs: each one uses every thread (its heads run side by side).
-            for input in inputs.indices { attend(input, scratch.attention) }
+            for input in range { attend(input, scratch.attention) }
         } else {
             // Many: each input attends on one thread, side by side.
-            context.runInSlots(inputs.count, slots: context.width) { slot, input in
-                KernelContext.serially { attend(input, scratch.attention + slot * pass.attentionScratchPerSlot) }
+            context.runInSlots(range.count, slots: context.width) { slot, task in
+                KernelContext.serially { attend(range.lowerBound + task, scratch.attention + slot * pass.attentionScratchPerSlot) }
             }
         }
-        // hidden = LayerNorm(hidden + attention output), then the same around the feed-forward block.
-        layer.attentionOutput.apply(scratch.attended, rows: total, into: scratch.branch, context: context)
-        Elementwise.add(scratch.branch, hidden, count: total * width, into: hidden)
-        layer.attentionNorm.apply(hidden, rows: total, into: hidden, context: context)
-        layer.up.apply(hidden, rows: total, into: scratch.inner, context: context)
+    }
+
+    /// Layer `index`'s rest for rows `rows` (their attention is done): hidden = LayerNorm(hidden +
+    /// attention output), then the same around the feed-forward block. The rows' states become
+    /// the layer's output.
+    func feedForward(_ index: Int, rows: Range<Int>, of pass: EncoderPass, context: KernelContext) {
+        let c = configuration, layer = layers[index], scratch = pass.scratch
+        let count = rows.count, offset = rows.lowerBound * c.width
+        let hidden = scratch.hidden + offset, branch = scratch.branch + offset
+        let inner = scratch.inner + rows.lowerBound * c.intermediate
+        layer.attentionOutput.apply(scratch.attended + offset, rows: count, into: branch, context: context)
+        Elementwise.add(branch, hidden, count: count * c.width, into: hidden)
+        layer.attentionNorm.apply(hidden, rows: count, into: hidden, context: context)
+        layer.up.apply(hidden, rows: count, into: inner, context: context)
         if c.tanhGELU {
-            Activation.geluTanhInPlace(scratch.inner, count: total * c.intermediate)
+            Activation.geluTanhInPlace(inner, count: count * c.intermediate)
         } else {
-            Activation.geluInPlace(scratch.inner, count: total * c.intermediate)
+            Activation.geluInPlace(inner, count: count * c.intermediate)
         }
-        layer.down.apply(scratch.inner, rows: total, into: scratch.branch, context: context)
-        Elementwise.add(scratch.branch, hidden, count: total * width, into: hidden)
-        layer.outputNorm.apply(hidden, rows: total, into: hidden, context: context)
+        layer.down.apply(inner, rows: count, into: branch, context: context)
+        Elementwise.add(branch, hidden, count: count * c.width, into: hidden)
+        layer.outputNorm.apply(hidden, rows: count, into: hidden, context: context)
     }
 
     /// hidden[t] = word[id] + position[p] + tokenType[0] for token t at position p of its input.

@@ -48,12 +48,12 @@ public final class SentenceEncoder: @unchecked Sendable {
     public func embed(_ inputs: [[Int32]]) throws -> [[Float]] {
         guard !inputs.isEmpty else { return [] }
         let pass = try startPass(inputs)
-        advance(pass, layers: pass.layerCount)
+        advance(pass, tokenRows: .max)
         return finish(pass)
     }
 
     /// Checks `inputs` and computes their embeddings (the state before the first layer); the
-    /// pass then takes `layerCount` steps through `advance`. Throws as `embed` does.
+    /// pass then runs through `advance` until it is complete. Throws as `embed` does.
     public func startPass(_ inputs: [[Int32]]) throws -> EncoderPass {
         guard !inputs.isEmpty else { throw ModelError.invalidBatch("an encoder pass needs at least one input") }
         for input in inputs {
@@ -75,13 +75,10 @@ public final class SentenceEncoder: @unchecked Sendable {
         return pass
     }
 
-    /// Runs up to `layers` more layers of `pass`.
-    public func advance(_ pass: EncoderPass, layers: Int) {
-        let end = min(pass.layerCount, pass.layersDone + max(0, layers))
-        while pass.layersDone < end {
-            model.runLayer(pass.layersDone, of: pass, context: kernels)
-            pass.layersDone += 1
-        }
+    /// Runs about `tokenRows` token visits of `pass` (see `EncoderPass`; at least one slice), or
+    /// the rest of it with `.max`.
+    public func advance(_ pass: EncoderPass, tokenRows: Int) {
+        pass.advance(tokenRows: tokenRows, model: model, context: kernels)
     }
 
     /// The pooled (and, as the folder says, normalised) vector of each input of a complete pass.

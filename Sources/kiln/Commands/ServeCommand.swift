@@ -97,7 +97,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("embedding.embedding_max_running")) var embeddingMaxRunning: Int?
     @Option(help: help("embedding.embedding_pass_tokens")) var embeddingPassTokens: Int?
     @Option(help: help("embedding.embedding_pass_tokens_beside_text")) var embeddingPassTokensBesideText: Int?
-    @Option(help: help("embedding.embedding_steps_beside_text")) var embeddingStepsBesideText: Int?
+    @Option(help: help("embedding.embedding_rows_per_iteration")) var embeddingRowsPerIteration: Int?
+    @Option(help: help("embedding.embedding_rows_per_iteration_beside_text")) var embeddingRowsPerIterationBesideText: Int?
 
     @Option(help: help("log.log_format")) var logFormat: String?
     @Option(help: help("log.log_level")) var logLevel: String?
@@ -173,7 +174,8 @@ struct ServeCommand: ParsableCommand {
         add("embedding.embedding_max_running", embeddingMaxRunning.map { .integer($0) })
         add("embedding.embedding_pass_tokens", embeddingPassTokens.map { .integer($0) })
         add("embedding.embedding_pass_tokens_beside_text", embeddingPassTokensBesideText.map { .integer($0) })
-        add("embedding.embedding_steps_beside_text", embeddingStepsBesideText.map { .integer($0) })
+        add("embedding.embedding_rows_per_iteration", embeddingRowsPerIteration.map { .integer($0) })
+        add("embedding.embedding_rows_per_iteration_beside_text", embeddingRowsPerIterationBesideText.map { .integer($0) })
         add("log.log_format", logFormat.map { .string($0) })
         add("log.log_level", logLevel.map { .string($0) })
         add("log.access_log", accessLog.map { .bool($0) })

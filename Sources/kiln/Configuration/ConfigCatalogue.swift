@@ -194,10 +194,13 @@ enum ConfigCatalogue {
             help: "Most tokens in one batched encoder pass while no text is generated."),
         ConfigSetting(
             key: "embedding.embedding_pass_tokens_beside_text", binding: .integer(\.embeddingPassTokensBesideText),
-            help: "Most tokens in one encoder pass while text is generated (small, so token streams keep their pace)."),
+            help: "Most tokens in one encoder pass while text is generated."),
         ConfigSetting(
-            key: "embedding.embedding_steps_beside_text", binding: .integer(\.embeddingStepsBesideText),
-            help: "Encoder layers a pass runs per scheduler iteration while text is generated."),
+            key: "embedding.embedding_rows_per_iteration", binding: .integer(\.embeddingRowsPerIteration),
+            help: "Encoder work per scheduler iteration while no text is generated, in token rows (a token through a third of a layer)."),
+        ConfigSetting(
+            key: "embedding.embedding_rows_per_iteration_beside_text", binding: .integer(\.embeddingRowsPerIterationBesideText),
+            help: "Encoder work per scheduler iteration while text is generated, in token rows (small, so token streams keep their pace)."),
 
         ConfigSetting(key: "log.log_format", binding: .string(\.logFormat), help: "Log line format: text or json."),
         ConfigSetting(
@@ -266,7 +269,8 @@ enum ConfigCatalogue {
             ("embedding_max_inputs", settings.embeddingMaxInputs), ("embedding_max_request_tokens", settings.embeddingMaxRequestTokens),
             ("embedding_max_running", settings.embeddingMaxRunning), ("embedding_pass_tokens", settings.embeddingPassTokens),
             ("embedding_pass_tokens_beside_text", settings.embeddingPassTokensBesideText),
-            ("embedding_steps_beside_text", settings.embeddingStepsBesideText),
+            ("embedding_rows_per_iteration", settings.embeddingRowsPerIteration),
+            ("embedding_rows_per_iteration_beside_text", settings.embeddingRowsPerIterationBesideText),
         ] {
             try require(value > 0, "\(name) must be positive")
         }

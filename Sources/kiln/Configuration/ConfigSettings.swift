@@ -68,9 +68,10 @@ struct ServeSettings: Equatable {
     var embeddingMaxInputs = 2048
     var embeddingMaxRequestTokens = 300_000
     var embeddingMaxRunning = 64
-    var embeddingPassTokens = 2048
+    var embeddingPassTokens = 512
     var embeddingPassTokensBesideText = 64
-    var embeddingStepsBesideText = 1
+    var embeddingRowsPerIteration = 1536
+    var embeddingRowsPerIterationBesideText = 16
 
     var logFormat = "text"
     var logLevel = "info"

@@ -28,7 +28,8 @@ struct ServeModelLoader {
         scheduler.maxRunningEmbeddingJobs = settings.embeddingMaxRunning
         scheduler.embeddingPassTokens = settings.embeddingPassTokens
         scheduler.embeddingPassTokensBesideText = settings.embeddingPassTokensBesideText
-        scheduler.embeddingStepsPerIterationBesideText = settings.embeddingStepsBesideText
+        scheduler.embeddingRowsPerIteration = settings.embeddingRowsPerIteration
+        scheduler.embeddingRowsPerIterationBesideText = settings.embeddingRowsPerIterationBesideText
         return scheduler
     }
 
