@@ -54,7 +54,7 @@ enum HTTPHeadDecoder {
             throw .badRequest("invalid request target")
         }
         let version = try decodeVersion(versionBytes)
-        let method = String(decoding: methodBytes, as: UTF8.self)
+        let method = commonMethod(UnsafeBufferPointer(rebasing: methodBytes)) ?? String(decoding: methodBytes, as: UTF8.self)
         let target = String(decoding: targetBytes, as: UTF8.self)
         if targetBytes.first != UInt8(ascii: "/") { try validateTargetForm(target, method: method) }
         return HTTPRequestHead(method: method, target: target, version: version, headers: HTTPHeaders())
@@ -127,6 +127,44 @@ enum HTTPHeadDecoder {
         for byte in valueBytes where !HTTPSyntax.isFieldValue(byte) {
             throw .badRequest("control character in field value")
         }
-        return (String(decoding: nameBytes, as: UTF8.self), String(decoding: valueBytes, as: UTF8.self))
+        let name = commonFieldName(UnsafeBufferPointer(rebasing: nameBytes)) ?? String(decoding: nameBytes, as: UTF8.self)
+        return (name, String(decoding: valueBytes, as: UTF8.self))
+    }
+
+    // MARK: Common tokens
+
+    // Nearly every request spells its method and most of its field names as one of a few
+    // literals: comparing a few bytes and returning the literal costs less than validating the
+    // bytes as UTF-8 and forming a new string. Only exact spellings match, so the text a handler
+    // sees is the text received.
+
+    static func commonMethod(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        switch bytes.count {
+        case 3 where equals(bytes, "GET"): return "GET"
+        case 4 where equals(bytes, "POST"): return "POST"
+        case 4 where equals(bytes, "HEAD"): return "HEAD"
+        default: return nil
+        }
+    }
+
+    static func commonFieldName(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        switch bytes.count {
+        case 4 where equals(bytes, "Host"): return "Host"
+        case 6 where equals(bytes, "Accept"): return "Accept"
+        case 10 where equals(bytes, "User-Agent"): return "User-Agent"
+        case 10 where equals(bytes, "Connection"): return "Connection"
+        case 12 where equals(bytes, "Content-Type"): return "Content-Type"
+        case 13 where equals(bytes, "Authorization"): return "Authorization"
+        case 14 where equals(bytes, "Content-Length"): return "Content-Length"
+        case 15 where equals(bytes, "Accept-Encoding"): return "Accept-Encoding"
+        default: return nil
+        }
+    }
+
+    @inline(__always)
+    private static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        let expected = literal.utf8Start
+        for index in 0..<bytes.count where bytes[index] != expected[index] { return false }
+        return true
     }
 }
