@@ -82,6 +82,9 @@ if [ -n "${BENCH_CALLGRIND:-}" ]; then
         "$work/kiln" serve --host 127.0.0.1 --port "$port" >"$work/kiln.out" 2>"$work/kiln.log" &
     kiln_pid=$!
     for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+    # /health answers while the model still loads; wait for it, so that loading does not run
+    # inside the measured window (it stays out of the Dispatch workers' counts either way).
+    for _ in $(seq 1500); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
     requests() {
         python3 - "$port" "$1" <<'PY'
 import socket, sys
