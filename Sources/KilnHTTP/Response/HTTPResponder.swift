@@ -82,13 +82,13 @@ public final class HTTPResponder: @unchecked Sendable {
         get { lock.withLock { routeLabel } }
         set {
             lock.withLock { routeLabel = newValue }
-            let exchange = self.exchange
-            // Set in place when already on the loop (the router's case): no closure to allocate.
+            // Set in place when already on the loop (the router's case): no closure to make.
             if connection.loop.isCurrent {
                 exchange.route = newValue
-            } else {
-                connection.loop.execute { exchange.route = newValue }
+                return
             }
+            let exchange = self.exchange
+            connection.loop.execute { exchange.route = newValue }
         }
     }
 
