@@ -182,7 +182,7 @@ final class HTTPConnection: @unchecked Sendable {
                 return
             }
             guard let event else { break }
-            switch event {
+            switch consume event {
             case .head(let head):
                 pendingHead = head
                 pendingBody = []
@@ -212,10 +212,10 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     private func dispatchRequest() {
-        guard let head = pendingHead else { return }
-        let body = pendingBody
-        pendingHead = nil
-        pendingBody = []
+        // Taken rather than copied and cleared: no reference counting on the way.
+        guard let head = pendingHead.take() else { return }
+        var body: [UInt8] = []
+        swap(&body, &pendingBody)
         let start = lifecycle.requestDispatched(at: MonotonicClock.nanoseconds())
         let wantsKeepAlive = head.wantsKeepAlive && !lifecycle.inputEnded
         var responder: HTTPResponder
