@@ -60,10 +60,7 @@ enum HTTPRequestFraming: Equatable {
         if version.minor >= 1 && count == 0 { throw .badRequest("missing Host header") }
         guard var host else { return }
         let valid = host.withUTF8 { bytes in
-            // A plain loop: this runs for every request, and `allSatisfy` with a closure costs
-            // about three times as much per byte.
-            for byte in bytes where !HTTPSyntax.inMask(byte, low: hostMaskLow, high: hostMaskHigh) { return false }
-            return true
+            bytes.allSatisfy { HTTPSyntax.inMask($0, low: hostMaskLow, high: hostMaskHigh) }
         }
         if !valid { throw .badRequest("invalid Host header") }
     }
