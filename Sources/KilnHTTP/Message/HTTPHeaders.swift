@@ -29,6 +29,18 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     public func makeIterator() -> IndexingIterator<[Element]> { fields.makeIterator() }
 
+    /// The field at `position` in received order, or nil past the end.
+    func field(at position: Int) -> Element? {
+        position < fields.count ? fields[position] : nil
+    }
+
+    /// The first `count` fields.
+    func prefix(_ count: Int) -> HTTPHeaders {
+        var result = HTTPHeaders()
+        result.fields = Array(fields.prefix(count))
+        return result
+    }
+
     /// Appends a field, keeping any existing field of the same name.
     public mutating func add(name: String, value: String) {
         fields.append((name: name, value: value))
