@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Turns a complete header section (request line, field lines, final empty line) into an
 /// ``HTTPRequestHead``, refusing anything outside RFC 9112's grammar.
 enum HTTPHeadDecoder {
@@ -217,15 +223,14 @@ enum HTTPHeadDecoder {
         return equals(UnsafeBufferPointer(rebasing: line[valueStart..<valueEnd]), field.value)
     }
 
-    /// Whether `bytes` are the UTF-8 of `text`.
+    /// Whether `bytes` are the UTF-8 of `text`. `memcmp` rather than a loop over the bytes:
+    /// less than half the instructions for a 15-byte value.
     @inline(__always)
     private static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ text: String) -> Bool {
         guard bytes.count == text.utf8.count else { return false }
+        guard let start = bytes.baseAddress else { return true }
         var text = text
-        return text.withUTF8 { expected in
-            for index in 0..<bytes.count where bytes[index] != expected[index] { return false }
-            return true
-        }
+        return text.withUTF8 { expected in memcmp(start, expected.baseAddress!, bytes.count) == 0 }
     }
 
     @inline(__always)
