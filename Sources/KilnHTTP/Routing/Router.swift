@@ -28,9 +28,16 @@ public final class Router: @unchecked Sendable {
         let segments: [Segment]
         let access: Access
         let handler: HTTPHandler
-        /// Whether some segment is a `{name}` parameter.
-        var hasParameters: Bool {
-            segments.contains { if case .parameter = $0 { return true } else { return false } }
+        /// Whether some segment is a `{name}` parameter; decided once, when the route is added.
+        let hasParameters: Bool
+
+        init(method: String, pattern: String, segments: [Segment], access: Access, handler: @escaping HTTPHandler) {
+            self.method = method
+            self.pattern = pattern
+            self.segments = segments
+            self.access = access
+            self.handler = handler
+            hasParameters = segments.contains { if case .parameter = $0 { return true } else { return false } }
         }
     }
 
