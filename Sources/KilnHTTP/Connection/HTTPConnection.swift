@@ -174,6 +174,9 @@ final class HTTPConnection: @unchecked Sendable {
                 if isClosed || output.count - outputOffset > 256 * 1024 { break }
                 continue
             }
+            // Between requests with nothing buffered (how this loop usually ends) the parser has
+            // nothing to find: not asking it saves a pass through its state machine.
+            if parser.isIdle { break }
             let event: HTTPRequestParser.Event?
             do {
                 event = try parser.next()
