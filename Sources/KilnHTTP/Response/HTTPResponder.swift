@@ -23,7 +23,9 @@ import Foundation
 /// The connection reuses a responder for its next request when the handler kept no reference to
 /// it (see ``HTTPConnection/recycle(_:)``, which also sends that 500 for a handler that returned
 /// without answering or keeping the responder); one that a handler keeps is never reused, and
-/// its deinit sends the 500 if it must.
+/// its deinit sends the 500 if it must. Keep a responder with a strong reference: only strong
+/// references count as keeping it, so one held `weak` or `unowned` past the handler's return may
+/// already serve the connection's next request.
 public final class HTTPResponder: @unchecked Sendable {
     private let connection: HTTPConnection
     /// A `var` only so that the connection can tell whether the responder alone holds it.
