@@ -15,6 +15,8 @@
 #   BENCH_CALLGRIND=1   instead of wrk and nginx: run Kiln under valgrind's callgrind, send 2 000
 #                       warm-up and then 10 000 keep-alive /health requests over 8 connections, and
 #                       print the instructions per request (reproducible on a loaded machine)
+#   BENCH_CALLGRIND_OUT=path  with BENCH_CALLGRIND: also keep callgrind's output file there, for
+#                       callgrind_annotate
 #
 # Kiln is built in release mode. Both servers run on loopback and wrk uses one thread. The runs
 # alternate (Kiln, nginx, Kiln, nginx, ...) so that load from other processes on a shared machine
@@ -80,6 +82,9 @@ if [ -n "${BENCH_CALLGRIND:-}" ]; then
         "$work/kiln" serve --host 127.0.0.1 --port "$port" >"$work/kiln.out" 2>"$work/kiln.log" &
     kiln_pid=$!
     for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+    # /health answers while the model still loads; wait for it, so that loading does not run
+    # inside the measured window (it stays out of the Dispatch workers' counts either way).
+    for _ in $(seq 1500); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
     requests() {
         python3 - "$port" "$1" <<'PY'
 import socket, sys
@@ -113,6 +118,7 @@ PY
     requests 10000
     callgrind_control -d "$kiln_pid" >/dev/null 2>&1
     kill "$kiln_pid"; wait "$kiln_pid" 2>/dev/null || true; kiln_pid=""
+    [ -n "${BENCH_CALLGRIND_OUT:-}" ] && cp "$work"/cg.out.1 "$BENCH_CALLGRIND_OUT"
     callgrind_annotate --inclusive=yes "$work"/cg.out.1 2>/dev/null | { swift demangle --simplified 2>/dev/null || cat; } |
         awk '/PROGRAM TOTALS|:_dispatch_worker_thread |:HTTPConnection.handleReadable\(\) / {
             gsub(",", "", $1); name = $0; sub(/^.*\?\?\?:/, "", name); sub(/ \[.*$/, "", name)

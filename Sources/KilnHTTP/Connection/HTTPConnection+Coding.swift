@@ -3,7 +3,10 @@ extension HTTPConnection {
     /// Compresses `response` when the request accepts gzip and the body is eligible. The flag
     /// says whether the coding depended on the request (every compressible response, compressed
     /// or not), so that `Vary: Accept-Encoding` is sent.
-    func encodeForClient(_ response: HTTPResponse, request head: HTTPRequestHead) -> (HTTPResponse, varyOnAcceptEncoding: Bool) {
+    ///
+    /// The request's head is read through `exchange` only when compressing: copying it costs more
+    /// than the check itself.
+    func encodeForClient(_ response: HTTPResponse, for exchange: Exchange) -> (HTTPResponse, varyOnAcceptEncoding: Bool) {
         let settings = context.configuration.compression
         guard settings.compressesResponses, !HTTPResponse.statusForbidsBody(response.status),
             CompressionSettings.isCompressible(contentType: response.headers["Content-Type"]),
@@ -12,7 +15,7 @@ extension HTTPConnection {
             return (response, false)
         }
         guard response.body.count >= settings.minimumResponseBytes else { return (response, true) }
-        let acceptEncoding = head.headers.values(for: "Accept-Encoding")
+        let acceptEncoding = exchange.head.headers.values(for: "Accept-Encoding")
         let coding = ContentCoding.negotiate(acceptEncoding: acceptEncoding.isEmpty ? nil : acceptEncoding.joined(separator: ", "))
         guard coding == .gzip else { return (response, true) }
         var encoded = response

@@ -19,7 +19,7 @@ extension HTTPConnection {
 
     func sendResponse(_ original: HTTPResponse, for target: Exchange, extraHeaders: HTTPHeaders) {
         guard !isClosed, let exchange, exchange === target, case .awaitingResponse = exchange.phase else { return }
-        let (response, varyOnAcceptEncoding) = encodeForClient(original, request: exchange.head)
+        let (response, varyOnAcceptEncoding) = encodeForClient(original, for: exchange)
         let keepAlive = mayKeepAlive(exchange)
         let forbidsBody = HTTPResponse.statusForbidsBody(response.status)
         let framing = HTTPResponseHeadEncoder.Framing(
@@ -125,7 +125,9 @@ extension HTTPConnection {
         let streamed = exchange.wasStreamed
         context.requestCompleted(
             HTTPRequestRecord(
-                method: exchange.head.method, path: exchange.head.path, route: exchange.route, status: status,
+                // The path from the target alone: `head.path` would copy the whole head first.
+                method: exchange.head.method, path: HTTPRequestHead.path(of: exchange.head.target), route: exchange.route,
+                status: status,
                 responseBodyBytes: exchange.responseBodyBytes, requestBodyBytes: exchange.requestBodyBytes,
                 duration: duration, remoteAddress: remoteAddress, streamed: streamed,
                 cancellation: exchange.cancellationReason))

@@ -41,7 +41,9 @@ final class HTTPConnection: @unchecked Sendable {
     var bodyDecoder: GzipDecompressor?
     /// The request with the application; present exactly while `lifecycle` is responding.
     var exchange: Exchange?
-    var exchangeCounter = 0
+    /// The last request's responder (and its exchange), kept for the next request when nothing
+    /// else referred to it; released on close, since it refers back to the connection.
+    var spareResponder: HTTPResponder?
     /// Re-entrancy guard of ``processInput()`` (a handler that answers at once calls back into
     /// the connection from inside it); a property of the call stack, not of the lifecycle.
     var isProcessingInput = false
@@ -172,6 +174,9 @@ final class HTTPConnection: @unchecked Sendable {
                 if isClosed || output.count - outputOffset > 256 * 1024 { break }
                 continue
             }
+            // Between requests with nothing buffered (how this loop usually ends) the parser has
+            // nothing to find: not asking it saves a pass through its state machine.
+            if parser.isIdle { break }
             let event: HTTPRequestParser.Event?
             do {
                 event = try parser.next()
@@ -180,19 +185,19 @@ final class HTTPConnection: @unchecked Sendable {
                 return
             }
             guard let event else { break }
-            switch event {
+            switch consume event {
             case .head(let head):
                 pendingHead = head
                 pendingBody = []
                 lifecycle.requestBytesArrived(at: MonotonicClock.nanoseconds())
-                if head.headers.contains(name: "Expect"),
-                    head.headers.listElements(for: "Expect") != ["100-continue"]
-                {
+                // Most requests have no Expect field: one scan of the fields tells.
+                let hasExpectation = head.headers.contains(name: "Expect")
+                if hasExpectation, head.headers.listElements(for: "Expect") != ["100-continue"] {
                     failRequest(status: 417, message: "Only the 100-continue expectation is supported.")
                     return
                 }
                 guard prepareBodyDecoding(for: head) else { return }
-                if head.expectsContinue && head.version.minor >= 1 && parser.isReadingBody
+                if hasExpectation && head.expectsContinue && head.version.minor >= 1 && parser.isReadingBody
                     && parser.bufferedByteCount == 0
                 {
                     appendOutput(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
@@ -210,19 +215,38 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     private func dispatchRequest() {
-        guard let head = pendingHead else { return }
-        let body = pendingBody
-        pendingHead = nil
-        pendingBody = []
-        exchangeCounter += 1
+        // Taken rather than copied and cleared: no reference counting on the way.
+        guard let head = pendingHead.take() else { return }
+        var body: [UInt8] = []
+        swap(&body, &pendingBody)
         let start = lifecycle.requestDispatched(at: MonotonicClock.nanoseconds())
-        let exchange = Exchange(
-            id: exchangeCounter, head: head, requestBodyBytes: body.count, startTime: start,
-            wantsKeepAlive: head.wantsKeepAlive && !lifecycle.inputEnded, lock: exchangeLock)
-        self.exchange = exchange
-        let responder = HTTPResponder(connection: self, exchange: exchange)
-        let request = HTTPRequest(head: head, body: body, remoteAddress: remoteAddress)
-        context.handler(request, responder)
+        let wantsKeepAlive = head.wantsKeepAlive && !lifecycle.inputEnded
+        var responder: HTTPResponder
+        if let spare = spareResponder {
+            spareResponder = nil
+            spare.begin(head: head, requestBodyBytes: body.count, startTime: start, wantsKeepAlive: wantsKeepAlive)
+            responder = spare
+        } else {
+            let exchange = Exchange(
+                head: head, requestBodyBytes: body.count, startTime: start, wantsKeepAlive: wantsKeepAlive,
+                lock: exchangeLock)
+            responder = HTTPResponder(connection: self, exchange: exchange)
+        }
+        exchange = responder.exchange
+        context.handler(HTTPRequest(head: head, body: body, remoteAddress: remoteAddress), responder)
+        recycle(&responder)
+    }
+
+    /// Called when a handler returned: if it kept no reference to `responder`, nothing can answer
+    /// through it any more, so this sends the 500 its deinit would have sent for a forgotten
+    /// answer, and keeps it for the next request once its exchange is done and referred to by
+    /// nothing else (no stream, no answer still queued). A responder the handler kept is left to
+    /// its deinit.
+    private func recycle(_ responder: inout HTTPResponder) {
+        guard isKnownUniquelyReferenced(&responder) else { return }
+        responder.answerIfForgotten()
+        guard !isClosed, responder.exchange.isDone, responder.ownsExchangeAlone() else { return }
+        spareResponder = responder
     }
 
     /// Reads only while input can be used: not while a request is in flight with plenty of
@@ -310,6 +334,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
         watch?.cancel()
         watch = nil
+        spareResponder = nil
         output = []
         loop.connections[id] = nil
         context.connectionClosed(isRefusal: isRefusal)

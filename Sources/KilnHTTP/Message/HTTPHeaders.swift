@@ -29,6 +29,18 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     public func makeIterator() -> IndexingIterator<[Element]> { fields.makeIterator() }
 
+    /// The field at `position` in received order, or nil past the end.
+    func field(at position: Int) -> Element? {
+        position < fields.count ? fields[position] : nil
+    }
+
+    /// The first `count` fields.
+    func prefix(_ count: Int) -> HTTPHeaders {
+        var result = HTTPHeaders()
+        result.fields = Array(fields.prefix(count))
+        return result
+    }
+
     /// Appends a field, keeping any existing field of the same name.
     public mutating func add(name: String, value: String) {
         fields.append((name: name, value: value))
@@ -45,9 +57,12 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         fields.removeAll { Self.namesEqual($0.name, name) }
     }
 
+    // Lookups walk the fields by position: a `for … in` loop would copy the array (and retain
+    // its storage) into an iterator, and these run several times per request.
+
     /// The value of the first field named `name`, if any.
     public subscript(name: String) -> String? {
-        for field in fields where Self.namesEqual(field.name, name) { return field.value }
+        for index in fields.indices where Self.namesEqual(fields[index].name, name) { return fields[index].value }
         return nil
     }
 
@@ -58,7 +73,8 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     /// Whether a field named `name` exists.
     public func contains(name: String) -> Bool {
-        fields.contains { Self.namesEqual($0.name, name) }
+        for index in fields.indices where Self.namesEqual(fields[index].name, name) { return true }
+        return false
     }
 
     /// The comma-separated list elements of every field named `name`, trimmed and lowercased
@@ -76,8 +92,8 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     /// Whether some field named `name` holds `token` (lowercase) as one of its comma-separated
     /// elements, compared without regard to ASCII case; allocates nothing.
     public func containsListElement(_ token: String, for name: String) -> Bool {
-        for field in fields where Self.namesEqual(field.name, name) {
-            if Self.list(field.value, contains: token) { return true }
+        for index in fields.indices where Self.namesEqual(fields[index].name, name) {
+            if Self.list(fields[index].value, contains: token) { return true }
         }
         return false
     }

@@ -16,7 +16,10 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// The path part of the target, without the query; for absolute-form targets the path after
     /// the authority (`/` when empty).
-    public var path: String {
+    public var path: String { Self.path(of: target) }
+
+    /// The path part of `target` (see ``path``); for callers that hold only the target.
+    static func path(of target: String) -> String {
         // The common case, origin-form without a query, is the target itself.
         var text = target
         let isPlainPath = text.withUTF8 { bytes in

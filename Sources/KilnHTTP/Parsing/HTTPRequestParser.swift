@@ -39,6 +39,8 @@ public struct HTTPRequestParser: Sendable {
     var chunkedBodyBytes = 0
     var trailerBytes = 0
     var trailerLines = 0
+    /// The last head decoded, whose strings the next one reuses where it repeats them.
+    var previousHead: HTTPRequestHead?
 
     /// Progress through a header section that has not fully arrived yet; offsets are relative to
     /// `readIndex`, so nothing is rescanned when more bytes come.
@@ -111,7 +113,8 @@ public struct HTTPRequestParser: Sendable {
             guard let headLength = try scanHead() else { return nil }
             let head = try HTTPHeadDecoder.decode(
                 buffer[readIndex..<(readIndex + headLength)],
-                limits: limits)
+                limits: limits, previous: previousHead)
+            previousHead = head
             let framing = try HTTPRequestFraming.framing(of: head, limits: limits)
             readIndex += headLength
             headScan = HeadScan()

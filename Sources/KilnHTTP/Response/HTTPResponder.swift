@@ -19,9 +19,17 @@ import Foundation
 /// onto the connection's queue (or runs in place when already there), so handlers never block the
 /// server and engines may answer from their own threads. A responder dropped without an answer
 /// sends 500 so that a buggy handler cannot hang a connection.
+///
+/// The connection reuses a responder for its next request when the handler kept no reference to
+/// it (see ``HTTPConnection/recycle(_:)``, which also sends that 500 for a handler that returned
+/// without answering or keeping the responder); one that a handler keeps is never reused, and
+/// its deinit sends the 500 if it must. Keep a responder with a strong reference: only strong
+/// references count as keeping it, so one held `weak` or `unowned` past the handler's return may
+/// already serve the connection's next request.
 public final class HTTPResponder: @unchecked Sendable {
     private let connection: HTTPConnection
-    private let exchange: HTTPConnection.Exchange
+    /// A `var` only so that the connection can tell whether the responder alone holds it.
+    private(set) var exchange: HTTPConnection.Exchange
     private let lock: NSLock
     private var answered = false
     private var extraHeaders = HTTPHeaders()
@@ -37,12 +45,34 @@ public final class HTTPResponder: @unchecked Sendable {
     }
 
     deinit {
-        guard !answered else { return }
+        answerIfForgotten()
+    }
+
+    /// Sends 500 unless the handler answered; for a responder no handler can reach any more.
+    func answerIfForgotten() {
+        guard claim() != nil else { return }
         let connection = self.connection, exchange = self.exchange
         connection.loop.execute {
             connection.sendResponse(
                 .standardError(status: 500, message: "The handler produced no response."),
                 for: exchange, extraHeaders: HTTPHeaders())
+        }
+    }
+
+    /// Whether the responder alone holds its exchange: no queued work or stream refers to it.
+    func ownsExchangeAlone() -> Bool {
+        isKnownUniquelyReferenced(&exchange)
+    }
+
+    /// Readies a responder that nothing else refers to any more for the connection's next
+    /// request. The lock is taken only so that the writes of threads that used it before are seen.
+    func begin(head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
+        lock.withLock {
+            exchange.begin(
+                head: head, requestBodyBytes: requestBodyBytes, startTime: startTime, wantsKeepAlive: wantsKeepAlive)
+            answered = false
+            if !extraHeaders.isEmpty { extraHeaders = HTTPHeaders() }
+            routeLabel = "unmatched"
         }
     }
 
@@ -54,13 +84,13 @@ public final class HTTPResponder: @unchecked Sendable {
         get { lock.withLock { routeLabel } }
         set {
             lock.withLock { routeLabel = newValue }
-            let exchange = self.exchange
-            // Set in place when already on the loop (the router's case): no closure to allocate.
+            // Set in place when already on the loop (the router's case): no closure to make.
             if connection.loop.isCurrent {
                 exchange.route = newValue
-            } else {
-                connection.loop.execute { exchange.route = newValue }
+                return
             }
+            let exchange = self.exchange
+            connection.loop.execute { exchange.route = newValue }
         }
     }
 

@@ -4,8 +4,9 @@
 /// connection: a handler's values for them are ignored, and a header whose name or value could
 /// split the response (CR, LF, NUL) is dropped.
 ///
-/// It appends to a buffer the connection reuses, byte by byte, without building strings: this
-/// runs once per response.
+/// This runs once per response, so it builds no strings: the head is written through a pointer
+/// into stack memory (``Writer``) and appended to the connection's buffer with one copy, where
+/// appending piece by piece cost a capacity check and a call per piece.
 enum HTTPResponseHeadEncoder {
     /// What the connection adds to the handler's headers.
     struct Framing {
@@ -17,51 +18,76 @@ enum HTTPResponseHeadEncoder {
         var varyOnAcceptEncoding = false
     }
 
+    /// Stack space for a head; a larger one (long handler headers) is written again into a heap
+    /// buffer of the size the first pass counted.
+    static let stackCapacity = 1024
+
     static func encode(
         into bytes: inout [UInt8], status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
         framing: Framing, serverLine: [UInt8]?, dateLine: [UInt8]
     ) {
+        var needed = stackCapacity
+        while true {
+            let written = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: needed) { buffer in
+                var writer = Writer(buffer)
+                writeHead(
+                    to: &writer, status: status, headers: headers, extraHeaders: extraHeaders, framing: framing,
+                    serverLine: serverLine, dateLine: dateLine)
+                if writer.count <= buffer.count {
+                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<writer.count]))
+                }
+                return writer.count
+            }
+            if written <= needed { return }
+            needed = written
+        }
+    }
+
+    private static func writeHead(
+        to writer: inout Writer, status: Int, headers: HTTPHeaders, extraHeaders: HTTPHeaders,
+        framing: Framing, serverLine: [UInt8]?, dateLine: [UInt8]
+    ) {
         if status == 200 {
-            appendASCII("HTTP/1.1 200 OK\r\n", to: &bytes)  // most responses: one copy
+            writer.write("HTTP/1.1 200 OK\r\n")  // most responses
         } else {
-            appendASCII("HTTP/1.1 ", to: &bytes)
-            appendDecimal(status, to: &bytes)
-            bytes.append(HTTPSyntax.space)
-            appendString(HTTPStatus.reasonPhrase(status), to: &bytes)
-            appendLineEnd(to: &bytes)
+            writer.write("HTTP/1.1 ")
+            writer.writeDecimal(status)
+            writer.write(HTTPSyntax.space)
+            writer.write(HTTPStatus.reasonPhrase(status))
+            writer.write("\r\n")
         }
         // Vary may come from the handler, CORS and compression: sent once, as one list.
         let hasVaryField = headers.contains(name: "Vary") || extraHeaders.contains(name: "Vary")
         for field in headers where !(hasVaryField && HTTPHeaders.namesEqual(field.name, "Vary")) {
-            appendField(field.name, field.value, to: &bytes)
+            writeField(field.name, field.value, to: &writer)
         }
         for field in extraHeaders where !(hasVaryField && HTTPHeaders.namesEqual(field.name, "Vary")) {
-            appendField(field.name, field.value, to: &bytes)
+            writeField(field.name, field.value, to: &writer)
         }
         if hasVaryField {
             var vary: [String] = []
             collectVary(headers, into: &vary)
             if framing.varyOnAcceptEncoding { addVaryToken("Accept-Encoding", to: &vary) }
             collectVary(extraHeaders, into: &vary)
-            if !vary.isEmpty { appendField("Vary", vary.joined(separator: ", "), to: &bytes) }
+            if !vary.isEmpty { writeField("Vary", vary.joined(separator: ", "), to: &writer) }
         } else if framing.varyOnAcceptEncoding {
-            appendASCII("Vary: Accept-Encoding\r\n", to: &bytes)
+            writer.write("Vary: Accept-Encoding\r\n")
         }
-        if let serverLine { bytes.append(contentsOf: serverLine) }
-        bytes.append(contentsOf: dateLine)
+        if let serverLine { writer.write(serverLine) }
+        writer.write(dateLine)
         if let contentLength = framing.contentLength {
-            appendASCII("Content-Length: ", to: &bytes)
-            appendDecimal(contentLength, to: &bytes)
-            appendLineEnd(to: &bytes)
+            writer.write("Content-Length: ")
+            writer.writeDecimal(contentLength)
+            writer.write("\r\n")
         } else if framing.chunked {
-            appendASCII("Transfer-Encoding: chunked\r\n", to: &bytes)
+            writer.write("Transfer-Encoding: chunked\r\n")
         }
         if !framing.keepAlive {
-            appendASCII("Connection: close\r\n", to: &bytes)
+            writer.write("Connection: close\r\n")
         } else if framing.requestVersion.minor == 0 {
-            appendASCII("Connection: keep-alive\r\n", to: &bytes)
+            writer.write("Connection: keep-alive\r\n")
         }
-        appendLineEnd(to: &bytes)
+        writer.write("\r\n")
     }
 
     /// `Server: name\r\n`, made once per server.
@@ -92,22 +118,22 @@ enum HTTPResponseHeadEncoder {
         if !token.isEmpty && !vary.contains(where: { HTTPHeaders.namesEqual($0, token) }) { vary.append(token) }
     }
 
-    private static func appendField(_ name: String, _ value: String, to bytes: inout [UInt8]) {
+    private static func writeField(_ name: String, _ value: String, to writer: inout Writer) {
         // The field almost every response carries, known valid: one copy of a constant instead
-        // of checking and copying name and value byte by byte (about 800 instructions).
+        // of checking name and value byte by byte.
         if name == "Content-Type" && value == "application/json" {
-            appendASCII("Content-Type: application/json\r\n", to: &bytes)
+            writer.write("Content-Type: application/json\r\n")
             return
         }
         guard !name.isEmpty, allBytes(of: name, satisfy: HTTPSyntax.isToken),
             allBytes(of: value, satisfy: HTTPSyntax.isFieldValue),
             !isFramingHeader(name)
         else { return }
-        appendString(name, to: &bytes)
-        bytes.append(HTTPSyntax.colon)
-        bytes.append(HTTPSyntax.space)
-        appendString(value, to: &bytes)
-        appendLineEnd(to: &bytes)
+        writer.write(name)
+        writer.write(HTTPSyntax.colon)
+        writer.write(HTTPSyntax.space)
+        writer.write(value)
+        writer.write("\r\n")
     }
 
     @inline(__always)
@@ -119,42 +145,60 @@ enum HTTPResponseHeadEncoder {
         }
     }
 
-    /// Appends a constant: a copy of its bytes, without going through a string's view.
-    @inline(__always)
-    private static func appendASCII(_ text: StaticString, to bytes: inout [UInt8]) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
+    /// Writes through a pointer into a fixed buffer. Past its end it only counts, so that the
+    /// caller learns the size a second pass needs.
+    struct Writer {
+        private let base: UnsafeMutablePointer<UInt8>
+        private let capacity: Int
+        /// Bytes written, or that would have been written past the end.
+        private(set) var count = 0
 
-    @inline(__always)
-    private static func appendString(_ text: String, to bytes: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { bytes.append(contentsOf: $0) }
-    }
-
-    @inline(__always)
-    private static func appendLineEnd(to bytes: inout [UInt8]) {
-        bytes.append(HTTPSyntax.cr)
-        bytes.append(HTTPSyntax.lf)
-    }
-
-    /// Appends `value` in decimal.
-    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        if value < 0 {
-            bytes.append(UInt8(ascii: "-"))
-            appendDecimal(UInt(value.magnitude), to: &bytes)
-        } else {
-            appendDecimal(UInt(value), to: &bytes)
+        init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+            base = buffer.baseAddress!
+            capacity = buffer.count
         }
-    }
 
-    private static func appendDecimal(_ value: UInt, to bytes: inout [UInt8]) {
-        var divisor: UInt = 1
-        while value / divisor >= 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
+        @inline(__always)
+        mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+            if count + bytes.count <= capacity, let source = bytes.baseAddress {
+                (base + count).update(from: source, count: bytes.count)
+            }
+            count += bytes.count
+        }
+
+        @inline(__always)
+        mutating func write(_ byte: UInt8) {
+            if count < capacity { base[count] = byte }
+            count += 1
+        }
+
+        @inline(__always)
+        mutating func write(_ text: StaticString) {
+            text.withUTF8Buffer { write($0) }
+        }
+
+        @inline(__always)
+        mutating func write(_ text: String) {
+            var text = text
+            text.withUTF8 { write($0) }
+        }
+
+        @inline(__always)
+        mutating func write(_ bytes: [UInt8]) {
+            bytes.withUnsafeBufferPointer { write($0) }
+        }
+
+        /// Writes `value` in decimal.
+        mutating func writeDecimal(_ value: Int) {
+            if value < 0 { write(UInt8(ascii: "-")) }
+            var rest = value.magnitude
+            var divisor: UInt = 1
+            while rest / divisor >= 10 { divisor *= 10 }
+            while divisor > 0 {
+                write(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
         }
     }
 }

@@ -28,9 +28,16 @@ public final class Router: @unchecked Sendable {
         let segments: [Segment]
         let access: Access
         let handler: HTTPHandler
-        /// Whether some segment is a `{name}` parameter.
-        var hasParameters: Bool {
-            segments.contains { if case .parameter = $0 { return true } else { return false } }
+        /// Whether some segment is a `{name}` parameter; decided once, when the route is added.
+        let hasParameters: Bool
+
+        init(method: String, pattern: String, segments: [Segment], access: Access, handler: @escaping HTTPHandler) {
+            self.method = method
+            self.pattern = pattern
+            self.segments = segments
+            self.access = access
+            self.handler = handler
+            hasParameters = segments.contains { if case .parameter = $0 { return true } else { return false } }
         }
     }
 
@@ -45,6 +52,9 @@ public final class Router: @unchecked Sendable {
     /// Indices of routes without parameters, by their exact path: most requests are found with
     /// one hash lookup and no allocation.
     private var literalRoutes: [String: [Int]] = [:]
+    /// The same paths as a list with their lengths, scanned while the table is small: walking an
+    /// array costs a fraction of walking the dictionary's buckets.
+    private var literalList: [(path: String, length: Int, indices: [Int])] = []
     /// Below this many literal paths, the table is scanned rather than hashed.
     static let linearLookupLimit = 16
     /// Indices of routes with `{name}` segments, matched segment by segment.
@@ -70,6 +80,11 @@ public final class Router: @unchecked Sendable {
             parameterRoutes.append(index)
         } else {
             literalRoutes[pattern, default: []].append(index)
+            if let position = literalList.firstIndex(where: { $0.path == pattern }) {
+                literalList[position].indices.append(index)
+            } else {
+                literalList.append((path: pattern, length: pattern.utf8.count, indices: [index]))
+            }
         }
     }
 
@@ -99,19 +114,7 @@ public final class Router: @unchecked Sendable {
             responder.addHeader(name: "Access-Control-Allow-Origin", value: cors.allowOriginValue(for: origin))
             if cors.allowOriginValue(for: origin) != "*" { responder.addHeader(name: "Vary", value: "Origin") }
         }
-        let method = request.method
-        // The first route, in the order added, that matches the path and the method (or GET for HEAD).
-        var chosen: Int? = nil
-        var chosenForHead: Int? = nil
-        forEachMatch(path) { index in
-            let routeMethod = routes[index].method
-            if routeMethod == method {
-                if chosen == nil || index < chosen! { chosen = index }
-            } else if method == "HEAD" && routeMethod == "GET" {
-                if chosenForHead == nil || index < chosenForHead! { chosenForHead = index }
-            }
-        }
-        guard let index = chosen ?? chosenForHead else {
+        guard let index = firstRoute(for: request.method, path: path) else {
             answerUnrouted(request, responder, path: path, corsAllowed: corsAllowed)
             return
         }
@@ -134,19 +137,45 @@ public final class Router: @unchecked Sendable {
         route.handler(routed, responder)
     }
 
+    /// The first route, in the order added, that matches `path` and `method` (or GET for HEAD).
+    private func firstRoute(for method: String, path: String) -> Int? {
+        var chosen: Int? = nil
+        var chosenForHead: Int? = nil
+        func consider(_ index: Int) {
+            let routeMethod = routes[index].method
+            if routeMethod == method {
+                if chosen == nil || index < chosen! { chosen = index }
+            } else if method == "HEAD" && routeMethod == "GET" {
+                if chosenForHead == nil || index < chosenForHead! { chosenForHead = index }
+            }
+        }
+        forEachLiteralMatch(path, consider)
+        // Parameter routes are in the order added: once past a literal route that matched with
+        // the method itself, none of them can come first (`/health` then costs no segment walk).
+        for index in parameterRoutes {
+            if let chosen, index > chosen { break }
+            if Self.matches(routes[index].segments, path) { consider(index) }
+        }
+        return chosen ?? chosenForHead
+    }
+
     /// Calls `body` with the index of every route whose pattern matches `path`.
     private func forEachMatch(_ path: String, _ body: (Int) -> Void) {
+        forEachLiteralMatch(path, body)
+        for index in parameterRoutes where Self.matches(routes[index].segments, path) { body(index) }
+    }
+
+    /// Calls `body` with the index of every route without parameters whose pattern is `path`.
+    private func forEachLiteralMatch(_ path: String, _ body: (Int) -> Void) {
         if literalRoutes.count <= Self.linearLookupLimit {
             // A few comparisons (lengths first) cost less than hashing the path.
             let length = path.utf8.count
-            for (pattern, indices) in literalRoutes where pattern.utf8.count == length && pattern == path {
-                for index in indices { body(index) }
+            for literal in literalList where literal.length == length && literal.path == path {
+                for index in literal.indices { body(index) }
             }
         } else if let indices = literalRoutes[path] {
             for index in indices { body(index) }
         }
-        guard !parameterRoutes.isEmpty else { return }
-        for index in parameterRoutes where Self.matches(routes[index].segments, path) { body(index) }
     }
 
     /// No route takes this method: 404 when no pattern matches the path, otherwise 405 with
