@@ -4,6 +4,8 @@ import KilnTensor
 public struct Linear: Sendable {
     public let weight: Weight
     public let bias: Weight?
+    /// The weight packed for the GEMM kernel once (`packed(context:)`), if it was.
+    public private(set) var packedWeight: PackedWeight?
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
@@ -27,6 +29,14 @@ public struct Linear: Sendable {
         self.bias = bias
     }
 
+    /// The same layer with its weight packed once for the GEMM kernel: products skip packing, for
+    /// a float copy of the weight in memory (see `PackedWeight`). Results are bitwise the same.
+    public func packed(context: KernelContext) -> Linear {
+        var copy = self
+        copy.packedWeight = PackedWeight(weight.matrix.transposed, columns: outFeatures, depth: inFeatures, context: context)
+        return copy
+    }
+
     /// x [rows, in] → [rows, out].
     public func callAsFunction(_ x: [Float], rows: Int, workspace: Workspace) -> [Float] {
         x.withUnsafeBufferPointer { input in
@@ -38,6 +48,11 @@ public struct Linear: Sendable {
     public func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, context: KernelContext) {
         if let bias {
             for row in 0..<rows { (out + row * outFeatures).update(from: bias.pointer, count: outFeatures) }
+        }
+        if let packedWeight {
+            return GEMM.multiply(
+                MatrixOperand(x, rowStride: inFeatures), packed: packedWeight, into: out, m: rows, accumulate: bias != nil,
+                context: context)
         }
         // y = x · Wᵀ: the weight [out, in] read in place (in its stored type) as its transpose.
         GEMM.multiply(

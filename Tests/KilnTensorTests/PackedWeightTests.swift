@@ -164,8 +164,32 @@ import Testing
             #expect(together[index] == alone[index], "sample \(index)")
         }
     }
+
+    /// A linear weight packed once (`PackedWeight`, as an encoder does at load) gives, over any
+    /// number of rows, bitwise the product of `multiply(_:weight:)`, which packs it per call.
+    @Test(arguments: [(1, 384, 384), (12, 1536, 384), (70, 384, 1536), (7, 45, 90), (300, 17, 33)])
+    func weightPackedAtLoadGivesTheSameProduct(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        for type in [MatrixElementType.f32, .f16] {
+            var random = TestRandom(UInt64(3 * m + n + 5 * k))
+            let a = random.values(m * k)
+            let (wBytes, _) = GEMMTests.stored(random.values(n * k), as: type)
+            var perCall = [Float](repeating: .nan, count: m * n), once = perCall
+            wBytes.withUnsafeBytes { raw in
+                let w = MatrixOperand(base: raw.baseAddress!, type: type, rowStride: k).transposed
+                let packed = PackedWeight(w, columns: n, depth: k, context: testKernels)
+                a.withUnsafeBufferPointer { ap in
+                    let am = MatrixOperand(ap.baseAddress!, rowStride: k)
+                    GEMM.multiply(am, weight: w, into: &perCall, m: m, n: n, k: k, context: testKernels)
+                    GEMM.multiply(am, packed: packed, into: &once, m: m, context: testKernels)
+                }
+            }
+            #expect(once == perCall, "\(m)×\(n)×\(k) \(type)")
+        }
+    }
 }
 
 extension MatrixElementType {
     var kernelTypeForTests: Int32 { self == .f32 ? Int32(KILN_TYPE_F32) : self == .f16 ? Int32(KILN_TYPE_F16) : Int32(KILN_TYPE_BF16) }
+
 }

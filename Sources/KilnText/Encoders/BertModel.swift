@@ -22,7 +22,7 @@ final class BertModel: @unchecked Sendable {
     let positionEmbeddings: Weight
     let tokenTypeEmbeddings: Weight
     let embeddingNorm: LayerNorm
-    let layers: [Layer]
+    private(set) var layers: [Layer]
 
     init(directory: String, configuration: BertConfiguration) throws {
         self.configuration = configuration
@@ -129,6 +129,18 @@ final class BertModel: @unchecked Sendable {
                 for dimension in 0..<width { target[dimension] = word[dimension] + place[dimension] + types[dimension] }
                 row += 1
             }
+        }
+    }
+
+    /// Packs every linear layer's weight once for the GEMM kernel (see `PackedWeight`): a pass of
+    /// one short sentence otherwise spends as long packing weights as multiplying them.
+    func packLinearWeights(context: KernelContext) {
+        layers = layers.map { layer in
+            Layer(
+                query: layer.query.packed(context: context), key: layer.key.packed(context: context),
+                value: layer.value.packed(context: context), attentionOutput: layer.attentionOutput.packed(context: context),
+                attentionNorm: layer.attentionNorm, up: layer.up.packed(context: context), down: layer.down.packed(context: context),
+                outputNorm: layer.outputNorm)
         }
     }
 }

@@ -41,6 +41,7 @@ public final class SentenceEncoder: @unchecked Sendable {
         normalizes = folder.normalizes
         maxInputTokens = min(folder.maxSequenceLength ?? configuration.maxPositions, configuration.maxPositions)
         model = try BertModel(directory: directory, configuration: configuration)
+        model.packLinearWeights(context: kernels)
     }
 
     /// One vector per input, in order: a whole pass at once. Throws `ModelError` for an empty
