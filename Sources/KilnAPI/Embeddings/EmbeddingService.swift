@@ -49,18 +49,11 @@ public final class EmbeddingService: Sendable {
 
     /// Registers the endpoint. `service` is asked on every request: nil (still loading) answers 503.
     public static func register(on router: Router, service: @escaping @Sendable () -> EmbeddingService?) {
-        router.post("/v1/embeddings") { request, responder in
-            guard let service = service() else {
-                return responder.respond(APIError.unavailable("The embedding model is loading; retry shortly").response)
-            }
-            do {
+        router.post(
+            "/v1/embeddings",
+            serviceHandler(loadingMessage: "The embedding model is loading; retry shortly", service: service) { service, request, responder in
                 try service.start(request, responder)
-            } catch let error as APIError {
-                responder.respond(error.response)
-            } catch {
-                responder.respond(APIError.internalError("\(error)").response)
-            }
-        }
+            })
     }
 
     /// The request's inputs as the model's token lists, special tokens included.

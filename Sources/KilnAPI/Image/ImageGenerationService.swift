@@ -31,18 +31,11 @@ public final class ImageGenerationService: Sendable {
 
     /// Registers the image endpoint. `service` is asked on every request: nil (still loading) answers 503.
     public static func register(on router: Router, service: @escaping @Sendable () -> ImageGenerationService?) {
-        router.post("/v1/images/generations") { request, responder in
-            guard let service = service() else {
-                return responder.respond(APIError.unavailable("The image model is loading; retry shortly").response)
-            }
-            do {
+        router.post(
+            "/v1/images/generations",
+            serviceHandler(loadingMessage: "The image model is loading; retry shortly", service: service) { service, request, responder in
                 try service.start(request, responder)
-            } catch let error as APIError {
-                responder.respond(error.response)
-            } catch {
-                responder.respond(APIError.internalError("\(error)").response)
-            }
-        }
+            })
     }
 
     /// The request as validated against this pipeline and the settings.

@@ -56,12 +56,7 @@ public final class TextGenerationService: Sendable {
         otherModels: @escaping @Sendable () -> [String] = { [] }
     ) {
         func route(_ body: @escaping @Sendable (TextGenerationService, HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
-            { request, responder in
-                guard let service = service() else {
-                    return responder.respond(APIError.unavailable("The model is loading; retry shortly").response)
-                }
-                service.answer(responder) { try body(service, request, responder) }
-            }
+            serviceHandler(loadingMessage: "The model is loading; retry shortly", service: service, body)
         }
         router.get(
             "/v1/models",
@@ -102,17 +97,6 @@ public final class TextGenerationService: Sendable {
 
     private func modelObject(id: String) -> JSONValue {
         .object([("id", .string(id)), ("object", "model"), ("created", .int(created)), ("owned_by", "kiln")])
-    }
-
-    /// Runs `body`, answering any `APIError` it throws (nothing else escapes a handler).
-    private func answer(_ responder: HTTPResponder, _ body: () throws -> Void) {
-        do {
-            try body()
-        } catch let error as APIError {
-            responder.respond(error.response)
-        } catch {
-            responder.respond(APIError.internalError("\(error)").response)
-        }
     }
 
     func parseBody(_ request: HTTPRequest) throws -> JSONValue {
