@@ -7,7 +7,8 @@ Every comparison runs in this one process, the two sides alternating, with the s
 1. encoder: `kiln embed --bench` (in-process encoder, no HTTP) against `SentenceTransformer.encode`
    on the same sentences, in batches of --batch;
 2. server: the same sentences sent to `kiln serve` in requests of --batch (one client, one request
-   at a time) against `encode` again;
+   at a time, `encoding_format` base64 as the openai client asks by default, decoded to floats)
+   against `encode` again;
 3. batching across requests: one client sending one sentence per request, then 16 clients doing
    the same, for --seconds each; their throughput ratio;
 4. text beside embeddings: one client streaming completions alone, then while --load-clients
@@ -20,6 +21,7 @@ Needs torch and sentence-transformers (pip) and the default embedding model
 (Scripts/fetch-model.sh embedding); builds nothing: run `swift build -c release` first.
 """
 import argparse
+import base64
 import concurrent.futures
 import os
 import subprocess
@@ -45,6 +47,12 @@ def model_dir():
     path = os.environ.get("KILN_DEFAULT_EMBEDDING_MODEL") or subprocess.run(
         [os.path.join(ROOT, "Scripts", "fetch-model.sh"), "embedding"], check=True, capture_output=True, text=True).stdout.strip()
     return path
+
+
+def embed(server, model, inputs):
+    """One request; returns its vectors as lists of floats (decoded from base64)."""
+    reply = server.post("/v1/embeddings", {"model": model, "input": inputs, "encoding_format": "base64"})
+    return [memoryview(base64.b64decode(item["embedding"])).cast("f").tolist() for item in reply["data"]]
 
 
 def timed(function):
@@ -74,7 +82,7 @@ def part_server(args, texts, st, server):
     batches = [texts[i:i + args.batch] for i in range(0, len(texts), args.batch)]
     kiln, torch_side = [], []
     for _ in range(args.rounds):
-        kiln.append(timed(lambda: [server.post("/v1/embeddings", {"model": model, "input": b}) for b in batches]))
+        kiln.append(timed(lambda: [embed(server, model, b) for b in batches]))
         torch_side.append(timed(lambda: st.encode(texts, batch_size=args.batch)))
     report(f"server, requests of {args.batch}", len(texts), kiln, torch_side)
 
@@ -92,7 +100,7 @@ def part_concurrency(args, texts, server):
     def client(index, stop, counts):
         n = 0
         while not stop.is_set():
-            server.post("/v1/embeddings", {"model": model, "input": texts[(index * 31 + n) % len(texts)]})
+            embed(server, model, texts[(index * 31 + n) % len(texts)])
             n += 1
         counts.append(n)
 
@@ -121,7 +129,7 @@ def part_latency(args, texts, server):
         n = 0
         while not stop.is_set():
             start = (index * 97 + n * args.load_batch) % len(texts)
-            server.post("/v1/embeddings", {"model": embedding_model, "input": (texts * 2)[start:start + args.load_batch]})
+            embed(server, embedding_model, (texts * 2)[start:start + args.load_batch])
             n += 1
         sent.append(n * args.load_batch)
 

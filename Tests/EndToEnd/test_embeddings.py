@@ -12,6 +12,8 @@ import urllib.request
 import openai
 import pytest
 
+from conftest import KilnServer
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = "all-MiniLM-L6-v2"
 
@@ -139,3 +141,28 @@ def test_embedding_metrics_are_exported(kiln, client):
     inputs = [line for line in text.splitlines() if line.startswith("kiln_embedding_inputs_total")]
     assert inputs and float(inputs[0].split()[-1]) >= 2
     assert "kiln_embedding_step_duration_seconds_bucket" in text
+
+
+@pytest.fixture(scope="module")
+def pooled_text_model():
+    server = KilnServer("--text-model-pooling", "mean", "--embedding-model", "none", "--image-model", "none")
+    yield server
+    server.stop()
+
+
+def test_the_language_model_embeds_when_it_pools(pooled_text_model):
+    client = openai.OpenAI(base_url=pooled_text_model.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+    texts = ["The cat sat on the mat.", "A cat is sitting on a mat.", "Stocks fell sharply today."]
+    reply = client.embeddings.create(model=pooled_text_model.model, input=texts, encoding_format="float")
+    vectors = [item.embedding for item in reply.data]
+    assert len(vectors) == 3 and all(len(v) == 576 for v in vectors)  # SmolLM2-135M's width
+    for vector in vectors:
+        assert abs(sum(x * x for x in vector) - 1) < 1e-4
+    # Each input's vector depends on that input alone: the same text alone or in a batch.
+    alone = client.embeddings.create(model=pooled_text_model.model, input=texts[1], encoding_format="float")
+    assert max(abs(a - b) for a, b in zip(alone.data[0].embedding, vectors[1])) < 1e-6
+    code, body = post(pooled_text_model, {"model": MODEL, "input": "x"})
+    assert code == 404  # the sentence encoder is off on this server
+    # SmolLM2 adds no BOS or EOS: an empty text has no token to pool.
+    code, body = post(pooled_text_model, {"input": ["fine", ""]})
+    assert code == 400 and "input 1 has no tokens" in body["error"]["message"]

@@ -4,7 +4,7 @@ import KilnJSON
 import KilnServe
 import KilnTokenizer
 
-/// `POST /v1/embeddings` over one embedding model: validates and tokenizes the request on the
+/// `POST /v1/embeddings` over the served embedding models: validates and tokenizes the request on the
 /// connection's queue, submits one embedding job (all its inputs) to the shared scheduler, which
 /// batches inputs across requests, and answers with OpenAI's list of vectors. A client that goes
 /// away cancels its job.
@@ -37,12 +37,14 @@ public final class EmbeddingService: Sendable {
         }
     }
 
-    public let model: Model
+    /// The models, by the id requests name; the first answers requests that name none.
+    public let models: [Model]
     public let settings: Settings
     private let scheduler: Scheduler
 
-    public init(model: Model, scheduler: Scheduler, settings: Settings = Settings()) {
-        self.model = model
+    public init(models: [Model], scheduler: Scheduler, settings: Settings = Settings()) {
+        precondition(!models.isEmpty, "an embedding service needs a model")
+        self.models = models
         self.scheduler = scheduler
         self.settings = settings
     }
@@ -57,7 +59,7 @@ public final class EmbeddingService: Sendable {
     }
 
     /// The request's inputs as the model's token lists, special tokens included.
-    func tokenize(_ body: [UInt8]) throws -> (request: EmbeddingRequest, inputs: [[TokenID]]) {
+    func tokenize(_ body: [UInt8]) throws -> (request: EmbeddingRequest, model: Model, inputs: [[TokenID]]) {
         let json: JSONValue
         do {
             json = try JSONParser().parse(body)
@@ -66,7 +68,13 @@ public final class EmbeddingService: Sendable {
         }
         let request = try EmbeddingRequest(
             body: json, limits: EmbeddingRequest.Limits(maxInputs: settings.maxInputs, maxRequestTokens: settings.maxRequestTokens))
-        if let name = request.model, name != model.id { throw APIError.modelNotFound(name) }
+        let model: Model
+        if let name = request.model {
+            guard let named = models.first(where: { $0.id == name }) else { throw APIError.modelNotFound(name) }
+            model = named
+        } else {
+            model = models[0]
+        }
         if let dimensions = request.dimensions, dimensions != model.dimensions {
             throw APIError.invalid(
                 "'dimensions' cannot be \(dimensions): the model \(model.id) gives vectors of \(model.dimensions) and does not support shortening them",
@@ -92,6 +100,11 @@ public final class EmbeddingService: Sendable {
                     "input \(index) has \(tokens.count + specials) tokens; the model \(model.id) takes at most \(model.maxInputTokens) (set 'truncate': true to cut longer inputs)",
                     param: "input", code: "context_length_exceeded")
             }
+            guard !wrapped.isEmpty else {
+                throw APIError.invalid(
+                    "input \(index) has no tokens: the model \(model.id) adds no special tokens, so an empty text has nothing to embed",
+                    param: "input")
+            }
             total += wrapped.count
             guard total <= settings.maxRequestTokens else {
                 throw APIError.invalid(
@@ -99,11 +112,11 @@ public final class EmbeddingService: Sendable {
             }
             return wrapped
         }
-        return (request, inputs)
+        return (request, model, inputs)
     }
 
     private func start(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let (parsed, inputs) = try tokenize(request.body)
+        let (parsed, model, inputs) = try tokenize(request.body)
         let modelID = model.id, format = parsed.encodingFormat
         let job = EmbeddingJobRequest(model: modelID, inputs: inputs, timeout: settings.requestTimeout)
         let submitted: Job

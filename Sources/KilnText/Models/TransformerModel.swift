@@ -115,6 +115,37 @@ public final class TransformerModel: @unchecked Sendable {
     ///   the context). Nothing is written when it throws.
     public func forward(_ batch: ForwardBatch, cache: PagedKVCache) throws -> ForwardLogits {
         try validate(batch, cache: cache)
+        runLayers(batch, cache: cache)
+        let s = scratch
+        let rows = gatherLogitInputs(batch)
+        if rows > 0 { multiply(weights.output, input: s.logitInput, rows: rows, output: s.logits) }
+        return ForwardLogits(base: s.logits, rowCount: rows, vocabularySize: configuration.vocabularySize)
+    }
+
+    /// Runs one step like `forward`, but returns, instead of logits, the final hidden state of
+    /// every token of the batch after the output norm ([tokens × width], in batch order): what an
+    /// embedding pools (llama.cpp's `--embedding`). The batch must ask for no logits. The memory
+    /// belongs to the model and is overwritten by its next step.
+    public func hiddenStates(_ batch: ForwardBatch, cache: PagedKVCache) throws -> UnsafeBufferPointer<Float> {
+        try validate(batch, cache: cache)
+        guard batch.logitRowCount == 0 else { throw ModelError.invalidBatch("a hidden-state step asks for no logits") }
+        runLayers(batch, cache: cache)
+        let width = configuration.embeddingLength, epsilon = configuration.rmsNormEpsilon
+        let s = scratch
+        weights.outputNorm.withUnsafeBufferPointer { gain in
+            forEachRow(batch.tokenCount) { range in
+                for row in range {
+                    Normalization.rms(
+                        s.hidden + row * width, weight: gain.baseAddress!, count: width, epsilon: epsilon,
+                        output: s.normalized + row * width)
+                }
+            }
+        }
+        return UnsafeBufferPointer(start: s.normalized, count: batch.tokenCount * width)
+    }
+
+    /// Every layer of one step, leaving the residual stream [tokens × width] in `scratch.hidden`.
+    private func runLayers(_ batch: ForwardBatch, cache: PagedKVCache) {
         let tokenCount = batch.tokenCount
         let width = configuration.embeddingLength
         let s = scratch
@@ -145,9 +176,6 @@ public final class TransformerModel: @unchecked Sendable {
             multiply(layer.down, input: s.gate, rows: tokenCount, output: s.projected)
             addRows(s.projected, into: s.hidden, count: tokenCount * width)
         }
-        let rows = gatherLogitInputs(batch)
-        if rows > 0 { multiply(weights.output, input: s.logitInput, rows: rows, output: s.logits) }
-        return ForwardLogits(base: s.logits, rowCount: rows, vocabularySize: configuration.vocabularySize)
     }
 
     /// Reads every page of the tensor data once, so that the first forward step does not stall

@@ -91,6 +91,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("image.pack_buffers_mb")) var packBuffersMb: Int?
 
     @Option(help: help("embedding.embedding_model")) var embeddingModel: String?
+    @Option(help: help("embedding.text_model_pooling")) var textModelPooling: String?
     @Option(help: help("embedding.embedding_model_name")) var embeddingModelName: String?
     @Option(help: help("embedding.embedding_max_inputs")) var embeddingMaxInputs: Int?
     @Option(help: help("embedding.embedding_max_request_tokens")) var embeddingMaxRequestTokens: Int?
@@ -168,6 +169,7 @@ struct ServeCommand: ParsableCommand {
         add("image.winograd4_tiles", winograd4Tiles.map { .integer($0) })
         add("image.pack_buffers_mb", packBuffersMb.map { .integer($0) })
         add("embedding.embedding_model", embeddingModel.map { .string($0) })
+        add("embedding.text_model_pooling", textModelPooling.map { .string($0) })
         add("embedding.embedding_model_name", embeddingModelName.map { .string($0) })
         add("embedding.embedding_max_inputs", embeddingMaxInputs.map { .integer($0) })
         add("embedding.embedding_max_request_tokens", embeddingMaxRequestTokens.map { .integer($0) })

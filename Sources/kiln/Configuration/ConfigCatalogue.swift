@@ -178,6 +178,11 @@ enum ConfigCatalogue {
                 "Sentence-transformers folder of an embedding model served at /v1/embeddings (empty = all-MiniLM-L6-v2, fetched once; \"none\" = no embedding endpoint)."
         ),
         ConfigSetting(
+            key: "embedding.text_model_pooling", binding: .string(\.textModelPooling),
+            help:
+                "The language model also embeds, under its own id, pooling its final hidden states: mean or last (token), normalised; none = it does not."
+        ),
+        ConfigSetting(
             key: "embedding.embedding_model_name", binding: .string(\.embeddingModelName),
             help: "Embedding model id in the API (empty = the folder's name)."),
         ConfigSetting(
@@ -261,6 +266,7 @@ enum ConfigCatalogue {
         try require(mechanism != nil, "event_mechanism must be dispatch or epoll")
         try require(mechanism?.isAvailable ?? true, "event_mechanism \(settings.eventMechanism) is not available on this platform")
         try require(settings.listenBacklog > 0, "listen_backlog must be positive")
+        try require(["none", "mean", "last"].contains(settings.textModelPooling), "text_model_pooling must be none, mean or last")
         for (name, value) in [
             ("max_connections", settings.maxConnections), ("max_body_bytes", settings.maxBodyBytes),
             ("max_header_bytes", settings.maxHeaderBytes), ("max_header_count", settings.maxHeaderCount),

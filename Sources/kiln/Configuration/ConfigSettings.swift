@@ -64,6 +64,7 @@ struct ServeSettings: Equatable {
     var packBuffersMb = 128
 
     var embeddingModel = ""
+    var textModelPooling = "none"
     var embeddingModelName = ""
     var embeddingMaxInputs = 2048
     var embeddingMaxRequestTokens = 300_000

@@ -60,8 +60,32 @@ struct ServeModelLoader {
         let executor = try TransformerExecutor(model: model, settings: schedulerSettings)
         let image = try loadImagePipeline(logger: logger)
         let imageExecutor = image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) }
-        let embedding = try loadEmbeddingModel(logger: logger)
-        let embeddingExecutor = embedding.map { EncoderExecutor(encoders: [$0.name: $0.encoder]) }
+        let name =
+            settings.modelName.isEmpty
+            ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : settings.modelName
+        // Embedding models: the sentence encoder, then the language model itself when it pools.
+        var embeddingModels: [(model: EmbeddingService.Model, engine: EncoderExecutor.Model)] = []
+        if let embedding = try loadEmbeddingModel(logger: logger) {
+            embeddingModels.append(
+                (
+                    EmbeddingService.Model(
+                        id: embedding.name, tokenizer: embedding.tokenizer, maxInputTokens: embedding.encoder.maxInputTokens,
+                        dimensions: embedding.encoder.dimensions),
+                    .encoder(embedding.encoder)
+                ))
+        }
+        if let pooling = EmbeddingPooling(rawValue: settings.textModelPooling) {
+            let decoder = try DecoderEmbedder(model: model, pooling: pooling)
+            embeddingModels.append(
+                (
+                    EmbeddingService.Model(
+                        id: name, tokenizer: tokenizer, maxInputTokens: decoder.maxInputTokens, dimensions: decoder.dimensions),
+                    .decoder(decoder)
+                ))
+        }
+        let embeddingExecutor =
+            embeddingModels.isEmpty
+            ? nil : EncoderExecutor(models: Dictionary(uniqueKeysWithValues: embeddingModels.map { ($0.model.id, $0.engine) }))
         let scheduler = try Scheduler(
             settings: schedulerSettings, executor: executor, imageExecutor: imageExecutor,
             embeddingExecutor: embeddingExecutor, observer: observer)
@@ -70,9 +94,6 @@ struct ServeModelLoader {
         apiSettings.generation.maxN = settings.maxN
         apiSettings.defaultMaxTokens = settings.defaultMaxTokens
         apiSettings.requestTimeout = settings.requestTimeout > 0 ? .milliseconds(Int(settings.requestTimeout * 1000)) : nil
-        let name =
-            settings.modelName.isEmpty
-            ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : settings.modelName
         let service = TextGenerationService(
             modelID: name, tokenizer: tokenizer, template: template,
             contextLength: model.contextLength, scheduler: scheduler,
@@ -90,13 +111,10 @@ struct ServeModelLoader {
                 modelID: $0.name, pipeline: $0.pipeline, scheduler: scheduler,
                 settings: imageServiceSettings)
         }
-        let embeddings = embedding.map {
-            EmbeddingService(
-                model: EmbeddingService.Model(
-                    id: $0.name, tokenizer: $0.tokenizer, maxInputTokens: $0.encoder.maxInputTokens,
-                    dimensions: $0.encoder.dimensions),
-                scheduler: scheduler, settings: embeddingServiceSettings)
-        }
+        let embeddings =
+            embeddingModels.isEmpty
+            ? nil
+            : EmbeddingService(models: embeddingModels.map(\.model), scheduler: scheduler, settings: embeddingServiceSettings)
         return Loaded(service: service, images: images, embeddings: embeddings, scheduler: scheduler)
     }
 

@@ -93,7 +93,7 @@ struct ServeRuntime {
         if imageModelName != nil {
             ImageGenerationService.register(on: router) { text.value?.images }
         }
-        if embeddingModelName != nil {
+        if embeddingModelName != nil || settings.textModelPooling != "none" {
             EmbeddingService.register(on: router) { text.value?.embeddings }
         }
 
