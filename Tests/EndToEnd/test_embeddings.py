@@ -145,7 +145,8 @@ def test_embedding_metrics_are_exported(kiln, client):
 
 @pytest.fixture(scope="module")
 def pooled_text_model():
-    server = KilnServer("--text-model-pooling", "mean", "--embedding-model", "none", "--image-model", "none")
+    server = KilnServer("--text-model-pooling", "mean", "--embedding-model", "none", "--image-model", "none",
+                        "--embedding-max-inputs", "4", "--embedding-max-request-tokens", "64")
     yield server
     server.stop()
 
@@ -163,6 +164,11 @@ def test_the_language_model_embeds_when_it_pools(pooled_text_model):
     assert max(abs(a - b) for a, b in zip(alone.data[0].embedding, vectors[1])) < 1e-6
     code, body = post(pooled_text_model, {"model": MODEL, "input": "x"})
     assert code == 404  # the sentence encoder is off on this server
+    # The limits are settings: 4 inputs, 64 tokens in a request.
+    code, body = post(pooled_text_model, {"input": ["a"] * 5})
+    assert code == 400 and "at most 4" in body["error"]["message"]
+    code, body = post(pooled_text_model, {"input": ["word " * 40, "word " * 40]})
+    assert code == 400 and "more than 64 tokens" in body["error"]["message"]
     # SmolLM2 adds no BOS or EOS: an empty text has no token to pool.
     code, body = post(pooled_text_model, {"input": ["fine", ""]})
     assert code == 400 and "input 1 has no tokens" in body["error"]["message"]

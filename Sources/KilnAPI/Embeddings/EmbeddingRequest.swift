@@ -6,14 +6,6 @@ import KilnJSON
 /// such arrays. Token ids are the tokens of the text: the model's special tokens ([CLS] … [SEP]
 /// for BERT) are added around them as around text. The empty string is a valid input.
 struct EmbeddingRequest {
-    /// Limits of the embeddings API; each is a setting of `kiln serve`.
-    struct Limits: Sendable {
-        /// Most inputs in one request (OpenAI's limit).
-        var maxInputs = 2048
-        /// Most tokens in one request, summed over its inputs.
-        var maxRequestTokens = 300_000
-    }
-
     enum Input: Equatable {
         case text(String)
         case tokens([Int32])
@@ -31,14 +23,16 @@ struct EmbeddingRequest {
     /// longer than the model takes instead of answering 400.
     var truncate = false
 
-    init(body: JSONValue, limits: Limits) throws {
+    /// Parses `body`, allowing at most `maxInputs` inputs (the token limits are checked once the
+    /// inputs are tokenized).
+    init(body: JSONValue, maxInputs: Int) throws {
         let fields = try RequestFields(body)
         model = try fields.string("model")
         guard let input = fields.value("input") else { throw APIError.invalid("'input' is required", param: "input") }
         inputs = try Self.inputs(input)
         guard !inputs.isEmpty else { throw APIError.invalid("'input' must not be an empty array", param: "input") }
-        guard inputs.count <= limits.maxInputs else {
-            throw APIError.invalid("'input' holds \(inputs.count) inputs; at most \(limits.maxInputs) are allowed", param: "input")
+        guard inputs.count <= maxInputs else {
+            throw APIError.invalid("'input' holds \(inputs.count) inputs; at most \(maxInputs) are allowed", param: "input")
         }
         if let format = try fields.string("encoding_format") {
             guard let parsed = EncodingFormat(rawValue: format) else {

@@ -66,8 +66,7 @@ public final class EmbeddingService: Sendable {
         } catch {
             throw APIError.invalid("The request body is not valid JSON: \(error)")
         }
-        let request = try EmbeddingRequest(
-            body: json, limits: EmbeddingRequest.Limits(maxInputs: settings.maxInputs, maxRequestTokens: settings.maxRequestTokens))
+        let request = try EmbeddingRequest(body: json, maxInputs: settings.maxInputs)
         let model: Model
         if let name = request.model {
             guard let named = models.first(where: { $0.id == name }) else { throw APIError.modelNotFound(name) }

@@ -35,11 +35,8 @@ extension Scheduler {
         var progressed = endFinishedEmbeddings(now: now)
         progressed = admitEmbeddingJobs(now: now) || progressed
         if let pass = embeddingPass, pass.isAbandoned { embeddingPass = nil }
-        if embeddingPass == nil {
-            guard let planned = startEmbeddingPass(executor) else { return progressed }
-            embeddingPass = planned
-        }
-        guard let inFlight = embeddingPass else { return true }
+        guard let inFlight = embeddingPass ?? startEmbeddingPass(executor) else { return progressed }
+        embeddingPass = inFlight
         let rows = running.isEmpty ? settings.embeddingRowsPerIteration : settings.embeddingRowsPerIterationBesideText
         let started = clock.now()
         do {
