@@ -2,12 +2,14 @@ import KilnFormats
 
 /// Turns text into token ids and back, built from a GGUF file's tokenizer metadata.
 ///
-/// Three kinds are supported, chosen by `tokenizer.ggml.model`:
+/// Four kinds are supported, chosen by `tokenizer.ggml.model`:
 /// - `"gpt2"`: byte-level BPE. Text is split into words by the pre-tokenizer named in
 ///   `tokenizer.ggml.pre` (see `PreTokenizer`), then each word's bytes are merged by the ranks of
 ///   `tokenizer.ggml.merges`. Used by GPT-2, Llama 3, Qwen 2, SmolLM and most recent models.
 /// - `"llama"`: SentencePiece-style BPE with byte fallback, merged by `tokenizer.ggml.scores`.
 ///   Used by Llama 2, Mistral v1 and Phi-3.
+/// - `"gemma4"`: BPE by the ranks of `tokenizer.ggml.merges` over UTF-8 characters, spaces
+///   written `▁`, with `<0xXX>` byte fallback (llama.cpp's SentencePiece-style BPE).
 /// - `"bert"`: WordPiece with BERT's normaliser (see `WordPieceEncoder`), for embedding models;
 ///   also built from a Hugging Face `tokenizer.json` (`init(huggingFaceJSONAt:)`). There BOS is
 ///   `[CLS]`, EOS is `[SEP]` and `paddingToken` is `[PAD]`: `encode(_:addSpecial: true)` gives
@@ -32,10 +34,13 @@ public final class Tokenizer: Sendable {
         case sentencePiece
         /// BERT's WordPiece (`tokenizer.ggml.model = "bert"`, or a Hugging Face `tokenizer.json`).
         case wordPiece
+        /// BPE by merge ranks over raw UTF-8 characters with spaces written `▁` and `<0xXX>`
+        /// byte fallback (`tokenizer.ggml.model = "gemma4"`, or the pre-tokenizer `gemma4`).
+        case spaceEscapedBPE
     }
 
     public let kind: Kind
-    /// The byte-level pre-tokenizer (nil for SentencePiece).
+    /// The BPE pre-tokenizer (nil for SentencePiece and WordPiece).
     public let preTokenizer: PreTokenizer?
     /// Problems found while loading that did not stop it, e.g. an unknown pre-tokenizer name
     /// replaced by llama.cpp's default. Worth showing to the user.
@@ -100,6 +105,10 @@ public final class Tokenizer: Sendable {
         var vocabulary = vocabulary
         switch vocabulary.model {
         case "gpt2": isSentencePiece = false
+        case "gemma4":
+            // llama.cpp ignores the file's pre-tokenizer name for this model.
+            isSentencePiece = false
+            vocabulary.preTokenizer = "gemma4"
         case "llama": isSentencePiece = true
         case "bert":
             isSentencePiece = false
@@ -126,6 +135,7 @@ public final class Tokenizer: Sendable {
             modelName: vocabulary.modelName, idForText: idForText,
             attributes: &attributes)
 
+        var piecesUseSpaceMarks = isSentencePiece
         if let settings = vocabulary.wordPiece {
             guard let unknown = roles.unknown else { throw .missingMetadata(key: "tokenizer.ggml.unknown_token_id") }
             kind = .wordPiece
@@ -156,16 +166,17 @@ public final class Tokenizer: Sendable {
             if (vocabulary.preTokenizer ?? "").isEmpty {
                 warnings.append("the file names no pre-tokenizer (tokenizer.ggml.pre): using llama.cpp's default splitting")
             }
-            kind = .byteLevelBPE
+            kind = selection.escapesSpaces ? .spaceEscapedBPE : .byteLevelBPE
+            piecesUseSpaceMarks = selection.escapesSpaces
             preTokenizer = selection.preTokenizer
-            addsBOS = vocabulary.addBOS ?? selection.addsBOSByDefault
+            addsBOS = selection.forcesBOS || (vocabulary.addBOS ?? selection.addsBOSByDefault)
             addsSpacePrefix = vocabulary.addSpacePrefix ?? false
             cleansUpSpaces = selection.cleansSpaces
             sentencePiece = nil
             wordPiece = nil
             byteLevel = ByteLevelBPEEncoder(
                 tokens: tokens, merges: merges, preTokenizer: selection.preTokenizer,
-                ignoresMerges: selection.ignoresMerges, limits: limits)
+                ignoresMerges: selection.ignoresMerges, escapesSpaces: selection.escapesSpaces, limits: limits)
         }
         addsEOS = vocabulary.addEOS ?? false
         if addsBOS && roles.bos == nil { warnings.append("the vocabulary asks for BOS but has no BOS token") }
@@ -182,7 +193,7 @@ public final class Tokenizer: Sendable {
         (pieceOffsets, pieceStorage) = Self.renderPieces(
             tokens, attributes: attributes,
             style: vocabulary.wordPiece.map { .wordPiece(continuingPrefix: $0.continuingSubwordPrefix) }
-                ?? (isSentencePiece ? .sentencePiece : .byteLevel))
+                ?? (piecesUseSpaceMarks ? .sentencePiece : .byteLevel))
         splitter = SpecialTokenSplitter(
             specials: attributes.indices.compactMap { id in
                 let attribute = attributes[id]
@@ -202,6 +213,7 @@ public final class Tokenizer: Sendable {
         let algorithm =
             switch kind {
             case .byteLevelBPE: "byte-level BPE (\(preTokenizer?.rawValue ?? "?"))"
+            case .spaceEscapedBPE: "BPE over ▁-escaped UTF-8 (\(preTokenizer?.rawValue ?? "?"))"
             case .sentencePiece: "SentencePiece BPE"
             case .wordPiece: "WordPiece"
             }
