@@ -15,8 +15,11 @@ enum LlamaVocabularyFixtures {
         var description: String { name }
     }
 
-    /// Each `ggml-vocab-*.gguf` of the folder that has `.inp`/`.out` cases.
+    /// Every `ggml-vocab-*.gguf` of the folder. aquila, baichuan, gpt-neox and nomic-bert-moe
+    /// come without cases: theirs were made here by llama.cpp itself (see PROVENANCE.md).
     static let all: [Vocabulary] = [
+        .init(name: "aquila", kind: .byteLevelBPE, preTokenizer: .default),
+        .init(name: "baichuan", kind: .sentencePiece),
         .init(name: "bert-bge", folder: "wordpiece", kind: .wordPiece),
         .init(name: "command-r", kind: .byteLevelBPE, preTokenizer: .smollm),
         .init(name: "deepseek-coder", kind: .byteLevelBPE, preTokenizer: .deepseekCoder),
@@ -24,9 +27,11 @@ enum LlamaVocabularyFixtures {
         .init(name: "falcon", kind: .byteLevelBPE, preTokenizer: .falcon),
         .init(name: "gemma-4", kind: .spaceEscapedBPE, preTokenizer: .gemma4),
         .init(name: "gpt-2", kind: .byteLevelBPE, preTokenizer: .gpt2),
+        .init(name: "gpt-neox", kind: .byteLevelBPE, preTokenizer: .default),
         .init(name: "llama-bpe", kind: .byteLevelBPE, preTokenizer: .llama3),
         .init(name: "llama-spm", kind: .sentencePiece),
         .init(name: "mpt", kind: .byteLevelBPE, preTokenizer: .gpt2),
+        .init(name: "nomic-bert-moe", kind: .unigram),
         .init(name: "phi-3", kind: .sentencePiece),
         .init(name: "qwen2", kind: .byteLevelBPE, preTokenizer: .qwen2),
         .init(name: "qwen35", kind: .byteLevelBPE, preTokenizer: .qwen35),
