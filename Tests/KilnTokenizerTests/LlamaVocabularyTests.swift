@@ -68,6 +68,17 @@ enum LlamaVocabularyFixtures {
         return zip(texts, lines).map { text, line in (text, line.split(separator: " ").map { Int32($0)! }) }
     }
 
+    /// vocab-random-cases.json: llama.cpp's ids for 421 random texts in the vocabularies that
+    /// random-cases.json does not cover. Decoded with `JSONDecoder` (see PROVENANCE.md).
+    struct RandomCases: Decodable, Sendable {
+        var texts: [String]
+        var ids: [String: [String]]
+    }
+
+    static let randomCases: RandomCases? = try? JSONDecoder().decode(
+        RandomCases.self,
+        from: Data(contentsOf: TokenizerFixtures.directory.appendingPathComponent("vocab/vocab-random-cases.json")))
+
     private static let cache = TokenizerCache()
 
     static func tokenizer(at path: String) throws -> Tokenizer { try cache.tokenizer(at: path) }
@@ -96,6 +107,28 @@ struct LlamaVocabularyTests {
             if ids == expected { passed += 1 }
         }
         print("tokenizer vocabulary \(vocabulary.name): \(passed)/\(cases.count) cases match llama.cpp")
+    }
+
+    /// Random texts (scripts, marks, emoji, whitespace runs, control characters, special-token
+    /// texts) id for id as llama.cpp tokenizes them, without special tokens.
+    @Test(arguments: LlamaVocabularyFixtures.all.filter { LlamaVocabularyFixtures.randomCases?.ids[$0.name] != nil })
+    func randomTexts(vocabulary: LlamaVocabularyFixtures.Vocabulary) throws {
+        let fixture = try #require(LlamaVocabularyFixtures.randomCases)
+        let lines = try #require(fixture.ids[vocabulary.name])
+        #expect(lines.count == fixture.texts.count)
+        guard let path = LlamaVocabularyFixtures.path(vocabulary) else {
+            print("tokenizer random texts \(vocabulary.name): skipped, the .gguf is not here (see vocab/PROVENANCE.md)")
+            return
+        }
+        let tokenizer = try LlamaVocabularyFixtures.tokenizer(at: path)
+        var passed = 0
+        for (text, line) in zip(fixture.texts, lines) {
+            let expected = line.split(separator: " ").map { Int32($0)! }
+            let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+            #expect(ids == expected, "\(vocabulary.name): \(text.debugDescription)")
+            if ids == expected { passed += 1 }
+        }
+        print("tokenizer random texts \(vocabulary.name): \(passed)/\(lines.count) match llama.cpp")
     }
 
     /// Gemma 4 adds BOS even where its file turns it off, as llama.cpp does.
