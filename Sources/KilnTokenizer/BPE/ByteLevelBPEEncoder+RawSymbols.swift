@@ -29,7 +29,7 @@ extension ByteLevelBPEEncoder {
         var previousStart = -1
         while start < count {
             let lead = word[start]
-            let length = min(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, count - start)
+            let length = min(UTF8Scanner.sequenceLength(lead), count - start)
             if length > 1 {
                 let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(word)[start..<start + length])
                 scratch.symbolIDs[start] = symbols.value(for: bytes).map { Int32($0) } ?? -1

@@ -105,7 +105,7 @@ final class UnigramEncoder: Sendable {
                 offset += match.length
             } else {
                 let lead = text[offset]
-                let length = min(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, text.count - offset)
+                let length = min(UTF8Scanner.sequenceLength(lead), text.count - offset)
                 for byte in text[offset..<offset + length] { emit(byte) }
                 offset += length
             }
@@ -134,7 +134,7 @@ final class UnigramEncoder: Sendable {
                     var start = 0
                     while start < count {
                         let lead = text[start]
-                        let length = min(lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4, count - start)
+                        let length = min(UTF8Scanner.sequenceLength(lead), count - start)
                         let base = bestScore[start]
                         var coversCharacter = false
                         pieces.forEachPrefix(of: text, from: start) { tokenLength, token in
