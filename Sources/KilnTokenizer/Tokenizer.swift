@@ -2,12 +2,16 @@ import KilnFormats
 
 /// Turns text into token ids and back, built from a GGUF file's tokenizer metadata.
 ///
-/// Three kinds are supported, chosen by `tokenizer.ggml.model`:
+/// Five kinds are supported, chosen by `tokenizer.ggml.model`:
 /// - `"gpt2"`: byte-level BPE. Text is split into words by the pre-tokenizer named in
 ///   `tokenizer.ggml.pre` (see `PreTokenizer`), then each word's bytes are merged by the ranks of
 ///   `tokenizer.ggml.merges`. Used by GPT-2, Llama 3, Qwen 2, SmolLM and most recent models.
 /// - `"llama"`: SentencePiece-style BPE with byte fallback, merged by `tokenizer.ggml.scores`.
 ///   Used by Llama 2, Mistral v1 and Phi-3.
+/// - `"t5"`: SentencePiece's unigram model over its precompiled normaliser (see
+///   `UnigramEncoder`), for T5- and XLM-RoBERTa-style models.
+/// - `"gemma4"`: BPE by the ranks of `tokenizer.ggml.merges` over UTF-8 characters, spaces
+///   written `▁`, with `<0xXX>` byte fallback (llama.cpp's SentencePiece-style BPE).
 /// - `"bert"`: WordPiece with BERT's normaliser (see `WordPieceEncoder`), for embedding models;
 ///   also built from a Hugging Face `tokenizer.json` (`init(huggingFaceJSONAt:)`). There BOS is
 ///   `[CLS]`, EOS is `[SEP]` and `paddingToken` is `[PAD]`: `encode(_:addSpecial: true)` gives
@@ -32,10 +36,15 @@ public final class Tokenizer: Sendable {
         case sentencePiece
         /// BERT's WordPiece (`tokenizer.ggml.model = "bert"`, or a Hugging Face `tokenizer.json`).
         case wordPiece
+        /// BPE by merge ranks over raw UTF-8 characters with spaces written `▁` and `<0xXX>`
+        /// byte fallback (`tokenizer.ggml.model = "gemma4"`, or the pre-tokenizer `gemma4`).
+        case spaceEscapedBPE
+        /// SentencePiece's unigram model, Viterbi over token scores (`tokenizer.ggml.model = "t5"`).
+        case unigram
     }
 
     public let kind: Kind
-    /// The byte-level pre-tokenizer (nil for SentencePiece).
+    /// The BPE pre-tokenizer (nil for SentencePiece and WordPiece).
     public let preTokenizer: PreTokenizer?
     /// Problems found while loading that did not stop it, e.g. an unknown pre-tokenizer name
     /// replaced by llama.cpp's default. Worth showing to the user.
@@ -72,6 +81,7 @@ public final class Tokenizer: Sendable {
     private let byteLevel: ByteLevelBPEEncoder?
     private let sentencePiece: SentencePieceEncoder?
     private let wordPiece: WordPieceEncoder?
+    private let unigram: UnigramEncoder?
 
     /// Builds the tokenizer described by `gguf`'s metadata. Tensors are not touched.
     public convenience init(gguf: GGUFFile, limits: TokenizerLimits = TokenizerLimits()) throws(TokenizerError) {
@@ -97,10 +107,19 @@ public final class Tokenizer: Sendable {
         try vocabulary.validate(limits: limits)
         var warnings: [String] = []
         let isSentencePiece: Bool
+        var isUnigram = false
         var vocabulary = vocabulary
         switch vocabulary.model {
         case "gpt2": isSentencePiece = false
+        case "gemma4":
+            // llama.cpp ignores the file's pre-tokenizer name for this model.
+            isSentencePiece = false
+            vocabulary.preTokenizer = "gemma4"
         case "llama": isSentencePiece = true
+        case "t5":
+            isSentencePiece = false
+            isUnigram = true
+            vocabulary.applyUnigramDefaults()
         case "bert":
             isSentencePiece = false
             vocabulary.applyWordPieceDefaults()
@@ -118,7 +137,8 @@ public final class Tokenizer: Sendable {
             if token.left { attributes[token.id].insert(.stripsLeft) }
             if token.right { attributes[token.id].insert(.stripsRight) }
         }
-        let hasNoDefaultBOS = !isSentencePiece && PreTokenizer.select(name: vocabulary.preTokenizer)?.hasNoDefaultBOS == true
+        let hasNoDefaultBOS =
+            isUnigram || (!isSentencePiece && PreTokenizer.select(name: vocabulary.preTokenizer)?.hasNoDefaultBOS == true)
         let roles = SpecialTokenRoles(
             vocabulary: vocabulary, isSentencePiece: isSentencePiece,
             hasNoDefaultBOS: hasNoDefaultBOS, idForText: idForText, attributes: &attributes)
@@ -126,6 +146,7 @@ public final class Tokenizer: Sendable {
             modelName: vocabulary.modelName, idForText: idForText,
             attributes: &attributes)
 
+        var piecesUseSpaceMarks = isSentencePiece || isUnigram
         if let settings = vocabulary.wordPiece {
             guard let unknown = roles.unknown else { throw .missingMetadata(key: "tokenizer.ggml.unknown_token_id") }
             kind = .wordPiece
@@ -135,10 +156,26 @@ public final class Tokenizer: Sendable {
             cleansUpSpaces = settings.cleansUpSpaces
             byteLevel = nil
             sentencePiece = nil
+            unigram = nil
             wordPiece = WordPieceEncoder(
                 tokens: tokens, form: settings.continuingSubwordPrefix.map { .continuingPrefix($0) } ?? .phantomSpace,
                 normalizer: settings.normalizer, unknown: unknown,
                 maxInputCharactersPerWord: settings.maxInputCharactersPerWord)
+        } else if isUnigram {
+            guard let unknown = roles.unknown else { throw .missingMetadata(key: "tokenizer.ggml.unknown_token_id") }
+            kind = .unigram
+            preTokenizer = nil
+            addsBOS = vocabulary.addBOS ?? false
+            let prefixesSpace = vocabulary.addSpacePrefix ?? false
+            addsSpacePrefix = prefixesSpace
+            cleansUpSpaces = false
+            byteLevel = nil
+            sentencePiece = nil
+            wordPiece = nil
+            unigram = UnigramEncoder(
+                tokens: tokens, attributes: attributes, scores: vocabulary.scores, unknown: unknown,
+                charsmap: vocabulary.precompiledCharsmap.flatMap(PrecompiledCharsmap.init), addsSpacePrefix: prefixesSpace,
+                removesExtraWhitespaces: vocabulary.removeExtraWhitespaces ?? false)
         } else if isSentencePiece {
             kind = .sentencePiece
             preTokenizer = nil
@@ -148,6 +185,7 @@ public final class Tokenizer: Sendable {
             byteLevel = nil
             sentencePiece = SentencePieceEncoder(tokens: tokens, scores: vocabulary.scores, unknown: roles.unknown)
             wordPiece = nil
+            unigram = nil
         } else {
             guard let merges = vocabulary.merges else { throw .missingMetadata(key: "tokenizer.ggml.merges") }
             guard let selection = PreTokenizer.select(name: vocabulary.preTokenizer) else {
@@ -156,16 +194,18 @@ public final class Tokenizer: Sendable {
             if (vocabulary.preTokenizer ?? "").isEmpty {
                 warnings.append("the file names no pre-tokenizer (tokenizer.ggml.pre): using llama.cpp's default splitting")
             }
-            kind = .byteLevelBPE
+            kind = selection.escapesSpaces ? .spaceEscapedBPE : .byteLevelBPE
+            piecesUseSpaceMarks = selection.escapesSpaces
             preTokenizer = selection.preTokenizer
-            addsBOS = vocabulary.addBOS ?? selection.addsBOSByDefault
+            addsBOS = selection.forcesBOS || (vocabulary.addBOS ?? selection.addsBOSByDefault)
             addsSpacePrefix = vocabulary.addSpacePrefix ?? false
             cleansUpSpaces = selection.cleansSpaces
             sentencePiece = nil
             wordPiece = nil
+            unigram = nil
             byteLevel = ByteLevelBPEEncoder(
                 tokens: tokens, merges: merges, preTokenizer: selection.preTokenizer,
-                ignoresMerges: selection.ignoresMerges, limits: limits)
+                ignoresMerges: selection.ignoresMerges, escapesSpaces: selection.escapesSpaces, limits: limits)
         }
         addsEOS = vocabulary.addEOS ?? false
         if addsBOS && roles.bos == nil { warnings.append("the vocabulary asks for BOS but has no BOS token") }
@@ -182,7 +222,7 @@ public final class Tokenizer: Sendable {
         (pieceOffsets, pieceStorage) = Self.renderPieces(
             tokens, attributes: attributes,
             style: vocabulary.wordPiece.map { .wordPiece(continuingPrefix: $0.continuingSubwordPrefix) }
-                ?? (isSentencePiece ? .sentencePiece : .byteLevel))
+                ?? (piecesUseSpaceMarks ? .sentencePiece : .byteLevel))
         splitter = SpecialTokenSplitter(
             specials: attributes.indices.compactMap { id in
                 let attribute = attributes[id]
@@ -202,7 +242,9 @@ public final class Tokenizer: Sendable {
         let algorithm =
             switch kind {
             case .byteLevelBPE: "byte-level BPE (\(preTokenizer?.rawValue ?? "?"))"
+            case .spaceEscapedBPE: "BPE over ▁-escaped UTF-8 (\(preTokenizer?.rawValue ?? "?"))"
             case .sentencePiece: "SentencePiece BPE"
+            case .unigram: "SentencePiece unigram"
             case .wordPiece: "WordPiece"
             }
         func name(_ id: Int32?) -> String { id.flatMap { tokenText($0) } ?? "none" }
@@ -254,6 +296,15 @@ public final class Tokenizer: Sendable {
                     case .token(let id): output.append(id)
                     case .text(let range):
                         wordPiece.encode(UnsafeBufferPointer(rebasing: bytes[range]), into: &output, scratch: &scratch)
+                    }
+                }
+            } else if let unigram {
+                var scratch = UnigramEncoder.Scratch()
+                for fragment in fragments {
+                    switch fragment {
+                    case .token(let id): output.append(id)
+                    case .text(let range):
+                        unigram.encode(UnsafeBufferPointer(rebasing: bytes[range]), into: &output, scratch: &scratch)
                     }
                 }
             } else if let sentencePiece {

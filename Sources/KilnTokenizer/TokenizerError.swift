@@ -21,7 +21,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .missingMetadata(let key):
             return "tokenizer metadata '\(key)' is missing or has the wrong type"
         case .unsupportedModel(let model):
-            return "unsupported tokenizer model '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece, 'bert' WordPiece)"
+            return "unsupported tokenizer model '\(model)' (supported: 'gpt2' byte-level BPE, 'llama' SentencePiece, 'bert' WordPiece, "
+                + "'t5' unigram, 'gemma4' BPE over ▁-escaped UTF-8)"
         case .unsupportedPreTokenizer(let name):
             return "unsupported pre-tokenizer '\(name)' (supported: " + PreTokenizer.allCases.map(\.rawValue).joined(separator: ", ")
                 + " and their llama.cpp aliases)"

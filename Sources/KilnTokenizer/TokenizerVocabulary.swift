@@ -5,7 +5,8 @@ import KilnFormats
 /// `Tokenizer` is built from this rather than from `GGUFFile` directly, so that tests can build
 /// small vocabularies by hand and so that all reading of untrusted metadata happens in one place.
 public struct TokenizerVocabulary: Sendable {
-    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE), "llama" (SentencePiece) or "bert" (WordPiece).
+    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE), "llama" (SentencePiece), "bert"
+    /// (WordPiece), "t5" (unigram) or "gemma4" (BPE over `▁`-escaped UTF-8).
     public var model: String
     /// `tokenizer.ggml.pre`: the pre-tokenizer's name, for byte-level BPE.
     public var preTokenizer: String?
@@ -31,6 +32,10 @@ public struct TokenizerVocabulary: Sendable {
     public var addBOS: Bool?
     public var addEOS: Bool?
     public var addSpacePrefix: Bool?
+    /// `tokenizer.ggml.remove_extra_whitespaces` (unigram): runs of spaces collapse into one `▁`.
+    public var removeExtraWhitespaces: Bool?
+    /// `tokenizer.ggml.precompiled_charsmap` (unigram): SentencePiece's compiled normaliser.
+    public var precompiledCharsmap: [UInt8]?
     /// `general.name`, which llama.cpp consults for per-model token attributes (Phi-3).
     public var modelName: String?
     /// `tokenizer.ggml.cls_token_id` (BERT's `[CLS]`): the BOS of a WordPiece vocabulary that names no BOS.
@@ -85,6 +90,10 @@ public struct TokenizerVocabulary: Sendable {
         addBOS = gguf.bool("tokenizer.ggml.add_bos_token")
         addEOS = gguf.bool("tokenizer.ggml.add_eos_token")
         addSpacePrefix = gguf.bool("tokenizer.ggml.add_space_prefix")
+        removeExtraWhitespaces = gguf.bool("tokenizer.ggml.remove_extra_whitespaces")
+        precompiledCharsmap = try Self.optional(gguf, "tokenizer.ggml.precompiled_charsmap") { gguf, key in
+            gguf.ints(key)?.map { UInt8(truncatingIfNeeded: $0) }
+        }
         modelName = gguf.string("general.name")
         clsTokenID = gguf.int("tokenizer.ggml.cls_token_id")
         normalizerLowercase = gguf.bool("tokenizer.ggml.normalizer.lowercase")
@@ -120,6 +129,16 @@ public struct TokenizerVocabulary: Sendable {
         paddingTokenID = paddingTokenID ?? 0
         addBOS = true
         addEOS = true
+    }
+
+    /// Fills in llama.cpp's defaults for a "t5" (unigram) vocabulary: EOS 1, unknown 2,
+    /// padding 0, no BOS; EOS added and BOS not unless the file says otherwise.
+    mutating func applyUnigramDefaults() {
+        eosTokenID = eosTokenID ?? 1
+        unknownTokenID = unknownTokenID ?? 2
+        paddingTokenID = paddingTokenID ?? 0
+        addBOS = addBOS ?? false
+        addEOS = addEOS ?? true
     }
 
     /// Checks counts and lengths against `limits` before anything is built from them.

@@ -88,7 +88,11 @@ struct TokenizerAlgorithmTests {
     }
 
     @Test func badMetadataIsAClearError() throws {
-        #expect(throws: TokenizerError.unsupportedModel("t5")) {
+        #expect(throws: TokenizerError.unsupportedModel("rwkv")) {
+            try Tokenizer(vocabulary: TokenizerVocabulary(model: "rwkv", tokens: ["a"]))
+        }
+        // Unigram needs an unknown token too: llama.cpp's default id 2 is outside this vocabulary.
+        #expect(throws: TokenizerError.missingMetadata(key: "tokenizer.ggml.unknown_token_id")) {
             try Tokenizer(vocabulary: TokenizerVocabulary(model: "t5", tokens: ["a"]))
         }
         // WordPiece needs an unknown token: llama.cpp's default id 100 is outside this vocabulary.

@@ -10,19 +10,28 @@
 /// With `endOfWordSuffix` set, the suffix is read as one extra byte, `endOfWordMarker`, which
 /// valid UTF-8 never contains, so it cannot collide with text; `encode(markedWord:)` then starts
 /// from the word's bytes with the marker joined to the last one, as CLIP's BPE does.
+///
+/// With `escapesSpaces` (Gemma 4's SentencePiece-style BPE) the same merge loop runs over raw
+/// UTF-8 instead: token texts are their own bytes, spaces are written `▁` before splitting, a
+/// word starts as one symbol per UTF-8 character, a leftover symbol is spelled with `<0xXX>`
+/// byte tokens, and a run of newlines that is a token is taken whole.
 // @unchecked Sendable: immutable after init; the symbol and merge tables are only read, and each call
 // brings its own scratch.
 final class ByteLevelBPEEncoder: @unchecked Sendable {
     let vocabularySize: Int
     let preTokenizer: PreTokenizer
     let ignoresMerges: Bool
+    /// Raw UTF-8 symbols with spaces as `▁` (Gemma 4), instead of the GPT-2 byte alphabet.
+    let escapesSpaces: Bool
     /// The vocabulary's end-of-word suffix (`</w>` for CLIP), or nil for GPT-2-style vocabularies.
     let endOfWordSuffix: String?
     /// The byte that stands for `endOfWordSuffix` in symbol byte strings.
     static let endOfWordMarker: UInt8 = 0xFF
     /// Raw bytes of every symbol (decoded from the byte-level alphabet) to its id.
-    private let symbols: ByteStringTable
+    let symbols: ByteStringTable
     private let byteSymbols: [Int32]
+    /// With `escapesSpaces`: the `<0xXX>` token of each byte, or -1.
+    private let byteFallback: [Int32]
     private let merges: MergeRankTable
     private let cacheSlots: Int
 
@@ -40,6 +49,8 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         var pairRanks: [Int32] = []
         var pairResults: [Int32] = []
         var queue = MergeQueue()
+        /// The fragment with spaces written `▁` (with `escapesSpaces`).
+        var escaped: [UInt8] = []
         /// Created on the first word of a call, sized to the text; nil when caching is off.
         var cache: WordCache?
     }
@@ -48,15 +59,20 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
     ///   placeholder for an unused id, say) can never be produced by merging.
     init(
         tokens: [String], merges mergeList: [String], preTokenizer: PreTokenizer, ignoresMerges: Bool,
-        endOfWordSuffix: String? = nil, limits: TokenizerLimits
+        escapesSpaces: Bool = false, endOfWordSuffix: String? = nil, limits: TokenizerLimits
     ) {
         vocabularySize = tokens.count
         self.preTokenizer = preTokenizer
         self.ignoresMerges = ignoresMerges
+        self.escapesSpaces = escapesSpaces
         self.endOfWordSuffix = endOfWordSuffix
         let suffix = Array((endOfWordSuffix ?? "").utf8)
         /// Decodes one symbol's vocabulary text, its end-of-word suffix (if any) as the marker.
         func decodeSymbol(_ utf8: UnsafeBufferPointer<UInt8>, appendingTo bytes: inout [UInt8]) -> Bool {
+            if escapesSpaces {
+                bytes.append(contentsOf: utf8)
+                return true
+            }
             if !suffix.isEmpty, utf8.count > suffix.count, utf8.suffix(suffix.count).elementsEqual(suffix) {
                 guard
                     ByteLevelAlphabet.decode(
@@ -107,11 +123,26 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         symbols = table
         merges = rankTable
         byteSymbols = (0..<256).map { byte in table.value(for: [UInt8(byte)]).map { Int32($0) } ?? -1 }
+        let hex = Array("0123456789ABCDEF".utf8)
+        byteFallback = (0..<256).map { byte in
+            guard escapesSpaces else { return -1 }
+            let name: [UInt8] = [0x3C, 0x30, 0x78, hex[byte >> 4], hex[byte & 15], 0x3E]  // <0xXX>
+            return table.value(for: name).flatMap { $0 < tokens.count ? Int32($0) : nil } ?? -1
+        }
         cacheSlots = limits.wordCacheEntries
     }
 
     /// Encodes one fragment of text (valid UTF-8 without special tokens) into `output`.
     func encode(_ text: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
+        if escapesSpaces {
+            encodeEscapingSpaces(text, into: &output, scratch: &scratch)
+        } else {
+            encodeWords(text, into: &output, scratch: &scratch)
+        }
+    }
+
+    /// Pre-tokenizes `text` and encodes each word.
+    func encodeWords(_ text: UnsafeBufferPointer<UInt8>, into output: inout [Int32], scratch: inout Scratch) {
         UTF8Scanner.decode(text, scalars: &scratch.scalars, classes: &scratch.classes, byteOffsets: &scratch.byteOffsets)
         scratch.scalars.withUnsafeBufferPointer { scalars in
             scratch.classes.withUnsafeBufferPointer { classes in
@@ -152,7 +183,9 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
         let outputStart = output.count
         if marksEnd && word.count == 2 {
             appendSymbol(symbols.value(for: raw).map { Int32($0) } ?? -1, bytes: word, into: &output)
-        } else if ignoresMerges, let id = symbols.value(for: raw), id < vocabularySize {
+        } else if ignoresMerges || (escapesSpaces && word.allSatisfy { $0 == 0x0A }),
+            let id = symbols.value(for: raw), id < vocabularySize
+        {
             output.append(Int32(id))
         } else {
             merge(word, marksEnd: marksEnd, into: &output, scratch: &scratch)
@@ -194,6 +227,7 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
             scratch.symbolIDs[count - 1] = symbols.value(for: last).map { Int32($0) } ?? -1
             scratch.symbolLengths[count - 1] = 2
         }
+        if escapesSpaces { joinCharacters(word, &scratch) }
         let merges = self.merges
         let scanning = count <= Self.scanningLimit
         withScratch(&scratch) { ids, lengths, previous, next, ranks, results, queue in
@@ -227,7 +261,11 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
             ranks[left] = merge.rank
             results[left] = merge.merged
         }
-        for index in 0..<count - 1 { update(index) }
+        var first = 0
+        while next[first] >= 0 {
+            update(first)
+            first = Int(next[first])
+        }
         while true {
             var best = Int32.max
             var bestIndex = -1
@@ -264,7 +302,11 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
                     priority: MergeQueue.priority(rank: merge.rank, left: left), left: left, right: right,
                     leftStamp: leftID, rightStamp: rightID, result: merge.merged))
         }
-        for index in 0..<Int32(count - 1) { consider(index, index + 1) }
+        var first: Int32 = 0
+        while next[Int(first)] >= 0 {
+            consider(first, next[Int(first)])
+            first = next[Int(first)]
+        }
         while let candidate = queue.pop() {
             let left = Int(candidate.left), right = Int(candidate.right)
             // Skip candidates whose symbols have changed since they were pushed.
@@ -302,11 +344,16 @@ final class ByteLevelBPEEncoder: @unchecked Sendable {
     }
 
     /// Emits a finished symbol. One that is not a vocabulary token falls back, like llama.cpp, to
-    /// the single-character tokens of its printable ASCII bytes; other bytes are dropped.
+    /// the single-character tokens of its printable ASCII bytes; other bytes are dropped. Raw
+    /// symbols fall back to the `<0xXX>` tokens of their bytes instead.
     @inline(__always)
     private func appendSymbol(_ id: Int32, bytes: UnsafeBufferPointer<UInt8>, into output: inout [Int32]) {
         if id >= 0 && Int(id) < vocabularySize {
             output.append(id)
+            return
+        }
+        if escapesSpaces {
+            for byte in bytes where byteFallback[Int(byte)] >= 0 { output.append(byteFallback[Int(byte)]) }
             return
         }
         for byte in bytes where (0x21...0x7E).contains(byte) {

@@ -11,10 +11,22 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     case llama3
     /// Qwen 2: the Llama 3 expression with every digit a piece of its own.
     case qwen2
+    /// Qwen 3.5: Qwen 2's expression with combining marks joined to the letters around them.
+    case qwen35
     /// SmolLM, StarCoder and others: every digit isolated first, then GPT-2's expression.
     case smollm
     /// Falcon: punctuation runs, then GPT-2's expression, then groups of three ASCII digits.
     case falcon
+    /// DeepSeek Coder: newlines isolated, then letter runs and punctuation runs (each with one
+    /// optional leading space), CJK runs, and every digit a piece of its own.
+    case deepseekCoder = "deepseek-coder"
+    /// DeepSeek LLM: like DeepSeek Coder but over explicit character sets (cased letters of
+    /// Latin, Greek, Cyrillic and other bicameral scripts; ASCII and full-width punctuation),
+    /// with trailing whitespace split off and numbers in runs.
+    case deepseekLLM = "deepseek-llm"
+    /// Gemma 4: runs of newlines and runs of anything else. Spaces are written `▁` first and
+    /// symbols are UTF-8 characters, not GPT-2 alphabet bytes (see `Tokenizer.Kind.spaceEscapedBPE`).
+    case gemma4
     /// llama.cpp's fallback for unknown names: punctuation runs, GPT-2, number runs, digit triples.
     case `default`
 
@@ -29,6 +41,12 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         var cleansSpaces = true
         /// Whether the model has no default BOS token (ChatGLM).
         var hasNoDefaultBOS = false
+        /// Whether spaces become `▁` and symbols are raw UTF-8 characters with `<0xXX>` byte
+        /// fallback, not GPT-2 alphabet bytes (Gemma 4). A run of newlines that is a token is
+        /// then taken whole, without merging.
+        var escapesSpaces = false
+        /// Whether BOS is added even where the file turns it off (llama.cpp's Gemma 4 override).
+        var forcesBOS = false
     }
 
     /// The pre-tokenizer and flags for a `tokenizer.ggml.pre` value, following llama.cpp's table
@@ -55,6 +73,14 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
             return Selection(preTokenizer: .gpt2, cleansSpaces: false)
         case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan", "solar-open", "grok-2":
             return Selection(preTokenizer: .qwen2, cleansSpaces: false)
+        case "qwen35":
+            return Selection(preTokenizer: .qwen35, cleansSpaces: false)
+        case "deepseek-coder":
+            return Selection(preTokenizer: .deepseekCoder, cleansSpaces: false)
+        case "deepseek-llm":
+            return Selection(preTokenizer: .deepseekLLM, cleansSpaces: false)
+        case "gemma4", "granite-embed-multi-311m":
+            return Selection(preTokenizer: .gemma4, hasNoDefaultBOS: true, escapesSpaces: true, forcesBOS: true)
         case "stablelm2", "megrez":
             return Selection(preTokenizer: .qwen2)
         case "smollm", "command-r":
@@ -107,6 +133,12 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
             Scanner.splitLlama3(scalars, classes, start: 0, end: count, maximumDigits: 3, into: &ends)
         case .qwen2:
             Scanner.splitLlama3(scalars, classes, start: 0, end: count, maximumDigits: 1, into: &ends)
+        case .qwen35:
+            Scanner.splitLlama3(scalars, classes, start: 0, end: count, maximumDigits: 1, joinsMarks: true, into: &ends)
+        case .deepseekCoder, .deepseekLLM:
+            splitDeepSeek(scalars, classes, into: &ends, scratch: &scratch)
+        case .gemma4:
+            Scanner.splitRuns(scalars, classes, start: 0, end: count, into: &ends) { scalar, _ in scalar == 0x0A }
         case .smollm:
             scratch.removeAll(keepingCapacity: true)
             Scanner.isolateNumbers(classes, start: 0, end: count, into: &scratch)
@@ -136,7 +168,7 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     }
 
     /// Applies a scanner to every piece of `pieces`, collecting the finer pieces in `output`.
-    private static func refine(
+    static func refine(
         _ pieces: [Int32], into output: inout [Int32],
         _ scan: (Int, Int, inout [Int32]) -> Void
     ) {

@@ -91,10 +91,14 @@ enum PreTokenizerScanner {
 
     /// Llama 3 (`maximumDigits` 3) and Qwen 2 (`maximumDigits` 1):
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,n}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+    /// With `joinsMarks` (Qwen 3.5) `\p{L}` becomes `[\p{L}\p{M}]` in the word and
+    /// punctuation alternatives: combining marks stay with the letters around them.
     static func splitLlama3(
         _ scalars: Scalars, _ classes: Classes, start: Int, end: Int,
-        maximumDigits: Int, into ends: inout [Int32]
+        maximumDigits: Int, joinsMarks: Bool = false, into ends: inout [Int32]
     ) {
+        let wordClass = joinsMarks ? letter | CodepointClass.mark.rawValue : letter
+        let excluded = letterNumberOrSpace | wordClass
         @inline(__always) func classAt(_ index: Int) -> UInt8 { index < end ? classes[index] : 0 }
         @inline(__always) func isNewline(_ index: Int) -> Bool {
             index < end && (scalars[index] == carriageReturn || scalars[index] == lineFeed)
@@ -111,10 +115,10 @@ enum PreTokenizerScanner {
             }
             // [^\r\n\p{L}\p{N}]?\p{L}+
             if !isNewline(position) && current & number == 0
-                && (current & letter != 0 || classAt(position + 1) & letter != 0)
+                && (current & wordClass != 0 || classAt(position + 1) & wordClass != 0)
             {
                 position += 1
-                while classAt(position) & letter != 0 { position += 1 }
+                while classAt(position) & wordClass != 0 { position += 1 }
                 ends.append(Int32(position))
                 continue
             }
@@ -133,11 +137,11 @@ enum PreTokenizerScanner {
             }
             // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
             let next = scalar == space ? classAt(position + 1) : current
-            if next & letterNumberOrSpace == 0 {
+            if next & excluded == 0 {
                 if scalar == space { position += 1 }
                 while true {
                     let run = classAt(position)
-                    if run == 0 || run & letterNumberOrSpace != 0 { break }
+                    if run == 0 || run & excluded != 0 { break }
                     position += 1
                 }
                 while isNewline(position) { position += 1 }
@@ -171,6 +175,61 @@ enum PreTokenizerScanner {
             }
             ends.append(Int32(position))
         }
+    }
+
+    /// `[\r\n]` or `\p{N}`: each scalar that `isMember` accepts is a piece of its own, and so
+    /// is each stretch between them.
+    static func isolate(
+        _ scalars: Scalars, _ classes: Classes, start: Int, end: Int,
+        into ends: inout [Int32], isMember: (UInt32, UInt8) -> Bool
+    ) {
+        var position = start
+        while position < end {
+            if isMember(scalars[position], classes[position]) {
+                position += 1
+            } else {
+                while position < end && !isMember(scalars[position], classes[position]) { position += 1 }
+            }
+            ends.append(Int32(position))
+        }
+    }
+
+    /// `\s?X+`, X the scalars `isMember` accepts: a run of members, with the whitespace scalar
+    /// just before it if there is one; each stretch between matches is a piece.
+    static func splitSpacedRuns(
+        _ scalars: Scalars, _ classes: Classes, start: Int, end: Int,
+        into ends: inout [Int32], isMember: (UInt32, UInt8) -> Bool
+    ) {
+        @inline(__always) func member(_ index: Int) -> Bool {
+            index < end && isMember(scalars[index], classes[index])
+        }
+        var pieceStart = start
+        var position = start
+        while position < end {
+            let matchStart: Int
+            if member(position) {
+                matchStart = position
+            } else if classes[position] & whitespace != 0 && member(position + 1) {
+                matchStart = position
+                position += 1
+            } else {
+                position += 1
+                continue
+            }
+            if matchStart > pieceStart { ends.append(Int32(matchStart)) }
+            while member(position) { position += 1 }
+            ends.append(Int32(position))
+            pieceStart = position
+        }
+        if end > pieceStart { ends.append(Int32(end)) }
+    }
+
+    /// `\s+$`: the whitespace that ends the piece, if any, is a piece of its own.
+    static func splitTrailingWhitespace(_ classes: Classes, start: Int, end: Int, into ends: inout [Int32]) {
+        var runStart = end
+        while runStart > start && classes[runStart - 1] & whitespace != 0 { runStart -= 1 }
+        if runStart > start && runStart < end { ends.append(Int32(runStart)) }
+        if end > start { ends.append(Int32(end)) }
     }
 
     /// A class run such as `\p{N}+` or `[\p{P}\$\+<=>\^~\|]+`: each maximal run of scalars that

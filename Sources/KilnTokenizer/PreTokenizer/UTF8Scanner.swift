@@ -1,5 +1,12 @@
 /// Decodes UTF-8 text into the arrays the pre-tokenizer scans.
 enum UTF8Scanner {
+    /// The length of the UTF-8 sequence that `lead` starts, as llama.cpp's `unicode_len_utf8`
+    /// counts it (a stray continuation byte is a sequence of one).
+    @inline(__always)
+    static func sequenceLength(_ lead: UInt8) -> Int {
+        lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+    }
+
     /// Fills `scalars` and `classes` with one entry per scalar of `text`, and `byteOffsets` with
     /// each scalar's byte offset plus a final entry equal to `text.count`.
     ///

@@ -1,7 +1,7 @@
 /// The character classes that the pre-tokenizer scanners test, per Unicode scalar.
 ///
 /// The classes follow llama.cpp's `unicode_cpt_flags`: a letter is any `L*` general category, a
-/// number any `N*`, punctuation any `P*`, and whitespace is the Unicode `White_Space` set that
+/// number any `N*`, punctuation any `P*`, a mark any `M*`, and whitespace is the Unicode `White_Space` set that
 /// llama.cpp hard-codes (not the `Z*` categories). Every scalar in range carries at least
 /// `assigned`, so that "not whitespace, letter or number" can be told apart from "past the end".
 struct CodepointClass: OptionSet, Sendable {
@@ -14,6 +14,8 @@ struct CodepointClass: OptionSet, Sendable {
     static var whitespace: CodepointClass { CodepointClass(rawValue: 1 << 2) }
     static var punctuation: CodepointClass { CodepointClass(rawValue: 1 << 3) }
     static var symbol: CodepointClass { CodepointClass(rawValue: 1 << 4) }
+    /// A combining mark (`M*`), which Qwen 3.5's expression joins to letters.
+    static var mark: CodepointClass { CodepointClass(rawValue: 1 << 5) }
     /// Set for every scalar inside the text being scanned; empty means "outside the piece".
     static var assigned: CodepointClass { CodepointClass(rawValue: 1 << 7) }
 
@@ -60,6 +62,8 @@ enum UnicodeClassifier {
             result.insert(.punctuation)
         case .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
             result.insert(.symbol)
+        case .nonspacingMark, .spacingMark, .enclosingMark:
+            result.insert(.mark)
         default:
             break
         }

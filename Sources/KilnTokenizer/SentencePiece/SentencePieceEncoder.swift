@@ -141,7 +141,7 @@ final class SentencePieceEncoder: @unchecked Sendable {
         var offset = range.lowerBound
         while offset < count {
             let lead = scratch.text[offset]
-            let length = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+            let length = UTF8Scanner.sequenceLength(lead)
             let clamped = min(length, count - offset)
             let index = Int32(scratch.starts.count)
             scratch.starts.append(Int32(offset))
