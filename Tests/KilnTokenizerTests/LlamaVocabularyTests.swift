@@ -39,9 +39,9 @@ enum LlamaVocabularyFixtures {
         .init(name: "starcoder", kind: .byteLevelBPE, preTokenizer: .smollm),
     ]
 
-    /// Where a vocabulary's files are: its fixture folder, or, for a file too large for the
-    /// repository (gemma-4, 15.8 MB), the folder named by `KILN_LLAMA_CPP_MODELS` (the source
-    /// distribution's `vendor/llama.cpp/models`). Nil when the `.gguf` is in neither.
+    /// Where a vocabulary's files are: its fixture folder, else the folder named by
+    /// `KILN_LLAMA_CPP_MODELS` (the source distribution's `vendor/llama.cpp/models`). Nil when
+    /// the `.gguf` is in neither.
     static func path(_ vocabulary: Vocabulary) -> String? {
         let file = "ggml-vocab-\(vocabulary.name).gguf"
         let local = TokenizerFixtures.directory.appendingPathComponent("\(vocabulary.folder)/\(file)").path
@@ -89,12 +89,9 @@ struct LlamaVocabularyTests {
     /// llama.cpp's `test-tokenizer-0`: no special tokens added, none parsed; ids exactly equal.
     @Test(arguments: LlamaVocabularyFixtures.all)
     func vocabularyCases(vocabulary: LlamaVocabularyFixtures.Vocabulary) throws {
-        guard let path = LlamaVocabularyFixtures.path(vocabulary) else {
-            print(
-                "tokenizer vocabulary \(vocabulary.name): skipped, ggml-vocab-\(vocabulary.name).gguf is not in "
-                    + "Tests/Fixtures/\(vocabulary.folder); set KILN_LLAMA_CPP_MODELS (see vocab/PROVENANCE.md)")
-            return
-        }
+        let path = try #require(
+            LlamaVocabularyFixtures.path(vocabulary),
+            "ggml-vocab-\(vocabulary.name).gguf is not in Tests/Fixtures/\(vocabulary.folder) (nor in KILN_LLAMA_CPP_MODELS)")
         let tokenizer = try LlamaVocabularyFixtures.tokenizer(at: path)
         #expect(tokenizer.kind == vocabulary.kind)
         #expect(tokenizer.preTokenizer == vocabulary.preTokenizer)
@@ -116,10 +113,7 @@ struct LlamaVocabularyTests {
         let fixture = try #require(LlamaVocabularyFixtures.randomCases)
         let lines = try #require(fixture.ids[vocabulary.name])
         #expect(lines.count == fixture.texts.count)
-        guard let path = LlamaVocabularyFixtures.path(vocabulary) else {
-            print("tokenizer random texts \(vocabulary.name): skipped, the .gguf is not here (see vocab/PROVENANCE.md)")
-            return
-        }
+        let path = try #require(LlamaVocabularyFixtures.path(vocabulary), "ggml-vocab-\(vocabulary.name).gguf is missing")
         let tokenizer = try LlamaVocabularyFixtures.tokenizer(at: path)
         var passed = 0
         for (text, line) in zip(fixture.texts, lines) {
