@@ -60,7 +60,7 @@ struct EmbedCommand: ParsableCommand {
         let (encoder, tokenizer) = try EmbeddingModelLoading.load(path: directory, kernels: kernels)
         let inputs = texts.isEmpty ? Self.lines(of: FileHandle.standardInput.readDataToEndOfFile()) : texts
         let tokens = try inputs.enumerated().map { index, text in
-            let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+            let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: true)  // as `EmbeddingService`
             guard let input = tokenizer.encoderInput(ids, limit: encoder.maxInputTokens, truncate: truncate) else {
                 throw ValidationError("input \(index) is longer than the model's \(encoder.maxInputTokens) tokens (--truncate cuts it)")
             }
