@@ -12,22 +12,31 @@ Every comparison runs in this one process, the two sides alternating, with the s
 3. batching across requests: one client sending one sentence per request, then 16 clients doing
    the same, for --seconds each; their throughput ratio;
 4. text beside embeddings: one client streaming completions alone, then while --load-clients
-   clients keep sending requests of --load-batch sentences; inter-token latency p50/p99 of both.
+   clients keep sending requests of --load-batch sentences; inter-token latency p50/p99 of both;
+5. llama.cpp (only with --llama-server and --gguf): `llama-server -t THREADS --embedding` and
+   `kiln serve --embedding-model GGUF` on the same GGUF (the same model converted by llama.cpp's
+   convert_hf_to_gguf.py), the sentences sent in requests of --batch to each one's /v1/embeddings,
+   rounds alternating; also the smallest cosine between the two servers' vectors.
 
-    Scripts/bench-embeddings.py                       # all parts, 2 threads
+    Scripts/bench-embeddings.py                       # parts 1-4, 2 threads
     Scripts/bench-embeddings.py --parts 1,2 --rounds 5
+    Scripts/bench-embeddings.py --parts 5 --llama-server PATH/llama-server --gguf /tmp/minilm-f16.gguf
 
-Needs torch and sentence-transformers (pip) and the default embedding model
+Parts 1-4 need torch and sentence-transformers (pip) and the default embedding model
 (Scripts/fetch-model.sh embedding); builds nothing: run `swift build -c release` first.
 """
 import argparse
 import base64
 import concurrent.futures
+import json
+import math
 import os
+import socket
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 from kiln_bench import ROOT, Server, default_binary, measure_text, percentile, stream_text
 
@@ -152,6 +161,70 @@ def part_latency(args, texts, server):
           f"{percentile(beside, 50) / percentile(alone, 50):.2f}; embeddings meanwhile: {embedded / elapsed:.0f} sentences/s")
 
 
+class LlamaServer:
+    """llama.cpp's `llama-server --embedding` on one GGUF, on a free loopback port."""
+
+    def __init__(self, binary, gguf, threads, extra):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.command = [binary, "-m", gguf, "--embedding", "--pooling", "mean", "-t", str(threads), "-tb", str(threads),
+                        "--host", "127.0.0.1", "--port", str(self.port), *extra]
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1).status == 200:
+                    break
+            except Exception:
+                assert self.process.poll() is None, "llama-server exited: " + " ".join(self.command)
+                assert time.time() < deadline, "llama-server did not become ready"
+                time.sleep(0.2)
+
+    def post(self, path, body):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.load(response)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def vectors(response):
+    return [item["embedding"] for item in sorted(response["data"], key=lambda item: item["index"])]
+
+
+def part_llama(args, texts):
+    gguf = os.path.abspath(args.gguf)
+    model = os.path.basename(gguf).removesuffix(".gguf")
+    batches = [texts[i:i + args.batch] for i in range(0, len(texts), args.batch)]
+    llama = LlamaServer(args.llama_server, gguf, args.threads, args.llama_args.split())
+    kiln = Server(args.binary, ["--threads", str(args.threads), "--image-model", "none", "--embedding-model", gguf])
+    try:
+        # Warm both up, and compare their vectors of every sentence.
+        ours = [v for b in batches for v in vectors(kiln.post("/v1/embeddings", {"model": model, "input": b}))]
+        theirs = [v for b in batches for v in vectors(llama.post("/v1/embeddings", {"model": model, "input": b}))]
+        cosines = [sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+                   for a, b in zip(ours, theirs)]
+        worst = max(max(abs(x - y) for x, y in zip(a, b)) for a, b in zip(ours, theirs))
+        print("llama.cpp: " + " ".join(llama.command))
+        print(f"vectors of the {len(texts)} sentences: min cosine {min(cosines):.6f}, max-abs {worst:.2e}")
+        kiln_runs, llama_runs = [], []
+        for _ in range(args.rounds):
+            kiln_runs.append(timed(lambda: [kiln.post("/v1/embeddings", {"model": model, "input": b}) for b in batches]))
+            llama_runs.append(timed(lambda: [llama.post("/v1/embeddings", {"model": model, "input": b}) for b in batches]))
+        k, l = percentile(kiln_runs, 50), percentile(llama_runs, 50)
+        print(f"server, requests of {args.batch}, {os.path.basename(gguf)}: kiln median {k:.3f} s "
+              f"({len(texts) / k:.0f} sentences/s), llama-server {l:.3f} s ({len(texts) / l:.0f} sentences/s): "
+              f"{l / k:.2f}x (goal >= 1.2x)  [kiln runs {' '.join(f'{x:.3f}' for x in kiln_runs)}; "
+              f"llama.cpp runs {' '.join(f'{x:.3f}' for x in llama_runs)}]")
+    finally:
+        kiln.stop()
+        llama.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=None, help="kiln binary (default: .build/release/kiln)")
@@ -164,11 +237,18 @@ def main():
     parser.add_argument("--load-clients", type=int, default=2)
     parser.add_argument("--load-batch", type=int, default=16)
     parser.add_argument("--parts", default="1,2,3,4")
+    parser.add_argument("--llama-server", help="part 5: llama.cpp's llama-server binary")
+    parser.add_argument("--gguf", help="part 5: the embedding model as a llama.cpp bert GGUF")
+    parser.add_argument("--llama-args", default="-np 64 -c 16384 -b 4096 -ub 4096",
+                        help="part 5: more llama-server flags (default: 64 slots of 256 tokens, so that a request's "
+                             "inputs share one batch)")
     args = parser.parse_args()
+    if "5" in args.parts.split(",") and not (args.llama_server and args.gguf):
+        parser.error("part 5 needs --llama-server and --gguf")
     args.binary = args.binary or default_binary()
     parts = {int(p) for p in args.parts.split(",")}
     texts = sentences(args.sentences)
-    directory = model_dir()
+    directory = model_dir() if parts & {1, 2, 3, 4} else args.gguf
     print(f"kiln {os.path.relpath(args.binary, ROOT)}, {args.threads} threads, model {directory}, "
           f"load average {os.getloadavg()[0]:.1f}")
     st = None
@@ -193,6 +273,8 @@ def main():
                 part_latency(args, texts, server)
         finally:
             server.stop()
+    if 5 in parts:
+        part_llama(args, texts)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -4,7 +4,8 @@ import KilnTensor
 /// One weight tensor for the kernels, in the type it is stored in. Matrices are read in place in
 /// the memory-mapped file whatever their type (the kernels widen f16 and bf16 in registers), so a
 /// pipeline's memory is its files' size plus working buffers. Vectors asked for as floats (biases,
-/// normalization parameters: a few KB each) are widened once at load.
+/// normalization parameters: a few KB each) are widened once at load. A mapped weight keeps its
+/// file (a `SafetensorsFile` or a `GGUFFile`) open while it lives.
 public final class Weight: @unchecked Sendable {
     /// Row-major shape, PyTorch order.
     public let shape: [Int]
@@ -14,9 +15,18 @@ public final class Weight: @unchecked Sendable {
     public let base: UnsafeRawPointer
     public var count: Int { shape.reduce(1, *) }
     private let owned: UnsafeMutablePointer<Float>?
-    private let file: SafetensorsFile?
+    /// The mapped file `base` points into, kept open.
+    private let file: AnyObject?
 
     public init(shape: [Int], mapped base: UnsafeRawPointer, type: MatrixElementType, file: SafetensorsFile) {
+        self.shape = shape
+        self.base = base
+        self.elementType = type
+        self.owned = nil
+        self.file = file
+    }
+
+    public init(shape: [Int], mapped base: UnsafeRawPointer, type: MatrixElementType, file: GGUFFile) {
         self.shape = shape
         self.base = base
         self.elementType = type

@@ -86,7 +86,9 @@ public final class EmbeddingService: Sendable {
             let tokens: [Int32]
             switch input {
             case .text(let text):
-                tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+                // Special tokens written in the text ([SEP], …) are parsed, as sentence-transformers'
+                // tokenizer (a tokenizer.json's added tokens) and llama.cpp's server (a GGUF's) do.
+                tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: true)
             case .tokens(let ids):
                 if let bad = ids.first(where: { Int($0) >= tokenizer.vocabularySize }) {
                     throw APIError.invalid(

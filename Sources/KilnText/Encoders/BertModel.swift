@@ -1,9 +1,11 @@
+import Foundation
 import KilnLayers
 import KilnTensor
 
 /// A BERT-family encoder: token, position and token-type embeddings, then post-norm layers of
 /// bidirectional self-attention and a GELU feed-forward block. Reads a Hugging Face folder's
-/// `model.safetensors` in place (names with or without the `bert.` prefix).
+/// `model.safetensors` (names with or without the `bert.` prefix) or a llama.cpp `bert` GGUF in
+/// place.
 ///
 /// A batch is a list of inputs laid end to end, [totalTokens, width], with no padding: the linear
 /// layers run over every token of the batch at once, and attention runs input by input, so a short
@@ -24,25 +26,48 @@ final class BertModel: @unchecked Sendable {
     let embeddingNorm: LayerNorm
     private(set) var layers: [Layer]
 
-    init(directory: String, configuration: BertConfiguration) throws {
+    /// The tensor names of one file layout: Hugging Face's (`model.safetensors`, with or without
+    /// the `bert.` prefix) or llama.cpp's (a GGUF of its `bert` architecture).
+    struct TensorNames {
+        var words, positions, tokenTypes, embeddingNorm: String
+        /// A layer's tensors, `#` standing for the layer's index: query, key, value, attention
+        /// output, its norm, feed-forward up and down, the output norm.
+        var layer: [String]
+
+        static let huggingFace = TensorNames(
+            words: "embeddings.word_embeddings.weight", positions: "embeddings.position_embeddings.weight",
+            tokenTypes: "embeddings.token_type_embeddings.weight", embeddingNorm: "embeddings.LayerNorm",
+            layer: [
+                "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm",
+            ].map { "encoder.layer.#." + $0 })
+        static let gguf = TensorNames(
+            words: "token_embd.weight", positions: "position_embd.weight", tokenTypes: "token_types.weight",
+            embeddingNorm: "token_embd_norm",
+            layer: ["attn_q", "attn_k", "attn_v", "attn_output", "attn_output_norm", "ffn_up", "ffn_down", "layer_output_norm"]
+                .map { "blk.#." + $0 })
+    }
+
+    /// Reads the encoder's tensors from `store`, named as `names` says. The word embeddings stay
+    /// in place in their stored type (F32, F16 or BF16); each token's row is widened as it is read.
+    init(store: WeightStore, names: TensorNames, configuration: BertConfiguration) throws {
         self.configuration = configuration
         let c = configuration
-        let store = try WeightStore(path: directory + "/model.safetensors", prefixes: ["", "bert."])
-        wordEmbeddings = try store.floats("embeddings.word_embeddings.weight", shape: [c.vocabularySize, c.width])
-        positionEmbeddings = try store.floats("embeddings.position_embeddings.weight", shape: [c.maxPositions, c.width])
-        tokenTypeEmbeddings = try store.floats("embeddings.token_type_embeddings.weight", shape: [c.tokenTypes, c.width])
-        embeddingNorm = try LayerNorm(store, "embeddings.LayerNorm", width: c.width, epsilon: c.layerNormEpsilon)
+        wordEmbeddings = try store.weight(names.words, shape: [c.vocabularySize, c.width])
+        positionEmbeddings = try store.floats(names.positions, shape: [c.maxPositions, c.width])
+        tokenTypeEmbeddings = try store.floats(names.tokenTypes, shape: [c.tokenTypes, c.width])
+        embeddingNorm = try LayerNorm(store, names.embeddingNorm, width: c.width, epsilon: c.layerNormEpsilon)
         layers = try (0..<c.layers).map { index in
-            let prefix = "encoder.layer.\(index)."
+            let n = names.layer.map { $0.replacingOccurrences(of: "#", with: String(index)) }
             return Layer(
-                query: try Linear(store, prefix + "attention.self.query", in: c.width, out: c.width),
-                key: try Linear(store, prefix + "attention.self.key", in: c.width, out: c.width),
-                value: try Linear(store, prefix + "attention.self.value", in: c.width, out: c.width),
-                attentionOutput: try Linear(store, prefix + "attention.output.dense", in: c.width, out: c.width),
-                attentionNorm: try LayerNorm(store, prefix + "attention.output.LayerNorm", width: c.width, epsilon: c.layerNormEpsilon),
-                up: try Linear(store, prefix + "intermediate.dense", in: c.width, out: c.intermediate),
-                down: try Linear(store, prefix + "output.dense", in: c.intermediate, out: c.width),
-                outputNorm: try LayerNorm(store, prefix + "output.LayerNorm", width: c.width, epsilon: c.layerNormEpsilon))
+                query: try Linear(store, n[0], in: c.width, out: c.width),
+                key: try Linear(store, n[1], in: c.width, out: c.width),
+                value: try Linear(store, n[2], in: c.width, out: c.width),
+                attentionOutput: try Linear(store, n[3], in: c.width, out: c.width),
+                attentionNorm: try LayerNorm(store, n[4], width: c.width, epsilon: c.layerNormEpsilon),
+                up: try Linear(store, n[5], in: c.width, out: c.intermediate),
+                down: try Linear(store, n[6], in: c.intermediate, out: c.width),
+                outputNorm: try LayerNorm(store, n[7], width: c.width, epsilon: c.layerNormEpsilon))
         }
     }
 
@@ -119,14 +144,14 @@ final class BertModel: @unchecked Sendable {
 
     /// hidden[t] = word[id] + position[p] + tokenType[0] for token t at position p of its input.
     private func embed(_ inputs: [[Int32]], into hidden: UnsafeMutablePointer<Float>) {
-        let width = configuration.width
-        let words = wordEmbeddings.pointer, positions = positionEmbeddings.pointer, types = tokenTypeEmbeddings.pointer
+        let width = configuration.width, wordType = wordEmbeddings.elementType
+        let words = wordEmbeddings.base, positions = positionEmbeddings.pointer, types = tokenTypeEmbeddings.pointer
         var row = 0
         for input in inputs {
             for (position, id) in input.enumerated() {
-                let target = hidden + row * width
-                let word = words + Int(id) * width, place = positions + position * width
-                for dimension in 0..<width { target[dimension] = word[dimension] + place[dimension] + types[dimension] }
+                let target = hidden + row * width, place = positions + position * width
+                MatrixElements.widen(words + Int(id) * width * wordType.byteCount, type: wordType, count: width, into: target)
+                for dimension in 0..<width { target[dimension] = target[dimension] + place[dimension] + types[dimension] }
                 row += 1
             }
         }

@@ -1,18 +1,31 @@
 import Foundation
+import KilnFormats
 import KilnLayers
 import KilnTensor
 
-/// A sentence-embedding model loaded from a sentence-transformers (or plain Hugging Face) folder:
-/// a BERT-family encoder, the folder's pooling (`1_Pooling/config.json`: mean, CLS or last
-/// token), its normalisation (a `Normalize` module in `modules.json`) and its input limit
-/// (`sentence_bert_config.json`'s `max_seq_length`, else the model's positions).
+/// A sentence-embedding model: a BERT-family encoder loaded from either of
+/// - a sentence-transformers (or plain Hugging Face) folder, with the folder's pooling
+///   (`1_Pooling/config.json`: mean, CLS or last token), its normalisation (a `Normalize` module
+///   in `modules.json`) and its input limit (`sentence_bert_config.json`'s `max_seq_length`, else
+///   the model's positions);
+/// - a GGUF file of llama.cpp's `bert` architecture (made by its `convert_hf_to_gguf.py`, F32,
+///   F16 or BF16 weights), pooled and normalised as llama.cpp's server does (`LlamaCppEncoderFile`).
 ///
 /// Inputs are token ids with the special tokens already in place ([CLS] … [SEP]); tokenizing is
-/// the caller's (the folder's `tokenizer.json`, read by KilnTokenizer). Thread-safe: any number
-/// of passes may run at once, each with buffers of its own (reused once it ends).
+/// the caller's (`tokenizerSource` says where the vocabulary is, for KilnTokenizer). Thread-safe:
+/// any number of passes may run at once, each with buffers of its own (reused once it ends).
 public final class SentenceEncoder: @unchecked Sendable {
-    /// Where the model was loaded from.
-    public let directory: String
+    /// Where an encoder's vocabulary is.
+    public enum TokenizerSource: Sendable {
+        /// A Hugging Face `tokenizer.json` (of a folder).
+        case huggingFaceJSON(path: String)
+        /// The `tokenizer.ggml.*` metadata of the GGUF file the encoder was loaded from.
+        case gguf(GGUFFile)
+    }
+
+    /// Where the model was loaded from: a folder or a GGUF file.
+    public let path: String
+    public let tokenizerSource: TokenizerSource
     public let configuration: BertConfiguration
     public let pooling: EmbeddingPooling
     /// Whether vectors are scaled to unit length.
@@ -30,18 +43,43 @@ public final class SentenceEncoder: @unchecked Sendable {
     /// Buffers of finished passes, reused by the next ones (so that a warm server allocates none).
     private var spareScratch: [EncoderScratch] = []
 
-    /// Loads the folder at `directory`, running its kernels on `kernels`.
-    public init(directory: String, kernels: KernelContext) throws {
-        self.directory = directory
+    /// Loads the model at `path`, a folder or a GGUF file, running its kernels on `kernels`.
+    public init(path: String, kernels: KernelContext) throws {
+        self.path = path
         self.kernels = kernels
-        let configuration = try BertConfiguration(configAt: directory + "/config.json")
-        self.configuration = configuration
-        let folder = try SentenceTransformersFolder(directory: directory, width: configuration.width)
-        pooling = folder.pooling
-        normalizes = folder.normalizes
-        maxInputTokens = min(folder.maxSequenceLength ?? configuration.maxPositions, configuration.maxPositions)
-        model = try BertModel(directory: directory, configuration: configuration)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            let configuration = try BertConfiguration(configAt: path + "/config.json")
+            let folder = try SentenceTransformersFolder(directory: path, width: configuration.width)
+            self.configuration = configuration
+            pooling = folder.pooling
+            normalizes = folder.normalizes
+            maxInputTokens = min(folder.maxSequenceLength ?? configuration.maxPositions, configuration.maxPositions)
+            tokenizerSource = .huggingFaceJSON(path: path + "/tokenizer.json")
+            let store = try WeightStore(path: path + "/model.safetensors", prefixes: ["", "bert."])
+            model = try BertModel(store: store, names: .huggingFace, configuration: configuration)
+        } else {
+            let file: GGUFFile
+            do {
+                file = try GGUFFile(path: path)
+            } catch {
+                throw LayerError.invalidWeights("\(path): \(error)")
+            }
+            let configuration = try BertConfiguration(gguf: file)
+            let settings = try LlamaCppEncoderFile(file: file)
+            self.configuration = configuration
+            pooling = settings.pooling
+            normalizes = settings.normalizes
+            maxInputTokens = configuration.maxPositions
+            tokenizerSource = .gguf(file)
+            model = try BertModel(store: WeightStore(gguf: file), names: .gguf, configuration: configuration)
+        }
         model.packLinearWeights(context: kernels)
+    }
+
+    /// Loads the folder at `directory` (see `init(path:kernels:)`).
+    public convenience init(directory: String, kernels: KernelContext) throws {
+        try self.init(path: directory, kernels: kernels)
     }
 
     /// One vector per input, in order: a whole pass at once. Throws `ModelError` for an empty
@@ -82,7 +120,7 @@ public final class SentenceEncoder: @unchecked Sendable {
         pass.advance(tokenRows: tokenRows, model: model, context: kernels)
     }
 
-    /// The pooled (and, as the folder says, normalised) vector of each input of a complete pass.
+    /// The pooled (and, as the model says, normalised) vector of each input of a complete pass.
     public func finish(_ pass: EncoderPass) -> [[Float]] {
         precondition(pass.isComplete, "finish needs a pass whose layers have all run")
         let width = configuration.width

@@ -5,7 +5,8 @@ import KilnTensor
 import KilnText
 import KilnTokenizer
 
-/// `kiln embed`: texts to vectors with a sentence-transformers folder, printed as JSON; with
+/// `kiln embed`: texts to vectors with a sentence-transformers folder or a llama.cpp `bert` GGUF
+/// file, printed as JSON; with
 /// `--bench`, the encoder's speed on batches of short sentences.
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,7 @@ struct EmbedCommand: ParsableCommand {
             sentences per second.
             """)
 
-    @Option(name: .shortAndLong, help: "Sentence-transformers folder (default: all-MiniLM-L6-v2 from the model cache).")
+    @Option(name: .shortAndLong, help: "Sentence-transformers folder or llama.cpp bert GGUF file (default: all-MiniLM-L6-v2 from the model cache).")
     var model: String?
 
     @Option(help: "Kernel threads (0 = one per core).")
@@ -56,11 +57,10 @@ struct EmbedCommand: ParsableCommand {
         // Like `kiln generate`, fetches the default model (checksum-verified) on first need.
         let directory = try model ?? DefaultEmbeddingModel.fetchingPath()
         let kernels = KernelContext(threads: threads > 0 ? threads : KernelContext.onlineCores)
-        let encoder = try SentenceEncoder(directory: directory, kernels: kernels)
-        let tokenizer = try Tokenizer(huggingFaceJSONAt: directory + "/tokenizer.json")
+        let (encoder, tokenizer) = try EmbeddingModelLoading.load(path: directory, kernels: kernels)
         let inputs = texts.isEmpty ? Self.lines(of: FileHandle.standardInput.readDataToEndOfFile()) : texts
         let tokens = try inputs.enumerated().map { index, text in
-            let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+            let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: true)  // as `EmbeddingService`
             guard let input = tokenizer.encoderInput(ids, limit: encoder.maxInputTokens, truncate: truncate) else {
                 throw ValidationError("input \(index) is longer than the model's \(encoder.maxInputTokens) tokens (--truncate cuts it)")
             }

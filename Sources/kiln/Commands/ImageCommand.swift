@@ -109,8 +109,9 @@ struct ImageCommand: ParsableCommand {
     /// The single tensor of a safetensors file, as float32.
     static func readLatents(_ path: String) throws -> [Float] {
         let store = try WeightStore(path: path)
-        guard store.file.tensors.count == 1, let info = store.file.tensors.first else {
-            throw ValidationError("\(path) must hold exactly one tensor, holds \(store.file.tensors.count)")
+        let tensors = store.safetensors?.tensors ?? []
+        guard tensors.count == 1, let info = tensors.first else {
+            throw ValidationError("\(path) must hold exactly one tensor, holds \(tensors.count)")
         }
         guard info.shape.count == 3 || (info.shape.count == 4 && info.shape[0] == 1) else {
             throw ValidationError("\(path): latents must be [1, C, h, w] or [C, h, w], are \(info.shape)")

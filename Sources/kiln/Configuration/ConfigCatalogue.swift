@@ -175,7 +175,7 @@ enum ConfigCatalogue {
         ConfigSetting(
             key: "embedding.embedding_model", binding: .string(\.embeddingModel),
             help:
-                "Sentence-transformers folder of an embedding model served at /v1/embeddings (empty = all-MiniLM-L6-v2, fetched once; \"none\" = no embedding endpoint)."
+                "Sentence-transformers folder or llama.cpp bert GGUF file of an embedding model served at /v1/embeddings (empty = all-MiniLM-L6-v2, fetched once; \"none\" = no embedding endpoint)."
         ),
         ConfigSetting(
             key: "embedding.text_model_pooling", binding: .string(\.textModelPooling),
@@ -184,7 +184,7 @@ enum ConfigCatalogue {
         ),
         ConfigSetting(
             key: "embedding.embedding_model_name", binding: .string(\.embeddingModelName),
-            help: "Embedding model id in the API (empty = the folder's name)."),
+            help: "Embedding model id in the API (empty = the folder's name, or the GGUF file's without .gguf)."),
         ConfigSetting(
             key: "embedding.embedding_max_inputs", binding: .integer(\.embeddingMaxInputs),
             help: "Most inputs in one embeddings request."),

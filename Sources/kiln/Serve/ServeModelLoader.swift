@@ -126,12 +126,13 @@ struct ServeModelLoader {
         return embedding
     }
 
-    /// The embedding model's id in the API (nil: none): `embedding_model_name`, else the folder's name.
+    /// The embedding model's id in the API (nil: none): `embedding_model_name`, else the folder's
+    /// name or the GGUF file's without `.gguf`.
     static func embeddingModelID(_ settings: ServeSettings) -> String? {
         guard settings.embeddingModel != DefaultEmbeddingModel.disabled else { return nil }
         guard settings.embeddingModelName.isEmpty else { return settings.embeddingModelName }
         guard !settings.embeddingModel.isEmpty else { return DefaultEmbeddingModel.name }
-        return URL(fileURLWithPath: settings.embeddingModel).standardizedFileURL.lastPathComponent
+        return EmbeddingModelLoading.modelID(path: settings.embeddingModel)
     }
 
     /// The encoder and tokenizer of `embedding_model` (nil for "none"). The default model is
@@ -157,8 +158,7 @@ struct ServeModelLoader {
         let tokenizer: Tokenizer
         do {
             let threads = settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount
-            encoder = try SentenceEncoder(directory: directory, kernels: KernelContext(threads: threads))
-            tokenizer = try Tokenizer(huggingFaceJSONAt: directory + "/tokenizer.json")
+            (encoder, tokenizer) = try EmbeddingModelLoading.load(path: directory, kernels: KernelContext(threads: threads))
         } catch {
             throw ModelLoadError(kind: "embedding", path: directory, underlying: error)
         }
