@@ -23,8 +23,8 @@ struct EmbeddingHarness {
     }
 
     @discardableResult
-    func submit(_ inputs: [[TokenID]], model: String = "m", timeout: Duration? = nil) throws -> (job: Job, log: EmbeddingEventLog) {
-        let log = EmbeddingEventLog()
+    func submit(_ inputs: [[TokenID]], model: String = "m", timeout: Duration? = nil) throws -> (job: Job, log: WorkEventLog) {
+        let log = WorkEventLog()
         let job = try scheduler.submitEmbedding(EmbeddingJobRequest(model: model, inputs: inputs, timeout: timeout), onEvent: log.handler)
         return (job, log)
     }

@@ -2,8 +2,8 @@ import Foundation
 import KilnServe
 import Testing
 
-/// Collects an image job's events.
-final class ImageEventLog: @unchecked Sendable {
+/// Collects an image or embedding job's events: progress steps and the terminal event.
+final class WorkEventLog: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var progressSteps: [Int] = []
     private(set) var previewSteps: [Int] = []
@@ -31,6 +31,21 @@ final class ImageEventLog: @unchecked Sendable {
         lock.withLock {
             guard case .imageFinished(let image)? = terminals.first else { return nil }
             return image
+        }
+    }
+
+    /// An embedding job's vectors, once it finished (exactly one terminal event).
+    var vectors: [[Float]]? {
+        lock.withLock {
+            guard terminals.count == 1, case .embeddingsFinished(let vectors, _)? = terminals.first else { return nil }
+            return vectors
+        }
+    }
+
+    var usage: TokenUsage? {
+        lock.withLock {
+            guard case .embeddingsFinished(_, let usage)? = terminals.first else { return nil }
+            return usage
         }
     }
 
@@ -75,8 +90,8 @@ struct ImageHarness {
     @discardableResult
     func submitImage(
         size: Int = 64, steps: Int = 4, seed: UInt64 = 1, preview: Int = 0, prompt: String = "p",
-        timeout: Duration? = nil, log: ImageEventLog = ImageEventLog()
-    ) throws -> (job: Job, log: ImageEventLog) {
+        timeout: Duration? = nil, log: WorkEventLog = WorkEventLog()
+    ) throws -> (job: Job, log: WorkEventLog) {
         let request = ImageJobRequest(
             model: "fake", width: size, height: size, steps: steps,
             parameters: FakeImage(prompt: prompt, seed: seed), previewInterval: preview, timeout: timeout)
@@ -263,7 +278,7 @@ struct ImageHarness {
         let scheduler = try Scheduler(settings: settings, executor: text, imageExecutor: images)
         scheduler.start()
         defer { scheduler.stop() }
-        let imageLog = ImageEventLog()
+        let imageLog = WorkEventLog()
         let request = ImageJobRequest(model: "fake", width: 8, height: 8, steps: 2, parameters: FakeImage(seed: 4))
         _ = try scheduler.submitImage(request, onEvent: imageLog.handler)
         Thread.sleep(forTimeInterval: 0.05)  // the first step is under way
