@@ -55,17 +55,8 @@ enum LlamaVocabularyFixtures {
 
     /// The cases of `vocabulary` (read from its fixture folder, where every `.inp`/`.out` is).
     static func cases(_ vocabulary: Vocabulary) throws -> [(text: String, ids: [Int32])] {
-        let base = TokenizerFixtures.directory.appendingPathComponent(
-            "\(vocabulary.folder)/ggml-vocab-\(vocabulary.name).gguf"
-        ).path
-        let input = String(decoding: try Data(contentsOf: URL(fileURLWithPath: base + ".inp")), as: UTF8.self)
-        let output = String(decoding: try Data(contentsOf: URL(fileURLWithPath: base + ".out")), as: UTF8.self)
-        var texts = input.components(separatedBy: "\n__ggml_vocab_test__\n")
-        if texts.last == "" { texts.removeLast() }
-        var lines = output.components(separatedBy: "\n")
-        if lines.last == "" { lines.removeLast() }
-        precondition(texts.count == lines.count, "\(vocabulary.name): \(texts.count) inputs but \(lines.count) outputs")
-        return zip(texts, lines).map { text, line in (text, line.split(separator: " ").map { Int32($0)! }) }
+        let base = TokenizerFixtures.directory.appendingPathComponent("\(vocabulary.folder)/ggml-vocab-\(vocabulary.name).gguf")
+        return try TokenizerFixtures.cases(atBase: base.path, name: vocabulary.name)
     }
 
     /// vocab-random-cases.json: llama.cpp's ids for 421 random texts in the vocabularies that

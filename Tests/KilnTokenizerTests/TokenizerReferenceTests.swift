@@ -23,7 +23,11 @@ enum TokenizerFixtures {
 
     /// llama.cpp's test cases: inputs separated by `__ggml_vocab_test__` lines, expected ids one line each.
     static func cases(_ name: String) throws -> [(text: String, ids: [Int32])] {
-        let base = vocabularyPath(name)
+        try cases(atBase: vocabularyPath(name), name: name)
+    }
+
+    /// The cases in `base + ".inp"` and `base + ".out"`.
+    static func cases(atBase base: String, name: String) throws -> [(text: String, ids: [Int32])] {
         let input = String(decoding: try Data(contentsOf: URL(fileURLWithPath: base + ".inp")), as: UTF8.self)
         let output = String(decoding: try Data(contentsOf: URL(fileURLWithPath: base + ".out")), as: UTF8.self)
         var texts = input.components(separatedBy: "\n__ggml_vocab_test__\n")
