@@ -17,7 +17,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # prometheus_client parses /metrics in a test; openai is the official client the end-to-end tests drive;
 # numpy, scipy and pillow run the image model's pixel analysis (Scripts/dit/evaluate.py) in a test;
-# kubernetes-validate (with PyYAML) validates deploy/kubernetes against Kubernetes 1.31's schemas.
-python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai pytest numpy scipy pillow pyyaml kubernetes-validate==1.37.0 >&2
-import prometheus_client, openai, pytest, numpy, scipy, PIL, yaml, kubernetes_validate
+# kubernetes-validate (with PyYAML) validates deploy/kubernetes against Kubernetes 1.31's schemas;
+# openapi-spec-validator validates Docs/openapi.yaml and schemathesis checks the live server against it.
+python3 - <<'PY' 2>/dev/null || python3 -m pip install --quiet prometheus_client openai pytest numpy scipy pillow pyyaml kubernetes-validate==1.37.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5 >&2
+import prometheus_client, openai, pytest, numpy, scipy, PIL, yaml, kubernetes_validate, openapi_spec_validator, schemathesis
+assert schemathesis.__version__ == "4.32.5"
 PY

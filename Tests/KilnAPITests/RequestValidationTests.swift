@@ -55,6 +55,11 @@ import Testing
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":2.5}"#, "temperature"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#, "temperature"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"top_p":1.5}"#, "top_p"),
+        // 0 is outside the sampler's domain (it answered 500 before; found by schemathesis).
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0}"#, "top_p"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"typical_p":0}"#, "typical_p"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"repeat_penalty":0}"#, "repeat_penalty"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"top_p":1e-300}"#, "top_p"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"top_k":-1}"#, "top_k"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"presence_penalty":3}"#, "presence_penalty"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#, "stop"),

@@ -51,6 +51,11 @@ public struct GenerationOptions: Sendable, Equatable {
         presencePenalty = try fields.double("presence_penalty", in: -2...2) ?? presencePenalty
         frequencyPenalty = try fields.double("frequency_penalty", in: -2...2) ?? frequencyPenalty
         repeatPenalty = try fields.double("repeat_penalty", in: 0...10) ?? repeatPenalty
+        // The sampler takes these as Float divisors or probability masses: 0, or a value that rounds
+        // to 0 as a Float (1e-300), is outside its domain.
+        for (name, value) in [("top_p", topP), ("typical_p", typicalP), ("repeat_penalty", repeatPenalty)] where Float(value) <= 0 {
+            throw APIError.invalid("'\(name)' must be greater than 0, got \(value)", param: name)
+        }
         if let value = fields.value("seed") {
             guard case .int(let s) = value else { throw fields.typeError("seed", "an integer", value) }
             seed = UInt64(bitPattern: Int64(s))
