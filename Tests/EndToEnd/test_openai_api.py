@@ -169,3 +169,29 @@ def test_every_stream_event_is_a_json_object(kiln):
     for line in lines[:-1]:
         assert line.startswith("data: ")
         assert isinstance(json.loads(line[6:]), dict), line
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+
+
+@pytest.mark.parametrize("kwargs, param", [
+    ({"response_format": {"type": "json_object"}}, "response_format"),
+    ({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tools"),
+    ({"extra_body": {"grammar": 'root ::= "yes" | "no"'}}, "grammar"),
+])
+def test_members_that_would_change_the_answer_are_not_ignored(client, kiln, kwargs, param):
+    """The issue's two 200s that broke their callers (JSON mode, a required tool) are 400s naming the member."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(client, kiln, "What is the weather in Paris?", max_tokens=4, **kwargs)
+    assert caught.value.body["param"] == param, caught.value.body
+    assert caught.value.body["code"] == "unsupported_parameter"
+
+
+def test_members_without_effect_are_accepted_and_unknown_ones_refused(client, kiln):
+    reply = chat(client, kiln, "Hi", max_tokens=2, temperature=0, metadata={"team": "a"}, store=False,
+                 response_format={"type": "text"}, extra_body={"cache_prompt": True})
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(client, kiln, "Hi", max_tokens=2, extra_body={"temprature": 0.1})
+    assert caught.value.body["message"] == "Unrecognized request argument supplied: temprature"

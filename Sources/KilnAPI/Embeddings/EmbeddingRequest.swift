@@ -43,6 +43,7 @@ struct EmbeddingRequest {
         dimensions = try fields.int("dimensions", in: 1...1_000_000)
         truncate = try fields.bool("truncate") ?? false
         _ = try fields.string("user")
+        try fields.rejectUnread()
     }
 
     private static func inputs(_ value: JSONValue) throws -> [Input] {

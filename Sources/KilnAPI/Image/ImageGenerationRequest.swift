@@ -118,6 +118,13 @@ public struct ImageGenerationRequest: Sendable {
             throw APIError.invalid("'partial_images' needs 'stream': true", param: "partial_images")
         }
         _ = try fields.string("user")
+        try RequestFieldPolicy.acceptDefaultOnly(
+            "quality", in: fields, reason: "Kiln's image models have one quality; only 'auto' or 'standard' is accepted"
+        ) { $0 == "auto" || $0 == "standard" }
+        try RequestFieldPolicy.acceptDefaultOnly(
+            "background", in: fields, reason: "Kiln draws opaque images only; only 'auto' or 'opaque' is accepted"
+        ) { $0 == "auto" || $0 == "opaque" }
+        try fields.rejectUnread()
     }
 
     /// "WxH" with both sides positive multiples of `multiple` and within `maxSide`.

@@ -25,6 +25,25 @@ public struct ChatCompletionRequest: Sendable {
         guard !items.isEmpty else { throw APIError.invalid("'messages' must not be empty", param: "messages") }
         messages = try items.enumerated().map { try Self.normalize(message: $1, index: $0) }
         options = try GenerationOptions(fields: fields, logprobsStyle: .chat, limits: limits)
+        try Self.acceptUnimplementedDefaults(fields)
+        try fields.rejectUnread()
+    }
+
+    /// Chat members Kiln takes in their default form only (see `RequestFieldPolicy`).
+    private static func acceptUnimplementedDefaults(_ fields: RequestFields) throws {
+        try RequestFieldPolicy.acceptDefaultOnly(
+            "response_format", in: fields,
+            reason: "constrained decoding (JSON mode, JSON Schema) is not implemented yet; only {\"type\": \"text\"} is accepted"
+        ) { $0 == ["type": "text"] }
+        try RequestFieldPolicy.acceptDefaultOnly(
+            "tools", in: fields, reason: "tool calling is not implemented yet; only an empty list is accepted"
+        ) { $0 == .array([]) }
+        try RequestFieldPolicy.acceptDefaultOnly(
+            "tool_choice", in: fields, reason: "tool calling is not implemented yet; only 'none' is accepted"
+        ) { $0 == "none" }
+        try RequestFieldPolicy.acceptDefaultOnly(
+            "modalities", in: fields, reason: "Kiln's language models answer in text only"
+        ) { $0 == .array(["text"]) }
     }
 
     private static func normalize(message: JSONValue, index: Int) throws -> JSONValue {
@@ -101,6 +120,12 @@ public struct CompletionRequest: Sendable {
         if options.n * prompts.count > limits.maxN {
             throw APIError.invalid("'n' × number of prompts may be at most \(limits.maxN)", param: "n")
         }
+        // best_of = n is what Kiln does anyway; more would rank candidates it does not return.
+        let n = options.n
+        try RequestFieldPolicy.acceptDefaultOnly(
+            "best_of", in: fields, reason: "Kiln returns every candidate it generates; 'best_of' must equal 'n'"
+        ) { $0 == .int(n) }
+        try fields.rejectUnread()
     }
 
     private static func readPrompts(_ value: JSONValue, fields: RequestFields) throws -> [PromptInput] {

@@ -79,6 +79,7 @@ public struct GenerationOptions: Sendable, Equatable {
         if let options = fields.value("stream_options") {
             let optionFields = try RequestFields(options)
             includeUsageInStream = try optionFields.bool("include_usage") ?? false
+            try optionFields.rejectUnread(context: "stream_options.")
         }
         user = try fields.string("user")
     }

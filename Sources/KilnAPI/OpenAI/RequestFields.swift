@@ -2,9 +2,18 @@ import KilnJSON
 
 /// Typed, validated access to the members of a JSON request object. Every failure is an
 /// `APIError` naming the parameter, so a client learns exactly which field to fix.
+///
+/// It remembers which members its validators asked for, so that `rejectUnread` can apply the
+/// policy of `RequestFieldPolicy` to the rest: no member that would change the answer is ignored.
 struct RequestFields {
     let object: JSONValue
     let members: [(String, JSONValue)]
+    private let asked = AskedNames()
+
+    /// A reference, so that every copy of these fields records into one set.
+    private final class AskedNames {
+        var names: Set<String> = []
+    }
 
     init(_ body: JSONValue) throws {
         guard case .object(let members) = body else {
@@ -16,8 +25,18 @@ struct RequestFields {
 
     /// The value of `name`, treating an explicit `null` as absent (OpenAI's clients send nulls).
     func value(_ name: String) -> JSONValue? {
+        asked.names.insert(name)
         guard let value = object[name], !value.isNull else { return nil }
         return value
+    }
+
+    /// Throws for the first member that no validator asked for and that `RequestFieldPolicy`
+    /// does not accept as having no effect: a 400 naming it. `context` prefixes the name for
+    /// nested objects (`stream_options.`). A `null` member counts as absent.
+    func rejectUnread(context: String = "") throws {
+        for (name, value) in members where !value.isNull && !asked.names.contains(name) {
+            try RequestFieldPolicy.check(unread: context + name)
+        }
     }
 
     func string(_ name: String) throws -> String? {

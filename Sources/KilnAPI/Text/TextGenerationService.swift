@@ -249,7 +249,9 @@ public final class TextGenerationService: Sendable {
         let tokens = tokenizer.encode(
             content, addSpecial: try fields.bool("add_special") ?? false,
             parseSpecial: try fields.bool("parse_special") ?? true)
-        if try fields.bool("with_pieces") ?? false {
+        let withPieces = try fields.bool("with_pieces") ?? false
+        try fields.rejectUnread()
+        if withPieces {
             return .object([
                 (
                     "tokens",
@@ -272,6 +274,7 @@ public final class TextGenerationService: Sendable {
             guard case .int(let id) = item, id >= 0 else { throw APIError.invalid("'tokens' must hold token ids", param: "tokens") }
             return id
         }
+        try fields.rejectUnread()
         return .object([("content", .string(tokenizer.decode(try checkedTokens(ids, param: "tokens"), renderSpecial: true)))])
     }
 }
