@@ -111,7 +111,9 @@ public final class ImagePipeline: @unchecked Sendable {
 
     static func schedule(of config: ComponentConfig) throws -> NoiseSchedule {
         let path = config.path
-        let betaName = try config.string("beta_schedule", default: "scaled_linear")
+        // A member the config omits takes diffusers' default (the same in the four scheduler
+        // classes Kiln follows), except timestep_spacing, whose default is each class's own.
+        let betaName = try config.string("beta_schedule", default: "linear")
         guard let beta = NoiseSchedule.BetaSchedule(rawValue: betaName) else {
             throw ImageError.invalidConfig("\(path): beta_schedule \(betaName) is not supported (linear, scaled_linear, squaredcos_cap_v2)")
         }
@@ -119,10 +121,13 @@ public final class ImagePipeline: @unchecked Sendable {
         guard let prediction = NoiseSchedule.PredictionType(rawValue: predictionName) else {
             throw ImageError.invalidConfig("\(path): prediction_type \(predictionName) is not supported (epsilon, v_prediction)")
         }
-        // Published SD 1.x configs (PNDM) omit timestep_spacing; PNDM's and DDIM's default is "leading".
-        let spacingName = try config.string("timestep_spacing", default: "leading")
-        guard let spacing = NoiseSchedule.TimestepSpacing(rawValue: spacingName) else {
-            throw ImageError.invalidConfig("\(path): timestep_spacing \(spacingName) is not supported (leading, linspace, trailing)")
+        var spacing: NoiseSchedule.TimestepSpacing? = nil
+        if config.has("timestep_spacing") {
+            let spacingName = try config.string("timestep_spacing")
+            guard let named = NoiseSchedule.TimestepSpacing(rawValue: spacingName) else {
+                throw ImageError.invalidConfig("\(path): timestep_spacing \(spacingName) is not supported (leading, linspace, trailing)")
+            }
+            spacing = named
         }
         return try NoiseSchedule(
             trainTimesteps: config.int("num_train_timesteps", default: 1000, range: 2...100_000),

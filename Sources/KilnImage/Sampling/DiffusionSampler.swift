@@ -6,6 +6,14 @@ public enum SamplerKind: String, Sendable, CaseIterable {
     case euler
     case eulerAncestral = "euler_a"
     case dpmSolverPlusPlus2M = "dpm++2m"
+
+    /// The timestep spacing of the matching diffusers scheduler class when its config names none:
+    /// `DDIMScheduler`'s is leading; `EulerDiscreteScheduler`'s, `EulerAncestralDiscreteScheduler`'s
+    /// and `DPMSolverMultistepScheduler`'s are linspace. (Stable Diffusion 2.x's published scheduler
+    /// config names none.)
+    public var defaultTimestepSpacing: NoiseSchedule.TimestepSpacing {
+        self == .ddim ? .leading : .linspace
+    }
 }
 
 /// Where a sampler puts its noise levels: diffusers' default for the sampler, or Karras et al.'s.
@@ -24,6 +32,8 @@ public struct DiffusionSampler: Sendable {
     public let kind: SamplerKind
     public let spacing: SigmaSpacing
     public let schedule: NoiseSchedule
+    /// The schedule's timestep spacing, or the sampler's default where the schedule names none.
+    public let timestepSpacing: NoiseSchedule.TimestepSpacing
     /// The model timestep of each step (fractional for Karras spacing with Euler).
     public let timesteps: [Double]
     /// σ of each step, then the final σ (0); empty for DDIM, which works in ᾱ.
@@ -43,15 +53,17 @@ public struct DiffusionSampler: Sendable {
         self.kind = kind
         self.spacing = spacing
         self.schedule = schedule
+        let timestepSpacing = schedule.timestepSpacing ?? kind.defaultTimestepSpacing
+        self.timestepSpacing = timestepSpacing
         let trainSigmas = schedule.trainSigmas
         let logSigmas = schedule.trainLogSigmas
         switch kind {
         case .ddim:
-            timesteps = schedule.spacedTimesteps(steps: steps).map { $0.rounded(.toNearestOrEven) }
+            timesteps = schedule.spacedTimesteps(steps: steps, spacing: timestepSpacing).map { $0.rounded(.toNearestOrEven) }
             sigmas = []
             initialNoiseScale = 1
         case .euler, .eulerAncestral:
-            var times = schedule.spacedTimesteps(steps: steps)
+            var times = schedule.spacedTimesteps(steps: steps, spacing: timestepSpacing)
             var levels = times.map { NoiseSchedule.interpolate(trainSigmas, at: $0) }
             if spacing == .karras {
                 levels = NoiseSchedule.karras(from: levels, steps: steps)
@@ -60,11 +72,11 @@ public struct DiffusionSampler: Sendable {
             timesteps = times
             sigmas = levels + [0]
             let maximum = levels.max() ?? 0
-            initialNoiseScale = schedule.timestepSpacing == .leading ? (maximum * maximum + 1).squareRoot() : maximum
+            initialNoiseScale = timestepSpacing == .leading ? (maximum * maximum + 1).squareRoot() : maximum
         case .dpmSolverPlusPlus2M:
             let total = schedule.trainTimesteps
             var times: [Double]
-            switch schedule.timestepSpacing {
+            switch timestepSpacing {
             case .linspace:
                 times = (0...steps).reversed().dropLast().map { (Double(total - 1) * Double($0) / Double(steps)).rounded(.toNearestOrEven) }
             case .leading:

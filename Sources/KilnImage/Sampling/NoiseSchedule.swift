@@ -21,7 +21,10 @@ public struct NoiseSchedule: Sendable, Equatable {
     public var betaEnd: Double
     public var betaSchedule: BetaSchedule
     public var predictionType: PredictionType
-    public var timestepSpacing: TimestepSpacing
+    /// How a sampler spaces its timesteps; nil when the scheduler config names none, in which
+    /// case each sampler takes the default of its diffusers class (`SamplerKind.defaultTimestepSpacing`),
+    /// as diffusers does when it builds one scheduler from another's config.
+    public var timestepSpacing: TimestepSpacing?
     public var stepsOffset: Int
     /// DDIM: whether the step past t = 0 uses ᾱ = 1 (else ᾱ₀).
     public var setAlphaToOne: Bool
@@ -31,7 +34,7 @@ public struct NoiseSchedule: Sendable, Equatable {
     public init(
         trainTimesteps: Int = 1000, betaStart: Double = 0.00085, betaEnd: Double = 0.012,
         betaSchedule: BetaSchedule = .scaledLinear, predictionType: PredictionType = .epsilon,
-        timestepSpacing: TimestepSpacing = .leading, stepsOffset: Int = 1, setAlphaToOne: Bool = false
+        timestepSpacing: TimestepSpacing? = .leading, stepsOffset: Int = 1, setAlphaToOne: Bool = false
     ) throws {
         guard (2...100_000).contains(trainTimesteps) else {
             throw ImageError.invalidConfig("num_train_timesteps \(trainTimesteps) is outside 2...100000")
@@ -88,9 +91,9 @@ public struct NoiseSchedule: Sendable, Equatable {
     var trainLogSigmas: [Double] { trainSigmas.map { Double(logf(Float($0))) } }
 
     /// Evenly spaced inference timesteps, descending, the way diffusers' DDIM and Euler space them.
-    func spacedTimesteps(steps: Int) -> [Double] {
+    func spacedTimesteps(steps: Int, spacing: TimestepSpacing) -> [Double] {
         let total = trainTimesteps
-        switch timestepSpacing {
+        switch spacing {
         case .linspace:
             return (0..<steps).reversed().map { index in
                 steps == 1 ? 0 : Double(total - 1) * Double(index) / Double(steps - 1)
