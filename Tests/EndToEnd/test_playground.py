@@ -204,3 +204,71 @@ def test_model_output_is_text_never_markup(browser, kiln):
     assert sent["stream"] is True and sent["model"] == kiln.model and sent["messages"][-1]["role"] == "user"
     assert console_errors(browser) == []
     browser.execute_script("sessionStorage.clear()")
+
+
+def test_stop_ends_an_answer_midway(browser, kiln):
+    open_playground(browser, kiln)
+    hook(browser, "prompt").send_keys("Write a long story about a lighthouse keeper.")
+    hook(browser, "send").click()
+    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+        'const answer = document.querySelector(\'[data-testid="messages"] .message.assistant .content\');'
+        'return answer !== null && answer.textContent.length > 0;'))
+    hook(browser, "stop").click()
+    wait_for_answer(browser)
+    assert browser.execute_script(
+        'return document.querySelector(\'[data-testid="messages"] .message.assistant .note\').textContent') == "Stopped."
+    assert hook(browser, "send").is_enabled() and not hook(browser, "stop").is_enabled()
+    assert console_errors(browser) == []
+
+
+# The page's own event-stream parser on what the format allows and Kiln never sends (CRLF and CR
+# line ends, comments, multi-line data, fields without a space, a CRLF split between chunks).
+PARSE_EVENTS = """
+const done = arguments[arguments.length - 1];
+import('/playground/api.js').then(({ EventStreamParser }) => {
+  const parser = new EventStreamParser();
+  const events = [];
+  for (const chunk of arguments[0]) events.push(...parser.push(chunk));
+  events.push(...parser.finish());
+  done(events);
+}, (error) => done(String(error)));
+"""
+
+
+def test_event_stream_parser_follows_the_format(browser, kiln):
+    open_playground(browser, kiln)
+    chunks = [": comment\r\ndata: one\r", "\n\r\nevent: image_generation.completed\rdata:two\rdata:  three\r\r",
+              "data: {\"a\": \"é\"}\n\nid: 7\nretry: 1\ndata\n\n", "data: unfinished"]
+    events = browser.execute_async_script(PARSE_EVENTS, chunks)
+    assert events == [
+        {"event": "message", "data": "one"},
+        {"event": "image_generation.completed", "data": "two\n three"},
+        {"event": "message", "data": "{\"a\": \"é\"}"},
+        {"event": "message", "data": ""},
+    ]
+    assert console_errors(browser) == []
+
+
+def test_with_api_keys_the_page_loads_and_asks_for_one(browser):
+    from conftest import KilnServer
+    server = KilnServer("--api-keys", "sk-playground", "--image-model", "none", "--embedding-model", "none",
+                        api_key="sk-playground")
+    try:
+        browser.get(server.base + "/")
+        browser.execute_script("sessionStorage.clear()")
+        browser.refresh()
+        # The page and its modules load without a key; the API answers 401 until one is typed.
+        WebDriverWait(browser, WAIT).until(lambda d: "API key" in hook(d, "status").text)
+        assert "error" in hook(browser, "status").get_attribute("class")
+        errors = console_errors(browser)
+        assert errors and all("/v1/models" in entry["message"] and "401" in entry["message"] for entry in errors)
+        hook(browser, "api-key").send_keys("sk-playground")
+        hook(browser, "prompt").click()
+        WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+            'return document.querySelector(\'[data-testid="model"]\').options.length') == 1)
+        assert hook(browser, "model").get_attribute("value") == server.model
+        assert hook(browser, "status").text == "1 model served"
+        assert console_errors(browser) == []
+    finally:
+        browser.execute_script("sessionStorage.clear()")
+        server.stop()
