@@ -95,6 +95,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The playground's page, scripts and style sheet, compiled into the binary
+            // (`PackageResources`), so that it serves them from wherever it runs: no bundle to find.
+            resources: [.embedInCode("Playground/Files")],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(
             name: "kiln",

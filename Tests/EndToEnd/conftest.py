@@ -34,7 +34,9 @@ def default_embedding_models():
 
 
 class KilnServer:
-    def __init__(self, *flags):
+    def __init__(self, *flags, api_key=None):
+        """`api_key`: one of the keys `flags` give the server (`--api-keys`), sent where the
+        server asks for one."""
         binary = os.environ.get("KILN_BINARY", os.path.join(ROOT, ".build", "debug", "kiln"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -53,7 +55,8 @@ class KilnServer:
                 time.sleep(0.1)
         else:
             raise RuntimeError("kiln did not become ready")
-        with urllib.request.urlopen(self.base + "/v1/models") as response:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        with urllib.request.urlopen(urllib.request.Request(self.base + "/v1/models", headers=headers)) as response:
             import json
             self.model = json.load(response)["data"][0]["id"]
 

@@ -65,3 +65,10 @@ def test_streaming_endpoints_document_server_sent_events():
     for path in ("/v1/chat/completions", "/v1/completions", "/v1/images/generations"):
         content = document["paths"][path]["post"]["responses"]["200"]["content"]
         assert {"application/json", "text/event-stream"} <= content.keys(), path
+
+
+def test_playground_files_are_the_folder_compiled_in():
+    """`/playground/{file}` documents exactly the files the binary compiles in (besides the page)."""
+    parameter = spec()["paths"]["/playground/{file}"]["get"]["parameters"][0]
+    folder = {path.name for path in (ROOT / "Sources" / "KilnAPI" / "Playground" / "Files").iterdir()}
+    assert set(parameter["schema"]["enum"]) == folder - {"index.html"}

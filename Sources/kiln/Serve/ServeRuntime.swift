@@ -84,6 +84,7 @@ struct ServeRuntime {
             cors: CORSPolicy(allowedOrigins: settings.corsAllowedOrigins),
             authenticator: APIKeyAuthenticator(keys: settings.apiKeys))
         OpsEndpoints(metrics: metrics, readiness: readiness).register(on: router)
+        PlaygroundEndpoints.register(on: router)
         let text = ServiceSlot<ServeModelLoader.Loaded>()
         let imageModelName = ServeModelLoader.imageModelID(settings)
         let embeddingModelName = ServeModelLoader.embeddingModelID(settings)
