@@ -14,7 +14,10 @@ import Testing
     /// The tiny pipeline with the scheduler config of `variant`: `saved`, its own config switched
     /// to v-prediction; `sd2`, Stable Diffusion 2.1's published config as written (no
     /// timestep_spacing). A temporary folder whose other components link to the committed ones.
+    /// `tiny-sd2` is the committed pipeline of Stable Diffusion 2.x's shape (GELU text encoder,
+    /// linear projections, per-block head counts, SD 2.1's scheduler config).
     static func pipeline(_ variant: String) throws -> ImagePipeline {
+        if variant == "tiny-sd2" { return try ImagePipeline(directory: DiffusionFixtures.directory.appendingPathComponent("tiny-sd2").path) }
         let fileManager = FileManager.default
         let folder = fileManager.temporaryDirectory.appendingPathComponent("kiln-vprediction-\(UUID().uuidString)")
         defer { try? fileManager.removeItem(at: folder) }
@@ -46,10 +49,17 @@ import Testing
         #expect(try DiffusionSampler(kind: .euler, spacing: .default, schedule: sd2, steps: 12).timestepSpacing == .linspace)
     }
 
+    @Test func stableDiffusion2ShapedTextEncoderMatchesTransformers() throws {
+        let pipeline = try Self.pipeline("tiny-sd2")
+        let expected = DiffusionFixtures.tensor("tiny-sd2/prompt_embeds", in: Self.reference).values
+        let ours = try pipeline.encode(prompt: Self.meta["prompt"] as! String)
+        #expect(DiffusionFixtures.maxAbsDifference(ours, expected) < 1e-4)
+    }
+
     @Test(
         arguments: ["saved", "sd2"].flatMap { variant in
             ["ddim/default", "euler/default", "euler/karras", "euler_a/default", "dpm++2m/default", "dpm++2m/karras"].map { "\(variant)/\($0)" }
-        })
+        } + ["tiny-sd2/ddim/default", "tiny-sd2/euler/default", "tiny-sd2/dpm++2m/karras"])
     func generationMatchesDiffusers(key: String) throws {
         let parts = key.split(separator: "/").dropFirst().map(String.init)
         let pipeline = try Self.pipeline(String(key.split(separator: "/")[0]))
