@@ -111,12 +111,15 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
     case invalidParameter(name: String, reason: String)
     /// The logits handed to the sampler do not have one entry per vocabulary token.
     case logitCountMismatch(expected: Int, actual: Int)
+    /// The allowed-token mask has the wrong number of words, or allows no token at all.
+    case invalidTokenMask(reason: String)
 
     public var description: String {
         switch self {
         case .invalidParameter(let name, let reason): return "invalid sampling parameter \(name): \(reason)"
         case .logitCountMismatch(let expected, let actual):
             return "sampler expected \(expected) logits, got \(actual)"
+        case .invalidTokenMask(let reason): return "invalid allowed-token mask: \(reason)"
         }
     }
 }

@@ -52,6 +52,21 @@ public final class SamplingWorkspace {
         candidatesAreSorted = false
     }
 
+    /// Keeps only the live candidates whose token bit is set in `allowed`, in their order.
+    func keepAllowed(_ allowed: UnsafeBufferPointer<UInt64>) {
+        var kept = 0
+        for slot in 0..<candidateCount {
+            let token = Int(ids[slot])
+            guard allowed[token >> 6] & (1 << UInt64(token & 63)) != 0 else { continue }
+            if kept != slot {
+                ids[kept] = ids[slot]
+                logits[kept] = logits[slot]
+            }
+            kept += 1
+        }
+        candidateCount = kept
+    }
+
     /// The total order the sampler uses between slots: higher logit first, lower token id on
     /// ties. The tie rule makes every result independent of how the candidates were arranged.
     @inline(__always)

@@ -35,21 +35,45 @@ public struct TokenSampler: Sendable {
 
     /// Chooses the next token from one row of logits (`vocabularySize` values) and records it
     /// in the history.
+    ///
+    /// `allowedTokens`, when given, is a bit mask over the vocabulary (token i allowed when bit
+    /// i % 64 of word i / 64 is set; `TokenMask.wordCount(vocabularySize:)` words), such as a
+    /// grammar's: only allowed tokens can be chosen. It applies before every filter (top-k,
+    /// typical, top-p, min-p), so those filters rank the allowed tokens only, and it draws the
+    /// same single random number as an unmasked choice, so seeds stay reproducible.
     public mutating func sample(
         logits: UnsafeBufferPointer<Float>,
-        workspace: SamplingWorkspace
+        workspace: SamplingWorkspace,
+        allowedTokens: UnsafeBufferPointer<UInt64>? = nil
     ) throws -> Int32 {
         guard logits.count == vocabularySize, workspace.vocabularySize == vocabularySize else {
             throw SamplingError.logitCountMismatch(expected: vocabularySize, actual: logits.count)
         }
+        if let allowedTokens, allowedTokens.count != TokenMask.wordCount(vocabularySize: vocabularySize) {
+            throw SamplingError.invalidTokenMask(
+                reason: "\(allowedTokens.count) words for \(vocabularySize) tokens; expected \(TokenMask.wordCount(vocabularySize: vocabularySize))")
+        }
         if parameters.isGreedy, parameters.logitBias.isEmpty, !parameters.hasPenalties {
-            let chosen = Self.argmax(logits)
+            let chosen: Int32
+            if let allowedTokens {
+                guard let best = Self.argmax(logits, allowed: allowedTokens) else {
+                    throw SamplingError.invalidTokenMask(reason: "it allows no token")
+                }
+                chosen = best
+            } else {
+                chosen = Self.argmax(logits)
+            }
             history.append(chosen)
             return chosen
         }
         workspace.loadCandidates(from: logits)
         applyLogitBias(workspace)
         applyPenalties(workspace)
+        if let allowedTokens {
+            // After the adjustments, which index the candidates by token id.
+            workspace.keepAllowed(allowedTokens)
+            guard workspace.candidateCount > 0 else { throw SamplingError.invalidTokenMask(reason: "it allows no token") }
+        }
         let chosen = parameters.isGreedy ? chooseGreedily(workspace) : chooseRandomly(workspace)
         history.append(chosen)
         return chosen
@@ -103,6 +127,27 @@ public struct TokenSampler: Sendable {
             bestIndex = index
         }
         return Int32(truncatingIfNeeded: bestIndex)
+    }
+
+    /// The allowed token with the largest logit (the lowest id on ties; NaN never wins unless all
+    /// allowed logits are NaN), or nil when the mask allows none. Visits only the set bits.
+    static func argmax(_ logits: UnsafeBufferPointer<Float>, allowed: UnsafeBufferPointer<UInt64>) -> Int32? {
+        var bestIndex = -1
+        var best = -Float.infinity
+        for (wordIndex, word) in allowed.enumerated() where word != 0 {
+            var bits = word
+            while bits != 0 {
+                let index = wordIndex * 64 + bits.trailingZeroBitCount
+                bits &= bits - 1
+                guard index < logits.count else { break }
+                let logit = logits[index]
+                if bestIndex < 0 || logit > best {
+                    best = logit.isNaN ? -.infinity : logit
+                    bestIndex = index
+                }
+            }
+        }
+        return bestIndex < 0 ? nil : Int32(truncatingIfNeeded: bestIndex)
     }
 
     private func chooseGreedily(_ workspace: SamplingWorkspace) -> Int32 {
