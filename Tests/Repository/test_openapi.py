@@ -65,3 +65,26 @@ def test_streaming_endpoints_document_server_sent_events():
     for path in ("/v1/chat/completions", "/v1/completions", "/v1/images/generations"):
         content = document["paths"][path]["post"]["responses"]["200"]["content"]
         assert {"application/json", "text/event-stream"} <= content.keys(), path
+
+
+def test_every_response_documents_the_request_id():
+    """Every response the server sends carries X-Request-ID (Docs/operations.md, "Request ids"):
+    each documented response declares it, and the error body documents `request_id`."""
+    document = spec()
+    header = document["components"]["headers"]["RequestID"]
+    assert header["required"] is True
+    assert header["schema"]["pattern"] == "^[A-Za-z0-9._:-]+$"
+    shared = document["components"]["responses"]
+    for name, response in shared.items():
+        assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/RequestID"}, name
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if "$ref" not in response:
+                    assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/RequestID"}, \
+                        f"{method} {path} {status}: no X-Request-ID header"
+                checked += 1
+    assert checked > 30
+    error = document["components"]["schemas"]["Error"]["properties"]["error"]
+    assert error["properties"]["request_id"]["type"] == "string"

@@ -66,15 +66,19 @@ public struct HTTPRequest: Sendable {
     public var remoteAddress: String
     /// Values of `{name}` segments of the route pattern that matched, filled in by ``Router``.
     public var pathParameters: [String: String]
+    /// The request's id (``RequestID``): the client's `X-Request-ID` when well-formed, else one
+    /// the server made. The response carries it, and so do the access log line and error bodies.
+    public var requestID: String
 
     public init(
         head: HTTPRequestHead, body: [UInt8] = [], remoteAddress: String = "",
-        pathParameters: [String: String] = [:]
+        pathParameters: [String: String] = [:], requestID: String = ""
     ) {
         self.head = head
         self.body = body
         self.remoteAddress = remoteAddress
         self.pathParameters = pathParameters
+        self.requestID = requestID
     }
 
     public var method: String { head.method }

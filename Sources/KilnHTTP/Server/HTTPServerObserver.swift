@@ -18,11 +18,13 @@ public struct HTTPRequestRecord: Sendable {
     public var streamed: Bool
     /// Set when the request was cancelled before its response completed.
     public var cancellation: CancellationReason?
+    /// The request's ``RequestID``, as sent in the response's `X-Request-ID`.
+    public var requestID: String
 
     public init(
         method: String, path: String, route: String, status: Int, responseBodyBytes: Int,
         requestBodyBytes: Int, duration: Double, remoteAddress: String, streamed: Bool,
-        cancellation: CancellationReason?
+        cancellation: CancellationReason?, requestID: String = "-"
     ) {
         self.method = method
         self.path = path
@@ -34,6 +36,7 @@ public struct HTTPRequestRecord: Sendable {
         self.remoteAddress = remoteAddress
         self.streamed = streamed
         self.cancellation = cancellation
+        self.requestID = requestID
     }
 }
 
