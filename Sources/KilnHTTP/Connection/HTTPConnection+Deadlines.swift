@@ -18,7 +18,7 @@ extension HTTPConnection {
         let action = lifecycle.deadline(now: now, facts: lifecycleFacts, timeouts: context.timeouts)
         if case .close(.sendTimedOut) = action {
             var metadata: Logger.Metadata = ["remote": .string(remoteAddress)]
-            if let exchange { metadata["request_id"] = .string(exchange.requestID) }
+            if let exchange { metadata["request_id"] = .string(exchange.requestID.text) }
             context.logger.debug("send timeout", metadata: metadata)
         }
         perform(action)

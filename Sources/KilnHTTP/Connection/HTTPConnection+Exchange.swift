@@ -24,7 +24,7 @@ extension HTTPConnection {
         // Loop-confined, like the connection.
         private(set) var head: HTTPRequestHead
         /// The request's ``RequestID``; also read by the responder under `lock`.
-        private(set) var requestID: String
+        private(set) var requestID: RequestID
         private(set) var requestBodyBytes = 0
         private(set) var startTime: UInt64 = 0
         private(set) var wantsKeepAlive = true
@@ -40,7 +40,7 @@ extension HTTPConnection {
         private var completed = false
 
         init(
-            head: HTTPRequestHead, requestID: String, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool,
+            head: HTTPRequestHead, requestID: RequestID, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool,
             lock: NSLock
         ) {
             self.lock = lock
@@ -54,7 +54,7 @@ extension HTTPConnection {
         /// Starts the exchange of the next request on a reused object; under `lock`, by the
         /// connection that alone holds it.
         func begin(
-            head: HTTPRequestHead, requestID: String, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool
+            head: HTTPRequestHead, requestID: RequestID, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool
         ) {
             self.head = head
             self.requestID = requestID

@@ -132,12 +132,12 @@ extension HTTPConnection {
                 status: status,
                 responseBodyBytes: exchange.responseBodyBytes, requestBodyBytes: exchange.requestBodyBytes,
                 duration: duration, remoteAddress: remoteAddress, streamed: streamed,
-                cancellation: exchange.cancellationReason, requestID: exchange.requestID))
+                cancellation: exchange.cancellationReason, id: exchange.requestID))
     }
 
     /// A response that belongs to no handled request (parse errors, timeouts, refusals): sent with
     /// `Connection: close`, after which the connection lingers and closes.
-    func writeStandaloneResponse(_ response: HTTPResponse, method: String, path: String, requestID: String) {
+    func writeStandaloneResponse(_ response: HTTPResponse, method: String, path: String, requestID: RequestID) {
         guard !isClosed, exchange == nil else { return }
         appendHead(
             status: response.status, headers: response.headers, extraHeaders: HTTPHeaders(),
@@ -151,7 +151,7 @@ extension HTTPConnection {
                 method: method, path: path, route: "unmatched", status: response.status,
                 responseBodyBytes: response.body.count, requestBodyBytes: 0,
                 duration: Double(MonotonicClock.nanoseconds() - min(start, MonotonicClock.nanoseconds())) / 1e9,
-                remoteAddress: remoteAddress, streamed: false, cancellation: nil, requestID: requestID))
+                remoteAddress: remoteAddress, streamed: false, cancellation: nil, id: requestID))
         lifecycle.standaloneResponseQueued()
         suspendReading()
         flushOutput()
@@ -184,7 +184,7 @@ extension HTTPConnection {
     private func checkOutputBacklog(_ backlog: Int) {
         if backlog > context.configuration.maxBufferedOutputBytes {
             var metadata: Logger.Metadata = ["remote": .string(remoteAddress)]
-            if let exchange { metadata["request_id"] = .string(exchange.requestID) }
+            if let exchange { metadata["request_id"] = .string(exchange.requestID.text) }
             context.logger.debug("dropping a connection that does not read its output", metadata: metadata)
             close(reason: .sendTimedOut)
         }

@@ -80,7 +80,7 @@ final class HTTPConnection: @unchecked Sendable {
             let response = HTTPResponse.error(
                 status: 503, message: "The server is at its connection limit; retry later.",
                 type: "server_error", code: "too_many_connections",
-                headers: ["Retry-After": "1"], requestID: requestID)
+                headers: ["Retry-After": "1"], requestID: requestID.text)
             writeStandaloneResponse(response, method: "-", path: "-", requestID: requestID)
         }
     }
@@ -239,7 +239,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
         exchange = responder.exchange
         context.handler(
-            HTTPRequest(head: head, body: body, remoteAddress: remoteAddress, requestID: requestID), responder)
+            HTTPRequest(head: head, body: body, remoteAddress: remoteAddress, id: requestID), responder)
         recycle(&responder)
     }
 
@@ -311,10 +311,10 @@ final class HTTPConnection: @unchecked Sendable {
                 "remote": .string(remoteAddress),
                 "status": .stringConvertible(status),
                 "reason": .string(message),
-                "request_id": .string(requestID),
+                "request_id": .string(requestID.text),
             ])
         writeStandaloneResponse(
-            .standardError(status: status, message: message, requestID: requestID), method: method, path: path,
+            .standardError(status: status, message: message, requestID: requestID.text), method: method, path: path,
             requestID: requestID)
     }
 

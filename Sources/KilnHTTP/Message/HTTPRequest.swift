@@ -68,18 +68,21 @@ public struct HTTPRequest: Sendable {
     public var pathParameters: [String: String]
     /// The request's id (``RequestID``): the client's `X-Request-ID` when well-formed, else one
     /// the server made. The response carries it, and so do the access log line and error bodies.
-    public var requestID: String
+    public var id: RequestID
 
     public init(
         head: HTTPRequestHead, body: [UInt8] = [], remoteAddress: String = "",
-        pathParameters: [String: String] = [:], requestID: String = ""
+        pathParameters: [String: String] = [:], id: RequestID = RequestID("-")
     ) {
         self.head = head
         self.body = body
         self.remoteAddress = remoteAddress
         self.pathParameters = pathParameters
-        self.requestID = requestID
+        self.id = id
     }
+
+    /// The request's id as text (``id``).
+    public var requestID: String { id.text }
 
     public var method: String { head.method }
     public var path: String { head.path }

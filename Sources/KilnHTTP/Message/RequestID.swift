@@ -6,9 +6,50 @@
 /// (`req_…`, `trace:…`), and keeps anything that could forge a log field or a header (spaces,
 /// quotes, `=`, control bytes) out of the log and the response. A malformed id is replaced, not
 /// refused: the request itself is fine.
-public enum RequestID {
+///
+/// A made id stays as its 15 bytes in two integers until someone asks for its ``text``: the
+/// response head is written from the bytes, so a request that nobody logs (`/health` with the
+/// access log off) makes no string.
+public struct RequestID: Sendable, Equatable, CustomStringConvertible {
     /// The request and response header.
     public static let headerName = "X-Request-ID"
+
+    /// The client's id, when it sent a well-formed one.
+    private var sent: String?
+    /// A made id's 15 ASCII bytes, little-endian: bytes 0–7 in `low`, 8–14 in `high`.
+    private var low: UInt64 = 0
+    private var high: UInt64 = 0
+
+    /// An id given as text (a client's, already checked).
+    public init(_ text: String) {
+        sent = text
+    }
+
+    init(generatedLow low: UInt64, high: UInt64) {
+        self.low = low
+        self.high = high
+    }
+
+    /// The id as sent in `X-Request-ID`.
+    public var text: String {
+        if let sent { return sent }
+        return withUnsafeBytes(of: (low, high)) { bytes in
+            String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<RequestIDGenerator.length]), as: UTF8.self)
+        }
+    }
+
+    public var description: String { text }
+
+    /// Writes the id into a response head.
+    func write(to writer: inout HTTPResponseHeadEncoder.Writer) {
+        if let sent {
+            writer.write(sent)
+            return
+        }
+        withUnsafeBytes(of: (low, high)) { bytes in
+            writer.write(UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[0..<RequestIDGenerator.length]))
+        }
+    }
 
     /// Whether `value` may be used as the id as sent.
     public static func isWellFormed(_ value: String, maxBytes: Int) -> Bool {
@@ -34,15 +75,15 @@ public enum RequestID {
 
     /// The id of a request with these headers: the first `X-Request-ID` if well-formed, else a
     /// new one from `generator`.
-    static func resolve(_ headers: HTTPHeaders, maxBytes: Int, generator: inout RequestIDGenerator) -> String {
-        if let sent = headers[headerName], isWellFormed(sent, maxBytes: maxBytes) { return sent }
+    static func resolve(_ headers: HTTPHeaders, maxBytes: Int, generator: inout RequestIDGenerator) -> RequestID {
+        if let sent = headers[headerName], isWellFormed(sent, maxBytes: maxBytes) { return RequestID(sent) }
         return generator.next()
     }
 }
 
 /// Makes request ids: 15 characters of `A-Z a-z 0-9 _ -`, 90 random bits.
 ///
-/// Fifteen UTF-8 bytes is what a Swift string holds inline, so an id costs no allocation; 90 bits
+/// Fifteen bytes fit in two integers (and in an inline Swift string when one is made); 90 bits
 /// make a collision among 10^12 ids about one chance in a million, across replicas too. The bits
 /// come from wyrand (a 64-bit multiply-xorshift generator) seeded once from the system's
 /// generator: one `getrandom` per event loop instead of one per request. One generator per event
@@ -69,19 +110,17 @@ struct RequestIDGenerator {
         return product.high ^ product.low
     }
 
-    mutating func next() -> String {
-        // 10 characters from the first 60 bits, 5 from the next 30.
-        var bits = nextBits()
-        let more = nextBits()
-        return String(unsafeUninitializedCapacity: Self.length) { buffer in
-            Self.alphabet.withUTF8Buffer { alphabet in
-                for index in 0..<Self.length {
-                    if index == 10 { bits = more }
-                    buffer[index] = alphabet[Int(bits & 63)]
-                    bits >>= 6
-                }
+    /// 8 characters from the first 48 bits, 7 from the next 42.
+    mutating func next() -> RequestID {
+        let alphabet = Self.alphabet.utf8Start
+        func characters(_ count: Int, from bits: UInt64) -> UInt64 {
+            var bits = bits, packed: UInt64 = 0
+            for index in 0..<count {
+                packed |= UInt64(alphabet[Int(bits & 63)]) << (8 * UInt64(index))
+                bits >>= 6
             }
-            return Self.length
+            return packed
         }
+        return RequestID(generatedLow: characters(8, from: nextBits()), high: characters(7, from: nextBits()))
     }
 }

@@ -55,7 +55,7 @@ public final class HTTPResponder: @unchecked Sendable {
         let connection = self.connection, exchange = self.exchange
         connection.loop.execute {
             connection.sendResponse(
-                .standardError(status: 500, message: "The handler produced no response.", requestID: exchange.requestID),
+                .standardError(status: 500, message: "The handler produced no response.", requestID: exchange.requestID.text),
                 for: exchange, extraHeaders: HTTPHeaders())
         }
     }
@@ -67,7 +67,7 @@ public final class HTTPResponder: @unchecked Sendable {
 
     /// Readies a responder that nothing else refers to any more for the connection's next
     /// request. The lock is taken only so that the writes of threads that used it before are seen.
-    func begin(head: HTTPRequestHead, requestID: String, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
+    func begin(head: HTTPRequestHead, requestID: RequestID, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
         lock.withLock {
             exchange.begin(
                 head: head, requestID: requestID, requestBodyBytes: requestBodyBytes, startTime: startTime,
@@ -80,7 +80,7 @@ public final class HTTPResponder: @unchecked Sendable {
 
     /// The request's id (``RequestID``), which every response to it carries in `X-Request-ID`:
     /// put it in error bodies and log lines.
-    public var requestID: String { lock.withLock { exchange.requestID } }
+    public var requestID: String { lock.withLock { exchange.requestID }.text }
 
     /// The server's logger with the request's id as metadata (`request_id`): for every line a
     /// handler logs about its request, so that they join the access log line.

@@ -17,7 +17,7 @@ enum HTTPResponseHeadEncoder {
         /// Whether the coding depended on `Accept-Encoding` (compressible types): adds it to `Vary`.
         var varyOnAcceptEncoding = false
         /// The request's id, sent as `X-Request-ID` (already checked or made by ``RequestID``).
-        var requestID: String?
+        var requestID: RequestID?
     }
 
     /// Stack space for a head; a larger one (long handler headers) is written again into a heap
@@ -77,7 +77,7 @@ enum HTTPResponseHeadEncoder {
         }
         if let requestID = framing.requestID {
             writer.write("X-Request-ID: ")
-            writer.write(requestID)
+            requestID.write(to: &writer)
             writer.write("\r\n")
         }
         if let serverLine { writer.write(serverLine) }
