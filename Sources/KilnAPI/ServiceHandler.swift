@@ -9,14 +9,14 @@ func serviceHandler<Service>(
 ) -> HTTPHandler {
     { request, responder in
         guard let service = service() else {
-            return responder.respond(APIError.unavailable(loadingMessage).response)
+            return responder.respond(APIError.unavailable(loadingMessage))
         }
         do {
             try handle(service, request, responder)
         } catch let error as APIError {
-            responder.respond(error.response)
+            responder.respond(error)
         } catch {
-            responder.respond(APIError.internalError("\(error)").response)
+            responder.respond(APIError.internalError("\(error)"))
         }
     }
 }

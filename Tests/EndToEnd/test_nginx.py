@@ -8,13 +8,12 @@ Server-Sent Events pass through unbuffered. Only the replica addresses and the l
 the shipped files are rewritten for the test.
 """
 import http.client
+import importlib.util
 import http.server
 import json
-import os
 import pathlib
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -27,7 +26,6 @@ from conftest import ROOT, free_port
 
 NGINX_DIR = pathlib.Path(ROOT) / "deploy" / "nginx"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-SHIPPED_PORTS = ("8081", "8082", "8083")
 
 
 class Replica(http.server.ThreadingHTTPServer):
@@ -115,37 +113,17 @@ def closed_port():
     return free_port()
 
 
-class Nginx:
-    def __init__(self, ports):
-        self.directory = tempfile.mkdtemp(prefix="kiln-nginx-")
-        os.chmod(self.directory, 0o777)  # the worker runs as nobody when the tests run as root
-        upstreams = (NGINX_DIR / "kiln-upstreams.conf").read_text()
-        for shipped, port in zip(SHIPPED_PORTS, ports):
-            assert upstreams.count(f"127.0.0.1:{shipped} ") == 2
-            upstreams = upstreams.replace(f"127.0.0.1:{shipped} ", f"127.0.0.1:{port} ")
-        self.port = free_port()
-        site = (NGINX_DIR / "kiln.conf").read_text()
-        assert site.count("listen 8080;") == 1
-        site = site.replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
-        d = self.directory
-        pathlib.Path(d, "kiln-upstreams.conf").write_text(upstreams)
-        pathlib.Path(d, "kiln.conf").write_text(site)
-        temp = " ".join(f"{kind}_temp_path {d}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        pathlib.Path(d, "nginx.conf").write_text(
-            f"worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n"
-            f"events {{ worker_connections 256; }}\n"
-            f"http {{ access_log off; {temp}\n include {d}/kiln-upstreams.conf;\n include {d}/kiln.conf;\n}}\n")
-        self.process = subprocess.Popen([NGINX, "-p", d, "-c", f"{d}/nginx.conf", "-g", "daemon off;"],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while True:
-            assert self.process.poll() is None, self.process.stdout.read().decode()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline, "nginx did not start"
-                time.sleep(0.05)
+def load_scale_out_script():
+    """Scripts/scale-out.py as a module: its `Nginx` runs the shipped files, ports templated."""
+    spec = importlib.util.spec_from_file_location("scale_out", pathlib.Path(ROOT) / "Scripts" / "scale-out.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Nginx(load_scale_out_script().Nginx):
+    """nginx with the shipped kiln.conf and kiln-upstreams.conf in front of `ports` (only the
+    replica ports and the listening port rewritten: the scale-out script's), and request helpers."""
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -161,15 +139,6 @@ class Nginx:
         status, data = self.request(method, path, **kwargs)
         assert status == 200, (status, data)
         return json.loads(data)["replica"]
-
-    def stop(self):
-        self.process.send_signal(signal.SIGQUIT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
 
 @pytest.fixture
 def nginx_for():

@@ -105,6 +105,6 @@ import Testing
 
     @Test func errorBodyHasOpenAIShape() throws {
         let error = APIError.invalid("bad", param: "n")
-        #expect(error.body.serialized == #"{"error":{"message":"bad","type":"invalid_request_error","param":"n","code":null}}"#)
+        #expect(error.body(requestID: nil).serialized == #"{"error":{"message":"bad","type":"invalid_request_error","param":"n","code":null}}"#)
     }
 }

@@ -107,11 +107,20 @@ struct ConnectionLifecycleTests {
         #expect(lifecycle.deadline(now: 100 * Self.second, facts: .init(), timeouts: Self.timeouts) == .none)
     }
 
+    /// A connection idle after `served` keep-alive responses.
+    func idleAfterOneRequest() -> ConnectionLifecycle {
+        var lifecycle = fresh()
+        lifecycle.requestBytesArrived(at: 1)
+        _ = lifecycle.requestDispatched(at: 1)
+        lifecycle.responseCompleted(keepAlive: true, at: 2)
+        return lifecycle
+    }
+
     @Test func drainClosesIdleConnectionsAndLetsBusyOnesFinish() {
-        var idle = fresh()
+        var idle = idleAfterOneRequest()
         #expect(idle.drain(facts: .init(draining: true)) == .close(nil))
 
-        var idleWithOutput = fresh()
+        var idleWithOutput = idleAfterOneRequest()
         #expect(idleWithOutput.drain(facts: .init(outputPending: true, draining: true)) == .none)
         #expect(idleWithOutput.state == .closingAfterOutput)
 
@@ -125,6 +134,23 @@ struct ConnectionLifecycleTests {
         _ = busy.requestDispatched(at: 1)
         #expect(busy.drain(facts: .init(draining: true)) == .none)
         #expect(!busy.mayKeepAlive(requestWantsKeepAlive: true, draining: true, isRefusal: false))
+    }
+
+    /// A connection that has not sent its first request may have it on the wire (a proxy that
+    /// opens a connection per request): drain keeps it, it is answered with `Connection: close`,
+    /// and one that stays silent gets the header timeout's 408 as always.
+    @Test func drainKeepsAConnectionWhoseFirstRequestMayBeOnTheWire() {
+        var new = fresh()
+        #expect(new.drain(facts: .init(draining: true)) == .none)
+        #expect(new.state == .awaitingRequest)
+        #expect(new.deadline(now: 5 * Self.second, facts: .init(draining: true), timeouts: Self.timeouts) == .none)
+        #expect(
+            new.deadline(now: 11 * Self.second, facts: .init(draining: true), timeouts: Self.timeouts)
+                == .reject(status: 408, message: "No request was received in time."))
+        #expect(new.bytesRead(40, at: 6 * Self.second).parse)
+        new.requestBytesArrived(at: 6 * Self.second)
+        _ = new.requestDispatched(at: 6 * Self.second)
+        #expect(!new.mayKeepAlive(requestWantsKeepAlive: true, draining: true, isRefusal: false))
     }
 
     @Test func headerAndBodyTimeoutsAnswer408() {

@@ -121,6 +121,26 @@ struct ShutdownTests {
         #expect(throws: (any Error).self) { _ = try RawClient(port: port) }
     }
 
+    /// A client that connected before the shutdown and sends its request after it began (a
+    /// proxy's connection per request, caught between connect and write) is answered, with
+    /// `Connection: close`, rather than closed as if idle: its request cannot be retried safely.
+    @Test func aRequestOnAConnectionOpenedBeforeTheShutdownIsAnswered() throws {
+        let server = try TestServer()
+        let client = try RawClient(port: server.port)
+        Thread.sleep(forTimeInterval: 0.1)  // accepted
+        let stopped = DispatchSemaphore(value: 0)
+        server.server.shutdown(gracePeriod: 5) { stopped.signal() }
+        Thread.sleep(forTimeInterval: 0.1)  // draining
+        #expect(throws: (any Error).self) { _ = try RawClient(port: server.port) }
+        client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+        let response = try #require(client.readResponse())
+        #expect(response.status == 200)
+        #expect(response.bodyText == "hello")
+        #expect(response.header("Connection") == "close")
+        #expect(client.isClosedByPeer())
+        #expect(stopped.wait(timeout: .now() + 3) == .success)
+    }
+
     @Test func graceDeadlineCancelsWhatIsLeft() throws {
         let cancelled = ReasonBox()
         let router = Router()

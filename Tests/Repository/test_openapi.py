@@ -72,3 +72,26 @@ def test_playground_files_are_the_folder_compiled_in():
     parameter = spec()["paths"]["/playground/{file}"]["get"]["parameters"][0]
     folder = {path.name for path in (ROOT / "Sources" / "KilnAPI" / "Playground" / "Files").iterdir()}
     assert set(parameter["schema"]["enum"]) == folder - {"index.html"}
+
+
+def test_every_response_documents_the_request_id():
+    """Every response the server sends carries X-Request-ID (Docs/operations.md, "Request ids"):
+    each documented response declares it, and the error body documents `request_id`."""
+    document = spec()
+    header = document["components"]["headers"]["RequestID"]
+    assert header["required"] is True
+    assert header["schema"]["pattern"] == "^[A-Za-z0-9._:-]+$"
+    shared = document["components"]["responses"]
+    for name, response in shared.items():
+        assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/RequestID"}, name
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if "$ref" not in response:
+                    assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/RequestID"}, \
+                        f"{method} {path} {status}: no X-Request-ID header"
+                checked += 1
+    assert checked > 30
+    error = document["components"]["schemas"]["Error"]["properties"]["error"]
+    assert error["properties"]["request_id"]["type"] == "string"

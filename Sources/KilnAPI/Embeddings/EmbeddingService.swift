@@ -130,10 +130,10 @@ public final class EmbeddingService: Sendable {
                     case .embeddingsFinished(let vectors, let usage):
                         responder.respond(.json(Self.responseBody(vectors, model: modelID, promptTokens: usage.promptTokens, format: format)))
                     case .error(let error):
-                        responder.respond(APIError(serveError: error).response)
+                        responder.respond(APIError(serveError: error))
                     default:
                         // `.done` reaches an embedding job only when it was cancelled: the client left.
-                        responder.respond(APIError.unavailable("The embedding job was cancelled").response)
+                        responder.respond(APIError.unavailable("The embedding job was cancelled"))
                     }
                 }
             }

@@ -148,10 +148,9 @@ final class ImageGenerationRun: JobFanOut, @unchecked Sendable {
         finished = true
         cancelAll()
         if let events {
-            events.send(data: error.body.serialized, event: "error")
-            events.finish()
+            responder.fail(events, with: error, event: "error")
         } else {
-            responder.respond(error.response)
+            responder.respond(error)
         }
     }
 

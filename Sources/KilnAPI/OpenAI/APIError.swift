@@ -1,9 +1,11 @@
 import KilnHTTP
 import KilnJSON
 import KilnServe
+import Logging
 
 /// An error at the API edge: its HTTP status and the OpenAI-style body
-/// `{"error":{"message","type","param","code"}}` that clients' libraries parse.
+/// `{"error":{"message","type","param","code","request_id"}}` that clients' libraries parse
+/// (`request_id` is the request's ``RequestID``, also in the response's `X-Request-ID`).
 public struct APIError: Error, CustomStringConvertible, Sendable {
     public let status: Int
     public let message: String
@@ -23,15 +25,16 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "\(status) \(type): \(message)" }
 
-    public var body: JSONValue {
-        [
-            "error": .object([
-                ("message", .string(message)),
-                ("type", .string(type)),
-                ("param", param.map(JSONValue.string) ?? .null),
-                ("code", code.map(JSONValue.string) ?? .null),
-            ])
+    /// The body, with the id of the request it answers when given.
+    public func body(requestID: String?) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("message", .string(message)),
+            ("type", .string(type)),
+            ("param", param.map(JSONValue.string) ?? .null),
+            ("code", code.map(JSONValue.string) ?? .null),
         ]
+        if let requestID { fields.append(("request_id", .string(requestID))) }
+        return ["error": .object(fields)]
     }
 
     /// A request the server understood but will not do: 400 naming the parameter at fault.
@@ -85,10 +88,41 @@ extension APIError {
         }
     }
 
-    /// The HTTP response carrying this error.
-    public var response: HTTPResponse {
+    /// The HTTP response carrying this error, with the id of the request it answers when given.
+    public func response(requestID: String?) -> HTTPResponse {
         var headers = HTTPHeaders()
         for (name, value) in self.headers { headers.add(name: name, value: value) }
-        return .json(body.serialized, status: status, headers: headers)
+        return .json(body(requestID: requestID).serialized, status: status, headers: headers)
+    }
+
+    /// Logs the error against the request that `responder` answers (its `request_id` in the
+    /// metadata): server errors (5xx) at `error`, since they need an operator; the client's own
+    /// mistakes at `debug`.
+    func log(for responder: HTTPResponder) {
+        let logger = responder.logger
+        let metadata: Logger.Metadata = [
+            "status": .stringConvertible(status), "type": .string(type), "code": .string(code ?? "-"),
+        ]
+        if status >= 500 {
+            logger.error("request failed: \(message)", metadata: metadata)
+        } else if logger.logLevel <= .debug {
+            logger.debug("request refused: \(message)", metadata: metadata)
+        }
+    }
+}
+
+extension HTTPResponder {
+    /// Answers with `error`, its body carrying the request's id, and logs it.
+    func respond(_ error: APIError) {
+        error.log(for: self)
+        respond(error.response(requestID: requestID))
+    }
+
+    /// Ends an event stream that already started with `error` as its last event (the status is
+    /// sent), its body carrying the request's id, and logs it.
+    func fail(_ events: EventStreamWriter, with error: APIError, event: String? = nil) {
+        error.log(for: self)
+        events.send(data: error.body(requestID: requestID).serialized, event: event)
+        events.finish()
     }
 }

@@ -4,6 +4,7 @@ import KilnJSON
 import KilnServe
 import KilnText
 import KilnTokenizer
+import Logging
 
 /// One completion request in flight: its jobs (one per choice), the text each has produced, and
 /// the way back to the client — one JSON body at the end, or Server-Sent Events as tokens arrive.
@@ -157,6 +158,7 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
         }
         guard isLast else { return }
         let usage = choices.reduce(Usage()) { $0 + $1.usage }
+        logFinished(usage)
         if let events = openStream() {
             if options.includeUsageInStream {
                 let object = kind == .chat ? "chat.completion.chunk" : "text_completion"
@@ -186,6 +188,21 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
         responder.respond(.json(body.serialized))
     }
 
+    /// One `debug` line per finished request with its finish reasons and token counts, its
+    /// `request_id` joining it to the access log line.
+    private func logFinished(_ usage: Usage) {
+        let logger = responder.logger
+        guard logger.logLevel <= .debug else { return }
+        logger.debug(
+            "generation finished",
+            metadata: [
+                "finish_reasons": .string(choices.map { $0.finish?.rawValue ?? "-" }.joined(separator: ",")),
+                "prompt_tokens": .stringConvertible(usage.promptTokens),
+                "completion_tokens": .stringConvertible(usage.completionTokens),
+                "cached_prompt_tokens": .stringConvertible(usage.cachedPromptTokens),
+            ])
+    }
+
     /// Starts the event stream once every job is submitted (`submitJobs` calls it); the first
     /// event may have started it already.
     func startStreaming() { openStream() }
@@ -203,10 +220,9 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
     private func deliver(_ error: APIError) {
         let events = streamLock.withLock { startedStream }
         if let events {
-            events.send(data: error.body.serialized)
-            events.finish()
+            responder.fail(events, with: error)
         } else {
-            responder.respond(error.response)
+            responder.respond(error)
         }
     }
 

@@ -233,10 +233,16 @@ struct ConnectionLifecycle: Sendable {
         state = .closed
     }
 
-    /// Shutdown began: an idle connection closes now (after its output, if any); a busy one
-    /// after its current response, which goes out with `Connection: close`.
+    /// Shutdown began: an idle keep-alive connection closes now (after its output, if any); a
+    /// busy one after its current response, which goes out with `Connection: close`.
+    ///
+    /// A connection that has not sent its first request is not idle: its request may be on the
+    /// wire (a proxy writes it as soon as it connects, and nginx opens a connection per request),
+    /// and closing the connection would lose a request its client believes sent, a POST that no
+    /// proxy may retry. It is answered (with `Connection: close`), or refused after the header
+    /// timeout as always.
     mutating func drain(facts: Facts) -> Action {
-        guard mayParseRequest, !facts.headPending, !facts.readingBody else { return .none }
+        guard mayParseRequest, !facts.headPending, !facts.readingBody, requestsServed > 0 else { return .none }
         if facts.outputPending {
             state = .closingAfterOutput
             return .none
@@ -272,12 +278,12 @@ struct ConnectionLifecycle: Sendable {
             return elapsed(since: requestStartedAt ?? lastReadAt) > timeouts.headerRead
                 ? .reject(status: 408, message: "The request header was not received in time.") : .none
         }
-        if facts.draining { return .close(nil) }
         if requestsServed == 0 {
             // A connection that never sent anything gets the header timeout too.
             return elapsed(since: acceptedAt) > timeouts.headerRead
                 ? .reject(status: 408, message: "No request was received in time.") : .none
         }
+        if facts.draining { return .close(nil) }
         return elapsed(since: idleSince) > timeouts.keepAlive ? .close(nil) : .none
     }
 }

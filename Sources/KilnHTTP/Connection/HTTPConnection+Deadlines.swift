@@ -1,3 +1,5 @@
+import Logging
+
 /// Timeouts of a connection, checked by its loop's sweep timer; the decisions are
 /// ``ConnectionLifecycle``'s, from the connection's state and the facts gathered here.
 extension HTTPConnection {
@@ -15,7 +17,9 @@ extension HTTPConnection {
         guard !isClosed else { return }
         let action = lifecycle.deadline(now: now, facts: lifecycleFacts, timeouts: context.timeouts)
         if case .close(.sendTimedOut) = action {
-            context.logger.debug("send timeout", metadata: ["remote": .string(remoteAddress)])
+            var metadata: Logger.Metadata = ["remote": .string(remoteAddress)]
+            if let exchange { metadata["request_id"] = .string(exchange.requestID.text) }
+            context.logger.debug("send timeout", metadata: metadata)
         }
         perform(action)
     }

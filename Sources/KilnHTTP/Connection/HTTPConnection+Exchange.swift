@@ -6,7 +6,7 @@ extension HTTPConnection {
     /// A connection reuses one exchange (with its ``HTTPResponder``) for request after request, as
     /// long as nothing outside the connection keeps a reference to them past a handler's call (see
     /// ``HTTPConnection/recycle(_:)``): most requests are answered at once, and making and freeing
-    /// both objects was about a tenth of a request's instructions. ``begin(head:requestBodyBytes:startTime:wantsKeepAlive:)``
+    /// both objects was about a tenth of a request's instructions. ``begin(head:requestID:requestBodyBytes:startTime:wantsKeepAlive:)``
     /// puts a reused exchange back to the state of a new one.
     ///
     /// Its ``RequestCancellation`` is made only when someone asks for it (a handler that watches
@@ -23,6 +23,8 @@ extension HTTPConnection {
         let lock: NSLock
         // Loop-confined, like the connection.
         private(set) var head: HTTPRequestHead
+        /// The request's ``RequestID``; also read by the responder under `lock`.
+        private(set) var requestID: RequestID
         private(set) var requestBodyBytes = 0
         private(set) var startTime: UInt64 = 0
         private(set) var wantsKeepAlive = true
@@ -37,9 +39,13 @@ extension HTTPConnection {
         private var cancelledReason: CancellationReason?
         private var completed = false
 
-        init(head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool, lock: NSLock) {
+        init(
+            head: HTTPRequestHead, requestID: RequestID, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool,
+            lock: NSLock
+        ) {
             self.lock = lock
             self.head = head
+            self.requestID = requestID
             self.requestBodyBytes = requestBodyBytes
             self.startTime = startTime
             self.wantsKeepAlive = wantsKeepAlive
@@ -47,8 +53,11 @@ extension HTTPConnection {
 
         /// Starts the exchange of the next request on a reused object; under `lock`, by the
         /// connection that alone holds it.
-        func begin(head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
+        func begin(
+            head: HTTPRequestHead, requestID: RequestID, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool
+        ) {
             self.head = head
+            self.requestID = requestID
             self.requestBodyBytes = requestBodyBytes
             self.startTime = startTime
             self.wantsKeepAlive = wantsKeepAlive

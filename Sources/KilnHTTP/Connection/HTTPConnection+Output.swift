@@ -1,4 +1,5 @@
 import Dispatch
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +25,8 @@ extension HTTPConnection {
         let forbidsBody = HTTPResponse.statusForbidsBody(response.status)
         let framing = HTTPResponseHeadEncoder.Framing(
             contentLength: forbidsBody ? nil : response.body.count, chunked: false, keepAlive: keepAlive,
-            requestVersion: exchange.head.version, varyOnAcceptEncoding: varyOnAcceptEncoding)
+            requestVersion: exchange.head.version, varyOnAcceptEncoding: varyOnAcceptEncoding,
+            requestID: exchange.requestID)
         appendHead(status: response.status, headers: response.headers, extraHeaders: extraHeaders, framing: framing)
         let sendsBody = !forbidsBody && !exchange.isHead && !response.body.isEmpty
         if sendsBody { appendOutput(response.body) }
@@ -73,7 +75,7 @@ extension HTTPConnection {
             status: status, headers: headers, extraHeaders: extraHeaders,
             framing: HTTPResponseHeadEncoder.Framing(
                 contentLength: nil, chunked: chunked, keepAlive: keepAlive,
-                requestVersion: exchange.head.version))
+                requestVersion: exchange.head.version, requestID: exchange.requestID))
         flushOutput()
     }
 
@@ -130,18 +132,18 @@ extension HTTPConnection {
                 status: status,
                 responseBodyBytes: exchange.responseBodyBytes, requestBodyBytes: exchange.requestBodyBytes,
                 duration: duration, remoteAddress: remoteAddress, streamed: streamed,
-                cancellation: exchange.cancellationReason))
+                cancellation: exchange.cancellationReason, id: exchange.requestID))
     }
 
     /// A response that belongs to no handled request (parse errors, timeouts, refusals): sent with
     /// `Connection: close`, after which the connection lingers and closes.
-    func writeStandaloneResponse(_ response: HTTPResponse, method: String, path: String) {
+    func writeStandaloneResponse(_ response: HTTPResponse, method: String, path: String, requestID: RequestID) {
         guard !isClosed, exchange == nil else { return }
         appendHead(
             status: response.status, headers: response.headers, extraHeaders: HTTPHeaders(),
             framing: HTTPResponseHeadEncoder.Framing(
                 contentLength: response.body.count, chunked: false,
-                keepAlive: false, requestVersion: .http1_1))
+                keepAlive: false, requestVersion: .http1_1, requestID: requestID))
         appendOutput(response.body)
         let start = lifecycle.requestStartedAt ?? lifecycle.lastReadAt
         context.requestCompleted(
@@ -149,7 +151,7 @@ extension HTTPConnection {
                 method: method, path: path, route: "unmatched", status: response.status,
                 responseBodyBytes: response.body.count, requestBodyBytes: 0,
                 duration: Double(MonotonicClock.nanoseconds() - min(start, MonotonicClock.nanoseconds())) / 1e9,
-                remoteAddress: remoteAddress, streamed: false, cancellation: nil))
+                remoteAddress: remoteAddress, streamed: false, cancellation: nil, id: requestID))
         lifecycle.standaloneResponseQueued()
         suspendReading()
         flushOutput()
@@ -181,9 +183,9 @@ extension HTTPConnection {
     /// Drops a client that left more than the limit unread before the latest output was queued.
     private func checkOutputBacklog(_ backlog: Int) {
         if backlog > context.configuration.maxBufferedOutputBytes {
-            context.logger.debug(
-                "dropping a connection that does not read its output",
-                metadata: ["remote": .string(remoteAddress)])
+            var metadata: Logger.Metadata = ["remote": .string(remoteAddress)]
+            if let exchange { metadata["request_id"] = .string(exchange.requestID.text) }
+            context.logger.debug("dropping a connection that does not read its output", metadata: metadata)
             close(reason: .sendTimedOut)
         }
     }

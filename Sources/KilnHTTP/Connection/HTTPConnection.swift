@@ -76,11 +76,12 @@ final class HTTPConnection: @unchecked Sendable {
         // The watch keeps the connection alive until it is cancelled (on close).
         watch = loop.watch(fileDescriptor, for: self)
         if isRefusal {
+            let requestID = loop.requestIDs.next()
             let response = HTTPResponse.error(
                 status: 503, message: "The server is at its connection limit; retry later.",
                 type: "server_error", code: "too_many_connections",
-                headers: ["Retry-After": "1"])
-            writeStandaloneResponse(response, method: "-", path: "-")
+                headers: ["Retry-After": "1"], requestID: requestID.text)
+            writeStandaloneResponse(response, method: "-", path: "-", requestID: requestID)
         }
     }
 
@@ -221,19 +222,24 @@ final class HTTPConnection: @unchecked Sendable {
         swap(&body, &pendingBody)
         let start = lifecycle.requestDispatched(at: MonotonicClock.nanoseconds())
         let wantsKeepAlive = head.wantsKeepAlive && !lifecycle.inputEnded
+        let requestID = RequestID.resolve(
+            head.headers, maxBytes: context.configuration.maxRequestIDBytes, generator: &loop.requestIDs)
         var responder: HTTPResponder
         if let spare = spareResponder {
             spareResponder = nil
-            spare.begin(head: head, requestBodyBytes: body.count, startTime: start, wantsKeepAlive: wantsKeepAlive)
+            spare.begin(
+                head: head, requestID: requestID, requestBodyBytes: body.count, startTime: start,
+                wantsKeepAlive: wantsKeepAlive)
             responder = spare
         } else {
             let exchange = Exchange(
-                head: head, requestBodyBytes: body.count, startTime: start, wantsKeepAlive: wantsKeepAlive,
-                lock: exchangeLock)
+                head: head, requestID: requestID, requestBodyBytes: body.count, startTime: start,
+                wantsKeepAlive: wantsKeepAlive, lock: exchangeLock)
             responder = HTTPResponder(connection: self, exchange: exchange)
         }
         exchange = responder.exchange
-        context.handler(HTTPRequest(head: head, body: body, remoteAddress: remoteAddress), responder)
+        context.handler(
+            HTTPRequest(head: head, body: body, remoteAddress: remoteAddress, id: requestID), responder)
         recycle(&responder)
     }
 
@@ -287,9 +293,16 @@ final class HTTPConnection: @unchecked Sendable {
     // MARK: Closing
 
     /// Answers an error the connection itself detected (parse errors, timeouts) and closes.
+    /// The client's id is kept when the head was read (a body too large, a stalled body).
     func failRequest(status: Int, message: String) {
-        let method = pendingHead?.method ?? "-"
-        let path = pendingHead?.path ?? "-"
+        let head = pendingHead ?? parser.refusedHead
+        let method = head?.method ?? "-"
+        let path = head?.path ?? "-"
+        let requestID =
+            head.map {
+                RequestID.resolve(
+                    $0.headers, maxBytes: context.configuration.maxRequestIDBytes, generator: &loop.requestIDs)
+            } ?? loop.requestIDs.next()
         pendingHead = nil
         pendingBody = []
         context.logger.debug(
@@ -298,8 +311,11 @@ final class HTTPConnection: @unchecked Sendable {
                 "remote": .string(remoteAddress),
                 "status": .stringConvertible(status),
                 "reason": .string(message),
+                "request_id": .string(requestID.text),
             ])
-        writeStandaloneResponse(.standardError(status: status, message: message), method: method, path: path)
+        writeStandaloneResponse(
+            .standardError(status: status, message: message, requestID: requestID.text), method: method, path: path,
+            requestID: requestID)
     }
 
     /// Shuts the write side and reads on briefly so the client receives what was sent instead of

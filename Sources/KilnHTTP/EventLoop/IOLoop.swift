@@ -26,6 +26,8 @@ class IOLoop: @unchecked Sendable {
     var isDraining = false
     /// Scratch space every read on this loop lands in; loop-confined.
     let readBuffer: UnsafeMutableRawBufferPointer
+    /// Makes the ids of requests that come without a usable one; loop-confined.
+    var requestIDs = RequestIDGenerator()
     private var cachedDateSecond: Int = -1
     private var cachedDate: [UInt8] = []
 

@@ -66,16 +66,23 @@ public struct HTTPRequest: Sendable {
     public var remoteAddress: String
     /// Values of `{name}` segments of the route pattern that matched, filled in by ``Router``.
     public var pathParameters: [String: String]
+    /// The request's id (``RequestID``): the client's `X-Request-ID` when well-formed, else one
+    /// the server made. The response carries it, and so do the access log line and error bodies.
+    public var id: RequestID
 
     public init(
         head: HTTPRequestHead, body: [UInt8] = [], remoteAddress: String = "",
-        pathParameters: [String: String] = [:]
+        pathParameters: [String: String] = [:], id: RequestID = RequestID("-")
     ) {
         self.head = head
         self.body = body
         self.remoteAddress = remoteAddress
         self.pathParameters = pathParameters
+        self.id = id
     }
+
+    /// The request's id as text (``id``).
+    public var requestID: String { id.text }
 
     public var method: String { head.method }
     public var path: String { head.path }

@@ -41,6 +41,13 @@ public struct HTTPRequestParser: Sendable {
     var trailerLines = 0
     /// The last head decoded, whose strings the next one reuses where it repeats them.
     var previousHead: HTTPRequestHead?
+    /// Set when the last head was refused for its framing.
+    private var framingRefused = false
+
+    /// The head of a request refused for its framing (413 for a declared length over the limit,
+    /// 400 for conflicting lengths, 501 for a transfer coding): read whole, so the answer can
+    /// still name the request (its method, path and `X-Request-ID`).
+    var refusedHead: HTTPRequestHead? { framingRefused ? previousHead : nil }
 
     /// Progress through a header section that has not fully arrived yet; offsets are relative to
     /// `readIndex`, so nothing is rescanned when more bytes come.
@@ -115,7 +122,14 @@ public struct HTTPRequestParser: Sendable {
                 buffer[readIndex..<(readIndex + headLength)],
                 limits: limits, previous: previousHead)
             previousHead = head
-            let framing = try HTTPRequestFraming.framing(of: head, limits: limits)
+            let framing: HTTPRequestFraming
+            do {
+                framing = try HTTPRequestFraming.framing(of: head, limits: limits)
+            } catch {
+                // A flag, not a copy of the head: `previousHead` already holds it.
+                framingRefused = true
+                throw error
+            }
             readIndex += headLength
             headScan = HeadScan()
             switch framing {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// How a handler answers a request: once, from any thread, now or later.
 ///
@@ -54,7 +55,7 @@ public final class HTTPResponder: @unchecked Sendable {
         let connection = self.connection, exchange = self.exchange
         connection.loop.execute {
             connection.sendResponse(
-                .standardError(status: 500, message: "The handler produced no response."),
+                .standardError(status: 500, message: "The handler produced no response.", requestID: exchange.requestID.text),
                 for: exchange, extraHeaders: HTTPHeaders())
         }
     }
@@ -66,14 +67,27 @@ public final class HTTPResponder: @unchecked Sendable {
 
     /// Readies a responder that nothing else refers to any more for the connection's next
     /// request. The lock is taken only so that the writes of threads that used it before are seen.
-    func begin(head: HTTPRequestHead, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
+    func begin(head: HTTPRequestHead, requestID: RequestID, requestBodyBytes: Int, startTime: UInt64, wantsKeepAlive: Bool) {
         lock.withLock {
             exchange.begin(
-                head: head, requestBodyBytes: requestBodyBytes, startTime: startTime, wantsKeepAlive: wantsKeepAlive)
+                head: head, requestID: requestID, requestBodyBytes: requestBodyBytes, startTime: startTime,
+                wantsKeepAlive: wantsKeepAlive)
             answered = false
             if !extraHeaders.isEmpty { extraHeaders = HTTPHeaders() }
             routeLabel = "unmatched"
         }
+    }
+
+    /// The request's id (``RequestID``), which every response to it carries in `X-Request-ID`:
+    /// put it in error bodies and log lines.
+    public var requestID: String { lock.withLock { exchange.requestID }.text }
+
+    /// The server's logger with the request's id as metadata (`request_id`): for every line a
+    /// handler logs about its request, so that they join the access log line.
+    public var logger: Logger {
+        var logger = connection.context.logger
+        logger[metadataKey: "request_id"] = .string(requestID)
+        return logger
     }
 
     /// Whether a response or stream was already started.

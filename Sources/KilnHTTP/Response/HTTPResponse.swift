@@ -31,19 +31,24 @@ public struct HTTPResponse: Sendable {
         HTTPResponse(status: status, contentType: "application/json", text: json, headers: headers)
     }
 
-    /// An OpenAI-style error: `{"error":{"message":…,"type":…,"param":…,"code":…}}`.
+    /// An OpenAI-style error: `{"error":{"message":…,"type":…,"param":…,"code":…,"request_id":…}}`
+    /// (`request_id` only when given: pass the request's ``HTTPRequest/requestID``).
     public static func error(
         status: Int, message: String, type: String = "invalid_request_error",
         param: String? = nil, code: String? = nil,
-        headers: HTTPHeaders = HTTPHeaders()
+        headers: HTTPHeaders = HTTPHeaders(), requestID: String? = nil
     ) -> HTTPResponse {
-        let json = APIErrorBody(message: message, type: type, param: param, code: code).json
+        let json = APIErrorBody(message: message, type: type, param: param, code: code, requestID: requestID).json
         return .json(json, status: status, headers: headers)
     }
 
     /// An error the server itself produces, with the type and code conventional for `status`.
-    public static func standardError(status: Int, message: String, headers: HTTPHeaders = HTTPHeaders()) -> HTTPResponse {
-        .json(APIErrorBody.forStatus(status, message: message).json, status: status, headers: headers)
+    public static func standardError(
+        status: Int, message: String, headers: HTTPHeaders = HTTPHeaders(), requestID: String? = nil
+    ) -> HTTPResponse {
+        var body = APIErrorBody.forStatus(status, message: message)
+        body.requestID = requestID
+        return .json(body.json, status: status, headers: headers)
     }
 
     /// Whether a response with this status never has a body (1xx, 204, 304; RFC 9110 §6.4.1).
@@ -54,17 +59,23 @@ public struct HTTPResponse: Sendable {
 
 /// The JSON error object of the OpenAI API, written without a JSON library so that error paths
 /// cannot fail to encode.
+///
+/// `request_id`, when set, is the request's ``RequestID``, the value of the response's
+/// `X-Request-ID`: an extra member of `error`, which OpenAI's client libraries ignore when they
+/// read `message`, `type`, `param` and `code` (OpenAI itself sends the id only as the header).
 public struct APIErrorBody: Sendable, Equatable {
     public var message: String
     public var type: String
     public var param: String?
     public var code: String?
+    public var requestID: String?
 
-    public init(message: String, type: String, param: String? = nil, code: String? = nil) {
+    public init(message: String, type: String, param: String? = nil, code: String? = nil, requestID: String? = nil) {
         self.message = message
         self.type = type
         self.param = param
         self.code = code
+        self.requestID = requestID
     }
 
     /// The error for a status the server itself produces (parse errors, timeouts, refusals).
@@ -117,7 +128,10 @@ public struct APIErrorBody: Sendable, Equatable {
             guard let value else { return "null" }
             return JSONValue.quoted(value)
         }
-        return "{\"error\":{\"message\":\(quoted(message)),\"type\":\(quoted(type)),"
-            + "\"param\":\(quoted(param)),\"code\":\(quoted(code))}}"
+        let head =
+            "{\"error\":{\"message\":\(quoted(message)),\"type\":\(quoted(type)),"
+            + "\"param\":\(quoted(param)),\"code\":\(quoted(code))"
+        guard let requestID else { return head + "}}" }
+        return head + ",\"request_id\":\(quoted(requestID))}}"
     }
 }

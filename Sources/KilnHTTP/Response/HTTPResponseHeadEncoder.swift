@@ -1,7 +1,7 @@
 /// Writes a response's status line and header section.
 ///
-/// Framing headers (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`) belong to the
-/// connection: a handler's values for them are ignored, and a header whose name or value could
+/// Framing headers (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`) and
+/// `X-Request-ID` belong to the connection: a handler's values for them are ignored, and a header whose name or value could
 /// split the response (CR, LF, NUL) is dropped.
 ///
 /// This runs once per response, so it builds no strings: the head is written through a pointer
@@ -16,6 +16,8 @@ enum HTTPResponseHeadEncoder {
         var requestVersion = HTTPVersion.http1_1
         /// Whether the coding depended on `Accept-Encoding` (compressible types): adds it to `Vary`.
         var varyOnAcceptEncoding = false
+        /// The request's id, sent as `X-Request-ID` (already checked or made by ``RequestID``).
+        var requestID: RequestID?
     }
 
     /// Stack space for a head; a larger one (long handler headers) is written again into a heap
@@ -73,6 +75,11 @@ enum HTTPResponseHeadEncoder {
         } else if framing.varyOnAcceptEncoding {
             writer.write("Vary: Accept-Encoding\r\n")
         }
+        if let requestID = framing.requestID {
+            writer.write("X-Request-ID: ")
+            requestID.write(to: &writer)
+            writer.write("\r\n")
+        }
         if let serverLine { writer.write(serverLine) }
         writer.write(dateLine)
         if let contentLength = framing.contentLength {
@@ -102,6 +109,7 @@ enum HTTPResponseHeadEncoder {
         case 4: return HTTPHeaders.namesEqual(name, "Date")
         case 6: return HTTPHeaders.namesEqual(name, "Server")
         case 10: return HTTPHeaders.namesEqual(name, "Connection") || HTTPHeaders.namesEqual(name, "Keep-Alive")
+        case 12: return HTTPHeaders.namesEqual(name, RequestID.headerName)
         case 14: return HTTPHeaders.namesEqual(name, "Content-Length")
         case 17: return HTTPHeaders.namesEqual(name, "Transfer-Encoding")
         default: return false

@@ -125,7 +125,7 @@ public final class Router: @unchecked Sendable {
                 .error(
                     status: 401,
                     message: "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
-                    code: "invalid_api_key", headers: ["WWW-Authenticate": "Bearer"]))
+                    code: "invalid_api_key", headers: ["WWW-Authenticate": "Bearer"], requestID: request.requestID))
             return
         }
         guard route.hasParameters, let parameters = Self.match(route.segments, Self.split(path)) else {
@@ -188,7 +188,7 @@ public final class Router: @unchecked Sendable {
             responder.respond(
                 .error(
                     status: 404, message: "Invalid URL (\(request.method) \(path))",
-                    code: "not_found"))
+                    code: "not_found", requestID: request.requestID))
             return
         }
         responder.route = routes[first].pattern
@@ -200,7 +200,7 @@ public final class Router: @unchecked Sendable {
                 .error(
                     status: 405, message: "Method \(request.method) is not allowed for \(path).",
                     code: "method_not_allowed",
-                    headers: ["Allow": methods.joined(separator: ", ")]))
+                    headers: ["Allow": methods.joined(separator: ", ")], requestID: request.requestID))
         }
     }
 

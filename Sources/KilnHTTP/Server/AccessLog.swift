@@ -1,6 +1,7 @@
 import Logging
 
-/// Writes one line per request through swift-log: method, path, status, bytes, duration.
+/// Writes one line per request through swift-log: method, path, status, bytes, duration, and the
+/// request's id (`request_id`, as in the response's `X-Request-ID`).
 ///
 /// The message is the human-readable line; the same fields are also attached as metadata so that
 /// a structured (JSON) log handler prints them as fields. This runs for every request, so the
@@ -36,6 +37,7 @@ public struct AccessLog: Sendable {
             "bytes": .stringConvertible(record.responseBodyBytes),
             "duration_ms": .stringConvertible(milliseconds),
             "remote": .string(record.remoteAddress),
+            "request_id": .string(record.requestID),
         ]
         if let reason = record.cancellation { metadata["cancelled"] = .string(reason.description) }
         logger.info(Logger.Message(stringLiteral: message), metadata: metadata)

@@ -103,7 +103,9 @@ public final class HTTPServer: @unchecked Sendable {
         context.logger.info("listening", metadata: ["addresses": .string(listeners.map(\.address).joined(separator: ", "))])
     }
 
-    private func acceptConnections(from listener: Int32, source: DispatchSourceRead) {
+    /// Accepts up to 64 pending connections; true when it took 64 (more may be waiting).
+    @discardableResult
+    private func acceptConnections(from listener: Int32, source: DispatchSourceRead) -> Bool {
         for _ in 0..<64 {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -121,10 +123,11 @@ public final class HTTPServer: @unchecked Sendable {
                     source.suspend()
                     acceptQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { source.resume() }
                 }
-                return
+                return false
             }
             admit(client, address: SocketAddress.describe(storage))
         }
+        return true
     }
 
     private func admit(_ client: Int32, address: String) {
@@ -188,7 +191,13 @@ public final class HTTPServer: @unchecked Sendable {
                 return
             }
             context.logger.info("shutting down", metadata: ["grace_seconds": .stringConvertible(grace)])
-            for source in acceptSources { source.cancel() }
+            // Connections the kernel completed but nobody accepted yet are reset when the
+            // listening socket closes, after their clients may have sent a request: take them
+            // first (they are served like any open connection), then close at once.
+            for source in acceptSources {
+                while acceptConnections(from: Int32(source.handle), source: source) {}
+                source.cancel()
+            }
             acceptSources = []
             for loop in loops {
                 loop.execute {

@@ -25,6 +25,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// read is dropped); one response or event larger than this still goes out whole.
     public var maxBufferedOutputBytes: Int = 8 * 1024 * 1024
 
+    /// Longest `X-Request-ID` taken from a client (``RequestID``); a longer or malformed one is
+    /// replaced by an id the server makes.
+    public var maxRequestIDBytes: Int = 128
+
     /// Seconds to receive a whole request head (408 after; slowloris cannot hold a connection).
     public var headerReadTimeout: Double = 10
     /// Seconds without a byte while a request body is arriving (408 after).

@@ -18,11 +18,15 @@ public struct HTTPRequestRecord: Sendable {
     public var streamed: Bool
     /// Set when the request was cancelled before its response completed.
     public var cancellation: CancellationReason?
+    /// The request's id, as sent in the response's `X-Request-ID`.
+    public var id: RequestID
+    /// ``id`` as text.
+    public var requestID: String { id.text }
 
     public init(
         method: String, path: String, route: String, status: Int, responseBodyBytes: Int,
         requestBodyBytes: Int, duration: Double, remoteAddress: String, streamed: Bool,
-        cancellation: CancellationReason?
+        cancellation: CancellationReason?, id: RequestID = RequestID("-")
     ) {
         self.method = method
         self.path = path
@@ -34,6 +38,7 @@ public struct HTTPRequestRecord: Sendable {
         self.remoteAddress = remoteAddress
         self.streamed = streamed
         self.cancellation = cancellation
+        self.id = id
     }
 }
 

@@ -32,6 +32,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("server.io_queues")) var ioQueues: Int?
     @Option(help: help("server.event_mechanism")) var eventMechanism: String?
     @Option(help: help("server.listen_backlog")) var listenBacklog: Int?
+    @Option(help: help("server.listen_after_load")) var listenAfterLoad: Bool?
 
     @Option(help: help("limits.max_connections")) var maxConnections: Int?
     @Option(help: help("limits.max_body_bytes")) var maxBodyBytes: Int?
@@ -40,6 +41,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("limits.max_target_bytes")) var maxTargetBytes: Int?
     @Option(help: help("limits.max_chunk_line_bytes")) var maxChunkLineBytes: Int?
     @Option(help: help("limits.max_buffered_output_bytes")) var maxBufferedOutputBytes: Int?
+    @Option(name: .customLong("max-request-id-bytes"), help: help("limits.max_request_id_bytes"))
+    var maxRequestIDBytes: Int?
 
     @Option(help: help("timeouts.header_read_timeout")) var headerReadTimeout: Double?
     @Option(help: help("timeouts.body_idle_timeout")) var bodyIdleTimeout: Double?
@@ -120,6 +123,7 @@ struct ServeCommand: ParsableCommand {
         add("server.io_queues", ioQueues.map { .integer($0) })
         add("server.event_mechanism", eventMechanism.map { .string($0) })
         add("server.listen_backlog", listenBacklog.map { .integer($0) })
+        add("server.listen_after_load", listenAfterLoad.map { .bool($0) })
         add("limits.max_connections", maxConnections.map { .integer($0) })
         add("limits.max_body_bytes", maxBodyBytes.map { .integer($0) })
         add("limits.max_header_bytes", maxHeaderBytes.map { .integer($0) })
@@ -127,6 +131,7 @@ struct ServeCommand: ParsableCommand {
         add("limits.max_target_bytes", maxTargetBytes.map { .integer($0) })
         add("limits.max_chunk_line_bytes", maxChunkLineBytes.map { .integer($0) })
         add("limits.max_buffered_output_bytes", maxBufferedOutputBytes.map { .integer($0) })
+        add("limits.max_request_id_bytes", maxRequestIDBytes.map { .integer($0) })
         add("timeouts.header_read_timeout", headerReadTimeout.map { .double($0) })
         add("timeouts.body_idle_timeout", bodyIdleTimeout.map { .double($0) })
         add("timeouts.keep_alive_timeout", keepAliveTimeout.map { .double($0) })

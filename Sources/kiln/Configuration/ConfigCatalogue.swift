@@ -18,6 +18,11 @@ enum ConfigCatalogue {
         ConfigSetting(
             key: "server.listen_backlog", binding: .integer(\.listenBacklog),
             help: "Kernel queue of connections not yet accepted."),
+        ConfigSetting(
+            key: "server.listen_after_load", binding: .bool(\.listenAfterLoad),
+            help:
+                "Open the port only once the models have loaded (for load balancers that learn a replica's state from refused connections alone; /health then answers only once loaded)."
+        ),
 
         ConfigSetting(
             key: "limits.max_connections", binding: .integer(\.maxConnections),
@@ -41,6 +46,11 @@ enum ConfigCatalogue {
             key: "limits.max_buffered_output_bytes", binding: .integer(\.maxBufferedOutputBytes),
             help:
                 "Unsent output one connection may hold when more is queued before it is dropped (one response or event larger than this still goes out whole)."
+        ),
+        ConfigSetting(
+            key: "limits.max_request_id_bytes", binding: .integer(\.maxRequestIDBytes),
+            help:
+                "Longest X-Request-ID taken from a client (A-Z a-z 0-9 . _ : - only); a longer or malformed one is replaced by a generated id."
         ),
 
         ConfigSetting(
@@ -272,6 +282,7 @@ enum ConfigCatalogue {
             ("max_header_bytes", settings.maxHeaderBytes), ("max_header_count", settings.maxHeaderCount),
             ("max_target_bytes", settings.maxTargetBytes), ("max_chunk_line_bytes", settings.maxChunkLineBytes),
             ("max_buffered_output_bytes", settings.maxBufferedOutputBytes),
+            ("max_request_id_bytes", settings.maxRequestIDBytes),
             ("embedding_max_inputs", settings.embeddingMaxInputs), ("embedding_max_request_tokens", settings.embeddingMaxRequestTokens),
             ("embedding_max_running", settings.embeddingMaxRunning), ("embedding_pass_tokens", settings.embeddingPassTokens),
             ("embedding_pass_tokens_beside_text", settings.embeddingPassTokensBesideText),

@@ -5,6 +5,7 @@ struct ServeSettings: Equatable {
     var ioQueues = 0
     var eventMechanism = "dispatch"
     var listenBacklog = 511
+    var listenAfterLoad = false
 
     var maxConnections = 1024
     var maxBodyBytes = 16 * 1024 * 1024
@@ -13,6 +14,7 @@ struct ServeSettings: Equatable {
     var maxTargetBytes = 8 * 1024
     var maxChunkLineBytes = 1024
     var maxBufferedOutputBytes = 8 * 1024 * 1024
+    var maxRequestIDBytes = 128
 
     var headerReadTimeout = 10.0
     var bodyIdleTimeout = 30.0

@@ -21,6 +21,7 @@ struct ServeRuntime {
         configuration.listenBacklog = Int32(clamping: settings.listenBacklog)
         configuration.maxConnections = settings.maxConnections
         configuration.maxBufferedOutputBytes = settings.maxBufferedOutputBytes
+        configuration.maxRequestIDBytes = settings.maxRequestIDBytes
         configuration.parserLimits = HTTPParserLimits(
             maxTargetBytes: settings.maxTargetBytes, maxHeaderBytes: settings.maxHeaderBytes,
             maxHeaderCount: settings.maxHeaderCount, maxBodyBytes: settings.maxBodyBytes,
@@ -111,7 +112,10 @@ struct ServeRuntime {
             // and the loading thread is left alone instead of racing a shutdown.
             if readiness.state == .loading { ServeSignals.exitNow(0) }
             readiness.state = .draining
-            text.value?.scheduler.beginDraining()
+            // The scheduler goes on taking work: the server accepts no new connection, closes
+            // idle ones, and answers each busy one's request (one more at most, with
+            // `Connection: close`), so what reaches the scheduler now is a request a client
+            // already sent, which a 503 would turn into an error no proxy may retry.
             server.shutdown(gracePeriod: settings.shutdownGracePeriod) {
                 text.value?.scheduler.stop()
                 ServeSignals.exitNow(0)
@@ -129,23 +133,28 @@ struct ServeRuntime {
                 logger.error("TLS reload failed; keeping the previous certificate", metadata: ["error": .string("\(error)")])
             }
         }
-        do {
-            try server.start()
-        } catch {
-            logger.critical(
-                "cannot listen",
-                metadata: [
-                    "host": .string(settings.host), "port": .stringConvertible(settings.port),
-                    "error": .string("\(error)"),
-                ])
-            throw ExitCode(1)
-        }
         let scheme = tls == nil ? "http" : "https"
-        // A fixed line on stdout that scripts and tests wait for, whatever the log settings.
-        print("kiln listening on \(server.addresses.map { "\(scheme)://\($0)" }.joined(separator: " "))")
-        fflush(nil)  // every output stream, stdout among them
+        let listen: @Sendable () -> Bool = {
+            do {
+                try server.start()
+            } catch {
+                logger.critical(
+                    "cannot listen",
+                    metadata: [
+                        "host": .string(settings.host), "port": .stringConvertible(settings.port),
+                        "error": .string("\(error)"),
+                    ])
+                return false
+            }
+            // A fixed line on stdout that scripts and tests wait for, whatever the log settings.
+            print("kiln listening on \(server.addresses.map { "\(scheme)://\($0)" }.joined(separator: " "))")
+            fflush(nil)  // every output stream, stdout among them
+            return true
+        }
+        if !settings.listenAfterLoad, !listen() { throw ExitCode(1) }
 
-        // The model loads after the socket is bound: /health answers at once, /ready once loaded.
+        // The model loads after the socket is bound: /health answers at once, /ready once loaded
+        // (with `listen_after_load`, the socket is bound once the model has loaded).
         // A plain thread, not a Dispatch queue: the engine's threads (scheduler loop, worker pools)
         // are created from here and inherit its scheduling priority, and libdispatch runs its
         // global queues at its own nice value, which would override the operator's `nice kiln`.
@@ -157,6 +166,9 @@ struct ServeRuntime {
                 metrics.addRefresh { exporter.refresh(from: loaded.scheduler.metrics()) }
                 loaded.scheduler.start()
                 text.value = loaded
+                // Readiness turns after the port opens: a SIGTERM until then finds `loading`
+                // and exits at once, with nothing in flight.
+                if settings.listenAfterLoad, !listen() { ServeSignals.exitNow(1) }
                 if readiness.state == .loading { readiness.state = .ready }
             } catch {
                 logger.critical("cannot load the model", metadata: ["error": .string("\(error)")])
