@@ -138,7 +138,7 @@ let package = Package(
             name: "KilnServeTests", dependencies: ["KilnServe"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
-            name: "KilnExecutorsTests", dependencies: ["KilnExecutors", "KilnServe", "KilnImage"],
+            name: "KilnExecutorsTests", dependencies: ["KilnExecutors", "KilnServe", "KilnImage", "KilnText", "KilnTokenizer"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "KilnAPITests", dependencies: ["KilnAPI", "KilnHTTP", "KilnJSON", "KilnImage", .product(name: "Logging", package: "swift-log")],

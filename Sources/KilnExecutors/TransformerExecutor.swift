@@ -15,6 +15,10 @@ public final class TransformerExecutor: BatchExecutor {
     private let batch: ForwardBatch
     private let workspace: SamplingWorkspace
     private var samplers: [SequenceID: TokenSampler] = [:]
+    /// The output constraint of each constrained sequence, alive as long as its sampler.
+    private var constraints: [SequenceID: any TokenConstraint] = [:]
+    /// The allowed-token mask of the sequence being sampled; filled in place, one sequence at a time.
+    private var allowedTokens: TokenMask
     /// Batch index of each sequence that samples this iteration; reused across iterations.
     private var sampledIndices: [(index: Int, work: Int)] = []
 
@@ -33,6 +37,7 @@ public final class TransformerExecutor: BatchExecutor {
         cache = try model.makeKVCache(blockCount: settings.kvBlockCount, blockSize: settings.kvBlockSize)
         batch = try model.makeBatch(cache: cache, maximumSequenceCount: settings.maxBatchSequences)
         workspace = SamplingWorkspace(vocabularySize: model.configuration.vocabularySize)
+        allowedTokens = TokenMask(vocabularySize: model.configuration.vocabularySize)
         sampledIndices.reserveCapacity(settings.maxBatchSequences)
     }
 
@@ -57,7 +62,14 @@ public final class TransformerExecutor: BatchExecutor {
             }
             let row = logits.row(batch.logitRows(ofSequence: index).lowerBound)
             var sampler = try samplers[sequence.sequenceID] ?? makeSampler(options, context: sequence.contextTokens)
-            let token = try sampler.sample(logits: row, workspace: workspace)
+            let token: Int32
+            if let constraint = constraint(of: sequence.sequenceID, options) {
+                allowedTokens.withUnsafeMutableWords { constraint.fillAllowedTokens(into: $0) }
+                token = try allowedTokens.withUnsafeWords { try sampler.sample(logits: row, workspace: workspace, allowedTokens: $0) }
+                guard constraint.accept(token: token) else { throw ConstraintError.tokenRefused(token) }
+            } else {
+                token = try sampler.sample(logits: row, workspace: workspace)
+            }
             samplers[sequence.sequenceID] = sampler
             var payload: TokenLogProbabilities?
             if let top = options.topLogprobs {
@@ -70,6 +82,16 @@ public final class TransformerExecutor: BatchExecutor {
 
     public func releaseSequence(_ id: SequenceID) {
         samplers[id] = nil
+        constraints[id] = nil
+    }
+
+    /// The sequence's constraint, made from its sampling options when it first samples.
+    private func constraint(of id: SequenceID, _ options: TextSampling) -> (any TokenConstraint)? {
+        if let existing = constraints[id] { return existing }
+        guard let source = options.constraint else { return nil }
+        let made = source.makeConstraint()
+        constraints[id] = made
+        return made
     }
 
     private func makeSampler(_ options: TextSampling, context: [TokenID]) throws -> TokenSampler {
