@@ -1,0 +1,115 @@
+import Foundation
+
+/// A model's vocabulary prepared for computing token masks, built once per model and shared by every
+/// grammar and sequence: a trie of the tokens' bytes laid out in preorder, so that a walk skips a
+/// dead subtree with one jump and the tokens under any node are one contiguous range.
+///
+/// Tokens are given as their bytes exactly as decoding emits them (for byte-level BPE, the bytes
+/// behind the `Ġ`-style characters). A token with no bytes (control tokens, which a grammar must
+/// never produce) is never allowed; the end-of-sequence tokens are allowed exactly when the grammar
+/// can end.
+public final class TokenVocabulary: Sendable {
+    /// The number of token ids (the length of a mask in bits).
+    public let count: Int
+    /// Ids that end a sequence.
+    public let endOfSequenceTokens: [Int32]
+    /// Each token's bytes, as given.
+    let tokenBytes: [[UInt8]]
+
+    // The trie, node 0 being the root (no byte). Node `i`'s subtree is `i..<subtreeEnd[i]`.
+    let nodeByte: [UInt8]
+    let nodeDepth: [UInt16]
+    let subtreeEnd: [Int32]
+    /// Tokens ending at node `i` are `tokensInPreorder[tokenStart[i]..<tokenStart[i + 1]]`.
+    let tokenStart: [Int32]
+    let tokensInPreorder: [Int32]
+    /// The longest token, in bytes.
+    let maxTokenLength: Int
+
+    private let pureTableLock = NSLock()
+    nonisolated(unsafe) private var pureTables: [[UInt64]: [UInt64]] = [:]
+
+    /// Builds the trie. `tokens[id]` is token `id`'s bytes; `endOfSequence` the ids that end a sequence.
+    public init(tokens: [[UInt8]], endOfSequence: Set<Int32>) {
+        count = tokens.count
+        tokenBytes = tokens
+        endOfSequenceTokens = endOfSequence.sorted()
+        let order = (0..<tokens.count).filter { !tokens[$0].isEmpty && !endOfSequence.contains(Int32($0)) }
+            .sorted { tokens[$0].lexicographicallyPrecedes(tokens[$1]) }
+        var bytes: [UInt8] = [0]
+        var depths: [UInt16] = [0]
+        var ends: [Int32] = [0]
+        var starts: [Int32] = [0]
+        var preorder: [Int32] = []
+        preorder.reserveCapacity(order.count)
+        var path: [Int32] = [0]  // node at each depth along the current token
+        var previous: [UInt8] = []
+        var longest = 0
+        for id in order {
+            let token = tokens[id]
+            longest = max(longest, token.count)
+            var common = 0
+            while common < min(previous.count, token.count) && previous[common] == token[common] { common += 1 }
+            while path.count > common + 1 {
+                ends[Int(path.removeLast())] = Int32(bytes.count)
+            }
+            for byte in token[common...] {
+                path.append(Int32(bytes.count))
+                bytes.append(byte)
+                depths.append(UInt16(path.count - 1))
+                ends.append(0)
+                starts.append(Int32(preorder.count))
+            }
+            preorder.append(Int32(id))
+            previous = token
+        }
+        while let node = path.popLast() { ends[Int(node)] = Int32(bytes.count) }
+        starts.append(Int32(preorder.count))
+        nodeByte = bytes
+        nodeDepth = depths
+        subtreeEnd = ends
+        tokenStart = starts
+        tokensInPreorder = preorder
+        maxTokenLength = longest
+    }
+
+    /// The number of trie nodes, root included.
+    public var nodeCount: Int { nodeByte.count }
+
+    /// Bytes the trie and token table occupy.
+    public var memoryBytes: Int {
+        nodeByte.count * (1 + 2 + 4 + 4) + tokensInPreorder.count * 4 + tokenBytes.reduce(0) { $0 + $1.count + 16 }
+    }
+
+    /// The bytes of token `id`.
+    public func bytes(of id: Int32) -> [UInt8] { tokenBytes[Int(id)] }
+
+    /// For a byte set (four words), a bit per trie node: set when every byte below the node is in
+    /// the set, so that a state that loops on the set accepts the node's whole subtree. Computed once
+    /// per set and kept (JSON grammars share a handful of sets, such as a string's characters).
+    func pureSubtrees(for set: [UInt64]) -> [UInt64] {
+        pureTableLock.lock()
+        defer { pureTableLock.unlock() }
+        if let table = pureTables[set] { return table }
+        let nodes = nodeByte.count
+        var table = [UInt64](repeating: 0, count: (nodes + 63) / 64)
+        var node = nodes - 1
+        while node >= 0 {
+            var pure = true
+            var child = node + 1
+            let end = Int(subtreeEnd[node])
+            while child < end {
+                let byte = nodeByte[child]
+                if (set[Int(byte >> 6)] >> UInt64(byte & 63)) & 1 == 0 || (table[child >> 6] >> UInt64(child & 63)) & 1 == 0 {
+                    pure = false
+                    break
+                }
+                child = Int(subtreeEnd[child])
+            }
+            if pure { table[node >> 6] |= 1 << UInt64(node & 63) }
+            node -= 1
+        }
+        pureTables[set] = table
+        return table
+    }
+}
