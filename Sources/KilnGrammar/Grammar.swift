@@ -21,6 +21,10 @@ public struct Grammar: Sendable {
     /// The rule a match starts in.
     public let rootRule: Int
 
+    /// One byte of each class of bytes that no byte set and no UTF-8 role tells apart: the matcher
+    /// treats every byte of a class alike, so checking one stands for all.
+    let byteClassRepresentatives: [UInt8]
+
     init(code: [Int32], byteSets: [UInt64], alternativeStarts: [Int32], alternativeOffsets: [Int32], ruleNames: [String], rootRule: Int) {
         self.code = code
         self.byteSets = byteSets
@@ -28,6 +32,23 @@ public struct Grammar: Sendable {
         self.alternativeOffsets = alternativeOffsets
         self.ruleNames = ruleNames
         self.rootRule = rootRule
+        byteClassRepresentatives = Self.byteClasses(byteSets)
+    }
+
+    private static func byteClasses(_ byteSets: [UInt64]) -> [UInt8] {
+        let utf8Boundaries: [UInt8] = [0x80, 0x90, 0xA0, 0xC0, 0xC2, 0xE0, 0xE1, 0xED, 0xEE, 0xF0, 0xF1, 0xF4, 0xF5]
+        var seen = Set<[UInt64]>()
+        var representatives: [UInt8] = []
+        let setCount = byteSets.count / 4
+        for byte in 0...255 {
+            var signature = [UInt64](repeating: 0, count: (setCount + 63) / 64 + 1)
+            for set in 0..<setCount where (byteSets[set * 4 + byte >> 6] >> UInt64(byte & 63)) & 1 != 0 {
+                signature[set >> 6] |= 1 << UInt64(set & 63)
+            }
+            signature[signature.count - 1] = UInt64(utf8Boundaries.filter { Int($0) <= byte }.count) << 1 | (byte < 0x80 ? 1 : 0)
+            if seen.insert(signature).inserted { representatives.append(UInt8(byte)) }
+        }
+        return representatives
     }
 
     /// Bytes the compiled form occupies (its arrays), for the cache's bound and the benchmarks.

@@ -38,6 +38,32 @@ import Testing
         }
     }
 
+    /// The same, from states reached by fixed prefixes: inside strings (between characters, in the
+    /// middle of one, after an escape), in a bounded string, in a number, between members.
+    @Test func maskAgreesWithAcceptInsideStrings() throws {
+        let loaded = GrammarTestSupport.qwen2
+        let grammar = try Self.grammars()[0]
+        let prefixes: [[UInt8]] = [
+            Array(#"{"name": ""#.utf8), Array(#"{"name": "héllo wor"#.utf8), Array(#"{"name": "h"#.utf8) + [0xC3],
+            Array(#"{"name": "a"#.utf8), Array(#"{"name": "x", "age": 1"#.utf8),
+            Array(#"{"name": "x", "age": 12, "tags": ["ab"#.utf8), Array(#"{"name": "x", "age": 12"#.utf8),
+        ]
+        for prefix in prefixes {
+            let matcher = GrammarMatcher(grammar: grammar, vocabulary: loaded.vocabulary)
+            #expect(matcher.accept(bytes: prefix))
+            let mask = matcher.allowedTokens()
+            var disagreements = 0
+            var allowed = 0
+            for token in 0..<Int32(loaded.vocabulary.count) {
+                let inMask = GrammarTestSupport.isSet(mask, token)
+                if inMask != matcher.canAccept(token: token) { disagreements += 1 }
+                if inMask { allowed += 1 }
+            }
+            #expect(disagreements == 0, "\(String(decoding: prefix, as: UTF8.self)): \(disagreements) tokens disagree")
+            #expect(allowed > 0)
+        }
+    }
+
     /// Text produced by walking a grammar with its masks is accepted again from the start, and text
     /// from a JSON Schema grammar parses as JSON.
     @Test func randomWalksProduceAcceptedText() throws {

@@ -15,8 +15,15 @@ public final class GrammarMatcher {
     private var configuration: Int32
     private var terminated = false
     private var stateAtDepth: [Int32]
-    /// Per byte set of the grammar: the vocabulary's pure-subtree table, fetched on first need.
-    private var pureTables: [[UInt64]?]
+    /// The vocabulary's pure-subtree tables this matcher has needed, and their keys; for text
+    /// tables, the mask of the tokens that are text throughout and the ASCII set.
+    private var pureTables: [[UInt64]] = []
+    private var pureTextTokens: [[UInt64]?] = []
+    private var pureTextASCII: [[UInt64]] = []
+    private var pureTableByKey: [PureTableKey: Int32] = [:]
+    private var pureTableBases: [UnsafePointer<UInt64>] = []
+    private var skipBases: [UnsafePointer<Int32>?] = []
+    private var decoderAtDepth: [Int8]
 
     /// A matcher at the start of `grammar`; `vocabulary` is needed for masks and token ids.
     public init(grammar: Grammar, vocabulary: TokenVocabulary? = nil, limits: GrammarLimits = GrammarLimits()) {
@@ -25,7 +32,18 @@ public final class GrammarMatcher {
         automaton = StackSetAutomaton(grammar: grammar, maxStacks: limits.maxStacks, maxConfigurations: limits.maxMatcherStates)
         configuration = automaton.reset()
         stateAtDepth = [Int32](repeating: 0, count: (vocabulary?.maxTokenLength ?? 0) + 1)
-        pureTables = [[UInt64]?](repeating: nil, count: grammar.byteSets.count / 4)
+        decoderAtDepth = [Int8](repeating: -1, count: (vocabulary?.maxTokenLength ?? 0) + 1)
+    }
+
+    deinit {
+        for base in pureTableBases { base.deallocate() }
+        for base in skipBases { base?.deallocate() }
+    }
+
+    /// Bytes this matcher holds beyond the shared grammar and vocabulary: its automaton's tables
+    /// and the copies of the pure-subtree tables it uses.
+    public var memoryBytes: Int {
+        automaton.memoryBytes + pureTables.reduce(0) { $0 + $1.count * 16 } + pureTextTokens.reduce(0) { $0 + ($1?.count ?? 0) * 8 }
     }
 
     /// Whether the text so far is a complete match: the grammar may end here (end-of-sequence is allowed).
@@ -103,42 +121,100 @@ public final class GrammarMatcher {
             for token in vocabulary.endOfSequenceTokens { mask[Int(token) >> 6] |= 1 << UInt64(token & 63) }
         }
         if automaton.isEmpty(configuration) { return }
+        // Inside text (a JSON string, say) most tokens are text throughout: start from the
+        // precomputed mask of those, and let the walk skip, without setting bits again, the subtrees
+        // reached along text from the start that hold only text.
+        let rootTable = pureTableIndex(for: configuration)
+        var textASCII: (UInt64, UInt64) = (0, 0)
+        let startsInText = rootTable >= 0 && pureTextTokens[Int(rootTable)] != nil
+        if startsInText {
+            let text = pureTextTokens[Int(rootTable)]!
+            text.withUnsafeBufferPointer { text in
+                for word in 0..<text.count { mask[word] |= text[word] }
+            }
+            textASCII = (pureTextASCII[Int(rootTable)][0], pureTextASCII[Int(rootTable)][1])
+        }
+        let root = configuration
+        let skip = startsInText ? skipBases[Int(rootTable)] : nil
         vocabulary.nodeByte.withUnsafeBufferPointer { nodeByte in
             vocabulary.nodeDepth.withUnsafeBufferPointer { nodeDepth in
                 vocabulary.subtreeEnd.withUnsafeBufferPointer { subtreeEnd in
                     vocabulary.tokenStart.withUnsafeBufferPointer { tokenStart in
                         vocabulary.tokensInPreorder.withUnsafeBufferPointer { tokens in
                             stateAtDepth.withUnsafeMutableBufferPointer { stateAtDepth in
-                                stateAtDepth[0] = configuration
-                                var node = 1
-                                let nodeCount = nodeByte.count
-                                while node < nodeCount {
-                                    let depth = Int(nodeDepth[node])
-                                    let state = automaton.next(stateAtDepth[depth - 1], nodeByte[node])
-                                    if state == StackSetAutomaton.dead {
-                                        node = Int(subtreeEnd[node])
-                                        continue
-                                    }
-                                    var index = Int(tokenStart[node])
-                                    let ownEnd = Int(tokenStart[node + 1])
-                                    while index < ownEnd {
-                                        let token = tokens[index]
-                                        mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
-                                        index += 1
-                                    }
-                                    let end = Int(subtreeEnd[node])
-                                    if end > node + 1, isPure(state: state, node: node) {
-                                        let subtreeTokensEnd = Int(tokenStart[end])
-                                        while index < subtreeTokensEnd {
-                                            let token = tokens[index]
-                                            mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
-                                            index += 1
+                                decoderAtDepth.withUnsafeMutableBufferPointer { decoderAtDepth in
+                                    stateAtDepth[0] = root
+                                    decoderAtDepth[0] = startsInText ? 0 : -1
+                                    var node = 1
+                                    let nodeCount = nodeByte.count
+                                    var transitions = automaton.transitions.base
+                                    var pureColumn = automaton.configurationPureTable.base
+                                    while node < nodeCount {
+                                        let depth = Int(nodeDepth[node])
+                                        let previousState = stateAtDepth[depth - 1]
+                                        // Under a node reached along text, back at the start state
+                                        // between characters, jump over the children already allowed.
+                                        if let skip, previousState == root, decoderAtDepth[depth - 1] == 0 {
+                                            let target = Int(skip[node])
+                                            if target != node {
+                                                node = target
+                                                continue
+                                            }
                                         }
-                                        node = end
-                                        continue
+                                        let byte = nodeByte[node]
+                                        var state = transitions[Int(previousState) &* 256 &+ Int(byte)]
+                                        if state == StackSetAutomaton.unknown {
+                                            state = automaton.computeTransition(previousState, byte)
+                                            transitions = automaton.transitions.base
+                                            pureColumn = automaton.configurationPureTable.base
+                                        }
+                                        if state == StackSetAutomaton.dead {
+                                            node = Int(subtreeEnd[node])
+                                            continue
+                                        }
+                                        // Where the path from the start is still text (−1: it is not).
+                                        var decoder = -1
+                                        let previous = Int(decoderAtDepth[depth - 1])
+                                        if previous >= 0 {
+                                            let isText =
+                                                byte >= 0x80
+                                                || ((byte < 64 ? textASCII.0 >> UInt64(byte) : textASCII.1 >> UInt64(byte - 64)) & 1 != 0)
+                                            decoder = isText ? UTF8Loop.next(previous, byte) : -1
+                                        }
+                                        var index = Int(tokenStart[node])
+                                        let ownEnd = Int(tokenStart[node + 1])
+                                        if decoder < 0 {
+                                            while index < ownEnd {
+                                                let token = tokens[index]
+                                                mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
+                                                index += 1
+                                            }
+                                        }
+                                        index = ownEnd
+                                        let end = Int(subtreeEnd[node])
+                                        var table = pureColumn[Int(state)]
+                                        if table == -2 {
+                                            table = pureTableIndex(for: state)
+                                            pureColumn = automaton.configurationPureTable.base
+                                        }
+                                        if end > node + 1, table >= 0,
+                                            (pureTableBases[Int(table)][node >> 6] >> UInt64(node & 63)) & 1 != 0
+                                        {
+                                            if !(decoder == 0 && state == root) {
+                                                let subtreeTokensEnd = Int(tokenStart[end])
+                                                while index < subtreeTokensEnd {
+                                                    let token = tokens[index]
+                                                    mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
+                                                    index += 1
+                                                }
+                                            }
+                                            node = end
+                                            continue
+                                        }
+                                        stateAtDepth[depth] = state
+                                        decoderAtDepth[depth] = Int8(decoder)
+                                        node += 1
                                     }
-                                    stateAtDepth[depth] = state
-                                    node += 1
                                 }
                             }
                         }
@@ -156,13 +232,52 @@ public final class GrammarMatcher {
     }
 
     @inline(__always)
-    private func isPure(state: Int32, node: Int) -> Bool {
-        let set = automaton.configurationLoopSet[Int(state)]
-        if set < 0 { return false }
-        if pureTables[Int(set)] == nil, let vocabulary {
-            let words = Array(grammar.byteSets[Int(set) * 4..<Int(set) * 4 + 4])
-            pureTables[Int(set)] = vocabulary.pureSubtrees(for: words)
+    private func pureTableIndex(for state: Int32) -> Int32 {
+        var index = automaton.configurationPureTable[Int(state)]
+        if index == -2 {
+            index = pureTable(for: state)
+            automaton.configurationPureTable[Int(state)] = index
         }
-        return pureTables[Int(set)]!.withUnsafeBufferPointer { ($0[node >> 6] >> UInt64(node & 63)) & 1 != 0 }
+        return index
     }
+
+    /// Which pure-subtree table applies to a configuration, fetching it on first use: one for text
+    /// (an ASCII set plus every UTF-8 character, as inside a JSON string), else one for a byte set
+    /// a top loops on (digits, say); −1 for neither.
+    private func pureTable(for state: Int32) -> Int32 {
+        guard let vocabulary else { return -1 }
+        let key: PureTableKey
+        if let ascii = UTF8Loop.asciiSet(of: state, in: automaton) {
+            key = PureTableKey(words: ascii, utf8: true)
+        } else {
+            let set = automaton.configurationLoopSet[Int(state)]
+            if set < 0 { return -1 }
+            key = PureTableKey(words: Array(grammar.byteSets[Int(set) * 4..<Int(set) * 4 + 4]), utf8: false)
+        }
+        if let index = pureTableByKey[key] { return index }
+        if key.utf8 {
+            let (pure, text, skip) = vocabulary.pureSubtreesOfText(ascii: key.words)
+            pureTables.append(pure)
+            pureTextTokens.append(text)
+            let copy = UnsafeMutablePointer<Int32>.allocate(capacity: skip.count)
+            copy.initialize(from: skip, count: skip.count)
+            skipBases.append(UnsafePointer(copy))
+        } else {
+            pureTables.append(vocabulary.pureSubtrees(for: key.words))
+            pureTextTokens.append(nil)
+            skipBases.append(nil)
+        }
+        // A private copy behind a pointer the walk reads without retaining anything.
+        let copy = UnsafeMutablePointer<UInt64>.allocate(capacity: pureTables[pureTables.count - 1].count)
+        copy.initialize(from: pureTables[pureTables.count - 1], count: pureTables[pureTables.count - 1].count)
+        pureTableBases.append(UnsafePointer(copy))
+        pureTextASCII.append(key.words)
+        pureTableByKey[key] = Int32(pureTables.count - 1)
+        return Int32(pureTables.count - 1)
+    }
+}
+
+struct PureTableKey: Hashable {
+    var words: [UInt64]
+    var utf8: Bool
 }

@@ -33,10 +33,12 @@ final class StackSetAutomaton {
     private var configurationCount: [Int32] = []
     private(set) var configurationCanEnd: [Bool] = []
     private(set) var configurationLoopSet: [Int32] = []
+    /// The matcher's pure-subtree table for each configuration: −2 not yet known, −1 none.
+    var configurationPureTable = RawColumn<Int32>()
     private var configurationPool: [Int32] = []
     private var configurationTable: [Int32] = []
     /// `transitions[c * 256 + byte]`: the next configuration, or `unknown`.
-    private(set) var transitions: [Int32] = []
+    private(set) var transitions = RawColumn<Int32>(capacity: 256 * 64)
     /// Set when a step would have exceeded `maxStacks` (the step then fails).
     private(set) var overflowed = false
 
@@ -55,6 +57,20 @@ final class StackSetAutomaton {
         self.maxStacks = maxStacks
         self.maxConfigurations = maxConfigurations
         reset()
+    }
+
+    deinit {
+        transitions.deallocate()
+        configurationPureTable.deallocate()
+    }
+
+    /// Bytes held by the automaton's tables (their capacity).
+    var memoryBytes: Int {
+        transitions.memoryBytes + configurationPureTable.memoryBytes
+            + 4
+            * (nodePosition.capacity + nodeParent.capacity + nodeTable.capacity + successorStart.capacity + successorCount.capacity
+                + successorPool.capacity + configurationStart.capacity + configurationCount.capacity + configurationLoopSet.capacity
+                + configurationPool.capacity + configurationTable.capacity + mark.capacity)
     }
 
     /// Forgets everything; returns the start configuration.
@@ -90,8 +106,9 @@ final class StackSetAutomaton {
         configurationCount.removeAll(keepingCapacity: true)
         configurationCanEnd.removeAll(keepingCapacity: true)
         configurationLoopSet.removeAll(keepingCapacity: true)
+        configurationPureTable.removeAll()
         configurationPool.removeAll(keepingCapacity: true)
-        transitions.removeAll(keepingCapacity: true)
+        transitions.removeAll()
         if configurationTable.isEmpty {
             configurationTable = [Int32](repeating: 0, count: 1024)
         } else {
@@ -141,12 +158,14 @@ final class StackSetAutomaton {
     /// The configuration after `byte`, computing and keeping it on first use.
     @inline(__always)
     func next(_ configuration: Int32, _ byte: UInt8) -> Int32 {
-        let cached = transitions.withUnsafeBufferPointer { $0[Int(configuration) &* 256 &+ Int(byte)] }
+        let cached = transitions[Int(configuration) &* 256 &+ Int(byte)]
         if cached != Self.unknown { return cached }
         return computeTransition(configuration, byte)
     }
 
-    private func computeTransition(_ configuration: Int32, _ byte: UInt8) -> Int32 {
+    /// Computes and keeps a transition not yet known; may move `transitions` and
+    /// `configurationPureTable` (readers holding their `base` must refresh it).
+    func computeTransition(_ configuration: Int32, _ byte: UInt8) -> Int32 {
         let start = Int(configurationStart[Int(configuration)])
         let count = Int(configurationCount[Int(configuration)])
         let result = buildConfiguration { automaton in
@@ -210,9 +229,10 @@ final class StackSetAutomaton {
         configurationCount.append(Int32(scratch.count))
         configurationCanEnd.append(canEnd)
         configurationPool.append(contentsOf: scratch)
-        transitions.append(contentsOf: repeatElement(Self.unknown, count: 256))
+        transitions.append(Self.unknown, count: 256)
         configurationTable[slot] = id + 1
         configurationLoopSet.append(loopSet(ofTops: scratch))
+        configurationPureTable.append(-2)
         if configurationStart.count * 2 > configurationTable.count { rehashConfigurations() }
         return id
     }

@@ -28,6 +28,7 @@ public final class TokenVocabulary: Sendable {
 
     private let pureTableLock = NSLock()
     nonisolated(unsafe) private var pureTables: [[UInt64]: [UInt64]] = [:]
+    nonisolated(unsafe) private var skipTables: [[UInt64]: [Int32]] = [:]
 
     /// Builds the trie. `tokens[id]` is token `id`'s bytes; `endOfSequence` the ids that end a sequence.
     public init(tokens: [[UInt8]], endOfSequence: Set<Int32>) {
@@ -71,7 +72,17 @@ public final class TokenVocabulary: Sendable {
         tokenStart = starts
         tokensInPreorder = preorder
         maxTokenLength = longest
+        // The inside of a JSON string (every schema and json_object grammar has one) is the state
+        // most masks are computed in: prepare its tables now rather than in a first request's step.
+        _ = pureSubtreesOfText(ascii: Self.jsonStringASCII)
     }
+
+    /// The ASCII bytes that stand for themselves in a JSON string: printable, not `"` or `\`.
+    static let jsonStringASCII: [UInt64] = {
+        var words = [UInt64](repeating: 0, count: 4)
+        for byte in 0x20...0x7E where byte != 0x22 && byte != 0x5C { words[byte >> 6] |= 1 << UInt64(byte & 63) }
+        return words
+    }()
 
     /// The number of trie nodes, root included.
     public var nodeCount: Int { nodeByte.count }
@@ -111,5 +122,70 @@ public final class TokenVocabulary: Sendable {
         }
         pureTables[set] = table
         return table
+    }
+
+    /// Like `pureSubtrees`, for a configuration that loops on the ASCII bytes of `ascii` and on
+    /// every well-formed multi-byte UTF-8 character: a node's bit is set when every path below it,
+    /// read from a character boundary, stays such text (a token may end inside a character).
+    /// Also returns the mask of the tokens that are such text throughout, and, for each node, the
+    /// first of it and its following siblings that a walk must visit when their parent is reached
+    /// along text and between characters (the others hold only such tokens), or the parent's end.
+    func pureSubtreesOfText(ascii: [UInt64]) -> (pure: [UInt64], textTokens: [UInt64], skip: [Int32]) {
+        let key = ascii + [1]
+        pureTableLock.lock()
+        defer { pureTableLock.unlock() }
+        if let table = pureTables[key], let text = pureTables[ascii + [2]], let skip = skipTables[ascii] { return (table, text, skip) }
+        let nodes = nodeByte.count
+        let words = (nodes + 63) / 64
+        // One table per state of the UTF-8 decoder; only the boundary state's is kept.
+        var tables = [UInt64](repeating: 0, count: words * 8)
+        var node = nodes - 1
+        while node >= 0 {
+            let end = Int(subtreeEnd[node])
+            for state in 0..<8 {
+                var pure = true
+                var child = node + 1
+                while child < end {
+                    let byte = nodeByte[child]
+                    let next = UTF8Loop.next(state, byte)
+                    let allowed = next >= 0 && (byte >= 0x80 || (ascii[Int(byte >> 6)] >> UInt64(byte & 63)) & 1 != 0)
+                    if !allowed || (tables[next * words + child >> 6] >> UInt64(child & 63)) & 1 == 0 {
+                        pure = false
+                        break
+                    }
+                    child = Int(subtreeEnd[child])
+                }
+                if pure { tables[state * words + node >> 6] |= 1 << UInt64(node & 63) }
+            }
+            node -= 1
+        }
+        let table = Array(tables[0..<words])
+        pureTables[key] = table
+        var text = [UInt64](repeating: 0, count: (count + 63) / 64)
+        for (id, bytes) in tokenBytes.enumerated() where !bytes.isEmpty && !endOfSequenceTokens.contains(Int32(id)) {
+            var state = 0
+            for byte in bytes {
+                let isText = byte >= 0x80 || (ascii[Int(byte >> 6)] >> UInt64(byte & 63)) & 1 != 0
+                state = isText ? UTF8Loop.next(state, byte) : -1
+                if state < 0 { break }
+            }
+            if state >= 0 { text[id >> 6] |= 1 << UInt64(id & 63) }
+        }
+        pureTables[ascii + [2]] = text
+        var skip = [Int32](repeating: 0, count: nodes + 1)
+        skip[nodes] = Int32(nodes)
+        node = nodes - 1
+        while node >= 1 {
+            let byte = nodeByte[node]
+            let decoder = UTF8Loop.next(0, byte)
+            let isText = decoder >= 0 && (byte >= 0x80 || (ascii[Int(byte >> 6)] >> UInt64(byte & 63)) & 1 != 0)
+            let covered = isText && (tables[decoder * words + node >> 6] >> UInt64(node & 63)) & 1 != 0
+            let next = Int(subtreeEnd[node])
+            let nextIsSibling = next < nodes && nodeDepth[next] == nodeDepth[node]
+            skip[node] = covered ? (nextIsSibling ? skip[next] : Int32(next)) : Int32(node)
+            node -= 1
+        }
+        skipTables[ascii] = skip
+        return (table, text, skip)
     }
 }
