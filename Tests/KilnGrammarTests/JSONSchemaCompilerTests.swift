@@ -143,6 +143,10 @@ import Testing
             (##"{"$ref":"#/$defs/missing"}"##, "/$ref"),
             (#"{"type":"array","items":{"type":"string","pattern":"(x"}}"#, "/items/pattern"),
             (#"{"type":"string","minLength":3,"maxLength":2}"#, "/maxLength"),
+            // Found by the schema fuzzer: errors inside merged allOf items and a single-schema prefixItems.
+            (##"{"allOf":[{"type":"object"},{"anyOf":[{"$ref":"#/$defs/missing"}]}]}"##, "/allOf/1/anyOf/0/$ref"),
+            (##"{"allOf":[{"$ref":"#/$defs/a"}],"$defs":{"a":{"properties":{"x":{"type":"wat"}}}}}"##, "/$defs/a/properties/x/type"),
+            (#"{"type":"array","prefixItems":{"type":"wat"}}"#, "/prefixItems/type"),
         ]
         for (schema, pointer) in cases {
             do {

@@ -22,7 +22,8 @@ public func fuzzGBNF(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     do {
         grammar = try Grammar(gbnf: text, limits: limits)
     } catch .syntax(_, let line, let column) {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        // Lines as the parser counts them: by bytes 0x0A (a String would fold "\r\n" into one Character).
+        let lines = Array(text.utf8).filter { $0 == 0x0A }.count + 1
         precondition(line >= 1 && line <= lines && column >= 1, "error position \(line):\(column) outside the text")
         return 0
     } catch {

@@ -6,14 +6,15 @@ extension JSONSchemaCompiler {
         let space = primitive("space")
         var tuple: [String] = []
         var schema = schema
-        if let prefix = schema["prefixItems"], case .object(var members) = schema {
+        var itemsKeyword = "items"
+        if let prefix = schema["prefixItems"], case .object(let members) = schema, prefix.isArray == false {
             // llama.cpp reads a prefixItems that is a single schema as items (when there is no
             // items, else ignores it); so does Kiln.
-            guard case .array = prefix else {
-                let hasItems = schema["items"] != nil
-                members = hasItems ? members.filter { $0.0 != "prefixItems" } : members.map { $0.0 == "prefixItems" ? ("items", $0.1) : $0 }
-                schema = .object(members)
-                return try visitArray(schema, pointer: pointer, depth: depth)
+            if schema["items"] != nil {
+                schema = .object(members.filter { $0.0 != "prefixItems" })
+            } else {
+                schema = .object(members.map { $0.0 == "prefixItems" ? ("items", $0.1) : $0 })
+                itemsKeyword = "prefixItems"
             }
         }
         if let prefix = schema["prefixItems"] {
@@ -35,7 +36,7 @@ extension JSONSchemaCompiler {
             }
             item = nil
         case .some(let itemSchema):
-            item = addRule(ruleHint(pointer) + "-item", try visit(itemSchema, pointer: pointer + "/items", depth: depth + 1))
+            item = addRule(ruleHint(pointer) + "-item", try visit(itemSchema, pointer: pointer + "/" + itemsKeyword, depth: depth + 1))
         }
         let minItems = try nonNegativeInteger(schema, "minItems", pointer: pointer) ?? 0
         let maxItems = try nonNegativeInteger(schema, "maxItems", pointer: pointer)
@@ -175,5 +176,12 @@ extension JSONSchemaCompiler {
             return alternatives.joined(separator: " | ")
         }
         return "\"\\\"\" (" + node(encoded, depth: 0) + ") " + space
+    }
+}
+
+extension JSONValue {
+    fileprivate var isArray: Bool {
+        if case .array = self { return true }
+        return false
     }
 }

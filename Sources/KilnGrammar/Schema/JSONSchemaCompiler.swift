@@ -149,16 +149,39 @@ struct JSONSchemaCompiler {
         if let all = schema["allOf"] {
             guard case .array(let items) = all, !items.isEmpty else { throw fail("allOf must be a non-empty array", pointer + "/allOf") }
             var merged = members(of: schema).filter { $0.0 != "allOf" }
+            // Where each merged keyword (and each merged property) came from, so that an error in
+            // the merged schema names a place that exists in the client's.
+            var origins: [String: String] = [:]
             for (index, item) in items.enumerated() {
                 var resolved = item
                 var itemPointer = pointer + "/allOf/\(index)"
+                var hops = 0
                 while case .string(let target)? = resolved["$ref"] {
+                    hops += 1
+                    if hops > limits.maxDepth { throw fail("$ref chain does not end", itemPointer + "/$ref") }
                     (resolved, itemPointer) = try lookUp(target, pointer: itemPointer + "/$ref")
                 }
                 guard case .object(let itemMembers) = resolved else { throw fail("allOf items must be schemas", itemPointer) }
+                for (key, value) in itemMembers {
+                    origins["/" + Self.escape(key)] = itemPointer
+                    if key == "properties", case .object(let properties) = value {
+                        for (name, _) in properties { origins["/properties/" + Self.escape(name)] = itemPointer }
+                    }
+                }
                 merged = try mergeObjects(merged, itemMembers, pointer: itemPointer)
             }
-            return try visit(.object(merged), pointer: pointer, depth: depth + 1)
+            do {
+                return try visit(.object(merged), pointer: pointer, depth: depth + 1)
+            } catch .invalidSchema(let message, let errorPointer) where errorPointer.hasPrefix(pointer) {
+                let rest = String(errorPointer.dropFirst(pointer.count))
+                let steps = rest.split(separator: "/", omittingEmptySubsequences: false)
+                let property = steps.count > 2 ? "/\(steps[1])/\(steps[2])" : ""
+                let keyword = steps.count > 1 ? "/\(steps[1])" : ""
+                if let origin = origins[property] ?? origins[keyword] {
+                    throw .invalidSchema(message: message, pointer: origin + rest)
+                }
+                throw .invalidSchema(message: message, pointer: errorPointer)
+            }
         }
         if let type = schema["type"] {
             switch type {
