@@ -23,6 +23,7 @@ public final class GrammarMatcher {
     private var pureTableByKey: [PureTableKey: Int32] = [:]
     private var pureTableBases: [UnsafePointer<UInt64>] = []
     private var skipBases: [UnsafePointer<Int32>?] = []
+    private var jsonTextTable: UnsafePointer<UInt64>?
     private var decoderAtDepth: [Int8]
 
     /// A matcher at the start of `grammar`; `vocabulary` is needed for masks and token ids.
@@ -38,6 +39,7 @@ public final class GrammarMatcher {
     deinit {
         for base in pureTableBases { base.deallocate() }
         for base in skipBases { base?.deallocate() }
+        jsonTextTable?.deallocate()
     }
 
     /// Bytes this matcher holds beyond the shared grammar and vocabulary: its automaton's tables
@@ -136,84 +138,120 @@ public final class GrammarMatcher {
         }
         let root = configuration
         let skip = startsInText ? skipBases[Int(rootTable)] : nil
-        vocabulary.nodeByte.withUnsafeBufferPointer { nodeByte in
-            vocabulary.nodeDepth.withUnsafeBufferPointer { nodeDepth in
-                vocabulary.subtreeEnd.withUnsafeBufferPointer { subtreeEnd in
-                    vocabulary.tokenStart.withUnsafeBufferPointer { tokenStart in
-                        vocabulary.tokensInPreorder.withUnsafeBufferPointer { tokens in
-                            stateAtDepth.withUnsafeMutableBufferPointer { stateAtDepth in
-                                decoderAtDepth.withUnsafeMutableBufferPointer { decoderAtDepth in
-                                    stateAtDepth[0] = root
-                                    decoderAtDepth[0] = startsInText ? 0 : -1
-                                    var node = 1
-                                    let nodeCount = nodeByte.count
-                                    var transitions = automaton.transitions.base
-                                    var pureColumn = automaton.configurationPureTable.base
-                                    while node < nodeCount {
-                                        let depth = Int(nodeDepth[node])
-                                        let previousState = stateAtDepth[depth - 1]
-                                        // Under a node reached along text, back at the start state
-                                        // between characters, jump over the children already allowed.
-                                        if let skip, previousState == root, decoderAtDepth[depth - 1] == 0 {
-                                            let target = Int(skip[node])
-                                            if target != node {
-                                                node = target
+        if jsonTextTable == nil {
+            let table = vocabulary.pureSubtreesOfText(ascii: TokenVocabulary.jsonStringASCII).pure
+            let copy = UnsafeMutablePointer<UInt64>.allocate(capacity: table.count)
+            copy.initialize(from: table, count: table.count)
+            jsonTextTable = UnsafePointer(copy)
+        }
+        let jsonText = jsonTextTable
+        vocabulary.charactersBelow.withUnsafeBufferPointer { charactersBelow in
+            vocabulary.nodeByte.withUnsafeBufferPointer { nodeByte in
+                vocabulary.nodeDepth.withUnsafeBufferPointer { nodeDepth in
+                    vocabulary.subtreeEnd.withUnsafeBufferPointer { subtreeEnd in
+                        vocabulary.tokenStart.withUnsafeBufferPointer { tokenStart in
+                            vocabulary.tokensInPreorder.withUnsafeBufferPointer { tokens in
+                                stateAtDepth.withUnsafeMutableBufferPointer { stateAtDepth in
+                                    decoderAtDepth.withUnsafeMutableBufferPointer { decoderAtDepth in
+                                        stateAtDepth[0] = root
+                                        decoderAtDepth[0] = startsInText ? 0 : -1
+                                        var node = 1
+                                        let nodeCount = nodeByte.count
+                                        var transitions = automaton.transitions.base
+                                        var pureColumn = automaton.configurationPureTable.base
+                                        var budgetColumn = automaton.configurationTextBudget.base
+                                        while node < nodeCount {
+                                            let depth = Int(nodeDepth[node])
+                                            let previousState = stateAtDepth[depth - 1]
+                                            // Under a node reached along text, back at the start state
+                                            // between characters, jump over the children already allowed.
+                                            if let skip, previousState == root, decoderAtDepth[depth - 1] == 0 {
+                                                let target = Int(skip[node])
+                                                if target != node {
+                                                    node = target
+                                                    continue
+                                                }
+                                            }
+                                            let byte = nodeByte[node]
+                                            var state = transitions[Int(previousState) &* 256 &+ Int(byte)]
+                                            if state == StackSetAutomaton.unknown {
+                                                state = automaton.computeTransition(previousState, byte)
+                                                transitions = automaton.transitions.base
+                                                pureColumn = automaton.configurationPureTable.base
+                                                budgetColumn = automaton.configurationTextBudget.base
+                                            }
+                                            if state == StackSetAutomaton.dead {
+                                                node = Int(subtreeEnd[node])
                                                 continue
                                             }
-                                        }
-                                        let byte = nodeByte[node]
-                                        var state = transitions[Int(previousState) &* 256 &+ Int(byte)]
-                                        if state == StackSetAutomaton.unknown {
-                                            state = automaton.computeTransition(previousState, byte)
-                                            transitions = automaton.transitions.base
-                                            pureColumn = automaton.configurationPureTable.base
-                                        }
-                                        if state == StackSetAutomaton.dead {
-                                            node = Int(subtreeEnd[node])
-                                            continue
-                                        }
-                                        // Where the path from the start is still text (−1: it is not).
-                                        var decoder = -1
-                                        let previous = Int(decoderAtDepth[depth - 1])
-                                        if previous >= 0 {
-                                            let isText =
-                                                byte >= 0x80
-                                                || ((byte < 64 ? textASCII.0 >> UInt64(byte) : textASCII.1 >> UInt64(byte - 64)) & 1 != 0)
-                                            decoder = isText ? UTF8Loop.next(previous, byte) : -1
-                                        }
-                                        var index = Int(tokenStart[node])
-                                        let ownEnd = Int(tokenStart[node + 1])
-                                        if decoder < 0 {
-                                            while index < ownEnd {
-                                                let token = tokens[index]
-                                                mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
-                                                index += 1
+                                            // Where the path from the start is still text (−1: it is not).
+                                            var decoder = -1
+                                            let previous = Int(decoderAtDepth[depth - 1])
+                                            if previous >= 0 {
+                                                let isText =
+                                                    byte >= 0x80
+                                                    || ((byte < 64 ? textASCII.0 >> UInt64(byte) : textASCII.1 >> UInt64(byte - 64)) & 1 != 0)
+                                                decoder = isText ? UTF8Loop.next(previous, byte) : -1
                                             }
-                                        }
-                                        index = ownEnd
-                                        let end = Int(subtreeEnd[node])
-                                        var table = pureColumn[Int(state)]
-                                        if table == -2 {
-                                            table = pureTableIndex(for: state)
-                                            pureColumn = automaton.configurationPureTable.base
-                                        }
-                                        if end > node + 1, table >= 0,
-                                            (pureTableBases[Int(table)][node >> 6] >> UInt64(node & 63)) & 1 != 0
-                                        {
-                                            if !(decoder == 0 && state == root) {
-                                                let subtreeTokensEnd = Int(tokenStart[end])
-                                                while index < subtreeTokensEnd {
+                                            var index = Int(tokenStart[node])
+                                            let ownEnd = Int(tokenStart[node + 1])
+                                            if decoder < 0 {
+                                                while index < ownEnd {
                                                     let token = tokens[index]
                                                     mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
                                                     index += 1
                                                 }
                                             }
-                                            node = end
-                                            continue
+                                            index = ownEnd
+                                            let end = Int(subtreeEnd[node])
+                                            var table = pureColumn[Int(state)]
+                                            if table == -2 {
+                                                table = pureTableIndex(for: state)
+                                                transitions = automaton.transitions.base
+                                                pureColumn = automaton.configurationPureTable.base
+                                                budgetColumn = automaton.configurationTextBudget.base
+                                            }
+                                            if end > node + 1, table >= 0,
+                                                (pureTableBases[Int(table)][node >> 6] >> UInt64(node & 63)) & 1 != 0
+                                            {
+                                                if !(decoder == 0 && state == root) {
+                                                    let subtreeTokensEnd = Int(tokenStart[end])
+                                                    while index < subtreeTokensEnd {
+                                                        let token = tokens[index]
+                                                        mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
+                                                        index += 1
+                                                    }
+                                                }
+                                                node = end
+                                                continue
+                                            }
+                                            // Inside a maxLength string: a subtree of text no longer
+                                            // than the characters left is allowed whole.
+                                            if end > node + 1, let jsonText {
+                                                var budget = budgetColumn[Int(state)]
+                                                if budget == -2 {
+                                                    budget = UTF8Loop.textBudget(of: state, in: automaton)
+                                                    transitions = automaton.transitions.base
+                                                    pureColumn = automaton.configurationPureTable.base
+                                                    budgetColumn = automaton.configurationTextBudget.base
+                                                }
+                                                if budget >= 0, Int(charactersBelow[node]) <= Int(budget),
+                                                    (jsonText[node >> 6] >> UInt64(node & 63)) & 1 != 0
+                                                {
+                                                    let subtreeTokensEnd = Int(tokenStart[end])
+                                                    while index < subtreeTokensEnd {
+                                                        let token = tokens[index]
+                                                        mask[Int(token) >> 6] |= 1 << UInt64(token & 63)
+                                                        index += 1
+                                                    }
+                                                    node = end
+                                                    continue
+                                                }
+                                            }
+                                            stateAtDepth[depth] = state
+                                            decoderAtDepth[depth] = Int8(decoder)
+                                            node += 1
                                         }
-                                        stateAtDepth[depth] = state
-                                        decoderAtDepth[depth] = Int8(decoder)
-                                        node += 1
                                     }
                                 }
                             }

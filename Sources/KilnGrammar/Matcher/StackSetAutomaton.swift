@@ -35,6 +35,9 @@ final class StackSetAutomaton {
     private(set) var configurationLoopSet: [Int32] = []
     /// The matcher's pure-subtree table for each configuration: −2 not yet known, −1 none.
     var configurationPureTable = RawColumn<Int32>()
+    /// For each configuration, how many more characters of JSON string text it takes before text
+    /// must stop (a `maxLength` string): −2 not yet known, −1 not such a configuration.
+    var configurationTextBudget = RawColumn<Int32>()
     private var configurationPool: [Int32] = []
     private var configurationTable: [Int32] = []
     /// `transitions[c * 256 + byte]`: the next configuration, or `unknown`.
@@ -62,11 +65,12 @@ final class StackSetAutomaton {
     deinit {
         transitions.deallocate()
         configurationPureTable.deallocate()
+        configurationTextBudget.deallocate()
     }
 
     /// Bytes held by the automaton's tables (their capacity).
     var memoryBytes: Int {
-        transitions.memoryBytes + configurationPureTable.memoryBytes
+        transitions.memoryBytes + configurationPureTable.memoryBytes + configurationTextBudget.memoryBytes
             + 4
             * (nodePosition.capacity + nodeParent.capacity + nodeTable.capacity + successorStart.capacity + successorCount.capacity
                 + successorPool.capacity + configurationStart.capacity + configurationCount.capacity + configurationLoopSet.capacity
@@ -107,6 +111,7 @@ final class StackSetAutomaton {
         configurationCanEnd.removeAll(keepingCapacity: true)
         configurationLoopSet.removeAll(keepingCapacity: true)
         configurationPureTable.removeAll()
+        configurationTextBudget.removeAll()
         configurationPool.removeAll(keepingCapacity: true)
         transitions.removeAll()
         if configurationTable.isEmpty {
@@ -164,7 +169,7 @@ final class StackSetAutomaton {
     }
 
     /// Computes and keeps a transition not yet known; may move `transitions` and
-    /// `configurationPureTable` (readers holding their `base` must refresh it).
+    /// `configurationPureTable` and `configurationTextBudget` (readers holding a `base` must refresh it).
     func computeTransition(_ configuration: Int32, _ byte: UInt8) -> Int32 {
         let start = Int(configurationStart[Int(configuration)])
         let count = Int(configurationCount[Int(configuration)])
@@ -233,6 +238,7 @@ final class StackSetAutomaton {
         configurationTable[slot] = id + 1
         configurationLoopSet.append(loopSet(ofTops: scratch))
         configurationPureTable.append(-2)
+        configurationTextBudget.append(-2)
         if configurationStart.count * 2 > configurationTable.count { rehashConfigurations() }
         return id
     }

@@ -63,4 +63,79 @@ enum UTF8Loop {
         }
         return words
     }
+
+    /// What one character of JSON string text does from `configuration`: nil when characters lead
+    /// to different places (or some are refused while others are not), `dead` when every one is
+    /// refused, else the one configuration every one leads to.
+    static func textSuccessor(of configuration: Int32, in automaton: StackSetAutomaton, ascii: [UInt64]) -> Int32? {
+        var successor: Int32?
+        for byte in UInt8(0)...0x7F where (ascii[Int(byte >> 6)] >> UInt64(byte & 63)) & 1 != 0 {
+            let next = automaton.next(configuration, byte)
+            if successor == nil { successor = next } else if next != successor { return nil }
+        }
+        guard let successor else { return nil }
+        let representatives = automaton.grammar.byteClassRepresentatives.filter { $0 >= 0x80 }
+        var pending: [(Int32, Int)] = []
+        for lead in representatives {
+            let decoder = next(0, lead)
+            if decoder < 0 { continue }
+            let state = automaton.next(configuration, lead)
+            if state == StackSetAutomaton.dead {
+                if successor != StackSetAutomaton.dead { return nil }
+                continue
+            }
+            if successor == StackSetAutomaton.dead { return nil }
+            pending.append((state, decoder))
+        }
+        while let (state, decoder) = pending.popLast() {
+            for byte in representatives {
+                let nextDecoder = next(decoder, byte)
+                if nextDecoder < 0 { continue }
+                let nextState = automaton.next(state, byte)
+                if nextState == StackSetAutomaton.dead { return nil }
+                if nextDecoder == 0 {
+                    if nextState != successor { return nil }
+                } else {
+                    pending.append((nextState, nextDecoder))
+                }
+            }
+        }
+        return successor
+    }
+
+    /// How many more characters of JSON string text `configuration` takes, each leading to one
+    /// configuration, until none is taken (the inside of a `maxLength` string); −1 when it is not
+    /// such a chain. Known budgets are kept in the automaton.
+    static func textBudget(of configuration: Int32, in automaton: StackSetAutomaton) -> Int32 {
+        var chain: [Int32] = []
+        var current = configuration
+        var budget: Int32 = -1
+        while true {
+            let known = automaton.configurationTextBudget[Int(current)]
+            if known != -2 {
+                budget = known
+                break
+            }
+            if chain.count > 100_000 { break }
+            guard let successor = textSuccessor(of: current, in: automaton, ascii: TokenVocabulary.jsonStringASCII) else { break }
+            if successor == StackSetAutomaton.dead {
+                automaton.configurationTextBudget[Int(current)] = 0
+                budget = 0
+                break
+            }
+            if successor == current || chain.contains(successor) { break }  // a loop, not a bound
+            chain.append(current)
+            current = successor
+        }
+        if budget < 0 {
+            automaton.configurationTextBudget[Int(current)] = -1
+            for state in chain { automaton.configurationTextBudget[Int(state)] = -1 }
+            return -1
+        }
+        for state in chain.reversed() {
+            budget += 1
+            automaton.configurationTextBudget[Int(state)] = budget
+        }
+        return automaton.configurationTextBudget[Int(configuration)]
+    }
 }

@@ -25,6 +25,8 @@ public final class TokenVocabulary: Sendable {
     let tokensInPreorder: [Int32]
     /// The longest token, in bytes.
     let maxTokenLength: Int
+    /// For each node, the most characters (ASCII or UTF-8 lead bytes) on any path below it.
+    let charactersBelow: [UInt16]
 
     private let pureTableLock = NSLock()
     nonisolated(unsafe) private var pureTables: [[UInt64]: [UInt64]] = [:]
@@ -72,6 +74,20 @@ public final class TokenVocabulary: Sendable {
         tokenStart = starts
         tokensInPreorder = preorder
         maxTokenLength = longest
+        var parents = [Int32](repeating: 0, count: bytes.count)
+        var lastAtDepth = [Int32](repeating: 0, count: longest + 1)
+        for node in 1..<max(bytes.count, 1) {
+            let depth = Int(depths[node])
+            parents[node] = lastAtDepth[depth - 1]
+            lastAtDepth[depth] = Int32(node)
+        }
+        var below = [UInt16](repeating: 0, count: bytes.count)
+        for node in stride(from: bytes.count - 1, through: 1, by: -1) {
+            let starts: UInt16 = bytes[node] < 0x80 || bytes[node] >= 0xC0 ? 1 : 0
+            let parent = Int(parents[node])
+            below[parent] = max(below[parent], starts + below[node])
+        }
+        charactersBelow = below
         // The inside of a JSON string (every schema and json_object grammar has one) is the state
         // most masks are computed in: prepare its tables now rather than in a first request's step.
         _ = pureSubtreesOfText(ascii: Self.jsonStringASCII)

@@ -106,6 +106,7 @@ for path in vocabularyPaths {
     var cpu: [Double] = []
     var wall: [Double] = []
     var firstMasks: [Double] = []
+    var matcherBytes: [Double] = []
     var worst: [(Double, String)] = []
     var state: UInt64 = 42
     func random() -> UInt64 {
@@ -118,8 +119,11 @@ for path in vocabularyPaths {
     var mask = [UInt64](repeating: 0, count: (vocabulary.count + 63) / 64)
     var allowed: [Int32] = []
     allowed.reserveCapacity(vocabulary.count)
-    for (name, grammar) in grammars {
+    let only = arguments.firstIndex(of: "--only").map { arguments[$0 + 1] }
+    let trace = arguments.contains("--trace")
+    for (name, grammar) in grammars where only == nil || only == name {
         for _ in 0..<walks {
+            var text: [UInt8] = []
             let matcher = GrammarMatcher(grammar: grammar, vocabulary: vocabulary)
             for step in 0..<steps {
                 let wallStart = wallSeconds()
@@ -129,6 +133,7 @@ for path in vocabularyPaths {
                 wall.append(wallSeconds() - wallStart)
                 cpu.append(cpuTime)
                 if step == 0 { firstMasks.append(cpuTime) }
+                if trace { print(String(format: "%8.0f µs after ", cpuTime * 1e6) + String(decoding: text, as: UTF8.self).debugDescription) }
                 worst.append((cpuTime, name))
                 allowed.removeAll(keepingCapacity: true)
                 for word in 0..<mask.count where mask[word] != 0 {
@@ -142,8 +147,11 @@ for path in vocabularyPaths {
                 if matcher.canTerminate && random() % 2 == 0 { break }
                 let choices = allowed.filter { !vocabulary.endOfSequenceTokens.contains($0) }
                 if choices.isEmpty { break }
-                _ = matcher.accept(token: choices[Int(random() % UInt64(choices.count))])
+                let token = choices[Int(random() % UInt64(choices.count))]
+                _ = matcher.accept(token: token)
+                text += vocabulary.bytes(of: token)
             }
+            matcherBytes.append(Double(matcher.memoryBytes))
         }
     }
     let mean = cpu.reduce(0, +) / Double(cpu.count)
@@ -156,6 +164,14 @@ for path in vocabularyPaths {
         String(
             format: "first mask of a walk (cold tables), %d: p50 %.1f µs, p99 %.1f µs", firstMasks.count, percentile(firstMasks, 0.5) * 1e6,
             percentile(firstMasks, 0.99) * 1e6))
+    print(
+        String(
+            format: "matcher tables per sequence at the end of a walk: p50 %.0f KiB, max %.0f KiB", percentile(matcherBytes, 0.5) / 1024,
+            matcherBytes.max()! / 1024))
+    // Which grammars the slowest 1% of masks came from.
+    var tail: [String: Int] = [:]
+    for (_, name) in worst.sorted(by: { $0.0 > $1.0 }).prefix(max(1, worst.count / 100)) { tail[name, default: 0] += 1 }
+    print("slowest 1% by grammar: " + tail.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     let slowest = worst.sorted { $0.0 > $1.0 }.prefix(3).map { String(format: "%@ %.0f µs", $0.1, $0.0 * 1e6) }
     print("slowest masks: \(slowest.joined(separator: ", "))")
 }
