@@ -32,9 +32,13 @@ import Testing
     /// The grammar llama.cpp refuses for its size compiles here, and its matcher stays bounded.
     @Test func deeplyNestedRepetitionsStayBounded() throws {
         let grammar = try Grammar(gbnf: "root ::= (((((([^x]*){0,99}){0,99}){0,99}){0,99}){0,99}){0,99}")
-        let matcher = GrammarMatcher(grammar: grammar)
+        var limits = GrammarLimits()
+        limits.maxStacks = 64
+        let matcher = GrammarMatcher(grammar: grammar, limits: limits)
         for _ in 0..<50 { _ = matcher.accept(bytes: Array("ab".utf8)) }
         #expect(!matcher.accept(bytes: Array("x".utf8)))
+        // With few stacks allowed, the ambiguity is refused and says so instead of growing.
+        #expect(matcher.exceededStackLimit)
     }
 
     @Test func errorsCarryLineAndColumn() {

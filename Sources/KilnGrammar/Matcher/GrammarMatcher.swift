@@ -54,6 +54,10 @@ public final class GrammarMatcher {
     /// Whether the grammar ends here and admits nothing more, or an end-of-sequence token was accepted.
     public var isComplete: Bool { terminated || (canTerminate && automaton.isEmpty(configuration)) }
 
+    /// Whether a step needed more stacks than `GrammarLimits.maxStacks` (an ambiguous grammar):
+    /// that step was refused, so a caller seeing no allowed token can say why.
+    public var exceededStackLimit: Bool { automaton.overflowed }
+
     /// Whether an end-of-sequence token has been accepted.
     public var isTerminated: Bool { terminated }
 
