@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "KilnText", targets: ["KilnText"]),
         .library(name: "KilnFormats", targets: ["KilnFormats"]),
         .library(name: "KilnJSON", targets: ["KilnJSON"]),
+        .library(name: "KilnGrammar", targets: ["KilnGrammar"]),
     ],
     // Exact versions make builds reproducible. Package.resolved is not committed: the package mirror
     // this project is built against tags synthetic commits, so its pins would name revisions that do
@@ -67,6 +68,10 @@ let package = Package(
         .target(
             name: "KilnTokenizer",
             dependencies: ["KilnFormats", "KilnJSON"],
+            swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "KilnGrammar",
+            dependencies: ["KilnJSON"],
             swiftSettings: optimized + [.swiftLanguageMode(.v6)]),
         .target(
             name: "KilnLayers",
@@ -127,6 +132,9 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "KilnTokenizerTests", dependencies: ["KilnTokenizer"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "KilnGrammarTests", dependencies: ["KilnGrammar", "KilnJSON", "KilnTokenizer", "KilnFormats"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "KilnTextTests", dependencies: ["KilnText", "KilnFormats", "KilnTensor"],

@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // libFuzzer targets for Kiln's parsers of untrusted input. Build and run one with
-//   Fuzz/run.sh <target> [seconds]    target: http, gguf, safetensors, json, template
+//   Fuzz/run.sh <target> [seconds]    target: http, gguf, safetensors, json, template, gbnf, schema
 // which builds with --sanitize=fuzzer --sanitize=address, explicit coverage flags and -D LIBFUZZER.
 // A plain `swift build --package-path Fuzz` builds the same targets as replay tools instead:
 //   swift run --package-path Fuzz JSONFuzzer Fuzz/corpus/json   (runs each input once, no sanitizers)
@@ -30,5 +30,7 @@ let package = Package(
         fuzzer("SafetensorsFuzzer", ["KilnFormats", "KilnJSON"]),
         fuzzer("JSONFuzzer", ["KilnJSON"]),
         fuzzer("ChatTemplateFuzzer", ["KilnTemplate"]),
+        fuzzer("GBNFFuzzer", ["KilnGrammar"]),
+        fuzzer("JSONSchemaFuzzer", ["KilnGrammar", "KilnJSON"]),
     ]
 )

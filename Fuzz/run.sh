@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer target with AddressSanitizer and runs it.
 # Usage: Fuzz/run.sh <target> [seconds] [libFuzzer options or input files...]
-#   target:  http | gguf | safetensors | json | template     seconds: default 600
+#   target:  http | gguf | safetensors | json | template | gbnf | schema     seconds: default 600
 #   e.g. Fuzz/run.sh json 60
 #        Fuzz/run.sh gguf 0 some-crash-file     (seconds 0: replay the given files and exit)
 # A first argument that is a number means the http target (the script's original usage).
@@ -31,7 +31,9 @@ case "$target" in
         seeds=(Tests/Fixtures/chat-templates/templates/*.jinja)
         # Real templates reach 17 KB; a unit that runs 10 s is a hang the limits missed.
         options=(-dict=Fuzz/dict/template.dict -timeout=10 -max_len=20000) ;;
-    *) echo "unknown target '$target' (http, gguf, safetensors, json, template)" >&2; exit 2 ;;
+    gbnf) product=GBNFFuzzer; options=(-dict=Fuzz/dict/gbnf.dict -timeout=10) ;;
+    schema) product=JSONSchemaFuzzer; options=(-dict=Fuzz/dict/schema.dict -timeout=10) ;;
+    *) echo "unknown target '$target' (http, gguf, safetensors, json, template, gbnf, schema)" >&2; exit 2 ;;
 esac
 
 # Every target builds with the same flags, so switching targets rebuilds only the target itself.

@@ -1,0 +1,58 @@
+import KilnJSON
+
+/// What a request constrains its output to.
+public enum GrammarSource: Sendable, Hashable {
+    /// llama.cpp GBNF text with its start rule.
+    case gbnf(String, root: String = "root")
+    /// A JSON Schema.
+    case jsonSchema(JSONValue)
+    /// Any JSON value (OpenAI's `json_object`, which asks for an object: see `jsonObject`).
+    case anyJSONValue
+    /// Any JSON object.
+    case jsonObject
+
+    public static func == (lhs: GrammarSource, rhs: GrammarSource) -> Bool { lhs.cacheKey == rhs.cacheKey }
+    public func hash(into hasher: inout Hasher) { hasher.combine(cacheKey) }
+
+    /// The source's content as text: equal sources have equal keys.
+    public var cacheKey: String {
+        switch self {
+        case let .gbnf(text, root): return "gbnf:\(root):\(text)"
+        case .jsonSchema(let schema): return "schema:" + schema.serialized
+        case .anyJSONValue: return "any-json"
+        case .jsonObject: return "json-object"
+        }
+    }
+}
+
+/// Turns a `GrammarSource` into a compiled `Grammar`, within `limits`.
+public struct GrammarCompiler: Sendable {
+    public var limits: GrammarLimits
+    /// Refuse schema keywords that are neither supported nor annotations (for OpenAI's `strict`).
+    public var rejectUnknownKeywords: Bool
+
+    public init(limits: GrammarLimits = GrammarLimits(), rejectUnknownKeywords: Bool = false) {
+        self.limits = limits
+        self.rejectUnknownKeywords = rejectUnknownKeywords
+    }
+
+    public func compile(_ source: GrammarSource) throws(GrammarError) -> Grammar {
+        switch source {
+        case let .gbnf(text, root): return try Grammar(gbnf: text, root: root, limits: limits)
+        case .jsonSchema(let schema):
+            let text = try gbnf(forSchema: schema)
+            do {
+                return try Grammar(gbnf: text, limits: limits)
+            } catch .invalidGrammar(let message) {
+                throw .invalidSchema(message: message.replacingOccurrences(of: "rule 'root'", with: "the schema"), pointer: "")
+            }
+        case .anyJSONValue: return try Grammar(gbnf: try gbnf(forSchema: .object([])), limits: limits)
+        case .jsonObject: return try Grammar(gbnf: try gbnf(forSchema: .object([("type", .string("object"))])), limits: limits)
+        }
+    }
+
+    /// The GBNF a schema compiles through (to read, debug or hand to another engine).
+    public func gbnf(forSchema schema: JSONValue) throws(GrammarError) -> String {
+        try JSONSchemaCompiler.gbnf(for: schema, limits: limits, rejectUnknownKeywords: rejectUnknownKeywords)
+    }
+}
