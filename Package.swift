@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "KilnAPI",
             dependencies: [
-                "KilnHTTP", "KilnServe", "KilnJSON", "KilnText", "KilnTokenizer", "KilnTemplate", "KilnImage",
+                "KilnHTTP", "KilnServe", "KilnJSON", "KilnText", "KilnTokenizer", "KilnTemplate", "KilnImage", "KilnGrammar",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

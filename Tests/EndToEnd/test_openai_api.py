@@ -176,12 +176,12 @@ WEATHER_TOOL = {"type": "function", "function": {
 
 
 @pytest.mark.parametrize("kwargs, param", [
-    ({"response_format": {"type": "json_object"}}, "response_format"),
     ({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tools"),
-    ({"extra_body": {"grammar": 'root ::= "yes" | "no"'}}, "grammar"),
+    ({"extra_body": {"mirostat": 2}}, "mirostat"),
 ])
 def test_members_that_would_change_the_answer_are_not_ignored(client, kiln, kwargs, param):
-    """The issue's two 200s that broke their callers (JSON mode, a required tool) are 400s naming the member."""
+    """A required tool (one of the issue's 200s that broke its caller) is a 400 naming the member
+    until tool calls exist; so is a llama.cpp sampler Kiln lacks. (JSON mode: test_structured_output.py.)"""
     with pytest.raises(openai.BadRequestError) as caught:
         chat(client, kiln, "What is the weather in Paris?", max_tokens=4, **kwargs)
     assert caught.value.body["param"] == param, caught.value.body

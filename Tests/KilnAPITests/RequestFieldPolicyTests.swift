@@ -37,15 +37,11 @@ import Testing
     }
 
     @Test(arguments: [
-        (#""response_format":{"type":"json_object"}"#, "response_format"),
-        (#""response_format":{"type":"json_schema","json_schema":{"name":"a","schema":{}}}"#, "response_format"),
         (#""tools":[{"type":"function","function":{"name":"f"}}]"#, "tools"),
         (#""tool_choice":"required""#, "tool_choice"),
         (#""tool_choice":{"type":"function","function":{"name":"f"}}"#, "tool_choice"),
         (#""modalities":["text","audio"]"#, "modalities"),
         (#""functions":[{"name":"f"}]"#, "functions"),
-        (#""grammar":"root ::= \"a\"""#, "grammar"),
-        (#""json_schema":{"type":"object"}"#, "json_schema"),
         (#""mirostat":2"#, "mirostat"),
         (#""reasoning_effort":"low""#, "reasoning_effort"),
     ])

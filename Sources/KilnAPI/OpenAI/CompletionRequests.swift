@@ -32,10 +32,6 @@ public struct ChatCompletionRequest: Sendable {
     /// Chat members Kiln takes in their default form only (see `RequestFieldPolicy`).
     private static func acceptUnimplementedDefaults(_ fields: RequestFields) throws {
         try RequestFieldPolicy.acceptDefaultOnly(
-            "response_format", in: fields,
-            reason: "constrained decoding (JSON mode, JSON Schema) is not implemented yet; only {\"type\": \"text\"} is accepted"
-        ) { $0 == ["type": "text"] }
-        try RequestFieldPolicy.acceptDefaultOnly(
             "tools", in: fields, reason: "tool calling is not implemented yet; only an empty list is accepted"
         ) { $0 == .array([]) }
         try RequestFieldPolicy.acceptDefaultOnly(

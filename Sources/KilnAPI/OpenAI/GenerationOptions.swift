@@ -22,6 +22,8 @@ public struct GenerationOptions: Sendable, Equatable {
     public var stream = false
     public var includeUsageInStream = false
     public var user: String?
+    /// What the output must follow (`response_format`, `grammar`, `json_schema`), if anything.
+    public var outputFormat: OutputFormat?
 
     public init() {}
 
@@ -77,11 +79,16 @@ public struct GenerationOptions: Sendable, Equatable {
         ignoreEOS = try fields.bool("ignore_eos") ?? false
         stream = try fields.bool("stream") ?? false
         if let options = fields.value("stream_options") {
-            let optionFields = try RequestFields(options)
+            let optionFields = try RequestFields(options, context: "stream_options")
             includeUsageInStream = try optionFields.bool("include_usage") ?? false
-            try optionFields.rejectUnread(context: "stream_options.")
+            try optionFields.rejectUnread()
         }
         user = try fields.string("user")
+        outputFormat = try OutputFormat.read(fields)
+        if outputFormat != nil && ignoreEOS {
+            throw APIError.invalid(
+                "'ignore_eos' cannot be combined with a constrained output format, which ends the answer itself", param: "ignore_eos")
+        }
     }
 
     enum LogprobsStyle { case chat, completions }

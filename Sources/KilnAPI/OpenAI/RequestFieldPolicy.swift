@@ -10,8 +10,8 @@ import KilnJSON
 ///   accepted and have no effect: `withoutEffect`.
 /// - Members OpenAI or llama.cpp define that would change the output and that Kiln does not
 ///   implement get a 400 naming the member and saying why (`unsupported`, code
-///   `unsupported_parameter`). Some are accepted in their default form only (a `response_format`
-///   of type `text`, `tool_choice: "none"`): `acceptDefaultOnly`.
+///   `unsupported_parameter`). Some are accepted in their default form only (`tools: []`,
+///   `tool_choice: "none"`): `acceptDefaultOnly`.
 /// - Any other member gets OpenAI's own answer, a 400 "Unrecognized request argument supplied",
 ///   here with the member as `param` and code `unrecognized_argument`.
 ///
@@ -19,7 +19,7 @@ import KilnJSON
 enum RequestFieldPolicy {
     /// Members accepted on any endpoint without effect.
     static let withoutEffect: Set<String> = [
-        "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
+        "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options",
         "prediction", "parallel_tool_calls", "cache_prompt", "moderation", "output_compression",
         "stream_options.include_obfuscation",
     ]
@@ -33,8 +33,6 @@ enum RequestFieldPolicy {
             "reasoning_effort": "the served models do not reason before answering",
             "verbosity": "the served models have no verbosity control",
             "web_search_options": "Kiln does not search the web",
-            "grammar": "constrained decoding is not implemented yet",
-            "json_schema": "constrained decoding is not implemented yet",
             "n_predict": "use 'max_tokens'",
             "style": "Kiln's image models have no style control",
         ]

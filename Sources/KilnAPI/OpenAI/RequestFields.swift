@@ -8,6 +8,8 @@ import KilnJSON
 struct RequestFields {
     let object: JSONValue
     let members: [(String, JSONValue)]
+    /// Where this object sits in the request (`response_format.`), prefixed to the names errors blame.
+    let path: String
     private let asked = AskedNames()
 
     /// A reference, so that every copy of these fields records into one set.
@@ -15,12 +17,15 @@ struct RequestFields {
         var names: Set<String> = []
     }
 
-    init(_ body: JSONValue) throws {
+    /// The members of `body`; `context` names a nested object (`"stream_options"`), nil the body.
+    init(_ body: JSONValue, context: String? = nil) throws {
         guard case .object(let members) = body else {
-            throw APIError.invalid("The request body must be a JSON object, not \(body.typeName)")
+            guard let context else { throw APIError.invalid("The request body must be a JSON object, not \(body.typeName)") }
+            throw APIError.invalid("'\(context)' must be an object, not \(body.typeName)", param: context)
         }
         self.object = body
         self.members = members
+        path = context.map { $0 + "." } ?? ""
     }
 
     /// The value of `name`, treating an explicit `null` as absent (OpenAI's clients send nulls).
@@ -31,11 +36,11 @@ struct RequestFields {
     }
 
     /// Throws for the first member that no validator asked for and that `RequestFieldPolicy`
-    /// does not accept as having no effect: a 400 naming it. `context` prefixes the name for
-    /// nested objects (`stream_options.`). A `null` member counts as absent.
-    func rejectUnread(context: String = "") throws {
+    /// does not accept as having no effect: a 400 naming it (with its path in the request). A
+    /// `null` member counts as absent.
+    func rejectUnread() throws {
         for (name, value) in members where !value.isNull && !asked.names.contains(name) {
-            try RequestFieldPolicy.check(unread: context + name)
+            try RequestFieldPolicy.check(unread: path + name)
         }
     }
 
@@ -61,8 +66,8 @@ struct RequestFields {
         }
         if let range, !range.contains(integer) {
             throw APIError.invalid(
-                "'\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(integer)",
-                param: name)
+                "'\(path + name)' must be between \(range.lowerBound) and \(range.upperBound), got \(integer)",
+                param: path + name)
         }
         return integer
     }
@@ -75,16 +80,16 @@ struct RequestFields {
         case .double(let d): number = d
         default: throw typeError(name, "a number", value)
         }
-        guard number.isFinite else { throw APIError.invalid("'\(name)' must be a finite number", param: name) }
+        guard number.isFinite else { throw APIError.invalid("'\(path + name)' must be a finite number", param: path + name) }
         if let range, !range.contains(number) {
             throw APIError.invalid(
-                "'\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(number)",
-                param: name)
+                "'\(path + name)' must be between \(range.lowerBound) and \(range.upperBound), got \(number)",
+                param: path + name)
         }
         return number
     }
 
     func typeError(_ name: String, _ expected: String, _ value: JSONValue) -> APIError {
-        APIError.invalid("'\(name)' must be \(expected), not \(value.typeName)", param: name)
+        APIError.invalid("'\(path + name)' must be \(expected), not \(value.typeName)", param: path + name)
     }
 }

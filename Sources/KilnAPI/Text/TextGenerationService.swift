@@ -1,4 +1,5 @@
 import Foundation
+import KilnGrammar
 import KilnHTTP
 import KilnJSON
 import KilnServe
@@ -22,6 +23,10 @@ public final class TextGenerationService: Sendable {
         public var defaultMaxTokens = 512
         /// Wall-clock limit of one job, queued and running (nil: none).
         public var requestTimeout: Duration? = .seconds(600)
+        /// Bounds on the grammars and JSON Schemas requests constrain their output to.
+        public var grammarLimits = GrammarLimits()
+        /// Bytes of compiled grammars kept for reuse.
+        public var grammarCacheBytes = 64 << 20
         public init() {}
     }
 
@@ -31,6 +36,7 @@ public final class TextGenerationService: Sendable {
     public let contextLength: Int
     public let settings: Settings
     private let scheduler: Scheduler
+    private let outputConstraints: OutputConstraints
     private let created = Int(Date().timeIntervalSince1970)
 
     public init(
@@ -43,6 +49,7 @@ public final class TextGenerationService: Sendable {
         self.contextLength = contextLength
         self.scheduler = scheduler
         self.settings = settings
+        outputConstraints = OutputConstraints(tokenizer: tokenizer, limits: settings.grammarLimits, cacheBytes: settings.grammarCacheBytes)
     }
 
     /// Registers the text endpoints. `service` is asked on every request: until the model has
@@ -196,6 +203,7 @@ public final class TextGenerationService: Sendable {
             throw APIError.invalid("logit_bias names token \(token), outside the vocabulary", param: "logit_bias")
         }
 
+        let constraint = try options.outputFormat.map { try outputConstraints.source(for: $0) }
         let writer = CompletionResponseWriter(
             id: idPrefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
             created: Int(Date().timeIntervalSince1970), model: model)
@@ -215,7 +223,7 @@ public final class TextGenerationService: Sendable {
                         stopTokenIDs: options.ignoreEOS ? [] : tokenizer.endOfGenerationTokens,
                         sampling: TextSampling(
                             parameters: samplingParameters(options, choice: copy),
-                            topLogprobs: options.topLogprobs),
+                            topLogprobs: options.topLogprobs, constraint: constraint),
                         timeout: settings.requestTimeout))
             }
         }

@@ -77,6 +77,11 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("api.max_n")) var maxN: Int?
     @Option(help: help("api.default_max_tokens")) var defaultMaxTokens: Int?
     @Option(help: help("api.request_timeout")) var requestTimeout: Double?
+    @Option(help: help("api.grammar_max_bytes")) var grammarMaxBytes: Int?
+    @Option(help: help("api.grammar_max_schema_nodes")) var grammarMaxSchemaNodes: Int?
+    @Option(help: help("api.grammar_max_depth")) var grammarMaxDepth: Int?
+    @Option(help: help("api.grammar_max_compiled_elements")) var grammarMaxCompiledElements: Int?
+    @Option(help: help("api.grammar_cache_mb")) var grammarCacheMB: Int?
 
     @Option(help: help("image.image_model")) var imageModel: String?
     @Option(help: help("image.image_model_name")) var imageModelName: String?
@@ -159,6 +164,11 @@ struct ServeCommand: ParsableCommand {
         add("api.max_n", maxN.map { .integer($0) })
         add("api.default_max_tokens", defaultMaxTokens.map { .integer($0) })
         add("api.request_timeout", requestTimeout.map { .double($0) })
+        add("api.grammar_max_bytes", grammarMaxBytes.map { .integer($0) })
+        add("api.grammar_max_schema_nodes", grammarMaxSchemaNodes.map { .integer($0) })
+        add("api.grammar_max_depth", grammarMaxDepth.map { .integer($0) })
+        add("api.grammar_max_compiled_elements", grammarMaxCompiledElements.map { .integer($0) })
+        add("api.grammar_cache_mb", grammarCacheMB.map { .integer($0) })
         add("image.image_model", imageModel.map { .string($0) })
         add("image.image_model_name", imageModelName.map { .string($0) })
         add("image.image_max_n", imageMaxN.map { .integer($0) })

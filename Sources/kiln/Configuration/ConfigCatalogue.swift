@@ -136,6 +136,21 @@ enum ConfigCatalogue {
         ConfigSetting(
             key: "api.request_timeout", binding: .double(\.requestTimeout),
             help: "Seconds a generation may take, queued and running (0 = no limit)."),
+        ConfigSetting(
+            key: "api.grammar_max_bytes", binding: .integer(\.grammarMaxBytes),
+            help: "Longest grammar a request may give (GBNF text, or what its JSON Schema compiles to), in bytes."),
+        ConfigSetting(
+            key: "api.grammar_max_schema_nodes", binding: .integer(\.grammarMaxSchemaNodes),
+            help: "Most nodes (objects, arrays and values) in a request's JSON Schema."),
+        ConfigSetting(
+            key: "api.grammar_max_depth", binding: .integer(\.grammarMaxDepth),
+            help: "Most nested levels of a request's grammar groups or JSON Schema."),
+        ConfigSetting(
+            key: "api.grammar_max_compiled_elements", binding: .integer(\.grammarMaxCompiledElements),
+            help: "Most elements of one compiled grammar (its size after expansion)."),
+        ConfigSetting(
+            key: "api.grammar_cache_mb", binding: .integer(\.grammarCacheMB),
+            help: "Megabytes of compiled grammars kept for reuse (0 = none)."),
 
         ConfigSetting(
             key: "image.image_model", binding: .string(\.imageModel),
@@ -303,6 +318,11 @@ enum ConfigCatalogue {
         try require((1...9).contains(settings.gzipLevel), "gzip_level must be between 1 and 9")
         try require(settings.gzipMinBytes >= 0, "gzip_min_bytes must not be negative")
         try require(["text", "json"].contains(settings.logFormat), "log_format must be text or json")
+        try require((1...(64 << 20)).contains(settings.grammarMaxBytes), "grammar_max_bytes must be between 1 and 67108864")
+        try require((1...10_000_000).contains(settings.grammarMaxSchemaNodes), "grammar_max_schema_nodes must be in 1...10000000")
+        try require((1...10_000).contains(settings.grammarMaxDepth), "grammar_max_depth must be in 1...10000")
+        try require((1...100_000_000).contains(settings.grammarMaxCompiledElements), "grammar_max_compiled_elements must be in 1...100000000")
+        try require((0...65_536).contains(settings.grammarCacheMB), "grammar_cache_mb must be in 0...65536")
         try require((1...64).contains(settings.imageMaxN), "image_max_n must be between 1 and 64")
         try require((8...4096).contains(settings.imageMaxSide), "image_max_side must be between 8 and 4096")
         try require((1...1000).contains(settings.imageMaxSteps), "image_max_steps must be between 1 and 1000")

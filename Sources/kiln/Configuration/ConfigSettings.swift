@@ -49,6 +49,11 @@ struct ServeSettings: Equatable {
     var maxN = 8
     var defaultMaxTokens = 512
     var requestTimeout = 600.0
+    var grammarMaxBytes = 1_048_576
+    var grammarMaxSchemaNodes = 20000
+    var grammarMaxDepth = 64
+    var grammarMaxCompiledElements = 500000
+    var grammarCacheMB = 64
 
     var imageModel = ""
     var imageModelName = ""

@@ -94,6 +94,11 @@ struct ServeModelLoader {
         apiSettings.generation.maxN = settings.maxN
         apiSettings.defaultMaxTokens = settings.defaultMaxTokens
         apiSettings.requestTimeout = settings.requestTimeout > 0 ? .milliseconds(Int(settings.requestTimeout * 1000)) : nil
+        apiSettings.grammarLimits.maxGrammarBytes = settings.grammarMaxBytes
+        apiSettings.grammarLimits.maxSchemaNodes = settings.grammarMaxSchemaNodes
+        apiSettings.grammarLimits.maxDepth = settings.grammarMaxDepth
+        apiSettings.grammarLimits.maxCompiledElements = settings.grammarMaxCompiledElements
+        apiSettings.grammarCacheBytes = settings.grammarCacheMB << 20
         let service = TextGenerationService(
             modelID: name, tokenizer: tokenizer, template: template,
             contextLength: model.contextLength, scheduler: scheduler,
