@@ -7,10 +7,27 @@ import KilnFormats
 /// x += Wdown · (SiLU(Wgate · m) ⊙ Wup · m) with m = RMSNorm(x); logits = Wout · RMSNorm(x).
 /// RoPE rotates adjacent pairs (GGUF converters permute Q and K rows for this), no biases, and
 /// the output projection is `output.weight` or, when the file has none, the embedding table.
-enum Llama {
-    /// Loads a `llama` model's weights; every tensor is checked against the hyperparameters.
+enum Llama: DecoderArchitecture {
+    static func configure(_ configuration: inout TransformerConfiguration, file: GGUFFile) throws {}
+
     static func loadWeights(from file: GGUFFile, configuration: TransformerConfiguration) throws -> TransformerWeights {
-        precondition(configuration.architecture == .llama)
-        return try TensorLoader(file: file).loadDecoder(configuration, biases: false)
+        try TensorLoader(file: file).loadDecoder(configuration)
+    }
+
+    static func runBlock(_ layer: Int, of model: TransformerModel, batch: ForwardBatch, cache: PagedKVCache) {
+        preNormBlock(layer, of: model, batch: batch, cache: cache)
+    }
+
+    /// The pre-norm block with residual additions that Llama and its descendants share.
+    static func preNormBlock(_ layer: Int, of model: TransformerModel, batch: ForwardBatch, cache: PagedKVCache) {
+        let weights = model.weights.layers[layer]
+        let s = model.scratch
+        let tokens = batch.tokenCount
+        model.normalizeRows(s.hidden, into: s.normalized, count: tokens, gain: weights.attentionNorm)
+        model.attention(layer, weights: weights, batch: batch, cache: cache, output: s.projected)
+        model.addRows(s.projected, into: s.hidden, rows: tokens)
+        model.normalizeRows(s.hidden, into: s.normalized, count: tokens, gain: weights.feedForwardNorm)
+        model.feedForward(layer, weights: weights, rows: tokens, output: s.projected)
+        model.addRows(s.projected, into: s.hidden, rows: tokens)
     }
 }

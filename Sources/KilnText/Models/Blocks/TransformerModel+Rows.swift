@@ -1,7 +1,14 @@
 import KilnTensor
 
-/// The row-wise steps of the forward pass. Each works token by token, so that a token's result
-/// never depends on the other rows; large batches are spread over the worker pool.
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The row-wise blocks of the forward pass: embedding, norms, residual additions and the output
+/// head's inputs. Each works token by token, so that a token's result never depends on the other
+/// rows; large batches are spread over the worker pool.
 extension TransformerModel {
     /// Runs `body` over `0 ..< count` rows, on the pool when there are enough of them.
     @inline(__always)
@@ -13,27 +20,34 @@ extension TransformerModel {
         }
     }
 
-    /// hidden[t] = embedding row of token t.
+    /// hidden[t] = embedding row of token t, times `embeddingScale` when it is not 1.
     func embed(_ batch: ForwardBatch) {
         let width = configuration.embeddingLength
+        let scale = configuration.embeddingScale
         let table = weights.tokenEmbedding
         let hidden = scratch.hidden
         forEachRow(batch.tokenCount) { rows in
             for token in rows {
                 // Ids were checked by `validate`.
-                Dequantization.dequantize(
-                    table.type, from: table.row(Int(batch.tokens[token])), count: width,
-                    into: hidden + token * width)
+                let row = hidden + token * width
+                Dequantization.dequantize(table.type, from: table.row(Int(batch.tokens[token])), count: width, into: row)
+                if scale != 1 { Elementwise.scale(row, count: width, by: scale) }
             }
         }
     }
 
-    /// The RoPE cosines and sines of every token's position, shared by all layers.
+    /// The RoPE cosines and sines of every token's position, shared by all layers (and those of
+    /// the sliding-window layers' RoPE where it differs).
     func computeRotaryAngles(_ batch: ForwardBatch) {
         let half = configuration.ropeDimensionCount / 2
-        let cosines = scratch.ropeCosines, sines = scratch.ropeSines
+        let s = scratch
         for token in 0..<batch.tokenCount {
-            rope.angles(position: Int(batch.tokenPositions[token]), cos: cosines + token * half, sin: sines + token * half)
+            let position = Int(batch.tokenPositions[token])
+            rope.angles(position: position, cos: s.ropeCosines + token * half, sin: s.ropeSines + token * half)
+            if let localRope {
+                localRope.angles(
+                    position: position, cos: s.localRopeCosines + token * half, sin: s.localRopeSines + token * half)
+            }
         }
     }
 
@@ -53,64 +67,9 @@ extension TransformerModel {
         }
     }
 
-    /// Adds the projection biases (Qwen2), rotates queries and keys, and stores each token's key
-    /// and value in its sequence's block at its position.
-    func prepareKeysAndQueries(
-        layer: Int, weights layerWeights: LayerWeights, batch: ForwardBatch,
-        cache: PagedKVCache
-    ) {
-        let c = configuration
-        let s = scratch
-        let half = c.ropeDimensionCount / 2
-        let headDimension = c.headDimension
-        let queryWidth = c.queryWidth, keyValueWidth = c.keyValueWidth
-        let blockSize = cache.blockSize
-        forEachRow(batch.tokenCount) { rows in
-            for token in rows {
-                let query = s.query + token * queryWidth
-                let key = s.key + token * keyValueWidth
-                let value = s.value + token * keyValueWidth
-                if let bias = layerWeights.queryBias { Self.add(bias, to: query) }
-                if let bias = layerWeights.keyBias { Self.add(bias, to: key) }
-                if let bias = layerWeights.valueBias { Self.add(bias, to: value) }
-                let cosines = s.ropeCosines + token * half, sines = s.ropeSines + token * half
-                rope.rotate(query, heads: c.headCount, headDimension: headDimension, cos: cosines, sin: sines)
-                rope.rotate(key, heads: c.kvHeadCount, headDimension: headDimension, cos: cosines, sin: sines)
-                let sequence = Int(batch.tokenSequences[token])
-                let position = Int(batch.tokenPositions[token])
-                let block = Int(batch.blockTables[sequence * batch.maximumBlocksPerSequence + position / blockSize])
-                let slot = position % blockSize
-                for kvHead in 0..<c.kvHeadCount {
-                    cache.store(
-                        key + kvHead * headDimension, at: cache.keys(layer: layer, block: block, kvHead: kvHead),
-                        slot: slot)
-                    cache.store(
-                        value + kvHead * headDimension,
-                        at: cache.values(layer: layer, block: block, kvHead: kvHead), slot: slot)
-                }
-            }
-        }
-    }
-
-    private static func add(_ bias: [Float], to vector: UnsafeMutablePointer<Float>) {
-        bias.withUnsafeBufferPointer { bias in
-            for index in 0..<bias.count { vector[index] += bias[index] }
-        }
-    }
-
-    /// target[i] += addend[i] over `count` floats (the residual connection).
-    func addRows(_ addend: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
-        Elementwise.add(target, addend, count: count, into: target)
-    }
-
-    /// gate[t] = SiLU(gate[t]) ⊙ up[t] for `count` rows of the feed-forward width.
-    func gateRows(count: Int) {
-        let width = configuration.feedForwardLength
-        let gate = scratch.gate, up = scratch.up
-        forEachRow(count) { rows in
-            let offset = rows.lowerBound * width
-            Elementwise.swiglu(gate: gate + offset, up: up + offset, count: rows.count * width, into: gate + offset)
-        }
+    /// target[t] += addend[t] over `rows` rows of the model width (the residual connection).
+    func addRows(_ addend: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, rows: Int) {
+        Elementwise.add(target, addend, count: rows * configuration.embeddingLength, into: target)
     }
 
     /// Normalizes the final hidden state of every token that produces logits into consecutive
@@ -144,5 +103,19 @@ extension TransformerModel {
             }
         }
         return rows
+    }
+
+    /// logits = c · tanh(logits · (1/c)) over `rows` rows, when the model soft-caps its logits
+    /// (as llama.cpp's graph: a scale, libm's `tanhf`, a scale).
+    func softcapLogits(rows: Int) {
+        guard let cap = configuration.finalLogitSoftcap else { return }
+        let vocabulary = configuration.vocabularySize
+        let logits = scratch.logits
+        let inverse = 1 / cap
+        forEachRow(rows) { range in
+            for index in range.lowerBound * vocabulary..<range.upperBound * vocabulary {
+                logits[index] = tanhf(logits[index] * inverse) * cap
+            }
+        }
     }
 }
