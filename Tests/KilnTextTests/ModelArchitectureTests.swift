@@ -79,6 +79,12 @@ import Testing
         #expect(qwen.summary.outputIsTiedToEmbedding)
     }
 
+    /// An architecture Kiln lacks is refused by name, listing the ones it has.
+    @Test func unknownArchitectureNamesTheSupportedOnes() {
+        let message = ModelError.unsupportedArchitecture("phi3").description
+        #expect(message == "unsupported model architecture 'phi3' (supported: llama, qwen2, gemma3)")
+    }
+
     @Test func halfPrecisionCacheStaysCloseToTheFloatCache() throws {
         let path = Self.directory.appendingPathComponent("tiny-qwen2.gguf").path
         var rows: [[Float]] = []
