@@ -6,7 +6,8 @@ import Testing
 /// make_tiny_models.py and make_tiny_gemma3.py with float64 numpy logits): `llama` with F16
 /// matrices, an untied output and linear RoPE scaling; `qwen2` with Q/K/V biases, NeoX RoPE and a
 /// tied output; `gemma3` with a sliding window of 4 that cuts the 12-token sequence, its own RoPE
-/// base, query/key and post norms, GeGLU, scaled embeddings and soft-capped logits.
+/// base, query/key and post norms, GeGLU, scaled embeddings and soft-capped logits; `qwen3` with
+/// query/key norms and a head width (32) other than width / heads (made by make_tiny_qwen3.py).
 @Suite struct ModelArchitectureTests {
     struct Reference: Decodable {
         var tokens: [Int32]
@@ -16,7 +17,7 @@ import Testing
             let container = try decoder.container(keyedBy: AnyKey.self)
             tokens = try container.decode([Int32].self, forKey: AnyKey("tokens"))
             rows = [:]
-            for name in ["tiny-llama", "tiny-qwen2", "tiny-gemma3"] {
+            for name in ["tiny-llama", "tiny-qwen2", "tiny-gemma3", "tiny-qwen3"] {
                 if let row = try container.decodeIfPresent([[Double]].self, forKey: AnyKey(name)) { rows[name] = row }
             }
         }
@@ -36,9 +37,17 @@ import Testing
     static let gemma3Reference = try! JSONDecoder().decode(
         Reference.self, from: Data(contentsOf: directory.appendingPathComponent("tiny-gemma3-reference.json")))
 
-    @Test(arguments: ["tiny-llama", "tiny-qwen2", "tiny-gemma3"])
+    static let qwen3Reference = try! JSONDecoder().decode(
+        Reference.self, from: Data(contentsOf: directory.appendingPathComponent("tiny-qwen3-reference.json")))
+
+    @Test(arguments: ["tiny-llama", "tiny-qwen2", "tiny-gemma3", "tiny-qwen3"])
     func logitsMatchTheFloat64Reference(name: String) throws {
-        let reference = name == "tiny-gemma3" ? Self.gemma3Reference : Self.reference
+        let reference =
+            switch name {
+            case "tiny-gemma3": Self.gemma3Reference
+            case "tiny-qwen3": Self.qwen3Reference
+            default: Self.reference
+            }
         let path = Self.directory.appendingPathComponent(name + ".gguf").path
         let model = try TransformerModel(
             path: path,
@@ -77,12 +86,17 @@ import Testing
         #expect(qwen.configuration.headCount == 4 && qwen.configuration.kvHeadCount == 2)
         #expect(qwen.configuration.vocabularySize == 96 && qwen.configuration.contextLength == 64)
         #expect(qwen.summary.outputIsTiedToEmbedding)
+        let qwen3 = try TransformerModel(
+            path: Self.directory.appendingPathComponent("tiny-qwen3.gguf").path,
+            options: ModelOptions(threadCount: 1))
+        #expect(qwen3.configuration.architecture == .qwen3 && qwen3.configuration.ropeLayout == .halves)
+        #expect(qwen3.configuration.headDimension == 32 && qwen3.configuration.queryWidth == 128)
     }
 
     /// An architecture Kiln lacks is refused by name, listing the ones it has.
     @Test func unknownArchitectureNamesTheSupportedOnes() {
         let message = ModelError.unsupportedArchitecture("phi3").description
-        #expect(message == "unsupported model architecture 'phi3' (supported: llama, qwen2, gemma3)")
+        #expect(message == "unsupported model architecture 'phi3' (supported: llama, qwen2, gemma3, qwen3)")
     }
 
     @Test func halfPrecisionCacheStaysCloseToTheFloatCache() throws {

@@ -10,6 +10,8 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
     /// `gemma3`: interleaved sliding-window and global layers, query/key norms, pre- and
     /// post-norms, GeGLU, embeddings scaled by √width.
     case gemma3
+    /// `qwen3`: the Llama block with query/key norms and NeoX RoPE, no biases.
+    case qwen3
 
     static var supportedNames: [String] { allCases.map(\.rawValue) }
 
@@ -19,6 +21,7 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
         case .llama: Llama.self
         case .qwen2: Qwen2.self
         case .gemma3: Gemma3.self
+        case .qwen3: Qwen3.self
         }
     }
 }
