@@ -140,12 +140,15 @@ KILN_AVX2_INLINE int hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1)));
 }
 
-KILN_AVX2 static float dot_row_q4k(const uint8_t *row, int blocks, const kiln_q8k_block *x) {
+/// One Q4_K weight row against `nb` (1…4) activation rows (row i's blocks at x + i · stride): each
+/// block's weights and scales are decoded once for all of them; per row the operations are those
+/// of llama.cpp's repacked gemv.
+KILN_AVX2_INLINE void q4k_rows(const uint8_t *row, int blocks, const kiln_q8k_block *x, int stride, int nb,
+                               float *out) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
-    float acc = 0, mins = 0;
+    float acc[4] = {0, 0, 0, 0}, mins[4] = {0, 0, 0, 0};
     for (int blk = 0; blk < blocks; blk++) {
         const uint8_t *b = row + (size_t)blk * 144;
-        const kiln_q8k_block *a = x + blk;
         int16_t sc[8], m[8];
         for (int j = 0; j < 8; j++) {
             int s, mm;
@@ -153,77 +156,102 @@ KILN_AVX2 static float dot_row_q4k(const uint8_t *row, int blocks, const kiln_q8
             sc[j] = (int16_t)s;
             m[j] = (int16_t)mm;
         }
-        const __m256i bsums = _mm256_loadu_si256((const __m256i *)a->bsums);
-        const __m128i pair_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        const __m128i offsets = _mm_madd_epi16(_mm_loadu_si128((const __m128i *)m), pair_sums);
-        __m256i sum = _mm256_setzero_si256();
+        const __m128i mins_vector = _mm_loadu_si128((const __m128i *)m);
+        __m256i ql[4], qh[4], scale_l[4], scale_h[4];
         for (int j = 0; j < 4; j++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * j));
-            const __m256i ql = _mm256_and_si256(bits, low4);
-            const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
-            const __m256i xl = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * j));
-            const __m256i xh = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * j + 32));
-            const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), _mm256_maddubs_epi16(ql, xl));
-            const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), _mm256_maddubs_epi16(qh, xh));
-            sum = _mm256_add_epi32(sum, _mm256_add_epi32(pl, ph));
+            ql[j] = _mm256_and_si256(bits, low4);
+            qh[j] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
+            scale_l[j] = _mm256_set1_epi16(sc[2 * j]);
+            scale_h[j] = _mm256_set1_epi16(sc[2 * j + 1]);
         }
-        const int dot = hsum_i32(sum);
-        __m128i o = _mm_add_epi32(offsets, _mm_shuffle_epi32(offsets, 0x4E));
-        const int offset = _mm_cvtsi128_si32(_mm_add_epi32(o, _mm_shuffle_epi32(o, 0xB1)));
-        acc = fmaf((float)dot, KILN_HALF_F16C(b) * a->d, acc);
-        mins = fmaf((float)offset, KILN_HALF_F16C(b + 2) * a->d, mins);
+        const float dw = KILN_HALF_F16C(b), dminw = KILN_HALF_F16C(b + 2);
+        for (int r = 0; r < nb; r++) {
+            const kiln_q8k_block *a = x + (size_t)r * stride + blk;
+            const __m256i bsums = _mm256_loadu_si256((const __m256i *)a->bsums);
+            const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+            const __m128i offsets = _mm_madd_epi16(mins_vector, pairs);
+            __m256i sum = _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) {
+                const __m256i xl = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * j));
+                const __m256i xh = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * j + 32));
+                const __m256i pl = _mm256_madd_epi16(scale_l[j], _mm256_maddubs_epi16(ql[j], xl));
+                const __m256i ph = _mm256_madd_epi16(scale_h[j], _mm256_maddubs_epi16(qh[j], xh));
+                sum = _mm256_add_epi32(sum, _mm256_add_epi32(pl, ph));
+            }
+            const __m128i o = _mm_add_epi32(offsets, _mm_shuffle_epi32(offsets, 0x4E));
+            const int offset = _mm_cvtsi128_si32(_mm_add_epi32(o, _mm_shuffle_epi32(o, 0xB1)));
+            acc[r] = fmaf((float)hsum_i32(sum), dw * a->d, acc[r]);
+            mins[r] = fmaf((float)offset, dminw * a->d, mins[r]);
+        }
     }
-    return acc - mins;
+    for (int r = 0; r < nb; r++) out[r] = acc[r] - mins[r];
 }
 
-KILN_AVX2 static float dot_row_q6k(const uint8_t *row, int blocks, const kiln_q8k_block *x) {
+/// One Q6_K weight row against `nb` (1…4) activation rows, as q4k_rows; per row the operations of
+/// ggml_vec_dot_q6_K_q8_K.
+KILN_AVX2_INLINE void q6k_rows(const uint8_t *row, int blocks, const kiln_q8k_block *x, int stride, int nb,
+                               float *out) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int blk = 0; blk < blocks; blk++) {
         const uint8_t *b = row + (size_t)blk * 210;
-        const kiln_q8k_block *a = x + blk;
-        const float d = a->d * KILN_HALF_F16C(b + 208);
-        const __m128i scales = _mm_loadu_si128((const __m128i *)(b + 192));
-        const __m256i offsets = _mm256_slli_epi32(
-            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), _mm256_cvtepi8_epi16(scales)), 5);
-        __m256i sum = _mm256_setzero_si256();
+        const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+        __m256i q[8], multipliers[8];
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
             const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
             const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
-            __m256i p[4];
-            for (int c = 0; c < 4; c++) {
-                const int chunk = 4 * h + c;
-                const __m256i xs = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * chunk));
-                const __m256i multipliers = _mm256_set_m128i(_mm_set1_epi16((int8_t)b[192 + 2 * chunk + 1]),
-                                                             _mm_set1_epi16((int8_t)b[192 + 2 * chunk]));
-                p[c] = _mm256_madd_epi16(multipliers, _mm256_maddubs_epi16(q[c], xs));
-            }
-            sum = _mm256_add_epi32(sum, _mm256_add_epi32(p[0], p[1]));
-            sum = _mm256_add_epi32(sum, _mm256_add_epi32(p[2], p[3]));
+            q[4 * h] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
+            q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
+            q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
+            q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
         }
-        sum = _mm256_sub_epi32(sum, offsets);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
+        for (int chunk = 0; chunk < 8; chunk++)
+            multipliers[chunk] = _mm256_set_m128i(_mm_set1_epi16((int8_t)b[192 + 2 * chunk + 1]),
+                                                  _mm_set1_epi16((int8_t)b[192 + 2 * chunk]));
+        const float dw = KILN_HALF_F16C(b + 208);
+        for (int r = 0; r < nb; r++) {
+            const kiln_q8k_block *a = x + (size_t)r * stride + blk;
+            const __m256i offsets =
+                _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), scales16), 5);
+            __m256i sum = _mm256_setzero_si256();
+            for (int h = 0; h < 2; h++) {
+                __m256i p[4];
+                for (int c = 0; c < 4; c++) {
+                    const __m256i xs = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * (4 * h + c)));
+                    p[c] = _mm256_madd_epi16(multipliers[4 * h + c], _mm256_maddubs_epi16(q[4 * h + c], xs));
+                }
+                sum = _mm256_add_epi32(sum, _mm256_add_epi32(p[0], p[1]));
+                sum = _mm256_add_epi32(sum, _mm256_add_epi32(p[2], p[3]));
+            }
+            sum = _mm256_sub_epi32(sum, offsets);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a->d * dw), _mm256_cvtepi32_ps(sum), acc[r]);
+        }
     }
-    return hsum_lanes(acc);
+    for (int r = 0; r < nb; r++) out[r] = hsum_lanes(acc[r]);
 }
 
+/// Activation rows in groups of four: each weight row is decoded once per group.
 KILN_AVX2 static void matmul_q8k_avx2(int type, const uint8_t *w, size_t row_bytes, int rows, int columns,
                                       const kiln_q8k_block *x, int batch, float *y, size_t ys) {
     const int blocks = columns / 256;
-    for (int b = 0; b < batch; b++)
-        for (int r = 0; r < rows; r++)
-            y[(size_t)b * ys + r] = type == KILN_TYPE_Q4_K
-                                        ? dot_row_q4k(w + (size_t)r * row_bytes, blocks, x + (size_t)b * blocks)
-                                        : dot_row_q6k(w + (size_t)r * row_bytes, blocks, x + (size_t)b * blocks);
+    float out[4];
+    for (int b = 0; b < batch; b += 4) {
+        const int nb = batch - b < 4 ? batch - b : 4;
+        const kiln_q8k_block *group = x + (size_t)b * blocks;
+        for (int r = 0; r < rows; r++) {
+            if (type == KILN_TYPE_Q4_K) {
+                q4k_rows(w + (size_t)r * row_bytes, blocks, group, blocks, nb, out);
+            } else {
+                q6k_rows(w + (size_t)r * row_bytes, blocks, group, blocks, nb, out);
+            }
+            for (int i = 0; i < nb; i++) y[(size_t)(b + i) * ys + r] = out[i];
+        }
+    }
 }
 #endif
 
