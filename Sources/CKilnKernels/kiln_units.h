@@ -5,9 +5,11 @@
 // Every supported type is handled as a sequence of units of 32 weights, each matched with one Q8
 // activation block: the unit's integer dot product Σ q·x (with Q6_K's two 16-element int8 scales
 // folded in) is scaled by dw·d_x, and an offset term mw·s_x is added, where s_x = d_x·Σ x_q.
-//   Q4_0: q = nibble (0..15), dw = d, mw = −8d      Q4_1: q = nibble, dw = d, mw = m
-//   Q5_0: q = 5 bits (0..31), dw = d, mw = −16d     Q5_1: q = 5 bits, dw = d, mw = m
+//   Q4_0: q = nibble − 8 signed, dw = d, mw = 0     Q4_1: q = nibble, dw = d, mw = m
+//   Q5_0: q = 5 bits − 16 signed, dw = d, mw = 0    Q5_1: q = 5 bits, dw = d, mw = m
 //   Q8_0: q signed, dw = d, mw = 0
+// Q4_0 and Q5_0 subtract their offset in the integers, as llama.cpp's AVX2 ggml_vec_dot_q4_0_q8_0 /
+// q5_0_q8_0 (and its tinyBLAS prefill) do, so that their products round as llama.cpp's.
 //   Q4_K / Q5_K: unit j = sub-block j, dw = d·sc_j, mw = −dmin·m_j
 //   Q6_K: q − 32 signed, per-16 scales in the integer dot, dw = d, mw = 0
 #include "kiln_kernels.h"
@@ -35,12 +37,14 @@ KILN_INLINE int block_bytes(int type) {
 }
 
 KILN_INLINE int unit_kind(int type) {
-    if (type == KILN_TYPE_Q8_0) return UNIT_SIGNED;
+    if (type == KILN_TYPE_Q8_0 || type == KILN_TYPE_Q4_0 || type == KILN_TYPE_Q5_0) return UNIT_SIGNED;
     if (type == KILN_TYPE_Q6_K) return UNIT_SIGNED_SCALED16;
     return UNIT_UNSIGNED;
 }
 
-KILN_INLINE int has_offset(int type) { return type != KILN_TYPE_Q8_0 && type != KILN_TYPE_Q6_K; }
+KILN_INLINE int has_offset(int type) {
+    return type != KILN_TYPE_Q8_0 && type != KILN_TYPE_Q6_K && type != KILN_TYPE_Q4_0 && type != KILN_TYPE_Q5_0;
+}
 
 /// Q4_K/Q5_K: the 6-bit scale and min of sub-block j from the 12 packed bytes.
 KILN_INLINE void k_scale_min(const uint8_t *s, int j, int *scale, int *min) {
@@ -57,8 +61,7 @@ KILN_INLINE void k_scale_min(const uint8_t *s, int j, int *scale, int *min) {
 /// HALF(p) converts the half float at byte pointer p.
 #define KILN_BLOCK_FACTORS_BODY(HALF)                                                              \
     switch (type) {                                                                                \
-    case KILN_TYPE_Q4_0: dw[0] = HALF(b); mw[0] = -8.0f * dw[0]; break;                            \
-    case KILN_TYPE_Q5_0: dw[0] = HALF(b); mw[0] = -16.0f * dw[0]; break;                           \
+    case KILN_TYPE_Q4_0: case KILN_TYPE_Q5_0: dw[0] = HALF(b); mw[0] = 0; break;                   \
     case KILN_TYPE_Q4_1: case KILN_TYPE_Q5_1: dw[0] = HALF(b); mw[0] = HALF(b + 2); break;         \
     case KILN_TYPE_Q8_0: dw[0] = HALF(b); mw[0] = 0; break;                                        \
     case KILN_TYPE_Q4_K: case KILN_TYPE_Q5_K: {                                                    \
@@ -90,16 +93,18 @@ KILN_INLINE void unit_quants_scalar(int type, const uint8_t *b, int u, int *q, i
     switch (type) {
     case KILN_TYPE_Q4_0: case KILN_TYPE_Q4_1: {
         const uint8_t *qs = b + (type == KILN_TYPE_Q4_0 ? 2 : 4);
-        for (int i = 0; i < 16; i++) { q[i] = qs[i] & 15; q[i + 16] = qs[i] >> 4; }
+        const int offset = type == KILN_TYPE_Q4_0 ? 8 : 0;
+        for (int i = 0; i < 16; i++) { q[i] = (qs[i] & 15) - offset; q[i + 16] = (qs[i] >> 4) - offset; }
         break;
     }
     case KILN_TYPE_Q5_0: case KILN_TYPE_Q5_1: {
         int off = type == KILN_TYPE_Q5_0 ? 2 : 4;
         uint32_t qh = kiln_load_u32(b + off);
         const uint8_t *qs = b + off + 4;
+        const int offset = type == KILN_TYPE_Q5_0 ? 16 : 0;
         for (int i = 0; i < 16; i++) {
-            q[i] = (qs[i] & 15) | (int)((qh >> i) & 1) << 4;
-            q[i + 16] = (qs[i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4;
+            q[i] = ((qs[i] & 15) | (int)((qh >> i) & 1) << 4) - offset;
+            q[i + 16] = ((qs[i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4) - offset;
         }
         break;
     }
@@ -158,9 +163,11 @@ KILN_AVX2_INLINE void block_factors_avx2(int type, const uint8_t *b, float *dw, 
 KILN_AVX2_INLINE __m256i unit_quants_avx2(int type, const uint8_t *b, int u) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     switch (type) {
-    case KILN_TYPE_Q4_0: return nibbles_of_16(b + 2);
+    case KILN_TYPE_Q4_0: return _mm256_sub_epi8(nibbles_of_16(b + 2), _mm256_set1_epi8(8));
     case KILN_TYPE_Q4_1: return nibbles_of_16(b + 4);
-    case KILN_TYPE_Q5_0: return _mm256_or_si256(nibbles_of_16(b + 6), fifth_bits(kiln_load_u32(b + 2)));
+    case KILN_TYPE_Q5_0:
+        return _mm256_sub_epi8(_mm256_or_si256(nibbles_of_16(b + 6), fifth_bits(kiln_load_u32(b + 2))),
+                               _mm256_set1_epi8(16));
     case KILN_TYPE_Q5_1: return _mm256_or_si256(nibbles_of_16(b + 8), fifth_bits(kiln_load_u32(b + 4)));
     case KILN_TYPE_Q8_0: return _mm256_loadu_si256((const __m256i *)(b + 2));
     case KILN_TYPE_Q4_K: case KILN_TYPE_Q5_K: {

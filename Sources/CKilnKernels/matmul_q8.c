@@ -57,11 +57,7 @@ KILN_AVX2_INLINE __m128 simple_factors(const int type, const uint8_t *b) {
     switch (type) {
     case KILN_TYPE_Q4_1: case KILN_TYPE_Q5_1:  // d and m are adjacent halves
         return _mm_cvtph_ps(_mm_cvtsi32_si128((int)kiln_load_u32(b)));
-    case KILN_TYPE_Q4_0:
-        return _mm_mul_ps(_mm_moveldup_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(kiln_load_u16(b)))), _mm_setr_ps(1, -8, 0, 0));
-    case KILN_TYPE_Q5_0:
-        return _mm_mul_ps(_mm_moveldup_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(kiln_load_u16(b)))), _mm_setr_ps(1, -16, 0, 0));
-    default:  // Q8_0: no offset term ([d, 0, 0, 0])
+    default:  // Q4_0, Q5_0, Q8_0: no offset term ([d, 0, 0, 0])
         return _mm_cvtph_ps(_mm_cvtsi32_si128(kiln_load_u16(b)));
     }
 }

@@ -62,9 +62,31 @@ enum TokenizerFixtures {
         try cache.tokenizer(at: defaultModelPath())
     }
 
+    /// Gemma 3 270M's tokenizer (SentencePiece, 262 144 tokens), from the model file that
+    /// `Scripts/fetch-model.sh gemma-3-270m` fetches pinned (a no-op once it is cached).
+    static func gemma3() throws -> Tokenizer {
+        let script = directory.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Scripts/fetch-model.sh").path
+        let process = Process()
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, "gemma-3-270m"]
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "Scripts/fetch-model.sh gemma-3-270m failed")
+        return try cache.tokenizer(at: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     /// The `tokenize` cases of llama.cpp's reference run on SmolLM2. Decoded with `JSONDecoder`:
     /// Foundation's `JSONSerialization` on Linux drops a byte-order mark that starts a string.
     static func smolLM2Cases() throws -> [(text: String, ids: [Int32])] {
+        try referenceCases("smollm2/llamacpp-reference.json")
+    }
+
+    /// The `tokenize` cases of a llama.cpp reference run (`path` under Tests/Fixtures).
+    static func referenceCases(_ path: String) throws -> [(text: String, ids: [Int32])] {
         struct Reference: Decodable {
             struct Case: Decodable {
                 var text: String
@@ -72,7 +94,7 @@ enum TokenizerFixtures {
             }
             var tokenize: [Case]
         }
-        let url = directory.appendingPathComponent("smollm2/llamacpp-reference.json")
+        let url = directory.appendingPathComponent(path)
         return try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url)).tokenize.map { ($0.text, $0.ids) }
     }
 }
@@ -127,6 +149,44 @@ struct TokenizerReferenceTests {
             if ids == expected { passed += 1 }
         }
         print("tokenizer reference smollm2: \(passed)/\(cases.count) cases match llama.cpp")
+    }
+
+    /// Gemma 3's SentencePiece vocabulary (no space prefix, BOS added by its metadata) on the cases
+    /// of llama.cpp's reference run, which parses specials and adds no BOS.
+    @Test func gemma3TokenizeCases() throws {
+        let tokenizer = try TokenizerFixtures.gemma3()
+        #expect(tokenizer.kind == .sentencePiece && !tokenizer.addsSpacePrefix && tokenizer.addsBOS)
+        #expect(tokenizer.vocabularySize == 262_144 && tokenizer.bosToken == 2)
+        let cases = try TokenizerFixtures.referenceCases("gemma3-270m/llamacpp-reference.json")
+        #expect(cases.count == 16)
+        var passed = 0
+        for (text, expected) in cases {
+            let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+            #expect(ids == expected, "\(text.debugDescription)")
+            #expect(tokenizer.encode(text, addSpecial: true, parseSpecial: true) == [2] + expected)
+            if ids == expected { passed += 1 }
+        }
+        print("tokenizer reference gemma3: \(passed)/\(cases.count) cases match llama.cpp")
+    }
+
+    /// The greedy prompts of Gemma 3's reference, tokenized with the model's own BOS rule and specials.
+    @Test func gemma3PromptsTokenizeAsLlamaCppDid() throws {
+        struct Reference: Decodable {
+            struct Case: Decodable {
+                var prompt: String
+                var prompt_ids: [Int32]
+            }
+            var greedy: [Case]
+        }
+        let tokenizer = try TokenizerFixtures.gemma3()
+        let url = TokenizerFixtures.directory.appendingPathComponent("gemma3-270m/llamacpp-reference.json")
+        let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url))
+        for prompt in reference.greedy {
+            #expect(tokenizer.encode(prompt.prompt, addSpecial: true, parseSpecial: true) == prompt.prompt_ids)
+        }
+        // `<end_of_turn>` ends a generation, as llama.cpp's vocabulary marks it.
+        let endOfTurn = tokenizer.encode("<end_of_turn>", addSpecial: false, parseSpecial: true)
+        #expect(endOfTurn.count == 1 && tokenizer.isEndOfGeneration(endOfTurn[0]))
     }
 
     /// BOS follows each vocabulary's metadata (or the model's default when the file is silent).

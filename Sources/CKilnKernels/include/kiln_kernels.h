@@ -53,6 +53,30 @@ void kiln_matmul_q8(int type, const void *w, size_t row_bytes, int rows, int col
 void kiln_matmul_q8_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
                            const kiln_q8x4_block *x, int batch, float *y, size_t y_stride);
 
+/// 256 activations of one row quantized as llama.cpp's block_q8_K (292 bytes): values ≈ d · qs[j],
+/// bsums[k] = Σ qs[16k … 16k+15]; d a full float.
+typedef struct {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16];
+} kiln_q8k_block;
+
+/// Quantizes `rows` rows of `columns` floats (a multiple of 256), row r at x + r * x_stride, into
+/// out[r * columns/256 …], as llama.cpp's quantize_row_q8_K: per block, with m the value of largest
+/// magnitude (the first), q = round-to-nearest-even(x · (−127/m)) capped at 127, d = 1 / (−127/m).
+void kiln_quantize_q8k(const float *x, size_t x_stride, int rows, int columns, kiln_q8k_block *out);
+
+/// Whether kiln_matmul_q8k accepts weight type `type` (Q4_K, Q6_K).
+int kiln_matmul_q8k_supports(int type);
+
+/// K-quant weights × Q8_K activations with llama.cpp's arithmetic (its AVX2 ggml_vec_dot_q4_K_q8_K /
+/// q6_K_q8_K): y[b * y_stride + r] = Σ_c W[r][c] · X[b][c]; x holds batch rows of columns/256
+/// blocks. The scalar body gives the same bits as the AVX2 one.
+void kiln_matmul_q8k(int type, const void *w, size_t row_bytes, int rows, int columns,
+                     const kiln_q8k_block *x, int batch, float *y, size_t y_stride);
+void kiln_matmul_q8k_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
+                            const kiln_q8k_block *x, int batch, float *y, size_t y_stride);
+
 /// Whether kiln_matmul_f32 accepts weight type `type`.
 int kiln_matmul_f32_supports(int type);
 

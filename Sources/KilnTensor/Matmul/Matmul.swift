@@ -101,11 +101,16 @@ public enum Matmul {
         guard let first = targets.first, batch > 0 else { return }
         let columns = first.weight.columns
         let stride = inputStride ?? columns
-        var needsQuantized = false
+        var needsQuantized = false, needsQuantizedK = false
         for target in targets {
             precondition(target.weight.columns == columns, "Matmul: targets disagree on columns")
             precondition(target.outputStride >= target.weight.rows, "Matmul: output stride too small")
-            if path != .reference && usesIntegerKernel(target.weight.type, path: path) { needsQuantized = true }
+            guard path != .reference else { continue }
+            if usesKQuantKernel(target.weight.type) {
+                needsQuantizedK = true
+            } else if usesIntegerKernel(target.weight.type, path: path) {
+                needsQuantized = true
+            }
         }
         precondition(stride >= columns, "Matmul: input stride \(stride) < columns \(columns)")
         if needsQuantized {
@@ -113,7 +118,11 @@ public enum Matmul {
                 input, batch: batch, columns: columns, stride: stride, pool: pool,
                 workspace: workspace, portable: path == .portable)
         }
+        if needsQuantizedK {
+            quantizeActivationsK(input, batch: batch, columns: columns, stride: stride, pool: pool, workspace: workspace)
+        }
         let quantized = UnsafeRawPointer(workspace.quantized).assumingMemoryBound(to: kiln_q8x4_block.self)
+        let quantizedK = UnsafeRawPointer(workspace.quantizedK).assumingMemoryBound(to: kiln_q8k_block.self)
         let groupStride = MatmulWorkspace.groupBytes(columns: columns) / MatmulWorkspace.groupBlockBytes
         let plan = MatmulPlan(targets: targets, batch: batch, threadCount: pool.threadCount)
         pool.parallelFor(plan.taskCount) { tasks in
@@ -129,6 +138,11 @@ public enum Matmul {
                         batch: batchRange.count, inputStride: stride,
                         output: target.output + batchRange.lowerBound * target.outputStride,
                         outputStride: target.outputStride)
+                } else if usesKQuantKernel(weight.type) {
+                    (path == .portable ? kiln_matmul_q8k_scalar : kiln_matmul_q8k)(
+                        type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count), Int32(columns),
+                        quantizedK + batchRange.lowerBound * (columns / 256), Int32(batchRange.count),
+                        output, target.outputStride)
                 } else if usesIntegerKernel(weight.type, path: path) {
                     // Batch chunks start at multiples of 4 (MatmulPlan.batchChunk), so at a group boundary.
                     (path == .portable ? kiln_matmul_q8_scalar : kiln_matmul_q8)(
@@ -150,6 +164,31 @@ public enum Matmul {
     private static func usesIntegerKernel(_ type: GGMLType, path: KernelPath) -> Bool {
         guard kiln_matmul_q8_supports(Int32(type.rawValue)) != 0 else { return false }
         return !(path == .floatActivations && kiln_matmul_f32_supports(Int32(type.rawValue)) != 0)
+    }
+
+    /// Q4_K and Q6_K take llama.cpp's Q8_K activations (256 values per float scale) and its
+    /// products (`kiln_matmul_q8k`), so that they round as llama.cpp's do; Q5_K keeps the 32-value
+    /// blocks of the other types.
+    private static func usesKQuantKernel(_ type: GGMLType) -> Bool {
+        kiln_matmul_q8k_supports(Int32(type.rawValue)) != 0
+    }
+
+    /// Quantizes `[batch × columns]` activations to Q8_K blocks in the workspace.
+    private static func quantizeActivationsK(
+        _ input: UnsafePointer<Float>, batch: Int, columns: Int, stride: Int, pool: WorkerPool,
+        workspace: MatmulWorkspace
+    ) {
+        workspace.reserve(batch: batch, columns: columns)
+        let blocks = workspace.quantizedK.assumingMemoryBound(to: kiln_q8k_block.self)
+        if batch < 16 {
+            kiln_quantize_q8k(input, stride, Int32(batch), Int32(columns), blocks)
+            return
+        }
+        pool.parallelFor(batch, grain: 16) { rows in
+            kiln_quantize_q8k(
+                input + rows.lowerBound * stride, stride, Int32(rows.count), Int32(columns),
+                blocks + rows.lowerBound * (columns / 256))
+        }
     }
 
     /// Quantizes `[batch × columns]` activations into the workspace: on the caller for a few rows,

@@ -16,6 +16,8 @@ final class ForwardScratch {
     let up: UnsafeMutablePointer<Float>  // [tokens × feedForward]
     let ropeCosines: UnsafeMutablePointer<Float>  // [tokens × ropeDimensions/2]
     let ropeSines: UnsafeMutablePointer<Float>  // [tokens × ropeDimensions/2]
+    let localRopeCosines: UnsafeMutablePointer<Float>  // [tokens × ropeDimensions/2] sliding-window layers
+    let localRopeSines: UnsafeMutablePointer<Float>  // [tokens × ropeDimensions/2]
     let logitInput: UnsafeMutablePointer<Float>  // [logitRows × width]
     let logits: UnsafeMutablePointer<Float>  // [logitRows × vocabulary]
     let logitSourceTokens: UnsafeMutablePointer<Int32>  // [logitRows] token index of each logit row
@@ -45,6 +47,9 @@ final class ForwardScratch {
         up = make(t * c.feedForwardLength)
         ropeCosines = make(t * c.ropeDimensionCount / 2)
         ropeSines = make(t * c.ropeDimensionCount / 2)
+        let local = c.slidingWindowLayers.contains(true) ? t * c.ropeDimensionCount / 2 : 0
+        localRopeCosines = make(local)
+        localRopeSines = make(local)
         logitInput = make(maximumLogitRows * c.embeddingLength)
         logits = make(maximumLogitRows * c.vocabularySize)
         allocations = made
@@ -62,7 +67,7 @@ final class ForwardScratch {
     static func byteCount(configuration c: TransformerConfiguration, maximumTokenCount t: Int, maximumLogitRows l: Int) -> Int {
         let perToken =
             3 * c.embeddingLength + 2 * c.queryWidth + 2 * c.keyValueWidth + 2 * c.feedForwardLength
-            + c.ropeDimensionCount
+            + c.ropeDimensionCount * (c.slidingWindowLayers.contains(true) ? 2 : 1)
         return 4 * (t * perToken + l * (c.embeddingLength + c.vocabularySize))
     }
 }

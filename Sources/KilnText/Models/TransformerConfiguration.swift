@@ -1,13 +1,37 @@
 import KilnFormats
 
-/// The architectures Kiln runs, with what distinguishes them in the shared decoder.
+/// The architectures Kiln runs (GGUF's `general.architecture`); each is one file in
+/// `Models/Architectures/` over the shared blocks of `Models/Blocks/`.
 public enum ModelArchitecture: String, Sendable, CaseIterable {
     /// `llama`: SmolLM, Llama 2/3, Mistral and relatives. RoPE pairs adjacent elements.
     case llama
     /// `qwen2`: biases on the Q, K and V projections; RoPE pairs element i with i + d/2 (NeoX).
     case qwen2
+    /// `gemma3`: interleaved sliding-window and global layers, query/key norms, pre- and
+    /// post-norms, GeGLU, embeddings scaled by √width.
+    case gemma3
+    /// `qwen3`: the Llama block with query/key norms and NeoX RoPE, no biases.
+    case qwen3
 
     static var supportedNames: [String] { allCases.map(\.rawValue) }
+
+    /// The file that defines the architecture.
+    var definition: any DecoderArchitecture.Type {
+        switch self {
+        case .llama: Llama.self
+        case .qwen2: Qwen2.self
+        case .gemma3: Gemma3.self
+        case .qwen3: Qwen3.self
+        }
+    }
+}
+
+/// The activation of the gated feed-forward network: `down · (act(gate · x) ⊙ up · x)`.
+public enum FeedForwardActivation: Sendable, Equatable {
+    /// SwiGLU (Llama, Qwen).
+    case silu
+    /// GeGLU with the tanh-approximated GELU (Gemma).
+    case geluTanh
 }
 
 /// How rotary position embeddings pair the elements of a head.
@@ -46,11 +70,34 @@ public struct TransformerConfiguration: Sendable, Equatable {
     public var ropeLayout: RotaryLayout
     /// RMSNorm epsilon (`attention.layer_norm_rms_epsilon`).
     public var rmsNormEpsilon: Float
+    /// Multiplier of `q·k` in attention (1/√headDimension unless the architecture says otherwise).
+    public var attentionScale: Float
+    /// Whether the queries are multiplied by `attentionScale` before attention (Gemma, as
+    /// llama.cpp's graph does, so that the half-rounded queries are the scaled ones) instead of
+    /// the scores in it.
+    public var scalesQueries = false
+    /// Multiplier of the embedding rows (√width for Gemma, else 1).
+    public var embeddingScale: Float = 1
+    public var feedForwardActivation: FeedForwardActivation = .silu
+    /// Keys a sliding-window layer sees: positions `p − slidingWindow + 1 … p` (0: no window).
+    public var slidingWindow = 0
+    /// Per layer: whether it attends within `slidingWindow` only (empty: no such layer).
+    public var slidingWindowLayers: [Bool] = []
+    /// RoPE base and linear scale of the sliding-window layers (Gemma 3's local layers).
+    public var slidingWindowRopeFrequencyBase: Float = 10_000
+    public var slidingWindowRopeFrequencyScale: Float = 1
+    /// Logits become `c · tanh(logits / c)` when set (`final_logit_softcapping`).
+    public var finalLogitSoftcap: Float?
 
     /// Query width: `headCount × headDimension`.
     public var queryWidth: Int { headCount * headDimension }
     /// Key (and value) width per token: `kvHeadCount × headDimension`.
     public var keyValueWidth: Int { kvHeadCount * headDimension }
+
+    /// Whether layer `index` attends within the sliding window.
+    public func isSlidingWindow(layer index: Int) -> Bool {
+        slidingWindow > 0 && index < slidingWindowLayers.count && slidingWindowLayers[index]
+    }
 
     /// Reads and checks the hyperparameters of `file`.
     public init(file: GGUFFile) throws {
@@ -111,7 +158,8 @@ public struct TransformerConfiguration: Sendable, Equatable {
             throw ModelError.invalidMetadata(key: prefix + "rope.freq_base", reason: "\(ropeFrequencyBase) must be > 1")
         }
         ropeFrequencyScale = try Self.ropeScale(file: file, prefix: prefix)
-        ropeLayout = architecture == .qwen2 ? .halves : .adjacent
+        ropeLayout = .adjacent
+        attentionScale = 1 / Float(headDimension).squareRoot()
         rmsNormEpsilon = file.float(prefix + "attention.layer_norm_rms_epsilon") ?? 1e-5
         guard rmsNormEpsilon.isFinite, rmsNormEpsilon > 0, rmsNormEpsilon < 1 else {
             throw ModelError.invalidMetadata(
@@ -128,6 +176,16 @@ public struct TransformerConfiguration: Sendable, Equatable {
         guard vocabularySize > 0, vocabularySize < Int(Int32.max) else {
             throw ModelError.invalidMetadata(key: prefix + "vocab_size", reason: "\(vocabularySize) is out of range")
         }
+        try architecture.definition.configure(&self, file: file)
+    }
+
+    /// A positive float at `key`, or `fallback` when absent.
+    static func positiveFloat(_ file: GGUFFile, _ key: String, default fallback: Float) throws -> Float {
+        guard let value = file.float(key) else { return fallback }
+        guard value.isFinite, value > 0 else {
+            throw ModelError.invalidMetadata(key: key, reason: "\(value) must be a positive number")
+        }
+        return value
     }
 
     /// Linear scaling is supported; YaRN and other schemes would silently give wrong results,

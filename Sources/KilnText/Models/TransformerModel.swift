@@ -16,7 +16,8 @@ public struct ForwardLogits {
     }
 }
 
-/// A loaded decoder-only transformer (`llama`, `qwen2`) and its batched forward pass.
+/// A loaded decoder-only transformer (an architecture of `Models/Architectures/`) and its batched
+/// forward pass.
 ///
 /// One call to `forward` runs every token of a `ForwardBatch` — prefill chunks and single
 /// decoding tokens of many sequences together — through one pass over the weights: each matrix
@@ -38,13 +39,17 @@ public final class TransformerModel: @unchecked Sendable {
     public let file: GGUFFile
     let weights: TransformerWeights
     let rope: RotaryEmbedding
+    /// The sliding-window layers' RoPE, when their base or scale differs from `rope`'s.
+    let localRope: RotaryEmbedding?
     let scratch: ForwardScratch
     /// Per layer: the Q, K, V products of the normalized input (one dispatch).
-    private let attentionInputTargets: [[MatmulTarget]]
+    let attentionInputTargets: [[MatmulTarget]]
     /// Per layer: the gate and up products (one dispatch).
-    private let feedForwardInputTargets: [[MatmulTarget]]
+    let feedForwardInputTargets: [[MatmulTarget]]
     /// The kernel family every product uses (from `options.activationPrecision`).
-    private let kernelPath: Matmul.KernelPath
+    let kernelPath: Matmul.KernelPath
+    /// The architecture's file, which runs each block.
+    private let architecture: any DecoderArchitecture.Type
 
     /// Maps the GGUF file at `path` and loads the model in it.
     public convenience init(path: String, options: ModelOptions = ModelOptions()) throws {
@@ -58,10 +63,8 @@ public final class TransformerModel: @unchecked Sendable {
             throw ModelError.invalidMetadata(key: "tensors", reason: "the file holds no tensors (a vocabulary-only GGUF?)")
         }
         let configuration = try TransformerConfiguration(file: file)
-        switch configuration.architecture {
-        case .llama: weights = try Llama.loadWeights(from: file, configuration: configuration)
-        case .qwen2: weights = try Qwen2.loadWeights(from: file, configuration: configuration)
-        }
+        architecture = configuration.architecture.definition
+        weights = try architecture.loadWeights(from: file, configuration: configuration)
         self.file = file
         self.configuration = configuration
         self.options = options
@@ -71,6 +74,19 @@ public final class TransformerModel: @unchecked Sendable {
             dimensions: configuration.ropeDimensionCount, base: configuration.ropeFrequencyBase,
             frequencyScale: configuration.ropeFrequencyScale,
             frequencyFactors: weights.ropeFrequencyFactors)
+        let slides = configuration.slidingWindowLayers.contains(true) && configuration.slidingWindow > 0
+        if slides
+            && (configuration.slidingWindowRopeFrequencyBase != configuration.ropeFrequencyBase
+                || configuration.slidingWindowRopeFrequencyScale != configuration.ropeFrequencyScale)
+        {
+            localRope = RotaryEmbedding(
+                layout: rope.layout, dimensions: configuration.ropeDimensionCount,
+                base: configuration.slidingWindowRopeFrequencyBase,
+                frequencyScale: configuration.slidingWindowRopeFrequencyScale,
+                frequencyFactors: weights.ropeFrequencyFactors)
+        } else {
+            localRope = nil
+        }
         scratch = ForwardScratch(
             configuration: configuration, maximumTokenCount: options.maximumBatchTokens,
             maximumLogitRows: options.maximumLogitRows)
@@ -118,7 +134,10 @@ public final class TransformerModel: @unchecked Sendable {
         runLayers(batch, cache: cache)
         let s = scratch
         let rows = gatherLogitInputs(batch)
-        if rows > 0 { multiply(weights.output, input: s.logitInput, rows: rows, output: s.logits) }
+        if rows > 0 {
+            multiply(weights.output, input: s.logitInput, rows: rows, output: s.logits)
+            softcapLogits(rows: rows)
+        }
         return ForwardLogits(base: s.logits, rowCount: rows, vocabularySize: configuration.vocabularySize)
     }
 
@@ -146,35 +165,10 @@ public final class TransformerModel: @unchecked Sendable {
 
     /// Every layer of one step, leaving the residual stream [tokens × width] in `scratch.hidden`.
     private func runLayers(_ batch: ForwardBatch, cache: PagedKVCache) {
-        let tokenCount = batch.tokenCount
-        let width = configuration.embeddingLength
-        let s = scratch
         embed(batch)
         computeRotaryAngles(batch)
-        for (index, layer) in weights.layers.enumerated() {
-            normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.attentionNorm)
-            multiply(attentionInputTargets[index], input: s.normalized, rows: tokenCount)
-            prepareKeysAndQueries(layer: index, weights: layer, batch: batch, cache: cache)
-            if kernelPath == .automatic && cache.elementType == .f16
-                && configuration.headDimension <= LlamaCompatibleAttention.maximumHeadDimension
-            {
-                LlamaCompatibleAttention.attend(
-                    layer: index, batch: batch, cache: cache,
-                    headCount: configuration.headCount, queries: s.query,
-                    output: s.attention, pool: pool, splitCount: pool.threadCount,
-                    selection: options.attentionSelection)
-            } else {
-                PagedAttention.attend(
-                    layer: index, batch: batch, cache: cache, headCount: configuration.headCount,
-                    queries: s.query, output: s.attention, pool: pool)
-            }
-            multiply(layer.attentionOutput, input: s.attention, rows: tokenCount, output: s.projected)
-            addRows(s.projected, into: s.hidden, count: tokenCount * width)
-            normalizeRows(s.hidden, into: s.normalized, count: tokenCount, gain: layer.feedForwardNorm)
-            multiply(feedForwardInputTargets[index], input: s.normalized, rows: tokenCount)
-            gateRows(count: tokenCount)
-            multiply(layer.down, input: s.gate, rows: tokenCount, output: s.projected)
-            addRows(s.projected, into: s.hidden, count: tokenCount * width)
+        for layer in 0..<configuration.blockCount {
+            architecture.runBlock(layer, of: self, batch: batch, cache: cache)
         }
     }
 
@@ -205,13 +199,13 @@ public final class TransformerModel: @unchecked Sendable {
         if checksum == 0x5A && done < 0 { print(checksum) }
     }
 
-    private func multiply(_ targets: [MatmulTarget], input: UnsafePointer<Float>, rows: Int) {
+    func multiply(_ targets: [MatmulTarget], input: UnsafePointer<Float>, rows: Int) {
         targets.withUnsafeBufferPointer { targets in
             Matmul.multiply(targets, input: input, batch: rows, pool: pool, workspace: scratch.matmul, path: kernelPath)
         }
     }
 
-    private func multiply(
+    func multiply(
         _ weight: WeightMatrix, input: UnsafePointer<Float>, rows: Int,
         output: UnsafeMutablePointer<Float>
     ) {

@@ -16,6 +16,21 @@ struct LayerWeights {
     var gate: WeightMatrix  // [feedForward × width]
     var up: WeightMatrix  // [feedForward × width]
     var down: WeightMatrix  // [width × feedForward]
+    var queryNorm: [Float]?  // [headDimension] per-head RMSNorm gain (Gemma 3)
+    var keyNorm: [Float]?  // [headDimension] (Gemma 3)
+    var postAttentionNorm: [Float]?  // [width] on the attention output (Gemma 3)
+    var postFeedForwardNorm: [Float]?  // [width] on the feed-forward output (Gemma 3)
+}
+
+/// The optional tensors of a block that an architecture requires.
+struct DecoderParts: OptionSet {
+    let rawValue: Int
+    /// `attn_q.bias`, `attn_k.bias`, `attn_v.bias` (Qwen2).
+    static let projectionBiases = DecoderParts(rawValue: 1)
+    /// `attn_q_norm.weight`, `attn_k_norm.weight`: RMSNorm of each query and key head.
+    static let headNorms = DecoderParts(rawValue: 2)
+    /// `post_attention_norm.weight`, `post_ffw_norm.weight`: RMSNorm of each branch's output.
+    static let postNorms = DecoderParts(rawValue: 4)
 }
 
 /// All weights of a decoder-only transformer, found by their GGUF tensor names and checked
@@ -76,9 +91,12 @@ struct TensorLoader {
         file.tensor(named: name) == nil ? nil : try vector(name, count: count)
     }
 
-    /// Loads the tensors every supported architecture shares; `biases` says whether the Q, K and
-    /// V projections carry biases (required when true, refused-if-absent is the caller's call).
-    func loadDecoder(_ configuration: TransformerConfiguration, biases: Bool) throws -> TransformerWeights {
+    /// Loads the tensors every supported architecture shares, and the optional `parts` (each
+    /// required when asked for).
+    func loadDecoder(_ configuration: TransformerConfiguration, parts: DecoderParts = []) throws -> TransformerWeights {
+        let biases = parts.contains(.projectionBiases)
+        let headNorms = parts.contains(.headNorms), postNorms = parts.contains(.postNorms)
+        let headDimension = configuration.headDimension
         let width = configuration.embeddingLength
         let queryWidth = configuration.queryWidth
         let keyValueWidth = configuration.keyValueWidth
@@ -101,7 +119,11 @@ struct TensorLoader {
                     feedForwardNorm: try vector(name("ffn_norm.weight"), count: width),
                     gate: try matrix(name("ffn_gate.weight"), rows: feedForward, columns: width),
                     up: try matrix(name("ffn_up.weight"), rows: feedForward, columns: width),
-                    down: try matrix(name("ffn_down.weight"), rows: width, columns: feedForward)))
+                    down: try matrix(name("ffn_down.weight"), rows: width, columns: feedForward),
+                    queryNorm: headNorms ? try vector(name("attn_q_norm.weight"), count: headDimension) : nil,
+                    keyNorm: headNorms ? try vector(name("attn_k_norm.weight"), count: headDimension) : nil,
+                    postAttentionNorm: postNorms ? try vector(name("post_attention_norm.weight"), count: width) : nil,
+                    postFeedForwardNorm: postNorms ? try vector(name("post_ffw_norm.weight"), count: width) : nil))
         }
         let embedding = try matrix("token_embd.weight", rows: vocabulary, columns: width)
         let tied = file.tensor(named: "output.weight") == nil

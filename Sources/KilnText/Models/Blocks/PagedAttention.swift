@@ -15,18 +15,23 @@ enum PagedAttention {
     /// Attends every token of `batch` for one layer.
     ///
     /// - Parameters:
+    ///   - scale: the multiplier of `q·k`.
+    ///   - window: when positive, a token at p sees positions `p − window + 1 … p` only.
     ///   - queries: `[tokenCount × headCount·headDimension]`, RoPE applied.
     ///   - output: `[tokenCount × headCount·headDimension]`, written.
     static func attend(
         layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
-        queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool
+        queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scale: Float, window: Int = 0,
+        pool: WorkerPool
     ) {
         let dimension = cache.headDimension
         let group = headCount / cache.kvHeadCount
         let rowWidth = headCount * dimension
-        let scale = 1 / Float(dimension).squareRoot()
         var work = 0
-        for token in 0..<batch.tokenCount { work += Int(batch.tokenPositions[token]) + 1 }
+        for token in 0..<batch.tokenCount {
+            let length = Int(batch.tokenPositions[token]) + 1
+            work += window > 0 ? min(length, window) : length
+        }
         work *= headCount
         let items = batch.tokenCount * headCount
         let body = { (range: Range<Int>) in
@@ -34,12 +39,13 @@ enum PagedAttention {
                 for item in range {
                     let token = item / headCount, head = item % headCount
                     let sequence = Int(batch.tokenSequences[token])
+                    let length = Int(batch.tokenPositions[token]) + 1
                     attendHead(
                         query: queries + token * rowWidth + head * dimension,
                         output: output + token * rowWidth + head * dimension,
                         blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
-                        length: Int(batch.tokenPositions[token]) + 1, layer: layer, kvHead: head / group,
-                        cache: cache, scale: scale, state: state.baseAddress!)
+                        from: window > 0 ? max(0, length - window) : 0, to: length, layer: layer,
+                        kvHead: head / group, cache: cache, scale: scale, state: state.baseAddress!)
                 }
             }
         }
@@ -50,28 +56,29 @@ enum PagedAttention {
         }
     }
 
-    /// One query head over positions `0 ..< length` of one sequence, one span per block.
+    /// One query head over positions `first ..< length` of one sequence, one span per block
+    /// (piece).
     @inline(__always)
     static func attendHead(
         query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-        blockTable: UnsafePointer<Int32>, length: Int, layer: Int, kvHead: Int,
+        blockTable: UnsafePointer<Int32>, from first: Int, to length: Int, layer: Int, kvHead: Int,
         cache: PagedKVCache, scale: Float, state: UnsafeMutablePointer<Float>
     ) {
         let dimension = cache.headDimension
         let blockSize = cache.blockSize
+        let elementBytes = cache.elementType.byteCount
         Attention.begin(state: state, headDimension: dimension)
-        var start = 0
-        var blockIndex = 0
+        var start = first
         while start < length {
-            let block = Int(blockTable[blockIndex])
+            let block = Int(blockTable[start / blockSize])
+            let offset = (start % blockSize) * dimension * elementBytes
+            let count = min(blockSize - start % blockSize, length - start)
             Attention.accumulate(
-                query: query, keys: cache.keys(layer: layer, block: block, kvHead: kvHead),
-                values: cache.values(layer: layer, block: block, kvHead: kvHead),
+                query: query, keys: cache.keys(layer: layer, block: block, kvHead: kvHead) + offset,
+                values: cache.values(layer: layer, block: block, kvHead: kvHead) + offset,
                 elementType: cache.elementType, positionStride: dimension,
-                count: min(blockSize, length - start), headDimension: dimension, scale: scale,
-                state: state)
-            start += blockSize
-            blockIndex += 1
+                count: count, headDimension: dimension, scale: scale, state: state)
+            start += count
         }
         Attention.finish(state: state, headDimension: dimension, output: output)
     }

@@ -32,20 +32,23 @@ enum LlamaCompatibleAttention {
         max(256, (position + 1 + 255) / 256 * 256)
     }
 
-    /// Attends every token of `batch` for one layer (shapes as `PagedAttention.attend`).
+    /// Attends every token of `batch` for one layer (shapes, `scale` and `window` as
+    /// `PagedAttention.attend`). A sliding-window layer takes the tiled body only while the window
+    /// cuts nothing (the body is causal only); past that its tokens go one by one.
     static func attend(
         layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
-        queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, pool: WorkerPool,
-        splitCount: Int, selection: AttentionSelection = .llamaCompatible
+        queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scale: Float, window: Int = 0,
+        pool: WorkerPool, splitCount: Int, selection: AttentionSelection = .llamaCompatible
     ) {
         let dimension = cache.headDimension
         let group = headCount / cache.kvHeadCount
         let rowWidth = headCount * dimension
-        let scale = 1 / Float(dimension).squareRoot()
         let tiledSupported = selection == .llamaCompatible && Attention.supportsTiled(headDimension: dimension)
         let splitsByPosition = selection == .positionOnly
         func isTiled(_ sequence: Int) -> Bool {
-            tiledSupported && batch.tokenRange(ofSequence: sequence).count >= tiledMinimumTokens
+            let tokens = batch.tokenRange(ofSequence: sequence)
+            return tiledSupported && tokens.count >= tiledMinimumTokens
+                && (window == 0 || Int(batch.tokenPositions[tokens.upperBound - 1]) < window)
         }
 
         // Tokens of sequences below the tiled threshold: one item per (token, head).
@@ -56,7 +59,10 @@ enum LlamaCompatibleAttention {
             if isTiled(sequence) {
                 tiledItems += (tokens.count + tileRows - 1) / tileRows * headCount
             } else {
-                for token in tokens { work += Int(batch.tokenPositions[token]) + 1 }
+                for token in tokens {
+                    let length = Int(batch.tokenPositions[token]) + 1
+                    work += window > 0 ? min(length, window) : length
+                }
             }
         }
         work *= headCount
@@ -73,8 +79,8 @@ enum LlamaCompatibleAttention {
                         query: queries + token * rowWidth + head * dimension,
                         output: output + token * rowWidth + head * dimension,
                         blockTable: batch.blockTables + sequence * batch.maximumBlocksPerSequence,
-                        position: Int(batch.tokenPositions[token]), layer: layer, kvHead: head / group,
-                        cache: cache, scale: scale, splitCount: splits ? splitCount : 1,
+                        position: Int(batch.tokenPositions[token]), window: window, layer: layer,
+                        kvHead: head / group, cache: cache, scale: scale, splitCount: splits ? splitCount : 1,
                         states: states.baseAddress!)
                 }
             }
@@ -135,16 +141,19 @@ enum LlamaCompatibleAttention {
         }
     }
 
-    /// One query head at `position` over positions `0 ... position`, in `splitCount` parts when
-    /// llama.cpp would split it. `states` holds two states.
+    /// One query head at `position` over positions `0 ... position` (the last `window` of them
+    /// when `window` is positive), in `splitCount` parts when llama.cpp would split it; a part
+    /// the window leaves empty is skipped, as llama.cpp skips masked keys. `states` holds two
+    /// states.
     @inline(__always)
     static func attendHead(
         query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-        blockTable: UnsafePointer<Int32>, position: Int, layer: Int, kvHead: Int,
+        blockTable: UnsafePointer<Int32>, position: Int, window: Int = 0, layer: Int, kvHead: Int,
         cache: PagedKVCache, scale: Float, splitCount: Int, states: UnsafeMutablePointer<Float>
     ) {
         let dimension = cache.headDimension
         let length = position + 1
+        let first = window > 0 ? max(0, length - window) : 0
         let view = llamaCacheView(position: position)
         let parts = splitCount > 1 && view >= splitMinimumView ? splitCount : 1
         let partLength = (view + parts - 1) / parts
@@ -153,13 +162,14 @@ enum LlamaCompatibleAttention {
         var start = 0
         while start < length {
             let end = parts == 1 ? length : min(length, start + partLength)
+            defer { start = end }
+            if end <= first { continue }
             let state = parts == 1 ? total : part
             if parts > 1 { Attention.begin(state: state, headDimension: dimension) }
             accumulate(
-                query: query, from: start, to: end, blockTable: blockTable, layer: layer, kvHead: kvHead,
-                cache: cache, scale: scale, state: state)
+                query: query, from: max(start, first), to: end, blockTable: blockTable, layer: layer,
+                kvHead: kvHead, cache: cache, scale: scale, state: state)
             if parts > 1 { Attention.merge(state, into: total, headDimension: dimension) }
-            start = end
         }
         Attention.finish(state: total, headDimension: dimension, output: output)
     }
