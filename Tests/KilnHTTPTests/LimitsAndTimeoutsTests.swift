@@ -130,7 +130,9 @@ struct LimitsAndTimeoutsTests {
             if index % 2 == 0 { client.send("GET /health HTTP/1.1\r\nHost: a\r\nX-Slow: ") }
             idle.append(client)
         }
-        let deadline = Date().addingTimeInterval(5)
+        // The wait only bounds the test: on a loaded machine (CI ran beside a 16-client benchmark
+        // once) accepting 400 connections took longer than 5 s.
+        let deadline = Date().addingTimeInterval(30)
         while server.server.openConnectionCount < 400 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         #expect(server.server.openConnectionCount == 400)
         var worst = 0.0
