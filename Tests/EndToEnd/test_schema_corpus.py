@@ -102,6 +102,8 @@ def test_every_finished_answer_validates(kiln):
         if choice["finish_reason"] != "stop":
             continue
         finished += 1
+        if choice["message"]["content"] != choice["message"]["content"].rstrip():
+            invalid.append((name, seed, choice["message"]["content"], "whitespace after the complete value"))
         try:
             validator(schemas[name]).validate(json.loads(choice["message"]["content"]))
         except (json.JSONDecodeError, jsonschema.ValidationError) as error:

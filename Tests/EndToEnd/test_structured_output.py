@@ -65,6 +65,8 @@ def test_json_schema_answers_validate(client, kiln, name):
             continue
         assert choice.finish_reason == "stop", choice
         jsonschema.validate(json.loads(choice.message.content), schema)
+        # A complete value ends at once: no whitespace spent after it.
+        assert choice.message.content == choice.message.content.rstrip(), repr(choice.message.content)
 
 
 def test_most_answers_finish_within_the_budget(client, kiln):

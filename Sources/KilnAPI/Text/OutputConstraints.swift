@@ -11,7 +11,7 @@ final class OutputConstraints: Sendable {
     private let tokenizer: Tokenizer
     private let cache: GrammarCache
     private let lock = NSLock()
-    nonisolated(unsafe) private var preparedVocabulary: TokenVocabulary?
+    nonisolated(unsafe) private var preparedVocabulary: (TokenVocabulary, whitespace: [UInt64])?
 
     init(tokenizer: Tokenizer, limits: GrammarLimits, cacheBytes: Int) {
         self.tokenizer = tokenizer
@@ -20,12 +20,17 @@ final class OutputConstraints: Sendable {
     }
 
     /// The model's tokens as the bytes decoding emits (control tokens have none and are never
-    /// allowed); the end-of-generation tokens end a complete output.
-    var vocabulary: TokenVocabulary {
+    /// allowed); the end-of-generation tokens end a complete output. With it, the mask of the
+    /// tokens made only of JSON whitespace.
+    var vocabulary: (TokenVocabulary, whitespace: [UInt64]) {
         lock.withLock {
             if let preparedVocabulary { return preparedVocabulary }
             let tokens = (0..<Int32(tokenizer.vocabularySize)).map { tokenizer.pieceBytes($0, renderSpecial: false) }
-            let made = TokenVocabulary(tokens: tokens, endOfSequence: tokenizer.endOfGenerationTokens)
+            var whitespace = [UInt64](repeating: 0, count: (tokens.count + 63) / 64)
+            for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && bytes.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+                whitespace[id >> 6] |= 1 << UInt64(id & 63)
+            }
+            let made = (TokenVocabulary(tokens: tokens, endOfSequence: tokenizer.endOfGenerationTokens), whitespace: whitespace)
             preparedVocabulary = made
             return made
         }
@@ -45,7 +50,12 @@ final class OutputConstraints: Sendable {
         }
         do {
             let grammar = try cache.grammar(for: grammarSource, compiler: compiler)
-            return GrammarConstraintSource(grammar: grammar, vocabulary: vocabulary, limits: limits)
+            let (vocabulary, whitespace) = self.vocabulary
+            // JSON's trailing whitespace means nothing: once the value is complete, end it.
+            let isJSON: Bool
+            if case .grammar = format { isJSON = false } else { isJSON = true }
+            return GrammarConstraintSource(
+                grammar: grammar, vocabulary: vocabulary, limits: limits, whitespaceAtEnd: isJSON ? whitespace : nil)
         } catch {
             throw Self.apiError(error, format: format)
         }
@@ -72,28 +82,43 @@ struct GrammarConstraintSource: TokenConstraintSource {
     let grammar: Grammar
     let vocabulary: TokenVocabulary
     let limits: GrammarLimits
+    /// Whitespace-only tokens to refuse once the grammar may end (JSON formats), or nil.
+    let whitespaceAtEnd: [UInt64]?
 
     func makeConstraint() -> any TokenConstraint {
-        GrammarTokenConstraint(matcher: GrammarMatcher(grammar: grammar, vocabulary: vocabulary, limits: limits))
+        GrammarTokenConstraint(
+            matcher: GrammarMatcher(grammar: grammar, vocabulary: vocabulary, limits: limits), whitespaceAtEnd: whitespaceAtEnd)
     }
 }
 
 /// One sequence's grammar state as the executor sees it. The matcher allows only the
 /// end-of-generation tokens once the grammar is complete, so the sequence ends with `stop`.
+///
+/// JSON grammars (llama.cpp's rules, which Kiln's follow) let whitespace follow every value, the
+/// last one included, and a model may spend tokens on it before it ends. With `whitespaceAtEnd`,
+/// whitespace-only tokens are refused wherever the output could end, so a complete value ends at
+/// once; inside the value, where the grammar cannot end, whitespace stays allowed.
 final class GrammarTokenConstraint: TokenConstraint {
     let matcher: GrammarMatcher
+    let whitespaceAtEnd: [UInt64]?
 
-    init(matcher: GrammarMatcher) { self.matcher = matcher }
+    init(matcher: GrammarMatcher, whitespaceAtEnd: [UInt64]? = nil) {
+        self.matcher = matcher
+        self.whitespaceAtEnd = whitespaceAtEnd
+    }
 
     func fillAllowedTokens(into mask: UnsafeMutableBufferPointer<UInt64>) {
         if mask.count >= matcher.maskWordCount {
             matcher.fillAllowedTokens(into: mask)
-            return
+        } else {
+            // A model with fewer logits than the tokenizer has tokens: the extra ids cannot be sampled.
+            var full = [UInt64](repeating: 0, count: matcher.maskWordCount)
+            full.withUnsafeMutableBufferPointer { matcher.fillAllowedTokens(into: $0) }
+            for index in mask.indices { mask[index] = full[index] }
         }
-        // A model with fewer logits than the tokenizer has tokens: the extra ids cannot be sampled.
-        var full = [UInt64](repeating: 0, count: matcher.maskWordCount)
-        full.withUnsafeMutableBufferPointer { matcher.fillAllowedTokens(into: $0) }
-        for index in mask.indices { mask[index] = full[index] }
+        if let whitespaceAtEnd, matcher.canTerminate {
+            for index in 0..<min(mask.count, whitespaceAtEnd.count) { mask[index] &= ~whitespaceAtEnd[index] }
+        }
     }
 
     func accept(token: Int32) -> Bool { matcher.accept(token: token) }
