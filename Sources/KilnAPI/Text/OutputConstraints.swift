@@ -11,7 +11,7 @@ final class OutputConstraints: Sendable {
     private let tokenizer: Tokenizer
     private let cache: GrammarCache
     private let lock = NSLock()
-    nonisolated(unsafe) private var preparedVocabulary: (TokenVocabulary, whitespace: [UInt64])?
+    nonisolated(unsafe) private var preparedVocabulary: (TokenVocabulary, whitespace: TokenMask)?
 
     init(tokenizer: Tokenizer, limits: GrammarLimits, cacheBytes: Int) {
         self.tokenizer = tokenizer
@@ -22,14 +22,14 @@ final class OutputConstraints: Sendable {
     /// The model's tokens as the bytes decoding emits (control tokens have none and are never
     /// allowed); the end-of-generation tokens end a complete output. With it, the mask of the
     /// tokens made only of JSON whitespace.
-    var vocabulary: (TokenVocabulary, whitespace: [UInt64]) {
+    var vocabulary: (TokenVocabulary, whitespace: TokenMask) {
         lock.withLock {
             if let preparedVocabulary { return preparedVocabulary }
             let tokens = (0..<Int32(tokenizer.vocabularySize)).map { tokenizer.pieceBytes($0, renderSpecial: false) }
-            var whitespace = [UInt64](repeating: 0, count: (tokens.count + 63) / 64)
-            for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && bytes.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
-                whitespace[id >> 6] |= 1 << UInt64(id & 63)
-            }
+            let jsonWhitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+            let whitespace = TokenMask(
+                vocabularySize: tokens.count,
+                allowing: tokens.indices.filter { !tokens[$0].isEmpty && tokens[$0].allSatisfy(jsonWhitespace.contains) }.map { Int32($0) })
             let made = (TokenVocabulary(tokens: tokens, endOfSequence: tokenizer.endOfGenerationTokens), whitespace: whitespace)
             preparedVocabulary = made
             return made
@@ -83,7 +83,7 @@ struct GrammarConstraintSource: TokenConstraintSource {
     let vocabulary: TokenVocabulary
     let limits: GrammarLimits
     /// Whitespace-only tokens to refuse once the grammar may end (JSON formats), or nil.
-    let whitespaceAtEnd: [UInt64]?
+    let whitespaceAtEnd: TokenMask?
 
     func makeConstraint() -> any TokenConstraint {
         GrammarTokenConstraint(
@@ -100,9 +100,12 @@ struct GrammarConstraintSource: TokenConstraintSource {
 /// once; inside the value, where the grammar cannot end, whitespace stays allowed.
 final class GrammarTokenConstraint: TokenConstraint {
     let matcher: GrammarMatcher
-    let whitespaceAtEnd: [UInt64]?
+    let whitespaceAtEnd: TokenMask?
+    /// The matcher's whole mask, for a model with fewer logits than the tokenizer has tokens
+    /// (the extra ids cannot be sampled); made once, on the first step that needs it.
+    private var fullMask: [UInt64] = []
 
-    init(matcher: GrammarMatcher, whitespaceAtEnd: [UInt64]? = nil) {
+    init(matcher: GrammarMatcher, whitespaceAtEnd: TokenMask? = nil) {
         self.matcher = matcher
         self.whitespaceAtEnd = whitespaceAtEnd
     }
@@ -111,13 +114,12 @@ final class GrammarTokenConstraint: TokenConstraint {
         if mask.count >= matcher.maskWordCount {
             matcher.fillAllowedTokens(into: mask)
         } else {
-            // A model with fewer logits than the tokenizer has tokens: the extra ids cannot be sampled.
-            var full = [UInt64](repeating: 0, count: matcher.maskWordCount)
-            full.withUnsafeMutableBufferPointer { matcher.fillAllowedTokens(into: $0) }
-            for index in mask.indices { mask[index] = full[index] }
+            if fullMask.isEmpty { fullMask = [UInt64](repeating: 0, count: matcher.maskWordCount) }
+            fullMask.withUnsafeMutableBufferPointer { matcher.fillAllowedTokens(into: $0) }
+            for index in mask.indices { mask[index] = fullMask[index] }
         }
-        if let whitespaceAtEnd, matcher.canTerminate {
-            for index in 0..<min(mask.count, whitespaceAtEnd.count) { mask[index] &= ~whitespaceAtEnd[index] }
+        if let whitespace = whitespaceAtEnd?.words, matcher.canTerminate {
+            for index in 0..<min(mask.count, whitespace.count) { mask[index] &= ~whitespace[index] }
         }
     }
 

@@ -49,10 +49,6 @@ public struct TokenMask: Sendable, Equatable {
         if spare > 0 { words[words.count - 1] >>= UInt64(spare) }
     }
 
-    public mutating func removeAll() {
-        for index in words.indices { words[index] = 0 }
-    }
-
     /// How many tokens are allowed.
     public var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
 
