@@ -63,13 +63,14 @@ public final class TransformerExecutor: BatchExecutor {
             let row = logits.row(batch.logitRows(ofSequence: index).lowerBound)
             var sampler = try samplers[sequence.sequenceID] ?? makeSampler(options, context: sequence.contextTokens)
             let token: Int32
-            if let constraint = constraint(of: sequence.sequenceID, options) {
+            let constraint = constraint(of: sequence.sequenceID, options)
+            if let constraint, constraint.constrainsNextToken {
                 allowedTokens.withUnsafeMutableWords { constraint.fillAllowedTokens(into: $0) }
                 token = try allowedTokens.withUnsafeWords { try sampler.sample(logits: row, workspace: workspace, allowedTokens: $0) }
-                guard constraint.accept(token: token) else { throw ConstraintError.tokenRefused(token) }
             } else {
                 token = try sampler.sample(logits: row, workspace: workspace)
             }
+            if let constraint, !constraint.accept(token: token) { throw ConstraintError.tokenRefused(token) }
             samplers[sequence.sequenceID] = sampler
             var payload: TokenLogProbabilities?
             if let top = options.topLogprobs {

@@ -71,6 +71,9 @@ public struct Grammar: Sendable {
         }
     }
 
+    /// `text` as a GBNF literal, for grammars written by program.
+    public static func literal(_ text: String) -> String { SchemaPrimitives.literal(text) }
+
     /// Compiles GBNF text whose start rule is `root`.
     public init(gbnf text: String, root: String = "root", limits: GrammarLimits = GrammarLimits()) throws(GrammarError) {
         let syntax = try GBNFParser.parse(text, limits: limits)

@@ -10,6 +10,9 @@ public enum GrammarSource: Sendable, Hashable {
     case anyJSONValue
     /// Any JSON object.
     case jsonObject
+    /// GBNF text (starting at `root`) that refers to rules defined by JSON Schemas: literal text
+    /// around JSON values, as a tool call is.
+    case gbnfWithSchemas(String, schemas: [SchemaRule])
 
     public static func == (lhs: GrammarSource, rhs: GrammarSource) -> Bool { lhs.cacheKey == rhs.cacheKey }
     public func hash(into hasher: inout Hasher) { hasher.combine(cacheKey) }
@@ -21,7 +24,19 @@ public enum GrammarSource: Sendable, Hashable {
         case .jsonSchema(let schema): return "schema:" + schema.serialized
         case .anyJSONValue: return "any-json"
         case .jsonObject: return "json-object"
+        case let .gbnfWithSchemas(text, schemas):
+            return "gbnf+schemas:" + schemas.map { "\($0.name)=\($0.schema.serialized)" }.joined(separator: "\n") + "\n" + text
         }
+    }
+}
+
+/// A GBNF rule whose values are a JSON Schema's.
+public struct SchemaRule: Sendable {
+    public var name: String
+    public var schema: JSONValue
+    public init(name: String, schema: JSONValue) {
+        self.name = name
+        self.schema = schema
     }
 }
 
@@ -48,6 +63,12 @@ public struct GrammarCompiler: Sendable {
             }
         case .anyJSONValue: return try Grammar(gbnf: try gbnf(forSchema: .object([])), limits: limits)
         case .jsonObject: return try Grammar(gbnf: try gbnf(forSchema: .object([("type", .string("object"))])), limits: limits)
+        case let .gbnfWithSchemas(text, schemas):
+            let written = try GBNFParser.parse(text, limits: limits)
+            let schemaRules = try JSONSchemaCompiler.gbnf(
+                forRules: schemas.map { ($0.name, $0.schema) }, reserving: Set(written.rules.map(\.name)), limits: limits,
+                rejectUnknownKeywords: rejectUnknownKeywords)
+            return try Grammar(gbnf: text + "\n" + schemaRules, limits: limits)
         }
     }
 

@@ -171,17 +171,12 @@ def test_every_stream_event_is_a_json_object(kiln):
         assert isinstance(json.loads(line[6:]), dict), line
 
 
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
-
-
 @pytest.mark.parametrize("kwargs, param", [
-    ({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tools"),
     ({"extra_body": {"mirostat": 2}}, "mirostat"),
 ])
 def test_members_that_would_change_the_answer_are_not_ignored(client, kiln, kwargs, param):
-    """A required tool (one of the issue's 200s that broke its caller) is a 400 naming the member
-    until tool calls exist; so is a llama.cpp sampler Kiln lacks. (JSON mode: test_structured_output.py.)"""
+    """A llama.cpp sampler Kiln lacks is a 400 naming the member. (JSON mode:
+    test_structured_output.py; tools: test_tool_calls.py.)"""
     with pytest.raises(openai.BadRequestError) as caught:
         chat(client, kiln, "What is the weather in Paris?", max_tokens=4, **kwargs)
     assert caught.value.body["param"] == param, caught.value.body

@@ -37,9 +37,6 @@ import Testing
     }
 
     @Test(arguments: [
-        (#""tools":[{"type":"function","function":{"name":"f"}}]"#, "tools"),
-        (#""tool_choice":"required""#, "tool_choice"),
-        (#""tool_choice":{"type":"function","function":{"name":"f"}}"#, "tool_choice"),
         (#""modalities":["text","audio"]"#, "modalities"),
         (#""functions":[{"name":"f"}]"#, "functions"),
         (#""mirostat":2"#, "mirostat"),

@@ -7,6 +7,8 @@ public struct ChatCompletionRequest: Sendable {
     /// (text parts flattened to one string), other members passed through.
     public var messages: [JSONValue]
     public var options: GenerationOptions
+    /// The functions offered and how they may be called; nil when the answer is text only.
+    public var tools: ToolRequest?
 
     public static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
 
@@ -25,18 +27,21 @@ public struct ChatCompletionRequest: Sendable {
         guard !items.isEmpty else { throw APIError.invalid("'messages' must not be empty", param: "messages") }
         messages = try items.enumerated().map { try Self.normalize(message: $1, index: $0) }
         options = try GenerationOptions(fields: fields, logprobsStyle: .chat, limits: limits)
+        tools = try ToolRequest.read(fields)
+        if tools != nil && options.ignoreEOS {
+            throw APIError.invalid("'ignore_eos' cannot be combined with 'tools', whose calls end the answer", param: "ignore_eos")
+        }
+        if tools != nil, let format = options.outputFormat {
+            throw APIError.invalid(
+                "'\(format.param)' cannot be combined with 'tools': a tool call follows its function's parameters", param: format.param,
+                code: "unsupported_parameter")
+        }
         try Self.acceptUnimplementedDefaults(fields)
         try fields.rejectUnread()
     }
 
     /// Chat members Kiln takes in their default form only (see `RequestFieldPolicy`).
     private static func acceptUnimplementedDefaults(_ fields: RequestFields) throws {
-        try RequestFieldPolicy.acceptDefaultOnly(
-            "tools", in: fields, reason: "tool calling is not implemented yet; only an empty list is accepted"
-        ) { $0 == .array([]) }
-        try RequestFieldPolicy.acceptDefaultOnly(
-            "tool_choice", in: fields, reason: "tool calling is not implemented yet; only 'none' is accepted"
-        ) { $0 == "none" }
         try RequestFieldPolicy.acceptDefaultOnly(
             "modalities", in: fields, reason: "Kiln's language models answer in text only"
         ) { $0 == .array(["text"]) }
@@ -51,6 +56,18 @@ public struct ChatCompletionRequest: Sendable {
             throw APIError.invalid(
                 "'\(param).role' must be one of \(roles.sorted().joined(separator: ", "))",
                 param: "\(param).role")
+        }
+        if let calls = message["tool_calls"], !calls.isNull {
+            guard role == "assistant" else {
+                throw APIError.invalid("'\(param).tool_calls' is allowed on assistant messages only", param: "\(param).tool_calls")
+            }
+            members.removeAll { $0.0 == "tool_calls" }
+            members.append(("tool_calls", try normalize(toolCalls: calls, param: "\(param).tool_calls")))
+        }
+        if role == "tool" {
+            guard case .string? = message["tool_call_id"] else {
+                throw APIError.invalid("'\(param).tool_call_id' is required on tool messages", param: "\(param).tool_call_id")
+            }
         }
         switch message["content"] {
         case .string?:
@@ -78,6 +95,38 @@ public struct ChatCompletionRequest: Sendable {
                 param: "\(param).content")
         }
         return .object(members)
+    }
+}
+
+extension ChatCompletionRequest {
+    /// An assistant message's earlier calls, checked, with each `arguments` JSON text parsed: chat
+    /// templates write the arguments object themselves (`tool_call.arguments | tojson`).
+    fileprivate static func normalize(toolCalls: JSONValue, param: String) throws -> JSONValue {
+        guard case .array(let calls) = toolCalls else {
+            throw APIError.invalid("'\(param)' must be an array", param: param)
+        }
+        return .array(
+            try calls.enumerated().map { index, call in
+                let place = "\(param)[\(index)]"
+                guard case .object(var members) = call, case .object(var function)? = call["function"],
+                    case .string? = call["function"]?["name"]
+                else {
+                    throw APIError.invalid("'\(place)' must be an object with 'function.name'", param: place)
+                }
+                guard call["type"] == nil || call["type"] == "function" else {
+                    throw APIError.invalid("'\(place).type' must be 'function'", param: "\(place).type")
+                }
+                if case .string(let text)? = call["function"]?["arguments"] {
+                    guard let parsed = try? JSONParser().parse(text) else {
+                        throw APIError.invalid("'\(place).function.arguments' is not valid JSON", param: "\(place).function.arguments")
+                    }
+                    function.removeAll { $0.0 == "arguments" }
+                    function.append(("arguments", parsed))
+                }
+                members.removeAll { $0.0 == "function" }
+                members.append(("function", .object(function)))
+                return .object(members)
+            })
     }
 }
 

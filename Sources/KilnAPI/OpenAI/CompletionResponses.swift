@@ -3,6 +3,36 @@ import KilnJSON
 /// Why a choice ended, in OpenAI's words.
 public enum CompletionFinishReason: String, Sendable {
     case stop, length
+    case toolCalls = "tool_calls"
+}
+
+/// A function call in a chat answer (`message.tool_calls[i]`), or a streamed piece of one
+/// (`delta.tool_calls[i]`: the first piece has the id and name, the others argument text).
+public struct ToolCallOutput: Sendable, Equatable {
+    /// The call's place among the choice's calls.
+    public var index: Int
+    public var id: String?
+    public var name: String?
+    /// The arguments as JSON text (in a streamed piece, the next fragment of it).
+    public var arguments: String
+
+    public init(index: Int, id: String? = nil, name: String? = nil, arguments: String) {
+        self.index = index
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
+
+    /// The message's shape; `streamed` adds the index, as deltas carry it.
+    func json(streamed: Bool) -> JSONValue {
+        var function: [(String, JSONValue)] = []
+        if let name { function.append(("name", .string(name))) }
+        function.append(("arguments", .string(arguments)))
+        var members: [(String, JSONValue)] = streamed ? [("index", .int(index))] : []
+        if let id { members += [("id", .string(id)), ("type", "function")] }
+        members.append(("function", .object(function)))
+        return .object(members)
+    }
 }
 
 /// Token counts of one request, as OpenAI reports them.
@@ -81,11 +111,27 @@ public struct CompletionResponseWriter: Sendable {
         public var text: String
         public var finishReason: CompletionFinishReason
         public var logprobs: [TokenLogprob]?
-        public init(index: Int, text: String, finishReason: CompletionFinishReason, logprobs: [TokenLogprob]?) {
+        /// The calls the answer made; with any, an empty `text` is a null `content`.
+        public var toolCalls: [ToolCallOutput]
+        public init(
+            index: Int, text: String, finishReason: CompletionFinishReason, logprobs: [TokenLogprob]?, toolCalls: [ToolCallOutput] = []
+        ) {
             self.index = index
             self.text = text
             self.finishReason = finishReason
             self.logprobs = logprobs
+            self.toolCalls = toolCalls
+        }
+
+        var message: JSONValue {
+            var members: [(String, JSONValue)] = [("role", "assistant")]
+            if toolCalls.isEmpty {
+                members.append(("content", .string(text)))
+            } else {
+                members.append(("content", text.isEmpty ? .null : .string(text)))
+                members.append(("tool_calls", .array(toolCalls.map { $0.json(streamed: false) })))
+            }
+            return .object(members)
         }
     }
 
@@ -98,7 +144,7 @@ public struct CompletionResponseWriter: Sendable {
                     choices.map { choice in
                         .object([
                             ("index", .int(choice.index)),
-                            ("message", ["role": "assistant", "content": .string(choice.text)]),
+                            ("message", choice.message),
                             ("logprobs", choice.logprobs.map { ["content": .array($0.map(\.chatJSON))] } ?? .null),
                             ("finish_reason", .string(choice.finishReason.rawValue)),
                         ])
@@ -111,12 +157,13 @@ public struct CompletionResponseWriter: Sendable {
     /// One `chat.completion.chunk`. The first chunk of a choice carries the role; the last one the
     /// finish reason (with an empty delta).
     public func chatChunk(
-        index: Int, role: Bool = false, content: String?, logprobs: [TokenLogprob]? = nil,
+        index: Int, role: Bool = false, content: String?, toolCall: ToolCallOutput? = nil, logprobs: [TokenLogprob]? = nil,
         finishReason: CompletionFinishReason? = nil
     ) -> JSONValue {
         var delta: [(String, JSONValue)] = []
         if role { delta.append(("role", "assistant")) }
         if let content { delta.append(("content", .string(content))) }
+        if let toolCall { delta.append(("tool_calls", .array([toolCall.json(streamed: true)]))) }
         return chunk(
             object: "chat.completion.chunk",
             choices: [

@@ -10,8 +10,8 @@ import KilnJSON
 ///   accepted and have no effect: `withoutEffect`.
 /// - Members OpenAI or llama.cpp define that would change the output and that Kiln does not
 ///   implement get a 400 naming the member and saying why (`unsupported`, code
-///   `unsupported_parameter`). Some are accepted in their default form only (`tools: []`,
-///   `tool_choice: "none"`): `acceptDefaultOnly`.
+///   `unsupported_parameter`). Some are accepted in their default form only (`modalities:
+///   ["text"]`): `acceptDefaultOnly`.
 /// - Any other member gets OpenAI's own answer, a 400 "Unrecognized request argument supplied",
 ///   here with the member as `param` and code `unrecognized_argument`.
 ///
@@ -20,7 +20,7 @@ enum RequestFieldPolicy {
     /// Members accepted on any endpoint without effect.
     static let withoutEffect: Set<String> = [
         "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options",
-        "prediction", "parallel_tool_calls", "cache_prompt", "moderation", "output_compression",
+        "prediction", "cache_prompt", "moderation", "output_compression",
         "stream_options.include_obfuscation",
     ]
 

@@ -23,6 +23,10 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
         var prefix: String
         /// Whether this choice's prompt is counted in `usage` (once per distinct prompt).
         var countsPrompt: Bool
+        /// Splits the answer into text and calls, for a chat request with tools.
+        var toolCalls: ToolCallParser?
+        /// The id given to each call, in order.
+        var callIDs: [String] = []
         var text = ""
         var logprobs: [TokenLogprob] = []
         var finish: CompletionFinishReason?
@@ -98,8 +102,8 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
     private func handle(_ event: JobEvent, choice index: Int) {
         switch event {
         case .token(let token):
-            let (chunk, stop) = lock.withLock { () -> (JSONValue?, Bool) in
-                guard !finished else { return (nil, false) }
+            let (chunks, stop) = lock.withLock { () -> ([JSONValue], Bool) in
+                guard !finished else { return ([], false) }
                 var choice = choices[index]
                 let piece = choice.stops.append(choice.detokenizer.append(token.id))
                 choice.text += piece
@@ -108,14 +112,19 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
                     logprob = convert(payload)
                     choice.logprobs.append(logprob!)
                 }
-                var chunk: JSONValue?
-                if streams, !piece.isEmpty || logprob != nil {
-                    chunk = streamChunk(&choice, index: index, text: piece, logprobs: logprob.map { [$0] }, finish: nil)
+                var chunks: [JSONValue] = []
+                if choice.toolCalls != nil {
+                    let events = choice.toolCalls!.append(piece)
+                    if streams { chunks = toolChunks(&choice, index: index, events: events, logprobs: logprob) }
+                } else if streams, !piece.isEmpty || logprob != nil {
+                    chunks = [streamChunk(&choice, index: index, text: piece, logprobs: logprob.map { [$0] }, finish: nil)]
                 }
                 choices[index] = choice
-                return (chunk, choice.stops.stopped)
+                return (chunks, choice.stops.stopped)
             }
-            if let chunk { openStream()?.send(data: chunk.serialized) }
+            if !chunks.isEmpty, let events = openStream() {
+                for chunk in chunks { events.send(data: chunk.serialized) }
+            }
             if stop { lock.withLock { jobs[index] }?.requestStop() }
         case .done(let completion):
             guard completion.reason != .cancelled else { return finishIfDone() }
@@ -125,13 +134,22 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
                 let tail = choice.stops.append(choice.detokenizer.finish()) + choice.stops.finish()
                 choice.text += tail
                 choice.finish = choice.stops.stopped || completion.reason == .stop ? .stop : .length
+                var toolEvents: [ToolCallParser.Event] = []
+                if choice.toolCalls != nil {
+                    toolEvents = choice.toolCalls!.append(tail) + choice.toolCalls!.finish()
+                    if choice.toolCalls!.callsComplete { choice.finish = .toolCalls }
+                }
                 choice.usage = Usage(
                     promptTokens: choice.countsPrompt ? completion.usage.promptTokens : 0,
                     completionTokens: completion.usage.completionTokens,
                     cachedPromptTokens: choice.countsPrompt ? completion.usage.cachedPromptTokens : 0)
                 var out: [JSONValue] = []
                 if streams {
-                    if !tail.isEmpty { out.append(streamChunk(&choice, index: index, text: tail, logprobs: nil, finish: nil)) }
+                    if choice.toolCalls != nil {
+                        out += toolChunks(&choice, index: index, events: toolEvents, logprobs: nil)
+                    } else if !tail.isEmpty {
+                        out.append(streamChunk(&choice, index: index, text: tail, logprobs: nil, finish: nil))
+                    }
                     out.append(streamChunk(&choice, index: index, text: nil, logprobs: nil, finish: choice.finish))
                 }
                 choices[index] = choice
@@ -174,8 +192,8 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
             body = writer.chatCompletion(
                 choices: choices.enumerated().map { index, choice in
                     .init(
-                        index: index, text: choice.text, finishReason: choice.finish ?? .stop,
-                        logprobs: options.topLogprobs == nil ? nil : choice.logprobs)
+                        index: index, text: choice.toolCalls?.content ?? choice.text, finishReason: choice.finish ?? .stop,
+                        logprobs: options.topLogprobs == nil ? nil : choice.logprobs, toolCalls: toolCallOutputs(choice))
                 }, usage: usage)
         case .text:
             body = writer.textCompletion(
@@ -242,6 +260,47 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
                 .init(
                     index: index, text: leading + (text ?? ""), finishReason: finish,
                     logprobs: logprobs))
+        }
+    }
+
+    /// The stream chunks telling `events`: text as content, a call's start with its id and name,
+    /// its arguments in fragments. The token's log-probabilities ride on the first.
+    private func toolChunks(
+        _ choice: inout Choice, index: Int, events: [ToolCallParser.Event], logprobs: TokenLogprob?
+    ) -> [JSONValue] {
+        var pendingLogprobs = logprobs.map { [$0] }
+        var chunks: [JSONValue] = []
+        func add(content: String?, toolCall: ToolCallOutput?) {
+            chunks.append(
+                writer.chatChunk(
+                    index: index, role: !choice.sentFirstChunk, content: content ?? (choice.sentFirstChunk ? nil : ""),
+                    toolCall: toolCall, logprobs: pendingLogprobs))
+            choice.sentFirstChunk = true
+            pendingLogprobs = nil
+        }
+        for event in events {
+            switch event {
+            case .content(let text):
+                add(content: text, toolCall: nil)
+            case let .callStarted(call, name):
+                let id = choice.toolCalls!.syntax.makeCallID()
+                choice.callIDs.append(id)
+                add(content: nil, toolCall: ToolCallOutput(index: call, id: id, name: name, arguments: ""))
+            case let .arguments(call, fragment):
+                add(content: nil, toolCall: ToolCallOutput(index: call, arguments: fragment))
+            }
+        }
+        if pendingLogprobs != nil { add(content: nil, toolCall: nil) }
+        return chunks
+    }
+
+    /// The calls of a finished choice, with the ids streaming gave them (made now otherwise).
+    private func toolCallOutputs(_ choice: Choice) -> [ToolCallOutput] {
+        guard let parser = choice.toolCalls else { return [] }
+        return parser.calls.enumerated().map { index, call in
+            ToolCallOutput(
+                index: index, id: index < choice.callIDs.count ? choice.callIDs[index] : parser.syntax.makeCallID(), name: call.name,
+                arguments: call.arguments)
         }
     }
 

@@ -48,31 +48,54 @@ final class OutputConstraints: Sendable {
         case .grammar(let text):
             (compiler, grammarSource) = (GrammarCompiler(limits: limits), .gbnf(text))
         }
+        // JSON's trailing whitespace means nothing: once the value is complete, end it.
+        let isJSON: Bool
+        if case .grammar = format { isJSON = false } else { isJSON = true }
+        return try constraintSource(grammarSource, compiler: compiler, param: format.param, whitespaceAtEnd: isJSON)
+    }
+
+    /// The constraint of an answer to `tools` in `syntax`: the call grammar from the first token,
+    /// or with `auto` from the syntax's trigger on (`generic` answers are constrained throughout).
+    /// Each function's parameters must compile on their own first, so that a 400 names the tool.
+    func source(for tools: ToolRequest, syntax: ToolCallSyntax) throws -> any TokenConstraintSource {
+        for (index, function) in tools.functions.enumerated() {
+            let compiler = GrammarCompiler(limits: limits, rejectUnknownKeywords: function.strict)
+            _ = try constraintSource(
+                .jsonSchema(function.parameters), compiler: compiler, param: "tools[\(index)].function.parameters", whitespaceAtEnd: false)
+        }
+        let strict = tools.functions.contains { $0.strict }
+        let calls = try constraintSource(
+            syntax.grammar(for: tools), compiler: GrammarCompiler(limits: limits, rejectUnknownKeywords: strict), param: "tools",
+            whitespaceAtEnd: false)
+        guard tools.choice == .auto, let trigger = syntax.trigger else { return calls }
+        return LazyGrammarConstraintSource(calls: calls, trigger: Array(trigger.utf8), onlyAtStart: syntax.triggerOnlyAtStart)
+    }
+
+    private func constraintSource(
+        _ source: GrammarSource, compiler: GrammarCompiler, param: String, whitespaceAtEnd: Bool
+    ) throws -> GrammarConstraintSource {
         do {
-            let grammar = try cache.grammar(for: grammarSource, compiler: compiler)
+            let grammar = try cache.grammar(for: source, compiler: compiler)
             let (vocabulary, whitespace) = self.vocabulary
-            // JSON's trailing whitespace means nothing: once the value is complete, end it.
-            let isJSON: Bool
-            if case .grammar = format { isJSON = false } else { isJSON = true }
             return GrammarConstraintSource(
-                grammar: grammar, vocabulary: vocabulary, limits: limits, whitespaceAtEnd: isJSON ? whitespace : nil)
+                grammar: grammar, vocabulary: vocabulary, limits: limits, whitespaceAtEnd: whitespaceAtEnd ? whitespace : nil)
         } catch {
-            throw Self.apiError(error, format: format)
+            throw Self.apiError(error, param: param)
         }
     }
 
-    private static func apiError(_ error: GrammarError, format: OutputFormat) -> APIError {
+    private static func apiError(_ error: GrammarError, param: String) -> APIError {
         switch error {
         case let .syntax(message, line, column):
             return .invalid(
-                "'\(format.param)' has a syntax error at line \(line), column \(column): \(message)", param: format.param, code: "invalid_grammar")
+                "'\(param)' has a syntax error at line \(line), column \(column): \(message)", param: param, code: "invalid_grammar")
         case .invalidGrammar(let message):
-            return .invalid("'\(format.param)' cannot be used: \(message)", param: format.param, code: "invalid_grammar")
+            return .invalid("'\(param)' cannot be used: \(message)", param: param, code: "invalid_grammar")
         case let .invalidSchema(message, pointer):
-            return .invalid("'\(format.param)' at '\(pointer)' (JSON pointer): \(message)", param: format.param, code: "invalid_schema")
+            return .invalid("'\(param)' at '\(pointer)' (JSON pointer): \(message)", param: param, code: "invalid_schema")
         case let .limitExceeded(message, pointer):
             let place = pointer.map { " at '\($0)' (JSON pointer)" } ?? ""
-            return .invalid("'\(format.param)'\(place) exceeds a limit of this server: \(message)", param: format.param, code: "grammar_too_large")
+            return .invalid("'\(param)'\(place) exceeds a limit of this server: \(message)", param: param, code: "grammar_too_large")
         }
     }
 }
@@ -85,7 +108,9 @@ struct GrammarConstraintSource: TokenConstraintSource {
     /// Whitespace-only tokens to refuse once the grammar may end (JSON formats), or nil.
     let whitespaceAtEnd: TokenMask?
 
-    func makeConstraint() -> any TokenConstraint {
+    func makeConstraint() -> any TokenConstraint { makeGrammarConstraint() }
+
+    func makeGrammarConstraint() -> GrammarTokenConstraint {
         GrammarTokenConstraint(
             matcher: GrammarMatcher(grammar: grammar, vocabulary: vocabulary, limits: limits), whitespaceAtEnd: whitespaceAtEnd)
     }

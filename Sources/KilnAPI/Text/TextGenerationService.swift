@@ -35,6 +35,8 @@ public final class TextGenerationService: Sendable {
     public let template: ChatTemplate?
     public let contextLength: Int
     public let settings: Settings
+    /// How the model writes tool calls, from its chat template.
+    public let toolCallSyntax: ToolCallSyntax
     private let scheduler: Scheduler
     private let outputConstraints: OutputConstraints
     private let created = Int(Date().timeIntervalSince1970)
@@ -49,6 +51,7 @@ public final class TextGenerationService: Sendable {
         self.contextLength = contextLength
         self.scheduler = scheduler
         self.settings = settings
+        toolCallSyntax = ToolCallSyntax.detect(templateSource: template?.source)
         outputConstraints = OutputConstraints(tokenizer: tokenizer, limits: settings.grammarLimits, cacheBytes: settings.grammarCacheBytes)
     }
 
@@ -96,7 +99,7 @@ public final class TextGenerationService: Sendable {
             route { service, request, responder in
                 let fields = try RequestFields(try service.parseBody(request))
                 let chat = try ChatCompletionRequest(body: .object([("model", .string(service.modelID))] + fields.members))
-                responder.respond(.json(JSONValue.object([("prompt", .string(try service.renderChat(chat.messages)))]).serialized))
+                responder.respond(.json(JSONValue.object([("prompt", .string(try service.renderChat(chat.messages, tools: chat.tools)))]).serialized))
             })
     }
 
@@ -120,15 +123,26 @@ public final class TextGenerationService: Sendable {
 
     // MARK: Chat
 
-    func renderChat(_ messages: [JSONValue]) throws -> String {
+    /// The prompt of a chat: the template over the messages and, where it shows them itself, the
+    /// tools; for the `generic` syntax Kiln describes the tools in the system message instead.
+    func renderChat(_ messages: [JSONValue], tools: ToolRequest? = nil) throws -> String {
         guard let template else {
             throw APIError.invalid("The model has no chat template; use /v1/completions", param: "messages")
         }
         let special: (Int32?) -> String = { id in id.flatMap { self.tokenizer.tokenText($0) } ?? "" }
-        let context = JSONValue.object([
-            ("messages", .array(messages)), ("add_generation_prompt", true),
-            ("bos_token", .string(special(tokenizer.bosToken))), ("eos_token", .string(special(tokenizer.eosToken))),
-        ])
+        var messages = messages
+        var members: [(String, JSONValue)] = [("add_generation_prompt", true)]
+        if let tools {
+            if toolCallSyntax.templateShowsTools {
+                members.append(("tools", tools.templateTools))
+            } else {
+                messages = Self.addingSystemText(toolCallSyntax.genericInstructions(for: tools), to: messages)
+            }
+        }
+        let context = JSONValue.object(
+            [("messages", .array(messages))] + members + [
+                ("bos_token", .string(special(tokenizer.bosToken))), ("eos_token", .string(special(tokenizer.eosToken))),
+            ])
         do {
             return try template.render(jsonContext: Data(context.serialized.utf8))
         } catch {
@@ -138,16 +152,32 @@ public final class TextGenerationService: Sendable {
         }
     }
 
+    /// `messages` with `text` after the first system message's content, or in a new one first.
+    private static func addingSystemText(_ text: String, to messages: [JSONValue]) -> [JSONValue] {
+        var messages = messages
+        if case .object(var members)? = messages.first, messages.first?["role"] == "system",
+            case .string(let content)? = messages.first?["content"]
+        {
+            members.removeAll { $0.0 == "content" }
+            members.append(("content", .string(content + "\n\n" + text)))
+            messages[0] = .object(members)
+        } else {
+            messages.insert(.object([("role", "system"), ("content", .string(text))]), at: 0)
+        }
+        return messages
+    }
+
     private func startChat(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
         let chat = try ChatCompletionRequest(body: try parseBody(request), limits: settings.generation)
         try checkModel(chat.model)
-        let prompt = try renderChat(chat.messages)
+        let prompt = try renderChat(chat.messages, tools: chat.tools)
         // The template writes any BOS itself; add one only when it did not and the model wants it.
         let startsWithBOS = tokenizer.bosToken.flatMap { tokenizer.tokenText($0) }.map { prompt.hasPrefix($0) } ?? false
         let tokens = tokenizer.encode(prompt, addSpecial: !startsWithBOS, parseSpecial: true)
+        let toolConstraint = try chat.tools.map { try outputConstraints.source(for: $0, syntax: toolCallSyntax) }
         try start(
             kind: .chat, prompts: [(tokens, "")], options: chat.options, model: chat.model, responder: responder,
-            idPrefix: "chatcmpl-")
+            idPrefix: "chatcmpl-", tools: chat.tools.map { ($0, toolConstraint!) })
     }
 
     // MARK: Completions
@@ -184,7 +214,8 @@ public final class TextGenerationService: Sendable {
 
     private func start(
         kind: GenerationRun.Kind, prompts: [([Int32], String)], options: GenerationOptions,
-        model: String, responder: HTTPResponder, idPrefix: String
+        model: String, responder: HTTPResponder, idPrefix: String,
+        tools: (request: ToolRequest, constraint: any TokenConstraintSource)? = nil
     ) throws {
         for (tokens, _) in prompts {
             guard !tokens.isEmpty else { throw APIError.invalid("The prompt is empty", param: "prompt") }
@@ -203,7 +234,7 @@ public final class TextGenerationService: Sendable {
             throw APIError.invalid("logit_bias names token \(token), outside the vocabulary", param: "logit_bias")
         }
 
-        let constraint = try options.outputFormat.map { try outputConstraints.source(for: $0) }
+        let constraint = try tools?.constraint ?? options.outputFormat.map { try outputConstraints.source(for: $0) }
         let writer = CompletionResponseWriter(
             id: idPrefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
             created: Int(Date().timeIntervalSince1970), model: model)
@@ -215,7 +246,8 @@ public final class TextGenerationService: Sendable {
                     .init(
                         detokenizer: StreamingDetokenizer(tokenizer: tokenizer),
                         stops: StopSequenceMatcher(stops: options.stop), prefix: prefix,
-                        countsPrompt: copy == 0))
+                        countsPrompt: copy == 0,
+                        toolCalls: tools.map { ToolCallParser(syntax: toolCallSyntax, freeTextFirst: $0.request.choice == .auto) }))
                 requests.append(
                     GenerationRequest(
                         promptTokens: tokens,

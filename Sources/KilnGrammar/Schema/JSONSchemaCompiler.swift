@@ -23,7 +23,8 @@ struct JSONSchemaCompiler {
         "maximum", "exclusiveMinimum", "exclusiveMaximum",
     ]
 
-    private let root: JSONValue
+    /// The schema `#` refers to: the one being compiled.
+    private var root: JSONValue
     let limits: GrammarLimits
     private let rejectUnknownKeywords: Bool
     private var rules: [(String, String)] = []
@@ -32,18 +33,37 @@ struct JSONSchemaCompiler {
     private var emittedPrimitives: Set<String> = []
 
     static func gbnf(for schema: JSONValue, limits: GrammarLimits, rejectUnknownKeywords: Bool) throws(GrammarError) -> String {
-        try checkSize(schema, limits: limits)
-        var compiler = JSONSchemaCompiler(root: schema, limits: limits, rejectUnknownKeywords: rejectUnknownKeywords)
-        let body = try compiler.visit(schema, pointer: "", depth: 0)
-        compiler.rules.insert(("root", body), at: 0)
-        return compiler.rules.map { "\($0.0) ::= \($0.1)" }.joined(separator: "\n") + "\n"
+        try gbnf(forRules: [("root", schema)], reserving: [], limits: limits, rejectUnknownKeywords: rejectUnknownKeywords)
     }
+
+    /// GBNF defining each named rule as its schema's values. The schemas share JSON's fixed rules;
+    /// the rules made for their parts get names unlike each other's, the given names and `reserved`
+    /// (the names of rules written beside them). `#` refers to the schema being compiled.
+    static func gbnf(
+        forRules schemas: [(name: String, schema: JSONValue)], reserving reserved: Set<String>, limits: GrammarLimits,
+        rejectUnknownKeywords: Bool
+    ) throws(GrammarError) -> String {
+        var compiler = JSONSchemaCompiler(root: .null, limits: limits, rejectUnknownKeywords: rejectUnknownKeywords)
+        compiler.ruleNames.formUnion(reserved)
+        compiler.ruleNames.formUnion(schemas.map(\.name))
+        var named: [(String, String)] = []
+        for (name, schema) in schemas {
+            try checkSize(schema, limits: limits)
+            compiler.root = schema
+            compiler.rootName = name
+            compiler.referenceRules = [:]
+            named.append((name, try compiler.visit(schema, pointer: "", depth: 0)))
+        }
+        return (named + compiler.rules).map { "\($0.0) ::= \($0.1)" }.joined(separator: "\n") + "\n"
+    }
+
+    /// The rule of the schema being compiled, which `#` refers to.
+    private var rootName = "root"
 
     private init(root: JSONValue, limits: GrammarLimits, rejectUnknownKeywords: Bool) {
         self.root = root
         self.limits = limits
         self.rejectUnknownKeywords = rejectUnknownKeywords
-        ruleNames.insert("root")
     }
 
     /// Refuses schemas over the size or depth limits before anything is built from them.
@@ -278,8 +298,8 @@ struct JSONSchemaCompiler {
         if let rule = referenceRules[target] { return rule }
         let (schema, targetPointer) = try lookUp(target, pointer: pointer)
         if target == "#" {
-            referenceRules[target] = "root"
-            return "root"
+            referenceRules[target] = rootName
+            return rootName
         }
         // Reserve the name before visiting, so that a recursive reference finds it.
         let name = addRule(ruleHint(targetPointer), "")

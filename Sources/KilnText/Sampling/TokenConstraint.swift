@@ -10,6 +10,14 @@ public protocol TokenConstraint: AnyObject {
     func fillAllowedTokens(into mask: UnsafeMutableBufferPointer<UInt64>)
     /// Advances past `token`; false when the token was not allowed (the state is then unchanged).
     func accept(token: Int32) -> Bool
+    /// Whether the next token is restricted at all. A lazily triggered constraint (a tool call
+    /// that may follow free text) is not until its trigger appears: the executor then samples
+    /// without a mask and still reports each token through `accept(token:)`.
+    var constrainsNextToken: Bool { get }
+}
+
+extension TokenConstraint {
+    public var constrainsNextToken: Bool { true }
 }
 
 /// Makes the per-sequence state of one constraint (a compiled grammar and the vocabulary it was

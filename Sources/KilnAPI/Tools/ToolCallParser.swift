@@ -1,0 +1,299 @@
+/// Follows an answer to a request with tools as its text arrives, and splits it into text for
+/// `content` and calls, in the frame of its `ToolCallSyntax`. Streaming sends each event as it
+/// comes (the text, a call's name once it is complete, its arguments in fragments); the full
+/// answer reads `content` and `calls` at the end.
+///
+/// The call grammar writes the frame exactly, so the parser only checks fixed text and scans
+/// the JSON arguments for their end. Text that leaves the frame (possible only when the grammar did
+/// not apply) is kept as content from there on, so nothing the model wrote is lost.
+struct ToolCallParser {
+    enum Event: Equatable {
+        case content(String)
+        case callStarted(index: Int, name: String)
+        case arguments(index: Int, String)
+    }
+
+    struct Call: Equatable {
+        var name: String
+        var arguments = ""
+    }
+
+    private enum State: Equatable {
+        /// Free text, watching for the syntax's trigger (`tool_choice: auto`).
+        case text
+        /// `generic`: the calls' opening, or the start of a text answer.
+        case genericStart
+        /// The text before the first call.
+        case open
+        case callStart
+        case name
+        case nameEnd
+        /// The JSON arguments: bracket depth, inside a string, after a backslash in one.
+        case arguments(depth: Int, inString: Bool, escaped: Bool)
+        case callEnd
+        /// After a call: a separator and another call, or the close.
+        case afterCall
+        /// `generic`'s text answer, a JSON string being decoded.
+        case response
+        case responseEnd
+        case done
+        /// The text left the frame: the rest is content.
+        case passthrough
+    }
+
+    let syntax: ToolCallSyntax
+    private let frame: ToolCallSyntax.Frame
+    private var state: State
+    /// Received text not yet consumed.
+    private var pending = ""
+    private(set) var content = ""
+    private(set) var calls: [Call] = []
+
+    /// `freeTextFirst`: the model may answer in text before any call (`auto`).
+    init(syntax: ToolCallSyntax, freeTextFirst: Bool) {
+        self.syntax = syntax
+        frame = syntax.frame
+        if syntax == .generic {
+            state = .genericStart
+        } else {
+            state = freeTextFirst ? .text : .open
+        }
+    }
+
+    /// Whether the calls ended as their frame says (the answer is then complete).
+    var callsComplete: Bool {
+        !calls.isEmpty && (state == .done || (state == .afterCall && frame.close.isEmpty && pending.isEmpty))
+    }
+
+    /// Consumes `text`; returns what can be told so far.
+    mutating func append(_ text: String) -> [Event] {
+        pending += text
+        var events: [Event] = []
+        while step(&events) {}
+        return events
+    }
+
+    /// The end of the answer: text still held back is content.
+    mutating func finish() -> [Event] {
+        var events: [Event] = []
+        switch state {
+        case .text, .genericStart, .open, .passthrough,
+            .callStart where calls.isEmpty:
+            emitContent(pending, &events)
+            pending = ""
+        default:
+            break
+        }
+        return events
+    }
+
+    // MARK: Steps
+
+    /// Advances one step; false when it needs more text.
+    private mutating func step(_ events: inout [Event]) -> Bool {
+        switch state {
+        case .text:
+            return scanText(&events)
+        case .genericStart:
+            let responseStart = ToolCallSyntax.genericResponseStart
+            if pending.hasPrefix(responseStart) {
+                pending.removeFirst(responseStart.count)
+                state = .response
+                return true
+            }
+            if responseStart.hasPrefix(pending) { return false }
+            state = .open
+            return true
+        case .open:
+            return expect(frame.open, then: .callStart, &events)
+        case .callStart:
+            return expect(frame.callStart, then: .name, &events)
+        case .name:
+            guard let quote = pending.firstIndex(of: "\"") else { return false }
+            calls.append(Call(name: String(pending[..<quote])))
+            events.append(.callStarted(index: calls.count - 1, name: calls[calls.count - 1].name))
+            pending.removeSubrange(..<quote)
+            state = .nameEnd
+            return true
+        case .nameEnd:
+            return expect(frame.nameEnd, then: .arguments(depth: 0, inString: false, escaped: false), &events)
+        case let .arguments(depth, inString, escaped):
+            return scanArguments(depth: depth, inString: inString, escaped: escaped, &events)
+        case .callEnd:
+            return expectAfterWhitespace(frame.callEnd, then: .afterCall, &events)
+        case .afterCall:
+            if pending.isEmpty { return false }
+            if !frame.separator.isEmpty && pending.hasPrefix(frame.separator) {
+                pending.removeFirst(frame.separator.count)
+                state = .callStart
+                return true
+            }
+            if !frame.close.isEmpty && pending.hasPrefix(frame.close) {
+                pending.removeFirst(frame.close.count)
+                state = .done
+                return true
+            }
+            if frame.separator.hasPrefix(pending) || frame.close.hasPrefix(pending) { return false }
+            state = .passthrough
+            return true
+        case .response:
+            return decodeResponse(&events)
+        case .responseEnd:
+            return expectAfterWhitespace("}", then: .done, &events)
+        case .done:
+            // Nothing follows a finished answer; anything that does is kept as content.
+            if pending.allSatisfy(\.isWhitespace) { return false }
+            state = .passthrough
+            return true
+        case .passthrough:
+            emitContent(pending, &events)
+            pending = ""
+            return false
+        }
+    }
+
+    /// Consumes `literal` and moves to `next`; waits while `pending` is a prefix of it; leaves the
+    /// frame when it differs.
+    private mutating func expect(_ literal: String, then next: State, _ events: inout [Event]) -> Bool {
+        if pending.hasPrefix(literal) {
+            pending.removeFirst(literal.count)
+            state = next
+            return true
+        }
+        if literal.hasPrefix(pending) { return false }
+        state = .passthrough
+        return true
+    }
+
+    /// `expect`, after whitespace (which JSON values may end with).
+    private mutating func expectAfterWhitespace(_ literal: String, then next: State, _ events: inout [Event]) -> Bool {
+        let trimmed = pending.drop { $0.isWhitespace }
+        if trimmed.isEmpty { return false }
+        pending = String(trimmed)
+        return expect(literal, then: next, &events)
+    }
+
+    /// Free text until the trigger: everything before it is content; a tail that could be the
+    /// trigger's start is held back until the next text tells.
+    private mutating func scanText(_ events: inout [Event]) -> Bool {
+        guard let trigger = syntax.trigger else {
+            state = .passthrough
+            return true
+        }
+        if syntax.triggerOnlyAtStart {
+            let trimmed = pending.drop { $0.isWhitespace }
+            if trimmed.isEmpty { return false }
+            if trimmed.hasPrefix(trigger) {
+                pending = String(trimmed)
+                state = .open
+            } else {
+                state = .passthrough
+            }
+            return true
+        }
+        if let range = pending.range(of: trigger) {
+            emitContent(String(pending[..<range.lowerBound]), &events)
+            pending.removeSubrange(..<range.lowerBound)
+            state = .open
+            return true
+        }
+        var held = min(trigger.count - 1, pending.count)
+        while held > 0 && !trigger.hasPrefix(pending.suffix(held)) { held -= 1 }
+        emitContent(String(pending.dropLast(held)), &events)
+        pending = String(pending.suffix(held))
+        return false
+    }
+
+    /// Passes the arguments' JSON on as it comes, up to the bracket that closes it.
+    private mutating func scanArguments(depth: Int, inString: Bool, escaped: Bool, _ events: inout [Event]) -> Bool {
+        var (depth, inString, escaped) = (depth, inString, escaped)
+        var fragment = ""
+        var ended = false
+        var consumed = pending.startIndex
+        for index in pending.indices {
+            let character = pending[index]
+            consumed = pending.index(after: index)
+            if depth == 0 && character.isWhitespace { continue }
+            fragment.append(character)
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    inString = false
+                }
+            } else if character == "\"" {
+                inString = true
+            } else if character == "{" || character == "[" {
+                depth += 1
+            } else if character == "}" || character == "]" {
+                depth -= 1
+                if depth == 0 {
+                    ended = true
+                    break
+                }
+            }
+        }
+        pending.removeSubrange(..<consumed)
+        if !fragment.isEmpty {
+            calls[calls.count - 1].arguments += fragment
+            events.append(.arguments(index: calls.count - 1, fragment))
+        }
+        state = ended ? .callEnd : .arguments(depth: depth, inString: inString, escaped: escaped)
+        return ended
+    }
+
+    /// `generic`'s text answer: decodes the JSON string as far as whole escapes go.
+    private mutating func decodeResponse(_ events: inout [Event]) -> Bool {
+        var decoded = ""
+        var index = pending.startIndex
+        var ended = false
+        scan: while index < pending.endIndex {
+            let character = pending[index]
+            if character == "\"" {
+                ended = true
+                index = pending.index(after: index)
+                break
+            }
+            guard character == "\\" else {
+                decoded.append(character)
+                index = pending.index(after: index)
+                continue
+            }
+            let escape = pending[index...].prefix(12)
+            guard escape.count >= 2 else { break }
+            let letter = escape[escape.index(after: escape.startIndex)]
+            let simple: [Character: String] = ["\"": "\"", "\\": "\\", "/": "/", "b": "\u{8}", "f": "\u{C}", "n": "\n", "r": "\r", "t": "\t"]
+            if let replacement = simple[letter] {
+                decoded += replacement
+                index = pending.index(index, offsetBy: 2)
+                continue
+            }
+            guard letter == "u" else { break scan }
+            guard escape.count >= 6, let unit = UInt32(String(escape.dropFirst(2).prefix(4)), radix: 16) else { break }
+            if (0xD800..<0xDC00).contains(unit) {
+                // A high surrogate needs its low half, the next escape.
+                guard escape.count >= 12 else { break }
+                guard let low = UInt32(String(escape.dropFirst(8).prefix(4)), radix: 16), (0xDC00..<0xE000).contains(low),
+                    let scalar = Unicode.Scalar(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                else { break scan }
+                decoded.unicodeScalars.append(scalar)
+                index = pending.index(index, offsetBy: 12)
+            } else {
+                decoded.unicodeScalars.append(Unicode.Scalar(unit) ?? "\u{FFFD}")
+                index = pending.index(index, offsetBy: 6)
+            }
+        }
+        pending.removeSubrange(..<index)
+        emitContent(decoded, &events)
+        if ended { state = .responseEnd }
+        return ended
+    }
+
+    private mutating func emitContent(_ text: String, _ events: inout [Event]) {
+        guard !text.isEmpty else { return }
+        content += text
+        events.append(.content(text))
+    }
+}

@@ -1,0 +1,143 @@
+import KilnGrammar
+import KilnJSON
+
+/// How a model family writes tool calls, recognised from its chat template. Each syntax is a
+/// frame of fixed text around each call's name and JSON arguments; Kiln's call grammar writes the
+/// frame exactly, so `ToolCallParser` can follow it as the tokens arrive.
+public enum ToolCallSyntax: String, Sendable, CaseIterable {
+    /// Hermes 2/3, Qwen 2.5 and 3: `<tool_call>\n{"name": "f", "arguments": {…}}\n</tool_call>`,
+    /// one block per call, a newline between blocks.
+    case hermes
+    /// Llama 3.1–3.3's JSON calls: `{"name": "f", "parameters": {…}}`, one call, at the start of
+    /// the answer.
+    case llama3
+    /// Mistral's `[TOOL_CALLS][{"name": "f", "arguments": {…}}, …]`.
+    case mistral
+    /// Any other template: Kiln describes the tools in the system message and the answer is one
+    /// JSON object, `{"tool_calls": [{"name": "f", "arguments": {…}}, …]}` or, when the model may
+    /// answer in text, `{"response": "…"}` (llama.cpp's generic format).
+    case generic
+
+    /// The syntax `templateSource` teaches its model; `generic` when it shows none.
+    public static func detect(templateSource: String?) -> ToolCallSyntax {
+        guard let source = templateSource else { return .generic }
+        if source.contains("<tool_call>") { return .hermes }
+        if source.contains("[TOOL_CALLS]") { return .mistral }
+        if source.contains("<|start_header_id|>") && source.contains("ipython") && source.contains("\"parameters\"") { return .llama3 }
+        return .generic
+    }
+
+    /// The fixed text around calls.
+    struct Frame {
+        /// Before the first call.
+        var open: String
+        /// Before each call's name (its opening quote included).
+        var callStart: String
+        /// Between the name and the arguments (the name's closing quote included).
+        var nameEnd: String
+        /// After the arguments.
+        var callEnd: String
+        /// Between two calls.
+        var separator: String
+        /// After the last call.
+        var close: String
+        /// Whether an answer may hold several calls at all.
+        var allowsSeveral: Bool
+    }
+
+    var frame: Frame {
+        switch self {
+        case .hermes:
+            return Frame(
+                open: "", callStart: "<tool_call>\n{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}\n</tool_call>",
+                separator: "\n", close: "", allowsSeveral: true)
+        case .llama3:
+            return Frame(
+                open: "", callStart: "{\"name\": \"", nameEnd: "\", \"parameters\": ", callEnd: "}", separator: "", close: "",
+                allowsSeveral: false)
+        case .mistral:
+            return Frame(
+                open: "[TOOL_CALLS][", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}", separator: ", ",
+                close: "]", allowsSeveral: true)
+        case .generic:
+            return Frame(
+                open: "{\"tool_calls\": [", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}",
+                separator: ", ", close: "]}", allowsSeveral: true)
+        }
+    }
+
+    /// The text that starts the calls when the model may first answer in text (`tool_choice:
+    /// auto`); nil for `generic`, whose answer is constrained from its first token.
+    var trigger: String? {
+        switch self {
+        case .hermes: return "<tool_call>"
+        case .mistral: return "[TOOL_CALLS]"
+        case .llama3: return "{"
+        case .generic: return nil
+        }
+    }
+
+    /// Whether the trigger counts only at the start of the answer (after whitespace).
+    var triggerOnlyAtStart: Bool { self == .llama3 }
+
+    /// The start of a `generic` text answer; the text follows as a JSON string.
+    static let genericResponseStart = "{\"response\": \""
+
+    /// Whether the chat template itself presents `tools` to the model; for `generic` Kiln does.
+    var templateShowsTools: Bool { self != .generic }
+
+    /// The ids of calls: Mistral's templates insist on nine letters and digits.
+    func makeCallID() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        let length = self == .mistral ? 9 : 24
+        let random = String((0..<length).map { _ in alphabet.randomElement()! })
+        return self == .mistral ? random : "call_" + random
+    }
+
+    // MARK: Grammar
+
+    /// The grammar every answer to `tools` follows: calls only (`required`, a named function, and
+    /// `auto` once the trigger has appeared), or for `generic` with `auto`, calls or a text answer.
+    func grammar(for tools: ToolRequest) -> GrammarSource {
+        let frame = self.frame
+        var offered = tools.functions
+        if case .function(let name) = tools.choice { offered = offered.filter { $0.name == name } }
+        let named: Bool
+        if case .function = tools.choice { named = true } else { named = false }
+        let several = frame.allowsSeveral && tools.parallelCalls && !named
+        let names = offered.enumerated().map { index, function in
+            "\(Self.literal(function.name + frame.nameEnd)) tool-arguments-\(index)"
+        }
+        var rules = [
+            "tool-call ::= \(Self.literal(frame.callStart)) ( \(names.joined(separator: " | ")) ) \(Self.literal(frame.callEnd))",
+            "tool-calls ::= \(Self.literal(frame.open)) tool-call"
+                + (several ? " ( \(Self.literal(frame.separator)) tool-call )*" : "") + " \(Self.literal(frame.close))",
+        ]
+        var schemas = offered.enumerated().map { SchemaRule(name: "tool-arguments-\($0)", schema: $1.parameters) }
+        if self == .generic && tools.choice == .auto {
+            rules.insert(#"root ::= tool-calls | "{\"response\": " tool-response "}""#, at: 0)
+            schemas.append(SchemaRule(name: "tool-response", schema: ["type": "string"]))
+        } else {
+            rules.insert("root ::= tool-calls", at: 0)
+        }
+        return .gbnfWithSchemas(rules.joined(separator: "\n") + "\n", schemas: schemas)
+    }
+
+    private static func literal(_ text: String) -> String { Grammar.literal(text) }
+
+    // MARK: Prompt
+
+    /// For `generic`: the system text that describes the tools and the answer's shape.
+    func genericInstructions(for tools: ToolRequest) -> String {
+        let list = tools.templateTools.serialized
+        var text = "You can call these tools (JSON Schema of each function's arguments):\n\(list)\n\n"
+        switch tools.choice {
+        case .auto:
+            text +=
+                "Answer with one JSON object: {\"tool_calls\": [{\"name\": <function name>, \"arguments\": <arguments object>}]} to call tools, or {\"response\": <your answer as a string>} to answer the user directly."
+        case .required, .function, .none:
+            text += "Answer with one JSON object: {\"tool_calls\": [{\"name\": <function name>, \"arguments\": <arguments object>}]}."
+        }
+        return text
+    }
+}
