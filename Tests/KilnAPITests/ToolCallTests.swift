@@ -77,6 +77,19 @@ import Testing
         #expect(!unknown.accept(string: frame.open + frame.callStart + "get_wether"))
     }
 
+    @Test func hermesAutoTakesCallsInAFenceOrBareButRequiredOnlyInTags() throws {
+        let fenced = "```json\n{\"name\": \"get_time\", \"arguments\": {\"timezone\": \"Europe/Oslo\"}}\n```"
+        let bare = "{\"name\": \"get_time\", \"arguments\": {}}"
+        for text in [fenced, bare, Self.twoCalls(.hermes)] {
+            let auto = try matcher(.hermes, Self.tools(.auto))
+            #expect(auto.accept(string: text), "\(text)")
+            #expect(auto.canTerminate)
+        }
+        for text in [fenced, bare] {
+            #expect(try !matcher(.hermes, Self.tools(.required)).accept(string: text))
+        }
+    }
+
     @Test func llama3CallsOneFunctionWithParameters() throws {
         let grammar = try matcher(.llama3, Self.tools())
         #expect(grammar.accept(string: #"{"name": "get_weather", "parameters": {"city": "Oslo"}}"#))
@@ -140,9 +153,25 @@ import Testing
         #expect(content == parser.content)
     }
 
+    @Test(arguments: [1, 2, 5, 1000])
+    func hermesCallsInAFenceOrBareAreCalls(size: Int) {
+        let fenced = "Here:\n```json\n{\"name\": \"get_time\", \"arguments\": {\"timezone\": \"Europe/Oslo\"}}\n```"
+        let (inFence, _) = parse(.hermes, freeText: true, fenced, pieces: size)
+        #expect(inFence.content == "Here:\n")
+        #expect(inFence.calls == [.init(name: "get_time", arguments: #"{"timezone": "Europe/Oslo"}"#)])
+        #expect(inFence.callsComplete)
+        let (bare, _) = parse(.hermes, freeText: true, " \n{\"name\": \"get_time\", \"arguments\": {}}", pieces: size)
+        #expect(bare.content.isEmpty)
+        #expect(bare.calls == [.init(name: "get_time", arguments: "{}")])
+        #expect(bare.callsComplete)
+    }
+
     @Test(arguments: [1, 3, 1000])
     func plainAnswersStayText(size: Int) {
-        for (syntax, answer) in [(ToolCallSyntax.hermes, "No call needed: <tool is not here."), (.llama3, "Paris is sunny {mostly}.")] {
+        for (syntax, answer) in [
+            (ToolCallSyntax.hermes, "No call needed: <tool is not here."), (.llama3, "Paris is sunny {mostly}."),
+            (.hermes, "A call looks like {\"name\": \"f\"} in JSON."), (.hermes, "{\"answer\": 42}"),
+        ] {
             let (parser, _) = parse(syntax, freeText: true, answer, pieces: size)
             #expect(parser.content == answer)
             #expect(parser.calls.isEmpty)
@@ -165,10 +194,72 @@ import Testing
         #expect(content == parser.content)
     }
 
-    @Test func textThatLeavesTheFrameIsKeptAsContent() {
-        let (parser, _) = parse(.hermes, freeText: false, "<tool_call>\nnot json at all", pieces: 3)
-        #expect(parser.content == "<tool_call>\nnot json at all")
-        #expect(parser.calls.isEmpty)
+    @Test(arguments: [1, 3, 1000])
+    func textThatLeavesTheFrameIsKeptAsContent(size: Int) {
+        for (freeText, answer) in [
+            (false, "<tool_call>\nnot json at all"), (true, "Fenced:\n```json\n{\n  \"name\": \"get_time\"\n}\n```"),
+            (true, "  {\"name\": \"x"), (true, "<tool_call>\n{\"name\": \"get_"),
+        ] {
+            let (parser, events) = parse(.hermes, freeText: freeText, answer, pieces: size)
+            #expect(parser.content == answer)
+            #expect(parser.calls.isEmpty)
+            let content = events.compactMap { if case .content(let text) = $0 { return text } else { return nil } }.joined()
+            #expect(content == answer)
+        }
+    }
+
+    // MARK: Lazy constraint
+
+    /// A toy vocabulary: token i is `pieces[i]`; the last token ends the sequence.
+    static let pieces = [
+        "Sure", " ", "<tool", "_call>", "\n{\"name\": \"", "get_time", "get_weather", "\", \"arguments\": ", "{}", "}\n</tool_call>", "{", "x",
+        "\"name\": \"", "",
+    ]
+
+    func lazyConstraint() throws -> LazyGrammarTokenConstraint {
+        let vocabulary = TokenVocabulary(tokens: Self.pieces.map { Array($0.utf8) }, endOfSequence: [Int32(Self.pieces.count - 1)])
+        let grammar = try GrammarCompiler().compile(ToolCallSyntax.hermes.grammar(for: Self.tools(.auto)))
+        let source = GrammarConstraintSource(grammar: grammar, vocabulary: vocabulary, limits: GrammarLimits(), whitespaceAtEnd: nil)
+        return LazyGrammarTokenConstraint(
+            calls: source,
+            triggers: ToolCallSyntax.hermes.frames.map { GrammarTrigger(bytes: Array($0.trigger!.utf8), onlyAtStart: $0.triggerOnlyAtStart) })
+    }
+
+    func allowed(_ constraint: LazyGrammarTokenConstraint) -> [String] {
+        var mask = [UInt64](repeating: 0, count: 1)
+        mask.withUnsafeMutableBufferPointer { constraint.fillAllowedTokens(into: $0) }
+        return Self.pieces.indices.filter { mask[0] >> UInt64($0) & 1 == 1 }.map { Self.pieces[$0] }
+    }
+
+    @Test func lazyConstraintAppliesFromATriggerSplitAcrossTokens() throws {
+        let constraint = try lazyConstraint()
+        // Free text: nothing is masked, any token is taken.
+        for token: Int32 in [0, 1, 11, 1, 2] {
+            #expect(!constraint.constrainsNextToken)
+            #expect(constraint.accept(token: token))
+        }
+        // "<tool" + "_call>" completes the trigger: from here on only the call's text fits.
+        #expect(constraint.accept(token: 3))
+        #expect(constraint.constrainsNextToken)
+        #expect(allowed(constraint) == ["\n{\"name\": \""])
+        for token: Int32 in [4, 5, 7, 8] { #expect(constraint.accept(token: token)) }
+        #expect(!constraint.accept(token: 11))
+        #expect(allowed(constraint) == [" ", "}\n</tool_call>"])
+        #expect(constraint.accept(token: 9))
+        #expect(allowed(constraint).contains(""))
+    }
+
+    @Test func lazyConstraintTakesABareCallOnlyAtTheStart() throws {
+        let atStart = try lazyConstraint()
+        #expect(atStart.accept(token: 1))
+        #expect(atStart.accept(token: 10))
+        #expect(!atStart.constrainsNextToken)
+        #expect(atStart.accept(token: 12))
+        #expect(atStart.constrainsNextToken)
+        #expect(allowed(atStart).sorted() == ["get_time", "get_weather"])
+        let later = try lazyConstraint()
+        for token: Int32 in [0, 1, 10, 12] { #expect(later.accept(token: token)) }
+        #expect(!later.constrainsNextToken)
     }
 
     // MARK: Requests

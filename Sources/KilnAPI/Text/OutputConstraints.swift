@@ -67,8 +67,11 @@ final class OutputConstraints: Sendable {
         let calls = try constraintSource(
             syntax.grammar(for: tools), compiler: GrammarCompiler(limits: limits, rejectUnknownKeywords: strict), param: "tools",
             whitespaceAtEnd: false)
-        guard tools.choice == .auto, let trigger = syntax.trigger else { return calls }
-        return LazyGrammarConstraintSource(calls: calls, trigger: Array(trigger.utf8), onlyAtStart: syntax.triggerOnlyAtStart)
+        let triggers = syntax.frames.compactMap { frame in
+            frame.trigger.map { GrammarTrigger(bytes: Array($0.utf8), onlyAtStart: frame.triggerOnlyAtStart) }
+        }
+        guard tools.choice == .auto, !triggers.isEmpty else { return calls }
+        return LazyGrammarConstraintSource(calls: calls, triggers: triggers)
     }
 
     private func constraintSource(

@@ -42,7 +42,13 @@ struct ToolCallParser {
     }
 
     let syntax: ToolCallSyntax
-    private let frame: ToolCallSyntax.Frame
+    /// The frame the calls are in: the template's, or the one whose trigger started them.
+    private var frame: ToolCallSyntax.Frame
+    /// Whether content other than whitespace has been told (a trigger that counts only at the
+    /// start can no longer come).
+    private var saidText = false
+    /// The frame's text consumed before its first call: content after all if no call follows.
+    private var unconfirmed = ""
     private var state: State
     /// Received text not yet consumed.
     private var pending = ""
@@ -73,16 +79,18 @@ struct ToolCallParser {
         return events
     }
 
-    /// The end of the answer: text still held back is content.
+    /// The end of the answer: text still held back is content, and so is the start of a frame
+    /// that never reached a call.
     mutating func finish() -> [Event] {
         var events: [Event] = []
         switch state {
-        case .text, .genericStart, .open, .passthrough,
-            .callStart where calls.isEmpty:
-            emitContent(pending, &events)
-            pending = ""
-        default:
+        case .response, .responseEnd, .done:
             break
+        default:
+            if calls.isEmpty || state == .passthrough {
+                emitContent((calls.isEmpty ? unconfirmed : "") + pending, &events)
+                (unconfirmed, pending) = ("", "")
+            }
         }
         return events
     }
@@ -111,6 +119,7 @@ struct ToolCallParser {
         case .name:
             guard let quote = pending.firstIndex(of: "\"") else { return false }
             calls.append(Call(name: String(pending[..<quote])))
+            unconfirmed = ""
             events.append(.callStarted(index: calls.count - 1, name: calls[calls.count - 1].name))
             pending.removeSubrange(..<quote)
             state = .nameEnd
@@ -146,8 +155,8 @@ struct ToolCallParser {
             state = .passthrough
             return true
         case .passthrough:
-            emitContent(pending, &events)
-            pending = ""
+            emitContent(unconfirmed + pending, &events)
+            (unconfirmed, pending) = ("", "")
             return false
         }
     }
@@ -157,6 +166,7 @@ struct ToolCallParser {
     private mutating func expect(_ literal: String, then next: State, _ events: inout [Event]) -> Bool {
         if pending.hasPrefix(literal) {
             pending.removeFirst(literal.count)
+            if calls.isEmpty { unconfirmed += literal }
             state = next
             return true
         }
@@ -173,35 +183,47 @@ struct ToolCallParser {
         return expect(literal, then: next, &events)
     }
 
-    /// Free text until the trigger: everything before it is content; a tail that could be the
+    /// Free text until a frame's trigger: everything before it is content; a tail that could be a
     /// trigger's start is held back until the next text tells.
     private mutating func scanText(_ events: inout [Event]) -> Bool {
-        guard let trigger = syntax.trigger else {
-            state = .passthrough
-            return true
-        }
-        if syntax.triggerOnlyAtStart {
+        let frames = syntax.frames
+        if !saidText {
+            // Only whitespace so far: a trigger that counts at the start of the answer may come.
             let trimmed = pending.drop { $0.isWhitespace }
-            if trimmed.isEmpty { return false }
-            if trimmed.hasPrefix(trigger) {
-                pending = String(trimmed)
-                state = .open
-            } else {
-                state = .passthrough
+            for (index, frame) in frames.enumerated() where frame.triggerOnlyAtStart {
+                guard let trigger = frame.trigger else { continue }
+                if trimmed.hasPrefix(trigger) {
+                    unconfirmed = String(pending.prefix { $0.isWhitespace })
+                    pending = String(trimmed)
+                    enter(index)
+                    return true
+                }
+                if trigger.hasPrefix(trimmed) { return false }
             }
+        }
+        var earliest: (start: String.Index, frame: Int)?
+        for (index, frame) in frames.enumerated() where !frame.triggerOnlyAtStart {
+            guard let trigger = frame.trigger, let range = pending.range(of: trigger) else { continue }
+            if earliest == nil || range.lowerBound < earliest!.start { earliest = (range.lowerBound, index) }
+        }
+        if let earliest {
+            emitContent(String(pending[..<earliest.start]), &events)
+            pending.removeSubrange(..<earliest.start)
+            enter(earliest.frame)
             return true
         }
-        if let range = pending.range(of: trigger) {
-            emitContent(String(pending[..<range.lowerBound]), &events)
-            pending.removeSubrange(..<range.lowerBound)
-            state = .open
-            return true
-        }
-        var held = min(trigger.count - 1, pending.count)
-        while held > 0 && !trigger.hasPrefix(pending.suffix(held)) { held -= 1 }
+        let triggers = frames.filter { !$0.triggerOnlyAtStart }.compactMap(\.trigger)
+        var held = min((triggers.map(\.count).max() ?? 1) - 1, pending.count)
+        while held > 0 && !triggers.contains(where: { $0.hasPrefix(pending.suffix(held)) }) { held -= 1 }
         emitContent(String(pending.dropLast(held)), &events)
         pending = String(pending.suffix(held))
         return false
+    }
+
+    /// Follows the calls in frame `index` from their opening on.
+    private mutating func enter(_ index: Int) {
+        frame = syntax.frames[index]
+        state = .open
     }
 
     /// Passes the arguments' JSON on as it comes, up to the bracket that closes it.
@@ -293,6 +315,7 @@ struct ToolCallParser {
 
     private mutating func emitContent(_ text: String, _ events: inout [Event]) {
         guard !text.isEmpty else { return }
+        if !saidText && text.contains(where: { !$0.isWhitespace }) { saidText = true }
         content += text
         events.append(.content(text))
     }

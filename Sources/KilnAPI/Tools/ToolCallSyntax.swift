@@ -27,7 +27,7 @@ public enum ToolCallSyntax: String, Sendable, CaseIterable {
         return .generic
     }
 
-    /// The fixed text around calls.
+    /// The fixed text around calls, and the text that shows the model has started them.
     struct Frame {
         /// Before the first call.
         var open: String
@@ -38,47 +38,60 @@ public enum ToolCallSyntax: String, Sendable, CaseIterable {
         /// After the arguments.
         var callEnd: String
         /// Between two calls.
-        var separator: String
+        var separator: String = ""
         /// After the last call.
-        var close: String
+        var close: String = ""
         /// Whether an answer may hold several calls at all.
         var allowsSeveral: Bool
+        /// The text that starts the calls after free text (`tool_choice: auto`): a prefix of
+        /// `open + callStart`, so that the grammar can take the output from its first byte. Nil:
+        /// the frame is never entered after text.
+        var trigger: String?
+        /// Whether the trigger counts only at the start of the answer (after whitespace).
+        var triggerOnlyAtStart = false
     }
 
-    var frame: Frame {
+    /// The frames the model may write calls in, the one its template teaches first. Calls that
+    /// must be made (`required`, a named function) use that one; after free text (`auto`) any.
+    var frames: [Frame] {
         switch self {
         case .hermes:
-            return Frame(
-                open: "", callStart: "<tool_call>\n{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}\n</tool_call>",
-                separator: "\n", close: "", allowsSeveral: true)
+            // Small Qwen models often write the call's JSON bare, or in a Markdown fence, instead of
+            // in the tags their template asks for; both are calls too, in one frame each.
+            return [
+                Frame(
+                    open: "", callStart: "<tool_call>\n{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}\n</tool_call>",
+                    separator: "\n", allowsSeveral: true, trigger: "<tool_call>"),
+                Frame(
+                    open: "```json\n", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}", close: "\n```",
+                    allowsSeveral: false, trigger: "```json\n{"),
+                Frame(
+                    open: "", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}", allowsSeveral: false,
+                    trigger: "{\"name\": \"", triggerOnlyAtStart: true),
+            ]
         case .llama3:
-            return Frame(
-                open: "", callStart: "{\"name\": \"", nameEnd: "\", \"parameters\": ", callEnd: "}", separator: "", close: "",
-                allowsSeveral: false)
+            return [
+                Frame(
+                    open: "", callStart: "{\"name\": \"", nameEnd: "\", \"parameters\": ", callEnd: "}", allowsSeveral: false,
+                    trigger: "{\"name\": \"", triggerOnlyAtStart: true)
+            ]
         case .mistral:
-            return Frame(
-                open: "[TOOL_CALLS][", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}", separator: ", ",
-                close: "]", allowsSeveral: true)
+            return [
+                Frame(
+                    open: "[TOOL_CALLS][", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}", separator: ", ",
+                    close: "]", allowsSeveral: true, trigger: "[TOOL_CALLS]")
+            ]
         case .generic:
-            return Frame(
-                open: "{\"tool_calls\": [", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}",
-                separator: ", ", close: "]}", allowsSeveral: true)
+            return [
+                Frame(
+                    open: "{\"tool_calls\": [", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}",
+                    separator: ", ", close: "]}", allowsSeveral: true, trigger: nil)
+            ]
         }
     }
 
-    /// The text that starts the calls when the model may first answer in text (`tool_choice:
-    /// auto`); nil for `generic`, whose answer is constrained from its first token.
-    var trigger: String? {
-        switch self {
-        case .hermes: return "<tool_call>"
-        case .mistral: return "[TOOL_CALLS]"
-        case .llama3: return "{"
-        case .generic: return nil
-        }
-    }
-
-    /// Whether the trigger counts only at the start of the answer (after whitespace).
-    var triggerOnlyAtStart: Bool { self == .llama3 }
+    /// The frame the template teaches.
+    var frame: Frame { frames[0] }
 
     /// The start of a `generic` text answer; the text follows as a JSON string.
     static let genericResponseStart = "{\"response\": \""
@@ -96,30 +109,32 @@ public enum ToolCallSyntax: String, Sendable, CaseIterable {
 
     // MARK: Grammar
 
-    /// The grammar every answer to `tools` follows: calls only (`required`, a named function, and
-    /// `auto` once the trigger has appeared), or for `generic` with `auto`, calls or a text answer.
+    /// The grammar every answer to `tools` follows: calls only, in the template's frame
+    /// (`required`, a named function); with `auto`, calls in any frame, entered at its trigger, or
+    /// for `generic`, calls or a text answer.
     func grammar(for tools: ToolRequest) -> GrammarSource {
-        let frame = self.frame
         var offered = tools.functions
-        if case .function(let name) = tools.choice { offered = offered.filter { $0.name == name } }
-        let named: Bool
-        if case .function = tools.choice { named = true } else { named = false }
-        let several = frame.allowsSeveral && tools.parallelCalls && !named
-        let names = offered.enumerated().map { index, function in
-            "\(Self.literal(function.name + frame.nameEnd)) tool-arguments-\(index)"
+        var several = tools.parallelCalls
+        if case .function(let name) = tools.choice {
+            offered = offered.filter { $0.name == name }
+            several = false
         }
-        var rules = [
-            "tool-call ::= \(Self.literal(frame.callStart)) ( \(names.joined(separator: " | ")) ) \(Self.literal(frame.callEnd))",
-            "tool-calls ::= \(Self.literal(frame.open)) tool-call"
-                + (several ? " ( \(Self.literal(frame.separator)) tool-call )*" : "") + " \(Self.literal(frame.close))",
-        ]
+        let frames = tools.choice == .auto ? self.frames : [frame]
+        var rules: [String] = []
+        for (index, frame) in frames.enumerated() {
+            let names = offered.enumerated().map { "\(Self.literal($1.name + frame.nameEnd)) tool-arguments-\($0)" }
+            let repeated = several && frame.allowsSeveral ? " ( \(Self.literal(frame.separator)) tool-call-\(index) )*" : ""
+            rules.append(
+                "tool-call-\(index) ::= \(Self.literal(frame.callStart)) ( \(names.joined(separator: " | ")) ) \(Self.literal(frame.callEnd))")
+            rules.append("tool-calls-\(index) ::= \(Self.literal(frame.open)) tool-call-\(index)\(repeated) \(Self.literal(frame.close))")
+        }
+        var alternatives = frames.indices.map { "tool-calls-\($0)" }
         var schemas = offered.enumerated().map { SchemaRule(name: "tool-arguments-\($0)", schema: $1.parameters) }
         if self == .generic && tools.choice == .auto {
-            rules.insert(#"root ::= tool-calls | "{\"response\": " tool-response "}""#, at: 0)
+            alternatives.append(#""{\"response\": " tool-response "}""#)
             schemas.append(SchemaRule(name: "tool-response", schema: ["type": "string"]))
-        } else {
-            rules.insert("root ::= tool-calls", at: 0)
         }
+        rules.insert("root ::= " + alternatives.joined(separator: " | "), at: 0)
         return .gbnfWithSchemas(rules.joined(separator: "\n") + "\n", schemas: schemas)
     }
 
