@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -69,5 +70,21 @@ class KilnServer:
 @pytest.fixture(scope="session")
 def kiln():
     server = KilnServer()
+    yield server
+    server.stop()
+
+
+def qwen_path():
+    """Qwen2.5-Coder-0.5B-Instruct from the model cache (Scripts/test.sh fetches it; fetched here when
+    the tests run alone)."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "fetch-model.py"), "qwen2.5-coder-0.5b"],
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def qwen():
+    """A server of Qwen2.5-Coder-0.5B, the second reference model (its template writes tool calls)."""
+    server = KilnServer("-m", qwen_path(), "--image-model", "none", "--embedding-model", "none")
     yield server
     server.stop()

@@ -83,7 +83,9 @@ def ask(kiln, schema, seed):
         return error.code, json.load(error)
 
 
-def test_every_finished_answer_validates(kiln):
+@pytest.mark.parametrize("model", ["kiln", "qwen"])
+def test_every_finished_answer_validates(request, model):
+    kiln = request.getfixturevalue(model)
     schemas = corpus()
     assert len(schemas) >= 120
     jobs = [(name, seed) for name in sorted(schemas) for seed in SEEDS]
@@ -108,7 +110,7 @@ def test_every_finished_answer_validates(kiln):
             validator(schemas[name]).validate(json.loads(choice["message"]["content"]))
         except (json.JSONDecodeError, jsonschema.ValidationError) as error:
             invalid.append((name, seed, choice["message"]["content"], str(error)[:200]))
-    print(f"{len(schemas)} schemas: {len(compiled)} compiled, {len(refused)} refused, "
+    print(f"{model}: {len(schemas)} schemas: {len(compiled)} compiled, {len(refused)} refused, "
           f"{finished} of {2 * len(compiled)} answers finished within {MAX_TOKENS} tokens, all validated; refused: {refused}")
     assert not invalid, invalid
     assert len(compiled) >= 100, refused

@@ -5,16 +5,12 @@ no tools: Kiln's generic JSON answer). Every call's arguments must parse and val
 a tool round trip (call → tool result → answer) must render through the template; bad tool
 requests are 400s naming the member."""
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 
 import jsonschema
 import openai
 import pytest
 
-from conftest import ROOT, KilnServer
 
 WEATHER = {"type": "object", "properties": {
     "city": {"type": "string", "minLength": 1, "maxLength": 40},
@@ -30,20 +26,6 @@ TOOLS = [
 ]
 PARAMETERS = {tool["function"]["name"]: tool["function"]["parameters"] for tool in TOOLS}
 SEEDS = [1, 2, 3]
-
-
-def qwen_path():
-    """Qwen2.5-Coder-0.5B from the model cache (Scripts/test.sh fetches it; fetched here when run alone)."""
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "fetch-model.py"), "qwen2.5-coder-0.5b"],
-                            capture_output=True, text=True, check=True)
-    return result.stdout.strip().splitlines()[-1]
-
-
-@pytest.fixture(scope="module")
-def qwen():
-    server = KilnServer("-m", qwen_path(), "--image-model", "none", "--embedding-model", "none")
-    yield server
-    server.stop()
 
 
 def client_of(server):

@@ -1,6 +1,7 @@
-import KilnAPI
 import KilnJSON
 import Testing
+
+@testable import KilnAPI
 
 /// Reading `response_format`, `grammar` and `json_schema` into an `OutputFormat`.
 @Suite struct OutputFormatTests {
@@ -53,5 +54,17 @@ import Testing
         let error = try #require(refusal(extra))
         #expect(error.status == 400)
         #expect(error.param == param, "\(error.message)")
+    }
+}
+
+/// JSON answers end with their value: whitespace after it is held back while it may still be
+/// inside the value, and dropped at the end.
+@Suite struct TrailingWhitespaceTrimmerTests {
+    @Test func whitespaceIsSentOnlyWhenTextFollowsIt() {
+        var trimmer = TrailingWhitespaceTrimmer()
+        var sent = ""
+        for piece in ["{\n", "  \"a\"", ":", " ", "1", "\n", "}", "\n\n", " "] { sent += trimmer.append(piece) }
+        #expect(sent == "{\n  \"a\": 1\n}")
+        #expect(trimmer.append(" x") == "\n\n  x")
     }
 }

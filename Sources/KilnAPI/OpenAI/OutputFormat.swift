@@ -21,6 +21,12 @@ public enum OutputFormat: Sendable, Equatable {
         }
     }
 
+    /// Whether the output is a JSON value (not a GBNF grammar's text).
+    public var isJSON: Bool {
+        if case .grammar = self { return false }
+        return true
+    }
+
     /// Reads `response_format`, `grammar` and `json_schema`; nil when none constrains the output.
     static func read(_ fields: RequestFields) throws -> OutputFormat? {
         var formats: [OutputFormat] = []

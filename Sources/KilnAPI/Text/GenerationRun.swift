@@ -23,6 +23,8 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
         var prefix: String
         /// Whether this choice's prompt is counted in `usage` (once per distinct prompt).
         var countsPrompt: Bool
+        /// For JSON formats: the whitespace after the value, held back and dropped.
+        var trailingWhitespace: TrailingWhitespaceTrimmer?
         /// Splits the answer into text and calls, for a chat request with tools.
         var toolCalls: ToolCallParser?
         /// The id given to each call, in order.
@@ -105,7 +107,8 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
             let (chunks, stop) = lock.withLock { () -> ([JSONValue], Bool) in
                 guard !finished else { return ([], false) }
                 var choice = choices[index]
-                let piece = choice.stops.append(choice.detokenizer.append(token.id))
+                var piece = choice.stops.append(choice.detokenizer.append(token.id))
+                if choice.trailingWhitespace != nil { piece = choice.trailingWhitespace!.append(piece) }
                 choice.text += piece
                 var logprob: TokenLogprob?
                 if options.topLogprobs != nil, let payload = token.logprobs as? TokenLogProbabilities {
@@ -131,7 +134,8 @@ final class GenerationRun: JobFanOut, @unchecked Sendable {
             let chunks: [JSONValue] = lock.withLock {
                 guard !finished else { return [] }
                 var choice = choices[index]
-                let tail = choice.stops.append(choice.detokenizer.finish()) + choice.stops.finish()
+                var tail = choice.stops.append(choice.detokenizer.finish()) + choice.stops.finish()
+                if choice.trailingWhitespace != nil { tail = choice.trailingWhitespace!.append(tail) }
                 choice.text += tail
                 choice.finish = choice.stops.stopped || completion.reason == .stop ? .stop : .length
                 var toolEvents: [ToolCallParser.Event] = []

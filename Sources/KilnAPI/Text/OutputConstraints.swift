@@ -49,9 +49,7 @@ final class OutputConstraints: Sendable {
             (compiler, grammarSource) = (GrammarCompiler(limits: limits), .gbnf(text))
         }
         // JSON's trailing whitespace means nothing: once the value is complete, end it.
-        let isJSON: Bool
-        if case .grammar = format { isJSON = false } else { isJSON = true }
-        return try constraintSource(grammarSource, compiler: compiler, param: format.param, whitespaceAtEnd: isJSON)
+        return try constraintSource(grammarSource, compiler: compiler, param: format.param, whitespaceAtEnd: format.isJSON)
     }
 
     /// The constraint of an answer to `tools` in `syntax`: the call grammar from the first token,

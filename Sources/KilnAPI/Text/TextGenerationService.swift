@@ -246,7 +246,7 @@ public final class TextGenerationService: Sendable {
                     .init(
                         detokenizer: StreamingDetokenizer(tokenizer: tokenizer),
                         stops: StopSequenceMatcher(stops: options.stop), prefix: prefix,
-                        countsPrompt: copy == 0,
+                        countsPrompt: copy == 0, trailingWhitespace: options.outputFormat?.isJSON == true ? TrailingWhitespaceTrimmer() : nil,
                         toolCalls: tools.map { ToolCallParser(syntax: toolCallSyntax, freeTextFirst: $0.request.choice == .auto) }))
                 requests.append(
                     GenerationRequest(
