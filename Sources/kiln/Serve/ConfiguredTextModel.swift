@@ -75,7 +75,6 @@ struct ConfiguredTextModel: Equatable, Sendable {
     func costBytes(kvBlocks: Int, kvBlockSize: Int) throws -> Int {
         let file = try GGUFFile(path: path)
         let configuration = try TransformerConfiguration(file: file)
-        let fileBytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        return fileBytes + PagedKVCache.bytesPerBlock(configuration: configuration, blockSize: kvBlockSize) * kvBlocks
+        return file.fileSize + PagedKVCache.bytesPerBlock(configuration: configuration, blockSize: kvBlockSize) * kvBlocks
     }
 }

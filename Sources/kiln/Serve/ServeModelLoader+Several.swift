@@ -36,6 +36,9 @@ extension ServeModelLoader {
         let paths = Dictionary(uniqueKeysWithValues: models.map { ($0.id, $0) })
         let exporters = Dictionary(
             uniqueKeysWithValues: models.map { ($0.id, SchedulerMetricsExporter(registry: metrics.registry, labels: [("model_name", $0.id)])) })
+        // Serialises scrapes with the last refresh of an unloaded model's scheduler, so that a
+        // scrape never reads a scheduler after its exporter has moved on from it.
+        let scrape = NSLock()
         let residencyMetrics = ModelResidencyMetrics(registry: metrics.registry, modelIDs: ledger.modelIDs, budgetBytes: ledger.budgetBytes)
         let residency = ModelResidency<ServedTextModel>(
             ledger: ledger,
@@ -46,10 +49,13 @@ extension ServeModelLoader {
                 return ServedTextModel(service: makeTextService(engine, scheduler: scheduler, logger: logger), scheduler: scheduler)
             },
             unload: { id, served in
-                // Its last figures first: the next scheduler of this model counts from zero.
-                exporters[id]!.refresh(from: served.scheduler.metrics())
                 served.scheduler.stop()
-                exporters[id]!.schedulerReplaced()
+                // Its final figures (the thread has ended), then counting goes on from them:
+                // the next scheduler of this model counts from zero.
+                scrape.withLock {
+                    exporters[id]!.refresh(from: served.scheduler.metrics())
+                    exporters[id]!.schedulerReplaced()
+                }
             },
             isIdle: { $0.scheduler.metrics().unfinishedJobs == 0 },
             onChange: { change in
@@ -76,7 +82,9 @@ extension ServeModelLoader {
             ])
         metrics.addRefresh {
             residencyMetrics.refresh(from: residency.snapshot())
-            for (id, served) in residency.loadedResidents() { exporters[id]?.refresh(from: served.scheduler.metrics()) }
+            scrape.withLock {
+                for (id, served) in residency.loadedResidents() { exporters[id]?.refresh(from: served.scheduler.metrics()) }
+            }
         }
 
         let side = try loadSideScheduler(metrics: metrics, logger: logger)
