@@ -89,6 +89,8 @@ enum TextModelRoutes {
         }
         let parsed = body
         directory.withModel(name) { result in
+            // The client may have gone away while its model loaded: nothing to answer.
+            guard !responder.cancellation.isCancelled else { return }
             do {
                 try handle(try result.get(), parsed)
             } catch let error as APIError {
