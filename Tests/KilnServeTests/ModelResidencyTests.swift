@@ -161,6 +161,44 @@ struct ModelResidencyTests {
         #expect(!lease.resident.usedAfterUnload)
     }
 
+    /// Requests for a loaded model that keep it busy without a break do not keep a request for
+    /// another model waiting until its deadline: once that request waits for room, new requests
+    /// for the busy model queue behind it, its work drains, and the two swap.
+    @Test func aBusyModelCannotStarveARequestForAnother() throws {
+        let journal = Journal()
+        let residency = try makeResidency(journal, budgetMiB: 150)
+        try residency.loadInitialModels()
+        residency.start()
+        defer { residency.stop() }
+        let stop = ErrorLog()  // non-empty: the clients of a stop
+        let clients = DispatchGroup()
+        for _ in 0..<3 {
+            DispatchQueue.global().async(group: clients) {
+                // Overlapping jobs on a: without draining, a is never idle.
+                while stop.all.isEmpty {
+                    guard case .success(let lease)? = acquire(residency, "a") else { continue }
+                    lease.resident.begin()
+                    lease.release()
+                    Thread.sleep(forTimeInterval: 0.005)
+                    lease.resident.end()
+                }
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.05)
+        let started = Date()
+        let result = acquire(residency, "b", timeout: .seconds(5))
+        let waited = Date().timeIntervalSince(started)
+        if case .success(let lease)? = result { lease.release() }
+        stop.add("stop")
+        clients.wait()
+        guard case .success? = result else {
+            Issue.record("b was starved: \(String(describing: result))")
+            return
+        }
+        #expect(waited < 4)
+        #expect(journal.unloadedBusy.isEmpty)
+    }
+
     @Test func unknownModelsFailAtOnceNamingTheAvailableOnes() throws {
         let journal = Journal()
         let residency = try makeResidency(journal, budgetMiB: 0)

@@ -81,6 +81,22 @@ struct ResidencyLedgerTests {
         #expect(book.entry("a")?.phase == .unloaded)
     }
 
+    @Test func theModelsToDrainAreTheOldestLoadedOnesBusyOrNot() throws {
+        var book = try ledger([("a", 100), ("b", 100), ("c", 100), ("big", 150)], budget: 300)
+        for id in ["a", "b", "c"] { loadFreely(&book, id) }
+        book.lease("b")  // the oldest, and leased: drained all the same
+        for id in ["c", "a"] {
+            book.lease(id)
+            book.release(id)
+        }
+        #expect(book.modelsToDrain(for: "big") == ["b", "c"])
+        #expect(book.modelsToDrain(for: "a").isEmpty, "loaded already")
+        book.release("b")
+        book.beginUnload("b")
+        book.finishUnload("b")
+        #expect(book.modelsToDrain(for: "b").isEmpty, "fits without eviction")
+    }
+
     @Test func aFailedLoadLeavesTheModelUnloaded() throws {
         var book = try ledger([("a", 100)], budget: 150)
         book.beginLoad("a")

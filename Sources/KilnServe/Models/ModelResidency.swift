@@ -54,6 +54,9 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
     private var ledger: ResidencyLedger
     private var residents: [String: Resident] = [:]
     private var waiters: [Waiter] = []
+    /// Loaded models that a waiting request needs gone: they lease to no new request until it is
+    /// served (requests for them queue behind it), so that they drain.
+    private var draining: Set<String> = []
     private var stopped = false
     private var thread: Thread?
     private let clock: ServeClock
@@ -142,7 +145,7 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
             condition.unlock()
             return completion(.failure(.shuttingDown))
         }
-        if let lease = leaseLocked(id) {
+        if !draining.contains(id), let lease = leaseLocked(id) {
             condition.unlock()
             return completion(.success(lease))
         }
@@ -198,8 +201,11 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
         var answered: [(Waiter, Result<Lease, ResidencyError>)] = []
         var work: (load: String, evict: [String])?
         var remaining: [Waiter] = []
+        // In arrival order: a request leases its model unless an earlier one waits for that
+        // model to make room.
+        draining = []
         for waiter in waiters {
-            if let lease = leaseLocked(waiter.modelID) {
+            if !draining.contains(waiter.modelID), let lease = leaseLocked(waiter.modelID) {
                 answered.append((waiter, .success(lease)))
             } else if let deadline = waiter.deadline, deadline <= now {
                 answered.append((waiter, .failure(.timedOut(model: waiter.modelID))))
@@ -207,10 +213,15 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
                 remaining.append(waiter)
                 guard work == nil else { continue }
                 let decision = ledger.decide(for: waiter.modelID) { id in residents[id].map(isIdle) ?? false }
-                if case .load(let evicting) = decision {
+                switch decision {
+                case .load(let evicting):
                     for id in evicting { ledger.beginUnload(id) }
                     ledger.beginLoad(waiter.modelID)
                     work = (waiter.modelID, evicting)
+                case .wait:
+                    draining.formUnion(ledger.modelsToDrain(for: waiter.modelID))
+                case .ready:
+                    break  // leased above unless draining for an earlier request
                 }
             }
         }

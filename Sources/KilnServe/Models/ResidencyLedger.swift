@@ -93,6 +93,22 @@ public struct ResidencyLedger: Sendable {
         return resident + entry.costBytes <= budgetBytes ? .load(evicting: evicting) : .wait
     }
 
+    /// The loaded models that must go to make room for `id`, least recently used first, whether
+    /// idle or not: while a request waits for them, they take no new work, so that they drain
+    /// and a busy model cannot keep another out for ever. Empty when `id` fits already or is
+    /// not unloaded.
+    public func modelsToDrain(for id: String) -> [String] {
+        guard let entry = entry(id), entry.phase == .unloaded, !fitsWithoutEviction(id) else { return [] }
+        var resident = residentBytes
+        var draining: [String] = []
+        for candidate in entries.filter({ $0.phase == .loaded }).sorted(by: { $0.lastUsed < $1.lastUsed })
+        where resident + entry.costBytes > budgetBytes {
+            resident -= candidate.costBytes
+            draining.append(candidate.id)
+        }
+        return draining
+    }
+
     // MARK: - Transitions
 
     public mutating func beginLoad(_ id: String) { update(id, from: [.unloaded]) { $0.phase = .loading } }
