@@ -15,8 +15,8 @@ public protocol TextModelDirectory: Sendable {
 
 /// Language models loaded on demand under a memory budget (KilnServe's ``ModelResidency``):
 /// `service` picks the text service out of what a load built.
+// @unchecked Sendable: the residency is thread-safe and `service` only reads a resident.
 public final class ResidentTextModels<Resident>: TextModelDirectory, @unchecked Sendable {
-    // @unchecked Sendable: the residency is thread-safe, `service` only reads a resident.
     private let residency: ModelResidency<Resident>
     private let service: @Sendable (Resident) -> TextGenerationService
     private let loadTimeout: Duration?

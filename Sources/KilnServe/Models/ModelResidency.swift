@@ -9,7 +9,8 @@ import Foundation
 /// KilnServe knows no engine; only the ids in the ledger can ever load, whatever a request names.
 ///
 /// One thread of its own (`kiln-models`) loads and unloads, one model at a time, and answers the
-/// requests that waited. A request for a loaded model is answered at once on the caller's
+/// requests that waited, in arrival order: while a request waits for room, the models that must
+/// make way for it lease to no newer request, so that they drain. A request for a loaded model is answered at once on the caller's
 /// thread. A lease (``Lease``) keeps its model from being unloaded until it is released: hold one
 /// while submitting work to the model; the work in flight then keeps the model idle-checked
 /// through `isIdle`.

@@ -10,8 +10,9 @@ import KilnText
 import KilnTokenizer
 import Logging
 
-/// Loads the language model for `kiln serve` and builds what serves it: the tokenizer, the chat
-/// template, the engine and the batching scheduler.
+/// Loads the models of `kiln serve` and builds what serves them: for a language model the
+/// tokenizer, the chat template, the engine and the batching scheduler (several language models:
+/// `ServeModelLoader+Several.swift`), and the image and embedding models beside it.
 struct ServeModelLoader {
     let settings: ServeSettings
 
