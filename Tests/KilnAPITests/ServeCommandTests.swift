@@ -190,6 +190,37 @@ struct ServeCommandTests {
         #expect(dateErrors.contains("server.host is a TOML date"))
     }
 
+    /// `model` is a list: repeated `-m` flags, `id=path` entries, and a single string as the file
+    /// held it before several models could be served. Errors about the list stop the server with
+    /// the reason, before any model file is read.
+    @Test func severalModelsAreAListOfPathsOrIdsAndPaths() throws {
+        let (status, output, errors) = try Self.run(Self.binary, ["serve", "--print-config", "-m", "a.gguf", "-m", "chat=b.gguf"])
+        #expect(status == 0, "\(errors)")
+        #expect(output.contains("model = [\"a.gguf\", \"chat=b.gguf\"]\n"))
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-\(UUID().uuidString).toml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "[model]\nmodel = \"old.gguf\"\nmemory_budget_mb = 900\n".write(to: file, atomically: true, encoding: .utf8)
+        let (fileStatus, fromFile, fileErrors) = try Self.run(Self.binary, ["serve", "--config", file.path, "--print-config"])
+        #expect(fileStatus == 0, "\(fileErrors)")
+        #expect(fromFile.contains("model = [\"old.gguf\"]\n") && fromFile.contains("memory_budget_mb = 900\n"))
+        let (budgetStatus, _, budgetErrors) = try Self.run(Self.binary, ["serve", "--memory-budget-mb=-1"])
+        #expect(budgetStatus != 0 && budgetErrors.contains("memory_budget_mb must not be negative"))
+        let missing = "/nonexistent-\(UUID().uuidString)"
+        for (arguments, message) in [
+            (["-m", "a=\(missing)/1.gguf", "-m", "a=\(missing)/2.gguf"], "two language models have the id 'a'"),
+            (["-m", "\(missing)/1.gguf", "-m", "\(missing)/2.gguf", "--model-name", "x"], "model_name names a single model"),
+            (
+                ["--models-dir", FileManager.default.temporaryDirectory.appendingPathComponent("kiln-empty-\(UUID().uuidString)").path],
+                "cannot read models_dir"
+            ),
+        ] {
+            let (code, _, log) = try Self.run(
+                Self.binary, ["serve", "--port", "0", "--image-model", "none", "--embedding-model", "none"] + arguments)
+            #expect(code == 1, "\(arguments): \(log)")
+            #expect(log.contains(message), "\(arguments): \(log)")
+        }
+    }
+
     /// The file is TOML 1.0 (read by TOMLKit): multi-line arrays and literal strings work.
     @Test func configurationFileIsFullTOML() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-\(UUID().uuidString).toml")

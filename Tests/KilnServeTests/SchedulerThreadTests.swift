@@ -105,6 +105,25 @@ struct SchedulerThreadTests {
         #expect(scheduler.metrics().kvBlocksUsed == 0)
     }
 
+    /// A language model unloaded to make room for another stops its scheduler: the scheduler and
+    /// its executor (the engine, its weights and KV cache) must then be freed.
+    @Test func aStoppedSchedulerIsFreedWithItsExecutor() throws {
+        weak var weakScheduler: Scheduler?
+        weak var weakExecutor: FakeModelExecutor?
+        do {
+            let executor = FakeModelExecutor(blockSize: 4, blockCount: 256)
+            let scheduler = try makeScheduler(executor)
+            scheduler.start()
+            let log = EventLog()
+            _ = try scheduler.submit(GenerationRequest(promptTokens: [1, 2], maxNewTokens: 4), onEvent: log.handler)
+            #expect(log.waitForEnd(seconds: 5))
+            scheduler.stop()
+            weakScheduler = scheduler
+            weakExecutor = executor
+        }
+        #expect(eventually(5) { weakScheduler == nil && weakExecutor == nil })
+    }
+
     @Test func randomConcurrentSubmitAndCancelLeaksNothing() throws {
         let executor = FakeModelExecutor(blockSize: 4, blockCount: 40)
         let scheduler = try makeScheduler(executor, blocks: 40)

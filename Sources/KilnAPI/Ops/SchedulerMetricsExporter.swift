@@ -10,6 +10,10 @@ import Prometheus
 /// picker among them) are per model, labelled `model_name` like vLLM's: `kiln_requests_waiting`,
 /// `kiln_requests_running` and `kiln_kv_cache_usage_ratio` (0 to 1). They appear once
 /// ``serve(model:)`` names the model, after it has loaded.
+///
+/// With several language models (each on a scheduler of its own) every exporter is made with
+/// `labels` (`model_name`): all its series carry them, and the per-model gauges exist from the
+/// start. Prometheus forbids one family with and without labels, so a server labels all or none.
 // @unchecked Sendable: Prometheus's metric objects lock themselves; the exporter's own mutable state
 // changes only under `lock`.
 public final class SchedulerMetricsExporter: @unchecked Sendable {
@@ -43,18 +47,20 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
     private let lock = NSLock()
     private var reported = SchedulerMetrics()
 
-    public init(registry: PrometheusCollectorRegistry) {
+    /// - Parameter labels: put on every series (empty: none; the per-model gauges then wait for
+    ///   ``serve(model:)``).
+    public init(registry: PrometheusCollectorRegistry, labels: [(String, String)] = []) {
         self.registry = registry
         func gauge(_ name: String, _ help: String) -> Gauge {
-            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, helpText: help))
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, helpText: help), labels: labels)
         }
         func counter(_ name: String, _ help: String) -> Counter {
-            registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, helpText: help))
+            registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, helpText: help), labels: labels)
         }
         func latency(_ name: String, _ help: String, _ buckets: [Double]) -> DurationHistogram {
             registry.makeDurationHistogram(
                 descriptor: MetricNameDescriptor(namespace: "kiln", metricName: name, unitName: "seconds", helpText: help),
-                buckets: buckets.map { Duration.nanoseconds(Int64($0 * 1e9)) })
+                labels: labels, buckets: buckets.map { Duration.nanoseconds(Int64($0 * 1e9)) })
         }
         kvBlocksCached = gauge("kv_cache_cached_blocks", "KV blocks kept for the prefix cache, free to evict.")
         tokensPerSecond = gauge("generation_tokens_per_second", "Generated tokens per second over the last 10 s.")
@@ -73,7 +79,7 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
             descriptor: MetricNameDescriptor(
                 namespace: "kiln", metricName: "iteration_tokens",
                 helpText: "Tokens run by one scheduler iteration."),
-            buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+            labels: labels, buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
         imagesRunning = gauge("image_jobs_running", "Image jobs admitted and denoising.")
         imagesWaiting = gauge("image_jobs_waiting", "Image jobs waiting in the queue.")
         denoisingStepsPerSecond = gauge(
@@ -94,6 +100,7 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         embeddingStepDuration = latency(
             "embedding_step_duration", "Time of one iteration's share of an embedding pass (some layers, or a whole pass).",
             [0.001, 0.0025] + short)
+        if let model = labels.first(where: { $0.0 == "model_name" })?.1 { serve(model: model) }
     }
 
     /// Feeds the histograms; pass it to the `Scheduler` as its observer.
@@ -125,6 +132,14 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
             kvUsage: gauge("kv_cache_usage_ratio", "Fraction of KV blocks held by running sequences (0 to 1).")
         )
         lock.withLock { perModel = made }
+    }
+
+    /// The scheduler behind this exporter was replaced by a new one (its model unloaded, then
+    /// loaded again), whose counts start from zero: counters go on from where they were, and
+    /// the gauges read zero until the next refresh. Refresh from the old scheduler first.
+    public func schedulerReplaced() {
+        lock.withLock { reported = SchedulerMetrics() }
+        refresh(from: SchedulerMetrics())
     }
 
     /// Sets gauges and advances counters to `metrics` (call before rendering).

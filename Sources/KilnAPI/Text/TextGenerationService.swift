@@ -39,7 +39,6 @@ public final class TextGenerationService: Sendable {
     public let toolCallSyntax: ToolCallSyntax
     private let scheduler: Scheduler
     private let outputConstraints: OutputConstraints
-    private let created = Int(Date().timeIntervalSince1970)
 
     public init(
         modelID: String, tokenizer: Tokenizer, template: ChatTemplate?, contextLength: Int,
@@ -55,9 +54,9 @@ public final class TextGenerationService: Sendable {
         outputConstraints = OutputConstraints(tokenizer: tokenizer, limits: settings.grammarLimits, cacheBytes: settings.grammarCacheBytes)
     }
 
-    /// Registers the text endpoints. `service` is asked on every request: until the model has
-    /// loaded it returns nil and the endpoints answer 503, so the server can listen (and answer
-    /// `/health`) before the model is ready.
+    /// Registers the text endpoints over one language model. `service` is asked on every
+    /// request: until the model has loaded it returns nil and the endpoints answer 503, so the
+    /// server can listen (and answer `/health`) before the model is ready.
     ///
     /// `otherModels` names models served beside this one (the image model): `/v1/models` lists
     /// them after the language model.
@@ -65,51 +64,23 @@ public final class TextGenerationService: Sendable {
         on router: Router, service: @escaping @Sendable () -> TextGenerationService?,
         otherModels: @escaping @Sendable () -> [String] = { [] }
     ) {
-        func route(_ body: @escaping @Sendable (TextGenerationService, HTTPRequest, HTTPResponder) throws -> Void) -> HTTPHandler {
-            serviceHandler(loadingMessage: "The model is loading; retry shortly", service: service, body)
-        }
-        router.get(
-            "/v1/models",
-            route { service, _, responder in
-                let models = [service.modelObject] + otherModels().map { service.modelObject(id: $0) }
-                responder.respond(.json(JSONValue.object([("object", "list"), ("data", .array(models))]).serialized))
-            })
-        router.get(
-            "/v1/models/{model}",
-            route { service, request, responder in
-                let name = request.pathParameters["model"] ?? ""
-                if otherModels().contains(name) { return responder.respond(.json(service.modelObject(id: name).serialized)) }
-                try service.checkModel(name)
-                responder.respond(.json(service.modelObject.serialized))
-            })
-        router.post("/v1/chat/completions", route { service, request, responder in try service.startChat(request, responder) })
-        router.post("/v1/completions", route { service, request, responder in try service.startCompletion(request, responder) })
-        router.post(
-            "/tokenize",
-            route { service, request, responder in
-                responder.respond(.json(try service.tokenize(request).serialized))
-            })
-        router.post(
-            "/detokenize",
-            route { service, request, responder in
-                responder.respond(.json(try service.detokenize(request).serialized))
-            })
-        router.post(
-            "/apply-template",
-            route { service, request, responder in
-                let fields = try RequestFields(try service.parseBody(request))
-                let chat = try ChatCompletionRequest(body: .object([("model", .string(service.modelID))] + fields.members))
-                responder.respond(.json(JSONValue.object([("prompt", .string(try service.renderChat(chat.messages, tools: chat.tools)))]).serialized))
-            })
+        register(on: router, models: { service().map { SingleTextModel(service: $0) } }, otherModels: otherModels)
     }
 
-    private var modelObject: JSONValue { modelObject(id: modelID) }
+    /// Registers the text endpoints over several language models: each request goes to the one
+    /// its `model` names (see ``TextModelDirectory``); nil until the models are set up (503).
+    public static func register(
+        on router: Router, models: @escaping @Sendable () -> TextModelDirectory?,
+        otherModels: @escaping @Sendable () -> [String] = { [] }
+    ) {
+        TextModelRoutes.register(on: router, models: models, otherModels: otherModels)
+    }
 
-    private func modelObject(id: String) -> JSONValue {
+    static func modelObject(id: String, created: Int) -> JSONValue {
         .object([("id", .string(id)), ("object", "model"), ("created", .int(created)), ("owned_by", "kiln")])
     }
 
-    func parseBody(_ request: HTTPRequest) throws -> JSONValue {
+    static func parseBody(_ request: HTTPRequest) throws -> JSONValue {
         do {
             return try JSONParser().parse(request.body)
         } catch {
@@ -118,7 +89,7 @@ public final class TextGenerationService: Sendable {
     }
 
     private func checkModel(_ name: String) throws {
-        guard name == modelID else { throw APIError.modelNotFound(name) }
+        guard name == modelID else { throw APIError.modelNotFound(name, available: [modelID]) }
     }
 
     // MARK: Chat
@@ -167,8 +138,8 @@ public final class TextGenerationService: Sendable {
         return messages
     }
 
-    private func startChat(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let chat = try ChatCompletionRequest(body: try parseBody(request), limits: settings.generation)
+    func startChat(body: JSONValue, _ responder: HTTPResponder) throws {
+        let chat = try ChatCompletionRequest(body: body, limits: settings.generation)
         try checkModel(chat.model)
         let prompt = try renderChat(chat.messages, tools: chat.tools)
         // The template writes any BOS itself; add one only when it did not and the model wants it.
@@ -182,9 +153,9 @@ public final class TextGenerationService: Sendable {
 
     // MARK: Completions
 
-    private func startCompletion(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
+    func startCompletion(body: JSONValue, _ responder: HTTPResponder) throws {
         let completion = try CompletionRequest(
-            body: try parseBody(request), limits: settings.generation,
+            body: body, limits: settings.generation,
             maxPrompts: settings.maxPrompts)
         try checkModel(completion.model)
         let prompts = try completion.prompts.map { prompt -> ([Int32], String) in
@@ -281,8 +252,8 @@ public final class TextGenerationService: Sendable {
 
     // MARK: Tokenize
 
-    private func tokenize(_ request: HTTPRequest) throws -> JSONValue {
-        let fields = try RequestFields(try parseBody(request))
+    func tokenize(body: JSONValue) throws -> JSONValue {
+        let fields = try RequestFields(body)
         guard let content = try fields.string("content") else {
             throw APIError.invalid("'content' is required", param: "content")
         }
@@ -305,8 +276,8 @@ public final class TextGenerationService: Sendable {
         return .object([("tokens", .array(tokens.map { .int(Int($0)) }))])
     }
 
-    private func detokenize(_ request: HTTPRequest) throws -> JSONValue {
-        let fields = try RequestFields(try parseBody(request))
+    func detokenize(body: JSONValue) throws -> JSONValue {
+        let fields = try RequestFields(body)
         guard case .array(let items)? = fields.value("tokens") else {
             throw APIError.invalid("'tokens' must be an array of token ids", param: "tokens")
         }

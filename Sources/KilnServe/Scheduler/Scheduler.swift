@@ -268,6 +268,11 @@ public final class Scheduler: @unchecked Sendable {
         iterationLock.lock()
         tearDownLocked()
         iterationLock.unlock()
+        // The thread's closure holds the scheduler: forget the thread, or the two keep each
+        // other (and the engine behind the executor) alive after `stop()`.
+        wakeCondition.lock()
+        thread = nil
+        wakeCondition.unlock()
         loopRunning.leave()
     }
 

@@ -93,6 +93,9 @@ public struct SchedulerMetrics: Sendable, Equatable {
     public var waitingJobs: Int { queuedJobs - queuedImageJobs - queuedEmbeddingJobs + preemptedSequences }
     /// Fraction of KV blocks referenced by running sequences.
     public var kvUsageRatio: Double { kvBlocksTotal == 0 ? 0 : Double(kvBlocksUsed) / Double(kvBlocksTotal) }
+    /// Jobs submitted and not yet ended (queued, running or preempted, of every kind): zero when
+    /// the scheduler has nothing in flight.
+    public var unfinishedJobs: Int { jobsSubmitted - jobsFinished - jobsCancelled - jobsFailed }
 }
 
 /// Single observations, for histograms (Prometheus) that a snapshot cannot rebuild.

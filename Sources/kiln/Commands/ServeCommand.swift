@@ -63,8 +63,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("gzip.gzip_level")) var gzipLevel: Int?
     @Option(help: help("gzip.gzip_requests")) var gzipRequests: Bool?
 
-    @Option(name: [.short, .long], help: help("model.model")) var model: String?
+    @Option(name: [.short, .long], help: help("model.model")) var model: [String] = []
     @Option(help: help("model.model_name")) var modelName: String?
+    @Option(help: help("model.models_dir")) var modelsDir: String?
+    @Option(name: .customLong("memory-budget-mb"), help: help("model.memory_budget_mb")) var memoryBudgetMB: Int?
 
     @Option(help: help("engine.threads")) var threads: Int?
     @Option(help: help("engine.context_length")) var contextLength: Int?
@@ -152,8 +154,10 @@ struct ServeCommand: ParsableCommand {
         add("gzip.gzip_min_bytes", gzipMinBytes.map { .integer($0) })
         add("gzip.gzip_level", gzipLevel.map { .integer($0) })
         add("gzip.gzip_requests", gzipRequests.map { .bool($0) })
-        add("model.model", model.map { .string($0) })
+        add("model.model", list(model))
         add("model.model_name", modelName.map { .string($0) })
+        add("model.models_dir", modelsDir.map { .string($0) })
+        add("model.memory_budget_mb", memoryBudgetMB.map { .integer($0) })
         add("engine.threads", threads.map { .integer($0) })
         add("engine.context_length", contextLength.map { .integer($0) })
         add("engine.kv_blocks", kvBlocks.map { .integer($0) })

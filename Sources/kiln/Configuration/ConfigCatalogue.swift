@@ -99,11 +99,21 @@ enum ConfigCatalogue {
             help: "Accept request bodies sent with Content-Encoding: gzip."),
 
         ConfigSetting(
-            key: "model.model", binding: .string(\.model),
-            help: "GGUF language model to serve (empty = the default model, fetched on first run)."),
+            key: "model.model", binding: .strings(\.model),
+            help:
+                "GGUF language models to serve, each a path or id=path (none and no models_dir = the default model, fetched on first run); requests pick one by their model member."
+        ),
         ConfigSetting(
             key: "model.model_name", binding: .string(\.modelName),
-            help: "Model id in the API (empty = the file name without .gguf)."),
+            help: "Model id in the API, for a single model (empty = the file name without .gguf)."),
+        ConfigSetting(
+            key: "model.models_dir", binding: .string(\.modelsDir),
+            help: "Folder whose .gguf files are served too, each under its file name without .gguf (read once, at start)."),
+        ConfigSetting(
+            key: "model.memory_budget_mb", binding: .integer(\.memoryBudgetMB),
+            help:
+                "MiB the language models may take together (weights and KV cache); beyond it they load on demand and the least recently used idle one is unloaded (0 = no limit: all stay loaded)."
+        ),
 
         ConfigSetting(
             key: "engine.threads", binding: .integer(\.threads),
@@ -291,6 +301,7 @@ enum ConfigCatalogue {
         try require(mechanism != nil, "event_mechanism must be dispatch or epoll")
         try require(mechanism?.isAvailable ?? true, "event_mechanism \(settings.eventMechanism) is not available on this platform")
         try require(settings.listenBacklog > 0, "listen_backlog must be positive")
+        try require(settings.memoryBudgetMB >= 0, "memory_budget_mb must not be negative")
         try require(["none", "mean", "last"].contains(settings.textModelPooling), "text_model_pooling must be none, mean or last")
         for (name, value) in [
             ("max_connections", settings.maxConnections), ("max_body_bytes", settings.maxBodyBytes),

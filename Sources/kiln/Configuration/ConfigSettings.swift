@@ -35,8 +35,10 @@ struct ServeSettings: Equatable {
     var gzipLevel = 6
     var gzipRequests = true
 
-    var model = ""
+    var model: [String] = []
     var modelName = ""
+    var modelsDir = ""
+    var memoryBudgetMB = 0
 
     var threads = 0
     var contextLength = 0
@@ -125,6 +127,9 @@ struct ConfigSetting: Sendable {
         case (.double(let path), .double(let number)): settings[keyPath: path] = number
         case (.double(let path), .integer(let number)): settings[keyPath: path] = Double(number)
         case (.bool(let path), .bool(let flag)): settings[keyPath: path] = flag
+        case (.strings(let path), .string(let text)):
+            // A single string where a list is expected (`model = "a.gguf"`, as before lists).
+            settings[keyPath: path] = text.isEmpty ? [] : [text]
         case (.strings(let path), .array(let elements)):
             settings[keyPath: path] = try elements.map { element in
                 guard case .string(let text) = element else { throw ConfigError("\(source): \(key) takes strings") }

@@ -10,8 +10,9 @@ import KilnText
 import KilnTokenizer
 import Logging
 
-/// Loads the language model for `kiln serve` and builds what serves it: the tokenizer, the chat
-/// template, the engine and the batching scheduler.
+/// Loads the models of `kiln serve` and builds what serves them: for a language model the
+/// tokenizer, the chat template, the engine and the batching scheduler (several language models:
+/// `ServeModelLoader+Several.swift`), and the image and embedding models beside it.
 struct ServeModelLoader {
     let settings: ServeSettings
 
@@ -33,19 +34,64 @@ struct ServeModelLoader {
         return scheduler
     }
 
-    /// What `load` builds: the services and the one scheduler both submit to.
+    /// What `load` builds: the services, and the schedulers they submit to.
     struct Loaded {
-        var service: TextGenerationService
+        var text: TextModelDirectory
         var images: ImageGenerationService?
         var embeddings: EmbeddingService?
-        var scheduler: Scheduler
+        /// Stops every scheduler (and the residency's thread, with several models).
+        var stop: @Sendable () -> Void
     }
 
-    /// Loads everything; throws with a message fit for the log.
-    func load(logger: Logger, observer: SchedulerObserver? = nil) throws -> Loaded {
+    /// Loads everything and starts the schedulers; throws with a message fit for the log.
+    /// `metrics` gets the schedulers' series: unlabelled with one language model (as always),
+    /// every series labelled `model_name` with several.
+    func load(logger: Logger, metrics: OpsMetrics) throws -> Loaded {
+        let models = try ConfiguredTextModel.resolve(settings)
+        if models.count > 1 { return try loadSeveral(models, logger: logger, metrics: metrics) }
+        let exporter = SchedulerMetricsExporter(registry: metrics.registry)
+        let engine = try loadTextEngine(models[0])
+        let image = try loadImagePipeline(logger: logger)
+        // Embedding models: the sentence encoder, then the language model itself when it pools.
+        var embeddingModels = try loadEmbeddingModels(logger: logger)
+        if let pooling = EmbeddingPooling(rawValue: settings.textModelPooling) {
+            let decoder = try DecoderEmbedder(model: engine.model, pooling: pooling)
+            embeddingModels.append(
+                (
+                    EmbeddingService.Model(
+                        id: engine.id, tokenizer: engine.tokenizer, maxInputTokens: decoder.maxInputTokens,
+                        dimensions: decoder.dimensions),
+                    .decoder(decoder)
+                ))
+        }
+        let scheduler = try Scheduler(
+            settings: schedulerSettings, executor: engine.executor,
+            imageExecutor: image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) },
+            embeddingExecutor: encoderExecutor(embeddingModels), observer: exporter.observer)
+        let service = makeTextService(engine, scheduler: scheduler, logger: logger)
+        exporter.serve(model: engine.id)
+        metrics.addRefresh { exporter.refresh(from: scheduler.metrics()) }
+        scheduler.start()
+        return Loaded(
+            text: SingleTextModel(service: service), images: imageService(image, scheduler: scheduler),
+            embeddings: embeddingService(embeddingModels, scheduler: scheduler), stop: { scheduler.stop() })
+    }
+
+    /// One language model's engine, before its scheduler: the weights, the tokenizer, the chat
+    /// template and the executor with its KV cache.
+    struct TextEngine {
+        let id: String
+        let path: String
+        let started: Date
+        let tokenizer: Tokenizer
+        let template: ChatTemplate?
+        let model: TransformerModel
+        let executor: TransformerExecutor
+    }
+
+    func loadTextEngine(_ configured: ConfiguredTextModel) throws -> TextEngine {
         let started = Date()
-        let path = try DefaultModel.resolve(settings.model)
-        let file = try GGUFFile(path: path)
+        let file = try GGUFFile(path: configured.path)
         let tokenizer = try Tokenizer(gguf: file)
         let options = ModelOptions(
             threadCount: settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount,
@@ -56,40 +102,14 @@ struct ServeModelLoader {
             attentionSelection: .positionOnly)
         let model = try TransformerModel(file: file, options: options)
         let template = try file.string("tokenizer.chat_template").map { try ChatTemplate(source: $0) }
-        let schedulerSettings = self.schedulerSettings
         let executor = try TransformerExecutor(model: model, settings: schedulerSettings)
-        let image = try loadImagePipeline(logger: logger)
-        let imageExecutor = image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) }
-        let name =
-            settings.modelName.isEmpty
-            ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : settings.modelName
-        // Embedding models: the sentence encoder, then the language model itself when it pools.
-        var embeddingModels: [(model: EmbeddingService.Model, engine: EncoderExecutor.Model)] = []
-        if let embedding = try loadEmbeddingModel(logger: logger) {
-            embeddingModels.append(
-                (
-                    EmbeddingService.Model(
-                        id: embedding.name, tokenizer: embedding.tokenizer, maxInputTokens: embedding.encoder.maxInputTokens,
-                        dimensions: embedding.encoder.dimensions),
-                    .encoder(embedding.encoder)
-                ))
-        }
-        if let pooling = EmbeddingPooling(rawValue: settings.textModelPooling) {
-            let decoder = try DecoderEmbedder(model: model, pooling: pooling)
-            embeddingModels.append(
-                (
-                    EmbeddingService.Model(
-                        id: name, tokenizer: tokenizer, maxInputTokens: decoder.maxInputTokens, dimensions: decoder.dimensions),
-                    .decoder(decoder)
-                ))
-        }
-        let embeddingExecutor =
-            embeddingModels.isEmpty
-            ? nil : EncoderExecutor(models: Dictionary(uniqueKeysWithValues: embeddingModels.map { ($0.model.id, $0.engine) }))
-        let scheduler = try Scheduler(
-            settings: schedulerSettings, executor: executor, imageExecutor: imageExecutor,
-            embeddingExecutor: embeddingExecutor, observer: observer)
+        return TextEngine(
+            id: configured.id, path: configured.path, started: started, tokenizer: tokenizer, template: template,
+            model: model, executor: executor)
+    }
 
+    /// The text API over `engine`, submitting to `scheduler`; logs the load.
+    func makeTextService(_ engine: TextEngine, scheduler: Scheduler, logger: Logger) -> TextGenerationService {
         var apiSettings = TextGenerationService.Settings()
         apiSettings.generation.maxN = settings.maxN
         apiSettings.defaultMaxTokens = settings.defaultMaxTokens
@@ -100,27 +120,47 @@ struct ServeModelLoader {
         apiSettings.grammarLimits.maxCompiledElements = settings.grammarMaxCompiledElements
         apiSettings.grammarCacheBytes = settings.grammarCacheMB << 20
         let service = TextGenerationService(
-            modelID: name, tokenizer: tokenizer, template: template,
-            contextLength: model.contextLength, scheduler: scheduler,
+            modelID: engine.id, tokenizer: engine.tokenizer, template: engine.template,
+            contextLength: engine.model.contextLength, scheduler: scheduler,
             settings: apiSettings)
         logger.info(
             "model loaded",
             metadata: [
-                "model": .string(name), "path": .string(path), "summary": .string(model.summary.description),
-                "context": .stringConvertible(model.contextLength),
+                "model": .string(engine.id), "path": .string(engine.path), "summary": .string(engine.model.summary.description),
+                "context": .stringConvertible(engine.model.contextLength),
                 "kv_tokens": .stringConvertible(schedulerSettings.kvCapacityTokens),
-                "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
+                "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(engine.started))),
             ])
-        let images = image.map {
-            ImageGenerationService(
-                modelID: $0.name, pipeline: $0.pipeline, scheduler: scheduler,
-                settings: imageServiceSettings)
+        return service
+    }
+
+    typealias EmbeddingModelPair = (model: EmbeddingService.Model, engine: EncoderExecutor.Model)
+
+    /// The sentence encoder of `embedding_model`, as the embedding service and its executor see it.
+    func loadEmbeddingModels(logger: Logger) throws -> [EmbeddingModelPair] {
+        guard let embedding = try loadEmbeddingModel(logger: logger) else { return [] }
+        return [
+            (
+                EmbeddingService.Model(
+                    id: embedding.name, tokenizer: embedding.tokenizer, maxInputTokens: embedding.encoder.maxInputTokens,
+                    dimensions: embedding.encoder.dimensions),
+                .encoder(embedding.encoder)
+            )
+        ]
+    }
+
+    func encoderExecutor(_ models: [EmbeddingModelPair]) -> EncoderExecutor? {
+        models.isEmpty ? nil : EncoderExecutor(models: Dictionary(uniqueKeysWithValues: models.map { ($0.model.id, $0.engine) }))
+    }
+
+    func embeddingService(_ models: [EmbeddingModelPair], scheduler: Scheduler) -> EmbeddingService? {
+        models.isEmpty ? nil : EmbeddingService(models: models.map(\.model), scheduler: scheduler, settings: embeddingServiceSettings)
+    }
+
+    func imageService(_ image: (name: String, pipeline: ImagePipeline)?, scheduler: Scheduler) -> ImageGenerationService? {
+        image.map {
+            ImageGenerationService(modelID: $0.name, pipeline: $0.pipeline, scheduler: scheduler, settings: imageServiceSettings)
         }
-        let embeddings =
-            embeddingModels.isEmpty
-            ? nil
-            : EmbeddingService(models: embeddingModels.map(\.model), scheduler: scheduler, settings: embeddingServiceSettings)
-        return Loaded(service: service, images: images, embeddings: embeddings, scheduler: scheduler)
     }
 
     var embeddingServiceSettings: EmbeddingService.Settings {

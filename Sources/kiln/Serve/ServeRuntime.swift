@@ -90,7 +90,7 @@ struct ServeRuntime {
         let imageModelName = ServeModelLoader.imageModelID(settings)
         let embeddingModelName = ServeModelLoader.embeddingModelID(settings)
         TextGenerationService.register(
-            on: router, service: { text.value?.service },
+            on: router, models: { text.value?.text },
             otherModels: { [imageModelName, embeddingModelName].compactMap { $0 } })
         if imageModelName != nil {
             ImageGenerationService.register(on: router) { text.value?.images }
@@ -117,7 +117,7 @@ struct ServeRuntime {
             // `Connection: close`), so what reaches the scheduler now is a request a client
             // already sent, which a 503 would turn into an error no proxy may retry.
             server.shutdown(gracePeriod: settings.shutdownGracePeriod) {
-                text.value?.scheduler.stop()
+                text.value?.stop()
                 ServeSignals.exitNow(0)
             }
         }
@@ -160,12 +160,7 @@ struct ServeRuntime {
         // global queues at its own nice value, which would override the operator's `nice kiln`.
         let loader = Thread {
             do {
-                let exporter = SchedulerMetricsExporter(registry: metrics.registry)
-                let loaded = try ServeModelLoader(settings: settings).load(logger: logger, observer: exporter.observer)
-                exporter.serve(model: loaded.service.modelID)
-                metrics.addRefresh { exporter.refresh(from: loaded.scheduler.metrics()) }
-                loaded.scheduler.start()
-                text.value = loaded
+                text.value = try ServeModelLoader(settings: settings).load(logger: logger, metrics: metrics)
                 // Readiness turns after the port opens: a SIGTERM until then finds `loading`
                 // and exits at once, with nothing in flight.
                 if settings.listenAfterLoad, !listen() { ServeSignals.exitNow(1) }

@@ -1,0 +1,120 @@
+import KilnServe
+import Testing
+
+@Suite("The residency ledger: budget and least-recently-used eviction")
+struct ResidencyLedgerTests {
+    private let mib = 1 << 20
+
+    private func ledger(_ costs: [(String, Int)], budget: Int) throws -> ResidencyLedger {
+        try ResidencyLedger(models: costs.map { (id: $0.0, costBytes: $0.1 * mib) }, budgetBytes: budget * mib)
+    }
+
+    /// Loads `id` as the ledger decides, checking that it needs no eviction.
+    private func loadFreely(_ ledger: inout ResidencyLedger, _ id: String) {
+        #expect(ledger.decide(for: id) { _ in true } == .load(evicting: []))
+        ledger.beginLoad(id)
+        ledger.finishLoad(id, succeeded: true)
+    }
+
+    @Test func withoutABudgetEveryModelLoadsBesideTheOthers() throws {
+        var book = try ledger([("a", 100), ("b", 200), ("c", 300)], budget: 0)
+        for id in ["a", "b", "c"] { loadFreely(&book, id) }
+        #expect(book.residentBytes == 600 * mib)
+        #expect(book.decide(for: "b") { _ in true } == .ready)
+    }
+
+    @Test func theLeastRecentlyUsedIdleModelIsEvictedFirst() throws {
+        var book = try ledger([("a", 100), ("b", 100), ("c", 100)], budget: 250)
+        loadFreely(&book, "a")
+        loadFreely(&book, "b")
+        // a used after b: b is now the least recently used.
+        book.lease("b")
+        book.release("b")
+        book.lease("a")
+        book.release("a")
+        #expect(book.decide(for: "c") { _ in true } == .load(evicting: ["b"]))
+        book.lease("b")
+        book.release("b")
+        #expect(book.decide(for: "c") { _ in true } == .load(evicting: ["a"]))
+    }
+
+    @Test func aLeasedOrBusyModelIsNeverEvicted() throws {
+        var book = try ledger([("a", 100), ("b", 100), ("c", 100)], budget: 250)
+        loadFreely(&book, "a")
+        loadFreely(&book, "b")
+        book.lease("a")
+        // a is leased, b has jobs in flight: nothing can go, c waits.
+        #expect(book.decide(for: "c") { $0 != "b" } == .wait)
+        // b idle again: it goes, though a is older.
+        #expect(book.decide(for: "c") { _ in true } == .load(evicting: ["b"]))
+        book.release("a")
+        #expect(book.decide(for: "c") { $0 == "a" } == .load(evicting: ["a"]))
+    }
+
+    @Test func evictsAsManyAsNeededOldestFirst() throws {
+        var book = try ledger([("a", 100), ("b", 100), ("c", 100), ("big", 250)], budget: 300)
+        for id in ["a", "b", "c"] { loadFreely(&book, id) }
+        for id in ["c", "a", "b"] {
+            book.lease(id)
+            book.release(id)
+        }
+        // 300 resident, 250 needed: three must go, in the order c, a, b.
+        #expect(book.decide(for: "big") { _ in true } == .load(evicting: ["c", "a", "b"]))
+        // With b busy, evicting c and a leaves 100 + 250 > 300: wait.
+        #expect(book.decide(for: "big") { $0 != "b" } == .wait)
+    }
+
+    @Test func aModelLoadingOrUnloadingCountsAgainstTheBudgetAndMakesOthersWait() throws {
+        var book = try ledger([("a", 100), ("b", 100), ("c", 100)], budget: 200)
+        loadFreely(&book, "a")
+        book.beginLoad("b")
+        #expect(book.residentBytes == 200 * mib)
+        #expect(book.decide(for: "b") { _ in true } == .wait)
+        // a is the only loaded model: c may evict it.
+        #expect(book.decide(for: "c") { _ in true } == .load(evicting: ["a"]))
+        book.beginUnload("a")
+        #expect(book.residentBytes == 200 * mib, "an unloading model still holds memory")
+        #expect(book.decide(for: "a") { _ in true } == .wait)
+        book.finishUnload("a")
+        book.finishLoad("b", succeeded: true)
+        #expect(book.residentBytes == 100 * mib)
+        #expect(book.entry("a")?.phase == .unloaded)
+    }
+
+    @Test func theModelsToDrainAreTheOldestLoadedOnesBusyOrNot() throws {
+        var book = try ledger([("a", 100), ("b", 100), ("c", 100), ("big", 150)], budget: 300)
+        for id in ["a", "b", "c"] { loadFreely(&book, id) }
+        book.lease("b")  // the oldest, and leased: drained all the same
+        for id in ["c", "a"] {
+            book.lease(id)
+            book.release(id)
+        }
+        #expect(book.modelsToDrain(for: "big") == ["b", "c"])
+        #expect(book.modelsToDrain(for: "a").isEmpty, "loaded already")
+        book.release("b")
+        book.beginUnload("b")
+        book.finishUnload("b")
+        #expect(book.modelsToDrain(for: "b").isEmpty, "fits without eviction")
+    }
+
+    @Test func aFailedLoadLeavesTheModelUnloaded() throws {
+        var book = try ledger([("a", 100)], budget: 150)
+        book.beginLoad("a")
+        book.finishLoad("a", succeeded: false)
+        #expect(book.entry("a")?.phase == .unloaded)
+        #expect(book.residentBytes == 0)
+        #expect(book.decide(for: "a") { _ in true } == .load(evicting: []))
+    }
+
+    @Test func configurationErrorsAreRefused() {
+        #expect(throws: ResidencyError.duplicateModel("a")) {
+            try ResidencyLedger(models: [(id: "a", costBytes: 1), (id: "a", costBytes: 2)], budgetBytes: 0)
+        }
+        #expect(throws: ResidencyError.exceedsBudget(model: "big", costBytes: 300, budgetBytes: 200)) {
+            try ResidencyLedger(models: [(id: "big", costBytes: 300)], budgetBytes: 200)
+        }
+        #expect(throws: ResidencyError.invalidBudget(-1)) {
+            try ResidencyLedger(models: [(id: "a", costBytes: 1)], budgetBytes: -1)
+        }
+    }
+}
