@@ -47,6 +47,8 @@ import Testing
             Array(#"{"name": ""#.utf8), Array(#"{"name": "héllo wor"#.utf8), Array(#"{"name": "h"#.utf8) + [0xC3],
             Array(#"{"name": "a"#.utf8), Array(#"{"name": "x", "age": 1"#.utf8),
             Array(#"{"name": "x", "age": 12, "tags": ["ab"#.utf8), Array(#"{"name": "x", "age": 12"#.utf8),
+            Array(#"{"name": "x", "age": 12, "tags": [""#.utf8), Array(#"{"name": "x", "age": 12, "tags": ["abcdefg"#.utf8),
+            Array(#"{"name": "x", "age": 12, "tags": ["ab", "é"#.utf8), Array(#"{"name": "x", "age": 12, "tags": ["abcdefgh"#.utf8),
         ]
         for prefix in prefixes {
             let matcher = GrammarMatcher(grammar: grammar, vocabulary: loaded.vocabulary)

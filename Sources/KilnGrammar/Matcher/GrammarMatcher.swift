@@ -140,8 +140,27 @@ public final class GrammarMatcher {
             }
             textASCII = (pureTextASCII[Int(rootTable)][0], pureTextASCII[Int(rootTable)][1])
         }
+        // Inside a maxLength string with n characters left: start from the precomputed mask of the
+        // text tokens of at most n characters, and skip every subtree of text reached along text
+        // (its tokens are in that mask, or too long); only tokens that leave the text are walked.
+        var inBoundedText = false
+        var textSkipTable = rootTable
+        if !startsInText {
+            var budget = automaton.configurationTextBudget[Int(configuration)]
+            if budget == -2 { budget = UTF8Loop.textBudget(of: configuration, in: automaton) }
+            if budget >= 0 {
+                inBoundedText = true
+                let levels = vocabulary.jsonTextTokensWithin
+                levels[min(Int(budget), levels.count - 1)].withUnsafeBufferPointer { within in
+                    for word in 0..<within.count { mask[word] |= within[word] }
+                }
+                let ascii = TokenVocabulary.jsonStringASCII
+                textASCII = (ascii[0], ascii[1])
+                textSkipTable = textTableIndex(ascii: ascii)
+            }
+        }
         let root = configuration
-        let skip = startsInText ? skipBases[Int(rootTable)] : nil
+        let skip = startsInText || inBoundedText ? skipBases[Int(textSkipTable)] : nil
         if jsonTextTable == nil {
             let table = vocabulary.pureSubtreesOfText(ascii: TokenVocabulary.jsonStringASCII).pure
             let copy = UnsafeMutablePointer<UInt64>.allocate(capacity: table.count)
@@ -158,7 +177,7 @@ public final class GrammarMatcher {
                                 stateAtDepth.withUnsafeMutableBufferPointer { stateAtDepth in
                                     decoderAtDepth.withUnsafeMutableBufferPointer { decoderAtDepth in
                                         stateAtDepth[0] = root
-                                        decoderAtDepth[0] = startsInText ? 0 : -1
+                                        decoderAtDepth[0] = startsInText || inBoundedText ? 0 : -1
                                         var node = 1
                                         let nodeCount = nodeByte.count
                                         var transitions = automaton.transitions.base
@@ -169,7 +188,7 @@ public final class GrammarMatcher {
                                             let previousState = stateAtDepth[depth - 1]
                                             // Under a node reached along text, back at the start state
                                             // between characters, jump over the children already allowed.
-                                            if let skip, previousState == root, decoderAtDepth[depth - 1] == 0 {
+                                            if let skip, previousState == root || inBoundedText, decoderAtDepth[depth - 1] == 0 {
                                                 let target = Int(skip[node])
                                                 if target != node {
                                                     node = target
@@ -296,6 +315,14 @@ public final class GrammarMatcher {
             if set < 0 { return -1 }
             key = PureTableKey(words: Array(grammar.byteSets[Int(set) * 4..<Int(set) * 4 + 4]), utf8: false)
         }
+        return tableIndex(key)
+    }
+
+    /// The index of the text table for `ascii` (see `pureTable(for:)`), fetching it on first use.
+    private func textTableIndex(ascii: [UInt64]) -> Int32 { tableIndex(PureTableKey(words: ascii, utf8: true)) }
+
+    private func tableIndex(_ key: PureTableKey) -> Int32 {
+        guard let vocabulary else { return -1 }
         if let index = pureTableByKey[key] { return index }
         if key.utf8 {
             let (pure, text, skip) = vocabulary.pureSubtreesOfText(ascii: key.words)

@@ -27,6 +27,10 @@ public final class TokenVocabulary: Sendable {
     let maxTokenLength: Int
     /// For each node, the most characters (ASCII or UTF-8 lead bytes) on any path below it.
     let charactersBelow: [UInt16]
+    /// Entry `n`: the mask of the tokens that are JSON string text throughout and hold at most `n`
+    /// characters (the last entry: all of them). Inside a `maxLength` string with `n` characters
+    /// left these are allowed, and a mask starts from them.
+    let jsonTextTokensWithin: [[UInt64]]
 
     private let pureTableLock = NSLock()
     nonisolated(unsafe) private var pureTables: [[UInt64]: [UInt64]] = [:]
@@ -88,9 +92,44 @@ public final class TokenVocabulary: Sendable {
             below[parent] = max(below[parent], starts + below[node])
         }
         charactersBelow = below
+        let jsonText = Self.textTokens(ascii: Self.jsonStringASCII, tokens: tokens, endOfSequence: endOfSequenceTokens)
+        jsonTextTokensWithin = Self.tokensByCharacters(jsonText, tokens: tokens)
         // The inside of a JSON string (every schema and json_object grammar has one) is the state
         // most masks are computed in: prepare its tables now rather than in a first request's step.
         _ = pureSubtreesOfText(ascii: Self.jsonStringASCII)
+    }
+
+    /// The mask of the tokens that are text throughout: ASCII bytes of `ascii` and well-formed
+    /// UTF-8 characters, the last of which may be cut off.
+    private static func textTokens(ascii: [UInt64], tokens: [[UInt8]], endOfSequence: [Int32]) -> [UInt64] {
+        var text = [UInt64](repeating: 0, count: (tokens.count + 63) / 64)
+        for (id, bytes) in tokens.enumerated() where !bytes.isEmpty && !endOfSequence.contains(Int32(id)) {
+            var state = 0
+            for byte in bytes {
+                let isText = byte >= 0x80 || (ascii[Int(byte >> 6)] >> UInt64(byte & 63)) & 1 != 0
+                state = isText ? UTF8Loop.next(state, byte) : -1
+                if state < 0 { break }
+            }
+            if state >= 0 { text[id >> 6] |= 1 << UInt64(id & 63) }
+        }
+        return text
+    }
+
+    /// Cumulative masks of `text`'s tokens by their number of characters (see `jsonTextTokensWithin`).
+    private static func tokensByCharacters(_ text: [UInt64], tokens: [[UInt8]]) -> [[UInt64]] {
+        var byCount: [[Int32]] = [[]]
+        for id in tokens.indices where (text[id >> 6] >> UInt64(id & 63)) & 1 != 0 {
+            let characters = tokens[id].reduce(0) { $0 + ($1 < 0x80 || $1 >= 0xC0 ? 1 : 0) }
+            while byCount.count <= characters { byCount.append([]) }
+            byCount[characters].append(Int32(id))
+        }
+        var levels: [[UInt64]] = []
+        var mask = [UInt64](repeating: 0, count: text.count)
+        for ids in byCount {
+            for id in ids { mask[Int(id) >> 6] |= 1 << UInt64(id & 63) }
+            levels.append(mask)
+        }
+        return levels
     }
 
     /// The ASCII bytes that stand for themselves in a JSON string: printable, not `"` or `\`.
@@ -177,16 +216,7 @@ public final class TokenVocabulary: Sendable {
         }
         let table = Array(tables[0..<words])
         pureTables[key] = table
-        var text = [UInt64](repeating: 0, count: (count + 63) / 64)
-        for (id, bytes) in tokenBytes.enumerated() where !bytes.isEmpty && !endOfSequenceTokens.contains(Int32(id)) {
-            var state = 0
-            for byte in bytes {
-                let isText = byte >= 0x80 || (ascii[Int(byte >> 6)] >> UInt64(byte & 63)) & 1 != 0
-                state = isText ? UTF8Loop.next(state, byte) : -1
-                if state < 0 { break }
-            }
-            if state >= 0 { text[id >> 6] |= 1 << UInt64(id & 63) }
-        }
+        let text = Self.textTokens(ascii: ascii, tokens: tokenBytes, endOfSequence: endOfSequenceTokens)
         pureTables[ascii + [2]] = text
         var skip = [Int32](repeating: 0, count: nodes + 1)
         skip[nodes] = Int32(nodes)
