@@ -80,7 +80,8 @@ import Testing
     @Test func hermesAutoTakesCallsInAFenceOrBareButRequiredOnlyInTags() throws {
         let fenced = "```json\n{\"name\": \"get_time\", \"arguments\": {\"timezone\": \"Europe/Oslo\"}}\n```"
         let bare = "{\"name\": \"get_time\", \"arguments\": {}}"
-        for text in [fenced, bare, Self.twoCalls(.hermes)] {
+        let pretty = "```json\n{\n  \"name\": \"get_time\",\n  \"arguments\": {\"timezone\": \"Europe/Oslo\"}\n}\n```"
+        for text in [fenced, bare, pretty, Self.twoCalls(.hermes), "<tool_call>\n{ \"name\":\"get_time\",\"arguments\":{} }\n</tool_call>"] {
             let auto = try matcher(.hermes, Self.tools(.auto))
             #expect(auto.accept(string: text), "\(text)")
             #expect(auto.canTerminate)
@@ -160,6 +161,11 @@ import Testing
         #expect(inFence.content == "Here:\n")
         #expect(inFence.calls == [.init(name: "get_time", arguments: #"{"timezone": "Europe/Oslo"}"#)])
         #expect(inFence.callsComplete)
+        let pretty = "```json\n{\n  \"name\": \"get_time\",\n  \"arguments\": {\n    \"timezone\": \"Europe/Oslo\"\n  }\n}\n```"
+        let (prettyFence, _) = parse(.hermes, freeText: true, pretty, pieces: size)
+        #expect(prettyFence.content.isEmpty)
+        #expect(prettyFence.calls == [.init(name: "get_time", arguments: "{\n    \"timezone\": \"Europe/Oslo\"\n  }")])
+        #expect(prettyFence.callsComplete)
         let (bare, _) = parse(.hermes, freeText: true, " \n{\"name\": \"get_time\", \"arguments\": {}}", pieces: size)
         #expect(bare.content.isEmpty)
         #expect(bare.calls == [.init(name: "get_time", arguments: "{}")])
@@ -197,7 +203,7 @@ import Testing
     @Test(arguments: [1, 3, 1000])
     func textThatLeavesTheFrameIsKeptAsContent(size: Int) {
         for (freeText, answer) in [
-            (false, "<tool_call>\nnot json at all"), (true, "Fenced:\n```json\n{\n  \"name\": \"get_time\"\n}\n```"),
+            (false, "<tool_call>\nnot json at all"), (true, "Fenced:\n```json\n{\n  \"title\": \"get_time\"\n}\n```"),
             (true, "  {\"name\": \"x"), (true, "<tool_call>\n{\"name\": \"get_"),
         ] {
             let (parser, events) = parse(.hermes, freeText: freeText, answer, pieces: size)
@@ -222,7 +228,7 @@ import Testing
         let source = GrammarConstraintSource(grammar: grammar, vocabulary: vocabulary, limits: GrammarLimits(), whitespaceAtEnd: nil)
         return LazyGrammarTokenConstraint(
             calls: source,
-            triggers: ToolCallSyntax.hermes.frames.map { GrammarTrigger(bytes: Array($0.trigger!.utf8), onlyAtStart: $0.triggerOnlyAtStart) })
+            triggers: ToolCallSyntax.hermes.frames.map { GrammarTrigger(text: FrameText($0.trigger!), onlyAtStart: $0.triggerOnlyAtStart) })
     }
 
     func allowed(_ constraint: LazyGrammarTokenConstraint) -> [String] {

@@ -3,7 +3,7 @@ import KilnText
 
 /// Text in the output from which a grammar applies.
 struct GrammarTrigger: Sendable {
-    var bytes: [UInt8]
+    var text: FrameText
     /// Whether it counts only at the start of the output (after whitespace).
     var onlyAtStart: Bool
 }
@@ -24,11 +24,11 @@ struct LazyGrammarConstraintSource: TokenConstraintSource {
 /// the watch: the output stays free, and the answer is text.
 final class LazyGrammarTokenConstraint: TokenConstraint {
     private let calls: GrammarConstraintSource
-    private let anywhere: [[UInt8]]
-    private let atStart: [[UInt8]]
-    /// The output's latest bytes, long enough to hold a trigger split across tokens.
+    private let anywhere: [FrameText]
+    private let atStart: [FrameText]
+    /// The output since the first place a trigger could still start (at most `maxRecent` bytes).
     private var recent: [UInt8] = []
-    private let recentLength: Int
+    private static let maxRecent = 256
     /// The output after its leading whitespace, while a start-only trigger may still match it.
     private var head: [UInt8] = []
     private var headCanMatch: Bool
@@ -37,9 +37,8 @@ final class LazyGrammarTokenConstraint: TokenConstraint {
 
     init(calls: GrammarConstraintSource, triggers: [GrammarTrigger]) {
         self.calls = calls
-        anywhere = triggers.filter { !$0.onlyAtStart }.map(\.bytes)
-        atStart = triggers.filter(\.onlyAtStart).map(\.bytes)
-        recentLength = anywhere.map(\.count).max() ?? 0
+        anywhere = triggers.filter { !$0.onlyAtStart }.map(\.text)
+        atStart = triggers.filter(\.onlyAtStart).map(\.text)
         headCanMatch = !atStart.isEmpty
     }
 
@@ -58,22 +57,25 @@ final class LazyGrammarTokenConstraint: TokenConstraint {
         guard watching, token >= 0, Int(token) < calls.vocabulary.count else { return true }
         let bytes = calls.vocabulary.bytes(of: token)
         if headCanMatch {
-            head += head.isEmpty ? bytes.drop(while: Self.isWhitespace) : bytes[...]
+            head += head.isEmpty ? bytes.drop(while: FrameText.isSpace) : bytes[...]
             if !head.isEmpty {
-                if atStart.contains(where: { head.starts(with: $0) }) {
+                let matches = atStart.map { $0.match(head) }
+                if matches.contains(where: { if case .matched = $0 { return true } else { return false } }) {
                     activate(with: head[...])
                     return true
                 }
-                headCanMatch = atStart.contains { $0.starts(with: head) }
+                headCanMatch = matches.contains(.needsMore)
             }
         }
         guard !anywhere.isEmpty else { return true }
         recent += bytes
-        if let start = earliestTrigger() {
+        if let start = anywhere.compactMap({ $0.firstMatch(in: recent)?.lowerBound }).min() {
             activate(with: recent[start...])
-        } else if recent.count >= recentLength {
-            recent.removeFirst(recent.count - (recentLength - 1))
+            return true
         }
+        // Keep only what could still become a trigger.
+        let keep = anywhere.compactMap { $0.partialStart(in: recent) }.min() ?? recent.count
+        recent.removeFirst(max(keep, recent.count - Self.maxRecent))
         return true
     }
 
@@ -84,13 +86,4 @@ final class LazyGrammarTokenConstraint: TokenConstraint {
         recent = []
         head = []
     }
-
-    private func earliestTrigger() -> Int? {
-        anywhere.compactMap { trigger -> Int? in
-            guard recent.count >= trigger.count else { return nil }
-            return (0...(recent.count - trigger.count)).first { recent[$0..<($0 + trigger.count)].elementsEqual(trigger) }
-        }.min()
-    }
-
-    private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
 }

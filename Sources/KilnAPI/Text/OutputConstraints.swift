@@ -66,7 +66,7 @@ final class OutputConstraints: Sendable {
             syntax.grammar(for: tools), compiler: GrammarCompiler(limits: limits, rejectUnknownKeywords: strict), param: "tools",
             whitespaceAtEnd: false)
         let triggers = syntax.frames.compactMap { frame in
-            frame.trigger.map { GrammarTrigger(bytes: Array($0.utf8), onlyAtStart: frame.triggerOnlyAtStart) }
+            frame.trigger.map { GrammarTrigger(text: FrameText($0), onlyAtStart: frame.triggerOnlyAtStart) }
         }
         guard tools.choice == .auto, !triggers.isEmpty else { return calls }
         return LazyGrammarConstraintSource(calls: calls, triggers: triggers)

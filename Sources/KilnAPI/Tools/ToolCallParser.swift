@@ -33,7 +33,8 @@ struct ToolCallParser {
         case callEnd
         /// After a call: a separator and another call, or the close.
         case afterCall
-        /// `generic`'s text answer, a JSON string being decoded.
+        /// `generic`'s text answer: its opening quote, then the JSON string being decoded.
+        case responseQuote
         case response
         case responseEnd
         case done
@@ -84,7 +85,7 @@ struct ToolCallParser {
     mutating func finish() -> [Event] {
         var events: [Event] = []
         switch state {
-        case .response, .responseEnd, .done:
+        case .responseQuote, .response, .responseEnd, .done:
             break
         default:
             if calls.isEmpty || state == .passthrough {
@@ -103,15 +104,16 @@ struct ToolCallParser {
         case .text:
             return scanText(&events)
         case .genericStart:
-            let responseStart = ToolCallSyntax.genericResponseStart
-            if pending.hasPrefix(responseStart) {
-                pending.removeFirst(responseStart.count)
-                state = .response
+            switch FrameText(ToolCallSyntax.genericResponseStart).match(pending.utf8) {
+            case .matched(let length):
+                pending = Self.dropping(length, from: pending)
+                state = .responseQuote
+                return true
+            case .needsMore: return false
+            case .mismatch:
+                state = .open
                 return true
             }
-            if responseStart.hasPrefix(pending) { return false }
-            state = .open
-            return true
         case .open:
             return expect(frame.open, then: .callStart, &events)
         case .callStart:
@@ -129,26 +131,37 @@ struct ToolCallParser {
         case let .arguments(depth, inString, escaped):
             return scanArguments(depth: depth, inString: inString, escaped: escaped, &events)
         case .callEnd:
-            return expectAfterWhitespace(frame.callEnd, then: .afterCall, &events)
+            return expect(frame.callEnd, then: .afterCall, &events)
         case .afterCall:
             if pending.isEmpty { return false }
-            if !frame.separator.isEmpty && pending.hasPrefix(frame.separator) {
-                pending.removeFirst(frame.separator.count)
+            let separator = frame.separator.isEmpty ? .mismatch : FrameText(frame.separator).match(pending.utf8)
+            let close = frame.close.isEmpty ? .mismatch : FrameText(frame.close).match(pending.utf8)
+            if case .matched(let length) = separator {
+                pending = Self.dropping(length, from: pending)
                 state = .callStart
-                return true
-            }
-            if !frame.close.isEmpty && pending.hasPrefix(frame.close) {
-                pending.removeFirst(frame.close.count)
+            } else if case .matched(let length) = close {
+                pending = Self.dropping(length, from: pending)
                 state = .done
+            } else if separator == .needsMore || close == .needsMore {
+                return false
+            } else {
+                state = .passthrough
+            }
+            return true
+        case .responseQuote:
+            let text = pending.drop { $0.isWhitespace }
+            if text.isEmpty { return false }
+            guard text.first == "\"" else {
+                state = .passthrough
                 return true
             }
-            if frame.separator.hasPrefix(pending) || frame.close.hasPrefix(pending) { return false }
-            state = .passthrough
+            pending = String(text.dropFirst())
+            state = .response
             return true
         case .response:
             return decodeResponse(&events)
         case .responseEnd:
-            return expectAfterWhitespace("}", then: .done, &events)
+            return expect("}", then: .done, &events)
         case .done:
             // Nothing follows a finished answer; anything that does is kept as content.
             if pending.allSatisfy(\.isWhitespace) { return false }
@@ -161,62 +174,66 @@ struct ToolCallParser {
         }
     }
 
-    /// Consumes `literal` and moves to `next`; waits while `pending` is a prefix of it; leaves the
-    /// frame when it differs.
+    /// Consumes `literal` (read as a `FrameText`) and moves to `next`; waits while `pending` could
+    /// still become it; leaves the frame when it differs.
     private mutating func expect(_ literal: String, then next: State, _ events: inout [Event]) -> Bool {
-        if pending.hasPrefix(literal) {
-            pending.removeFirst(literal.count)
-            if calls.isEmpty { unconfirmed += literal }
+        switch FrameText(literal).match(pending.utf8) {
+        case .matched(let length):
+            if calls.isEmpty { unconfirmed += String(decoding: pending.utf8.prefix(length), as: UTF8.self) }
+            pending = Self.dropping(length, from: pending)
             state = next
-            return true
+        case .needsMore:
+            return false
+        case .mismatch:
+            state = .passthrough
         }
-        if literal.hasPrefix(pending) { return false }
-        state = .passthrough
         return true
     }
 
-    /// `expect`, after whitespace (which JSON values may end with).
-    private mutating func expectAfterWhitespace(_ literal: String, then next: State, _ events: inout [Event]) -> Bool {
-        let trimmed = pending.drop { $0.isWhitespace }
-        if trimmed.isEmpty { return false }
-        pending = String(trimmed)
-        return expect(literal, then: next, &events)
+    /// `text` without its first `count` bytes (which end at a character boundary).
+    private static func dropping(_ count: Int, from text: String) -> String {
+        String(decoding: text.utf8.dropFirst(count), as: UTF8.self)
     }
 
     /// Free text until a frame's trigger: everything before it is content; a tail that could be a
     /// trigger's start is held back until the next text tells.
     private mutating func scanText(_ events: inout [Event]) -> Bool {
         let frames = syntax.frames
+        let bytes = Array(pending.utf8)
         if !saidText {
             // Only whitespace so far: a trigger that counts at the start of the answer may come.
-            let trimmed = pending.drop { $0.isWhitespace }
+            let start = bytes.firstIndex { !FrameText.isSpace($0) } ?? bytes.count
+            if start == bytes.count { return false }
             for (index, frame) in frames.enumerated() where frame.triggerOnlyAtStart {
                 guard let trigger = frame.trigger else { continue }
-                if trimmed.hasPrefix(trigger) {
-                    unconfirmed = String(pending.prefix { $0.isWhitespace })
-                    pending = String(trimmed)
+                switch FrameText(trigger).match(bytes[start...]) {
+                case .matched:
+                    unconfirmed = String(decoding: bytes[..<start], as: UTF8.self)
+                    pending = String(decoding: bytes[start...], as: UTF8.self)
                     enter(index)
                     return true
+                case .needsMore: return false
+                case .mismatch: continue
                 }
-                if trigger.hasPrefix(trimmed) { return false }
             }
         }
-        var earliest: (start: String.Index, frame: Int)?
+        var earliest: (start: Int, frame: Int)?
+        var heldFrom = bytes.count
         for (index, frame) in frames.enumerated() where !frame.triggerOnlyAtStart {
-            guard let trigger = frame.trigger, let range = pending.range(of: trigger) else { continue }
-            if earliest == nil || range.lowerBound < earliest!.start { earliest = (range.lowerBound, index) }
+            guard let trigger = frame.trigger.map(FrameText.init) else { continue }
+            if let range = trigger.firstMatch(in: bytes), earliest == nil || range.lowerBound < earliest!.start {
+                earliest = (range.lowerBound, index)
+            }
+            heldFrom = min(heldFrom, trigger.partialStart(in: bytes) ?? bytes.count)
         }
         if let earliest {
-            emitContent(String(pending[..<earliest.start]), &events)
-            pending.removeSubrange(..<earliest.start)
+            emitContent(String(decoding: bytes[..<earliest.start], as: UTF8.self), &events)
+            pending = String(decoding: bytes[earliest.start...], as: UTF8.self)
             enter(earliest.frame)
             return true
         }
-        let triggers = frames.filter { !$0.triggerOnlyAtStart }.compactMap(\.trigger)
-        var held = min((triggers.map(\.count).max() ?? 1) - 1, pending.count)
-        while held > 0 && !triggers.contains(where: { $0.hasPrefix(pending.suffix(held)) }) { held -= 1 }
-        emitContent(String(pending.dropLast(held)), &events)
-        pending = String(pending.suffix(held))
+        emitContent(String(decoding: bytes[..<heldFrom], as: UTF8.self), &events)
+        pending = String(decoding: bytes[heldFrom...], as: UTF8.self)
         return false
     }
 

@@ -45,7 +45,7 @@ public enum ToolCallSyntax: String, Sendable, CaseIterable {
         var allowsSeveral: Bool
         /// The text that starts the calls after free text (`tool_choice: auto`): a prefix of
         /// `open + callStart`, so that the grammar can take the output from its first byte. Nil:
-        /// the frame is never entered after text.
+        /// the frame is never entered after text. Every frame text is read as a `FrameText`.
         var trigger: String?
         /// Whether the trigger counts only at the start of the answer (after whitespace).
         var triggerOnlyAtStart = false
@@ -64,7 +64,7 @@ public enum ToolCallSyntax: String, Sendable, CaseIterable {
                     separator: "\n", allowsSeveral: true, trigger: "<tool_call>"),
                 Frame(
                     open: "```json\n", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}", close: "\n```",
-                    allowsSeveral: false, trigger: "```json\n{"),
+                    allowsSeveral: false, trigger: "```json\n{\"name\": \""),
                 Frame(
                     open: "", callStart: "{\"name\": \"", nameEnd: "\", \"arguments\": ", callEnd: "}", allowsSeveral: false,
                     trigger: "{\"name\": \"", triggerOnlyAtStart: true),
@@ -93,8 +93,8 @@ public enum ToolCallSyntax: String, Sendable, CaseIterable {
     /// The frame the template teaches.
     var frame: Frame { frames[0] }
 
-    /// The start of a `generic` text answer; the text follows as a JSON string.
-    static let genericResponseStart = "{\"response\": \""
+    /// The start of a `generic` text answer, up to its JSON string (whose quote `generic` decodes).
+    static let genericResponseStart = "{\"response\": "
 
     /// Whether the chat template itself presents `tools` to the model; for `generic` Kiln does.
     var templateShowsTools: Bool { self != .generic }
@@ -121,24 +121,23 @@ public enum ToolCallSyntax: String, Sendable, CaseIterable {
         }
         let frames = tools.choice == .auto ? self.frames : [frame]
         var rules: [String] = []
+        func text(_ text: String) -> String { FrameText(text).gbnf(space: "tool-space") }
         for (index, frame) in frames.enumerated() {
-            let names = offered.enumerated().map { "\(Self.literal($1.name + frame.nameEnd)) tool-arguments-\($0)" }
-            let repeated = several && frame.allowsSeveral ? " ( \(Self.literal(frame.separator)) tool-call-\(index) )*" : ""
-            rules.append(
-                "tool-call-\(index) ::= \(Self.literal(frame.callStart)) ( \(names.joined(separator: " | ")) ) \(Self.literal(frame.callEnd))")
-            rules.append("tool-calls-\(index) ::= \(Self.literal(frame.open)) tool-call-\(index)\(repeated) \(Self.literal(frame.close))")
+            let names = offered.enumerated().map { "\(text($1.name + frame.nameEnd)) tool-arguments-\($0)" }
+            let repeated = several && frame.allowsSeveral ? " ( \(text(frame.separator)) tool-call-\(index) )*" : ""
+            rules.append("tool-call-\(index) ::= \(text(frame.callStart)) ( \(names.joined(separator: " | ")) ) \(text(frame.callEnd))")
+            rules.append("tool-calls-\(index) ::= \(text(frame.open)) tool-call-\(index)\(repeated) \(text(frame.close))")
         }
+        rules.append("tool-space ::= [ \\t\\n\\r]{0,\(FrameText.maxSpace)}")
         var alternatives = frames.indices.map { "tool-calls-\($0)" }
         var schemas = offered.enumerated().map { SchemaRule(name: "tool-arguments-\($0)", schema: $1.parameters) }
         if self == .generic && tools.choice == .auto {
-            alternatives.append(#""{\"response\": " tool-response "}""#)
+            alternatives.append("\(text(Self.genericResponseStart)) tool-response \(text("}"))")
             schemas.append(SchemaRule(name: "tool-response", schema: ["type": "string"]))
         }
         rules.insert("root ::= " + alternatives.joined(separator: " | "), at: 0)
         return .gbnfWithSchemas(rules.joined(separator: "\n") + "\n", schemas: schemas)
     }
-
-    private static func literal(_ text: String) -> String { Grammar.literal(text) }
 
     // MARK: Prompt
 
