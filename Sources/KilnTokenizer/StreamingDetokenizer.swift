@@ -17,6 +17,9 @@ public struct StreamingDetokenizer: Sendable {
     public var renderSpecial: Bool
     /// Drop the SentencePiece space prefix of the very first token (when the stream starts the text).
     public var stripsFirstSpace: Bool
+    /// Control tokens shown as text even without `renderSpecial`: those that are part of an
+    /// output's syntax (Mistral's `[TOOL_CALLS]` starts its tool calls).
+    public var renderedTokens: Set<Int32> = []
     private var pending: [UInt8] = []
     private var isFirst = true
 
@@ -32,7 +35,7 @@ public struct StreamingDetokenizer: Sendable {
     /// Adds one token and returns the text that is now complete (possibly empty).
     public mutating func append(_ id: Int32) -> String {
         tokenizer.appendPiece(
-            id, to: &pending, renderSpecial: renderSpecial,
+            id, to: &pending, renderSpecial: renderSpecial || renderedTokens.contains(id),
             stripLeadingSpace: isFirst && stripsFirstSpace && tokenizer.addsSpacePrefix)
         isFirst = false
         let complete = Self.completePrefixLength(pending)

@@ -17,6 +17,19 @@ struct TokenizerStreamingTests {
         return (chunks, heldBack)
     }
 
+    /// A control token named in `renderedTokens` shows as text (as a tool-call syntax's
+    /// `[TOOL_CALLS]` must); the others stay hidden without `renderSpecial`.
+    @Test func renderedTokensShowThoughControl() throws {
+        let tokenizer = try TokenizerFixtures.smolLM2()
+        let ids = tokenizer.encode("<|im_start|>hi<|im_end|>", addSpecial: false, parseSpecial: true)
+        #expect(ids.count == 3)
+        var hidden = StreamingDetokenizer(tokenizer: tokenizer)
+        #expect(ids.map { hidden.append($0) }.joined() == "hi")
+        var shown = StreamingDetokenizer(tokenizer: tokenizer)
+        shown.renderedTokens = [ids[0]]
+        #expect(ids.map { shown.append($0) }.joined() == "<|im_start|>hi")
+    }
+
     @Test func byteLevelCharactersSplitAcrossTokens() throws {
         let tokenizer = try TokenizerFixtures.smolLM2()
         for text in ["🚀🔥 emoji 👍🏽 and ZWJ 👨‍👩‍👧", "你好，世界！这是一个测试。", "こんにちは世界", "Привет, мир!"] {

@@ -9,23 +9,26 @@ import KilnTokenizer
 final class OutputConstraints: Sendable {
     let limits: GrammarLimits
     private let tokenizer: Tokenizer
+    /// Control tokens that are text of an output's syntax (see `ToolCallSyntax.syntaxTokens`).
+    private let renderedTokens: Set<Int32>
     private let cache: GrammarCache
     private let lock = NSLock()
     nonisolated(unsafe) private var preparedVocabulary: (TokenVocabulary, whitespace: TokenMask)?
 
-    init(tokenizer: Tokenizer, limits: GrammarLimits, cacheBytes: Int) {
+    init(tokenizer: Tokenizer, limits: GrammarLimits, cacheBytes: Int, renderedTokens: Set<Int32> = []) {
         self.tokenizer = tokenizer
+        self.renderedTokens = renderedTokens
         self.limits = limits
         cache = GrammarCache(maxBytes: cacheBytes)
     }
 
     /// The model's tokens as the bytes decoding emits (control tokens have none and are never
-    /// allowed); the end-of-generation tokens end a complete output. With it, the mask of the
+    /// allowed, except those of `renderedTokens`); the end-of-generation tokens end a complete output. With it, the mask of the
     /// tokens made only of JSON whitespace.
     var vocabulary: (TokenVocabulary, whitespace: TokenMask) {
         lock.withLock {
             if let preparedVocabulary { return preparedVocabulary }
-            let tokens = (0..<Int32(tokenizer.vocabularySize)).map { tokenizer.pieceBytes($0, renderSpecial: false) }
+            let tokens = (0..<Int32(tokenizer.vocabularySize)).map { tokenizer.pieceBytes($0, renderSpecial: renderedTokens.contains($0)) }
             let jsonWhitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
             let whitespace = TokenMask(
                 vocabularySize: tokens.count,

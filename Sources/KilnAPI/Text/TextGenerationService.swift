@@ -37,6 +37,8 @@ public final class TextGenerationService: Sendable {
     public let settings: Settings
     /// How the model writes tool calls, from its chat template.
     public let toolCallSyntax: ToolCallSyntax
+    /// The control tokens of that syntax, decoded as text.
+    private let toolSyntaxTokens: Set<Int32>
     private let scheduler: Scheduler
     private let outputConstraints: OutputConstraints
 
@@ -51,7 +53,9 @@ public final class TextGenerationService: Sendable {
         self.scheduler = scheduler
         self.settings = settings
         toolCallSyntax = ToolCallSyntax.detect(templateSource: template?.source)
-        outputConstraints = OutputConstraints(tokenizer: tokenizer, limits: settings.grammarLimits, cacheBytes: settings.grammarCacheBytes)
+        toolSyntaxTokens = toolCallSyntax.syntaxTokens(in: tokenizer)
+        outputConstraints = OutputConstraints(
+            tokenizer: tokenizer, limits: settings.grammarLimits, cacheBytes: settings.grammarCacheBytes, renderedTokens: toolSyntaxTokens)
     }
 
     /// Registers the text endpoints over one language model. `service` is asked on every
@@ -215,7 +219,7 @@ public final class TextGenerationService: Sendable {
             for copy in 0..<options.n {
                 choices.append(
                     .init(
-                        detokenizer: StreamingDetokenizer(tokenizer: tokenizer),
+                        detokenizer: detokenizer(),
                         stops: StopSequenceMatcher(stops: options.stop), prefix: prefix,
                         countsPrompt: copy == 0, trailingWhitespace: options.outputFormat?.isJSON == true ? TrailingWhitespaceTrimmer() : nil,
                         toolCalls: tools.map { ToolCallParser(syntax: toolCallSyntax, freeTextFirst: $0.request.choice == .auto) }))
@@ -236,6 +240,14 @@ public final class TextGenerationService: Sendable {
         run.submitJobs(count: requests.count) { (index, onEvent) throws(ServeError) -> Job in
             try scheduler.submit(requests[index], onEvent: onEvent)
         }
+    }
+
+    /// A detokenizer for one choice. It shows the tool-call syntax's control tokens, as the
+    /// grammars' vocabulary has them: a constrained answer's text is what its grammar matched.
+    private func detokenizer() -> StreamingDetokenizer {
+        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
+        detokenizer.renderedTokens = toolSyntaxTokens
+        return detokenizer
     }
 
     /// Choice `choice` of `n` draws from seed + choice, so that choices differ yet a seeded

@@ -1,5 +1,6 @@
 import KilnGrammar
 import KilnJSON
+import KilnTokenizer
 
 /// How a model family writes tool calls, recognised from its chat template. Each syntax is a
 /// frame of fixed text around each call's name and JSON arguments; Kiln's call grammar writes the
@@ -92,6 +93,20 @@ public enum ToolCallSyntax: String, Sendable, CaseIterable {
 
     /// The frame the template teaches.
     var frame: Frame { frames[0] }
+
+    /// The control tokens that spell part of a frame (Mistral's `[TOOL_CALLS]`): decoding shows
+    /// them as text, so that the grammar can allow them and the parser can see them.
+    func syntaxTokens(in tokenizer: Tokenizer) -> Set<Int32> {
+        var tokens: Set<Int32> = []
+        for frame in frames {
+            for text in [frame.trigger, frame.open] {
+                guard let text, !text.isEmpty else { continue }
+                let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+                if ids.count == 1, tokenizer.pieceBytes(ids[0], renderSpecial: false).isEmpty { tokens.insert(ids[0]) }
+            }
+        }
+        return tokens
+    }
 
     /// The start of a `generic` text answer, up to its JSON string (whose quote `generic` decodes).
     static let genericResponseStart = "{\"response\": "
