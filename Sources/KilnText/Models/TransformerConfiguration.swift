@@ -187,25 +187,4 @@ public struct TransformerConfiguration: Sendable, Equatable {
         }
         return value
     }
-
-    /// Linear scaling is supported; YaRN and other schemes would silently give wrong results,
-    /// so they are refused.
-    private static func ropeScale(file: GGUFFile, prefix: String) throws -> Float {
-        let type = file.string(prefix + "rope.scaling.type") ?? "none"
-        let factor = file.float(prefix + "rope.scaling.factor") ?? file.float(prefix + "rope.scale_linear") ?? 1
-        switch type {
-        case "none":
-            if file.float(prefix + "rope.scale_linear") == nil { return 1 }
-            fallthrough
-        case "linear":
-            guard factor.isFinite, factor > 0 else {
-                throw ModelError.invalidMetadata(key: prefix + "rope.scaling.factor", reason: "\(factor) must be > 0")
-            }
-            return 1 / factor
-        default:
-            throw ModelError.invalidMetadata(
-                key: prefix + "rope.scaling.type",
-                reason: "RoPE scaling '\(type)' is not supported (only linear)")
-        }
-    }
 }
