@@ -43,7 +43,7 @@ import Testing
     /// units (llama3 without `rope_freqs`: 2.73; mistral without the window: 4.78).
     static func tolerance(_ precision: ActivationPrecision) -> Double { precision == .float32 ? 2e-2 : 5e-3 }
 
-    @Test(arguments: ["llama3"], [ActivationPrecision.int8, .float32])
+    @Test(arguments: ["llama3", "mistral-sliding-window"], [ActivationPrecision.int8, .float32])
     func matchesLlamaCpp(caseName: String, precision: ActivationPrecision) throws {
         let reference = try #require(Self.reference.cases.first { $0.name == caseName })
         let options = ModelOptions(
@@ -57,6 +57,21 @@ import Testing
                 + "first choices equal \(comparison.agreeing) of \(reference.generated.count)")
         #expect(comparison.worst < Self.tolerance(precision))
         #expect(comparison.disagreements.isEmpty, "steps where Kiln's first choice differs: \(comparison.disagreements)")
+    }
+
+    /// The fixtures reach what they test: the Mistral file slides on every layer, and its prompt
+    /// is longer than the window.
+    @Test func fixturesReachWhatTheyTest() throws {
+        let mistral = try TransformerModel(
+            path: Self.directory.appendingPathComponent("tiny-mistral.gguf").path, options: ModelOptions(threadCount: 1))
+        let c = mistral.configuration
+        #expect(c.architecture == .llama && c.slidingWindow == 16)
+        #expect((0..<c.blockCount).allSatisfy { c.isSlidingWindow(layer: $0) })
+        let prompt = try #require(Self.reference.cases.first { $0.name == "mistral-sliding-window" }).prompt
+        #expect(prompt.count >= 3 * c.slidingWindow)
+        let llama3 = try TransformerModel(
+            path: Self.directory.appendingPathComponent("tiny-llama3.gguf").path, options: ModelOptions(threadCount: 1))
+        #expect(llama3.configuration.slidingWindow == 0)
     }
 
     struct Comparison {

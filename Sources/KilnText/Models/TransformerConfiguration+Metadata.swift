@@ -1,7 +1,7 @@
 import KilnFormats
 
-/// The hyperparameters that several architectures read the same way, with llama.cpp's keys and
-/// defaults (`src/llama-model.cpp`, `load_hparams`).
+/// The hyperparameters that several architectures read the same way, RoPE scaling and sliding
+/// windows, with llama.cpp's keys and defaults (`src/llama-model.cpp`, `load_hparams`).
 extension TransformerConfiguration {
     /// The linear RoPE position scale (1 / factor) of `rope.scaling.type` and
     /// `rope.scaling.factor` (or the older `rope.scale_linear`), as llama.cpp reads them: an
@@ -27,5 +27,40 @@ extension TransformerConfiguration {
             throw ModelError.invalidMetadata(
                 key: typeKey, reason: "RoPE scaling '\(type)' is not supported (none, linear, longrope)")
         }
+    }
+
+    /// Reads `attention.sliding_window` and, when it is positive, which layers slide: one flag
+    /// per layer or a period p whose layers `i % p < p − 1` slide (0: every layer), from
+    /// `attention.sliding_window_pattern` (llama.cpp's `set_swa_pattern`), else `defaultPeriod`
+    /// (nil: every layer, as Mistral). The sliding layers keep the global RoPE unless the caller
+    /// sets theirs afterwards.
+    mutating func readSlidingWindow(file: GGUFFile, defaultPeriod: Int?) throws {
+        let prefix = architecture.rawValue + "."
+        let windowKey = prefix + "attention.sliding_window"
+        let window = file.int(windowKey) ?? 0
+        guard window >= 0, window <= 1 << 24 else {
+            throw ModelError.invalidMetadata(key: windowKey, reason: "\(window) is out of range")
+        }
+        guard window > 0 else { return }
+        slidingWindow = window
+        slidingWindowRopeFrequencyBase = ropeFrequencyBase
+        slidingWindowRopeFrequencyScale = ropeFrequencyScale
+        let key = prefix + "attention.sliding_window_pattern"
+        if case .array(let values)? = file.metadata[key] {
+            let flags = values.compactMap(\.boolValue)
+            guard flags.count == values.count, flags.count == blockCount else {
+                throw ModelError.invalidMetadata(key: key, reason: "expected \(blockCount) booleans, one per layer")
+            }
+            slidingWindowLayers = flags
+            return
+        }
+        guard let period = file.int(key) ?? defaultPeriod else {
+            slidingWindowLayers = Array(repeating: true, count: blockCount)
+            return
+        }
+        guard period >= 0, period <= blockCount + 1 else {
+            throw ModelError.invalidMetadata(key: key, reason: "\(period) is not a period of \(blockCount) layers")
+        }
+        slidingWindowLayers = (0..<blockCount).map { period == 0 || $0 % period < period - 1 }
     }
 }
