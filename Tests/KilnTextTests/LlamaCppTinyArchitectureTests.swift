@@ -6,7 +6,8 @@ import Testing
 /// models against llama.cpp's server itself (Tests/Fixtures/tiny-llamacpp, made by
 /// Scripts/fixtures/make-llamacpp-tiny-architectures.py): Llama 3.1's RoPE scaling past the
 /// original context, Mistral's sliding window over a prompt three times longer, and `phi3` (fused
-/// QKV and gate/up, partial NeoX RoPE, LongRoPE with its short and its long factors).
+/// QKV and gate/up, partial NeoX RoPE, LongRoPE with its short and its long factors, and the
+/// same model with Q8_0 matrices).
 ///
 /// Kiln is fed the prompt in one step (as llama.cpp's server evaluates it) and then llama.cpp's
 /// greedy continuation token by token; at every step its log-probabilities over the whole
@@ -56,6 +57,21 @@ import Testing
                 + "first choices equal \(comparison.agreeing) of \(reference.generated.count)")
         #expect(comparison.worst < Self.tolerance(precision))
         #expect(comparison.disagreements.isEmpty, "steps where Kiln's first choice differs: \(comparison.disagreements)")
+    }
+
+    /// Quantized fused tensors (every matrix Q8_0): on the default path Kiln's 8-bit activations
+    /// and kernels reproduce llama.cpp's arithmetic, so the row views of `attn_qkv` and `ffn_up`
+    /// give llama.cpp's log-probabilities to rounding (measured 8.8e-7; the float path, with float
+    /// activations against llama.cpp's 8-bit ones, differs by 8.9e-2 and is not compared).
+    @Test func quantizedPhi3MatchesLlamaCppExactly() throws {
+        let reference = try #require(Self.reference.cases.first { $0.name == "phi3-q8_0" })
+        let model = try TransformerModel(
+            path: Self.directory.appendingPathComponent(reference.model).path,
+            options: ModelOptions(threadCount: 2, contextLength: reference.llama_cpp_context))
+        let comparison = try Self.compare(model: model, with: reference, nearTie: 1e-4)
+        print("phi3-q8_0 (int8): largest |Δ log p| \(comparison.worst), first choices equal \(comparison.agreeing)")
+        #expect(comparison.worst < 1e-5)
+        #expect(comparison.agreeing == reference.generated.count)
     }
 
     /// The fixtures reach what they test: the Mistral file slides on every layer, and its prompt
