@@ -6,8 +6,8 @@ import Testing
 /// models against llama.cpp's server itself (Tests/Fixtures/tiny-llamacpp, made by
 /// Scripts/fixtures/make-llamacpp-tiny-architectures.py): Llama 3.1's RoPE scaling past the
 /// original context, Mistral's sliding window over a prompt three times longer, and `phi3` (fused
-/// QKV and gate/up, partial NeoX RoPE, LongRoPE with its short and its long factors, and the
-/// same model with Q8_0 matrices).
+/// QKV and gate/up, partial NeoX RoPE, LongRoPE with its short and its long factors), each also
+/// with Q8_0 matrices.
 ///
 /// Kiln is fed the prompt in one step (as llama.cpp's server evaluates it) and then llama.cpp's
 /// greedy continuation token by token; at every step its log-probabilities over the whole
@@ -59,17 +59,19 @@ import Testing
         #expect(comparison.disagreements.isEmpty, "steps where Kiln's first choice differs: \(comparison.disagreements)")
     }
 
-    /// Quantized fused tensors (every matrix Q8_0): on the default path Kiln's 8-bit activations
-    /// and kernels reproduce llama.cpp's arithmetic, so the row views of `attn_qkv` and `ffn_up`
-    /// give llama.cpp's log-probabilities to rounding (measured 8.8e-7; the float path, with float
-    /// activations against llama.cpp's 8-bit ones, differs by 8.9e-2 and is not compared).
-    @Test func quantizedPhi3MatchesLlamaCppExactly() throws {
-        let reference = try #require(Self.reference.cases.first { $0.name == "phi3-q8_0" })
+    /// The same models with every matrix in Q8_0: on the default path Kiln's 8-bit activations
+    /// and kernels reproduce llama.cpp's arithmetic, so the RoPE factors, the window and the row
+    /// views of Phi-3's fused tensors give llama.cpp's log-probabilities to rounding. (The float
+    /// path, float activations against llama.cpp's 8-bit ones, differs by up to 8.9e-2 on phi3 and
+    /// is not compared.)
+    @Test(arguments: ["llama3-q8_0", "mistral-sliding-window-q8_0", "phi3-q8_0"])
+    func quantizedModelsMatchLlamaCppExactly(caseName: String) throws {
+        let reference = try #require(Self.reference.cases.first { $0.name == caseName })
         let model = try TransformerModel(
             path: Self.directory.appendingPathComponent(reference.model).path,
             options: ModelOptions(threadCount: 2, contextLength: reference.llama_cpp_context))
         let comparison = try Self.compare(model: model, with: reference, nearTie: 1e-4)
-        print("phi3-q8_0 (int8): largest |Δ log p| \(comparison.worst), first choices equal \(comparison.agreeing)")
+        print("\(caseName) (int8): largest |Δ log p| \(comparison.worst), first choices equal \(comparison.agreeing)")
         #expect(comparison.worst < 1e-5)
         #expect(comparison.agreeing == reference.generated.count)
     }
