@@ -76,6 +76,22 @@ import Testing
         #expect(comparison.agreeing == reference.generated.count)
     }
 
+    /// A prompt that reaches the window in pieces, as the scheduler splits long prompts: chunks of
+    /// 1, 5 and 20 tokens cross the window's edge inside a chunk and between chunks. The prompt
+    /// (48 tokens) is below llama.cpp's tiled attention threshold, so each token takes the same
+    /// arithmetic however it is chunked, and llama.cpp's log-probabilities hold to rounding.
+    @Test(arguments: [1, 5, 20])
+    func slidingWindowHoldsAcrossPromptChunks(chunk: Int) throws {
+        let reference = try #require(Self.reference.cases.first { $0.name == "mistral-sliding-window-q8_0" })
+        let model = try TransformerModel(
+            path: Self.directory.appendingPathComponent(reference.model).path,
+            options: ModelOptions(threadCount: 2, contextLength: reference.llama_cpp_context))
+        let comparison = try Self.compare(model: model, with: reference, nearTie: 1e-4, promptChunk: chunk)
+        print("mistral-sliding-window-q8_0, prompt in chunks of \(chunk): largest |Δ log p| \(comparison.worst)")
+        #expect(comparison.worst < 1e-5)
+        #expect(comparison.agreeing == reference.generated.count)
+    }
+
     /// The fixtures reach what they test: the Mistral file slides on every layer, and its prompt
     /// is longer than the window; the Phi-3 file's hyperparameters come from its metadata.
     @Test func fixturesReachWhatTheyTest() throws {
@@ -103,11 +119,18 @@ import Testing
         var disagreements: [Int] = []
     }
 
-    /// Feeds the prompt and llama.cpp's continuation; compares each step's distribution.
-    static func compare(model: TransformerModel, with reference: Case, nearTie: Double) throws -> Comparison {
+    /// Feeds the prompt (in one step, or in steps of `promptChunk` tokens) and llama.cpp's
+    /// continuation; compares each step's distribution.
+    static func compare(
+        model: TransformerModel, with reference: Case, nearTie: Double, promptChunk: Int? = nil
+    ) throws -> Comparison {
         let runner = try SequenceRunner(model: model)
         var comparison = Comparison()
-        var logits = try runner.feed(reference.prompt)
+        let chunk = promptChunk ?? reference.prompt.count
+        var logits = try runner.feed(reference.prompt.prefix(chunk))
+        for start in stride(from: chunk, to: reference.prompt.count, by: chunk) {
+            logits = try runner.feed(reference.prompt[start..<min(start + chunk, reference.prompt.count)])
+        }
         for (step, expected) in reference.log_probabilities.enumerated() {
             let normalizer = TokenLogProbabilities.logNormalizer(logits)
             var best = -1
