@@ -58,8 +58,10 @@ extension TransformerConfiguration {
             slidingWindowLayers = Array(repeating: true, count: blockCount)
             return
         }
-        guard period >= 0, period <= blockCount + 1 else {
-            throw ModelError.invalidMetadata(key: key, reason: "\(period) is not a period of \(blockCount) layers")
+        // A period longer than the model slides every layer, as in llama.cpp (Gemma 3's default 6
+        // on a model of fewer layers).
+        guard period >= 0, period <= 1 << 24 else {
+            throw ModelError.invalidMetadata(key: key, reason: "\(period) is out of range")
         }
         slidingWindowLayers = (0..<blockCount).map { period == 0 || $0 % period < period - 1 }
     }
