@@ -9,7 +9,7 @@ import Testing
 /// QKV and gate/up, partial NeoX RoPE, LongRoPE with its short and its long factors), each also
 /// with Q8_0 matrices.
 ///
-/// Kiln is fed the prompt in one step (as llama.cpp's server evaluates it) and then llama.cpp's
+/// Kiln is fed the prompt in the steps llama.cpp's server took (`compare`) and then llama.cpp's
 /// greedy continuation token by token; at every step its log-probabilities over the whole
 /// vocabulary are compared with llama.cpp's, and its first choice (never `</s>`, which llama.cpp
 /// was told to ignore) must be llama.cpp's unless llama.cpp's own top two are closer than twice
@@ -38,12 +38,15 @@ import Testing
     /// llama.cpp's defaults) agrees with llama.cpp to about 1e-6 at most steps, up to 2.8e-3 where
     /// a value falls on the other side of a half-precision rounding; the float path (float cache)
     /// differs from llama.cpp's half cache by up to 1.3e-2 (measured: llama3 2.8e-3 and 1.26e-2,
-    /// mistral 8.4e-4 and 5.0e-3, phi3 2.5e-3 and 7.1e-3). Without the feature under test the differences are in the
-    /// units (llama3 without `rope_freqs`: 2.73; mistral without the window: 4.78; phi3 with the
-    /// other LongRoPE factors: 2.24 and 1.94, without the attention factor: 1.28 and 1.35).
+    /// mistral 8.4e-4 and 5.0e-3, phi3 2.5e-3 and 7.1e-3). Without the feature under test the
+    /// differences are in the units (llama3 without `rope_freqs`: 2.73; mistral without the
+    /// window: 4.78; phi3 with the other LongRoPE factors: 2.24 and 1.94, without the attention
+    /// factor: 1.28 and 1.35).
     static func tolerance(_ precision: ActivationPrecision) -> Double { precision == .float32 ? 2e-2 : 5e-3 }
 
-    @Test(arguments: ["llama3", "mistral-sliding-window", "phi3-short-factors", "phi3-long-factors"], [ActivationPrecision.int8, .float32])
+    @Test(
+        arguments: ["llama3", "mistral-sliding-window", "phi3-short-factors", "phi3-long-factors"],
+        [ActivationPrecision.int8, .float32])
     func matchesLlamaCpp(caseName: String, precision: ActivationPrecision) throws {
         let reference = try #require(Self.reference.cases.first { $0.name == caseName })
         let options = ModelOptions(
@@ -64,9 +67,8 @@ import Testing
     /// views of Phi-3's fused tensors give llama.cpp's log-probabilities to rounding. The
     /// 100-token Mistral prompt goes in 96 + 4 tokens as llama-server's did: the 96 through the
     /// tiled attention body under the window's mask (without that mask, attending those tokens one
-    /// by one, Kiln was 0.051 away; fed whole, 0.070). (The float
-    /// path, float activations against llama.cpp's 8-bit ones, differs by up to 8.9e-2 on phi3 and
-    /// is not compared.)
+    /// by one, Kiln was 0.051 away; fed whole, 0.070). The float path, float activations against
+    /// llama.cpp's 8-bit ones, differs by up to 8.9e-2 on phi3 and is not compared.
     @Test(arguments: [
         "llama3-q8_0", "mistral-sliding-window-q8_0", "mistral-sliding-window-q8_0-long-prompt", "phi3-q8_0",
     ])
@@ -97,8 +99,9 @@ import Testing
         #expect(comparison.agreeing == reference.generated.count)
     }
 
-    /// The fixtures reach what they test: the Mistral file slides on every layer, and its prompt
-    /// is longer than the window; the Phi-3 file's hyperparameters come from its metadata.
+    /// The fixtures reach what they test: the Mistral file slides on every layer, and its prompts
+    /// are longer than the window (the long one reaches the tiled attention body); the Phi-3
+    /// file's hyperparameters come from its metadata.
     @Test func fixturesReachWhatTheyTest() throws {
         let mistral = try TransformerModel(
             path: Self.directory.appendingPathComponent("tiny-mistral.gguf").path, options: ModelOptions(threadCount: 1))
@@ -107,6 +110,9 @@ import Testing
         #expect((0..<c.blockCount).allSatisfy { c.isSlidingWindow(layer: $0) })
         let prompt = try #require(Self.reference.cases.first { $0.name == "mistral-sliding-window" }).prompt
         #expect(prompt.count >= 3 * c.slidingWindow)
+        // The long prompt's first step (all but the checkpoint tail) takes the tiled body (64+).
+        let long = try #require(Self.reference.cases.first { $0.name == "mistral-sliding-window-q8_0-long-prompt" })
+        #expect(long.prompt.count - Self.llamaServerCheckpointTail >= 64)
         let llama3 = try TransformerModel(
             path: Self.directory.appendingPathComponent("tiny-llama3.gguf").path, options: ModelOptions(threadCount: 1))
         #expect(llama3.configuration.slidingWindow == 0)
