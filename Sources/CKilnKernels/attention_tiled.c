@@ -4,6 +4,8 @@
 // element, in element order), the running maximum moves once per tile (accumulator and sum
 // rescaled by libm expf), the tile's weights are ggml's vector exp of (score − max), summed eight
 // at a time into a double, and the weighted values are accumulated in float, key by key in order.
+// With a window W > 0, a query at p sees keys p − W + 1 … p only: the others score −inf, as
+// llama.cpp's mask makes them (weight 0, a tile wholly outside skipped).
 // A query's result depends only on its own position's keys (and the tile alignment), so queries
 // can be grouped in any way; grouping them (up to 64 of one head) lets a key tile be converted
 // and transposed once for all of them.
@@ -15,6 +17,13 @@
 #define MAX_DIM 128
 
 KILN_INLINE float tile_half(uint16_t h) { return kiln_half_to_float_value(h); }
+
+/// The first key tile any of the call's queries sees: tiles wholly before the first query's window
+/// add nothing (llama.cpp skips them as wholly masked).
+KILN_INLINE int first_tile(int first_position, int window) {
+    const int lowest = window > 0 ? first_position - window + 1 : 0;
+    return lowest > 0 ? lowest / TILE * TILE : 0;
+}
 
 /// Σ of 8 floats as ggml_vec_soft_max_f32 reduces them: (hi + lo), then pairwise, then the last two.
 KILN_INLINE float eight_sum_scalar(const float *p) {
@@ -48,7 +57,8 @@ static int tile_softmax_scalar(float *scores, float *m, float *s, float *acc, in
 
 void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int first_position,
                                  const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
-                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride) {
+                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride,
+                                 int window) {
     float state[TILE][2];
     float acc[TILE][MAX_DIM];
     float scores[TILE];
@@ -58,12 +68,13 @@ void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int 
         for (int d = 0; d < dim; d++) acc[i][d] = 0;
     }
     const int last = first_position + rows - 1;
-    for (int start = 0; start <= last; start += TILE) {
+    for (int start = first_tile(first_position, window); start <= last; start += TILE) {
         for (int i = 0; i < rows; i++) {
             const int position = first_position + i;
+            const int lowest = window > 0 ? position - window + 1 : 0;
             for (int t = 0; t < TILE; t++) {
                 const int key = start + t;
-                if (key > position) { scores[t] = -INFINITY; continue; }
+                if (key > position || key < lowest) { scores[t] = -INFINITY; continue; }
                 const uint16_t *k = key_blocks[key / block_size] + (size_t)(key % block_size) * stride;
                 float dot = 0;
                 for (int d = 0; d < dim; d++) dot = fmaf(q[(size_t)i * q_stride + d], tile_half(k[d]), dot);
@@ -72,6 +83,7 @@ void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int 
             if (!tile_softmax_scalar(scores, &state[i][0], &state[i][1], acc[i], dim)) continue;
             for (int t = 0; t < TILE && start + t <= position; t++) {
                 const int key = start + t;
+                if (key < lowest) continue;  // weight 0: the accumulator would not change
                 const uint16_t *v = value_blocks[key / block_size] + (size_t)(key % block_size) * stride;
                 for (int d = 0; d < dim; d++) acc[i][d] = fmaf(tile_half(v[d]), scores[t], acc[i][d]);
             }
@@ -87,7 +99,8 @@ void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int 
 /// dim a multiple of 8, at most MAX_DIM (checked by the caller).
 KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int first_position,
                                  const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
-                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride) {
+                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride,
+                                 int window) {
     float keys_t[MAX_DIM][TILE];      // the key tile transposed: keys_t[d][t]
     float values[TILE][MAX_DIM];
     float state[TILE][2];
@@ -100,7 +113,7 @@ KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int 
     }
     const int lanes = dim / 8;
     const int last = first_position + rows - 1;
-    for (int start = 0; start <= last; start += TILE) {
+    for (int start = first_tile(first_position, window); start <= last; start += TILE) {
         const int count = last - start + 1 < TILE ? last - start + 1 : TILE;
         for (int t = 0; t < TILE; t++) {
             if (t < count) {
@@ -121,6 +134,10 @@ KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int 
         for (int i = 0; i < rows; i++) {
             const int position = first_position + i;
             if (position < start) continue;  // the whole tile is masked for this row
+            // Keys before `lowest` (the window's first) are masked too; below this tile: all of it.
+            const int lowest = window > 0 ? position - window + 1 : 0;
+            if (lowest >= start + TILE) continue;
+            const int skipped = lowest > start ? lowest - start : 0;
             const float *qi = q + (size_t)i * q_stride;
             // Scores of the 64 keys, eight per vector: one in-order chain of dim FMAs per key.
             __m256 dots[8];
@@ -134,7 +151,9 @@ KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int 
             for (int g = 0; g < 8; g++) {
                 __m256 sc = _mm256_mul_ps(dots[g], sv);
                 const __m256i index = _mm256_add_epi32(_mm256_set1_epi32(8 * g), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                const __m256 masked = _mm256_castsi256_ps(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(valid - 1)));
+                const __m256i outside = _mm256_or_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(valid - 1)),
+                                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(skipped), index));
+                const __m256 masked = _mm256_castsi256_ps(outside);
                 sc = _mm256_blendv_ps(sc, _mm256_set1_ps(-INFINITY), masked);
                 dots[g] = sc;
                 maxima = _mm256_max_ps(maxima, sc);
@@ -160,7 +179,7 @@ KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int 
             // Weighted values, key by key in order (zero weights leave the accumulator unchanged).
             __m256 a[MAX_DIM / 8];
             for (int l = 0; l < lanes; l++) a[l] = _mm256_loadu_ps(acc[i] + 8 * l);
-            for (int t = 0; t < valid; t++) {
+            for (int t = skipped; t < valid; t++) {
                 const __m256 p = _mm256_set1_ps(scores[t]);
                 for (int l = 0; l < lanes; l++) a[l] = _mm256_fmadd_ps(_mm256_loadu_ps(values[t] + 8 * l), p, a[l]);
             }
@@ -180,17 +199,18 @@ int kiln_attention_tiled_supports(int dim) { return dim > 0 && dim <= MAX_DIM; }
 
 void kiln_attention_tiled(const float *q, size_t q_stride, int rows, int first_position,
                           const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
-                          int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride) {
+                          int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride,
+                          int window) {
     if (rows <= 0 || rows > TILE || dim <= 0 || dim > MAX_DIM) return;
 #ifdef KILN_X86
     if (kiln_simd_active() && dim % 8 == 0) {
         tiled_avx2(q, q_stride, rows, first_position, key_blocks, value_blocks, block_size, stride, dim, scale,
-                   out, out_stride);
+                   out, out_stride, window);
         return;
     }
 #endif
     kiln_attention_tiled_scalar(q, q_stride, rows, first_position, key_blocks, value_blocks, block_size, stride, dim,
-                                scale, out, out_stride);
+                                scale, out, out_stride, window);
 }
 
 void kiln_attention_merge(float *into, const float *from, int dim) {

@@ -81,6 +81,21 @@ import Testing
         }
     }
 
+    /// LongRoPE's attention factor scales the cosines and sines, hence the rotated elements.
+    @Test func magnitudeScaleMultipliesTheRotation() {
+        let plain = RotaryEmbedding(layout: .neox, dimensions: 16, base: 10_000, frequencyFactors: [Float](repeating: 1.5, count: 8))
+        let scaled = RotaryEmbedding(
+            layout: .neox, dimensions: 16, base: 10_000, frequencyFactors: [Float](repeating: 1.5, count: 8),
+            magnitudeScale: 1.25)
+        var rng = SeededGenerator(seed: 4)
+        let original = rng.floats(24)
+        var x = original, y = original
+        plain.apply(to: &x, heads: 1, headDimension: 24, position: 9)
+        scaled.apply(to: &y, heads: 1, headDimension: 24, position: 9)
+        for i in 0..<16 { #expect(abs(y[i] - 1.25 * x[i]) < 1e-5) }
+        #expect(Array(y[16...]) == Array(original[16...]))
+    }
+
     @Test func positionZeroIsIdentityAndPartialRotationKeepsTail() {
         let rope = RotaryEmbedding(layout: .neox, dimensions: 32, base: 10_000)
         var rng = SeededGenerator(seed: 2)

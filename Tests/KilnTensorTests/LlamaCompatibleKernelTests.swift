@@ -27,11 +27,13 @@ import Testing
         return Cache(keys: keyHalves, values: valueHalves, keyFloats: keyFloats, valueFloats: valueFloats)
     }
 
-    /// Softmax attention in double over positions 0 ..< length (keys and values as stored).
-    static func reference(_ q: ArraySlice<Float>, _ cache: Cache, length: Int, roundQueryToHalf: Bool) -> [Double] {
+    /// Softmax attention in double over positions first ..< length (keys and values as stored).
+    static func reference(
+        _ q: ArraySlice<Float>, _ cache: Cache, from first: Int = 0, length: Int, roundQueryToHalf: Bool
+    ) -> [Double] {
         let query = q.map { roundQueryToHalf ? Double(Float(Float16($0))) : Double($0) }
-        var scores = [Double](repeating: 0, count: length)
-        for t in 0..<length {
+        var scores = [Double](repeating: -.infinity, count: length)
+        for t in first..<length {
             var dot = 0.0
             for i in 0..<dim { dot += query[i] * Double(cache.keyFloats[t * rowStride + i]) }
             scores[t] = dot * 0.125
@@ -99,7 +101,10 @@ import Testing
         for i in 0..<Self.dim { #expect(abs(Double(out[i]) - expected[i]) <= 5e-3, "element \(i)") }
     }
 
-    @Test func tiledBodiesAgreeWhateverTheQueryGroupingAndMatchTheReference() {
+    /// Without a window and with one of 40 keys (which cuts every query past position 39 and
+    /// leaves whole tiles outside the later queries' windows).
+    @Test(arguments: [0, 40])
+    func tiledBodiesAgreeWhateverTheQueryGroupingAndMatchTheReference(window: Int) {
         var rng = SeededGenerator(seed: 15)
         let blockSize = 16, firstPosition = 30, rows = 120
         let queries = rng.floats(rows * Self.dim, scale: 2)
@@ -128,7 +133,7 @@ import Testing
                                 (portable ? kiln_attention_tiled_scalar : kiln_attention_tiled)(
                                     q.baseAddress! + row * Self.dim, Self.dim, Int32(n), Int32(firstPosition + row), keyBlocks,
                                     valueBlocks, Int32(blockSize), Self.rowStride, Int32(Self.dim), 0.125,
-                                    o.baseAddress! + row * Self.dim, Self.dim)
+                                    o.baseAddress! + row * Self.dim, Self.dim, Int32(window))
                                 row += n
                             }
                         }
@@ -142,9 +147,10 @@ import Testing
         #expect(grouped == run(rowsPerCall: 1, portable: false), "a query's result must not depend on the others")
         #expect(grouped == run(rowsPerCall: 37, portable: false))
         for row in stride(from: 0, to: rows, by: 7) {
+            let position = firstPosition + row
             let expected = Self.reference(
                 queries[(row * Self.dim)..<((row + 1) * Self.dim)], cache,
-                length: firstPosition + row + 1, roundQueryToHalf: false)
+                from: window > 0 ? max(0, position - window + 1) : 0, length: position + 1, roundQueryToHalf: false)
             // Float accumulation over ≤ 150 keys of values below 1 and ggml's exp (≈ 2 ulp).
             for i in 0..<Self.dim {
                 #expect(abs(Double(grouped[row * Self.dim + i]) - expected[i]) <= 2e-5, "row \(row) element \(i)")

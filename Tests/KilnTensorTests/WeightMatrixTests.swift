@@ -34,6 +34,13 @@ import Testing
         #expect(throws: TensorError.rowOutOfRange(row: -1, rows: 5)) { try weights.matrix.dequantizeRow(-1, into: &row) }
     }
 
+    @Test func rowRangeIsAViewOfThoseRows() throws {
+        let weights = try TestMatrix(.q8_0, rows: 6, columns: 64, seed: 5)
+        let middle = weights.matrix.rows(2..<5)
+        #expect(middle.rows == 3 && middle.columns == 64 && middle.rowByteCount == weights.matrix.rowByteCount)
+        for row in 0..<3 { #expect(middle.row(row) == weights.matrix.row(row + 2)) }
+    }
+
     @Test func q8_0DequantizesScaleTimesQuant() throws {
         // d = 0.5 (half 0x3800), quants 0, 1, -1, 127, -128, ...
         var block = [UInt8](repeating: 0, count: 34)

@@ -95,8 +95,8 @@ import Testing
 
     /// An architecture Kiln lacks is refused by name, listing the ones it has.
     @Test func unknownArchitectureNamesTheSupportedOnes() {
-        let message = ModelError.unsupportedArchitecture("phi3").description
-        #expect(message == "unsupported model architecture 'phi3' (supported: llama, qwen2, gemma3, qwen3)")
+        let message = ModelError.unsupportedArchitecture("mamba").description
+        #expect(message == "unsupported model architecture 'mamba' (supported: llama, qwen2, gemma3, qwen3, phi3)")
     }
 
     @Test func halfPrecisionCacheStaysCloseToTheFloatCache() throws {

@@ -282,14 +282,17 @@ void kiln_attention_span_half_scalar(const float *q, const uint16_t *keys, const
 /// float scores and accumulator, ggml's vector exp for the weights. The key and value of position t
 /// are at key_blocks[t / block_size] + (t % block_size)·stride (halves). Writes out + i·out_stride.
 /// A query's result does not depend on which other queries are in the call. dim ≤ 128
-/// (kiln_attention_tiled_supports).
+/// (kiln_attention_tiled_supports). window > 0: query i sees only the keys from its position − window + 1
+/// on (the others masked, as llama.cpp's sliding-window mask); 0: all keys up to its position.
 int kiln_attention_tiled_supports(int dim);
 void kiln_attention_tiled(const float *q, size_t q_stride, int rows, int first_position,
                           const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
-                          int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride);
+                          int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride,
+                          int window);
 void kiln_attention_tiled_scalar(const float *q, size_t q_stride, int rows, int first_position,
                                  const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
-                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride);
+                                 int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride,
+                                 int window);
 
 /// Folds one online-softmax state (from) into another (into), both [max, sum, acc[dim]], as
 /// llama.cpp reduces the parts of a split key range: an empty part is skipped, both sides are

@@ -72,19 +72,21 @@ public enum Attention {
     ///   - keyBlocks, valueBlocks: half-float blocks of `blockSize` positions of this KV head;
     ///     position `t` at `keyBlocks[t / blockSize] + (t % blockSize) · positionStride` elements.
     ///   - output: query `i`'s `[headDimension]` result at `output + i · outputStride`.
+    ///   - window: when positive, query `i` sees only the keys from its position − window + 1 on,
+    ///     the others masked as llama.cpp's sliding-window mask masks them.
     public static func attendTiled(
         queries: UnsafePointer<Float>, queryStride: Int, rows: Int, firstPosition: Int,
         keyBlocks: UnsafePointer<UnsafePointer<UInt16>?>,
         valueBlocks: UnsafePointer<UnsafePointer<UInt16>?>, blockSize: Int,
         positionStride: Int, headDimension: Int, scale: Float,
-        output: UnsafeMutablePointer<Float>, outputStride: Int
+        output: UnsafeMutablePointer<Float>, outputStride: Int, window: Int = 0
     ) {
         precondition(
             rows >= 1 && rows <= 64 && supportsTiled(headDimension: headDimension),
             "Attention.attendTiled: 1…64 rows and a head dimension up to 128")
         kiln_attention_tiled(
             queries, queryStride, Int32(rows), Int32(firstPosition), keyBlocks, valueBlocks,
-            Int32(blockSize), positionStride, Int32(headDimension), scale, output, outputStride)
+            Int32(blockSize), positionStride, Int32(headDimension), scale, output, outputStride, Int32(window))
     }
 
     /// Folds the online-softmax state `part` (of a later key range) into `state`, as llama.cpp

@@ -7,7 +7,9 @@ import Foundation
 /// `θ_i = position · frequencyScale · base^(−2i / dimensions) / frequencyFactor_i`.
 /// `.normal` pairs elements `(2i, 2i+1)` (llama.cpp `LLAMA_ROPE_TYPE_NORM`: Llama, Mistral);
 /// `.neox` pairs `(i, i + dimensions/2)` (`NEOX`: Qwen2, Phi-3). Head elements at
-/// `dimensions ..< headDimension` pass through unchanged. YaRN extrapolation is not supported.
+/// `dimensions ..< headDimension` pass through unchanged. The cosines and sines are multiplied by
+/// `magnitudeScale` (llama.cpp's `attn_factor`: LongRoPE's attention factor, else 1), which scales
+/// the rotated elements. YaRN extrapolation is not supported.
 ///
 /// Angles are rounded the way ggml rounds them, so that the rotated vectors (and, through the
 /// 8-bit activation roundings downstream, the logits) match llama.cpp's bit for bit: `θ` starts at
@@ -25,14 +27,17 @@ public struct RotaryEmbedding: Sendable {
     public let base: Float
     /// Linear position scaling (`1 / rope.scaling.factor` for linear scaling, else 1).
     public let frequencyScale: Float
-    /// Per-pair divisors of the frequency (Llama 3.1's `rope_freqs`), `[dimensions / 2]`, or empty.
+    /// Per-pair divisors of the frequency (Llama 3.1's `rope_freqs`, Phi-3's LongRoPE factors),
+    /// `[dimensions / 2]`, or empty.
     public let frequencyFactors: [Float]
+    /// Multiplier of the cosines and sines (`rope.scaling.attn_factor`, default 1).
+    public let magnitudeScale: Float
     /// `powf(base, −2 / dimensions)`: the ratio of consecutive pairs' frequencies.
     private let thetaScale: Float
 
     public init(
         layout: Layout, dimensions: Int, base: Float, frequencyScale: Float = 1,
-        frequencyFactors: [Float] = []
+        frequencyFactors: [Float] = [], magnitudeScale: Float = 1
     ) {
         precondition(dimensions > 0 && dimensions % 2 == 0, "RoPE dimensions must be positive and even")
         precondition(
@@ -43,6 +48,7 @@ public struct RotaryEmbedding: Sendable {
         self.base = base
         self.frequencyScale = frequencyScale
         self.frequencyFactors = frequencyFactors
+        self.magnitudeScale = magnitudeScale
         thetaScale = powf(base, -2 / Float(dimensions))
     }
 
@@ -53,8 +59,9 @@ public struct RotaryEmbedding: Sendable {
         for i in 0..<dimensions / 2 {
             let extrapolated = frequencyFactors.isEmpty ? theta : theta / frequencyFactors[i]
             let angle = frequencyScale * extrapolated
-            cos[i] = cosf(angle)
-            sin[i] = sinf(angle)
+            // As ggml's rope_yarn: cosf(θ) · mscale (exact when the scale is 1).
+            cos[i] = cosf(angle) * magnitudeScale
+            sin[i] = sinf(angle) * magnitudeScale
             theta *= thetaScale
         }
     }

@@ -64,6 +64,23 @@ public struct WeightMatrix: @unchecked Sendable {
         try self.init(type: tensor.type, rows: rows, columns: dimensions[0], bytes: file.data(of: tensor))
     }
 
+    private init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer, rowByteCount: Int) {
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.data = data
+        self.rowByteCount = rowByteCount
+    }
+
+    /// Rows `range` as a matrix of their own, a view of the same bytes: the parts of a fused
+    /// tensor (Phi-3's `attn_qkv`, its gate and up halves of `ffn_up`).
+    public func rows(_ range: Range<Int>) -> WeightMatrix {
+        precondition(!range.isEmpty && range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) of \(rows)")
+        return WeightMatrix(
+            type: type, rows: range.count, columns: columns, data: data + range.lowerBound * rowByteCount,
+            rowByteCount: rowByteCount)
+    }
+
     /// Total bytes the matrix spans: `rows * rowByteCount`.
     public var byteCount: Int { rows * rowByteCount }
 

@@ -12,6 +12,8 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
     case gemma3
     /// `qwen3`: the Llama block with query/key norms and NeoX RoPE, no biases.
     case qwen3
+    /// `phi3`: the Llama block with fused QKV and gate/up tensors, NeoX RoPE, LongRoPE scaling.
+    case phi3
 
     static var supportedNames: [String] { allCases.map(\.rawValue) }
 
@@ -22,6 +24,7 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
         case .qwen2: Qwen2.self
         case .gemma3: Gemma3.self
         case .qwen3: Qwen3.self
+        case .phi3: Phi3.self
         }
     }
 }
@@ -68,6 +71,13 @@ public struct TransformerConfiguration: Sendable, Equatable {
     /// Linear RoPE position scaling: positions are multiplied by this (1 / `rope.scaling.factor`).
     public var ropeFrequencyScale: Float
     public var ropeLayout: RotaryLayout
+    /// The context the model was trained for before its RoPE was extended
+    /// (`rope.scaling.original_context_length`, default `contextLength`): LongRoPE takes its long
+    /// factors when the context in force exceeds it.
+    public var ropeOriginalContextLength = 0
+    /// Multiplier of RoPE's cosines and sines (`rope.scaling.attn_factor`, default 1: LongRoPE's
+    /// attention factor).
+    public var ropeAttentionFactor: Float = 1
     /// RMSNorm epsilon (`attention.layer_norm_rms_epsilon`).
     public var rmsNormEpsilon: Float
     /// Multiplier of `q·k` in attention (1/√headDimension unless the architecture says otherwise).
@@ -158,6 +168,13 @@ public struct TransformerConfiguration: Sendable, Equatable {
             throw ModelError.invalidMetadata(key: prefix + "rope.freq_base", reason: "\(ropeFrequencyBase) must be > 1")
         }
         ropeFrequencyScale = try Self.ropeScale(file: file, prefix: prefix)
+        ropeOriginalContextLength = file.int(prefix + "rope.scaling.original_context_length") ?? contextLength
+        guard ropeOriginalContextLength > 0, ropeOriginalContextLength <= 1 << 24 else {
+            throw ModelError.invalidMetadata(
+                key: prefix + "rope.scaling.original_context_length",
+                reason: "\(ropeOriginalContextLength) is not in 1…\(1 << 24)")
+        }
+        ropeAttentionFactor = try Self.positiveFloat(file, prefix + "rope.scaling.attn_factor", default: 1)
         ropeLayout = .adjacent
         attentionScale = 1 / Float(headDimension).squareRoot()
         rmsNormEpsilon = file.float(prefix + "attention.layer_norm_rms_epsilon") ?? 1e-5
@@ -186,26 +203,5 @@ public struct TransformerConfiguration: Sendable, Equatable {
             throw ModelError.invalidMetadata(key: key, reason: "\(value) must be a positive number")
         }
         return value
-    }
-
-    /// Linear scaling is supported; YaRN and other schemes would silently give wrong results,
-    /// so they are refused.
-    private static func ropeScale(file: GGUFFile, prefix: String) throws -> Float {
-        let type = file.string(prefix + "rope.scaling.type") ?? "none"
-        let factor = file.float(prefix + "rope.scaling.factor") ?? file.float(prefix + "rope.scale_linear") ?? 1
-        switch type {
-        case "none":
-            if file.float(prefix + "rope.scale_linear") == nil { return 1 }
-            fallthrough
-        case "linear":
-            guard factor.isFinite, factor > 0 else {
-                throw ModelError.invalidMetadata(key: prefix + "rope.scaling.factor", reason: "\(factor) must be > 0")
-            }
-            return 1 / factor
-        default:
-            throw ModelError.invalidMetadata(
-                key: prefix + "rope.scaling.type",
-                reason: "RoPE scaling '\(type)' is not supported (only linear)")
-        }
     }
 }

@@ -69,11 +69,13 @@ public final class TransformerModel: @unchecked Sendable {
         self.configuration = configuration
         self.options = options
         contextLength = min(configuration.contextLength, options.contextLength ?? .max)
+        let ropeFactors = weights.ropeFactors(
+            contextLength: contextLength, originalContextLength: configuration.ropeOriginalContextLength)
         rope = RotaryEmbedding(
             layout: configuration.ropeLayout == .adjacent ? .normal : .neox,
             dimensions: configuration.ropeDimensionCount, base: configuration.ropeFrequencyBase,
-            frequencyScale: configuration.ropeFrequencyScale,
-            frequencyFactors: weights.ropeFrequencyFactors)
+            frequencyScale: configuration.ropeFrequencyScale, frequencyFactors: ropeFactors,
+            magnitudeScale: configuration.ropeAttentionFactor)
         let slides = configuration.slidingWindowLayers.contains(true) && configuration.slidingWindow > 0
         if slides
             && (configuration.slidingWindowRopeFrequencyBase != configuration.ropeFrequencyBase
@@ -82,8 +84,8 @@ public final class TransformerModel: @unchecked Sendable {
             localRope = RotaryEmbedding(
                 layout: rope.layout, dimensions: configuration.ropeDimensionCount,
                 base: configuration.slidingWindowRopeFrequencyBase,
-                frequencyScale: configuration.slidingWindowRopeFrequencyScale,
-                frequencyFactors: weights.ropeFrequencyFactors)
+                frequencyScale: configuration.slidingWindowRopeFrequencyScale, frequencyFactors: ropeFactors,
+                magnitudeScale: configuration.ropeAttentionFactor)
         } else {
             localRope = nil
         }

@@ -34,32 +34,11 @@ enum Gemma3: DecoderArchitecture {
             }
             c.finalLogitSoftcap = softcap
         }
-        let window = file.int(prefix + "attention.sliding_window") ?? 0
-        guard window >= 0, window <= 1 << 24 else {
-            throw ModelError.invalidMetadata(key: prefix + "attention.sliding_window", reason: "\(window) is out of range")
-        }
-        guard window > 0 else { return }
-        c.slidingWindow = window
-        c.slidingWindowLayers = try slidingWindowLayers(file: file, key: prefix + "attention.sliding_window_pattern", layers: c.blockCount)
+        try c.readSlidingWindow(file: file, defaultPeriod: defaultPatternPeriod)
+        guard c.slidingWindow > 0 else { return }
+        c.slidingWindowRopeFrequencyScale = 1
         c.slidingWindowRopeFrequencyBase = try TransformerConfiguration.positiveFloat(
             file, prefix + "rope.freq_base_swa", default: 10_000)
-    }
-
-    /// Which layers slide: one flag per layer, or a period p whose layers `i % p < p − 1` slide
-    /// (0: every layer), as llama.cpp's `set_swa_pattern`.
-    static func slidingWindowLayers(file: GGUFFile, key: String, layers: Int) throws -> [Bool] {
-        if case .array(let values)? = file.metadata[key] {
-            let flags = values.compactMap(\.boolValue)
-            guard flags.count == values.count, flags.count == layers else {
-                throw ModelError.invalidMetadata(key: key, reason: "expected \(layers) booleans, one per layer")
-            }
-            return flags
-        }
-        let period = file.int(key) ?? defaultPatternPeriod
-        guard period >= 0, period <= layers + 1 else {
-            throw ModelError.invalidMetadata(key: key, reason: "\(period) is not a period of \(layers) layers")
-        }
-        return (0..<layers).map { period == 0 || $0 % period < period - 1 }
     }
 
     static func loadWeights(from file: GGUFFile, configuration: TransformerConfiguration) throws -> TransformerWeights {

@@ -7,8 +7,17 @@ import KilnFormats
 /// x += Wdown · (SiLU(Wgate · m) ⊙ Wup · m) with m = RMSNorm(x); logits = Wout · RMSNorm(x).
 /// RoPE rotates adjacent pairs (GGUF converters permute Q and K rows for this), no biases, and
 /// the output projection is `output.weight` or, when the file has none, the embedding table.
+/// Llama 3.1's RoPE scaling arrives as the `rope_freqs` tensor (per-pair divisors of the
+/// frequencies), which the shared loader reads.
+///
+/// Mistral's sliding window: when the file sets `llama.attention.sliding_window`, every layer
+/// attends to that many positions (or the layers `attention.sliding_window_pattern` names), as
+/// Mistral 7B v0.1 was trained. llama.cpp's `llama` graph ignores the key and attends globally;
+/// its own converter does not write it for Mistral, so files that carry it come from elsewhere.
 enum Llama: DecoderArchitecture {
-    static func configure(_ configuration: inout TransformerConfiguration, file: GGUFFile) throws {}
+    static func configure(_ configuration: inout TransformerConfiguration, file: GGUFFile) throws {
+        try configuration.readSlidingWindow(file: file, defaultPeriod: nil)
+    }
 
     static func loadWeights(from file: GGUFFile, configuration: TransformerConfiguration) throws -> TransformerWeights {
         try TensorLoader(file: file).loadDecoder(configuration)

@@ -33,8 +33,8 @@ enum LlamaCompatibleAttention {
     }
 
     /// Attends every token of `batch` for one layer (shapes, `scale` and `window` as
-    /// `PagedAttention.attend`). A sliding-window layer takes the tiled body only while the window
-    /// cuts nothing (the body is causal only); past that its tokens go one by one.
+    /// `PagedAttention.attend`). A sliding-window layer's prompt chunk takes the tiled body with the
+    /// window's mask, as llama.cpp's does.
     static func attend(
         layer: Int, batch: ForwardBatch, cache: PagedKVCache, headCount: Int,
         queries: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scale: Float, window: Int = 0,
@@ -48,7 +48,6 @@ enum LlamaCompatibleAttention {
         func isTiled(_ sequence: Int) -> Bool {
             let tokens = batch.tokenRange(ofSequence: sequence)
             return tiledSupported && tokens.count >= tiledMinimumTokens
-                && (window == 0 || Int(batch.tokenPositions[tokens.upperBound - 1]) < window)
         }
 
         // Tokens of sequences below the tiled threshold: one item per (token, head).
@@ -135,7 +134,8 @@ enum LlamaCompatibleAttention {
                         rows: rows, firstPosition: firstPosition, keyBlocks: keyBlocks,
                         valueBlocks: valueBlocks, blockSize: cache.blockSize,
                         positionStride: dimension, headDimension: dimension, scale: scale,
-                        output: output + first * rowWidth + head * dimension, outputStride: rowWidth)
+                        output: output + first * rowWidth + head * dimension, outputStride: rowWidth,
+                        window: window)
                 }
             }
         }
