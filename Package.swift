@@ -149,7 +149,8 @@ let package = Package(
             name: "KilnExecutorsTests", dependencies: ["KilnExecutors", "KilnServe", "KilnImage", "KilnText", "KilnTokenizer"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
-            name: "KilnAPITests", dependencies: ["KilnAPI", "KilnHTTP", "KilnJSON", "KilnImage", .product(name: "Logging", package: "swift-log")],
+            name: "KilnAPITests",
+            dependencies: ["KilnAPI", "KilnHTTP", "KilnJSON", "KilnImage", "KilnServe", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )
