@@ -25,6 +25,8 @@ struct ServeModelLoader {
         scheduler.maxImageBatch = settings.imageMaxBatch
         scheduler.maxRunningImages = settings.imageMaxRunning
         scheduler.imageStepsOverlapText = settings.imageOverlap
+        scheduler.computeSharing = ComputeSharing(rawValue: settings.computeSharing) ?? .textFirst
+        scheduler.imageThreadsBesideText = settings.imageThreadsBesideText
         scheduler.maxRunningEmbeddingJobs = settings.embeddingMaxRunning
         scheduler.embeddingPassTokens = settings.embeddingPassTokens
         scheduler.embeddingPassTokensBesideText = settings.embeddingPassTokensBesideText
@@ -65,7 +67,8 @@ struct ServeModelLoader {
             ? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent : settings.modelName
         // Embedding models: the sentence encoder, then the language model itself when it pools.
         var embeddingModels: [(model: EmbeddingService.Model, engine: EncoderExecutor.Model)] = []
-        if let embedding = try loadEmbeddingModel(logger: logger) {
+        let embedding = try loadEmbeddingModel(logger: logger)
+        if let embedding {
             embeddingModels.append(
                 (
                     EmbeddingService.Model(
@@ -86,9 +89,15 @@ struct ServeModelLoader {
         let embeddingExecutor =
             embeddingModels.isEmpty
             ? nil : EncoderExecutor(models: Dictionary(uniqueKeysWithValues: embeddingModels.map { ($0.model.id, $0.engine) }))
+        // Text-side kernels (the language model's, the encoder's) run on the scheduler thread, the
+        // image pipeline's on the image lane: the scheduler shares the cores between the two.
+        let threadBudget = WorkerPoolBudget(
+            cores: ProcessInfo.processInfo.activeProcessorCount,
+            text: [model.pool] + (embedding.map { [$0.kernels.pool] } ?? []),
+            image: image.map { [$0.pipeline.kernels.pool] } ?? [])
         let scheduler = try Scheduler(
             settings: schedulerSettings, executor: executor, imageExecutor: imageExecutor,
-            embeddingExecutor: embeddingExecutor, observer: observer)
+            embeddingExecutor: embeddingExecutor, threadBudget: threadBudget, observer: observer)
 
         var apiSettings = TextGenerationService.Settings()
         apiSettings.generation.maxN = settings.maxN
@@ -143,7 +152,9 @@ struct ServeModelLoader {
     /// The encoder and tokenizer of `embedding_model` (nil for "none"). The default model is
     /// fetched once into the cache; when that fails the server goes on without embeddings (the
     /// endpoint answers 503) rather than without everything.
-    func loadEmbeddingModel(logger: Logger) throws -> (name: String, encoder: SentenceEncoder, tokenizer: Tokenizer)? {
+    func loadEmbeddingModel(
+        logger: Logger
+    ) throws -> (name: String, encoder: SentenceEncoder, tokenizer: Tokenizer, kernels: KernelContext)? {
         guard settings.embeddingModel != DefaultEmbeddingModel.disabled else { return nil }
         let started = Date()
         let directory: String
@@ -161,9 +172,10 @@ struct ServeModelLoader {
         }
         let encoder: SentenceEncoder
         let tokenizer: Tokenizer
+        let threads = settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount
+        let kernels = KernelContext(threads: threads)
         do {
-            let threads = settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount
-            (encoder, tokenizer) = try EmbeddingModelLoading.load(path: directory, kernels: KernelContext(threads: threads))
+            (encoder, tokenizer) = try EmbeddingModelLoading.load(path: directory, kernels: kernels)
         } catch {
             throw ModelLoadError(kind: "embedding", path: directory, underlying: error)
         }
@@ -175,7 +187,7 @@ struct ServeModelLoader {
                 "max_input_tokens": .stringConvertible(encoder.maxInputTokens), "pooling": .string(encoder.pooling.rawValue),
                 "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
             ])
-        return (name, encoder, tokenizer)
+        return (name, encoder, tokenizer, kernels)
     }
 
     var imageServiceSettings: ImageGenerationService.Settings {
