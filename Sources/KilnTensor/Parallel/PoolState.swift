@@ -144,7 +144,9 @@ final class PoolState: @unchecked Sendable {
     private func enter(generation: UInt32, index: Int) -> Bool {
         while true {
             let current = kiln_atomic_load(gate)
-            guard current >> 32 == Int(generation), current & Self.closedBit == 0,
+            // The generation fills the word's top 32 bits, sign bit included: compare as UInt32
+            // (as Int, a generation past 2^31 never matched, and no worker ever entered again).
+            guard UInt32(truncatingIfNeeded: current >> 32) == generation, current & Self.closedBit == 0,
                 index < (current >> Self.admittedShift) & Self.admittedMask
             else { return false }
             if kiln_atomic_compare_exchange(gate, current, current + 1) != 0 { return true }
