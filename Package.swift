@@ -90,7 +90,7 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(
             name: "KilnExecutors",
-            dependencies: ["KilnServe", "KilnText", "KilnImage"],
+            dependencies: ["KilnServe", "KilnText", "KilnImage", "KilnTensor"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(
             name: "KilnAPI",
@@ -146,11 +146,13 @@ let package = Package(
             name: "KilnServeTests", dependencies: ["KilnServe"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
-            name: "KilnExecutorsTests", dependencies: ["KilnExecutors", "KilnServe", "KilnImage", "KilnText", "KilnTokenizer"],
+            name: "KilnExecutorsTests", dependencies: ["KilnExecutors", "KilnServe", "KilnImage", "KilnText", "KilnTokenizer", "KilnTensor"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "KilnAPITests",
-            dependencies: ["KilnAPI", "KilnHTTP", "KilnJSON", "KilnImage", "KilnGrammar", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "KilnAPI", "KilnHTTP", "KilnJSON", "KilnImage", "KilnGrammar", "KilnServe", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

@@ -12,6 +12,14 @@ void kiln_park(uint32_t *word, uint32_t expected) {
 void kiln_wake_all(uint32_t *word) {
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
+
+void kiln_park_tagged(uint32_t *word, uint32_t expected, uint32_t tag) {
+    syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, expected, NULL, NULL, tag ? tag : 1u);
+}
+
+void kiln_wake_tagged(uint32_t *word, uint32_t tags) {
+    if (tags) syscall(SYS_futex, word, FUTEX_WAKE_BITSET_PRIVATE, INT_MAX, NULL, NULL, tags);
+}
 #else
 #include <time.h>
 
@@ -22,4 +30,11 @@ void kiln_park(uint32_t *word, uint32_t expected) {
 }
 
 void kiln_wake_all(uint32_t *word) { (void)word; }
+
+void kiln_park_tagged(uint32_t *word, uint32_t expected, uint32_t tag) {
+    (void)tag;
+    kiln_park(word, expected);
+}
+
+void kiln_wake_tagged(uint32_t *word, uint32_t tags) { (void)word; (void)tags; }
 #endif

@@ -162,4 +162,17 @@ import Testing
             #expect(rows[length - 1] == alone, "prefix of \(length)")
         }
     }
+
+    /// The scheduler's compute sharing lowers the pool's thread budget while an image runs: the
+    /// kernels' parts stay the same (sized by the pool's threads), so the logits may not change.
+    @Test func aThreadBudgetLeavesTheLogitsBitIdentical() throws {
+        let model = try ModelFixtures.loadModel()
+        let prompt = Self.prompts[0]
+        let whole = try Self.runAlone(model, prompt: prompt, steps: 3)
+        model.pool.threadBudget = 1
+        defer { model.pool.threadBudget = model.pool.threadCount }
+        let budgeted = try Self.runAlone(model, prompt: prompt, steps: 3)
+        #expect(model.pool.threadBudget == 1 && model.pool.threadCount == 2)
+        #expect(budgeted == whole)
+    }
 }

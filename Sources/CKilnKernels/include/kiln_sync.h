@@ -32,5 +32,12 @@ static inline void kiln_spin_pause(void) {
 void kiln_park(uint32_t *word, uint32_t expected);
 /// Wakes every thread parked on `word`.
 void kiln_wake_all(uint32_t *word);
+/// `kiln_park` for a thread that only some wake-ups concern: it carries `tag` (a bit set, 0 taken
+/// as 1) and `kiln_wake_tagged` wakes it only when their bits meet (Linux futex bit sets; elsewhere
+/// the same short-sleep poll as `kiln_park`, which needs no wake).
+void kiln_park_tagged(uint32_t *word, uint32_t expected, uint32_t tag);
+/// Wakes the threads parked on `word` whose tag shares a bit with `tags` (none when `tags` is 0).
+/// Threads parked with plain `kiln_park` match every tag.
+void kiln_wake_tagged(uint32_t *word, uint32_t tags);
 
 #endif

@@ -171,5 +171,8 @@ public final class SchedulerMetricsExporter: @unchecked Sendable {
         reported = metrics
     }
 
-    private static func duration(_ seconds: Double) -> Duration { .nanoseconds(Int64(seconds * 1e9)) }
+    /// A duration for a histogram, never negative: swift-prometheus traps rendering a histogram
+    /// whose sum is negative ("Negative value is not representable"), which took `/metrics` and
+    /// the server down when a clock reading raced an admission.
+    static func duration(_ seconds: Double) -> Duration { .nanoseconds(Int64(max(seconds, 0) * 1e9)) }
 }

@@ -77,7 +77,9 @@ extension Scheduler {
             let job = queue.popFirst(of: { $0.work.kind == .image }, if: { _ in true })
         {
             admitted = true
-            recorder.observe(.queueTime(seconds: (now - job.submittedAt).seconds))
+            // Not the iteration's `now`: this phase delivers finished images first, and a client
+            // may submit its next job before this line (its queue time would be negative).
+            recorder.observe(.queueTime(seconds: (clock.now() - job.submittedAt).seconds))
             guard job.markRunning(), case .image(let request) = job.work else {
                 deliverEnd(of: job, outcome: .cancelled, usage: job.work.usageBeforeRunning)
                 continue

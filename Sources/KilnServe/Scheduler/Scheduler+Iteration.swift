@@ -21,7 +21,10 @@ extension Scheduler {
         var progressed = endFinishedSequences(now: now)
         progressed = admitWaitingWork(now: now) || progressed
         progressed = runImagePhase(now: now) || progressed
+        // Shares before the embedding slice and again before the text batch: the slice may admit.
+        updateThreadShares()
         progressed = runEmbeddingPhase(now: now) || progressed
+        updateThreadShares()
         if !running.isEmpty {
             reserveBlocksForNextTokens()
         }

@@ -56,6 +56,10 @@ public final class Scheduler: @unchecked Sendable {
     var imageStepOrder: UInt64 = 0
     /// Runs image turns (set up in `init`).
     private(set) var imageLane: ImageLane!
+    /// Where the compute-sharing policy's thread shares go (nil: the engines use every core).
+    let threadBudget: ThreadBudget?
+    /// The shares last given to `threadBudget` (nil: none yet).
+    var appliedThreadShares: ThreadShares?
 
     // Submission state: guarded by `stateLock`.
     private let stateLock = NSLock()
@@ -81,6 +85,8 @@ public final class Scheduler: @unchecked Sendable {
     ///   - executor: the engine; called only from the scheduler thread.
     ///   - imageExecutor: the diffusion engine for image jobs (nil: image jobs are refused).
     ///   - embeddingExecutor: the embedding engine (nil: embedding jobs are refused).
+    ///   - threadBudget: the engines' worker pools, given their thread shares under
+    ///     `settings.computeSharing` (nil: the engines use every core whatever else runs).
     ///   - clock: time source for deadlines and latency metrics.
     ///   - hashFunction: names full blocks in the prefix cache (injectable to force collisions).
     ///   - observer: receives single latency observations for histograms.
@@ -89,6 +95,7 @@ public final class Scheduler: @unchecked Sendable {
         executor: BatchExecutor,
         imageExecutor: ImageExecutor? = nil,
         embeddingExecutor: EmbeddingExecutor? = nil,
+        threadBudget: ThreadBudget? = nil,
         clock: ServeClock = SystemClock(),
         hashFunction: BlockHashFunction = .fnv1a,
         observer: SchedulerObserver? = nil
@@ -98,6 +105,7 @@ public final class Scheduler: @unchecked Sendable {
         self.executor = executor
         self.imageExecutor = imageExecutor
         self.embeddingExecutor = embeddingExecutor
+        self.threadBudget = threadBudget
         self.clock = clock
         self.queue = JobQueue(
             capacity: settings.maxQueuedJobs,
@@ -301,6 +309,7 @@ public final class Scheduler: @unchecked Sendable {
     /// Fails everything left with `.shuttingDown`; `iterationLock` must be held.
     func tearDownLocked() {
         tearDownImagesLocked()
+        defer { updateThreadShares() }
         tearDownEmbeddingsLocked()
         for sequence in running + preempted {
             endSequence(sequence, outcome: .failed(.shuttingDown))

@@ -28,6 +28,12 @@ public struct SchedulerSettings: Sendable, Equatable {
     /// the scheduler loop between text iterations (false). Overlapping keeps token streams moving
     /// while a step runs; in the loop, every token waits for the step of its iteration.
     public var imageStepsOverlapText: Bool = true
+    /// How the cores are shared while text and overlapping image steps run at once (applied
+    /// through the scheduler's `ThreadBudget`, if it has one).
+    public var computeSharing: ComputeSharing = .textFirst
+    /// Under `.textFirst`, the threads image kernels keep to while text runs; 0 = half the cores
+    /// (at least one). Text gets the cores left (at least one).
+    public var imageThreadsBesideText: Int = 0
     /// Embedding jobs admitted at once; the rest wait in the queue.
     public var maxRunningEmbeddingJobs: Int = 64
     /// Tokens one embedding pass may hold, summed over its inputs, while no text runs (an input
@@ -73,6 +79,9 @@ public struct SchedulerSettings: Sendable, Equatable {
         try require(
             maxRunningImages >= 1 && maxRunningImages <= 4096,
             "maxRunningImages must be in 1...4096 (got \(maxRunningImages))")
+        try require(
+            imageThreadsBesideText >= 0 && imageThreadsBesideText <= 4096,
+            "imageThreadsBesideText must be in 0...4096 (got \(imageThreadsBesideText))")
         try require(
             maxRunningEmbeddingJobs >= 1 && maxRunningEmbeddingJobs <= 65_536,
             "maxRunningEmbeddingJobs must be in 1...65536 (got \(maxRunningEmbeddingJobs))")

@@ -9,6 +9,12 @@ import Foundation
 /// kernels of one token step are picked up in well under a microsecond), then park on a futex until
 /// woken. The caller runs its share and spins until every worker has checked in.
 ///
+/// The thread budget (`threadBudget`) lowers how many of the threads a dispatch uses, from any
+/// thread and at any time (the next dispatch honours it): a scheduler that runs two pools side by
+/// side gives each its share of the cores, and the workers outside the budget park instead of
+/// polling. The work is still split for `threadCount` threads (as kernels size their parts by it),
+/// so a budget changes which thread does a part, never the parts nor the results.
+///
 /// Calls are blocking and must come from one thread at a time (the engine loop). A call made while
 /// another dispatch is in flight — from inside a job, or from a second thread — does not deadlock:
 /// it runs its whole job on the calling thread.
@@ -35,7 +41,7 @@ public final class WorkerPool: @unchecked Sendable {
         spinMicroseconds: Int = 2_000
     ) {
         self.threadCount = min(max(threadCount, 1), 256)
-        state = PoolState(spinNanoseconds: UInt64(max(spinMicroseconds, 0)) * 1_000)
+        state = PoolState(spinNanoseconds: UInt64(max(spinMicroseconds, 0)) * 1_000, threadCount: self.threadCount)
         for index in 1..<self.threadCount {
             let context = Unmanaged.passRetained(WorkerContext(state: state, index: index)).toOpaque()
             var thread = pthread_t()
@@ -56,24 +62,38 @@ public final class WorkerPool: @unchecked Sendable {
         for thread in threads { pthread_join(thread, nil) }
     }
 
-    /// Runs `body(threadIndex)` once on each of the `threadCount` threads (`threadIndex` in
-    /// `0 ..< threadCount`, 0 being the caller) and returns when all have finished.
+    /// Threads a dispatch may use, the caller included: `1 ... threadCount` (a value outside is
+    /// clamped). Starts at `threadCount`; thread-safe.
+    public var threadBudget: Int {
+        get { kiln_atomic_load(state.budget) }
+        set { kiln_atomic_store(state.budget, min(max(newValue, 1), threadCount)) }
+    }
+
+    /// Runs `body(threadIndex)` once for each `threadIndex` in `0 ..< threadCount` and returns when
+    /// all have finished: each on a thread of its own (0 being the caller), except that under a
+    /// thread budget the caller also runs the indices of the threads outside it.
     public func runOnEveryThread(_ body: (_ threadIndex: Int) -> Void) {
-        guard threadCount > 1, state.beginDispatch() else {
+        let admitted = min(threadBudget, threadCount)
+        guard admitted > 1, state.beginDispatch() else {
             for index in 0..<threadCount { body(index) }
             return
         }
-        dispatchClaimed(body, closable: false)
+        let threadCount = threadCount
+        dispatchClaimed(
+            { index in
+                body(index)
+                if index == 0 { for outside in admitted..<threadCount { body(outside) } }
+            }, admitted: admitted, closable: false)
     }
 
-    /// Publishes `body` to the workers and runs it as thread 0; the caller has claimed the pool
-    /// with `beginDispatch`. A closable job may be skipped by workers that arrive after the caller
-    /// finished its share (see `PoolState`).
-    private func dispatchClaimed(_ body: (Int) -> Void, closable: Bool) {
+    /// Publishes `body` to workers `1 ..< admitted` and runs it as thread 0; the caller has claimed
+    /// the pool with `beginDispatch`. A closable job may be skipped by workers that arrive after
+    /// the caller finished its share (see `PoolState`).
+    private func dispatchClaimed(_ body: (Int) -> Void, admitted: Int, closable: Bool) {
         withoutActuallyEscaping(body) { job in
-            state.publish(job)
+            state.publish(job, admitted: admitted)
             job(0)
-            state.finish(workerCount: threadCount - 1, closable: closable)
+            state.finish(workerCount: admitted - 1, closable: closable)
         }
         state.endDispatch()
     }
@@ -85,8 +105,18 @@ public final class WorkerPool: @unchecked Sendable {
         guard count > 0 else { return }
         let grain = max(grain, 1)
         let chunkCount = (count + grain - 1) / grain
+        guard chunkCount > 1, threadCount > 1 else {
+            body(0..<count)
+            return
+        }
+        let admitted = min(threadBudget, chunkCount)
+        if admitted == 1 {
+            // The budget leaves the caller alone: the same chunks, in order, on this thread.
+            for start in stride(from: 0, to: count, by: grain) { body(start..<min(start + grain, count)) }
+            return
+        }
         // Nested or concurrent calls run inline: the chunk counter belongs to the dispatch in flight.
-        guard chunkCount > 1, threadCount > 1, state.beginDispatch() else {
+        guard state.beginDispatch() else {
             body(0..<count)
             return
         }
@@ -101,7 +131,7 @@ public final class WorkerPool: @unchecked Sendable {
                     let start = chunk * grain
                     body(start..<min(start + grain, count))
                 }
-            }, closable: true)
+            }, admitted: admitted, closable: true)
     }
 }
 

@@ -96,6 +96,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("image.image_max_running")) var imageMaxRunning: Int?
     @Option(help: help("image.image_overlap")) var imageOverlap: Bool?
     @Option(help: help("image.image_threads")) var imageThreads: Int?
+    @Option(help: help("image.compute_sharing")) var computeSharing: String?
+    @Option(help: help("image.image_threads_beside_text")) var imageThreadsBesideText: Int?
     @Option(help: help("image.winograd_tiles")) var winogradTiles: Int?
     @Option(help: help("image.winograd4_tiles")) var winograd4Tiles: Int?
     @Option(help: help("image.pack_buffers_mb")) var packBuffersMb: Int?
@@ -184,6 +186,8 @@ struct ServeCommand: ParsableCommand {
         add("image.image_max_running", imageMaxRunning.map { .integer($0) })
         add("image.image_overlap", imageOverlap.map { .bool($0) })
         add("image.image_threads", imageThreads.map { .integer($0) })
+        add("image.compute_sharing", computeSharing.map { .string($0) })
+        add("image.image_threads_beside_text", imageThreadsBesideText.map { .integer($0) })
         add("image.winograd_tiles", winogradTiles.map { .integer($0) })
         add("image.winograd4_tiles", winograd4Tiles.map { .integer($0) })
         add("image.pack_buffers_mb", packBuffersMb.map { .integer($0) })

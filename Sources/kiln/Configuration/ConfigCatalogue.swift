@@ -1,5 +1,6 @@
 import Foundation
 import KilnHTTP
+import KilnServe
 
 /// The list of every `kiln serve` setting, in the order of `Config/kiln.toml`, and the merging of
 /// the file, the environment and the flags over the defaults.
@@ -198,6 +199,14 @@ enum ConfigCatalogue {
             key: "image.image_threads", binding: .integer(\.imageThreads),
             help: "Threads of the image models' kernel pool (0 = one per core)."),
         ConfigSetting(
+            key: "image.compute_sharing", binding: .string(\.computeSharing),
+            help:
+                "How text and overlapping denoising steps share the cores while both run: text_first (the image's kernels keep to image_threads_beside_text threads, text's to the cores left) or off (each uses every core)."
+        ),
+        ConfigSetting(
+            key: "image.image_threads_beside_text", binding: .integer(\.imageThreadsBesideText),
+            help: "Under compute_sharing = text_first, threads the image kernels use while text runs (0 = half the cores, at least one)."),
+        ConfigSetting(
             key: "image.winograd_tiles", binding: .integer(\.winogradTiles),
             help: "3×3 convolutions over at least this many 2×2 output tiles use Winograd F(2×2) (0 = no Winograd)."),
         ConfigSetting(
@@ -344,6 +353,9 @@ enum ConfigCatalogue {
         try require((1...256).contains(settings.imageMaxBatch), "image_max_batch must be between 1 and 256")
         try require((1...4096).contains(settings.imageMaxRunning), "image_max_running must be between 1 and 4096")
         try require((0...256).contains(settings.imageThreads), "image_threads must be between 0 and 256")
+        try require(ComputeSharing(rawValue: settings.computeSharing) != nil, "compute_sharing must be text_first or off")
+        try require(
+            (0...256).contains(settings.imageThreadsBesideText), "image_threads_beside_text must be between 0 and 256")
         try require(settings.winogradTiles >= 0 && settings.winograd4Tiles >= 0, "winograd_tiles and winograd4_tiles must not be negative")
         try require((0...(1 << 20)).contains(settings.packBuffersMb), "pack_buffers_mb must be between 0 and 1048576")
         try require(

@@ -68,6 +68,8 @@ struct ServeSettings: Equatable {
     var imageMaxRunning = 8
     var imageOverlap = true
     var imageThreads = 0
+    var computeSharing = "text_first"
+    var imageThreadsBesideText = 0
     var winogradTiles = 64
     var winograd4Tiles = 64
     var packBuffersMb = 128

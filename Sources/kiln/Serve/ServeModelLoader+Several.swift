@@ -105,7 +105,7 @@ extension ServeModelLoader {
         metrics: OpsMetrics, logger: Logger
     ) throws -> (scheduler: Scheduler?, images: ImageGenerationService?, embeddings: EmbeddingService?) {
         let image = try loadImagePipeline(logger: logger)
-        let embeddingModels = try loadEmbeddingModels(logger: logger)
+        let embeddingModels = try loadEmbeddingModels(logger: logger).models
         guard image != nil || !embeddingModels.isEmpty else { return (nil, nil, nil) }
         let names = ([image?.name].compactMap { $0 } + embeddingModels.map(\.model.id)).joined(separator: ",")
         let exporter = SchedulerMetricsExporter(registry: metrics.registry, labels: [("model_name", names)])

@@ -31,6 +31,8 @@ struct ServeModelLoader {
         scheduler.embeddingPassTokensBesideText = settings.embeddingPassTokensBesideText
         scheduler.embeddingRowsPerIteration = settings.embeddingRowsPerIteration
         scheduler.embeddingRowsPerIterationBesideText = settings.embeddingRowsPerIterationBesideText
+        scheduler.computeSharing = ComputeSharing(rawValue: settings.computeSharing) ?? .textFirst
+        scheduler.imageThreadsBesideText = settings.imageThreadsBesideText
         return scheduler
     }
 
@@ -53,7 +55,7 @@ struct ServeModelLoader {
         let engine = try loadTextEngine(models[0])
         let image = try loadImagePipeline(logger: logger)
         // Embedding models: the sentence encoder, then the language model itself when it pools.
-        var embeddingModels = try loadEmbeddingModels(logger: logger)
+        var (embeddingModels, encoderKernels) = try loadEmbeddingModels(logger: logger)
         if let pooling = EmbeddingPooling(rawValue: settings.textModelPooling) {
             let decoder = try DecoderEmbedder(model: engine.model, pooling: pooling)
             embeddingModels.append(
@@ -64,10 +66,16 @@ struct ServeModelLoader {
                     .decoder(decoder)
                 ))
         }
+        // Text-side kernels (the language model's, the encoder's) run on the scheduler thread, the
+        // image pipeline's on the image lane: the scheduler shares the cores between the two.
+        let threadBudget = WorkerPoolBudget(
+            cores: ProcessInfo.processInfo.activeProcessorCount,
+            text: [engine.model.pool] + (encoderKernels.map { [$0.pool] } ?? []),
+            image: image.map { [$0.pipeline.kernels.pool] } ?? [])
         let scheduler = try Scheduler(
             settings: schedulerSettings, executor: engine.executor,
             imageExecutor: image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) },
-            embeddingExecutor: encoderExecutor(embeddingModels), observer: exporter.observer)
+            embeddingExecutor: encoderExecutor(embeddingModels), threadBudget: threadBudget, observer: exporter.observer)
         let service = makeTextService(engine, scheduler: scheduler, logger: logger)
         exporter.serve(model: engine.id)
         metrics.addRefresh { exporter.refresh(from: scheduler.metrics()) }
@@ -137,16 +145,13 @@ struct ServeModelLoader {
     typealias EmbeddingModelPair = (model: EmbeddingService.Model, engine: EncoderExecutor.Model)
 
     /// The sentence encoder of `embedding_model`, as the embedding service and its executor see it.
-    func loadEmbeddingModels(logger: Logger) throws -> [EmbeddingModelPair] {
-        guard let embedding = try loadEmbeddingModel(logger: logger) else { return [] }
-        return [
-            (
-                EmbeddingService.Model(
-                    id: embedding.name, tokenizer: embedding.tokenizer, maxInputTokens: embedding.encoder.maxInputTokens,
-                    dimensions: embedding.encoder.dimensions),
-                .encoder(embedding.encoder)
-            )
-        ]
+    /// The embedding model as the API and the executor see it, and the kernels it runs on.
+    func loadEmbeddingModels(logger: Logger) throws -> (models: [EmbeddingModelPair], kernels: KernelContext?) {
+        guard let embedding = try loadEmbeddingModel(logger: logger) else { return ([], nil) }
+        let model = EmbeddingService.Model(
+            id: embedding.name, tokenizer: embedding.tokenizer, maxInputTokens: embedding.encoder.maxInputTokens,
+            dimensions: embedding.encoder.dimensions)
+        return ([(model, .encoder(embedding.encoder))], embedding.kernels)
     }
 
     func encoderExecutor(_ models: [EmbeddingModelPair]) -> EncoderExecutor? {
@@ -183,7 +188,9 @@ struct ServeModelLoader {
     /// The encoder and tokenizer of `embedding_model` (nil for "none"). The default model is
     /// fetched once into the cache; when that fails the server goes on without embeddings (the
     /// endpoint answers 503) rather than without everything.
-    func loadEmbeddingModel(logger: Logger) throws -> (name: String, encoder: SentenceEncoder, tokenizer: Tokenizer)? {
+    func loadEmbeddingModel(
+        logger: Logger
+    ) throws -> (name: String, encoder: SentenceEncoder, tokenizer: Tokenizer, kernels: KernelContext)? {
         guard settings.embeddingModel != DefaultEmbeddingModel.disabled else { return nil }
         let started = Date()
         let directory: String
@@ -201,9 +208,10 @@ struct ServeModelLoader {
         }
         let encoder: SentenceEncoder
         let tokenizer: Tokenizer
+        let threads = settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount
+        let kernels = KernelContext(threads: threads)
         do {
-            let threads = settings.threads > 0 ? settings.threads : ProcessInfo.processInfo.activeProcessorCount
-            (encoder, tokenizer) = try EmbeddingModelLoading.load(path: directory, kernels: KernelContext(threads: threads))
+            (encoder, tokenizer) = try EmbeddingModelLoading.load(path: directory, kernels: kernels)
         } catch {
             throw ModelLoadError(kind: "embedding", path: directory, underlying: error)
         }
@@ -215,7 +223,7 @@ struct ServeModelLoader {
                 "max_input_tokens": .stringConvertible(encoder.maxInputTokens), "pooling": .string(encoder.pooling.rawValue),
                 "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
             ])
-        return (name, encoder, tokenizer)
+        return (name, encoder, tokenizer, kernels)
     }
 
     var imageServiceSettings: ImageGenerationService.Settings {
