@@ -11,7 +11,8 @@ public enum GrammarSource: Sendable, Hashable {
     /// Any JSON object.
     case jsonObject
     /// GBNF text (starting at `root`) that refers to rules defined by JSON Schemas: literal text
-    /// around JSON values, as a tool call is.
+    /// around JSON values, as a tool call is. The text's rules must not take the names of JSON's
+    /// fixed rules (`space`, `string`, `value`, …); the schemas' other rules avoid the text's names.
     case gbnfWithSchemas(String, schemas: [SchemaRule])
 
     public static func == (lhs: GrammarSource, rhs: GrammarSource) -> Bool { lhs.cacheKey == rhs.cacheKey }
@@ -65,6 +66,10 @@ public struct GrammarCompiler: Sendable {
         case .jsonObject: return try Grammar(gbnf: try gbnf(forSchema: .object([("type", .string("object"))])), limits: limits)
         case let .gbnfWithSchemas(text, schemas):
             let written = try GBNFParser.parse(text, limits: limits)
+            // JSON's fixed rules keep their names in every schema's GBNF.
+            if let taken = written.rules.first(where: { SchemaPrimitives.rules[$0.name] != nil }) {
+                throw .invalidGrammar(message: "rule '\(taken.name)' has the name of a JSON Schema rule")
+            }
             let schemaRules = try JSONSchemaCompiler.gbnf(
                 forRules: schemas.map { ($0.name, $0.schema) }, reserving: Set(written.rules.map(\.name)), limits: limits,
                 rejectUnknownKeywords: rejectUnknownKeywords)

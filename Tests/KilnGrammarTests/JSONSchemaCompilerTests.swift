@@ -85,6 +85,27 @@ import Testing
         }
     }
 
+    /// Schemas as rules of written GBNF (how tool calls compile): each schema's `#` is its own
+    /// rule, its rules avoid the written names, and a written rule may not take a JSON rule's name.
+    @Test func schemasInsideWrittenGrammar() throws {
+        let tree = try JSONParser().parse(
+            ##"{"type":"object","properties":{"root":{"type":"integer"},"kids":{"type":"array","items":{"$ref":"#"},"maxItems":2}},"required":["root"]}"##
+        )
+        let flag = try JSONParser().parse(#"{"type":"object","properties":{"on":{"type":"boolean"}},"required":["on"]}"#)
+        let written = #"root ::= "T" tree | "F" flag | root-1"# + "\n" + #"root-1 ::= "x""# + "\n"
+        let grammar = try compiler.compile(
+            .gbnfWithSchemas(written, schemas: [SchemaRule(name: "tree", schema: tree), SchemaRule(name: "flag", schema: flag)]))
+        for text in [#"T{"root": 1, "kids": [{"root": 2}]}"#, #"F{"on": true}"#, "x"] {
+            #expect(GrammarTestSupport.matches(grammar, Array(text.utf8)), "\(text)")
+        }
+        for text in [#"T{"root": 1, "kids": [{"on": true}]}"#, #"F{"root": 1}"#, "y"] {
+            #expect(!GrammarTestSupport.matches(grammar, Array(text.utf8)), "\(text)")
+        }
+        #expect(throws: GrammarError.self) {
+            try compiler.compile(.gbnfWithSchemas("root ::= string\nstring ::= \"s\"\n", schemas: [SchemaRule(name: "x", schema: flag)]))
+        }
+    }
+
     @Test func stringsLengthsPatternsAndFormats() throws {
         try expectMatches(
             #"{"type":"string","minLength":2,"maxLength":3}"#, passing: [#""ab""#, #""a\"c""#, #""éé""#], failing: [#""a""#, #""abcd""#])

@@ -7,7 +7,8 @@ import KilnJSON
 /// - only `GrammarError`s, and an invalid schema's pointer resolves inside the schema (each
 ///   step names a member or an index that exists) or is empty;
 /// - the GBNF a compiled schema goes through compiles again to the same program size;
-/// - a matcher over the compiled grammar survives the input's bytes.
+/// - a matcher over the compiled grammar survives the input's bytes;
+/// - the schema compiles as two functions' arguments in a call grammar (`gbnfWithSchemas`).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSONSchema(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = Array(UnsafeBufferPointer(start: data, count: size))
@@ -33,6 +34,17 @@ public func fuzzJSONSchema(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     precondition(again.elementCount == grammar.elementCount, "recompiling the schema's GBNF changed it")
     let matcher = GrammarMatcher(grammar: grammar, limits: limits)
     for byte in input.prefix(256) { _ = matcher.accept(bytes: [byte]) }
+    // The schema as the arguments of two functions of a call grammar (how tools compile), beside
+    // written rules whose names its own rules must avoid: it compiles there too, unless the two
+    // copies together pass a size limit.
+    let call = #"root ::= "a" args "}" | "b" args-1 | root-1"# + "\nroot-1 ::= \"c\" args\n"
+    do {
+        _ = try compiler.compile(
+            .gbnfWithSchemas(call, schemas: [SchemaRule(name: "args", schema: schema), SchemaRule(name: "args-1", schema: schema)]))
+    } catch .limitExceeded {
+    } catch {
+        preconditionFailure("the schema compiled alone but not in a call grammar: \(error)")
+    }
     return 0
 }
 
