@@ -173,7 +173,10 @@ struct ModelResidencyTests {
         let stop = ErrorLog()  // non-empty: the clients of a stop
         let clients = DispatchGroup()
         for _ in 0..<3 {
-            DispatchQueue.global().async(group: clients) {
+            // Threads of their own: blocked in `acquire`, they must not hold the Dispatch pool's
+            // few threads (two on a 2-core machine), which deliver the residency's answers.
+            clients.enter()
+            Thread {
                 // Overlapping jobs on a: without draining, a is never idle.
                 while stop.all.isEmpty {
                     guard case .success(let lease)? = acquire(residency, "a") else { continue }
@@ -182,7 +185,8 @@ struct ModelResidencyTests {
                     Thread.sleep(forTimeInterval: 0.005)
                     lease.resident.end()
                 }
-            }
+                clients.leave()
+            }.start()
         }
         Thread.sleep(forTimeInterval: 0.05)
         let started = Date()
