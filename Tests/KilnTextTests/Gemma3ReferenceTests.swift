@@ -45,7 +45,7 @@ import Testing
 
     @Test(arguments: 0..<7)
     func greedyTokensMatchLlamaCpp(caseIndex: Int) throws {
-        try Self.compare(caseIndex, by: LlamaCppComparison.expectGreedyTokensMatch)
+        try Self.compare(caseIndex) { try LlamaCppComparison.expectGreedyTokensMatch($0, $1, label: $2) }
     }
 
     @Test(arguments: 0..<7)

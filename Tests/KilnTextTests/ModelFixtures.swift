@@ -19,6 +19,8 @@ enum ModelFixtures {
     /// Gemma 3 270M Q4_K_M (`gemma-3-270m` in Scripts/models.json), fetched pinned and checked by
     /// Scripts/fetch-model.sh on first use (a no-op once it is in the model cache).
     static let gemma3Path: String? = fetchPinnedModel("gemma-3-270m")
+    /// Qwen2.5-Coder-0.5B-Instruct Q4_K_M (`qwen2.5-coder-0.5b`), the same way.
+    static let qwenCoderPath: String? = fetchPinnedModel("qwen2.5-coder-0.5b")
 
     /// Runs `Scripts/fetch-model.sh NAME` (the project's one fetch) and returns the path it prints.
     static func fetchPinnedModel(_ name: String) -> String? {
@@ -68,6 +70,8 @@ enum ModelFixtures {
     static let reference = loadReference("smollm2/llamacpp-reference.json")
     /// llama.cpp's reference run on Gemma 3 270M.
     static let gemma3Reference = loadReference("gemma3-270m/llamacpp-reference.json")
+    /// llama.cpp's reference run on Qwen2.5-Coder-0.5B-Instruct.
+    static let qwenCoderReference = loadReference("qwen2.5-coder-0.5b/llamacpp-reference.json")
 
     static func loadReference(_ path: String) -> Reference {
         let data = try! Data(contentsOf: fixtures.appendingPathComponent(path))

@@ -64,18 +64,25 @@ enum TokenizerFixtures {
 
     /// Gemma 3 270M's tokenizer (SentencePiece, 262 144 tokens), from the model file that
     /// `Scripts/fetch-model.sh gemma-3-270m` fetches pinned (a no-op once it is cached).
-    static func gemma3() throws -> Tokenizer {
+    static func gemma3() throws -> Tokenizer { try pinnedModelTokenizer("gemma-3-270m") }
+
+    /// Qwen2.5-Coder-0.5B's tokenizer (byte-level BPE, `qwen2` pre-tokenizer), from its model file.
+    static func qwenCoder() throws -> Tokenizer { try pinnedModelTokenizer("qwen2.5-coder-0.5b") }
+
+    /// The tokenizer of the pinned model `name`, which `Scripts/fetch-model.sh` fetches (a no-op
+    /// once it is cached).
+    static func pinnedModelTokenizer(_ name: String) throws -> Tokenizer {
         let script = directory.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Scripts/fetch-model.sh").path
         let process = Process()
         let pipe = Pipe()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, "gemma-3-270m"]
+        process.arguments = [script, name]
         process.standardOutput = pipe
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "Scripts/fetch-model.sh gemma-3-270m failed")
+        try #require(process.terminationStatus == 0, "Scripts/fetch-model.sh \(name) failed")
         return try cache.tokenizer(at: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
@@ -187,6 +194,29 @@ struct TokenizerReferenceTests {
         // `<end_of_turn>` ends a generation, as llama.cpp's vocabulary marks it.
         let endOfTurn = tokenizer.encode("<end_of_turn>", addSpecial: false, parseSpecial: true)
         #expect(endOfTurn.count == 1 && tokenizer.isEndOfGeneration(endOfTurn[0]))
+    }
+
+    /// Qwen2.5-Coder's vocabulary on the cases of llama.cpp's reference run (specials parsed, no
+    /// BOS), and the greedy prompts as llama.cpp tokenized them.
+    @Test func qwenCoderTokenizeCasesAndPrompts() throws {
+        struct Reference: Decodable {
+            struct Case: Decodable {
+                var prompt: String
+                var prompt_ids: [Int32]
+            }
+            var greedy: [Case]
+        }
+        let tokenizer = try TokenizerFixtures.qwenCoder()
+        let cases = try TokenizerFixtures.referenceCases("qwen2.5-coder-0.5b/llamacpp-reference.json")
+        #expect(cases.count == 16)
+        for (text, expected) in cases {
+            #expect(tokenizer.encode(text, addSpecial: false, parseSpecial: true) == expected, "\(text.debugDescription)")
+        }
+        let url = TokenizerFixtures.directory.appendingPathComponent("qwen2.5-coder-0.5b/llamacpp-reference.json")
+        let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url))
+        for prompt in reference.greedy {
+            #expect(tokenizer.encode(prompt.prompt, addSpecial: true, parseSpecial: true) == prompt.prompt_ids)
+        }
     }
 
     /// BOS follows each vocabulary's metadata (or the model's default when the file is silent).
