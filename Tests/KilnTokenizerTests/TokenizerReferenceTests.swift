@@ -104,6 +104,19 @@ enum TokenizerFixtures {
         let url = directory.appendingPathComponent(path)
         return try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url)).tokenize.map { ($0.text, $0.ids) }
     }
+
+    /// The greedy prompts of a llama.cpp reference run and the ids it fed (the model's BOS rule).
+    static func referencePrompts(_ path: String) throws -> [(prompt: String, ids: [Int32])] {
+        struct Reference: Decodable {
+            struct Case: Decodable {
+                var prompt: String
+                var prompt_ids: [Int32]
+            }
+            var greedy: [Case]
+        }
+        let url = directory.appendingPathComponent(path)
+        return try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url)).greedy.map { ($0.prompt, $0.prompt_ids) }
+    }
 }
 
 final class TokenizerCache: @unchecked Sendable {
@@ -178,18 +191,9 @@ struct TokenizerReferenceTests {
 
     /// The greedy prompts of Gemma 3's reference, tokenized with the model's own BOS rule and specials.
     @Test func gemma3PromptsTokenizeAsLlamaCppDid() throws {
-        struct Reference: Decodable {
-            struct Case: Decodable {
-                var prompt: String
-                var prompt_ids: [Int32]
-            }
-            var greedy: [Case]
-        }
         let tokenizer = try TokenizerFixtures.gemma3()
-        let url = TokenizerFixtures.directory.appendingPathComponent("gemma3-270m/llamacpp-reference.json")
-        let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url))
-        for prompt in reference.greedy {
-            #expect(tokenizer.encode(prompt.prompt, addSpecial: true, parseSpecial: true) == prompt.prompt_ids)
+        for (prompt, ids) in try TokenizerFixtures.referencePrompts("gemma3-270m/llamacpp-reference.json") {
+            #expect(tokenizer.encode(prompt, addSpecial: true, parseSpecial: true) == ids)
         }
         // `<end_of_turn>` ends a generation, as llama.cpp's vocabulary marks it.
         let endOfTurn = tokenizer.encode("<end_of_turn>", addSpecial: false, parseSpecial: true)
@@ -199,23 +203,16 @@ struct TokenizerReferenceTests {
     /// Qwen2.5-Coder's vocabulary on the cases of llama.cpp's reference run (specials parsed, no
     /// BOS), and the greedy prompts as llama.cpp tokenized them.
     @Test func qwenCoderTokenizeCasesAndPrompts() throws {
-        struct Reference: Decodable {
-            struct Case: Decodable {
-                var prompt: String
-                var prompt_ids: [Int32]
-            }
-            var greedy: [Case]
-        }
         let tokenizer = try TokenizerFixtures.qwenCoder()
         let cases = try TokenizerFixtures.referenceCases("qwen2.5-coder-0.5b/llamacpp-reference.json")
         #expect(cases.count == 16)
         for (text, expected) in cases {
             #expect(tokenizer.encode(text, addSpecial: false, parseSpecial: true) == expected, "\(text.debugDescription)")
         }
-        let url = TokenizerFixtures.directory.appendingPathComponent("qwen2.5-coder-0.5b/llamacpp-reference.json")
-        let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url))
-        for prompt in reference.greedy {
-            #expect(tokenizer.encode(prompt.prompt, addSpecial: true, parseSpecial: true) == prompt.prompt_ids)
+        let prompts = try TokenizerFixtures.referencePrompts("qwen2.5-coder-0.5b/llamacpp-reference.json")
+        #expect(prompts.count == 7)
+        for (prompt, ids) in prompts {
+            #expect(tokenizer.encode(prompt, addSpecial: true, parseSpecial: true) == ids)
         }
     }
 
