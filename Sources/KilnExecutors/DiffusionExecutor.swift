@@ -2,9 +2,10 @@ import Foundation
 import KilnImage
 import KilnServe
 
-/// The engine behind the scheduler for image jobs: one or more `ImagePipeline`s by model id, and
-/// the `ImageGeneration` of every admitted job. A step of several generations is one
-/// `ImagePipeline.step`, hence one batched denoiser call.
+/// The engine behind the scheduler for image jobs: one or more image models by model id (diffusion
+/// `ImagePipeline`s, whose jobs take one denoising step per step, and `GANPipeline`s, whose jobs take
+/// one step in all), and the generation of every admitted job. A step of several generations is one
+/// `SteppedImageModel.stepGenerations`, hence one batched denoiser (or generator) call.
 ///
 /// Called from the scheduler's image lane (and from the scheduler thread while the lane is idle),
 /// never from two threads at once; the lock only guards the table against misuse.
@@ -14,12 +15,12 @@ import KilnServe
 // @unchecked Sendable: the generation table changes only under `lock`; the pipelines are `let` and
 // called by one thread at a time (the scheduler's image lane).
 public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
-    /// The pipelines, by the model id requests name them with.
-    public let pipelines: [String: ImagePipeline]
+    /// The image models, by the model id requests name them with.
+    public let pipelines: [String: any SteppedImageModel]
     private let lock = NSLock()
-    private var generations: [SequenceID: (pipeline: ImagePipeline, generation: ImageGeneration)] = [:]
+    private var generations: [SequenceID: (pipeline: any SteppedImageModel, generation: any SteppedImageGeneration)] = [:]
 
-    public init(pipelines: [String: ImagePipeline]) {
+    public init(pipelines: [String: any SteppedImageModel]) {
         self.pipelines = pipelines
     }
 
@@ -36,9 +37,9 @@ public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
         image.width = request.width
         image.height = request.height
         image.steps = request.steps
-        let generation: ImageGeneration
+        let generation: any SteppedImageGeneration
         do {
-            generation = try pipeline.prepare(image)
+            generation = try pipeline.startGeneration(image)
         } catch ImageError.invalidRequest(let reason) {
             throw ServeError.invalidRequest(reason)
         }
@@ -51,24 +52,24 @@ public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
         guard entries.allSatisfy({ $0.pipeline === pipeline }) else {
             throw ServeError.invalidRequest("one denoising step cannot mix image models")
         }
-        try pipeline.step(entries.map(\.generation))
+        try pipeline.stepGenerations(entries.map(\.generation))
     }
 
     public func preview(_ id: SequenceID) throws -> RenderedImage {
         let (pipeline, generation) = try entry(id)
-        return RenderedImage(pipeline.preview(generation))
+        return RenderedImage(try pipeline.previewImage(of: generation))
     }
 
     public func decode(_ id: SequenceID) throws -> RenderedImage {
         let (pipeline, generation) = try entry(id)
-        return RenderedImage(try pipeline.decode(generation))
+        return RenderedImage(try pipeline.image(of: generation))
     }
 
     public func releaseGeneration(_ id: SequenceID) {
         lock.withLock { generations[id] = nil }
     }
 
-    private func entry(_ id: SequenceID) throws -> (pipeline: ImagePipeline, generation: ImageGeneration) {
+    private func entry(_ id: SequenceID) throws -> (pipeline: any SteppedImageModel, generation: any SteppedImageGeneration) {
         guard let found = lock.withLock({ generations[id] }) else {
             throw ServeError.executorFailed("image generation \(id) was never started")
         }

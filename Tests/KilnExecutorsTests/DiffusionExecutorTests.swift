@@ -66,6 +66,40 @@ import Testing
         #expect(executor.activeGenerationCount == 0)
     }
 
+    /// A GAN beside a diffusion pipeline in one executor: the GAN's one-step jobs of several
+    /// requests share one generator call and give the images the pipeline draws alone.
+    @Test func ganJobsAreBatchedOneStepJobs() throws {
+        let ganDirectory = URL(fileURLWithPath: Self.pipelineDirectory).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("gan/tiny-gan").path
+        let gan = try GANPipeline(directory: ganDirectory)
+        let executor = DiffusionExecutor(pipelines: ["tiny": try ImagePipeline(directory: Self.pipelineDirectory), "gan": gan])
+        var settings = SchedulerSettings()
+        settings.imageStepsOverlapText = false
+        let scheduler = try Scheduler(settings: settings, executor: NoTextExecutor(), imageExecutor: executor, clock: ManualClock())
+        let requests = ["a red circle", "a blue square", "a green star"].enumerated().map {
+            ImageRequest(prompt: $0.element, width: 32, height: 32, steps: 1, seed: UInt64($0.offset))
+        }
+        let logs = try requests.map { request -> EventLog in
+            let log = EventLog()
+            let job = ImageJobRequest(model: "gan", width: 32, height: 32, steps: 1, parameters: request)
+            _ = try scheduler.submitImage(job, onEvent: log.handler)
+            return log
+        }
+        let diffusion = EventLog()
+        _ = try scheduler.submitImage(
+            Self.job(ImageRequest(prompt: "a cube", width: 32, height: 32, steps: 2, seed: 9)), onEvent: diffusion.handler)
+        while scheduler.runIteration() {}
+        let metrics = scheduler.metrics()
+        // One generator call for the three GAN jobs, two denoiser calls for the diffusion job.
+        #expect(metrics.denoiserCalls == 3 && metrics.denoisingSteps == 5)
+        for (request, log) in zip(requests, logs) {
+            let alone = try gan.generate(prompts: [request.prompt], seeds: [request.seed])[0]
+            #expect(log.image?.pixels == alone.pixels, "\(request.prompt) differs when batched")
+        }
+        #expect(diffusion.image != nil)
+        #expect(executor.activeGenerationCount == 0)
+    }
+
     static func job(_ request: ImageRequest, previewInterval: Int = 0) -> ImageJobRequest {
         ImageJobRequest(
             model: "tiny", width: request.width ?? 0, height: request.height ?? 0, steps: request.steps,

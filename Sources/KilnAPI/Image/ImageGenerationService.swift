@@ -4,7 +4,8 @@ import KilnImage
 import KilnJSON
 import KilnServe
 
-/// `POST /v1/images/generations` over one diffusion pipeline: validates the request, submits one
+/// `POST /v1/images/generations` over one or more image models (diffusion pipelines and GANs, by
+/// the request's `model`; `ServedImageModel`): validates the request, submits one
 /// image job per requested image to the shared scheduler (which batches compatible jobs), and
 /// answers with one JSON body or, with `stream: true`, Server-Sent Events (previews, then each
 /// image, then `[DONE]`). A client that goes away cancels its jobs.
@@ -17,17 +18,25 @@ public final class ImageGenerationService: Sendable {
         public init() {}
     }
 
-    public let modelID: String
-    public let pipeline: ImagePipeline
+    /// The models served, the first the one a request that names none gets.
+    public let models: [(id: String, model: ServedImageModel)]
     public let settings: Settings
     private let scheduler: Scheduler
 
-    public init(modelID: String, pipeline: ImagePipeline, scheduler: Scheduler, settings: Settings = Settings()) {
-        self.modelID = modelID
-        self.pipeline = pipeline
+    public init(models: [(id: String, model: ServedImageModel)], scheduler: Scheduler, settings: Settings = Settings()) {
+        precondition(!models.isEmpty, "an image service serves at least one model")
+        self.models = models
         self.scheduler = scheduler
         self.settings = settings
     }
+
+    /// One diffusion pipeline.
+    public convenience init(modelID: String, pipeline: ImagePipeline, scheduler: Scheduler, settings: Settings = Settings()) {
+        self.init(models: [(modelID, .diffusion(pipeline))], scheduler: scheduler, settings: settings)
+    }
+
+    /// The id of the model a request that names none gets.
+    public var modelID: String { models[0].id }
 
     /// Registers the image endpoint. `service` is asked on every request: nil (still loading) answers 503.
     public static func register(on router: Router, service: @escaping @Sendable () -> ImageGenerationService?) {
@@ -38,27 +47,63 @@ public final class ImageGenerationService: Sendable {
             })
     }
 
-    /// The request as validated against this pipeline and the settings.
-    public func parse(_ body: [UInt8]) throws -> ImageGenerationRequest {
+    /// The request as validated against the model it names and the settings, and that model.
+    public func parse(_ body: [UInt8]) throws -> (request: ImageGenerationRequest, id: String, model: ServedImageModel) {
         let json: JSONValue
         do {
             json = try JSONParser().parse(body)
         } catch {
             throw APIError.invalid("The request body is not valid JSON: \(error)")
         }
-        var limits = settings.request
-        limits.maxSide = min(limits.maxSide, pipeline.limits.maxSide)
-        // A sampler cannot take more steps than the schedule has training timesteps.
-        limits.maxSteps = min(limits.maxSteps, pipeline.limits.maxSteps, pipeline.schedule.trainTimesteps)
-        limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
-        let parsed = try ImageGenerationRequest(
-            body: json, limits: limits, sizeMultiple: Self.leastCommonMultiple(8, pipeline.sizeMultiple),
-            defaultGuidanceScale: pipeline.defaultGuidanceScale, defaultSampler: pipeline.defaultSampler)
-        if let model = parsed.model, model != modelID { throw APIError.modelNotFound(model) }
-        let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
-        guard width * height <= pipeline.limits.maxPixels, max(width, height) <= limits.maxSide else {
+        var served = models[0]
+        if case .object(let members) = json, let named = members.first(where: { $0.0 == "model" })?.1, case .string(let name) = named {
+            guard let found = models.first(where: { $0.id == name }) else { throw APIError.modelNotFound(name) }
+            served = found
+        }
+        let parsed: ImageGenerationRequest
+        switch served.model {
+        case .diffusion(let pipeline):
+            var limits = settings.request
+            limits.maxSide = min(limits.maxSide, pipeline.limits.maxSide)
+            // A sampler cannot take more steps than the schedule has training timesteps.
+            limits.maxSteps = min(limits.maxSteps, pipeline.limits.maxSteps, pipeline.schedule.trainTimesteps)
+            limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
+            parsed = try ImageGenerationRequest(
+                body: json, limits: limits, sizeMultiple: Self.leastCommonMultiple(8, pipeline.sizeMultiple),
+                defaultGuidanceScale: pipeline.defaultGuidanceScale, defaultSampler: pipeline.defaultSampler)
+            let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
+            guard width * height <= pipeline.limits.maxPixels, max(width, height) <= limits.maxSide else {
+                throw APIError.invalid(
+                    "'size' \(width)x\(height) exceeds the limits (\(limits.maxSide) per side, \(pipeline.limits.maxPixels) pixels)",
+                    param: "size")
+            }
+        case .gan(let pipeline):
+            parsed = try Self.parseGAN(json, pipeline: pipeline, id: served.id, limits: settings.request)
+        }
+        return (parsed, served.id, served.model)
+    }
+
+    /// A GAN's request: what a diffusion model alone has is refused by name, the size is the
+    /// generator's own, and the job takes one step.
+    static func parseGAN(_ json: JSONValue, pipeline: GANPipeline, id: String, limits requestLimits: ImageGenerationRequest.Limits)
+        throws -> ImageGenerationRequest
+    {
+        if case .object(let members) = json,
+            let member = members.first(where: { ServedImageModel.diffusionOnlyMembers.contains($0.0) })?.0
+        {
             throw APIError.invalid(
-                "'size' \(width)x\(height) exceeds the limits (\(limits.maxSide) per side, \(pipeline.limits.maxPixels) pixels)", param: "size")
+                "'\(member)' does not apply to \(id), a GAN that draws in one step (the seed picks its latent)", param: member,
+                code: "unsupported_parameter")
+        }
+        var limits = requestLimits
+        limits.maxSteps = 1
+        limits.defaultSteps = 1
+        limits.defaultPreviewInterval = 0
+        limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
+        let parsed = try ImageGenerationRequest(body: json, limits: limits, sizeMultiple: 8, defaultGuidanceScale: 0)
+        let size = pipeline.imageSize
+        if (parsed.width ?? size) != size || (parsed.height ?? size) != size {
+            throw APIError.invalid("'size' must be '\(size)x\(size)' or 'auto' for \(id), which draws that size only", param: "size")
         }
         return parsed
     }
@@ -71,12 +116,12 @@ public final class ImageGenerationService: Sendable {
     }
 
     private func start(_ request: HTTPRequest, _ responder: HTTPResponder) throws {
-        let parsed = try parse(request.body)
-        let width = parsed.width ?? pipeline.nativeSize, height = parsed.height ?? pipeline.nativeSize
+        let (parsed, modelID, model) = try parse(request.body)
+        let width = parsed.width ?? model.nativeSize, height = parsed.height ?? model.nativeSize
         // Without a seed each request draws its own; image i uses seed + i so that images differ.
         let seed = parsed.seed ?? UInt64.random(in: .min ... .max)
         // The tokens the text encoder takes (it keeps maxLength − 2 between its start and end).
-        let promptTokens = pipeline.tokenizer.tokens(parsed.prompt, limit: pipeline.tokenizer.maxLength - 2).count
+        let promptTokens = model.tokenizer.tokens(parsed.prompt, limit: model.tokenizer.maxLength - 2).count
         let run = ImageGenerationRun(
             count: parsed.n, stream: parsed.stream, partialImageLimit: parsed.partialImages,
             size: "\(width)x\(height)", promptTokens: promptTokens, responder: responder)

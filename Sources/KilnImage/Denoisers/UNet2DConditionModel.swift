@@ -199,23 +199,13 @@ public final class UNet2DConditionModel: @unchecked Sendable {
     }
 
     static func resized(_ x: FeatureMap, height: Int, width: Int) -> FeatureMap {
-        if height == 2 * x.height && width == 2 * x.width { return upsampled(x) }
+        if height == 2 * x.height && width == 2 * x.width { return x.upsampledNearest2x() }
         var output = FeatureMap(zeros: x.channels, height: height, width: width)
         x.values.withUnsafeBufferPointer { input in
             output.values.withUnsafeMutableBufferPointer { out in
                 Resample.resizeNearest(
                     input.baseAddress!, into: out.baseAddress!, channels: x.channels,
                     height: x.height, width: x.width, outHeight: height, outWidth: width)
-            }
-        }
-        return output
-    }
-
-    static func upsampled(_ x: FeatureMap) -> FeatureMap {
-        var output = FeatureMap(zeros: x.channels, height: x.height * 2, width: x.width * 2)
-        x.values.withUnsafeBufferPointer { input in
-            output.values.withUnsafeMutableBufferPointer { out in
-                Resample.upsampleNearest2x(input.baseAddress!, into: out.baseAddress!, channels: x.channels, height: x.height, width: x.width)
             }
         }
         return output

@@ -1,4 +1,6 @@
 import KilnLayers
+import KilnTensor
+
 /// One image's activations in channel-major layout: values[(channel · height + y) · width + x].
 public struct FeatureMap: Sendable {
     public var values: [Float]
@@ -37,6 +39,15 @@ public struct FeatureMap: Sendable {
     /// A map whose every value `fill` writes (a kernel's output), without zeroing it first.
     init(channels: Int, height: Int, width: Int, filledBy fill: (UnsafeMutablePointer<Float>) -> Void) {
         self.init(values: .filled(channels * height * width, by: fill), channels: channels, height: height, width: width)
+    }
+
+    /// Nearest-neighbour ×2 upsampling (PyTorch's `interpolate(scale_factor=2, mode="nearest")`).
+    public func upsampledNearest2x() -> FeatureMap {
+        values.withUnsafeBufferPointer { input in
+            FeatureMap(channels: channels, height: height * 2, width: width * 2) { out in
+                Resample.upsampleNearest2x(input.baseAddress!, into: out, channels: channels, height: height, width: width)
+            }
+        }
     }
 
     /// Token-major copy [pixels, channels], the layout of a transformer's sequence.

@@ -91,7 +91,7 @@ public final class VAEDecoder: @unchecked Sendable {
         h = try midResnets[1](h, activatedTime: nil, workspace: workspace)
         for block in upBlocks {
             for resnet in block.resnets { h = try resnet(h, activatedTime: nil, workspace: workspace) }
-            if let upsampler = block.upsampler { h = try upsampler(UNet2DConditionModel.upsampled(h), workspace: workspace) }
+            if let upsampler = block.upsampler { h = try upsampler(h.upsampledNearest2x(), workspace: workspace) }
         }
         return try convOut(normOut(h, silu: true, workspace: workspace), workspace: workspace)
     }

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
 import KilnImage
+import KilnLayers
 
 /// `kiln bench-image`: times the denoiser of a diffusers pipeline — one batched UNet call with
-/// both halves of classifier-free guidance, as a generation step makes it — and prints one JSON
-/// object per line (for `Scripts/bench-diffusion.py`).
+/// both halves of classifier-free guidance, as a generation step makes it — or, for a GAN folder
+/// (kiln-shapes-gan), whole images: `batch` captions encoded, drawn in one generator call and
+/// mapped to pixels. Prints one JSON object per line (for `Scripts/bench-diffusion.py`).
 struct BenchImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-image",
@@ -32,6 +34,9 @@ struct BenchImageCommand: ParsableCommand {
         }
         guard (1...64).contains(batch), warmup >= 0, (1...1000).contains(repeats) else {
             throw ValidationError("batch must be in 1...64, warmup ≥ 0, repeats in 1...1000")
+        }
+        if try ComponentConfig(path: model + "/model_index.json").string("_class_name", default: "") == "KilnShapesGAN" {
+            return try runGAN()
         }
         let started = Date()
         let pipeline = try ImagePipeline.load(directory: model, kernels: ConfigCatalogue.imageKernelsFromEnvironment())
@@ -63,5 +68,31 @@ struct BenchImageCommand: ParsableCommand {
             format: "{\"model\": \"%@\", \"width\": %d, \"height\": %d, \"batch\": %d, \"load_seconds\": %.3f, \"unet_step_seconds\": [%@]}",
             model, width, height, batch, loadSeconds, seconds.map { String(format: "%.4f", $0) }.joined(separator: ", "))
         print(line)
+    }
+
+    /// Whole GAN images, `batch` per call: per call the seconds, and per image the milliseconds.
+    func runGAN() throws {
+        let started = Date()
+        let pipeline = try GANPipeline(directory: model, kernels: ConfigCatalogue.imageKernelsFromEnvironment())
+        let loadSeconds = Date().timeIntervalSince(started)
+        let captions = [
+            "a small red circle at the top left on a blue background", "a large yellow star in the center on a black background",
+            "a small white square at the bottom right on a green background", "a large purple triangle on the left on a gray background",
+        ]
+        var seconds: [Double] = []
+        for index in 0..<(warmup + repeats) {
+            let prompts = (0..<batch).map { captions[($0 + index) % captions.count] }
+            let seeds = (0..<batch).map { UInt64(index * batch + $0) }
+            let begin = Date()
+            _ = try pipeline.generate(prompts: prompts, seeds: seeds)
+            if index >= warmup { seconds.append(Date().timeIntervalSince(begin)) }
+        }
+        let perImage = seconds.sorted()[seconds.count / 2] * 1000 / Double(batch)
+        print(
+            String(
+                format:
+                    "{\"model\": \"%@\", \"width\": %d, \"height\": %d, \"batch\": %d, \"load_seconds\": %.3f, \"median_ms_per_image\": %.3f, \"call_seconds\": [%@]}",
+                model, pipeline.imageSize, pipeline.imageSize, batch, loadSeconds, perImage,
+                seconds.map { String(format: "%.5f", $0) }.joined(separator: ", ")))
     }
 }

@@ -172,6 +172,11 @@ enum ConfigCatalogue {
             key: "image.image_model_name", binding: .string(\.imageModelName),
             help: "Image model id in the API (empty = the folder's name)."),
         ConfigSetting(
+            key: "image.gan_model", binding: .string(\.ganModel),
+            help:
+                "Folder of a GAN served beside the image model, its id the folder's name (empty = Kiln's own kiln-shapes-gan when installed, \"none\" = none)."
+        ),
+        ConfigSetting(
             key: "image.image_max_n", binding: .integer(\.imageMaxN),
             help: "Most images (n) in one request."),
         ConfigSetting(

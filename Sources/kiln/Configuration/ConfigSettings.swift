@@ -59,6 +59,7 @@ struct ServeSettings: Equatable {
 
     var imageModel = ""
     var imageModelName = ""
+    var ganModel = ""
     var imageMaxN = 4
     var imageMaxSide = 1024
     var imageMaxSteps = 150

@@ -1,41 +1,44 @@
 import Foundation
 
-/// Where Kiln's own image model, `kiln-shapes-dit`, lives when no image model is named.
+/// Where Kiln's own image models, `kiln-shapes-dit` and the GAN `kiln-shapes-gan`, live when no
+/// image model is named.
 ///
 /// The model is small (≈ 8 MB) and ships with Kiln: in a checkout it is `Models/kiln-shapes-dit`,
 /// in an installation `share/kiln/models/kiln-shapes-dit` beside `bin/`. It is looked for from the
 /// running binary upwards, so `.build/release/kiln` in a checkout and `/usr/local/bin/kiln` in the
-/// container both find it; `$KILN_DEFAULT_IMAGE_MODEL` names a folder to use instead.
+/// container both find it; `$KILN_DEFAULT_IMAGE_MODEL` names a folder to use instead of the DiT.
 enum DefaultImageModel {
     static let name = "kiln-shapes-dit"
+    /// The GAN served beside it (`gan_model`).
+    static let ganName = "kiln-shapes-gan"
     /// The `image_model` value that turns the image endpoint off.
     static let disabled = "none"
 
     /// The folder `image_model` names: the default model for `""` (nil when it is not installed),
     /// nil for `"none"`, anything else as given.
-    static func resolve(_ setting: String) -> String? {
+    static func resolve(_ setting: String, model: String = name) -> String? {
         switch setting {
-        case "": return path()
+        case "": return path(model: model)
         case disabled: return nil
         default: return setting
         }
     }
 
-    /// The default model's folder, if one is found.
-    static func path() -> String? {
-        if let path = ProcessInfo.processInfo.environment["KILN_DEFAULT_IMAGE_MODEL"], !path.isEmpty {
+    /// The folder of Kiln's own `model` (the DiT unless named), if one is found.
+    static func path(model: String = name) -> String? {
+        if model == name, let path = ProcessInfo.processInfo.environment["KILN_DEFAULT_IMAGE_MODEL"], !path.isEmpty {
             return path
         }
-        return candidates().first { FileManager.default.fileExists(atPath: $0 + "/model_index.json") }
+        return candidates(model: model).first { FileManager.default.fileExists(atPath: $0 + "/model_index.json") }
     }
 
     /// Where the model is looked for, nearest first: `Models/` and `share/kiln/models/` in the
     /// binary's folder and in each folder above it.
-    static func candidates() -> [String] {
+    static func candidates(model: String = name) -> [String] {
         ancestorsOfExecutable().flatMap { directory in
             [
-                directory.appendingPathComponent("Models/\(name)").path,
-                directory.appendingPathComponent("share/kiln/models/\(name)").path,
+                directory.appendingPathComponent("Models/\(model)").path,
+                directory.appendingPathComponent("share/kiln/models/\(model)").path,
             ]
         }
     }

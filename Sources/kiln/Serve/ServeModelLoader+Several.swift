@@ -104,14 +104,14 @@ extension ServeModelLoader {
     private func loadSideScheduler(
         metrics: OpsMetrics, logger: Logger
     ) throws -> (scheduler: Scheduler?, images: ImageGenerationService?, embeddings: EmbeddingService?) {
-        let image = try loadImagePipeline(logger: logger)
+        let image = try loadImageModels(logger: logger)
         let embeddingModels = try loadEmbeddingModels(logger: logger).models
         guard image != nil || !embeddingModels.isEmpty else { return (nil, nil, nil) }
-        let names = ([image?.name].compactMap { $0 } + embeddingModels.map(\.model.id)).joined(separator: ",")
+        let names = ((image?.models.map(\.id) ?? []) + embeddingModels.map(\.model.id)).joined(separator: ",")
         let exporter = SchedulerMetricsExporter(registry: metrics.registry, labels: [("model_name", names)])
         let scheduler = try Scheduler(
             settings: schedulerSettings, executor: NoTextExecutor(),
-            imageExecutor: image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) },
+            imageExecutor: image.map(\.executor),
             embeddingExecutor: encoderExecutor(embeddingModels), observer: exporter.observer)
         metrics.addRefresh { exporter.refresh(from: scheduler.metrics()) }
         scheduler.start()

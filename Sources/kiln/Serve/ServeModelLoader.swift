@@ -53,7 +53,7 @@ struct ServeModelLoader {
         if models.count > 1 { return try loadSeveral(models, logger: logger, metrics: metrics) }
         let exporter = SchedulerMetricsExporter(registry: metrics.registry)
         let engine = try loadTextEngine(models[0])
-        let image = try loadImagePipeline(logger: logger)
+        let image = try loadImageModels(logger: logger)
         // Embedding models: the sentence encoder, then the language model itself when it pools.
         var (embeddingModels, encoderKernels) = try loadEmbeddingModels(logger: logger)
         if let pooling = EmbeddingPooling(rawValue: settings.textModelPooling) {
@@ -71,10 +71,10 @@ struct ServeModelLoader {
         let threadBudget = WorkerPoolBudget(
             cores: ProcessInfo.processInfo.activeProcessorCount,
             text: [engine.model.pool] + (encoderKernels.map { [$0.pool] } ?? []),
-            image: image.map { [$0.pipeline.kernels.pool] } ?? [])
+            image: image.map { [$0.kernels.pool] } ?? [])
         let scheduler = try Scheduler(
             settings: schedulerSettings, executor: engine.executor,
-            imageExecutor: image.map { DiffusionExecutor(pipelines: [$0.name: $0.pipeline]) },
+            imageExecutor: image.map(\.executor),
             embeddingExecutor: encoderExecutor(embeddingModels), threadBudget: threadBudget, observer: exporter.observer)
         let service = makeTextService(engine, scheduler: scheduler, logger: logger)
         exporter.serve(model: engine.id)
@@ -162,10 +162,8 @@ struct ServeModelLoader {
         models.isEmpty ? nil : EmbeddingService(models: models.map(\.model), scheduler: scheduler, settings: embeddingServiceSettings)
     }
 
-    func imageService(_ image: (name: String, pipeline: ImagePipeline)?, scheduler: Scheduler) -> ImageGenerationService? {
-        image.map {
-            ImageGenerationService(modelID: $0.name, pipeline: $0.pipeline, scheduler: scheduler, settings: imageServiceSettings)
-        }
+    func imageService(_ image: LoadedImageModels?, scheduler: Scheduler) -> ImageGenerationService? {
+        image.map { ImageGenerationService(models: $0.models, scheduler: scheduler, settings: imageServiceSettings) }
     }
 
     var embeddingServiceSettings: EmbeddingService.Settings {
@@ -244,29 +242,65 @@ struct ServeModelLoader {
         return URL(fileURLWithPath: settings.imageModel).standardizedFileURL.lastPathComponent
     }
 
-    /// The image pipeline of `image_model`, if one is set.
-    func loadImagePipeline(logger: Logger) throws -> (name: String, pipeline: ImagePipeline)? {
-        guard !settings.imageModel.isEmpty else { return nil }
-        let started = Date()
+    /// The GAN's id in the API (nil: none): its folder's name.
+    static func ganModelID(_ settings: ServeSettings) -> String? {
+        settings.ganModel.isEmpty ? nil : URL(fileURLWithPath: settings.ganModel).standardizedFileURL.lastPathComponent
+    }
+
+    /// Every image model's id, the default one (a request that names none) first.
+    static func imageModelIDs(_ settings: ServeSettings) -> [String] {
+        [imageModelID(settings), ganModelID(settings)].compactMap { $0 }
+    }
+
+    /// The image models and the kernels they share (the image lane runs one step at a time).
+    struct LoadedImageModels {
+        var models: [(id: String, model: ServedImageModel)]
+        var kernels: KernelContext
+        var executor: DiffusionExecutor {
+            DiffusionExecutor(pipelines: Dictionary(uniqueKeysWithValues: models.map { ($0.id, $0.model.engine) }))
+        }
+    }
+
+    /// The pipeline of `image_model` and the GAN of `gan_model`, those that are set (nil: neither).
+    func loadImageModels(logger: Logger) throws -> LoadedImageModels? {
+        let ids = Self.imageModelIDs(settings)
+        guard !ids.isEmpty else { return nil }
+        guard Set(ids).count == ids.count else {
+            throw ModelLoadError(kind: "GAN", path: settings.ganModel, underlying: DuplicateModelID(id: ids[0]))
+        }
         var limits = ImagePipelineLimits()
         limits.maxSide = settings.imageMaxSide
         limits.maxSteps = settings.imageMaxSteps
-        let pipeline: ImagePipeline
-        do {
-            pipeline = try ImagePipeline(directory: settings.imageModel, limits: limits, kernels: settings.imageKernels())
-        } catch {
-            throw ModelLoadError(kind: "image", path: settings.imageModel, underlying: error)
+        let kernels = settings.imageKernels()
+        var models: [(id: String, model: ServedImageModel)] = []
+        for (kind, path) in [("image", settings.imageModel), ("GAN", settings.ganModel)] where !path.isEmpty {
+            let started = Date()
+            let model: ServedImageModel
+            do {
+                model =
+                    kind == "GAN"
+                    ? .gan(try GANPipeline(directory: path, limits: limits, kernels: kernels))
+                    : .diffusion(try ImagePipeline(directory: path, limits: limits, kernels: kernels))
+            } catch {
+                throw ModelLoadError(kind: kind, path: path, underlying: error)
+            }
+            let id = kind == "GAN" ? Self.ganModelID(settings)! : Self.imageModelID(settings)!
+            logger.info(
+                "\(kind) model loaded",
+                metadata: [
+                    "model": .string(id), "path": .string(path), "native_size": .stringConvertible(model.nativeSize),
+                    "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
+                ])
+            models.append((id, model))
         }
-        let name = Self.imageModelID(settings) ?? settings.imageModel
-        logger.info(
-            "image model loaded",
-            metadata: [
-                "model": .string(name), "path": .string(settings.imageModel),
-                "native_size": .stringConvertible(pipeline.nativeSize),
-                "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
-            ])
-        return (name, pipeline)
+        return LoadedImageModels(models: models, kernels: kernels)
     }
+}
+
+/// Two image models would answer to one id.
+struct DuplicateModelID: Error, CustomStringConvertible {
+    let id: String
+    var description: String { "the image model and the GAN are both named '\(id)'" }
 }
 
 /// A model beside the language model could not be loaded: which kind, which folder, and why.

@@ -45,6 +45,9 @@ struct ServeRuntime {
     func resolvingModels(logger: Logger) -> ServeSettings {
         var resolved = settings
         resolved.imageModel = DefaultImageModel.resolve(settings.imageModel) ?? ""
+        // Kiln's own GAN comes with its own DiT: a server named another image model serves that alone.
+        let ganSetting = settings.ganModel.isEmpty && !settings.imageModel.isEmpty ? DefaultImageModel.disabled : settings.ganModel
+        resolved.ganModel = DefaultImageModel.resolve(ganSetting, model: DefaultImageModel.ganName) ?? ""
         if settings.imageModel.isEmpty && resolved.imageModel.isEmpty {
             logger.warning(
                 "the default image model was not found; serving text only",
@@ -87,12 +90,12 @@ struct ServeRuntime {
         OpsEndpoints(metrics: metrics, readiness: readiness).register(on: router)
         PlaygroundEndpoints.register(on: router)
         let text = ServiceSlot<ServeModelLoader.Loaded>()
-        let imageModelName = ServeModelLoader.imageModelID(settings)
+        let imageModelNames = ServeModelLoader.imageModelIDs(settings)
         let embeddingModelName = ServeModelLoader.embeddingModelID(settings)
         TextGenerationService.register(
             on: router, models: { text.value?.text },
-            otherModels: { [imageModelName, embeddingModelName].compactMap { $0 } })
-        if imageModelName != nil {
+            otherModels: { imageModelNames + [embeddingModelName].compactMap { $0 } })
+        if !imageModelNames.isEmpty {
             ImageGenerationService.register(on: router) { text.value?.images }
         }
         if embeddingModelName != nil || settings.textModelPooling != "none" {
