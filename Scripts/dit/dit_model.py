@@ -89,14 +89,17 @@ def _merges_used(word: str, ranks: dict[tuple[str, str], int]) -> list[tuple[str
     return used
 
 
-def write_tokenizer(directory: Path) -> CLIPTokenizer:
+def write_tokenizer(directory: Path, words: list[str] | None = None) -> CLIPTokenizer:
     """A CLIP tokenizer whose vocabulary is the byte alphabet (with and without </w>), the CLIP merges
     that the caption words need (kept in CLIP's rank order, so each caption word is one token exactly
-    as in CLIP), and the two special tokens. Other text still tokenizes, into smaller pieces."""
+    as in CLIP), and the two special tokens. Other text still tokenizes, into smaller pieces.
+    `words` defaults to every caption word, varied captions' included (`shapes.caption_words`); the
+    fixtures pass `shapes.canonical_caption_words()`, the 601-token vocabulary they were made with."""
+    words = shapes.caption_words() if words is None else words
     merges = _clip_merges()
     ranks = {pair: index for index, pair in enumerate(merges)}
     needed = set()
-    for word in shapes.caption_words():
+    for word in words:
         needed.update(_merges_used(word, ranks))
     kept = sorted(needed, key=ranks.__getitem__)
     alphabet = _bytes_to_unicode()
@@ -107,7 +110,7 @@ def write_tokenizer(directory: Path) -> CLIPTokenizer:
     (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in kept) + "\n")
     tokenizer = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"),
                               pad_token="<|endoftext|>", model_max_length=MAX_TOKENS)
-    for word in shapes.caption_words():  # one token per caption word
+    for word in words:  # one token per caption word
         assert len(tokenizer(word, add_special_tokens=False).input_ids) == 1, word
     return tokenizer
 

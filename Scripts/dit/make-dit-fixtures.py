@@ -36,6 +36,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dit_model  # noqa: E402
+import shapes  # noqa: E402
 
 import diffusers  # noqa: E402
 import transformers  # noqa: E402
@@ -66,7 +67,7 @@ def main():
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(1)
 
-    tokenizer = dit_model.write_tokenizer(out / "_tokenizer")
+    tokenizer = dit_model.write_tokenizer(out / "_tokenizer", shapes.canonical_caption_words())
     text_encoder = dit_model.build_text_encoder(tokenizer, hidden_size=32, intermediate_size=64, num_hidden_layers=2)
     transformer = dit_model.build_transformer(num_attention_heads=2, attention_head_dim=16, num_layers=2,
                                               cross_attention_dim=32, caption_channels=32)
@@ -136,7 +137,7 @@ def main():
 def full_size(out: Path) -> None:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(2)
-    tokenizer = dit_model.write_tokenizer(out / "_tokenizer")
+    tokenizer = dit_model.write_tokenizer(out / "_tokenizer", shapes.canonical_caption_words())
     text_encoder = dit_model.build_text_encoder(tokenizer).eval()
     transformer = dit_model.build_transformer().eval()
     dit_model.save_pipeline(out / "pipeline", tokenizer, text_encoder, transformer, tokenizer_files=out / "_tokenizer")
@@ -159,7 +160,6 @@ def trained(model: Path, out: Path) -> None:
     """PyTorch's images from the trained folder itself (its own scheduler config), as Kiln serves them."""
     from diffusers import DDIMScheduler, PixArtTransformer2DModel
     from transformers import CLIPTextModel, CLIPTokenizer
-    import shapes
     assert not shapes.is_held_out("green", "circle", "at the top left") and shapes.is_held_out("red", "circle", "at the top left")
     tokenizer = CLIPTokenizer(str(model / "tokenizer" / "vocab.json"), str(model / "tokenizer" / "merges.txt"),
                               pad_token="<|endoftext|>", model_max_length=dit_model.MAX_TOKENS)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import caption_variation
+
 SIZE = 32  # image side in pixels
 SUPERSAMPLING = 4  # sub-pixels per side, averaged for anti-aliased edges
 
@@ -79,12 +81,34 @@ class Scene:
         return " and ".join(s.phrase() for s in self.shapes) + f" on a {self.background} background"
 
 
-def caption_words() -> list[str]:
-    """Every word a caption can contain (the tokenizer's vocabulary is built from these)."""
+def canonical_caption_words() -> list[str]:
+    """Every word a canonical caption (`Scene.caption`) can contain."""
     words = {"a", "and", "on", "background"} | set(BACKGROUNDS) | set(SHAPES) | set(SIZES)
     for phrase in POSITIONS:
         words |= set(phrase.split())
     return sorted(words)
+
+
+def caption_words() -> list[str]:
+    """Every word a caption can contain, canonical or varied (the tokenizer's vocabulary is built
+    from these; punctuation is not a word: CLIP splits it off)."""
+    words = set(canonical_caption_words()) | set(caption_variation.EXTRA_WORDS)
+    for phrases in (*caption_variation.SIZE_WORDS.values(), *caption_variation.BACKGROUND_WORDS.values(),
+                    *caption_variation.POSITION_PHRASES.values(), caption_variation.BACKGROUND_PHRASES):
+        for phrase in phrases:
+            words |= set(phrase.replace("{}", " ").split())
+    return sorted(words)
+
+
+def scene_from_caption(caption: str) -> Scene:
+    """The scene a canonical caption (`Scene.caption`) describes: its inverse, for captions cached
+    without their scenes."""
+    things, background = caption.rsplit(" on a ", 1)
+    specs = []
+    for phrase in things.split(" and "):
+        _, size, colour, shape, position = phrase.split(" ", 4)
+        specs.append(ShapeSpec(shape=shape, colour=colour, size=size, position=position))
+    return Scene(shapes=tuple(specs), background=background.removesuffix(" background"))
 
 
 def _polygon_mask(xs: np.ndarray, ys: np.ndarray, vertices: list[tuple[float, float]]) -> np.ndarray:

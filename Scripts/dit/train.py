@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import os
 import sys
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import caption_variation  # noqa: E402
 import dit_model  # noqa: E402
 import shapes  # noqa: E402
 
@@ -54,6 +56,13 @@ def parse_args():
     parser.add_argument("--oversample", default="", metavar="WORDS=FACTOR,…",
                         help="draw scenes whose first shape's size and shape words include WORDS that many times "
                              "more often, e.g. 'small square=3,star=1.5,triangle=0.5' (hard-example oversampling)")
+    parser.add_argument("--caption-variation", type=float, default=0.0, metavar="SHARE",
+                        help="share of training captions written as people write them (caption_variation.py), "
+                             "drawn afresh each time a scene is used; the rest are canonical")
+    parser.add_argument("--init-from-pipeline", type=Path, metavar="DIR",
+                        help="start from an exported pipeline folder's weights (fresh optimizer, data order and "
+                             "schedule); token embeddings move to this run's vocabulary by token text, and a word "
+                             "new to it starts as its synonym (SYNONYM_STARTS)")
     parser.add_argument("--export-only", action="store_true",
                         help="write the checkpoint's EMA weights as a pipeline to --out (and samples) without training")
     return parser.parse_args()
@@ -95,6 +104,48 @@ def sampling_weights(captions: list[str], spec: str) -> torch.Tensor | None:
     return weights
 
 
+# A word the vocabulary gains starts from the embedding of the word it stands for, so a fine-tune
+# begins already knowing that "centre" is "center".
+SYNONYM_STARTS = {"little": "small", "big": "large", "grey": "gray", "centre": "center", "middle": "center",
+                  "centered": "center", "upper": "top", "lower": "bottom", "an": "a", "against": "on"}
+
+
+def load_pipeline_weights(directory: Path, tokenizer, modules: torch.nn.ModuleDict, log_line) -> None:
+    """Copies a pipeline folder's text encoder and transformer into `modules`, re-indexing the
+    token embeddings from the folder's vocabulary to `tokenizer`'s."""
+    from diffusers import PixArtTransformer2DModel
+    from transformers import CLIPTextModel
+    old_vocab = json.loads((directory / "tokenizer" / "vocab.json").read_text())
+    old_text = CLIPTextModel.from_pretrained(directory / "text_encoder").state_dict()
+    modules["transformer"].load_state_dict(PixArtTransformer2DModel.from_pretrained(directory / "transformer").state_dict())
+    key = "embeddings.token_embedding.weight"
+    new_text = modules["text_encoder"].state_dict()
+    old_rows, rows = old_text.pop(key), new_text[key].clone()  # [vocab, 64]
+    started = []
+    for token, index in tokenizer.get_vocab().items():
+        if token in old_vocab:
+            rows[index] = old_rows[old_vocab[token]]
+        elif token.removesuffix("</w>") in SYNONYM_STARTS:
+            rows[index] = old_rows[old_vocab[SYNONYM_STARTS[token.removesuffix("</w>")] + "</w>"]]
+            started.append(token)
+    new_text.update(old_text)
+    new_text[key] = rows
+    modules["text_encoder"].load_state_dict(new_text)
+    log_line(f"start from {directory}: {len(old_vocab)} → {len(tokenizer)} tokens, started as synonyms: {sorted(started)}")
+
+
+def varied_tokens(tokenizer, scenes: list[shapes.Scene], canonical: torch.Tensor, share: float,
+                  rng: np.random.Generator) -> torch.Tensor:
+    """A batch's token ids [B, 32]: the canonical captions' ids, with `share` of them replaced by a
+    freshly drawn varied caption of the same scene."""
+    tokens = canonical.clone()
+    varied = [i for i in range(len(scenes)) if rng.random() < share]
+    if varied:
+        captions = [caption_variation.varied_caption(scenes[i], rng) for i in varied]
+        tokens[varied] = dit_model.tokenize(tokenizer, captions)
+    return tokens
+
+
 def log(args, line: str) -> None:
     print(line, flush=True)
     with open(args.state_dir / "train.log", "a") as handle:
@@ -134,7 +185,7 @@ def main():
     step, cpu_used, wall_used = 0, 0.0, 0.0
 
     settings = (f"steps {args.steps}, batch {args.batch}, lr {args.lr}, threads {args.threads}, "
-                f"oversample {args.oversample or 'none'}")
+                f"oversample {args.oversample or 'none'}, caption variation {args.caption_variation}")
     checkpoint_path = args.state_dir / "checkpoint.pt"
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, weights_only=False)
@@ -148,6 +199,10 @@ def main():
         torch.set_rng_state(state["torch_rng"])
         step, cpu_used, wall_used = state["step"], state["cpu_seconds"], state["wall_seconds"]
         log(args, f"resumed at step {step} ({cpu_used / 60:.1f} CPU min, {wall_used / 60:.1f} wall min so far)")
+    elif args.init_from_pipeline:
+        load_pipeline_weights(args.init_from_pipeline, tokenizer, modules, lambda line: log(args, line))
+        ema.load_state_dict(modules.state_dict())
+        log(args, settings)
     elif args.init_from:
         state = torch.load(args.init_from, weights_only=False)
         modules.load_state_dict(state["ema"])
@@ -175,6 +230,7 @@ def main():
     ids = dit_model.tokenize(tokenizer, captions)  # [N, 32]
     empty = dit_model.tokenize(tokenizer, [""])[0]
     weights_per_scene = sampling_weights(captions, args.oversample)
+    scenes = [shapes.scene_from_caption(c) for c in captions] if args.caption_variation else None
 
     cpu_start, wall_start = time.process_time(), time.time()
     last_checkpoint = time.time()
@@ -187,7 +243,11 @@ def main():
         else:
             index = torch.multinomial(weights_per_scene, args.batch, replacement=True, generator=generator)
         x0 = images[index]
-        tokens = ids[index].clone()
+        if scenes is None:
+            tokens = ids[index].clone()
+        else:  # drawn from the step number, so a resumed run draws the same captions
+            tokens = varied_tokens(tokenizer, [scenes[i] for i in index.tolist()], ids[index], args.caption_variation,
+                                   np.random.default_rng([args.seed, step]))
         drop = torch.rand(args.batch, generator=generator) < args.caption_dropout
         tokens[drop] = empty
         t = torch.randint(0, 1000, (args.batch,), generator=generator)
