@@ -34,6 +34,8 @@ COPY --from=build /usr/local/bin/kiln /usr/local/bin/kiln
 COPY Config/kiln.toml /etc/kiln/kiln.toml
 # Kiln's own image model (8 MB), found from /usr/local/bin/kiln as ../share/kiln/models/kiln-shapes-dit.
 COPY Models/kiln-shapes-dit /usr/local/share/kiln/models/kiln-shapes-dit
+# And its GAN (3 MB), found the same way as ../share/kiln/models/kiln-shapes-gan.
+COPY Models/kiln-shapes-gan /usr/local/share/kiln/models/kiln-shapes-gan
 # The default text and embedding models, as the model cache (read-only, owned by root).
 COPY --from=models /models /usr/local/share/kiln/cache
 # The fetch, found from the binary as ../share/kiln/fetch-model.py: with python3 absent here it

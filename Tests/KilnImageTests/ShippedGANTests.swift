@@ -1,0 +1,45 @@
+import Foundation
+import KilnFormats
+import KilnImage
+import Testing
+
+/// The trained GAN Kiln ships (Models/kiln-shapes-gan) against PyTorch: for a caption seen in
+/// training and a held-out one, the image Kiln draws from the seed equals PyTorch's from the same
+/// latent (`seeded_noise.py`) within 1e-4 in [0, 1] (Tests/Fixtures/gan/trained-reference.*, made by
+/// `Scripts/gan/make-gan-fixtures.py --trained Models/kiln-shapes-gan`).
+@Suite struct ShippedGANTests {
+    static let modelDirectory = ShippedImageModelTests.repository.appendingPathComponent("Models/kiln-shapes-gan").path
+    static let meta: [String: Any] = {
+        let data = try! Data(contentsOf: GANReferenceTests.fixtures.appendingPathComponent("trained-reference.json"))
+        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }()
+
+    @Test func weightsAreTheOnesTheReferenceWasMadeWith() throws {
+        let hashes = Self.meta["weights_sha256"] as! [String: String]
+        #expect(hashes.count == 2)
+        for (file, expected) in hashes {
+            #expect(
+                try ShippedImageModelTests.sha256(Self.modelDirectory + "/" + file) == expected,
+                "\(file) changed: rerun make-gan-fixtures.py --trained")
+        }
+    }
+
+    @Test func imagesMatchPyTorch() throws {
+        let pipeline = try GANPipeline(directory: Self.modelDirectory)
+        let reference = try SafetensorsFile(path: GANReferenceTests.fixtures.appendingPathComponent("trained-reference.safetensors").path)
+        let captions = Self.meta["captions"] as! [String]
+        let seeds = (Self.meta["seeds"] as! [Int]).map(UInt64.init)
+        let images = try pipeline.generate(prompts: captions, seeds: seeds)
+        let (expected, shape) = DiffusionFixtures.tensor("images", in: reference)
+        #expect(shape == [2, 3, 32, 32])
+        let size = 3 * 32 * 32
+        for (index, image) in images.enumerated() {
+            let want = Array(expected[index * size..<(index + 1) * size])
+            let error = DiffusionFixtures.maxAbsDifference(image.pixels, want)
+            print("kiln-shapes-gan '\(captions[index])' seed \(seeds[index]): max-abs error \(error) against PyTorch")
+            #expect(error < 1e-4)
+            // A trained image is not flat: the shape stands out from its background.
+            #expect((want.max() ?? 0) - (want.min() ?? 0) > 0.3)
+        }
+    }
+}
