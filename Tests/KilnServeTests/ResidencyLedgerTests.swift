@@ -118,3 +118,85 @@ struct ResidencyLedgerTests {
         }
     }
 }
+
+@Suite("The residency ledger across reloads: models added, retired and changed")
+struct ResidencyLedgerReloadTests {
+    private let mib = 1 << 20
+
+    private func loaded(_ ids: [String], budget: Int) throws -> ResidencyLedger {
+        var book = try ResidencyLedger(models: ids.map { (id: $0, costBytes: 100 * mib) }, budgetBytes: budget * mib)
+        for id in ids {
+            book.beginLoad(id)
+            book.finishLoad(id, succeeded: true)
+        }
+        return book
+    }
+
+    @Test func anAddedModelIsListedUnloadedAndMustFitTheBudget() throws {
+        var book = try loaded(["a"], budget: 250)
+        try book.add("b", costBytes: 100 * mib)
+        #expect(book.modelIDs == ["a", "b"])
+        #expect(book.entry("b")?.phase == .unloaded)
+        #expect(book.residentBytes == 100 * mib)
+        #expect(throws: ResidencyError.exceedsBudget(model: "huge", costBytes: 300 * mib, budgetBytes: 250 * mib)) {
+            try book.add("huge", costBytes: 300 * mib)
+        }
+        #expect(!book.isListed("huge"))
+    }
+
+    @Test func aRetiredModelIsUnlistedAtOnceAndForgottenOnceUnloaded() throws {
+        var book = try loaded(["a", "b"], budget: 0)
+        book.lease("a")
+        book.retire("a")
+        #expect(book.modelIDs == ["b"])
+        #expect(!book.isListed("a"))
+        // Still resident (its request runs) and counted until unloaded.
+        #expect(book.residentBytes == 200 * mib)
+        #expect(book.staleIdleModels { _ in true }.isEmpty, "a leased model is not unloaded")
+        #expect(book.hasStaleModels)
+        book.release("a")
+        #expect(book.staleIdleModels { _ in false }.isEmpty, "a model with work in flight is not unloaded")
+        #expect(book.staleIdleModels { _ in true } == ["a"])
+        book.beginUnload("a")
+        book.finishUnload("a")
+        #expect(book.entry("a") == nil)
+        #expect(book.residentBytes == 100 * mib)
+        #expect(!book.hasStaleModels)
+    }
+
+    @Test func anUnloadedModelRetiredIsForgottenAtOnce() throws {
+        var book = try ResidencyLedger(models: [(id: "a", costBytes: mib), (id: "b", costBytes: mib)], budgetBytes: 0)
+        book.retire("b")
+        #expect(book.entries.map(\.id) == ["a"])
+    }
+
+    @Test func aChangedModelKeepsItsCostUntilUnloadedThenTakesTheNewOne() throws {
+        var book = try loaded(["a", "b"], budget: 300)
+        try book.change("a", costBytes: 150 * mib)
+        #expect(book.modelIDs == ["a", "b"], "a changed model stays listed")
+        #expect(book.entry("a")?.costBytes == 100 * mib)
+        #expect(book.residentBytes == 200 * mib)
+        #expect(book.staleIdleModels { _ in true } == ["a"])
+        book.beginUnload("a")
+        book.finishUnload("a")
+        #expect(book.entry("a")?.costBytes == 150 * mib)
+        #expect(book.entry("a")?.replacementCostBytes == nil)
+        #expect(book.fitsWithoutEviction("a"))
+        // A change of an unloaded model takes effect at once.
+        try book.change("a", costBytes: 120 * mib)
+        #expect(book.entry("a")?.costBytes == 120 * mib)
+        #expect(!book.hasStaleModels)
+    }
+
+    @Test func aModelRemovedAndAddedBackWhileResidentReloadsFromTheNewFile() throws {
+        var book = try loaded(["a"], budget: 0)
+        book.lease("a")
+        book.retire("a")
+        try book.add("a", costBytes: 50 * mib)
+        #expect(book.modelIDs == ["a"])
+        #expect(book.entry("a")?.retired == false)
+        #expect(book.entry("a")?.replacementCostBytes == 50 * mib)
+        book.release("a")
+        #expect(book.staleIdleModels { _ in true } == ["a"])
+    }
+}

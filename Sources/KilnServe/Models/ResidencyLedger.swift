@@ -16,12 +16,21 @@ public struct ResidencyLedger: Sendable {
     public struct Entry: Sendable, Equatable {
         public let id: String
         /// Bytes the model takes while resident (weights and KV cache, as the caller estimates).
-        public let costBytes: Int
+        public internal(set) var costBytes: Int
         public internal(set) var phase: Phase = .unloaded
         /// The use counter's value at its latest lease (0: never leased).
         public internal(set) var lastUsed: UInt64 = 0
         /// Requests holding the model resident right now.
         public internal(set) var leases = 0
+        /// Gone from the configuration (its file removed on a reload): listed no more, leased to
+        /// no new request, unloaded once idle and then forgotten.
+        public internal(set) var retired = false
+        /// Its file changed on a reload: the cost of the new file, which the model takes once it
+        /// has been unloaded (once idle) and loaded again. Nil: the loaded model is current.
+        public internal(set) var replacementCostBytes: Int?
+
+        /// Loaded, but retired or out of date: to unload as soon as it is idle.
+        public var isStale: Bool { phase == .loaded && (retired || replacementCostBytes != nil) }
     }
 
     /// What to do for a request for one model.
@@ -55,8 +64,8 @@ public struct ResidencyLedger: Sendable {
         entries = models.map { Entry(id: $0.id, costBytes: max(0, $0.costBytes)) }
     }
 
-    /// The configured ids, in order.
-    public var modelIDs: [String] { entries.map(\.id) }
+    /// The configured ids, in order (retired models, still draining, are not among them).
+    public var modelIDs: [String] { entries.filter { !$0.retired }.map(\.id) }
 
     /// Bytes of every model not unloaded (loading, loaded or unloading).
     public var residentBytes: Int {
@@ -65,6 +74,11 @@ public struct ResidencyLedger: Sendable {
 
     public func entry(_ id: String) -> Entry? {
         entries.first { $0.id == id }
+    }
+
+    /// Whether `id` is configured (not retired): whether a request may name it.
+    public func isListed(_ id: String) -> Bool {
+        entry(id).map { !$0.retired } ?? false
     }
 
     /// Whether `id` can be loaded now without evicting anything.
@@ -109,6 +123,58 @@ public struct ResidencyLedger: Sendable {
         return draining
     }
 
+    /// Loaded models that are retired or out of date, leased by nobody and idle: to unload now.
+    public func staleIdleModels(isIdle: (String) -> Bool) -> [String] {
+        entries.filter { $0.isStale && $0.leases == 0 && isIdle($0.id) }.map(\.id)
+    }
+
+    /// Whether some loaded model waits to become idle to be unloaded (retired or out of date).
+    public var hasStaleModels: Bool { entries.contains { $0.isStale } }
+
+    // MARK: - Reconfiguration (an explicit reload)
+
+    /// Adds a model, unloaded, at the end. An id that is retired but still resident comes back
+    /// as changed (its new file loads once the old one is unloaded); a listed id is `change`d.
+    /// - Throws: `.exceedsBudget` for a model that could never fit.
+    public mutating func add(_ id: String, costBytes: Int) throws(ResidencyError) {
+        if budgetBytes > 0, costBytes > budgetBytes {
+            throw .exceedsBudget(model: id, costBytes: costBytes, budgetBytes: budgetBytes)
+        }
+        guard let index = entries.firstIndex(where: { $0.id == id }) else {
+            entries.append(Entry(id: id, costBytes: max(0, costBytes)))
+            return
+        }
+        entries[index].retired = false
+        try change(id, costBytes: costBytes)
+    }
+
+    /// Removes a model from the configuration: forgotten at once when unloaded, otherwise
+    /// retired (unlisted, unloaded once idle, then forgotten by `finishUnload`).
+    public mutating func retire(_ id: String) {
+        guard let index = entries.firstIndex(where: { $0.id == id }) else { return }
+        if entries[index].phase == .unloaded {
+            entries.remove(at: index)
+        } else {
+            entries[index].retired = true
+        }
+    }
+
+    /// The model's file changed: an unloaded model takes the new cost at once; a resident one
+    /// keeps serving (and counting its old cost) until it is unloaded once idle.
+    /// - Throws: `.exceedsBudget` for a new file that could never fit.
+    public mutating func change(_ id: String, costBytes: Int) throws(ResidencyError) {
+        guard let index = entries.firstIndex(where: { $0.id == id }) else { return }
+        if budgetBytes > 0, costBytes > budgetBytes {
+            throw .exceedsBudget(model: id, costBytes: costBytes, budgetBytes: budgetBytes)
+        }
+        if entries[index].phase == .unloaded {
+            entries[index].costBytes = max(0, costBytes)
+            entries[index].replacementCostBytes = nil
+        } else {
+            entries[index].replacementCostBytes = max(0, costBytes)
+        }
+    }
+
     // MARK: - Transitions
 
     public mutating func beginLoad(_ id: String) { update(id, from: [.unloaded]) { $0.phase = .loading } }
@@ -125,7 +191,17 @@ public struct ResidencyLedger: Sendable {
         }
     }
 
-    public mutating func finishUnload(_ id: String) { update(id, from: [.unloading]) { $0.phase = .unloaded } }
+    /// The unload ended: a retired model is forgotten, a changed one takes its new file's cost.
+    public mutating func finishUnload(_ id: String) {
+        update(id, from: [.unloading]) { entry in
+            entry.phase = .unloaded
+            if let replacement = entry.replacementCostBytes {
+                entry.costBytes = replacement
+                entry.replacementCostBytes = nil
+            }
+        }
+        entries.removeAll { $0.id == id && $0.retired }
+    }
 
     /// A request holds the loaded model `id`; it becomes the most recently used.
     public mutating func lease(_ id: String) {

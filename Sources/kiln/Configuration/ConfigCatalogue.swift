@@ -109,7 +109,7 @@ enum ConfigCatalogue {
             help: "Model id in the API, for a single model (empty = the file name without .gguf)."),
         ConfigSetting(
             key: "model.models_dir", binding: .string(\.modelsDir),
-            help: "Folder whose .gguf files are served too, each under its file name without .gguf (read once, at start)."),
+            help: "Folder whose .gguf files are served too, each under its file name without .gguf (read at start and again on SIGHUP)."),
         ConfigSetting(
             key: "model.memory_budget_mb", binding: .integer(\.memoryBudgetMB),
             help:

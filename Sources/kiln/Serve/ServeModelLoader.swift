@@ -43,6 +43,8 @@ struct ServeModelLoader {
         var embeddings: EmbeddingService?
         /// Stops every scheduler (and the residency's thread, with several models).
         var stop: @Sendable () -> Void
+        /// Rescans `models_dir` (SIGHUP); nil without one.
+        var reloadModels: (@Sendable () -> Void)? = nil
     }
 
     /// Loads everything and starts the schedulers; throws with a message fit for the log.
@@ -50,7 +52,8 @@ struct ServeModelLoader {
     /// every series labelled `model_name` with several.
     func load(logger: Logger, metrics: OpsMetrics) throws -> Loaded {
         let models = try ConfiguredTextModel.resolve(settings)
-        if models.count > 1 { return try loadSeveral(models, logger: logger, metrics: metrics) }
+        // A models folder may gain files on a reload, so it is served as several even with one.
+        if models.count > 1 || !settings.modelsDir.isEmpty { return try loadSeveral(models, logger: logger, metrics: metrics) }
         let exporter = SchedulerMetricsExporter(registry: metrics.registry)
         let engine = try loadTextEngine(models[0])
         let image = try loadImagePipeline(logger: logger)
