@@ -200,3 +200,47 @@ struct ResidencyLedgerReloadTests {
         #expect(book.staleIdleModels { _ in true } == ["a"])
     }
 }
+
+@Suite("The residency ledger with pinned models: image and embedding models count against the budget")
+struct ResidencyLedgerPinnedTests {
+    private let mib = 1 << 20
+
+    @Test func pinnedBytesAreAlwaysResidentAndLeaveTheRestToTheLanguageModels() throws {
+        var book = try ResidencyLedger(
+            models: ["a", "b"].map { (id: $0, costBytes: 100 * mib) }, budgetBytes: 250 * mib,
+            pinned: [.init(id: "embedder", costBytes: 90 * mib)])
+        #expect(book.pinnedBytes == 90 * mib)
+        #expect(book.residentBytes == 90 * mib, "nothing loaded yet: the pinned model alone")
+        #expect(book.modelIDs == ["a", "b"], "pinned models are not the residency's to list")
+        #expect(book.decide(for: "a") { _ in true } == .load(evicting: []))
+        book.beginLoad("a")
+        book.finishLoad("a", succeeded: true)
+        #expect(book.residentBytes == 190 * mib)
+        // a and b would fit the 250 MiB together (200), but not beside the 90 pinned.
+        #expect(!book.fitsWithoutEviction("b"))
+        #expect(book.decide(for: "b") { _ in true } == .load(evicting: ["a"]))
+        #expect(book.modelsToDrain(for: "b") == ["a"])
+    }
+
+    @Test func aModelThatCannotFitBesideThePinnedOnesIsRefused() throws {
+        let pinned: [ResidencyLedger.PinnedModel] = [.init(id: "image", costBytes: 60 * mib), .init(id: "embedder", costBytes: 40 * mib)]
+        #expect(throws: ResidencyError.exceedsBudget(model: "a", costBytes: 120 * mib, budgetBytes: 100 * mib)) {
+            try ResidencyLedger(models: [(id: "a", costBytes: 120 * mib)], budgetBytes: 200 * mib, pinned: pinned)
+        }
+        #expect(throws: ResidencyError.pinnedExceedBudget(pinnedBytes: 100 * mib, budgetBytes: 100 * mib)) {
+            try ResidencyLedger(models: [(id: "a", costBytes: mib)], budgetBytes: 100 * mib, pinned: pinned)
+        }
+        #expect(throws: ResidencyError.duplicateModel("image")) {
+            try ResidencyLedger(models: [(id: "image", costBytes: mib)], budgetBytes: 0, pinned: pinned)
+        }
+        // A reload: a new file over what the pinned models leave, or named like one of them, is refused.
+        var book = try ResidencyLedger(models: [(id: "a", costBytes: mib)], budgetBytes: 200 * mib, pinned: pinned)
+        #expect(throws: ResidencyError.exceedsBudget(model: "b", costBytes: 101 * mib, budgetBytes: 100 * mib)) {
+            try book.add("b", costBytes: 101 * mib)
+        }
+        #expect(throws: ResidencyError.duplicateModel("embedder")) { try book.add("embedder", costBytes: mib) }
+        // Without a budget, pinned models only add to the count.
+        let free = try ResidencyLedger(models: [(id: "a", costBytes: 500 * mib)], budgetBytes: 0, pinned: pinned)
+        #expect(free.fitsWithoutEviction("a"))
+    }
+}

@@ -11,6 +11,7 @@ public final class ModelResidencyMetrics: @unchecked Sendable {
     /// One model's series.
     private struct Series {
         let loaded: Gauge
+        let cost: Gauge
         let loads: Counter
         let unloads: Counter
         let outdatedUnloads: Counter
@@ -26,13 +27,26 @@ public final class ModelResidencyMetrics: @unchecked Sendable {
     private let failedReloads: Counter
     private let folderChanges: [String: Counter]
 
-    /// - Parameter budgetBytes: the memory budget (0: none), exported as a constant gauge.
-    public init(registry: PrometheusCollectorRegistry, modelIDs: [String], budgetBytes: Int) {
+    /// - Parameters:
+    ///   - budgetBytes: the memory budget (0: none), exported as a constant gauge.
+    ///   - pinned: the image and embedding models, always resident, whose bytes count against it
+    ///     (`kiln_model_pinned_bytes{model_name}`, constant).
+    public init(registry: PrometheusCollectorRegistry, modelIDs: [String], budgetBytes: Int, pinned: [ResidencyLedger.PinnedModel] = []) {
         self.registry = registry
         residentBytes = registry.makeGauge(
-            descriptor: Self.descriptor("models_resident", "Estimated bytes of the language models in memory (weights and KV cache).", unit: "bytes"))
+            descriptor: Self.descriptor(
+                "models_resident",
+                "Estimated bytes of the models in memory, counted against the budget: the language models loaded (weights and KV cache) and the image and embedding models (weights).",
+                unit: "bytes"))
+        for model in pinned {
+            registry.makeGauge(
+                descriptor: Self.descriptor(
+                    "model_pinned", "Estimated bytes of an image or embedding model, always loaded, counted against the budget.", unit: "bytes"),
+                labels: [("model_name", model.id)]
+            ).set(Double(model.costBytes))
+        }
         registry.makeGauge(
-            descriptor: Self.descriptor("models_memory_budget", "The memory budget of the language models (0: none).", unit: "bytes")
+            descriptor: Self.descriptor("models_memory_budget", "The memory budget of all the models (0: none).", unit: "bytes")
         ).set(Double(budgetBytes))
         reloads = registry.makeCounter(
             descriptor: Self.descriptor("model_folder_reloads_total", "Rescans of the models folder (SIGHUP)."))
@@ -64,6 +78,12 @@ public final class ModelResidencyMetrics: @unchecked Sendable {
             let made = Series(
                 loaded: registry.makeGauge(
                     descriptor: Self.descriptor("model_loaded", "1 while the language model is in memory, else 0."), labels: labels),
+                cost: registry.makeGauge(
+                    descriptor: Self.descriptor(
+                        "model_cost",
+                        "Estimated bytes the language model takes while loaded (its file and its KV cache), counted against the budget.",
+                        unit: "bytes"),
+                    labels: labels),
                 loads: registry.makeCounter(descriptor: Self.descriptor("model_loads_total", "Times the language model was loaded."), labels: labels),
                 unloads: registry.makeCounter(
                     descriptor: Self.descriptor("model_unloads_total", "Times the language model was unloaded to make room for another."),
@@ -116,7 +136,7 @@ public final class ModelResidencyMetrics: @unchecked Sendable {
         let known = lock.withLock { Array(series.keys) }
         let phases = Dictionary(uniqueKeysWithValues: ledger.entries.map { ($0.id, $0.phase) })
         for id in known { series(id).loaded.set(phases[id] == .loaded ? 1.0 : 0.0) }
-        for entry in ledger.entries { _ = series(entry.id) }
+        for entry in ledger.entries { series(entry.id).cost.set(Double(entry.costBytes)) }
         residentBytes.set(Double(ledger.residentBytes))
     }
 }

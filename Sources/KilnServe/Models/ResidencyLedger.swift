@@ -6,7 +6,22 @@
 /// against the budget for as long as any of its memory may be mapped. Only a model that is
 /// loaded, leased by nobody and idle (no job in flight, as the caller judges) may be evicted, the
 /// least recently used first.
+///
+/// Models that never unload (the image and embedding models beside the language models) are
+/// `pinned`: their bytes count against the same budget for as long as the server runs, so the
+/// language models share what they leave.
 public struct ResidencyLedger: Sendable {
+    /// A model that stays loaded whatever the budget says, whose bytes count against it.
+    public struct PinnedModel: Sendable, Equatable {
+        public let id: String
+        public let costBytes: Int
+
+        public init(id: String, costBytes: Int) {
+            self.id = id
+            self.costBytes = max(0, costBytes)
+        }
+    }
+
     /// Where a model stands.
     public enum Phase: Sendable, Equatable {
         case unloaded, loading, loaded, unloading
@@ -43,33 +58,48 @@ public struct ResidencyLedger: Sendable {
         case load(evicting: [String])
     }
 
-    /// Most bytes resident at once (0: no limit, every model may stay loaded).
+    /// Most bytes resident at once, pinned models included (0: no limit, every model may stay loaded).
     public let budgetBytes: Int
+    /// The models always resident beside the language models.
+    public let pinned: [PinnedModel]
+    /// Bytes of the pinned models.
+    public var pinnedBytes: Int { pinned.reduce(0) { $0 + $1.costBytes } }
     /// The models, in configuration order.
     public private(set) var entries: [Entry]
     private var useCounter: UInt64 = 0
 
     /// - Throws: `.duplicateModel` for an id given twice, `.exceedsBudget` for a model that
-    ///   could never fit, `.invalidBudget` for a negative budget.
-    public init(models: [(id: String, costBytes: Int)], budgetBytes: Int) throws(ResidencyError) {
+    ///   could never fit beside the pinned ones, `.pinnedExceedBudget` when the pinned models alone
+    ///   take the whole budget, `.invalidBudget` for a negative budget.
+    public init(models: [(id: String, costBytes: Int)], budgetBytes: Int, pinned: [PinnedModel] = []) throws(ResidencyError) {
         guard budgetBytes >= 0 else { throw .invalidBudget(budgetBytes) }
-        var seen = Set<String>()
+        self.budgetBytes = budgetBytes
+        self.pinned = pinned
+        entries = []
+        if budgetBytes > 0, pinnedBytes >= budgetBytes {
+            throw .pinnedExceedBudget(pinnedBytes: pinnedBytes, budgetBytes: budgetBytes)
+        }
+        var seen = Set(pinned.map(\.id))
         for model in models {
             guard seen.insert(model.id).inserted else { throw .duplicateModel(model.id) }
-            if budgetBytes > 0, model.costBytes > budgetBytes {
-                throw .exceedsBudget(model: model.id, costBytes: model.costBytes, budgetBytes: budgetBytes)
-            }
+            try checkFits(model.id, costBytes: model.costBytes)
         }
-        self.budgetBytes = budgetBytes
         entries = models.map { Entry(id: $0.id, costBytes: max(0, $0.costBytes)) }
+    }
+
+    /// Throws `.exceedsBudget` when a model of `costBytes` could never fit beside the pinned ones.
+    private func checkFits(_ id: String, costBytes: Int) throws(ResidencyError) {
+        if budgetBytes > 0, costBytes > budgetBytes - pinnedBytes {
+            throw .exceedsBudget(model: id, costBytes: costBytes, budgetBytes: budgetBytes - pinnedBytes)
+        }
     }
 
     /// The configured ids, in order (retired models, still draining, are not among them).
     public var modelIDs: [String] { entries.filter { !$0.retired }.map(\.id) }
 
-    /// Bytes of every model not unloaded (loading, loaded or unloading).
+    /// Bytes of every model not unloaded (loading, loaded or unloading), the pinned ones included.
     public var residentBytes: Int {
-        entries.reduce(0) { $0 + ($1.phase == .unloaded ? 0 : $1.costBytes) }
+        entries.reduce(pinnedBytes) { $0 + ($1.phase == .unloaded ? 0 : $1.costBytes) }
     }
 
     public func entry(_ id: String) -> Entry? {
@@ -137,9 +167,8 @@ public struct ResidencyLedger: Sendable {
     /// as changed (its new file loads once the old one is unloaded); a listed id is `change`d.
     /// - Throws: `.exceedsBudget` for a model that could never fit.
     public mutating func add(_ id: String, costBytes: Int) throws(ResidencyError) {
-        if budgetBytes > 0, costBytes > budgetBytes {
-            throw .exceedsBudget(model: id, costBytes: costBytes, budgetBytes: budgetBytes)
-        }
+        guard !pinned.contains(where: { $0.id == id }) else { throw .duplicateModel(id) }
+        try checkFits(id, costBytes: costBytes)
         guard let index = entries.firstIndex(where: { $0.id == id }) else {
             entries.append(Entry(id: id, costBytes: max(0, costBytes)))
             return
@@ -164,9 +193,7 @@ public struct ResidencyLedger: Sendable {
     /// - Throws: `.exceedsBudget` for a new file that could never fit.
     public mutating func change(_ id: String, costBytes: Int) throws(ResidencyError) {
         guard let index = entries.firstIndex(where: { $0.id == id }) else { return }
-        if budgetBytes > 0, costBytes > budgetBytes {
-            throw .exceedsBudget(model: id, costBytes: costBytes, budgetBytes: budgetBytes)
-        }
+        try checkFits(id, costBytes: costBytes)
         if entries[index].phase == .unloaded {
             entries[index].costBytes = max(0, costBytes)
             entries[index].replacementCostBytes = nil
@@ -241,7 +268,11 @@ public enum ResidencyError: Error, Sendable, Equatable, CustomStringConvertible 
     case shuttingDown
     /// Configuration errors, found at start.
     case duplicateModel(String)
+    /// A language model needs more than the budget leaves it (`budgetBytes`: the budget less the
+    /// pinned models).
     case exceedsBudget(model: String, costBytes: Int, budgetBytes: Int)
+    /// The image and embedding models alone take the whole budget.
+    case pinnedExceedBudget(pinnedBytes: Int, budgetBytes: Int)
     case invalidBudget(Int)
 
     public var description: String {
@@ -257,7 +288,9 @@ public enum ResidencyError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .duplicateModel(id):
             return "two models have the id '\(id)'"
         case let .exceedsBudget(model, cost, budget):
-            return "the model '\(model)' needs \(cost >> 20) MiB, more than the whole memory budget of \(budget >> 20) MiB"
+            return "the model '\(model)' needs \(cost >> 20) MiB, more than the memory budget leaves the language models (\(budget >> 20) MiB)"
+        case let .pinnedExceedBudget(pinned, budget):
+            return "the image and embedding models take \(pinned >> 20) MiB, the whole memory budget of \(budget >> 20) MiB or more"
         case let .invalidBudget(budget):
             return "the memory budget must not be negative (got \(budget))"
         }

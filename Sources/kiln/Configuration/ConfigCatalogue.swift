@@ -113,7 +113,7 @@ enum ConfigCatalogue {
         ConfigSetting(
             key: "model.memory_budget_mb", binding: .integer(\.memoryBudgetMB),
             help:
-                "MiB the language models may take together (weights and KV cache); beyond it they load on demand and the least recently used idle one is unloaded (0 = no limit: all stay loaded)."
+                "MiB the models may take together (language models: weights and KV cache; image and embedding models, always loaded: weights); beyond it language models load on demand and the least recently used idle one is unloaded (0 = no limit: all stay loaded)."
         ),
 
         ConfigSetting(

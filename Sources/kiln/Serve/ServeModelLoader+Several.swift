@@ -18,8 +18,9 @@ final class ServedTextModel: Sendable {
 
 extension ServeModelLoader {
     /// Several language models: each loads with a scheduler of its own, under `memory_budget_mb`
-    /// (``ModelResidency``); the image and embedding models share one more scheduler. Loads at
-    /// once what fits, in order.
+    /// (``ModelResidency``); the image and embedding models share one more scheduler. Those load
+    /// first and stay, their bytes pinned in the budget; then the language models that fit beside
+    /// them load, in order.
     func loadSeveral(_ models: [ConfiguredTextModel], logger: Logger, metrics: OpsMetrics) throws -> Loaded {
         guard settings.textModelPooling == "none" else {
             throw ValidationErrorMessage("text_model_pooling needs a single language model; \(models.count) are configured")
@@ -37,13 +38,15 @@ extension ServeModelLoader {
                 throw ModelLoadError(kind: "language", path: model.path, underlying: error)
             }
         }
-        let ledger = try ResidencyLedger(models: costs, budgetBytes: settings.memoryBudgetMB << 20)
+        let side = try loadSideScheduler(metrics: metrics, logger: logger)
+        let ledger = try ResidencyLedger(models: costs, budgetBytes: settings.memoryBudgetMB << 20, pinned: side.pinned)
         let catalog = TextModelCatalog(models)
         let exporters = SchedulerExporters(metrics: metrics)
         // Serialises scrapes with the last refresh of an unloaded model's scheduler, so that a
         // scrape never reads a scheduler after its exporter has moved on from it.
         let scrape = NSLock()
-        let residencyMetrics = ModelResidencyMetrics(registry: metrics.registry, modelIDs: ledger.modelIDs, budgetBytes: ledger.budgetBytes)
+        let residencyMetrics = ModelResidencyMetrics(
+            registry: metrics.registry, modelIDs: ledger.modelIDs, budgetBytes: ledger.budgetBytes, pinned: ledger.pinned)
         let residency = ModelResidency<ServedTextModel>(
             ledger: ledger,
             load: { id in
@@ -88,6 +91,8 @@ extension ServeModelLoader {
                 "loaded": .string(residency.loadedResidents().map(\.id).joined(separator: ", ")),
                 "budget_mib": .stringConvertible(settings.memoryBudgetMB),
                 "costs_mib": .string(costs.map { "\($0.id)=\($0.costBytes >> 20)" }.joined(separator: ", ")),
+                "pinned_mib": .string(ledger.pinned.map { "\($0.id)=\($0.costBytes >> 20)" }.joined(separator: ", ")),
+                "resident_mib": .stringConvertible(residency.snapshot().residentBytes >> 20),
             ])
         metrics.addRefresh {
             residencyMetrics.refresh(from: residency.snapshot())
@@ -107,7 +112,6 @@ extension ServeModelLoader {
         var reloadModels: (@Sendable () -> Void)?
         if let folderReload { reloadModels = { folderReload.reload() } }
 
-        let side = try loadSideScheduler(metrics: metrics, logger: logger)
         let timeout: Duration? = settings.requestTimeout > 0 ? .milliseconds(Int(settings.requestTimeout * 1000)) : nil
         return Loaded(
             text: ResidentTextModels(residency: residency, loadTimeout: timeout) { $0.service },
@@ -120,13 +124,22 @@ extension ServeModelLoader {
     }
 
     /// The image and embedding models beside several language models, on a scheduler of their
-    /// own (no text job ever reaches it), its series labelled with their ids.
+    /// own (no text job ever reaches it), its series labelled with their ids; and what each takes
+    /// (``ModelFootprint``), which the budget counts.
     private func loadSideScheduler(
         metrics: OpsMetrics, logger: Logger
-    ) throws -> (scheduler: Scheduler?, images: ImageGenerationService?, embeddings: EmbeddingService?) {
+    ) throws -> (
+        scheduler: Scheduler?, images: ImageGenerationService?, embeddings: EmbeddingService?, pinned: [ResidencyLedger.PinnedModel]
+    ) {
         let image = try loadImagePipeline(logger: logger)
-        let embeddingModels = try loadEmbeddingModels(logger: logger).models
-        guard image != nil || !embeddingModels.isEmpty else { return (nil, nil, nil) }
+        let embedding = try loadEmbeddingModels(logger: logger)
+        let embeddingModels = embedding.models
+        var pinned: [ResidencyLedger.PinnedModel] = []
+        if let image { pinned.append(.init(id: image.name, costBytes: ModelFootprint.bytes(atPath: settings.imageModel))) }
+        if let path = embedding.path, let model = embeddingModels.first {
+            pinned.append(.init(id: model.model.id, costBytes: ModelFootprint.bytes(atPath: path)))
+        }
+        guard image != nil || !embeddingModels.isEmpty else { return (nil, nil, nil, pinned) }
         let names = ([image?.name].compactMap { $0 } + embeddingModels.map(\.model.id)).joined(separator: ",")
         let exporter = SchedulerMetricsExporter(registry: metrics.registry, labels: [("model_name", names)])
         let scheduler = try Scheduler(
@@ -135,7 +148,7 @@ extension ServeModelLoader {
             embeddingExecutor: encoderExecutor(embeddingModels), observer: exporter.observer)
         metrics.addRefresh { exporter.refresh(from: scheduler.metrics()) }
         scheduler.start()
-        return (scheduler, imageService(image, scheduler: scheduler), embeddingService(embeddingModels, scheduler: scheduler))
+        return (scheduler, imageService(image, scheduler: scheduler), embeddingService(embeddingModels, scheduler: scheduler), pinned)
     }
 }
 
