@@ -14,7 +14,7 @@
 #include <math.h>
 
 #define TILE 64
-#define MAX_DIM 128
+#define MAX_DIM 256  // Gemma 3 heads are 256 wide; llama.cpp tiles any width that is a multiple of 8
 
 KILN_INLINE float tile_half(uint16_t h) { return kiln_half_to_float_value(h); }
 

@@ -308,7 +308,7 @@ void kiln_attention_span_half_scalar(const float *q, const uint16_t *keys, const
 /// at q + i·q_stride), each over keys 0 ... its position: key tiles of 64 positions aligned at 0,
 /// float scores and accumulator, ggml's vector exp for the weights. The key and value of position t
 /// are at key_blocks[t / block_size] + (t % block_size)·stride (halves). Writes out + i·out_stride.
-/// A query's result does not depend on which other queries are in the call. dim ≤ 128
+/// A query's result does not depend on which other queries are in the call. dim ≤ 256 (about 200 KB of stack)
 /// (kiln_attention_tiled_supports). window > 0: query i sees only the keys from its position − window + 1
 /// on (the others masked, as llama.cpp's sliding-window mask); 0: all keys up to its position.
 int kiln_attention_tiled_supports(int dim);
