@@ -21,9 +21,6 @@
 #include "kiln_units.h"
 
 #ifdef KILN_X86
-#define KILN_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-#define KILN_AVX512_INLINE \
-    static inline __attribute__((always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 /// Activation rows one pass over a weight-row pair serves (two kiln_q8x4_block groups).
 enum { ROWS_PER_PASS = 8 };
@@ -90,12 +87,22 @@ KILN_AVX512_INLINE void pair_rows(const int type, const int nb, const uint8_t *w
             unsignedWeights ? _mm512_setzero_si512()
                             : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, q));
         const kiln_q8x4_block *g0 = x + blk, *g1 = x + groupStride + blk;
+        // dw · d for every (weight row, activation row) in one multiply: row r against activation
+        // rows 0–7 in lanes 0–7, row r + 1 in lanes 8–15; each row's pair is then broadcast from it
+        // (a shuffle, off the port the integer and float products share).
+        const __m256 dx = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(g0->d)),
+                                               nb > 4 ? _mm_loadu_ps(g1->d) : _mm_setzero_ps(), 1);
+        const __m512 scales =
+            nb == 1 ? _mm512_mul_ps(dwPair, _mm512_set1_ps(g0->d[0])) : _mm512_mul_ps(dwPair, _mm512_insertf32x8(_mm512_castps256_ps512(dx), dx, 1));
         for (int i = 0; i < nb; i++) {
             const kiln_q8x4_block *g = i < 4 ? g0 : g1;
             const __m512i xs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)g->qs[i & 3]));
             const __m512i dot = unsignedWeights ? _mm512_dpbusd_epi32(start, q, xs)
                                                 : _mm512_dpbusd_epi32(start, _mm512_xor_si512(xs, bias), q);
-            const __m512 scale = _mm512_mul_ps(dwPair, _mm512_set1_ps(g->d[i & 3]));
+            const __m512 scale = nb == 1 ? scales
+                                         : _mm512_permutexvar_ps(_mm512_setr_epi32(i, i, i, i, i, i, i, i, 8 + i, 8 + i, 8 + i,
+                                                                                   8 + i, 8 + i, 8 + i, 8 + i, 8 + i),
+                                                                 scales);
             acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[i]);
         }
         if (unsignedWeights) {

@@ -13,9 +13,6 @@
 #include "kiln_units.h"
 
 #ifdef KILN_X86
-#define KILN_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-#define KILN_AVX512_INLINE \
-    static inline __attribute__((always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 enum { ROWS_PER_PASS = 8 };
 
