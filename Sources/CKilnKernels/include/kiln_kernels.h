@@ -16,7 +16,7 @@ int kiln_simd_active(void);
 int kiln_cpu_has_avx512_vnni(void);
 
 /// 1 when the kernels that have AVX-512 bodies (kiln_matmul_q8 for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0;
-/// kiln_matmul_q8k for Q6_K) take them: the CPU has AVX-512 VNNI. They give the AVX2 bodies' bits.
+/// kiln_matmul_q8k for Q4_K and Q6_K; kiln_attention_tiled for widths that are multiples of 16) take them: the CPU has AVX-512 VNNI. They give the AVX2 bodies' bits.
 int kiln_avx512_active(void);
 
 /// Turns the AVX-512 bodies off (0) or back on where the CPU has them (1), for the whole process:
@@ -99,7 +99,7 @@ void kiln_matmul_q8k_scalar(int type, const void *w, size_t row_bytes, int rows,
 /// kiln_matmul_q8k without its AVX-512 body (AVX2 where the CPU has it, else portable).
 void kiln_matmul_q8k_avx2(int type, const void *w, size_t row_bytes, int rows, int columns,
                           const kiln_q8k_block *x, int batch, float *y, size_t y_stride);
-/// The AVX-512 VNNI body of kiln_matmul_q8k for `type` (Q6_K), if the CPU has it: returns 1 after
+/// The AVX-512 VNNI body of kiln_matmul_q8k for `type` (Q4_K, Q6_K), if the CPU has it: returns 1 after
 /// writing y, else 0 without touching it.
 int kiln_matmul_q8k_avx512(int type, const void *w, size_t row_bytes, int rows, int columns,
                            const kiln_q8k_block *x, int batch, float *y, size_t y_stride);
