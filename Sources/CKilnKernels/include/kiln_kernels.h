@@ -16,7 +16,8 @@ int kiln_simd_active(void);
 int kiln_cpu_has_avx512_vnni(void);
 
 /// 1 when the kernels that have AVX-512 bodies (kiln_matmul_q8 for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0;
-/// kiln_matmul_q8k for Q4_K and Q6_K; kiln_attention_tiled for widths that are multiples of 16) take them: the CPU has AVX-512 VNNI. They give the AVX2 bodies' bits.
+/// kiln_matmul_q8k for Q4_K and Q6_K; kiln_attention_tiled for widths that are multiples of 16) take
+/// them: the CPU has AVX-512 VNNI. They give the AVX2 bodies' bits.
 int kiln_avx512_active(void);
 
 /// Turns the AVX-512 bodies off (0) or back on where the CPU has them (1), for the whole process:
