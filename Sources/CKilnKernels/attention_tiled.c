@@ -14,7 +14,7 @@
 #include <math.h>
 
 #define TILE 64
-#define MAX_DIM 128
+#define MAX_DIM 256  // Gemma 3 heads are 256 wide; llama.cpp tiles any width that is a multiple of 8
 
 KILN_INLINE float tile_half(uint16_t h) { return kiln_half_to_float_value(h); }
 
@@ -193,6 +193,154 @@ KILN_AVX2 static void tiled_avx2(const float *q, size_t q_stride, int rows, int 
             _mm256_storeu_ps(out + (size_t)i * out_stride + 8 * l, _mm256_mul_ps(_mm256_loadu_ps(acc[i] + 8 * l), iv));
     }
 }
+
+/// tiled_avx512's weighted values for key t at a group's edge: only the rows whose range holds t
+/// take it (merge-masked), so every other row's sums stay exactly as they are.
+KILN_AVX512_INLINE void edge_key(__m512 a[4][4], const float *value, float scores[4][TILE], int t, int nr, int width,
+                                 const int *from, const int *to) {
+    for (int r = 0; r < nr; r++) {
+        const __mmask16 take = t >= from[r] && t < to[r] ? 0xFFFF : 0;
+        for (int l = 0; l < width; l++)
+            a[r][l] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(value + 16 * l), _mm512_set1_ps(scores[r][t]), a[r][l], take);
+    }
+}
+
+/// tiled_avx2 four query rows at a time, 16 keys or dimensions per instruction: each key vector
+/// loaded serves four rows' scores and each value vector four rows' sums, which the one-row body
+/// spends a load per FMA on. Every score is still one in-order FMA chain over the dimensions and
+/// every output element one in-order chain over the keys, with the exponentials, their double sum and
+/// the rescaling as in tiled_avx2, so the bits are its (a row's sums take only its own keys).
+KILN_AVX512 static void tiled_avx512(const float *q, size_t q_stride, int rows, int first_position,
+                                     const uint16_t *const *key_blocks, const uint16_t *const *value_blocks,
+                                     int block_size, size_t stride, int dim, float scale, float *out, size_t out_stride,
+                                     int window) {
+    float keys_t[MAX_DIM][TILE];  // the key tile transposed: keys_t[d][t]
+    float values[TILE][MAX_DIM];
+    float state[TILE][2];
+    float acc[TILE][MAX_DIM];
+    float scores[4][TILE];
+    for (int i = 0; i < rows; i++) {
+        state[i][0] = -INFINITY;
+        state[i][1] = 0;
+        for (int d = 0; d < dim; d++) acc[i][d] = 0;
+    }
+    const int lanes = dim / 8;
+    const int last = first_position + rows - 1;
+    for (int start = first_tile(first_position, window); start <= last; start += TILE) {
+        const int count = last - start + 1 < TILE ? last - start + 1 : TILE;
+        for (int t = 0; t < TILE; t++) {
+            if (t < count) {
+                const int key = start + t;
+                const uint16_t *k = key_blocks[key / block_size] + (size_t)(key % block_size) * stride;
+                const uint16_t *v = value_blocks[key / block_size] + (size_t)(key % block_size) * stride;
+                for (int l = 0; l < lanes; l++) {
+                    float kf[8];
+                    _mm256_storeu_ps(kf, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * l))));
+                    for (int j = 0; j < 8; j++) keys_t[8 * l + j][t] = kf[j];
+                    _mm256_storeu_ps(values[t] + 8 * l, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * l))));
+                }
+            } else {
+                for (int d = 0; d < dim; d++) keys_t[d][t] = 0;
+            }
+        }
+        for (int i0 = 0; i0 < rows; i0 += 4) {
+            const int nr = rows - i0 < 4 ? rows - i0 : 4;
+            if (first_position + i0 + nr - 1 < start) continue;  // the whole tile is masked for these rows
+            __m512 dots[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int g = 0; g < 4; g++) dots[r][g] = _mm512_setzero_ps();
+            const float *q0 = q + (size_t)i0 * q_stride;
+            const size_t q1 = nr > 1 ? q_stride : 0, q2 = nr > 2 ? 2 * q_stride : 0, q3 = nr > 3 ? 3 * q_stride : 0;
+            for (int d = 0; d < dim; d++) {
+                const __m512 k0 = _mm512_loadu_ps(keys_t[d]), k1 = _mm512_loadu_ps(keys_t[d] + 16);
+                const __m512 k2 = _mm512_loadu_ps(keys_t[d] + 32), k3 = _mm512_loadu_ps(keys_t[d] + 48);
+                const __m512 qd[4] = {_mm512_set1_ps(q0[d]), _mm512_set1_ps(q0[q1 + d]), _mm512_set1_ps(q0[q2 + d]),
+                                      _mm512_set1_ps(q0[q3 + d])};
+                for (int r = 0; r < 4; r++) {
+                    dots[r][0] = _mm512_fmadd_ps(k0, qd[r], dots[r][0]);
+                    dots[r][1] = _mm512_fmadd_ps(k1, qd[r], dots[r][1]);
+                    dots[r][2] = _mm512_fmadd_ps(k2, qd[r], dots[r][2]);
+                    dots[r][3] = _mm512_fmadd_ps(k3, qd[r], dots[r][3]);
+                }
+            }
+            int lo = TILE, hi = 0, from[4] = {0, 0, 0, 0}, to[4] = {0, 0, 0, 0};
+            for (int r = 0; r < nr; r++) {
+                const int i = i0 + r, position = first_position + i;
+                const int lowest = window > 0 ? position - window + 1 : 0;
+                if (position < start || lowest >= start + TILE) continue;
+                const int skipped = lowest > start ? lowest - start : 0;
+                const int valid = position - start + 1 < TILE ? position - start + 1 : TILE;
+                from[r] = skipped;
+                to[r] = valid;
+                if (skipped < lo) lo = skipped;
+                if (valid > hi) hi = valid;
+                // tiled_avx2's softmax step on this row's 64 scores, eight at a time.
+                __m256 sc[8];
+                __m256 maxima = _mm256_set1_ps(-INFINITY);
+                for (int g = 0; g < 8; g++) {
+                    const __m256 dot = (g & 1) ? _mm512_extractf32x8_ps(dots[r][g / 2], 1) : _mm512_castps512_ps256(dots[r][g / 2]);
+                    __m256 v = _mm256_mul_ps(dot, _mm256_set1_ps(scale));
+                    const __m256i index = _mm256_add_epi32(_mm256_set1_epi32(8 * g), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                    const __m256i outside = _mm256_or_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(valid - 1)),
+                                                            _mm256_cmpgt_epi32(_mm256_set1_epi32(skipped), index));
+                    v = _mm256_blendv_ps(v, _mm256_set1_ps(-INFINITY), _mm256_castsi256_ps(outside));
+                    sc[g] = v;
+                    maxima = _mm256_max_ps(maxima, v);
+                }
+                const float tile_max = kiln_hmax8(maxima);
+                float *m = &state[i][0], *s = &state[i][1];
+                const float m_new = fmaxf(*m, tile_max);
+                if (m_new > *m) {
+                    const float ms = expf(*m - m_new);
+                    const __m256 mv = _mm256_set1_ps(ms);
+                    for (int l = 0; l < lanes; l++) _mm256_storeu_ps(acc[i] + 8 * l, _mm256_mul_ps(_mm256_loadu_ps(acc[i] + 8 * l), mv));
+                    *s *= ms;
+                }
+                *m = m_new;
+                const __m256 mb = _mm256_set1_ps(m_new);
+                double sum = 0;
+                for (int g = 0; g < 8; g++) {
+                    const __m256 p = kiln_silu_exp8(_mm256_sub_ps(sc[g], mb));
+                    _mm256_storeu_ps(scores[r] + 8 * g, p);
+                    sum += (double)kiln_hsum8(p);
+                }
+                *s = (float)((double)*s + sum);
+            }
+            // Weighted values: 64 dimensions of four rows at a time, keys in order.
+            int common_from = 0, common_to = TILE;
+            for (int r = 0; r < nr; r++) {
+                if (from[r] > common_from) common_from = from[r];
+                if (to[r] < common_to) common_to = to[r];
+            }
+            for (int c = 0; c < dim; c += 64) {
+                const int width = dim - c < 64 ? (dim - c) / 16 : 4;
+                __m512 a[4][4];
+                for (int r = 0; r < nr; r++)
+                    for (int l = 0; l < width; l++) a[r][l] = _mm512_loadu_ps(acc[i0 + r] + c + 16 * l);
+                // Keys every row of the group takes go unmasked; the few at the edges (consecutive rows'
+                // ranges differ by a key or so) are merge-masked per row, never multiplied by 0.
+                const int middle_from = common_from < common_to ? common_from : hi;
+                const int middle_to = common_from < common_to ? common_to : hi;
+                for (int t = lo; t < middle_from; t++) edge_key(a, values[t] + c, scores, t, nr, width, from, to);
+                for (int t = middle_from; t < middle_to; t++) {
+                    for (int l = 0; l < width; l++) {
+                        const __m512 v = _mm512_loadu_ps(values[t] + c + 16 * l);
+                        for (int r = 0; r < nr; r++) a[r][l] = _mm512_fmadd_ps(v, _mm512_set1_ps(scores[r][t]), a[r][l]);
+                    }
+                }
+                for (int t = middle_to; t < hi; t++) edge_key(a, values[t] + c, scores, t, nr, width, from, to);
+                for (int r = 0; r < nr; r++)
+                    for (int l = 0; l < width; l++) _mm512_storeu_ps(acc[i0 + r] + c + 16 * l, a[r][l]);
+            }
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        const float inverse = state[i][1] == 0 ? 0.0f : 1.0f / state[i][1];
+        const __m256 iv = _mm256_set1_ps(inverse);
+        for (int l = 0; l < lanes; l++)
+            _mm256_storeu_ps(out + (size_t)i * out_stride + 8 * l, _mm256_mul_ps(_mm256_loadu_ps(acc[i] + 8 * l), iv));
+    }
+}
 #endif
 
 int kiln_attention_tiled_supports(int dim) { return dim > 0 && dim <= MAX_DIM; }
@@ -203,6 +351,11 @@ void kiln_attention_tiled(const float *q, size_t q_stride, int rows, int first_p
                           int window) {
     if (rows <= 0 || rows > TILE || dim <= 0 || dim > MAX_DIM) return;
 #ifdef KILN_X86
+    if (kiln_avx512_active() && dim % 16 == 0) {
+        tiled_avx512(q, q_stride, rows, first_position, key_blocks, value_blocks, block_size, stride, dim, scale,
+                     out, out_stride, window);
+        return;
+    }
     if (kiln_simd_active() && dim % 8 == 0) {
         tiled_avx2(q, q_stride, rows, first_position, key_blocks, value_blocks, block_size, stride, dim, scale,
                    out, out_stride, window);

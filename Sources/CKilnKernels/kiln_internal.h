@@ -9,6 +9,10 @@
 #include <immintrin.h>
 #define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KILN_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+/// AVX-512 F/BW/DQ/VL with VNNI (and AVX2): bodies taken where kiln_avx512_active().
+#define KILN_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define KILN_AVX512_INLINE \
+    static inline __attribute__((always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
 /// The sum and the maximum of a vector's eight lanes, always in the same order (halves, then
 /// pairs, then the last two), which the llama.cpp-exact text kernels' results depend on.

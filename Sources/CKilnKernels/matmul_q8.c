@@ -163,6 +163,12 @@ KILN_DEFINE_MATMUL(matmul_q6_k_avx2, KILN_TYPE_Q6_K)
 
 void kiln_matmul_q8(int type, const void *weights, size_t row_bytes, int rows, int columns,
                     const kiln_q8x4_block *x, int batch, float *y, size_t ys) {
+    if (kiln_matmul_q8_avx512(type, weights, row_bytes, rows, columns, x, batch, y, ys)) return;
+    kiln_matmul_q8_avx2(type, weights, row_bytes, rows, columns, x, batch, y, ys);
+}
+
+void kiln_matmul_q8_avx2(int type, const void *weights, size_t row_bytes, int rows, int columns,
+                         const kiln_q8x4_block *x, int batch, float *y, size_t ys) {
     const uint8_t *w = (const uint8_t *)weights;
 #ifdef KILN_X86
     if (kiln_simd_active()) {

@@ -21,7 +21,7 @@
 
 int kiln_matmul_q8k_supports(int type) { return type == KILN_TYPE_Q4_K || type == KILN_TYPE_Q6_K; }
 
-void kiln_quantize_q8k(const float *x, size_t x_stride, int rows, int columns, kiln_q8k_block *out) {
+void kiln_quantize_q8k_scalar(const float *x, size_t x_stride, int rows, int columns, kiln_q8k_block *out) {
     const int blocks = columns / 256;
     for (int r = 0; r < rows; r++) {
         const float *row = x + (size_t)r * x_stride;
@@ -50,6 +50,71 @@ void kiln_quantize_q8k(const float *x, size_t x_stride, int rows, int columns, k
             y->d = 1 / iscale;
         }
     }
+}
+
+#ifdef KILN_X86
+/// The scalar body's rule, eight values at a time: the same largest magnitude (the first of equal
+/// ones sets the sign), the same products iscale · x rounded to nearest even, the same sums.
+KILN_AVX2 static void quantize_q8k_avx2(const float *x, size_t x_stride, int rows, int columns, kiln_q8k_block *out) {
+    const int blocks = columns / 256;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int r = 0; r < rows; r++) {
+        const float *row = x + (size_t)r * x_stride;
+        for (int b = 0; b < blocks; b++) {
+            const float *v = row + 256 * b;
+            kiln_q8k_block *y = out + (size_t)r * blocks + b;
+            __m256 m = _mm256_setzero_ps();
+            for (int j = 0; j < 256; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(v + j)));
+            const float amax = kiln_hmax8(m);
+            if (amax == 0) {
+                memset(y, 0, sizeof *y);
+                continue;
+            }
+            float max = 0;
+            const __m256 target = _mm256_set1_ps(amax);
+            for (int j = 0; j < 256; j += 8) {
+                const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + j)), target, _CMP_EQ_OQ));
+                if (hits) {
+                    max = v[j + __builtin_ctz((unsigned)hits)];
+                    break;
+                }
+            }
+            const float iscale = -127.f / max;
+            const __m256 scale = _mm256_set1_ps(iscale);
+            const __m256i cap = _mm256_set1_epi32(127);
+            __m128i sums[4];
+            for (int g = 0; g < 256; g += 64) {
+                __m256i q[8];
+                for (int k = 0; k < 8; k++)
+                    q[k] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(scale, _mm256_loadu_ps(v + g + 8 * k))), cap);
+                for (int k = 0; k < 8; k += 4) {
+                    const __m256i p01 = _mm256_packs_epi32(q[k], q[k + 1]), p23 = _mm256_packs_epi32(q[k + 2], q[k + 3]);
+                    _mm256_storeu_si256((__m256i *)(y->qs + g + 8 * k),
+                                        _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), order));
+                }
+                // Sums of each 16: the pairs (q0 + q1), (q2 + q3), … reduced across lanes by hadds.
+                const __m256i s01 = _mm256_hadd_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+                const __m256i s23 = _mm256_hadd_epi32(_mm256_add_epi32(q[4], q[5]), _mm256_add_epi32(q[6], q[7]));
+                const __m256i s = _mm256_hadd_epi32(s01, s23);
+                sums[g / 64] = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            }
+            _mm_storeu_si128((__m128i *)y->bsums, _mm_packs_epi32(sums[0], sums[1]));
+            _mm_storeu_si128((__m128i *)(y->bsums + 8), _mm_packs_epi32(sums[2], sums[3]));
+            y->d = 1 / iscale;
+        }
+    }
+}
+#endif
+
+void kiln_quantize_q8k(const float *x, size_t x_stride, int rows, int columns, kiln_q8k_block *out) {
+#ifdef KILN_X86
+    if (kiln_simd_active()) {
+        quantize_q8k_avx2(x, x_stride, rows, columns, out);
+        return;
+    }
+#endif
+    kiln_quantize_q8k_scalar(x, x_stride, rows, columns, out);
 }
 
 /// ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)): the order of llama.cpp's hsum_float_8.
@@ -257,6 +322,12 @@ KILN_AVX2 static void matmul_q8k_avx2(int type, const uint8_t *w, size_t row_byt
 
 void kiln_matmul_q8k(int type, const void *weights, size_t row_bytes, int rows, int columns,
                      const kiln_q8k_block *x, int batch, float *y, size_t ys) {
+    if (kiln_matmul_q8k_avx512(type, weights, row_bytes, rows, columns, x, batch, y, ys)) return;
+    kiln_matmul_q8k_avx2(type, weights, row_bytes, rows, columns, x, batch, y, ys);
+}
+
+void kiln_matmul_q8k_avx2(int type, const void *weights, size_t row_bytes, int rows, int columns,
+                          const kiln_q8k_block *x, int batch, float *y, size_t ys) {
 #ifdef KILN_X86
     if (kiln_simd_active() && kiln_matmul_q8k_supports(type)) {
         matmul_q8k_avx2(type, (const uint8_t *)weights, row_bytes, rows, columns, x, batch, y, ys);

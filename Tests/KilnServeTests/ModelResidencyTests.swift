@@ -228,6 +228,102 @@ struct ModelResidencyTests {
         #expect(residency.snapshot().entry("b")?.phase == .loaded)
     }
 
+    /// Waits up to 10 s for `condition`.
+    private func eventually(_ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while !condition() {
+            if Date() > deadline { return false }
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        return true
+    }
+
+    /// A removed model: new requests are 404s at once, its request in flight keeps it until it
+    /// ends, then it is unloaded (never while busy) and forgotten.
+    @Test func aRetiredModelFinishesItsWorkThenUnloads() throws {
+        let journal = Journal()
+        let changes = ErrorLog()
+        let ledger = try ResidencyLedger(models: ["a", "b"].map { (id: $0, costBytes: 100 << 20) }, budgetBytes: 0)
+        let residency = ModelResidency(
+            ledger: ledger, pollInterval: .milliseconds(2), load: { try journal.load($0) },
+            unload: { journal.unload($0, $1) }, isIdle: { $0.isIdle }, onChange: { changes.add("\($0)") })
+        try residency.loadInitialModels()
+        residency.start()
+        defer { residency.stop() }
+        guard case .success(let lease)? = acquire(residency, "a") else {
+            Issue.record("a did not load")
+            return
+        }
+        lease.resident.begin()  // a request in flight
+        lease.release()
+        residency.retire("a")
+        #expect(residency.modelIDs == ["b"])
+        let refused = acquire(residency, "a")
+        #expect(refused.map { if case .failure(.unknownModel("a", ["b"])) = $0 { true } else { false } } == true)
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(journal.unloads.isEmpty, "a model with work in flight was unloaded")
+        lease.resident.end()
+        #expect(eventually { journal.unloads == ["a"] })
+        #expect(eventually { residency.snapshot().entry("a") == nil })
+        #expect(journal.unloadedBusy.isEmpty)
+        #expect(changes.all.contains { $0.hasPrefix("unloadedOutdated(model: \"a\"") })
+        #expect(journal.loads == ["a", "b"], "a retired model is not loaded again")
+    }
+
+    /// A changed file: the model serves on until idle, then unloads and loads again.
+    @Test func aChangedModelReloadsOnceIdle() throws {
+        let journal = Journal()
+        let residency = try makeResidency(journal, budgetMiB: 0)
+        try residency.loadInitialModels()
+        residency.start()
+        defer { residency.stop() }
+        guard case .success(let lease)? = acquire(residency, "b") else {
+            Issue.record("b did not load")
+            return
+        }
+        let old = lease.resident
+        old.begin()
+        lease.release()
+        try residency.change("b", costBytes: 120 << 20)
+        // Still served from the old file meanwhile.
+        guard case .success(let during)? = acquire(residency, "b") else {
+            Issue.record("b refused while changed")
+            return
+        }
+        #expect(during.resident === old)
+        during.release()
+        old.end()
+        #expect(eventually { journal.loads.filter { $0 == "b" }.count == 2 })
+        guard case .success(let after)? = acquire(residency, "b") else {
+            Issue.record("b did not reload")
+            return
+        }
+        #expect(after.resident !== old)
+        after.release()
+        #expect(residency.snapshot().entry("b")?.costBytes == 120 << 20)
+        #expect(journal.unloadedBusy.isEmpty)
+    }
+
+    /// A model added while serving loads when first requested, under the budget like the others.
+    @Test func anAddedModelLoadsOnDemand() throws {
+        let journal = Journal()
+        let residency = try makeResidency(journal, budgetMiB: 250)
+        try residency.loadInitialModels()
+        residency.start()
+        defer { residency.stop() }
+        #expect(acquire(residency, "d").map { if case .failure(.unknownModel) = $0 { true } else { false } } == true)
+        try residency.add("d", costBytes: 100 << 20)
+        #expect(residency.modelIDs == ["a", "b", "c", "d"])
+        guard case .success(let lease)? = acquire(residency, "d") else {
+            Issue.record("d did not load")
+            return
+        }
+        #expect(lease.resident.id == "d")
+        lease.release()
+        #expect(journal.unloads.count == 1, "d needed room: one model made way")
+        #expect(journal.peakResident <= 2)
+    }
+
     final class ErrorLog: @unchecked Sendable {
         private let lock = NSLock()
         private var items: [String] = []

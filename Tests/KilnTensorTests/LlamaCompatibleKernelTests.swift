@@ -101,6 +101,61 @@ import Testing
         for i in 0..<Self.dim { #expect(abs(Double(out[i]) - expected[i]) <= 5e-3, "element \(i)") }
     }
 
+    /// Gemma 3's head width (256), the widest the tiled body takes: AVX2 and portable bodies give the
+    /// same bits, a query's result does not depend on the others, and both are within float
+    /// accumulation of a double softmax.
+    @Test func tiledBodiesTakeGemmaWideHeads() {
+        let dim = 256, length = 100, first = 20, rows = 64
+        var rng = SeededGenerator(seed: 25)
+        let queries = rng.floats(rows * dim, scale: 0.5)
+        let keys = rng.floats(length * dim, scale: 2), values = rng.floats(length * dim)
+        var keyHalves = [UInt16](repeating: 0, count: keys.count), valueHalves = keyHalves
+        kiln_float_to_half(keys, keys.count, &keyHalves)
+        kiln_float_to_half(values, values.count, &valueHalves)
+        func run(rowsPerCall: Int, portable: Bool) -> [Float] {
+            var out = [Float](repeating: .nan, count: rows * dim)
+            keyHalves.withUnsafeBufferPointer { k in
+                valueHalves.withUnsafeBufferPointer { v in
+                    queries.withUnsafeBufferPointer { q in
+                        out.withUnsafeMutableBufferPointer { o in
+                            let keyBlocks = [Optional(k.baseAddress!)], valueBlocks = [Optional(v.baseAddress!)]
+                            var row = 0
+                            while row < rows {
+                                let n = min(rowsPerCall, rows - row)
+                                (portable ? kiln_attention_tiled_scalar : kiln_attention_tiled)(
+                                    q.baseAddress! + row * dim, dim, Int32(n), Int32(first + row), keyBlocks, valueBlocks,
+                                    Int32(128), dim, Int32(dim), 0.0625, o.baseAddress! + row * dim, dim, 0)
+                                row += n
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        #expect(kiln_attention_tiled_supports(Int32(dim)) != 0)
+        let grouped = run(rowsPerCall: 64, portable: false)
+        #expect(grouped == run(rowsPerCall: 64, portable: true), "AVX2 and portable bodies")
+        #expect(grouped == run(rowsPerCall: 1, portable: false), "a query's result must not depend on the others")
+        for row in stride(from: 0, to: rows, by: 9) {
+            let position = first + row
+            var weights = [Double](repeating: 0, count: position + 1)
+            for t in 0...position {
+                var dot = 0.0
+                for d in 0..<dim { dot += Double(queries[row * dim + d]) * Double(Float(Float16(bitPattern: keyHalves[t * dim + d]))) }
+                weights[t] = dot * 0.0625
+            }
+            let top = weights.max()!
+            weights = weights.map { Foundation.exp($0 - top) }
+            let total = weights.reduce(0, +)
+            for d in 0..<dim {
+                var expected = 0.0
+                for t in 0...position { expected += weights[t] * Double(Float(Float16(bitPattern: valueHalves[t * dim + d]))) }
+                #expect(abs(Double(grouped[row * dim + d]) - expected / total) <= 2e-5, "row \(row) element \(d)")
+            }
+        }
+    }
+
     /// Without a window and with one of 40 keys (which cuts every query past position 39 and
     /// leaves whole tiles outside the later queries' windows).
     @Test(arguments: [0, 40])

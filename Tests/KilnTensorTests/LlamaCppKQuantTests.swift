@@ -48,6 +48,24 @@ import Testing
         for group in 0..<16 { #expect(Int(bsums[group]) == qs[16 * group..<16 * group + 16].reduce(0) { $0 + Int($1) }) }
     }
 
+    /// The AVX2 quantization of Q8_K activations gives the scalar body's blocks, byte for byte:
+    /// random rows, a row whose largest magnitude appears with both signs, a zero row.
+    @Test func simdActivationQuantizationMatchesThePortableBody() {
+        let rows = 6, columns = 512
+        var rng = SeededGenerator(seed: 77)
+        var x = rng.floats(rows * columns, scale: 5)
+        for j in 0..<columns { x[3 * columns + j] = Float(j % 9) - 4 }  // ±4 many times, −4 first
+        for j in 0..<columns { x[5 * columns + j] = 0 }
+        let blocks = rows * columns / 256
+        var simd = [kiln_q8k_block](repeating: kiln_q8k_block(), count: blocks), portable = simd
+        kiln_quantize_q8k(x, columns, Int32(rows), Int32(columns), &simd)
+        kiln_quantize_q8k_scalar(x, columns, Int32(rows), Int32(columns), &portable)
+        for index in 0..<blocks {
+            let same = withUnsafeBytes(of: simd[index]) { a in withUnsafeBytes(of: portable[index]) { b in a.elementsEqual(b) } }
+            #expect(same, "block \(index)")
+        }
+    }
+
     /// ggml's table: the input rounded to a half, its GELU rounded to a half; ±10 and beyond pass
     /// through or vanish. Within half precision of the exact tanh form.
     @Test func tabulatedGELUFollowsGGML() {

@@ -58,11 +58,15 @@ import Testing
         #expect(none.ropeFrequencyScale == 1)
         let longrope = try Self.configuration("phi3", ["phi3.rope.scaling.type": .string("longrope")])
         #expect(longrope.ropeFrequencyScale == 1)
+        let yarn = try Self.configuration(
+            "qwen2", ["qwen2.rope.scaling.type": .string("yarn"), "qwen2.rope.scaling.factor": .float32(4)])
+        #expect(yarn.ropeYarn && yarn.ropeFrequencyScale == 0.25)
+        #expect(try !Self.configuration("qwen2", ["qwen2.rope.scaling.factor": .float32(4)]).ropeYarn)
         let error = #expect(throws: ModelError.self) {
-            try Self.configuration("qwen2", ["qwen2.rope.scaling.type": .string("yarn")])
+            try Self.configuration("qwen2", ["qwen2.rope.scaling.type": .string("dynamic")])
         }
         let message = error.map { "\($0)" } ?? ""
-        #expect(message.contains("qwen2.rope.scaling.type") && message.contains("'yarn'"))
+        #expect(message.contains("qwen2.rope.scaling.type") && message.contains("'dynamic'"))
     }
 
     @Test func longRopeKeysDefaultToNoScaling() throws {

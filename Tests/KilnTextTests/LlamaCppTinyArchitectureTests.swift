@@ -5,9 +5,9 @@ import Testing
 /// The architecture variants that the real models at hand do not reach, on tiny random F32
 /// models against llama.cpp's server itself (Tests/Fixtures/tiny-llamacpp, made by
 /// Scripts/fixtures/make-llamacpp-tiny-architectures.py): Llama 3.1's RoPE scaling past the
-/// original context, Mistral's sliding window over a prompt three times longer, and `phi3` (fused
-/// QKV and gate/up, partial NeoX RoPE, LongRoPE with its short and its long factors), each also
-/// with Q8_0 matrices.
+/// original context, Mistral's sliding window over a prompt three times longer, `phi3` (fused
+/// QKV and gate/up, partial NeoX RoPE, LongRoPE with its short and its long factors) and YaRN RoPE
+/// scaling, each also with Q8_0 matrices.
 ///
 /// Kiln is fed the prompt in the steps llama.cpp's server took (`compare`) and then llama.cpp's
 /// greedy continuation token by token; at every step its log-probabilities over the whole
@@ -38,14 +38,15 @@ import Testing
     /// llama.cpp's defaults) agrees with llama.cpp to about 1e-6 at most steps, up to 2.8e-3 where
     /// a value falls on the other side of a half-precision rounding; the float path (float cache)
     /// differs from llama.cpp's half cache by up to 1.3e-2 (measured: llama3 2.8e-3 and 1.26e-2,
-    /// mistral 8.4e-4 and 5.0e-3, phi3 2.5e-3 and 7.1e-3). Without the feature under test the
+    /// mistral 8.4e-4 and 5.0e-3, phi3 2.5e-3 and 7.1e-3, llama-yarn 7.1e-5 and 1.1e-2). Without the feature under test the
     /// differences are in the units (llama3 without `rope_freqs`: 2.73; mistral without the
     /// window: 4.78; phi3 with the other LongRoPE factors: 2.24 and 1.94, without the attention
-    /// factor: 1.28 and 1.35).
+    /// factor: 1.28 and 1.35; llama-yarn as plain linear scaling: 2.92, with YaRN's mix but not its
+    /// magnitude correction: 1.80).
     static func tolerance(_ precision: ActivationPrecision) -> Double { precision == .float32 ? 2e-2 : 5e-3 }
 
     @Test(
-        arguments: ["llama3", "mistral-sliding-window", "phi3-short-factors", "phi3-long-factors"],
+        arguments: ["llama3", "mistral-sliding-window", "phi3-short-factors", "phi3-long-factors", "llama-yarn"],
         [ActivationPrecision.int8, .float32])
     func matchesLlamaCpp(caseName: String, precision: ActivationPrecision) throws {
         let reference = try #require(Self.reference.cases.first { $0.name == caseName })
@@ -71,6 +72,7 @@ import Testing
     /// llama.cpp's 8-bit ones, differs by up to 8.9e-2 on phi3 and is not compared.
     @Test(arguments: [
         "llama3-q8_0", "mistral-sliding-window-q8_0", "mistral-sliding-window-q8_0-long-prompt", "phi3-q8_0",
+        "llama-yarn-q8_0",
     ])
     func quantizedModelsMatchLlamaCppExactly(caseName: String) throws {
         let reference = try #require(Self.reference.cases.first { $0.name == caseName })

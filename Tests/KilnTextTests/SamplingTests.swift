@@ -37,6 +37,32 @@ import Testing
         for _ in 0..<500 { #expect(try sampler.sample(logits: [0, 10, 0], workspace: workspace) != 1) }
     }
 
+    /// `ignore_eos` as llama.cpp has it: the end-of-generation tokens banned over any bias the
+    /// request gave them, on the greedy path (whether or not a ban hits the arg-max, with a mask
+    /// or without) and on the random one.
+    @Test func banningTokensOverridesTheirBiasOnEveryPath() throws {
+        var parameters = SamplingParameters(temperature: 0, logitBias: [3: 50])
+        parameters.ban([3, 1])
+        #expect(parameters.logitBias == [3: -.infinity, 1: -.infinity])
+        #expect(parameters.logitBiasOnlyBans)
+        #expect(try sampleOnce([0, 9, 2, 8], parameters) == 2, "both banned tokens lead; the next best wins")
+        #expect(try sampleOnce([0, 1, 5, 2], parameters) == 2, "a ban off the arg-max changes nothing")
+        var masked = try TokenSampler(parameters: parameters, vocabularySize: 4)
+        let allowed: [UInt64] = [0b1011]  // tokens 0, 1 and 3: with 1 and 3 banned, only 0 is left
+        let chosen = try allowed.withUnsafeBufferPointer { mask in
+            try [Float(0), 9, 7, 8].withUnsafeBufferPointer {
+                try masked.sample(logits: $0, workspace: SamplingWorkspace(vocabularySize: 4), allowedTokens: mask)
+            }
+        }
+        #expect(chosen == 0)
+        var random = SamplingParameters(temperature: 2, seed: 3)
+        random.ban([1])
+        var sampler = try TokenSampler(parameters: random, vocabularySize: 3)
+        let workspace = SamplingWorkspace(vocabularySize: 3)
+        for _ in 0..<300 { #expect(try sampler.sample(logits: [0, 12, 0], workspace: workspace) != 1) }
+        #expect(!SamplingParameters(temperature: 0, logitBias: [1: -.infinity, 2: 0.5]).logitBiasOnlyBans)
+    }
+
     @Test func repetitionPenaltyDividesPositiveAndMultipliesNegativeLogits() throws {
         // Token 0 (logit 4) seen: 4 / 2 = 2 < 3, so token 1 wins.
         let parameters = SamplingParameters(temperature: 0, repetitionPenalty: 2)

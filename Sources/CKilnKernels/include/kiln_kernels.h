@@ -11,6 +11,18 @@ int kiln_cpu_has_avx2(void);
 
 /// 1 when kernels take their AVX2 bodies (the CPU has AVX2, FMA and F16C).
 int kiln_simd_active(void);
+
+/// 1 when the running CPU also has AVX-512 F, BW, DQ, VL and VNNI.
+int kiln_cpu_has_avx512_vnni(void);
+
+/// 1 when the kernels that have AVX-512 bodies (kiln_matmul_q8 for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0;
+/// kiln_matmul_q8k for Q4_K and Q6_K; kiln_attention_tiled for widths that are multiples of 16) take
+/// them: the CPU has AVX-512 VNNI. They give the AVX2 bodies' bits.
+int kiln_avx512_active(void);
+
+/// Turns the AVX-512 bodies off (0) or back on where the CPU has them (1), for the whole process:
+/// for benchmarks that compare the two in one run. Results do not change, only speed.
+void kiln_set_avx512_enabled(int enabled);
 // Each kernel `kiln_X` also has `kiln_X_scalar`: its portable body, called directly by tests so that
 // both bodies are checked on an AVX2 machine.
 
@@ -52,6 +64,14 @@ void kiln_matmul_q8(int type, const void *w, size_t row_bytes, int rows, int col
                     const kiln_q8x4_block *x, int batch, float *y, size_t y_stride);
 void kiln_matmul_q8_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
                            const kiln_q8x4_block *x, int batch, float *y, size_t y_stride);
+/// kiln_matmul_q8 without its AVX-512 bodies (AVX2 where the CPU has it, else portable): lets tests
+/// and the kernel benchmark compare the two on an AVX-512 machine.
+void kiln_matmul_q8_avx2(int type, const void *w, size_t row_bytes, int rows, int columns,
+                         const kiln_q8x4_block *x, int batch, float *y, size_t y_stride);
+/// The AVX-512 VNNI body of kiln_matmul_q8 for `type`, if there is one and the CPU has it: returns 1
+/// after writing y, else 0 without touching it.
+int kiln_matmul_q8_avx512(int type, const void *w, size_t row_bytes, int rows, int columns,
+                          const kiln_q8x4_block *x, int batch, float *y, size_t y_stride);
 
 /// 256 activations of one row quantized as llama.cpp's block_q8_K (292 bytes): values ≈ d · qs[j],
 /// bsums[k] = Σ qs[16k … 16k+15]; d a full float.
@@ -65,6 +85,7 @@ typedef struct {
 /// out[r * columns/256 …], as llama.cpp's quantize_row_q8_K: per block, with m the value of largest
 /// magnitude (the first), q = round-to-nearest-even(x · (−127/m)) capped at 127, d = 1 / (−127/m).
 void kiln_quantize_q8k(const float *x, size_t x_stride, int rows, int columns, kiln_q8k_block *out);
+void kiln_quantize_q8k_scalar(const float *x, size_t x_stride, int rows, int columns, kiln_q8k_block *out);
 
 /// Whether kiln_matmul_q8k accepts weight type `type` (Q4_K, Q6_K).
 int kiln_matmul_q8k_supports(int type);
@@ -76,6 +97,13 @@ void kiln_matmul_q8k(int type, const void *w, size_t row_bytes, int rows, int co
                      const kiln_q8k_block *x, int batch, float *y, size_t y_stride);
 void kiln_matmul_q8k_scalar(int type, const void *w, size_t row_bytes, int rows, int columns,
                             const kiln_q8k_block *x, int batch, float *y, size_t y_stride);
+/// kiln_matmul_q8k without its AVX-512 body (AVX2 where the CPU has it, else portable).
+void kiln_matmul_q8k_avx2(int type, const void *w, size_t row_bytes, int rows, int columns,
+                          const kiln_q8k_block *x, int batch, float *y, size_t y_stride);
+/// The AVX-512 VNNI body of kiln_matmul_q8k for `type` (Q4_K, Q6_K), if the CPU has it: returns 1 after
+/// writing y, else 0 without touching it.
+int kiln_matmul_q8k_avx512(int type, const void *w, size_t row_bytes, int rows, int columns,
+                           const kiln_q8k_block *x, int batch, float *y, size_t y_stride);
 
 /// Whether kiln_matmul_f32 accepts weight type `type`.
 int kiln_matmul_f32_supports(int type);
@@ -281,7 +309,7 @@ void kiln_attention_span_half_scalar(const float *q, const uint16_t *keys, const
 /// at q + i·q_stride), each over keys 0 ... its position: key tiles of 64 positions aligned at 0,
 /// float scores and accumulator, ggml's vector exp for the weights. The key and value of position t
 /// are at key_blocks[t / block_size] + (t % block_size)·stride (halves). Writes out + i·out_stride.
-/// A query's result does not depend on which other queries are in the call. dim ≤ 128
+/// A query's result does not depend on which other queries are in the call. dim ≤ 256 (about 200 KB of stack)
 /// (kiln_attention_tiled_supports). window > 0: query i sees only the keys from its position − window + 1
 /// on (the others masked, as llama.cpp's sliding-window mask); 0: all keys up to its position.
 int kiln_attention_tiled_supports(int dim);

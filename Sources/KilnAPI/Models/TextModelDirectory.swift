@@ -85,7 +85,7 @@ extension APIError {
             headers = [("Retry-After", "1")]
         case .shuttingDown:
             self = .unavailable("The server is shutting down")
-        case .loadFailed, .duplicateModel, .exceedsBudget, .invalidBudget:
+        case .loadFailed, .duplicateModel, .exceedsBudget, .pinnedExceedBudget, .invalidBudget:
             self = .internalError(residencyError.description)
         }
     }

@@ -18,6 +18,7 @@ public struct GenerationOptions: Sendable, Equatable {
     public var n: Int = 1
     /// Number of top alternatives per position, or nil when log-probabilities were not asked for.
     public var topLogprobs: Int?
+    /// Bans the end-of-generation tokens (as llama.cpp does), so the answer runs to its limit.
     public var ignoreEOS = false
     public var stream = false
     public var includeUsageInStream = false

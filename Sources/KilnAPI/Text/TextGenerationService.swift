@@ -229,7 +229,7 @@ public final class TextGenerationService: Sendable {
                         maxNewTokens: options.maxTokens ?? min(settings.defaultMaxTokens, contextLength - tokens.count),
                         stopTokenIDs: options.ignoreEOS ? [] : tokenizer.endOfGenerationTokens,
                         sampling: TextSampling(
-                            parameters: samplingParameters(options, choice: copy),
+                            parameters: samplingParameters(options, choice: copy, banning: options.ignoreEOS ? tokenizer.endOfGenerationTokens : []),
                             topLogprobs: options.topLogprobs, constraint: constraint),
                         timeout: settings.requestTimeout))
             }
@@ -251,15 +251,18 @@ public final class TextGenerationService: Sendable {
     }
 
     /// Choice `choice` of `n` draws from seed + choice, so that choices differ yet a seeded
-    /// request is reproducible.
-    private func samplingParameters(_ options: GenerationOptions, choice: Int) -> SamplingParameters {
-        SamplingParameters(
+    /// request is reproducible. `banned` tokens (the end-of-generation ones under `ignore_eos`,
+    /// as llama.cpp bans them) get a bias of −∞ over any the request gave.
+    private func samplingParameters(_ options: GenerationOptions, choice: Int, banning banned: Set<Int32> = []) -> SamplingParameters {
+        var parameters = SamplingParameters(
             temperature: Float(options.temperature), topK: options.topK, topP: Float(options.topP),
             minP: Float(options.minP), typicalP: Float(options.typicalP),
             repetitionPenalty: Float(options.repeatPenalty), presencePenalty: Float(options.presencePenalty),
             frequencyPenalty: Float(options.frequencyPenalty),
             logitBias: Dictionary(uniqueKeysWithValues: options.logitBias.map { (Int32($0.key), Float($0.value)) }),
             seed: options.seed.map { $0 &+ UInt64(choice) })
+        parameters.ban(banned)
+        return parameters
     }
 
     // MARK: Tokenize

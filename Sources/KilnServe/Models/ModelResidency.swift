@@ -14,6 +14,11 @@ import Foundation
 /// thread. A lease (``Lease``) keeps its model from being unloaded until it is released: hold one
 /// while submitting work to the model; the work in flight then keeps the model idle-checked
 /// through `isIdle`.
+///
+/// The set of models may change while serving (an explicit reload: ``add(_:costBytes:)``,
+/// ``retire(_:)``, ``change(_:costBytes:)``): a retired model is listed no more and unloaded once
+/// idle, a changed one keeps serving until it is idle and is then unloaded and loaded again, so
+/// that no request in flight is lost.
 // @unchecked Sendable: `ledger`, `residents`, `waiters` and `stopped` change only under `condition`'s
 // lock; the closures are called outside it, except `isIdle`, which must not call back into this object.
 public final class ModelResidency<Resident>: @unchecked Sendable {
@@ -111,6 +116,36 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
         }
     }
 
+    // MARK: - Reconfiguration
+
+    /// Makes `id` available (unloaded; it loads when a request names it).
+    /// - Throws: `.exceedsBudget` for a model that could never fit.
+    public func add(_ id: String, costBytes: Int) throws(ResidencyError) {
+        condition.lock()
+        defer { condition.unlock() }
+        try ledger.add(id, costBytes: costBytes)
+        condition.signal()
+    }
+
+    /// Takes `id` out of the configuration: new requests for it are 404s at once (and those
+    /// waiting for it fail so), requests in flight finish, and it is unloaded once idle.
+    public func retire(_ id: String) {
+        condition.withLock {
+            ledger.retire(id)
+            condition.signal()
+        }
+    }
+
+    /// The file of `id` changed: once idle it is unloaded and, if it fits beside the others,
+    /// loaded again from the new file (otherwise when next requested).
+    /// - Throws: `.exceedsBudget` for a new file that could never fit.
+    public func change(_ id: String, costBytes: Int) throws(ResidencyError) {
+        condition.lock()
+        defer { condition.unlock() }
+        try ledger.change(id, costBytes: costBytes)
+        condition.signal()
+    }
+
     /// Starts the thread that loads on demand and answers waiting requests; idempotent.
     public func start() {
         condition.withLock {
@@ -137,7 +172,7 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
     /// at once with `.unknownModel`.
     public func acquire(_ id: String, timeout: Duration?, _ completion: @escaping Completion) {
         condition.lock()
-        guard ledger.entry(id) != nil else {
+        guard ledger.isListed(id) else {
             let available = ledger.modelIDs
             condition.unlock()
             return completion(.failure(.unknownModel(id, available: available)))
@@ -183,7 +218,8 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
             }
             let (answered, work) = planLocked()
             if answered.isEmpty, work == nil {
-                if waiters.isEmpty {
+                // The end of a job is not signalled: poll while a request or a stale model waits.
+                if waiters.isEmpty, !ledger.hasStaleModels {
                     condition.wait()
                 } else {
                     _ = condition.wait(until: Date(timeIntervalSinceNow: pollInterval.seconds))
@@ -195,18 +231,28 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
         }
     }
 
-    /// Answers what can be answered (leases, expired deadlines) and picks at most one load (with
-    /// its evictions) to run; the lock must be held.
-    private func planLocked() -> (answered: [(Waiter, Result<Lease, ResidencyError>)], work: (load: String, evict: [String])?) {
+    /// What the models thread does next, outside the lock: unload `evict`, then load `load`, then
+    /// load again each of `reload` (changed files, just unloaded) that fits without eviction.
+    private struct Work {
+        var evict: [String]
+        var load: String?
+        var reload: [String] = []
+    }
+
+    /// Answers what can be answered (leases, expired deadlines, retired models) and picks at most
+    /// one load (with its evictions), or else the unloads of idle stale models; the lock must be held.
+    private func planLocked() -> (answered: [(Waiter, Result<Lease, ResidencyError>)], work: Work?) {
         let now = clock.now()
         var answered: [(Waiter, Result<Lease, ResidencyError>)] = []
-        var work: (load: String, evict: [String])?
+        var work: Work?
         var remaining: [Waiter] = []
         // In arrival order: a request leases its model unless an earlier one waits for that
         // model to make room.
         draining = []
         for waiter in waiters {
-            if !draining.contains(waiter.modelID), let lease = leaseLocked(waiter.modelID) {
+            if !ledger.isListed(waiter.modelID) {
+                answered.append((waiter, .failure(.unknownModel(waiter.modelID, available: ledger.modelIDs))))
+            } else if !draining.contains(waiter.modelID), let lease = leaseLocked(waiter.modelID) {
                 answered.append((waiter, .success(lease)))
             } else if let deadline = waiter.deadline, deadline <= now {
                 answered.append((waiter, .failure(.timedOut(model: waiter.modelID))))
@@ -218,7 +264,7 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
                 case .load(let evicting):
                     for id in evicting { ledger.beginUnload(id) }
                     ledger.beginLoad(waiter.modelID)
-                    work = (waiter.modelID, evicting)
+                    work = Work(evict: evicting, load: waiter.modelID)
                 case .wait:
                     draining.formUnion(ledger.modelsToDrain(for: waiter.modelID))
                 case .ready:
@@ -227,22 +273,42 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
             }
         }
         waiters = remaining
+        if work == nil {
+            let stale = ledger.staleIdleModels { id in residents[id].map(isIdle) ?? false }
+            if !stale.isEmpty {
+                let changed = stale.filter { ledger.entry($0)?.retired == false }
+                for id in stale { ledger.beginUnload(id) }
+                work = Work(evict: stale, load: nil, reload: changed)
+            }
+        }
         return (answered, work)
     }
 
-    private func perform(_ work: (load: String, evict: [String])) {
+    private func perform(_ work: Work) {
         for id in work.evict {
             let started = clock.now()
-            let resident = condition.withLock { residents.removeValue(forKey: id) }
+            let (resident, outdated) = condition.withLock {
+                (residents.removeValue(forKey: id), ledger.entry(id).map { $0.retired || $0.replacementCostBytes != nil } ?? false)
+            }
             if let resident { unload(id, resident) }
             condition.withLock { ledger.finishUnload(id) }
-            onChange(.unloaded(model: id, seconds: (clock.now() - started).seconds))
+            let seconds = (clock.now() - started).seconds
+            onChange(outdated ? .unloadedOutdated(model: id, seconds: seconds) : .unloaded(model: id, seconds: seconds))
         }
-        if case .failure(let error) = runLoad(work.load) {
+        for id in work.reload {
+            let fits = condition.withLock {
+                guard ledger.isListed(id), ledger.entry(id)?.phase == .unloaded, ledger.fitsWithoutEviction(id) else { return false }
+                ledger.beginLoad(id)
+                return true
+            }
+            if fits { _ = runLoad(id) }
+        }
+        guard let load = work.load else { return }
+        if case .failure(let error) = runLoad(load) {
             // Every request waiting for this model gets the failure; a later request tries again.
             let failed = condition.withLock {
-                let failed = waiters.filter { $0.modelID == work.load }
-                waiters.removeAll { $0.modelID == work.load }
+                let failed = waiters.filter { $0.modelID == load }
+                waiters.removeAll { $0.modelID == load }
                 return failed
             }
             for waiter in failed { answer(waiter, .failure(error)) }
@@ -280,7 +346,10 @@ public final class ModelResidency<Resident>: @unchecked Sendable {
 public enum ResidencyChange: Sendable, Equatable {
     case loaded(model: String, seconds: Double)
     case loadFailed(model: String, reason: String)
+    /// Unloaded to make room for another model.
     case unloaded(model: String, seconds: Double)
+    /// Unloaded once idle because a reload removed or changed its file.
+    case unloadedOutdated(model: String, seconds: Double)
 }
 
 /// Carries a result to another thread; the lease inside is thread-safe, `Resident` is the

@@ -6,7 +6,22 @@
 /// against the budget for as long as any of its memory may be mapped. Only a model that is
 /// loaded, leased by nobody and idle (no job in flight, as the caller judges) may be evicted, the
 /// least recently used first.
+///
+/// Models that never unload (the image and embedding models beside the language models) are
+/// `pinned`: their bytes count against the same budget for as long as the server runs, so the
+/// language models share what they leave.
 public struct ResidencyLedger: Sendable {
+    /// A model that stays loaded whatever the budget says, whose bytes count against it.
+    public struct PinnedModel: Sendable, Equatable {
+        public let id: String
+        public let costBytes: Int
+
+        public init(id: String, costBytes: Int) {
+            self.id = id
+            self.costBytes = max(0, costBytes)
+        }
+    }
+
     /// Where a model stands.
     public enum Phase: Sendable, Equatable {
         case unloaded, loading, loaded, unloading
@@ -16,12 +31,21 @@ public struct ResidencyLedger: Sendable {
     public struct Entry: Sendable, Equatable {
         public let id: String
         /// Bytes the model takes while resident (weights and KV cache, as the caller estimates).
-        public let costBytes: Int
+        public internal(set) var costBytes: Int
         public internal(set) var phase: Phase = .unloaded
         /// The use counter's value at its latest lease (0: never leased).
         public internal(set) var lastUsed: UInt64 = 0
         /// Requests holding the model resident right now.
         public internal(set) var leases = 0
+        /// Gone from the configuration (its file removed on a reload): listed no more, leased to
+        /// no new request, unloaded once idle and then forgotten.
+        public internal(set) var retired = false
+        /// Its file changed on a reload: the cost of the new file, which the model takes once it
+        /// has been unloaded (once idle) and loaded again. Nil: the loaded model is current.
+        public internal(set) var replacementCostBytes: Int?
+
+        /// Loaded, but retired or out of date: to unload as soon as it is idle.
+        public var isStale: Bool { phase == .loaded && (retired || replacementCostBytes != nil) }
     }
 
     /// What to do for a request for one model.
@@ -34,37 +58,57 @@ public struct ResidencyLedger: Sendable {
         case load(evicting: [String])
     }
 
-    /// Most bytes resident at once (0: no limit, every model may stay loaded).
+    /// Most bytes resident at once, pinned models included (0: no limit, every model may stay loaded).
     public let budgetBytes: Int
+    /// The models always resident beside the language models.
+    public let pinned: [PinnedModel]
+    /// Bytes of the pinned models.
+    public var pinnedBytes: Int { pinned.reduce(0) { $0 + $1.costBytes } }
     /// The models, in configuration order.
     public private(set) var entries: [Entry]
     private var useCounter: UInt64 = 0
 
     /// - Throws: `.duplicateModel` for an id given twice, `.exceedsBudget` for a model that
-    ///   could never fit, `.invalidBudget` for a negative budget.
-    public init(models: [(id: String, costBytes: Int)], budgetBytes: Int) throws(ResidencyError) {
+    ///   could never fit beside the pinned ones, `.pinnedExceedBudget` when the pinned models alone
+    ///   take the whole budget, `.invalidBudget` for a negative budget.
+    public init(models: [(id: String, costBytes: Int)], budgetBytes: Int, pinned: [PinnedModel] = []) throws(ResidencyError) {
         guard budgetBytes >= 0 else { throw .invalidBudget(budgetBytes) }
-        var seen = Set<String>()
+        self.budgetBytes = budgetBytes
+        self.pinned = pinned
+        entries = []
+        if budgetBytes > 0, pinnedBytes >= budgetBytes {
+            throw .pinnedExceedBudget(pinnedBytes: pinnedBytes, budgetBytes: budgetBytes)
+        }
+        var seen = Set(pinned.map(\.id))
         for model in models {
             guard seen.insert(model.id).inserted else { throw .duplicateModel(model.id) }
-            if budgetBytes > 0, model.costBytes > budgetBytes {
-                throw .exceedsBudget(model: model.id, costBytes: model.costBytes, budgetBytes: budgetBytes)
-            }
+            try checkFits(model.id, costBytes: model.costBytes)
         }
-        self.budgetBytes = budgetBytes
         entries = models.map { Entry(id: $0.id, costBytes: max(0, $0.costBytes)) }
     }
 
-    /// The configured ids, in order.
-    public var modelIDs: [String] { entries.map(\.id) }
+    /// Throws `.exceedsBudget` when a model of `costBytes` could never fit beside the pinned ones.
+    private func checkFits(_ id: String, costBytes: Int) throws(ResidencyError) {
+        if budgetBytes > 0, costBytes > budgetBytes - pinnedBytes {
+            throw .exceedsBudget(model: id, costBytes: costBytes, budgetBytes: budgetBytes - pinnedBytes)
+        }
+    }
 
-    /// Bytes of every model not unloaded (loading, loaded or unloading).
+    /// The configured ids, in order (retired models, still draining, are not among them).
+    public var modelIDs: [String] { entries.filter { !$0.retired }.map(\.id) }
+
+    /// Bytes of every model not unloaded (loading, loaded or unloading), the pinned ones included.
     public var residentBytes: Int {
-        entries.reduce(0) { $0 + ($1.phase == .unloaded ? 0 : $1.costBytes) }
+        entries.reduce(pinnedBytes) { $0 + ($1.phase == .unloaded ? 0 : $1.costBytes) }
     }
 
     public func entry(_ id: String) -> Entry? {
         entries.first { $0.id == id }
+    }
+
+    /// Whether `id` is configured (not retired): whether a request may name it.
+    public func isListed(_ id: String) -> Bool {
+        entry(id).map { !$0.retired } ?? false
     }
 
     /// Whether `id` can be loaded now without evicting anything.
@@ -109,6 +153,55 @@ public struct ResidencyLedger: Sendable {
         return draining
     }
 
+    /// Loaded models that are retired or out of date, leased by nobody and idle: to unload now.
+    public func staleIdleModels(isIdle: (String) -> Bool) -> [String] {
+        entries.filter { $0.isStale && $0.leases == 0 && isIdle($0.id) }.map(\.id)
+    }
+
+    /// Whether some loaded model waits to become idle to be unloaded (retired or out of date).
+    public var hasStaleModels: Bool { entries.contains { $0.isStale } }
+
+    // MARK: - Reconfiguration (an explicit reload)
+
+    /// Adds a model, unloaded, at the end. An id that is retired but still resident comes back
+    /// as changed (its new file loads once the old one is unloaded); a listed id is `change`d.
+    /// - Throws: `.exceedsBudget` for a model that could never fit.
+    public mutating func add(_ id: String, costBytes: Int) throws(ResidencyError) {
+        guard !pinned.contains(where: { $0.id == id }) else { throw .duplicateModel(id) }
+        try checkFits(id, costBytes: costBytes)
+        guard let index = entries.firstIndex(where: { $0.id == id }) else {
+            entries.append(Entry(id: id, costBytes: max(0, costBytes)))
+            return
+        }
+        entries[index].retired = false
+        try change(id, costBytes: costBytes)
+    }
+
+    /// Removes a model from the configuration: forgotten at once when unloaded, otherwise
+    /// retired (unlisted, unloaded once idle, then forgotten by `finishUnload`).
+    public mutating func retire(_ id: String) {
+        guard let index = entries.firstIndex(where: { $0.id == id }) else { return }
+        if entries[index].phase == .unloaded {
+            entries.remove(at: index)
+        } else {
+            entries[index].retired = true
+        }
+    }
+
+    /// The model's file changed: an unloaded model takes the new cost at once; a resident one
+    /// keeps serving (and counting its old cost) until it is unloaded once idle.
+    /// - Throws: `.exceedsBudget` for a new file that could never fit.
+    public mutating func change(_ id: String, costBytes: Int) throws(ResidencyError) {
+        guard let index = entries.firstIndex(where: { $0.id == id }) else { return }
+        try checkFits(id, costBytes: costBytes)
+        if entries[index].phase == .unloaded {
+            entries[index].costBytes = max(0, costBytes)
+            entries[index].replacementCostBytes = nil
+        } else {
+            entries[index].replacementCostBytes = max(0, costBytes)
+        }
+    }
+
     // MARK: - Transitions
 
     public mutating func beginLoad(_ id: String) { update(id, from: [.unloaded]) { $0.phase = .loading } }
@@ -125,7 +218,17 @@ public struct ResidencyLedger: Sendable {
         }
     }
 
-    public mutating func finishUnload(_ id: String) { update(id, from: [.unloading]) { $0.phase = .unloaded } }
+    /// The unload ended: a retired model is forgotten, a changed one takes its new file's cost.
+    public mutating func finishUnload(_ id: String) {
+        update(id, from: [.unloading]) { entry in
+            entry.phase = .unloaded
+            if let replacement = entry.replacementCostBytes {
+                entry.costBytes = replacement
+                entry.replacementCostBytes = nil
+            }
+        }
+        entries.removeAll { $0.id == id && $0.retired }
+    }
 
     /// A request holds the loaded model `id`; it becomes the most recently used.
     public mutating func lease(_ id: String) {
@@ -165,7 +268,11 @@ public enum ResidencyError: Error, Sendable, Equatable, CustomStringConvertible 
     case shuttingDown
     /// Configuration errors, found at start.
     case duplicateModel(String)
+    /// A language model needs more than the budget leaves it (`budgetBytes`: the budget less the
+    /// pinned models).
     case exceedsBudget(model: String, costBytes: Int, budgetBytes: Int)
+    /// The image and embedding models alone take the whole budget.
+    case pinnedExceedBudget(pinnedBytes: Int, budgetBytes: Int)
     case invalidBudget(Int)
 
     public var description: String {
@@ -181,7 +288,9 @@ public enum ResidencyError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .duplicateModel(id):
             return "two models have the id '\(id)'"
         case let .exceedsBudget(model, cost, budget):
-            return "the model '\(model)' needs \(cost >> 20) MiB, more than the whole memory budget of \(budget >> 20) MiB"
+            return "the model '\(model)' needs \(cost >> 20) MiB, more than the memory budget leaves the language models (\(budget >> 20) MiB)"
+        case let .pinnedExceedBudget(pinned, budget):
+            return "the image and embedding models take \(pinned >> 20) MiB, the whole memory budget of \(budget >> 20) MiB or more"
         case let .invalidBudget(budget):
             return "the memory budget must not be negative (got \(budget))"
         }

@@ -56,7 +56,7 @@ public enum Attention {
             Int32(headDimension), scale, state)
     }
 
-    /// Whether `attendTiled` takes this head dimension (at most 128).
+    /// Whether `attendTiled` takes this head dimension (at most 256).
     public static func supportsTiled(headDimension: Int) -> Bool {
         kiln_attention_tiled_supports(Int32(headDimension)) != 0
     }
@@ -83,7 +83,7 @@ public enum Attention {
     ) {
         precondition(
             rows >= 1 && rows <= 64 && supportsTiled(headDimension: headDimension),
-            "Attention.attendTiled: 1…64 rows and a head dimension up to 128")
+            "Attention.attendTiled: 1…64 rows and a head dimension up to 256")
         kiln_attention_tiled(
             queries, queryStride, Int32(rows), Int32(firstPosition), keyBlocks, valueBlocks,
             Int32(blockSize), positionStride, Int32(headDimension), scale, output, outputStride, Int32(window))

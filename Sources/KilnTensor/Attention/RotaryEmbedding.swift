@@ -9,7 +9,9 @@ import Foundation
 /// `.neox` pairs `(i, i + dimensions/2)` (`NEOX`: Qwen2, Phi-3). Head elements at
 /// `dimensions ..< headDimension` pass through unchanged. The cosines and sines are multiplied by
 /// `magnitudeScale` (llama.cpp's `attn_factor`: LongRoPE's attention factor, else 1), which scales
-/// the rotated elements. YaRN extrapolation is not supported.
+/// the rotated elements. With YaRN (`extrapolationMix`, llama.cpp's `rope_yarn`), pair `i`'s angle is
+/// `θ_interp · (1 − mix_i) + θ_extrap · mix_i`, where `θ_interp` is the scaled angle above and `θ_extrap`
+/// the unscaled one: high-frequency pairs keep their angle, low-frequency ones are interpolated.
 ///
 /// Angles are rounded the way ggml rounds them, so that the rotated vectors (and, through the
 /// 8-bit activation roundings downstream, the logits) match llama.cpp's bit for bit: `θ` starts at
@@ -30,14 +32,17 @@ public struct RotaryEmbedding: Sendable {
     /// Per-pair divisors of the frequency (Llama 3.1's `rope_freqs`, Phi-3's LongRoPE factors),
     /// `[dimensions / 2]`, or empty.
     public let frequencyFactors: [Float]
-    /// Multiplier of the cosines and sines (`rope.scaling.attn_factor`, default 1).
+    /// Multiplier of the cosines and sines (`rope.scaling.attn_factor`, default 1; with YaRN its
+    /// magnitude correction too, ``yarnMagnitudeScale(frequencyScale:attentionFactor:)``).
     public let magnitudeScale: Float
+    /// YaRN's per-pair share of the unscaled angle (`[dimensions / 2]`, in 0…1), or empty: no YaRN.
+    public let extrapolationMix: [Float]
     /// `powf(base, −2 / dimensions)`: the ratio of consecutive pairs' frequencies.
     private let thetaScale: Float
 
     public init(
         layout: Layout, dimensions: Int, base: Float, frequencyScale: Float = 1,
-        frequencyFactors: [Float] = [], magnitudeScale: Float = 1
+        frequencyFactors: [Float] = [], magnitudeScale: Float = 1, extrapolationMix: [Float] = []
     ) {
         precondition(dimensions > 0 && dimensions % 2 == 0, "RoPE dimensions must be positive and even")
         precondition(
@@ -49,6 +54,9 @@ public struct RotaryEmbedding: Sendable {
         self.frequencyScale = frequencyScale
         self.frequencyFactors = frequencyFactors
         self.magnitudeScale = magnitudeScale
+        precondition(
+            extrapolationMix.isEmpty || extrapolationMix.count == dimensions / 2, "YaRN's mix must have dimensions / 2 entries")
+        self.extrapolationMix = extrapolationMix
         thetaScale = powf(base, -2 / Float(dimensions))
     }
 
@@ -58,12 +66,46 @@ public struct RotaryEmbedding: Sendable {
         var theta = Float(position)
         for i in 0..<dimensions / 2 {
             let extrapolated = frequencyFactors.isEmpty ? theta : theta / frequencyFactors[i]
-            let angle = frequencyScale * extrapolated
+            var angle = frequencyScale * extrapolated
+            if !extrapolationMix.isEmpty {
+                let mix = extrapolationMix[i]
+                angle = angle * (1 - mix) + extrapolated * mix
+            }
             // As ggml's rope_yarn: cosf(θ) · mscale (exact when the scale is 1).
             cos[i] = cosf(angle) * magnitudeScale
             sin[i] = sinf(angle) * magnitudeScale
             theta *= thetaScale
         }
+    }
+
+    /// YaRN's per-pair mix for `extrapolationMix`, as ggml computes it (`ggml_rope_yarn_corr_dims`,
+    /// `rope_yarn_ramp`): pairs below the correction range keep their unscaled angle (mix 1), pairs
+    /// above it are fully interpolated (0), with a linear ramp between; times `extrapolationFactor`
+    /// (llama.cpp's `yarn_ext_factor`, 1 for YaRN).
+    public static func yarnMix(
+        dimensions: Int, base: Float, originalContextLength: Int, betaFast: Float = 32, betaSlow: Float = 1,
+        extrapolationFactor: Float = 1
+    ) -> [Float] {
+        func correctionDimension(_ rotations: Float) -> Float {
+            Float(dimensions) * logf(Float(originalContextLength) / (rotations * 2 * Float.pi)) / (2 * logf(base))
+        }
+        let low = max(0, floorf(correctionDimension(betaFast)))
+        let high = min(Float(dimensions - 1), ceilf(correctionDimension(betaSlow)))
+        return (0..<dimensions / 2).map { pair in
+            let y = (Float(pair) - low) / max(0.001, high - low)
+            return (1 - min(1, max(0, y))) * extrapolationFactor
+        }
+    }
+
+    /// The cosines' multiplier under YaRN, as llama.cpp composes it: its context's attention factor
+    /// (`get_mscale(factor)`, then divided by `1 + 0.1 ln factor`, times `attentionFactor`), times the
+    /// kernel's own `1 + 0.1 ln(1 / frequencyScale)`, in `Float` in that order.
+    public static func yarnMagnitudeScale(frequencyScale: Float, attentionFactor: Float) -> Float {
+        let factor = 1 / frequencyScale
+        var context: Float = factor <= 1 ? 1 : 0.1 * 1 * logf(factor) + 1
+        context *= 1 / (1 + 0.1 * logf(factor))
+        context *= attentionFactor
+        return context * (1 + 0.1 * logf(1 / frequencyScale))
     }
 
     /// Rotates `heads` heads in place with precomputed `angles`.

@@ -1,3 +1,5 @@
+import CKilnKernels
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -30,15 +32,35 @@ public enum TabulatedGELU {
     }
 
     /// GeGLU: `output[i] = GELU(gate[i]) · up[i]` (`ggml_vec_geglu_f32`); output may be `gate`.
+    /// Chunks of `chunk` values go to halves and back with the vector conversions (Swift's `Float16`
+    /// conversions are library calls here), the table lookup between them; each value is the one
+    /// `gelu(_:table:)` gives.
     public static func geglu(
         gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int,
         into output: UnsafeMutablePointer<Float>
     ) {
         table.withUnsafeBufferPointer { table in
             let lookup = table.baseAddress!
-            for index in 0..<count {
-                output[index] = gelu(gate[index], table: lookup) * up[index]
+            withUnsafeTemporaryAllocation(of: UInt16.self, capacity: chunk) { halves in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { values in
+                    var start = 0
+                    while start < count {
+                        let n = min(chunk, count - start)
+                        kiln_float_to_half(gate + start, n, halves.baseAddress!)
+                        for i in 0..<n { halves[i] = lookup[Int(halves[i])] }
+                        kiln_half_to_float(halves.baseAddress!, n, values.baseAddress!)
+                        for i in 0..<n {
+                            let x = gate[start + i]
+                            let gelu = x <= -10 ? 0 : (x >= 10 ? x : values[i])
+                            output[start + i] = gelu * up[start + i]
+                        }
+                        start += n
+                    }
+                }
             }
         }
     }
+
+    /// Values per conversion chunk (on the stack).
+    static let chunk = 256
 }

@@ -25,6 +25,14 @@ import KilnFormats
 /// (max|x_block| / 254, plus the rounding of the step to a half), the same approximation llama.cpp
 /// makes for these types, with the same roundings (see kiln_matmul_q8).
 public enum Matmul {
+    /// Whether the integer kernels take their AVX-512 VNNI bodies where the CPU has them (the
+    /// default). Benchmarks turn it off to measure the AVX2 bodies in the same process; the
+    /// results are bitwise the same either way. Process-wide.
+    public static var wideVectorsEnabled: Bool {
+        get { kiln_avx512_active() != 0 }
+        set { kiln_set_avx512_enabled(newValue ? 1 : 0) }
+    }
+
     /// `output[b][r] = Σ_c weight[r][c] · input[b][c]` for `b < batch`, `r < weight.rows`, on `pool`.
     ///
     /// - Parameters:

@@ -7,8 +7,9 @@ extension TransformerConfiguration {
     /// `rope.scaling.factor` (or the older `rope.scale_linear`), as llama.cpp reads them: an
     /// absent type is `linear`, `none` never scales, `longrope` scales by its factor when one is
     /// given (its per-pair factors are tensors). Llama 3's scaling needs no key: its converter
-    /// writes it as the `rope_freqs` tensor. YaRN and unknown schemes are refused, since running
-    /// them without their arithmetic would give wrong results silently.
+    /// writes it as the `rope_freqs` tensor. `yarn` scales by its factor too (its per-pair mix and
+    /// magnitude are ``TransformerConfiguration/ropeYarn``). Unknown schemes are refused, since
+    /// running them without their arithmetic would give wrong results silently.
     static func ropeScale(file: GGUFFile, prefix: String) throws -> Float {
         let typeKey = prefix + "rope.scaling.type"
         let type = file.string(typeKey) ?? "linear"
@@ -16,7 +17,7 @@ extension TransformerConfiguration {
         switch type {
         case "none":
             return 1
-        case "linear", "longrope":
+        case "linear", "longrope", "yarn":
             // llama.cpp: a factor of 0 (or none) means no scaling.
             guard factor != 0 else { return 1 }
             guard factor.isFinite, factor > 0 else {
@@ -25,7 +26,7 @@ extension TransformerConfiguration {
             return 1 / factor
         default:
             throw ModelError.invalidMetadata(
-                key: typeKey, reason: "RoPE scaling '\(type)' is not supported (none, linear, longrope)")
+                key: typeKey, reason: "RoPE scaling '\(type)' is not supported (none, linear, longrope, yarn)")
         }
     }
 

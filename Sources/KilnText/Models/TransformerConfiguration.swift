@@ -78,6 +78,11 @@ public struct TransformerConfiguration: Sendable, Equatable {
     /// Multiplier of RoPE's cosines and sines (`rope.scaling.attn_factor`, default 1: LongRoPE's
     /// attention factor).
     public var ropeAttentionFactor: Float = 1
+    /// YaRN RoPE scaling (`rope.scaling.type` yarn): the angles of the low-frequency pairs are
+    /// interpolated by `ropeFrequencyScale`, those of the high-frequency ones kept, over the
+    /// correction range of `ropeOriginalContextLength`. llama.cpp reads none of the `yarn_*` keys
+    /// for these architectures: extrapolation factor 1, beta fast 32 and slow 1.
+    public var ropeYarn = false
     /// RMSNorm epsilon (`attention.layer_norm_rms_epsilon`).
     public var rmsNormEpsilon: Float
     /// Multiplier of `q·k` in attention (1/√headDimension unless the architecture says otherwise).
@@ -175,6 +180,7 @@ public struct TransformerConfiguration: Sendable, Equatable {
                 reason: "\(ropeOriginalContextLength) is not in 1…\(1 << 24)")
         }
         ropeAttentionFactor = try Self.positiveFloat(file, prefix + "rope.scaling.attn_factor", default: 1)
+        ropeYarn = file.string(prefix + "rope.scaling.type") == "yarn"
         ropeLayout = .adjacent
         attentionScale = 1 / Float(headDimension).squareRoot()
         rmsNormEpsilon = file.float(prefix + "attention.layer_norm_rms_epsilon") ?? 1e-5

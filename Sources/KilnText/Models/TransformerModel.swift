@@ -71,21 +71,17 @@ public final class TransformerModel: @unchecked Sendable {
         contextLength = min(configuration.contextLength, options.contextLength ?? .max)
         let ropeFactors = weights.ropeFactors(
             contextLength: contextLength, originalContextLength: configuration.ropeOriginalContextLength)
-        rope = RotaryEmbedding(
-            layout: configuration.ropeLayout == .adjacent ? .normal : .neox,
-            dimensions: configuration.ropeDimensionCount, base: configuration.ropeFrequencyBase,
-            frequencyScale: configuration.ropeFrequencyScale, frequencyFactors: ropeFactors,
-            magnitudeScale: configuration.ropeAttentionFactor)
+        rope = Self.rotaryEmbedding(
+            configuration, layout: configuration.ropeLayout == .adjacent ? .normal : .neox, base: configuration.ropeFrequencyBase,
+            frequencyScale: configuration.ropeFrequencyScale, factors: ropeFactors)
         let slides = configuration.slidingWindowLayers.contains(true) && configuration.slidingWindow > 0
         if slides
             && (configuration.slidingWindowRopeFrequencyBase != configuration.ropeFrequencyBase
                 || configuration.slidingWindowRopeFrequencyScale != configuration.ropeFrequencyScale)
         {
-            localRope = RotaryEmbedding(
-                layout: rope.layout, dimensions: configuration.ropeDimensionCount,
-                base: configuration.slidingWindowRopeFrequencyBase,
-                frequencyScale: configuration.slidingWindowRopeFrequencyScale, frequencyFactors: ropeFactors,
-                magnitudeScale: configuration.ropeAttentionFactor)
+            localRope = Self.rotaryEmbedding(
+                configuration, layout: rope.layout, base: configuration.slidingWindowRopeFrequencyBase,
+                frequencyScale: configuration.slidingWindowRopeFrequencyScale, factors: ropeFactors)
         } else {
             localRope = nil
         }
@@ -271,5 +267,28 @@ public final class TransformerModel: @unchecked Sendable {
             name: file.string("general.name") ?? configuration.architecture.rawValue,
             architecture: configuration.architecture, fileByteCount: file.fileSize,
             parameterCount: parameters, tensorTypes: types, outputIsTiedToEmbedding: tied)
+    }
+}
+
+extension TransformerModel {
+    /// The RoPE of the layers with `base` and `frequencyScale`: LongRoPE's or Llama 3's per-pair
+    /// factors, the attention factor, and with YaRN its per-pair mix and magnitude correction.
+    static func rotaryEmbedding(
+        _ configuration: TransformerConfiguration, layout: RotaryEmbedding.Layout, base: Float, frequencyScale: Float,
+        factors: [Float]
+    ) -> RotaryEmbedding {
+        guard configuration.ropeYarn else {
+            return RotaryEmbedding(
+                layout: layout, dimensions: configuration.ropeDimensionCount, base: base, frequencyScale: frequencyScale,
+                frequencyFactors: factors, magnitudeScale: configuration.ropeAttentionFactor)
+        }
+        return RotaryEmbedding(
+            layout: layout, dimensions: configuration.ropeDimensionCount, base: base, frequencyScale: frequencyScale,
+            frequencyFactors: factors,
+            magnitudeScale: RotaryEmbedding.yarnMagnitudeScale(
+                frequencyScale: frequencyScale, attentionFactor: configuration.ropeAttentionFactor),
+            extrapolationMix: RotaryEmbedding.yarnMix(
+                dimensions: configuration.ropeDimensionCount, base: base,
+                originalContextLength: configuration.ropeOriginalContextLength))
     }
 }

@@ -55,6 +55,16 @@ public struct SamplingParameters: Sendable, Equatable {
     /// True when the choice is the arg-max of the adjusted logits (no random draw happens).
     public var isGreedy: Bool { temperature == 0 }
 
+    /// Bans `tokens` (a bias of −∞, whatever bias they had): llama.cpp's `ignore_eos` bans the
+    /// end-of-generation tokens this way, so that they are never chosen.
+    public mutating func ban(_ tokens: some Sequence<Int32>) {
+        for token in tokens { logitBias[token] = -.infinity }
+    }
+
+    /// True when the logit bias only bans tokens (every bias −∞): greedy decoding then needs no
+    /// adjusted copy of the logits unless the arg-max is a banned token.
+    public var logitBiasOnlyBans: Bool { logitBias.values.allSatisfy { $0 == -.infinity } }
+
     /// True when any of the three history penalties would change a logit.
     public var hasPenalties: Bool {
         penaltyWindow > 0 && (repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0)

@@ -53,7 +53,7 @@ public struct TokenSampler: Sendable {
             throw SamplingError.invalidTokenMask(
                 reason: "\(allowedTokens.count) words for \(vocabularySize) tokens; expected \(TokenMask.wordCount(vocabularySize: vocabularySize))")
         }
-        if parameters.isGreedy, parameters.logitBias.isEmpty, !parameters.hasPenalties {
+        if parameters.isGreedy, !parameters.hasPenalties, parameters.logitBias.isEmpty || parameters.logitBiasOnlyBans {
             let chosen: Int32
             if let allowedTokens {
                 guard let best = Self.argmax(logits, allowed: allowedTokens) else {
@@ -63,8 +63,11 @@ public struct TokenSampler: Sendable {
             } else {
                 chosen = Self.argmax(logits)
             }
-            history.append(chosen)
-            return chosen
+            // Bans alone (`ignore_eos`) change the choice only when they hit the arg-max.
+            if parameters.logitBias[chosen] == nil {
+                history.append(chosen)
+                return chosen
+            }
         }
         workspace.loadCandidates(from: logits)
         applyLogitBias(workspace)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnTensor
 import KilnText
 
 /// `kiln bench`: prompt-processing and generation speed, in the manner of `llama-bench`.
@@ -33,6 +34,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(name: .customLong("no-avx512"), help: "Use the AVX2 kernel bodies even where the CPU has AVX-512 (for comparisons).")
+    var noAVX512 = false
+
     func validate() throws {
         guard (0...65_536).contains(promptTokens) else { throw ValidationError("-p must be in 0...65536") }
         guard (0...65_536).contains(generateTokens) else { throw ValidationError("-n must be in 0...65536") }
@@ -42,6 +46,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if noAVX512 { Matmul.wideVectorsEnabled = false }
         var options = ModelOptions(maximumBatchTokens: max(1, min(promptTokens, 4096)), maximumLogitRows: 1)
         if let threads { options.threadCount = threads }
         let loaded = try ModelLoader.load(model, options: options, quiet: json)

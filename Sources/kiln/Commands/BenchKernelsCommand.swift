@@ -32,27 +32,52 @@ struct BenchKernelsCommand: ParsableCommand {
     @Flag(name: .customLong("hot"), help: "Reuse one copy of each matrix (cache-resident) instead of streaming copies from memory.")
     var hot = false
 
+    @Option(
+        name: .customLong("shapes"),
+        help: "Comma-separated matrix shapes ROWSxCOLUMNS, e.g. 896x896,4864x896 (default: SmolLM2-135M's).")
+    var shapeList: String?
+
+    @Flag(
+        name: .customLong("bandwidth"),
+        help: "Measure only the memory read bandwidth (1 GiB summed by 1 thread, then by --threads threads).")
+    var bandwidth = false
+
+    @Flag(name: .customLong("no-avx512"), help: "Use the AVX2 kernel bodies even where the CPU has AVX-512 (for comparisons).")
+    var noAVX512 = false
+
     /// SmolLM2-135M's matrices, rows × columns: attention q/o, feed-forward gate/up, down, output.
     static let shapes: [(rows: Int, columns: Int)] = [(576, 576), (1536, 576), (576, 1536), (49152, 576)]
     static let allTypes: [GGMLType] = [.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .f16, .bf16, .f32]
 
     func run() throws {
+        if noAVX512 { Matmul.wideVectorsEnabled = false }
         guard threads >= 1, repeats >= 1, batch >= 0 else {
             throw ValidationError("threads and repeats must be at least 1, batch at least 0")
         }
         guard !cpuTime || threads == 1 else { throw ValidationError("--cpu-time measures one thread: use it with -t 1") }
         let selected = try selectedTypes()
+        let shapes = try selectedShapes()
         let pool = WorkerPool(threadCount: threads)
+        if bandwidth {
+            for count in Set([1, threads]).sorted() {
+                let rate = MemoryBandwidth.measure(pool: count == threads ? pool : WorkerPool(threadCount: count), repeats: repeats)
+                print(
+                    String(
+                        format: "memory read bandwidth, %d thread(s): %.1f GB/s median, %.1f best (%d passes over 1 GiB)", count, rate.median,
+                        rate.best, repeats))
+            }
+            return
+        }
         print(
-            "kiln bench-kernels: \(threads) thread(s), \(cpuTime ? "thread CPU time" : "wall time"), median of \(repeats) runs, weights \(hot ? "cache-resident" : "streamed from memory (copies rotated past the caches)")"
+            "kiln bench-kernels: \(threads) thread(s), \(Matmul.wideVectorsEnabled ? "AVX-512 bodies" : "AVX2 bodies"), \(cpuTime ? "thread CPU time" : "wall time"), median of \(repeats) runs, weights \(hot ? "cache-resident" : "streamed from memory (copies rotated past the caches)")"
         )
         measureDispatch(pool)
         measureAttention()
-        let workspace = MatmulWorkspace(maxBatch: max(batch, 1), maxColumns: 1536)
+        let workspace = MatmulWorkspace(maxBatch: max(batch, 1), maxColumns: shapes.map(\.columns).max() ?? 1536)
         print("\nmatvec (batch 1): GB/s of weights read  |  batch \(batch): GMAC/s  (int = 8-bit activations, float = f32 activations)")
         print("type  shape      path  GB/s med  best  µs/matvec   GMAC/s med  best")
         for type in selected {
-            for shape in Self.shapes where shape.columns % type.blockSize == 0 {
+            for shape in shapes where shape.columns % type.blockSize == 0 {
                 let matrices = try BenchMatrices(type: type, rows: shape.rows, columns: shape.columns, streamed: !hot)
                 let paths: [(String, Matmul.KernelPath)] =
                     [.q4_1, .q8_0].contains(type)
@@ -85,6 +110,17 @@ struct BenchKernelsCommand: ParsableCommand {
                 throw ValidationError("unknown type \(name); known: \(Self.allTypes.map(\.description).joined(separator: ","))")
             }
             return type
+        }
+    }
+
+    private func selectedShapes() throws -> [(rows: Int, columns: Int)] {
+        guard let shapeList else { return Self.shapes }
+        return try shapeList.split(separator: ",").map { item in
+            let parts = item.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts.allSatisfy({ (1...1_000_000).contains($0) }) else {
+                throw ValidationError("shape \(item) is not ROWSxCOLUMNS")
+            }
+            return (parts[0], parts[1])
         }
     }
 

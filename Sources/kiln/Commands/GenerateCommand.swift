@@ -45,7 +45,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Threads (default: all cores).")
     var threads: Int?
 
-    @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-generation tokens.")
+    @Flag(name: .customLong("ignore-eos"), help: "Never end on an end-of-generation token: they are banned, as llama.cpp's --ignore-eos does.")
     var ignoreEOS = false
 
     @Flag(help: "Print one JSON object instead of streaming text.")
@@ -58,7 +58,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let seed = self.seed ?? UInt64(DispatchTime.now().uptimeNanoseconds)
-        let parameters = SamplingParameters(
+        var parameters = SamplingParameters(
             temperature: temperature, topK: topK, topP: topP, minP: minP,
             repetitionPenalty: repeatPenalty, seed: seed)
         var options = ModelOptions()
@@ -66,6 +66,8 @@ struct GenerateCommand: ParsableCommand {
         let loaded = try ModelLoader.load(model, options: options, quiet: json)
         let model = loaded.model, tokenizer = loaded.tokenizer
         let vocabulary = model.configuration.vocabularySize
+        // As llama.cpp: `--ignore-eos` bans the end-of-generation tokens rather than only not stopping on them.
+        if ignoreEOS { parameters.ban(tokenizer.endOfGenerationTokens) }
         var sampler = try TokenSampler(parameters: parameters, vocabularySize: vocabulary)
         let workspace = SamplingWorkspace(vocabularySize: vocabulary)
 

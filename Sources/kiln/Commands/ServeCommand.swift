@@ -18,7 +18,7 @@ struct ServeCommand: ParsableCommand {
             Settings are read from the config file (see Config/kiln.toml, which lists every setting \
             with its default), then from KILN_… environment variables, then from these flags; later \
             sources win. Lists take comma-separated values or repeated flags. SIGTERM or SIGINT \
-            drains and stops the server (exit 0); SIGHUP reloads the TLS certificate.
+            drains and stops the server (exit 0); SIGHUP reloads the TLS certificate and rescans models_dir.
             """)
 
     @Option(name: .long, help: "TOML config file [env KILN_CONFIG].")

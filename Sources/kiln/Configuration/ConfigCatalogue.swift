@@ -109,11 +109,11 @@ enum ConfigCatalogue {
             help: "Model id in the API, for a single model (empty = the file name without .gguf)."),
         ConfigSetting(
             key: "model.models_dir", binding: .string(\.modelsDir),
-            help: "Folder whose .gguf files are served too, each under its file name without .gguf (read once, at start)."),
+            help: "Folder whose .gguf files are served too, each under its file name without .gguf (read at start and again on SIGHUP)."),
         ConfigSetting(
             key: "model.memory_budget_mb", binding: .integer(\.memoryBudgetMB),
             help:
-                "MiB the language models may take together (weights and KV cache); beyond it they load on demand and the least recently used idle one is unloaded (0 = no limit: all stay loaded)."
+                "MiB the models may take together (language models: weights and KV cache; image and embedding models, always loaded: weights); beyond it language models load on demand and the least recently used idle one is unloaded (0 = no limit: all stay loaded)."
         ),
 
         ConfigSetting(

@@ -1,5 +1,6 @@
 import Foundation
 import KilnFormats
+import KilnServe
 import KilnText
 
 /// A language model `kiln serve` may serve: its id in the API and its GGUF file.
@@ -57,16 +58,15 @@ struct ConfiguredTextModel: Equatable, Sendable {
         return ConfiguredTextModel(path: argument)
     }
 
-    /// The `.gguf` files directly in `directory` (symbolic links followed), sorted by name.
+    /// The `.gguf` files directly in `directory` (symbolic links followed; `ModelFolder`), sorted by name.
     static func filesInDirectory(_ directory: String) throws -> [ConfiguredTextModel] {
-        let names: [String]
+        let folder: ModelFolder
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+            folder = try ModelFolder.scan(directory)
         } catch {
             throw ValidationErrorMessage("cannot read models_dir \(directory): \(error.localizedDescription)")
         }
-        return names.filter { $0.hasSuffix(".gguf") && !$0.hasPrefix(".") }.sorted()
-            .map { ConfiguredTextModel(path: URL(fileURLWithPath: directory).appendingPathComponent($0).path) }
+        return folder.ids.map { ConfiguredTextModel(id: $0, path: folder.files[$0]!.path) }
     }
 
     /// Bytes the model takes once loaded: its file (mapped, read as it is used) and a KV cache

@@ -43,6 +43,8 @@ struct ServeModelLoader {
         var embeddings: EmbeddingService?
         /// Stops every scheduler (and the residency's thread, with several models).
         var stop: @Sendable () -> Void
+        /// Rescans `models_dir` (SIGHUP); nil without one.
+        var reloadModels: (@Sendable () -> Void)? = nil
     }
 
     /// Loads everything and starts the schedulers; throws with a message fit for the log.
@@ -50,12 +52,15 @@ struct ServeModelLoader {
     /// every series labelled `model_name` with several.
     func load(logger: Logger, metrics: OpsMetrics) throws -> Loaded {
         let models = try ConfiguredTextModel.resolve(settings)
-        if models.count > 1 { return try loadSeveral(models, logger: logger, metrics: metrics) }
+        // A models folder may gain files on a reload, so it is served as several even with one.
+        if models.count > 1 || !settings.modelsDir.isEmpty { return try loadSeveral(models, logger: logger, metrics: metrics) }
         let exporter = SchedulerMetricsExporter(registry: metrics.registry)
         let engine = try loadTextEngine(models[0])
         let image = try loadImageModels(logger: logger)
         // Embedding models: the sentence encoder, then the language model itself when it pools.
-        var (embeddingModels, encoderKernels) = try loadEmbeddingModels(logger: logger)
+        let embedding = try loadEmbeddingModels(logger: logger)
+        var embeddingModels = embedding.models
+        let encoderKernels = embedding.kernels
         if let pooling = EmbeddingPooling(rawValue: settings.textModelPooling) {
             let decoder = try DecoderEmbedder(model: engine.model, pooling: pooling)
             embeddingModels.append(
@@ -144,14 +149,14 @@ struct ServeModelLoader {
 
     typealias EmbeddingModelPair = (model: EmbeddingService.Model, engine: EncoderExecutor.Model)
 
-    /// The sentence encoder of `embedding_model`, as the embedding service and its executor see it.
-    /// The embedding model as the API and the executor see it, and the kernels it runs on.
-    func loadEmbeddingModels(logger: Logger) throws -> (models: [EmbeddingModelPair], kernels: KernelContext?) {
-        guard let embedding = try loadEmbeddingModel(logger: logger) else { return ([], nil) }
+    /// The embedding model as the API and the executor see it, the kernels it runs on, and the
+    /// file or folder it came from.
+    func loadEmbeddingModels(logger: Logger) throws -> (models: [EmbeddingModelPair], kernels: KernelContext?, path: String?) {
+        guard let embedding = try loadEmbeddingModel(logger: logger) else { return ([], nil, nil) }
         let model = EmbeddingService.Model(
             id: embedding.name, tokenizer: embedding.tokenizer, maxInputTokens: embedding.encoder.maxInputTokens,
             dimensions: embedding.encoder.dimensions)
-        return ([(model, .encoder(embedding.encoder))], embedding.kernels)
+        return ([(model, .encoder(embedding.encoder))], embedding.kernels, embedding.path)
     }
 
     func encoderExecutor(_ models: [EmbeddingModelPair]) -> EncoderExecutor? {
@@ -188,7 +193,7 @@ struct ServeModelLoader {
     /// endpoint answers 503) rather than without everything.
     func loadEmbeddingModel(
         logger: Logger
-    ) throws -> (name: String, encoder: SentenceEncoder, tokenizer: Tokenizer, kernels: KernelContext)? {
+    ) throws -> (name: String, encoder: SentenceEncoder, tokenizer: Tokenizer, kernels: KernelContext, path: String)? {
         guard settings.embeddingModel != DefaultEmbeddingModel.disabled else { return nil }
         let started = Date()
         let directory: String
@@ -221,7 +226,7 @@ struct ServeModelLoader {
                 "max_input_tokens": .stringConvertible(encoder.maxInputTokens), "pooling": .string(encoder.pooling.rawValue),
                 "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(started))),
             ])
-        return (name, encoder, tokenizer, kernels)
+        return (name, encoder, tokenizer, kernels, directory)
     }
 
     var imageServiceSettings: ImageGenerationService.Settings {

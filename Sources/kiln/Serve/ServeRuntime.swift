@@ -125,8 +125,13 @@ struct ServeRuntime {
             }
         }
         let onReload: @Sendable () -> Void = {
+            if let reloadModels = text.value?.reloadModels {
+                reloadModels()
+            } else if !settings.modelsDir.isEmpty {
+                logger.info("SIGHUP: the models are still loading; the models folder is not rescanned")
+            }
             guard let tls else {
-                logger.info("SIGHUP: nothing to reload (TLS is off)")
+                if settings.modelsDir.isEmpty { logger.info("SIGHUP: nothing to reload (TLS is off, no models_dir)") }
                 return
             }
             do {

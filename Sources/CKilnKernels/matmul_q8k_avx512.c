@@ -1,0 +1,244 @@
+// AVX-512 (VNNI) body of kiln_matmul_q8k for Q6_K, taken where the CPU has AVX-512 F/BW/VL and
+// VNNI. It gives the AVX2 body's bits (which are llama.cpp's ggml_vec_dot_q6_K_q8_K's).
+//
+// As in matmul_q8_avx512.c, one 512-bit register holds the same super-block of two consecutive
+// weight rows (row r in the low 256 bits, r + 1 in the high) against one activation row broadcast
+// to both halves, so that each 32-bit lane holds exactly the integer lane of the AVX2 body: lane k
+// of a super-block is Σ over its 32-element chunks c of sc[2c + k/4] · Σ_{t<4} q · x at 32c + 4k + t,
+// less 32 · (bsums[2k] · sc[2k] + bsums[2k+1] · sc[2k+1]). The products' pairs come from maddubs and
+// are scaled and summed by one vpdpwssd (madd and add), the integers being exact either way; the
+// lanes are then accumulated in float with fma(lane, d_x · d_w, acc) super-block by super-block and
+// summed at the end in the AVX2 body's order. Each decoded pair of weight super-blocks serves up to
+// eight activation rows.
+#include "kiln_units.h"
+
+#ifdef KILN_X86
+
+enum { ROWS_PER_PASS = 8 };
+
+/// 32 bytes at p0 in the low half, 32 at p1 in the high half.
+KILN_AVX512_INLINE __m512i load_pair(const uint8_t *p0, const uint8_t *p1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p0)),
+                              _mm256_loadu_si256((const __m256i *)p1), 1);
+}
+
+/// Prefetches the `bytes` bytes at p0 and at p1, a line at a time.
+KILN_AVX512_INLINE void prefetch_block(const uint8_t *p0, const uint8_t *p1, int bytes) {
+    for (int offset = 0; offset < bytes; offset += 64) {
+        _mm_prefetch((const char *)(p0 + offset), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p1 + offset), _MM_HINT_T0);
+    }
+}
+
+/// The sum of eight float lanes in llama.cpp's hsum_float_8 order (the AVX2 body's hsum_lanes).
+KILN_AVX512_INLINE float sum_lanes(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/// Q6_K rows b0 and b1 (b1 may equal b0) against activation rows 0 ..< nb (row i's blocks at
+/// x + i · stride); results to y[i · ys] (row r) and y[i · ys + 1] (row r + 1, when `both`).
+KILN_AVX512_INLINE void q6k_pair(const int nb, const uint8_t *w0, const uint8_t *w1, int blocks,
+                                 const kiln_q8k_block *x, int stride, float *y, size_t ys, int both,
+                                 size_t ahead) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(3);
+    __m512 acc[ROWS_PER_PASS];
+    for (int i = 0; i < nb; i++) acc[i] = _mm512_setzero_ps();
+    for (int blk = 0; blk < blocks; blk++) {
+        const uint8_t *b0 = w0 + (size_t)blk * 210, *b1 = w1 + (size_t)blk * 210;
+        prefetch_block(b0 + ahead, b1 + ahead, 210);
+        // Both rows' sixteen int8 scales as int16: row r's in elements 0–15, row r + 1's in 16–31.
+        const __m512i scales = _mm512_cvtepi8_epi16(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 192))),
+                                    _mm_loadu_si128((const __m128i *)(b1 + 192)), 1));
+        __m512i sums[ROWS_PER_PASS];
+        for (int i = 0; i < nb; i++) {
+            const __m512i bsums = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + (size_t)i * stride + blk)->bsums));
+            sums[i] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_madd_epi16(bsums, scales), 5));
+        }
+        for (int h = 0; h < 2; h++) {
+            const __m512i ql0 = load_pair(b0 + 64 * h, b1 + 64 * h);
+            const __m512i ql1 = load_pair(b0 + 64 * h + 32, b1 + 64 * h + 32);
+            const __m512i qh = load_pair(b0 + 128 + 32 * h, b1 + 128 + 32 * h);
+            __m512i q[4], multipliers[4];
+            q[0] = _mm512_or_si512(_mm512_and_si512(ql0, low4), _mm512_slli_epi16(_mm512_and_si512(qh, low2), 4));
+            q[1] = _mm512_or_si512(_mm512_and_si512(ql1, low4),
+                                   _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 2), low2), 4));
+            q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql0, 4), low4),
+                                   _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 4), low2), 4));
+            q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql1, 4), low4),
+                                   _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 6), low2), 4));
+            for (int c = 0; c < 4; c++) {
+                // Chunk 4h + c: scale 2·chunk for its first 16 elements, 2·chunk + 1 for the last 16.
+                const int s = 2 * (4 * h + c);
+                const __m512i index = _mm512_setr_epi32(
+                    s | s << 16, s | s << 16, s | s << 16, s | s << 16, (s + 1) | (s + 1) << 16, (s + 1) | (s + 1) << 16,
+                    (s + 1) | (s + 1) << 16, (s + 1) | (s + 1) << 16, (s + 16) | (s + 16) << 16, (s + 16) | (s + 16) << 16,
+                    (s + 16) | (s + 16) << 16, (s + 16) | (s + 16) << 16, (s + 17) | (s + 17) << 16,
+                    (s + 17) | (s + 17) << 16, (s + 17) | (s + 17) << 16, (s + 17) | (s + 17) << 16);
+                multipliers[c] = _mm512_permutexvar_epi16(index, scales);
+            }
+            for (int i = 0; i < nb; i++) {
+                const int8_t *xs = (x + (size_t)i * stride + blk)->qs + 128 * h;
+                for (int c = 0; c < 4; c++) {
+                    const __m512i a = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xs + 32 * c)));
+                    sums[i] = _mm512_dpwssd_epi32(sums[i], multipliers[c], _mm512_maddubs_epi16(q[c], a));
+                }
+            }
+        }
+        const __m512 dw = _mm512_castps256_ps512(_mm256_set1_ps(KILN_HALF_F16C(b0 + 208)));
+        const __m512 dwPair = _mm512_insertf32x8(dw, _mm256_set1_ps(KILN_HALF_F16C(b1 + 208)), 1);
+        for (int i = 0; i < nb; i++) {
+            const float dx = (x + (size_t)i * stride + blk)->d;
+            acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx), dwPair), _mm512_cvtepi32_ps(sums[i]), acc[i]);
+        }
+    }
+    for (int i = 0; i < nb; i++) {
+        y[(size_t)i * ys] = sum_lanes(_mm512_castps512_ps256(acc[i]));
+        if (both) y[(size_t)i * ys + 1] = sum_lanes(_mm512_extractf32x8_ps(acc[i], 1));
+    }
+}
+
+
+/// The sums of the eight 32-bit lanes of each half of v0 … v3 (row r in the low halves, r + 1 in the
+/// high): [Σ v0 low, Σ v1 low, Σ v2 low, Σ v3 low] in the low 128 bits, the high halves' in the next.
+KILN_AVX512_INLINE __m512i sum_halves4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
+    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(v2, v3), _mm512_unpackhi_epi32(v2, v3));
+    // Per 128-bit lane: [v0, v1, v2, v3] summed over that lane's four elements.
+    const __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(u, u, 0x08), _mm512_shuffle_i64x2(u, u, 0x0D));  // lanes 0+1, 2+3
+}
+
+/// Q4_K rows b0 and b1 (b1 may equal b0) against activation rows 0 ..< nb, as q6k_pair. Per row and
+/// activation row the integers of llama.cpp's repacked gemv: I = Σ_j sc_j · Σ q · x and
+/// M = Σ_j m_j · (bsum_2j + bsum_2j+1), accumulated as acc = fma(I, d_w · d_x, acc),
+/// mins = fma(M, dmin_w · d_x, mins); the result acc − mins. The integers are exact however they are
+/// summed, so the products go through maddubs and vpdpwssd and the eight lanes of each (weight row,
+/// activation row) are reduced four activation rows at a time; the float operations are the AVX2
+/// body's, four activation rows per instruction.
+KILN_AVX512_INLINE void q4k_pair(const int nb, const uint8_t *w0, const uint8_t *w1, int blocks,
+                                 const kiln_q8k_block *x, int stride, float *y, size_t ys, int both,
+                                 size_t ahead) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i pairIndex = _mm512_setr_epi32(0, 0x10001, 0x20002, 0x30003, 0x40004, 0x50005, 0x60006, 0x70007,
+                                                0x80008, 0x90009, 0xA000A, 0xB000B, 0xC000C, 0xD000D, 0xE000E, 0xF000F);
+    __m128 acc[2][2], mins[2][2];  // [activation rows 0–3 / 4–7][row r / r + 1]
+    for (int g = 0; g < 2; g++)
+        for (int k = 0; k < 2; k++) acc[g][k] = mins[g][k] = _mm_setzero_ps();
+    for (int blk = 0; blk < blocks; blk++) {
+        const uint8_t *b0 = w0 + (size_t)blk * 144, *b1 = w1 + (size_t)blk * 144;
+        prefetch_block(b0 + ahead, b1 + ahead, 144);
+        // Scales and minimums of both rows as bytes (llama.cpp's unpacking of the 12 bytes), widened to int16.
+        uint64_t sc[2], mn[2];
+        for (int k = 0; k < 2; k++) {
+            uint32_t u[3];
+            memcpy(u, (k ? b1 : b0) + 4, 12);
+            sc[k] = (uint64_t)(u[0] & 0x3F3F3F3F) | (uint64_t)((u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4)) << 32;
+            mn[k] = (uint64_t)(u[1] & 0x3F3F3F3F) | (uint64_t)(((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4)) << 32;
+        }
+        const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_set_epi64x((long long)sc[1], (long long)sc[0])));
+        // m_j for both elements of bsums pair j: row r's in the low half, r + 1's in the high.
+        const __m512i minimums = _mm512_permutexvar_epi16(
+            pairIndex, _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mn[1], (long long)mn[0]))));
+        __m512i q[8], multipliers[8];
+        for (int k = 0; k < 4; k++) {
+            const __m512i bits = load_pair(b0 + 16 + 32 * k, b1 + 16 + 32 * k);
+            q[2 * k] = _mm512_and_si512(bits, low4);
+            q[2 * k + 1] = _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4);
+        }
+        for (int j = 0; j < 8; j++)
+            multipliers[j] = _mm512_permutexvar_epi16(_mm512_set_epi32(
+                (8 + j) * 0x10001, (8 + j) * 0x10001, (8 + j) * 0x10001, (8 + j) * 0x10001, (8 + j) * 0x10001,
+                (8 + j) * 0x10001, (8 + j) * 0x10001, (8 + j) * 0x10001, j * 0x10001, j * 0x10001, j * 0x10001,
+                j * 0x10001, j * 0x10001, j * 0x10001, j * 0x10001, j * 0x10001), scales);
+        const __m128 halves = _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)kiln_load_u32(b1), (int)kiln_load_u32(b0)));
+        const __m128 dw[2] = {_mm_permute_ps(halves, 0x00), _mm_permute_ps(halves, 0xAA)};
+        const __m128 dmin[2] = {_mm_permute_ps(halves, 0x55), _mm_permute_ps(halves, 0xFF)};
+        for (int g = 0; g * 4 < nb; g++) {
+            __m512i dots[4], offsets[4];
+            float d[4];
+            for (int i = 0; i < 4; i++) {
+                dots[i] = offsets[i] = _mm512_setzero_si512();
+                d[i] = 0;
+                if (4 * g + i >= nb) continue;
+                const kiln_q8k_block *a = x + (size_t)(4 * g + i) * stride + blk;
+                d[i] = a->d;
+                for (int j = 0; j < 8; j++) {
+                    const __m512i xs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a->qs + 32 * j)));
+                    dots[i] = _mm512_dpwssd_epi32(dots[i], multipliers[j], _mm512_maddubs_epi16(q[j], xs));
+                }
+                offsets[i] = _mm512_madd_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)a->bsums)), minimums);
+            }
+            const __m512i dot = sum_halves4(dots[0], dots[1], dots[2], dots[3]);
+            const __m512i offset = sum_halves4(offsets[0], offsets[1], offsets[2], offsets[3]);
+            const __m128 dx = _mm_loadu_ps(d);
+            const __m128 dotFloat[2] = {_mm_cvtepi32_ps(_mm512_castsi512_si128(dot)), _mm_cvtepi32_ps(_mm512_extracti32x4_epi32(dot, 1))};
+            const __m128 offsetFloat[2] = {_mm_cvtepi32_ps(_mm512_castsi512_si128(offset)),
+                                           _mm_cvtepi32_ps(_mm512_extracti32x4_epi32(offset, 1))};
+            for (int k = 0; k < 2; k++) {
+                acc[g][k] = _mm_fmadd_ps(dotFloat[k], _mm_mul_ps(dw[k], dx), acc[g][k]);
+                mins[g][k] = _mm_fmadd_ps(offsetFloat[k], _mm_mul_ps(dmin[k], dx), mins[g][k]);
+            }
+        }
+    }
+    for (int g = 0; g * 4 < nb; g++) {
+        float out[2][4];
+        for (int k = 0; k < 2; k++) _mm_storeu_ps(out[k], _mm_sub_ps(acc[g][k], mins[g][k]));
+        for (int i = 0; i < 4 && 4 * g + i < nb; i++) {
+            y[(size_t)(4 * g + i) * ys] = out[0][i];
+            if (both) y[(size_t)(4 * g + i) * ys + 1] = out[1][i];
+        }
+    }
+}
+
+#define KILN_PAIR_CASES(BODY)                                                                        \
+    switch (nb) {                                                                                    \
+    case 1: BODY(1, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                        \
+    case 2: BODY(2, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                        \
+    case 3: BODY(3, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                        \
+    case 4: BODY(4, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                        \
+    case 5: BODY(5, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                        \
+    case 6: BODY(6, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                        \
+    case 7: BODY(7, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                        \
+    default: BODY(8, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                       \
+    }
+
+/// All rows against all activation rows: passes of up to eight activation rows, weight rows two at
+/// a time; a constant nb per call lets the compiler keep the accumulators in registers.
+KILN_AVX512 static void matmul_q8k_avx512(const int type, const uint8_t *w, size_t row_bytes, int rows, int columns,
+                                          const kiln_q8k_block *x, int batch, float *y, size_t ys) {
+    const int blocks = columns / 256;
+    for (int b = 0; b < batch; b += ROWS_PER_PASS) {
+        const int nb = batch - b < ROWS_PER_PASS ? batch - b : ROWS_PER_PASS;
+        const kiln_q8k_block *group = x + (size_t)b * blocks;
+        float *out = y + (size_t)b * ys;
+        for (int r = 0; r < rows; r += 2) {
+            const int both = r + 1 < rows;
+            const uint8_t *w0 = w + (size_t)r * row_bytes, *w1 = both ? w0 + row_bytes : w0;
+            // The same block of the next pair of rows (super-block rows are several KB long).
+            const size_t ahead = 2 * row_bytes;
+            if (type == KILN_TYPE_Q4_K) {
+                KILN_PAIR_CASES(q4k_pair)
+            } else {
+                KILN_PAIR_CASES(q6k_pair)
+            }
+        }
+    }
+}
+#endif
+
+int kiln_matmul_q8k_avx512(int type, const void *weights, size_t row_bytes, int rows, int columns,
+                           const kiln_q8k_block *x, int batch, float *y, size_t ys) {
+#ifdef KILN_X86
+    if (!kiln_avx512_active()) return 0;
+    if (type == KILN_TYPE_Q4_K || type == KILN_TYPE_Q6_K) {
+        matmul_q8k_avx512(type, (const uint8_t *)weights, row_bytes, rows, columns, x, batch, y, ys);
+        return 1;
+    }
+#else
+    (void)type, (void)weights, (void)row_bytes, (void)rows, (void)columns, (void)x, (void)batch, (void)y, (void)ys;
+#endif
+    return 0;
+}
