@@ -70,6 +70,12 @@ def background_phrase(background: str, rng: np.random.Generator) -> str:
 
 def varied_caption(scene, rng: np.random.Generator) -> str:
     """One caption for `scene` as a person might write it (see the module's documentation)."""
+    return varied_caption_naming(scene, rng)[0]
+
+
+def varied_caption_naming(scene, rng: np.random.Generator) -> tuple[str, set[str]]:
+    """A varied caption and the attributes it names (of "size", "position", "background"; colour
+    and shape are always named), so an evaluation judges only what was asked for."""
     plain = rng.random() < PLAIN_SHARE
     size = not plain and rng.random() >= LEAVE_OUT["size"]
     position = not plain and rng.random() >= LEAVE_OUT["position"]
@@ -79,8 +85,9 @@ def varied_caption(scene, rng: np.random.Generator) -> str:
         lead = _pick(rng, ("there is ", "a picture of ", "an image of ", "one "))
         # "one" replaces the first article: "one red circle …".
         things = lead + (things.split(" ", 1)[1] if lead == "one " else things)
+    named = {name for name, on in (("size", size), ("position", position), ("background", background)) if on}
     if not background:
-        return _typeset(things, rng)
+        return _typeset(things, rng), named
     ground = background_phrase(scene.background, rng)
     form = int(rng.integers(5))
     if form == 0:
@@ -92,7 +99,7 @@ def varied_caption(scene, rng: np.random.Generator) -> str:
         caption = f"{things}, {ground}"
     else:
         caption = f"{things} {ground}"
-    return _typeset(caption, rng)
+    return _typeset(caption, rng), named
 
 
 def _typeset(caption: str, rng: np.random.Generator) -> str:

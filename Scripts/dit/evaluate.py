@@ -41,6 +41,7 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import caption_variation  # noqa: E402
 import shapes  # noqa: E402
 
 CELL_EDGES = (11.5, 20.5)
@@ -77,10 +78,12 @@ def analyze(image: np.ndarray) -> dict:
     pixels = image.astype(np.float64)
     border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
     background = np.median(border, axis=0)
+    background_name = min(shapes.BACKGROUNDS, key=lambda name: np.linalg.norm(background - shapes.BACKGROUNDS[name]))
     distance = np.linalg.norm(pixels - background, axis=2)
     strongest = np.percentile(distance, 98)
     if strongest < 30:
-        return {"shape": None, "colour": None, "position": None, "size": None, "reason": "no shape"}
+        return {"shape": None, "colour": None, "position": None, "size": None, "background": background_name,
+                "reason": "no shape"}
     labels, count = ndimage.label(distance > strongest / 2)
     sizes = ndimage.sum(np.ones_like(distance), labels, range(1, count + 1))
     mask = labels == (1 + int(np.argmax(sizes)))
@@ -97,14 +100,31 @@ def analyze(image: np.ndarray) -> dict:
     fits = {(shape, size): _fit(coverage, shape, size, cx, cy) for shape in shapes.SHAPES for size in shapes.SIZES}
     (shape, size), (score, fx, fy) = max(fits.items(), key=lambda item: item[1][0])
     cell = (int(np.searchsorted(CELL_EDGES, fx)), int(np.searchsorted(CELL_EDGES, fy)))
-    return {"shape": shape, "colour": colour, "position": CELL_NAMES[cell], "size": size,
+    return {"shape": shape, "colour": colour, "position": CELL_NAMES[cell], "size": size, "background": background_name,
             "fit": round(float(score), 3), "centre": (float(fx), float(fy))}
 
 
-def judge(spec: shapes.ShapeSpec, found: dict) -> dict:
-    checks = {key: found[key] == getattr(spec, key) for key in ("colour", "shape", "position", "size")}
-    checks["match"] = checks["colour"] and checks["shape"] and checks["position"]
+def judge(scene: shapes.Scene, found: dict, named: set[str] = frozenset({"size", "position", "background"})) -> dict:
+    """Which attributes of the scene's (first) shape the image shows. A canonical caption's image
+    matches when colour, shape and position agree (size is reported apart, as is background); a
+    plain or varied caption's when colour, shape and every other attribute it names but size do."""
+    spec = scene.shapes[0]
+    checks = {key: found.get(key) == getattr(spec, key) for key in ("colour", "shape", "position", "size")}
+    checks["background"] = found.get("background") == scene.background
+    judged = ["colour", "shape"] + [key for key in ("position", "background") if key in named]
+    if named == {"size", "position", "background"}:
+        judged = ["colour", "shape", "position"]  # the canonical verdict, comparable with earlier figures
+    checks["match"] = all(checks[key] for key in judged)
     return checks
+
+
+def caption_for(scene: shapes.Scene, seed: int, kind: str) -> tuple[str, set[str]]:
+    """The caption an evaluation asks for a scene, and the attributes it names."""
+    if kind == "canonical":
+        return scene.caption(), {"size", "position", "background"}
+    if kind == "plain":
+        return caption_variation.plain_caption(scene), {"background"}
+    return caption_variation.varied_caption_naming(scene, np.random.default_rng(seed))
 
 
 def caption_set(count: int, fresh: int = 0) -> list[tuple[shapes.Scene, bool, int]]:
@@ -130,7 +150,8 @@ def report(results: list[dict], title: str) -> dict:
     for group, rows in (("seen", [r for r in results if not r["held_out"]]), ("held_out", [r for r in results if r["held_out"]])):
         if not rows:
             continue
-        summary[group] = {key: round(100 * np.mean([r[key] for r in rows]), 1) for key in ("match", "colour", "shape", "position", "size")}
+        summary[group] = {key: round(100 * np.mean([r[key] for r in rows]), 1)
+                          for key in ("match", "colour", "shape", "position", "size", "background")}
         summary[group]["count"] = len(rows)
     summary["shape_confusion"] = shape_confusion(results)
     print(json.dumps(summary, indent=1))
@@ -162,30 +183,31 @@ def ground_truth(count: int) -> tuple[list[dict], float]:
             scene = shapes.random_scene(rng, 0.0)
         found = analyze(shapes.render(scene, rng))
         results.append({"caption": scene.caption(), "held_out": held_out, "spec": asdict(scene.shapes[0]),
-                        **judge(scene.shapes[0], found), "found": found})
+                        **judge(scene, found), "found": found})
         specs.append(scene.shapes[0])
-    wrong = [judge(specs[(i + 1) % count], r["found"])["match"] for i, r in enumerate(results) if specs[(i + 1) % count] != specs[i]]
+    wrong = [judge(shapes.Scene((specs[(i + 1) % count],), "gray"), r["found"])["match"]
+             for i, r in enumerate(results) if specs[(i + 1) % count] != specs[i]]
     return results, 100 * float(np.mean(wrong))
 
 
-def generate_with_pipeline(directory: Path, captions: list[tuple[shapes.Scene, bool, int]], steps: int, guidance: float):
+def generate_with_pipeline(directory: Path, captions: list[tuple[str, int]], steps: int, guidance: float, threads: int):
     import torch
     from diffusers import PixArtTransformer2DModel
     from transformers import CLIPTextModel, CLIPTokenizer
     import dit_model
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     tokenizer = CLIPTokenizer.from_pretrained(directory / "tokenizer")
     text_encoder = CLIPTextModel.from_pretrained(directory / "text_encoder").eval()
     transformer = PixArtTransformer2DModel.from_pretrained(directory / "transformer").eval()
-    for scene, _, seed in captions:
-        image = dit_model.sample(tokenizer, text_encoder, transformer, [scene.caption()], seed=seed, steps=steps, guidance=guidance)
+    for caption, seed in captions:
+        image = dit_model.sample(tokenizer, text_encoder, transformer, [caption], seed=seed, steps=steps, guidance=guidance)
         yield (image[0].permute(1, 2, 0).numpy() * 255).round()
 
 
 def generate_with_server(url: str, model: str | None, captions, steps: int, guidance: float, sampler: str):
     from PIL import Image
-    for scene, _, seed in captions:
-        body = {"prompt": scene.caption(), "size": "32x32", "n": 1, "response_format": "b64_json", "seed": seed,
+    for caption, seed in captions:
+        body = {"prompt": caption, "size": "32x32", "n": 1, "response_format": "b64_json", "seed": seed,
                 "steps": steps, "guidance_scale": guidance, "sampler": sampler}
         if model:
             body["model"] = model
@@ -210,6 +232,12 @@ def main():
     parser.add_argument("--sampler", default="ddim")
     parser.add_argument("--fresh", type=int, default=0, metavar="K",
                         help="evaluate the K-th fresh caption set instead of the standard one (0)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for --pipeline (on a shared machine, "
+                        "1 and OMP_WAIT_POLICY=PASSIVE, or torch's spinning threads take ten times the CPU)")
+    parser.add_argument("--captions", choices=("canonical", "plain", "varied"), default="canonical",
+                        help="canonical: every attribute named, judged on colour, shape and position; plain: colour, "
+                             "shape and background only, judged on those; varied: as people write them "
+                             "(caption_variation.py), judged on colour, shape and the position and background they name")
     parser.add_argument("--save", type=Path, help="write per-image results as JSON (and a PNG grid beside it)")
     args = parser.parse_args()
 
@@ -219,16 +247,19 @@ def main():
         summary["mismatched_caption_match"] = round(mismatched, 1)
         print(f"images judged against another scene's caption: {mismatched:.1f}% 'match' (should be near 0)")
     else:
-        captions = caption_set(args.count, args.fresh)
-        images = (generate_with_pipeline(args.pipeline, captions, args.steps, args.guidance) if args.pipeline
-                  else generate_with_server(args.server, args.model, captions, args.steps, args.guidance, args.sampler))
+        scenes = caption_set(args.count, args.fresh)
+        captions = [caption_for(scene, seed, args.captions) for scene, _, seed in scenes]
+        texts = [(text, seed) for (text, _), (_, _, seed) in zip(captions, scenes)]
+        images = (generate_with_pipeline(args.pipeline, texts, args.steps, args.guidance, args.threads) if args.pipeline
+                  else generate_with_server(args.server, args.model, texts, args.steps, args.guidance, args.sampler))
         results, pictures = [], []
-        for (scene, held_out, seed), image in zip(captions, images):
+        for (scene, held_out, seed), (text, named), image in zip(scenes, captions, images):
             found = analyze(image)
-            results.append({"caption": scene.caption(), "held_out": held_out, "seed": seed, "spec": asdict(scene.shapes[0]),
-                            **judge(scene.shapes[0], found), "found": found})
+            results.append({"caption": text, "held_out": held_out, "seed": seed, "spec": asdict(scene.shapes[0]),
+                            "background": scene.background, **judge(scene, found, named), "found": found})
             pictures.append(np.clip(image, 0, 255).astype(np.uint8))
-        summary = report(results, f"{len(results)} images from {args.pipeline or args.server}, {args.steps} steps, guidance {args.guidance}")
+        summary = report(results, f"{len(results)} images from {args.pipeline or args.server}, {args.captions} captions, "
+                                  f"{args.steps} steps, guidance {args.guidance}")
         if args.save:
             from PIL import Image
             rows = (len(pictures) + 9) // 10

@@ -65,7 +65,7 @@ def test_captions_seen_and_held_out_are_drawn(kiln):
     verdicts = {False: [], True: []}
     for scene, held_out, seed in evaluate.caption_set(CAPTIONS):
         found = evaluate.analyze(generate(kiln, scene.caption(), seed, steps=20, guidance_scale=4.0, sampler="ddim"))
-        verdicts[held_out].append(evaluate.judge(scene.shapes[0], found)["match"])
+        verdicts[held_out].append(evaluate.judge(scene, found)["match"])
     seen, held_out = sum(verdicts[False]), sum(verdicts[True])
     print(f"kiln-shapes-dit: {seen}/{len(verdicts[False])} seen, {held_out}/{len(verdicts[True])} held-out captions drawn right")
     assert seen >= MIN_SEEN_MATCHES and held_out >= MIN_HELD_OUT_MATCHES
