@@ -122,6 +122,26 @@ def build_text_encoder(tokenizer: CLIPTokenizer, **overrides) -> CLIPTextModel:
     return CLIPTextModel(config)
 
 
+def text_encoder_for_vocabulary(source: CLIPTextModel, source_vocab: dict[str, int], tokenizer: CLIPTokenizer,
+                                synonyms: dict[str, str] | None = None) -> CLIPTextModel:
+    """`source`'s weights in an encoder for `tokenizer`'s vocabulary: token embedding rows matched
+    by token text; a word new to it starts as the word `synonyms` maps it to ("centre" → "center"),
+    any other new token as a fresh encoder's row."""
+    target = build_text_encoder(tokenizer)
+    state = source.state_dict()
+    key = "embeddings.token_embedding.weight"
+    rows = target.state_dict()[key].clone()  # [vocab, width]
+    for token, index in tokenizer.get_vocab().items():
+        word = token.removesuffix("</w>")
+        if token in source_vocab:
+            rows[index] = state[key][source_vocab[token]]
+        elif synonyms and word in synonyms and token.endswith("</w>"):
+            rows[index] = state[key][source_vocab[synonyms[word] + "</w>"]]
+    state[key] = rows
+    target.load_state_dict(state)
+    return target
+
+
 def build_transformer(**overrides) -> PixArtTransformer2DModel:
     return PixArtTransformer2DModel(**{**TRANSFORMER_CONFIG, **overrides})
 

@@ -116,22 +116,12 @@ def load_pipeline_weights(directory: Path, tokenizer, modules: torch.nn.ModuleDi
     from diffusers import PixArtTransformer2DModel
     from transformers import CLIPTextModel
     old_vocab = json.loads((directory / "tokenizer" / "vocab.json").read_text())
-    old_text = CLIPTextModel.from_pretrained(directory / "text_encoder").state_dict()
     modules["transformer"].load_state_dict(PixArtTransformer2DModel.from_pretrained(directory / "transformer").state_dict())
-    key = "embeddings.token_embedding.weight"
-    new_text = modules["text_encoder"].state_dict()
-    old_rows, rows = old_text.pop(key), new_text[key].clone()  # [vocab, 64]
-    started = []
-    for token, index in tokenizer.get_vocab().items():
-        if token in old_vocab:
-            rows[index] = old_rows[old_vocab[token]]
-        elif token.removesuffix("</w>") in SYNONYM_STARTS:
-            rows[index] = old_rows[old_vocab[SYNONYM_STARTS[token.removesuffix("</w>")] + "</w>"]]
-            started.append(token)
-    new_text.update(old_text)
-    new_text[key] = rows
-    modules["text_encoder"].load_state_dict(new_text)
-    log_line(f"start from {directory}: {len(old_vocab)} → {len(tokenizer)} tokens, started as synonyms: {sorted(started)}")
+    carried = dit_model.text_encoder_for_vocabulary(CLIPTextModel.from_pretrained(directory / "text_encoder"), old_vocab,
+                                                    tokenizer, SYNONYM_STARTS)
+    modules["text_encoder"].load_state_dict(carried.state_dict())
+    started = sorted(word for word in SYNONYM_STARTS if word + "</w>" in tokenizer.get_vocab() and word + "</w>" not in old_vocab)
+    log_line(f"start from {directory}: {len(old_vocab)} → {len(tokenizer)} tokens, started as synonyms: {started}")
 
 
 def varied_tokens(tokenizer, scenes: list[shapes.Scene], canonical: torch.Tensor, share: float,

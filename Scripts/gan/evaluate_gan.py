@@ -109,7 +109,7 @@ def main():
     for (scene, held_out, seed), image in zip(captions, images):
         found = evaluate.analyze(image)
         results.append({"caption": scene.caption(), "held_out": held_out, "seed": seed, "spec": asdict(scene.shapes[0]),
-                        **evaluate.judge(scene.shapes[0], found), "found": found})
+                        **evaluate.judge(scene, found), "found": found})
         pictures.append(np.clip(image, 0, 255).astype(np.uint8))
     summary = evaluate.report(results, f"{len(results)} images from {source} (GAN, one step)")
     if args.save:

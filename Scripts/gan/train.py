@@ -87,19 +87,7 @@ def load_tokenizer(args) -> CLIPTokenizer:
 
 def carried_text_encoder(source: CLIPTextModel, source_vocab: dict[str, int], tokenizer) -> CLIPTextModel:
     """`source`'s weights in an encoder for `tokenizer`'s vocabulary (rows matched by token string)."""
-    target = dit_model.build_text_encoder(tokenizer)
-    state = source.state_dict()
-    embedding = "embeddings.token_embedding.weight"
-    rows = target.state_dict()[embedding].clone()
-    vocab = tokenizer.get_vocab()
-    for token, index in vocab.items():
-        if token in source_vocab:
-            rows[index] = state[embedding][source_vocab[token]]
-    state[embedding] = rows
-    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):  # ids move with the vocabulary
-        setattr(target.config, key, getattr(tokenizer, key))
-    target.load_state_dict(state)
-    return target
+    return dit_model.text_encoder_for_vocabulary(source, source_vocab, tokenizer)
 
 
 def load_scenes(args) -> tuple[torch.Tensor, list]:

@@ -124,7 +124,7 @@ def test_default_server_serves_the_shipped_gan(kiln):
     placed, matched = 0, 0
     for scene, held_out, seed in evaluate.caption_set(20):
         found = evaluate.analyze(pixels(post(kiln.base, {"model": "kiln-shapes-gan", "prompt": scene.caption(), "seed": seed})))
-        verdict = evaluate.judge(scene.shapes[0], found)
+        verdict = evaluate.judge(scene, found)
         placed += verdict["colour"] and verdict["position"]
         matched += verdict["match"]
     print(f"kiln-shapes-gan: colour and position right in {placed}/20, shape too in {matched}/20")
