@@ -22,7 +22,7 @@ colour × shape × position triple seen in training, half with a held-out triple
 triples, then repeats with other sizes and backgrounds), each with its own seed.
 
     python3 Scripts/dit/evaluate.py --ground-truth 2000
-    python3 Scripts/dit/evaluate.py --pipeline Models/kiln-shapes-dit
+    python3 Scripts/dit/evaluate.py --pipeline Models/kiln-shapes-dit [--captions plain|varied] [--threads 1]
     python3 Scripts/dit/evaluate.py --server http://127.0.0.1:8080 --model kiln-shapes-dit
 Needs numpy and pillow (scipy for connected components); --pipeline also torch and diffusers.
 """
