@@ -4,7 +4,7 @@ caption set (half seen triples, half held out, each with its own seed), the same
 verdicts, and the same report. Only the generating differs: a GAN takes no steps, guidance or
 sampler.
 
-    python3 Scripts/gan/evaluate_gan.py --folder Models/kiln-shapes-gan        # PyTorch
+    python3 Scripts/gan/evaluate_gan.py --folder Models/kiln-shapes-gan [--captions plain|varied]  # PyTorch
     python3 Scripts/gan/evaluate_gan.py --server http://127.0.0.1:8080 --model kiln-shapes-gan
 
 --folder draws each seed's latent with Kiln's own noise generator (seeded_noise.py), so PyTorch
@@ -29,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import evaluate  # noqa: E402
 
 
-def generate_with_folder(tokenizer, text_encoder, generator, captions, batch: int = 50):
+def generate_with_folder(tokenizer, text_encoder, generator, captions: list[tuple[str, int]], batch: int = 50):
     import torch
     import gan_model
     from seeded_noise import SeededNoise
     for start in range(0, len(captions), batch):
         chunk = captions[start:start + batch]
-        z = torch.from_numpy(np.stack([SeededNoise(seed).gaussians(generator.latent) for _, _, seed in chunk]))
-        images = gan_model.generate(tokenizer, text_encoder, generator, [scene.caption() for scene, _, _ in chunk], z)
+        z = torch.from_numpy(np.stack([SeededNoise(seed).gaussians(generator.latent) for _, seed in chunk]))
+        images = gan_model.generate(tokenizer, text_encoder, generator, [text for text, _ in chunk], z)
         for image in images:
             # As Kiln's PNG encoder: 8-bit values, rounded.
             yield np.round(image.permute(1, 2, 0).numpy() * 255)
@@ -73,10 +73,10 @@ def load_checkpoint(path: Path, raw: bool = False):
     return tokenizer, text_encoder.eval(), generator.eval()
 
 
-def generate_with_server(url: str, model: str, captions):
+def generate_with_server(url: str, model: str, captions: list[tuple[str, int]]):
     from PIL import Image
-    for scene, _, seed in captions:
-        body = {"model": model, "prompt": scene.caption(), "size": "32x32", "n": 1, "response_format": "b64_json",
+    for caption, seed in captions:
+        body = {"model": model, "prompt": caption, "size": "32x32", "n": 1, "response_format": "b64_json",
                 "seed": seed}
         request = urllib.request.Request(url.rstrip("/") + "/v1/images/generations", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
@@ -96,22 +96,26 @@ def main():
     parser.add_argument("--raw", action="store_true", help="with --checkpoint: the trained weights, not their EMA")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--fresh", type=int, default=0, metavar="K")
+    parser.add_argument("--captions", choices=("canonical", "plain", "varied"), default="canonical",
+                        help="which captions to ask for and how to judge them, as Scripts/dit/evaluate.py --captions")
     parser.add_argument("--save", type=Path, help="per-image results as JSON, and a PNG grid beside it")
     args = parser.parse_args()
 
-    captions = evaluate.caption_set(args.count, args.fresh)
+    scenes = evaluate.caption_set(args.count, args.fresh)
+    captions = [evaluate.caption_for(scene, seed, args.captions) for scene, _, seed in scenes]
+    texts = [(text, seed) for (text, _), (_, _, seed) in zip(captions, scenes)]
     if args.server:
-        images, source = generate_with_server(args.server, args.model, captions), args.server
+        images, source = generate_with_server(args.server, args.model, texts), args.server
     else:
         loaded = load_folder(args.folder) if args.folder else load_checkpoint(args.checkpoint, args.raw)
-        images, source = generate_with_folder(*loaded, captions), args.folder or args.checkpoint
+        images, source = generate_with_folder(*loaded, texts), args.folder or args.checkpoint
     results, pictures = [], []
-    for (scene, held_out, seed), image in zip(captions, images):
+    for (scene, held_out, seed), (text, named), image in zip(scenes, captions, images):
         found = evaluate.analyze(image)
-        results.append({"caption": scene.caption(), "held_out": held_out, "seed": seed, "spec": asdict(scene.shapes[0]),
-                        **evaluate.judge(scene, found), "found": found})
+        results.append({"caption": text, "held_out": held_out, "seed": seed, "spec": asdict(scene.shapes[0]),
+                        **evaluate.judge(scene, found, named), "found": found})
         pictures.append(np.clip(image, 0, 255).astype(np.uint8))
-    summary = evaluate.report(results, f"{len(results)} images from {source} (GAN, one step)")
+    summary = evaluate.report(results, f"{len(results)} images from {source} (GAN, one step, {args.captions} captions)")
     if args.save:
         from PIL import Image
         rows = (len(pictures) + 9) // 10
