@@ -219,6 +219,16 @@ def generate_with_server(url: str, model: str | None, captions, steps: int, guid
         yield np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
 
 
+def save_grid(pictures: list[np.ndarray], path: Path) -> None:
+    """The images (uint8 [32, 32, 3] each) ten to a row, enlarged 4× with nearest pixels, as a PNG."""
+    from PIL import Image
+    rows = (len(pictures) + 9) // 10
+    grid = np.zeros((rows * 32, 320, 3), np.uint8)
+    for index, picture in enumerate(pictures):
+        grid[index // 10 * 32:(index // 10 + 1) * 32, index % 10 * 32:(index % 10 + 1) * 32] = picture
+    Image.fromarray(grid).resize((1280, rows * 128), Image.NEAREST).save(path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -261,12 +271,7 @@ def main():
         summary = report(results, f"{len(results)} images from {args.pipeline or args.server}, {args.captions} captions, "
                                   f"{args.steps} steps, guidance {args.guidance}")
         if args.save:
-            from PIL import Image
-            rows = (len(pictures) + 9) // 10
-            grid = np.zeros((rows * 32, 320, 3), np.uint8)
-            for index, picture in enumerate(pictures):
-                grid[index // 10 * 32:(index // 10 + 1) * 32, index % 10 * 32:(index % 10 + 1) * 32] = picture
-            Image.fromarray(grid).resize((1280, rows * 128), Image.NEAREST).save(args.save.with_suffix(".png"))
+            save_grid(pictures, args.save.with_suffix(".png"))
     if args.save:
         args.save.write_text(json.dumps({"summary": summary, "results": results}, indent=1, default=str) + "\n")
 

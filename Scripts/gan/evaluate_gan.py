@@ -117,12 +117,7 @@ def main():
         pictures.append(np.clip(image, 0, 255).astype(np.uint8))
     summary = evaluate.report(results, f"{len(results)} images from {source} (GAN, one step, {args.captions} captions)")
     if args.save:
-        from PIL import Image
-        rows = (len(pictures) + 9) // 10
-        grid = np.zeros((rows * 32, 320, 3), np.uint8)
-        for index, picture in enumerate(pictures):
-            grid[index // 10 * 32:(index // 10 + 1) * 32, index % 10 * 32:(index % 10 + 1) * 32] = picture
-        Image.fromarray(grid).resize((1280, rows * 128), Image.NEAREST).save(args.save.with_suffix(".png"))
+        evaluate.save_grid(pictures, args.save.with_suffix(".png"))
         args.save.write_text(json.dumps({"summary": summary, "results": results}, indent=1, default=str) + "\n")
 
 
