@@ -40,3 +40,33 @@ enum DiffusionFixtures {
 
     static func maxAbs(_ a: [Float]) -> Float { a.reduce(0) { max($0, abs($1)) } }
 }
+
+/// A reference fixture of a Kiln-trained model family (Tests/Fixtures/<name>, written by its
+/// Scripts/<family>/make-*-fixtures.py): reference.safetensors, and reference.json with the
+/// captions and the seeds (as strings: a JSON number cannot hold every UInt64).
+struct ReferenceFixture {
+    let directory: URL
+    let reference: SafetensorsFile
+    let meta: [String: Any]
+
+    init(_ name: String) {
+        directory = DiffusionFixtures.directory.deletingLastPathComponent().appendingPathComponent(name)
+        reference = try! SafetensorsFile(path: directory.appendingPathComponent("reference.safetensors").path)
+        let data = try! Data(contentsOf: directory.appendingPathComponent("reference.json"))
+        meta = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    var captions: [String] { meta["captions"] as! [String] }
+    var seeds: [UInt64] { (meta["seeds"] as! [String]).map { UInt64($0)! } }
+
+    /// The path of `name` in the fixture's folder.
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    /// The tensor `name`'s values cut into `count` equal rows along its leading axes (by default,
+    /// its first axis).
+    func rows(_ name: String, count: Int? = nil) -> [[Float]] {
+        let (values, shape) = DiffusionFixtures.tensor(name, in: reference)
+        let count = count ?? shape[0], width = values.count / count
+        return (0..<count).map { Array(values[$0 * width..<($0 + 1) * width]) }
+    }
+}

@@ -8,22 +8,12 @@ import Testing
 /// caption's conditioning vector, the latent each seed draws, and three images drawn in one batched
 /// call, each within 1e-4 of PyTorch.
 @Suite struct GANReferenceTests {
-    static let fixtures = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/gan")
-    static let folder = fixtures.appendingPathComponent("tiny-gan").path
-    static let reference = try! SafetensorsFile(path: fixtures.appendingPathComponent("reference.safetensors").path)
-    static let meta: [String: Any] = {
-        let data = try! Data(contentsOf: fixtures.appendingPathComponent("reference.json"))
-        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-    }()
-    static var captions: [String] { meta["captions"] as! [String] }
-    static var seeds: [UInt64] { (meta["seeds"] as! [String]).map { UInt64($0)! } }
+    static let fixture = ReferenceFixture("gan")
+    static var folder: String { fixture.path("tiny-gan") }
+    static var captions: [String] { fixture.captions }
+    static var seeds: [UInt64] { fixture.seeds }
 
-    static func rows(_ name: String) -> [[Float]] {
-        let (values, shape) = DiffusionFixtures.tensor(name, in: reference)
-        let width = values.count / shape[0]
-        return (0..<shape[0]).map { Array(values[$0 * width..<($0 + 1) * width]) }
-    }
+    static func rows(_ name: String) -> [[Float]] { fixture.rows(name) }
 
     @Test func tokensAndConditionsMatchPyTorch() throws {
         let pipeline = try GANPipeline(directory: Self.folder)

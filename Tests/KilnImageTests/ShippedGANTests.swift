@@ -10,7 +10,7 @@ import Testing
 @Suite struct ShippedGANTests {
     static let modelDirectory = ShippedImageModelTests.repository.appendingPathComponent("Models/kiln-shapes-gan").path
     static let meta: [String: Any] = {
-        let data = try! Data(contentsOf: GANReferenceTests.fixtures.appendingPathComponent("trained-reference.json"))
+        let data = try! Data(contentsOf: GANReferenceTests.fixture.directory.appendingPathComponent("trained-reference.json"))
         return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
     }()
 
@@ -26,7 +26,7 @@ import Testing
 
     @Test func imagesMatchPyTorch() throws {
         let pipeline = try GANPipeline(directory: Self.modelDirectory)
-        let reference = try SafetensorsFile(path: GANReferenceTests.fixtures.appendingPathComponent("trained-reference.safetensors").path)
+        let reference = try SafetensorsFile(path: GANReferenceTests.fixture.directory.appendingPathComponent("trained-reference.safetensors").path)
         let captions = Self.meta["captions"] as! [String]
         let seeds = (Self.meta["seeds"] as! [Int]).map(UInt64.init)
         let images = try pipeline.generate(prompts: captions, seeds: seeds)

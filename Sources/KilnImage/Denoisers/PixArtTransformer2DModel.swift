@@ -27,14 +27,11 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
     public let sampleSize: Int
     public var blockCount: Int { blocks.count }
 
-    static let timeProjectionWidth = 256
-    let patchWeight: Weight, patchBias: Weight
-    let timeLinear1: Linear, timeLinear2: Linear
-    let modulationLinear: Linear
-    let captionLinear1: Linear?, captionLinear2: Linear?
+    let patchEmbedding: PatchEmbedding
+    let timestepModulation: TimestepModulation
+    let captionProjection: CaptionProjection?
     let blocks: [DiTBlock]
-    let outputTable: Weight
-    let projectOut: Linear
+    let outputLayer: PixArtOutputLayer
     let epsilon: Float
     let baseSize: Double, interpolationScale: Double
     /// The position table of the native grid, [(sampleSize/p)², D]; other sizes compute theirs.
@@ -79,22 +76,17 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         interpolationScale = config.has("interpolation_scale") ? try config.double("interpolation_scale") : Double(max(sampleSize / 64, 1))
         guard interpolationScale > 0 else { throw ImageError.invalidConfig("\(config.path): interpolation_scale must be positive") }
 
-        patchWeight = try store.weight("pos_embed.proj.weight", shape: [width, inChannels, patchSize, patchSize])
-        patchBias = try store.weight("pos_embed.proj.bias", shape: [width])
-        timeLinear1 = try Linear(store, "adaln_single.emb.timestep_embedder.linear_1", in: Self.timeProjectionWidth, out: width)
-        timeLinear2 = try Linear(store, "adaln_single.emb.timestep_embedder.linear_2", in: width, out: width)
-        modulationLinear = try Linear(store, "adaln_single.linear", in: width, out: 6 * width)
+        patchEmbedding = try PatchEmbedding(store, "pos_embed.proj", width: width, channels: inChannels, patchSize: patchSize)
+        timestepModulation = try TimestepModulation(store, "adaln_single", width: width)
         if store.contains("caption_projection.linear_1.weight") {
-            let first = try Linear(store, "caption_projection.linear_1", out: width)
-            captionLinear1 = first
-            captionLinear2 = try Linear(store, "caption_projection.linear_2", in: width, out: width)
-            contextWidth = first.inFeatures
+            let projection = try CaptionProjection(store, "caption_projection", width: width)
+            captionProjection = projection
+            contextWidth = projection.inFeatures
         } else {
-            captionLinear1 = nil
-            captionLinear2 = nil
+            captionProjection = nil
             contextWidth = try config.int("cross_attention_dim", range: 1...65536)
         }
-        let attentionContextWidth = captionLinear1 == nil ? contextWidth : width
+        let attentionContextWidth = captionProjection == nil ? contextWidth : width
         let layerCount = try config.int("num_layers", range: 1...256)
         let (blockWidth, blockHeads, blockEpsilon) = (width, heads, epsilon)
         blocks = try (0..<layerCount).map {
@@ -105,8 +97,7 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         guard !store.contains("transformer_blocks.\(layerCount).scale_shift_table") else {
             throw ImageError.invalidWeights("the weights hold more transformer blocks than num_layers \(layerCount)")
         }
-        outputTable = try store.weight("scale_shift_table", shape: [2, width])
-        projectOut = try Linear(store, "proj_out", in: width, out: patchSize * patchSize * outChannels)
+        outputLayer = try PixArtOutputLayer(store, width: width, patchSize: patchSize, outChannels: outChannels)
         let grid = sampleSize / patchSize
         nativePositions = Patches.sinCosPositions(
             rows: grid, columns: grid, width: width, baseSize: baseSize,
@@ -131,23 +122,14 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
         let tokens = rows * columns
         let workspace = Workspace(kernels: kernels)
 
-        // Patch embedding [tokens, D]: the stride-p convolution as patches × weight [D, C·p·p]ᵀ.
-        let patchWidth = inChannels * patchSize * patchSize
-        var patches = [Float](repeating: 0, count: tokens * patchWidth)
+        // Patch embedding [tokens, D] plus the grid's positions.
         var hidden = [Float](repeating: 0, count: tokens * width)
+        let patches = workspace.buffer(patchEmbedding.scratchCount(height: sample.height, width: sample.width))
         sample.values.withUnsafeBufferPointer { image in
-            patches.withUnsafeMutableBufferPointer { out in
-                Patches.patchify(
-                    image.baseAddress!, into: out.baseAddress!, channels: inChannels,
-                    height: sample.height, width: sample.width, patchSize: patchSize)
-            }
-        }
-        patches.withUnsafeBufferPointer { input in
             hidden.withUnsafeMutableBufferPointer { output in
-                GEMM.multiplyTransposed(
-                    input.baseAddress!, patchWeight.pointer, into: output.baseAddress!,
-                    m: tokens, n: width, k: patchWidth, columnBias: patchBias.pointer,
-                    context: kernels)
+                patchEmbedding.apply(
+                    image.baseAddress!, height: sample.height, width: sample.width, into: output.baseAddress!,
+                    patches: patches, context: kernels)
             }
         }
         let positions =
@@ -156,48 +138,15 @@ public final class PixArtTransformer2DModel: @unchecked Sendable {
             : Patches.sinCosPositions(rows: rows, columns: columns, width: width, baseSize: baseSize, interpolationScale: interpolationScale)
         for index in hidden.indices { hidden[index] += positions[index] }
 
-        // Timestep: e [D] conditions the output norm; SiLU(e) → modulation [6, D] every block.
-        var time = timeLinear1(
-            UNet2DConditionModel.timestepEmbedding(timestep, width: Self.timeProjectionWidth, flipSinToCos: true, frequencyShift: 0),
-            rows: 1, workspace: workspace)
-        Activation.siluInPlace(&time, count: time.count)
-        let embedded = timeLinear2(time, rows: 1, workspace: workspace)
-        var activated = embedded
-        Activation.siluInPlace(&activated, count: activated.count)
-        let modulation = modulationLinear(activated, rows: 1, workspace: workspace)
-
-        var caption = context
-        if let captionLinear1, let captionLinear2 {
-            var inner = captionLinear1(context, rows: contextTokens, workspace: workspace)
-            inner.withUnsafeMutableBufferPointer { Activation.geluTanhInPlace($0.baseAddress!, count: $0.count) }
-            caption = captionLinear2(inner, rows: contextTokens, workspace: workspace)
-        }
+        // Timestep: e [D] conditions the output norm; the modulation [6, D] every block.
+        let (embedded, modulation) = timestepModulation(timestep, workspace: workspace)
+        let caption = captionProjection?(context, tokens: contextTokens, workspace: workspace) ?? context
         for block in blocks {
             block(&hidden, tokens: tokens, modulation: modulation, caption: caption, captionTokens: contextTokens, workspace: workspace)
         }
-
-        // Output: shift = table[0] + e, scale = table[1] + e, then patches back to an image.
-        var shiftScale = [Float](repeating: 0, count: 2 * width)
-        for index in 0..<(2 * width) { shiftScale[index] = outputTable.pointer[index] + embedded[index % width] }
-        var normalized = [Float](repeating: 0, count: hidden.count)
-        hidden.withUnsafeBufferPointer { input in
-            normalized.withUnsafeMutableBufferPointer { out in
-                shiftScale.withUnsafeBufferPointer { terms in
-                    // diffusers' norm_out is fixed at eps 1e-6, whatever norm_eps says.
-                    Modulation.modulatedLayerNorm(
-                        input.baseAddress!, into: out.baseAddress!, rows: tokens, width: width,
-                        epsilon: 1e-6, shift: terms.baseAddress!, scale: terms.baseAddress! + width)
-                }
-            }
-        }
-        let projected = projectOut(normalized, rows: tokens, workspace: workspace)
         var output = FeatureMap(zeros: outChannels, height: sample.height, width: sample.width)
-        projected.withUnsafeBufferPointer { input in
-            output.values.withUnsafeMutableBufferPointer { out in
-                Patches.unpatchify(
-                    input.baseAddress!, into: out.baseAddress!, channels: outChannels,
-                    height: sample.height, width: sample.width, patchSize: patchSize)
-            }
+        output.values.withUnsafeMutableBufferPointer { out in
+            outputLayer.apply(hidden, embedded: embedded, height: sample.height, width: sample.width, into: out.baseAddress!, workspace: workspace)
         }
         return output
     }
