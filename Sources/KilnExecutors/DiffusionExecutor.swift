@@ -3,15 +3,18 @@ import KilnImage
 import KilnServe
 
 /// The engine behind the scheduler for image jobs: one or more image models by model id (diffusion
-/// `ImagePipeline`s, whose jobs take one denoising step per step, and `GANPipeline`s, whose jobs take
-/// one step in all), and the generation of every admitted job. A step of several generations is one
+/// `ImagePipeline`s, whose jobs take one denoising step per step, `GANPipeline`s, whose jobs take
+/// one step in all, and `MADFormerPipeline`s, whose jobs take one DDIM step of one band per step),
+/// and the generation of every admitted job. A step of several generations is one
 /// `SteppedImageModel.stepGenerations`, hence one batched denoiser (or generator) call.
 ///
 /// Called from the scheduler's image lane (and from the scheduler thread while the lane is idle),
 /// never from two threads at once; the lock only guards the table against misuse.
 ///
-/// A job's `ImageJobRequest.parameters` must be a KilnImage `ImageRequest`; its size and step
-/// count are taken from the job (what the scheduler batched it by), not from the parameters.
+/// A job's `ImageJobRequest.parameters` must be a KilnImage `ImageRequest`; its size is taken from
+/// the job (what the scheduler batched it by), not from the parameters, and the generation the
+/// parameters start must take as many steps as the job counts (a hybrid's request names its steps
+/// per band; its job counts them all).
 // @unchecked Sendable: the generation table changes only under `lock`; the pipelines are `let` and
 // called by one thread at a time (the scheduler's image lane).
 public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
@@ -36,12 +39,14 @@ public final class DiffusionExecutor: ImageExecutor, @unchecked Sendable {
         }
         image.width = request.width
         image.height = request.height
-        image.steps = request.steps
         let generation: any SteppedImageGeneration
         do {
             generation = try pipeline.startGeneration(image)
         } catch ImageError.invalidRequest(let reason) {
             throw ServeError.invalidRequest(reason)
+        }
+        guard generation.stepCount == request.steps else {
+            throw ServeError.executorFailed("image job \(id) counts \(request.steps) steps; its generation takes \(generation.stepCount)")
         }
         lock.withLock { generations[id] = (pipeline, generation) }
     }

@@ -100,6 +100,46 @@ import Testing
         #expect(executor.activeGenerationCount == 0)
     }
 
+    /// The hybrid's jobs count every DDIM step of every band; two of them share each call, a
+    /// diffusion job's steps interleave with theirs, and each image equals the pipeline's alone.
+    @Test func hybridJobsStepBandByBand() throws {
+        let hybridDirectory = URL(fileURLWithPath: Self.pipelineDirectory).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("madformer/tiny-madformer").path
+        let hybrid = try MADFormerPipeline(directory: hybridDirectory)
+        let executor = DiffusionExecutor(pipelines: ["tiny": try ImagePipeline(directory: Self.pipelineDirectory), "hybrid": hybrid])
+        var settings = SchedulerSettings()
+        settings.imageStepsOverlapText = false
+        let scheduler = try Scheduler(settings: settings, executor: NoTextExecutor(), imageExecutor: executor, clock: ManualClock())
+        let requests = ["a red circle", "a blue square"].enumerated().map {
+            ImageRequest(prompt: $0.element, width: 32, height: 32, steps: 2, guidanceScale: 3, sampler: .ddim, seed: UInt64($0.offset))
+        }
+        let logs = try requests.map { request -> EventLog in
+            let log = EventLog()
+            let job = ImageJobRequest(model: "hybrid", width: 32, height: 32, steps: 8, parameters: request, previewInterval: 2)
+            _ = try scheduler.submitImage(job, onEvent: log.handler)
+            return log
+        }
+        let diffusion = EventLog()
+        _ = try scheduler.submitImage(
+            Self.job(ImageRequest(prompt: "a cube", width: 32, height: 32, steps: 2, seed: 9)), onEvent: diffusion.handler)
+        // A job that counts the steps per band only is refused, not run short.
+        let miscounted = EventLog()
+        _ = try scheduler.submitImage(
+            ImageJobRequest(model: "hybrid", width: 32, height: 32, steps: 2, parameters: requests[0]), onEvent: miscounted.handler)
+        while scheduler.runIteration() {}
+        let metrics = scheduler.metrics()
+        // Eight calls for the two hybrid jobs together, two for the diffusion job.
+        #expect(metrics.denoiserCalls == 10 && metrics.denoisingSteps == 18)
+        for (request, log) in zip(requests, logs) {
+            let alone = try hybrid.generate(prompts: [request.prompt], seeds: [request.seed], steps: 2, guidanceScale: 3)[0]
+            #expect(log.image?.pixels == alone.pixels, "\(request.prompt) differs when scheduled")
+            #expect(log.previewSteps == [2, 4, 6])
+        }
+        #expect(diffusion.image != nil)
+        #expect(miscounted.error != nil && miscounted.image == nil)
+        #expect(executor.activeGenerationCount == 0)
+    }
+
     static func job(_ request: ImageRequest, previewInterval: Int = 0) -> ImageJobRequest {
         ImageJobRequest(
             model: "tiny", width: request.width ?? 0, height: request.height ?? 0, steps: request.steps,

@@ -4,8 +4,8 @@ import KilnImage
 import KilnJSON
 import KilnServe
 
-/// `POST /v1/images/generations` over one or more image models (diffusion pipelines and GANs, by
-/// the request's `model`; `ServedImageModel`): validates the request, submits one
+/// `POST /v1/images/generations` over one or more image models (diffusion pipelines, GANs and
+/// autoregressive–diffusion hybrids, by the request's `model`; `ServedImageModel`): validates the request, submits one
 /// image job per requested image to the shared scheduler (which batches compatible jobs), and
 /// answers with one JSON body or, with `stream: true`, Server-Sent Events (previews, then each
 /// image, then `[DONE]`). A client that goes away cancels its jobs.
@@ -79,6 +79,8 @@ public final class ImageGenerationService: Sendable {
             }
         case .gan(let pipeline):
             parsed = try Self.parseGAN(json, pipeline: pipeline, id: served.id, limits: settings.request)
+        case .hybrid(let pipeline):
+            parsed = try Self.parseHybrid(json, pipeline: pipeline, id: served.id, limits: settings.request)
         }
         return (parsed, served.id, served.model)
     }
@@ -108,6 +110,50 @@ public final class ImageGenerationService: Sendable {
         return parsed
     }
 
+    /// A hybrid's request: `steps` are DDIM steps per band (default `MADFormerPipeline.defaultSteps`,
+    /// at most the image lane's limit, as a diffusion model's), guidance applies (default
+    /// `MADFormerPipeline.defaultGuidanceScale`); every band is sampled with DDIM and guided by the
+    /// empty caption, so a `sampler` other than ddim, a `scheduler` other than default and a
+    /// `negative_prompt` are refused by name; the size is the model's own. Previews count the job's
+    /// steps (bands × steps): a streamed request that names no `partial_image_interval` gets one as
+    /// each band but the last is finished, or `partial_images` of them spread over the whole run.
+    static func parseHybrid(
+        _ json: JSONValue, pipeline: MADFormerPipeline, id: String, limits requestLimits: ImageGenerationRequest.Limits
+    ) throws -> ImageGenerationRequest {
+        if case .object(let members) = json {
+            for (member, value) in members {
+                switch (member, value) {
+                case ("sampler", .string("ddim")), ("scheduler", .string("default")): continue
+                case ("sampler", _), ("scheduler", _), ("negative_prompt", _):
+                    throw APIError.invalid(
+                        "'\(member)' does not apply to \(id), a hybrid that samples each band with DDIM and guides with the empty caption",
+                        param: member, code: "unsupported_parameter")
+                default: continue
+                }
+            }
+        }
+        var limits = requestLimits
+        limits.maxSteps = min(limits.maxSteps, pipeline.limits.maxSteps, pipeline.schedule.trainTimesteps)
+        limits.defaultSteps = MADFormerPipeline.defaultSteps
+        limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
+        var parsed = try ImageGenerationRequest(
+            body: json, limits: limits, sizeMultiple: 8, defaultGuidanceScale: MADFormerPipeline.defaultGuidanceScale,
+            defaultSampler: .ddim)
+        let size = pipeline.imageSize
+        if (parsed.width ?? size) != size || (parsed.height ?? size) != size {
+            throw APIError.invalid("'size' must be '\(size)x\(size)' or 'auto' for \(id), which draws that size only", param: "size")
+        }
+        if case .object(let members) = json, !members.contains(where: { $0.0 == "partial_image_interval" }) {
+            let jobSteps = pipeline.blockCount * parsed.steps
+            if let count = parsed.partialImages {
+                parsed.previewInterval = count == 0 ? 0 : max(1, jobSteps / (count + 1))
+            } else if parsed.stream {
+                parsed.previewInterval = parsed.steps
+            }
+        }
+        return parsed
+    }
+
     /// Sizes must suit both the API's rule (multiples of 8) and the pipeline's own.
     static func leastCommonMultiple(_ a: Int, _ b: Int) -> Int {
         var (x, y) = (a, b)
@@ -131,7 +177,7 @@ public final class ImageGenerationService: Sendable {
                 steps: parsed.steps, guidanceScale: parsed.guidanceScale, sampler: parsed.sampler,
                 spacing: parsed.spacing, seed: seed &+ UInt64(index))
             let job = ImageJobRequest(
-                model: modelID, width: width, height: height, steps: parsed.steps, parameters: image,
+                model: modelID, width: width, height: height, steps: model.jobSteps(parsed.steps), parameters: image,
                 previewInterval: parsed.stream ? parsed.previewInterval : 0,
                 timeout: settings.requestTimeout)
             return try scheduler.submitImage(job, onEvent: onEvent)

@@ -88,6 +88,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: help("image.image_model")) var imageModel: String?
     @Option(help: help("image.image_model_name")) var imageModelName: String?
     @Option(help: help("image.gan_model")) var ganModel: String?
+    @Option(help: help("image.hybrid_model")) var hybridModel: String?
     @Option(help: help("image.image_max_n")) var imageMaxN: Int?
     @Option(help: help("image.image_max_side")) var imageMaxSide: Int?
     @Option(help: help("image.image_max_steps")) var imageMaxSteps: Int?
@@ -179,6 +180,7 @@ struct ServeCommand: ParsableCommand {
         add("image.image_model", imageModel.map { .string($0) })
         add("image.image_model_name", imageModelName.map { .string($0) })
         add("image.gan_model", ganModel.map { .string($0) })
+        add("image.hybrid_model", hybridModel.map { .string($0) })
         add("image.image_max_n", imageMaxN.map { .integer($0) })
         add("image.image_max_side", imageMaxSide.map { .integer($0) })
         add("image.image_max_steps", imageMaxSteps.map { .integer($0) })

@@ -177,6 +177,11 @@ enum ConfigCatalogue {
                 "Folder of a GAN served beside the image model, its id the folder's name (empty = Kiln's own kiln-shapes-gan when installed, \"none\" = none)."
         ),
         ConfigSetting(
+            key: "image.hybrid_model", binding: .string(\.hybridModel),
+            help:
+                "Folder of an autoregressive-diffusion hybrid (MADFormer) served beside the image model, its id the folder's name (empty = Kiln's own kiln-shapes-madformer when installed, \"none\" = none)."
+        ),
+        ConfigSetting(
             key: "image.image_max_n", binding: .integer(\.imageMaxN),
             help: "Most images (n) in one request."),
         ConfigSetting(

@@ -60,6 +60,7 @@ struct ServeSettings: Equatable {
     var imageModel = ""
     var imageModelName = ""
     var ganModel = ""
+    var hybridModel = ""
     var imageMaxN = 4
     var imageMaxSide = 1024
     var imageMaxSteps = 150

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Where Kiln's own image models, `kiln-shapes-dit` and the GAN `kiln-shapes-gan`, live when no
-/// image model is named.
+/// Where Kiln's own image models, `kiln-shapes-dit`, the GAN `kiln-shapes-gan` and the hybrid
+/// `kiln-shapes-madformer`, live when no image model is named.
 ///
 /// The model is small (≈ 8 MB) and ships with Kiln: in a checkout it is `Models/kiln-shapes-dit`,
 /// in an installation `share/kiln/models/kiln-shapes-dit` beside `bin/`. It is looked for from the
@@ -11,6 +11,8 @@ enum DefaultImageModel {
     static let name = "kiln-shapes-dit"
     /// The GAN served beside it (`gan_model`).
     static let ganName = "kiln-shapes-gan"
+    /// The autoregressive–diffusion hybrid served beside it (`hybrid_model`).
+    static let hybridName = "kiln-shapes-madformer"
     /// The `image_model` value that turns the image endpoint off.
     static let disabled = "none"
 

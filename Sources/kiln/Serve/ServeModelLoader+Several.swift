@@ -135,8 +135,8 @@ extension ServeModelLoader {
         let embedding = try loadEmbeddingModels(logger: logger)
         let embeddingModels = embedding.models
         var pinned: [ResidencyLedger.PinnedModel] = []
-        if image != nil {  // the image model and the GAN, each with its folder
-            let paths = [settings.imageModel, settings.ganModel].filter { !$0.isEmpty }
+        if image != nil {  // the image model, the GAN and the hybrid, each with its folder
+            let paths = [settings.imageModel, settings.ganModel, settings.hybridModel].filter { !$0.isEmpty }
             for (id, path) in zip(Self.imageModelIDs(settings), paths) {
                 pinned.append(.init(id: id, costBytes: ModelFootprint.bytes(atPath: path)))
             }

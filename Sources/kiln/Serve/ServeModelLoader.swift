@@ -252,9 +252,14 @@ struct ServeModelLoader {
         settings.ganModel.isEmpty ? nil : URL(fileURLWithPath: settings.ganModel).standardizedFileURL.lastPathComponent
     }
 
+    /// The hybrid's id in the API (nil: none): its folder's name.
+    static func hybridModelID(_ settings: ServeSettings) -> String? {
+        settings.hybridModel.isEmpty ? nil : URL(fileURLWithPath: settings.hybridModel).standardizedFileURL.lastPathComponent
+    }
+
     /// Every image model's id, the default one (a request that names none) first.
     static func imageModelIDs(_ settings: ServeSettings) -> [String] {
-        [imageModelID(settings), ganModelID(settings)].compactMap { $0 }
+        [imageModelID(settings), ganModelID(settings), hybridModelID(settings)].compactMap { $0 }
     }
 
     /// The image models and the kernels they share (the image lane runs one step at a time).
@@ -266,30 +271,34 @@ struct ServeModelLoader {
         }
     }
 
-    /// The pipeline of `image_model` and the GAN of `gan_model`, those that are set (nil: neither).
+    /// The pipeline of `image_model`, the GAN of `gan_model` and the hybrid of `hybrid_model`, those
+    /// that are set (nil: none).
     func loadImageModels(logger: Logger) throws -> LoadedImageModels? {
-        let ids = Self.imageModelIDs(settings)
-        guard !ids.isEmpty else { return nil }
-        guard Set(ids).count == ids.count else {
-            throw ModelLoadError(kind: "GAN", path: settings.ganModel, underlying: DuplicateModelID(id: ids[0]))
+        let kinds = [
+            ("image", settings.imageModel, Self.imageModelID(settings)), ("GAN", settings.ganModel, Self.ganModelID(settings)),
+            ("hybrid", settings.hybridModel, Self.hybridModelID(settings)),
+        ].compactMap { kind, path, id in id.map { (kind: kind, path: path, id: $0) } }
+        guard !kinds.isEmpty else { return nil }
+        for (index, entry) in kinds.enumerated() where kinds[..<index].contains(where: { $0.id == entry.id }) {
+            throw ModelLoadError(kind: entry.kind, path: entry.path, underlying: DuplicateModelID(id: entry.id))
         }
         var limits = ImagePipelineLimits()
         limits.maxSide = settings.imageMaxSide
         limits.maxSteps = settings.imageMaxSteps
         let kernels = settings.imageKernels()
         var models: [(id: String, model: ServedImageModel)] = []
-        for (kind, path) in [("image", settings.imageModel), ("GAN", settings.ganModel)] where !path.isEmpty {
+        for (kind, path, id) in kinds {
             let started = Date()
             let model: ServedImageModel
             do {
-                model =
-                    kind == "GAN"
-                    ? .gan(try GANPipeline(directory: path, limits: limits, kernels: kernels))
-                    : .diffusion(try ImagePipeline(directory: path, limits: limits, kernels: kernels))
+                switch kind {
+                case "GAN": model = .gan(try GANPipeline(directory: path, limits: limits, kernels: kernels))
+                case "hybrid": model = .hybrid(try MADFormerPipeline(directory: path, limits: limits, kernels: kernels))
+                default: model = .diffusion(try ImagePipeline(directory: path, limits: limits, kernels: kernels))
+                }
             } catch {
                 throw ModelLoadError(kind: kind, path: path, underlying: error)
             }
-            let id = kind == "GAN" ? Self.ganModelID(settings)! : Self.imageModelID(settings)!
             logger.info(
                 "\(kind) model loaded",
                 metadata: [
@@ -305,7 +314,7 @@ struct ServeModelLoader {
 /// Two image models would answer to one id.
 struct DuplicateModelID: Error, CustomStringConvertible {
     let id: String
-    var description: String { "the image model and the GAN are both named '\(id)'" }
+    var description: String { "two image models (image_model, gan_model, hybrid_model) are both named '\(id)'" }
 }
 
 /// A model beside the language model could not be loaded: which kind, which folder, and why.

@@ -48,6 +48,9 @@ struct ServeRuntime {
         // Kiln's own GAN comes with its own DiT: a server named another image model serves that alone.
         let ganSetting = settings.ganModel.isEmpty && !settings.imageModel.isEmpty ? DefaultImageModel.disabled : settings.ganModel
         resolved.ganModel = DefaultImageModel.resolve(ganSetting, model: DefaultImageModel.ganName) ?? ""
+        // The same for Kiln's own hybrid.
+        let hybridSetting = settings.hybridModel.isEmpty && !settings.imageModel.isEmpty ? DefaultImageModel.disabled : settings.hybridModel
+        resolved.hybridModel = DefaultImageModel.resolve(hybridSetting, model: DefaultImageModel.hybridName) ?? ""
         if settings.imageModel.isEmpty && resolved.imageModel.isEmpty {
             logger.warning(
                 "the default image model was not found; serving text only",
