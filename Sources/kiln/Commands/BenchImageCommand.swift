@@ -5,8 +5,10 @@ import KilnLayers
 
 /// `kiln bench-image`: times the denoiser of a diffusers pipeline — one batched UNet call with
 /// both halves of classifier-free guidance, as a generation step makes it — or, for a GAN folder
-/// (kiln-shapes-gan), whole images: `batch` captions encoded, drawn in one generator call and
-/// mapped to pixels. Prints one JSON object per line (for `Scripts/bench-diffusion.py`).
+/// (kiln-shapes-gan) or a hybrid one (kiln-shapes-madformer), whole images: `batch` captions
+/// encoded, drawn together (one generator call; or every band's DDIM steps at the hybrid's default
+/// steps and guidance, all images stepped together) and mapped to pixels. Prints one JSON object
+/// per line (for `Scripts/bench-diffusion.py`).
 struct BenchImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-image",
@@ -35,8 +37,9 @@ struct BenchImageCommand: ParsableCommand {
         guard (1...64).contains(batch), warmup >= 0, (1...1000).contains(repeats) else {
             throw ValidationError("batch must be in 1...64, warmup ≥ 0, repeats in 1...1000")
         }
-        if try ComponentConfig(path: model + "/model_index.json").string("_class_name", default: "") == "KilnShapesGAN" {
-            return try runGAN()
+        let className = try ComponentConfig(path: model + "/model_index.json").string("_class_name", default: "")
+        if className == "KilnShapesGAN" || className == "KilnShapesMADFormer" {
+            return try runWholeImages(hybrid: className == "KilnShapesMADFormer")
         }
         let started = Date()
         let pipeline = try ImagePipeline.load(directory: model, kernels: ConfigCatalogue.imageKernelsFromEnvironment())
@@ -70,10 +73,19 @@ struct BenchImageCommand: ParsableCommand {
         print(line)
     }
 
-    /// Whole GAN images, `batch` per call: per call the seconds, and per image the milliseconds.
-    func runGAN() throws {
+    /// Whole GAN or hybrid images, `batch` per call: per call the seconds, and per image the milliseconds.
+    func runWholeImages(hybrid: Bool) throws {
         let started = Date()
-        let pipeline = try GANPipeline(directory: model, kernels: ConfigCatalogue.imageKernelsFromEnvironment())
+        let kernels = try ConfigCatalogue.imageKernelsFromEnvironment()
+        let imageSize: Int
+        let generate: ([String], [UInt64]) throws -> [GeneratedImage]
+        if hybrid {
+            let pipeline = try MADFormerPipeline(directory: model, kernels: kernels)
+            (imageSize, generate) = (pipeline.imageSize, { try pipeline.generate(prompts: $0, seeds: $1) })
+        } else {
+            let pipeline = try GANPipeline(directory: model, kernels: kernels)
+            (imageSize, generate) = (pipeline.imageSize, { try pipeline.generate(prompts: $0, seeds: $1) })
+        }
         let loadSeconds = Date().timeIntervalSince(started)
         let captions = [
             "a small red circle at the top left on a blue background", "a large yellow star in the center on a black background",
@@ -84,7 +96,7 @@ struct BenchImageCommand: ParsableCommand {
             let prompts = (0..<batch).map { captions[($0 + index) % captions.count] }
             let seeds = (0..<batch).map { UInt64(index * batch + $0) }
             let begin = Date()
-            _ = try pipeline.generate(prompts: prompts, seeds: seeds)
+            _ = try generate(prompts, seeds)
             if index >= warmup { seconds.append(Date().timeIntervalSince(begin)) }
         }
         let perImage = seconds.sorted()[seconds.count / 2] * 1000 / Double(batch)
@@ -92,7 +104,7 @@ struct BenchImageCommand: ParsableCommand {
             String(
                 format:
                     "{\"model\": \"%@\", \"width\": %d, \"height\": %d, \"batch\": %d, \"load_seconds\": %.3f, \"median_ms_per_image\": %.3f, \"call_seconds\": [%@]}",
-                model, pipeline.imageSize, pipeline.imageSize, batch, loadSeconds, perImage,
+                model, imageSize, imageSize, batch, loadSeconds, perImage,
                 seconds.map { String(format: "%.5f", $0) }.joined(separator: ", ")))
     }
 }
