@@ -73,16 +73,23 @@ def test_lists_the_gan(tiny):
         assert "tiny-gan" in [model["id"] for model in json.load(response)["data"]]
 
 
-def test_images_equal_pytorch(tiny):
-    meta = json.load(open(os.path.join(FIXTURES, "reference.json")))
-    expected = read_safetensors(os.path.join(FIXTURES, "reference.safetensors"))["images"]
+def check_images_equal_pytorch(base, model, fixtures, **fields):
+    """The PNG of each (caption, seed) of `fixtures`' reference.json, asked of `model` with `fields`
+    besides, equals the reference's image in [-1, 1] within 8-bit rounding."""
+    meta = json.load(open(os.path.join(fixtures, "reference.json")))
+    expected = read_safetensors(os.path.join(fixtures, "reference.safetensors"))["images"]
     for index, (caption, seed) in enumerate(zip(meta["captions"], meta["seeds"])):
         seed = int(seed)
         if seed >= 1 << 63:  # the API's seed is a JSON integer (int64); Kiln reads its bits unsigned
             seed -= 1 << 64
-        image = pixels(post(tiny.base, {"model": "tiny-gan", "prompt": caption, "seed": seed, "size": "32x32"}))
+        image = pixels(post(base, {"model": model, "prompt": caption, "seed": seed, "size": "32x32", **fields}))
         reference = np.clip(expected[index] / 2 + 0.5, 0, 1).transpose(1, 2, 0) * 255
+        assert image.shape == reference.shape
         assert np.abs(image.astype(np.float64) - reference).max() <= 1.0, caption
+
+
+def test_images_equal_pytorch(tiny):
+    check_images_equal_pytorch(tiny.base, "tiny-gan", FIXTURES)
 
 
 def test_concurrent_requests_give_what_each_gives_alone(tiny):

@@ -8,7 +8,6 @@ scheduler) give what each gives alone, a streamed request's partial images show 
 arriving top to bottom, and what the hybrid has no use for (another sampler or schedule, a
 negative prompt, another size) is refused with a 400 naming the member.
 """
-import base64
 import json
 import os
 import urllib.error
@@ -19,27 +18,24 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, KilnServer
-from test_gan import read_safetensors
-from test_images import decode_png
+from test_gan import check_images_equal_pytorch, pixels, post
 
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "madformer")
 TINY = os.path.join(FIXTURES, "tiny-madformer")
 
 
-def post(base, body, raw=False):
-    request = urllib.request.Request(base + "/v1/images/generations", data=json.dumps(body).encode(),
+def events_of(base, body):
+    """The data objects of a streamed request's Server-Sent Events, which end with [DONE]."""
+    request = urllib.request.Request(base + "/v1/images/generations", data=json.dumps({**body, "stream": True}).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=120) as response:
-        return response.read().decode() if raw else json.load(response)
+        text = response.read().decode()
+    assert text.rstrip().endswith("data: [DONE]")
+    return [json.loads(line[len("data: "):]) for line in text.splitlines() if line.startswith("data: ") and line != "data: [DONE]"]
 
 
 def to_array(b64):
-    width, height, rows = decode_png(base64.b64decode(b64))
-    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(height, width, 3)
-
-
-def pixels(payload, index=0):
-    return to_array(payload["data"][index]["b64_json"])
+    return pixels({"data": [{"b64_json": b64}]})
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +53,8 @@ def test_lists_the_hybrid(tiny):
 
 def test_images_equal_pytorch(tiny):
     meta = json.load(open(os.path.join(FIXTURES, "reference.json")))
-    expected = read_safetensors(os.path.join(FIXTURES, "reference.safetensors"))["images"]
-    for index, (caption, seed) in enumerate(zip(meta["captions"], meta["seeds"])):
-        seed = int(seed)
-        if seed >= 1 << 63:  # the API's seed is a JSON integer (int64); Kiln reads its bits unsigned
-            seed -= 1 << 64
-        image = pixels(post(tiny.base, {"model": "tiny-madformer", "prompt": caption, "seed": seed, "size": "32x32",
-                                        "steps": meta["steps"], "guidance_scale": meta["guidance"], "sampler": "ddim"}))
-        assert image.shape == (32, 32, 3)
-        reference = np.clip(expected[index] / 2 + 0.5, 0, 1).transpose(1, 2, 0) * 255
-        assert np.abs(image.astype(np.float64) - reference).max() <= 1.0, caption
+    check_images_equal_pytorch(tiny.base, "tiny-madformer", FIXTURES, steps=meta["steps"], guidance_scale=meta["guidance"],
+                               sampler="ddim")
 
 
 def test_concurrent_requests_give_what_each_gives_alone(tiny):
@@ -80,11 +68,7 @@ def test_concurrent_requests_give_what_each_gives_alone(tiny):
 
 
 def test_streamed_partial_images_show_bands_arriving(tiny):
-    text = post(tiny.base, {"model": "tiny-madformer", "prompt": "a green star", "seed": 5, "steps": 2,
-                            "stream": True}, raw=True)
-    events = [json.loads(line[len("data: "):]) for line in text.splitlines()
-              if line.startswith("data: ") and line != "data: [DONE]"]
-    assert text.rstrip().endswith("data: [DONE]")
+    events = events_of(tiny.base, {"model": "tiny-madformer", "prompt": "a green star", "seed": 5, "steps": 2})
     partials = [event for event in events if event["type"] == "image_generation.partial_image"]
     final = [event for event in events if event["type"] == "image_generation.completed"]
     assert len(final) == 1 and len(partials) == 3  # one as each band but the last is finished
@@ -99,9 +83,9 @@ def test_streamed_partial_images_show_bands_arriving(tiny):
     assert finished == [8, 16, 24], finished
     assert [partial["partial_image_index"] for partial in partials] == [0, 1, 2]
     # partial_images spreads that many over the run.
-    text = post(tiny.base, {"model": "tiny-madformer", "prompt": "a green star", "seed": 5, "steps": 2,
-                            "stream": True, "partial_images": 1}, raw=True)
-    assert text.count("event: image_generation.partial_image\n") == 1
+    events = events_of(tiny.base, {"model": "tiny-madformer", "prompt": "a green star", "seed": 5, "steps": 2,
+                                   "partial_images": 1})
+    assert [event["type"] for event in events] == ["image_generation.partial_image", "image_generation.completed"]
 
 
 @pytest.mark.parametrize("member, value", [("sampler", "euler"), ("sampler", "dpm++2m"), ("scheduler", "karras"),

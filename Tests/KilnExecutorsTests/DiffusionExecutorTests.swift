@@ -13,9 +13,7 @@ import Testing
     @Test func batchedJobsGiveTheImagesOfTheirRequestsAlone() throws {
         let pipeline = try ImagePipeline(directory: Self.pipelineDirectory)
         let executor = DiffusionExecutor(pipelines: ["tiny": pipeline])
-        var settings = SchedulerSettings()
-        settings.imageStepsOverlapText = false
-        let scheduler = try Scheduler(settings: settings, executor: NoTextExecutor(), imageExecutor: executor, clock: ManualClock())
+        let scheduler = try Self.scheduler(executor)
         let requests = [
             ImageRequest(prompt: "a red cube", width: 32, height: 32, steps: 3, sampler: .eulerAncestral, seed: 1),
             ImageRequest(
@@ -51,9 +49,7 @@ import Testing
     @Test func aRequestThePipelineRefusesIsInvalid() throws {
         let pipeline = try ImagePipeline(directory: Self.pipelineDirectory)
         let executor = DiffusionExecutor(pipelines: ["tiny": pipeline])
-        var settings = SchedulerSettings()
-        settings.imageStepsOverlapText = false
-        let scheduler = try Scheduler(settings: settings, executor: NoTextExecutor(), imageExecutor: executor, clock: ManualClock())
+        let scheduler = try Self.scheduler(executor)
         // 33 is not a multiple of the pipeline's latent scale.
         let log = EventLog()
         let request = ImageRequest(prompt: "odd", width: 33, height: 33, steps: 2, seed: 1)
@@ -73,9 +69,7 @@ import Testing
             .appendingPathComponent("gan/tiny-gan").path
         let gan = try GANPipeline(directory: ganDirectory)
         let executor = DiffusionExecutor(pipelines: ["tiny": try ImagePipeline(directory: Self.pipelineDirectory), "gan": gan])
-        var settings = SchedulerSettings()
-        settings.imageStepsOverlapText = false
-        let scheduler = try Scheduler(settings: settings, executor: NoTextExecutor(), imageExecutor: executor, clock: ManualClock())
+        let scheduler = try Self.scheduler(executor)
         let requests = ["a red circle", "a blue square", "a green star"].enumerated().map {
             ImageRequest(prompt: $0.element, width: 32, height: 32, steps: 1, seed: UInt64($0.offset))
         }
@@ -107,9 +101,7 @@ import Testing
             .appendingPathComponent("madformer/tiny-madformer").path
         let hybrid = try MADFormerPipeline(directory: hybridDirectory)
         let executor = DiffusionExecutor(pipelines: ["tiny": try ImagePipeline(directory: Self.pipelineDirectory), "hybrid": hybrid])
-        var settings = SchedulerSettings()
-        settings.imageStepsOverlapText = false
-        let scheduler = try Scheduler(settings: settings, executor: NoTextExecutor(), imageExecutor: executor, clock: ManualClock())
+        let scheduler = try Self.scheduler(executor)
         let requests = ["a red circle", "a blue square"].enumerated().map {
             ImageRequest(prompt: $0.element, width: 32, height: 32, steps: 2, guidanceScale: 3, sampler: .ddim, seed: UInt64($0.offset))
         }
@@ -138,6 +130,13 @@ import Testing
         #expect(diffusion.image != nil)
         #expect(miscounted.error != nil && miscounted.image == nil)
         #expect(executor.activeGenerationCount == 0)
+    }
+
+    /// A scheduler over `executor` on a manual clock, its image steps not overlapping text.
+    static func scheduler(_ executor: DiffusionExecutor) throws -> Scheduler {
+        var settings = SchedulerSettings()
+        settings.imageStepsOverlapText = false
+        return try Scheduler(settings: settings, executor: NoTextExecutor(), imageExecutor: executor, clock: ManualClock())
     }
 
     static func job(_ request: ImageRequest, previewInterval: Int = 0) -> ImageJobRequest {
