@@ -170,35 +170,3 @@ public final class MADFormerModel: @unchecked Sendable {
         outputLayer.apply(hidden, embedded: time.embedded, height: blockRows, width: sampleSize, into: output, workspace: workspace)
     }
 }
-
-/// What one stream (the caption, or guidance's empty caption) of one generation carries from
-/// band to band, allocated once: its KV cache, its context [c; z] and the autoregressive buffers.
-final class MADFormerStream {
-    let captionTokens: Int
-    /// [captionTokens + tokensPerBlock, D]: the projected caption, then the current band's z.
-    var context: [Float]
-    /// [captionTokens + tokensPerBlock, D]: the autoregressive pass's hidden states.
-    let hidden: UnsafeMutablePointer<Float>
-    let cache: ARKeyValueCache
-    let scratch: ARScratch
-    /// [3, blockRows, S]: the model's v at the latest step, before guidance.
-    var prediction: [Float]
-
-    init(model: MADFormerModel, caption: [Float], captionTokens: Int) {
-        let width = model.width, rows = captionTokens + model.tokensPerBlock
-        self.captionTokens = captionTokens
-        context = caption + [Float](repeating: 0, count: model.tokensPerBlock * width)
-        hidden = .allocate(capacity: rows * width)
-        let capacity = captionTokens + model.blockCount * model.tokensPerBlock
-        cache = ARKeyValueCache(layers: model.arLayerCount, capacity: capacity, width: width)
-        let innerWidth = model.arLayers.map(\.feedForwardIn.outFeatures).max() ?? width
-        let heads = model.heads
-        scratch = ARScratch(
-            maxTokens: rows, width: width, innerWidth: innerWidth,
-            attentionCount: SequenceAttention.scratchCount(
-                queryCount: rows, keyCount: capacity, heads: heads, headDim: width / heads, context: model.kernels))
-        prediction = [Float](repeating: 0, count: 3 * model.blockRows * model.sampleSize)
-    }
-
-    deinit { hidden.deallocate() }
-}
