@@ -96,12 +96,15 @@ import Testing
         }.count
     }
 
+    /// Without guidance one stream runs; alone (its kernels on the whole pool) or beside a guided
+    /// generation (each stream's kernels on one thread) it gives the same image.
     @Test func unguidedRunsOneStream() throws {
         let pipeline = try MADFormerPipeline(directory: Self.folder)
         let generation = try pipeline.prepare(ImageRequest(prompt: "a red circle", steps: 2, guidanceScale: 1, seed: 3))
         #expect(generation.streamCount == 1 && generation.stepCount == 8)
         let image = try pipeline.generate(prompts: ["a red circle"], seeds: [3], steps: 2, guidanceScale: 1)[0]
-        while !generation.isFinished { try pipeline.step([generation]) }
+        let guided = try pipeline.prepare(ImageRequest(prompt: "a blue star", steps: 2, guidanceScale: 2, seed: 4))
+        while !generation.isFinished { try pipeline.step([generation, guided]) }
         #expect(try pipeline.decode(generation).pixels == image.pixels)
     }
 }

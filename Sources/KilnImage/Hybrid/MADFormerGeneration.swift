@@ -1,3 +1,4 @@
+import KilnLayers
 import KilnTensor
 
 /// One image of a `MADFormerPipeline` part way through: the band it is making, the DDIM step it has
@@ -96,6 +97,8 @@ final class MADFormerStream {
     let scratch: ARScratch
     /// [3, blockRows, S]: the model's v at the latest step, before guidance.
     var prediction: [Float]
+    /// The stream's own scratch, so that streams may run side by side.
+    let workspace: Workspace
 
     init(model: MADFormerModel, caption: [Float], captionTokens: Int) {
         let width = model.width, rows = captionTokens + model.tokensPerBlock
@@ -111,6 +114,7 @@ final class MADFormerStream {
             attentionCount: SequenceAttention.scratchCount(
                 queryCount: rows, keyCount: capacity, heads: heads, headDim: width / heads, context: model.kernels))
         prediction = [Float](repeating: 0, count: 3 * model.blockRows * model.sampleSize)
+        workspace = Workspace(kernels: model.kernels, capacity: 1 << 12)
     }
 
     deinit { hidden.deallocate() }

@@ -101,29 +101,39 @@ public final class MADFormerPipeline: @unchecked Sendable {
                 throw ImageError.invalidRequest("generation \(index) appears twice in one step")
             }
         }
-        let workspace = Workspace(kernels: kernels)
-        for generation in generations { try advance(generation, workspace: workspace) }
-    }
-
-    private func advance(_ generation: MADFormerGeneration, workspace: Workspace) throws {
-        let block = generation.blockIndex, step = generation.blockStep
-        if step == 0 {
+        // Every stream is a sample of its own: side by side on the kernel pool's threads, each
+        // sample's kernels on its thread (a stream's arithmetic is the same alone or batched).
+        // First the bands' first steps: each stream's slot through the autoregressive layers.
+        let starting = generations.filter { $0.blockStep == 0 }
+        let conditioned = starting.flatMap { generation in generation.streams.map { (generation, $0) } }
+        PackingTeam.runSamples(conditioned.count, context: kernels) { index in
+            let (generation, stream) = conditioned[index]
             // generation.band holds the clean band above (unread for band 0).
             generation.band.withUnsafeBufferPointer { previous in
-                for stream in generation.streams {
-                    model.condition(block: block, previous: previous.baseAddress!, stream: stream, workspace: workspace)
-                }
+                model.condition(block: generation.blockIndex, previous: previous.baseAddress!, stream: stream, workspace: stream.workspace)
             }
-            generation.loadBand(block, from: generation.noise)
         }
-        let time = model.timestepModulation(generation.sampler.timesteps[step], workspace: workspace)
-        generation.band.withUnsafeBufferPointer { noisy in
-            for stream in generation.streams {
+        for generation in starting { generation.loadBand(generation.blockIndex, from: generation.noise) }
+        // Then every stream's v at its generation's timestep.
+        let times = generations.map { model.timestepModulation($0.sampler.timesteps[$0.blockStep], workspace: $0.streams[0].workspace) }
+        let denoised = generations.indices.flatMap { index in generations[index].streams.map { (index, $0) } }
+        PackingTeam.runSamples(denoised.count, context: kernels) { sample in
+            let (index, stream) = denoised[sample]
+            let generation = generations[index]
+            generation.band.withUnsafeBufferPointer { noisy in
                 stream.prediction.withUnsafeMutableBufferPointer { output in
-                    model.denoise(noisy.baseAddress!, block: block, time: time, stream: stream, into: output.baseAddress!, workspace: workspace)
+                    model.denoise(
+                        noisy.baseAddress!, block: generation.blockIndex, time: times[index], stream: stream, into: output.baseAddress!,
+                        workspace: stream.workspace)
                 }
             }
         }
+        for generation in generations { try advance(generation) }
+    }
+
+    /// Guidance and the DDIM step from the streams' v; a band's last step clamps it into the image.
+    private func advance(_ generation: MADFormerGeneration) throws {
+        let block = generation.blockIndex, step = generation.blockStep
         var prediction = generation.streams[0].prediction
         if generation.streams.count == 2 {
             let conditional = generation.streams[0].prediction, unconditional = generation.streams[1].prediction
