@@ -15,7 +15,8 @@ An image matches its caption when colour, shape and position all agree; size is 
 Modes:
   --ground-truth N     the dataset's own rendered images (jittered as in training): the analysis
                        must score ~100% there before its verdicts on a model mean anything;
-  --pipeline DIR       generate with the trained diffusers folder in PyTorch (offline check);
+  --pipeline DIR       generate with the trained folder in PyTorch (offline check): kiln-shapes-dit's
+                       diffusers folder, or kiln-shapes-madformer's (Scripts/madformer);
   --server URL         generate through a running Kiln server's POST /v1/images/generations.
 Both generating modes use the same caption set: --count captions (default 100), half with a
 colour × shape × position triple seen in training, half with a held-out triple (all 29 held-out
@@ -23,6 +24,7 @@ triples, then repeats with other sizes and backgrounds), each with its own seed.
 
     python3 Scripts/dit/evaluate.py --ground-truth 2000
     python3 Scripts/dit/evaluate.py --pipeline Models/kiln-shapes-dit [--captions plain|varied] [--threads 1]
+    python3 Scripts/dit/evaluate.py --pipeline Models/kiln-shapes-madformer [--steps 10]
     python3 Scripts/dit/evaluate.py --server http://127.0.0.1:8080 --model kiln-shapes-dit
 Needs numpy and pillow (scipy for connected components); --pipeline also torch and diffusers.
 """
@@ -190,18 +192,45 @@ def ground_truth(count: int) -> tuple[list[dict], float]:
     return results, 100 * float(np.mean(wrong))
 
 
+def pipeline_kind(directory: Path) -> str:
+    """The folder's `_class_name`: PixArtAlphaPipeline (kiln-shapes-dit) or KilnShapesMADFormer."""
+    return json.loads((directory / "model_index.json").read_text())["_class_name"]
+
+
 def generate_with_pipeline(directory: Path, captions: list[tuple[str, int]], steps: int, guidance: float, threads: int):
     import torch
+    torch.set_num_threads(threads)
+    if pipeline_kind(directory) == "KilnShapesMADFormer":
+        yield from generate_with_madformer(directory, captions, steps, guidance)
+        return
     from diffusers import PixArtTransformer2DModel
     from transformers import CLIPTextModel, CLIPTokenizer
     import dit_model
-    torch.set_num_threads(threads)
     tokenizer = CLIPTokenizer.from_pretrained(directory / "tokenizer")
     text_encoder = CLIPTextModel.from_pretrained(directory / "text_encoder").eval()
     transformer = PixArtTransformer2DModel.from_pretrained(directory / "transformer").eval()
     for caption, seed in captions:
         image = dit_model.sample(tokenizer, text_encoder, transformer, [caption], seed=seed, steps=steps, guidance=guidance)
         yield (image[0].permute(1, 2, 0).numpy() * 255).round()
+
+
+def generate_with_madformer(directory: Path, captions: list[tuple[str, int]], steps: int, guidance: float,
+                            batch: int = 25):
+    """The hybrid, block by block, from the noise Kiln's SeededNoise draws for each seed (so PyTorch
+    and a Kiln server draw the same images)."""
+    import torch
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "madformer"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gan"))
+    import madformer_model
+    from seeded_noise import SeededNoise
+    tokenizer, text_encoder, model = madformer_model.load_pipeline(directory)
+    for start in range(0, len(captions), batch):
+        chunk = captions[start:start + batch]
+        noise = torch.from_numpy(np.stack([SeededNoise(seed).gaussians(3 * 32 * 32).reshape(3, 32, 32) for _, seed in chunk]))
+        images = madformer_model.sample(model, text_encoder, tokenizer, [text for text, _ in chunk], noise, steps=steps,
+                                        guidance=guidance)
+        for image in images:
+            yield ((image / 2 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round()
 
 
 def generate_with_server(url: str, model: str | None, captions, steps: int, guidance: float, sampler: str):
@@ -237,7 +266,7 @@ def main():
     mode.add_argument("--server")
     parser.add_argument("--model", help="the server's model name for images")
     parser.add_argument("--count", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, help="denoising steps (per block for the hybrid); default 20, the hybrid's 10")
     parser.add_argument("--guidance", type=float, default=4.0)
     parser.add_argument("--sampler", default="ddim")
     parser.add_argument("--fresh", type=int, default=0, metavar="K",
@@ -257,6 +286,8 @@ def main():
         summary["mismatched_caption_match"] = round(mismatched, 1)
         print(f"images judged against another scene's caption: {mismatched:.1f}% 'match' (should be near 0)")
     else:
+        if args.steps is None:
+            args.steps = 10 if args.pipeline and pipeline_kind(args.pipeline) == "KilnShapesMADFormer" else 20
         scenes = caption_set(args.count, args.fresh)
         captions = [caption_for(scene, seed, args.captions) for scene, _, seed in scenes]
         texts = [(text, seed) for (text, _), (_, _, seed) in zip(captions, scenes)]
