@@ -233,13 +233,16 @@ def generate_with_madformer(directory: Path, captions: list[tuple[str, int]], st
             yield ((image / 2 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round()
 
 
-def generate_with_server(url: str, model: str | None, captions, steps: int, guidance: float, sampler: str):
+def generate_with_server(url: str, model: str | None, captions, steps: int | None = None, guidance: float | None = None,
+                         sampler: str | None = None):
+    """Each (caption, seed) through POST /v1/images/generations as pixels [32, 32, 3] (0–255); the
+    members left None are not sent (the server's defaults; a GAN refuses them)."""
     from PIL import Image
     for caption, seed in captions:
-        body = {"prompt": caption, "size": "32x32", "n": 1, "response_format": "b64_json", "seed": seed,
-                "steps": steps, "guidance_scale": guidance, "sampler": sampler}
-        if model:
-            body["model"] = model
+        body = {"prompt": caption, "size": "32x32", "n": 1, "response_format": "b64_json", "seed": seed}
+        for member, value in (("model", model), ("steps", steps), ("guidance_scale", guidance), ("sampler", sampler)):
+            if value is not None:
+                body[member] = value
         request = urllib.request.Request(url.rstrip("/") + "/v1/images/generations", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=120) as response:

@@ -14,11 +14,8 @@ state's checkpoint.pt (its EMA weights) instead, to follow a run.
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import sys
-import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
@@ -73,19 +70,6 @@ def load_checkpoint(path: Path, raw: bool = False):
     return tokenizer, text_encoder.eval(), generator.eval()
 
 
-def generate_with_server(url: str, model: str, captions: list[tuple[str, int]]):
-    from PIL import Image
-    for caption, seed in captions:
-        body = {"model": model, "prompt": caption, "size": "32x32", "n": 1, "response_format": "b64_json",
-                "seed": seed}
-        request = urllib.request.Request(url.rstrip("/") + "/v1/images/generations", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as response:
-            payload = json.load(response)
-        png = base64.b64decode(payload["data"][0]["b64_json"])
-        yield np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -105,7 +89,7 @@ def main():
     captions = [evaluate.caption_for(scene, seed, args.captions) for scene, _, seed in scenes]
     texts = [(text, seed) for (text, _), (_, _, seed) in zip(captions, scenes)]
     if args.server:
-        images, source = generate_with_server(args.server, args.model, texts), args.server
+        images, source = evaluate.generate_with_server(args.server, args.model, texts), args.server
     else:
         loaded = load_folder(args.folder) if args.folder else load_checkpoint(args.checkpoint, args.raw)
         images, source = generate_with_folder(*loaded, texts), args.folder or args.checkpoint

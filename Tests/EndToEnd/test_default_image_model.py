@@ -1,5 +1,5 @@
 """`kiln serve` with no flags serves SmolLM2 for text and Kiln's own kiln-shapes-dit for images (and
-its GAN, kiln-shapes-gan: test_gan.py), and
+its GAN and its hybrid, kiln-shapes-gan and kiln-shapes-madformer: test_gan.py and test_madformer.py), and
 the images show what their captions ask for, judged by the deterministic pixel analysis of
 Scripts/dit/evaluate.py on PNGs decoded by the independent decoder of test_images.py.
 
@@ -47,7 +47,7 @@ def generate(kiln, prompt, seed, **extra):
 def test_no_flags_serves_both_models(kiln):
     with urllib.request.urlopen(kiln.base + "/v1/models") as response:
         ids = [model["id"] for model in json.load(response)["data"]]
-    assert ids == ["SmolLM2-135M-Instruct.Q4_1", MODEL, "kiln-shapes-gan"] + default_embedding_models()
+    assert ids == ["SmolLM2-135M-Instruct.Q4_1", MODEL, "kiln-shapes-gan", "kiln-shapes-madformer"] + default_embedding_models()
 
 
 def test_images_are_deterministic_pngs_of_the_native_size(kiln):

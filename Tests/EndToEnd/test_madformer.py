@@ -6,10 +6,12 @@ Scripts/madformer/make-madformer-fixtures.py) served alone (`--hybrid-model`): t
 (caption, seed) equals PyTorch's image within 8-bit rounding, concurrent requests (batched by the
 scheduler) give what each gives alone, a streamed request's partial images show the bands
 arriving top to bottom, and what the hybrid has no use for (another sampler or schedule, a
-negative prompt, another size) is refused with a 400 naming the member.
+negative prompt, another size) is refused with a 400 naming the member. The default server serves
+the shipped Models/kiln-shapes-madformer, and its images show what their captions ask for.
 """
 import json
 import os
+import sys
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +22,14 @@ import pytest
 from conftest import ROOT, KilnServer
 from test_gan import check_images_equal_pytorch, pixels, post
 
+sys.path.insert(0, os.path.join(ROOT, "Scripts", "dit"))
+import evaluate  # noqa: E402
+
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "madformer")
 TINY = os.path.join(FIXTURES, "tiny-madformer")
+# Of the 20 captions of evaluate.caption_set(20) (10 seen, 10 held out), the shipped weights at the
+# server's defaults (10 steps per band, guidance 4) draw 18 fully right (colour, shape and position).
+MIN_FULLY_RIGHT = 16
 
 
 def events_of(base, body):
@@ -106,3 +114,14 @@ def test_bad_requests_get_openai_errors(tiny, body, param):
     with pytest.raises(urllib.error.HTTPError) as caught:
         post(tiny.base, {"model": "tiny-madformer", "prompt": "a red circle", **body})
     assert caught.value.code == 400 and json.load(caught.value)["error"]["param"] == param
+
+
+def test_default_server_serves_the_shipped_hybrid(kiln):
+    with urllib.request.urlopen(kiln.base + "/v1/models") as response:
+        assert "kiln-shapes-madformer" in [model["id"] for model in json.load(response)["data"]]
+    matched = 0
+    for scene, held_out, seed in evaluate.caption_set(20):
+        image = pixels(post(kiln.base, {"model": "kiln-shapes-madformer", "prompt": scene.caption(), "seed": seed}))
+        matched += evaluate.judge(scene, evaluate.analyze(image))["match"]
+    print(f"kiln-shapes-madformer: fully right in {matched}/20")
+    assert matched >= MIN_FULLY_RIGHT

@@ -52,9 +52,16 @@ struct ReferenceFixture {
     init(_ name: String) {
         directory = DiffusionFixtures.directory.deletingLastPathComponent().appendingPathComponent(name)
         reference = try! SafetensorsFile(path: directory.appendingPathComponent("reference.safetensors").path)
-        let data = try! Data(contentsOf: directory.appendingPathComponent("reference.json"))
-        meta = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+        meta = try! Self.json(directory.appendingPathComponent("reference.json"))
     }
+
+    /// A JSON object file, such as a fixture's reference.json or trained-reference.json.
+    static func json(_ url: URL) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }
+
+    /// The JSON object in the fixture's file `name`.
+    func json(_ name: String) throws -> [String: Any] { try Self.json(directory.appendingPathComponent(name)) }
 
     var captions: [String] { meta["captions"] as! [String] }
     var seeds: [UInt64] { (meta["seeds"] as! [String]).map { UInt64($0)! } }

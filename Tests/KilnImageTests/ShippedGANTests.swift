@@ -9,19 +9,10 @@ import Testing
 /// `Scripts/gan/make-gan-fixtures.py --trained Models/kiln-shapes-gan`).
 @Suite struct ShippedGANTests {
     static let modelDirectory = ShippedImageModelTests.repository.appendingPathComponent("Models/kiln-shapes-gan").path
-    static let meta: [String: Any] = {
-        let data = try! Data(contentsOf: GANReferenceTests.fixture.directory.appendingPathComponent("trained-reference.json"))
-        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-    }()
+    static let meta: [String: Any] = try! GANReferenceTests.fixture.json("trained-reference.json")
 
     @Test func weightsAreTheOnesTheReferenceWasMadeWith() throws {
-        let hashes = Self.meta["weights_sha256"] as! [String: String]
-        #expect(hashes.count == 2)
-        for (file, expected) in hashes {
-            #expect(
-                try ShippedImageModelTests.sha256(Self.modelDirectory + "/" + file) == expected,
-                "\(file) changed: rerun make-gan-fixtures.py --trained")
-        }
+        try ShippedImageModelTests.expectWeights(of: Self.modelDirectory, meta: Self.meta, script: "make-gan-fixtures.py --trained")
     }
 
     @Test func imagesMatchPyTorch() throws {

@@ -14,19 +14,20 @@ import Testing
     static let fixtures = repository.appendingPathComponent("Tests/Fixtures/dit")
     static let modelDirectory = repository.appendingPathComponent("Models/kiln-shapes-dit").path
 
-    static let meta: [String: Any] = {
-        let data = try! Data(contentsOf: fixtures.appendingPathComponent("trained-reference.json"))
-        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-    }()
+    static let meta: [String: Any] = try! ReferenceFixture.json(fixtures.appendingPathComponent("trained-reference.json"))
 
     @Test func weightsAreTheOnesTheReferenceWasMadeWith() throws {
-        // A retrained model needs new reference images; this says so instead of a vague mismatch.
-        let hashes = Self.meta["weights_sha256"] as! [String: String]
+        try Self.expectWeights(of: Self.modelDirectory, meta: Self.meta, script: "make-dit-fixtures.py --trained")
+    }
+
+    /// The shipped folder's weight files have the sha256 its trained reference (`meta`'s
+    /// "weights_sha256") was made with: a retrained model needs new reference images, and this
+    /// says so instead of a vague mismatch.
+    static func expectWeights(of directory: String, meta: [String: Any], script: String) throws {
+        let hashes = meta["weights_sha256"] as! [String: String]
         #expect(hashes.count == 2)
         for (file, expected) in hashes {
-            #expect(
-                try Self.sha256(Self.modelDirectory + "/" + file) == expected,
-                "\(file) changed: rerun make-dit-fixtures.py --trained")
+            #expect(try sha256(directory + "/" + file) == expected, "\(file) changed: rerun \(script)")
         }
     }
 
