@@ -81,6 +81,12 @@ public final class TransformerExecutor: BatchExecutor {
         return outputs
     }
 
+    public var copiesKVBlocks: Bool { true }
+
+    public func copyKVBlock(_ source: KVBlockID, to destination: KVBlockID) throws {
+        try cache.copyBlock(source, to: destination)
+    }
+
     public func releaseSequence(_ id: SequenceID) {
         samplers[id] = nil
         constraints[id] = nil

@@ -95,6 +95,9 @@ final class FakeModelExecutor: BatchExecutor, @unchecked Sendable {
     var beforeExecute: ((ExecutorBatch) -> Void)?
     /// Makes the next call throw.
     var failNextCall = false
+    /// Whether the scheduler may copy prompt tails (`copyKVBlock`); off by default.
+    var copiesBlocks = false
+    private var recordedCopies: [(source: KVBlockID, destination: KVBlockID)] = []
 
     init(blockSize: Int, blockCount: Int) {
         self.blockSize = blockSize
@@ -117,6 +120,27 @@ final class FakeModelExecutor: BatchExecutor, @unchecked Sendable {
     /// Entries of one sequence over all calls.
     func entries(of id: SequenceID) -> [Entry] {
         calls.flatMap { $0.filter { $0.id == id } }
+    }
+
+    var copiesKVBlocks: Bool { copiesBlocks }
+
+    /// The block copies asked for, in order.
+    var copies: [(source: KVBlockID, destination: KVBlockID)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return recordedCopies
+    }
+
+    func copyKVBlock(_ source: KVBlockID, to destination: KVBlockID) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard copiesBlocks, source != destination, Int(source) < blockCount, Int(destination) < blockCount else {
+            throw FakeExecutorError.contractViolation("copy of block \(source) to \(destination)")
+        }
+        recordedCopies.append((source, destination))
+        for offset in 0..<blockSize {
+            slots[Int(destination) * blockSize + offset] = slots[Int(source) * blockSize + offset]
+        }
     }
 
     func releaseSequence(_ id: SequenceID) {

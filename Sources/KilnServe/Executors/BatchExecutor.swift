@@ -38,10 +38,27 @@ public protocol BatchExecutor: AnyObject {
     /// The sequence ended (finished, failed or cancelled): drop any per-sequence state. Not
     /// called on preemption. Called at most once per sequence, on the scheduler thread.
     func releaseSequence(_ id: SequenceID)
+
+    /// Whether `copyKVBlock` is implemented. When it is, the scheduler serves a repeated
+    /// prompt's partial last block by copying it from an earlier sequence instead of recomputing
+    /// it (see `KVBlockPool`, "Prompt tails").
+    var copiesKVBlocks: Bool { get }
+
+    /// Copies every layer's K/V of all slots of block `source` into block `destination`, at once,
+    /// on the scheduler thread between two `execute` calls. `destination` is a fresh block of
+    /// the sequence about to be admitted; `source` may belong to a running sequence (its slots
+    /// past the copied prefix may hold anything: the new sequence overwrites them before reading).
+    func copyKVBlock(_ source: KVBlockID, to destination: KVBlockID) throws
 }
 
 extension BatchExecutor {
     public func releaseSequence(_ id: SequenceID) {}
+
+    public var copiesKVBlocks: Bool { false }
+
+    public func copyKVBlock(_ source: KVBlockID, to destination: KVBlockID) throws {
+        throw ServeError.executorFailed("this executor does not copy KV blocks")
+    }
 }
 
 /// One iteration's work for the executor.

@@ -17,6 +17,14 @@
 /// the block matched one step before: by induction the whole prefix is equal, whatever the hash
 /// did. A registration whose hash is already taken by different content is simply not cached.
 ///
+/// Prompt tails. A prompt that ends inside a block leaves that block partly filled, and it stays
+/// private to its sequence (the sequence goes on writing into it). So that the next request with
+/// the same prompt need not recompute the tail, the scheduler may also register the tail *but its
+/// last token* (`registerPromptTail`): the block, the chain link before it and those tokens. A
+/// later lookup (`cachedPromptTail`) names the block to copy from; the entry lives until the
+/// block is handed out again (`allocateBlock`), since its owner never rewrites those slots and
+/// nothing else writes into a block before it is allocated.
+///
 /// Not thread-safe: the scheduler thread owns it.
 public final class KVBlockPool {
     public let blockCount: Int
@@ -31,6 +39,12 @@ public final class KVBlockPool {
     /// `blockCount * blockSize` tokens: the content of each registered block, for verification.
     private var blockTokens: [TokenID]
     private var index: [UInt64: KVBlockID] = [:]
+    /// Prompt-tail entries (see above), keyed like full blocks, and per block: its entry's
+    /// token count (0: none), the serial of the block before it and its key.
+    private var tailIndex: [UInt64: KVBlockID] = [:]
+    private var tailCounts: [Int32]
+    private var tailParentSerials: [UInt64]
+    private var tailHashes: [UInt64]
     private var nextSerial: UInt64 = 1
     private var freeList: [KVBlockID]
     // Cached blocks, oldest release first: an intrusive doubly linked list (-1 = none).
@@ -72,6 +86,9 @@ public final class KVBlockPool {
         parentSerials = Array(repeating: 0, count: blockCount)
         hashes = Array(repeating: 0, count: blockCount)
         blockTokens = Array(repeating: 0, count: blockCount * blockSize)
+        tailCounts = Array(repeating: 0, count: blockCount)
+        tailParentSerials = Array(repeating: 0, count: blockCount)
+        tailHashes = Array(repeating: 0, count: blockCount)
         // Popped from the end, so block 0 is handed out first.
         freeList = (0..<blockCount).reversed().map { KVBlockID($0) }
         lruPrevious = Array(repeating: -1, count: blockCount)
@@ -157,13 +174,61 @@ public final class KVBlockPool {
         nextSerial += 1
         parentSerials[b] = parent.serial
         hashes[b] = hash
-        var slot = b * blockSize
+        storeTokens(tokens, of: b)
+        index[hash] = block
+        return ChainLink(hash: hash, serial: serials[b])
+    }
+
+    /// Registers the first `tokens.count` slots of `block` (fewer than `blockSize`), computed by
+    /// its owner after the prefix named by `parent`, as a prompt tail that later sequences may
+    /// copy. An entry with the same key moves to `block`: the newest copy is the one least
+    /// likely to be evicted (a running sequence holds it), so a prompt that keeps coming back
+    /// keeps being served.
+    public func registerPromptTail(_ block: KVBlockID, tokens: ArraySlice<TokenID>, after parent: ChainLink) {
+        precondition(!tokens.isEmpty && tokens.count < blockSize, "a prompt tail is a partial block")
+        let b = Int(block)
+        let hash = hashFunction.hash(parent.hash, tokens)
+        guard tailCounts[b] == 0, serials[b] == 0 else { return }
+        if let previous = tailIndex[hash] { forgetPromptTail(of: previous) }
+        tailIndex[hash] = block
+        tailCounts[b] = Int32(tokens.count)
+        tailParentSerials[b] = parent.serial
+        tailHashes[b] = hash
+        storeTokens(tokens, of: b)
+    }
+
+    /// The block whose first `tokens.count` slots hold the K/V of `tokens` after the prefix
+    /// named by `parent` (a registered prompt tail), if any. Changes nothing; copy the block's
+    /// content before the next `allocateBlock` call that could hand it out.
+    public func cachedPromptTail(of tokens: ArraySlice<TokenID>, after parent: ChainLink) -> KVBlockID? {
+        guard !tokens.isEmpty, tokens.count < blockSize, !tailIndex.isEmpty,
+            let candidate = tailIndex[hashFunction.hash(parent.hash, tokens)]
+        else { return nil }
+        let b = Int(candidate)
+        guard Int(tailCounts[b]) == tokens.count, tailParentSerials[b] == parent.serial,
+            storedTokensEqual(candidate, tokens)
+        else { return nil }
+        return candidate
+    }
+
+    /// Prompt-tail entries currently registered.
+    public var promptTailCount: Int { tailIndex.count }
+
+    private func forgetPromptTail(of block: KVBlockID) {
+        let b = Int(block)
+        guard tailCounts[b] != 0 else { return }
+        if tailIndex[tailHashes[b]] == block { tailIndex[tailHashes[b]] = nil }
+        tailCounts[b] = 0
+        tailParentSerials[b] = 0
+    }
+
+    /// Records the tokens a block holds from its first slot, for `storedTokensEqual`.
+    private func storeTokens(_ tokens: ArraySlice<TokenID>, of block: Int) {
+        var slot = block * blockSize
         for token in tokens {
             blockTokens[slot] = token
             slot += 1
         }
-        index[hash] = block
-        return ChainLink(hash: hash, serial: serials[b])
     }
 
     private func storedTokensEqual(_ block: KVBlockID, _ tokens: ArraySlice<TokenID>) -> Bool {
@@ -200,6 +265,7 @@ public final class KVBlockPool {
         } else {
             return nil
         }
+        forgetPromptTail(of: block)
         refCounts[Int(block)] = 1
         return block
     }
@@ -284,6 +350,9 @@ public final class KVBlockPool {
         }
         for (hash, block) in index where serials[Int(block)] == 0 || hashes[Int(block)] != hash {
             problems.append("index entry \(hash) -> \(block) is stale")
+        }
+        for (hash, block) in tailIndex where tailCounts[Int(block)] == 0 || tailHashes[Int(block)] != hash {
+            problems.append("prompt-tail entry \(hash) -> \(block) is stale")
         }
         return problems
     }

@@ -17,6 +17,9 @@ final class ActiveSequence {
     var chain: KVBlockPool.ChainLink?
     /// Prompt tokens served from the cache at first admission (what the client is told).
     var cachedPromptTokens = 0
+    /// Whether the partial block at the end of the prompt was offered to the prefix cache as a
+    /// prompt tail since the last admission.
+    var promptTailConsidered = false
     /// Increases with every admission (re-admissions included): the larger, the younger.
     var admissionOrder: UInt64 = 0
     var lastTokenTime: Duration?

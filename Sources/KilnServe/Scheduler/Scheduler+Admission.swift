@@ -5,6 +5,10 @@ extension Scheduler {
     struct AdmissionPlan {
         var match: KVBlockPool.PrefixMatch
         var freshBlocks: Int
+        /// A registered prompt tail holding the tokens after the matched blocks but the last,
+        /// to copy into the first fresh block (nil: those tokens are computed).
+        var tailSource: KVBlockID?
+        var tailCount = 0
     }
 
     // MARK: 2. Admission
@@ -42,13 +46,15 @@ extension Scheduler {
                     continue
                 }
                 sequence = ActiveSequence(job: job, request: request)
-                plan = newPlan
-                sequence.cachedPromptTokens = plan.match.blocks.count * pool.blockSize
+                install(sequence, plan: newPlan)
+                sequence.cachedPromptTokens = sequence.computedCount
                 recorder.update { metrics in
                     metrics.promptTokens += sequence.promptLength
                     metrics.prefixCacheQueryTokens += sequence.promptLength
                     metrics.prefixCacheHitTokens += sequence.cachedPromptTokens
                 }
+                pendingTokens += sequence.pendingTokenCount
+                continue
             }
             install(sequence, plan: plan)
             pendingTokens += sequence.pendingTokenCount
@@ -74,7 +80,18 @@ extension Scheduler {
         let idleMatches = match.blocks.reduce(0) { $0 + (pool.refCount(of: $1) == 0 ? 1 : 0) }
         let reserve = running.isEmpty ? 0 : settings.admissionReserveBlocks
         guard freshBlocks + reserve <= pool.allocatableBlockCount - idleMatches else { return nil }
-        return AdmissionPlan(match: match, freshBlocks: freshBlocks)
+        var plan = AdmissionPlan(match: match, freshBlocks: freshBlocks)
+        // The rest fits in one block: copy all of it but the last token if an earlier sequence
+        // computed it (the last token runs, for the logits).
+        let start = match.blocks.count * blockSize
+        if executor.copiesKVBlocks, tokens.count - start >= 2, tokens.count - start <= blockSize {
+            let tail = tokens[start..<tokens.count - 1]
+            if let source = pool.cachedPromptTail(of: tail, after: match.chain) {
+                plan.tailSource = source
+                plan.tailCount = tail.count
+            }
+        }
+        return plan
     }
 
     private func install(_ sequence: ActiveSequence, plan: AdmissionPlan) {
@@ -89,6 +106,18 @@ extension Scheduler {
             sequence.blockTable.append(block)
         }
         sequence.computedCount = plan.match.blocks.count * pool.blockSize
+        if let source = plan.tailSource {
+            // At once, before any other allocation can hand the source out: `allocateBlock`
+            // may just have returned it as the fresh block itself, content intact.
+            let destination = sequence.blockTable[plan.match.blocks.count]
+            do {
+                if source != destination { try executor.copyKVBlock(source, to: destination) }
+                sequence.computedCount += plan.tailCount
+            } catch {
+                // Nothing copied: the tail is computed like any other.
+            }
+        }
+        sequence.promptTailConsidered = false
         sequence.registeredBlockCount = plan.match.blocks.count
         sequence.chain = plan.match.chain
         sequence.admissionOrder = nextAdmissionOrder

@@ -124,6 +124,7 @@ extension Scheduler {
             tokensRun += count
             sequence.computedCount += count
             registerFullBlocks(of: sequence)
+            registerPromptTail(of: sequence)
             guard sequence.computedCount == sequence.tokens.count else { continue }
             guard let output = output(for: sequence.job.id, in: outputs, near: generated) else {
                 endSequence(
@@ -208,6 +209,22 @@ extension Scheduler {
             sequence.registeredBlockCount += 1
         }
         sequence.chain = link
+    }
+
+    /// Once the prompt is computed, offers its partial last block but the last token to the
+    /// prefix cache, so that the next request with the same prompt copies it instead of
+    /// recomputing it (see `KVBlockPool`, "Prompt tails").
+    private func registerPromptTail(of sequence: ActiveSequence) {
+        guard !sequence.promptTailConsidered, sequence.computedCount >= sequence.promptLength else { return }
+        sequence.promptTailConsidered = true
+        let blockSize = pool.blockSize
+        let fullBlocks = sequence.promptLength / blockSize
+        guard executor.copiesKVBlocks, sequence.promptLength % blockSize >= 2, let chain = sequence.chain,
+            sequence.registeredBlockCount == fullBlocks, fullBlocks < sequence.blockTable.count
+        else { return }
+        pool.registerPromptTail(
+            sequence.blockTable[fullBlocks],
+            tokens: sequence.tokens[fullBlocks * blockSize..<sequence.promptLength - 1], after: chain)
     }
 
     /// Takes a sampled token: appends it, delivers it, and ends the sequence when it must.
