@@ -103,10 +103,7 @@ public final class ImageGenerationService: Sendable {
         limits.defaultPreviewInterval = 0
         limits.maxPromptCharacters = min(limits.maxPromptCharacters, pipeline.limits.maxPromptCharacters)
         let parsed = try ImageGenerationRequest(body: json, limits: limits, sizeMultiple: 8, defaultGuidanceScale: 0)
-        let size = pipeline.imageSize
-        if (parsed.width ?? size) != size || (parsed.height ?? size) != size {
-            throw APIError.invalid("'size' must be '\(size)x\(size)' or 'auto' for \(id), which draws that size only", param: "size")
-        }
+        try requireOwnSize(parsed, size: pipeline.imageSize, id: id)
         return parsed
     }
 
@@ -139,10 +136,7 @@ public final class ImageGenerationService: Sendable {
         var parsed = try ImageGenerationRequest(
             body: json, limits: limits, sizeMultiple: 8, defaultGuidanceScale: MADFormerPipeline.defaultGuidanceScale,
             defaultSampler: .ddim)
-        let size = pipeline.imageSize
-        if (parsed.width ?? size) != size || (parsed.height ?? size) != size {
-            throw APIError.invalid("'size' must be '\(size)x\(size)' or 'auto' for \(id), which draws that size only", param: "size")
-        }
+        try requireOwnSize(parsed, size: pipeline.imageSize, id: id)
         if case .object(let members) = json, !members.contains(where: { $0.0 == "partial_image_interval" }) {
             let jobSteps = pipeline.blockCount * parsed.steps
             if let count = parsed.partialImages {
@@ -152,6 +146,13 @@ public final class ImageGenerationService: Sendable {
             }
         }
         return parsed
+    }
+
+    /// A model that draws one size only (a GAN, the hybrid) takes that size or `auto`.
+    static func requireOwnSize(_ parsed: ImageGenerationRequest, size: Int, id: String) throws {
+        if (parsed.width ?? size) != size || (parsed.height ?? size) != size {
+            throw APIError.invalid("'size' must be '\(size)x\(size)' or 'auto' for \(id), which draws that size only", param: "size")
+        }
     }
 
     /// Sizes must suit both the API's rule (multiples of 8) and the pipeline's own.

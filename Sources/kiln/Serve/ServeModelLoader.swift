@@ -244,17 +244,18 @@ struct ServeModelLoader {
     static func imageModelID(_ settings: ServeSettings) -> String? {
         guard !settings.imageModel.isEmpty else { return nil }
         guard settings.imageModelName.isEmpty else { return settings.imageModelName }
-        return URL(fileURLWithPath: settings.imageModel).standardizedFileURL.lastPathComponent
+        return folderID(settings.imageModel)
     }
 
     /// The GAN's id in the API (nil: none): its folder's name.
-    static func ganModelID(_ settings: ServeSettings) -> String? {
-        settings.ganModel.isEmpty ? nil : URL(fileURLWithPath: settings.ganModel).standardizedFileURL.lastPathComponent
-    }
+    static func ganModelID(_ settings: ServeSettings) -> String? { folderID(settings.ganModel) }
 
     /// The hybrid's id in the API (nil: none): its folder's name.
-    static func hybridModelID(_ settings: ServeSettings) -> String? {
-        settings.hybridModel.isEmpty ? nil : URL(fileURLWithPath: settings.hybridModel).standardizedFileURL.lastPathComponent
+    static func hybridModelID(_ settings: ServeSettings) -> String? { folderID(settings.hybridModel) }
+
+    /// The id a model folder answers to: its name (nil for an empty path, no model).
+    static func folderID(_ path: String) -> String? {
+        path.isEmpty ? nil : URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
     }
 
     /// Every image model's id, the default one (a request that names none) first.
