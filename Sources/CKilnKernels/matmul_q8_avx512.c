@@ -12,18 +12,32 @@
 // The integer dot takes one vpdpbusd (unsigned × signed bytes) instead of sign/maddubs/madd: signed
 // weights q meet the activations biased to unsigned (x + 128, an xor of the sign bit), and the bias
 // comes back out exactly through the accumulator's starting value −128 · Σ q per lane, formed once
-// per weight block and shared by every activation row. Unsigned weights (Q4_1, Q5_1: 0 … 31) go in
-// as the unsigned operand directly. Q4_0/Q5_0 are decoded straight into 512 bits: one shuffle
-// duplicates each row's 16 packed bytes, one shift per 128-bit lane picks the nibbles, and Q5_0's
-// fifth bits become a 64-bit mask. Decoding two rows at once and sharing each decoded block among up
-// to eight activation rows is where the time goes down against the AVX2 bodies. Both row streams are
-// prefetched ahead in software, which a single-row walk did not need but two interleaved ones do.
+// per weight block and shared by every activation row. The biased activations are written once per
+// pass into a per-thread buffer, so that the xor is not repeated for every pair of weight rows.
+// Unsigned weights (Q4_1, Q5_1: 0 … 31) go in as the unsigned operand directly. Q4_0/Q5_0 are
+// decoded straight into 512 bits: one shuffle duplicates each row's 16 packed bytes, one shift per
+// 128-bit lane picks the nibbles, and Q5_0's fifth bits become a 64-bit mask. Decoding two rows at
+// once and sharing each decoded block among up to sixteen activation rows is where the time goes
+// down against the AVX2 bodies: per (weight-row pair, activation row, block) what remains is the
+// integer dot, the scale's multiply (its activation factor broadcast from memory), the conversion and
+// the fused multiply-add. Both row streams are prefetched ahead in software, which a single-row walk
+// did not need but two interleaved ones do.
+//
+// Measured 2026-12-08 with `kiln bench-kernels -t 1 --cpu-time -r 5 --types Q4_0,Q4_1,Q5_0,Q5_1,Q8_0
+// --shapes 896x896,4864x896 --batch 64`, two rounds alternating the builds (the other core busy with a
+// training job): eight activation rows per pass, with an xor and a shuffled scale per row, ran at
+// Q4_0 46–47, Q4_1 48–49, Q5_0 44–46, Q5_1 39–46, Q8_0 48–49 GMAC/s; sixteen rows with the biased
+// buffer and broadcast scales at 54–56, 55, 52–55, 52–53 and 56–59. Matrix-vector speed is unchanged.
+
 #include "kiln_units.h"
+
+#include <pthread.h>
+#include <stdlib.h>
 
 #ifdef KILN_X86
 
-/// Activation rows one pass over a weight-row pair serves (two kiln_q8x4_block groups).
-enum { ROWS_PER_PASS = 8 };
+/// Activation rows one pass over a weight-row pair serves (four kiln_q8x4_block groups).
+enum { ROWS_PER_PASS = 16 };
 
 /// The 16 packed bytes at p0 (row r) and p1 (row r + 1) as 64 nibbles: 128-bit lanes
 /// [low nibbles of p0, high of p0, low of p1, high of p1], i.e. each row's 32 elements in order.
@@ -60,18 +74,20 @@ KILN_AVX512_INLINE __m512i pair_quants(const int type, const uint8_t *b0, const 
     }
 }
 
-/// Weight rows b0 and b1 (b1 may equal b0 for an odd last row) against activation rows 0 ..< nb of
-/// the groups at x (rows 0–3) and x + groupStride (rows 4–7); row i's results go to
-/// y[i * ys] (row r) and y[i * ys + 1] (row r + 1, when `both`).
+/// Weight rows w0 and w1 (w1 may equal w0 for an odd last row) against activation rows 0 ..< nb,
+/// row i's blocks in group i / 4 at x + (i / 4) · groupStride; for signed weights their quants come
+/// biased to unsigned from `biased` (row i's block blk at (i · blocks + blk) · 32). Row i's results go
+/// to y[i * ys] (row r) and y[i * ys + 1] (row r + 1, when `both`).
 KILN_AVX512_INLINE void pair_rows(const int type, const int nb, const uint8_t *w0, const uint8_t *w1, int blocks,
-                                  const kiln_q8x4_block *x, size_t groupStride, float *y, size_t ys, int both,
-                                  size_t ahead) {
+                                  const kiln_q8x4_block *x, size_t groupStride, const uint8_t *biased, float *y,
+                                  size_t ys, int both, size_t ahead) {
     const int bb = block_bytes(type);
     const int unsignedWeights = type == KILN_TYPE_Q4_1 || type == KILN_TYPE_Q5_1;
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     const __m512i pairIndex = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
     __m512 acc[ROWS_PER_PASS];
-    __m256 offsets[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};  // per weight row, lanes = activation rows
+    __m512 offsets[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};  // per weight row, lanes = activation rows
+#pragma unroll
     for (int i = 0; i < nb; i++) acc[i] = _mm512_setzero_ps();
     for (int blk = 0; blk < blocks; blk++) {
         const uint8_t *b0 = w0 + (size_t)blk * bb, *b1 = w1 + (size_t)blk * bb;
@@ -86,38 +102,37 @@ KILN_AVX512_INLINE void pair_rows(const int type, const int nb, const uint8_t *w
         const __m512i start =
             unsignedWeights ? _mm512_setzero_si512()
                             : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, q));
-        const kiln_q8x4_block *g0 = x + blk, *g1 = x + groupStride + blk;
-        // dw · d for every (weight row, activation row) in one multiply: row r against activation
-        // rows 0–7 in lanes 0–7, row r + 1 in lanes 8–15; each row's pair is then broadcast from it
-        // (a shuffle, off the port the integer and float products share).
-        const __m256 dx = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(g0->d)),
-                                               nb > 4 ? _mm_loadu_ps(g1->d) : _mm_setzero_ps(), 1);
-        const __m512 scales =
-            nb == 1 ? _mm512_mul_ps(dwPair, _mm512_set1_ps(g0->d[0])) : _mm512_mul_ps(dwPair, _mm512_insertf32x8(_mm512_castps256_ps512(dx), dx, 1));
+#pragma unroll
         for (int i = 0; i < nb; i++) {
-            const kiln_q8x4_block *g = i < 4 ? g0 : g1;
-            const __m512i xs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)g->qs[i & 3]));
-            const __m512i dot = unsignedWeights ? _mm512_dpbusd_epi32(start, q, xs)
-                                                : _mm512_dpbusd_epi32(start, _mm512_xor_si512(xs, bias), q);
-            const __m512 scale = nb == 1 ? scales
-                                         : _mm512_permutexvar_ps(_mm512_setr_epi32(i, i, i, i, i, i, i, i, 8 + i, 8 + i, 8 + i,
-                                                                                   8 + i, 8 + i, 8 + i, 8 + i, 8 + i),
-                                                                 scales);
+            const kiln_q8x4_block *g = x + (size_t)(i / 4) * groupStride + blk;
+            const __m512i dot =
+                unsignedWeights
+                    ? _mm512_dpbusd_epi32(start, q, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)g->qs[i & 3])))
+                    : _mm512_dpbusd_epi32(
+                          start, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(biased + ((size_t)i * blocks + blk) * 32))),
+                          q);
+            // dw · d of both weight rows against activation row i: the AVX2 body's product.
+            const __m512 scale = _mm512_mul_ps(dwPair, _mm512_set1_ps(g->d[i & 3]));
             acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[i]);
         }
         if (unsignedWeights) {
-            const __m256 s = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(g0->s)),
-                                                  nb > 4 ? _mm_loadu_ps(g1->s) : _mm_setzero_ps(), 1);
-            offsets[0] = _mm256_fmadd_ps(_mm256_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(factors))), s, offsets[0]);
-            offsets[1] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(factors), _mm256_set1_epi32(3)),
-                                         s, offsets[1]);
+            // Lanes 0–15: activation rows 0–15 (each group's four s values in turn).
+            __m512 s = _mm512_castps128_ps512(_mm_loadu_ps((x + blk)->s));
+            if (nb > 4) s = _mm512_insertf32x4(s, _mm_loadu_ps((x + groupStride + blk)->s), 1);
+            if (nb > 8) s = _mm512_insertf32x4(s, _mm_loadu_ps((x + 2 * groupStride + blk)->s), 2);
+            if (nb > 12) s = _mm512_insertf32x4(s, _mm_loadu_ps((x + 3 * groupStride + blk)->s), 3);
+            if (nb <= 4) s = _mm512_insertf32x4(_mm512_setzero_ps(), _mm512_castps512_ps128(s), 0);
+            offsets[0] = _mm512_fmadd_ps(_mm512_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(factors))), s, offsets[0]);
+            offsets[1] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_set1_epi32(3), _mm512_castps128_ps512(factors)), s,
+                                         offsets[1]);
         }
     }
     // The AVX2 body sums its even and odd accumulators and offsets (the odd ones zero here) first.
     const __m256 zero = _mm256_setzero_ps();
-    float off0[8], off1[8];
-    _mm256_storeu_ps(off0, _mm256_add_ps(offsets[0], zero));
-    _mm256_storeu_ps(off1, _mm256_add_ps(offsets[1], zero));
+    float off0[ROWS_PER_PASS], off1[ROWS_PER_PASS];
+    _mm512_storeu_ps(off0, _mm512_add_ps(offsets[0], _mm512_setzero_ps()));
+    _mm512_storeu_ps(off1, _mm512_add_ps(offsets[1], _mm512_setzero_ps()));
+#pragma unroll
     for (int i = 0; i < nb; i++) {
         y[(size_t)i * ys] = kiln_hsum8(_mm256_add_ps(_mm512_castps512_ps256(acc[i]), zero)) + off0[i];
         if (both) y[(size_t)i * ys + 1] = kiln_hsum8(_mm256_add_ps(_mm512_extractf32x8_ps(acc[i], 1), zero)) + off1[i];
@@ -130,38 +145,74 @@ KILN_AVX512_INLINE void pair_rows(const int type, const int nb, const uint8_t *w
 /// without, 9–11 GB/s with 4–8 rows' distance; Q8_0 9.3 and 12.6–13.8 GB/s.
 KILN_INLINE size_t prefetch_distance(size_t row_bytes) { return row_bytes <= 1024 ? 8 * row_bytes : 2 * row_bytes; }
 
-/// All rows against all activation rows: passes of up to eight activation rows (two groups), and
-/// in each, weight rows two at a time.
-KILN_AVX512_INLINE void matmul_type_avx512(const int type, const uint8_t *w, size_t row_bytes, int rows, int columns,
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
+
+/// This thread's buffer of biased activation quants, grown (never shrunk) to `bytes` and freed when
+/// the thread exits; null if memory ran out.
+static uint8_t *biased_scratch(size_t bytes) {
+    static _Thread_local uint8_t *buffer = 0;
+    static _Thread_local size_t capacity = 0;
+    if (bytes > capacity) {
+        pthread_once(&scratch_key_once, make_scratch_key);
+        free(buffer);
+        capacity = (bytes + 4095) & ~(size_t)4095;
+        buffer = aligned_alloc(64, capacity);
+        if (!buffer) capacity = 0;
+        pthread_setspecific(scratch_key, buffer);
+    }
+    return buffer;
+}
+
+/// Activation rows 0 ..< nb of the groups at x (group stride `blocks`) as unsigned quants x + 128
+/// (an xor of the sign bit), row i's block blk at out + (i · blocks + blk) · 32.
+KILN_AVX512_INLINE void bias_rows(const kiln_q8x4_block *x, int blocks, int nb, uint8_t *out) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int i = 0; i < nb; i++)
+        for (int blk = 0; blk < blocks; blk++)
+            _mm256_storeu_si256((__m256i *)(out + ((size_t)i * blocks + blk) * 32),
+                                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + (size_t)(i / 4) * blocks + blk)->qs[i & 3]), bias));
+}
+
+/// All rows against all activation rows: passes of 16, 8 or 4 activation rows (then what is left),
+/// and in each, weight rows two at a time. Signed weight types take the pass's activation quants
+/// biased once per pass (bias_rows) rather than once per weight-row pair.
+KILN_AVX512_INLINE int matmul_type_avx512(const int type, const uint8_t *w, size_t row_bytes, int rows, int columns,
                                            const kiln_q8x4_block *x, int batch, float *y, size_t ys) {
     const int blocks = columns / 32;
-    for (int b = 0; b < batch; b += ROWS_PER_PASS) {
-        const int nb = batch - b < ROWS_PER_PASS ? batch - b : ROWS_PER_PASS;
+    const int unsignedWeights = type == KILN_TYPE_Q4_1 || type == KILN_TYPE_Q5_1;
+    uint8_t *biased = unsignedWeights ? 0 : biased_scratch((size_t)ROWS_PER_PASS * blocks * 32);
+    if (!unsignedWeights && !biased) return 0;  // out of memory: the caller takes the AVX2 body
+    const size_t ahead = prefetch_distance(row_bytes);
+    for (int b = 0; b < batch;) {
+        const int left = batch - b;
+        const int nb = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left;
         const kiln_q8x4_block *group = x + (size_t)(b / 4) * blocks;
         float *out = y + (size_t)b * ys;
+        if (biased) bias_rows(group, blocks, nb, biased);
         for (int r = 0; r < rows; r += 2) {
             const int both = r + 1 < rows;
             const uint8_t *w0 = w + (size_t)r * row_bytes, *w1 = both ? w0 + row_bytes : w0;
-            const size_t ahead = prefetch_distance(row_bytes);
             // A constant nb per call lets the compiler keep the accumulators in registers.
             switch (nb) {
-            case 1: pair_rows(type, 1, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;
-            case 2: pair_rows(type, 2, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;
-            case 3: pair_rows(type, 3, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;
-            case 4: pair_rows(type, 4, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;
-            case 5: pair_rows(type, 5, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;
-            case 6: pair_rows(type, 6, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;
-            case 7: pair_rows(type, 7, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;
-            default: pair_rows(type, 8, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;
+            case 1: pair_rows(type, 1, w0, w1, blocks, group, blocks, biased, out + r, ys, both, ahead); break;
+            case 2: pair_rows(type, 2, w0, w1, blocks, group, blocks, biased, out + r, ys, both, ahead); break;
+            case 3: pair_rows(type, 3, w0, w1, blocks, group, blocks, biased, out + r, ys, both, ahead); break;
+            case 4: pair_rows(type, 4, w0, w1, blocks, group, blocks, biased, out + r, ys, both, ahead); break;
+            case 8: pair_rows(type, 8, w0, w1, blocks, group, blocks, biased, out + r, ys, both, ahead); break;
+            default: pair_rows(type, 16, w0, w1, blocks, group, blocks, biased, out + r, ys, both, ahead); break;
             }
         }
+        b += nb;
     }
+    return 1;
 }
 
 #define KILN_DEFINE_MATMUL_AVX512(NAME, TYPE)                                                      \
-    KILN_AVX512 static void NAME(const uint8_t *w, size_t rb, int rows, int columns,               \
-                                 const kiln_q8x4_block *x, int batch, float *y, size_t ys) {       \
-        matmul_type_avx512(TYPE, w, rb, rows, columns, x, batch, y, ys);                            \
+    KILN_AVX512 static int NAME(const uint8_t *w, size_t rb, int rows, int columns,                \
+                                const kiln_q8x4_block *x, int batch, float *y, size_t ys) {        \
+        return matmul_type_avx512(TYPE, w, rb, rows, columns, x, batch, y, ys);                     \
     }
 KILN_DEFINE_MATMUL_AVX512(matmul_q4_0_avx512, KILN_TYPE_Q4_0)
 KILN_DEFINE_MATMUL_AVX512(matmul_q4_1_avx512, KILN_TYPE_Q4_1)
@@ -176,11 +227,11 @@ int kiln_matmul_q8_avx512(int type, const void *weights, size_t row_bytes, int r
     if (!kiln_avx512_active()) return 0;
     const uint8_t *w = (const uint8_t *)weights;
     switch (type) {
-    case KILN_TYPE_Q4_0: matmul_q4_0_avx512(w, row_bytes, rows, columns, x, batch, y, ys); return 1;
-    case KILN_TYPE_Q4_1: matmul_q4_1_avx512(w, row_bytes, rows, columns, x, batch, y, ys); return 1;
-    case KILN_TYPE_Q5_0: matmul_q5_0_avx512(w, row_bytes, rows, columns, x, batch, y, ys); return 1;
-    case KILN_TYPE_Q5_1: matmul_q5_1_avx512(w, row_bytes, rows, columns, x, batch, y, ys); return 1;
-    case KILN_TYPE_Q8_0: matmul_q8_0_avx512(w, row_bytes, rows, columns, x, batch, y, ys); return 1;
+    case KILN_TYPE_Q4_0: return matmul_q4_0_avx512(w, row_bytes, rows, columns, x, batch, y, ys);
+    case KILN_TYPE_Q4_1: return matmul_q4_1_avx512(w, row_bytes, rows, columns, x, batch, y, ys);
+    case KILN_TYPE_Q5_0: return matmul_q5_0_avx512(w, row_bytes, rows, columns, x, batch, y, ys);
+    case KILN_TYPE_Q5_1: return matmul_q5_1_avx512(w, row_bytes, rows, columns, x, batch, y, ys);
+    case KILN_TYPE_Q8_0: return matmul_q8_0_avx512(w, row_bytes, rows, columns, x, batch, y, ys);
     }
 #else
     (void)type, (void)weights, (void)row_bytes, (void)rows, (void)columns, (void)x, (void)batch, (void)y, (void)ys;

@@ -5,8 +5,8 @@ import KilnTensor
 import Testing
 
 /// The AVX-512 VNNI bodies of the integer matmul against its AVX2 bodies: the same bits for every
-/// 32-element type, batch size (the 8-row passes and their remainders) and odd row count (the last
-/// weight row without a partner). Their accuracy against the Swift reference is `MatmulTests`'s.
+/// 32-element type, batch size (the 16-, 8- and 4-row passes and their remainders) and odd row count
+/// (the last weight row without a partner). Their accuracy against the Swift reference is `MatmulTests`'s.
 @Suite struct WideVectorMatmulTests {
     static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
 
@@ -23,7 +23,7 @@ import Testing
         let rows = 37, columns = 288, outputStride = 41
         let weights = try TestMatrix(type, rows: rows, columns: columns, seed: 31 + UInt64(type.rawValue))
         let blocksPerRow = columns / 32
-        for batch in [1, 2, 3, 4, 5, 7, 8, 9, 12, 17] {
+        for batch in [1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 29, 32, 64] {
             var rng = SeededGenerator(seed: 300 + UInt64(batch))
             let input = rng.floats(batch * columns, scale: 4)
             let groups = (batch + 3) / 4
