@@ -43,6 +43,13 @@ KILN_AVX2_INLINE void kiln_load_kernels3x3_f16x8(const uint16_t *source, __m256 
 
 #define KILN_INLINE static inline __attribute__((always_inline))
 
+/// Per-thread scratch slots (scratch.c), one per kind of prepared input.
+enum { KILN_SCRATCH_BIASED_Q8 = 0, KILN_SCRATCH_Q8K_COLUMNS = 1, KILN_SCRATCH_SLOTS = 2 };
+
+/// This thread's buffer for `slot`, 64-byte aligned, at least `bytes` long: grown (never shrunk)
+/// when a call needs more, freed when the thread exits. Null if memory ran out.
+void *kiln_thread_scratch(int slot, size_t bytes);
+
 int kiln_simd_active(void);
 
 /// Exact IEEE half → float, portable.

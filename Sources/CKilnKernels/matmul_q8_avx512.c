@@ -31,9 +31,6 @@
 
 #include "kiln_units.h"
 
-#include <pthread.h>
-#include <stdlib.h>
-
 #ifdef KILN_X86
 
 /// Activation rows one pass over a weight-row pair serves (four kiln_q8x4_block groups).
@@ -145,26 +142,6 @@ KILN_AVX512_INLINE void pair_rows(const int type, const int nb, const uint8_t *w
 /// without, 9–11 GB/s with 4–8 rows' distance; Q8_0 9.3 and 12.6–13.8 GB/s.
 KILN_INLINE size_t prefetch_distance(size_t row_bytes) { return row_bytes <= 1024 ? 8 * row_bytes : 2 * row_bytes; }
 
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
-static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
-
-/// This thread's buffer of biased activation quants, grown (never shrunk) to `bytes` and freed when
-/// the thread exits; null if memory ran out.
-static uint8_t *biased_scratch(size_t bytes) {
-    static _Thread_local uint8_t *buffer = 0;
-    static _Thread_local size_t capacity = 0;
-    if (bytes > capacity) {
-        pthread_once(&scratch_key_once, make_scratch_key);
-        free(buffer);
-        capacity = (bytes + 4095) & ~(size_t)4095;
-        buffer = aligned_alloc(64, capacity);
-        if (!buffer) capacity = 0;
-        pthread_setspecific(scratch_key, buffer);
-    }
-    return buffer;
-}
-
 /// Activation rows 0 ..< nb of the groups at x (group stride `blocks`) as unsigned quants x + 128
 /// (an xor of the sign bit), row i's block blk at out + (i · blocks + blk) · 32.
 KILN_AVX512_INLINE void bias_rows(const kiln_q8x4_block *x, int blocks, int nb, uint8_t *out) {
@@ -182,7 +159,7 @@ KILN_AVX512_INLINE int matmul_type_avx512(const int type, const uint8_t *w, size
                                            const kiln_q8x4_block *x, int batch, float *y, size_t ys) {
     const int blocks = columns / 32;
     const int unsignedWeights = type == KILN_TYPE_Q4_1 || type == KILN_TYPE_Q5_1;
-    uint8_t *biased = unsignedWeights ? 0 : biased_scratch((size_t)ROWS_PER_PASS * blocks * 32);
+    uint8_t *biased = unsignedWeights ? 0 : kiln_thread_scratch(KILN_SCRATCH_BIASED_Q8, (size_t)ROWS_PER_PASS * blocks * 32);
     if (!unsignedWeights && !biased) return 0;  // out of memory: the caller takes the AVX2 body
     const size_t ahead = prefetch_distance(row_bytes);
     for (int b = 0; b < batch;) {

@@ -1,5 +1,6 @@
-// AVX-512 (VNNI) body of kiln_matmul_q8k for Q6_K, taken where the CPU has AVX-512 F/BW/VL and
-// VNNI. It gives the AVX2 body's bits (which are llama.cpp's ggml_vec_dot_q6_K_q8_K's).
+// AVX-512 (VNNI) bodies of kiln_matmul_q8k for Q4_K and Q6_K, taken where the CPU has AVX-512
+// F/BW/VL and VNNI. They give the AVX2 bodies' bits (llama.cpp's: its repacked Q4_K gemm's and
+// ggml_vec_dot_q6_K_q8_K's).
 //
 // As in matmul_q8_avx512.c, one 512-bit register holds the same super-block of two consecutive
 // weight rows (row r in the low 256 bits, r + 1 in the high) against one activation row broadcast
@@ -9,7 +10,16 @@
 // are scaled and summed by one vpdpwssd (madd and add), the integers being exact either way; the
 // lanes are then accumulated in float with fma(lane, d_x · d_w, acc) super-block by super-block and
 // summed at the end in the AVX2 body's order. Each decoded pair of weight super-blocks serves up to
-// eight activation rows.
+// eight activation rows. Q4_K with fewer than eight activation rows left goes the same way.
+//
+// Q4_K with eight or more activation rows turns them sideways instead (q8k_columns, once per
+// sixteen rows per call): a 512-bit register holds the same four quants of sixteen activation rows,
+// one row per lane, and a weight row's four quants are broadcast against it. Because llama.cpp's
+// Q4_K arithmetic reduces each super-block to one exact integer per (weight row, activation row)
+// before any float operation, every lane can carry that integer to the end on its own: no horizontal
+// sums, one vpdpbusd per 64 multiply-adds, and each super-block's float operations done for sixteen
+// rows at once. Measured with `kiln bench-kernels -t 1 --cpu-time --types Q4_K --batch 64` (see
+// Docs/benchmarks.md): batched Q4_K products went from 54–59 to 85–105 GMAC/s.
 #include "kiln_units.h"
 
 #ifdef KILN_X86
@@ -193,6 +203,125 @@ KILN_AVX512_INLINE void q4k_pair(const int nb, const uint8_t *w0, const uint8_t 
     }
 }
 
+/// Sixteen activation rows' Q8_K blocks turned sideways for q4k_rows16, one per super-block: quants[k]
+/// holds dword k (quants 4k … 4k+3) of rows 0–15 in its lanes, sums[t] the sums of 32-element
+/// sub-blocks 2t and 2t + 1 (int16 halves, low first), d the rows' scales. Rows past the batch are
+/// zeros. 4 416 bytes.
+typedef struct {
+    int32_t quants[64][16];
+    int32_t sums[4][16];
+    float d[16];
+} q8k_columns;
+
+/// 16 × 16 dwords transposed in registers: r[i] holds row i; afterwards r[c] holds column c.
+KILN_AVX512_INLINE void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int m = 0; m < 8; m++) {
+        t[2 * m] = _mm512_unpacklo_epi32(r[2 * m], r[2 * m + 1]);
+        t[2 * m + 1] = _mm512_unpackhi_epi32(r[2 * m], r[2 * m + 1]);
+    }
+    // u[4m + c], 128-bit lane L: rows 4m … 4m+3 at column 4L + c.
+    for (int m = 0; m < 4; m++) {
+        u[4 * m] = _mm512_unpacklo_epi64(t[4 * m], t[4 * m + 2]);
+        u[4 * m + 1] = _mm512_unpackhi_epi64(t[4 * m], t[4 * m + 2]);
+        u[4 * m + 2] = _mm512_unpacklo_epi64(t[4 * m + 1], t[4 * m + 3]);
+        u[4 * m + 3] = _mm512_unpackhi_epi64(t[4 * m + 1], t[4 * m + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512i a = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88), b = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xDD);
+        const __m512i e = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88), f = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_i32x4(a, e, 0x88);
+        r[8 + c] = _mm512_shuffle_i32x4(a, e, 0xDD);
+        r[4 + c] = _mm512_shuffle_i32x4(b, f, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(b, f, 0xDD);
+    }
+}
+
+/// Activation rows 0 ..< nb (≤ 16; row i's blocks at x + i · stride) turned sideways into out[blk].
+KILN_AVX512_INLINE void columns_of_rows(const kiln_q8k_block *x, int stride, int nb, int blocks, q8k_columns *out) {
+    for (int blk = 0; blk < blocks; blk++) {
+        q8k_columns *c = out + blk;
+        for (int part = 0; part < 4; part++) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < nb ? _mm512_loadu_si512((const void *)((x + (size_t)i * stride + blk)->qs + 64 * part)) : _mm512_setzero_si512();
+            transpose16(r);
+            for (int k = 0; k < 16; k++) _mm512_store_si512((void *)c->quants[16 * part + k], r[k]);
+        }
+        for (int i = 0; i < 16; i++) {
+            const kiln_q8k_block *a = x + (size_t)i * stride + blk;
+            c->d[i] = i < nb ? a->d : 0;
+            for (int t = 0; t < 4; t++) {
+                const int low = i < nb ? a->bsums[4 * t] + a->bsums[4 * t + 1] : 0;
+                const int high = i < nb ? a->bsums[4 * t + 2] + a->bsums[4 * t + 3] : 0;
+                c->sums[t][i] = (int32_t)((uint32_t)(uint16_t)low | (uint32_t)high << 16);
+            }
+        }
+    }
+}
+
+/// Q4_K weight rows 0 ..< R (R ≤ 4, row k at w + k · row_bytes) against the sixteen activation rows
+/// of `columns`, of which the first nb are written: y[i · ys + k]. Each lane holds one activation
+/// row, so nothing is reduced across lanes: per super-block and weight row the exact integers
+/// I = Σ_j sc_j · Σ q·x (eight dot products of 4 quants each per 32-element sub-block, vpdpbusd
+/// with the weight's dword broadcast) and M = Σ_j m_j · (sub-block sum of x), then llama.cpp's
+/// acc = fma(I, d_w · d_x, acc) and mins = fma(M, dmin_w · d_x, mins) for all sixteen rows at once.
+KILN_AVX512_INLINE void q4k_rows16(const int R, const uint8_t *w, size_t row_bytes, int blocks,
+                                   const q8k_columns *columns, float *y, size_t ys, int nb) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    __m512 acc[4], mins[4];
+    for (int k = 0; k < R; k++) acc[k] = mins[k] = _mm512_setzero_ps();
+    _Alignas(64) uint8_t decoded[4][256];
+    int32_t scales[4][8], minimums[4][4];
+    float dw[4], dmin[4];
+    for (int blk = 0; blk < blocks; blk++) {
+        for (int k = 0; k < R; k++) {
+            const uint8_t *b = w + (size_t)k * row_bytes + (size_t)blk * 144;
+            for (int j = 0; j < 4; j++) {
+                const __m256i bits = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * j));
+                _mm256_store_si256((__m256i *)(decoded[k] + 64 * j), _mm256_and_si256(bits, low4));
+                _mm256_store_si256((__m256i *)(decoded[k] + 64 * j + 32), _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4));
+            }
+            uint32_t u[3];
+            memcpy(u, b + 4, 12);
+            const uint64_t sc = (uint64_t)(u[0] & 0x3F3F3F3F) | (uint64_t)((u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4)) << 32;
+            const uint64_t mn = (uint64_t)(u[1] & 0x3F3F3F3F) | (uint64_t)(((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4)) << 32;
+            for (int j = 0; j < 8; j++) scales[k][j] = (int32_t)((sc >> (8 * j)) & 0xFF);
+            for (int t = 0; t < 4; t++)
+                minimums[k][t] = (int32_t)(((mn >> (16 * t)) & 0xFF) | ((mn >> (16 * t + 8)) & 0xFF) << 16);
+            dw[k] = KILN_HALF_F16C(b);
+            dmin[k] = KILN_HALF_F16C(b + 2);
+        }
+        const q8k_columns *c = columns + blk;
+        __m512i I[4], M[4];
+        for (int k = 0; k < R; k++) I[k] = M[k] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            __m512i sub[4];
+            for (int k = 0; k < R; k++) sub[k] = _mm512_setzero_si512();
+            for (int q = 0; q < 8; q++) {
+                const __m512i x = _mm512_load_si512((const void *)c->quants[8 * j + q]);
+                for (int k = 0; k < R; k++)
+                    sub[k] = _mm512_dpbusd_epi32(sub[k], _mm512_set1_epi32(kiln_load_u32(decoded[k] + 32 * j + 4 * q)), x);
+            }
+            for (int k = 0; k < R; k++) I[k] = _mm512_add_epi32(I[k], _mm512_mullo_epi32(sub[k], _mm512_set1_epi32(scales[k][j])));
+        }
+        for (int t = 0; t < 4; t++) {
+            const __m512i sums = _mm512_load_si512((const void *)c->sums[t]);
+            for (int k = 0; k < R; k++) M[k] = _mm512_dpwssd_epi32(M[k], _mm512_set1_epi32(minimums[k][t]), sums);
+        }
+        const __m512 dx = _mm512_load_ps(c->d);
+        for (int k = 0; k < R; k++) {
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[k]), _mm512_mul_ps(_mm512_set1_ps(dw[k]), dx), acc[k]);
+            mins[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M[k]), _mm512_mul_ps(_mm512_set1_ps(dmin[k]), dx), mins[k]);
+        }
+    }
+    for (int k = 0; k < R; k++) {
+        float out[16];
+        _mm512_storeu_ps(out, _mm512_sub_ps(acc[k], mins[k]));
+        for (int i = 0; i < nb; i++) y[(size_t)i * ys + k] = out[i];
+    }
+}
+
 #define KILN_PAIR_CASES(BODY)                                                                        \
     switch (nb) {                                                                                    \
     case 1: BODY(1, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                        \
@@ -205,13 +334,36 @@ KILN_AVX512_INLINE void q4k_pair(const int nb, const uint8_t *w0, const uint8_t 
     default: BODY(8, w0, w1, blocks, group, blocks, out + r, ys, both, ahead); break;                       \
     }
 
-/// All rows against all activation rows: passes of up to eight activation rows, weight rows two at
-/// a time; a constant nb per call lets the compiler keep the accumulators in registers.
+/// All rows against all activation rows. Q4_K takes sixteen activation rows at a time sideways
+/// (q4k_rows16) while eight or more are left; otherwise passes of up to eight activation rows go over
+/// the weight rows two at a time (a constant nb per call lets the compiler keep the accumulators in
+/// registers).
 KILN_AVX512 static void matmul_q8k_avx512(const int type, const uint8_t *w, size_t row_bytes, int rows, int columns,
                                           const kiln_q8k_block *x, int batch, float *y, size_t ys) {
     const int blocks = columns / 256;
-    for (int b = 0; b < batch; b += ROWS_PER_PASS) {
-        const int nb = batch - b < ROWS_PER_PASS ? batch - b : ROWS_PER_PASS;
+    // Without memory for the sideways copy the pair bodies give the same bits.
+    q8k_columns *sideways = type == KILN_TYPE_Q4_K && batch >= 8
+                                ? kiln_thread_scratch(KILN_SCRATCH_Q8K_COLUMNS, sizeof(q8k_columns) * (size_t)blocks)
+                                : 0;
+    for (int b = 0; b < batch;) {
+        const int left = batch - b;
+        if (sideways && left >= 8) {
+            const int nb = left < 16 ? left : 16;
+            columns_of_rows(x + (size_t)b * blocks, blocks, nb, blocks, sideways);
+            for (int r = 0; r < rows; r += 4) {
+                const uint8_t *w0 = w + (size_t)r * row_bytes;
+                float *out = y + (size_t)b * ys + r;
+                switch (rows - r < 4 ? rows - r : 4) {
+                case 1: q4k_rows16(1, w0, row_bytes, blocks, sideways, out, ys, nb); break;
+                case 2: q4k_rows16(2, w0, row_bytes, blocks, sideways, out, ys, nb); break;
+                case 3: q4k_rows16(3, w0, row_bytes, blocks, sideways, out, ys, nb); break;
+                default: q4k_rows16(4, w0, row_bytes, blocks, sideways, out, ys, nb); break;
+                }
+            }
+            b += nb;
+            continue;
+        }
+        const int nb = left < ROWS_PER_PASS ? left : ROWS_PER_PASS;
         const kiln_q8k_block *group = x + (size_t)b * blocks;
         float *out = y + (size_t)b * ys;
         for (int r = 0; r < rows; r += 2) {
@@ -225,6 +377,7 @@ KILN_AVX512 static void matmul_q8k_avx512(const int type, const uint8_t *w, size
                 KILN_PAIR_CASES(q6k_pair)
             }
         }
+        b += nb;
     }
 }
 #endif

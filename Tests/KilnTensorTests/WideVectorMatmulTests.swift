@@ -48,11 +48,13 @@ import Testing
         }
     }
 
+    /// Q4_K's batches of eight or more take its sideways body (sixteen activation rows per pass,
+    /// the last pass partly empty), fewer the pair body.
     @Test(arguments: [GGMLType.q4_K, .q6_K])
     func wideKQuantBodyGivesTheAVX2Bits(type: GGMLType) throws {
         let rows = 21, columns = 512, outputStride = 23
         let weights = try TestMatrix(type, rows: rows, columns: columns, seed: 51 + UInt64(type.rawValue))
-        for batch in [1, 3, 8, 11, 16] {
+        for batch in [1, 3, 7, 8, 11, 16, 19, 24, 33, 64] {
             var rng = SeededGenerator(seed: 500 + UInt64(batch))
             let input = rng.floats(batch * columns, scale: 4)
             var activations = [kiln_q8k_block](repeating: kiln_q8k_block(), count: batch * columns / 256)
