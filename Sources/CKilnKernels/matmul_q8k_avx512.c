@@ -18,8 +18,11 @@
 // Q4_K arithmetic reduces each super-block to one exact integer per (weight row, activation row)
 // before any float operation, every lane can carry that integer to the end on its own: no horizontal
 // sums, one vpdpbusd per 64 multiply-adds, and each super-block's float operations done for sixteen
-// rows at once. Measured with `kiln bench-kernels -t 1 --cpu-time --types Q4_K --batch 64` (see
-// Docs/benchmarks.md): batched Q4_K products went from 54–59 to 85–105 GMAC/s.
+// rows at once. Each 32-element sub-block's integer is formed as two half sums of 16 products, which
+// fit an int16 (|Σ| ≤ 16 · 15 · 127), so its 6-bit scale is applied by a vpdpwssd instead of a
+// 32-bit multiply. Measured with `kiln bench-kernels -t 1 --cpu-time -r 5 --types Q4_K --shapes
+// 1536x1536,8960x1536,1536x8960,896x4864 --batch 64` (Docs/benchmarks.md): batched Q4_K products went
+// from 62–65 to 109–114 GMAC/s.
 #include "kiln_units.h"
 
 #ifdef KILN_X86
@@ -295,15 +298,20 @@ KILN_AVX512_INLINE void q4k_rows16(const int R, const uint8_t *w, size_t row_byt
         const q8k_columns *c = columns + blk;
         __m512i I[4], M[4];
         for (int k = 0; k < R; k++) I[k] = M[k] = _mm512_setzero_si512();
+        // Per 32-element sub-block j, two half sums of 16 products each (|Σ| ≤ 16 · 15 · 127 < 2^15, so
+        // each fits the low int16 of its lane) are scaled by sc_j and added with one vpdpwssd apiece,
+        // the scale sitting in the low int16 of the broadcast dword and zero in the high one.
         for (int j = 0; j < 8; j++) {
-            __m512i sub[4];
-            for (int k = 0; k < R; k++) sub[k] = _mm512_setzero_si512();
-            for (int q = 0; q < 8; q++) {
-                const __m512i x = _mm512_load_si512((const void *)c->quants[8 * j + q]);
-                for (int k = 0; k < R; k++)
-                    sub[k] = _mm512_dpbusd_epi32(sub[k], _mm512_set1_epi32(kiln_load_u32(decoded[k] + 32 * j + 4 * q)), x);
-            }
-            for (int k = 0; k < R; k++) I[k] = _mm512_add_epi32(I[k], _mm512_mullo_epi32(sub[k], _mm512_set1_epi32(scales[k][j])));
+            __m512i half[2][4];
+            for (int k = 0; k < R; k++) half[0][k] = half[1][k] = _mm512_setzero_si512();
+            for (int q = 0; q < 4; q++)
+                for (int h = 0; h < 2; h++) {
+                    const __m512i x = _mm512_load_si512((const void *)c->quants[8 * j + 4 * h + q]);
+                    for (int k = 0; k < R; k++)
+                        half[h][k] = _mm512_dpbusd_epi32(half[h][k], _mm512_set1_epi32(kiln_load_u32(decoded[k] + 32 * j + 16 * h + 4 * q)), x);
+                }
+            for (int h = 0; h < 2; h++)
+                for (int k = 0; k < R; k++) I[k] = _mm512_dpwssd_epi32(I[k], half[h][k], _mm512_set1_epi32(scales[k][j]));
         }
         for (int t = 0; t < 4; t++) {
             const __m512i sums = _mm512_load_si512((const void *)c->sums[t]);
