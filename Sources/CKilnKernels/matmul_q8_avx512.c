@@ -113,12 +113,11 @@ KILN_AVX512_INLINE void pair_rows(const int type, const int nb, const uint8_t *w
             acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[i]);
         }
         if (unsignedWeights) {
-            // Lanes 0–15: activation rows 0–15 (each group's four s values in turn).
-            __m512 s = _mm512_castps128_ps512(_mm_loadu_ps((x + blk)->s));
+            // Lanes 0–15: activation rows 0–15 (each group's four s values in turn; zeros past nb).
+            __m512 s = _mm512_zextps128_ps512(_mm_loadu_ps((x + blk)->s));
             if (nb > 4) s = _mm512_insertf32x4(s, _mm_loadu_ps((x + groupStride + blk)->s), 1);
             if (nb > 8) s = _mm512_insertf32x4(s, _mm_loadu_ps((x + 2 * groupStride + blk)->s), 2);
             if (nb > 12) s = _mm512_insertf32x4(s, _mm_loadu_ps((x + 3 * groupStride + blk)->s), 3);
-            if (nb <= 4) s = _mm512_insertf32x4(_mm512_setzero_ps(), _mm512_castps512_ps128(s), 0);
             offsets[0] = _mm512_fmadd_ps(_mm512_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(factors))), s, offsets[0]);
             offsets[1] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_set1_epi32(3), _mm512_castps128_ps512(factors)), s,
                                          offsets[1]);
