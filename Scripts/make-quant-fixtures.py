@@ -7,10 +7,10 @@ For every tensor type KilnTensor supports it writes `<type>.bin` (raw GGML block
 for bit.
 
 Types gguf can quantize (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) are made by quantizing random
-floats (fixed seed) with gguf.quants.quantize, plus a few hand-made edge rows; K-quants (Q4_K, Q5_K,
-Q6_K), which gguf-py can only dequantize, are random block bytes with their half-float scale fields
-replaced by finite values of both signs, including subnormals, so every bit pattern of the packed
-quants and scales is exercised.
+floats (fixed seed) with gguf.quants.quantize, plus a few hand-made edge rows; K-quants (Q2_K, Q3_K,
+Q4_K, Q5_K, Q6_K) and the IQ4 types (IQ4_NL, IQ4_XS), which gguf-py can only dequantize, are random
+block bytes with their half-float scale fields replaced by finite values of both signs, including
+subnormals, so every bit pattern of the packed quants and scales is exercised.
 
 Usage: pip install gguf numpy; python3 Scripts/make-quant-fixtures.py [output-dir]
 """
@@ -28,7 +28,12 @@ SEED = 20261129
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "quant")
 
 QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0]
-K_QUANTS = {T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208]}  # byte offsets of half-float fields
+# Byte offsets of each random-block type's half-float fields. The low-bit types come last so that the
+# random stream, and so the fixtures, of the types before them stay as they were.
+K_QUANTS = {T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+            T.Q2_K: [80, 82], T.Q3_K: [108], T.IQ4_NL: [0], T.IQ4_XS: [0]}
+# Blocks per random-block type: IQ4_NL's blocks hold 32 elements, the others 256.
+RANDOM_BLOCK_COUNTS = {T.IQ4_NL: 32}
 
 
 def float_input(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -67,7 +72,7 @@ def main() -> None:
     manifest = {}
     for qtype in QUANTIZABLE + list(K_QUANTS):
         if qtype in K_QUANTS:
-            blocks = random_k_blocks(rng, qtype, 12)
+            blocks = random_k_blocks(rng, qtype, RANDOM_BLOCK_COUNTS.get(qtype, 12))
             raw = blocks.reshape(-1)
         else:
             values = float_input(rng, 1024)

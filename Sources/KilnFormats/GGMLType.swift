@@ -18,6 +18,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case q6_K = 14
     case q8_K = 15
     case iq4_nl = 20
+    case iq4_xs = 23
     case i8 = 24
     case i16 = 25
     case i32 = 26
@@ -30,7 +31,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .f32, .f16, .bf16, .f64, .i8, .i16, .i32, .i64: return 1
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_nl: return 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs: return 256
         }
     }
 
@@ -47,7 +48,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q5_1: return 24  // f16 scale + f16 min + 4 + 16
         case .q8_0: return 34  // f16 scale + 32 int8
         case .q8_1: return 36  // f16 scale + f16 sum + 32 int8
-        case .iq4_nl: return 18
+        case .iq4_nl: return 18  // f16 scale + 16 bytes of nibbles indexing a 16-value table
+        case .iq4_xs: return 136  // f16 scale + u16 high scale bits + 4 bytes of low scale bits + 128 bytes of nibbles
         case .q2_K: return 84
         case .q3_K: return 110
         case .q4_K: return 144
@@ -75,6 +77,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q8_0: return "Q8_0"
         case .q8_1: return "Q8_1"
         case .iq4_nl: return "IQ4_NL"
+        case .iq4_xs: return "IQ4_XS"
         case .q2_K: return "Q2_K"
         case .q3_K: return "Q3_K"
         case .q4_K: return "Q4_K"

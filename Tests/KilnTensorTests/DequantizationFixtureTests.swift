@@ -13,6 +13,7 @@ import Testing
     static let cases: [(String, GGMLType)] = [
         ("f32", .f32), ("f16", .f16), ("bf16", .bf16), ("q4_0", .q4_0), ("q4_1", .q4_1),
         ("q5_0", .q5_0), ("q5_1", .q5_1), ("q8_0", .q8_0), ("q4_K", .q4_K), ("q5_K", .q5_K), ("q6_K", .q6_K),
+        ("q2_K", .q2_K), ("q3_K", .q3_K), ("iq4_nl", .iq4_nl), ("iq4_xs", .iq4_xs),
     ]
 
     @Test(arguments: cases)

@@ -20,7 +20,9 @@ import KilnFormats
 /// | Q4_1    | ~10 GB/s / ~4.1 GB/s       | ~34 / ~20 GMAC/s       |
 /// | Q8_0    | ~12 GB/s / ~4.6 GB/s       | ~30 / ~13 GMAC/s       |
 ///
-/// so the integer path is kept for every quantized type; F32/F16/BF16 weights use float kernels.
+/// so the integer path is kept for every quantized type that has one; F32/F16/BF16 weights use float
+/// kernels. Q2_K, Q3_K, IQ4_NL and IQ4_XS have no kernel: their rows are dequantized exactly and
+/// multiplied by the F32 float kernel (`dequantizedRows`), correct but slower.
 /// Its cost is accuracy: each activation moves by at most half a quantization step
 /// (max|x_block| / 254, plus the rounding of the step to a half), the same approximation llama.cpp
 /// makes for these types, with the same roundings (see kiln_matmul_q8).
@@ -157,6 +159,11 @@ public enum Matmul {
                         type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count), Int32(columns),
                         quantized + batchRange.lowerBound / 4 * groupStride, Int32(batchRange.count),
                         output, target.outputStride)
+                } else if usesDequantizedRows(weight.type) {
+                    dequantizedRows(
+                        weight, rows: rows, input: input + batchRange.lowerBound * stride, inputStride: stride,
+                        batch: batchRange.count, output: output, outputStride: target.outputStride,
+                        portable: path == .portable)
                 } else {
                     (path == .portable ? kiln_matmul_f32_scalar : kiln_matmul_f32)(
                         type, weight.row(rows.lowerBound), weight.rowByteCount, Int32(rows.count),

@@ -17,12 +17,14 @@ import KilnFormats
 /// - `q5_K` (176 B / 256): as q4_K plus 32 B `qh` (bit s of byte i is the fifth bit of sub-block s, item i).
 /// - `q6_K` (210 B / 256): 128 B low nibbles, 64 B high 2-bit pairs, 16 signed 8-bit scales (one per
 ///   16 elements), `d`; value = (d·scale)·(q − 32).
+/// - `q2_K`, `q3_K`, `iq4_nl`, `iq4_xs`: see Dequantization+LowBitQuants.swift.
 /// - `f32`, `f16`, `bf16`: one element per "block".
 public enum Dequantization {
     /// Whether `dequantize` accepts `type`.
     public static func isSupported(_ type: GGMLType) -> Bool {
         switch type {
         case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: return true
+        case .q2_K, .q3_K, .iq4_nl, .iq4_xs: return true
         default: return false
         }
     }
@@ -58,6 +60,10 @@ public enum Dequantization {
             case .q4_K: dequantizeQ4_K(input, output)
             case .q5_K: dequantizeQ5_K(input, output)
             case .q6_K: dequantizeQ6_K(input, output)
+            case .q2_K: dequantizeQ2_K(input, output)
+            case .q3_K: dequantizeQ3_K(input, output)
+            case .iq4_nl: dequantizeIQ4_NL(input, output)
+            case .iq4_xs: dequantizeIQ4_XS(input, output)
             default: preconditionFailure("unreachable: checked by isSupported")
             }
         }
