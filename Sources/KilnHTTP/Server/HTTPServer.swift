@@ -193,9 +193,14 @@ public final class HTTPServer: @unchecked Sendable {
             context.logger.info("shutting down", metadata: ["grace_seconds": .stringConvertible(grace)])
             // Connections the kernel completed but nobody accepted yet are reset when the
             // listening socket closes, after their clients may have sent a request: take them
-            // first (they are served like any open connection), then close at once.
+            // first (they are served like any open connection), then stop listening at once. The
+            // stop is a shutdown(2) here, not the close in the source's cancel handler, which runs
+            // later on its queue: a connection completed in between would be reset after its
+            // client (a proxy) wrote a POST it may not retry, while one arriving after the
+            // shutdown is refused, which a proxy retries elsewhere.
             for source in acceptSources {
                 while acceptConnections(from: Int32(source.handle), source: source) {}
+                _ = Glibc.shutdown(Int32(source.handle), Int32(SHUT_RD))
                 source.cancel()
             }
             acceptSources = []
