@@ -124,6 +124,15 @@ KILN_AVX512_INLINE __m512i sum_halves4(__m512i v0, __m512i v1, __m512i v2, __m51
     return _mm512_add_epi32(_mm512_shuffle_i64x2(u, u, 0x08), _mm512_shuffle_i64x2(u, u, 0x0D));  // lanes 0+1, 2+3
 }
 
+/// The eight 6-bit scales and eight 6-bit minimums of the Q4_K super-block at b (llama.cpp's
+/// unpacking of its 12 bytes), one byte each, sub-block j in byte j.
+KILN_AVX512_INLINE void q4k_scales_and_minimums(const uint8_t *b, uint64_t *scales, uint64_t *minimums) {
+    uint32_t u[3];
+    memcpy(u, b + 4, 12);
+    *scales = (uint64_t)(u[0] & 0x3F3F3F3F) | (uint64_t)((u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4)) << 32;
+    *minimums = (uint64_t)(u[1] & 0x3F3F3F3F) | (uint64_t)(((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4)) << 32;
+}
+
 /// Q4_K rows b0 and b1 (b1 may equal b0) against activation rows 0 ..< nb, as q6k_pair. Per row and
 /// activation row the integers of llama.cpp's repacked gemv: I = Σ_j sc_j · Σ q · x and
 /// M = Σ_j m_j · (bsum_2j + bsum_2j+1), accumulated as acc = fma(I, d_w · d_x, acc),
@@ -145,12 +154,7 @@ KILN_AVX512_INLINE void q4k_pair(const int nb, const uint8_t *w0, const uint8_t 
         prefetch_block(b0 + ahead, b1 + ahead, 144);
         // Scales and minimums of both rows as bytes (llama.cpp's unpacking of the 12 bytes), widened to int16.
         uint64_t sc[2], mn[2];
-        for (int k = 0; k < 2; k++) {
-            uint32_t u[3];
-            memcpy(u, (k ? b1 : b0) + 4, 12);
-            sc[k] = (uint64_t)(u[0] & 0x3F3F3F3F) | (uint64_t)((u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4)) << 32;
-            mn[k] = (uint64_t)(u[1] & 0x3F3F3F3F) | (uint64_t)(((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4)) << 32;
-        }
+        for (int k = 0; k < 2; k++) q4k_scales_and_minimums(k ? b1 : b0, &sc[k], &mn[k]);
         const __m512i scales = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_set_epi64x((long long)sc[1], (long long)sc[0])));
         // m_j for both elements of bsums pair j: row r's in the low half, r + 1's in the high.
         const __m512i minimums = _mm512_permutexvar_epi16(
@@ -285,10 +289,8 @@ KILN_AVX512_INLINE void q4k_rows16(const int R, const uint8_t *w, size_t row_byt
                 _mm256_store_si256((__m256i *)(decoded[k] + 64 * j), _mm256_and_si256(bits, low4));
                 _mm256_store_si256((__m256i *)(decoded[k] + 64 * j + 32), _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4));
             }
-            uint32_t u[3];
-            memcpy(u, b + 4, 12);
-            const uint64_t sc = (uint64_t)(u[0] & 0x3F3F3F3F) | (uint64_t)((u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4)) << 32;
-            const uint64_t mn = (uint64_t)(u[1] & 0x3F3F3F3F) | (uint64_t)(((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4)) << 32;
+            uint64_t sc, mn;
+            q4k_scales_and_minimums(b, &sc, &mn);
             for (int j = 0; j < 8; j++) scales[k][j] = (int32_t)((sc >> (8 * j)) & 0xFF);
             for (int t = 0; t < 4; t++)
                 minimums[k][t] = (int32_t)(((mn >> (16 * t)) & 0xFF) | ((mn >> (16 * t + 8)) & 0xFF) << 16);
